@@ -1,0 +1,40 @@
+// Package store is the narrow boundary between presenced and its engine.
+// Everything presenced keeps lives in a few key/value buckets with optimistic
+// concurrency; natsstore implements it on embedded NATS JetStream. Keeping the
+// boundary this small keeps the engine a decision, not an accident.
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors callers test with errors.Is.
+var (
+	ErrNotFound = errors.New("store: key not found")
+	ErrConflict = errors.New("store: revision conflict")
+)
+
+// Entry is a stored value and its revision.
+type Entry struct {
+	Key      string
+	Value    []byte
+	Revision uint64
+}
+
+// KV is one bucket of keys. Keys use the characters [-/_=.a-zA-Z0-9]; dots
+// separate tokens, and the first tokens of a key name its partition (the
+// tenant and user), so that a cluster can partition by user without moving
+// data.
+type KV interface {
+	// Get returns the current entry for key, or ErrNotFound.
+	Get(ctx context.Context, key string) (Entry, error)
+	// Put stores value under key if the key's current revision is expect
+	// (0: the key must not exist) and returns the new revision once the
+	// engine has acknowledged it; otherwise it returns ErrConflict.
+	Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error)
+	// Delete removes key if its current revision is expect (0: any).
+	Delete(ctx context.Context, key string, expect uint64) error
+	// Keys lists the keys under prefix ("" for all).
+	Keys(ctx context.Context, prefix string) ([]string, error)
+}
