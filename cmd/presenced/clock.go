@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// clockCmd shows or moves a dev-mode server's clock through /dev/clock.
+func clockCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("clock", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("url", "http://127.0.0.1:8080", "`URL` of a presenced running with --dev")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	var resp *http.Response
+	var err error
+	switch rest := fs.Args(); {
+	case len(rest) == 0:
+		resp, err = c.Get(strings.TrimSuffix(*server, "/") + "/dev/clock")
+	case len(rest) == 2 && rest[0] == "advance":
+		resp, err = c.Post(strings.TrimSuffix(*server, "/")+"/dev/clock/advance?by="+url.QueryEscape(rest[1]), "application/json", nil)
+	default:
+		return fmt.Errorf("usage: presenced clock [--url URL] [advance DURATION], e.g. presenced clock advance PT10M")
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode == http.StatusNotFound {
+			return fmt.Errorf("%s has no dev clock: is it running with --dev? (%s)", *server, bytes.TrimSpace(body))
+		}
+		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	fmt.Fprintln(stdout, string(bytes.TrimSpace(body)))
+	return nil
+}

@@ -1,0 +1,118 @@
+// Command presenced runs the presence server and its operator commands.
+//
+//	presenced serve --dev              the server with the demo tenant, on 127.0.0.1:8080
+//	presenced serve --directory d.json production mode
+//	presenced clock advance PT10M      move a dev-mode server's clock forward
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/directory"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "presenced:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `presenced — a self-hosted Microsoft Graph presence server
+
+Usage:
+  presenced serve [flags]           run the server (presenced serve -h for flags)
+  presenced clock [flags] [advance DURATION]
+                                    show or move a dev-mode server's clock
+`
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("a command is required")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "clock":
+		return clockCmd(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg presenced.Config
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen `address`")
+	fs.StringVar(&cfg.DataDir, "data", "presenced-data", "data `directory` (engine files, token signing key)")
+	fs.BoolVar(&cfg.Dev, "dev", false, "dev mode: demo tenant unless --directory is given, and /dev/clock to move time forward")
+	fs.StringVar(&cfg.DirectoryFile, "directory", "", "directory `file` of tenants, users and applications (docs/directory.md)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "base `URL` clients use to reach the server (token issuer); default http://ADDR")
+	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write (survives power loss; slower). Crashes lose nothing either way")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+
+	srv, err := presenced.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	printWelcome(stdout, srv, cfg)
+	select {
+	case <-ctx.Done():
+	case err := <-srv.Done():
+		return err
+	}
+	fmt.Fprintln(stdout, "presenced: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+func printWelcome(w io.Writer, srv *presenced.Server, cfg presenced.Config) {
+	mode := ""
+	if cfg.Dev {
+		mode = " (dev mode)"
+	}
+	u := srv.URL()
+	fmt.Fprintf(w, "presenced listening on %s%s, data in %s\n", u, mode, cfg.DataDir)
+	fmt.Fprintf(w, "Graph presence API: %s/v1.0 and %s/beta\n", u, u)
+	if cfg.Dev && cfg.DirectoryFile == "" {
+		fmt.Fprintf(w, `
+Demo tenant %s (%s). Get an application token:
+  curl -s %s/%s/oauth2/v2.0/token -d grant_type=client_credentials \
+    -d client_id=%s -d client_secret=%s -d scope=https://graph.microsoft.com/.default
+or a user's token (password %s):
+  curl -s %s/%s/oauth2/v2.0/token -d grant_type=password -d client_id=%s \
+    -d username=adele@contoso.dev -d password=%s -d scope=https://graph.microsoft.com/.default
+Move time forward: curl -s -X POST '%s/dev/clock/advance?by=PT10M'
+`, "contoso.dev", directory.DemoTenantID, u, directory.DemoTenantID, directory.DemoDaemonClientID, directory.DemoDaemonSecret,
+			directory.DemoPassword, u, directory.DemoTenantID, directory.DemoClientID, directory.DemoPassword, u)
+	}
+}

@@ -1,0 +1,220 @@
+// Package core keeps every user's presence facts: it reads them from memory,
+// writes them through the engine, and applies the domain's rules in between.
+// It is the one place where a command meets storage: validate, apply the pure
+// rule, persist with optimistic concurrency, and only then remember the
+// result, so that nothing is visible before the engine has acknowledged it.
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
+)
+
+// UserRef names one user's presence: the tenant and the user's object id.
+type UserRef struct {
+	TenantID string
+	UserID   string
+}
+
+// Key is the engine key of the user's facts: "u.<tenant>.<user>". The tenant
+// and user lead the key so that a cluster can partition by user.
+func (u UserRef) Key() string { return "u." + u.TenantID + "." + u.UserID }
+
+// Snapshot is a user's presence as seen at one instant.
+type Snapshot struct {
+	User  UserRef
+	At    time.Time
+	Facts presence.Facts
+	View  presence.View
+	Seq   presence.Stamp
+}
+
+// Options configure a Core. KV and Clock are required.
+type Options struct {
+	KV    store.KV
+	Clock clock.Clock
+}
+
+// Core is safe for concurrent use.
+type Core struct {
+	kv    store.KV
+	clock clock.Clock
+	seed  maphash.Seed
+	shard [256]shard
+	subMu sync.RWMutex
+	subs  []func(Snapshot)
+}
+
+// shard holds a slice of the users: their cached facts and a write lock
+// that serialises read-modify-write per shard (a user's writes never race
+// inside one node; the engine's revision check covers other nodes).
+type shard struct {
+	write sync.Mutex
+	mu    sync.RWMutex
+	users map[string]*entry
+}
+
+type entry struct {
+	facts presence.Facts
+	rev   uint64
+}
+
+// New returns a Core over o.KV.
+func New(o Options) *Core {
+	c := &Core{kv: o.KV, clock: o.Clock, seed: maphash.MakeSeed()}
+	for i := range c.shard {
+		c.shard[i].users = make(map[string]*entry)
+	}
+	return c
+}
+
+// OnChange registers f to be called after every write that changed the
+// visible presence, with the new snapshot. f must not block.
+func (c *Core) OnChange(f func(Snapshot)) {
+	c.subMu.Lock()
+	c.subs = append(c.subs, f)
+	c.subMu.Unlock()
+}
+
+func (c *Core) shardOf(key string) *shard {
+	return &c.shard[maphash.String(c.seed, key)%uint64(len(c.shard))]
+}
+
+// Now is the instant every rule is evaluated at.
+func (c *Core) Now() time.Time { return c.clock.Now() }
+
+// Read returns the user's presence now.
+func (c *Core) Read(ctx context.Context, u UserRef) (Snapshot, error) {
+	e, err := c.load(ctx, u.Key())
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return snapshot(u, e.facts, c.clock.Now()), nil
+}
+
+// ReadMany returns the presence of each user, in order, at one instant.
+func (c *Core) ReadMany(ctx context.Context, us []UserRef) ([]Snapshot, error) {
+	now := c.clock.Now()
+	out := make([]Snapshot, len(us))
+	for i, u := range us {
+		e, err := c.load(ctx, u.Key())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = snapshot(u, e.facts, now)
+	}
+	return out, nil
+}
+
+func snapshot(u UserRef, f presence.Facts, now time.Time) Snapshot {
+	return Snapshot{User: u, At: now, Facts: f, View: presence.Aggregate(f, now), Seq: presence.Sequence(f, now)}
+}
+
+// Do validates cmd, applies it to the user's facts and persists the result.
+// It returns once the engine has acknowledged the write. changed reports
+// whether the visible presence changed.
+func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Snapshot, changed bool, err error) {
+	if err := cmd.Validate(c.clock.Now()); err != nil {
+		return Snapshot{}, false, err
+	}
+	key := u.Key()
+	sh := c.shardOf(key)
+	sh.write.Lock()
+	defer sh.write.Unlock()
+	const attempts = 8
+	for range attempts {
+		e, err := c.load(ctx, key)
+		if err != nil {
+			return Snapshot{}, false, err
+		}
+		now := c.clock.Now()
+		next, ch, err := presence.Apply(e.facts, cmd, now)
+		if err != nil {
+			return Snapshot{}, false, err
+		}
+		val, err := json.Marshal(next)
+		if err != nil {
+			return Snapshot{}, false, fmt.Errorf("core: encode facts of %s: %w", key, err)
+		}
+		rev, err := c.kv.Put(ctx, key, val, e.rev)
+		if errors.Is(err, store.ErrConflict) {
+			// Another node wrote this user since we cached it: reload and
+			// apply the command again to what is really stored.
+			c.forget(key)
+			continue
+		}
+		if err != nil {
+			return Snapshot{}, false, unavailable(err)
+		}
+		c.remember(key, &entry{facts: next, rev: rev})
+		snap = snapshot(u, next, now)
+		if ch {
+			c.subMu.RLock()
+			for _, f := range c.subs {
+				f(snap)
+			}
+			c.subMu.RUnlock()
+		}
+		return snap, ch, nil
+	}
+	return Snapshot{}, false, presence.Errorf(presence.Conflict, "", "the presence of user %s is being changed concurrently; retry the request", u.UserID)
+}
+
+func (c *Core) load(ctx context.Context, key string) (*entry, error) {
+	sh := c.shardOf(key)
+	sh.mu.RLock()
+	e, ok := sh.users[key]
+	sh.mu.RUnlock()
+	if ok {
+		return e, nil
+	}
+	got, err := c.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		e = &entry{}
+	case err != nil:
+		return nil, unavailable(err)
+	default:
+		e = &entry{rev: got.Revision}
+		if err := json.Unmarshal(got.Value, &e.facts); err != nil {
+			return nil, fmt.Errorf("core: decode facts of %s: %w", key, err)
+		}
+	}
+	sh.mu.Lock()
+	if cur, ok := sh.users[key]; ok {
+		e = cur // a concurrent load or write got there first
+	} else {
+		sh.users[key] = e
+	}
+	sh.mu.Unlock()
+	return e, nil
+}
+
+func (c *Core) remember(key string, e *entry) {
+	sh := c.shardOf(key)
+	sh.mu.Lock()
+	sh.users[key] = e
+	sh.mu.Unlock()
+}
+
+func (c *Core) forget(key string) {
+	sh := c.shardOf(key)
+	sh.mu.Lock()
+	delete(sh.users, key)
+	sh.mu.Unlock()
+}
+
+// unavailable keeps the engine's error for logs while the caller sees a
+// clean 503 with a retry hint.
+func unavailable(err error) error {
+	return errors.Join(presence.Errorf(presence.Unavailable, "", "the presence engine did not answer; retry the request"), err)
+}

@@ -1,0 +1,188 @@
+package graphapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/presence"
+)
+
+// actionSpec is one bound action of the presence entity.
+type actionSpec struct {
+	op     auth.Operation
+	decode func(a *API, r *http.Request, p auth.Principal) (presence.Command, error)
+}
+
+var actions = map[string]actionSpec{
+	"setPresence":                {auth.WritePresence, decodeSetPresence},
+	"clearPresence":              {auth.WritePresence, decodeClearPresence},
+	"setUserPreferredPresence":   {auth.WritePreferred, decodeSetPreferred},
+	"clearUserPreferredPresence": {auth.WritePreferred, decodeClearPreferred},
+	"setStatusMessage":           {auth.WriteStatus, decodeSetStatus},
+}
+
+// Graph binds these to presence too; presenced does not implement work
+// location yet and says so rather than pretending.
+var notYet = map[string]bool{
+	"setManualLocation": true, "setAutomaticLocation": true, "clearAutomaticLocation": true, "clearLocation": true,
+}
+
+func actionNames() string {
+	n := make([]string, 0, len(actions))
+	for k := range actions {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
+}
+
+// action serves POST …/presence/{action}: authenticate, resolve the user,
+// authorise, decode strictly, then write. Nothing is written unless every
+// check passed.
+func (a *API) action(kind subjectKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("action")
+		spec, ok := actions[name]
+		p, err := a.principal(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		switch {
+		case notYet[name]:
+			a.writeError(w, r, errBody(http.StatusNotImplemented, "notImplemented",
+				fmt.Sprintf("presenced does not implement %s yet; the presence actions it serves are %s.", name, actionNames())))
+			return
+		case !ok:
+			a.writeError(w, r, errBody(http.StatusBadRequest, "BadRequest",
+				fmt.Sprintf("Resource not found for the segment '%s'. The presence actions are %s.", clip(name), actionNames())))
+			return
+		}
+		u, err := a.subject(r, kind, p)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if err := auth.Authorize(p, spec.op, u.ID, kind == subjectMe); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		cmd, err := spec.decode(a, r, p)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if _, _, err := a.core.Do(r.Context(), ref(u), cmd); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// parseExpiration parses an optional expirationDuration; 0 means "not
+// given", so that the domain applies its own default.
+func parseExpiration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, err := presence.ParseDuration(s)
+	if err != nil {
+		return 0, presence.Errorf(presence.Invalid, "expirationDuration", "expirationDuration: %s", presence.ErrorMessage(err))
+	}
+	return v, nil
+}
+
+func decodeSetPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {
+	var sessionID, avail, act, exp string
+	err := decodeBody(r, a.maxBody, "setPresence", false,
+		param{"sessionId", &sessionID}, param{"availability", &avail}, param{"activity", &act}, param{"expirationDuration", &exp})
+	if err != nil {
+		return nil, err
+	}
+	if err := presence.ValidateSessionID(sessionID, p.ClientID); err != nil {
+		return nil, err
+	}
+	d, err := parseExpiration(exp)
+	if err != nil {
+		return nil, err
+	}
+	return presence.SetPresence{SessionID: sessionID, Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: d}, nil
+}
+
+func decodeClearPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {
+	var sessionID string
+	if err := decodeBody(r, a.maxBody, "clearPresence", false, param{"sessionId", &sessionID}); err != nil {
+		return nil, err
+	}
+	if err := presence.ValidateSessionID(sessionID, p.ClientID); err != nil {
+		return nil, err
+	}
+	return presence.ClearPresence{SessionID: sessionID}, nil
+}
+
+func decodeSetPreferred(a *API, r *http.Request, _ auth.Principal) (presence.Command, error) {
+	var avail, act, exp string
+	err := decodeBody(r, a.maxBody, "setUserPreferredPresence", false,
+		param{"availability", &avail}, param{"activity", &act}, param{"expirationDuration", &exp})
+	if err != nil {
+		return nil, err
+	}
+	d, err := parseExpiration(exp)
+	if err != nil {
+		return nil, err
+	}
+	return presence.SetPreferred{Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: d}, nil
+}
+
+func decodeClearPreferred(a *API, r *http.Request, _ auth.Principal) (presence.Command, error) {
+	if err := decodeBody(r, a.maxBody, "clearUserPreferredPresence", true); err != nil {
+		return nil, err
+	}
+	return presence.ClearPreferred{}, nil
+}
+
+func decodeSetStatus(a *API, r *http.Request, _ auth.Principal) (presence.Command, error) {
+	var cmd presence.SetStatus
+	var haveStatus, haveMessage bool
+	var published string
+	message := func(raw json.RawMessage) error {
+		haveMessage = true
+		return decodeObject(raw, "setStatusMessage", "statusMessage.message.", []param{
+			{"content", &cmd.Content}, {"contentType", &cmd.ContentType},
+		})
+	}
+	expiry := func(raw json.RawMessage) error {
+		cmd.Expiry = &presence.DateTimeTimeZone{}
+		return decodeObject(raw, "setStatusMessage", "statusMessage.expiryDateTime.", []param{
+			{"dateTime", &cmd.Expiry.DateTime}, {"timeZone", &cmd.Expiry.TimeZone},
+		})
+	}
+	status := func(raw json.RawMessage) error {
+		haveStatus = true
+		return decodeObject(raw, "setStatusMessage", "statusMessage.", []param{
+			{"message", message}, {"expiryDateTime", expiry}, {"publishedDateTime", &published},
+		})
+	}
+	if err := decodeBody(r, a.maxBody, "setStatusMessage", false, param{"statusMessage", status}); err != nil {
+		return nil, err
+	}
+	switch {
+	case !haveStatus:
+		return nil, presence.Errorf(presence.Invalid, "statusMessage", "Property 'statusMessage' is required, e.g. {\"statusMessage\":{\"message\":{\"content\":\"In a workshop\",\"contentType\":\"text\"}}}.")
+	case !haveMessage:
+		return nil, presence.Errorf(presence.Invalid, "statusMessage.message", "Property 'statusMessage.message' is required; send an empty content to clear the status message.")
+	case published != "":
+		return nil, presence.Errorf(presence.Invalid, "statusMessage.publishedDateTime", "Property 'statusMessage.publishedDateTime' is read-only: the server sets it.")
+	}
+	if cmd.ContentType == "" {
+		cmd.ContentType = "text"
+	}
+	return cmd, nil
+}

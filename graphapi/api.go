@@ -1,0 +1,222 @@
+// Package graphapi serves Microsoft Graph's presence API over HTTP: routes
+// under /v1.0 and /beta, bearer-token checks, strict request decoding, and
+// responses and errors shaped as Graph's. It translates; the rules live in
+// package presence and the state in package core.
+package graphapi
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/presence"
+)
+
+// Authenticator turns a bearer token into a principal.
+type Authenticator interface {
+	Validate(raw string) (auth.Principal, error)
+}
+
+// DevClock is the movable clock of dev mode.
+type DevClock interface {
+	Now() time.Time
+	Offset() time.Duration
+	// Advance moves time forward by d durably and returns the new offset.
+	Advance(ctx context.Context, d time.Duration) (time.Duration, error)
+}
+
+// Options configure the API. All but Logger, MaxBody and DevClock are required.
+type Options struct {
+	Core      *core.Core
+	Directory *directory.Directory
+	Auth      Authenticator
+	Clock     clock.Clock
+	Logger    *slog.Logger
+	// MaxBody is the largest request body accepted, in bytes (default
+	// 128 KiB: 650 long userPrincipalNames fit comfortably).
+	MaxBody int64
+	// DevClock, when set, enables the /dev endpoints (dev mode only).
+	DevClock DevClock
+}
+
+// MaxIDs is the most ids getPresencesByUserId accepts (Graph's limit).
+const MaxIDs = 650
+
+// API is the Graph presence HTTP handler.
+type API struct {
+	core    *core.Core
+	dir     *directory.Directory
+	auth    Authenticator
+	clock   clock.Clock
+	log     *slog.Logger
+	maxBody int64
+	dev     DevClock
+	mux     *http.ServeMux
+}
+
+// New builds the handler.
+func New(o Options) *API {
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, dev: o.DevClock}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = 128 << 10
+	}
+	m := http.NewServeMux()
+	for _, v := range []string{"/v1.0", "/beta"} {
+		m.Handle(v+"/me/presence", a.method("GET", a.getPresence(subjectMe)))
+		m.Handle(v+"/users/{id}/presence", a.method("GET", a.getPresence(subjectUsers)))
+		m.Handle(v+"/communications/presences/{id}", a.method("GET", a.getPresence(subjectPresences)))
+		m.Handle(v+"/communications/presences", a.method("GET", a.listPresences))
+		m.Handle(v+"/communications/getPresencesByUserId", a.method("POST", a.getPresencesByUserID))
+		m.Handle(v+"/me/presence/{action}", a.method("POST", a.action(subjectMe)))
+		m.Handle(v+"/users/{id}/presence/{action}", a.method("POST", a.action(subjectUsers)))
+		m.Handle(v+"/communications/presences/{id}/{action}", a.method("POST", a.action(subjectPresences)))
+	}
+	if a.dev != nil {
+		m.Handle("/dev/clock", a.method("GET", a.getDevClock))
+		m.Handle("/dev/clock/advance", a.method("POST", a.advanceDevClock))
+	}
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, errBody(http.StatusNotFound, "BadRequest",
+			fmt.Sprintf("Resource not found for the segment '%s'. presenced serves the presence API under /v1.0 and /beta.", lastSegment(r.URL.Path))))
+	})
+	a.mux = m
+	return a
+}
+
+// ServeHTTP stamps every response with request-id (and echoes
+// client-request-id) before routing, so that every error carries both.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("request-id", newRequestID())
+	if c := r.Header.Get("client-request-id"); c != "" && len(c) <= 128 && printable(c) {
+		w.Header().Set("client-request-id", c)
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// method restricts h to one HTTP method with a Graph-style 405 otherwise.
+func (a *API) method(m string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != m {
+			w.Header().Set("Allow", m)
+			a.writeError(w, r, errBody(http.StatusMethodNotAllowed, "Request_BadRequest",
+				fmt.Sprintf("The HTTP method '%s' is not allowed on %s; use %s.", r.Method, r.URL.Path, m)))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// principal authenticates the request's bearer token.
+func (a *API) principal(r *http.Request) (auth.Principal, error) {
+	raw, err := auth.BearerToken(r)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	return a.auth.Validate(raw)
+}
+
+// subjectKind says how the path names the user.
+type subjectKind int
+
+const (
+	subjectMe subjectKind = iota
+	subjectUsers
+	subjectPresences
+)
+
+var (
+	guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	upnRE  = regexp.MustCompile(`^[^@\s/\\'"]{1,113}@[A-Za-z0-9.-]{1,255}$`)
+)
+
+// checkUserID rejects what is neither an object id nor a userPrincipalName.
+func checkUserID(field, id string) error {
+	if guidRE.MatchString(id) || upnRE.MatchString(id) {
+		return nil
+	}
+	return presence.Errorf(presence.Invalid, field,
+		"'%s' is neither a user object id (a GUID such as 'fa8bf3dc-eca7-46b7-bad1-db199b62afc3') nor a userPrincipalName (such as 'adele@contoso.dev').", clip(id))
+}
+
+// lookup finds the user named by idOrUPN as the principal may see it. A
+// user the principal's tenant may not see is reported exactly as an unknown
+// one (semantics §6).
+func (a *API) lookup(p auth.Principal, field, idOrUPN string) (directory.User, error) {
+	if err := checkUserID(field, idOrUPN); err != nil {
+		return directory.User{}, err
+	}
+	u, ok := a.dir.User(idOrUPN)
+	if !ok || !a.visible(p, u) {
+		return directory.User{}, presence.Errorf(presence.NotFound, field, "User '%s' was not found.", clip(idOrUPN))
+	}
+	return u, nil
+}
+
+// visible reports whether p's tenant may see u. Today only a user's own
+// tenant may; cross-tenant trust (semantics §6) plugs in here.
+func (a *API) visible(p auth.Principal, u directory.User) bool {
+	return strings.EqualFold(p.TenantID, u.TenantID)
+}
+
+// subject resolves the user a request is about.
+func (a *API) subject(r *http.Request, kind subjectKind, p auth.Principal) (directory.User, error) {
+	if kind == subjectMe {
+		if !p.Delegated {
+			return directory.User{}, presence.Errorf(presence.Invalid, "",
+				"/me request is only valid with delegated authentication flow: a signed-in user is required, and this token is an application token. Use /users/{id}/presence instead.")
+		}
+		u, ok := a.dir.User(p.UserID)
+		if !ok {
+			return directory.User{}, presence.Errorf(presence.NotFound, "", "The signed-in user '%s' was not found.", p.UserID)
+		}
+		return u, nil
+	}
+	return a.lookup(p, "id", r.PathValue("id"))
+}
+
+func ref(u directory.User) core.UserRef { return core.UserRef{TenantID: u.TenantID, UserID: u.ID} }
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// clip keeps echoed input short in messages.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:77] + "..."
+	}
+	return s
+}
+
+func lastSegment(p string) string {
+	p = strings.TrimSuffix(p, "/")
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return clip(p[i+1:])
+	}
+	return clip(p)
+}

@@ -1,0 +1,165 @@
+package graphapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// param is one property of a JSON request body. dst is a pointer to decode
+// the property's value into, or a func(json.RawMessage) error for nested
+// objects that are themselves decoded strictly.
+type param struct {
+	name string
+	dst  any
+}
+
+// readBody reads the request body, enforcing the size limit and the media
+// type. It returns nil (and no error) for an empty body.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, errBody(http.StatusBadRequest, "invalidRequest", "The request body could not be read: "+err.Error())
+	}
+	if int64(len(body)) > limit {
+		return nil, presence.Errorf(presence.TooLarge, "", "The request body is larger than the limit of %d bytes.", limit)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return nil, presence.Errorf(presence.Unsupported, "Content-Type",
+			"The request body must be JSON with Content-Type 'application/json'; got %q.", ct)
+	}
+	return body, nil
+}
+
+// decodeBody reads and strictly decodes the body of action. An empty body is
+// accepted only when emptyOK (actions whose parameters are all optional).
+func decodeBody(r *http.Request, limit int64, action string, emptyOK bool, params ...param) error {
+	body, err := readBody(r, limit)
+	if err != nil {
+		return err
+	}
+	if body == nil {
+		if emptyOK {
+			return nil
+		}
+		return errBody(http.StatusBadRequest, "invalidRequest",
+			fmt.Sprintf("The request body of %s is empty; expected a JSON object with %s.", action, names(params)))
+	}
+	return decodeObject(body, action, "", params)
+}
+
+// decodeObject decodes one JSON object into params. Unknown properties are an
+// error naming them, as Graph's OData layer does for action parameters;
+// instance annotations ("@odata.type", "x@odata.type") are allowed.
+func decodeObject(raw []byte, action, path string, params []param) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var obj map[string]json.RawMessage
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		what := "the request body"
+		if path != "" {
+			what = "'" + path + "'"
+		}
+		return errBody(http.StatusBadRequest, "UnableToDeserializePostBody",
+			fmt.Sprintf("Cannot read %s: expected a JSON object (%s).", what, jsonProblem(raw, err)))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errBody(http.StatusBadRequest, "UnableToDeserializePostBody", "The request body has data after its JSON object.")
+	}
+	known := make(map[string]param, len(params))
+	for _, p := range params {
+		known[p.name] = p
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if strings.Contains(k, "@") {
+			continue
+		}
+		p, ok := known[k]
+		if !ok {
+			msg := fmt.Sprintf("Property '%s' is not a parameter of %s; its parameters are %s.", path+k, action, names(params))
+			for name := range known {
+				if strings.EqualFold(name, k) {
+					msg = fmt.Sprintf("Property '%s' is not a parameter of %s; did you mean '%s'? Parameter names are case-sensitive.", path+k, action, path+name)
+				}
+			}
+			return presence.Errorf(presence.Invalid, path+k, "%s", msg)
+		}
+		v := obj[k]
+		if string(bytes.TrimSpace(v)) == "null" {
+			continue
+		}
+		var err error
+		switch dst := p.dst.(type) {
+		case func(json.RawMessage) error:
+			err = dst(v)
+		default:
+			err = json.Unmarshal(v, dst)
+		}
+		if err != nil {
+			var pe *presence.Error
+			var he *httpError
+			if errors.As(err, &pe) || errors.As(err, &he) {
+				return err
+			}
+			return presence.Errorf(presence.Invalid, path+k, "Property '%s' must be %s.", path+k, typeName(p.dst))
+		}
+	}
+	return nil
+}
+
+func names(params []param) string {
+	n := make([]string, len(params))
+	for i, p := range params {
+		n[i] = "'" + p.name + "'"
+	}
+	return strings.Join(n, ", ")
+}
+
+func typeName(dst any) string {
+	switch dst.(type) {
+	case *string:
+		return "a string"
+	case *[]string:
+		return "an array of strings"
+	case *bool:
+		return "true or false"
+	case func(json.RawMessage) error:
+		return "an object"
+	}
+	return "a value of another type"
+}
+
+func jsonProblem(raw []byte, err error) string {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at byte %d: %s", se.Offset, se.Error())
+	case err == nil:
+		return "got null"
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return "the JSON ends early"
+	}
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return "got a JSON " + ute.Value
+	}
+	return err.Error()
+}

@@ -1,0 +1,109 @@
+package graphapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// httpError is a failure that only exists at the HTTP level (a body that is
+// not JSON, a wrong method or media type). It carries its own Graph code.
+type httpError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *httpError) Error() string { return e.message }
+
+func errBody(status int, code, message string) error {
+	return &httpError{status: status, code: code, message: message}
+}
+
+// statusOf maps a domain error code to the HTTP status and Graph error code.
+// This table is the whole of the error mapping; see docs/design.md.
+var statusOf = map[presence.Code]struct {
+	status int
+	code   string
+}{
+	presence.Invalid:         {http.StatusBadRequest, "invalidRequest"},
+	presence.Unauthenticated: {http.StatusUnauthorized, "InvalidAuthenticationToken"},
+	presence.Forbidden:       {http.StatusForbidden, "accessDenied"},
+	presence.NotFound:        {http.StatusNotFound, "itemNotFound"},
+	presence.Conflict:        {http.StatusConflict, "conflict"},
+	presence.TooLarge:        {http.StatusRequestEntityTooLarge, "requestEntityTooLarge"},
+	presence.Unsupported:     {http.StatusUnsupportedMediaType, "unsupportedMediaType"},
+	presence.Unavailable:     {http.StatusServiceUnavailable, "serviceNotAvailable"},
+	presence.Internal:        {http.StatusInternalServerError, "generalException"},
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code       string     `json:"code"`
+	Message    string     `json:"message"`
+	Target     string     `json:"target,omitempty"`
+	InnerError innerError `json:"innerError"`
+}
+
+type innerError struct {
+	Date            string `json:"date"`
+	RequestID       string `json:"request-id"`
+	ClientRequestID string `json:"client-request-id"`
+}
+
+// writeError renders err as a Graph error body.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg, target := http.StatusInternalServerError, "generalException", presence.ErrorMessage(err), ""
+	var he *httpError
+	var pe *presence.Error
+	switch {
+	case errors.As(err, &he):
+		status, code, msg = he.status, he.code, he.message
+	case errors.As(err, &pe):
+		m := statusOf[pe.Code]
+		if m.status != 0 {
+			status, code = m.status, m.code
+		}
+		target = pe.Field
+	}
+	if status >= 500 {
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request-id", w.Header().Get("request-id"), "err", err)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="", error="invalid_token", error_description=`+strconv.Quote(msg))
+	}
+	body := errorBody{Error: errorDetail{
+		Code:    code,
+		Message: msg,
+		Target:  target,
+		InnerError: innerError{
+			Date:            a.clock.Now().UTC().Format("2006-01-02T15:04:05"),
+			RequestID:       w.Header().Get("request-id"),
+			ClientRequestID: w.Header().Get("client-request-id"),
+		},
+	}}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		slog.Error("encode response", "err", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

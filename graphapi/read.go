@@ -1,0 +1,139 @@
+package graphapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/presence"
+)
+
+// getPresence serves GET /me/presence, /users/{id}/presence and
+// /communications/presences/{id}.
+func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.principal(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		u, err := a.subject(r, kind, p)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if err := auth.Authorize(p, auth.ReadPresence, u.ID, kind == subjectMe); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		snap, err := a.core.Read(r.Context(), ref(u))
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		out := render(snap, isOwner(p, u.ID))
+		if kind == subjectPresences {
+			out.Context = serviceRoot(r) + "/$metadata#communications/presences/$entity"
+		} else {
+			out.Context = serviceRoot(r) + "/$metadata#users('" + u.ID + "')/presence/$entity"
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func isOwner(p auth.Principal, userID string) bool {
+	return p.Delegated && strings.EqualFold(p.UserID, userID)
+}
+
+// listPresences answers GET /communications/presences, which Graph does not
+// support: say what to use instead.
+func (a *API) listPresences(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.principal(r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeError(w, r, errBody(http.StatusBadRequest, "notSupported",
+		"Listing all presences is not supported. Use GET /communications/presences/{id} or POST /communications/getPresencesByUserId with up to 650 ids."))
+}
+
+type collection struct {
+	Context string         `json:"@odata.context"`
+	Value   []presenceJSON `json:"value"`
+}
+
+// getPresencesByUserID serves POST /communications/getPresencesByUserId.
+// Unknown ids, and ids of users the caller's tenant may not see, are left
+// out of the result (semantics §6); duplicates are answered once.
+func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
+	p, err := a.principal(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := auth.Authorize(p, auth.ReadPresences, "", false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ids, err := a.decodeIDs(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	refs := make([]core.UserRef, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		u, err := a.lookup(p, "ids", id)
+		if err != nil || seen[u.ID] {
+			continue
+		}
+		seen[u.ID] = true
+		refs = append(refs, ref(u))
+	}
+	snaps, err := a.core.ReadMany(r.Context(), refs)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := collection{Context: serviceRoot(r) + "/$metadata#Collection(microsoft.graph.presence)", Value: make([]presenceJSON, len(snaps))}
+	for i, s := range snaps {
+		out.Value[i] = render(s, isOwner(p, s.User.UserID))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// decodeIDs reads {"ids":[...]} and checks every entry before anything is read.
+func (a *API) decodeIDs(r *http.Request) ([]string, error) {
+	var ids []string
+	present := false
+	err := decodeBody(r, a.maxBody, "getPresencesByUserId", false, param{"ids", func(raw json.RawMessage) error {
+		present = true
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return presence.Errorf(presence.Invalid, "ids", "Property 'ids' must be an array of strings (user object ids or userPrincipalNames).")
+		}
+		if len(items) > MaxIDs {
+			return presence.Errorf(presence.Invalid, "ids", "Property 'ids' has %d entries; at most %d are accepted.", len(items), MaxIDs)
+		}
+		ids = make([]string, len(items))
+		for i, it := range items {
+			if err := json.Unmarshal(it, &ids[i]); err != nil {
+				return presence.Errorf(presence.Invalid, "ids", "ids[%d] must be a string; got %s.", i, clip(string(it)))
+			}
+		}
+		return nil
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if !present {
+		return nil, presence.Errorf(presence.Invalid, "ids", "Property 'ids' is required: an array of 1 to %d user ids.", MaxIDs)
+	}
+	for i, id := range ids {
+		if err := checkUserID("ids", id); err != nil {
+			return nil, presence.Errorf(presence.Invalid, "ids", "ids[%d]: %s", i, presence.ErrorMessage(err))
+		}
+	}
+	return ids, nil
+}

@@ -1,0 +1,273 @@
+// Package presenced is a self-hosted Microsoft Graph presence server. A
+// Server is a value built from a Config, started and stopped in-process, so
+// tests run several at once; cmd/presenced is a thin shell around it.
+package presenced
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/graphapi"
+	"github.com/presenced/presenced/natsstore"
+	"github.com/presenced/presenced/store"
+)
+
+// Config configures a Server. The zero value plus a DataDir is a working
+// production-mode server on 127.0.0.1:8080 (it then needs a Directory).
+type Config struct {
+	// Addr is the listen address (default "127.0.0.1:8080"; ":0" picks a port).
+	Addr string
+	// DataDir holds the engine's files and the token signing key. Required.
+	DataDir string
+	// Dev enables dev mode: the demo directory when none is given, and the
+	// /dev endpoints that move the server's clock forward.
+	Dev bool
+	// DirectoryFile is the JSON directory of tenants, users and apps
+	// (docs/directory.md). Required outside dev mode.
+	DirectoryFile string
+	// Directory, when set, is used instead of DirectoryFile (embedding, tests).
+	Directory *directory.Directory
+	// PublicURL is the base URL clients reach the server at, used as the
+	// token issuer (default "http://" + the listen address).
+	PublicURL string
+	// SyncAlways makes the engine fsync every write (survives power loss, at
+	// a cost; see docs/durability.md). Process crashes lose nothing either way.
+	SyncAlways bool
+	// Clock is the base clock (default the wall clock). Tests inject a fake.
+	Clock clock.Clock
+	// Logger receives the server's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Server is one presenced instance.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	dir      *directory.Directory
+	engine   *natsstore.Engine
+	meta     store.KV
+	clock    *clock.Offset
+	issuer   *auth.Issuer
+	core     *core.Core
+	ln       net.Listener
+	http     *http.Server
+	baseURL  string
+	serveErr chan error
+	stopOnce sync.Once
+	offsetMu sync.Mutex // serialises dev-clock moves
+}
+
+// New checks cfg and builds a server; Start opens the engine and listens.
+func New(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("presenced: a data directory is required")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 1)}
+	switch {
+	case cfg.Directory != nil:
+		s.dir = cfg.Directory
+	case cfg.DirectoryFile != "":
+		d, err := directory.Load(cfg.DirectoryFile)
+		if err != nil {
+			return nil, fmt.Errorf("presenced: %w", err)
+		}
+		s.dir = d
+	case cfg.Dev:
+		s.dir = directory.Demo()
+	default:
+		return nil, errors.New("presenced: a directory file is required outside dev mode (see docs/directory.md), or run with --dev for the demo tenant")
+	}
+	return s, nil
+}
+
+// clockOffsetKey keeps dev mode's clock offset in the engine: facts written
+// at a moved time must never end up in the future after a restart.
+const clockOffsetKey = "clock.offset"
+
+// Start opens the engine, listens and serves in the background.
+func (s *Server) Start(ctx context.Context) (err error) {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("presenced: data directory: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	s.engine, err = natsstore.Open(ctx, natsstore.Options{
+		Dir:        filepath.Join(s.cfg.DataDir, "engine"),
+		SyncAlways: s.cfg.SyncAlways,
+		Logger:     s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	kv, err := s.engine.Bucket(ctx, "presence")
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	if s.meta, err = s.engine.Bucket(ctx, "meta"); err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	off, err := s.loadOffset(ctx)
+	if err != nil {
+		return err
+	}
+	if off != 0 && !s.cfg.Dev {
+		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
+	}
+	s.clock = clock.NewOffset(s.cfg.Clock, off)
+	s.core = core.New(core.Options{KV: kv, Clock: s.clock})
+
+	s.ln, err = net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("presenced: listen: %w", err)
+	}
+	s.baseURL = strings.TrimSuffix(s.cfg.PublicURL, "/")
+	if s.baseURL == "" {
+		s.baseURL = "http://" + s.ln.Addr().String()
+	}
+	key, err := auth.LoadOrCreateKey(filepath.Join(s.cfg.DataDir, "issuer-key.pem"))
+	if err != nil {
+		return fmt.Errorf("presenced: token signing key: %w", err)
+	}
+	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key})
+	if err != nil {
+		return fmt.Errorf("presenced: issuer: %w", err)
+	}
+	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
+	opts := graphapi.Options{Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log}
+	if s.cfg.Dev {
+		opts.DevClock = devClock{s}
+	}
+	api := graphapi.New(opts)
+	s.http = &http.Server{
+		Handler:           route(api, s.issuer.Handler()),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() { s.serveErr <- s.http.Serve(s.ln) }()
+	return nil
+}
+
+// route sends Graph's paths (and dev mode's) to the API and everything else
+// (/{tenant}/oauth2/…, discovery) to the token issuer. A prefix switch, not
+// one ServeMux: "/{tenant}/oauth2/v2.0/token" and "/v1.0/" would overlap.
+func route(api, issuer http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || p == "/v1.0" || p == "/beta" {
+			api.ServeHTTP(w, r)
+			return
+		}
+		issuer.ServeHTTP(w, r)
+	})
+}
+
+// URL is the base URL of the running server (e.g. http://127.0.0.1:8080).
+func (s *Server) URL() string { return s.baseURL }
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Directory is the server's directory of tenants, users and apps.
+func (s *Server) Directory() *directory.Directory { return s.dir }
+
+// Issuer is the built-in token issuer.
+func (s *Server) Issuer() *auth.Issuer { return s.issuer }
+
+// Clock is the server's clock (wall clock plus any dev-mode offset).
+func (s *Server) Clock() *clock.Offset { return s.clock }
+
+// Core is the server's presence state.
+func (s *Server) Core() *core.Core { return s.core }
+
+// Done returns a channel that yields the serve error if serving stops
+// without Shutdown.
+func (s *Server) Done() <-chan error { return s.serveErr }
+
+// Shutdown stops accepting requests, finishes those in flight (until ctx
+// ends), and closes the engine.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() {
+		if s.http != nil {
+			err = s.http.Shutdown(ctx)
+		}
+		s.close()
+	})
+	return err
+}
+
+func (s *Server) close() {
+	if s.ln != nil && s.http == nil {
+		_ = s.ln.Close()
+	}
+	if s.engine != nil {
+		if err := s.engine.Close(); err != nil {
+			s.log.Warn("closing engine", "err", err)
+		}
+	}
+}
+
+func (s *Server) loadOffset(ctx context.Context) (time.Duration, error) {
+	e, err := s.meta.Get(ctx, clockOffsetKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("presenced: read clock offset: %w", err)
+	}
+	if len(e.Value) != 8 {
+		return 0, fmt.Errorf("presenced: stored clock offset is corrupt (%d bytes)", len(e.Value))
+	}
+	return time.Duration(binary.BigEndian.Uint64(e.Value)), nil
+}
+
+// devClock moves the server's clock durably: the new offset is stored
+// before any rule sees it.
+type devClock struct{ s *Server }
+
+func (d devClock) Now() time.Time        { return d.s.clock.Now() }
+func (d devClock) Offset() time.Duration { return d.s.clock.Offset() }
+
+func (d devClock) Advance(ctx context.Context, by time.Duration) (time.Duration, error) {
+	d.s.offsetMu.Lock()
+	defer d.s.offsetMu.Unlock()
+	next := d.s.clock.Offset() + by
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(next))
+	var rev uint64
+	if e, err := d.s.meta.Get(ctx, clockOffsetKey); err == nil {
+		rev = e.Revision
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return 0, err
+	}
+	if _, err := d.s.meta.Put(ctx, clockOffsetKey, b[:], rev); err != nil {
+		return 0, fmt.Errorf("presenced: store clock offset: %w", err)
+	}
+	return d.s.clock.Advance(by), nil
+}
