@@ -1,0 +1,357 @@
+package presence
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxStatusMessage is the longest status message accepted, in characters.
+const MaxStatusMessage = 280
+
+// Command is one write to a user's presence facts. Validate checks the
+// command on its own (no stored facts needed), so the HTTP layer can reject
+// bad input before touching storage; Apply validates again and applies it.
+type Command interface {
+	Validate(now time.Time) error
+	apply(f *Facts, now time.Time) error
+}
+
+// SetPresence creates or refreshes the session SessionID (setPresence).
+// Whether SessionID belongs to the caller is ValidateSessionID's business,
+// which needs the token's client ID.
+type SetPresence struct {
+	SessionID  string
+	Pair       Pair
+	Expiration time.Duration // 0 = SessionDefaultExpiration
+}
+
+// ClearPresence removes the session SessionID (clearPresence).
+type ClearPresence struct {
+	SessionID string
+}
+
+// SetPreferred sets the user-preferred presence (setUserPreferredPresence).
+type SetPreferred struct {
+	Pair       Pair
+	Expiration time.Duration // 0 = DefaultPreferredExpiration(Pair)
+}
+
+// ClearPreferred removes the user-preferred presence, if any
+// (clearUserPreferredPresence; clearing nothing succeeds, as in Graph).
+type ClearPreferred struct{}
+
+// SetStatus sets the status message (setStatusMessage); empty Content
+// clears it.
+type SetStatus struct {
+	Content, ContentType string
+	Expiry               *DateTimeTimeZone // nil = never expires
+}
+
+// Normalized returns c with its pair in canonical form and its expiration
+// defaulted, or the reason c is invalid.
+func (c SetPresence) Normalized(now time.Time) (SetPresence, error) {
+	if c.SessionID == "" {
+		return c, Errorf(Invalid, "sessionId", "sessionId is required; it must be the calling application's client ID, optionally followed by ':' and a label of 1-64 characters [A-Za-z0-9._-]")
+	}
+	p, err := NormalizeSetPresencePair(c.Pair)
+	if err != nil {
+		return c, err
+	}
+	c.Pair = p
+	if c.Expiration == 0 {
+		c.Expiration = SessionDefaultExpiration
+	}
+	if err := CheckRange("expirationDuration", c.Expiration, SessionMinExpiration, SessionMaxExpiration); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Validate implements Command.
+func (c SetPresence) Validate(now time.Time) error { _, err := c.Normalized(now); return err }
+
+func (c SetPresence) apply(f *Facts, now time.Time) error {
+	c, err := c.Normalized(now)
+	if err != nil {
+		return err
+	}
+	s := Session{ID: c.SessionID, Pair: c.Pair, RefreshedAt: now, ExpiresAt: now.Add(c.Expiration)}
+	if i := findSession(f.Sessions, c.SessionID); i >= 0 {
+		f.Sessions[i] = s
+	} else {
+		f.Sessions = append(f.Sessions, s)
+	}
+	// Sorted by ID so that stored facts encode deterministically.
+	slices.SortFunc(f.Sessions, func(a, b Session) int { return strings.Compare(a.ID, b.ID) })
+	return nil
+}
+
+// findSession finds a session by ID; IDs compare case-insensitively, like
+// the client IDs (GUIDs) they start with.
+func findSession(ss []Session, id string) int {
+	return slices.IndexFunc(ss, func(s Session) bool { return strings.EqualFold(s.ID, id) })
+}
+
+// Validate implements Command.
+func (c ClearPresence) Validate(now time.Time) error {
+	if c.SessionID == "" {
+		return Errorf(Invalid, "sessionId", "sessionId is required; it is the sessionId given to setPresence")
+	}
+	return nil
+}
+
+func (c ClearPresence) apply(f *Facts, now time.Time) error {
+	if err := c.Validate(now); err != nil {
+		return err
+	}
+	i := findSession(f.Sessions, c.SessionID)
+	if i < 0 || !now.Before(f.Sessions[i].ExpiresAt) {
+		return Errorf(NotFound, "sessionId", "no presence session '%s' exists for this user", c.SessionID)
+	}
+	f.Sessions = slices.Delete(f.Sessions, i, i+1)
+	return nil
+}
+
+// Normalized returns c with its pair in canonical form and its expiration
+// defaulted, or the reason c is invalid.
+func (c SetPreferred) Normalized(now time.Time) (SetPreferred, error) {
+	p, err := NormalizePreferredPair(c.Pair)
+	if err != nil {
+		return c, err
+	}
+	c.Pair = p
+	if c.Expiration == 0 {
+		c.Expiration = DefaultPreferredExpiration(p)
+	}
+	if err := CheckRange("expirationDuration", c.Expiration, PreferredMinExpiration, PreferredMaxExpiration); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Validate implements Command.
+func (c SetPreferred) Validate(now time.Time) error { _, err := c.Normalized(now); return err }
+
+func (c SetPreferred) apply(f *Facts, now time.Time) error {
+	c, err := c.Normalized(now)
+	if err != nil {
+		return err
+	}
+	f.Preferred = &Preferred{Pair: c.Pair, SetAt: now, ExpiresAt: now.Add(c.Expiration)}
+	return nil
+}
+
+// Validate implements Command.
+func (ClearPreferred) Validate(time.Time) error { return nil }
+
+func (ClearPreferred) apply(f *Facts, _ time.Time) error {
+	f.Preferred = nil
+	return nil
+}
+
+// Normalized returns the status message c sets (nil when c clears it), or
+// the reason c is invalid. contentType defaults to "text".
+func (c SetStatus) Normalized(now time.Time) (*StatusMessage, error) {
+	if c.Content == "" {
+		return nil, nil
+	}
+	ct := c.ContentType
+	switch {
+	case ct == "" || strings.EqualFold(ct, "text"):
+		ct = "text"
+	case strings.EqualFold(ct, "html"):
+		return nil, Errorf(Invalid, "statusMessage.message.contentType", "contentType 'html' is not supported for presence status messages; accepted: text")
+	default:
+		return nil, Errorf(Invalid, "statusMessage.message.contentType", "contentType '%s' is not accepted; accepted: text", c.ContentType)
+	}
+	if n := utf8.RuneCountInString(c.Content); n > MaxStatusMessage {
+		return nil, Errorf(Invalid, "statusMessage.message.content", "status message content is %d characters long; at most %d characters are accepted", n, MaxStatusMessage)
+	}
+	if !utf8.ValidString(c.Content) {
+		return nil, Errorf(Invalid, "statusMessage.message.content", "status message content is not valid UTF-8")
+	}
+	m := &StatusMessage{Content: c.Content, ContentType: ct, PublishedAt: now}
+	if c.Expiry != nil {
+		t, err := ResolveDateTimeTimeZone(*c.Expiry)
+		if err != nil {
+			return nil, err
+		}
+		if !t.After(now) {
+			return nil, Errorf(Invalid, "statusMessage.expiryDateTime", "expiryDateTime %s %s (%s) is not in the future; omit it for a message that does not expire",
+				c.Expiry.DateTime, c.Expiry.TimeZone, t.UTC().Format(time.RFC3339Nano))
+		}
+		e := *c.Expiry
+		m.Expiry, m.ExpiresAt = &e, t.UTC()
+	}
+	return m, nil
+}
+
+// Validate implements Command.
+func (c SetStatus) Validate(now time.Time) error { _, err := c.Normalized(now); return err }
+
+func (c SetStatus) apply(f *Facts, now time.Time) error {
+	m, err := c.Normalized(now)
+	if err != nil {
+		return err
+	}
+	f.Status = m
+	return nil
+}
+
+// Apply applies cmd to f at now and reports the new facts and whether the
+// visible presence changed. The sequence stamp moves exactly when it did
+// (semantics §4). Expired sessions, preferred presence and status message
+// are dropped on the way, which changes nothing visible. f is never
+// modified; on error f is returned as it was.
+//
+// If now is before f.LastWrite (the clock stepped back), the write is
+// applied at f.LastWrite, so that the facts' history never runs backwards.
+func Apply(f Facts, cmd Command, now time.Time) (next Facts, changed bool, err error) {
+	if cmd == nil {
+		return f, false, Errorf(Internal, "", "presence.Apply: nil command")
+	}
+	if now.Before(f.LastWrite) {
+		now = f.LastWrite
+	}
+	if err := cmd.Validate(now); err != nil {
+		return f, false, err
+	}
+	before := Aggregate(f, now)
+	seq := Sequence(f, now)
+
+	next = f.Clone()
+	next.collect(now)
+	if err := cmd.apply(&next, now); err != nil {
+		return f, false, err
+	}
+	changed = !Aggregate(next, now).Equal(before)
+	if changed {
+		next.Seq = Bump(seq, now)
+	} else {
+		next.Seq = seq
+	}
+	next.LastWrite = now
+	return next, changed, nil
+}
+
+// collect drops what has expired at now. None of it is visible at now or
+// later, so the view does not change.
+func (f *Facts) collect(now time.Time) {
+	f.Sessions = slices.DeleteFunc(f.Sessions, func(s Session) bool { return !now.Before(s.ExpiresAt) })
+	if f.Preferred != nil && !now.Before(f.Preferred.ExpiresAt) {
+		f.Preferred = nil
+	}
+	if f.Status != nil && !f.Status.ExpiresAt.IsZero() && !now.Before(f.Status.ExpiresAt) {
+		f.Status = nil
+	}
+}
+
+// Clone returns a deep copy of f: no slice or pointer is shared.
+func (f Facts) Clone() Facts {
+	c := f
+	c.Sessions = slices.Clone(f.Sessions)
+	c.Events = slices.Clone(f.Events)
+	if f.Preferred != nil {
+		p := *f.Preferred
+		c.Preferred = &p
+	}
+	c.Status = cloneStatus(f.Status)
+	if f.AutoReplies != nil {
+		a := *f.AutoReplies
+		c.AutoReplies = &a
+	}
+	return c
+}
+
+// SetCalendar replaces the calendar events presence looks at (written by the
+// events API). Start and End are required and End must be after Start;
+// ShowAs is matched case-insensitively against the Graph freeBusyStatus
+// values and normalised.
+type SetCalendar struct {
+	Events []Event
+}
+
+var showAsValues = []string{ShowAsFree, ShowAsTentative, ShowAsBusy, ShowAsOOF, ShowAsWorkingElsewhere, ShowAsUnknown}
+
+// Normalized returns a copy of c's events with showAs normalised, or the
+// reason c is invalid.
+func (c SetCalendar) Normalized(time.Time) ([]Event, error) {
+	evs := slices.Clone(c.Events)
+	for i := range evs {
+		e := &evs[i]
+		if e.Start.IsZero() || e.End.IsZero() {
+			return nil, Errorf(Invalid, fmt.Sprintf("events[%d]", i), "events[%d] needs both start and end", i)
+		}
+		if !e.End.After(e.Start) {
+			return nil, Errorf(Invalid, fmt.Sprintf("events[%d].end", i), "events[%d] ends at %s, not after its start %s", i,
+				e.End.UTC().Format(time.RFC3339), e.Start.UTC().Format(time.RFC3339))
+		}
+		if e.ShowAs == "" {
+			e.ShowAs = ShowAsBusy // Graph's default for a new event
+		}
+		v, ok := canonical(e.ShowAs, showAsValues)
+		if !ok {
+			return nil, Errorf(Invalid, fmt.Sprintf("events[%d].showAs", i), "events[%d].showAs '%s' is not accepted; accepted: %s", i, e.ShowAs, strings.Join(showAsValues, ", "))
+		}
+		e.ShowAs = v
+	}
+	return evs, nil
+}
+
+// Validate implements Command.
+func (c SetCalendar) Validate(now time.Time) error { _, err := c.Normalized(now); return err }
+
+func (c SetCalendar) apply(f *Facts, now time.Time) error {
+	evs, err := c.Normalized(now)
+	if err != nil {
+		return err
+	}
+	f.Events = evs
+	return nil
+}
+
+// SetAutoReplies replaces the mailbox's automatic-replies setting (written
+// by the mailboxSettings API); nil Settings removes it (same as disabled).
+type SetAutoReplies struct {
+	Settings *AutoReplies
+}
+
+var repliesValues = []string{RepliesDisabled, RepliesAlwaysEnabled, RepliesScheduled}
+
+// Normalized returns a copy of c's settings with status normalised, or the
+// reason c is invalid.
+func (c SetAutoReplies) Normalized(time.Time) (*AutoReplies, error) {
+	if c.Settings == nil {
+		return nil, nil
+	}
+	a := *c.Settings
+	st, ok := canonical(a.Status, repliesValues)
+	if !ok {
+		return nil, Errorf(Invalid, "automaticRepliesSetting.status", "automaticRepliesSetting.status '%s' is not accepted; accepted: %s", a.Status, strings.Join(repliesValues, ", "))
+	}
+	a.Status = st
+	if st == RepliesScheduled {
+		if a.ScheduledStart.IsZero() || a.ScheduledEnd.IsZero() {
+			return nil, Errorf(Invalid, "automaticRepliesSetting.scheduledStartDateTime", "automatic replies with status scheduled need both scheduledStartDateTime and scheduledEndDateTime")
+		}
+		if !a.ScheduledEnd.After(a.ScheduledStart) {
+			return nil, Errorf(Invalid, "automaticRepliesSetting.scheduledEndDateTime", "automaticRepliesSetting.scheduledEndDateTime must be after scheduledStartDateTime")
+		}
+	}
+	return &a, nil
+}
+
+// Validate implements Command.
+func (c SetAutoReplies) Validate(now time.Time) error { _, err := c.Normalized(now); return err }
+
+func (c SetAutoReplies) apply(f *Facts, now time.Time) error {
+	a, err := c.Normalized(now)
+	if err != nil {
+		return err
+	}
+	f.AutoReplies = a
+	return nil
+}

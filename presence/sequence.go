@@ -1,0 +1,91 @@
+package presence
+
+import (
+	"slices"
+	"time"
+)
+
+// candidates returns, sorted and without duplicates, every instant strictly
+// after lo (and at or before hi, unless hi is zero) at which the view of f
+// can change without a write: fades and expiries of sessions, expiry of the
+// preferred presence and of the status message, event starts and ends and
+// the automatic-replies window. Between two candidates Aggregate is constant.
+func candidates(f Facts, lo, hi time.Time) []time.Time {
+	var out []time.Time
+	add := func(t time.Time) {
+		if t.IsZero() || !t.After(lo) || (!hi.IsZero() && t.After(hi)) {
+			return
+		}
+		out = append(out, t)
+	}
+	for _, s := range f.Sessions {
+		if s.Pair == (Pair{Available, Available}) {
+			add(s.RefreshedAt.Add(FadeInactive))
+			add(s.RefreshedAt.Add(FadeAway))
+		}
+		add(s.ExpiresAt)
+	}
+	if f.Preferred != nil {
+		add(f.Preferred.ExpiresAt)
+	}
+	if f.Status != nil {
+		add(f.Status.ExpiresAt)
+	}
+	for _, e := range f.Events {
+		add(e.Start)
+		add(e.End)
+	}
+	if a := f.AutoReplies; a != nil && a.Status == RepliesScheduled {
+		add(a.ScheduledStart)
+		add(a.ScheduledEnd)
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return slices.CompactFunc(out, time.Time.Equal)
+}
+
+// Sequence is the stamp of the last visible change of f at or before now
+// (semantics §4). f.Seq covers everything up to f.LastWrite; after that
+// only time changes the view, at the instants candidates lists, so each is
+// evaluated against the view just before it. A time-caused change at t is
+// stamped {t, 0} (t is strictly after LastWrite, hence after f.Seq, in any
+// consistent Facts; Bump keeps the order even for inconsistent ones).
+func Sequence(f Facts, now time.Time) Stamp {
+	seq := f.Seq
+	if !now.After(f.LastWrite) {
+		return seq
+	}
+	prev := Aggregate(f, f.LastWrite)
+	for _, t := range candidates(f, f.LastWrite, now) {
+		v := Aggregate(f, t)
+		if !v.Equal(prev) {
+			seq = Bump(seq, t)
+		}
+		prev = v
+	}
+	return seq
+}
+
+// NextChange is the earliest instant strictly after `after` at which the
+// view of f changes by time alone; false when nothing is scheduled to
+// change. The engine uses it to time change notifications.
+func NextChange(f Facts, after time.Time) (time.Time, bool) {
+	prev := Aggregate(f, after)
+	for _, t := range candidates(f, after, time.Time{}) {
+		v := Aggregate(f, t)
+		if !v.Equal(prev) {
+			return t, true
+		}
+		prev = v
+	}
+	return time.Time{}, false
+}
+
+// Bump is the stamp of a change at now that follows prev: {now, 0} when now
+// is after prev, else {prev.At, prev.N+1}, so that stamps keep increasing
+// when several changes share an instant or the clock steps back.
+func Bump(prev Stamp, now time.Time) Stamp {
+	if at := now.UnixNano(); at > prev.At {
+		return Stamp{At: at}
+	}
+	return Stamp{At: prev.At, N: prev.N + 1}
+}
