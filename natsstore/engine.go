@@ -1,0 +1,230 @@
+package natsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presenced/presenced/store"
+)
+
+// Options configures the embedded engine.
+type Options struct {
+	// Dir is the data directory; JetStream file storage lives under
+	// Dir/jetstream. Required unless Memory.
+	Dir string
+	// Memory keeps buckets in memory: for benchmarks that say so, never for
+	// data anyone wants back.
+	Memory bool
+	// SyncAlways fsyncs every write before acknowledging it (JetStream
+	// sync_always). The default (false) survives a process kill but can lose
+	// up to SyncInterval of acknowledged writes on power loss; see the package
+	// documentation for the measured cost.
+	SyncAlways bool
+	// SyncInterval is how often JetStream fsyncs in the background when
+	// !SyncAlways (0: the nats-server default, 2m).
+	SyncInterval time.Duration
+	// ServerName names the embedded server (default "presenced").
+	ServerName string
+	// Logger receives nats-server's warnings and errors (default
+	// slog.Default()). Its notices are logged at Debug so a normal run is
+	// quiet; its debug and trace output is off.
+	Logger *slog.Logger
+
+	// Later: cluster routes (R3) and an external --nats-url. DontListen
+	// prevents clustering, so those will need a listening server.
+}
+
+// Engine is an embedded nats-server with JetStream, reached in-process.
+type Engine struct {
+	srv     *server.Server
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	storage jetstream.StorageType
+	tmpDir  string // removed on Close (Memory without Dir)
+	closed  chan struct{}
+
+	mu      sync.Mutex
+	buckets map[string]*kv
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts an embedded nats-server (no listener, JetStream on), waits
+// until it is ready and connects to it in-process. ctx bounds the wait.
+func Open(ctx context.Context, o Options) (*Engine, error) {
+	if o.Dir == "" && !o.Memory {
+		return nil, errors.New("natsstore: open: Options.Dir is required for file storage")
+	}
+	if o.SyncInterval < 0 {
+		return nil, fmt.Errorf("natsstore: open: negative SyncInterval %v", o.SyncInterval)
+	}
+	e := &Engine{
+		storage: jetstream.FileStorage,
+		closed:  make(chan struct{}),
+		buckets: make(map[string]*kv),
+	}
+	if o.Memory {
+		e.storage = jetstream.MemoryStorage
+	}
+	dir := o.Dir
+	if dir == "" {
+		// JetStream still wants a store directory for its metadata.
+		d, err := os.MkdirTemp("", "presenced-natsstore-")
+		if err != nil {
+			return nil, fmt.Errorf("natsstore: open: temp dir: %w", err)
+		}
+		dir, e.tmpDir = d, d
+	}
+	name := o.ServerName
+	if name == "" {
+		name = "presenced"
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+
+	sopts := &server.Options{
+		ServerName: name,
+		DontListen: true,
+		NoSigs:     true, // the process owns its signals, not the library
+		JetStream:  true,
+		StoreDir:   filepath.Join(dir, "jetstream"),
+		SyncAlways: o.SyncAlways,
+		// 0 lets nats-server apply its default (2m).
+		SyncInterval: o.SyncInterval,
+	}
+	srv, err := server.NewServer(sopts)
+	if err != nil {
+		e.removeTmp()
+		return nil, fmt.Errorf("natsstore: open: new server: %w", err)
+	}
+	log := &slogLogger{l: logger.With("component", "nats-server")}
+	srv.SetLoggerV2(log, false, false, false)
+	e.srv = srv
+
+	fail := func(what string, err error) (*Engine, error) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		e.removeTmp()
+		return nil, fmt.Errorf("natsstore: open: %s: %w", what, err)
+	}
+
+	// Start recovers every stream before it returns; run it aside so ctx can
+	// give up on a slow recovery.
+	started := make(chan struct{})
+	go func() { defer close(started); srv.Start() }()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		go func() { <-started; srv.Shutdown() }()
+		e.removeTmp()
+		return nil, fmt.Errorf("natsstore: open: waiting for nats-server to start: %w", ctx.Err())
+	}
+	if ferr := log.fatal(); ferr != nil {
+		return fail("start nats-server", ferr)
+	}
+	wait := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		wait = time.Until(dl)
+	}
+	if !srv.ReadyForConnections(wait) {
+		return fail("nats-server", errors.New("not ready for connections"))
+	}
+	if !srv.JetStreamEnabled() {
+		return fail("nats-server", errors.New("JetStream is not enabled"))
+	}
+
+	nc, err := nats.Connect("",
+		nats.InProcessServer(srv),
+		nats.Name(name+"-natsstore"),
+		nats.NoReconnect(), // an in-process server does not come back
+		nats.ClosedHandler(func(*nats.Conn) { close(e.closed) }),
+	)
+	if err != nil {
+		return fail("connect in-process", err)
+	}
+	e.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return fail("jetstream", err)
+	}
+	e.js = js
+	return e, nil
+}
+
+// Bucket opens the KV bucket name, creating it if needed (one revision per
+// key, replicas 1, the engine's storage). It is idempotent and safe for
+// concurrent use.
+func (e *Engine) Bucket(ctx context.Context, name string) (store.KV, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if b, ok := e.buckets[name]; ok {
+		return b, nil
+	}
+	cfg := jetstream.KeyValueConfig{
+		Bucket:   name,
+		History:  1,
+		Storage:  e.storage,
+		Replicas: 1,
+	}
+	h, err := e.js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("natsstore: open bucket %q: %w", name, err)
+	}
+	b := &kv{kv: h, name: name}
+	e.buckets[name] = b
+	return b, nil
+}
+
+// Conn is the in-process client connection (for notifications).
+func (e *Engine) Conn() *nats.Conn { return e.nc }
+
+// JetStream is the JetStream API on Conn.
+func (e *Engine) JetStream() jetstream.JetStream { return e.js }
+
+// Close drains the connection and shuts the server down, flushing every
+// stream to disk. It is safe to call more than once.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		var errs []error
+		if err := e.nc.Drain(); err != nil {
+			errs = append(errs, fmt.Errorf("drain: %w", err))
+			e.nc.Close()
+		}
+		select {
+		case <-e.closed:
+		case <-time.After(35 * time.Second): // past nats' 30s drain timeout
+			e.nc.Close()
+			errs = append(errs, errors.New("drain: timed out"))
+		}
+		e.srv.Shutdown()
+		e.srv.WaitForShutdown()
+		if err := e.removeTmp(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			e.closeErr = fmt.Errorf("natsstore: close: %w", err)
+		}
+	})
+	return e.closeErr
+}
+
+func (e *Engine) removeTmp() error {
+	if e.tmpDir == "" {
+		return nil
+	}
+	return os.RemoveAll(e.tmpDir)
+}
