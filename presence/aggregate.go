@@ -80,6 +80,26 @@ func beats(a Session, pa Pair, b Session, pb Pair) bool {
 	return a.ID < b.ID
 }
 
+// bestSession is the live session rule 3 picks at now and its effective
+// pair; nil when no session is live. Among sessions with equal effective
+// pairs the choice is invisible in the view, but it is still made
+// deterministically.
+func bestSession(ss []Session, now time.Time) (*Session, Pair) {
+	var best *Session
+	var bestPair Pair
+	for i := range ss {
+		s := &ss[i]
+		p, live := SessionState(*s, now)
+		if !live {
+			continue
+		}
+		if best == nil || beats(*s, p, *best, bestPair) {
+			best, bestPair = s, p
+		}
+	}
+	return best, bestPair
+}
+
 // meetingAt reports whether a meeting event (showAs busy or tentative, not
 // all-day) covers t.
 func meetingAt(events []Event, t time.Time) bool {
@@ -132,18 +152,7 @@ func Aggregate(f Facts, now time.Time) View {
 
 	// Rule 3 candidate, computed first because rule 1 needs to know whether
 	// any session is live.
-	var best *Session
-	var bestPair Pair
-	for i := range f.Sessions {
-		s := &f.Sessions[i]
-		p, live := SessionState(*s, now)
-		if !live {
-			continue
-		}
-		if best == nil || beats(*s, p, *best, bestPair) {
-			best, bestPair = s, p
-		}
-	}
+	best, bestPair := bestSession(f.Sessions, now)
 
 	switch {
 	case best == nil: // rule 1
