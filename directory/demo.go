@@ -1,0 +1,79 @@
+package directory
+
+// The demo directory of dev mode: tenant Contoso (contoso.dev) with five
+// users, a daemon app and a public client app, and tenant Fabrikam
+// (fabrikam.dev) with two users and a daemon app. The ids are fixed so that
+// tests, docs and scripts can name them.
+const (
+	DemoTenantID     = "a5036a1a-166f-4ed5-bf5a-e0ccc1602604" // Contoso
+	DemoTenantDomain = "contoso.dev"
+	DemoTenantName   = "Contoso"
+
+	// DemoPassword is the password of every demo user (both tenants).
+	DemoPassword = "presenced-dev"
+
+	// The confidential daemon app: client credentials, role Presence.ReadWrite.All.
+	DemoDaemonClientID = "6dcddc99-5a7f-430c-a555-551d652a37b1"
+	DemoDaemonSecret   = "demo-secret"
+	DemoDaemonName     = "presenced demo daemon"
+
+	// The public client app: password grant without a secret, delegated
+	// scopes Presence.Read, Presence.Read.All and Presence.ReadWrite.
+	DemoClientID   = "1f35b044-4304-4eb5-af8d-a25642c64040"
+	DemoClientName = "presenced demo client"
+
+	// Contoso's users (userPrincipalName name@contoso.dev).
+	DemoUserAdele = "3c16299b-70fb-4ef1-ac29-a2c2738ae1e3" // adele@contoso.dev, Adele Vance
+	DemoUserAlex  = "07d45181-b0c9-44d6-aabb-913130fdf598" // alex@contoso.dev, Alex Wilber
+	DemoUserMegan = "c43c60a5-8875-4db4-9872-a38f780eafd1" // megan@contoso.dev, Megan Bowen
+	DemoUserLynne = "7c20da22-beb8-4c3a-97b8-c9b738b9af8c" // lynne@contoso.dev, Lynne Robbins
+	DemoUserDiego = "af78f174-9281-4629-8732-5bfe602fbba7" // diego@contoso.dev, Diego Siciliani
+
+	// The second tenant, for cross-tenant tests.
+	DemoFabrikamTenantID       = "6695f452-bba3-4889-9bc9-cb7c99efbbf3"
+	DemoFabrikamDomain         = "fabrikam.dev"
+	DemoFabrikamName           = "Fabrikam"
+	DemoFabrikamDaemonClientID = "80e9e480-41e1-4df3-a600-c8b5381131e7"
+	DemoFabrikamDaemonSecret   = "fabrikam-demo-secret"
+	DemoFabrikamDaemonName     = "fabrikam demo daemon"
+	DemoFabrikamUserNestor     = "861ec2e7-6872-4e66-9bfd-bfe54cbe8c1b" // nestor@fabrikam.dev, Nestor Wilke
+	DemoFabrikamUserIsaiah     = "4f9a1877-a77f-461e-a424-449116227d47" // isaiah@fabrikam.dev, Isaiah Langer
+)
+
+// DemoData returns fresh copies of the demo directory's entries, for tests
+// that want the demo with a change (an external access policy, another
+// app) before calling New. The demo tenants do not trust each other: a
+// Contoso reader sees Fabrikam's users as unknown, and vice versa.
+func DemoData() ([]Tenant, []User, []App) {
+	tenants := []Tenant{
+		{ID: DemoTenantID, Name: DemoTenantName, Domains: []string{DemoTenantDomain}},
+		{ID: DemoFabrikamTenantID, Name: DemoFabrikamName, Domains: []string{DemoFabrikamDomain}},
+	}
+	users := []User{
+		{ID: DemoUserAdele, TenantID: DemoTenantID, UserPrincipalName: "adele@contoso.dev", DisplayName: "Adele Vance", Password: DemoPassword},
+		{ID: DemoUserAlex, TenantID: DemoTenantID, UserPrincipalName: "alex@contoso.dev", DisplayName: "Alex Wilber", Password: DemoPassword},
+		{ID: DemoUserMegan, TenantID: DemoTenantID, UserPrincipalName: "megan@contoso.dev", DisplayName: "Megan Bowen", Password: DemoPassword},
+		{ID: DemoUserLynne, TenantID: DemoTenantID, UserPrincipalName: "lynne@contoso.dev", DisplayName: "Lynne Robbins", Password: DemoPassword},
+		{ID: DemoUserDiego, TenantID: DemoTenantID, UserPrincipalName: "diego@contoso.dev", DisplayName: "Diego Siciliani", Password: DemoPassword},
+		{ID: DemoFabrikamUserNestor, TenantID: DemoFabrikamTenantID, UserPrincipalName: "nestor@fabrikam.dev", DisplayName: "Nestor Wilke", Password: DemoPassword},
+		{ID: DemoFabrikamUserIsaiah, TenantID: DemoFabrikamTenantID, UserPrincipalName: "isaiah@fabrikam.dev", DisplayName: "Isaiah Langer", Password: DemoPassword},
+	}
+	apps := []App{
+		{ClientID: DemoDaemonClientID, TenantID: DemoTenantID, Name: DemoDaemonName, Secret: DemoDaemonSecret,
+			Roles: []string{"Presence.ReadWrite.All"}},
+		{ClientID: DemoClientID, TenantID: DemoTenantID, Name: DemoClientName, Public: true,
+			Scopes: []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite"}},
+		{ClientID: DemoFabrikamDaemonClientID, TenantID: DemoFabrikamTenantID, Name: DemoFabrikamDaemonName, Secret: DemoFabrikamDaemonSecret,
+			Roles: []string{"Presence.ReadWrite.All"}},
+	}
+	return tenants, users, apps
+}
+
+// Demo returns dev mode's ready-made directory (see DemoData).
+func Demo() *Directory {
+	d, err := New(DemoData())
+	if err != nil {
+		panic("directory: the demo directory is invalid: " + err.Error())
+	}
+	return d
+}
