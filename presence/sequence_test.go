@@ -46,7 +46,12 @@ func TestSequence(t *testing.T) {
 		{"§4 status message expiry changes it",
 			written(Facts{Status: &StatusMessage{Content: "x", ContentType: "text", PublishedAt: t0, ExpiresAt: at(time.Hour)}}), 2 * time.Hour, stampAt(time.Hour)},
 		{"§4 changes before the last write are already in Seq",
-			func() Facts { f := available; f.LastWrite = at(20 * time.Minute); f.Seq = Stamp{At: at(20 * time.Minute).UnixNano(), N: 3}; return f }(),
+			func() Facts {
+				f := available
+				f.LastWrite = at(20 * time.Minute)
+				f.Seq = Stamp{At: at(20 * time.Minute).UnixNano(), N: 3}
+				return f
+			}(),
 			30 * time.Minute, Stamp{At: at(20 * time.Minute).UnixNano(), N: 3}},
 		{"§4 a reading before the last write (clock stepped back) is Seq",
 			available, -time.Hour, stampAt(0)},
