@@ -3,6 +3,7 @@ package presence
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	// Embed the IANA database so that zone names resolve on machines (and
@@ -31,10 +32,6 @@ var ianaName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9][A-Za-z
 // A local time that does not exist or is ambiguous at a DST change resolves
 // as the time package does (time.Date).
 func ResolveDateTimeTimeZone(v DateTimeTimeZone) (time.Time, error) {
-	loc, err := resolveZone(v.TimeZone)
-	if err != nil {
-		return time.Time{}, err
-	}
 	if v.DateTime == "" {
 		return time.Time{}, Errorf(Invalid, fieldExpiryDateTime, "dateTime is required, as a local date-time without offset, e.g. 2022-10-18T17:05:33")
 	}
@@ -44,6 +41,10 @@ func ResolveDateTimeTimeZone(v DateTimeTimeZone) (time.Time, error) {
 			why = "it carries an offset or 'Z'; dateTime must be local (e.g. 2022-10-18T17:05:33) and the zone goes in timeZone"
 		}
 		return time.Time{}, Errorf(Invalid, fieldExpiryDateTime, "dateTime '%s' is not accepted: %s", v.DateTime, why)
+	}
+	loc, err := resolveZone(v.TimeZone)
+	if err != nil {
+		return time.Time{}, err
 	}
 	layout := "2006-01-02T15:04"
 	switch n := len(v.DateTime); {
@@ -67,16 +68,33 @@ func resolveZone(name string) (*time.Location, error) {
 		return time.UTC, nil
 	}
 	if iana, ok := windowsZoneIndex[strings.ToLower(name)]; ok {
-		if loc, err := time.LoadLocation(iana); err == nil {
+		if loc, err := loadLocation(iana); err == nil {
 			return loc, nil
 		}
 	}
 	if name != "Local" && ianaName.MatchString(name) {
-		if loc, err := time.LoadLocation(name); err == nil {
+		if loc, err := loadLocation(name); err == nil {
 			return loc, nil
 		}
 	}
 	return nil, Errorf(Invalid, fieldExpiryTimeZone, "timeZone '%s' is not a known time zone; use 'UTC', a Windows zone name such as 'Pacific Standard Time' or an IANA name such as 'Europe/Berlin'", name)
+}
+
+// locations caches zones that loaded: time.LoadLocation reads and parses
+// the zone file on every call. Failures are not cached, so arbitrary input
+// cannot grow the cache.
+var locations sync.Map // string → *time.Location
+
+func loadLocation(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, l)
+	return l, nil
 }
 
 // WindowsZoneToIANA returns the IANA zone for a Windows time zone name
