@@ -1,0 +1,170 @@
+package auth
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// Operation is what a request does to presence, for Authorize.
+type Operation int
+
+// Operations (graph-presence.md §4.2).
+const (
+	ReadPresence   Operation = iota + 1 // GET a user's presence (/me, /users/{id}, /communications/presences/{id})
+	ReadPresences                       // POST /communications/getPresencesByUserId
+	WritePresence                       // setPresence, clearPresence
+	WritePreferred                      // setUserPreferredPresence, clearUserPreferredPresence
+	WriteStatus                         // setStatusMessage
+	WriteLocation                       // setManualLocation, setAutomaticLocation, clearAutomaticLocation, clearLocation
+	Subscribe                           // a change-notification subscription on presence
+)
+
+// String names the operation as messages do.
+func (op Operation) String() string {
+	switch op {
+	case ReadPresence:
+		return "reading presence"
+	case ReadPresences:
+		return "getPresencesByUserId"
+	case WritePresence:
+		return "setPresence/clearPresence"
+	case WritePreferred:
+		return "setUserPreferredPresence/clearUserPreferredPresence"
+	case WriteStatus:
+		return "setStatusMessage"
+	case WriteLocation:
+		return "setting or clearing the work location"
+	case Subscribe:
+		return "subscribing to presence"
+	}
+	return fmt.Sprintf("Operation(%d)", int(op))
+}
+
+// Permission names.
+const (
+	PresenceRead          = "Presence.Read"
+	PresenceReadAll       = "Presence.Read.All"
+	PresenceReadWrite     = "Presence.ReadWrite"
+	PresenceReadWriteAll  = "Presence.ReadWrite.All"
+	scopeKindDelegated    = "delegated scope"
+	scopeKindApplications = "application permission"
+)
+
+// rule is one cell pair of the §4.2 table: the permissions that allow an
+// operation, for delegated tokens (own user, other users) and app tokens.
+type rule struct {
+	own, other, app []string // nil: not allowed with that kind of token
+}
+
+var rules = map[Operation]rule{
+	ReadPresence:   {own: []string{PresenceRead, PresenceReadAll, PresenceReadWrite}, other: []string{PresenceReadAll}, app: []string{PresenceReadAll, PresenceReadWriteAll}},
+	ReadPresences:  {own: []string{PresenceReadAll}, other: []string{PresenceReadAll}, app: []string{PresenceReadAll, PresenceReadWriteAll}},
+	WritePresence:  {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
+	WritePreferred: {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
+	WriteStatus:    {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
+	WriteLocation:  {own: []string{PresenceReadWrite}},
+	Subscribe:      {own: []string{PresenceReadAll}, other: []string{PresenceReadAll}},
+}
+
+// Authorize decides whether p may perform op on the presence of the user
+// subjectUserID (the object id; empty for getPresencesByUserId). viaMe is
+// true when the request addressed the user as /me. It implements
+// graph-presence.md §4.2 and semantics §5:
+//
+//   - /me needs a delegated token (Invalid otherwise: a signed-in user is
+//     required).
+//   - Reads: delegated Presence.Read, Presence.Read.All or
+//     Presence.ReadWrite for the token's own user, Presence.Read.All for
+//     others and for getPresencesByUserId; application Presence.Read.All or
+//     Presence.ReadWrite.All.
+//   - Writes (presence, preferred presence, status message): delegated
+//     Presence.ReadWrite, for the token's own user only; application
+//     Presence.ReadWrite.All. Work location: delegated only.
+//   - Subscriptions: delegated Presence.Read.All only.
+//
+// A refusal is a Forbidden *presence.Error naming the operation, the
+// permissions that would allow it and what the token carries.
+func Authorize(p Principal, op Operation, subjectUserID string, viaMe bool) error {
+	r, ok := rules[op]
+	if !ok {
+		return presence.Errorf(presence.Internal, "", "auth: unknown operation %d.", int(op))
+	}
+	if viaMe && !p.Delegated {
+		return presence.Errorf(presence.Invalid, "",
+			"/me request is only valid with delegated authentication flow: a signed-in user is required, and this is an application token (roles %s). Use /users/{id}/presence instead.", quoteList(p.Roles))
+	}
+	if !p.Delegated {
+		if r.app == nil {
+			return presence.Errorf(presence.Forbidden, "",
+				"Application permissions are not supported for %s; use a delegated token (a signed-in user) with the scope %s.", op, strings.Join(r.own, " or "))
+		}
+		if !hasAny(p.Roles, r.app) {
+			return missing(op, scopeKindApplications, r.app, "roles", quoteList(p.Roles))
+		}
+		return nil
+	}
+	own := viaMe || (subjectUserID != "" && strings.EqualFold(subjectUserID, p.UserID))
+	if op == ReadPresences || op == Subscribe {
+		own = false
+	}
+	if own {
+		if !hasAny(p.Scopes, r.own) {
+			return missing(op, scopeKindDelegated, r.own, "scp", quoteList(p.Scopes))
+		}
+		return nil
+	}
+	if r.other == nil {
+		// A write to another user: first the scope, then whose presence.
+		if !hasAny(p.Scopes, r.own) {
+			return missing(op, scopeKindDelegated, r.own, "scp", quoteList(p.Scopes))
+		}
+		what := "the presence"
+		switch op {
+		case WriteStatus:
+			what = "the status message"
+		case WritePreferred:
+			what = "the preferred presence"
+		case WriteLocation:
+			what = "the work location"
+		}
+		return presence.Errorf(presence.Forbidden, "",
+			"Cannot set %s of another user; a delegated token may write only its own user's presence (the token's user is %s, the request is for %s).", what, p.UserID, subjectUserID)
+	}
+	if !hasAny(p.Scopes, r.other) {
+		if op == ReadPresence {
+			return presence.Errorf(presence.Forbidden, "",
+				"Missing permission: reading another user's presence requires the delegated scope %s (%s and %s allow reading only the signed-in user's own presence); the token has scp %s.",
+				PresenceReadAll, PresenceRead, PresenceReadWrite, quoteList(p.Scopes))
+		}
+		return missing(op, scopeKindDelegated, r.other, "scp", quoteList(p.Scopes))
+	}
+	return nil
+}
+
+func missing(op Operation, kind string, allow []string, claim, has string) error {
+	k := kind
+	if len(allow) > 1 {
+		k += "s"
+	}
+	return presence.Errorf(presence.Forbidden, "", "Missing permission: %s requires the %s %s; the token has %s %s.",
+		op, k, strings.Join(allow, " or "), claim, has)
+}
+
+func hasAny(have, allow []string) bool {
+	for _, h := range have {
+		if slices.ContainsFunc(allow, func(a string) bool { return strings.EqualFold(a, h) }) {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteList(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return "'" + strings.Join(s, " ") + "'"
+}

@@ -1,0 +1,537 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/directory"
+)
+
+// MaxTokenRequest is the largest token request body accepted (64 KiB).
+const MaxTokenRequest = 64 << 10
+
+// oauthError is an error of the token endpoint, answered as Entra ID does:
+// {"error", "error_description": "AADSTS<code>: …", "error_codes": [code],
+// "timestamp", "trace_id", "correlation_id"}.
+type oauthError struct {
+	status int    // HTTP status
+	err    string // OAuth error code: invalid_request, invalid_client, …
+	code   int    // AADSTS number
+	desc   string // what is wrong, for the developer
+}
+
+func oerr(status int, e string, code int, format string, args ...any) *oauthError {
+	return &oauthError{status: status, err: e, code: code, desc: fmt.Sprintf(format, args...)}
+}
+
+// Handler serves, for {tenant} a tenant id or verified domain:
+//
+//	POST /{tenant}/oauth2/v2.0/token                   token endpoint
+//	GET  /{tenant}/v2.0/.well-known/openid-configuration OpenID discovery
+//	GET  /{tenant}/discovery/v2.0/keys                 JWKS (also /common/…)
+//	     /{tenant}/oauth2/v2.0/authorize               400: interactive sign-in is not served
+//
+// Everything else is 404 with an OAuth error body. Mount it at the server
+// root: the paths are exactly these.
+func (i *Issuer) Handler() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("/{tenant}/oauth2/v2.0/token", i.serveToken)
+	m.HandleFunc("/{tenant}/v2.0/.well-known/openid-configuration", i.serveDiscovery)
+	m.HandleFunc("/{tenant}/discovery/v2.0/keys", i.serveKeys)
+	m.HandleFunc("/{tenant}/oauth2/v2.0/authorize", func(w http.ResponseWriter, r *http.Request) {
+		i.writeError(w, r, oerr(http.StatusBadRequest, "unsupported_response_type", 70000,
+			"presenced does not serve interactive sign-in (authorization code flow). Get tokens from POST %s/{tenant}/oauth2/v2.0/token with grant_type=client_credentials (an application) or grant_type=password (a user).", i.base))
+	})
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		i.writeError(w, r, oerr(http.StatusNotFound, "invalid_request", 900561,
+			"No endpoint at %s. presenced serves POST /{tenant}/oauth2/v2.0/token, GET /{tenant}/v2.0/.well-known/openid-configuration and GET /{tenant}/discovery/v2.0/keys, and the Graph API under /v1.0 and /beta.", clipString(r.URL.Path, 200)))
+	})
+	return m
+}
+
+// tenant resolves the {tenant} path segment.
+func (i *Issuer) tenant(r *http.Request, errCode string) (directory.Tenant, *oauthError) {
+	name := r.PathValue("tenant")
+	if t, ok := i.dir.Tenant(name); ok {
+		return t, nil
+	}
+	hint := ""
+	switch strings.ToLower(name) {
+	case "common", "organizations", "consumers":
+		hint = fmt.Sprintf(" presenced has no multi-tenant endpoints: use a tenant id or a verified domain (such as %s) instead of '%s'.", i.exampleTenant(), name)
+	default:
+		hint = fmt.Sprintf(" Use a tenant id or verified domain of this server's directory, such as %s.", i.exampleTenant())
+	}
+	return directory.Tenant{}, oerr(http.StatusBadRequest, errCode, 90002,
+		"Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.%s", clipString(name, 100), hint)
+}
+
+func (i *Issuer) exampleTenant() string {
+	ts := i.dir.Tenants()
+	return ts[0].ID + " or " + ts[0].Domains[0]
+}
+
+func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		i.writeError(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
+			"The endpoint only accepts POST requests. Received a %s request.", r.Method))
+		return
+	}
+	t, e := i.tenant(r, "invalid_request")
+	if e != nil {
+		i.writeError(w, r, e)
+		return
+	}
+	resp, e := i.token(w, r, t)
+	if e != nil {
+		if e.err == "invalid_client" && r.Header.Get("Authorization") != "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="presenced"`)
+		}
+		i.writeError(w, r, e)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type tokenResponse struct {
+	TokenType    string `json:"token_type"`
+	Scope        string `json:"scope,omitempty"`
+	ExpiresIn    int64  `json:"expires_in"`
+	ExtExpiresIn int64  `json:"ext_expires_in"`
+	AccessToken  string `json:"access_token"`
+}
+
+// form reads the urlencoded body: one value per parameter.
+func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/x-www-form-urlencoded" {
+		got := "no Content-Type"
+		if ct != "" {
+			got = fmt.Sprintf("Content-Type '%s'", clipString(ct, 100))
+		}
+		return nil, oerr(http.StatusBadRequest, "invalid_request", 900144,
+			"The token request body must be application/x-www-form-urlencoded (grant_type=…&client_id=…); the request has %s.", got)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxTokenRequest))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, oerr(http.StatusRequestEntityTooLarge, "invalid_request", 90020,
+				"The token request body is larger than %d bytes.", MaxTokenRequest)
+		}
+		return nil, oerr(http.StatusBadRequest, "invalid_request", 90020, "Reading the token request body failed: %v", err)
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, oerr(http.StatusBadRequest, "invalid_request", 90020, "The token request body is not valid application/x-www-form-urlencoded: %v.", err)
+	}
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range form {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		if len(form[k]) > 1 {
+			return nil, oerr(http.StatusBadRequest, "invalid_request", 90015,
+				"Parameter '%s' appears %d times in the token request; each parameter may appear once.", clipString(k, 50), len(form[k]))
+		}
+	}
+	return form, nil
+}
+
+func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenant) (*tokenResponse, *oauthError) {
+	form, e := readForm(w, r)
+	if e != nil {
+		return nil, e
+	}
+	missing := func(p string) *oauthError {
+		return oerr(http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: '%s'.", p)
+	}
+	grant := form.Get("grant_type")
+	switch grant {
+	case "":
+		return nil, missing("grant_type")
+	case "client_credentials", "password":
+	default:
+		return nil, oerr(http.StatusBadRequest, "unsupported_grant_type", 70003,
+			"The app requested an unsupported grant type '%s'. presenced supports grant_type=client_credentials (an application acting as itself) and grant_type=password (a user's name and password).", clipString(grant, 60))
+	}
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		return nil, oerr(http.StatusBadRequest, "invalid_request", 90014,
+			"client_assertion (certificate credentials) is not supported by presenced; authenticate with client_secret, in the body or with HTTP Basic authentication.")
+	}
+
+	// The client: form parameters or HTTP Basic (RFC 6749 §2.3.1), not both.
+	clientID, secret := form.Get("client_id"), form.Get("client_secret")
+	_, hasSecret := form["client_secret"]
+	if h := r.Header.Get("Authorization"); h != "" {
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			return nil, oerr(http.StatusUnauthorized, "invalid_client", 7000218,
+				"The Authorization header of a token request must be HTTP Basic authentication with the client id and secret (client_secret_basic).")
+		}
+		uid, err1 := url.QueryUnescape(user)
+		upw, err2 := url.QueryUnescape(pass)
+		if err1 != nil || err2 != nil {
+			return nil, oerr(http.StatusUnauthorized, "invalid_client", 7000218,
+				"The client id and secret in the Basic Authorization header must be form-urlencoded before base64 (RFC 6749 §2.3.1).")
+		}
+		if hasSecret {
+			return nil, oerr(http.StatusBadRequest, "invalid_request", 90014,
+				"The request authenticates the client twice, with a Basic Authorization header and a client_secret parameter; use only one.")
+		}
+		if clientID != "" && !strings.EqualFold(clientID, uid) {
+			return nil, oerr(http.StatusBadRequest, "invalid_request", 90014,
+				"The client_id parameter '%s' differs from the client id '%s' in the Basic Authorization header.", clipString(clientID, 60), clipString(uid, 60))
+		}
+		clientID, secret, hasSecret = uid, upw, true
+	}
+	if clientID == "" {
+		return nil, missing("client_id")
+	}
+	if !directory.IsGUID(strings.ToLower(clientID)) {
+		return nil, oerr(http.StatusBadRequest, "unauthorized_client", 700038,
+			"'%s' is not a valid application identifier: a client id is a GUID such as %s.", clipString(clientID, 60), directory.DemoDaemonClientID)
+	}
+	app, ok := i.dir.App(clientID)
+	if !ok || app.TenantID != t.ID {
+		where := ""
+		if ok {
+			other, _ := i.dir.Tenant(app.TenantID)
+			where = fmt.Sprintf(" (it is registered in tenant '%s', %s; request its tokens there)", other.Name, other.ID)
+		}
+		return nil, oerr(http.StatusBadRequest, "unauthorized_client", 700016,
+			"Application with identifier '%s' was not found in the directory '%s'%s. This can happen if the application is not in the directory file of this server or the request was sent to the wrong tenant.",
+			clientID, t.Name, where)
+	}
+	switch {
+	case hasSecret && app.Secret == "":
+		return nil, oerr(http.StatusUnauthorized, "invalid_client", 700025,
+			"Client is public so neither 'client_assertion' nor 'client_secret' should be presented. Application '%s' (%s) has no client secret.", app.Name, app.ClientID)
+	case hasSecret && !secretEqual(secret, app.Secret):
+		return nil, oerr(http.StatusUnauthorized, "invalid_client", 7000215,
+			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value of app '%s' (%s).", app.Name, app.ClientID)
+	case !hasSecret && (grant == "client_credentials" || !app.Public):
+		why := "it is a confidential client"
+		if app.Public {
+			why = "client credentials always need a secret, and this public client has none"
+		}
+		return nil, oerr(http.StatusUnauthorized, "invalid_client", 7000218,
+			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'. Application '%s' (%s) must authenticate: %s.", app.Name, app.ClientID, why)
+	}
+
+	scope := form.Get("scope")
+	if strings.TrimSpace(scope) == "" {
+		return nil, missing("scope")
+	}
+	if grant == "client_credentials" {
+		if e := appScope(scope); e != nil {
+			return nil, e
+		}
+		tok, err := i.mint(app, nil, nil, true)
+		if err != nil {
+			return nil, oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
+		}
+		return i.response(tok, ""), nil
+	}
+
+	// Password grant.
+	username, password := form.Get("username"), form.Get("password")
+	if username == "" {
+		return nil, missing("username")
+	}
+	if !form.Has("password") {
+		return nil, missing("password")
+	}
+	scopes, e := delegatedScopes(app, strings.Fields(scope))
+	if e != nil {
+		return nil, e
+	}
+	u, ok := i.dir.UserInTenant(t.ID, username)
+	if !ok {
+		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50034,
+			"The user account %s does not exist in the %s directory. To sign into this application, the account must be added to the directory.", clipString(username, 120), t.Name)
+	}
+	if _, ok := i.dir.Authenticate(t.ID, username, password); !ok {
+		if u.Password == "" {
+			return nil, oerr(http.StatusBadRequest, "invalid_grant", 50126,
+				"Error validating credentials due to invalid username or password. User %s has no password in the directory, so cannot use the password grant.", u.UserPrincipalName)
+		}
+		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50126,
+			"Error validating credentials due to invalid username or password.")
+	}
+	tok, err := i.mint(app, &u, scopes, hasSecret)
+	if err != nil {
+		return nil, oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
+	}
+	return i.response(tok, strings.Join(scopes, " ")), nil
+}
+
+func (i *Issuer) response(tok, scope string) *tokenResponse {
+	s := int64(i.lifetime / time.Second)
+	return &tokenResponse{TokenType: "Bearer", Scope: scope, ExpiresIn: s, ExtExpiresIn: s, AccessToken: tok}
+}
+
+func secretEqual(a, b string) bool {
+	x, y := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(x[:], y[:]) == 1
+}
+
+// graphPrefix strips a Microsoft Graph resource prefix from a scope value;
+// ok is false when the value names another resource.
+func graphPrefix(s string) (name string, graph bool, ok bool) {
+	for _, p := range []string{GraphAudience + "/", GraphResourceID + "/"} {
+		if len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
+			return s[len(p):], true, true
+		}
+	}
+	if strings.Contains(s, "/") {
+		return s, false, false
+	}
+	return s, false, true
+}
+
+// appScope checks the scope of a client credentials request: exactly the
+// Graph ".default".
+func appScope(scope string) *oauthError {
+	fields := strings.Fields(scope)
+	for _, s := range fields {
+		name, graph, ok := graphPrefix(s)
+		if !ok {
+			return oerr(http.StatusBadRequest, "invalid_resource", 500011,
+				"The resource principal named %s was not found in the tenant. presenced issues tokens for Microsoft Graph only: use scope=%s/.default.", clipString(resourceOf(s), 100), GraphAudience)
+		}
+		if !graph || name != ".default" || len(fields) != 1 {
+			return oerr(http.StatusBadRequest, "invalid_scope", 1002012,
+				"The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI): use scope=%s/.default.", clipString(scope, 200), GraphAudience)
+		}
+	}
+	return nil
+}
+
+func resourceOf(s string) string {
+	if i := strings.LastIndex(s, "/"); i > 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// oidcScopes are accepted in a delegated request but never put in "scp".
+var oidcScopes = []string{"openid", "profile", "offline_access", "email"}
+
+// delegatedScopes resolves the requested scopes of a delegated token
+// against what the app has consented: ".default" is every consented Graph
+// scope; named scopes must each be consented. The result is in canonical
+// case, without duplicates and without the OpenID scopes.
+func delegatedScopes(app directory.App, requested []string) ([]string, *oauthError) {
+	var consented []string
+	for _, s := range app.Scopes {
+		if !slices.Contains(oidcScopes, s) {
+			consented = append(consented, s)
+		}
+	}
+	known := directory.KnownScopes()
+	var out []string
+	all := false
+	for _, s := range requested {
+		if slices.ContainsFunc(oidcScopes, func(o string) bool { return strings.EqualFold(o, s) }) {
+			continue
+		}
+		name, graph, ok := graphPrefix(s)
+		if !ok {
+			return nil, oerr(http.StatusBadRequest, "invalid_resource", 500011,
+				"The resource principal named %s was not found in the tenant. presenced issues tokens for Microsoft Graph only.", clipString(resourceOf(s), 100))
+		}
+		if name == ".default" && graph {
+			all = true
+			continue
+		}
+		k := slices.IndexFunc(known, func(o string) bool { return strings.EqualFold(o, name) })
+		if k < 0 || slices.Contains(oidcScopes, known[k]) {
+			return nil, oerr(http.StatusBadRequest, "invalid_scope", 70011,
+				"The provided value for the input parameter 'scope' is not valid. The scope '%s' does not exist; presenced knows the delegated scopes %s.", clipString(s, 100), strings.Join(consentable(), ", "))
+		}
+		if !slices.Contains(consented, known[k]) {
+			return nil, oerr(http.StatusBadRequest, "invalid_scope", 65001,
+				"The user or administrator has not consented to use the application with ID '%s' named '%s' for the scope %s. The application's consented scopes are: %s.", app.ClientID, app.Name, known[k], orNone(consented))
+		}
+		if !slices.Contains(out, known[k]) {
+			out = append(out, known[k])
+		}
+	}
+	if all && len(out) > 0 {
+		return nil, oerr(http.StatusBadRequest, "invalid_scope", 70011,
+			"The provided value for the input parameter 'scope' is not valid. %s/.default cannot be combined with named Graph scopes (%s): ask for either.", GraphAudience, strings.Join(out, " "))
+	}
+	if all {
+		out = consented
+	}
+	if len(out) == 0 {
+		if all {
+			return nil, oerr(http.StatusBadRequest, "invalid_scope", 65001,
+				"The user or administrator has not consented to use the application with ID '%s' named '%s': it has no consented Microsoft Graph scopes.", app.ClientID, app.Name)
+		}
+		return nil, oerr(http.StatusBadRequest, "invalid_scope", 70011,
+			"The provided value for the input parameter 'scope' is not valid. Ask for at least one Microsoft Graph scope, such as Presence.Read or %s/.default.", GraphAudience)
+	}
+	return out, nil
+}
+
+func consentable() []string {
+	var out []string
+	for _, s := range directory.KnownScopes() {
+		if !slices.Contains(oidcScopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// writeError answers an OAuth error in Entra's shape.
+func (i *Issuer) writeError(w http.ResponseWriter, r *http.Request, e *oauthError) {
+	now := i.clock.Now().UTC()
+	ts := now.Format("2006-01-02 15:04:05Z")
+	trace := newGUID()
+	corr := r.Header.Get("client-request-id")
+	if !directory.IsGUID(strings.ToLower(corr)) {
+		corr = newGUID()
+	}
+	corr = strings.ToLower(corr)
+	body := struct {
+		Error         string `json:"error"`
+		Description   string `json:"error_description"`
+		Codes         []int  `json:"error_codes"`
+		Timestamp     string `json:"timestamp"`
+		TraceID       string `json:"trace_id"`
+		CorrelationID string `json:"correlation_id"`
+	}{
+		Error:         e.err,
+		Description:   fmt.Sprintf("AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s", e.code, e.desc, trace, corr, ts),
+		Codes:         []int{e.code},
+		Timestamp:     ts,
+		TraceID:       trace,
+		CorrelationID: corr,
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("client-request-id", corr)
+	writeJSON(w, e.status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// clipString shortens s for echoing in a message.
+func clipString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// discovery is the OpenID Provider metadata of a tenant.
+type discovery struct {
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	ResponseModesSupported            []string `json:"response_modes_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	Issuer                            string   `json:"issuer"`
+	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+	TenantRegionScope                 *string  `json:"tenant_region_scope"`
+	CloudInstanceName                 string   `json:"cloud_instance_name"`
+	CloudGraphHostName                string   `json:"cloud_graph_host_name"`
+	MSGraphHost                       string   `json:"msgraph_host"`
+}
+
+func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	if !getOrHead(w, r, i) {
+		return
+	}
+	t, e := i.tenant(r, "invalid_tenant")
+	if e != nil {
+		i.writeError(w, r, e)
+		return
+	}
+	host := i.base
+	if u, err := url.Parse(i.base); err == nil {
+		host = u.Host
+	}
+	tb := i.base + "/" + t.ID
+	writeJSON(w, http.StatusOK, discovery{
+		TokenEndpoint:                     tb + "/oauth2/v2.0/token",
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
+		JWKSURI:                           tb + "/discovery/v2.0/keys",
+		ResponseModesSupported:            []string{"query", "fragment", "form_post"},
+		SubjectTypesSupported:             []string{"pairwise"},
+		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
+		ResponseTypesSupported:            []string{"code", "id_token", "code id_token", "id_token token"},
+		ScopesSupported:                   []string{"openid", "profile", "email", "offline_access"},
+		Issuer:                            IssuerURL(i.base, t.ID),
+		RequestURIParameterSupported:      false,
+		AuthorizationEndpoint:             tb + "/oauth2/v2.0/authorize",
+		GrantTypesSupported:               []string{"client_credentials", "password"},
+		ClaimsSupported:                   []string{"aud", "iss", "iat", "nbf", "exp", "azp", "appid", "azpacr", "idtyp", "jti", "name", "oid", "preferred_username", "roles", "scp", "sub", "tid", "upn", "ver"},
+		CloudInstanceName:                 "presenced",
+		CloudGraphHostName:                host,
+		MSGraphHost:                       host,
+	})
+}
+
+func (i *Issuer) serveKeys(w http.ResponseWriter, r *http.Request) {
+	if !getOrHead(w, r, i) {
+		return
+	}
+	if !strings.EqualFold(r.PathValue("tenant"), "common") {
+		if _, e := i.tenant(r, "invalid_tenant"); e != nil {
+			i.writeError(w, r, e)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, i.keys)
+}
+
+func getOrHead(w http.ResponseWriter, r *http.Request, i *Issuer) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	i.writeError(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
+		"The endpoint only accepts GET requests. Received a %s request.", r.Method))
+	return false
+}

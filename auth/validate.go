@@ -1,0 +1,383 @@
+package auth
+
+import (
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/presence"
+)
+
+// Principal is who a valid token speaks for.
+type Principal struct {
+	TenantID string // the token's tid
+	ClientID string // the calling application (azp / appid)
+	UserID   string // the signed-in user's object id; empty for app tokens
+	// Delegated is true for a token on behalf of a signed-in user (scp),
+	// false for an application acting as itself (roles).
+	Delegated bool
+	Scopes    []string // delegated scopes (scp), for delegated tokens
+	Roles     []string // application permissions (roles), for app tokens
+	Name      string   // the user's display name, or the application's name
+}
+
+// MaxTokenLength is the longest access token Validate looks at.
+const MaxTokenLength = 16 << 10
+
+// ValidatorOptions configure a Validator.
+type ValidatorOptions struct {
+	// Issuer supplies the verification keys (its PublicKeys) and, when
+	// BaseURL is empty, the base URL. Either Issuer or Keys is required.
+	Issuer *Issuer
+	// Keys are the verification keys when there is no Issuer: RSA public
+	// keys, each with a "kid".
+	Keys jwk.Set
+	// Directory is where tenants, apps and users are checked. Required.
+	Directory *directory.Directory
+	// Clock is "now" for exp and nbf. Nil means clock.Real.
+	Clock clock.Clock
+	// BaseURL is the server's public URL; a token's iss must be
+	// BaseURL/{tid}/v2.0.
+	BaseURL string
+	// Leeway is the clock skew tolerated for exp and nbf. Zero (the
+	// default) checks them exactly: issuer and validator share one clock.
+	Leeway time.Duration
+}
+
+// Validator checks access tokens. It is immutable and safe for concurrent use.
+type Validator struct {
+	keys   map[string]*rsa.PublicKey // kid → key
+	dir    *directory.Directory
+	clock  clock.Clock
+	base   string
+	leeway time.Duration
+	err    error // a configuration error, returned by every Validate
+}
+
+// NewValidator builds a Validator. A configuration mistake (no keys, no
+// directory) makes every Validate fail with an Internal error saying so.
+func NewValidator(o ValidatorOptions) *Validator {
+	v := &Validator{keys: map[string]*rsa.PublicKey{}, dir: o.Directory, clock: o.Clock, base: o.BaseURL, leeway: max(o.Leeway, 0)}
+	if v.clock == nil {
+		v.clock = clock.Real{}
+	}
+	keys := o.Keys
+	if o.Issuer != nil {
+		keys = o.Issuer.PublicKeys()
+		if v.base == "" {
+			v.base = o.Issuer.BaseURL()
+		}
+	}
+	switch {
+	case v.dir == nil:
+		v.err = presence.Errorf(presence.Internal, "", "auth: the token validator has no directory.")
+		return v
+	case keys == nil || keys.Len() == 0:
+		v.err = presence.Errorf(presence.Internal, "", "auth: the token validator has no keys.")
+		return v
+	case v.base == "":
+		v.err = presence.Errorf(presence.Internal, "", "auth: the token validator has no base URL.")
+		return v
+	}
+	for k := 0; k < keys.Len(); k++ {
+		key, _ := keys.Key(k)
+		kid, ok := key.KeyID()
+		var pub rsa.PublicKey
+		if !ok || jwk.Export(key, &pub) != nil {
+			v.err = presence.Errorf(presence.Internal, "", "auth: verification key %d is not an RSA public key with a kid.", k)
+			return v
+		}
+		v.keys[kid] = &pub
+	}
+	return v
+}
+
+func unauthenticated(format string, args ...any) error {
+	return presence.Errorf(presence.Unauthenticated, "", format, args...)
+}
+
+const failure = "Access token validation failure. "
+
+var b64 = base64.RawURLEncoding.Strict()
+
+// tokenClaims is what Validate reads from a verified payload.
+type tokenClaims struct {
+	Aud   json.RawMessage `json:"aud"`
+	Iss   *string         `json:"iss"`
+	Exp   json.RawMessage `json:"exp"`
+	Nbf   json.RawMessage `json:"nbf"`
+	Iat   json.RawMessage `json:"iat"`
+	Sub   *string         `json:"sub"`
+	JTI   *string         `json:"jti"`
+	AppID *string         `json:"appid"`
+	Azp   *string         `json:"azp"`
+	IDTyp *string         `json:"idtyp"`
+	OID   *string         `json:"oid"`
+	Roles []string        `json:"roles"`
+	Scp   *string         `json:"scp"`
+	TID   *string         `json:"tid"`
+	Name  string          `json:"name"`
+}
+
+// Validate checks a raw access token and returns its principal. Checks, in
+// order: well-formed compact JWS; alg RS256 and a known kid; signature; the
+// claims' JSON types; exp and nbf against the clock; aud is Microsoft
+// Graph; tid is a tenant of the directory and iss is BaseURL/{tid}/v2.0;
+// the app (azp or appid) is registered in that tenant; for a delegated
+// token (idtyp "user", or scp without idtyp) oid is a user of that tenant,
+// for an app token oid is the app's service principal. Every failure is an
+// Unauthenticated *presence.Error whose message says which check failed.
+func (v *Validator) Validate(raw string) (Principal, error) {
+	if v.err != nil {
+		return Principal{}, v.err
+	}
+	if raw == "" {
+		return Principal{}, unauthenticated("Access token is empty.")
+	}
+	if len(raw) > MaxTokenLength {
+		return Principal{}, unauthenticated(failure+"The token is %d characters long; presenced accepts tokens of up to %d.", len(raw), MaxTokenLength)
+	}
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return Principal{}, unauthenticated(failure+"The token is not a JWT: a JWT is three base64url parts separated by '.' (header.payload.signature); this has %d part(s).", len(parts))
+	}
+	var header struct {
+		Alg  *string `json:"alg"`
+		Kid  *string `json:"kid"`
+		Typ  *string `json:"typ"`
+		Crit any     `json:"crit"`
+	}
+	for n, p := range parts {
+		if _, err := b64.DecodeString(p); err != nil || p == "" {
+			return Principal{}, unauthenticated(failure+"The token's %s is not base64url without padding.", [...]string{"header", "payload", "signature"}[n])
+		}
+	}
+	hb, _ := b64.DecodeString(parts[0])
+	if err := json.Unmarshal(hb, &header); err != nil {
+		return Principal{}, unauthenticated(failure + "The token header is not a JSON object with string members alg, kid and typ.")
+	}
+	if header.Alg == nil || *header.Alg != "RS256" {
+		alg := "none given"
+		if header.Alg != nil {
+			alg = fmt.Sprintf("'%s'", clipString(*header.Alg, 20))
+		}
+		return Principal{}, unauthenticated(failure+"Invalid signature algorithm (%s): tokens must be signed with RS256.", alg)
+	}
+	if header.Typ != nil && !strings.EqualFold(*header.Typ, "JWT") && !strings.EqualFold(*header.Typ, "at+jwt") {
+		return Principal{}, unauthenticated(failure+"The token type (typ) is '%s'; an access token has typ 'JWT'.", clipString(*header.Typ, 20))
+	}
+	if header.Crit != nil {
+		return Principal{}, unauthenticated(failure + "The token header has critical extensions (crit), which presenced does not support.")
+	}
+	if header.Kid == nil {
+		return Principal{}, unauthenticated(failure + "The token header has no key id (kid).")
+	}
+	key, ok := v.keys[*header.Kid]
+	if !ok {
+		return Principal{}, unauthenticated(failure+"Invalid signature: the signing key '%s' (kid) is not one of this server's keys (see %s/common/discovery/v2.0/keys).", clipString(*header.Kid, 60), v.base)
+	}
+	payload, err := jws.Verify([]byte(raw), jws.WithKey(jwa.RS256(), key))
+	if err != nil {
+		return Principal{}, unauthenticated(failure + "Invalid signature.")
+	}
+
+	var c tokenClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return Principal{}, unauthenticated(failure+"The claim '%s' has the wrong JSON type (%s).", te.Field, te.Value)
+		}
+		return Principal{}, unauthenticated(failure + "The token payload is not a JSON object of claims.")
+	}
+	for _, req := range []struct {
+		name string
+		ok   bool
+	}{{"exp", len(c.Exp) > 0}, {"nbf", len(c.Nbf) > 0}, {"iss", c.Iss != nil}, {"aud", len(c.Aud) > 0}, {"tid", c.TID != nil}, {"oid", c.OID != nil}} {
+		if !req.ok {
+			return Principal{}, unauthenticated(failure+"The token has no '%s' claim.", req.name)
+		}
+	}
+
+	for _, n := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", c.Exp}, {"nbf", c.Nbf}, {"iat", c.Iat}} {
+		var f float64
+		if len(n.raw) > 0 && json.Unmarshal(n.raw, &f) != nil {
+			return Principal{}, unauthenticated(failure+"The claim '%s' must be a number of seconds since 1970-01-01T00:00:00Z.", n.name)
+		}
+	}
+	if err := checkAudience(c.Aud); err != nil {
+		return Principal{}, err
+	}
+
+	// Lifetime: jwx compares exp and nbf with the injected clock.
+	tok, err := jwt.Parse(payload, jwt.WithVerify(false), jwt.WithValidate(false))
+	if err != nil {
+		return Principal{}, unauthenticated(failure+"The token's registered claims are malformed: %s.", jwtReason(err))
+	}
+	if err := jwt.Validate(tok, jwt.WithClock(v.clock), jwt.WithAcceptableSkew(v.leeway), jwt.WithResetValidators(true),
+		jwt.WithValidator(jwt.IsExpirationValid()), jwt.WithValidator(jwt.IsNbfValid())); err != nil {
+		exp, _ := tok.Expiration()
+		nbf, _ := tok.NotBefore()
+		return Principal{}, unauthenticated("Access token has expired or is not yet valid. It is valid from %s until %s; the server time is %s.",
+			nbf.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339), v.clock.Now().UTC().Format(time.RFC3339))
+	}
+
+	tid := *c.TID
+	tenant, ok := v.dir.Tenant(tid)
+	if !ok || tenant.ID != tid {
+		return Principal{}, unauthenticated("Invalid issuer: the token's tenant (tid) '%s' is not a tenant of this server.", clipString(tid, 60))
+	}
+	if want := IssuerURL(v.base, tid); *c.Iss != want {
+		return Principal{}, unauthenticated("Invalid issuer '%s': tokens of tenant %s must have iss '%s'.", clipString(*c.Iss, 200), tid, want)
+	}
+
+	var clientID string
+	switch {
+	case c.Azp != nil && c.AppID != nil && *c.Azp != *c.AppID:
+		return Principal{}, unauthenticated(failure+"The claims azp '%s' and appid '%s' name different applications.", clipString(*c.Azp, 60), clipString(*c.AppID, 60))
+	case c.Azp != nil:
+		clientID = *c.Azp
+	case c.AppID != nil:
+		clientID = *c.AppID
+	default:
+		return Principal{}, unauthenticated(failure + "The token names no application: it has neither 'azp' nor 'appid'.")
+	}
+	app, ok := v.dir.App(clientID)
+	if !ok || app.ClientID != clientID {
+		return Principal{}, unauthenticated(failure+"The application '%s' (azp) is not registered in this server's directory.", clipString(clientID, 60))
+	}
+	if app.TenantID != tid {
+		return Principal{}, unauthenticated(failure+"The application '%s' is registered in tenant %s, not in the token's tenant %s.", clientID, app.TenantID, tid)
+	}
+
+	delegated := c.Scp != nil
+	if c.IDTyp != nil {
+		switch *c.IDTyp {
+		case "user":
+			delegated = true
+		case "app":
+			delegated = false
+		default:
+			return Principal{}, unauthenticated(failure+"The token type claim idtyp is '%s'; it must be 'app' or 'user'.", clipString(*c.IDTyp, 20))
+		}
+	}
+	p := Principal{TenantID: tid, ClientID: clientID, Delegated: delegated}
+	if delegated {
+		if c.Scp == nil {
+			return Principal{}, unauthenticated(failure + "A delegated token (idtyp 'user') must have an 'scp' claim.")
+		}
+		u, ok := v.dir.UserInTenant(tid, *c.OID)
+		if !ok || u.ID != *c.OID {
+			return Principal{}, unauthenticated(failure+"The signed-in user '%s' (oid) is not a user of tenant %s.", clipString(*c.OID, 60), tid)
+		}
+		p.UserID = u.ID
+		p.Name = u.DisplayName
+		p.Scopes = strings.Fields(*c.Scp)
+		p.Roles = slices.Clone(c.Roles)
+	} else {
+		if c.Scp != nil {
+			return Principal{}, unauthenticated(failure + "An application token (idtyp 'app') must not have an 'scp' claim.")
+		}
+		if sp := app.ServicePrincipalID(); *c.OID != sp {
+			return Principal{}, unauthenticated(failure+"The application token's oid '%s' is not the service principal of application %s (%s).", clipString(*c.OID, 60), clientID, sp)
+		}
+		p.Name = app.Name
+		p.Roles = slices.Clone(c.Roles)
+	}
+	if p.Roles == nil {
+		p.Roles = []string{}
+	}
+	if p.Scopes == nil {
+		p.Scopes = []string{}
+	}
+	return p, nil
+}
+
+func jwtReason(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	return clipString(s, 120)
+}
+
+func checkAudience(raw json.RawMessage) error {
+	var auds []string
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		auds = []string{one}
+	} else if json.Unmarshal(raw, &auds) != nil {
+		return unauthenticated(failure + "The claim 'aud' must be a string or an array of strings.")
+	}
+	for _, a := range auds {
+		if a == GraphAudience || a == GraphAudience+"/" || strings.EqualFold(a, GraphResourceID) {
+			return nil
+		}
+	}
+	return unauthenticated("Invalid audience '%s': presenced accepts tokens for Microsoft Graph, with aud '%s' or '%s'.",
+		clipString(strings.Join(auds, " "), 200), GraphAudience, GraphResourceID)
+}
+
+// BearerToken returns the access token of an "Authorization: Bearer <token>"
+// header (RFC 6750; the scheme is case-insensitive). A missing header or an
+// empty token is "Access token is empty."; another scheme, more than one
+// Authorization header or characters that cannot be in a token are each
+// an Unauthenticated error that says so.
+func BearerToken(r *http.Request) (string, error) {
+	hs := r.Header.Values("Authorization")
+	if len(hs) == 0 {
+		return "", unauthenticated("Access token is empty.")
+	}
+	if len(hs) > 1 {
+		return "", unauthenticated("The request has %d Authorization headers; send one, 'Authorization: Bearer <access token>'.", len(hs))
+	}
+	h := strings.Trim(hs[0], " \t")
+	if h == "" {
+		return "", unauthenticated("Access token is empty.")
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", unauthenticated("The Authorization header uses the '%s' scheme; presenced expects 'Authorization: Bearer <access token>'.", clipString(printableOnly(scheme), 30))
+	}
+	tok := strings.TrimLeft(rest, " ")
+	if tok == "" {
+		return "", unauthenticated("Access token is empty.")
+	}
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/=", c) >= 0) {
+			if c == ' ' || c == '\t' {
+				return "", unauthenticated("The Authorization header has text after the access token; it must be exactly 'Bearer <access token>'.")
+			}
+			return "", unauthenticated("The access token in the Authorization header contains the character %q, which cannot be in a token.", rune(c))
+		}
+	}
+	if i := strings.IndexByte(tok, '='); i >= 0 && strings.Trim(tok[i:], "=") != "" {
+		return "", unauthenticated("The access token in the Authorization header has '=' inside it; '=' may only end a token.")
+	}
+	return tok, nil
+}
+
+func printableOnly(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}

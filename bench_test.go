@@ -1,0 +1,134 @@
+package presenced_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/directory"
+)
+
+// The HTTP benchmarks measure presenced beside a bare net/http handler in the
+// same run, with the same client, request shapes and concurrency, and report
+// presenced's throughput as a percentage of that ceiling ("pct-of-bare").
+// The bare handler reads the body and answers a fixed presence document: no
+// auth, no decoding, no engine. See docs/performance.md for measured figures.
+
+const benchClients = 64
+
+func benchClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns: benchClients * 2, MaxIdleConnsPerHost: benchClients * 2, MaxConnsPerHost: benchClients * 2,
+		DialContext: (&net.Dialer{}).DialContext,
+	}}
+}
+
+// bareServer serves the same shapes with no work.
+func bareServer(b *testing.B, getBody []byte) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(getBody)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// drive sends n requests from benchClients goroutines and returns the
+// elapsed time. mk builds request i.
+func drive(b *testing.B, c *http.Client, n int, mk func(i int) *http.Request) time.Duration {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for range benchClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				resp, err := c.Do(mk(i))
+				if err != nil {
+					failed.Store(err.Error())
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Store(resp.Status)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f != nil {
+		b.Fatalf("request failed: %v", f)
+	}
+	return time.Since(start)
+}
+
+func BenchmarkHTTP(b *testing.B) {
+	e := start(b)
+	tok := e.appToken()
+	users := []string{e.user("adele"), e.user("alex"), e.user("megan"), e.user("lynne"), e.user("diego")}
+	c := benchClient()
+	getBody := e.get(tok, users[0]).raw
+	bare := bareServer(b, getBody)
+
+	get := func(base string) func(i int) *http.Request {
+		return func(i int) *http.Request {
+			r, _ := http.NewRequest("GET", base+"/v1.0/users/"+users[i%len(users)]+"/presence", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			return r
+		}
+	}
+	set := func(base string) func(i int) *http.Request {
+		return func(i int) *http.Request {
+			avail, act := "Available", "Available"
+			if i%2 == 1 {
+				avail, act = "Busy", "InACall"
+			}
+			body := fmt.Sprintf(`{"sessionId":"%s:s%d","availability":%q,"activity":%q,"expirationDuration":"PT1H"}`,
+				directory.DemoDaemonClientID, i%8, avail, act)
+			r, _ := http.NewRequest("POST", base+"/v1.0/users/"+users[i%len(users)]+"/presence/setPresence", strings.NewReader(body))
+			r.Header.Set("Authorization", "Bearer "+tok)
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}
+	}
+	for _, op := range []struct {
+		name string
+		mk   func(base string) func(int) *http.Request
+	}{{"get", get}, {"setPresence", set}} {
+		b.Run(op.name, func(b *testing.B) {
+			n := max(b.N, benchClients)
+			drive(b, c, benchClients, op.mk(bare)) // warm connections
+			drive(b, c, benchClients, op.mk(e.srv.URL()))
+			b.ResetTimer()
+			tBare := drive(b, c, n, op.mk(bare))
+			tOurs := drive(b, c, n, op.mk(e.srv.URL()))
+			b.StopTimer()
+			b.ReportMetric(float64(tOurs.Nanoseconds())/float64(n), "ns/req")
+			b.ReportMetric(float64(tBare.Nanoseconds())/float64(n), "bare-ns/req")
+			b.ReportMetric(100*float64(tBare)/float64(tOurs), "pct-of-bare")
+		})
+	}
+}

@@ -1,0 +1,182 @@
+package presenced_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/directory"
+)
+
+// proc is the real presenced binary running as a child process.
+type proc struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "presenced")
+	out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var listenRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+func runBinary(t *testing.T, bin, data string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--dev", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case u := <-found:
+		return &proc{cmd: cmd, url: u}
+	case <-time.After(30 * time.Second):
+		t.Fatal("presenced did not say where it listens")
+	}
+	return nil
+}
+
+func (p *proc) token(t *testing.T) string {
+	t.Helper()
+	resp, err := http.PostForm(p.url+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {directory.DemoDaemonClientID},
+		"client_secret": {directory.DemoDaemonSecret}, "scope": {"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || b.AccessToken == "" {
+		t.Fatalf("token: %v", err)
+	}
+	return b.AccessToken
+}
+
+func (p *proc) post(ctx context.Context, token, path, body string) (int, error) {
+	req, _ := http.NewRequestWithContext(ctx, "POST", p.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// TestKillNineLosesNoAcknowledgedWrite runs the real binary, writes from
+// several clients, kills the process with SIGKILL in the middle of the
+// writes, starts it again on the same data and checks that every write that
+// got its 200 is there. Each write creates its own session, so each can be
+// checked on its own (clearPresence answers 404 for a lost one).
+func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	data := t.TempDir()
+	p := runBinary(t, bin, data)
+	tok := p.token(t)
+	users := []string{"adele", "alex", "megan", "lynne", "diego"}
+
+	type ack struct{ user, session string }
+	var mu sync.Mutex
+	var acked []ack
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				u := users[(w+i)%len(users)] + "@contoso.dev"
+				sid := fmt.Sprintf("%s:w%d-%d", directory.DemoDaemonClientID, w, i)
+				body := fmt.Sprintf(`{"sessionId":%q,"availability":"Busy","activity":"InACall","expirationDuration":"PT4H"}`, sid)
+				code, err := p.post(ctx, tok, "/v1.0/users/"+u+"/presence/setPresence", body)
+				if err == nil && code == 200 {
+					mu.Lock()
+					acked = append(acked, ack{u, sid})
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	// Let writes flow, then kill in the middle of them.
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 400 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	got := append([]ack(nil), acked...)
+	mu.Unlock()
+	if len(got) < 50 {
+		t.Fatalf("only %d writes acknowledged before the kill", len(got))
+	}
+
+	p2 := runBinary(t, bin, data)
+	tok = p2.token(t)
+	lost := 0
+	for _, a := range got {
+		code, err := p2.post(context.Background(), tok, "/v1.0/users/"+a.user+"/presence/clearPresence", fmt.Sprintf(`{"sessionId":%q}`, a.session))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != 200 {
+			lost++
+			if lost < 5 {
+				t.Errorf("acknowledged session %s of %s is gone after kill -9 (clearPresence: %d)", a.session, a.user, code)
+			}
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d acknowledged writes lost", lost, len(got))
+	}
+	t.Logf("%d acknowledged writes, all present after SIGKILL and restart", len(got))
+}
