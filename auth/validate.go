@@ -367,6 +367,9 @@ func BearerToken(r *http.Request) (string, error) {
 			return "", unauthenticated("The access token in the Authorization header contains the character %q, which cannot be in a token.", rune(c))
 		}
 	}
+	if strings.TrimRight(tok, "=") == "" {
+		return "", unauthenticated("The access token in the Authorization header is only '='.")
+	}
 	if i := strings.IndexByte(tok, '='); i >= 0 && strings.Trim(tok[i:], "=") != "" {
 		return "", unauthenticated("The access token in the Authorization header has '=' inside it; '=' may only end a token.")
 	}

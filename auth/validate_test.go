@@ -182,7 +182,7 @@ func TestValidateRejects(t *testing.T) {
 		{"empty signature", parts[0] + "." + parts[1] + ".", "signature is not base64url"},
 		{"huge", strings.Repeat("a", MaxTokenLength+1), "presenced accepts tokens of up to 16384"},
 		{"header not json", base64.RawURLEncoding.EncodeToString([]byte("nope")) + "." + parts[1] + "." + parts[2], "header is not a JSON object"},
-		{"alg none", rawToken(map[string]any{"alg": "none", "typ": "JWT"}, appClaims, nil)[:len(rawToken(map[string]any{"alg": "none", "typ": "JWT"}, appClaims, nil))] + "", "signature is not base64url"},
+		{"alg none, empty signature", rawToken(map[string]any{"alg": "none", "typ": "JWT"}, appClaims, nil), "signature is not base64url"},
 		{"alg none with sig", rawToken(map[string]any{"alg": "none", "typ": "JWT", "kid": kid}, appClaims, []byte("x")), "Invalid signature algorithm ('none')|RS256"},
 		{"alg missing", rawToken(map[string]any{"typ": "JWT", "kid": kid}, appClaims, []byte("x")), "Invalid signature algorithm (none given)"},
 		{"alg HS256 with public key DER", hs256(pubDER), "Invalid signature algorithm ('HS256')"},
