@@ -67,6 +67,23 @@ type IssuerOptions struct {
 
 // Issuer mints tokens and serves the token, discovery and keys endpoints.
 // It is immutable and safe for concurrent use.
+//
+// Issued tokens are RS256 JWS with header typ "JWT" and the key's kid, and
+// these claims (the shape of an Entra ID v2.0 access token for Graph):
+//
+//	aud    https://graph.microsoft.com
+//	iss    BaseURL/{tid}/v2.0
+//	tid    the tenant id
+//	azp, appid  the client id; app_displayname its name
+//	azpacr "1" when the client authenticated with a secret, "0" when not (public client)
+//	idtyp  "app" (client credentials) or "user" (delegated)
+//	oid    app tokens: the app's service principal id (directory.App.ServicePrincipalID);
+//	       delegated tokens: the user's object id
+//	sub    app tokens: = oid; delegated tokens: a pairwise id, base64url(SHA-256(client id "/" user id))
+//	roles  app tokens: the app's granted application permissions (JSON array)
+//	scp    delegated tokens: the granted scopes, space-separated
+//	upn, preferred_username, name  delegated tokens: the user's UPN and display name
+//	iat = nbf = issue time; exp = iat + lifetime; jti a random GUID; ver "2.0"
 type Issuer struct {
 	dir      *directory.Directory
 	clock    clock.Clock
@@ -200,21 +217,7 @@ type claims struct {
 	Ver               string   `json:"ver"`
 }
 
-// Token claims documented here because clients (and docs) rely on them:
-//
-//	aud    https://graph.microsoft.com
-//	iss    BaseURL/{tid}/v2.0
-//	tid    the tenant id
-//	azp, appid  the client id
-//	azpacr "1" when the client authenticated with a secret, "0" when not (public client)
-//	idtyp  "app" (client credentials) or "user" (delegated)
-//	oid    app tokens: the app's service principal id (directory.App.ServicePrincipalID);
-//	       delegated tokens: the user's object id
-//	sub    app tokens: = oid; delegated tokens: a pairwise id, base64url(SHA-256(client id "/" user id))
-//	roles  app tokens: the app's granted application permissions (JSON array)
-//	scp    delegated tokens: the granted scopes, space-separated
-//	upn, preferred_username, name  delegated tokens: the user's UPN and display name
-//	iat = nbf = issue time; exp = iat + lifetime; jti a random GUID; ver "2.0"
+// mint signs a token for app, delegated for user when user is not nil.
 func (i *Issuer) mint(app directory.App, user *directory.User, scopes []string, withSecret bool) (string, error) {
 	now := i.clock.Now().Truncate(time.Second)
 	c := claims{
