@@ -2,6 +2,7 @@ package graphapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,13 +25,35 @@ type param struct {
 
 // readBody reads the request body, enforcing the size limit and the media
 // type. It returns nil (and no error) for an empty body.
+//
+// Graph SDKs compress request bodies with gzip by default (their
+// compression middleware only falls back to plain bodies on a 415), so
+// gzip is decoded here; the limit applies to the decompressed size, so a
+// small compressed body cannot expand without bound.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	src := io.Reader(r.Body)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, errBody(http.StatusBadRequest, "UnableToDeserializePostBody", "The request body says Content-Encoding gzip but is not gzip data: "+err.Error())
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return nil, presence.Errorf(presence.Unsupported, "Content-Encoding",
+			"Content-Encoding %q is not supported; send the body uncompressed or with gzip.", clip(enc))
+	}
+	body, err := io.ReadAll(io.LimitReader(src, limit+1))
 	if err != nil {
-		return nil, errBody(http.StatusBadRequest, "invalidRequest", "The request body could not be read: "+err.Error())
+		if int64(len(body)) > limit {
+			return nil, presence.Errorf(presence.TooLarge, "", "The request body is larger than the limit of %d bytes.", limit)
+		}
+		return nil, errBody(http.StatusBadRequest, "UnableToDeserializePostBody", "The request body could not be read: "+err.Error())
 	}
 	if int64(len(body)) > limit {
-		return nil, presence.Errorf(presence.TooLarge, "", "The request body is larger than the limit of %d bytes.", limit)
+		return nil, presence.Errorf(presence.TooLarge, "", "The request body is larger than the limit of %d bytes (after decompression).", limit)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
