@@ -25,6 +25,7 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 
 	// An expired token: issued now, checked two hours later.
 	expired := e.appToken()
+	e.get(expired, adele) // validated once (and so cached) while still valid
 	forged := app[:len(app)-4] + "AAAA"
 	sid := directory.DemoDaemonClientID
 	big := `{"sessionId":"` + strings.Repeat("x", 200<<10) + `"}`

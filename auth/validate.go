@@ -65,6 +65,7 @@ type Validator struct {
 	base   string
 	leeway time.Duration
 	err    error // a configuration error, returned by every Validate
+	cache  tokenCache
 }
 
 // NewValidator builds a Validator. A configuration mistake (no keys, no
@@ -147,12 +148,35 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 	if raw == "" {
 		return Principal{}, unauthenticated("Access token is empty.")
 	}
+	if p, ok := v.cache.get(raw, v.clock.Now(), v.leeway); ok {
+		return p, nil
+	}
+	p, nbf, exp, err := v.validate(raw)
+	if err != nil {
+		return Principal{}, err
+	}
+	v.cache.put(raw, p, nbf, exp)
+	return p.clone(), nil
+}
+
+// validate checks a token in full and returns its principal and lifetime.
+func (v *Validator) validate(raw string) (_ Principal, nbf, exp time.Time, _ error) {
+	p, tok, err := v.check(raw)
+	if err != nil {
+		return Principal{}, nbf, exp, err
+	}
+	nbf, _ = tok.NotBefore()
+	exp, _ = tok.Expiration()
+	return p, nbf, exp, nil
+}
+
+func (v *Validator) check(raw string) (Principal, jwt.Token, error) {
 	if len(raw) > MaxTokenLength {
-		return Principal{}, unauthenticated(failure+"The token is %d characters long; presenced accepts tokens of up to %d.", len(raw), MaxTokenLength)
+		return Principal{}, nil, unauthenticated(failure+"The token is %d characters long; presenced accepts tokens of up to %d.", len(raw), MaxTokenLength)
 	}
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
-		return Principal{}, unauthenticated(failure+"The token is not a JWT: a JWT is three base64url parts separated by '.' (header.payload.signature); this has %d part(s).", len(parts))
+		return Principal{}, nil, unauthenticated(failure+"The token is not a JWT: a JWT is three base64url parts separated by '.' (header.payload.signature); this has %d part(s).", len(parts))
 	}
 	var header struct {
 		Alg  *string `json:"alg"`
@@ -162,52 +186,52 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 	}
 	for n, p := range parts {
 		if _, err := b64.DecodeString(p); err != nil || p == "" {
-			return Principal{}, unauthenticated(failure+"The token's %s is not base64url without padding.", [...]string{"header", "payload", "signature"}[n])
+			return Principal{}, nil, unauthenticated(failure+"The token's %s is not base64url without padding.", [...]string{"header", "payload", "signature"}[n])
 		}
 	}
 	hb, _ := b64.DecodeString(parts[0])
 	if err := json.Unmarshal(hb, &header); err != nil {
-		return Principal{}, unauthenticated(failure + "The token header is not a JSON object with string members alg, kid and typ.")
+		return Principal{}, nil, unauthenticated(failure + "The token header is not a JSON object with string members alg, kid and typ.")
 	}
 	if header.Alg == nil || *header.Alg != "RS256" {
 		alg := "none given"
 		if header.Alg != nil {
 			alg = fmt.Sprintf("'%s'", clipString(*header.Alg, 20))
 		}
-		return Principal{}, unauthenticated(failure+"Invalid signature algorithm (%s): tokens must be signed with RS256.", alg)
+		return Principal{}, nil, unauthenticated(failure+"Invalid signature algorithm (%s): tokens must be signed with RS256.", alg)
 	}
 	if header.Typ != nil && !strings.EqualFold(*header.Typ, "JWT") && !strings.EqualFold(*header.Typ, "at+jwt") {
-		return Principal{}, unauthenticated(failure+"The token type (typ) is '%s'; an access token has typ 'JWT'.", clipString(*header.Typ, 20))
+		return Principal{}, nil, unauthenticated(failure+"The token type (typ) is '%s'; an access token has typ 'JWT'.", clipString(*header.Typ, 20))
 	}
 	if header.Crit != nil {
-		return Principal{}, unauthenticated(failure + "The token header has critical extensions (crit), which presenced does not support.")
+		return Principal{}, nil, unauthenticated(failure + "The token header has critical extensions (crit), which presenced does not support.")
 	}
 	if header.Kid == nil {
-		return Principal{}, unauthenticated(failure + "The token header has no key id (kid).")
+		return Principal{}, nil, unauthenticated(failure + "The token header has no key id (kid).")
 	}
 	key, ok := v.keys[*header.Kid]
 	if !ok {
-		return Principal{}, unauthenticated(failure+"Invalid signature: the signing key '%s' (kid) is not one of this server's keys (see %s/common/discovery/v2.0/keys).", clipString(*header.Kid, 60), v.base)
+		return Principal{}, nil, unauthenticated(failure+"Invalid signature: the signing key '%s' (kid) is not one of this server's keys (see %s/common/discovery/v2.0/keys).", clipString(*header.Kid, 60), v.base)
 	}
 	payload, err := jws.Verify([]byte(raw), jws.WithKey(jwa.RS256(), key))
 	if err != nil {
-		return Principal{}, unauthenticated(failure + "Invalid signature.")
+		return Principal{}, nil, unauthenticated(failure + "Invalid signature.")
 	}
 
 	var c tokenClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return Principal{}, unauthenticated(failure+"The claim '%s' has the wrong JSON type (%s).", te.Field, te.Value)
+			return Principal{}, nil, unauthenticated(failure+"The claim '%s' has the wrong JSON type (%s).", te.Field, te.Value)
 		}
-		return Principal{}, unauthenticated(failure + "The token payload is not a JSON object of claims.")
+		return Principal{}, nil, unauthenticated(failure + "The token payload is not a JSON object of claims.")
 	}
 	for _, req := range []struct {
 		name string
 		ok   bool
 	}{{"exp", len(c.Exp) > 0}, {"nbf", len(c.Nbf) > 0}, {"iss", c.Iss != nil}, {"aud", len(c.Aud) > 0}, {"tid", c.TID != nil}, {"oid", c.OID != nil}} {
 		if !req.ok {
-			return Principal{}, unauthenticated(failure+"The token has no '%s' claim.", req.name)
+			return Principal{}, nil, unauthenticated(failure+"The token has no '%s' claim.", req.name)
 		}
 	}
 
@@ -217,52 +241,52 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 	}{{"exp", c.Exp}, {"nbf", c.Nbf}, {"iat", c.Iat}} {
 		var f float64
 		if len(n.raw) > 0 && json.Unmarshal(n.raw, &f) != nil {
-			return Principal{}, unauthenticated(failure+"The claim '%s' must be a number of seconds since 1970-01-01T00:00:00Z.", n.name)
+			return Principal{}, nil, unauthenticated(failure+"The claim '%s' must be a number of seconds since 1970-01-01T00:00:00Z.", n.name)
 		}
 	}
 	if err := checkAudience(c.Aud); err != nil {
-		return Principal{}, err
+		return Principal{}, nil, err
 	}
 
 	// Lifetime: jwx compares exp and nbf with the injected clock.
 	tok, err := jwt.Parse(payload, jwt.WithVerify(false), jwt.WithValidate(false))
 	if err != nil {
-		return Principal{}, unauthenticated(failure+"The token's registered claims are malformed: %s.", jwtReason(err))
+		return Principal{}, nil, unauthenticated(failure+"The token's registered claims are malformed: %s.", jwtReason(err))
 	}
 	if err := jwt.Validate(tok, jwt.WithClock(v.clock), jwt.WithAcceptableSkew(v.leeway), jwt.WithResetValidators(true),
 		jwt.WithValidator(jwt.IsExpirationValid()), jwt.WithValidator(jwt.IsNbfValid())); err != nil {
 		exp, _ := tok.Expiration()
 		nbf, _ := tok.NotBefore()
-		return Principal{}, unauthenticated("Access token has expired or is not yet valid. It is valid from %s until %s; the server time is %s.",
+		return Principal{}, nil, unauthenticated("Access token has expired or is not yet valid. It is valid from %s until %s; the server time is %s.",
 			nbf.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339), v.clock.Now().UTC().Format(time.RFC3339))
 	}
 
 	tid := *c.TID
 	tenant, ok := v.dir.Tenant(tid)
 	if !ok || tenant.ID != tid {
-		return Principal{}, unauthenticated("Invalid issuer: the token's tenant (tid) '%s' is not a tenant of this server.", clipString(tid, 60))
+		return Principal{}, nil, unauthenticated("Invalid issuer: the token's tenant (tid) '%s' is not a tenant of this server.", clipString(tid, 60))
 	}
 	if want := IssuerURL(v.base, tid); *c.Iss != want {
-		return Principal{}, unauthenticated("Invalid issuer '%s': tokens of tenant %s must have iss '%s'.", clipString(*c.Iss, 200), tid, want)
+		return Principal{}, nil, unauthenticated("Invalid issuer '%s': tokens of tenant %s must have iss '%s'.", clipString(*c.Iss, 200), tid, want)
 	}
 
 	var clientID string
 	switch {
 	case c.Azp != nil && c.AppID != nil && *c.Azp != *c.AppID:
-		return Principal{}, unauthenticated(failure+"The claims azp '%s' and appid '%s' name different applications.", clipString(*c.Azp, 60), clipString(*c.AppID, 60))
+		return Principal{}, nil, unauthenticated(failure+"The claims azp '%s' and appid '%s' name different applications.", clipString(*c.Azp, 60), clipString(*c.AppID, 60))
 	case c.Azp != nil:
 		clientID = *c.Azp
 	case c.AppID != nil:
 		clientID = *c.AppID
 	default:
-		return Principal{}, unauthenticated(failure + "The token names no application: it has neither 'azp' nor 'appid'.")
+		return Principal{}, nil, unauthenticated(failure + "The token names no application: it has neither 'azp' nor 'appid'.")
 	}
 	app, ok := v.dir.App(clientID)
 	if !ok || app.ClientID != clientID {
-		return Principal{}, unauthenticated(failure+"The application '%s' (azp) is not registered in this server's directory.", clipString(clientID, 60))
+		return Principal{}, nil, unauthenticated(failure+"The application '%s' (azp) is not registered in this server's directory.", clipString(clientID, 60))
 	}
 	if app.TenantID != tid {
-		return Principal{}, unauthenticated(failure+"The application '%s' is registered in tenant %s, not in the token's tenant %s.", clientID, app.TenantID, tid)
+		return Principal{}, nil, unauthenticated(failure+"The application '%s' is registered in tenant %s, not in the token's tenant %s.", clientID, app.TenantID, tid)
 	}
 
 	delegated := c.Scp != nil
@@ -273,17 +297,17 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 		case "app":
 			delegated = false
 		default:
-			return Principal{}, unauthenticated(failure+"The token type claim idtyp is '%s'; it must be 'app' or 'user'.", clipString(*c.IDTyp, 20))
+			return Principal{}, nil, unauthenticated(failure+"The token type claim idtyp is '%s'; it must be 'app' or 'user'.", clipString(*c.IDTyp, 20))
 		}
 	}
 	p := Principal{TenantID: tid, ClientID: clientID, Delegated: delegated}
 	if delegated {
 		if c.Scp == nil {
-			return Principal{}, unauthenticated(failure + "A delegated token (idtyp 'user') must have an 'scp' claim.")
+			return Principal{}, nil, unauthenticated(failure + "A delegated token (idtyp 'user') must have an 'scp' claim.")
 		}
 		u, ok := v.dir.UserInTenant(tid, *c.OID)
 		if !ok || u.ID != *c.OID {
-			return Principal{}, unauthenticated(failure+"The signed-in user '%s' (oid) is not a user of tenant %s.", clipString(*c.OID, 60), tid)
+			return Principal{}, nil, unauthenticated(failure+"The signed-in user '%s' (oid) is not a user of tenant %s.", clipString(*c.OID, 60), tid)
 		}
 		p.UserID = u.ID
 		p.Name = u.DisplayName
@@ -291,10 +315,10 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 		p.Roles = slices.Clone(c.Roles)
 	} else {
 		if c.Scp != nil {
-			return Principal{}, unauthenticated(failure + "An application token (idtyp 'app') must not have an 'scp' claim.")
+			return Principal{}, nil, unauthenticated(failure + "An application token (idtyp 'app') must not have an 'scp' claim.")
 		}
 		if sp := app.ServicePrincipalID(); *c.OID != sp {
-			return Principal{}, unauthenticated(failure+"The application token's oid '%s' is not the service principal of application %s (%s).", clipString(*c.OID, 60), clientID, sp)
+			return Principal{}, nil, unauthenticated(failure+"The application token's oid '%s' is not the service principal of application %s (%s).", clipString(*c.OID, 60), clientID, sp)
 		}
 		p.Name = app.Name
 		p.Roles = slices.Clone(c.Roles)
@@ -305,7 +329,7 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 	if p.Scopes == nil {
 		p.Scopes = []string{}
 	}
-	return p, nil
+	return p, tok, nil
 }
 
 func jwtReason(err error) string {
