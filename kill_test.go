@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,4 +180,46 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 		t.Fatalf("%d of %d acknowledged writes lost", lost, len(got))
 	}
 	t.Logf("%d acknowledged writes, all present after SIGKILL and restart", len(got))
+}
+
+// TestSIGTERMShutsDownCleanly: the binary stops on SIGTERM with exit code 0,
+// and what it acknowledged is there on the next start.
+func TestSIGTERMShutsDownCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	data := t.TempDir()
+	p := runBinary(t, bin, data)
+	tok := p.token(t)
+	code, err := p.post(context.Background(), tok, "/v1.0/users/megan@contoso.dev/presence/setPresence",
+		`{"sessionId":"`+directory.DemoDaemonClientID+`","availability":"DoNotDisturb","activity":"Presenting","expirationDuration":"PT1H"}`)
+	if err != nil || code != 200 {
+		t.Fatalf("setPresence: %d %v", code, err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("still running 20 s after SIGTERM")
+	}
+	p2 := runBinary(t, bin, data)
+	req, _ := http.NewRequest("GET", p2.url+"/v1.0/users/megan@contoso.dev/presence", nil)
+	req.Header.Set("Authorization", "Bearer "+p2.token(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct{ Availability, Activity string }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got.Availability != "DoNotDisturb" || got.Activity != "Presenting" {
+		t.Fatalf("after restart: %+v %v", got, err)
+	}
 }

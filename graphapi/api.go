@@ -98,10 +98,14 @@ func New(o Options) *API {
 // ServeHTTP stamps every response with request-id (and echoes
 // client-request-id) before routing, so that every error carries both.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("request-id", newRequestID())
+	id := newRequestID()
+	w.Header().Set("request-id", id)
+	// Graph echoes the caller's client-request-id, and uses the request-id
+	// when the caller sent none (or one it cannot echo safely).
 	if c := r.Header.Get("client-request-id"); c != "" && len(c) <= 128 && printable(c) {
-		w.Header().Set("client-request-id", c)
+		id = c
 	}
+	w.Header().Set("client-request-id", id)
 	a.mux.ServeHTTP(w, r)
 }
 

@@ -1,0 +1,159 @@
+package core_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/natsstore"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
+)
+
+const app = "6dcddc99-5a7f-430c-a555-551d652a37b1"
+
+var alice = core.UserRef{TenantID: "a5036a1a-166f-4ed5-bf5a-e0ccc1602604", UserID: "3c16299b-70fb-4ef1-ac29-a2c2738ae1e3"}
+
+func bucket(t *testing.T) store.KV {
+	t.Helper()
+	ctx := context.Background()
+	e, err := natsstore.Open(ctx, natsstore.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	kv, err := e.Bucket(ctx, "presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+func set(label string, avail, act string) presence.SetPresence {
+	return presence.SetPresence{SessionID: app + ":" + label, Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: time.Hour}
+}
+
+// Concurrent writes to one user from many goroutines: none is lost (each
+// creates its own session, so all must be there at the end).
+func TestConcurrentWritesToOneUserAreAllKept(t *testing.T) {
+	kv := bucket(t)
+	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	c := core.New(core.Options{KV: kv, Clock: fake})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				if _, _, err := c.Do(ctx, alice, set(fmt.Sprintf("g%d-%d", g, i), "Available", "Available")); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	snap, err := c.Read(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(snap.Facts.Sessions); n != 200 {
+		t.Fatalf("%d sessions, want 200", n)
+	}
+}
+
+// Two cores over one bucket stand for two nodes: each write is applied to
+// what is really stored (the revision check catches the stale cache), so
+// neither node's write is lost.
+func TestTwoNodesNeverOverwriteEachOther(t *testing.T) {
+	kv := bucket(t)
+	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	a := core.New(core.Options{KV: kv, Clock: fake})
+	b := core.New(core.Options{KV: kv, Clock: fake})
+	ctx := context.Background()
+	if _, _, err := a.Do(ctx, alice, set("desk", "Available", "Available")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Read(ctx, alice); err != nil { // b caches the one-session state
+		t.Fatal(err)
+	}
+	if _, _, err := a.Do(ctx, alice, set("phone", "Busy", "InACall")); err != nil {
+		t.Fatal(err)
+	}
+	// b's cache is stale; its write must still keep a's phone session.
+	if _, _, err := b.Do(ctx, alice, set("laptop", "DoNotDisturb", "Presenting")); err != nil {
+		t.Fatal(err)
+	}
+	fresh := core.New(core.Options{KV: kv, Clock: fake})
+	snap, err := fresh.Read(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range snap.Facts.Sessions {
+		ids = append(ids, s.ID[len(app)+1:])
+	}
+	if fmt.Sprint(ids) != "[desk laptop phone]" {
+		t.Fatalf("sessions %v, want [desk laptop phone]", ids)
+	}
+	if snap.View.Pair.String() != "DoNotDisturb/Presenting" {
+		t.Fatalf("view %s", snap.View.Pair)
+	}
+}
+
+// A rejected command writes nothing: the stored revision does not move.
+func TestRejectedCommandWritesNothing(t *testing.T) {
+	kv := bucket(t)
+	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	c := core.New(core.Options{KV: kv, Clock: fake})
+	ctx := context.Background()
+	if _, _, err := c.Do(ctx, alice, set("desk", "Available", "Available")); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := kv.Get(ctx, alice.Key())
+	for _, cmd := range []presence.Command{
+		set("desk", "Busy", "Busy"),
+		presence.ClearPresence{SessionID: app + ":nothing"},
+		presence.SetPreferred{Pair: presence.Pair{Availability: "Away", Activity: "Away"}, Expiration: time.Minute},
+	} {
+		if _, _, err := c.Do(ctx, alice, cmd); presence.ErrorCode(err) != presence.Invalid && presence.ErrorCode(err) != presence.NotFound {
+			t.Fatalf("%T: err %v", cmd, err)
+		}
+	}
+	after, _ := kv.Get(ctx, alice.Key())
+	if after.Revision != before.Revision {
+		t.Fatalf("revision moved %d -> %d", before.Revision, after.Revision)
+	}
+}
+
+// OnChange hears exactly the writes that change the visible presence.
+func TestOnChangeOnlyForVisibleChanges(t *testing.T) {
+	kv := bucket(t)
+	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	c := core.New(core.Options{KV: kv, Clock: fake})
+	var mu sync.Mutex
+	var heard []string
+	c.OnChange(func(s core.Snapshot) {
+		mu.Lock()
+		heard = append(heard, s.View.Pair.String()+"@"+s.Seq.String())
+		mu.Unlock()
+	})
+	ctx := context.Background()
+	for _, cmd := range []presence.Command{
+		set("desk", "Available", "Available"),
+		set("desk", "Available", "Available"), // refresh: nothing visible changes
+		set("phone", "Away", "Away"),          // Available still wins
+		set("phone", "Busy", "InACall"),
+	} {
+		if _, _, err := c.Do(ctx, alice, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(heard) != 2 {
+		t.Fatalf("heard %v, want two changes", heard)
+	}
+}
