@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/guid"
 )
 
 // MaxTokenRequest is the largest token request body accepted (64 KiB).
@@ -413,10 +414,10 @@ func orNone(s []string) string {
 func (i *Issuer) writeError(w http.ResponseWriter, r *http.Request, e *oauthError) {
 	now := i.clock.Now().UTC()
 	ts := now.Format("2006-01-02 15:04:05Z")
-	trace := newGUID()
+	trace := guid.New()
 	corr := r.Header.Get("client-request-id")
 	if !directory.IsGUID(strings.ToLower(corr)) {
-		corr = newGUID()
+		corr = guid.New()
 	}
 	corr = strings.ToLower(corr)
 	body := struct {

@@ -16,12 +16,10 @@ package auth
 
 import (
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -32,6 +30,7 @@ import (
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/guid"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -224,7 +223,7 @@ func (i *Issuer) mint(app directory.App, user *directory.User, scopes []string, 
 		Aud: GraphAudience, Iss: IssuerURL(i.base, app.TenantID),
 		Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(i.lifetime).Unix(),
 		AppDisplayName: app.Name, AppID: app.ClientID, Azp: app.ClientID, Azpacr: "0",
-		JTI: newGUID(), TID: app.TenantID, Ver: "2.0",
+		JTI: guid.New(), TID: app.TenantID, Ver: "2.0",
 	}
 	if withSecret {
 		c.Azpacr = "1"
@@ -294,12 +293,4 @@ func (i *Issuer) UserToken(clientID, userID string, scopes []string) (string, er
 		return "", presence.Errorf(presence.Forbidden, "scopes", "auth: %s", oerr.desc)
 	}
 	return i.mint(app, &u, granted, !app.Public)
-}
-
-func newGUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

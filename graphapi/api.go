@@ -6,7 +6,6 @@ package graphapi
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/guid"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -98,7 +98,7 @@ func New(o Options) *API {
 // ServeHTTP stamps every response with request-id (and echoes
 // client-request-id) before routing, so that every error carries both.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := newRequestID()
+	id := guid.New()
 	w.Header().Set("request-id", id)
 	// Graph echoes the caller's client-request-id, and uses the request-id
 	// when the caller sent none (or one it cannot echo safely).
@@ -191,14 +191,6 @@ func (a *API) subject(r *http.Request, kind subjectKind, p auth.Principal) (dire
 }
 
 func ref(u directory.User) core.UserRef { return core.UserRef{TenantID: u.TenantID, UserID: u.ID} }
-
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
 
 func printable(s string) bool {
 	for i := 0; i < len(s); i++ {

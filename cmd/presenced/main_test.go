@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced"
+)
+
+func TestCommandErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "a command is required"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"serve", "--log-level", "loud"}, "--log-level"},
+		{[]string{"serve", "--data", t.TempDir()}, "directory file is required"},
+		{[]string{"clock", "rewind", "PT1H"}, "usage: presenced clock"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(c.args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("run %v: %v, want an error containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+func TestClockCommandMovesADevServer(t *testing.T) {
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	before := srv.Clock().Now()
+	var out, errb bytes.Buffer
+	if err := run([]string{"clock", "--url", srv.URL(), "advance", "PT10M"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"offset":"PT10M"`) || srv.Clock().Now().Sub(before) < 10*time.Minute {
+		t.Fatalf("clock advance: %s", out.String())
+	}
+	if err := run([]string{"clock", "--url", srv.URL(), "advance", "ten minutes"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("a bad duration: %v", err)
+	}
+}
