@@ -1,11 +1,14 @@
 package presenced_test
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
 )
 
@@ -262,5 +265,31 @@ func TestRestartKeepsEverything(t *testing.T) {
 	e.fake.Add(4 * time.Minute)
 	if got := pair(e.get(app, id)); got != "Away/Away" {
 		t.Fatalf("the moved clock survives a restart: at 10 idle minutes %s, want Away/Away", got)
+	}
+}
+
+// Outside dev mode there is no way to move time: /dev does not exist.
+func TestNoDevClockOutsideDevMode(t *testing.T) {
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Directory: directory.Demo()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	for _, req := range [][2]string{{"GET", "/dev/clock"}, {"POST", "/dev/clock/advance?by=PT10M"}} {
+		r, err := http.NewRequest(req[0], srv.URL()+req[1], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s %s outside dev mode: %d, want 404", req[0], req[1], resp.StatusCode)
+		}
 	}
 }
