@@ -34,6 +34,7 @@ Usage:
   presenced serve [flags]           run the server (presenced serve -h for flags)
   presenced clock [flags] [advance DURATION]
                                     show or move a dev-mode server's clock
+  presenced bench [flags]           load-test a presenced (presenced bench -h for flags)
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args[1:], stdout, stderr)
 	case "clock":
 		return clockCmd(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/loadgen"
+)
+
+const benchUsage = `Usage: presenced bench [flags]
+
+Sends a mix of setPresence, GET presence and getPresencesByUserId to a
+presenced (local or remote) from a fixed number of workers, each with one
+request in flight over a keep-alive connection, and reports per operation
+the count, errors, req/s and latency p50/p90/p99/max. First, unless
+--baseline=false, the same load goes to a bare net/http handler started on
+127.0.0.1, and presenced's throughput is shown as a ratio of it.
+setPresence writes real presence (sessionId <client id>:s<k>, PT1H).
+
+Users: the demo tenant's five users by default; --users-file (one id or
+userPrincipalName a line, # comments) or --upn-pattern with --users N
+(user%d@contoso.dev makes user1…userN) for others.
+
+Flags:
+`
+
+// benchCmd runs the load generator (package loadgen) and prints its report.
+func benchCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		_, _ = io.WriteString(stderr, benchUsage)
+		fs.PrintDefaults()
+	}
+	var cfg loadgen.Config
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the presenced under test")
+	fs.StringVar(&cfg.Tenant, "tenant", directory.DemoTenantID, "`tenant` id or domain whose issuer gives the token")
+	fs.StringVar(&cfg.ClientID, "client-id", directory.DemoDaemonClientID, "client `id` of a confidential app with Presence.ReadWrite.All")
+	fs.StringVar(&cfg.ClientSecret, "client-secret", directory.DemoDaemonSecret, "client `secret` of that app")
+	nUsers := fs.Int("users", 0, "spread the load over the first `N` users (default all listed; required with --upn-pattern)")
+	usersFile := fs.String("users-file", "", "`file` of user ids or userPrincipalNames, one a line")
+	pattern := fs.String("upn-pattern", "", "make --users N userPrincipalNames from a `pattern` with one %d (1…N)")
+	fs.IntVar(&cfg.SessionsPerUser, "sessions-per-user", 4, "`K` sessions per user that setPresence writes")
+	mix := fs.String("mix", loadgen.DefaultMix.String(), "relative `weights` of setPresence, GET presence and getPresencesByUserId")
+	fs.IntVar(&cfg.ManyIDs, "many-ids", loadgen.MaxManyIDs, "`N` ids per getPresencesByUserId (at most 650)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "`N` workers, each with one request in flight")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send requests (ignored with only --requests given)")
+	fs.Int64Var(&cfg.Requests, "requests", 0, "stop after `N` requests (with --duration too: whichever comes first)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "per-request timeout")
+	fs.BoolVar(&cfg.Baseline, "baseline", true, "measure a bare net/http handler with the same load first")
+	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (progress stays on stderr)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench takes only flags; unexpected %q (presenced bench -h for the flags)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var err error
+	if cfg.Mix, err = loadgen.ParseMix(*mix); err != nil {
+		return fmt.Errorf("--mix: %w", err)
+	}
+	if cfg.Users, err = benchUsers(cfg.Tenant, *nUsers, *usersFile, *pattern); err != nil {
+		return err
+	}
+	switch {
+	case cfg.SessionsPerUser < 1:
+		return fmt.Errorf("--sessions-per-user must be at least 1, not %d", cfg.SessionsPerUser)
+	case cfg.ManyIDs < 1 || cfg.ManyIDs > loadgen.MaxManyIDs:
+		return fmt.Errorf("--many-ids must be 1 to %d (Graph's limit), not %d", loadgen.MaxManyIDs, cfg.ManyIDs)
+	case cfg.Concurrency < 1:
+		return fmt.Errorf("--concurrency must be at least 1, not %d", cfg.Concurrency)
+	case cfg.Requests < 0:
+		return fmt.Errorf("--requests must be positive, not %d", cfg.Requests)
+	case cfg.Timeout <= 0:
+		return fmt.Errorf("--timeout must be positive, not %s", cfg.Timeout)
+	}
+	if set["requests"] && !set["duration"] {
+		cfg.Duration = 0
+	}
+	if cfg.Duration <= 0 && cfg.Requests == 0 {
+		return fmt.Errorf("--duration must be positive (or give --requests N), not %s", cfg.Duration)
+	}
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+
+	tty := isTerminal(stderr)
+	cfg.Progress = func(p loadgen.Progress) { printProgress(stderr, tty, p) }
+	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "presenced bench: "+format+"\n", args...) }
+	fmt.Fprintln(stderr, describeRun(cfg))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := loadgen.Run(ctx, cfg)
+	if err != nil && !rep.Interrupted {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, rep)
+	}
+	if rep.Interrupted {
+		return errors.New("interrupted: the report covers the run until then")
+	}
+	return nil
+}
+
+// benchUsers is the list of users to load: from a file, from a pattern, or
+// the demo tenant's.
+func benchUsers(tenant string, n int, file, pattern string) ([]string, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("--users must be at least 1, not %d", n)
+	}
+	var users []string
+	from := ""
+	switch {
+	case file != "" && pattern != "":
+		return nil, errors.New("give --users-file or --upn-pattern, not both")
+	case pattern != "":
+		if n == 0 {
+			return nil, errors.New("--upn-pattern needs --users N, the number of users to make")
+		}
+		if strings.Count(pattern, "%d") != 1 || strings.Count(pattern, "%") != 1 {
+			return nil, fmt.Errorf("--upn-pattern %q must contain %%d exactly once and no other %%, e.g. user%%d@contoso.dev", pattern)
+		}
+		for i := 1; i <= n; i++ {
+			users = append(users, fmt.Sprintf(pattern, i))
+		}
+		return users, nil
+	case file != "":
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--users-file: %w", err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+				users = append(users, line)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("--users-file: %w", err)
+		}
+		if len(users) == 0 {
+			return nil, fmt.Errorf("--users-file %s lists no users (one id or userPrincipalName a line)", file)
+		}
+		from = "in " + file
+	default:
+		if !strings.EqualFold(tenant, directory.DemoTenantID) && !strings.EqualFold(tenant, directory.DemoTenantDomain) {
+			return nil, fmt.Errorf("tenant %s is not the demo tenant: give its users with --users-file or --upn-pattern", tenant)
+		}
+		for _, u := range directory.Demo().Users(directory.DemoTenantID) {
+			users = append(users, u.ID)
+		}
+		from = "in the demo tenant (use --users-file or --upn-pattern for more)"
+	}
+	if n > len(users) {
+		return nil, fmt.Errorf("--users %d: there are only %d users %s", n, len(users), from)
+	}
+	if n > 0 {
+		users = users[:n]
+	}
+	return users, nil
+}
+
+func describeRun(cfg loadgen.Config) string {
+	bound := cfg.Duration.String()
+	switch {
+	case cfg.Requests > 0 && cfg.Duration > 0:
+		bound = fmt.Sprintf("%s or %d requests", cfg.Duration, cfg.Requests)
+	case cfg.Requests > 0:
+		bound = fmt.Sprintf("%d requests", cfg.Requests)
+	}
+	many := ""
+	if cfg.Mix.Many > 0 {
+		many = fmt.Sprintf(" (%d ids per getPresencesByUserId)", cfg.ManyIDs)
+	}
+	base := ""
+	if cfg.Baseline {
+		base = ", bare baseline first"
+	}
+	return fmt.Sprintf("presenced bench: %s, tenant %s, %d users × %d sessions, mix %s%s, %d workers, %s%s",
+		cfg.URL, cfg.Tenant, len(cfg.Users), cfg.SessionsPerUser, cfg.Mix, many, cfg.Concurrency, bound, base)
+}
+
+// isTerminal reports whether w is a character device (a terminal), where
+// progress overwrites one line.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func printProgress(w io.Writer, tty bool, p loadgen.Progress) {
+	rate := "req/s"
+	if p.Final {
+		rate = "req/s overall"
+	}
+	line := fmt.Sprintf("%-9s %6.1fs  %9.0f %s  %d requests, %d errors", p.Phase, p.Elapsed.Seconds(), p.Rate, rate, p.Requests, p.Errors)
+	switch {
+	case tty && p.Final:
+		fmt.Fprintf(w, "\r%s\x1b[K\n", line)
+	case tty:
+		fmt.Fprintf(w, "\r%s\x1b[K", line)
+	default:
+		fmt.Fprintln(w, line)
+	}
+}
+
+var opNames = map[string]string{
+	string(loadgen.OpSet):  "setPresence",
+	string(loadgen.OpGet):  "GET presence",
+	string(loadgen.OpMany): "getPresencesByUserId",
+	"total":                "total",
+}
+
+func printReport(w io.Writer, rep loadgen.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := fmt.Sprintf("%-20s\t", "operation") + "requests\terrors\treq/s\tp50\tp90\tp99\tmax\t"
+	if rep.Baseline != nil {
+		head += "bare req/s\tbare p50\tratio\t"
+	}
+	fmt.Fprintln(tw, head)
+	rows := append(append([]loadgen.OpResult(nil), rep.Presenced.Ops...), rep.Presenced.Total)
+	for _, o := range rows {
+		l := o.Latency
+		line := fmt.Sprintf("%-20s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t", opNames[o.Op], o.Count, o.Errors, o.Throughput,
+			fmtDur(l.P50), fmtDur(l.P90), fmtDur(l.P99), fmtDur(l.Max))
+		if rep.Baseline != nil {
+			b := rep.Baseline.Total
+			if o.Op != "total" {
+				b = rep.Baseline.Op(loadgen.Op(o.Op))
+			}
+			line += fmt.Sprintf("%.0f\t%s\t%.2f\t", b.Throughput, fmtDur(b.Latency.P50), rep.Ratio[o.Op])
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%s in %.2fs, %d workers", rep.URL, rep.Presenced.Elapsed.Seconds(), rep.Concurrency)
+	if rep.Baseline != nil {
+		fmt.Fprintf(w, "; baseline: a bare net/http handler on 127.0.0.1 (no auth, no engine; GET answers the same %d bytes), same load, %.2fs.\n"+
+			"ratio = presenced req/s ÷ bare req/s: the share of this machine's plain-HTTP ceiling presenced reaches.",
+			rep.Baseline.GetBodyBytes, rep.Baseline.Elapsed.Seconds())
+		if len(rep.Presenced.Ops) > 1 {
+			fmt.Fprint(w, "\nIn a mix every operation shares the same workers, so their ratios follow the total;"+
+				" a mix of one operation (--mix get=1) gives that operation's own.")
+		}
+	}
+	fmt.Fprintln(w)
+	for _, o := range rep.Presenced.Ops {
+		if o.Errors == 0 {
+			continue
+		}
+		var parts []string
+		for _, k := range o.StatusKeys() {
+			parts = append(parts, fmt.Sprintf("%s×%d", k, o.ErrorsByStatus[k]))
+		}
+		fmt.Fprintf(w, "%s errors: %s; first: %s\n", opNames[o.Op], strings.Join(parts, ", "), o.FirstError)
+	}
+	if rep.Baseline != nil && rep.Baseline.Total.Errors > 0 {
+		fmt.Fprintf(w, "baseline errors: %d; first: %s\n", rep.Baseline.Total.Errors, rep.Baseline.Total.FirstError)
+	}
+	if rep.Interrupted {
+		fmt.Fprintln(w, "interrupted before the end of the run")
+	}
+}
+
+// fmtDur shows a latency with three significant digits.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Microsecond:
+		return fmt.Sprintf("%dns", d.Nanoseconds())
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.3gµs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.3gms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.3gs", d.Seconds())
+}

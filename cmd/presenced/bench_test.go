@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/loadgen"
+)
+
+func TestBenchFlagErrors(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "users.txt")
+	if err := os.WriteFile(empty, []byte("# nobody yet\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mix", "set=20,put=5"}, `--mix: mix entry "put=5": unknown operation "put"`},
+		{[]string{"--mix", "get=lots"}, "--mix: mix entry \"get=lots\": the weight must be a non-negative integer"},
+		{[]string{"--mix", "set=0"}, "no operation with a weight above 0"},
+		{[]string{"--concurrency", "0"}, "--concurrency must be at least 1, not 0"},
+		{[]string{"--many-ids", "651"}, "--many-ids must be 1 to 650"},
+		{[]string{"--sessions-per-user", "0"}, "--sessions-per-user must be at least 1"},
+		{[]string{"--duration", "0s"}, "--duration must be positive (or give --requests N)"},
+		{[]string{"--requests", "-3"}, "--requests must be positive"},
+		{[]string{"--users", "6"}, "--users 6: there are only 5 users in the demo tenant"},
+		{[]string{"--upn-pattern", "user%d@contoso.dev"}, "--upn-pattern needs --users N"},
+		{[]string{"--upn-pattern", "user@contoso.dev", "--users", "3"}, "must contain %d exactly once"},
+		{[]string{"--upn-pattern", "u%d-%s@contoso.dev", "--users", "3"}, "must contain %d exactly once"},
+		{[]string{"--upn-pattern", "u%d", "--users-file", empty}, "not both"},
+		{[]string{"--users-file", filepath.Join(t.TempDir(), "missing")}, "--users-file: open"},
+		{[]string{"--users-file", empty}, "lists no users"},
+		{[]string{"--tenant", "fabrikam.dev"}, "not the demo tenant: give its users with --users-file or --upn-pattern"},
+		{[]string{"--url", "localhost:8080"}, `server URL "localhost:8080" must be http:// or https://`},
+		{[]string{"--concurrency", "many"}, `invalid value "many" for flag -concurrency`},
+		{[]string{"now"}, `bench takes only flags; unexpected "now"`},
+	} {
+		var out, errb bytes.Buffer
+		err := run(append([]string{"bench"}, c.args...), &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("bench %v: %v, want an error containing %q", c.args, err, c.want)
+		}
+		if out.Len() > 0 {
+			t.Errorf("bench %v wrote to stdout: %s", c.args, out.String())
+		}
+	}
+}
+
+func TestBenchAgainstADevServer(t *testing.T) {
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	users := filepath.Join(t.TempDir(), "users.txt")
+	if err := os.WriteFile(users, []byte("# two of the demo users\nadele@contoso.dev\n\n  alex@contoso.dev  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// --json: only the report on stdout, progress on stderr.
+	var out, errb bytes.Buffer
+	err = run([]string{"bench", "--url", srv.URL(), "--tenant", "contoso.dev", "--users-file", users,
+		"--concurrency", "4", "--requests", "200", "--many-ids", "20", "--json"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	var rep struct {
+		Users     int
+		Presenced struct {
+			Total struct{ Count, Errors int64 }
+			Ops   []struct{ Op string }
+		}
+		Baseline struct{ Total struct{ Count int64 } }
+		Ratio    map[string]float64
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out.String())
+	}
+	if rep.Users != 2 || rep.Presenced.Total.Count != 200 || rep.Presenced.Total.Errors != 0 || len(rep.Presenced.Ops) != 3 ||
+		rep.Baseline.Total.Count != 200 || rep.Ratio["total"] <= 0 {
+		t.Errorf("report: %s", out.String())
+	}
+	if !strings.Contains(errb.String(), "presenced bench: "+srv.URL()) || !strings.Contains(errb.String(), "req/s overall") ||
+		strings.Contains(errb.String(), "\r") {
+		t.Errorf("progress on a non-terminal stderr: %q", errb.String())
+	}
+
+	// The table, without a baseline.
+	out.Reset()
+	errb.Reset()
+	if err := run([]string{"bench", "--url", srv.URL(), "--concurrency", "2", "--requests", "30", "--baseline=false", "--mix", "get=1"}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	for _, want := range []string{"operation", "GET presence", "total", "p99"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table has no %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "setPresence") || strings.Contains(out.String(), "bare") {
+		t.Errorf("table shows operations or a baseline it did not run:\n%s", out.String())
+	}
+}
+
+// On a terminal the progress line is rewritten in place; elsewhere each
+// second is a line of its own.
+func TestBenchProgressLines(t *testing.T) {
+	var tty, plain bytes.Buffer
+	for _, p := range []loadgen.Progress{
+		{Phase: "presenced", Elapsed: time.Second, Requests: 3000, Rate: 3000},
+		{Phase: "presenced", Elapsed: 2 * time.Second, Requests: 6100, Errors: 2, Rate: 3100, Final: true},
+	} {
+		printProgress(&tty, true, p)
+		printProgress(&plain, false, p)
+	}
+	if got := tty.String(); strings.Count(got, "\r") != 2 || strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, "\x1b[K\n") {
+		t.Errorf("terminal progress %q", got)
+	}
+	if got := plain.String(); strings.Contains(got, "\r") || strings.Count(got, "\n") != 2 ||
+		!strings.Contains(got, "3100 req/s overall  6100 requests, 2 errors") {
+		t.Errorf("plain progress %q", got)
+	}
+}
