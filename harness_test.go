@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +16,10 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 )
+
+// quiet drops the servers' logs: tests assert on behaviour, and retries
+// are logged by design.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // t0 is where test clocks start: a fixed instant, so every rule is checked at
 // chosen times.
@@ -39,7 +44,7 @@ func start(t testing.TB) *env {
 
 func (e *env) boot() {
 	e.t.Helper()
-	srv, err := presenced.New(presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake})
+	srv, err := presenced.New(presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake, Logger: quiet})
 	if err != nil {
 		e.t.Fatal(err)
 	}

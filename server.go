@@ -23,6 +23,8 @@ import (
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/graphapi"
 	"github.com/presenced/presenced/natsstore"
+	"github.com/presenced/presenced/notify"
+	"github.com/presenced/presenced/notify/subscription"
 	"github.com/presenced/presenced/store"
 )
 
@@ -47,6 +49,9 @@ type Config struct {
 	// SyncAlways makes the engine fsync every write (survives power loss, at
 	// a cost; see docs/durability.md). Process crashes lose nothing either way.
 	SyncAlways bool
+	// AllowPrivateWebhooks lets notification URLs point at loopback, private
+	// and link-local addresses (always allowed in dev mode, like http URLs).
+	AllowPrivateWebhooks bool
 	// Clock is the base clock (default the wall clock). Tests inject a fake.
 	Clock clock.Clock
 	// Logger receives the server's logs (default slog.Default()).
@@ -68,6 +73,10 @@ type Server struct {
 	baseURL  string
 	serveErr chan error
 	stopOnce sync.Once
+	hub      *notify.Hub
+	subs     *notify.Manager
+	runStop  context.CancelFunc
+	runDone  sync.WaitGroup
 	offsetMu sync.Mutex // serialises dev-clock moves
 }
 
@@ -141,6 +150,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
 	s.core = core.New(core.Options{KV: kv, Clock: s.clock})
+	if err := s.startNotify(ctx); err != nil {
+		return err
+	}
 
 	s.ln, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -159,7 +171,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log}
+	opts := graphapi.Options{Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs}
 	if s.cfg.Dev {
 		opts.DevClock = devClock{s}
 	}
@@ -170,6 +182,51 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	go func() { s.serveErr <- s.http.Serve(s.ln) }()
+	return nil
+}
+
+// Change log retention: Graph retries a notification for up to 4 hours, and
+// a stream resumes from anything still kept.
+const (
+	changeLogMaxAge   = 5 * time.Hour
+	changeLogMaxBytes = 1 << 30
+)
+
+// startNotify opens the change log and starts the hub (time-caused changes)
+// and the subscription manager (webhook deliveries).
+func (s *Server) startNotify(ctx context.Context) error {
+	changes, err := s.engine.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: changeLogMaxAge, MaxBytes: changeLogMaxBytes})
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	subsKV, err := s.engine.Bucket(ctx, "subscriptions")
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	s.runStop = stop
+	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Clock: s.clock, Logger: s.log})
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		s.hub.Run(runCtx)
+	}()
+	s.subs = notify.NewManager(notify.ManagerOptions{
+		Hub: s.hub, Log: changes, KV: subsKV, Clock: s.clock, Logger: s.log,
+		Policy: subscription.URLPolicy{RequireHTTPS: !s.cfg.Dev, AllowPrivate: s.cfg.Dev || s.cfg.AllowPrivateWebhooks},
+		Visible: func(tenantID string, u core.UserRef) bool {
+			return strings.EqualFold(tenantID, u.TenantID)
+		},
+	})
+	if err := s.subs.Start(runCtx); err != nil {
+		return fmt.Errorf("presenced: subscriptions: %w", err)
+	}
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		<-runCtx.Done()
+		s.subs.Wait()
+	}()
 	return nil
 }
 
@@ -225,6 +282,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) close() {
 	if s.ln != nil && s.http == nil {
 		_ = s.ln.Close()
+	}
+	if s.runStop != nil {
+		s.runStop()
+		s.runDone.Wait()
 	}
 	if s.engine != nil {
 		if err := s.engine.Close(); err != nil {

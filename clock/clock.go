@@ -14,6 +14,13 @@ type Clock interface {
 	Now() time.Time
 }
 
+// Jumper is a clock that can jump forward (dev mode's clock, a test's
+// fake). Timers that wait for an instant on such a clock must re-check it
+// when it jumps: OnJump registers a function called after every jump.
+type Jumper interface {
+	OnJump(func())
+}
+
 // Real is the wall clock.
 type Real struct{}
 
@@ -39,7 +46,24 @@ func NewOffset(base Clock, off time.Duration) *Offset {
 	if base == nil {
 		base = Real{}
 	}
-	return &Offset{base: base, off: off}
+	c := &Offset{base: base, off: off}
+	if j, ok := base.(Jumper); ok {
+		j.OnJump(func() { c.notify(c.Offset()) })
+	}
+	return c
+}
+
+// OnJump registers f to be called after every jump of the clock: an
+// Advance, or a jump of the base clock.
+func (c *Offset) OnJump(f func()) { c.OnAdvance(func(time.Duration) { f() }) }
+
+func (c *Offset) notify(off time.Duration) {
+	c.mu.RLock()
+	subs := append([]func(time.Duration){}, c.subs...)
+	c.mu.RUnlock()
+	for _, f := range subs {
+		f(off)
+	}
 }
 
 // Now returns base time plus the offset.
@@ -61,17 +85,14 @@ func (c *Offset) Offset() time.Duration {
 // runs backwards, or stored facts would sit in the future) and returns the
 // new total offset. Functions registered with OnAdvance are called with it.
 func (c *Offset) Advance(d time.Duration) time.Duration {
-	if d < 0 {
-		d = 0
+	if d <= 0 {
+		return c.Offset()
 	}
 	c.mu.Lock()
 	c.off += d
 	off := c.off
-	subs := append([]func(time.Duration){}, c.subs...)
 	c.mu.Unlock()
-	for _, f := range subs {
-		f(off)
-	}
+	c.notify(off)
 	return off
 }
 
@@ -86,8 +107,9 @@ func (c *Offset) OnAdvance(f func(total time.Duration)) {
 // Fake is a manually driven clock for tests. Its zero value is not usable;
 // build it with NewFake.
 type Fake struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	subs []func()
 }
 
 // NewFake returns a clock stopped at t.
@@ -104,12 +126,27 @@ func (f *Fake) Now() time.Time {
 func (f *Fake) Add(d time.Duration) {
 	f.mu.Lock()
 	f.now = f.now.Add(d)
+	subs := append([]func(){}, f.subs...)
 	f.mu.Unlock()
+	for _, s := range subs {
+		s()
+	}
 }
 
 // Set moves the fake to t.
 func (f *Fake) Set(t time.Time) {
 	f.mu.Lock()
 	f.now = t
+	subs := append([]func(){}, f.subs...)
+	f.mu.Unlock()
+	for _, s := range subs {
+		s()
+	}
+}
+
+// OnJump registers s to be called after every Add and Set.
+func (f *Fake) OnJump(s func()) {
+	f.mu.Lock()
+	f.subs = append(f.subs, s)
 	f.mu.Unlock()
 }

@@ -169,6 +169,21 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 	return Snapshot{}, false, presence.Errorf(presence.Conflict, "", "the presence of user %s is being changed concurrently; retry the request", u.UserID)
 }
 
+// Locked calls fn with the user's presence now while holding the user's
+// write lock, so that fn sees and acts in the same order as writes (change
+// notifications use it to announce changes caused by time alone).
+func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) error {
+	key := u.Key()
+	sh := c.shardOf(key)
+	sh.write.Lock()
+	defer sh.write.Unlock()
+	e, err := c.load(ctx, key)
+	if err != nil {
+		return err
+	}
+	return fn(snapshot(u, e.facts, c.clock.Now()))
+}
+
 func (c *Core) load(ctx context.Context, key string) (*entry, error) {
 	sh := c.shardOf(key)
 	sh.mu.RLock()

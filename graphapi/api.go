@@ -46,6 +46,8 @@ type Options struct {
 	MaxBody int64
 	// DevClock, when set, enables the /dev endpoints (dev mode only).
 	DevClock DevClock
+	// Subscriptions, when set, serves /subscriptions (change notifications).
+	Subscriptions Subscriptions
 }
 
 // MaxIDs is the most ids getPresencesByUserId accepts (Graph's limit).
@@ -60,12 +62,13 @@ type API struct {
 	log     *slog.Logger
 	maxBody int64
 	dev     DevClock
+	subs    Subscriptions
 	mux     *http.ServeMux
 }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, dev: o.DevClock}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, dev: o.DevClock, subs: o.Subscriptions}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -82,6 +85,9 @@ func New(o Options) *API {
 		m.Handle(v+"/me/presence/{action}", a.method("POST", a.action(subjectMe)))
 		m.Handle(v+"/users/{id}/presence/{action}", a.method("POST", a.action(subjectUsers)))
 		m.Handle(v+"/communications/presences/{id}/{action}", a.method("POST", a.action(subjectPresences)))
+		m.HandleFunc("POST "+v+"/subscriptions", a.createSubscription)
+		m.HandleFunc("GET "+v+"/subscriptions", a.listSubscriptions)
+		m.HandleFunc(v+"/subscriptions/{id}", a.subscriptionItem)
 	}
 	if a.dev != nil {
 		m.Handle("/dev/clock", a.method("GET", a.getDevClock))

@@ -135,17 +135,25 @@ func (l *log) Follow(ctx context.Context, subjects []string, from uint64, fn fun
 }
 
 // OpenCursor uses a durable pull consumer with one record in flight, so
-// records are handed out strictly in order.
-func (l *log) OpenCursor(ctx context.Context, name string, subjects []string) (store.Cursor, error) {
-	c, err := l.s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:        name,
-		FilterSubjects: subjects,
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        CursorAckWait,
-		MaxAckPending:  1,
-		MaxDeliver:     -1,
-	})
+// records are handed out strictly in order. An existing cursor is reopened
+// where it stood; a new one starts at from (0: after the newest record).
+func (l *log) OpenCursor(ctx context.Context, name string, subjects []string, from uint64) (store.Cursor, error) {
+	c, err := l.s.Consumer(ctx, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cfg := jetstream.ConsumerConfig{
+			Durable:        name,
+			FilterSubjects: subjects,
+			DeliverPolicy:  jetstream.DeliverNewPolicy,
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        CursorAckWait,
+			MaxAckPending:  1,
+			MaxDeliver:     -1,
+		}
+		if from > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+		}
+		c, err = l.s.CreateConsumer(ctx, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: open cursor %s on %s: %w", name, l.name, err)
 	}

@@ -72,7 +72,7 @@ func TestCursorSurvivesRestart(t *testing.T) {
 	e, l := openLog(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := l.OpenCursor(ctx, "sub-1", []string{"chg.t.a", "chg.t.b"})
+	c, err := l.OpenCursor(ctx, "sub-1", []string{"chg.t.a", "chg.t.b"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestCursorSurvivesRestart(t *testing.T) {
 	}
 	e, l = openLog(t, dir)
 	defer e.Close()
-	c, err = l.OpenCursor(ctx, "sub-1", []string{"chg.t.a", "chg.t.b"})
+	c, err = l.OpenCursor(ctx, "sub-1", []string{"chg.t.a", "chg.t.b"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

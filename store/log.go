@@ -31,9 +31,10 @@ type Log interface {
 	// sequence >= from (from 0: only records appended from now on), and
 	// keeps following until ctx ends or fn returns an error.
 	Follow(ctx context.Context, subjects []string, from uint64, fn func(Record) error) error
-	// OpenCursor opens the durable cursor name over subjects, creating it
-	// (positioned after the newest record) if it does not exist.
-	OpenCursor(ctx context.Context, name string, subjects []string) (Cursor, error)
+	// OpenCursor opens the durable cursor name over subjects where it
+	// stands, or creates it starting at sequence from (0: after the newest
+	// record) if it does not exist.
+	OpenCursor(ctx context.Context, name string, subjects []string, from uint64) (Cursor, error)
 	// DeleteCursor removes a durable cursor; a missing one is not an error.
 	DeleteCursor(ctx context.Context, name string) error
 	// Cursors lists the durable cursors.

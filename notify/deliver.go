@@ -1,0 +1,208 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/notify/richdata"
+	"github.com/presenced/presenced/notify/subscription"
+	"github.com/presenced/presenced/store"
+)
+
+// notification is one item of Graph's changeNotificationCollection.
+type notification struct {
+	SubscriptionID                 string                     `json:"subscriptionId"`
+	ClientState                    *string                    `json:"clientState"`
+	ChangeType                     string                     `json:"changeType"`
+	TenantID                       string                     `json:"tenantId"`
+	OrganizationID                 string                     `json:"organizationId"`
+	Resource                       string                     `json:"resource"`
+	SubscriptionExpirationDateTime string                     `json:"subscriptionExpirationDateTime"`
+	ResourceData                   resourceData               `json:"resourceData"`
+	EncryptedContent               *richdata.EncryptedContent `json:"encryptedContent,omitempty"`
+}
+
+type resourceData struct {
+	ODataID   string `json:"@odata.id"`
+	ODataType string `json:"@odata.type"`
+	ID        string `json:"id"`
+}
+
+type collection struct {
+	Value            []notification `json:"value"`
+	ValidationTokens []string       `json:"validationTokens,omitempty"`
+}
+
+// RichData is the plaintext of encryptedContent: the presence as another
+// user would read it (no status-message expiry), with Graph's annotations.
+type RichData struct {
+	ODataID             string      `json:"@odata.id"`
+	ODataType           string      `json:"@odata.type"`
+	ID                  string      `json:"id"`
+	Availability        string      `json:"availability"`
+	Activity            string      `json:"activity"`
+	OutOfOfficeSettings any         `json:"outOfOfficeSettings"`
+	StatusMessage       *richStatus `json:"statusMessage"`
+	SequenceNumber      string      `json:"sequenceNumber"`
+}
+
+type richStatus struct {
+	Message struct {
+		Content     string `json:"content"`
+		ContentType string `json:"contentType"`
+	} `json:"message"`
+}
+
+// work delivers the subscription's changes in order, one at a time, each
+// until the receiver takes it or RetryFor has passed since the change.
+func (m *Manager) work(ctx context.Context, rs *running, cur store.Cursor) {
+	for {
+		p, err := cur.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			m.log.Warn("reading a subscription's changes", "subscription", rs.get().ID, "err", err)
+			if !sleep(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		if m.deliver(ctx, rs, p) {
+			if err := p.Done(); err != nil && ctx.Err() == nil {
+				m.log.Warn("acknowledging a delivered change", "subscription", rs.get().ID, "err", err)
+			}
+		}
+	}
+}
+
+// deliver sends one change; false means stop without acknowledging (the
+// subscription is going away).
+func (m *Manager) deliver(ctx context.Context, rs *running, p store.Pending) bool {
+	var c Change
+	if err := json.Unmarshal(p.Record().Data, &c); err != nil {
+		m.log.Error("undecodable change in the log; skipped", "seq", p.Record().Seq, "err", err)
+		return true
+	}
+	s := rs.get()
+	u := core.UserRef{TenantID: c.TenantID, UserID: c.UserID}
+	// Changes from before the subscription existed (the hub's catch-up of
+	// an unwatched user), repeats, and users the tenant may no longer see
+	// are not delivered.
+	if c.Seq.At < s.CreatedAt.UnixNano() || !rs.lastByUser[c.UserID].Less(c.Seq) || !m.o.Visible(s.TenantID, u) {
+		return true
+	}
+	body, err := m.body(s, rs, c)
+	if err != nil {
+		m.log.Error("building a notification", "subscription", s.ID, "err", err)
+		return true
+	}
+	wait := m.o.Backoff
+	for {
+		err := m.attempt(ctx, p, s.NotificationURL, body)
+		if err == nil {
+			rs.lastByUser[c.UserID] = c.Seq
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if m.o.Clock.Now().Sub(c.At) >= m.o.RetryFor {
+			m.log.Warn("notification dropped after retrying", "subscription", s.ID, "user", c.UserID, "for", m.o.RetryFor, "err", err)
+			return true
+		}
+		m.log.Info("notification not taken; retrying", "subscription", s.ID, "in", wait, "err", err)
+		if !m.hold(ctx, p, wait) {
+			return false
+		}
+		wait = min(2*wait, m.o.MaxBackoff)
+	}
+}
+
+// attempt posts once, telling the engine meanwhile that the change is still
+// being worked on (so it is not handed out again).
+func (m *Manager) attempt(ctx context.Context, p store.Pending, target string, body []byte) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = p.Working()
+			}
+		}
+	}()
+	return m.post(ctx, target, body)
+}
+
+// hold waits d before a retry, keeping the change claimed.
+func (m *Manager) hold(ctx context.Context, p store.Pending, d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return true
+		case <-t.C:
+			_ = p.Working()
+		}
+	}
+}
+
+func (m *Manager) body(s subscription.Subscription, rs *running, c Change) ([]byte, error) {
+	n := notification{
+		SubscriptionID:                 s.ID,
+		ChangeType:                     subscription.ChangeTypeUpdated,
+		TenantID:                       s.TenantID,
+		OrganizationID:                 s.TenantID,
+		Resource:                       "communications/presences/" + c.UserID,
+		SubscriptionExpirationDateTime: GraphTime(s.ExpirationDateTime),
+		ResourceData: resourceData{
+			ODataID: "users/" + c.UserID + "/presence", ODataType: "#microsoft.graph.presence", ID: c.UserID,
+		},
+	}
+	if s.ClientState != "" {
+		cs := s.ClientState
+		n.ClientState = &cs
+	}
+	var out collection
+	if s.IncludeResourceData && rs.cert != nil {
+		rd := RichData{
+			ODataID: n.ResourceData.ODataID, ODataType: n.ResourceData.ODataType, ID: c.UserID,
+			Availability: c.View.Pair.Availability, Activity: c.View.Pair.Activity,
+			OutOfOfficeSettings: c.View.OutOfOffice, SequenceNumber: c.Seq.String(),
+		}
+		if st := c.View.Status; st != nil {
+			rd.StatusMessage = &richStatus{}
+			rd.StatusMessage.Message.Content, rd.StatusMessage.Message.ContentType = st.Content, st.ContentType
+		}
+		plain, err := json.Marshal(rd)
+		if err != nil {
+			return nil, err
+		}
+		enc, err := richdata.Encrypt(rs.cert, s.EncryptionCertificateID, plain)
+		if err != nil {
+			return nil, err
+		}
+		n.EncryptedContent = &enc
+		if m.o.ValidationTokens != nil {
+			tok, err := m.o.ValidationTokens(s.TenantID, s.ApplicationID)
+			if err != nil {
+				return nil, err
+			}
+			out.ValidationTokens = []string{tok}
+		}
+	}
+	out.Value = []notification{n}
+	return json.Marshal(out)
+}

@@ -1,0 +1,332 @@
+// Package notify tells watchers about presence changes: Graph webhook
+// subscriptions and live streams. Every visible change of a watched user —
+// caused by a write or by time alone (fade, expiry) — is appended to a
+// durable change log at the instant it happens; webhook deliveries and
+// streams read that log, so a slow receiver never slows a write or another
+// receiver, and nothing queued is lost on restart.
+package notify
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
+)
+
+// Change is one visible change of a user's presence, as kept in the log.
+type Change struct {
+	TenantID string         `json:"tenantId"`
+	UserID   string         `json:"userId"`
+	Seq      presence.Stamp `json:"seq"`
+	At       time.Time      `json:"at"`
+	View     presence.View  `json:"view"`
+}
+
+// Snapshot is the change as core's snapshot (for rendering).
+func (c Change) Snapshot() core.Snapshot {
+	return core.Snapshot{User: core.UserRef{TenantID: c.TenantID, UserID: c.UserID}, At: c.At, View: c.View, Seq: c.Seq}
+}
+
+// Subject is the log subject of a user's changes.
+func Subject(u core.UserRef) string { return "chg." + u.TenantID + "." + u.UserID }
+
+// HubOptions configure a Hub.
+type HubOptions struct {
+	Core   *core.Core
+	Log    store.Log
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// Linger is how long a user stays watched after the last watcher left,
+	// so that a stream that reconnects with Last-Event-ID misses nothing
+	// (default 1 hour).
+	Linger time.Duration
+}
+
+// Hub decides which users are watched, appends their changes to the log,
+// and wakes at the instants their presence changes by time alone. One
+// goroutine and one heap serve every watched user: no timer per user or
+// session.
+type Hub struct {
+	core   *core.Core
+	log    store.Log
+	clock  clock.Clock
+	logger *slog.Logger
+	linger time.Duration
+
+	mu      sync.Mutex
+	watched map[core.UserRef]*watch
+	due     dueHeap
+	wake    chan struct{}
+}
+
+type watch struct {
+	count   int
+	until   time.Time // with count 0: watched until then
+	last    presence.Stamp
+	known   bool      // last is known (read from the log or appended)
+	dueAt   time.Time // the instant queued in the heap, zero if none
+	pending bool      // an append failed: retry at the next wake
+}
+
+// NewHub builds a hub; Run starts its clock loop.
+func NewHub(o HubOptions) *Hub {
+	h := &Hub{core: o.Core, log: o.Log, clock: o.Clock, logger: o.Logger, linger: o.Linger,
+		watched: make(map[core.UserRef]*watch), wake: make(chan struct{}, 1)}
+	if h.logger == nil {
+		h.logger = slog.Default()
+	}
+	if h.linger <= 0 {
+		h.linger = time.Hour
+	}
+	o.Core.OnChange(h.onWrite)
+	if j, ok := o.Clock.(clock.Jumper); ok {
+		j.OnJump(h.nudge)
+	}
+	return h
+}
+
+func (h *Hub) nudge() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Watch marks users as watched until release is called (and for the
+// linger time after). It brings the log up to date for each user first, so
+// that a watcher reading the log from now on misses nothing.
+func (h *Hub) Watch(ctx context.Context, users []core.UserRef) (release func(), err error) {
+	h.mu.Lock()
+	for _, u := range users {
+		w := h.watched[u]
+		if w == nil {
+			w = &watch{}
+			h.watched[u] = w
+		}
+		w.count++
+	}
+	h.mu.Unlock()
+	released := false
+	release = func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if released {
+			return
+		}
+		released = true
+		until := h.clock.Now().Add(h.linger)
+		for _, u := range users {
+			if w := h.watched[u]; w != nil {
+				w.count--
+				if w.count <= 0 {
+					w.count, w.until = 0, until
+					h.queue(u, w, until)
+				}
+			}
+		}
+	}
+	for _, u := range users {
+		if err := h.announce(ctx, u); err != nil {
+			release()
+			return nil, err
+		}
+	}
+	return release, nil
+}
+
+// onWrite runs inside core.Do, under the user's write lock, after the
+// engine acknowledged a write that changed the visible presence.
+func (h *Hub) onWrite(s core.Snapshot) {
+	h.mu.Lock()
+	w := h.watched[s.User]
+	h.mu.Unlock()
+	if w == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.appendIfNew(ctx, s); err != nil {
+		h.logger.Warn("change not yet in the log; will retry", "user", s.User.UserID, "err", err)
+		h.mu.Lock()
+		w.pending = true
+		h.mu.Unlock()
+		h.nudge()
+		return
+	}
+	h.schedule(s)
+}
+
+// announce brings the log up to date with the user's presence now, under
+// the user's write lock, and queues the next time-caused change.
+func (h *Hub) announce(ctx context.Context, u core.UserRef) error {
+	return h.core.Locked(ctx, u, func(s core.Snapshot) error {
+		if err := h.appendIfNew(ctx, s); err != nil {
+			return err
+		}
+		h.schedule(s)
+		return nil
+	})
+}
+
+// appendIfNew appends s unless the log already has a change as new. Must
+// run under the user's write lock (core.Do or core.Locked).
+func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot) error {
+	h.mu.Lock()
+	w := h.watched[s.User]
+	if w == nil {
+		h.mu.Unlock()
+		return nil
+	}
+	known, last := w.known, w.last
+	h.mu.Unlock()
+	if !known {
+		r, err := h.log.Last(ctx, Subject(s.User))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			var c Change
+			if err := json.Unmarshal(r.Data, &c); err != nil {
+				return fmt.Errorf("notify: decode change %d: %w", r.Seq, err)
+			}
+			last = c.Seq
+		}
+	}
+	if known || last != (presence.Stamp{}) {
+		if !last.Less(s.Seq) {
+			h.setLast(s.User, last)
+			return nil
+		}
+	} else if s.Seq == (presence.Stamp{}) {
+		// Never written, never logged: nothing has changed yet.
+		h.setLast(s.User, last)
+		return nil
+	}
+	c := Change{TenantID: s.User.TenantID, UserID: s.User.UserID, Seq: s.Seq, At: s.At, View: s.View}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if _, err := h.log.Append(ctx, Subject(s.User), data); err != nil {
+		return err
+	}
+	h.setLast(s.User, s.Seq)
+	return nil
+}
+
+func (h *Hub) setLast(u core.UserRef, s presence.Stamp) {
+	h.mu.Lock()
+	if w := h.watched[u]; w != nil {
+		w.last, w.known, w.pending = s, true, false
+	}
+	h.mu.Unlock()
+}
+
+// schedule queues the next instant at which time alone changes what s's
+// user shows.
+func (h *Hub) schedule(s core.Snapshot) {
+	next, ok := presence.NextChange(s.Facts, s.At)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	if w := h.watched[s.User]; w != nil {
+		h.queue(s.User, w, next)
+	}
+	h.mu.Unlock()
+	h.nudge()
+}
+
+// queue puts (u, at) on the heap unless an earlier instant is queued.
+// Callers hold h.mu.
+func (h *Hub) queue(u core.UserRef, w *watch, at time.Time) {
+	if !w.dueAt.IsZero() && !at.Before(w.dueAt) && h.clock.Now().Before(w.dueAt) {
+		return
+	}
+	w.dueAt = at
+	heap.Push(&h.due, dueItem{at: at, user: u})
+}
+
+// Run wakes at every queued instant until ctx ends.
+func (h *Hub) Run(ctx context.Context) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		now := h.clock.Now()
+		var ready []core.UserRef
+		h.mu.Lock()
+		for h.due.Len() > 0 && !h.due[0].at.After(now) {
+			it := heap.Pop(&h.due).(dueItem)
+			w := h.watched[it.user]
+			if w == nil || !w.dueAt.Equal(it.at) {
+				continue // stale entry
+			}
+			w.dueAt = time.Time{}
+			if w.count == 0 && !now.Before(w.until) {
+				delete(h.watched, it.user) // nobody watches any more
+				continue
+			}
+			ready = append(ready, it.user)
+		}
+		for u, w := range h.watched {
+			if w.pending {
+				ready = append(ready, u)
+			}
+		}
+		wait := time.Second
+		if h.due.Len() > 0 {
+			wait = min(wait, h.due[0].at.Sub(now))
+		}
+		h.mu.Unlock()
+		for _, u := range ready {
+			if err := h.announce(ctx, u); err != nil && ctx.Err() == nil {
+				h.logger.Warn("announcing a change", "user", u.UserID, "err", err)
+				h.mu.Lock()
+				if w := h.watched[u]; w != nil {
+					w.pending = true
+				}
+				h.mu.Unlock()
+			}
+		}
+		if len(ready) > 0 {
+			continue
+		}
+		// The wait is capped at a second: the server clock and the wall
+		// clock agree between jumps, and a jump nudges us anyway.
+		t.Reset(max(wait, time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-h.wake:
+		}
+	}
+}
+
+type dueItem struct {
+	at   time.Time
+	user core.UserRef
+}
+
+type dueHeap []dueItem
+
+func (d dueHeap) Len() int           { return len(d) }
+func (d dueHeap) Less(i, j int) bool { return d[i].at.Before(d[j].at) }
+func (d dueHeap) Swap(i, j int)      { d[i], d[j] = d[j], d[i] }
+func (d *dueHeap) Push(x any)        { *d = append(*d, x.(dueItem)) }
+func (d *dueHeap) Pop() any {
+	old := *d
+	it := old[len(old)-1]
+	*d = old[:len(old)-1]
+	return it
+}

@@ -1,0 +1,585 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/internal/guid"
+	"github.com/presenced/presenced/notify/richdata"
+	"github.com/presenced/presenced/notify/subscription"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
+)
+
+// Owner is who a subscription belongs to: the signed-in user of an app in
+// a tenant. Graph allows one presence subscription per owner (409).
+type Owner struct {
+	TenantID string
+	AppID    string
+	UserID   string
+}
+
+// ManagerOptions configure a Manager. Hub, Log, KV and Clock are required.
+type ManagerOptions struct {
+	Hub    *Hub
+	Log    store.Log
+	KV     store.KV // the subscriptions bucket
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// Policy decides which URLs may be called (https, no internal addresses).
+	Policy subscription.URLPolicy
+	// Visible says whether a reader in tenant may see user's presence; it is
+	// asked again at every delivery, so revoking trust stops notifications.
+	Visible func(tenantID string, user core.UserRef) bool
+	// ValidationTokens mints the validationTokens of rich notifications
+	// (JWTs for the subscribing app); nil sends none.
+	ValidationTokens func(tenantID, appID string) (string, error)
+	// ValidationTimeout bounds the validation handshake (default 10 s, as Graph).
+	ValidationTimeout time.Duration
+	// DeliveryTimeout bounds one delivery attempt (default 10 s).
+	DeliveryTimeout time.Duration
+	// RetryFor is how long a change is retried before it is dropped
+	// (default 4 h, as Graph).
+	RetryFor time.Duration
+	// Backoff is the first retry delay, doubled per attempt up to MaxBackoff
+	// (defaults 1 s and 5 min).
+	Backoff, MaxBackoff time.Duration
+}
+
+// Manager keeps presence subscriptions: creates them after the validation
+// handshake, stores them, delivers their notifications from the change log
+// (one worker and one durable cursor per subscription), sends lifecycle
+// notifications and removes them when they expire.
+type Manager struct {
+	o      ManagerOptions
+	client *http.Client
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	subs     map[string]*running
+	creating map[Owner]bool
+	ctx      context.Context
+	wg       sync.WaitGroup
+	wake     chan struct{}
+}
+
+type running struct {
+	mu         sync.Mutex
+	sub        subscription.Subscription
+	rev        uint64
+	cert       *x509.Certificate
+	reauthSent bool
+	release    func()
+	cancel     context.CancelFunc
+	done       chan struct{}
+	lastByUser map[string]presence.Stamp
+}
+
+func (r *running) get() subscription.Subscription {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sub
+}
+
+// NewManager builds a manager; Start loads the stored subscriptions.
+func NewManager(o ManagerOptions) *Manager {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ValidationTimeout <= 0 {
+		o.ValidationTimeout = 10 * time.Second
+	}
+	if o.DeliveryTimeout <= 0 {
+		o.DeliveryTimeout = 10 * time.Second
+	}
+	if o.RetryFor <= 0 {
+		o.RetryFor = 4 * time.Hour
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Minute
+	}
+	if o.Visible == nil {
+		o.Visible = func(tenantID string, u core.UserRef) bool { return tenantID == u.TenantID }
+	}
+	tr := &http.Transport{
+		DialContext:         o.Policy.Dialer(&net.Dialer{Timeout: 5 * time.Second}),
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 5 * time.Second,
+	}
+	m := &Manager{
+		o:        o,
+		log:      o.Logger,
+		client:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		subs:     make(map[string]*running),
+		creating: make(map[Owner]bool),
+		wake:     make(chan struct{}, 1),
+	}
+	if j, ok := o.Clock.(clock.Jumper); ok {
+		j.OnJump(func() {
+			select {
+			case m.wake <- struct{}{}:
+			default:
+			}
+		})
+	}
+	return m
+}
+
+const subKeyPrefix = "s."
+
+func cursorName(id string) string { return "sub-" + id }
+
+func subjects(s subscription.Subscription) []string {
+	out := make([]string, len(s.UserIDs))
+	for i, u := range s.UserIDs {
+		out[i] = Subject(core.UserRef{TenantID: s.TenantID, UserID: u})
+	}
+	return out
+}
+
+func users(s subscription.Subscription) []core.UserRef {
+	out := make([]core.UserRef, len(s.UserIDs))
+	for i, u := range s.UserIDs {
+		out[i] = core.UserRef{TenantID: s.TenantID, UserID: u}
+	}
+	return out
+}
+
+// Start loads the stored subscriptions, removes expired ones and cursors
+// left without a subscription, and starts delivering. It returns once
+// everything is running; work continues until ctx ends.
+func (m *Manager) Start(ctx context.Context) error {
+	m.ctx = ctx
+	keys, err := m.o.KV.Keys(ctx, subKeyPrefix)
+	if err != nil {
+		return err
+	}
+	now := m.o.Clock.Now()
+	live := map[string]bool{}
+	for _, k := range keys {
+		e, err := m.o.KV.Get(ctx, k)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var s subscription.Subscription
+		if err := json.Unmarshal(e.Value, &s); err != nil {
+			return fmt.Errorf("notify: decode subscription %s: %w", k, err)
+		}
+		if s.Expired(now) {
+			m.remove(ctx, s.ID, e.Revision)
+			continue
+		}
+		rs := &running{sub: s, rev: e.Revision}
+		if s.IncludeResourceData {
+			// Checked at creation; a certificate that expired since still
+			// encrypts (the receiver's key is what matters).
+			if rs.cert, err = richdata.ParseCertificate(s.EncryptionCertificate, s.CreatedAt); err != nil {
+				m.log.Warn("subscription certificate no longer parses", "subscription", s.ID, "err", err)
+			}
+		}
+		if err := m.launch(ctx, rs, 0); err != nil {
+			return err
+		}
+		live[cursorName(s.ID)] = true
+	}
+	names, err := m.o.Log.Cursors(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "sub-") && !live[n] {
+			_ = m.o.Log.DeleteCursor(ctx, n)
+		}
+	}
+	m.wg.Add(1)
+	go m.lifecycleLoop(ctx)
+	return nil
+}
+
+// Wait blocks until every worker stopped (after Start's ctx ended).
+func (m *Manager) Wait() { m.wg.Wait() }
+
+// launch watches the subscription's users, opens its cursor (at from if it
+// is new) and starts its worker.
+func (m *Manager) launch(ctx context.Context, rs *running, from uint64) error {
+	s := rs.sub
+	release, err := m.o.Hub.Watch(ctx, users(s))
+	if err != nil {
+		return err
+	}
+	cur, err := m.o.Log.OpenCursor(ctx, cursorName(s.ID), subjects(s), from)
+	if err != nil {
+		release()
+		return err
+	}
+	wctx, cancel := context.WithCancel(m.ctx)
+	rs.release, rs.cancel, rs.done = release, cancel, make(chan struct{})
+	rs.lastByUser = map[string]presence.Stamp{}
+	m.mu.Lock()
+	m.subs[s.ID] = rs
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(rs.done)
+		defer cur.Close()
+		m.work(wctx, rs, cur)
+	}()
+	return nil
+}
+
+// Create validates the URLs, checks the one-per-owner rule, performs the
+// validation handshake(s), and stores and starts the subscription. s must
+// have passed subscription.CreateRequest.Validate; its UserIDs resolved.
+func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscription) (subscription.Subscription, error) {
+	now := m.o.Clock.Now()
+	if err := m.o.Policy.Check(ctx, "notificationUrl", s.NotificationURL); err != nil {
+		return s, err
+	}
+	if s.LifecycleNotificationURL != "" {
+		if err := m.o.Policy.Check(ctx, "lifecycleNotificationUrl", s.LifecycleNotificationURL); err != nil {
+			return s, err
+		}
+	}
+	var cert *x509.Certificate
+	if s.IncludeResourceData {
+		var err error
+		if cert, err = richdata.ParseCertificate(s.EncryptionCertificate, now); err != nil {
+			return s, err
+		}
+	}
+	// One presence subscription per user per application (Graph: 409).
+	m.mu.Lock()
+	exists := m.creating[owner]
+	for _, rs := range m.subs {
+		if o := rs.get(); o.TenantID == owner.TenantID && o.ApplicationID == owner.AppID && o.CreatorID == owner.UserID {
+			exists = true
+		}
+	}
+	if !exists {
+		m.creating[owner] = true
+	}
+	m.mu.Unlock()
+	if exists {
+		return s, presence.Errorf(presence.Conflict, "",
+			"A subscription already exists. It must be deleted before another can be made: this application may have one presence subscription per signed-in user.")
+	}
+	defer func() {
+		m.mu.Lock()
+		delete(m.creating, owner)
+		m.mu.Unlock()
+	}()
+	for _, u := range []struct{ field, url string }{{"notificationUrl", s.NotificationURL}, {"lifecycleNotificationUrl", s.LifecycleNotificationURL}} {
+		if u.url == "" {
+			continue
+		}
+		if err := m.handshake(ctx, u.field, u.url); err != nil {
+			return s, err
+		}
+	}
+	s.ID = guid.New()
+	s.TenantID, s.ApplicationID, s.CreatorID = owner.TenantID, owner.AppID, owner.UserID
+	s.CreatedAt = m.o.Clock.Now()
+	// Changes from here on are delivered: the cursor starts after the
+	// newest record now, and the hub appends the users' current state only
+	// if the log is behind (such catch-up records predate CreatedAt and
+	// are skipped by the worker).
+	last, err := m.o.Log.LastSeq(ctx)
+	if err != nil {
+		return s, err
+	}
+	val, err := json.Marshal(s)
+	if err != nil {
+		return s, err
+	}
+	rev, err := m.o.KV.Put(ctx, subKeyPrefix+s.ID, val, 0)
+	if err != nil {
+		return s, err
+	}
+	rs := &running{sub: s, rev: rev, cert: cert}
+	if err := m.launch(ctx, rs, last+1); err != nil {
+		_ = m.o.KV.Delete(ctx, subKeyPrefix+s.ID, 0)
+		return s, err
+	}
+	m.nudge()
+	return s, nil
+}
+
+func (m *Manager) nudge() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// handshake is Graph's validation request: POST url?validationToken=… and
+// expect 200 with the token as text/plain within ValidationTimeout.
+func (m *Manager) handshake(ctx context.Context, field, raw string) error {
+	token := "Validation: Testing client application reachability for subscription Request-Id: " + guid.New()
+	u, err := url.Parse(raw)
+	if err != nil {
+		return presence.Errorf(presence.Invalid, field, "%s is not a URL.", field)
+	}
+	q := u.Query()
+	q.Set("validationToken", token)
+	u.RawQuery = q.Encode()
+	ctx, cancel := context.WithTimeout(ctx, m.o.ValidationTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	if err != nil {
+		return presence.Errorf(presence.Invalid, field, "%s: %v", field, err)
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	resp, err := m.client.Do(req)
+	fail := func(why string) error {
+		return presence.Errorf(presence.Invalid, field,
+			"Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request: %s did not: %s.", field, why)
+	}
+	if err != nil {
+		var pe *presence.Error
+		if errors.As(err, &pe) {
+			return pe
+		}
+		if ctx.Err() != nil {
+			return fail(fmt.Sprintf("no answer within %s", m.o.ValidationTimeout))
+		}
+		return fail(err.Error())
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return fail(fmt.Sprintf("it answered %s", resp.Status))
+	case !strings.HasPrefix(strings.ToLower(resp.Header.Get("Content-Type")), "text/plain"):
+		return fail(fmt.Sprintf("it answered with Content-Type %q; the token must come back as text/plain", resp.Header.Get("Content-Type")))
+	case string(body) != token:
+		return fail("the body was not the validationToken sent (it must be returned URL-decoded, verbatim)")
+	}
+	return nil
+}
+
+// Get returns the owner's subscription id.
+func (m *Manager) Get(owner Owner, id string) (subscription.Subscription, error) {
+	rs, err := m.owned(owner, id)
+	if err != nil {
+		return subscription.Subscription{}, err
+	}
+	return rs.get(), nil
+}
+
+// List returns the owner's subscriptions.
+func (m *Manager) List(owner Owner) []subscription.Subscription {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []subscription.Subscription
+	for _, rs := range m.subs {
+		if s := rs.get(); s.TenantID == owner.TenantID && s.ApplicationID == owner.AppID && s.CreatorID == owner.UserID {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+func (m *Manager) owned(owner Owner, id string) (*running, error) {
+	m.mu.Lock()
+	rs := m.subs[id]
+	m.mu.Unlock()
+	if rs != nil {
+		if s := rs.get(); s.TenantID == owner.TenantID && s.ApplicationID == owner.AppID && s.CreatorID == owner.UserID && !s.Expired(m.o.Clock.Now()) {
+			return rs, nil
+		}
+	}
+	return nil, presence.Errorf(presence.NotFound, "id", "Subscription '%s' was not found.", clipID(id))
+}
+
+func clipID(s string) string {
+	if len(s) > 60 {
+		return s[:57] + "..."
+	}
+	return s
+}
+
+// Renew moves the owner's subscription's expiry (PATCH).
+func (m *Manager) Renew(ctx context.Context, owner Owner, id string, exp time.Time) (subscription.Subscription, error) {
+	rs, err := m.owned(owner, id)
+	if err != nil {
+		return subscription.Subscription{}, err
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	next := rs.sub
+	next.ExpirationDateTime = exp
+	val, err := json.Marshal(next)
+	if err != nil {
+		return subscription.Subscription{}, err
+	}
+	rev, err := m.o.KV.Put(ctx, subKeyPrefix+id, val, rs.rev)
+	if err != nil {
+		return subscription.Subscription{}, err
+	}
+	rs.sub, rs.rev, rs.reauthSent = next, rev, false
+	m.nudge()
+	return next, nil
+}
+
+// Delete removes the owner's subscription.
+func (m *Manager) Delete(ctx context.Context, owner Owner, id string) error {
+	rs, err := m.owned(owner, id)
+	if err != nil {
+		return err
+	}
+	m.stop(rs)
+	m.remove(ctx, id, 0)
+	return nil
+}
+
+func (m *Manager) stop(rs *running) {
+	m.mu.Lock()
+	delete(m.subs, rs.sub.ID)
+	m.mu.Unlock()
+	rs.cancel()
+	<-rs.done
+	rs.release()
+}
+
+func (m *Manager) remove(ctx context.Context, id string, rev uint64) {
+	if err := m.o.Log.DeleteCursor(ctx, cursorName(id)); err != nil {
+		m.log.Warn("deleting a subscription's cursor", "subscription", id, "err", err)
+	}
+	if err := m.o.KV.Delete(ctx, subKeyPrefix+id, rev); err != nil && !errors.Is(err, store.ErrNotFound) {
+		m.log.Warn("deleting a subscription", "subscription", id, "err", err)
+	}
+}
+
+// lifecycleLoop sends reauthorizationRequired before expiry and removes
+// expired subscriptions, checking every second and whenever the clock jumps.
+func (m *Manager) lifecycleLoop(ctx context.Context) {
+	defer m.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		now := m.o.Clock.Now()
+		m.mu.Lock()
+		all := make([]*running, 0, len(m.subs))
+		for _, rs := range m.subs {
+			all = append(all, rs)
+		}
+		m.mu.Unlock()
+		for _, rs := range all {
+			s := rs.get()
+			if s.Expired(now) {
+				m.stop(rs)
+				m.remove(ctx, s.ID, 0)
+				m.log.Info("subscription expired", "subscription", s.ID)
+				continue
+			}
+			rs.mu.Lock()
+			due := s.LifecycleNotificationURL != "" && !rs.reauthSent && !now.Before(s.ReauthorizeAt())
+			if due {
+				rs.reauthSent = true
+			}
+			rs.mu.Unlock()
+			if due {
+				m.wg.Add(1)
+				go func() {
+					defer m.wg.Done()
+					m.sendLifecycle(ctx, s)
+				}()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-m.wake:
+		}
+	}
+}
+
+// lifecycleNotification is one item of a lifecycle notification collection.
+type lifecycleNotification struct {
+	SubscriptionID                 string `json:"subscriptionId"`
+	SubscriptionExpirationDateTime string `json:"subscriptionExpirationDateTime"`
+	TenantID                       string `json:"tenantId"`
+	ClientState                    string `json:"clientState,omitempty"`
+	LifecycleEvent                 string `json:"lifecycleEvent"`
+}
+
+func (m *Manager) sendLifecycle(ctx context.Context, s subscription.Subscription) {
+	body, _ := json.Marshal(map[string]any{"value": []lifecycleNotification{{
+		SubscriptionID: s.ID, SubscriptionExpirationDateTime: GraphTime(s.ExpirationDateTime),
+		TenantID: s.TenantID, ClientState: s.ClientState, LifecycleEvent: "reauthorizationRequired",
+	}}})
+	wait := m.o.Backoff
+	for attempt := 0; attempt < 8; attempt++ {
+		if err := m.post(ctx, s.LifecycleNotificationURL, body); err == nil {
+			return
+		} else if ctx.Err() != nil {
+			return
+		} else {
+			m.log.Info("lifecycle notification failed; retrying", "subscription", s.ID, "err", err)
+		}
+		if !sleep(ctx, wait) {
+			return
+		}
+		wait = min(2*wait, m.o.MaxBackoff)
+	}
+}
+
+// GraphTime formats an instant as Graph does: UTC, seven fractional digits.
+func GraphTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0000000Z") }
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// post sends one notification body; 2xx is success.
+func (m *Manager) post(ctx context.Context, target string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, m.o.DeliveryTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("receiver answered %s", resp.Status)
+	}
+	return nil
+}
