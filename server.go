@@ -171,7 +171,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs}
+	opts := graphapi.Options{Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub}
 	if s.cfg.Dev {
 		opts.DevClock = devClock{s}
 	}
@@ -181,6 +181,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	s.http.RegisterOnShutdown(api.StopStreams)
 	go func() { s.serveErr <- s.http.Serve(s.ln) }()
 	return nil
 }
@@ -236,7 +237,7 @@ func (s *Server) startNotify(ctx context.Context) error {
 func route(api, issuer http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || p == "/v1.0" || p == "/beta" {
+		if strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/presenced/") || p == "/v1.0" || p == "/beta" {
 			api.ServeHTTP(w, r)
 			return
 		}

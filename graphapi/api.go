@@ -48,6 +48,8 @@ type Options struct {
 	DevClock DevClock
 	// Subscriptions, when set, serves /subscriptions (change notifications).
 	Subscriptions Subscriptions
+	// Streams, when set, serves the live stream (StreamPath).
+	Streams Streams
 }
 
 // MaxIDs is the most ids getPresencesByUserId accepts (Graph's limit).
@@ -63,15 +65,22 @@ type API struct {
 	maxBody int64
 	dev     DevClock
 	subs    Subscriptions
+	streams Streams
 	mux     *http.ServeMux
+
+	// streamsDone ends every open stream when the server shuts down
+	// (streams never go idle, so a graceful shutdown would wait forever).
+	streamsDone context.Context
+	StopStreams context.CancelFunc
 }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, dev: o.DevClock, subs: o.Subscriptions}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	a.streamsDone, a.StopStreams = context.WithCancel(context.Background())
 	if a.maxBody <= 0 {
 		a.maxBody = 128 << 10
 	}
@@ -89,6 +98,7 @@ func New(o Options) *API {
 		m.HandleFunc("GET "+v+"/subscriptions", a.listSubscriptions)
 		m.HandleFunc(v+"/subscriptions/{id}", a.subscriptionItem)
 	}
+	m.Handle(StreamPath, a.method("GET", a.stream))
 	if a.dev != nil {
 		m.Handle("/dev/clock", a.method("GET", a.getDevClock))
 		m.Handle("/dev/clock/advance", a.method("POST", a.advanceDevClock))

@@ -330,3 +330,26 @@ func (d *dueHeap) Pop() any {
 	*d = old[:len(old)-1]
 	return it
 }
+
+// LastSeq is the position of the newest change in the log.
+func (h *Hub) LastSeq(ctx context.Context) (uint64, error) { return h.log.LastSeq(ctx) }
+
+// FirstSeq is the position of the oldest change still kept (0: none).
+func (h *Hub) FirstSeq(ctx context.Context) (uint64, error) { return h.log.FirstSeq(ctx) }
+
+// Follow calls fn, in order, with every change of users logged at or after
+// position from, until ctx ends or fn fails.
+func (h *Hub) Follow(ctx context.Context, users []core.UserRef, from uint64, fn func(seq uint64, c Change) error) error {
+	subs := make([]string, len(users))
+	for i, u := range users {
+		subs[i] = Subject(u)
+	}
+	return h.log.Follow(ctx, subs, from, func(r store.Record) error {
+		var c Change
+		if err := json.Unmarshal(r.Data, &c); err != nil {
+			h.logger.Error("undecodable change in the log; skipped", "seq", r.Seq, "err", err)
+			return nil
+		}
+		return fn(r.Seq, c)
+	})
+}
