@@ -1,6 +1,7 @@
 package presenced_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -16,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/notify/richdata"
 )
 
@@ -182,7 +187,23 @@ func TestWebhookNotifications(t *testing.T) {
 
 	t.Run("a write is delivered, encrypted, with its clientState", func(t *testing.T) {
 		e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("Available", "Available", "PT1H"))
-		it := item(t, rc.next())
+		coll := rc.next()
+		it := item(t, coll)
+		toks, _ := coll["validationTokens"].([]any)
+		if len(toks) != 1 {
+			t.Fatalf("validationTokens = %v", coll["validationTokens"])
+		}
+		vt, err := jwt.Parse([]byte(toks[0].(string)), jwt.WithKeySet(e.srv.Issuer().PublicKeys()), jwt.WithValidate(false))
+		if err != nil {
+			t.Fatalf("validation token does not verify against the published keys: %v", err)
+		}
+		aud, _ := vt.Audience()
+		iss, _ := vt.Issuer()
+		var azp string
+		_ = vt.Get("azp", &azp)
+		if len(aud) != 1 || aud[0] != directory.DemoClientID || iss != "https://sts.windows.net/"+directory.DemoTenantID+"/" || azp != "0bf30f3b-4a52-48df-9a82-234910c4a086" {
+			t.Fatalf("validation token aud %v iss %s azp %s", aud, iss, azp)
+		}
 		if it["subscriptionId"] != subID || it["clientState"] != "secret-42" || it["resource"] != "communications/presences/"+alex || it["changeType"] != "updated" {
 			t.Fatalf("item = %v", it)
 		}
@@ -374,5 +395,53 @@ func TestSubscriptionRequestsRejected(t *testing.T) {
 	}
 	if r := e.call("GET", "/v1.0/subscriptions", adele, nil); r.status != 200 || len(r.body["value"].([]any)) != 0 {
 		t.Fatalf("a rejected request created a subscription: %s", r.raw)
+	}
+}
+
+// Outside dev mode notification URLs must be https and may not point into
+// the server's own network unless the operator allows it (no SSRF).
+func TestNotificationURLPolicyOutsideDevMode(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Directory: directory.Demo(),
+			AllowPrivateWebhooks: allow, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Shutdown(context.Background())
+		e := &env{t: t, srv: srv}
+		adele := e.userToken("adele", "")
+		alex := e.user("alex")
+		exp := srv.Clock().Now().Add(30 * time.Minute)
+		cases := []struct {
+			url, msg string
+		}{
+			{"http://receiver.example/hook", "https"},
+			{"https://127.0.0.1:9/hook", "127.0.0.1"},
+			{"https://169.254.169.254/latest", "169.254.169.254"},
+			{"https://[::1]:9/hook", "::1"},
+			{"https://10.1.2.3/hook", "10.1.2.3"},
+		}
+		for _, c := range cases {
+			if allow && !strings.Contains(c.url, "127.0.0.1") && !strings.Contains(c.url, "[::1]") {
+				continue // allowed targets are contacted: only ever loopback from a test
+			}
+			r := e.subscribe(adele, subBody(c.url, []string{alex}, exp))
+			if r.status != 400 {
+				t.Fatalf("allow=%v %s: %d %s", allow, c.url, r.status, r.raw)
+			}
+			refusedByPolicy := strings.Contains(r.errMessage(), c.msg) && !strings.Contains(r.errMessage(), "validation request failed")
+			if c.msg == "https" || !allow {
+				if !refusedByPolicy {
+					t.Errorf("allow=%v %s: %s, want a refusal naming %q", allow, c.url, r.errMessage(), c.msg)
+				}
+			} else if !strings.Contains(r.errMessage(), "validation request failed") {
+				// Allowed by the operator: the handshake is attempted (and
+				// fails, nothing listens there).
+				t.Errorf("allow=%v %s: %s, want the handshake to be attempted", allow, c.url, r.errMessage())
+			}
+		}
 	}
 }

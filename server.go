@@ -150,9 +150,6 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
 	s.core = core.New(core.Options{KV: kv, Clock: s.clock})
-	if err := s.startNotify(ctx); err != nil {
-		return err
-	}
 
 	s.ln, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -169,6 +166,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key})
 	if err != nil {
 		return fmt.Errorf("presenced: issuer: %w", err)
+	}
+	if err := s.startNotify(ctx); err != nil {
+		return err
 	}
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
 	opts := graphapi.Options{Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub}
@@ -215,6 +215,7 @@ func (s *Server) startNotify(ctx context.Context) error {
 	s.subs = notify.NewManager(notify.ManagerOptions{
 		Hub: s.hub, Log: changes, KV: subsKV, Clock: s.clock, Logger: s.log,
 		Policy: subscription.URLPolicy{RequireHTTPS: !s.cfg.Dev, AllowPrivate: s.cfg.Dev || s.cfg.AllowPrivateWebhooks},
+		ValidationTokens: func(tenantID, appID string) (string, error) { return s.issuer.ValidationToken(tenantID, appID) },
 		Visible: func(tenantID string, u core.UserRef) bool {
 			return strings.EqualFold(tenantID, u.TenantID)
 		},

@@ -243,6 +243,31 @@ func (i *Issuer) mint(app directory.App, user *directory.User, scopes []string, 
 		c.PreferredUsername = user.UserPrincipalName
 		c.Name = user.DisplayName
 	}
+	return i.sign(c)
+}
+
+// ChangeTrackingAppID is the application id of "Microsoft Graph Change
+// Tracking", which Graph names as the client (appid, azp) in the
+// validationTokens of rich change notifications.
+const ChangeTrackingAppID = "0bf30f3b-4a52-48df-9a82-234910c4a086"
+
+// ValidationToken mints a validation token for a rich change notification
+// sent to appID of tenantID: as Graph's, a JWT whose audience is the
+// subscribing app and whose issuer is the tenant's STS
+// (https://sts.windows.net/{tenantId}/), signed with this issuer's key (so
+// it verifies against the JWKS this server publishes).
+func (i *Issuer) ValidationToken(tenantID, appID string) (string, error) {
+	now := i.clock.Now().Truncate(time.Second)
+	return i.sign(claims{
+		Aud: appID, Iss: "https://sts.windows.net/" + tenantID + "/",
+		Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(i.lifetime).Unix(),
+		AppID: ChangeTrackingAppID, Azp: ChangeTrackingAppID, Azpacr: "2", IDTyp: "app",
+		JTI: guid.New(), OID: ChangeTrackingAppID, Sub: ChangeTrackingAppID, TID: tenantID, Ver: "1.0",
+	})
+}
+
+// sign encodes and signs claims as an RS256 JWT with this issuer's key.
+func (i *Issuer) sign(c claims) (string, error) {
 	payload, err := json.Marshal(c)
 	if err != nil {
 		return "", presence.Errorf(presence.Internal, "", "auth: encoding token claims: %v", err)

@@ -66,6 +66,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Dev, "dev", false, "dev mode: demo tenant unless --directory is given, and /dev/clock to move time forward")
 	fs.StringVar(&cfg.DirectoryFile, "directory", "", "directory `file` of tenants, users and applications (docs/directory.md)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base `URL` clients use to reach the server (token issuer); default http://ADDR")
+	fs.BoolVar(&cfg.AllowPrivateWebhooks, "allow-private-webhooks", false, "let notification URLs point at loopback, private and link-local addresses (always allowed with --dev)")
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write (survives power loss; slower). Crashes lose nothing either way")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
