@@ -214,7 +214,7 @@ func (s *Server) startNotify(ctx context.Context) error {
 	}()
 	s.subs = notify.NewManager(notify.ManagerOptions{
 		Hub: s.hub, Log: changes, KV: subsKV, Clock: s.clock, Logger: s.log,
-		Policy: subscription.URLPolicy{RequireHTTPS: !s.cfg.Dev, AllowPrivate: s.cfg.Dev || s.cfg.AllowPrivateWebhooks},
+		Policy:           subscription.URLPolicy{RequireHTTPS: !s.cfg.Dev, AllowPrivate: s.cfg.Dev || s.cfg.AllowPrivateWebhooks},
 		ValidationTokens: func(tenantID, appID string) (string, error) { return s.issuer.ValidationToken(tenantID, appID) },
 		Visible: func(tenantID string, u core.UserRef) bool {
 			return strings.EqualFold(tenantID, u.TenantID)
