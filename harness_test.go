@@ -103,6 +103,24 @@ func (e *env) tokenReq(form url.Values) string {
 	return body.AccessToken
 }
 
+// tokenAt gets an application token from another tenant's issuer.
+func (e *env) tokenAt(tenant, clientID, secret string) string {
+	e.t.Helper()
+	resp, err := http.PostForm(e.srv.URL()+"/"+tenant+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {clientID}, "client_secret": {secret}, "scope": {"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
+		e.t.Fatalf("token for %s: %s", clientID, resp.Status)
+	}
+	return body.AccessToken
+}
+
 // appToken is a daemon's token with Presence.ReadWrite.All.
 func (e *env) appToken() string {
 	return e.tokenReq(url.Values{"grant_type": {"client_credentials"}, "client_id": {directory.DemoDaemonClientID},

@@ -217,7 +217,7 @@ func (s *Server) startNotify(ctx context.Context) error {
 		Policy:           subscription.URLPolicy{RequireHTTPS: !s.cfg.Dev, AllowPrivate: s.cfg.Dev || s.cfg.AllowPrivateWebhooks},
 		ValidationTokens: func(tenantID, appID string) (string, error) { return s.issuer.ValidationToken(tenantID, appID) },
 		Visible: func(tenantID string, u core.UserRef) bool {
-			return strings.EqualFold(tenantID, u.TenantID)
+			return strings.EqualFold(tenantID, u.TenantID) || s.dir.Trusted(tenantID, u.TenantID)
 		},
 	})
 	if err := s.subs.Start(runCtx); err != nil {
@@ -244,6 +244,23 @@ func route(api, issuer http.Handler) http.Handler {
 		}
 		issuer.ServeHTTP(w, r)
 	})
+}
+
+// ReloadDirectory reads the directory file again and makes it current at
+// once (an operator edited users, apps or external access; cmd/presenced
+// does this on SIGHUP). Trust is checked at every read and delivery, so a
+// revoked trust stops both immediately.
+func (s *Server) ReloadDirectory() error {
+	if s.cfg.DirectoryFile == "" {
+		return errors.New("presenced: no directory file to reload (the directory was given in code, or is the dev demo)")
+	}
+	d, err := directory.Load(s.cfg.DirectoryFile)
+	if err != nil {
+		return fmt.Errorf("presenced: reload: %w", err)
+	}
+	s.dir.Replace(d)
+	s.log.Info("directory reloaded", "file", s.cfg.DirectoryFile)
+	return nil
 }
 
 // URL is the base URL of the running server (e.g. http://127.0.0.1:8080).

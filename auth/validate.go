@@ -148,14 +148,15 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 	if raw == "" {
 		return Principal{}, unauthenticated("Access token is empty.")
 	}
-	if p, ok := v.cache.get(raw, v.clock.Now(), v.leeway); ok {
+	version := v.dir.Version()
+	if p, ok := v.cache.get(raw, v.clock.Now(), v.leeway, version); ok {
 		return p, nil
 	}
 	p, nbf, exp, err := v.validate(raw)
 	if err != nil {
 		return Principal{}, err
 	}
-	v.cache.put(raw, p, nbf, exp)
+	v.cache.put(raw, p, nbf, exp, version)
 	return p.clone(), nil
 }
 

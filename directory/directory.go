@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -161,7 +162,17 @@ func KnownScopes() []string { return slices.Clone(knownScopes) }
 
 // Directory is an immutable, validated set of tenants, users and apps.
 // Its methods are safe for concurrent use.
+// Directory is who exists, as of now. Its content is an immutable snapshot
+// that Replace swaps atomically (an operator's reload after editing the
+// file), so that every request reads a consistent, lock-free view and a
+// change of external access applies at once, to reads and deliveries alike.
 type Directory struct {
+	cur     atomic.Pointer[snapshot]
+	version atomic.Uint64
+}
+
+// snapshot is one validated, never-changing version of the directory.
+type snapshot struct {
 	tenants     []Tenant
 	tenantByID  map[string]int // lowercase id → index in tenants
 	tenantByDom map[string]int // lowercase domain → index in tenants
@@ -179,7 +190,7 @@ type Directory struct {
 // of them. The error is a *presence.Error (Invalid) that names the entry
 // ("users[3]", with its id or name) and the field at fault.
 func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
-	d := &Directory{
+	d := &snapshot{
 		tenantByID:  make(map[string]int, len(tenants)),
 		tenantByDom: make(map[string]int, len(tenants)),
 		userByID:    make(map[string]int, len(users)),
@@ -304,10 +315,12 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 		d.appByID[a.ClientID] = i
 		d.apps = append(d.apps, a)
 	}
-	return d, nil
+	out := &Directory{}
+	out.cur.Store(d)
+	return out, nil
 }
 
-func (d *Directory) tenantRef(at, id string) (int, error) {
+func (d *snapshot) tenantRef(at, id string) (int, error) {
 	if id == "" {
 		return 0, invalid(at, "tenantId", "tenantId is empty; it must be the id of one of the directory's tenants.")
 	}
@@ -436,7 +449,7 @@ func checkPerms(at, field string, names, known []string, what string) ([]string,
 
 // Tenant returns the tenant with id or verified domain idOrDomain (both
 // case-insensitive).
-func (d *Directory) Tenant(idOrDomain string) (Tenant, bool) {
+func (d *snapshot) Tenant(idOrDomain string) (Tenant, bool) {
 	i, ok := d.tenantIndex(idOrDomain)
 	if !ok {
 		return Tenant{}, false
@@ -444,7 +457,7 @@ func (d *Directory) Tenant(idOrDomain string) (Tenant, bool) {
 	return d.tenantCopy(i), true
 }
 
-func (d *Directory) tenantIndex(idOrDomain string) (int, bool) {
+func (d *snapshot) tenantIndex(idOrDomain string) (int, bool) {
 	if i, ok := d.tenantByID[idOrDomain]; ok {
 		return i, true
 	}
@@ -456,7 +469,7 @@ func (d *Directory) tenantIndex(idOrDomain string) (int, bool) {
 	return i, ok
 }
 
-func (d *Directory) tenantCopy(i int) Tenant {
+func (d *snapshot) tenantCopy(i int) Tenant {
 	t := d.tenants[i]
 	t.Domains = slices.Clone(t.Domains)
 	t.ExternalAccess.AllowedDomains = slices.Clone(t.ExternalAccess.AllowedDomains)
@@ -465,7 +478,7 @@ func (d *Directory) tenantCopy(i int) Tenant {
 }
 
 // Tenants returns all tenants in directory order.
-func (d *Directory) Tenants() []Tenant {
+func (d *snapshot) Tenants() []Tenant {
 	out := make([]Tenant, len(d.tenants))
 	for i := range d.tenants {
 		out[i] = d.tenantCopy(i)
@@ -475,7 +488,7 @@ func (d *Directory) Tenants() []Tenant {
 
 // User returns the user with object id or user principal name idOrUPN
 // (both case-insensitive), in any tenant.
-func (d *Directory) User(idOrUPN string) (User, bool) {
+func (d *snapshot) User(idOrUPN string) (User, bool) {
 	if i, ok := d.userByID[idOrUPN]; ok {
 		return d.users[i], true
 	}
@@ -490,7 +503,7 @@ func (d *Directory) User(idOrUPN string) (User, bool) {
 }
 
 // UserInTenant is User restricted to one tenant (given by id or domain).
-func (d *Directory) UserInTenant(tenant, idOrUPN string) (User, bool) {
+func (d *snapshot) UserInTenant(tenant, idOrUPN string) (User, bool) {
 	ti, ok := d.tenantIndex(tenant)
 	if !ok {
 		return User{}, false
@@ -504,7 +517,7 @@ func (d *Directory) UserInTenant(tenant, idOrUPN string) (User, bool) {
 
 // Users returns the users of a tenant (given by id or domain) in directory
 // order; nil for an unknown tenant.
-func (d *Directory) Users(tenant string) []User {
+func (d *snapshot) Users(tenant string) []User {
 	ti, ok := d.tenantIndex(tenant)
 	if !ok {
 		return nil
@@ -518,7 +531,7 @@ func (d *Directory) Users(tenant string) []User {
 }
 
 // App returns the application with the client id (case-insensitive).
-func (d *Directory) App(clientID string) (App, bool) {
+func (d *snapshot) App(clientID string) (App, bool) {
 	i, ok := d.appByID[clientID]
 	if !ok {
 		i, ok = d.appByID[strings.ToLower(clientID)]
@@ -535,7 +548,7 @@ func (d *Directory) App(clientID string) (App, bool) {
 // Authenticate checks a user's password: the user must be in the tenant
 // (id or domain) and have a non-empty password equal to password. The
 // comparison takes the same time whatever the password's content or length.
-func (d *Directory) Authenticate(tenant, upn, password string) (User, bool) {
+func (d *snapshot) Authenticate(tenant, upn, password string) (User, bool) {
 	u, ok := d.UserInTenant(tenant, upn)
 	want := u.Password
 	if !ok || want == "" {
@@ -551,7 +564,7 @@ func (d *Directory) Authenticate(tenant, upn, password string) (User, bool) {
 // Admits reports whether tenant a's external access policy admits tenant
 // b (both by id or domain): no domain of b is blocked by a, and a allows
 // all external tenants or one of b's domains. A tenant always admits itself.
-func (d *Directory) Admits(a, b string) bool {
+func (d *snapshot) Admits(a, b string) bool {
 	ai, ok1 := d.tenantIndex(a)
 	bi, ok2 := d.tenantIndex(b)
 	if !ok1 || !ok2 {
@@ -576,6 +589,48 @@ func (d *Directory) Admits(a, b string) bool {
 // Trusted reports whether tenants a and b trust each other (mutual trust,
 // semantics §6): a admits b and b admits a. A reader in one may then see,
 // and subscribe to, the presence of users in the other.
-func (d *Directory) Trusted(a, b string) bool {
+func (d *snapshot) Trusted(a, b string) bool {
 	return d.Admits(a, b) && d.Admits(b, a)
 }
+
+// Replace makes with's content the directory's content, atomically.
+func (d *Directory) Replace(with *Directory) {
+	d.cur.Store(with.cur.Load())
+	d.version.Add(1)
+}
+
+// Version changes with every Replace, so that caches of what was derived
+// from the directory (validated tokens) know when to start over.
+func (d *Directory) Version() uint64 { return d.version.Load() }
+
+// Tenant returns the tenant with id or verified domain idOrDomain (both
+// case-insensitive).
+func (d *Directory) Tenant(idOrDomain string) (Tenant, bool) { return d.cur.Load().Tenant(idOrDomain) }
+
+// Tenants returns every tenant.
+func (d *Directory) Tenants() []Tenant { return d.cur.Load().Tenants() }
+
+// User returns the user with object id or userPrincipalName idOrUPN.
+func (d *Directory) User(idOrUPN string) (User, bool) { return d.cur.Load().User(idOrUPN) }
+
+// UserInTenant is User limited to one tenant (id or domain).
+func (d *Directory) UserInTenant(tenant, idOrUPN string) (User, bool) {
+	return d.cur.Load().UserInTenant(tenant, idOrUPN)
+}
+
+// Users returns the users of a tenant (id or domain).
+func (d *Directory) Users(tenant string) []User { return d.cur.Load().Users(tenant) }
+
+// App returns the application with client id clientID.
+func (d *Directory) App(clientID string) (App, bool) { return d.cur.Load().App(clientID) }
+
+// Authenticate checks a user's password (dev/test only).
+func (d *Directory) Authenticate(tenant, upn, password string) (User, bool) {
+	return d.cur.Load().Authenticate(tenant, upn, password)
+}
+
+// Admits reports whether tenant a's external access admits tenant b (semantics §6).
+func (d *Directory) Admits(a, b string) bool { return d.cur.Load().Admits(a, b) }
+
+// Trusted reports whether tenants a and b admit each other (mutual trust).
+func (d *Directory) Trusted(a, b string) bool { return d.cur.Load().Trusted(a, b) }

@@ -68,6 +68,11 @@ func (a *API) action(kind subjectKind) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
+		if !strings.EqualFold(u.TenantID, p.TenantID) {
+			a.writeError(w, r, presence.Errorf(presence.Forbidden, "id",
+				"User '%s' belongs to another tenant: presence across tenants may be read under mutual trust, but never written.", u.UserPrincipalName))
+			return
+		}
 		if err := auth.Authorize(p, spec.op, u.ID, kind == subjectMe); err != nil {
 			a.writeError(w, r, err)
 			return

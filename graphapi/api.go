@@ -184,10 +184,10 @@ func (a *API) lookup(p auth.Principal, field, idOrUPN string) (directory.User, e
 	return u, nil
 }
 
-// visible reports whether p's tenant may see u. Today only a user's own
-// tenant may; cross-tenant trust (semantics §6) plugs in here.
+// visible reports whether p's tenant may see u: its own tenant, or a
+// tenant with which it trusts each other (semantics §6).
 func (a *API) visible(p auth.Principal, u directory.User) bool {
-	return strings.EqualFold(p.TenantID, u.TenantID)
+	return strings.EqualFold(p.TenantID, u.TenantID) || a.dir.Trusted(p.TenantID, u.TenantID)
 }
 
 // subject resolves the user a request is about.

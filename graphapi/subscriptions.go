@@ -117,6 +117,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.UserIDs = append(s.UserIDs, u.ID)
+		s.UserTenantIDs = append(s.UserTenantIDs, u.TenantID)
 	}
 	s, err = a.subs.Create(r.Context(), owner, s)
 	if err != nil {

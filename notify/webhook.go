@@ -149,9 +149,10 @@ const subKeyPrefix = "s."
 func cursorName(id string) string { return "sub-" + id }
 
 func subjects(s subscription.Subscription) []string {
-	out := make([]string, len(s.UserIDs))
-	for i, u := range s.UserIDs {
-		out[i] = Subject(core.UserRef{TenantID: s.TenantID, UserID: u})
+	us := users(s)
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = Subject(u)
 	}
 	return out
 }
@@ -159,7 +160,11 @@ func subjects(s subscription.Subscription) []string {
 func users(s subscription.Subscription) []core.UserRef {
 	out := make([]core.UserRef, len(s.UserIDs))
 	for i, u := range s.UserIDs {
-		out[i] = core.UserRef{TenantID: s.TenantID, UserID: u}
+		tenant := s.TenantID
+		if i < len(s.UserTenantIDs) {
+			tenant = s.UserTenantIDs[i]
+		}
+		out[i] = core.UserRef{TenantID: tenant, UserID: u}
 	}
 	return out
 }

@@ -88,10 +88,21 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printWelcome(stdout, srv, cfg)
-	select {
-	case <-ctx.Done():
-	case err := <-srv.Done():
-		return err
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case err := <-srv.Done():
+			return err
+		case <-hup: // the operator edited the directory file
+			if err := srv.ReloadDirectory(); err != nil {
+				cfg.Logger.Error("directory not reloaded; the previous one stays", "err", err)
+			}
+		}
 	}
 	fmt.Fprintln(stdout, "presenced: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -39,6 +39,7 @@ type Subscription struct {
 	CreatorID                 string    `json:"creatorId"`     // object id of the signed-in user who created it
 	Resource                  string    `json:"resource"`      // as given
 	UserIDs                   []string  `json:"userIds"`       // the presence ids it covers, resolved by the caller to object ids
+	UserTenantIDs             []string  `json:"userTenantIds"` // the tenant of each of UserIDs (another tenant only under mutual trust)
 	ChangeType                string    `json:"changeType"`
 	NotificationURL           string    `json:"notificationUrl"`
 	LifecycleNotificationURL  string    `json:"lifecycleNotificationUrl,omitempty"`
