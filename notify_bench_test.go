@@ -1,0 +1,399 @@
+package presenced_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/graphapi"
+)
+
+// BenchmarkNotifyLatency measures how long after a setPresence is
+// acknowledged its change notification reaches every watcher: N webhook
+// subscriptions (one per subscribing user, as Graph allows one presence
+// subscription per user and app) or N live streams, all watching the one
+// user whose presence changes. Each measured write alternates between two
+// accepted pairs, so every write is a visible change, and the next write is
+// sent only once all N watchers got the previous one. A sample is
+// (receipt time − time the client read the 200), per watcher per write; the
+// distribution is reported as p50/p99/max in milliseconds. Client and
+// server run in this one process and share the machine's cores. Latencies
+// are reported, never asserted. See docs/performance.md.
+//
+//	go test -run '^$' -bench BenchmarkNotifyLatency -benchtime 1x .
+func BenchmarkNotifyLatency(b *testing.B) {
+	dir, subscribers := notifyBenchDirectory(b, 1000)
+	for _, kind := range []string{"webhook", "stream"} {
+		for _, n := range []int{1, 100, 1000} {
+			notifyBenchCase(b, dir, subscribers[:n], kind)
+		}
+	}
+}
+
+// notifyBenchDirectory is the demo directory plus n generated Contoso
+// users (userN@contoso.dev), whose object ids it returns.
+func notifyBenchDirectory(b *testing.B, n int) (*directory.Directory, []string) {
+	tenants, users, apps := directory.DemoData()
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = fmt.Sprintf("b0000000-0000-4000-8000-%012x", i)
+		users = append(users, directory.User{ID: ids[i], TenantID: directory.DemoTenantID,
+			UserPrincipalName: fmt.Sprintf("user%d@contoso.dev", i), DisplayName: fmt.Sprintf("Bench User %d", i),
+			Password: directory.DemoPassword})
+	}
+	d, err := directory.New(tenants, users, apps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d, ids
+}
+
+// arrival is one notification seen by watcher i at time at; kind is 1 or 2
+// for the pair of the write it reports (0: unknown, as basic webhook
+// notifications carry no presence).
+type arrival struct {
+	i    int
+	at   time.Time
+	kind int
+}
+
+// Measured writes per case: at least this many, or b.N if more.
+const (
+	notifyBenchWrites      = 50
+	notifyBenchWritesLarge = 20 // with 1,000 watchers (20,000 samples)
+)
+
+// notifyBenchCase runs one sub-benchmark on a server of its own, so that
+// the watchers of one case do not load the next. The server and watchers
+// are set up when the sub-benchmark first runs (not at all if -bench
+// filters it out) and torn down when it is done.
+func notifyBenchCase(b *testing.B, dir *directory.Directory, subscribers []string, kind string) {
+	nb := &notifyBench{dir: dir, subscribers: subscribers, kind: kind, n: len(subscribers)}
+	defer nb.close(b)
+	b.Run(fmt.Sprintf("%s-%d", kind, nb.n), func(b *testing.B) {
+		if nb.e == nil {
+			nb.setup(b)
+		}
+		writes := max(b.N, notifyBenchWrites)
+		if nb.n >= 1000 {
+			writes = max(b.N, notifyBenchWritesLarge)
+		}
+		lat := make([]time.Duration, 0, writes*nb.n)
+		var acks, fanout []time.Duration
+		b.ResetTimer()
+		start := time.Now()
+		for range writes {
+			sent := time.Now()
+			var acked, last time.Time
+			lat, acked, last = nb.once(b, lat)
+			acks = append(acks, acked.Sub(sent))
+			fanout = append(fanout, last.Sub(acked))
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		b.ReportMetric(float64(elapsed.Nanoseconds())/float64(writes), "ns/op") // one write and its whole fan-out
+		b.ReportMetric(ms(quantile(lat, 0.50)), "p50-ms")
+		b.ReportMetric(ms(quantile(lat, 0.99)), "p99-ms")
+		b.ReportMetric(ms(quantile(lat, 1)), "max-ms")
+		b.ReportMetric(ms(quantile(fanout, 0.50)), "last-p50-ms") // until the last watcher of a write
+		b.ReportMetric(ms(quantile(acks, 0.50)), "ack-p50-ms")
+		b.ReportMetric(float64(len(lat)), "samples")
+	})
+}
+
+// notifyBench is one case's server, watchers and writer.
+type notifyBench struct {
+	dir         *directory.Directory
+	subscribers []string
+	kind        string
+	n           int
+
+	e             *env
+	dataDir       string
+	target, app   string
+	client        *http.Client
+	arrivals      chan arrival
+	closeWatchers func()
+	write         int
+	seen          []int // the write each watcher last reported
+}
+
+func (nb *notifyBench) setup(b *testing.B) {
+	var err error
+	if nb.dataDir, err = os.MkdirTemp("", "presenced-notify-bench-"); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: nb.dataDir, Dev: true,
+		Clock: clock.NewFake(t0), Logger: quiet, Directory: nb.dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	nb.e = &env{t: b, srv: srv, addr: srv.Addr().String()}
+	nb.target = directory.DemoUserAdele
+	if nb.app, err = srv.Issuer().AppToken(directory.DemoDaemonClientID); err != nil {
+		b.Fatal(err)
+	}
+	nb.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2, DialContext: (&net.Dialer{}).DialContext}}
+	nb.arrivals = make(chan arrival, 4*nb.n+16)
+	nb.seen = make([]int, nb.n)
+	switch nb.kind {
+	case "webhook":
+		nb.closeWatchers = notifyBenchSubscribe(b, nb.e, nb.subscribers, nb.target, nb.arrivals)
+	case "stream":
+		nb.closeWatchers = notifyBenchStreams(b, nb.e, nb.n, nb.target, nb.app, nb.arrivals)
+	}
+	// Two unmeasured writes open the connections on every path.
+	for range 2 {
+		nb.once(b, nil)
+	}
+}
+
+// close stops the server first (it holds connections to the watchers),
+// then the watchers.
+func (nb *notifyBench) close(b *testing.B) {
+	if nb.e != nil {
+		nb.e.t = b
+		nb.e.stop()
+	}
+	if nb.closeWatchers != nil {
+		nb.closeWatchers()
+	}
+	if nb.client != nil {
+		nb.client.CloseIdleConnections()
+	}
+	if nb.dataDir != "" {
+		_ = os.RemoveAll(nb.dataDir)
+	}
+}
+
+var notifyBenchPairs = [2][2]string{{"Busy", "InACall"}, {"DoNotDisturb", "Presenting"}}
+
+// once sets presence to the next pair and waits until every watcher has
+// reported it; it appends each watcher's latency (from the acknowledgement)
+// to lat, and returns when the write was acknowledged and when the last
+// watcher got it.
+func (nb *notifyBench) once(tb testing.TB, lat []time.Duration) ([]time.Duration, time.Time, time.Time) {
+	nb.write++
+	p := notifyBenchPairs[nb.write%2]
+	body := fmt.Sprintf(`{"sessionId":%q,"availability":%q,"activity":%q,"expirationDuration":"PT1H"}`,
+		directory.DemoDaemonClientID, p[0], p[1])
+	req, _ := http.NewRequest("POST", nb.e.srv.URL()+"/v1.0/users/"+nb.target+"/presence/setPresence", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+nb.app)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := nb.client.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	acked := time.Now()
+	if res.StatusCode != 200 {
+		tb.Fatalf("setPresence: %s", res.Status)
+	}
+	want := nb.write%2 + 1
+	got, last := 0, time.Time{}
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for got < nb.n {
+		select {
+		case a := <-nb.arrivals:
+			if nb.seen[a.i] == nb.write || (a.kind != 0 && a.kind != want) {
+				continue // a repeat, or an earlier write's
+			}
+			nb.seen[a.i] = nb.write
+			got++
+			lat = append(lat, a.at.Sub(acked))
+			if last.IsZero() || a.at.After(last) {
+				last = a.at
+			}
+		case <-deadline.C:
+			tb.Fatalf("write %d: %d of %d %s watchers notified within 30 s", nb.write, got, nb.n, nb.kind)
+		}
+	}
+	return lat, acked, last
+}
+
+// quantile is the nearest-rank q-quantile of ds (sorts ds).
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	i := int(float64(len(ds))*q+0.999999) - 1
+	return ds[min(max(i, 0), len(ds)-1)]
+}
+
+// notifyBenchSubscribe makes one webhook subscription to target per
+// subscriber, each with its own path on one receiver, which reports every
+// notification on arrivals.
+func notifyBenchSubscribe(b *testing.B, e *env, subscribers []string, target string, arrivals chan<- arrival) func() {
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := r.URL.Query().Get("validationToken"); tok != "" {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, tok)
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		at := time.Now()
+		i, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/r/"))
+		if err != nil {
+			http.Error(w, "no such receiver", http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		arrivals <- arrival{i: i, at: at}
+	}))
+	exp := e.srv.Clock().Now().Add(50 * time.Minute)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed error
+	sem := make(chan struct{}, 16)
+	for i, user := range subscribers {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			tok, err := e.srv.Issuer().UserToken(directory.DemoClientID, user, nil)
+			if err == nil {
+				err = notifyBenchCreate(e, tok, subBody(fmt.Sprintf("%s/r/%d", rcv.URL, i), []string{target}, exp))
+			}
+			if err != nil {
+				mu.Lock()
+				failed = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed != nil {
+		rcv.Close()
+		b.Fatalf("subscribing: %v", failed)
+	}
+	return rcv.Close
+}
+
+// notifyBenchCreate posts one subscription; unlike env.call it is safe to
+// call from several goroutines (it does not fail the benchmark).
+func notifyBenchCreate(e *env, token string, body map[string]any) error {
+	raw := fmt.Sprintf(`{"changeType":%q,"notificationUrl":%q,"clientState":%q,"resource":%q,"expirationDateTime":%q}`,
+		body["changeType"], body["notificationUrl"], body["clientState"], body["resource"], body["expirationDateTime"])
+	req, _ := http.NewRequest("POST", e.srv.URL()+"/v1.0/subscriptions", strings.NewReader(raw))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 201 {
+		return fmt.Errorf("create subscription: %s %s", res.Status, out)
+	}
+	return nil
+}
+
+// notifyBenchStreams opens n live streams of target, waits for each one's
+// initial event, and reports every later event on arrivals.
+func notifyBenchStreams(b *testing.B, e *env, n int, target, token string, arrivals chan<- arrival) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &http.Transport{DialContext: (&net.Dialer{}).DialContext, MaxIdleConnsPerHost: -1}
+	client := &http.Client{Transport: tr}
+	var readers sync.WaitGroup
+	var mu sync.Mutex
+	var failed error
+	initial := make(chan int, n)
+	var opened sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	url := e.srv.URL() + graphapi.StreamPath + "?ids=" + target + "&access_token=" + token
+	for i := range n {
+		opened.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+			res, err := client.Do(req)
+			if err == nil && res.StatusCode != 200 {
+				res.Body.Close()
+				err = fmt.Errorf("stream: %s", res.Status)
+			}
+			if err != nil {
+				mu.Lock()
+				failed = err
+				mu.Unlock()
+				opened.Done()
+				return
+			}
+			readers.Add(1)
+			opened.Done()
+			go func() {
+				defer readers.Done()
+				defer res.Body.Close()
+				rd := bufio.NewReaderSize(res.Body, 4096)
+				first := true
+				for {
+					line, err := rd.ReadSlice('\n')
+					if err != nil {
+						return
+					}
+					if !bytes.HasPrefix(line, []byte("data: ")) {
+						continue
+					}
+					at := time.Now()
+					if first {
+						first = false
+						initial <- i
+						continue
+					}
+					k := 0
+					switch {
+					case bytes.Contains(line, []byte(`"activity":"InACall"`)):
+						k = 1
+					case bytes.Contains(line, []byte(`"activity":"Presenting"`)):
+						k = 2
+					}
+					arrivals <- arrival{i: i, at: at, kind: k}
+				}
+			}()
+		}()
+	}
+	opened.Wait()
+	stop := func() {
+		cancel()
+		readers.Wait()
+		tr.CloseIdleConnections()
+	}
+	if failed != nil {
+		stop()
+		b.Fatalf("opening streams: %v", failed)
+	}
+	timeout := time.After(30 * time.Second)
+	for got := 0; got < n; got++ {
+		select {
+		case <-initial:
+		case <-timeout:
+			stop()
+			b.Fatalf("%d of %d streams sent their initial event within 30 s", got, n)
+		}
+	}
+	return stop
+}
