@@ -445,3 +445,41 @@ func TestNotificationURLPolicyOutsideDevMode(t *testing.T) {
 		}
 	}
 }
+
+// A receiver that hangs holds up only its own subscription: the write is
+// acknowledged and another receiver gets the change while the first is
+// still stuck.
+func TestStuckReceiverSlowsNobody(t *testing.T) {
+	e := start(t)
+	alex := e.user("alex")
+	stuck := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := r.URL.Query().Get("validationToken"); tok != "" {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, tok)
+			return
+		}
+		entered <- struct{}{}
+		<-stuck // never answers while the test runs
+	}))
+	defer slow.Close()
+	defer close(stuck) // runs before Close, which waits for the handler
+	healthy := newReceiver(t)
+	if r := e.subscribe(e.userToken("adele", ""), subBody(slow.URL, []string{alex}, t0.Add(30*time.Minute))); r.status != 201 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	if r := e.subscribe(e.userToken("megan", ""), subBody(healthy.srv.URL, []string{alex}, t0.Add(30*time.Minute))); r.status != 201 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	app := e.appToken()
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("Busy", "InACall", "PT1H"))
+	<-entered // the stuck receiver holds the first change…
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("DoNotDisturb", "Presenting", "PT1H"))
+	// …while the healthy one gets both, and writes go on being acknowledged.
+	for range 2 {
+		if it := item(t, healthy.next()); it["resource"] != "communications/presences/"+alex {
+			t.Fatalf("healthy receiver got %v", it)
+		}
+	}
+}
