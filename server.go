@@ -206,14 +206,15 @@ func (s *Server) startNotify(ctx context.Context) error {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	s.runStop = stop
-	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Clock: s.clock, Logger: s.log})
+	fan := notify.NewFanout(changes, s.log)
+	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log})
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
 		s.hub.Run(runCtx)
 	}()
 	s.subs = notify.NewManager(notify.ManagerOptions{
-		Hub: s.hub, Log: changes, KV: subsKV, Clock: s.clock, Logger: s.log,
+		Hub: s.hub, Fanout: fan, Log: changes, KV: subsKV, Clock: s.clock, Logger: s.log,
 		Policy:           subscription.URLPolicy{RequireHTTPS: !s.cfg.Dev, AllowPrivate: s.cfg.Dev || s.cfg.AllowPrivateWebhooks},
 		ValidationTokens: func(tenantID, appID string) (string, error) { return s.issuer.ValidationToken(tenantID, appID) },
 		Visible: func(tenantID string, u core.UserRef) bool {
@@ -223,6 +224,22 @@ func (s *Server) startNotify(ctx context.Context) error {
 	if err := s.subs.Start(runCtx); err != nil {
 		return fmt.Errorf("presenced: subscriptions: %w", err)
 	}
+	// One reader of the change log for the whole server, from where the
+	// subscriptions left off (or from now).
+	from := s.subs.ResumeFrom()
+	if from == 0 {
+		last, err := changes.LastSeq(ctx)
+		if err != nil {
+			return fmt.Errorf("presenced: engine: %w", err)
+		}
+		from = last + 1
+	}
+	fan.SetPosition(from - 1)
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		fan.Run(runCtx)
+	}()
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()

@@ -166,7 +166,12 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	var beating sync.WaitGroup
+	defer beating.Wait() // never write after the handler returned
+	defer cancel()
+	beating.Add(1)
 	go func() {
+		defer beating.Done()
 		t := time.NewTicker(streamHeartbeat)
 		defer t.Stop()
 		for {

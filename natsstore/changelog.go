@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presenced/presenced/store"
@@ -134,85 +133,48 @@ func (l *log) Follow(ctx context.Context, subjects []string, from uint64, fn fun
 	}
 }
 
-// OpenCursor uses a durable pull consumer with one record in flight, so
-// records are handed out strictly in order. An existing cursor is reopened
-// where it stood; a new one starts at from (0: after the newest record).
-func (l *log) OpenCursor(ctx context.Context, name string, subjects []string, from uint64) (store.Cursor, error) {
-	c, err := l.s.Consumer(ctx, name)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		cfg := jetstream.ConsumerConfig{
-			Durable:        name,
-			FilterSubjects: subjects,
-			DeliverPolicy:  jetstream.DeliverNewPolicy,
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        CursorAckWait,
-			MaxAckPending:  1,
-			MaxDeliver:     -1,
-		}
-		if from > 0 {
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
-		}
-		c, err = l.s.CreateConsumer(ctx, cfg)
+// Read reads with an ordered consumer, fetching what is there without
+// waiting, until it reaches to or runs out.
+func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn func(store.Record) error) error {
+	if from == 0 {
+		from = 1
 	}
+	if to < from {
+		return nil
+	}
+	c, err := l.s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("natsstore: open cursor %s on %s: %w", name, l.name, err)
+		return fmt.Errorf("natsstore: read %s: %w", l.name, err)
 	}
-	it, err := c.Messages(jetstream.PullMaxMessages(1))
-	if err != nil {
-		return nil, fmt.Errorf("natsstore: open cursor %s on %s: %w", name, l.name, err)
-	}
-	return &cursor{it: it, name: name}, nil
-}
-
-func (l *log) DeleteCursor(ctx context.Context, name string) error {
-	err := l.s.DeleteConsumer(ctx, name)
-	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("natsstore: delete cursor %s on %s: %w", name, l.name, err)
-	}
-	return nil
-}
-
-func (l *log) Cursors(ctx context.Context) ([]string, error) {
-	lister := l.s.ConsumerNames(ctx)
-	var names []string
-	for n := range lister.Name() {
-		names = append(names, n)
-	}
-	if err := lister.Err(); err != nil {
-		return nil, fmt.Errorf("natsstore: list cursors of %s: %w", l.name, err)
-	}
-	sort.Strings(names)
-	return names, nil
-}
-
-type cursor struct {
-	it   jetstream.MessagesContext
-	name string
-	once sync.Once
-}
-
-func (c *cursor) Next(ctx context.Context) (store.Pending, error) {
-	stop := context.AfterFunc(ctx, c.Close)
-	defer stop()
-	m, err := c.it.Next()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		return nil, fmt.Errorf("natsstore: cursor %s: %w", c.name, err)
+		batch, err := c.FetchNoWait(256)
+		if err != nil {
+			return fmt.Errorf("natsstore: read %s: %w", l.name, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			r := record(m)
+			if r.Seq > to {
+				return nil
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+			if md, err := m.Metadata(); err == nil && md.NumPending == 0 || r.Seq == to {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("natsstore: read %s: %w", l.name, err)
+		}
+		if n == 0 {
+			return nil
+		}
 	}
-	return pending{m}, nil
 }
-
-func (c *cursor) Close() { c.once.Do(c.it.Stop) }
-
-type pending struct{ m jetstream.Msg }
-
-func (p pending) Record() store.Record { return record(p.m) }
-func (p pending) Done() error          { return p.m.DoubleAck(context.Background()) }
-func (p pending) Working() error       { return p.m.InProgress() }
-
-// CursorAckWait is how long a handed-out record may go without Done or
-// Working before it is handed out again. Short, because it is also how long
-// a record that was in flight when the process died waits after a restart.
-const CursorAckWait = 5 * time.Second

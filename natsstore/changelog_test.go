@@ -65,62 +65,42 @@ func TestLogAppendLastFollow(t *testing.T) {
 	}
 }
 
-// A durable cursor hands out each record once it is Done, in order, and
-// after a restart hands out again what was not Done.
-func TestCursorSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
-	e, l := openLog(t, dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := l.OpenCursor(ctx, "sub-1", []string{"chg.t.a", "chg.t.b"}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []string{"chg.t.a", "chg.t.x", "chg.t.b", "chg.t.a"} {
-		if _, err := l.Append(ctx, s, []byte(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p, err := c.Next(ctx)
-	if err != nil || p.Record().Seq != 1 {
-		t.Fatalf("first: %v", err)
-	}
-	if err := p.Done(); err != nil {
-		t.Fatal(err)
-	}
-	p, err = c.Next(ctx)
-	if err != nil || p.Record().Seq != 3 {
-		t.Fatalf("second: %+v %v", p, err)
-	}
-	// Not Done: after a restart it comes again.
-	c.Close()
-	if err := e.Close(); err != nil {
-		t.Fatal(err)
-	}
-	e, l = openLog(t, dir)
+// Read returns the kept records of a range, then returns: replays of a
+// stream that reconnects.
+func TestLogRead(t *testing.T) {
+	e, l := openLog(t, t.TempDir())
 	defer e.Close()
-	c, err = l.OpenCursor(ctx, "sub-1", []string{"chg.t.a", "chg.t.b"}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, want := range []uint64{3, 4} {
-		p, err := c.Next(ctx)
-		if err != nil || p.Record().Seq != want {
-			t.Fatalf("after restart want %d: %v", want, err)
-		}
-		if err := p.Done(); err != nil {
+	ctx := context.Background()
+	for i := range 10 {
+		subj := []string{"chg.t.a", "chg.t.b"}[i%2]
+		if _, err := l.Append(ctx, subj, []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	names, err := l.Cursors(ctx)
-	if err != nil || fmt.Sprint(names) != "[sub-1]" {
-		t.Fatalf("Cursors = %v %v", names, err)
+	read := func(subjects []string, from, to uint64) string {
+		var got []string
+		if err := l.Read(ctx, subjects, from, to, func(r store.Record) error {
+			got = append(got, fmt.Sprintf("%d:%s", r.Seq, r.Data))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(got)
 	}
-	if err := l.DeleteCursor(ctx, "sub-1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.DeleteCursor(ctx, "sub-1"); err != nil {
-		t.Fatalf("deleting twice: %v", err)
+	for _, c := range []struct {
+		subjects []string
+		from, to uint64
+		want     string
+	}{
+		{[]string{"chg.t.a"}, 1, 10, "[1:0 3:2 5:4 7:6 9:8]"},
+		{[]string{"chg.t.b"}, 3, 6, "[4:3 6:5]"},
+		{[]string{"chg.t.a", "chg.t.b"}, 9, 100, "[9:8 10:9]"},
+		{[]string{"chg.t.c"}, 1, 10, "[]"},
+		{[]string{"chg.t.a"}, 11, 20, "[]"},
+		{[]string{"chg.t.a"}, 5, 4, "[]"},
+	} {
+		if got := read(c.subjects, c.from, c.to); got != c.want {
+			t.Errorf("Read(%v, %d, %d) = %s, want %s", c.subjects, c.from, c.to, got, c.want)
+		}
 	}
 }

@@ -3,12 +3,10 @@ package notify
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/notify/richdata"
 	"github.com/presenced/presenced/notify/subscription"
-	"github.com/presenced/presenced/store"
 )
 
 // notification is one item of Graph's changeNotificationCollection.
@@ -57,35 +55,30 @@ type richStatus struct {
 
 // work delivers the subscription's changes in order, one at a time, each
 // until the receiver takes it or RetryFor has passed since the change.
-func (m *Manager) work(ctx context.Context, rs *running, cur store.Cursor) {
+func (m *Manager) work(ctx context.Context, rs *running) {
 	for {
-		p, err := cur.Next(ctx)
+		e, err := rs.tap.Next(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			m.log.Warn("reading a subscription's changes", "subscription", rs.get().ID, "err", err)
-			if !sleep(ctx, time.Second) {
-				return
-			}
-			continue
+			return
 		}
-		if m.deliver(ctx, rs, p) {
-			if err := p.Done(); err != nil && ctx.Err() == nil {
-				m.log.Warn("acknowledging a delivered change", "subscription", rs.get().ID, "err", err)
-			}
+		rs.mu.Lock()
+		done := e.Seq <= rs.progress
+		rs.mu.Unlock()
+		if done {
+			continue // delivered before a restart
 		}
+		if !m.deliver(ctx, rs, e.Change) {
+			return
+		}
+		rs.mu.Lock()
+		rs.progress = e.Seq
+		rs.mu.Unlock()
 	}
 }
 
-// deliver sends one change; false means stop without acknowledging (the
-// subscription is going away).
-func (m *Manager) deliver(ctx context.Context, rs *running, p store.Pending) bool {
-	var c Change
-	if err := json.Unmarshal(p.Record().Data, &c); err != nil {
-		m.log.Error("undecodable change in the log; skipped", "seq", p.Record().Seq, "err", err)
-		return true
-	}
+// deliver sends one change; false means stop (the subscription is going
+// away) without counting it delivered.
+func (m *Manager) deliver(ctx context.Context, rs *running, c *Change) bool {
 	s := rs.get()
 	u := core.UserRef{TenantID: c.TenantID, UserID: c.UserID}
 	// Changes from before the subscription existed (the hub's catch-up of
@@ -94,14 +87,14 @@ func (m *Manager) deliver(ctx context.Context, rs *running, p store.Pending) boo
 	if c.Seq.At < s.CreatedAt.UnixNano() || !rs.lastByUser[c.UserID].Less(c.Seq) || !m.o.Visible(s.TenantID, u) {
 		return true
 	}
-	body, err := m.body(s, rs, c)
+	body, err := m.body(s, rs, *c)
 	if err != nil {
 		m.log.Error("building a notification", "subscription", s.ID, "err", err)
 		return true
 	}
 	wait := m.o.Backoff
 	for {
-		err := m.attempt(ctx, p, s.NotificationURL, body)
+		err := m.post(ctx, s.NotificationURL, body)
 		if err == nil {
 			rs.lastByUser[c.UserID] = c.Seq
 			return true
@@ -114,48 +107,10 @@ func (m *Manager) deliver(ctx context.Context, rs *running, p store.Pending) boo
 			return true
 		}
 		m.log.Info("notification not taken; retrying", "subscription", s.ID, "in", wait, "err", err)
-		if !m.hold(ctx, p, wait) {
+		if !sleep(ctx, wait) {
 			return false
 		}
 		wait = min(2*wait, m.o.MaxBackoff)
-	}
-}
-
-// attempt posts once, telling the engine meanwhile that the change is still
-// being worked on (so it is not handed out again).
-func (m *Manager) attempt(ctx context.Context, p store.Pending, target string, body []byte) error {
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = p.Working()
-			}
-		}
-	}()
-	return m.post(ctx, target, body)
-}
-
-// hold waits d before a retry, keeping the change claimed.
-func (m *Manager) hold(ctx context.Context, p store.Pending, d time.Duration) bool {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return true
-		case <-t.C:
-			_ = p.Working()
-		}
 	}
 }
 

@@ -43,6 +43,7 @@ func Subject(u core.UserRef) string { return "chg." + u.TenantID + "." + u.UserI
 type HubOptions struct {
 	Core   *core.Core
 	Log    store.Log
+	Fanout *Fanout
 	Clock  clock.Clock
 	Logger *slog.Logger
 	// Linger is how long a user stays watched after the last watcher left,
@@ -58,6 +59,7 @@ type HubOptions struct {
 type Hub struct {
 	core   *core.Core
 	log    store.Log
+	fan    *Fanout
 	clock  clock.Clock
 	logger *slog.Logger
 	linger time.Duration
@@ -79,7 +81,7 @@ type watch struct {
 
 // NewHub builds a hub; Run starts its clock loop.
 func NewHub(o HubOptions) *Hub {
-	h := &Hub{core: o.Core, log: o.Log, clock: o.Clock, logger: o.Logger, linger: o.Linger,
+	h := &Hub{core: o.Core, log: o.Log, fan: o.Fanout, clock: o.Clock, logger: o.Logger, linger: o.Linger,
 		watched: make(map[core.UserRef]*watch), wake: make(chan struct{}, 1)}
 	if h.logger == nil {
 		h.logger = slog.Default()
@@ -338,18 +340,29 @@ func (h *Hub) LastSeq(ctx context.Context) (uint64, error) { return h.log.LastSe
 func (h *Hub) FirstSeq(ctx context.Context) (uint64, error) { return h.log.FirstSeq(ctx) }
 
 // Follow calls fn, in order, with every change of users logged at or after
-// position from, until ctx ends or fn fails.
+// position from (0: from now on), until ctx ends or fn fails: what is
+// already logged is read from the log, what comes after from the fanout.
 func (h *Hub) Follow(ctx context.Context, users []core.UserRef, from uint64, fn func(seq uint64, c Change) error) error {
 	subs := make([]string, len(users))
 	for i, u := range users {
 		subs[i] = Subject(u)
 	}
-	return h.log.Follow(ctx, subs, from, func(r store.Record) error {
-		var c Change
-		if err := json.Unmarshal(r.Data, &c); err != nil {
-			h.logger.Error("undecodable change in the log; skipped", "seq", r.Seq, "err", err)
-			return nil
+	tap := h.fan.Attach(subs)
+	defer h.fan.Detach(tap)
+	if from > 0 && from <= tap.Start() {
+		if err := h.fan.Replay(ctx, subs, from, tap.Start(), func(e Entry) error { return fn(e.Seq, *e.Change) }); err != nil {
+			return err
 		}
-		return fn(r.Seq, c)
-	})
+	}
+	for {
+		e, err := tap.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if e.Seq >= from {
+			if err := fn(e.Seq, *e.Change); err != nil {
+				return err
+			}
+		}
+	}
 }

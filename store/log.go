@@ -31,32 +31,7 @@ type Log interface {
 	// sequence >= from (from 0: only records appended from now on), and
 	// keeps following until ctx ends or fn returns an error.
 	Follow(ctx context.Context, subjects []string, from uint64, fn func(Record) error) error
-	// OpenCursor opens the durable cursor name over subjects where it
-	// stands, or creates it starting at sequence from (0: after the newest
-	// record) if it does not exist.
-	OpenCursor(ctx context.Context, name string, subjects []string, from uint64) (Cursor, error)
-	// DeleteCursor removes a durable cursor; a missing one is not an error.
-	DeleteCursor(ctx context.Context, name string) error
-	// Cursors lists the durable cursors.
-	Cursors(ctx context.Context) ([]string, error)
-}
-
-// Cursor hands out a log's records one at a time, in order. A record handed
-// out and not acknowledged is handed out again (after a restart, or when the
-// holder stops signalling that it is still working on it).
-type Cursor interface {
-	// Next blocks until the next record is available or ctx ends.
-	Next(ctx context.Context) (Pending, error)
-	// Close stops the cursor (the durable position stays).
-	Close()
-}
-
-// Pending is a record handed out by a Cursor.
-type Pending interface {
-	Record() Record
-	// Done acknowledges the record: it is never handed out again.
-	Done() error
-	// Working tells the engine the record is still being worked on, so that
-	// it is not handed out again meanwhile.
-	Working() error
+	// Read calls fn, in order, for the records under subjects with
+	// sequence from..to (inclusive) that are still kept, then returns.
+	Read(ctx context.Context, subjects []string, from, to uint64, fn func(Record) error) error
 }
