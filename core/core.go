@@ -60,7 +60,9 @@ type Core struct {
 type shard struct {
 	write sync.Mutex
 	mu    sync.RWMutex
-	users map[string]*entry
+	// users is keyed by the UserRef itself: its strings are the
+	// directory's, so a cached user costs no key allocation.
+	users map[UserRef]*entry
 }
 
 type entry struct {
@@ -72,7 +74,7 @@ type entry struct {
 func New(o Options) *Core {
 	c := &Core{kv: o.KV, clock: o.Clock, seed: maphash.MakeSeed()}
 	for i := range c.shard {
-		c.shard[i].users = make(map[string]*entry)
+		c.shard[i].users = make(map[UserRef]*entry)
 	}
 	return c
 }
@@ -85,8 +87,8 @@ func (c *Core) OnChange(f func(Snapshot)) {
 	c.subMu.Unlock()
 }
 
-func (c *Core) shardOf(key string) *shard {
-	return &c.shard[maphash.String(c.seed, key)%uint64(len(c.shard))]
+func (c *Core) shardOf(u UserRef) *shard {
+	return &c.shard[maphash.String(c.seed, u.UserID)%uint64(len(c.shard))]
 }
 
 // Now is the instant every rule is evaluated at.
@@ -94,7 +96,7 @@ func (c *Core) Now() time.Time { return c.clock.Now() }
 
 // Read returns the user's presence now.
 func (c *Core) Read(ctx context.Context, u UserRef) (Snapshot, error) {
-	e, err := c.load(ctx, u.Key())
+	e, err := c.load(ctx, u)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -106,7 +108,7 @@ func (c *Core) ReadMany(ctx context.Context, us []UserRef) ([]Snapshot, error) {
 	now := c.clock.Now()
 	out := make([]Snapshot, len(us))
 	for i, u := range us {
-		e, err := c.load(ctx, u.Key())
+		e, err := c.load(ctx, u)
 		if err != nil {
 			return nil, err
 		}
@@ -127,12 +129,12 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		return Snapshot{}, false, err
 	}
 	key := u.Key()
-	sh := c.shardOf(key)
+	sh := c.shardOf(u)
 	sh.write.Lock()
 	defer sh.write.Unlock()
 	const attempts = 8
 	for range attempts {
-		e, err := c.load(ctx, key)
+		e, err := c.load(ctx, u)
 		if err != nil {
 			return Snapshot{}, false, err
 		}
@@ -141,6 +143,7 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		if err != nil {
 			return Snapshot{}, false, err
 		}
+		presence.Intern(&next)
 		val, err := json.Marshal(next)
 		if err != nil {
 			return Snapshot{}, false, fmt.Errorf("core: encode facts of %s: %w", key, err)
@@ -149,13 +152,13 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		if errors.Is(err, store.ErrConflict) {
 			// Another node wrote this user since we cached it: reload and
 			// apply the command again to what is really stored.
-			c.forget(key)
+			c.forget(u)
 			continue
 		}
 		if err != nil {
 			return Snapshot{}, false, unavailable(err)
 		}
-		c.remember(key, &entry{facts: next, rev: rev})
+		c.remember(u, &entry{facts: next, rev: rev})
 		snap = snapshot(u, next, now)
 		if ch {
 			c.subMu.RLock()
@@ -173,25 +176,25 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 // write lock, so that fn sees and acts in the same order as writes (change
 // notifications use it to announce changes caused by time alone).
 func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) error {
-	key := u.Key()
-	sh := c.shardOf(key)
+	sh := c.shardOf(u)
 	sh.write.Lock()
 	defer sh.write.Unlock()
-	e, err := c.load(ctx, key)
+	e, err := c.load(ctx, u)
 	if err != nil {
 		return err
 	}
 	return fn(snapshot(u, e.facts, c.clock.Now()))
 }
 
-func (c *Core) load(ctx context.Context, key string) (*entry, error) {
-	sh := c.shardOf(key)
+func (c *Core) load(ctx context.Context, u UserRef) (*entry, error) {
+	sh := c.shardOf(u)
 	sh.mu.RLock()
-	e, ok := sh.users[key]
+	e, ok := sh.users[u]
 	sh.mu.RUnlock()
 	if ok {
 		return e, nil
 	}
+	key := u.Key()
 	got, err := c.kv.Get(ctx, key)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -203,28 +206,29 @@ func (c *Core) load(ctx context.Context, key string) (*entry, error) {
 		if err := json.Unmarshal(got.Value, &e.facts); err != nil {
 			return nil, fmt.Errorf("core: decode facts of %s: %w", key, err)
 		}
+		presence.Intern(&e.facts)
 	}
 	sh.mu.Lock()
-	if cur, ok := sh.users[key]; ok {
+	if cur, ok := sh.users[u]; ok {
 		e = cur // a concurrent load or write got there first
 	} else {
-		sh.users[key] = e
+		sh.users[u] = e
 	}
 	sh.mu.Unlock()
 	return e, nil
 }
 
-func (c *Core) remember(key string, e *entry) {
-	sh := c.shardOf(key)
+func (c *Core) remember(u UserRef, e *entry) {
+	sh := c.shardOf(u)
 	sh.mu.Lock()
-	sh.users[key] = e
+	sh.users[u] = e
 	sh.mu.Unlock()
 }
 
-func (c *Core) forget(key string) {
-	sh := c.shardOf(key)
+func (c *Core) forget(u UserRef) {
+	sh := c.shardOf(u)
 	sh.mu.Lock()
-	delete(sh.users, key)
+	delete(sh.users, u)
 	sh.mu.Unlock()
 }
 
