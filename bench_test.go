@@ -85,10 +85,19 @@ func drive(b *testing.B, c *http.Client, n int, mk func(i int) *http.Request) ti
 	return time.Since(start)
 }
 
+// BenchmarkHTTP measures GET and setPresence over 1,000 users (and over the
+// 5 demo users, where every write to a user waits for the previous one to
+// that user: the engine round trip under the user's lock).
 func BenchmarkHTTP(b *testing.B) {
-	e := start(b)
+	d, many := notifyBenchDirectory(b, 1000)
+	for _, users := range []int{5, 1000} {
+		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) { benchHTTP(b, d, many[:users]) })
+	}
+}
+
+func benchHTTP(b *testing.B, d *directory.Directory, users []string) {
+	e := startWith(b, d)
 	tok := e.appToken()
-	users := []string{e.user("adele"), e.user("alex"), e.user("megan"), e.user("lynne"), e.user("diego")}
 	c := benchClient()
 	getBody := e.get(tok, users[0]).raw
 	bare := bareServer(b, getBody)

@@ -32,7 +32,8 @@ type env struct {
 	srv  *presenced.Server
 	fake *clock.Fake
 	dir  string
-	addr string // kept across restarts: the token issuer is the server's URL
+	addr string               // kept across restarts: the token issuer is the server's URL
+	d    *directory.Directory // nil: the dev demo
 }
 
 func start(t testing.TB) *env {
@@ -42,9 +43,17 @@ func start(t testing.TB) *env {
 	return e
 }
 
+// startWith is start with a directory of the test's own (still dev mode).
+func startWith(t testing.TB, d *directory.Directory) *env {
+	t.Helper()
+	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", d: d}
+	e.boot()
+	return e
+}
+
 func (e *env) boot() {
 	e.t.Helper()
-	srv, err := presenced.New(presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake, Logger: quiet})
+	srv, err := presenced.New(presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake, Logger: quiet, Directory: e.d})
 	if err != nil {
 		e.t.Fatal(err)
 	}
