@@ -251,6 +251,17 @@ func (m *Manager) ResumeFrom() uint64 {
 	return from
 }
 
+// all returns the running subscriptions.
+func (m *Manager) all() []*running {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*running, 0, len(m.subs))
+	for _, rs := range m.subs {
+		out = append(out, rs)
+	}
+	return out
+}
+
 // Wait blocks until every worker stopped (after Start's ctx ended).
 func (m *Manager) Wait() { m.wg.Wait() }
 
@@ -299,13 +310,7 @@ func (m *Manager) flushLoop(ctx context.Context) {
 }
 
 func (m *Manager) flush(ctx context.Context) {
-	m.mu.Lock()
-	all := make([]*running, 0, len(m.subs))
-	for _, rs := range m.subs {
-		all = append(all, rs)
-	}
-	m.mu.Unlock()
-	for _, rs := range all {
+	for _, rs := range m.all() {
 		m.saveProgress(ctx, rs)
 	}
 }
@@ -569,13 +574,7 @@ func (m *Manager) lifecycleLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		now := m.o.Clock.Now()
-		m.mu.Lock()
-		all := make([]*running, 0, len(m.subs))
-		for _, rs := range m.subs {
-			all = append(all, rs)
-		}
-		m.mu.Unlock()
-		for _, rs := range all {
+		for _, rs := range m.all() {
 			s := rs.get()
 			if s.Expired(now) {
 				m.stop(rs)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -262,25 +263,7 @@ func checkID(id string) string {
 }
 
 // isGUID accepts 8-4-4-4-12 hex digits in either case.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func isGUID(s string) bool { return directory.IsGUID(strings.ToLower(s)) }
 
 // isUPN accepts local@domain where the local part has 1–113 of the
 // characters Entra allows in a UPN (letters, digits and ' . - _ ! # ^ ~)
