@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/store"
 )
 
@@ -137,7 +138,8 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	}
 	wait := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
-		wait = time.Until(dl)
+		// The deadline is wall-clock time: start-up waits in real time.
+		wait = -clock.Since(clock.Real{}, dl)
 	}
 	if !srv.ReadyForConnections(wait) {
 		return fail("nats-server", errors.New("not ready for connections"))
