@@ -1,0 +1,759 @@
+package presenced_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/natsstore"
+	"github.com/presenced/presenced/presence"
+)
+
+// BenchmarkScale measures presenced with many users in one server (issue
+// "Measure it", point 3): memory per user with two live sessions each, the
+// time to restart and serve again, CPU at idle, and getPresencesByUserId
+// with 650 ids. It is slow (minutes at 1,000,000 users) and runs only when
+// asked for by name or when PRESENCED_SCALE_USERS is set:
+//
+//	PRESENCED_SCALE_USERS=100000 go test -run '^$' -bench BenchmarkScale -benchtime 1x -timeout 0 .
+//
+// Sub-benchmarks:
+//   - process: the real binary (go build ./cmd/presenced) in its own process,
+//     non-dev, with a generated directory file; memory is its RSS
+//     (/proc/<pid>/status) and the live heap from GODEBUG=gctrace=1, CPU is
+//     /proc/<pid>/stat. The load is sent over HTTP from this process.
+//   - directory: in-process Go heap of directory.Load for the same file.
+//   - core: in-process Go heap of core.Core over a real natsstore engine
+//     (file storage) filled through core.Do, split into the core's cache
+//     and the engine's own memory.
+//
+// Figures are reported, never asserted; docs/performance.md has the targets
+// and measured numbers.
+func BenchmarkScale(b *testing.B) {
+	if os.Getenv(scaleEnv) == "" {
+		if f := flag.Lookup("test.bench"); f == nil || !strings.Contains(f.Value.String(), "Scale") {
+			b.Skip("BenchmarkScale runs only when named in -bench or with " + scaleEnv + " set")
+		}
+	}
+	if f := flag.Lookup("test.benchtime"); f != nil && f.Value.String() != "1x" {
+		b.Fatal("BenchmarkScale measures one run: use -benchtime 1x (and -timeout 0)")
+	}
+	n := scaleUsers(b)
+	work := b.TempDir()
+	dirFile := filepath.Join(work, "directory.json")
+	start := time.Now()
+	if err := writeScaleDirectory(dirFile, n); err != nil {
+		b.Fatal(err)
+	}
+	st, _ := os.Stat(dirFile)
+	scaleLog("directory file: %d users, %.1f MB, written in %v", n, float64(st.Size())/1e6, time.Since(start).Round(time.Millisecond))
+
+	b.Run("directory", func(b *testing.B) { scaleDirectoryHeap(b, dirFile, n) })
+	b.Run("core", func(b *testing.B) { scaleCoreHeap(b, n) })
+	b.Run("process", func(b *testing.B) { scaleProcess(b, work, dirFile, n) })
+}
+
+const scaleEnv = "PRESENCED_SCALE_USERS"
+
+func scaleUsers(b *testing.B) int {
+	s := os.Getenv(scaleEnv)
+	if s == "" {
+		return 1_000_000
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(s, "_", ""))
+	if err != nil || n < 1000 {
+		b.Fatalf("%s=%q: want a number of users ≥ 1000", scaleEnv, s)
+	}
+	return n
+}
+
+func scaleLog(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "scale: "+format+"\n", args...)
+}
+
+// scaleUserID is the deterministic object id of generated user i.
+func scaleUserID(i int) string { return fmt.Sprintf("%08x-5ca1-4000-8000-%012x", i, i) }
+
+func scaleRef(i int) core.UserRef {
+	return core.UserRef{TenantID: directory.DemoTenantID, UserID: scaleUserID(i)}
+}
+
+// writeScaleDirectory writes the demo tenants, apps and users plus n
+// generated users of the demo tenant (userN@contoso.dev, no password).
+// n == 0 is the demo directory alone.
+func writeScaleDirectory(path string, n int) error {
+	tenants, users, apps := directory.DemoData()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	enc := func(v any) {
+		j, _ := json.Marshal(v)
+		w.Write(j)
+	}
+	w.WriteString(`{"tenants":`)
+	enc(tenants)
+	w.WriteString(",\n\"applications\":")
+	enc(apps)
+	w.WriteString(",\n\"users\":[\n")
+	for i, u := range users {
+		if i > 0 {
+			w.WriteString(",\n")
+		}
+		enc(u)
+	}
+	for i := range n {
+		fmt.Fprintf(w, ",\n{\"id\":%q,\"tenantId\":%q,\"userPrincipalName\":\"user%d@contoso.dev\",\"displayName\":\"User %d\"}",
+			scaleUserID(i), directory.DemoTenantID, i, i)
+	}
+	w.WriteString("\n]}\n")
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// heapAfterGC is the live Go heap of this process.
+func heapAfterGC() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func perUser(delta int64, n int) float64 { return float64(delta) / float64(n) }
+
+// scaleDirectoryHeap: what the directory of n users keeps on the Go heap,
+// and what loading it allocates on the way.
+func scaleDirectoryHeap(b *testing.B, file string, n int) {
+	var before runtime.MemStats
+	h0 := heapAfterGC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	d, err := directory.Load(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	h1 := heapAfterGC()
+	if _, ok := d.User(scaleUserID(n - 1)); !ok {
+		b.Fatal("last generated user missing")
+	}
+	runtime.KeepAlive(d)
+	kept := perUser(int64(h1)-int64(h0), n)
+	allocated := perUser(int64(after.TotalAlloc-before.TotalAlloc), n)
+	b.ReportMetric(kept, "heap-B/user")
+	b.ReportMetric(allocated, "alloc-B/user")
+	b.ReportMetric(took.Seconds(), "load-s")
+	scaleLog("directory (in-process): %d users load in %v; live heap %.0f B/user; allocated while loading %.0f B/user",
+		n, took.Round(time.Millisecond), kept, allocated)
+}
+
+// scaleCoreHeap fills a core.Core over a real engine with n users × 2
+// sessions and splits the live heap into the core's cache and the engine.
+func scaleCoreHeap(b *testing.B, n int) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	h0 := heapAfterGC()
+	eng, err := natsstore.Open(ctx, natsstore.Options{Dir: dir, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	kv, err := eng.Bucket(ctx, "presence")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hEngine := heapAfterGC()
+	c := core.New(core.Options{KV: kv, Clock: clock.Real{}})
+	app := directory.DemoDaemonClientID
+	cmds := []presence.SetPresence{
+		{SessionID: app + ":a", Pair: presence.Pair{Availability: presence.Available, Activity: presence.Available}, Expiration: 4 * time.Hour},
+		{SessionID: app + ":b", Pair: presence.Pair{Availability: presence.Busy, Activity: presence.InACall}, Expiration: 4 * time.Hour},
+	}
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j := int(next.Add(1)) - 1
+				if j >= 2*n {
+					return
+				}
+				// First every user's session a, then every user's session b.
+				if _, _, err := c.Do(ctx, scaleRef(j%n), cmds[j/n]); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	hFull := heapAfterGC()
+	runtime.KeepAlive(c)
+	c = nil
+	hEngineOnly := heapAfterGC()
+
+	// A fresh core that reads everyone once (what a restart plus reads give).
+	c2 := core.New(core.Options{KV: kv, Clock: clock.Real{}})
+	refs := make([]core.UserRef, 0, 650)
+	for i := range n {
+		refs = append(refs, scaleRef(i))
+		if len(refs) == cap(refs) || i == n-1 {
+			snaps, err := c2.ReadMany(ctx, refs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got := snaps[0].View.Pair; got.Availability != presence.Busy {
+				b.Fatalf("read back %v", got)
+			}
+			refs = refs[:0]
+		}
+	}
+	refs = nil
+	hRead := heapAfterGC()
+	runtime.KeepAlive(c2)
+	c2 = nil
+
+	// The engine alone after a restart with n keys.
+	if err := eng.Close(); err != nil {
+		b.Fatal(err)
+	}
+	kv, eng = nil, nil
+	hClosed := heapAfterGC()
+	rs := time.Now()
+	eng2, err := natsstore.Open(ctx, natsstore.Options{Dir: dir, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	kv2, err := eng2.Bucket(ctx, "presence")
+	if err != nil {
+		b.Fatal(err)
+	}
+	reopen := time.Since(rs)
+	hReopen := heapAfterGC()
+	runtime.KeepAlive(kv2)
+	_ = eng2.Close()
+
+	cacheW := perUser(int64(hFull)-int64(hEngineOnly), n)
+	engineW := perUser(int64(hEngineOnly)-int64(hEngine), n)
+	cacheR := perUser(int64(hRead)-int64(hEngineOnly), n)
+	engineR := perUser(int64(hReopen)-int64(hClosed), n)
+	b.ReportMetric(float64(2*n)/took.Seconds(), "writes/s")
+	b.ReportMetric(cacheW, "cache-B/user")
+	b.ReportMetric(cacheR, "cache-after-read-B/user")
+	b.ReportMetric(engineW, "engine-B/user")
+	b.ReportMetric(engineR, "engine-reopened-B/user")
+	b.ReportMetric(reopen.Seconds(), "engine-reopen-s")
+	scaleLog("core (in-process): %d users × 2 sessions via core.Do in %v (%.0f writes/s)", n, took.Round(time.Millisecond), float64(2*n)/took.Seconds())
+	scaleLog("core (in-process): empty engine %.1f MB; core cache %.0f B/user after writes, %.0f B/user after reading everyone once; engine %.0f B/user while written, %.0f B/user after reopening (reopen %v)",
+		float64(int64(hEngine)-int64(h0))/1e6, cacheW, cacheR, engineW, engineR, reopen.Round(time.Millisecond))
+}
+
+// ---- the real binary in its own process ----
+
+type scaleChild struct {
+	cmd     *exec.Cmd
+	url     string
+	exec    time.Time
+	listen  time.Duration // exec → "presenced listening on"
+	exited  chan error
+	mu      sync.Mutex
+	gcLive  float64 // MB live after the last GC (gctrace)
+	gcGoal  float64
+	gcCount int
+	gcAt    time.Time
+	tail    []string // last non-gc stderr lines
+}
+
+var gcLine = regexp.MustCompile(`^gc (\d+) @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
+
+func startScaleChild(b *testing.B, bin, dirFile, dataDir, addr string) *scaleChild {
+	b.Helper()
+	c := &scaleChild{exited: make(chan error, 1)}
+	c.cmd = exec.Command(bin, "serve", "--directory", dirFile, "--data", dataDir, "--addr", addr, "--log-level", "warn")
+	c.cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stderr, err := c.cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.exec = time.Now()
+	if err := c.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			c.mu.Lock()
+			if m := gcLine.FindStringSubmatch(line); m != nil {
+				c.gcCount, _ = strconv.Atoi(m[1])
+				c.gcLive, _ = strconv.ParseFloat(m[4], 64)
+				c.gcGoal, _ = strconv.ParseFloat(m[5], 64)
+				c.gcAt = time.Now()
+			} else {
+				c.tail = append(c.tail, line)
+				if len(c.tail) > 20 {
+					c.tail = c.tail[1:]
+				}
+			}
+			c.mu.Unlock()
+		}
+	}()
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "presenced listening on "); ok {
+				u, _, _ := strings.Cut(rest, ",")
+				ready <- u
+			}
+		}
+	}()
+	go func() { c.exited <- c.cmd.Wait() }()
+	select {
+	case c.url = <-ready:
+		c.listen = time.Since(c.exec)
+	case err := <-c.exited:
+		b.Fatalf("presenced exited before listening: %v\n%s", err, c.stderrTail())
+	case <-time.After(5 * time.Minute):
+		_ = c.cmd.Process.Kill()
+		b.Fatalf("presenced not listening after 5 minutes\n%s", c.stderrTail())
+	}
+	b.Cleanup(func() {
+		if c.cmd.ProcessState == nil {
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+		}
+	})
+	return c
+}
+
+func (c *scaleChild) stderrTail() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.tail, "\n")
+}
+
+// heap is the live heap (MB) at the child's last GC and how long ago.
+func (c *scaleChild) heap() (liveMB, goalMB float64, ago time.Duration, count int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gcLive, c.gcGoal, time.Since(c.gcAt), c.gcCount
+}
+
+// rss returns VmRSS and VmHWM in bytes.
+func (c *scaleChild) rss(b *testing.B) (rss, hwm int64) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			if f[0] == "VmRSS:" {
+				rss = kb << 10
+			} else {
+				hwm = kb << 10
+			}
+		}
+	}
+	return rss, hwm
+}
+
+// cpu returns the child's user+system CPU time.
+func (c *scaleChild) cpu(b *testing.B) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// Fields after the command: state(3) … utime(14) stime(15).
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ = 100 on Linux
+}
+
+// idleCPU is the child's CPU use over d with no requests, as % of one core.
+func (c *scaleChild) idleCPU(b *testing.B, d time.Duration) float64 {
+	c0, t0 := c.cpu(b), time.Now()
+	time.Sleep(d)
+	c1, t1 := c.cpu(b), time.Now()
+	return 100 * float64(c1-c0) / float64(t1.Sub(t0))
+}
+
+// stop sends SIGTERM and waits; it returns how long the exit took.
+func (c *scaleChild) stop(b *testing.B) time.Duration {
+	start := time.Now()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.exited:
+		if err != nil {
+			b.Logf("presenced exit: %v\n%s", err, c.stderrTail())
+		}
+	case <-time.After(2 * time.Minute):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		b.Fatalf("presenced did not stop within 2 minutes of SIGTERM")
+	}
+	return time.Since(start)
+}
+
+func (c *scaleChild) memLine(b *testing.B, what string) (rss int64) {
+	rss, hwm := c.rss(b)
+	live, goal, ago, count := c.heap()
+	scaleLog("%-44s RSS %7.1f MB (peak %7.1f MB); Go heap live at last GC %5.0f MB (goal %5.0f MB, gc #%d, %v ago)",
+		what, float64(rss)/1e6, float64(hwm)/1e6, live, goal, count, ago.Round(100*time.Millisecond))
+	return rss
+}
+
+func scaleToken(b *testing.B, hc *http.Client, base string) string {
+	resp, err := hc.PostForm(base+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {directory.DemoDaemonClientID}, "client_secret": {directory.DemoDaemonSecret}, "scope": {"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
+		b.Fatalf("token: %s", resp.Status)
+	}
+	return body.AccessToken
+}
+
+// scaleDrive runs n jobs from workers goroutines; job i sends mk(i) and
+// check validates the answer. Failed requests are retried 3 times.
+// Progress goes to stderr every 10 s. It returns each job's latency.
+func scaleDrive(b *testing.B, hc *http.Client, what string, workers, n int, mk func(i int) *http.Request, check func(i int, body []byte) error) []time.Duration {
+	lat := make([]time.Duration, n)
+	var next, done atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	stopProgress := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case <-t.C:
+				d := done.Load()
+				el := time.Since(start)
+				scaleLog("  %s: %d/%d (%.0f/s)", what, d, n, float64(d)/el.Seconds())
+			}
+		}
+	}()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for failed.Load() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				var lastErr error
+				for range 4 {
+					t := time.Now()
+					resp, err := hc.Do(mk(i))
+					if err != nil {
+						lastErr = err
+						time.Sleep(50 * time.Millisecond)
+						continue
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					lat[i] = time.Since(t)
+					if resp.StatusCode != 200 {
+						lastErr = fmt.Errorf("%s: %s", resp.Status, body)
+						time.Sleep(50 * time.Millisecond)
+						continue
+					}
+					if check != nil {
+						lastErr = check(i, body)
+					} else {
+						lastErr = nil
+					}
+					break
+				}
+				if lastErr != nil {
+					failed.Store(fmt.Errorf("%s, job %d: %w", what, i, lastErr))
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stopProgress)
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	return lat
+}
+
+type latStats struct{ p50, p99, max time.Duration }
+
+func percentiles(lat []time.Duration) latStats {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return latStats{at(0.50), at(0.99), s[len(s)-1]}
+}
+
+func (l latStats) String() string {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", ms(l.p50), ms(l.p99), ms(l.max))
+}
+
+func scaleProcess(b *testing.B, work, dirFile string, n int) {
+	bin := filepath.Join(work, "presenced")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256,
+		DialContext: (&net.Dialer{}).DialContext,
+	}}
+	settle := func() { time.Sleep(5 * time.Second) }
+
+	// An empty directory (the demo's 7 users), for the directory's share.
+	emptyFile := filepath.Join(work, "empty.json")
+	if err := writeScaleDirectory(emptyFile, 0); err != nil {
+		b.Fatal(err)
+	}
+	empty := startScaleChild(b, bin, emptyFile, filepath.Join(work, "empty-data"), "127.0.0.1:0")
+	settle()
+	rssEmpty := empty.memLine(b, "empty directory, just started:")
+	empty.stop(b)
+
+	// The big directory, no presence yet.
+	data := filepath.Join(work, "data")
+	srv := startScaleChild(b, bin, dirFile, data, "127.0.0.1:0")
+	scaleLog("%d users: listening %v after exec (fresh data directory)", n, srv.listen.Round(time.Millisecond))
+	base := srv.url
+	addr := strings.TrimPrefix(base, "http://")
+	tok := scaleToken(b, hc, base)
+	settle()
+	rssDir := srv.memLine(b, "directory loaded, no presence:")
+
+	// Two sessions per user: every user's :a, then every user's :b.
+	app := directory.DemoDaemonClientID
+	sessions := []struct{ id, avail, act string }{{app + ":a", "Available", "Available"}, {app + ":b", "Busy", "InACall"}}
+	var rssAfter [2]int64
+	var writeRate float64
+	for s, sess := range sessions {
+		bodyFmt := `{"sessionId":"` + sess.id + `","availability":"` + sess.avail + `","activity":"` + sess.act + `","expirationDuration":"PT4H"}`
+		t := time.Now()
+		scaleDrive(b, hc, "setPresence "+sess.id, 64, n, func(i int) *http.Request {
+			r, _ := http.NewRequest("POST", base+"/v1.0/users/"+scaleUserID(i)+"/presence/setPresence", strings.NewReader(bodyFmt))
+			r.Header.Set("Authorization", "Bearer "+tok)
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}, nil)
+		el := time.Since(t)
+		writeRate = float64(n) / el.Seconds()
+		scaleLog("%d setPresence (session %s) in %v: %.0f writes/s", n, sess.id, el.Round(time.Millisecond), writeRate)
+		settle()
+		rssAfter[s] = srv.memLine(b, fmt.Sprintf("after %d session(s) per user:", s+1))
+	}
+	liveWritten, _, _, _ := srv.heap()
+
+	// Restart on the same data and address (tokens stay valid).
+	stopTook := srv.stop(b)
+	hc.CloseIdleConnections()
+	scaleLog("SIGTERM → exit in %v", stopTook.Round(time.Millisecond))
+	srv = startScaleChild(b, bin, dirFile, data, addr)
+	probe := rand.IntN(n)
+	var served time.Duration
+	for {
+		r, _ := http.NewRequest("GET", base+"/v1.0/users/"+scaleUserID(probe)+"/presence", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := hc.Do(r)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var p struct{ Availability, Activity string }
+			if resp.StatusCode == 200 && json.Unmarshal(body, &p) == nil && p.Availability == "Busy" && p.Activity == "InACall" {
+				served = time.Since(srv.exec)
+				break
+			}
+			if resp.StatusCode == 401 {
+				tok = scaleToken(b, hc, base)
+				continue
+			}
+			if resp.StatusCode == 200 {
+				b.Fatalf("after restart user %d reads %s, want Busy/InACall", probe, body)
+			}
+		}
+		if time.Since(srv.exec) > 5*time.Minute {
+			b.Fatalf("not serving 5 minutes after restart: %v", err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	scaleLog("restart: listening %v after exec, first read of the written state (Busy/InACall) %v after exec",
+		srv.listen.Round(time.Millisecond), served.Round(time.Millisecond))
+	settle()
+	srv.memLine(b, "restarted, nothing read yet:")
+	idleCold := srv.idleCPU(b, 30*time.Second)
+	scaleLog("idle CPU after restart (30 s, no requests): %.2f %% of one core", idleCold)
+
+	// getPresencesByUserId with 650 random ids, 16 clients.
+	const ids, clients = 650, 16
+	gpbu := func(what string, seed uint64, batches, clients int) latStats {
+		rng := rand.New(rand.NewPCG(seed, 650))
+		bodies := make([][]byte, batches)
+		want := make([]int, batches)
+		for k := range bodies {
+			seen := map[int]bool{}
+			var sb bytes.Buffer
+			sb.WriteString(`{"ids":[`)
+			for j := range ids {
+				i := rng.IntN(n)
+				seen[i] = true
+				if j > 0 {
+					sb.WriteByte(',')
+				}
+				sb.WriteString(`"` + scaleUserID(i) + `"`)
+			}
+			sb.WriteString("]}")
+			bodies[k], want[k] = sb.Bytes(), len(seen)
+		}
+		lat := scaleDrive(b, hc, what, clients, batches, func(k int) *http.Request {
+			r, _ := http.NewRequest("POST", base+"/v1.0/communications/getPresencesByUserId", bytes.NewReader(bodies[k]))
+			r.Header.Set("Authorization", "Bearer "+tok)
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}, func(k int, body []byte) error {
+			// Every id is a generated user with sessions a and b: Busy wins.
+			if got := bytes.Count(body, []byte(`"availability":"Busy"`)); got != want[k] {
+				return fmt.Errorf("%d Busy presences, want %d: %.300s", got, want[k], body)
+			}
+			return nil
+		})
+		st := percentiles(lat)
+		scaleLog("getPresencesByUserId ×%d, %d ids, %d clients, %s: %s", batches, ids, clients, what, st)
+		return st
+	}
+	cold1 := gpbu("cold (right after restart)", 1, 200, 1)
+	cold := gpbu("cold (right after restart)", 2, 2000, clients)
+	srv.memLine(b, "after the cold getPresencesByUserId run:")
+
+	// Read every user once (fills the cache), then idle and warm reads.
+	t := time.Now()
+	scaleDrive(b, hc, "read everyone", clients, (n+ids-1)/ids, func(k int) *http.Request {
+		var sb strings.Builder
+		sb.WriteString(`{"ids":[`)
+		for i := k * ids; i < min(n, (k+1)*ids); i++ {
+			if i > k*ids {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(`"` + scaleUserID(i) + `"`)
+		}
+		sb.WriteString("]}")
+		r, _ := http.NewRequest("POST", base+"/v1.0/communications/getPresencesByUserId", strings.NewReader(sb.String()))
+		r.Header.Set("Authorization", "Bearer "+tok)
+		r.Header.Set("Content-Type", "application/json")
+		return r
+	}, nil)
+	scaleLog("read all %d users once (getPresencesByUserId, 650 per request) in %v", n, time.Since(t).Round(time.Millisecond))
+	settle()
+	rssRead := srv.memLine(b, "restarted, every user read once:")
+	idleWarm := srv.idleCPU(b, 30*time.Second)
+	scaleLog("idle CPU with every user cached (30 s, no requests): %.2f %% of one core", idleWarm)
+	srv.memLine(b, "every user read once, after 30 s idle:")
+	warm := gpbu("warm (every user cached)", 3, 2000, clients)
+	warm1 := gpbu("warm (every user cached)", 4, 200, 1)
+	liveRead, _, _, _ := srv.heap()
+	srv.stop(b)
+
+	dirShare := perUser(rssDir-rssEmpty, n)
+	presence1 := perUser(rssAfter[0]-rssDir, n)
+	presence2 := perUser(rssAfter[1]-rssDir, n)
+	total := perUser(rssAfter[1], n)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(total, "rss-B/user")
+	b.ReportMetric(presence2, "presence-rss-B/user")
+	b.ReportMetric(dirShare, "dir-rss-B/user")
+	b.ReportMetric(perUser(rssRead, n), "rss-restarted-read-B/user")
+	b.ReportMetric(liveWritten*1e6/float64(n), "heap-live-B/user")
+	b.ReportMetric(writeRate, "writes/s")
+	b.ReportMetric(srv.listen.Seconds(), "restart-listen-s")
+	b.ReportMetric(served.Seconds(), "restart-serve-s")
+	b.ReportMetric(idleCold, "idle-cpu-%")
+	b.ReportMetric(idleWarm, "idle-cpu-cached-%")
+	b.ReportMetric(ms(cold.p99), "gpbu650-cold-p99-ms")
+	b.ReportMetric(ms(warm.p99), "gpbu650-warm-p99-ms")
+	b.ReportMetric(ms(cold1.p99), "gpbu650-1client-cold-p99-ms")
+	b.ReportMetric(ms(warm1.p99), "gpbu650-1client-warm-p99-ms")
+
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	fmt.Fprintf(os.Stderr, `
+=== presenced at %d users (2 live sessions each), one process ===
+memory per user, total (RSS / users):          %6.0f B   target ≤ 1024 B: %s
+  presence state, 2 sessions (RSS delta):      %6.0f B   (1 session: %.0f B)
+  directory (RSS delta over the demo directory):%6.0f B
+  Go heap live at last GC (gctrace):           %6.0f B   after writes; %.0f B after restart + reading everyone
+  RSS after restart + reading everyone:        %6.0f B
+restart: listening %.2f s, serving the written state %.2f s   target < 10 s: %s
+idle CPU: %.2f %% after restart, %.2f %% with every user cached   target < 2 %%: %s
+getPresencesByUserId, 650 ids, 16 clients: cold %s; warm %s   target p99 < 10 ms: cold %s, warm %s
+getPresencesByUserId, 650 ids, 1 client:   cold %s; warm %s   target p99 < 10 ms: cold %s, warm %s
+`, n, total, met(total <= 1024), presence2, presence1, dirShare,
+		liveWritten*1e6/float64(n), liveRead*1e6/float64(n), perUser(rssRead, n),
+		srv.listen.Seconds(), served.Seconds(), met(served < 10*time.Second),
+		idleCold, idleWarm, met(max(idleCold, idleWarm) < 2),
+		cold, warm, met(cold.p99 < 10*time.Millisecond), met(warm.p99 < 10*time.Millisecond),
+		cold1, warm1, met(cold1.p99 < 10*time.Millisecond), met(warm1.p99 < 10*time.Millisecond))
+}
