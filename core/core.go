@@ -6,6 +6,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,18 +104,62 @@ func (c *Core) Read(ctx context.Context, u UserRef) (Snapshot, error) {
 	return snapshot(u, e.facts, c.clock.Now()), nil
 }
 
+// coldReads bounds the engine reads one ReadMany makes at once.
+const coldReads = 32
+
 // ReadMany returns the presence of each user, in order, at one instant.
+// Users not in memory yet are read from the engine concurrently: one after
+// another, 650 of them took ~90 ms.
 func (c *Core) ReadMany(ctx context.Context, us []UserRef) ([]Snapshot, error) {
+	entries := make([]*entry, len(us))
+	var missing []int
+	for i, u := range us {
+		if e := c.cached(u); e != nil {
+			entries[i] = e
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var first error
+		sem := make(chan struct{}, coldReads)
+		for _, i := range missing {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				e, err := c.load(ctx, us[i])
+				if err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+					return
+				}
+				entries[i] = e
+			}()
+		}
+		wg.Wait()
+		if first != nil {
+			return nil, first
+		}
+	}
 	now := c.clock.Now()
 	out := make([]Snapshot, len(us))
 	for i, u := range us {
-		e, err := c.load(ctx, u)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = snapshot(u, e.facts, now)
+		out[i] = snapshot(u, entries[i].facts, now)
 	}
 	return out, nil
+}
+
+// cached returns the user's cached entry, or nil.
+func (c *Core) cached(u UserRef) *entry {
+	sh := c.shardOf(u)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.users[u]
 }
 
 func snapshot(u UserRef, f presence.Facts, now time.Time) Snapshot {
@@ -187,14 +232,12 @@ func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) e
 }
 
 func (c *Core) load(ctx context.Context, u UserRef) (*entry, error) {
-	sh := c.shardOf(u)
-	sh.mu.RLock()
-	e, ok := sh.users[u]
-	sh.mu.RUnlock()
-	if ok {
+	if e := c.cached(u); e != nil {
 		return e, nil
 	}
+	sh := c.shardOf(u)
 	key := u.Key()
+	var e *entry
 	got, err := c.kv.Get(ctx, key)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -157,3 +157,37 @@ func TestOnChangeOnlyForVisibleChanges(t *testing.T) {
 		t.Fatalf("heard %v, want two changes", heard)
 	}
 }
+
+// ReadMany of users not in memory reads them from the engine (concurrently)
+// and answers in the order asked, unknown users as never written.
+func TestReadManyCold(t *testing.T) {
+	kv := bucket(t)
+	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	ctx := context.Background()
+	writer := core.New(core.Options{KV: kv, Clock: fake})
+	var refs []core.UserRef
+	for i := range 100 {
+		u := core.UserRef{TenantID: alice.TenantID, UserID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)}
+		refs = append(refs, u)
+		if i%3 == 0 {
+			continue // never written
+		}
+		if _, _, err := writer.Do(ctx, u, set("x", "Busy", "InACall")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cold := core.New(core.Options{KV: kv, Clock: fake})
+	snaps, err := cold.ReadMany(ctx, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range snaps {
+		want := "Busy/InACall"
+		if i%3 == 0 {
+			want = "Offline/Offline"
+		}
+		if s.User != refs[i] || s.View.Pair.String() != want {
+			t.Fatalf("snapshot %d: %v %s, want %v %s", i, s.User, s.View.Pair, refs[i], want)
+		}
+	}
+}

@@ -46,6 +46,95 @@ func Load(path string) (*Directory, error) {
 
 // Parse is Load for a directory file's content.
 func Parse(data []byte) (*Directory, error) {
+	// Fast path: one strict decode of the whole file. Only when it fails is
+	// the file walked entry by entry (parseLocated), to say exactly where
+	// and what is wrong. Measured: the located walk alone took 8.7 s of a
+	// 12.6 s restart with 1,000,000 users.
+	var file struct {
+		Tenants      []Tenant `json:"tenants"`
+		Users        []User   `json:"users"`
+		Applications []App    `json:"applications"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err == nil && distinctTopLevelKeys(data) {
+		if _, err := dec.Token(); err == io.EOF {
+			internTenants(file.Tenants, file.Users, file.Applications)
+			if d, err := New(file.Tenants, file.Users, file.Applications); err == nil {
+				return d, nil
+			}
+		}
+	}
+	return parseLocated(data)
+}
+
+// distinctTopLevelKeys reports whether no key repeats in the top-level
+// object (encoding/json silently keeps the last of two "users" arrays).
+// It skims the bytes, tracking only strings and nesting.
+func distinctTopLevelKeys(data []byte) bool {
+	seen := map[string]bool{}
+	depth, inString, escaped, start := 0, false, false, 0
+	expectKey := false
+	for i, c := range data {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+				if depth == 1 && expectKey {
+					k := string(data[start:i])
+					if seen[k] {
+						return false
+					}
+					seen[k] = true
+					expectKey = false
+				}
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString, start = true, i+1
+		case '{', '[':
+			depth++
+			if depth == 1 {
+				expectKey = true
+			}
+		case '}', ']':
+			depth--
+		case ',':
+			if depth == 1 {
+				expectKey = true
+			}
+		}
+	}
+	return true
+}
+
+// internTenants makes every user and app share its tenant's id string
+// (a million users otherwise carry a million copies of a few ids).
+func internTenants(tenants []Tenant, users []User, apps []App) {
+	ids := make(map[string]string, len(tenants))
+	for _, t := range tenants {
+		ids[t.ID] = t.ID
+	}
+	for i := range users {
+		if id, ok := ids[users[i].TenantID]; ok {
+			users[i].TenantID = id
+		}
+	}
+	for i := range apps {
+		if id, ok := ids[apps[i].TenantID]; ok {
+			apps[i].TenantID = id
+		}
+	}
+}
+
+// parseLocated decodes entry by entry, locating every problem.
+func parseLocated(data []byte) (*Directory, error) {
 	var tenants []Tenant
 	var users []User
 	var apps []App
