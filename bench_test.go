@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/loadgen"
 )
 
 // The HTTP benchmarks measure presenced beside a bare net/http handler in the
@@ -29,24 +30,15 @@ func benchClient() *http.Client {
 	}}
 }
 
-// bareServer serves the same shapes with no work.
+// bareServer serves the same shapes with no work: the load tool's own
+// baseline handler.
 func bareServer(b *testing.B, getBody []byte) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	bare, err := loadgen.StartBare(getBody)
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if r.Method == http.MethodGet {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(getBody)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	b.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
+	b.Cleanup(func() { _ = bare.Close() })
+	return bare.URL()
 }
 
 // drive sends n requests from benchClients goroutines and returns the
