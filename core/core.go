@@ -51,6 +51,7 @@ type Core struct {
 	clock clock.Clock
 	seed  maphash.Seed
 	shard [256]shard
+	ids   sessionIDTable
 	subMu sync.RWMutex
 	subs  []func(Snapshot)
 }
@@ -67,8 +68,8 @@ type shard struct {
 }
 
 type entry struct {
-	facts presence.Facts
-	rev   uint64
+	rev  uint64
+	data []byte // the facts, compact (compact.go)
 }
 
 // New returns a Core over o.KV.
@@ -101,7 +102,11 @@ func (c *Core) Read(ctx context.Context, u UserRef) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
-	return snapshot(u, e.facts, c.clock.Now()), nil
+	f, err := c.facts(e)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return snapshot(u, f, c.clock.Now()), nil
 }
 
 // coldReads bounds the engine reads one ReadMany makes at once.
@@ -149,9 +154,21 @@ func (c *Core) ReadMany(ctx context.Context, us []UserRef) ([]Snapshot, error) {
 	now := c.clock.Now()
 	out := make([]Snapshot, len(us))
 	for i, u := range us {
-		out[i] = snapshot(u, entries[i].facts, now)
+		f, err := c.facts(entries[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = snapshot(u, f, now)
 	}
 	return out, nil
+}
+
+// facts decodes an entry (never written: no facts).
+func (c *Core) facts(e *entry) (presence.Facts, error) {
+	if e.data == nil {
+		return presence.Facts{}, nil
+	}
+	return c.ids.decode(e.data)
 }
 
 // cached returns the user's cached entry, or nil.
@@ -184,7 +201,11 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 			return Snapshot{}, false, err
 		}
 		now := c.clock.Now()
-		next, ch, err := presence.Apply(e.facts, cmd, now)
+		cur, err := c.facts(e)
+		if err != nil {
+			return Snapshot{}, false, err
+		}
+		next, ch, err := presence.Apply(cur, cmd, now)
 		if err != nil {
 			return Snapshot{}, false, err
 		}
@@ -203,7 +224,12 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		if err != nil {
 			return Snapshot{}, false, unavailable(err)
 		}
-		c.remember(u, &entry{facts: next, rev: rev})
+		data, err := c.ids.encode(next)
+		if err != nil {
+			c.forget(u) // stored, but not cached: the next read loads it
+		} else {
+			c.remember(u, &entry{data: data, rev: rev})
+		}
 		snap = snapshot(u, next, now)
 		if ch {
 			c.subMu.RLock()
@@ -228,7 +254,11 @@ func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) e
 	if err != nil {
 		return err
 	}
-	return fn(snapshot(u, e.facts, c.clock.Now()))
+	f, err := c.facts(e)
+	if err != nil {
+		return err
+	}
+	return fn(snapshot(u, f, c.clock.Now()))
 }
 
 func (c *Core) load(ctx context.Context, u UserRef) (*entry, error) {
@@ -245,11 +275,16 @@ func (c *Core) load(ctx context.Context, u UserRef) (*entry, error) {
 	case err != nil:
 		return nil, unavailable(err)
 	default:
-		e = &entry{rev: got.Revision}
-		if err := json.Unmarshal(got.Value, &e.facts); err != nil {
+		var f presence.Facts
+		if err := json.Unmarshal(got.Value, &f); err != nil {
 			return nil, fmt.Errorf("core: decode facts of %s: %w", key, err)
 		}
-		presence.Intern(&e.facts)
+		presence.Intern(&f)
+		data, err := c.ids.encode(f)
+		if err != nil {
+			return nil, fmt.Errorf("core: encode facts of %s: %w", key, err)
+		}
+		e = &entry{rev: got.Revision, data: data}
 	}
 	sh.mu.Lock()
 	if cur, ok := sh.users[u]; ok {

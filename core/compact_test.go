@@ -1,0 +1,63 @@
+package core
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+)
+
+func TestCompactRoundTrip(t *testing.T) {
+	var tab sessionIDTable
+	now := time.Date(2026, 11, 25, 9, 0, 0, 123456789, time.UTC)
+	msg := "hello"
+	cases := map[string]presence.Facts{
+		"never written": {},
+		"two sessions": {Sessions: []presence.Session{
+			{ID: "6dcddc99-5a7f-430c-a555-551d652a37b1", Pair: presence.Pair{Availability: presence.Available, Activity: presence.Available}, RefreshedAt: now, ExpiresAt: now.Add(time.Hour)},
+			{ID: "6dcddc99-5a7f-430c-a555-551d652a37b1:phone", Pair: presence.Pair{Availability: presence.Busy, Activity: presence.InACall}, RefreshedAt: now.Add(-time.Minute), ExpiresAt: now.Add(4 * time.Hour)},
+		}, Seq: presence.Stamp{At: now.UnixNano(), N: 3}, LastWrite: now},
+		"unknown value written out": {Sessions: []presence.Session{
+			{ID: "x", Pair: presence.Pair{Availability: "Sleepy", Activity: strings.Repeat("z", 300)}, RefreshedAt: now, ExpiresAt: now.Add(time.Minute)},
+		}},
+		"everything": {
+			Sessions:    []presence.Session{{ID: "a", Pair: presence.Pair{Availability: presence.Away, Activity: presence.Away}, RefreshedAt: now, ExpiresAt: now.Add(time.Hour)}},
+			Preferred:   &presence.Preferred{Pair: presence.Pair{Availability: presence.Offline, Activity: presence.OffWork}, SetAt: now, ExpiresAt: now.Add(24 * time.Hour)},
+			Status:      &presence.StatusMessage{Content: "on leave", ContentType: "text", Expiry: &presence.DateTimeTimeZone{DateTime: "2026-12-01T10:00:00", TimeZone: "UTC"}, ExpiresAt: now.Add(48 * time.Hour), PublishedAt: now},
+			Events:      []presence.Event{{Start: now, End: now.Add(time.Hour), ShowAs: "busy", IsMeeting: true}},
+			AutoReplies: &presence.AutoReplies{Status: presence.RepliesScheduled, ScheduledStart: now, ScheduledEnd: now.Add(time.Hour), InternalReplyMessage: msg},
+			Seq:         presence.Stamp{At: now.UnixNano()},
+			LastWrite:   now,
+		},
+	}
+	for name, f := range cases {
+		b, err := tab.encode(f)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := tab.decode(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(got, f) {
+			t.Errorf("%s: round trip\n got %+v\nwant %+v", name, got, f)
+		}
+		if name == "two sessions" && len(b) > 72 {
+			t.Errorf("two sessions take %d bytes", len(b))
+		}
+	}
+}
+
+// FuzzCompactDecode: corrupt bytes give an error, never a panic.
+func FuzzCompactDecode(f *testing.F) {
+	var tab sessionIDTable
+	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	b, _ := tab.encode(presence.Facts{Sessions: []presence.Session{{ID: "a", Pair: presence.Pair{Availability: "Busy", Activity: "InACall"}, RefreshedAt: now, ExpiresAt: now}}})
+	f.Add(b)
+	f.Add([]byte{1, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = tab.decode(b)
+	})
+}
