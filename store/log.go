@@ -15,8 +15,8 @@ type Record struct {
 
 // Log is a durable, append-only log of records, each under a subject
 // ("chg.<tenant>.<user>"). Records are kept for a retention period; readers
-// follow them in order, live (Follow) or through a durable cursor that
-// survives restarts (OpenCursor). Change notifications are built on it.
+// follow them in order, live (Follow), or read a range of them (Read).
+// Change notifications are built on it.
 type Log interface {
 	// Append stores a record and returns its sequence once the engine has
 	// acknowledged it.
