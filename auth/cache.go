@@ -37,7 +37,7 @@ func (c *tokenCache) get(raw string, now time.Time, leeway time.Duration, versio
 	if !ok || now.Before(t.nbf.Add(-leeway)) || !now.Before(t.exp.Add(leeway)) {
 		return Principal{}, false
 	}
-	return t.p.clone(), true
+	return t.p, true // shared: a Principal's slices are read-only
 }
 
 func (c *tokenCache) put(raw string, p Principal, nbf, exp time.Time, version uint64) {

@@ -21,7 +21,9 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-// Principal is who a valid token speaks for.
+// Principal is who a valid token speaks for. Validate may hand the same
+// Scopes and Roles slices to every request with the same token: treat
+// them as read-only.
 type Principal struct {
 	TenantID string // the token's tid
 	ClientID string // the calling application (azp / appid)
@@ -157,7 +159,7 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 		return Principal{}, err
 	}
 	v.cache.put(raw, p, nbf, exp, version)
-	return p.clone(), nil
+	return p, nil
 }
 
 // validate checks a token in full and returns its principal and lifetime.
