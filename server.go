@@ -214,7 +214,7 @@ func (s *Server) startNotify(ctx context.Context) error {
 		s.hub.Run(runCtx)
 	}()
 	s.subs = notify.NewManager(notify.ManagerOptions{
-		Hub: s.hub, Fanout: fan, Log: changes, KV: subsKV, Clock: s.clock, Logger: s.log,
+		Hub: s.hub, Fanout: fan, KV: subsKV, Clock: s.clock, Logger: s.log,
 		Policy:           subscription.URLPolicy{RequireHTTPS: !s.cfg.Dev, AllowPrivate: s.cfg.Dev || s.cfg.AllowPrivateWebhooks},
 		ValidationTokens: func(tenantID, appID string) (string, error) { return s.issuer.ValidationToken(tenantID, appID) },
 		Visible: func(tenantID string, u core.UserRef) bool {

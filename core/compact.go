@@ -171,7 +171,6 @@ func (t *sessionIDTable) decode(b []byte) (presence.Facts, error) {
 			}
 		}
 		f.Preferred, f.Status, f.Events, f.AutoReplies = rr.Preferred, rr.Status, rr.Events, rr.AutoReplies
-		presence.Intern(&f)
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return f, errCompact

@@ -209,7 +209,6 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		if err != nil {
 			return Snapshot{}, false, err
 		}
-		presence.Intern(&next)
 		val, err := json.Marshal(next)
 		if err != nil {
 			return Snapshot{}, false, fmt.Errorf("core: encode facts of %s: %w", key, err)
@@ -279,7 +278,6 @@ func (c *Core) load(ctx context.Context, u UserRef) (*entry, error) {
 		if err := json.Unmarshal(got.Value, &f); err != nil {
 			return nil, fmt.Errorf("core: decode facts of %s: %w", key, err)
 		}
-		presence.Intern(&f)
 		data, err := c.ids.encode(f)
 		if err != nil {
 			return nil, fmt.Errorf("core: encode facts of %s: %w", key, err)

@@ -35,11 +35,10 @@ type Owner struct {
 	UserID   string
 }
 
-// ManagerOptions configure a Manager. Hub, Fanout, Log, KV and Clock are required.
+// ManagerOptions configure a Manager. Hub, Fanout, KV and Clock are required.
 type ManagerOptions struct {
 	Hub    *Hub
 	Fanout *Fanout
-	Log    store.Log
 	KV     store.KV // the subscriptions bucket and their delivery progress
 	Clock  clock.Clock
 	Logger *slog.Logger
