@@ -67,22 +67,22 @@ type Hub struct {
 	mu      sync.Mutex
 	watched map[core.UserRef]*watch
 	due     dueHeap
+	retry   map[core.UserRef]struct{} // appends that failed: tried again at the next wake
 	wake    chan struct{}
 }
 
 type watch struct {
-	count   int
-	until   time.Time // with count 0: watched until then
-	last    presence.Stamp
-	known   bool      // last is known (read from the log or appended)
-	dueAt   time.Time // the instant queued in the heap, zero if none
-	pending bool      // an append failed: retry at the next wake
+	count int
+	until time.Time // with count 0: watched until then
+	last  presence.Stamp
+	known bool      // last is known (read from the log or appended)
+	dueAt time.Time // the instant queued in the heap, zero if none
 }
 
 // NewHub builds a hub; Run starts its clock loop.
 func NewHub(o HubOptions) *Hub {
 	h := &Hub{core: o.Core, log: o.Log, fan: o.Fanout, clock: o.Clock, logger: o.Logger, linger: o.Linger,
-		watched: make(map[core.UserRef]*watch), wake: make(chan struct{}, 1)}
+		watched: make(map[core.UserRef]*watch), retry: make(map[core.UserRef]struct{}), wake: make(chan struct{}, 1)}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
@@ -159,7 +159,7 @@ func (h *Hub) onWrite(s core.Snapshot) {
 	if err := h.appendIfNew(ctx, s); err != nil {
 		h.logger.Warn("change not yet in the log; will retry", "user", s.User.UserID, "err", err)
 		h.mu.Lock()
-		w.pending = true
+		h.retry[s.User] = struct{}{}
 		h.mu.Unlock()
 		h.nudge()
 		return
@@ -229,8 +229,9 @@ func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot) error {
 func (h *Hub) setLast(u core.UserRef, s presence.Stamp) {
 	h.mu.Lock()
 	if w := h.watched[u]; w != nil {
-		w.last, w.known, w.pending = s, true, false
+		w.last, w.known = s, true
 	}
+	delete(h.retry, u)
 	h.mu.Unlock()
 }
 
@@ -280,11 +281,13 @@ func (h *Hub) Run(ctx context.Context) {
 			}
 			ready = append(ready, it.user)
 		}
-		for u, w := range h.watched {
-			if w.pending {
+		due := len(ready)
+		for u := range h.retry {
+			if h.watched[u] != nil {
 				ready = append(ready, u)
 			}
 		}
+		clear(h.retry)
 		wait := time.Second
 		if h.due.Len() > 0 {
 			wait = min(wait, h.due[0].at.Sub(now))
@@ -294,14 +297,12 @@ func (h *Hub) Run(ctx context.Context) {
 			if err := h.announce(ctx, u); err != nil && ctx.Err() == nil {
 				h.logger.Warn("announcing a change", "user", u.UserID, "err", err)
 				h.mu.Lock()
-				if w := h.watched[u]; w != nil {
-					w.pending = true
-				}
+				h.retry[u] = struct{}{}
 				h.mu.Unlock()
 			}
 		}
-		if len(ready) > 0 {
-			continue
+		if due > 0 {
+			continue // more instants may have come due meanwhile; retries wait for the next wake
 		}
 		// The wait is capped at a second: the server clock and the wall
 		// clock agree between jumps, and a jump nudges us anyway.
