@@ -71,8 +71,12 @@ type API struct {
 	// streamsDone ends every open stream when the server shuts down
 	// (streams never go idle, so a graceful shutdown would wait forever).
 	streamsDone context.Context
-	StopStreams context.CancelFunc
+	stopStreams context.CancelFunc
 }
+
+// StopStreams ends every open live stream; register it with
+// http.Server.RegisterOnShutdown.
+func (a *API) StopStreams() { a.stopStreams() }
 
 // New builds the handler.
 func New(o Options) *API {
@@ -80,7 +84,7 @@ func New(o Options) *API {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
-	a.streamsDone, a.StopStreams = context.WithCancel(context.Background())
+	a.streamsDone, a.stopStreams = context.WithCancel(context.Background())
 	if a.maxBody <= 0 {
 		a.maxBody = 128 << 10
 	}

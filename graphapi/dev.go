@@ -13,7 +13,7 @@ type devClockJSON struct {
 }
 
 func (a *API) devClockBody() devClockJSON {
-	return devClockJSON{Now: graphTime(a.dev.Now()), Offset: presence.FormatDuration(a.dev.Offset())}
+	return devClockJSON{Now: presence.FormatDateTime(a.dev.Now()), Offset: presence.FormatDuration(a.dev.Offset())}
 }
 
 // getDevClock serves GET /dev/clock: the server's current time and how far

@@ -2,7 +2,6 @@ package graphapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/presence"
@@ -31,9 +30,6 @@ type statusMessageJSON struct {
 	PublishedDateTime string                     `json:"publishedDateTime,omitempty"`
 }
 
-// graphTime formats an instant as Graph does: UTC with seven fractional digits.
-func graphTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0000000Z") }
-
 // render shapes a snapshot for a reader. Only the owner sees when their
 // status message expires and when it was published (semantics §3.6).
 func render(s core.Snapshot, owner bool) presenceJSON {
@@ -50,7 +46,7 @@ func render(s core.Snapshot, owner bool) presenceJSON {
 		out.StatusMessage = &statusMessageJSON{Message: itemBody{Content: m.Content, ContentType: m.ContentType}}
 		if owner {
 			out.StatusMessage.ExpiryDateTime = m.Expiry
-			out.StatusMessage.PublishedDateTime = graphTime(m.PublishedAt)
+			out.StatusMessage.PublishedDateTime = presence.FormatDateTime(m.PublishedAt)
 		}
 	}
 	return out

@@ -57,7 +57,7 @@ func renderSubscription(s subscription.Subscription) subscriptionJSON {
 		ID: s.ID, Resource: s.Resource, ApplicationID: s.ApplicationID, ChangeType: s.ChangeType,
 		ClientState: orNull(s.ClientState), NotificationURL: s.NotificationURL,
 		LifecycleNotificationURL: orNull(s.LifecycleNotificationURL),
-		ExpirationDateTime:       graphTime(s.ExpirationDateTime), CreatorID: s.CreatorID,
+		ExpirationDateTime:       presence.FormatDateTime(s.ExpirationDateTime), CreatorID: s.CreatorID,
 		IncludeResourceData: s.IncludeResourceData, LatestSupportedTLSVersion: tls,
 		EncryptionCertificate: orNull(s.EncryptionCertificate), EncryptionCertificateID: orNull(s.EncryptionCertificateID),
 	}

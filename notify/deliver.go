@@ -7,6 +7,7 @@ import (
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/notify/richdata"
 	"github.com/presenced/presenced/notify/subscription"
+	"github.com/presenced/presenced/presence"
 )
 
 // notification is one item of Graph's changeNotificationCollection.
@@ -121,7 +122,7 @@ func (m *Manager) body(s subscription.Subscription, rs *running, c Change) ([]by
 		TenantID:                       s.TenantID,
 		OrganizationID:                 s.TenantID,
 		Resource:                       "communications/presences/" + c.UserID,
-		SubscriptionExpirationDateTime: GraphTime(s.ExpirationDateTime),
+		SubscriptionExpirationDateTime: presence.FormatDateTime(s.ExpirationDateTime),
 		ResourceData: resourceData{
 			ODataID: "users/" + c.UserID + "/presence", ODataType: "#microsoft.graph.presence", ID: c.UserID,
 		},

@@ -104,12 +104,8 @@ func (f *Fanout) Run(ctx context.Context) {
 			return
 		}
 		f.logger.Warn("following the change log; retrying", "err", err)
-		t := time.NewTimer(time.Second)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, time.Second) {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -615,7 +615,7 @@ type lifecycleNotification struct {
 
 func (m *Manager) sendLifecycle(ctx context.Context, s subscription.Subscription) {
 	body, _ := json.Marshal(map[string]any{"value": []lifecycleNotification{{
-		SubscriptionID: s.ID, SubscriptionExpirationDateTime: GraphTime(s.ExpirationDateTime),
+		SubscriptionID: s.ID, SubscriptionExpirationDateTime: presence.FormatDateTime(s.ExpirationDateTime),
 		TenantID: s.TenantID, ClientState: s.ClientState, LifecycleEvent: "reauthorizationRequired",
 	}}})
 	wait := m.o.Backoff
@@ -633,9 +633,6 @@ func (m *Manager) sendLifecycle(ctx context.Context, s subscription.Subscription
 		wait = min(2*wait, m.o.MaxBackoff)
 	}
 }
-
-// GraphTime formats an instant as Graph does: UTC, seven fractional digits.
-func GraphTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0000000Z") }
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

@@ -156,3 +156,7 @@ type View struct {
 	Status       *StatusMessage // nil when none is set or it has expired
 	WorkLocation WorkLocation
 }
+
+// FormatDateTime writes an instant as Graph writes Edm.DateTimeOffset
+// values: UTC with seven fractional digits ("2026-11-25T09:00:00.0000000Z").
+func FormatDateTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0000000Z") }

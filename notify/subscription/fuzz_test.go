@@ -106,7 +106,7 @@ func FuzzCreateRequestExpiry(f *testing.F) {
 		// Go's format keeps every digit; Graph's 7-digit format keeps 100 ns.
 		for again, want := range map[string]time.Time{
 			got.Format(time.RFC3339Nano): got,
-			graphTime(got):               got.Truncate(100 * time.Nanosecond),
+			presence.FormatDateTime(got): got.Truncate(100 * time.Nanosecond),
 		} {
 			back, err := ParseDateTime(again)
 			if err != nil || !back.Equal(want) {

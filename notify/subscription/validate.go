@@ -103,7 +103,7 @@ func parseExpiry(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, presence.Errorf(presence.Invalid, "expirationDateTime",
 			"expirationDateTime is required: an RFC 3339 date-time with Z or an offset, at most %d minutes from now (latest accepted: %s).",
-			int(MaxLifetime/time.Minute), graphTime(latest))
+			int(MaxLifetime/time.Minute), presence.FormatDateTime(latest))
 	}
 	t, err := ParseDateTime(s)
 	if err != nil {
@@ -112,12 +112,12 @@ func parseExpiry(s string, now time.Time) (time.Time, error) {
 	if !t.After(now) {
 		return time.Time{}, presence.Errorf(presence.Invalid, "expirationDateTime",
 			"expirationDateTime '%s' is not in the future (it is now %s); it must be after now and at most %d minutes from now (latest accepted: %s).",
-			clip(s, 40), graphTime(now), int(MaxLifetime/time.Minute), graphTime(latest))
+			clip(s, 40), presence.FormatDateTime(now), int(MaxLifetime/time.Minute), presence.FormatDateTime(latest))
 	}
 	if t.After(latest) {
 		return time.Time{}, presence.Errorf(presence.Invalid, "expirationDateTime",
 			"expirationDateTime '%s' is more than %d minutes from now, the maximum lifetime of a presence subscription; the latest accepted is %s. Renew with PATCH before it expires.",
-			clip(s, 40), int(MaxLifetime/time.Minute), graphTime(latest))
+			clip(s, 40), int(MaxLifetime/time.Minute), presence.FormatDateTime(latest))
 	}
 	return t.UTC(), nil
 }
@@ -198,9 +198,6 @@ func ParseDateTime(s string) (time.Time, error) {
 	}
 	return t, nil
 }
-
-// graphTime formats t as Graph writes date-times.
-func graphTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0000000Z") }
 
 // checkURL applies the form rules of notificationUrl and
 // lifecycleNotificationUrl: absolute http(s) URL with a host, no fragment,
