@@ -360,6 +360,48 @@ func IsGUID(s string) bool {
 	return true
 }
 
+// IsUserID reports whether s names a user the way the API accepts: an
+// object id (a GUID, in any case) or a userPrincipalName.
+func IsUserID(s string) bool { return IsGUID(strings.ToLower(s)) || IsUPN(s) }
+
+// IsUPN accepts local@domain where the local part has 1–113 of the
+// characters Entra allows in a UPN (letters, digits and ' . - _ ! # ^ ~)
+// plus '+', which the directory accepts, and the domain is a DNS name of at
+// least two labels. The character set keeps ids free of '%', '/', '?',
+// quotes other than ' and whitespace, so that an id is safe in a URL path
+// and in a subscription's $filter.
+func IsUPN(s string) bool {
+	local, dom, ok := strings.Cut(s, "@")
+	if !ok || local == "" || len(local) > 113 || dom == "" || len(dom) > 253 {
+		return false
+	}
+	for i := 0; i < len(local); i++ {
+		c := local[i]
+		if !(isAlnum(c) || strings.IndexByte("'.-_!#^~+", c) >= 0) {
+			return false
+		}
+	}
+	labels := strings.Split(dom, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			if !isAlnum(l[i]) && l[i] != '-' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'z'
+}
+
 func checkGUID(at, field, s string) error {
 	switch {
 	case s == "":

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -160,14 +159,9 @@ const (
 	subjectPresences
 )
 
-var (
-	guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	upnRE  = regexp.MustCompile(`^[^@\s/\\'"]{1,113}@[A-Za-z0-9.-]{1,255}$`)
-)
-
 // checkUserID rejects what is neither an object id nor a userPrincipalName.
 func checkUserID(field, id string) error {
-	if guidRE.MatchString(id) || upnRE.MatchString(id) {
+	if directory.IsUserID(id) {
 		return nil
 	}
 	return presence.Errorf(presence.Invalid, field,

@@ -256,51 +256,10 @@ func resourceErr(s, format string, args ...any) error {
 // checkID returns why id is neither a user object id nor a
 // userPrincipalName, or "" when it is one.
 func checkID(id string) string {
-	if isGUID(id) || isUPN(id) {
+	if directory.IsUserID(id) {
 		return ""
 	}
 	return "is neither a user object id (a GUID such as 'fa8bf3dc-eca7-46b7-bad1-db199b62afc3') nor a userPrincipalName (such as 'adele@contoso.dev')"
-}
-
-// isGUID accepts 8-4-4-4-12 hex digits in either case.
-func isGUID(s string) bool { return directory.IsGUID(strings.ToLower(s)) }
-
-// isUPN accepts local@domain where the local part has 1–113 of the
-// characters Entra allows in a UPN (letters, digits and ' . - _ ! # ^ ~)
-// plus '+', which the directory accepts, and the domain is a DNS name of at
-// least two labels. The character set keeps ids free of '%', '/', '?',
-// quotes other than ' and whitespace, so FormatResource's output always
-// parses back.
-func isUPN(s string) bool {
-	local, dom, ok := strings.Cut(s, "@")
-	if !ok || local == "" || len(local) > 113 || dom == "" || len(dom) > 253 {
-		return false
-	}
-	for i := 0; i < len(local); i++ {
-		c := local[i]
-		if !(isAlnum(c) || strings.IndexByte("'.-_!#^~+", c) >= 0) {
-			return false
-		}
-	}
-	labels := strings.Split(dom, ".")
-	if len(labels) < 2 {
-		return false
-	}
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			if !isAlnum(l[i]) && l[i] != '-' {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isAlnum(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'z'
 }
 
 // percentDecode decodes %XX escapes once. '+' is left alone: outside quotes
