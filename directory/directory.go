@@ -54,6 +54,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -176,10 +177,8 @@ type snapshot struct {
 	tenants     []Tenant
 	tenantByID  map[string]int // lowercase id → index in tenants
 	tenantByDom map[string]int // lowercase domain → index in tenants
-	users       []User
-	userByID    map[string]int // lowercase id → index in users
-	userByUPN   map[string]int // lowercase UPN → index in users
-	usersOf     map[string][]int
+	users       *userTable
+	usersOf     [][]uint32 // per tenant: its users, in directory order
 	apps        []App
 	appByID     map[string]int    // lowercase client id → index in apps
 	allowed     []map[string]bool // per tenant: lowercase allowed domains
@@ -193,9 +192,6 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 	d := &snapshot{
 		tenantByID:  make(map[string]int, len(tenants)),
 		tenantByDom: make(map[string]int, len(tenants)),
-		userByID:    make(map[string]int, len(users)),
-		userByUPN:   make(map[string]int, len(users)),
-		usersOf:     make(map[string][]int, len(tenants)),
 		appByID:     make(map[string]int, len(apps)),
 	}
 	if len(tenants) == 0 {
@@ -250,7 +246,8 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 		d.blocked = append(d.blocked, blocked)
 	}
 
-	d.users = make([]User, 0, len(users))
+	d.users = newUserTable(users)
+	d.usersOf = make([][]uint32, len(d.tenants))
 	for i, u := range users {
 		at := fmt.Sprintf("users[%d]", i)
 		if u.UserPrincipalName != "" {
@@ -259,9 +256,6 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 		if err := checkGUID(at, "id", u.ID); err != nil {
 			return nil, err
 		}
-		if j, dup := d.userByID[u.ID]; dup {
-			return nil, invalid(at, "id", "id %q is already the id of users[%d] (%q); user ids must be unique.", u.ID, j, d.users[j].UserPrincipalName)
-		}
 		ti, err := d.tenantRef(at, u.TenantID)
 		if err != nil {
 			return nil, err
@@ -269,14 +263,19 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 		if err := checkUPN(at, u.UserPrincipalName, d.tenants[ti]); err != nil {
 			return nil, err
 		}
-		key := strings.ToLower(u.UserPrincipalName)
-		if j, dup := d.userByUPN[key]; dup {
-			return nil, invalid(at, "userPrincipalName", "userPrincipalName %q is already used by users[%d] (id %s); user principal names must be unique (case-insensitive).", u.UserPrincipalName, j, d.users[j].ID)
+		if len(u.DisplayName) > maxDisplayName || utf8.RuneCountInString(u.DisplayName) > 256 {
+			return nil, invalid(at, "displayName", "displayName is longer than 256 characters.")
 		}
-		d.userByID[u.ID] = i
-		d.userByUPN[key] = i
-		d.usersOf[u.TenantID] = append(d.usersOf[u.TenantID], i)
-		d.users = append(d.users, u)
+		if len(u.Password) > maxPassword || utf8.RuneCountInString(u.Password) > 256 {
+			return nil, invalid(at, "password", "password is longer than 256 characters.")
+		}
+		switch dupID, dupUPN := d.users.add(u, ti); {
+		case dupID >= 0:
+			return nil, invalid(at, "id", "id %q is already the id of users[%d] (%q); user ids must be unique.", u.ID, dupID, d.users.upnOf(dupID))
+		case dupUPN >= 0:
+			return nil, invalid(at, "userPrincipalName", "userPrincipalName %q is already used by users[%d] (id %s); user principal names must be unique (case-insensitive).", u.UserPrincipalName, dupUPN, d.users.idOf(dupUPN))
+		}
+		d.usersOf[ti] = append(d.usersOf[ti], uint32(i))
 	}
 
 	for i, a := range apps {
@@ -293,7 +292,7 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 		if _, ok := d.tenantByID[a.ClientID]; ok {
 			return nil, invalid(at, "clientId", "clientId %q is also a tenant id; use a GUID of its own.", a.ClientID)
 		}
-		if _, ok := d.userByID[a.ClientID]; ok {
+		if d.users.lookupID(a.ClientID) >= 0 {
 			return nil, invalid(at, "clientId", "clientId %q is also a user id; use a GUID of its own.", a.ClientID)
 		}
 		if _, err := d.tenantRef(at, a.TenantID); err != nil {
@@ -531,17 +530,27 @@ func (d *snapshot) Tenants() []Tenant {
 // User returns the user with object id or user principal name idOrUPN
 // (both case-insensitive), in any tenant.
 func (d *snapshot) User(idOrUPN string) (User, bool) {
-	if i, ok := d.userByID[idOrUPN]; ok {
-		return d.users[i], true
+	i := d.users.lookupID(idOrUPN)
+	if i < 0 {
+		key := strings.ToLower(idOrUPN)
+		if key != idOrUPN {
+			i = d.users.lookupID(key)
+		}
+		if i < 0 {
+			i = d.users.lookupUPN(key)
+		}
 	}
-	key := strings.ToLower(idOrUPN)
-	if i, ok := d.userByID[key]; ok {
-		return d.users[i], true
+	if i < 0 {
+		return User{}, false
 	}
-	if i, ok := d.userByUPN[key]; ok {
-		return d.users[i], true
-	}
-	return User{}, false
+	return d.user(i), true
+}
+
+// user returns user i with its tenant's id.
+func (d *snapshot) user(i int) User {
+	u := d.users.user(i)
+	u.TenantID = d.tenants[d.users.recs[i].tenant].ID
+	return u
 }
 
 // UserInTenant is User restricted to one tenant (given by id or domain).
@@ -564,10 +573,10 @@ func (d *snapshot) Users(tenant string) []User {
 	if !ok {
 		return nil
 	}
-	idx := d.usersOf[d.tenants[ti].ID]
+	idx := d.usersOf[ti]
 	out := make([]User, len(idx))
 	for k, i := range idx {
-		out[k] = d.users[i]
+		out[k] = d.user(int(i))
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package directory
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -61,6 +62,12 @@ func TestNewRejects(t *testing.T) {
 		{"upn foreign domain", func(_ *[]Tenant, us *[]User, _ *[]App) { (*us)[0].UserPrincipalName = "nancy@contoso.dev" }, "userPrincipalName", `domain "contoso.dev" is not a verified domain of tenant "Northwind"|northwind.example, nw.example`},
 		{"upn duplicate", func(_ *[]Tenant, us *[]User, _ *[]App) {
 			*us = append(*us, User{ID: u2, TenantID: t1, UserPrincipalName: "NANCY@northwind.example"})
+		}, "userPrincipalName", "already used by users[0]"},
+		{"display name too long", func(_ *[]Tenant, us *[]User, _ *[]App) { (*us)[0].DisplayName = strings.Repeat("é", 257) }, "displayName", "longer than 256 characters"},
+		{"password too long", func(_ *[]Tenant, us *[]User, _ *[]App) { (*us)[0].Password = strings.Repeat("p", 257) }, "password", "longer than 256 characters"},
+		{"upn duplicate differing only in non-ASCII case", func(_ *[]Tenant, us *[]User, _ *[]App) {
+			(*us)[0].UserPrincipalName = "zoë@northwind.example"
+			*us = append(*us, User{ID: u2, TenantID: t1, UserPrincipalName: "ZOË@northwind.example"})
 		}, "userPrincipalName", "already used by users[0]"},
 		{"app client id bad", func(_ *[]Tenant, _ *[]User, as *[]App) { (*as)[0].ClientID = "sync" }, "clientId", `applications[0] ("sync")|clientId "sync" is not a GUID`},
 		{"app client id duplicate", func(_ *[]Tenant, _ *[]User, as *[]App) {
@@ -401,6 +408,81 @@ func TestDemo(t *testing.T) {
 		if _, ok := d.UserInTenant(DemoFabrikamDomain, id); !ok {
 			t.Errorf("fabrikam user %s", id)
 		}
+	}
+}
+
+// TestLookupsAtScale checks the compact user table against a plain map over
+// enough users that the index probes through collisions, with ids and UPNs
+// in every case and names of every length.
+func TestLookupsAtScale(t *testing.T) {
+	const n = 20000
+	ts := []Tenant{
+		{ID: t1, Name: "Big", Domains: []string{"big.example"}},
+		{ID: t2, Name: "Other", Domains: []string{"other.example"}},
+	}
+	us := make([]User, n)
+	for i := range us {
+		tenant, dom := t1, "big.example"
+		if i%3 == 0 {
+			tenant, dom = t2, "Other.Example"
+		}
+		us[i] = User{
+			ID:                fmt.Sprintf("%08x-0000-4000-8000-%012x", i*2654435761%(1<<32), i),
+			TenantID:          tenant,
+			UserPrincipalName: fmt.Sprintf("%s.%d@%s", strings.Repeat("Ü", i%5), i, dom),
+			DisplayName:       strings.Repeat("n", i%300%257),
+			Password:          strings.Repeat("p", i%7),
+		}
+	}
+	d, err := New(ts, us, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range us {
+		for _, key := range []string{want.ID, strings.ToUpper(want.ID), want.UserPrincipalName, strings.ToLower(want.UserPrincipalName), strings.ToUpper(want.UserPrincipalName)} {
+			got, ok := d.User(key)
+			if !ok || got != want {
+				t.Fatalf("User(%q) = %+v, %v; want users[%d] %+v", key, got, ok, i, want)
+			}
+		}
+		if _, ok := d.UserInTenant(map[string]string{t1: t2, t2: t1}[want.TenantID], want.ID); ok {
+			t.Fatalf("users[%d] found in the other tenant", i)
+		}
+	}
+	for _, miss := range []string{"", "x", "ffffffff-ffff-4fff-8fff-ffffffffffff", ".1@big.example", "ü.1@other.example", strings.Repeat("a", 36)} {
+		if u, ok := d.User(miss); ok {
+			t.Errorf("User(%q) found %+v", miss, u)
+		}
+	}
+	if got := len(d.Users(t2)); got != (n+2)/3 {
+		t.Errorf("Users(%s) has %d users, want %d", t2, got, (n+2)/3)
+	}
+	if got := d.Users("big.example"); len(got) != n-(n+2)/3 || got[0] != us[1] || got[len(got)-1] != us[n-1] {
+		t.Errorf("Users(big.example): %d users, first %+v", len(got), got[0])
+	}
+}
+
+// BenchmarkDirectoryHeap reports the heap a directory keeps per user.
+func BenchmarkDirectoryHeap(b *testing.B) {
+	const n = 200000
+	ts := []Tenant{{ID: t1, Name: "Big", Domains: []string{"big.example"}}}
+	for b.Loop() {
+		us := make([]User, n)
+		for i := range us {
+			us[i] = User{ID: fmt.Sprintf("%08x-0000-4000-8000-000000000000", i), TenantID: t1, UserPrincipalName: fmt.Sprintf("user%d@big.example", i), DisplayName: fmt.Sprintf("User %d", i)}
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		d, err := New(ts, us, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(us) // counted in both: the difference is the directory's own
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "heapB/user")
+		runtime.KeepAlive(d)
 	}
 }
 
