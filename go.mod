@@ -3,6 +3,7 @@ module github.com/presenced/presenced
 go 1.26.0
 
 require (
+	github.com/go-json-experiment/json v1.27.2
 	github.com/lestrrat-go/jwx/v3 v3.3.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0

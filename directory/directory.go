@@ -198,10 +198,7 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 		return nil, presence.Errorf(presence.Invalid, "tenants", "The directory has no tenants; at least one tenant is required.")
 	}
 	for i, t := range tenants {
-		at := fmt.Sprintf("tenants[%d]", i)
-		if t.Name != "" {
-			at += fmt.Sprintf(" (%q)", t.Name)
-		}
+		at := entryRef{"tenants", i, t.Name}
 		if err := checkGUID(at, "id", t.ID); err != nil {
 			return nil, err
 		}
@@ -249,10 +246,7 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 	d.users = newUserTable(users)
 	d.usersOf = make([][]uint32, len(d.tenants))
 	for i, u := range users {
-		at := fmt.Sprintf("users[%d]", i)
-		if u.UserPrincipalName != "" {
-			at += fmt.Sprintf(" (%q)", u.UserPrincipalName)
-		}
+		at := entryRef{"users", i, u.UserPrincipalName}
 		if err := checkGUID(at, "id", u.ID); err != nil {
 			return nil, err
 		}
@@ -279,10 +273,7 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 	}
 
 	for i, a := range apps {
-		at := fmt.Sprintf("applications[%d]", i)
-		if a.Name != "" {
-			at += fmt.Sprintf(" (%q)", a.Name)
-		}
+		at := entryRef{"applications", i, a.Name}
 		if err := checkGUID(at, "clientId", a.ClientID); err != nil {
 			return nil, err
 		}
@@ -319,7 +310,7 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 	return out, nil
 }
 
-func (d *snapshot) tenantRef(at, id string) (int, error) {
+func (d *snapshot) tenantRef(at entryRef, id string) (int, error) {
 	if id == "" {
 		return 0, invalid(at, "tenantId", "tenantId is empty; it must be the id of one of the directory's tenants.")
 	}
@@ -333,7 +324,23 @@ func (d *snapshot) tenantRef(at, id string) (int, error) {
 	return ti, nil
 }
 
-func invalid(at, field, format string, args ...any) error {
+// entryRef names an entry of the directory in error messages, such as
+// users[3] ("adele@contoso.dev"). It is formatted only when there is an
+// error: a million users otherwise cost two fmt.Sprintf each while loading.
+type entryRef struct {
+	list string
+	i    int
+	name string
+}
+
+func (e entryRef) String() string {
+	if e.name == "" {
+		return fmt.Sprintf("%s[%d]", e.list, e.i)
+	}
+	return fmt.Sprintf("%s[%d] (%q)", e.list, e.i, e.name)
+}
+
+func invalid(at entryRef, field, format string, args ...any) error {
 	return presence.Errorf(presence.Invalid, field, "directory: %s: %s", at, fmt.Sprintf(format, args...))
 }
 
@@ -401,7 +408,7 @@ func isAlnum(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'z'
 }
 
-func checkGUID(at, field, s string) error {
+func checkGUID(at entryRef, field, s string) error {
 	switch {
 	case s == "":
 		return invalid(at, field, "%s is empty; it must be a GUID such as \"fa8bf3dc-eca7-46b7-bad1-db199b62afc3\".", field)
@@ -416,7 +423,7 @@ func checkGUID(at, field, s string) error {
 
 // checkDomain accepts DNS names of at least two labels of letters, digits
 // and inner hyphens.
-func checkDomain(at, field, dom string) error {
+func checkDomain(at entryRef, field, dom string) error {
 	bad := func(why string) error {
 		return invalid(at, field, "domain %q is not a valid domain name: %s.", dom, why)
 	}
@@ -447,7 +454,7 @@ func checkDomain(at, field, dom string) error {
 	return nil
 }
 
-func checkUPN(at, upn string, t Tenant) error {
+func checkUPN(at entryRef, upn string, t Tenant) error {
 	if upn == "" {
 		return invalid(at, "userPrincipalName", "userPrincipalName is empty; it must be user@domain with one of the tenant's domains (%s).", strings.Join(t.Domains, ", "))
 	}
@@ -473,7 +480,7 @@ func checkUPN(at, upn string, t Tenant) error {
 
 // checkPerms checks names against known (case-insensitively), rewrites
 // them in canonical case and rejects duplicates.
-func checkPerms(at, field string, names, known []string, what string) ([]string, error) {
+func checkPerms(at entryRef, field string, names, known []string, what string) ([]string, error) {
 	out := make([]string, 0, len(names))
 	for k, n := range names {
 		i := slices.IndexFunc(known, func(s string) bool { return strings.EqualFold(s, n) })

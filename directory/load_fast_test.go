@@ -1,25 +1,41 @@
 package directory
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/presenced/presenced/presence"
 )
 
-func TestDistinctTopLevelKeys(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want bool
-	}{
-		{`{"tenants":[],"users":[]}`, true},
-		{`{"tenants":[],"tenants":[]}`, false},
-		{`{"users":[{"users":1,"tenants":2}],"tenants":[]}`, true},
-		{`{"a\"b":1,"a\"b":2}`, false},
-		{`{"x":"tenants\",\"tenants","tenants":[]}`, true},
-		{`{"x":{"y":1},"y":2}`, true},
+// What the fast decoder rejects and encoding/json would accept is still
+// rejected, with the place named.
+func TestParseStrictness(t *testing.T) {
+	const tenant = `{"id":"b8a2c0d4-6f1e-4a3b-9c5d-7e8f90a1b2c3","name":"N","domains":["n.example"]}`
+	const user = `"id":"4d2c9a7e-1b3f-4e5a-8c6d-2f1e0a9b8c7d","tenantId":"b8a2c0d4-6f1e-4a3b-9c5d-7e8f90a1b2c3"`
+	for _, c := range []struct{ name, in, want string }{
+		{"top-level name twice", `{"tenants":[` + tenant + `],"tenants":[]}`, `"tenants" appears twice`},
+		{"name twice in a user", `{"tenants":[` + tenant + `],"users":[{` + user + `,"userPrincipalName":"a@n.example","userPrincipalName":"b@n.example"}]}`, `duplicate object member name "userPrincipalName"|/users/0`},
+		{"name in the wrong case", `{"tenants":[` + tenant + `],"users":[{` + user + `,"UserPrincipalName":"a@n.example"}]}`, `UserPrincipalName`},
+		{"invalid UTF-8", `{"tenants":[` + tenant + `],"users":[{` + user + `,"userPrincipalName":"a@n.example","displayName":"` + "\xff" + `"}]}`, `UTF-8`},
 	} {
-		if got := distinctTopLevelKeys([]byte(c.in)); got != c.want {
-			t.Errorf("%s: %v, want %v", c.in, got, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			d, err := Parse([]byte(c.in))
+			if err == nil {
+				t.Fatalf("accepted: %v", d)
+			}
+			pe, ok := err.(*presence.Error)
+			if !ok || pe.Code != presence.Invalid {
+				t.Fatalf("error %T %v, want *presence.Error Invalid", err, err)
+			}
+			for _, w := range strings.Split(c.want, "|") {
+				if !strings.Contains(pe.Message, w) {
+					t.Errorf("message %q lacks %q", pe.Message, w)
+				}
+			}
+		})
 	}
 }
 
@@ -36,4 +52,39 @@ func TestParseSharesTenantIDs(t *testing.T) {
 	if unsafe.StringData(a.TenantID) != unsafe.StringData(b.TenantID) {
 		t.Fatal("each user carries its own copy of the tenant id")
 	}
+}
+
+// FuzzParse: any input is accepted or refused with an Invalid error, never
+// a panic; an accepted directory answers for each of its users by id and by
+// UPN; and the fast decoder never accepts what the located walk refuses.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"example.json", "bad-duplicate-upn.json", "bad-type.json", "bad-unknown-field.json", "bad-syntax.json"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := Parse(data)
+		if err != nil {
+			if pe, ok := err.(*presence.Error); !ok || pe.Code != presence.Invalid {
+				t.Fatalf("error %T %v, want *presence.Error Invalid", err, err)
+			}
+			return
+		}
+		if _, err := parseLocated(data); err != nil {
+			t.Fatalf("fast path accepted what the located walk refuses: %v", err)
+		}
+		for _, ten := range d.Tenants() {
+			for _, u := range d.Users(ten.ID) {
+				if got, ok := d.User(u.ID); !ok || got != u {
+					t.Fatalf("User(%q) = %+v, %v; want %+v", u.ID, got, ok, u)
+				}
+				if got, ok := d.User(strings.ToLower(u.UserPrincipalName)); !ok || got != u {
+					t.Fatalf("User(%q) = %+v, %v; want %+v", strings.ToLower(u.UserPrincipalName), got, ok, u)
+				}
+			}
+		}
+	})
 }
