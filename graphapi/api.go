@@ -175,11 +175,21 @@ func (a *API) lookup(p auth.Principal, field, idOrUPN string) (directory.User, e
 	if err := checkUserID(field, idOrUPN); err != nil {
 		return directory.User{}, err
 	}
-	u, ok := a.dir.User(idOrUPN)
-	if !ok || !a.visible(p, u) {
+	u, ok := a.find(p, idOrUPN)
+	if !ok {
 		return directory.User{}, presence.Errorf(presence.NotFound, field, "User '%s' was not found.", clip(idOrUPN))
 	}
 	return u, nil
+}
+
+// find is lookup of an id that already passed checkUserID, without
+// building an error for a user it does not find.
+func (a *API) find(p auth.Principal, idOrUPN string) (directory.User, bool) {
+	u, ok := a.dir.User(idOrUPN)
+	if !ok || !a.visible(p, u) {
+		return directory.User{}, false
+	}
+	return u, true
 }
 
 // visible reports whether p's tenant may see u: its own tenant, or a

@@ -74,6 +74,11 @@ func decodeBody(r *http.Request, limit int64, action string, emptyOK bool, param
 	if err != nil {
 		return err
 	}
+	return decodeBytes(body, action, emptyOK, params)
+}
+
+// decodeBytes is decodeBody on a body already read (nil: empty).
+func decodeBytes(body []byte, action string, emptyOK bool, params []param) error {
 	if body == nil {
 		if emptyOK {
 			return nil
@@ -185,4 +190,66 @@ func jsonProblem(raw []byte, err error) string {
 		return "got a JSON " + ute.Value
 	}
 	return err.Error()
+}
+
+// scanIDs is the fast path of decodeIDs, for the body clients send:
+// {"ids":["…",…]} with at most MaxIDs strings of printable ASCII without
+// escapes, JSON whitespace allowed between tokens. For such a body it
+// returns what decodeIDsStrict returns (FuzzScanIDs checks this), but with
+// one string copy of the body for all ids instead of a json.RawMessage and
+// a json.Unmarshal per id (decoding was a third of the handler's time for
+// 650 ids). Anything else — annotations, escapes, non-ASCII, too many ids
+// and every malformed body — is not ok, and the strict decoder decides, so
+// accepted input and error messages are the strict decoder's.
+func scanIDs(body []byte) (ids []string, ok bool) {
+	s := string(body)
+	i := skipSpace(s, 0)
+	for _, tok := range [...]string{"{", `"ids"`, ":", "["} {
+		if !strings.HasPrefix(s[i:], tok) {
+			return nil, false
+		}
+		i = skipSpace(s, i+len(tok))
+	}
+	ids = make([]string, 0, min(strings.Count(s[i:], `"`)/2, MaxIDs))
+	if i < len(s) && s[i] == ']' {
+		i++
+	} else {
+		for {
+			if len(ids) == MaxIDs || i >= len(s) || s[i] != '"' {
+				return nil, false
+			}
+			j := i + 1
+			for j < len(s) && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"' && s[j] != '\\' {
+				j++
+			}
+			if j >= len(s) || s[j] != '"' {
+				return nil, false
+			}
+			ids = append(ids, s[i+1:j])
+			i = skipSpace(s, j+1)
+			if i < len(s) && s[i] == ',' {
+				i = skipSpace(s, i+1)
+				continue
+			}
+			if i < len(s) && s[i] == ']' {
+				i++
+				break
+			}
+			return nil, false
+		}
+	}
+	i = skipSpace(s, i)
+	if i >= len(s) || s[i] != '}' || skipSpace(s, i+1) != len(s) {
+		return nil, false
+	}
+	return ids, true
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
 }

@@ -3,6 +3,9 @@ package graphapi
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -73,4 +76,94 @@ func FuzzDecodeActions(f *testing.F) {
 			t.Fatalf("decodeIDs accepted %d ids", len(ids))
 		}
 	})
+}
+
+// idsBodies are getPresencesByUserId bodies, good and bad, for the scanner's
+// tests.
+var idsBodies = []string{
+	`{"ids":["fa8bf3dc-eca7-46b7-bad1-db199b62afc3","adele@contoso.dev"]}`,
+	" {\n\t\"ids\" : [ \"a@b.c\" ,\r\n\"x\" ] } \n",
+	`{"ids":[]}`, `{"ids":[""]}`, `{"ids":["a"],"x":1}`, `{"ids":["a"]}x`, `{"ids":["a",]}`, `{"ids":["a""b"]}`,
+	`{"ids":null}`, `{"ids":"a"}`, `{"ids":[1]}`, `{"ids":["\u0061@b.c"]}`, `{"ids":["a\"b"]}`, `{"ids":["é@b.c"]}`,
+	`{"ids":["a@b.c"],"ids":["d@e.f"]}`, `{"ids@odata.type":"#Collection(String)","ids":["a@b.c"]}`,
+	`{"IDs":["a"]}`, `{"ids":["a"]`, `{"ids":["a]}`, `["a"]`, `{}`, ``, "\ufeff{\"ids\":[\"a\"]}", `{"ids":["a` + "\x7f" + `"]}`,
+	`{"ids":["a` + "\x01" + `"]}`, `{"ids":["a` + "\xff" + `"]}`,
+}
+
+// FuzzScanIDs checks that the fast path of decodeIDs returns exactly what
+// the strict decoder returns for every body it accepts (and otherwise
+// leaves the body to the strict decoder).
+func FuzzScanIDs(f *testing.F) {
+	for _, s := range idsBodies {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"ids":[` + strings.Repeat(`"a@b.c",`, MaxIDs-1) + `"a@b.c"]}`))
+	f.Add([]byte(`{"ids":[` + strings.Repeat(`"a@b.c",`, MaxIDs) + `"a@b.c"]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkScanIDs(t, body)
+	})
+}
+
+func checkScanIDs(t *testing.T, body []byte) {
+	t.Helper()
+	ids, ok := scanIDs(body)
+	if !ok {
+		return
+	}
+	var strict []string
+	var err error
+	if len(bytes.TrimSpace(body)) == 0 { // readBody's nil
+		strict, err = decodeIDsStrict(nil)
+	} else {
+		strict, err = decodeIDsStrict(body)
+	}
+	if err != nil {
+		t.Fatalf("scanIDs accepted %q, the strict decoder says %v", body, err)
+	}
+	if !slices.Equal(ids, strict) || len(ids) > MaxIDs {
+		t.Fatalf("scanIDs(%q) = %q, the strict decoder %q", body, ids, strict)
+	}
+}
+
+// TestScanIDs: the fast path takes the bodies clients send, and leaves
+// everything unusual to the strict decoder, whose answers and errors are
+// therefore unchanged.
+func TestScanIDs(t *testing.T) {
+	for _, s := range idsBodies {
+		checkScanIDs(t, []byte(s))
+	}
+	for _, s := range []string{idsBodies[0], idsBodies[1], idsBodies[2], idsBodies[3],
+		`{"ids":[` + strings.Repeat(`"a@b.c",`, MaxIDs-1) + `"a@b.c"]}`} {
+		if _, ok := scanIDs([]byte(s)); !ok {
+			t.Errorf("scanIDs does not take %q", s)
+		}
+	}
+	for _, s := range idsBodies[4:] {
+		if ids, ok := scanIDs([]byte(s)); ok {
+			t.Errorf("scanIDs took %q (= %q): it should be left to the strict decoder", s, ids)
+		}
+	}
+	if _, ok := scanIDs([]byte(`{"ids":[` + strings.Repeat(`"a@b.c",`, MaxIDs) + `"a@b.c"]}`)); ok {
+		t.Error("scanIDs took more than MaxIDs ids")
+	}
+	// Through decodeIDs, the strict decoder's errors are the answers.
+	a := &API{maxBody: 128 << 10}
+	for _, s := range idsBodies {
+		got, gotErr := a.decodeIDs(fuzzRequest([]byte(s)))
+		want, wantErr := decodeIDsStrict([]byte(s))
+		if len(bytes.TrimSpace([]byte(s))) == 0 {
+			want, wantErr = decodeIDsStrict(nil)
+		}
+		if wantErr == nil {
+			for i, id := range want {
+				if err := checkUserID("ids", id); err != nil {
+					want, wantErr = nil, presence.Errorf(presence.Invalid, "ids", "ids[%d]: %s", i, presence.ErrorMessage(err))
+					break
+				}
+			}
+		}
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !slices.Equal(got, want) {
+			t.Errorf("decodeIDs(%q) = %q, %v; want %q, %v", s, got, gotErr, want, wantErr)
+		}
+	}
 }

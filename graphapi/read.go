@@ -82,13 +82,16 @@ func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	refs := make([]core.UserRef, 0, len(ids))
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		u, err := a.lookup(p, "ids", id)
-		if err != nil || seen[u.ID] {
+	seen := make(map[string]struct{}, len(ids))
+	for _, id := range ids { // each already passed checkUserID
+		u, ok := a.find(p, id)
+		if !ok {
 			continue
 		}
-		seen[u.ID] = true
+		if _, dup := seen[u.ID]; dup {
+			continue
+		}
+		seen[u.ID] = struct{}{}
 		refs = append(refs, ref(u))
 	}
 	snaps, err := a.core.ReadMany(r.Context(), refs)
@@ -105,9 +108,30 @@ func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
 
 // decodeIDs reads {"ids":[...]} and checks every entry before anything is read.
 func (a *API) decodeIDs(r *http.Request) ([]string, error) {
+	body, err := readBody(r, a.maxBody)
+	if err != nil {
+		return nil, err
+	}
+	ids, ok := scanIDs(body)
+	if !ok {
+		if ids, err = decodeIDsStrict(body); err != nil {
+			return nil, err
+		}
+	}
+	for i, id := range ids {
+		if err := checkUserID("ids", id); err != nil {
+			return nil, presence.Errorf(presence.Invalid, "ids", "ids[%d]: %s", i, presence.ErrorMessage(err))
+		}
+	}
+	return ids, nil
+}
+
+// decodeIDsStrict decodes a getPresencesByUserId body (nil: empty) with the
+// strict decoder every action uses; it says what is wrong with any body.
+func decodeIDsStrict(body []byte) ([]string, error) {
 	var ids []string
 	present := false
-	err := decodeBody(r, a.maxBody, "getPresencesByUserId", false, param{"ids", func(raw json.RawMessage) error {
+	err := decodeBytes(body, "getPresencesByUserId", false, []param{{"ids", func(raw json.RawMessage) error {
 		present = true
 		var items []json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
@@ -123,17 +147,12 @@ func (a *API) decodeIDs(r *http.Request) ([]string, error) {
 			}
 		}
 		return nil
-	}})
+	}}})
 	if err != nil {
 		return nil, err
 	}
 	if !present {
 		return nil, presence.Errorf(presence.Invalid, "ids", "Property 'ids' is required: an array of 1 to %d user ids.", MaxIDs)
-	}
-	for i, id := range ids {
-		if err := checkUserID("ids", id); err != nil {
-			return nil, presence.Errorf(presence.Invalid, "ids", "ids[%d]: %s", i, presence.ErrorMessage(err))
-		}
 	}
 	return ids, nil
 }
