@@ -33,13 +33,11 @@ func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
-		out := render(snap, isOwner(p, u.ID))
-		if kind == subjectPresences {
-			out.Context = serviceRoot(r) + "/$metadata#communications/presences/$entity"
-		} else {
-			out.Context = serviceRoot(r) + "/$metadata#users('" + u.ID + "')/presence/$entity"
+		context := serviceRoot(r) + "/$metadata#communications/presences/$entity"
+		if kind != subjectPresences {
+			context = serviceRoot(r) + "/$metadata#users('" + u.ID + "')/presence/$entity"
 		}
-		writeJSON(w, http.StatusOK, out)
+		writePresence(w, context, snap, isOwner(p, u.ID))
 	}
 }
 
@@ -56,11 +54,6 @@ func (a *API) listPresences(w http.ResponseWriter, r *http.Request) {
 	}
 	a.writeError(w, r, errBody(http.StatusBadRequest, "notSupported",
 		"Listing all presences is not supported. Use GET /communications/presences/{id} or POST /communications/getPresencesByUserId with up to 650 ids."))
-}
-
-type collection struct {
-	Context string         `json:"@odata.context"`
-	Value   []presenceJSON `json:"value"`
 }
 
 // getPresencesByUserID serves POST /communications/getPresencesByUserId.
@@ -99,11 +92,8 @@ func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	out := collection{Context: serviceRoot(r) + "/$metadata#Collection(microsoft.graph.presence)", Value: make([]presenceJSON, len(snaps))}
-	for i, s := range snaps {
-		out.Value[i] = render(s, isOwner(p, s.User.UserID))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writePresences(w, serviceRoot(r)+"/$metadata#Collection(microsoft.graph.presence)", snaps,
+		func(s core.Snapshot) bool { return isOwner(p, s.User.UserID) })
 }
 
 // decodeIDs reads {"ids":[...]} and checks every entry before anything is read.

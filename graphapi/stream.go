@@ -2,7 +2,6 @@ package graphapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -115,10 +114,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 			return nil // already sent (the initial state raced a change)
 		}
 		sent[s.User.UserID] = s.Seq
-		b, err := json.Marshal(render(s, isOwner(p, s.User.UserID)))
-		if err != nil {
-			return err
-		}
+		b := appendPresence(nil, "", s, isOwner(p, s.User.UserID))
 		mu.Lock()
 		defer mu.Unlock()
 		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", id, kind, b); err != nil {
