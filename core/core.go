@@ -6,7 +6,6 @@
 package core
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,12 +108,11 @@ func (c *Core) Read(ctx context.Context, u UserRef) (Snapshot, error) {
 	return snapshot(u, f, c.clock.Now()), nil
 }
 
-// coldReads bounds the engine reads one ReadMany makes at once.
-const coldReads = 32
-
 // ReadMany returns the presence of each user, in order, at one instant.
-// Users not in memory yet are read from the engine concurrently: one after
-// another, 650 of them took ~90 ms.
+// Users not in memory yet are read from the engine in one batched read
+// (store.KV.GetMany). BenchmarkReadManyCold, 650 of 10,000 users: one Get
+// per user, 32 at a time, took 31–49 ms (p50) and GetMany 17–27 ms; about
+// a third of that is decoding the engine's JSON (~10 µs a user).
 func (c *Core) ReadMany(ctx context.Context, us []UserRef) ([]Snapshot, error) {
 	entries := make([]*entry, len(us))
 	var missing []int
@@ -126,29 +124,20 @@ func (c *Core) ReadMany(ctx context.Context, us []UserRef) ([]Snapshot, error) {
 		}
 	}
 	if len(missing) > 0 {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var first error
-		sem := make(chan struct{}, coldReads)
-		for _, i := range missing {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				e, err := c.load(ctx, us[i])
-				if err != nil {
-					mu.Lock()
-					first = cmp.Or(first, err)
-					mu.Unlock()
-					return
-				}
-				entries[i] = e
-			}()
+		keys := make([]string, len(missing))
+		for j, i := range missing {
+			keys[j] = us[i].Key()
 		}
-		wg.Wait()
-		if first != nil {
-			return nil, first
+		got, err := c.kv.GetMany(ctx, keys)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		for j, i := range missing {
+			e, err := c.admit(us[i], got[j])
+			if err != nil {
+				return nil, err
+			}
+			entries[i] = e
 		}
 	}
 	now := c.clock.Now()
@@ -264,26 +253,33 @@ func (c *Core) load(ctx context.Context, u UserRef) (*entry, error) {
 	if e := c.cached(u); e != nil {
 		return e, nil
 	}
-	sh := c.shardOf(u)
-	key := u.Key()
-	var e *entry
-	got, err := c.kv.Get(ctx, key)
+	got, err := c.kv.Get(ctx, u.Key())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		e = &entry{}
+		got = store.Entry{}
 	case err != nil:
 		return nil, unavailable(err)
-	default:
+	}
+	return c.admit(u, got)
+}
+
+// admit caches what the engine holds for u (Revision 0: nothing, never
+// written) unless a concurrent load or write has cached u meanwhile, and
+// returns the cached entry.
+func (c *Core) admit(u UserRef, got store.Entry) (*entry, error) {
+	e := &entry{}
+	if got.Revision != 0 {
 		var f presence.Facts
 		if err := json.Unmarshal(got.Value, &f); err != nil {
-			return nil, fmt.Errorf("core: decode facts of %s: %w", key, err)
+			return nil, fmt.Errorf("core: decode facts of %s: %w", u.Key(), err)
 		}
 		data, err := c.ids.encode(f)
 		if err != nil {
-			return nil, fmt.Errorf("core: encode facts of %s: %w", key, err)
+			return nil, fmt.Errorf("core: encode facts of %s: %w", u.Key(), err)
 		}
 		e = &entry{rev: got.Revision, data: data}
 	}
+	sh := c.shardOf(u)
 	sh.mu.Lock()
 	if cur, ok := sh.users[u]; ok {
 		e = cur // a concurrent load or write got there first

@@ -18,7 +18,7 @@ const app = "6dcddc99-5a7f-430c-a555-551d652a37b1"
 
 var alice = core.UserRef{TenantID: "a5036a1a-166f-4ed5-bf5a-e0ccc1602604", UserID: "3c16299b-70fb-4ef1-ac29-a2c2738ae1e3"}
 
-func bucket(t *testing.T) store.KV {
+func bucket(t testing.TB) store.KV {
 	t.Helper()
 	ctx := context.Background()
 	e, err := natsstore.Open(ctx, natsstore.Options{Dir: t.TempDir()})
@@ -158,7 +158,7 @@ func TestOnChangeOnlyForVisibleChanges(t *testing.T) {
 	}
 }
 
-// ReadMany of users not in memory reads them from the engine (concurrently)
+// ReadMany of users not in memory reads them from the engine (in one batch)
 // and answers in the order asked, unknown users as never written.
 func TestReadManyCold(t *testing.T) {
 	kv := bucket(t)

@@ -1,8 +1,11 @@
 package natsstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -104,4 +107,69 @@ func BenchmarkGet(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkGetMany reads 650 random keys of 10,000 per op (the shape of a
+// cold getPresencesByUserId): one Get at a time, 32 Gets at a time (what
+// core.ReadMany did), and one GetMany.
+func BenchmarkGetMany(b *testing.B) {
+	kv := bucketT(b, openT(b, Options{Dir: b.TempDir()}), "bench")
+	ctx := context.Background()
+	const n, ask = 10000, 650
+	value := bytes.Repeat([]byte("x"), 400) // about a user's JSON facts with two sessions
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = fmt.Sprintf("u.%s.%08d-0000-4000-8000-000000000000", tenantA, i)
+		if _, err := kv.Put(ctx, keys[i], value, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func() []string {
+		ks := make([]string, ask)
+		for i := range ks {
+			ks[i] = keys[rng.IntN(n)]
+		}
+		return ks
+	}
+	b.Run("Get", func(b *testing.B) {
+		for b.Loop() {
+			for _, k := range pick() {
+				if _, err := kv.Get(ctx, k); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("Get-32", func(b *testing.B) {
+		for b.Loop() {
+			ks := pick()
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 32)
+			for _, k := range ks {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					if _, err := kv.Get(ctx, k); err != nil {
+						b.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+		}
+	})
+	b.Run("GetMany", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			got, err := kv.GetMany(ctx, pick())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got[0].Revision == 0 {
+				b.Fatal("missing")
+			}
+		}
+	})
 }

@@ -12,6 +12,10 @@
 // streams) becomes store.ErrConflict, still wrapping the engine's error.
 // Keys returns live keys sorted; a prefix ending on a token boundary ("u.",
 // "u.<tenant>.") is pushed down to the engine as a subject filter.
+// GetMany reads up to 1,024 keys per request with JetStream's batched
+// direct get (getmany.go), each request a snapshot of the bucket; Get and
+// GetMany both use direct gets, which a replicated stream may answer from
+// a follower.
 //
 // # Durability: the default, and what it can lose
 //

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presenced/presenced/store"
@@ -16,6 +17,15 @@ import (
 type kv struct {
 	kv   jetstream.KeyValue
 	name string
+
+	// For GetMany's batched direct gets (getmany.go).
+	nc     *nats.Conn
+	stream string // the bucket's stream, "KV_<name>"
+	prefix string // a key's subject is prefix+key: "$KV.<name>."
+	direct bool   // the stream answers direct gets
+	// maxBytes is the max_bytes of a batched get (0: multiLastMaxBytes);
+	// tests lower it to make the server stop early.
+	maxBytes int
 }
 
 var _ store.KV = (*kv)(nil)

@@ -29,6 +29,13 @@ type Entry struct {
 type KV interface {
 	// Get returns the current entry for key, or ErrNotFound.
 	Get(ctx context.Context, key string) (Entry, error)
+	// GetMany returns the current entries for keys, aligned with keys: an
+	// absent key (never written, deleted or purged) has the zero Entry, so
+	// Revision 0; a present one has Revision > 0, as Get would return it.
+	// Each entry is current as of some instant during the call; the
+	// entries need not all be of the same instant. It is one engine round
+	// trip per few hundred keys instead of one per key.
+	GetMany(ctx context.Context, keys []string) ([]Entry, error)
 	// Put stores value under key if the key's current revision is expect
 	// (0: the key must not exist) and returns the new revision once the
 	// engine has acknowledged it; otherwise it returns ErrConflict.
