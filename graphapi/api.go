@@ -117,14 +117,17 @@ func New(o Options) *API {
 // ServeHTTP stamps every response with request-id (and echoes
 // client-request-id) before routing, so that every error carries both.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The keys are set in canonical form: Header.Set would allocate the
+	// canonical "Request-Id" on every request.
+	h := w.Header()
 	id := guid.New()
-	w.Header().Set("request-id", id)
+	h["Request-Id"] = []string{id}
 	// Graph echoes the caller's client-request-id, and uses the request-id
 	// when the caller sent none (or one it cannot echo safely).
 	if c := r.Header.Get("client-request-id"); c != "" && len(c) <= 128 && printable(c) {
 		id = c
 	}
-	w.Header().Set("client-request-id", id)
+	h["Client-Request-Id"] = []string{id}
 	a.mux.ServeHTTP(w, r)
 }
 

@@ -32,8 +32,14 @@ type param struct {
 // small compressed body cannot expand without bound.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	src := io.Reader(r.Body)
+	var buf bytes.Buffer
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
+		// Read a body of known length into one buffer of that size
+		// (io.ReadAll grows from 512 bytes, copying as it goes).
+		if r.ContentLength > 0 && r.ContentLength <= limit {
+			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		}
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {
@@ -45,7 +51,8 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, presence.Errorf(presence.Unsupported, "Content-Encoding",
 			"Content-Encoding %q is not supported; send the body uncompressed or with gzip.", clip(enc))
 	}
-	body, err := io.ReadAll(io.LimitReader(src, limit+1))
+	_, err := buf.ReadFrom(io.LimitReader(src, limit+1))
+	body := buf.Bytes()
 	if err != nil {
 		if int64(len(body)) > limit {
 			return nil, presence.Errorf(presence.TooLarge, "", "The request body is larger than the limit of %d bytes.", limit)

@@ -33,9 +33,11 @@ func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
-		context := serviceRoot(r) + "/$metadata#communications/presences/$entity"
-		if kind != subjectPresences {
-			context = serviceRoot(r) + "/$metadata#users('" + u.ID + "')/presence/$entity"
+		var context string
+		if kind == subjectPresences {
+			context = serviceRoot(r, "/$metadata#communications/presences/$entity")
+		} else {
+			context = serviceRoot(r, "/$metadata#users('", u.ID, "')/presence/$entity")
 		}
 		writePresence(w, context, snap, isOwner(p, u.ID))
 	}
@@ -92,7 +94,7 @@ func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writePresences(w, serviceRoot(r)+"/$metadata#Collection(microsoft.graph.presence)", snaps,
+	writePresences(w, serviceRoot(r, "/$metadata#Collection(microsoft.graph.presence)"), snaps,
 		func(s core.Snapshot) bool { return isOwner(p, s.User.UserID) })
 }
 

@@ -125,8 +125,8 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := renderSubscription(s)
-	out.Context = serviceRoot(r) + "/$metadata#subscriptions/$entity"
-	w.Header().Set("Location", serviceRoot(r)+"/subscriptions/"+s.ID)
+	out.Context = serviceRoot(r, "/$metadata#subscriptions/$entity")
+	w.Header().Set("Location", serviceRoot(r, "/subscriptions/", s.ID))
 	writeJSON(w, http.StatusCreated, out)
 }
 
@@ -172,7 +172,7 @@ func (a *API) subscriptionItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := renderSubscription(s)
-	out.Context = serviceRoot(r) + "/$metadata#subscriptions/$entity"
+	out.Context = serviceRoot(r, "/$metadata#subscriptions/$entity")
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -187,7 +187,7 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Context string             `json:"@odata.context"`
 		Value   []subscriptionJSON `json:"value"`
-	}{Context: serviceRoot(r) + "/$metadata#subscriptions", Value: make([]subscriptionJSON, len(list))}
+	}{Context: serviceRoot(r, "/$metadata#subscriptions"), Value: make([]subscriptionJSON, len(list))}
 	for i, s := range list {
 		out.Value[i] = renderSubscription(s)
 	}
