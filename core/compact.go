@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,8 +96,8 @@ type rare struct {
 	AutoReplies *presence.AutoReplies   `json:"a,omitempty"`
 }
 
-func (t *sessionIDTable) encode(f presence.Facts) ([]byte, error) {
-	b := make([]byte, 0, 16+len(f.Sessions)*24)
+// appendFacts appends the compact form of f to b.
+func (t *sessionIDTable) appendFacts(b []byte, f presence.Facts) ([]byte, error) {
 	b = append(b, compactVersion)
 	b = binary.AppendUvarint(b, uint64(len(f.Sessions)))
 	for _, s := range f.Sessions {
@@ -130,14 +131,15 @@ func (t *sessionIDTable) encode(f presence.Facts) ([]byte, error) {
 
 var errCompact = errors.New("core: corrupt compact facts")
 
-func (t *sessionIDTable) decode(b []byte) (presence.Facts, error) {
+// decode reads facts in compact form, all of s.
+func (t *sessionIDTable) decode(s string) (presence.Facts, error) {
 	var f presence.Facts
-	r := reader{b: b}
+	r := reader{s: s}
 	if r.byte() != compactVersion {
 		return f, errCompact
 	}
 	n := r.uvarint()
-	if n > uint64(len(b)) {
+	if n > uint64(len(s)) {
 		return f, errCompact
 	}
 	if n > 0 {
@@ -166,13 +168,13 @@ func (t *sessionIDTable) decode(b []byte) (presence.Facts, error) {
 		j := r.bytes(m)
 		var rr rare
 		if r.err == nil {
-			if err := json.Unmarshal(j, &rr); err != nil {
+			if err := json.Unmarshal([]byte(j), &rr); err != nil {
 				return f, err
 			}
 		}
 		f.Preferred, f.Status, f.Events, f.AutoReplies = rr.Preferred, rr.Status, rr.Events, rr.AutoReplies
 	}
-	if r.err != nil || len(r.b) != 0 {
+	if r.err != nil || len(r.s) != 0 {
 		return f, errCompact
 	}
 	return f, nil
@@ -207,54 +209,66 @@ func appendTimeAfter(b []byte, t, base time.Time) []byte {
 	return binary.AppendVarint(append(b, 2), t.UnixNano()-base.UnixNano())
 }
 
+// reader reads the compact form from a string (the cached entry itself,
+// without copying it).
 type reader struct {
-	b   []byte
+	s   string
 	err error
 }
 
-func (r *reader) fail() { r.err, r.b = errCompact, nil }
+func (r *reader) fail() { r.err, r.s = errCompact, "" }
 
 func (r *reader) byte() byte {
-	if len(r.b) == 0 {
+	if len(r.s) == 0 {
 		r.fail()
 		return 0
 	}
-	c := r.b[0]
-	r.b = r.b[1:]
+	c := r.s[0]
+	r.s = r.s[1:]
 	return c
 }
 
+// uvarint reads what binary.AppendUvarint wrote (and rejects what
+// binary.Uvarint rejects: more than 10 bytes, or overflow).
 func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
+	var v uint64
+	for i := 0; i < len(r.s) && i < binary.MaxVarintLen64; i++ {
+		c := r.s[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflow
+			}
+			r.s = r.s[i+1:]
+			return v | uint64(c)<<(7*i)
+		}
+		v |= uint64(c&0x7f) << (7 * i)
 	}
-	r.b = r.b[n:]
-	return v
+	r.fail()
+	return 0
 }
 
+// varint reads what binary.AppendVarint wrote.
 func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
+	ux := r.uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	r.b = r.b[n:]
+	return x
+}
+
+func (r *reader) bytes(n uint64) string {
+	if n > uint64(len(r.s)) {
+		r.fail()
+		return ""
+	}
+	v := r.s[:n]
+	r.s = r.s[n:]
 	return v
 }
 
-func (r *reader) bytes(n uint64) []byte {
-	if n > uint64(len(r.b)) {
-		r.fail()
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) string() string { return string(r.bytes(r.uvarint())) }
+// string copies: a session id must not keep the whole entry alive.
+func (r *reader) string() string { return strings.Clone(r.bytes(r.uvarint())) }
 
 func (r *reader) value() string {
 	c := r.byte()
