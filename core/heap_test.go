@@ -4,76 +4,13 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/presence"
-	"github.com/presenced/presenced/store"
 )
-
-// memKV is a store.KV in memory, for measuring the core alone.
-type memKV struct {
-	mu  sync.Mutex
-	rev uint64
-	m   map[string]store.Entry
-}
-
-func newMemKV() *memKV { return &memKV{m: make(map[string]store.Entry)} }
-
-func (k *memKV) Get(_ context.Context, key string) (store.Entry, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	e, ok := k.m[key]
-	if !ok {
-		return store.Entry{}, store.ErrNotFound
-	}
-	return e, nil
-}
-
-func (k *memKV) GetMany(ctx context.Context, keys []string) ([]store.Entry, error) {
-	out := make([]store.Entry, len(keys))
-	for i, key := range keys {
-		out[i], _ = k.Get(ctx, key)
-	}
-	return out, nil
-}
-
-func (k *memKV) Put(_ context.Context, key string, value []byte, expect uint64) (uint64, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.m[key].Revision != expect {
-		return 0, store.ErrConflict
-	}
-	k.rev++
-	k.m[key] = store.Entry{Key: key, Value: append([]byte(nil), value...), Revision: k.rev}
-	return k.rev, nil
-}
-
-func (k *memKV) Delete(_ context.Context, key string, expect uint64) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if expect != 0 && k.m[key].Revision != expect {
-		return store.ErrConflict
-	}
-	delete(k.m, key)
-	return nil
-}
-
-func (k *memKV) Keys(_ context.Context, prefix string) ([]string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	var keys []string
-	for key := range k.m {
-		if strings.HasPrefix(key, prefix) {
-			keys = append(keys, key)
-		}
-	}
-	return keys, nil
-}
 
 func heapAfterGC() int64 {
 	runtime.GC()
@@ -84,8 +21,8 @@ func heapAfterGC() int64 {
 }
 
 // BenchmarkCacheHeap measures the Go heap the core's cache keeps per user
-// with two live sessions (the million-user shape), over an in-memory
-// engine: once filled by writes (core.Do) and once by reads of a cold core
+// with two live sessions (the million-user shape), over the real
+// engine (file storage): once filled by writes (core.Do) and once by reads of a cold core
 // (core.ReadMany). Each figure is the heap released by dropping the Core,
 // so the user ids (the directory's in the server) and the engine are not
 // in it. Run with
@@ -95,7 +32,7 @@ func BenchmarkCacheHeap(b *testing.B) {
 	const n = 100_000
 	ctx := context.Background()
 	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
-	kv := newMemKV()
+	kv := bucket(b) // the real engine; its heap is not in the figures (see above)
 	us := make([]core.UserRef, n)
 	for i := range us {
 		us[i] = core.UserRef{TenantID: alice.TenantID, UserID: fmt.Sprintf("%08x-5ca1-4000-8000-%012x", i, i)}
