@@ -300,6 +300,7 @@ type scaleChild struct {
 	gcCount int
 	gcAt    time.Time
 	tail    []string // last non-gc stderr lines
+	steps   []string // the server's timed startup steps ("… took=…" log lines)
 }
 
 var gcLine = regexp.MustCompile(`^gc (\d+) @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
@@ -307,7 +308,7 @@ var gcLine = regexp.MustCompile(`^gc (\d+) @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB 
 func startScaleChild(b *testing.B, bin, dirFile, dataDir, addr string) *scaleChild {
 	b.Helper()
 	c := &scaleChild{exited: make(chan error, 1)}
-	c.cmd = exec.Command(bin, "serve", "--directory", dirFile, "--data", dataDir, "--addr", addr, "--log-level", "warn")
+	c.cmd = exec.Command(bin, "serve", "--directory", dirFile, "--data", dataDir, "--addr", addr, "--log-level", "info")
 	c.cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
@@ -332,6 +333,9 @@ func startScaleChild(b *testing.B, bin, dirFile, dataDir, addr string) *scaleChi
 				c.gcGoal, _ = strconv.ParseFloat(m[5], 64)
 				c.gcAt = time.Now()
 			} else {
+				if strings.Contains(line, " took=") {
+					c.steps = append(c.steps, line)
+				}
 				c.tail = append(c.tail, line)
 				if len(c.tail) > 20 {
 					c.tail = c.tail[1:]
@@ -639,6 +643,11 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	}
 	scaleLog("restart: listening %v after exec, first read of the written state (Busy/InACall) %v after exec",
 		srv.listen.Round(time.Millisecond), served.Round(time.Millisecond))
+	srv.mu.Lock()
+	for _, step := range srv.steps {
+		scaleLog("  restart step: %s", step)
+	}
+	srv.mu.Unlock()
 	settle()
 	srv.memLine(b, "restarted, nothing read yet:")
 	idleCold := srv.idleCPU(b, 30*time.Second)

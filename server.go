@@ -99,11 +99,13 @@ func New(cfg Config) (*Server, error) {
 	case cfg.Directory != nil:
 		s.dir = cfg.Directory
 	case cfg.DirectoryFile != "":
+		start := cfg.Clock.Now()
 		d, err := directory.Load(cfg.DirectoryFile)
 		if err != nil {
 			return nil, fmt.Errorf("presenced: %w", err)
 		}
 		s.dir = d
+		s.log.Info("directory loaded", "file", cfg.DirectoryFile, "users", d.UserCount(), "took", clock.Since(cfg.Clock, start).Round(time.Millisecond))
 	case cfg.Dev:
 		s.dir = directory.Demo()
 	default:
@@ -126,6 +128,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			s.close()
 		}
 	}()
+	start := s.cfg.Clock.Now()
 	s.engine, err = natsstore.Open(ctx, natsstore.Options{
 		Dir:        filepath.Join(s.cfg.DataDir, "engine"),
 		SyncAlways: s.cfg.SyncAlways,
@@ -141,6 +144,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.meta, err = s.engine.Bucket(ctx, "meta"); err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
+	s.log.Info("engine ready", "dir", filepath.Join(s.cfg.DataDir, "engine"), "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
 	off, err := s.loadOffset(ctx)
 	if err != nil {
 		return err

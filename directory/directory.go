@@ -676,6 +676,9 @@ func (d *Directory) UserInTenant(tenant, idOrUPN string) (User, bool) {
 	return d.cur.Load().UserInTenant(tenant, idOrUPN)
 }
 
+// UserCount is how many users the directory has, in all tenants.
+func (d *Directory) UserCount() int { return d.cur.Load().users.len() }
+
 // Users returns the users of a tenant (id or domain).
 func (d *Directory) Users(tenant string) []User { return d.cur.Load().Users(tenant) }
 
