@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,9 +40,9 @@ func buildBinary(t *testing.T) string {
 
 var listenRE = regexp.MustCompile(`listening on (http://\S+)`)
 
-func runBinary(t *testing.T, bin, data string) *proc {
+func runBinary(t *testing.T, bin, data string, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--dev", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--dev", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn"}, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +99,38 @@ func (p *proc) post(ctx context.Context, token, path, body string) (int, error) 
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// --debug-addr serves Go's profiler on its own listener, and only there.
+func TestDebugAddrServesProfiler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	debugAddr := ln.Addr().String()
+	ln.Close()
+	p := runBinary(t, buildBinary(t), t.TempDir(), "--debug-addr", debugAddr)
+	for _, c := range []struct {
+		url  string
+		want int
+	}{
+		{"http://" + debugAddr + "/debug/pprof/heap?gc=1", http.StatusOK},
+		{"http://" + debugAddr + "/debug/pprof/goroutine?debug=1", http.StatusOK},
+		{p.url + "/debug/pprof/heap", http.StatusNotFound},
+	} {
+		resp, err := http.Get(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want || c.want == http.StatusOK && len(body) == 0 {
+			t.Errorf("GET %s: %d, %d bytes; want %d", c.url, resp.StatusCode, len(body), c.want)
+		}
+	}
 }
 
 // TestKillNineLosesNoAcknowledgedWrite runs the real binary, writes from

@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -70,6 +73,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.AllowPrivateWebhooks, "allow-private-webhooks", false, "let notification URLs point at loopback, private and link-local addresses (always allowed with --dev)")
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write (survives power loss; slower). Crashes lose nothing either way")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,6 +86,21 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	srv, err := presenced.New(cfg)
 	if err != nil {
 		return err
+	}
+	if *debugAddr != "" {
+		ln, err := net.Listen("tcp", *debugAddr)
+		if err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
+		defer ln.Close()
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go func() { _ = http.Serve(ln, mux) }()
+		cfg.Logger.Info("profiler listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	}
 	// Decoding a directory file allocates about ten times what the
 	// directory keeps (1 KB per user, 1 GB at a million users); hand that
