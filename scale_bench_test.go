@@ -301,14 +301,17 @@ type scaleChild struct {
 	gcAt    time.Time
 	tail    []string // last non-gc stderr lines
 	steps   []string // the server's timed startup steps ("… took=…" log lines)
+	pprof   string   // the profiler's base URL (--debug-addr)
 }
+
+var pprofLine = regexp.MustCompile(`msg="profiler listening" url=(\S+)`)
 
 var gcLine = regexp.MustCompile(`^gc (\d+) @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
 
 func startScaleChild(b *testing.B, bin, dirFile, dataDir, addr string) *scaleChild {
 	b.Helper()
 	c := &scaleChild{exited: make(chan error, 1)}
-	c.cmd = exec.Command(bin, "serve", "--directory", dirFile, "--data", dataDir, "--addr", addr, "--log-level", "info")
+	c.cmd = exec.Command(bin, "serve", "--directory", dirFile, "--data", dataDir, "--addr", addr, "--log-level", "info", "--debug-addr", "127.0.0.1:0")
 	c.cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
@@ -333,6 +336,9 @@ func startScaleChild(b *testing.B, bin, dirFile, dataDir, addr string) *scaleChi
 				c.gcGoal, _ = strconv.ParseFloat(m[5], 64)
 				c.gcAt = time.Now()
 			} else {
+				if m := pprofLine.FindStringSubmatch(line); m != nil {
+					c.pprof = m[1]
+				}
 				if strings.Contains(line, " took=") {
 					c.steps = append(c.steps, line)
 				}
@@ -443,6 +449,56 @@ func (c *scaleChild) stop(b *testing.B) time.Duration {
 		b.Fatalf("presenced did not stop within 2 minutes of SIGTERM")
 	}
 	return time.Since(start)
+}
+
+// heapProfile collects garbage in the child, logs its exact live heap and
+// the allocation sites holding most of it (go tool pprof -top), and keeps
+// the profile in dir.
+func (c *scaleChild) heapProfile(b *testing.B, dir, label string, n int) {
+	c.mu.Lock()
+	base := c.pprof
+	c.mu.Unlock()
+	if base == "" {
+		scaleLog("no profiler URL in the server's log; heap profile %s skipped", label)
+		return
+	}
+	get := func(q string) []byte {
+		resp, err := http.Get(base + "heap?" + q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("heap profile: %s %v", resp.Status, err)
+		}
+		return body
+	}
+	file := filepath.Join(dir, "heap-"+label+".pb.gz")
+	if err := os.WriteFile(file, get("gc=1"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var alloc float64
+	for _, line := range strings.Split(string(get("debug=1")), "\n") {
+		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
+			alloc, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	scaleLog("heap %s, right after a forced GC: %.0f MB live, %.0f B/user; largest holders:", label, alloc/1e6, alloc/float64(max(n, 1)))
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-inuse_space", "-nodecount=12", file).CombinedOutput()
+	if err != nil {
+		scaleLog("  go tool pprof: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	from := 0
+	for i, l := range lines {
+		if strings.Contains(l, "flat%") {
+			from = i // the column header, then the table
+		}
+	}
+	for _, l := range lines[from:] {
+		scaleLog("  %s", l)
+	}
 }
 
 func (c *scaleChild) memLine(b *testing.B, what string) (rss int64) {
@@ -608,6 +664,7 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 		rssAfter[s] = srv.memLine(b, fmt.Sprintf("after %d session(s) per user:", s+1))
 	}
 	liveWritten, _, _, _ := srv.heap()
+	srv.heapProfile(b, work, "after-writes", n)
 
 	// Restart on the same data and address (tokens stay valid).
 	stopTook := srv.stop(b)
@@ -717,6 +774,7 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	idleWarm := srv.idleCPU(b, 30*time.Second)
 	scaleLog("idle CPU with every user cached (30 s, no requests): %.2f %% of one core", idleWarm)
 	srv.memLine(b, "every user read once, after 30 s idle:")
+	srv.heapProfile(b, work, "restarted-read-everyone", n)
 	warm := gpbu("warm (every user cached)", 3, 2000, clients)
 	warm1 := gpbu("warm (every user cached)", 4, 200, 1)
 	liveRead, _, _, _ := srv.heap()
