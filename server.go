@@ -80,7 +80,8 @@ type Server struct {
 	offsetMu sync.Mutex // serialises dev-clock moves
 }
 
-// New checks cfg and builds a server; Start opens the engine and listens.
+// New checks cfg and builds a server; Start loads the directory file, opens
+// the engine and listens.
 func New(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("presenced: a data directory is required")
@@ -99,13 +100,8 @@ func New(cfg Config) (*Server, error) {
 	case cfg.Directory != nil:
 		s.dir = cfg.Directory
 	case cfg.DirectoryFile != "":
-		start := cfg.Clock.Now()
-		d, err := directory.Load(cfg.DirectoryFile)
-		if err != nil {
-			return nil, fmt.Errorf("presenced: %w", err)
-		}
-		s.dir = d
-		s.log.Info("directory loaded", "file", cfg.DirectoryFile, "users", d.UserCount(), "took", clock.Since(cfg.Clock, start).Round(time.Millisecond))
+		// Start loads it, while the engine recovers: the two are the bulk
+		// of a restart with many users, and independent.
 	case cfg.Dev:
 		s.dir = directory.Demo()
 	default:
@@ -123,8 +119,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("presenced: data directory: %w", err)
 	}
+	dirDone := make(chan struct{})
+	var dirErr error
+	if s.dir == nil {
+		go func() { defer close(dirDone); dirErr = s.loadDirectory() }()
+	} else {
+		close(dirDone)
+	}
 	defer func() {
 		if err != nil {
+			<-dirDone
 			s.close()
 		}
 	}()
@@ -154,6 +158,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
 	s.core = core.New(core.Options{KV: kv, Clock: s.clock})
+	if <-dirDone; dirErr != nil {
+		return dirErr
+	}
 
 	s.ln, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -265,6 +272,18 @@ func route(api, issuer http.Handler) http.Handler {
 		}
 		issuer.ServeHTTP(w, r)
 	})
+}
+
+// loadDirectory sets s.dir from the directory file.
+func (s *Server) loadDirectory() error {
+	start := s.cfg.Clock.Now()
+	d, err := directory.Load(s.cfg.DirectoryFile)
+	if err != nil {
+		return fmt.Errorf("presenced: %w", err)
+	}
+	s.dir = d
+	s.log.Info("directory loaded", "file", s.cfg.DirectoryFile, "users", d.UserCount(), "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
+	return nil
 }
 
 // ReloadDirectory reads the directory file again and makes it current at

@@ -108,6 +108,42 @@ func TestCrossTenantTrust(t *testing.T) {
 	}
 }
 
+// A broken directory file stops the server from starting, with the file and
+// the place named; the engine it opened meanwhile is closed again, so a
+// second try on the same data directory works.
+func TestBrokenDirectoryFileRefusedAtStart(t *testing.T) {
+	dir, data := t.TempDir(), t.TempDir()
+	file := filepath.Join(dir, "directory.json")
+	if err := os.WriteFile(file, []byte("{\"tenants\": [}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: data, DirectoryFile: file, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = srv.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("Start: %v; want the file and the line named", err)
+	}
+	example, err := os.ReadFile("directory/testdata/example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, example, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err = presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: data, DirectoryFile: file, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatalf("second start on the same data: %v", err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // An operator edits the directory file and reloads it (SIGHUP): the change
 // applies at once; a broken file is refused and the previous one stays.
 func TestReloadDirectoryFile(t *testing.T) {

@@ -102,16 +102,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		go func() { _ = http.Serve(ln, mux) }()
 		cfg.Logger.Info("profiler listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	}
-	// Decoding a directory file allocates about ten times what the
-	// directory keeps (1 KB per user, 1 GB at a million users); hand that
-	// back to the system now rather than let it linger in the RSS until the
-	// runtime's background scavenger gets to it.
-	debug.FreeOSMemory()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
+	// Decoding a directory file allocates about ten times what the
+	// directory keeps (1 KB per user, 1 GB at a million users); hand that
+	// back to the system now rather than let it linger in the RSS until the
+	// runtime's background scavenger gets to it.
+	debug.FreeOSMemory()
 	printWelcome(stdout, srv, cfg)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
