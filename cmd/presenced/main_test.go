@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +49,25 @@ func TestClockCommandMovesADevServer(t *testing.T) {
 	}
 	if err := run([]string{"clock", "--url", srv.URL(), "advance", "ten minutes"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "400") {
 		t.Fatalf("a bad duration: %v", err)
+	}
+}
+
+// The server's GC target is 50 % unless GOGC says otherwise.
+func TestGCPercent(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(orig)
+	for _, c := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{map[string]string{}, defaultGCPercent},
+		{map[string]string{"GOGC": "200"}, 100}, // left as the runtime set it
+		{map[string]string{"GOGC": "off"}, 100},
+	} {
+		debug.SetGCPercent(100)
+		setGCPercent(func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
+		if got := debug.SetGCPercent(100); got != c.want {
+			t.Errorf("env %v: GC percent %d, want %d", c.env, got, c.want)
+		}
 	}
 }
