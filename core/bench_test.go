@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -50,19 +51,30 @@ func (k getEachKV) GetMany(ctx context.Context, keys []string) ([]store.Entry, e
 // BenchmarkReadManyCold reads 650 random users of 10,000 (two sessions
 // each) into an empty cache per op, the shape of a getPresencesByUserId
 // right after a restart: with one GetMany (now) and with one Get per user,
-// 32 at a time (before). The engine's own caches are warm here, unlike
-// right after a restart. Run with
+// 32 at a time (before); and with one GetMany of the same users stored as
+// JSON, as versions before the binary form stored them. The engine's own
+// caches are warm here, unlike right after a restart. Run with
 //
 //	go test -run '^$' -bench ReadManyCold -count 5 ./core/
 func BenchmarkReadManyCold(b *testing.B) {
 	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
-	base := bucket(b)
-	us, _ := fill(b, base, fake, 10000)
 	ctx := context.Background()
+	base := bucket(b)
+	us, want := fill(b, base, fake, 10000)
+	asJSON := bucket(b)
+	for u, snap := range want {
+		v, err := json.Marshal(snap.Facts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := asJSON.Put(ctx, u.Key(), v, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for _, v := range []struct {
 		name string
 		kv   store.KV
-	}{{"GetMany", base}, {"Get-32", getEachKV{base}}} {
+	}{{"GetMany", base}, {"GetMany-json", asJSON}, {"Get-32", getEachKV{base}}} {
 		b.Run(v.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			ask := make([]core.UserRef, 650)
