@@ -15,7 +15,8 @@
 // GetMany reads up to 1,024 keys per request with JetStream's batched
 // direct get (getmany.go), each request a snapshot of the bucket; Get and
 // GetMany both use direct gets, which a replicated stream may answer from
-// a follower.
+// a follower. Walk streams the live keys under a prefix, each at its last
+// revision, in stream order, through one ordered consumer (walk.go).
 //
 // # Durability: the default, and what it can lose
 //

@@ -186,7 +186,7 @@ func (e *Engine) Bucket(ctx context.Context, name string) (store.KV, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: open bucket %q: %w", name, err)
 	}
-	b := &kv{kv: h, name: name, nc: e.nc, stream: "KV_" + name, prefix: "$KV." + name + "."}
+	b := &kv{kv: h, name: name, js: e.js, nc: e.nc, stream: "KV_" + name, prefix: "$KV." + name + "."}
 	// GetMany reads with the stream's direct gets; nats.go creates (and
 	// updates) KV buckets with them allowed, but check rather than assume.
 	st, err := h.Status(ctx)

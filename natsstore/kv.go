@@ -18,6 +18,8 @@ type kv struct {
 	kv   jetstream.KeyValue
 	name string
 
+	js jetstream.JetStream // for Walk's consumer (walk.go)
+
 	// For GetMany's batched direct gets (getmany.go).
 	nc     *nats.Conn
 	stream string // the bucket's stream, "KV_<name>"
@@ -85,15 +87,7 @@ func (b *kv) Keys(ctx context.Context, prefix string) ([]string, error) {
 	if !validKeyChars(prefix) {
 		return []string{}, nil // no key can start with it
 	}
-	var (
-		kl  jetstream.KeyLister
-		err error
-	)
-	if i := strings.LastIndexByte(prefix, '.'); i >= 0 && validTokens(prefix[:i]) {
-		kl, err = b.kv.ListKeysFiltered(ctx, prefix[:i+1]+">")
-	} else {
-		kl, err = b.kv.ListKeys(ctx)
-	}
+	kl, err := b.kv.ListKeysFiltered(ctx, filterOf(prefix))
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: keys %s/%q: %w", b.name, prefix, err)
 	}

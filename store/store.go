@@ -44,4 +44,13 @@ type KV interface {
 	Delete(ctx context.Context, key string, expect uint64) error
 	// Keys lists the keys under prefix ("" for all).
 	Keys(ctx context.Context, prefix string) ([]string, error)
+	// Walk calls fn with the current entry of each live key under prefix
+	// ("" for all), in the order the keys were last written, one at a
+	// time: it holds a few hundred entries at most, whatever the number of
+	// keys, and reads them in a stream, not one request per key. It returns
+	// nil once it has passed every key that was live when it started; a
+	// key written meanwhile may be passed at its old or its new revision,
+	// or both, one deleted meanwhile may be passed or not. It stops with
+	// fn's error if fn returns one, or ctx's when ctx ends.
+	Walk(ctx context.Context, prefix string, fn func(Entry) error) error
 }

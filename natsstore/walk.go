@@ -1,0 +1,134 @@
+package natsstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presenced/presenced/store"
+)
+
+// Walk implements store.KV with an ordered consumer on the bucket's stream
+// (pull-based: nats.go asks for a few hundred messages at a time, so
+// neither side holds more), filtered to the prefix's subjects, delivering
+// the last message of each subject (DeliverLastPerSubject) in stream order.
+//
+// The server picks those messages when the consumer is created; then the
+// consumer goes on with every message written after. A key rewritten
+// before the consumer reaches it has lost its picked message (a bucket
+// keeps one revision per key, and the server skips a message that is
+// gone): its new one follows later, among the messages written after the
+// start. So Walk ends when the consumer has nothing pending (it is caught
+// up), or, once it is past the picked messages (its first message beyond
+// the stream's last sequence at the start), when it reaches the stream's
+// last sequence as of then: every rewrite of a key it had not reached yet
+// is at or before that. Writes that keep coming cannot keep it walking.
+//
+// Delete and purge markers are skipped. After a consumer reset (nats.go
+// makes a new consumer from the next sequence on a gap) the messages come
+// from the stream as it is: with one revision per key, still each key's
+// last.
+//
+// BenchmarkWalk, 100,000 keys of 130 bytes, on the shared 2-core machine
+// under load 4-6: 0.68 s (6.8 µs a key; 10.5 µs of CPU a key, engine and
+// client together), adding at most ~9 MB of live heap while it runs
+// (mostly the engine's 4 MB block buffer and one pull of messages; it does
+// not grow with the number of keys).
+func (b *kv) Walk(ctx context.Context, prefix string, fn func(store.Entry) error) error {
+	if !validKeyChars(prefix) {
+		return nil // no key can start with it
+	}
+	var fnErr error
+	err := b.walk(ctx, prefix, func(e store.Entry) error {
+		fnErr = fn(e)
+		return fnErr
+	})
+	if err != nil && err != fnErr {
+		return fmt.Errorf("natsstore: walk %s/%q: %w", b.name, prefix, err)
+	}
+	return err
+}
+
+func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error) error {
+	cons, err := b.js.OrderedConsumer(ctx, b.stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{b.prefix + filterOf(prefix)},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages() // creates the consumer on the server
+	if err != nil {
+		return err
+	}
+	defer func() {
+		it.Stop()
+		if info := cons.CachedInfo(); info != nil {
+			// nats.go leaves it to expire after 5 minutes idle.
+			_ = b.js.DeleteConsumer(context.WithoutCancel(ctx), b.stream, info.Name)
+		}
+	}()
+	info := cons.CachedInfo()
+	if info == nil {
+		return fmt.Errorf("no consumer info after creating the consumer")
+	}
+	if info.NumPending == 0 {
+		return nil // no key under prefix
+	}
+	picked, err := b.lastSeq(ctx) // every picked message is at or before it
+	if err != nil {
+		return err
+	}
+	var end uint64 // 0 until past the picked messages
+	for {
+		if err := ctx.Err(); err != nil {
+			return err // Next may still hand out what it holds
+		}
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return err
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		if key, ok := strings.CutPrefix(m.Subject(), b.prefix); ok && strings.HasPrefix(key, prefix) && !deleted(m.Headers()) {
+			if err := fn(store.Entry{Key: key, Value: m.Data(), Revision: meta.Sequence.Stream}); err != nil {
+				return err
+			}
+		}
+		seq := meta.Sequence.Stream
+		if meta.NumPending == 0 {
+			return nil
+		}
+		if end == 0 && seq > picked {
+			if end, err = b.lastSeq(ctx); err != nil {
+				return err
+			}
+		}
+		if end != 0 && seq >= end {
+			return nil
+		}
+	}
+}
+
+// lastSeq is the sequence of the last message in the bucket's stream.
+func (b *kv) lastSeq(ctx context.Context) (uint64, error) {
+	s, err := b.js.Stream(ctx, b.stream)
+	if err != nil {
+		return 0, err
+	}
+	return s.CachedInfo().State.LastSeq, nil
+}
+
+// filterOf is the subject filter, relative to the bucket, that holds every
+// key under prefix: the prefix up to its last dot, if that is whole
+// tokens, then ">"; otherwise every key (">"), left to the caller to sift.
+func filterOf(prefix string) string {
+	if i := strings.LastIndexByte(prefix, '.'); i >= 0 && validTokens(prefix[:i]) {
+		return prefix[:i+1] + ">"
+	}
+	return ">"
+}
