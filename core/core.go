@@ -42,12 +42,20 @@ type Snapshot struct {
 type Options struct {
 	KV    store.KV
 	Clock clock.Clock
+	// Users, if set, names the users Warm caches: the UserRef the rest of
+	// the server uses for a stored key's tenant and user id (the
+	// directory's own strings, which the cache then shares: a warmed user
+	// costs no copy of its ids), or false for a user the directory no
+	// longer has, which Warm leaves out. Without it Warm caches every
+	// stored user under a copy of the user id in its key.
+	Users func(tenantID, userID string) (UserRef, bool)
 }
 
 // Core is safe for concurrent use.
 type Core struct {
 	kv    store.KV
 	clock clock.Clock
+	users func(tenantID, userID string) (UserRef, bool)
 	seed  maphash.Seed
 	shard [256]shard
 	ids   sessionIDTable
@@ -97,7 +105,7 @@ func (e entry) data() string {
 
 // New returns a Core over o.KV.
 func New(o Options) *Core {
-	c := &Core{kv: o.KV, clock: o.Clock, seed: maphash.MakeSeed()}
+	c := &Core{kv: o.KV, clock: o.Clock, users: o.Users, seed: maphash.MakeSeed()}
 	for i := range c.shard {
 		c.shard[i].users = make(map[UserRef]entry)
 	}
@@ -295,15 +303,22 @@ func (c *Core) admit(u UserRef, got store.Entry) (entry, error) {
 		}
 		e = c.ids.newEntry(got.Revision, f)
 	}
+	e, _ = c.rememberFirst(u, e)
+	return e, nil
+}
+
+// rememberFirst caches e for u unless u is cached already (a concurrent
+// load or write got there first, and what it cached is as new or newer),
+// and returns what is cached and whether it is e.
+func (c *Core) rememberFirst(u UserRef, e entry) (entry, bool) {
 	sh := c.shardOf(u)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	if cur, ok := sh.users[u]; ok {
-		e = cur // a concurrent load or write got there first
-	} else {
-		sh.users[u] = e
+		return cur, false
 	}
-	sh.mu.Unlock()
-	return e, nil
+	sh.users[u] = e
+	return e, true
 }
 
 func (c *Core) remember(u UserRef, e entry) {

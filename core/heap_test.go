@@ -22,8 +22,11 @@ func heapAfterGC() int64 {
 
 // BenchmarkCacheHeap measures the Go heap the core's cache keeps per user
 // with two live sessions (the million-user shape), over the real
-// engine (file storage): once filled by writes (core.Do) and once by reads of a cold core
-// (core.ReadMany). Each figure is the heap released by dropping the Core,
+// engine (file storage): once filled by writes (core.Do), once by reads of a cold core
+// (core.ReadMany), and once by core.Warm, with Options.Users handing it
+// the benchmark's own user ids (as the server hands it the directory's)
+// and without (Warm then copies each user id); warm-s is how long that
+// Warm took. Each figure is the heap released by dropping the Core,
 // so the user ids (the directory's in the server) and the engine are not
 // in it. Run with
 //
@@ -45,9 +48,18 @@ func BenchmarkCacheHeap(b *testing.B) {
 	sessB.SessionID = daemon + ":b"
 	sessB.Expiration = 4 * time.Hour
 
-	measure := func(fill func(c *core.Core)) float64 {
+	byID := make(map[string]core.UserRef, n)
+	for _, u := range us {
+		byID[u.UserID] = u
+	}
+	directory := func(tenantID, userID string) (core.UserRef, bool) {
+		u, ok := byID[userID]
+		return u, ok && u.TenantID == tenantID
+	}
+	measure := func(o core.Options, fill func(c *core.Core)) float64 {
 		h0 := heapAfterGC()
-		c := core.New(core.Options{KV: kv, Clock: fake})
+		o.KV, o.Clock = kv, fake
+		c := core.New(o)
 		fill(c)
 		h1 := heapAfterGC()
 		runtime.KeepAlive(c)
@@ -57,7 +69,7 @@ func BenchmarkCacheHeap(b *testing.B) {
 		return float64(h1-h2) / n
 	}
 	for b.Loop() {
-		written := measure(func(c *core.Core) {
+		written := measure(core.Options{}, func(c *core.Core) {
 			for i, u := range us {
 				if i%100 == 0 {
 					fake.Add(time.Millisecond) // writes spread over time
@@ -69,14 +81,28 @@ func BenchmarkCacheHeap(b *testing.B) {
 				}
 			}
 		})
-		read := measure(func(c *core.Core) {
+		read := measure(core.Options{}, func(c *core.Core) {
 			for i := 0; i < n; i += 650 {
 				if _, err := c.ReadMany(ctx, us[i:min(i+650, n)]); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+		var took time.Duration
+		warm := func(c *core.Core) {
+			start := time.Now()
+			if got, err := c.Warm(ctx); err != nil || got != n {
+				b.Fatalf("Warm: %d users, %v", got, err)
+			}
+			took = time.Since(start)
+		}
+		warmed := measure(core.Options{Users: directory}, warm)
+		warmTook := took
+		copied := measure(core.Options{}, warm)
 		b.ReportMetric(written, "written-B/user")
 		b.ReportMetric(read, "read-B/user")
+		b.ReportMetric(warmed, "warmed-B/user")
+		b.ReportMetric(copied, "warmed-copying-ids-B/user")
+		b.ReportMetric(warmTook.Seconds(), "warm-s")
 	}
 }
