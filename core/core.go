@@ -145,9 +145,9 @@ func (c *Core) Read(ctx context.Context, u UserRef) (Snapshot, error) {
 // (store.KV.GetMany). BenchmarkReadManyCold, 650 of 10,000 users: one Get
 // per user, 32 at a time, took 31–49 ms (p50) and GetMany 17–27 ms, of
 // which about a third was decoding the engine's JSON (~10 µs a user). With
-// the binary form (stored.go) the fastest read went from 13–23 ms to
-// 9–11 ms, and CPU per read from 21–32 ms to 16–22 ms, on the shared
-// machine under load 7 (same run, users stored as JSON against binary).
+// the binary form (stored.go), in one run (users stored as JSON against
+// binary, three rounds, load 2–4): p50 20–22 → 12–13 ms, fastest 12–16 →
+// 9–11 ms, CPU per read (engine and client too) 27–30 → 19–21 ms.
 func (c *Core) ReadMany(ctx context.Context, us []UserRef) ([]Snapshot, error) {
 	entries := make([]entry, len(us))
 	var missing []int

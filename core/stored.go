@@ -24,9 +24,9 @@ import (
 //
 // BenchmarkStoredDecode (the value to a cache entry, two sessions) and
 // BenchmarkStoredEncode, both forms in one run on the shared 2-core
-// machine under load 7–12: decode 26–54 µs JSON, 2.4–5.4 µs binary (976 B
-// and 18 allocations against 512 B and 5); encode 7.7–17.5 µs JSON,
-// 0.7–1.1 µs binary (one allocation). The value is 143 bytes instead of
+// machine under load 3: decode 12.9–14.4 µs JSON, 1.2–1.5 µs binary (976 B
+// and 18 allocations against 512 B and 5); encode 5.3–6.5 µs JSON,
+// 0.54–0.60 µs binary (one allocation). The value is 143 bytes instead of
 // 489.
 
 // encodeStored is the engine's value for f.
