@@ -34,6 +34,7 @@ type env struct {
 	dir  string
 	addr string               // kept across restarts: the token issuer is the server's URL
 	d    *directory.Directory // nil: the dev demo
+	log  *slog.Logger         // nil: quiet
 }
 
 func start(t testing.TB) *env {
@@ -53,7 +54,11 @@ func startWith(t testing.TB, d *directory.Directory) *env {
 
 func (e *env) boot() {
 	e.t.Helper()
-	srv, err := presenced.New(presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake, Logger: quiet, Directory: e.d})
+	log := e.log
+	if log == nil {
+		log = quiet
+	}
+	srv, err := presenced.New(presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake, Logger: log, Directory: e.d})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -99,6 +100,64 @@ func (p *proc) post(ctx context.Context, token, path, body string) (int, error) 
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// recordLog keeps the messages a server logs, with their attributes.
+type recordLog struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (h *recordLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordLog) WithGroup(string) slog.Handler            { return h }
+func (h *recordLog) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
+	h.mu.Lock()
+	h.recs = append(h.recs, line)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *recordLog) find(prefix string) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range h.recs {
+		if strings.HasPrefix(r, prefix) {
+			return r, true
+		}
+	}
+	return "", false
+}
+
+// After a restart the server reads every stored user into memory in the
+// background, and says so.
+func TestRestartWarmsTheCache(t *testing.T) {
+	e := start(t)
+	tok := e.appToken()
+	for _, name := range []string{"adele", "alex", "megan"} {
+		e.must("POST", "/v1.0/users/"+e.user(name)+"/presence/setPresence", tok, setBody("Busy", "InACall", "PT1H"))
+	}
+	rec := &recordLog{}
+	e.log = slog.New(rec)
+	e.restart()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if line, ok := rec.find("cache warmed"); ok {
+			if !strings.Contains(line, "users=3") {
+				t.Fatalf("%q: want users=3", line)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no warm-up logged in 30 s: %q", rec.recs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := e.get(tok, e.user("alex")); pair(r) != "Busy/InACall" {
+		t.Fatalf("after warm-up: %s", pair(r))
+	}
 }
 
 // --debug-addr serves Go's profiler on its own listener, and only there.

@@ -774,6 +774,13 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	idleWarm := srv.idleCPU(b, 30*time.Second)
 	scaleLog("idle CPU with every user cached (30 s, no requests): %.2f %% of one core", idleWarm)
 	srv.memLine(b, "every user read once, after 30 s idle:")
+	srv.mu.Lock()
+	for _, step := range srv.steps {
+		if strings.Contains(step, "warm") {
+			scaleLog("  background step: %s", step)
+		}
+	}
+	srv.mu.Unlock()
 	srv.heapProfile(b, work, "restarted-read-everyone", n)
 	warm := gpbu("warm (every user cached)", 3, 2000, clients)
 	warm1 := gpbu("warm (every user cached)", 4, 200, 1)

@@ -157,7 +157,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
-	s.core = core.New(core.Options{KV: kv, Clock: s.clock})
+	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.userRef})
 	if <-dirDone; dirErr != nil {
 		return dirErr
 	}
@@ -194,7 +194,43 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.http.RegisterOnShutdown(api.StopStreams)
 	go func() { s.serveErr <- s.http.Serve(s.ln) }()
+	s.warm()
 	return nil
+}
+
+// userRef is the directory's own UserRef for a stored user (so that a
+// warmed cache shares the directory's strings), false for a user no longer
+// in the directory.
+func (s *Server) userRef(tenantID, userID string) (core.UserRef, bool) {
+	u, ok := s.dir.UserInTenant(tenantID, userID)
+	if !ok || u.ID != userID {
+		return core.UserRef{}, false
+	}
+	return core.UserRef{TenantID: u.TenantID, UserID: u.ID}, true
+}
+
+// warm reads every stored user into the core's cache in the background,
+// while requests are served: after a restart, reads are then answered from
+// memory instead of one engine read per user not seen yet.
+func (s *Server) warm() {
+	ctx, stop := context.WithCancel(context.Background())
+	prev := s.runStop
+	s.runStop = func() { stop(); prev() }
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		start := s.cfg.Clock.Now()
+		n, err := s.core.Warm(ctx)
+		took := clock.Since(s.cfg.Clock, start).Round(time.Millisecond)
+		switch {
+		case ctx.Err() != nil:
+			s.log.Info("cache warm-up stopped by shutdown", "users", n, "took", took)
+		case err != nil:
+			s.log.Error("cache warm-up", "users", n, "took", took, "err", err)
+		default:
+			s.log.Info("cache warmed", "users", n, "took", took)
+		}
+	}()
 }
 
 // Change log retention: Graph retries a notification for up to 4 hours, and
