@@ -9,7 +9,6 @@ import (
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
-	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
@@ -18,20 +17,7 @@ const app = "6dcddc99-5a7f-430c-a555-551d652a37b1"
 
 var alice = core.UserRef{TenantID: "a5036a1a-166f-4ed5-bf5a-e0ccc1602604", UserID: "3c16299b-70fb-4ef1-ac29-a2c2738ae1e3"}
 
-func bucket(t testing.TB) store.KV {
-	t.Helper()
-	ctx := context.Background()
-	e, err := natsstore.Open(ctx, natsstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	kv, err := e.Bucket(ctx, "presence")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kv
-}
+func bucket(t testing.TB) store.KV { return core.OpenTestBucket(t) }
 
 func set(label string, avail, act string) presence.SetPresence {
 	return presence.SetPresence{SessionID: app + ":" + label, Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: time.Hour}

@@ -8,7 +8,6 @@ import (
 	"unsafe"
 
 	"github.com/presenced/presenced/clock"
-	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -18,15 +17,7 @@ import (
 // (not the key, which would keep all of it).
 func TestWarmUserStrings(t *testing.T) {
 	ctx := context.Background()
-	e, err := natsstore.Open(ctx, natsstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	kv, err := e.Bucket(ctx, "presence")
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := openTestBucket(t)
 	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	const tenant = "a5036a1a-166f-4ed5-bf5a-e0ccc1602604"
 	dir := map[string]UserRef{} // user id → the directory's UserRef
