@@ -100,19 +100,21 @@ func decodeBytes(body []byte, action string, emptyOK bool, params []param) error
 // error naming them, as Graph's OData layer does for action parameters;
 // instance annotations ("@odata.type", "x@odata.type") are allowed.
 func decodeObject(raw []byte, action, path string, params []param) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var obj map[string]json.RawMessage
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		what := "the request body"
-		if path != "" {
-			what = "'" + path + "'"
+	obj, plain := scanFlat(raw)
+	if !plain {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&obj); err != nil || obj == nil {
+			what := "the request body"
+			if path != "" {
+				what = "'" + path + "'"
+			}
+			return errBody(http.StatusBadRequest, "UnableToDeserializePostBody",
+				fmt.Sprintf("Cannot read %s: expected a JSON object (%s).", what, jsonProblem(raw, err)))
 		}
-		return errBody(http.StatusBadRequest, "UnableToDeserializePostBody",
-			fmt.Sprintf("Cannot read %s: expected a JSON object (%s).", what, jsonProblem(raw, err)))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errBody(http.StatusBadRequest, "UnableToDeserializePostBody", "The request body has data after its JSON object.")
+		if _, err := dec.Token(); err != io.EOF {
+			return errBody(http.StatusBadRequest, "UnableToDeserializePostBody", "The request body has data after its JSON object.")
+		}
 	}
 	known := make(map[string]param, len(params))
 	for _, p := range params {
@@ -143,6 +145,12 @@ func decodeObject(raw []byte, action, path string, params []param) error {
 		}
 		var err error
 		switch dst := p.dst.(type) {
+		case *string:
+			if plain { // a plain string: its bytes between the quotes are its value
+				*dst = string(v[1 : len(v)-1])
+				continue
+			}
+			err = json.Unmarshal(v, dst)
 		case func(json.RawMessage) error:
 			err = dst(v)
 		default:
@@ -250,6 +258,73 @@ func scanIDs(body []byte) (ids []string, ok bool) {
 		return nil, false
 	}
 	return ids, true
+}
+
+// scanFlat splits the usual action body — one JSON object whose values are
+// all plain strings — without encoding/json, which took 13 µs of a
+// setPresence handler's 52 µs of CPU to do it. Plain means: keys and values
+// of printable ASCII without escapes, no key twice, JSON whitespace between
+// tokens, nothing after the object. It returns what decoding into
+// map[string]json.RawMessage would (each value with its quotes; FuzzScanFlat
+// checks that). Anything else is not ok, and the strict decoder decides, so
+// accepted input and error messages are the strict decoder's.
+func scanFlat(body []byte) (obj map[string]json.RawMessage, ok bool) {
+	str := func(i int) (end int, ok bool) { // body[i] is '"'; end is after the closing quote
+		for j := i + 1; j < len(body); j++ {
+			switch c := body[j]; {
+			case c == '"':
+				return j + 1, true
+			case c < 0x20 || c >= 0x7f || c == '\\':
+				return 0, false
+			}
+		}
+		return 0, false
+	}
+	s := string(body) // one copy: the keys and values are slices of it
+	i := skipSpace(s, 0)
+	if i >= len(s) || s[i] != '{' {
+		return nil, false
+	}
+	obj = make(map[string]json.RawMessage, 4)
+	i = skipSpace(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		return obj, skipSpace(s, i+1) == len(s)
+	}
+	for {
+		if i >= len(s) || s[i] != '"' {
+			return nil, false
+		}
+		kEnd, ok := str(i)
+		if !ok {
+			return nil, false
+		}
+		key := s[i+1 : kEnd-1]
+		if _, dup := obj[key]; dup {
+			return nil, false
+		}
+		i = skipSpace(s, kEnd)
+		if i >= len(s) || s[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(s, i+1)
+		if i >= len(s) || s[i] != '"' {
+			return nil, false
+		}
+		vEnd, ok := str(i)
+		if !ok {
+			return nil, false
+		}
+		obj[key] = json.RawMessage(s[i:vEnd])
+		i = skipSpace(s, vEnd)
+		if i < len(s) && s[i] == ',' {
+			i = skipSpace(s, i+1)
+			continue
+		}
+		if i < len(s) && s[i] == '}' {
+			return obj, skipSpace(s, i+1) == len(s)
+		}
+		return nil, false
+	}
 }
 
 // skipSpace returns the index of the first byte at or after i that is not

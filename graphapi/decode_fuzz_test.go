@@ -2,8 +2,10 @@ package graphapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -166,4 +168,82 @@ func TestScanIDs(t *testing.T) {
 			t.Errorf("decodeIDs(%q) = %q, %v; want %q, %v", s, got, gotErr, want, wantErr)
 		}
 	}
+}
+
+// flatBodies are bodies for scanFlat: the usual ones it must take, and
+// unusual ones it must leave to the strict decoder.
+var flatBodies = []struct {
+	body  string
+	plain bool
+}{
+	{`{"sessionId":"6dcddc99-5a7f-430c-a555-551d652a37b1:a","availability":"Busy","activity":"InACall","expirationDuration":"PT1H"}`, true},
+	{" {\n\t\"sessionId\" : \"s\" ,\r\n \"availability\":\"Away\"}\n", true},
+	{`{}`, true},
+	{`{"@odata.type":"#microsoft.graph.x","sessionId":""}`, true},
+	{`{"sessionId":"a","sessionId":"b"}`, false},            // the strict decoder keeps the last: let it
+	{`{"sessionId":"caf\u00e9"}`, false},                    // escape
+	{`{"sessionId":"café"}`, false},                         // non-ASCII
+	{`{"expirationDuration":null}`, false},                  // not a string
+	{`{"expirationDuration":3600}`, false},                  // not a string
+	{`{"sessionId":"a"} {}`, false},                         // data after the object
+	{`{"sessionId":"a",}`, false},                           // trailing comma
+	{`{"sessionId" "a"}`, false},                            // no colon
+	{`["sessionId","a"]`, false},                            // not an object
+	{`{"sessionId":"a"`, false},                             // unterminated
+	{`{"status":{"message":{"content":"hi"}}}`, false},      // nested
+	{"{\"sessionId\":\"a\tb\"}", false},                     // control character in a string
+	{`{"sessionId":"a"}` + "\x00", false},                   // not whitespace after
+	{`{"a":"1","b":"2","c":"3","d":"4","e":"5"}`, true},     // more keys than usual
+	{`{"Availability":"Busy","availability":"Away"}`, true}, // case differs: two keys
+}
+
+func checkScanFlat(t *testing.T, body []byte) {
+	t.Helper()
+	obj, ok := scanFlat(body)
+	if !ok {
+		return
+	}
+	var strict map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&strict); err != nil || strict == nil {
+		t.Fatalf("scanFlat accepted %q, the strict decoder says %v", body, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		t.Fatalf("scanFlat accepted %q with data after the object", body)
+	}
+	if len(obj) != len(strict) {
+		t.Fatalf("scanFlat(%q) = %q, the strict decoder %q", body, obj, strict)
+	}
+	for k, v := range strict {
+		if !bytes.Equal(obj[k], v) {
+			t.Fatalf("scanFlat(%q)[%q] = %s, the strict decoder %s", body, k, obj[k], v)
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil || s != string(v[1:len(v)-1]) {
+			t.Fatalf("value %s of %q is not its bytes between quotes (%q, %v)", v, body, s, err)
+		}
+	}
+}
+
+// TestScanFlat: the fast path takes the bodies clients send and leaves
+// everything unusual to the strict decoder, whose answers and errors are
+// therefore unchanged.
+func TestScanFlat(t *testing.T) {
+	for _, c := range flatBodies {
+		if _, ok := scanFlat([]byte(c.body)); ok != c.plain {
+			t.Errorf("scanFlat(%q): plain %v, want %v", c.body, ok, c.plain)
+		}
+		checkScanFlat(t, []byte(c.body))
+	}
+}
+
+// FuzzScanFlat: whatever scanFlat takes, encoding/json reads the same way.
+func FuzzScanFlat(f *testing.F) {
+	for _, c := range flatBodies {
+		f.Add([]byte(c.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkScanFlat(t, body)
+	})
 }
