@@ -798,7 +798,7 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	srv.memLine(b, "every user read once, after 30 s idle:")
 	srv.heapProfile(b, work, "restarted-read-everyone", n)
 	warm := gpbu("warm (every user cached)", 3, 2000, clients)
-	warm1 := gpbu("warm (every user cached)", 4, 200, 1)
+	warm1 := gpbu("warm (every user cached)", 4, 1000, 1)
 	liveRead, _, _, _ := srv.heap()
 	srv.stop(b)
 
