@@ -219,3 +219,42 @@ func TestReadManyEngineDown(t *testing.T) {
 		t.Fatalf("err %v, want Unavailable", err)
 	}
 }
+
+// ReadEach hands over the same snapshots as ReadMany, in order, and stops
+// at the callback's first error.
+func TestReadEach(t *testing.T) {
+	ctx := context.Background()
+	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	c := core.New(core.Options{KV: bucket(t), Clock: fake})
+	us := make([]core.UserRef, 5)
+	for i := range us {
+		us[i] = core.UserRef{TenantID: alice.TenantID, UserID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)}
+		if i%2 == 0 { // the odd ones were never written
+			if _, _, err := c.Do(ctx, us[i], set("s", "Busy", "InACall")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want, err := c.ReadMany(ctx, us)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []core.Snapshot
+	if err := c.ReadEach(ctx, us, func(s *core.Snapshot) error { got = append(got, *s); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ReadEach\n%+v\nReadMany\n%+v", got, want)
+	}
+	stop := errors.New("enough")
+	calls := 0
+	err = c.ReadEach(ctx, us, func(*core.Snapshot) error {
+		if calls++; calls == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != 2 {
+		t.Fatalf("ReadEach went on after an error: %v after %d calls", err, calls)
+	}
+}

@@ -89,13 +89,12 @@ func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
 		seen[u.ID] = struct{}{}
 		refs = append(refs, ref(u))
 	}
-	snaps, err := a.core.ReadMany(r.Context(), refs)
+	err = writePresencesOf(w, serviceRoot(r, "/$metadata#Collection(microsoft.graph.presence)"), len(refs),
+		func(each func(*core.Snapshot) error) error { return a.core.ReadEach(r.Context(), refs, each) },
+		func(s *core.Snapshot) bool { return isOwner(p, s.User.UserID) })
 	if err != nil {
 		a.writeError(w, r, err)
-		return
 	}
-	writePresences(w, serviceRoot(r, "/$metadata#Collection(microsoft.graph.presence)"), snaps,
-		func(s core.Snapshot) bool { return isOwner(p, s.User.UserID) })
 }
 
 // decodeIDs reads {"ids":[...]} and checks every entry before anything is read.
