@@ -13,7 +13,7 @@ import (
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
-	"github.com/presenced/presenced/natsstore"
+	"github.com/presenced/presenced/internal/enginetest"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
@@ -203,10 +203,7 @@ func TestReadManyKeepsWhatWasCachedMeanwhile(t *testing.T) {
 // The engine's failure reaches the caller as Unavailable.
 func TestReadManyEngineDown(t *testing.T) {
 	ctx := context.Background()
-	e, err := natsstore.Open(ctx, natsstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := enginetest.Open(t)
 	kv, err := e.Bucket(ctx, "presence")
 	if err != nil {
 		t.Fatal(err)

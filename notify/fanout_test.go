@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/internal/enginetest"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/presence"
@@ -16,13 +17,7 @@ import (
 
 func changeLog(t *testing.T) store.Log {
 	t.Helper()
-	ctx := context.Background()
-	e, err := natsstore.Open(ctx, natsstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	l, err := e.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
+	l, err := enginetest.Open(t).Log(context.Background(), "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
