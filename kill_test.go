@@ -71,9 +71,13 @@ func runBinary(t *testing.T, bin, data string, extra ...string) *proc {
 	return nil
 }
 
-func (p *proc) token(t *testing.T) string {
+func (p *proc) token(t *testing.T) string { return daemonToken(t, http.DefaultClient, p.url) }
+
+// daemonToken gets an app-only token for the demo daemon from the server at
+// base (the binary's built-in issuer).
+func daemonToken(t testing.TB, hc *http.Client, base string) string {
 	t.Helper()
-	resp, err := http.PostForm(p.url+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", url.Values{
+	resp, err := hc.PostForm(base+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {directory.DemoDaemonClientID},
 		"client_secret": {directory.DemoDaemonSecret}, "scope": {"https://graph.microsoft.com/.default"}})
 	if err != nil {
@@ -84,7 +88,7 @@ func (p *proc) token(t *testing.T) string {
 		AccessToken string `json:"access_token"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || b.AccessToken == "" {
-		t.Fatalf("token: %v", err)
+		t.Fatalf("token: %s %v", resp.Status, err)
 	}
 	return b.AccessToken
 }

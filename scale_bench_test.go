@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -509,21 +508,7 @@ func (c *scaleChild) memLine(b *testing.B, what string) (rss int64) {
 	return rss
 }
 
-func scaleToken(b *testing.B, hc *http.Client, base string) string {
-	resp, err := hc.PostForm(base+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
-		"client_id": {directory.DemoDaemonClientID}, "client_secret": {directory.DemoDaemonSecret}, "scope": {"https://graph.microsoft.com/.default"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
-		b.Fatalf("token: %s", resp.Status)
-	}
-	return body.AccessToken
-}
+func scaleToken(b *testing.B, hc *http.Client, base string) string { return daemonToken(b, hc, base) }
 
 // scaleDrive runs n jobs from workers goroutines; job i sends mk(i) and
 // check validates the answer. Failed requests are retried 3 times.
