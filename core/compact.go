@@ -239,14 +239,22 @@ var errCompact = errors.New("core: corrupt compact facts")
 
 // decode reads facts in c's form, all of s. It reads any offsets written,
 // and session ids written out or numbered in c.ids (none if nil).
-func (c codec) decode(s string) (presence.Facts, error) {
+func (c codec) decode(s string) (presence.Facts, error) { return c.decodeInto(s, nil) }
+
+// decodeInto is decode with the sessions in buf when it has room (reads of
+// many users reuse one buffer instead of allocating per user).
+func (c codec) decodeInto(s string, buf []presence.Session) (presence.Facts, error) {
 	var f presence.Facts
 	r := reader{s: s}
 	if r.byte() != factsVersion {
 		return f, errCompact
 	}
 	if n := r.count(); n > 0 {
-		f.Sessions = make([]presence.Session, n)
+		if uint64(cap(buf)) >= n {
+			f.Sessions = buf[:n]
+		} else {
+			f.Sessions = make([]presence.Session, n)
+		}
 	}
 	for i := range f.Sessions {
 		s := &f.Sessions[i]

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 
@@ -151,7 +152,9 @@ func (c *Core) Read(ctx context.Context, u UserRef) (Snapshot, error) {
 func (c *Core) ReadMany(ctx context.Context, us []UserRef) ([]Snapshot, error) {
 	out := make([]Snapshot, 0, len(us))
 	err := c.ReadEach(ctx, us, func(s *Snapshot) error {
-		out = append(out, *s)
+		cp := *s
+		cp.Facts.Sessions = slices.Clone(s.Facts.Sessions)
+		out = append(out, cp)
 		return nil
 	})
 	if err != nil {
@@ -161,9 +164,10 @@ func (c *Core) ReadMany(ctx context.Context, us []UserRef) ([]Snapshot, error) {
 }
 
 // ReadEach is ReadMany without building the slice: fn is called with each
-// user's presence, in order, all at one instant; *s is reused, so fn must
-// copy what it keeps (its Facts are its own). It stops at fn's first error
-// and returns it. A 650-user ReadMany's slice alone is 180 KB a request.
+// user's presence, in order, all at one instant. *s and the backing array
+// of s.Facts.Sessions are reused from one call to the next, so fn must copy
+// what it keeps. It stops at fn's first error and returns it. For 650
+// users, ReadMany's slice is 180 KB and the decoded sessions 130 KB more.
 func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) error) error {
 	entries := make([]entry, len(us))
 	var missing []int
@@ -193,10 +197,17 @@ func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) 
 	}
 	now := c.clock.Now()
 	var s Snapshot
+	var sessions []presence.Session
 	for i, u := range us {
-		f, err := c.facts(entries[i])
-		if err != nil {
-			return err
+		var f presence.Facts
+		if d := entries[i].data(); d != "" {
+			var err error
+			if f, err = c.ids.cache().decodeInto(d, sessions); err != nil {
+				return err
+			}
+			if cap(f.Sessions) > cap(sessions) {
+				sessions = f.Sessions // a bigger buffer for the next users
+			}
 		}
 		s = snapshot(u, f, now)
 		if err := fn(&s); err != nil {

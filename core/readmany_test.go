@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -218,7 +219,9 @@ func TestReadManyEngineDown(t *testing.T) {
 }
 
 // ReadEach hands over the same snapshots as ReadMany, in order, and stops
-// at the callback's first error.
+// at the callback's first error. ReadEach reuses the sessions' backing
+// array from one user to the next (the callback copies what it keeps);
+// ReadMany's snapshots are each their own.
 func TestReadEach(t *testing.T) {
 	ctx := context.Background()
 	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
@@ -227,8 +230,13 @@ func TestReadEach(t *testing.T) {
 	for i := range us {
 		us[i] = core.UserRef{TenantID: alice.TenantID, UserID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)}
 		if i%2 == 0 { // the odd ones were never written
-			if _, _, err := c.Do(ctx, us[i], set("s", "Busy", "InACall")); err != nil {
-				t.Fatal(err)
+			pairs := [][2]string{{"Busy", "InACall"}, {"Away", "Away"}, {"DoNotDisturb", "Presenting"}}
+			for k := 0; k < 3-i/2; k++ { // 3, 2 and 1 sessions (so a reused buffer has room), each user its own
+				p := pairs[(i/2+k)%len(pairs)]
+				if _, _, err := c.Do(ctx, us[i], set(fmt.Sprint("s", k), p[0], p[1])); err != nil {
+					t.Fatal(err)
+				}
+				fake.Add(time.Second)
 			}
 		}
 	}
@@ -237,11 +245,25 @@ func TestReadEach(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []core.Snapshot
-	if err := c.ReadEach(ctx, us, func(s *core.Snapshot) error { got = append(got, *s); return nil }); err != nil {
+	err = c.ReadEach(ctx, us, func(s *core.Snapshot) error {
+		cp := *s
+		cp.Facts.Sessions = slices.Clone(s.Facts.Sessions)
+		got = append(got, cp)
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ReadEach\n%+v\nReadMany\n%+v", got, want)
+	}
+	for i, n := range []int{3, 0, 2, 0, 1} {
+		if len(want[i].Facts.Sessions) != n {
+			t.Fatalf("user %d: %d sessions, want %d", i, len(want[i].Facts.Sessions), n)
+		}
+	}
+	if want[0].Facts.Sessions[0] == want[2].Facts.Sessions[0] || want[2].Facts.Sessions[0] == want[4].Facts.Sessions[0] {
+		t.Fatal("ReadMany's snapshots share their sessions")
 	}
 	stop := errors.New("enough")
 	calls := 0
