@@ -76,7 +76,7 @@ func appendPresence(b []byte, context string, s core.Snapshot, owner bool) []byt
 	b = append(b, `,"message":`...)
 	b = appendStringPtr(b, v.OutOfOffice.Message)
 	b = append(b, `},"sequenceNumber":"`...)
-	b = appendStamp(b, s.Seq)
+	b = s.Seq.Append(b)
 	b = append(b, `","workLocation":{"workLocationType":`...)
 	b = appendString(b, v.WorkLocation.WorkLocationType)
 	b = append(b, `,"source":`...)
@@ -84,19 +84,6 @@ func appendPresence(b []byte, context string, s core.Snapshot, owner bool) []byt
 	b = append(b, `,"placeId":`...)
 	b = appendStringPtr(b, v.WorkLocation.PlaceID)
 	return append(b, "}}"...)
-}
-
-// appendStamp appends s as presence.Stamp.String does (the sequenceNumber:
-// 16 then 8 lowercase hex digits), without fmt.
-func appendStamp(b []byte, s presence.Stamp) []byte {
-	at := uint64(s.At)
-	for shift := 60; shift >= 0; shift -= 4 {
-		b = append(b, hexDigits[at>>shift&0xf])
-	}
-	for shift := 28; shift >= 0; shift -= 4 {
-		b = append(b, hexDigits[s.N>>shift&0xf])
-	}
-	return b
 }
 
 const hexDigits = "0123456789abcdef"

@@ -146,14 +146,6 @@ func TestAppendString(t *testing.T) {
 	}
 }
 
-func TestAppendStamp(t *testing.T) {
-	for _, s := range []presence.Stamp{{}, {At: 1, N: 1}, {At: -1, N: ^uint32(0)}, {At: time.Now().UnixNano(), N: 0xabc}, {At: -1 << 63}} {
-		if got := string(appendStamp(nil, s)); got != s.String() {
-			t.Errorf("appendStamp(%+v) = %s, want %s", s, got, s.String())
-		}
-	}
-}
-
 // TestWritePresences: the collection body, headers and all, is what
 // writeJSON wrote for the reference model.
 func TestWritePresences(t *testing.T) {

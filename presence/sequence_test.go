@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -155,5 +156,19 @@ func TestBump(t *testing.T) {
 				t.Fatalf("Bump(%+v, %v) = %+v, want %+v (and greater, also as a string)", tc.prev, tc.now, got, tc.want)
 			}
 		})
+	}
+}
+
+// A stamp is written as the sequenceNumber format says: At in 16 hex digits
+// (two's complement), then N in 8.
+func TestStampString(t *testing.T) {
+	for _, s := range []Stamp{{}, {At: 1, N: 1}, {At: -1, N: ^uint32(0)}, {At: time.Date(2026, 11, 25, 9, 0, 0, 123, time.UTC).UnixNano(), N: 0xabc}, {At: -1 << 63}} {
+		want := fmt.Sprintf("%016x%08x", uint64(s.At), s.N)
+		if got := s.String(); got != want {
+			t.Errorf("%+v.String() = %s, want %s", s, got, want)
+		}
+		if got := string(s.Append([]byte("x"))); got != "x"+want {
+			t.Errorf("%+v.Append = %s, want x%s", s, got, want)
+		}
 	}
 }

@@ -6,7 +6,6 @@
 package presence
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -108,8 +107,23 @@ type Stamp struct {
 	N  uint32 `json:"n"`  // tie-breaker for several changes at one instant
 }
 
-// String renders the stamp as a fixed-width hex sequenceNumber.
-func (s Stamp) String() string { return fmt.Sprintf("%016x%08x", uint64(s.At), s.N) }
+// String renders the stamp as a fixed-width hex sequenceNumber: At in 16
+// lowercase hex digits (two's complement), then N in 8.
+func (s Stamp) String() string { return string(s.Append(make([]byte, 0, 24))) }
+
+// Append appends String's form to b without allocating (responses write
+// one per presence).
+func (s Stamp) Append(b []byte) []byte {
+	const hex = "0123456789abcdef"
+	at := uint64(s.At)
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, hex[at>>shift&0xf])
+	}
+	for shift := 28; shift >= 0; shift -= 4 {
+		b = append(b, hex[s.N>>shift&0xf])
+	}
+	return b
+}
 
 // Less reports whether s is older than o.
 func (s Stamp) Less(o Stamp) bool { return s.At < o.At || (s.At == o.At && s.N < o.N) }
