@@ -184,23 +184,10 @@ func writePresence(w http.ResponseWriter, context string, s core.Snapshot, owner
 
 // writePresences answers with a collection of presences
 // (getPresencesByUserId); owner reports whether the reader owns a presence.
-func writePresences(w http.ResponseWriter, context string, snaps []core.Snapshot, owner func(core.Snapshot) bool) {
-	_ = writePresencesOf(w, context, len(snaps),
-		func(each func(*core.Snapshot) error) error {
-			for i := range snaps {
-				if err := each(&snaps[i]); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		func(s *core.Snapshot) bool { return owner(*s) })
-}
-
-// writePresencesOf is writePresences over the n snapshots that read hands
-// to each in turn (core.ReadEach), so that no slice of them is built. If
-// read fails, nothing is written and its error is returned.
-func writePresencesOf(w http.ResponseWriter, context string, n int, read func(each func(*core.Snapshot) error) error, owner func(*core.Snapshot) bool) error {
+// The n snapshots are those read hands to each in turn (core.ReadEach),
+// so that no slice of them is built. If read fails, nothing is written and
+// its error is returned.
+func writePresences(w http.ResponseWriter, context string, n int, read func(each func(*core.Snapshot) error) error, owner func(*core.Snapshot) bool) error {
 	p := getBuf()
 	defer putBuf(p)
 	b := (*p)[:0]

@@ -89,7 +89,7 @@ func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
 		seen[u.ID] = struct{}{}
 		refs = append(refs, ref(u))
 	}
-	err = writePresencesOf(w, serviceRoot(r, "/$metadata#Collection(microsoft.graph.presence)"), len(refs),
+	err = writePresences(w, serviceRoot(r, "/$metadata#Collection(microsoft.graph.presence)"), len(refs),
 		func(each func(*core.Snapshot) error) error { return a.core.ReadEach(r.Context(), refs, each) },
 		func(s *core.Snapshot) bool { return isOwner(p, s.User.UserID) })
 	if err != nil {
