@@ -28,7 +28,10 @@ type UserRef struct {
 
 // Key is the engine key of the user's facts: "u.<tenant>.<user>". The tenant
 // and user lead the key so that a cluster can partition by user.
-func (u UserRef) Key() string { return "u." + u.TenantID + "." + u.UserID }
+func (u UserRef) Key() string { return userKeyPrefix + u.TenantID + "." + u.UserID }
+
+// userKeyPrefix starts every user's key (Key; Warm walks it and parses it back).
+const userKeyPrefix = "u."
 
 // Snapshot is a user's presence as seen at one instant.
 type Snapshot struct {
@@ -199,15 +202,12 @@ func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) 
 	var s Snapshot
 	var sessions []presence.Session
 	for i, u := range us {
-		var f presence.Facts
-		if d := entries[i].data(); d != "" {
-			var err error
-			if f, err = c.ids.cache().decodeInto(d, sessions); err != nil {
-				return err
-			}
-			if cap(f.Sessions) > cap(sessions) {
-				sessions = f.Sessions // a bigger buffer for the next users
-			}
+		f, err := c.factsInto(entries[i], sessions)
+		if err != nil {
+			return err
+		}
+		if cap(f.Sessions) > cap(sessions) {
+			sessions = f.Sessions // a bigger buffer for the next users
 		}
 		s = snapshot(u, f, now)
 		if err := fn(&s); err != nil {
@@ -218,12 +218,15 @@ func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) 
 }
 
 // facts decodes an entry (never written: no facts).
-func (c *Core) facts(e entry) (presence.Facts, error) {
+func (c *Core) facts(e entry) (presence.Facts, error) { return c.factsInto(e, nil) }
+
+// factsInto is facts with the sessions in buf when it has room.
+func (c *Core) factsInto(e entry, buf []presence.Session) (presence.Facts, error) {
 	d := e.data()
 	if d == "" {
 		return presence.Facts{}, nil
 	}
-	return c.ids.cache().decode(d)
+	return c.ids.cache().decodeInto(d, buf)
 }
 
 // cached returns the user's cached entry, if any.

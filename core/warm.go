@@ -33,7 +33,7 @@ func (c *Core) Warm(ctx context.Context) (users int, err error) {
 		bad     int
 		badErr  error
 	)
-	err = c.kv.Walk(ctx, "u.", func(e store.Entry) error {
+	err = c.kv.Walk(ctx, userKeyPrefix, func(e store.Entry) error {
 		u, ok := c.userOfKey(e.Key)
 		if !ok {
 			return nil
@@ -75,7 +75,7 @@ func (c *Core) Warm(ctx context.Context) (users int, err error) {
 // userOfKey is the user named by the key "u.<tenant>.<user>" (UserRef.Key),
 // as Options.Users names it if set, else with the key's own substrings.
 func (c *Core) userOfKey(key string) (UserRef, bool) {
-	rest, ok := strings.CutPrefix(key, "u.")
+	rest, ok := strings.CutPrefix(key, userKeyPrefix)
 	tenant, user, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 || tenant == "" || user == "" {
 		return UserRef{}, false
