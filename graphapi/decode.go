@@ -230,18 +230,15 @@ func scanIDs(body []byte) (ids []string, ok bool) {
 		i++
 	} else {
 		for {
-			if len(ids) == MaxIDs || i >= len(s) || s[i] != '"' {
+			if len(ids) == MaxIDs {
 				return nil, false
 			}
-			j := i + 1
-			for j < len(s) && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"' && s[j] != '\\' {
-				j++
-			}
-			if j >= len(s) || s[j] != '"' {
+			end, ok := plainString(s, i)
+			if !ok {
 				return nil, false
 			}
-			ids = append(ids, s[i+1:j])
-			i = skipSpace(s, j+1)
+			ids = append(ids, s[i+1:end-1])
+			i = skipSpace(s, end)
 			if i < len(s) && s[i] == ',' {
 				i = skipSpace(s, i+1)
 				continue
@@ -269,17 +266,6 @@ func scanIDs(body []byte) (ids []string, ok bool) {
 // checks that). Anything else is not ok, and the strict decoder decides, so
 // accepted input and error messages are the strict decoder's.
 func scanFlat(body []byte) (obj map[string]json.RawMessage, ok bool) {
-	str := func(i int) (end int, ok bool) { // body[i] is '"'; end is after the closing quote
-		for j := i + 1; j < len(body); j++ {
-			switch c := body[j]; {
-			case c == '"':
-				return j + 1, true
-			case c < 0x20 || c >= 0x7f || c == '\\':
-				return 0, false
-			}
-		}
-		return 0, false
-	}
 	s := string(body) // one copy: the keys and values are slices of it
 	i := skipSpace(s, 0)
 	if i >= len(s) || s[i] != '{' {
@@ -291,10 +277,7 @@ func scanFlat(body []byte) (obj map[string]json.RawMessage, ok bool) {
 		return obj, skipSpace(s, i+1) == len(s)
 	}
 	for {
-		if i >= len(s) || s[i] != '"' {
-			return nil, false
-		}
-		kEnd, ok := str(i)
+		kEnd, ok := plainString(s, i)
 		if !ok {
 			return nil, false
 		}
@@ -307,10 +290,7 @@ func scanFlat(body []byte) (obj map[string]json.RawMessage, ok bool) {
 			return nil, false
 		}
 		i = skipSpace(s, i+1)
-		if i >= len(s) || s[i] != '"' {
-			return nil, false
-		}
-		vEnd, ok := str(i)
+		vEnd, ok := plainString(s, i)
 		if !ok {
 			return nil, false
 		}
@@ -325,6 +305,24 @@ func scanFlat(body []byte) (obj map[string]json.RawMessage, ok bool) {
 		}
 		return nil, false
 	}
+}
+
+// plainString reports whether a plain JSON string starts at s[i]: a quote,
+// printable ASCII without '"' or '\\' (so no escapes), a quote. end is
+// just after the closing quote. Both fast scanners take only such strings.
+func plainString(s string, i int) (end int, ok bool) {
+	if i >= len(s) || s[i] != '"' {
+		return 0, false
+	}
+	for j := i + 1; j < len(s); j++ {
+		switch c := s[j]; {
+		case c == '"':
+			return j + 1, true
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return 0, false
+		}
+	}
+	return 0, false
 }
 
 // skipSpace returns the index of the first byte at or after i that is not
