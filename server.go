@@ -75,6 +75,7 @@ type Server struct {
 	stopOnce sync.Once
 	hub      *notify.Hub
 	subs     *notify.Manager
+	runCtx   context.Context // the background work's; cancelled by runStop on shutdown
 	runStop  context.CancelFunc
 	runDone  sync.WaitGroup
 	offsetMu sync.Mutex // serialises dev-clock moves
@@ -213,9 +214,7 @@ func (s *Server) userRef(tenantID, userID string) (core.UserRef, bool) {
 // while requests are served: after a restart, reads are then answered from
 // memory instead of one engine read per user not seen yet.
 func (s *Server) warm() {
-	ctx, stop := context.WithCancel(context.Background())
-	prev := s.runStop
-	s.runStop = func() { stop(); prev() }
+	ctx := s.runCtx
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
@@ -251,8 +250,8 @@ func (s *Server) startNotify(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	s.runStop = stop
+	s.runCtx, s.runStop = context.WithCancel(context.Background())
+	runCtx := s.runCtx
 	fan := notify.NewFanout(changes, s.log)
 	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log})
 	s.runDone.Add(1)
