@@ -347,10 +347,10 @@ func invalid(at entryRef, field, format string, args ...any) error {
 // IsGUID reports whether s is a GUID in lowercase canonical form
 // (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hex digits 0-9a-f).
 func IsGUID(s string) bool {
-	if len(s) != 36 {
+	if len(s) != guidLen {
 		return false
 	}
-	for i := 0; i < 36; i++ {
+	for i := 0; i < guidLen; i++ {
 		c := s[i]
 		switch i {
 		case 8, 13, 18, 23:
