@@ -63,6 +63,17 @@ func BenchmarkScale(b *testing.B) {
 	}
 	n := scaleUsers(b)
 	work := b.TempDir()
+	if keep := os.Getenv(scaleKeepEnv); keep != "" {
+		// Kept for profiling afterwards: directory.json, data/ and the
+		// binary, ready for "presenced serve --directory … --data …".
+		if ents, err := os.ReadDir(keep); err == nil && len(ents) > 0 {
+			b.Fatalf("%s=%s: want a directory that is empty or does not exist yet", scaleKeepEnv, keep)
+		}
+		if err := os.MkdirAll(keep, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		work = keep
+	}
 	dirFile := filepath.Join(work, "directory.json")
 	start := time.Now()
 	if err := writeScaleDirectory(dirFile, n); err != nil {
@@ -76,7 +87,10 @@ func BenchmarkScale(b *testing.B) {
 	b.Run("process", func(b *testing.B) { scaleProcess(b, work, dirFile, n) })
 }
 
-const scaleEnv = "PRESENCED_SCALE_USERS"
+const (
+	scaleEnv     = "PRESENCED_SCALE_USERS"
+	scaleKeepEnv = "PRESENCED_SCALE_KEEP" // a directory to work in and keep
+)
 
 func scaleUsers(b *testing.B) int {
 	s := os.Getenv(scaleEnv)

@@ -158,7 +158,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
-	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.userRef})
+	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser})
 	if <-dirDone; dirErr != nil {
 		return dirErr
 	}
@@ -199,15 +199,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// userRef is the directory's own UserRef for a stored user (so that a
-// warmed cache shares the directory's strings), false for a user no longer
-// in the directory.
-func (s *Server) userRef(tenantID, userID string) (core.UserRef, bool) {
+// knownUser reports whether the directory has the stored user, so that
+// the warm-up leaves out users who have left it.
+func (s *Server) knownUser(tenantID, userID string) bool {
 	u, ok := s.dir.UserInTenant(tenantID, userID)
-	if !ok || u.ID != userID {
-		return core.UserRef{}, false
-	}
-	return core.UserRef{TenantID: u.TenantID, UserID: u.ID}, true
+	return ok && u.ID == userID
 }
 
 // warm reads every stored user into the core's cache in the background,

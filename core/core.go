@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/presence"
@@ -46,36 +47,22 @@ type Snapshot struct {
 type Options struct {
 	KV    store.KV
 	Clock clock.Clock
-	// Users, if set, names the users Warm caches: the UserRef the rest of
-	// the server uses for a stored key's tenant and user id (the
-	// directory's own strings, which the cache then shares: a warmed user
-	// costs no copy of its ids), or false for a user the directory no
-	// longer has, which Warm leaves out. Without it Warm caches every
-	// stored user under a copy of the user id in its key.
-	Users func(tenantID, userID string) (UserRef, bool)
+	// Users, if set, reports whether a stored user is still one of the
+	// server's (in its directory); Warm leaves out those it is not.
+	// Without it Warm caches every stored user.
+	Users func(tenantID, userID string) bool
 }
 
 // Core is safe for concurrent use.
 type Core struct {
 	kv    store.KV
 	clock clock.Clock
-	users func(tenantID, userID string) (UserRef, bool)
+	users func(tenantID, userID string) bool
 	seed  maphash.Seed
 	shard [256]shard
 	ids   sessionIDTable
 	subMu sync.RWMutex
 	subs  []func(Snapshot)
-}
-
-// shard holds a slice of the users: their cached facts and a write lock
-// that serialises read-modify-write per shard (a user's writes never race
-// inside one node; the engine's revision check covers other nodes).
-type shard struct {
-	write sync.Mutex
-	mu    sync.RWMutex
-	// users is keyed by the UserRef itself: its strings are the
-	// directory's, so a cached user costs no key allocation.
-	users map[UserRef]entry
 }
 
 // entry is a cached user in one immutable string: the engine revision as
@@ -109,11 +96,7 @@ func (e entry) data() string {
 
 // New returns a Core over o.KV.
 func New(o Options) *Core {
-	c := &Core{kv: o.KV, clock: o.Clock, users: o.Users, seed: maphash.MakeSeed()}
-	for i := range c.shard {
-		c.shard[i].users = make(map[UserRef]entry)
-	}
-	return c
+	return &Core{kv: o.KV, clock: o.Clock, users: o.Users, seed: maphash.MakeSeed()}
 }
 
 // OnChange registers f to be called after every write that changed the
@@ -172,14 +155,34 @@ func (c *Core) ReadMany(ctx context.Context, us []UserRef) ([]Snapshot, error) {
 // what it keeps. It stops at fn's first error and returns it. For 650
 // users, ReadMany's slice is 180 KB and the decoded sessions 130 KB more.
 func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) error) error {
+	// The cached entries are copied into one buffer under their shards'
+	// locks (a slot may be reused once its lock is released), then read
+	// in place.
+	bp := readBufs.Get().(*[]byte)
+	defer putReadBuf(bp)
+	buf := (*bp)[:0]
 	entries := make([]entry, len(us))
+	ends := make([]int, len(us)) // entry i is buf[ends[i-1]:ends[i]]; -1: not cached
 	var missing []int
 	for i, u := range us {
-		if e, ok := c.cached(u); ok {
-			entries[i] = e
+		var ok bool
+		if buf, ok = c.cachedInto(u, buf); ok {
+			ends[i] = len(buf)
 		} else {
+			ends[i] = -1
 			missing = append(missing, i)
 		}
+	}
+	*bp = buf
+	start := 0
+	for i, end := range ends {
+		if end > start {
+			// No copy: buf is not written again before ReadEach returns,
+			// and decoding never keeps its input (reader.string copies;
+			// TestDecodeKeepsNoInput).
+			entries[i] = inPlace(buf[start:end])
+		}
+		start = max(start, end)
 	}
 	if len(missing) > 0 {
 		keys := make([]string, len(missing))
@@ -217,6 +220,19 @@ func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) 
 	return nil
 }
 
+// readBufs recycles ReadEach's buffer of entries (~45 KB for 650 users).
+var readBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func putReadBuf(p *[]byte) {
+	if cap(*p) <= 1<<20 {
+		readBufs.Put(p)
+	}
+}
+
+// inPlace is b as an entry, without a copy: b must not change while the
+// entry is in use.
+func inPlace(b []byte) entry { return entry(unsafe.String(unsafe.SliceData(b), len(b))) }
+
 // facts decodes an entry (never written: no facts).
 func (c *Core) facts(e entry) (presence.Facts, error) { return c.factsInto(e, nil) }
 
@@ -229,13 +245,32 @@ func (c *Core) factsInto(e entry, buf []presence.Session) (presence.Facts, error
 	return c.ids.cache().decodeInto(d, buf)
 }
 
-// cached returns the user's cached entry, if any.
+// cached returns a copy of the user's cached entry, if any.
 func (c *Core) cached(u UserRef) (entry, bool) {
+	var buf [256]byte
+	b, ok := c.cachedInto(u, buf[:0])
+	return entry(b), ok
+}
+
+// cachedInto appends the user's cached entry to buf, if any.
+func (c *Core) cachedInto(u UserRef, buf []byte) ([]byte, bool) {
 	sh := c.shardOf(u)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	e, ok := sh.users[u]
-	return e, ok
+	k, sl, ok := sh.find(u)
+	if !ok {
+		return buf, false
+	}
+	return sh.appendEntry(k, sl, buf), true
+}
+
+// isCached reports whether the user is cached.
+func (c *Core) isCached(u UserRef) bool {
+	sh := c.shardOf(u)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	_, _, ok := sh.find(u)
+	return ok
 }
 
 func snapshot(u UserRef, f presence.Facts, now time.Time) Snapshot {
@@ -347,24 +382,24 @@ func (c *Core) rememberFirst(u UserRef, e entry) (entry, bool) {
 	sh := c.shardOf(u)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if cur, ok := sh.users[u]; ok {
-		return cur, false
+	if k, sl, ok := sh.find(u); ok {
+		return entry(sh.appendEntry(k, sl, nil)), false
 	}
-	sh.users[u] = e
+	sh.set(u, e)
 	return e, true
 }
 
 func (c *Core) remember(u UserRef, e entry) {
 	sh := c.shardOf(u)
 	sh.mu.Lock()
-	sh.users[u] = e
+	sh.set(u, e)
 	sh.mu.Unlock()
 }
 
 func (c *Core) forget(u UserRef) {
 	sh := c.shardOf(u)
 	sh.mu.Lock()
-	delete(sh.users, u)
+	sh.del(u)
 	sh.mu.Unlock()
 }
 

@@ -1,5 +1,6 @@
 // Package guid makes random (version 4) GUIDs, the identifier format of
-// Graph and Entra: request ids, token ids, subscription ids.
+// Graph and Entra (request ids, token ids, subscription ids), and converts
+// GUIDs in lowercase canonical form to and from their 16 bytes.
 package guid
 
 import (
@@ -13,6 +14,12 @@ func New() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	b[6] = (b[6] & 0x0f) | 0x40
 	b[8] = (b[8] & 0x3f) | 0x80
+	return Format(b)
+}
+
+// Format returns b in lowercase canonical form
+// (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).
+func Format(b [16]byte) string {
 	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'
@@ -24,4 +31,38 @@ func New() string {
 	out[23] = '-'
 	hex.Encode(out[24:36], b[10:16])
 	return string(out[:])
+}
+
+// Parse returns the 16 bytes of s if s is a GUID in lowercase canonical
+// form, the only form Format writes: Parse(Format(b)) is b, and for every
+// s it accepts, Format of the result is s again. Anything else (upper case,
+// braces, no hyphens) is not accepted.
+func Parse(s string) (b [16]byte, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return b, false
+	}
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++ // the hyphen; the next pair starts after it
+		}
+		hi, ok1 := nibble(s[i])
+		lo, ok2 := nibble(s[i+1])
+		if !ok1 || !ok2 {
+			return [16]byte{}, false
+		}
+		b[j] = hi<<4 | lo
+		j++
+	}
+	return b, true
+}
+
+func nibble(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }

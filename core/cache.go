@@ -1,0 +1,266 @@
+package core
+
+import (
+	"encoding/binary"
+	"strings"
+	"sync"
+
+	"github.com/presenced/presenced/internal/guid"
+)
+
+// Why by hand: the cache holds every user the server has read or written —
+// a million at the scale the project targets — and a Go map of UserRef to
+// string held a million small objects and three million pointers that
+// every garbage collection had to trace (a 490 MB heap, marked once per
+// ~1,000 getPresencesByUserId requests, was the tail of their latency),
+// and cost 195 bytes a user. Here a shard keeps its users in a map whose
+// keys and values hold no pointers (userKey → slot) and their entries in
+// byte chunks (arena), so the collector skips both: it sees a few hundred
+// chunks per shard instead of one object per user. No library does this
+// for variable-sized values without pointers; the code is small and every
+// path is tested (cache_test.go).
+
+// userKey is a user as the cache knows it, without pointers: the tenant's
+// number in the shard, and the user id's 16 bytes when it is a GUID in
+// canonical form (as every directory user id is), else its number in the
+// shard (oddID set in tenant).
+type userKey struct {
+	tenant uint32
+	user   [16]byte
+}
+
+// oddID marks a userKey whose user id is not a canonical GUID.
+const oddID = 1 << 31
+
+// names numbers a shard's tenant ids and non-GUID user ids. Numbers are
+// never reused; there are as many as distinct ids ever cached.
+type names struct {
+	tenants map[string]uint32
+	odd     map[string]uint32
+}
+
+// key returns u's key. With add, unknown ids are numbered (the shard's
+// write lock held); without, an id never numbered means u was never cached.
+func (n *names) key(u UserRef, add bool) (userKey, bool) {
+	t, ok := n.tenants[u.TenantID]
+	if !ok {
+		if !add {
+			return userKey{}, false
+		}
+		if n.tenants == nil {
+			n.tenants = make(map[string]uint32)
+		}
+		t = uint32(len(n.tenants))
+		n.tenants[strings.Clone(u.TenantID)] = t // not the caller's string: it may be part of a larger one
+	}
+	k := userKey{tenant: t}
+	if g, ok := guid.Parse(u.UserID); ok {
+		k.user = g
+		return k, true
+	}
+	o, ok := n.odd[u.UserID]
+	if !ok {
+		if !add {
+			return userKey{}, false
+		}
+		if n.odd == nil {
+			n.odd = make(map[string]uint32)
+		}
+		o = uint32(len(n.odd))
+		n.odd[strings.Clone(u.UserID)] = o
+	}
+	k.tenant |= oddID
+	binary.LittleEndian.PutUint32(k.user[:], o)
+	return k, true
+}
+
+// slot locates an entry in a shard: its size class (top bits) and its
+// number in that class, or one of the two values below.
+type slot uint32
+
+const (
+	slotClassShift      = 27
+	emptySlot      slot = 1<<32 - 1 // entry "": a user read but never written
+	bigSlot        slot = 1<<32 - 2 // in shard.big: longer than the largest class
+)
+
+// classSizes are the arena's slot sizes in bytes. An entry takes the
+// smallest slot that holds it and its length (a uvarint); two sessions
+// need ~70 bytes. The steps follow Go's own size classes, so that the
+// slack is what a heap allocation would have.
+var classSizes = [...]uint32{16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256, 288, 320, 384, 448, 512, 640, 768, 1024, 1536, 2048, 3072, 4096}
+
+// chunkBytes is the most a chunk of slots holds: a full chunk of the
+// 80-byte class keeps 204 users.
+const chunkBytes = 16 << 10
+
+// arena stores a shard's entries in chunks of equal slots, one list of
+// chunks per size class. A freed slot is reused by the next entry of its
+// class. The arena is used under its shard's lock; what get returns is a
+// copy, so a slot can be reused as soon as it is freed.
+type arena struct {
+	classes [len(classSizes)]slotClass
+}
+
+type slotClass struct {
+	chunks [][]byte
+	free   []uint32 // freed slot numbers, reused first
+	n      uint32   // slot numbers handed out, freed or not
+}
+
+// classFor is the smallest class whose slots hold n bytes, or false.
+func classFor(n int) (int, bool) {
+	for c, size := range classSizes {
+		if uint32(n) <= size {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// put stores e and returns its slot, or false if e is too long for any
+// class (the caller keeps it elsewhere).
+func (a *arena) put(e entry) (slot, bool) {
+	need := uvarintLen(uint64(len(e))) + len(e)
+	c, ok := classFor(need)
+	if !ok {
+		return 0, false
+	}
+	cl := &a.classes[c]
+	var num uint32
+	if k := len(cl.free); k > 0 {
+		num, cl.free = cl.free[k-1], cl.free[:k-1]
+	} else {
+		if cl.n == 1<<slotClassShift {
+			return 0, false // 134 million entries of one class in one shard
+		}
+		num = cl.n
+		cl.n++
+	}
+	b := a.bytes(c, num, true)
+	b = binary.AppendUvarint(b[:0], uint64(len(e)))
+	copy(b[len(b):cap(b)], e)
+	return slot(uint32(c)<<slotClassShift | num), true
+}
+
+// bytes is slot num of class c (its whole size). With grow, a slot past
+// the end of the last chunk is made: chunks are filled in order, and a
+// chunk's memory grows with it (doubling, up to chunkBytes), so that a
+// shard with few users does not hold a chunk per class it used.
+func (a *arena) bytes(c int, num uint32, grow bool) []byte {
+	cl, size := &a.classes[c], classSizes[c]
+	per := max(1, chunkBytes/size)
+	ch, off := num/per, num%per*size
+	if grow {
+		if int(ch) == len(cl.chunks) {
+			cl.chunks = append(cl.chunks, nil)
+		}
+		chunk := cl.chunks[ch]
+		if need := int(off + size); need > len(chunk) {
+			if need > cap(chunk) {
+				grown := make([]byte, len(chunk), min(int(per*size), max(need, 2*cap(chunk), 4*int(size))))
+				copy(grown, chunk)
+				chunk = grown
+			}
+			cl.chunks[ch] = chunk[:need]
+		}
+	}
+	return cl.chunks[ch][off : off+size : off+size]
+}
+
+// get appends the entry in s to buf.
+func (a *arena) get(s slot, buf []byte) []byte {
+	b := a.bytes(int(s>>slotClassShift), uint32(s)&(1<<slotClassShift-1), false)
+	n, k := binary.Uvarint(b)
+	return append(buf, b[k:k+int(n)]...)
+}
+
+// free makes s available to the next entry of its class.
+func (a *arena) free(s slot) {
+	c := int(s >> slotClassShift)
+	a.classes[c].free = append(a.classes[c].free, uint32(s)&(1<<slotClassShift-1))
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// shard holds a slice of the users: their cached entries and a write lock
+// that serialises read-modify-write per shard (a user's writes never race
+// inside one node; the engine's revision check covers other nodes). mu
+// guards everything below it.
+type shard struct {
+	write sync.Mutex
+	mu    sync.RWMutex
+	users map[userKey]slot
+	names names
+	arena arena
+	big   map[userKey]entry // entries longer than the arena's largest class
+}
+
+// find is u's slot (mu held for reading or writing).
+func (s *shard) find(u UserRef) (userKey, slot, bool) {
+	k, ok := s.names.key(u, false)
+	if !ok {
+		return k, 0, false
+	}
+	sl, ok := s.users[k]
+	return k, sl, ok
+}
+
+// appendEntry appends the entry in sl (of key k) to buf (mu held).
+func (s *shard) appendEntry(k userKey, sl slot, buf []byte) []byte {
+	switch sl {
+	case emptySlot:
+		return buf
+	case bigSlot:
+		return append(buf, s.big[k]...)
+	}
+	return s.arena.get(sl, buf)
+}
+
+// set caches e for u, replacing what was cached (mu held for writing).
+func (s *shard) set(u UserRef, e entry) {
+	k, _ := s.names.key(u, true)
+	if old, ok := s.users[k]; ok {
+		s.release(k, old)
+	}
+	sl := emptySlot
+	if e != "" {
+		var ok bool
+		if sl, ok = s.arena.put(e); !ok {
+			if s.big == nil {
+				s.big = make(map[userKey]entry)
+			}
+			s.big[k], sl = e, bigSlot
+		}
+	}
+	if s.users == nil {
+		s.users = make(map[userKey]slot)
+	}
+	s.users[k] = sl
+}
+
+// del forgets u (mu held for writing).
+func (s *shard) del(u UserRef) {
+	k, sl, ok := s.find(u)
+	if !ok {
+		return
+	}
+	s.release(k, sl)
+	delete(s.users, k)
+}
+
+func (s *shard) release(k userKey, sl slot) {
+	switch sl {
+	case emptySlot:
+	case bigSlot:
+		delete(s.big, k)
+	default:
+		s.arena.free(sl)
+	}
+}

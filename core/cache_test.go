@@ -1,0 +1,166 @@
+package core
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+)
+
+// A shard behaves like a map from UserRef to entry under any sequence of
+// sets and deletes: entries of every size (empty, every class, longer than
+// the largest), users whose ids are GUIDs or not, the same user id in two
+// tenants; freed slots are reused.
+func TestShardIsAMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var users []UserRef
+	for i := range 300 {
+		tenant := "a5036a1a-166f-4ed5-bf5a-e0ccc1602604"
+		if i%3 == 0 {
+			tenant = "b8a2c0d4-6f1e-4a3b-9c5d-7e8f90a1b2c3"
+		}
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i/2) // every id in both tenants' halves
+		switch i % 10 {
+		case 7:
+			id = strings.ToUpper(id) // not canonical: numbered, not parsed
+		case 8:
+			id = fmt.Sprintf("user-%d", i)
+		}
+		users = append(users, UserRef{TenantID: tenant, UserID: id})
+	}
+	sizes := []int{0, 1, 14, 15, 16, 70, 79, 80, 300, 4000, 4096, 5000, 70_000}
+	var s shard
+	want := map[UserRef]entry{}
+	check := func(step int) {
+		t.Helper()
+		for _, u := range users {
+			k, sl, ok := s.find(u)
+			w, wok := want[u]
+			if ok != wok {
+				t.Fatalf("step %d: %+v cached %v, want %v", step, u, ok, wok)
+			}
+			if ok {
+				if got := entry(s.appendEntry(k, sl, nil)); got != w {
+					t.Fatalf("step %d: %+v holds %d bytes %.20q, want %d bytes %.20q", step, u, len(got), got, len(w), w)
+				}
+			}
+		}
+	}
+	for step := range 20_000 {
+		u := users[r.IntN(len(users))]
+		if r.IntN(4) == 0 {
+			s.del(u)
+			delete(want, u)
+		} else {
+			n := sizes[r.IntN(len(sizes))]
+			e := entry(strings.Repeat(string(rune('a'+step%26)), n))
+			s.set(u, e)
+			want[u] = e
+		}
+		if step%997 == 0 {
+			check(step)
+		}
+	}
+	check(-1)
+	// Freed slots were reused: no class handed out more slots than the
+	// users it can hold at once.
+	for c, cl := range s.arena.classes {
+		if int(cl.n) > len(users) {
+			t.Errorf("class %d (%d B) handed out %d slots for %d users", c, classSizes[c], cl.n, len(users))
+		}
+		if int(cl.n)-len(cl.free) < 0 {
+			t.Errorf("class %d: %d free of %d", c, len(cl.free), cl.n)
+		}
+	}
+	if len(s.big) > len(users) {
+		t.Errorf("%d big entries", len(s.big))
+	}
+}
+
+// The classes are in increasing order, and an entry goes to the smallest
+// that holds it with its length.
+func TestClassFor(t *testing.T) {
+	for c := 1; c < len(classSizes); c++ {
+		if classSizes[c] <= classSizes[c-1] {
+			t.Fatalf("classSizes not increasing at %d", c)
+		}
+	}
+	for n := 1; n <= int(classSizes[len(classSizes)-1])+1; n++ {
+		c, ok := classFor(n)
+		if last := classSizes[len(classSizes)-1]; uint32(n) > last {
+			if ok {
+				t.Fatalf("classFor(%d) = %d, want none", n, c)
+			}
+			continue
+		}
+		if !ok || classSizes[c] < uint32(n) || c > 0 && classSizes[c-1] >= uint32(n) {
+			t.Fatalf("classFor(%d) = %d, %v", n, c, ok)
+		}
+	}
+}
+
+// A chunk grows with its slots (a shard with few users holds little) up
+// to chunkBytes, and slots handed out before a chunk grew read the same.
+func TestArenaChunkGrowth(t *testing.T) {
+	var a arena
+	c, _ := classFor(80)
+	per := int(chunkBytes / classSizes[c])
+	var slots []slot
+	for i := range 2*per + 3 {
+		sl, ok := a.put(entry(fmt.Sprintf("%078d", i)))
+		if !ok {
+			t.Fatal("put failed")
+		}
+		slots = append(slots, sl)
+		if i == 0 && cap(a.classes[c].chunks[0]) > 4*int(classSizes[c]) {
+			t.Fatalf("one entry holds a chunk of %d bytes", cap(a.classes[c].chunks[0]))
+		}
+	}
+	for i, sl := range slots {
+		if got := string(a.get(sl, nil)); got != fmt.Sprintf("%078d", i) {
+			t.Fatalf("slot %d reads %q", i, got)
+		}
+	}
+	if got := len(a.classes[c].chunks); got != 3 {
+		t.Fatalf("%d chunks for %d slots of %d per chunk", got, len(slots), per)
+	}
+	for _, ch := range a.classes[c].chunks[:2] {
+		if cap(ch) > chunkBytes {
+			t.Fatalf("a chunk of %d bytes", cap(ch))
+		}
+	}
+}
+
+// Decoding copies what it keeps: facts decoded from a buffer stay the
+// same when the buffer is overwritten (ReadEach decodes entries in place
+// in a buffer it reuses).
+func TestDecodeKeepsNoInput(t *testing.T) {
+	var tab sessionIDTable
+	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	f := presence.Facts{
+		Sessions: []presence.Session{
+			{ID: "6dcddc99-5a7f-430c-a555-551d652a37b1:a", Pair: presence.Pair{Availability: presence.Busy, Activity: presence.InACall}, RefreshedAt: now, ExpiresAt: now.Add(time.Hour)},
+			{ID: "x", Pair: presence.Pair{Availability: "Sleepy", Activity: "Napping"}, RefreshedAt: now, ExpiresAt: now.Add(time.Hour)},
+		},
+		Status:      &presence.StatusMessage{Content: "on leave", ContentType: "text", Expiry: &presence.DateTimeTimeZone{DateTime: "2026-12-01T10:00:00", TimeZone: "UTC"}, PublishedAt: now, ExpiresAt: now.Add(time.Hour)},
+		Events:      []presence.Event{{Start: now, End: now.Add(time.Hour), ShowAs: "workingElsewhere2"}},
+		AutoReplies: &presence.AutoReplies{Status: presence.RepliesScheduled, InternalReplyMessage: "back soon", ScheduledStart: now, ScheduledEnd: now.Add(time.Hour)},
+		LastWrite:   now,
+	}
+	buf := []byte(string(tab.newEntry(7, f)))
+	e := inPlace(buf)
+	got, err := tab.cache().decode(e.data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range buf {
+		buf[i] = 'X'
+	}
+	if !reflect.DeepEqual(got, f) {
+		t.Fatalf("after overwriting the input, decoded facts are\n%+v\nwant\n%+v", got, f)
+	}
+}
