@@ -35,23 +35,48 @@ const oddID = 1 << 31
 // names numbers a shard's tenant ids and non-GUID user ids. Numbers are
 // never reused; there are as many as distinct ids ever cached.
 type names struct {
-	tenants map[string]uint32
-	odd     map[string]uint32
+	tenants  []string          // by number: a server has few, and a scan of a few beats a map
+	tenantNo map[string]uint32 // from maxScanned tenants on
+	odd      map[string]uint32
+}
+
+// maxScanned is how many tenants are looked up by a scan.
+const maxScanned = 8
+
+// tenant is the number of tenant id s, if numbered.
+func (n *names) tenant(s string) (uint32, bool) {
+	if n.tenantNo != nil {
+		t, ok := n.tenantNo[s]
+		return t, ok
+	}
+	for t, id := range n.tenants {
+		if id == s {
+			return uint32(t), true
+		}
+	}
+	return 0, false
 }
 
 // key returns u's key. With add, unknown ids are numbered (the shard's
 // write lock held); without, an id never numbered means u was never cached.
 func (n *names) key(u UserRef, add bool) (userKey, bool) {
-	t, ok := n.tenants[u.TenantID]
+	t, ok := n.tenant(u.TenantID)
 	if !ok {
 		if !add {
 			return userKey{}, false
 		}
-		if n.tenants == nil {
-			n.tenants = make(map[string]uint32)
-		}
+		id := strings.Clone(u.TenantID) // not the caller's string: it may be part of a larger one
 		t = uint32(len(n.tenants))
-		n.tenants[strings.Clone(u.TenantID)] = t // not the caller's string: it may be part of a larger one
+		n.tenants = append(n.tenants, id)
+		if n.tenantNo != nil || len(n.tenants) > maxScanned {
+			if n.tenantNo == nil {
+				n.tenantNo = make(map[string]uint32)
+				for no, id := range n.tenants {
+					n.tenantNo[id] = uint32(no)
+				}
+			}
+			n.tenantNo[id] = t
+		}
 	}
 	k := userKey{tenant: t}
 	if g, ok := guid.Parse(u.UserID); ok {

@@ -20,10 +20,14 @@ func TestShardIsAMap(t *testing.T) {
 	var users []UserRef
 	for i := range 300 {
 		tenant := "a5036a1a-166f-4ed5-bf5a-e0ccc1602604"
-		if i%3 == 0 {
+		switch {
+		case i >= 200:
+			// More tenants than a shard scans: it moves them to a map.
+			tenant = fmt.Sprintf("%08d-0000-4000-8000-000000000000", i%12)
+		case i%3 == 0:
 			tenant = "b8a2c0d4-6f1e-4a3b-9c5d-7e8f90a1b2c3"
 		}
-		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i/2) // every id in both tenants' halves
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i/2) // users i and i+1 share an id, often in two tenants
 		switch i % 10 {
 		case 7:
 			id = strings.ToUpper(id) // not canonical: numbered, not parsed
@@ -66,6 +70,9 @@ func TestShardIsAMap(t *testing.T) {
 		}
 	}
 	check(-1)
+	if len(s.names.tenants) != 14 || len(s.names.tenantNo) != 14 {
+		t.Errorf("%d tenants numbered, %d in the map; want 14", len(s.names.tenants), len(s.names.tenantNo))
+	}
 	// Freed slots were reused: no class handed out more slots than the
 	// users it can hold at once.
 	for c, cl := range s.arena.classes {

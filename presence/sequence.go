@@ -10,8 +10,9 @@ import (
 // can change without a write: fades and expiries of sessions, expiry of the
 // preferred presence and of the status message, event starts and ends and
 // the automatic-replies window. Between two candidates Aggregate is constant.
-func candidates(f Facts, lo, hi time.Time) []time.Time {
-	var out []time.Time
+// They are appended to buf[:0].
+func candidates(buf []time.Time, f Facts, lo, hi time.Time) []time.Time {
+	out := buf[:0]
 	add := func(t time.Time) {
 		if t.IsZero() || !t.After(lo) || (!hi.IsZero() && t.After(hi)) {
 			return
@@ -54,8 +55,9 @@ func Sequence(f Facts, now time.Time) Stamp {
 	if !now.After(f.LastWrite) {
 		return seq
 	}
+	var buf [8]time.Time // room for the candidates of most users: no allocation
 	prev := Aggregate(f, f.LastWrite)
-	for _, t := range candidates(f, f.LastWrite, now) {
+	for _, t := range candidates(buf[:], f, f.LastWrite, now) {
 		v := Aggregate(f, t)
 		if !v.Equal(prev) {
 			seq = Bump(seq, t)
@@ -69,8 +71,9 @@ func Sequence(f Facts, now time.Time) Stamp {
 // view of f changes by time alone; false when nothing is scheduled to
 // change. The engine uses it to time change notifications.
 func NextChange(f Facts, after time.Time) (time.Time, bool) {
+	var buf [8]time.Time
 	prev := Aggregate(f, after)
-	for _, t := range candidates(f, after, time.Time{}) {
+	for _, t := range candidates(buf[:], f, after, time.Time{}) {
 		v := Aggregate(f, t)
 		if !v.Equal(prev) {
 			return t, true

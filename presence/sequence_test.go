@@ -172,3 +172,24 @@ func TestStampString(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSequence is the sequence number of a user with the million-user
+// benchmark's two sessions (one Available, which fades, and one Busy), read
+// hours after the last write: a getPresencesByUserId of 650 ids computes it
+// 650 times.
+func BenchmarkSequence(b *testing.B) {
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	f := Facts{
+		Sessions: []Session{
+			{ID: "a", Pair: Pair{Available, Available}, RefreshedAt: t0, ExpiresAt: t0.Add(4 * time.Hour)},
+			{ID: "b", Pair: Pair{Busy, InACall}, RefreshedAt: t0, ExpiresAt: t0.Add(4 * time.Hour)},
+		},
+		Seq:       Stamp{At: t0.UnixNano()},
+		LastWrite: t0,
+	}
+	now := t0.Add(2 * time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		Sequence(f, now)
+	}
+}
