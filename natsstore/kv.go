@@ -55,7 +55,7 @@ func (b *kv) Put(ctx context.Context, key string, value []byte, expect uint64) (
 		// absent.
 		rev, err = b.kv.Create(ctx, key, value)
 	} else {
-		rev, err = b.kv.Update(ctx, key, value, expect)
+		rev, err = b.update(ctx, key, value, expect)
 	}
 	if err != nil {
 		if isConflict(err) {

@@ -1,0 +1,143 @@
+package natsstore
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presenced/presenced/store"
+)
+
+// update stores what nats.go's KeyValue.Update stores: the same subject,
+// value and headers, at the next revision, with the same conflicts.
+func TestUpdateIsKVUpdate(t *testing.T) {
+	ctx := ctxT(t)
+	e := openT(t, Options{Dir: t.TempDir()})
+	s := bucketT(t, e, "presence")
+	b := s.(*kv)
+	mine, theirs := ukey(tenantA, user1), ukey(tenantA, user2)
+	r1, err := b.Put(ctx, mine, []byte("one"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := b.Put(ctx, theirs, []byte("one"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.update(ctx, mine, []byte("two"), r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := b.kv.Update(ctx, theirs, []byte("two"), r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != r2+1 || want != got+1 {
+		t.Fatalf("revisions %d (update) and %d (KeyValue.Update) after %d, %d", got, want, r1, r2)
+	}
+	stream, err := e.JetStream().Stream(ctx, b.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, err := stream.GetLastMsgForSubject(ctx, b.prefix+mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := stream.GetLastMsgForSubject(ctx, b.prefix+theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m1.Data) != "two" || string(m2.Data) != "two" {
+		t.Fatalf("values %q and %q", m1.Data, m2.Data)
+	}
+	// Same header names and values, except the revision each expected.
+	h1, h2 := m1.Header, m2.Header
+	if len(h1) != len(h2) || h1.Get(jetstream.ExpectedLastSubjSeqHeader) != "1" || h2.Get(jetstream.ExpectedLastSubjSeqHeader) != "2" {
+		t.Fatalf("headers %v and %v", h1, h2)
+	}
+	for k := range h2 {
+		if _, ok := h1[k]; !ok {
+			t.Fatalf("KeyValue.Update sets header %q, update does not", k)
+		}
+	}
+
+	// A stale revision is a conflict, and writes nothing.
+	if _, err := b.update(ctx, mine, []byte("three"), r1); !errors.Is(err, store.ErrConflict) && !isConflict(err) {
+		t.Fatalf("stale revision: %v, want a conflict", err)
+	}
+	if _, err := b.Put(ctx, mine, []byte("three"), r1); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Put at a stale revision: %v, want ErrConflict", err)
+	}
+	if e, err := b.Get(ctx, mine); err != nil || string(e.Value) != "two" || e.Revision != got {
+		t.Fatalf("after the conflicts: %+v, %v", e, err)
+	}
+	// A revision that was never the key's (another key's) is one too.
+	if _, err := b.Put(ctx, mine, []byte("three"), want); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Put at another key's revision: %v, want ErrConflict", err)
+	}
+	// Keys KeyValue.Update refuses, update refuses.
+	for _, k := range []string{"", ".a", "a.", "a..b", "a b", "a*", "a>", "ä"} {
+		if _, err := b.update(ctx, k, []byte("x"), 1); !errors.Is(err, jetstream.ErrInvalidKey) {
+			t.Errorf("update(%q): %v, want ErrInvalidKey", k, err)
+		}
+		if _, err := b.kv.Update(ctx, k, []byte("x"), 1); !errors.Is(err, jetstream.ErrInvalidKey) {
+			t.Errorf("KeyValue.Update(%q): %v, want ErrInvalidKey", k, err)
+		}
+	}
+}
+
+// validKey accepts exactly the keys nats.go's KeyValue accepts.
+func FuzzValidKey(f *testing.F) {
+	for _, k := range []string{"u.t.u", "", ".", "a..b", "a.", ".a", "a-b_c=d/e", "a b", "*", ">", "ä", "u.0f8fad5b-d9cb-469f-a165-70867728950e.a0eebc99"} {
+		f.Add(k)
+	}
+	re := regexp.MustCompile(`^[-/_=\.a-zA-Z0-9]+$`) // nats.go's validKeyRe
+	f.Fuzz(func(t *testing.T, k string) {
+		want := len(k) > 0 && k[0] != '.' && k[len(k)-1] != '.' && !strings.Contains(k, "..") && re.MatchString(k)
+		if got := validKey(k); got != want {
+			t.Fatalf("validKey(%q) = %v, nats.go's rule says %v", k, got, want)
+		}
+	})
+}
+
+func TestParseAck(t *testing.T) {
+	for _, tc := range []struct {
+		data     string
+		seq      uint64
+		conflict bool
+		bad      bool
+	}{
+		{data: `{"stream":"KV_presence","seq":42}`, seq: 42},
+		{data: `{"stream":"KV_presence","seq":42,"domain":"x","duplicate":false}`, seq: 42},
+		{data: `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 41"},"stream":"KV_presence","seq":0}`, conflict: true},
+		{data: `{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}`},
+		{data: `{"stream":"KV_other","seq":42}`, bad: true},
+		{data: `{"stream":"KV_presence"}`, bad: true},
+		{data: `not json`, bad: true},
+		{data: ``, bad: true},
+	} {
+		seq, err := parseAck([]byte(tc.data), "KV_presence")
+		switch {
+		case tc.seq != 0:
+			if err != nil || seq != tc.seq {
+				t.Errorf("%s: %d, %v", tc.data, seq, err)
+			}
+		case tc.conflict:
+			if !isConflict(err) {
+				t.Errorf("%s: %v, want a conflict", tc.data, err)
+			}
+		case tc.bad:
+			if !errors.Is(err, jetstream.ErrInvalidJSAck) {
+				t.Errorf("%s: %v, want ErrInvalidJSAck", tc.data, err)
+			}
+		default:
+			var api *jetstream.APIError
+			if !errors.As(err, &api) || isConflict(err) {
+				t.Errorf("%s: %v, want an API error that is no conflict", tc.data, err)
+			}
+		}
+	}
+}
