@@ -295,3 +295,35 @@ func BenchmarkGetPresence(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSetPresence is one setPresence through API.ServeHTTP, the
+// engine's acknowledgement included (memory storage), alternating two
+// pairs over 1,000 users so that every write is a change.
+func BenchmarkSetPresence(b *testing.B) {
+	f := benchFixture(b)
+	bodies := [2][]byte{
+		[]byte(`{"sessionId":"` + directory.DemoDaemonClientID + `:bench","availability":"Available","activity":"Available","expirationDuration":"PT1H"}`),
+		[]byte(`{"sessionId":"` + directory.DemoDaemonClientID + `:bench","availability":"Busy","activity":"InACall","expirationDuration":"PT1H"}`),
+	}
+	tmpls := make([]*http.Request, 1000)
+	for i := range tmpls {
+		tmpls[i] = httptest.NewRequest("POST", "/v1.0/users/"+benchUserID(i)+"/presence/setPresence", nil)
+		tmpls[i].Header.Set("Authorization", "Bearer "+f.token)
+		tmpls[i].Header.Set("Content-Type", "application/json")
+	}
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := *tmpls[i%len(tmpls)]
+		body := bodies[(i/len(tmpls))%2]
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		clear(w.h)
+		w.status, w.n = 0, 0
+		f.api.ServeHTTP(w, &r)
+		if w.status != 200 {
+			b.Fatalf("status %d", w.status)
+		}
+		i++
+	}
+}

@@ -11,6 +11,8 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presenced/presenced/clock"
 )
 
 // update replaces key's value if its last revision is expect, and returns
@@ -27,18 +29,26 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	if !validKey(key) {
 		return 0, jetstream.ErrInvalidKey
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		// As nats.go does: a lost engine answers within this, not never.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, publishTimeout)
-		defer cancel()
+	// Wait on a pooled timer (nats.go's RequestMsg) rather than a context
+	// with a deadline made per write (a timer and three allocations, a
+	// tenth of what a write allocated). Once sent, a write is waited for
+	// even if ctx ends: the engine answers within the timeout, and the
+	// answer keeps the cache in step with what was stored.
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	timeout := publishTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		if timeout = min(timeout, -clock.Since(clock.Real{}, dl)); timeout <= 0 {
+			return 0, context.DeadlineExceeded
+		}
 	}
 	m := &nats.Msg{
 		Subject: b.prefix + key,
 		Data:    value,
 		Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(expect, 10)}},
 	}
-	resp, err := b.nc.RequestMsgWithContext(ctx, m)
+	resp, err := b.nc.RequestMsg(m, timeout)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return 0, jetstream.ErrNoStreamResponse
@@ -48,8 +58,8 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	return parseAck(resp.Data, b.stream)
 }
 
-// publishTimeout is how long a write waits for the engine when its context
-// has no deadline (nats.go's default for JetStream requests).
+// publishTimeout is the longest a write waits for the engine (nats.go's
+// default for JetStream requests): a lost engine answers within it.
 const publishTimeout = 5 * time.Second
 
 // pubAck is JetStream's answer to a publish: the stream and sequence, or

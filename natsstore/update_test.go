@@ -1,10 +1,12 @@
 package natsstore
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -139,5 +141,29 @@ func TestParseAck(t *testing.T) {
 				t.Errorf("%s: %v, want an API error that is no conflict", tc.data, err)
 			}
 		}
+	}
+}
+
+// A write whose context has ended, or whose deadline has passed, is not
+// sent: it fails with the context's error and stores nothing.
+func TestUpdateAfterContextEnded(t *testing.T) {
+	ctx := ctxT(t)
+	s := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence")
+	k := ukey(tenantA, user1)
+	rev, err := s.Put(ctx, k, []byte("one"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	past, cancel2 := context.WithDeadline(ctx, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC))
+	defer cancel2()
+	for name, c := range map[string]context.Context{"canceled": canceled, "past deadline": past} {
+		if _, err := s.Put(c, k, []byte("two"), rev); err == nil || !errors.Is(err, c.Err()) {
+			t.Errorf("%s: Put = %v, want %v", name, err, c.Err())
+		}
+	}
+	if e, err := s.Get(ctx, k); err != nil || string(e.Value) != "one" || e.Revision != rev {
+		t.Fatalf("after the ended writes: %+v, %v", e, err)
 	}
 }
