@@ -146,10 +146,19 @@ func classFor(n int) (int, bool) {
 // put stores e and returns its slot, or false if e is too long for any
 // class (the caller keeps it elsewhere).
 func (a *arena) put(e entry) (slot, bool) {
-	need := uvarintLen(uint64(len(e))) + len(e)
-	c, ok := classFor(need)
+	sl, b, ok := a.alloc(len(e))
+	if ok {
+		copy(b, e)
+	}
+	return sl, ok
+}
+
+// alloc takes a slot for an entry of n bytes, writes the length, and
+// returns the slot and the n bytes to copy the entry into.
+func (a *arena) alloc(n int) (slot, []byte, bool) {
+	c, ok := classFor(uvarintLen(uint64(n)) + n)
 	if !ok {
-		return 0, false
+		return 0, nil, false
 	}
 	cl := &a.classes[c]
 	var num uint32
@@ -157,15 +166,13 @@ func (a *arena) put(e entry) (slot, bool) {
 		num, cl.free = cl.free[k-1], cl.free[:k-1]
 	} else {
 		if cl.n == 1<<slotClassShift {
-			return 0, false // 134 million entries of one class in one shard
+			return 0, nil, false // 134 million entries of one class in one shard
 		}
 		num = cl.n
 		cl.n++
 	}
-	b := a.bytes(c, num, true)
-	b = binary.AppendUvarint(b[:0], uint64(len(e)))
-	copy(b[len(b):cap(b)], e)
-	return slot(uint32(c)<<slotClassShift | num), true
+	b := binary.AppendUvarint(a.bytes(c, num, true)[:0], uint64(n))
+	return slot(uint32(c)<<slotClassShift | num), b[len(b) : len(b)+n], true
 }
 
 // bytes is slot num of class c (its whole size). With grow, a slot past
@@ -194,16 +201,52 @@ func (a *arena) bytes(c int, num uint32, grow bool) []byte {
 }
 
 // get appends the entry in s to buf.
-func (a *arena) get(s slot, buf []byte) []byte {
+func (a *arena) get(s slot, buf []byte) []byte { return append(buf, a.entry(s)...) }
+
+// entry is the entry in s, in place.
+func (a *arena) entry(s slot) []byte {
 	b := a.bytes(int(s>>slotClassShift), uint32(s)&(1<<slotClassShift-1), false)
 	n, k := binary.Uvarint(b)
-	return append(buf, b[k:k+int(n)]...)
+	return b[k : k+int(n)]
 }
 
 // free makes s available to the next entry of its class.
 func (a *arena) free(s slot) {
 	c := int(s >> slotClassShift)
 	a.classes[c].free = append(a.classes[c].free, uint32(s)&(1<<slotClassShift-1))
+}
+
+// sparse reports whether class c has so many free slots that its entries
+// should move to fresh chunks: at least minSparse, and a quarter of the
+// slots. Free slots are reused by the class's next entries, but entries
+// change class as users gain and lose sessions (a million users writing
+// their second session left a million free slots of the one-session
+// class), so without this a class would keep its high-water mark forever.
+func (a *arena) sparse(c int) bool {
+	free := len(a.classes[c].free)
+	return free >= minSparse && 4*free >= int(a.classes[c].n)
+}
+
+const minSparse = 64
+
+// compact moves the entries of class c into fresh chunks, in the order
+// of the shard's map, and drops the old chunks (mu held for writing).
+// Moving one class's entries costs a pass over the shard's users; it
+// happens after at least a quarter of the class's slots were freed, so
+// each free pays for at most three moves.
+func (s *shard) compact(c int) {
+	old := arena{}
+	old.classes[c] = s.arena.classes[c]
+	s.arena.classes[c] = slotClass{}
+	for k, sl := range s.users {
+		if sl == emptySlot || sl == bigSlot || int(sl>>slotClassShift) != c {
+			continue
+		}
+		e := old.entry(sl)
+		moved, b, _ := s.arena.alloc(len(e)) // the same class, which now has room
+		copy(b, e)
+		s.users[k] = moved
+	}
 }
 
 func uvarintLen(v uint64) int {
@@ -252,6 +295,7 @@ func (s *shard) appendEntry(k userKey, sl slot, buf []byte) []byte {
 func (s *shard) set(u UserRef, e entry) {
 	k, _ := s.names.key(u, true)
 	if old, ok := s.users[k]; ok {
+		delete(s.users, k) // first: a compaction that release starts must not move it
 		s.release(k, old)
 	}
 	sl := emptySlot
@@ -276,8 +320,8 @@ func (s *shard) del(u UserRef) {
 	if !ok {
 		return
 	}
+	delete(s.users, k) // first: a compaction that release starts must not move it
 	s.release(k, sl)
-	delete(s.users, k)
 }
 
 func (s *shard) release(k userKey, sl slot) {
@@ -287,5 +331,8 @@ func (s *shard) release(k userKey, sl slot) {
 		delete(s.big, k)
 	default:
 		s.arena.free(sl)
+		if c := int(sl >> slotClassShift); s.arena.sparse(c) {
+			s.compact(c)
+		}
 	}
 }

@@ -67,22 +67,14 @@ func TestShardIsAMap(t *testing.T) {
 		}
 		if step%997 == 0 {
 			check(step)
+			checkSlots(t, &s)
 		}
 	}
 	check(-1)
 	if len(s.names.tenants) != 14 || len(s.names.tenantNo) != 14 {
 		t.Errorf("%d tenants numbered, %d in the map; want 14", len(s.names.tenants), len(s.names.tenantNo))
 	}
-	// Freed slots were reused: no class handed out more slots than the
-	// users it can hold at once.
-	for c, cl := range s.arena.classes {
-		if int(cl.n) > len(users) {
-			t.Errorf("class %d (%d B) handed out %d slots for %d users", c, classSizes[c], cl.n, len(users))
-		}
-		if int(cl.n)-len(cl.free) < 0 {
-			t.Errorf("class %d: %d free of %d", c, len(cl.free), cl.n)
-		}
-	}
+	checkSlots(t, &s)
 	if len(s.big) > len(users) {
 		t.Errorf("%d big entries", len(s.big))
 	}
@@ -169,5 +161,74 @@ func TestDecodeKeepsNoInput(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, f) {
 		t.Fatalf("after overwriting the input, decoded facts are\n%+v\nwant\n%+v", got, f)
+	}
+}
+
+// checkSlots checks that every slot of every class is either a cached
+// user's or free (none lost, none shared), and that no class is sparse
+// (compaction ran when it had to).
+func checkSlots(t *testing.T, s *shard) {
+	t.Helper()
+	live := make(map[slot]bool)
+	for _, sl := range s.users {
+		if sl == emptySlot || sl == bigSlot {
+			continue
+		}
+		if live[sl] {
+			t.Fatalf("slot %#x held by two users", sl)
+		}
+		live[sl] = true
+	}
+	for c, cl := range s.arena.classes {
+		free := make(map[uint32]bool)
+		for _, num := range cl.free {
+			if free[num] || live[slot(uint32(c)<<slotClassShift|num)] {
+				t.Fatalf("class %d: slot %d free twice, or free and held", c, num)
+			}
+			free[num] = true
+		}
+		used := 0
+		for sl := range live {
+			if int(sl>>slotClassShift) == c {
+				used++
+			}
+		}
+		if used+len(free) != int(cl.n) {
+			t.Fatalf("class %d: %d slots handed out, %d held and %d free", c, cl.n, used, len(free))
+		}
+		if s.arena.sparse(c) {
+			t.Fatalf("class %d is sparse: %d free of %d", c, len(cl.free), cl.n)
+		}
+	}
+}
+
+// Users whose entries all move to another class (every user gains a
+// session) leave at most a few free slots behind in the old class, not
+// one per user.
+func TestArenaGivesBackAClassUsersLeft(t *testing.T) {
+	var s shard
+	const n = 4000
+	us := make([]UserRef, n)
+	for i := range us {
+		us[i] = UserRef{TenantID: "a5036a1a-166f-4ed5-bf5a-e0ccc1602604", UserID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)}
+		s.set(us[i], entry(strings.Repeat("a", 40)))
+	}
+	small, _ := classFor(41)
+	if got := s.arena.classes[small].n; got != n {
+		t.Fatalf("%d slots in the 40-byte class, want %d", got, n)
+	}
+	for _, u := range us {
+		s.set(u, entry(strings.Repeat("b", 70)))
+	}
+	checkSlots(t, &s)
+	cl := s.arena.classes[small]
+	if cl.n > 4*minSparse || len(cl.chunks) > 2 {
+		t.Fatalf("the class users left keeps %d slots (%d free) in %d chunks", cl.n, len(cl.free), len(cl.chunks))
+	}
+	for _, u := range us {
+		k, sl, ok := s.find(u)
+		if !ok || string(s.appendEntry(k, sl, nil)) != strings.Repeat("b", 70) {
+			t.Fatalf("%s lost its entry", u.UserID)
+		}
 	}
 }
