@@ -158,11 +158,11 @@ func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) 
 	// The cached entries are copied into one buffer under their shards'
 	// locks (a slot may be reused once its lock is released), then read
 	// in place.
-	bp := readBufs.Get().(*[]byte)
-	defer putReadBuf(bp)
-	buf := (*bp)[:0]
-	entries := make([]entry, len(us))
-	ends := make([]int, len(us)) // entry i is buf[ends[i-1]:ends[i]]; -1: not cached
+	sc := readScratch.Get().(*scratch)
+	defer sc.put()
+	buf := sc.buf[:0]
+	entries := sc.entries(len(us))
+	ends := sc.ends(len(us)) // entry i is buf[ends[i-1]:ends[i]]; -1: not cached
 	var missing []int
 	for i, u := range us {
 		var ok bool
@@ -173,7 +173,7 @@ func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) 
 			missing = append(missing, i)
 		}
 	}
-	*bp = buf
+	sc.buf = buf
 	start := 0
 	for i, end := range ends {
 		if end > start {
@@ -220,13 +220,36 @@ func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) 
 	return nil
 }
 
-// readBufs recycles ReadEach's buffer of entries (~45 KB for 650 users).
-var readBufs = sync.Pool{New: func() any { return new([]byte) }}
+// scratch is what ReadEach needs per call and recycles (for 650 users,
+// ~45 KB of entries' bytes and 15 KB of slices).
+type scratch struct {
+	buf []byte
+	e   []entry
+	end []int
+}
 
-func putReadBuf(p *[]byte) {
-	if cap(*p) <= 1<<20 {
-		readBufs.Put(p)
+var readScratch = sync.Pool{New: func() any { return new(scratch) }}
+
+func (s *scratch) entries(n int) []entry {
+	if cap(s.e) < n {
+		s.e = make([]entry, n)
 	}
+	return s.e[:n]
+}
+
+func (s *scratch) ends(n int) []int {
+	if cap(s.end) < n {
+		s.end = make([]int, n)
+	}
+	return s.end[:n]
+}
+
+func (s *scratch) put() {
+	if cap(s.buf) > 1<<20 || cap(s.e) > 1<<16 {
+		return // a rare huge read: let it go
+	}
+	clear(s.e[:cap(s.e)]) // keep no entry (some are the cache's strings) alive
+	readScratch.Put(s)
 }
 
 // inPlace is b as an entry, without a copy: b must not change while the
