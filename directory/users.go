@@ -139,32 +139,12 @@ func (t *userTable) lookupUPN(key string) int {
 
 // findID is the user with id, or -1 and the slot (and tag) to add it at.
 func (t *userTable) findID(id string) (slot uint64, tag uint32, found int) {
-	x := &t.byID
-	p, tag := x.start(id)
-	for ; ; p = x.next(p) {
-		v := x.slots[p]
-		if v == 0 {
-			return p, tag, -1
-		}
-		if i, ok := x.user(v, tag); ok && t.idOf(i) == id {
-			return p, tag, i
-		}
-	}
+	return t.byID.find(id, func(i int) bool { return t.idOf(i) == id })
 }
 
 // findUPN is findID for a lowercase userPrincipalName.
 func (t *userTable) findUPN(key string) (slot uint64, tag uint32, found int) {
-	x := &t.byUPN
-	p, tag := x.start(key)
-	for ; ; p = x.next(p) {
-		v := x.slots[p]
-		if v == 0 {
-			return p, tag, -1
-		}
-		if i, ok := x.user(v, tag); ok && lowerEquals(t.upnOf(i), key) {
-			return p, tag, i
-		}
-	}
+	return t.byUPN.find(key, func(i int) bool { return lowerEquals(t.upnOf(i), key) })
 }
 
 // lowerEquals reports whether strings.ToLower(s) == lower without
@@ -220,6 +200,22 @@ func (x *index) start(key string) (p uint64, tag uint32) {
 func (x *index) user(v, tag uint32) (int, bool) {
 	num := v & (1<<x.numBits - 1)
 	return int(num) - 1, v^num == tag
+}
+
+// find probes for key: the user in the first slot with key's tag for
+// which is(user) holds, or -1 and the empty slot (and tag) where key
+// would go.
+func (x *index) find(key string, is func(i int) bool) (slot uint64, tag uint32, found int) {
+	p, tag := x.start(key)
+	for ; ; p = x.next(p) {
+		v := x.slots[p]
+		if v == 0 {
+			return p, tag, -1
+		}
+		if i, ok := x.user(v, tag); ok && is(i) {
+			return p, tag, i
+		}
+	}
 }
 
 // set puts user i in slot p with the tag of the key start found p for.
