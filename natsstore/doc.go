@@ -7,7 +7,10 @@
 // # Semantics
 //
 // Put with expect 0 creates, and succeeds over a deleted or purged key:
-// deleted is absent. Any other expect must equal the key's current revision.
+// deleted is absent. Any other expect must equal the key's current revision;
+// such a Put is published by this package (update.go: the message nats.go's
+// KeyValue.Update sends) and waits at most 5 s for the acknowledgement, even
+// if its context ends after it was sent.
 // JetStream's "wrong last sequence" (API error 10071, 10164 on replicated
 // streams) becomes store.ErrConflict, still wrapping the engine's error.
 // Keys returns live keys sorted; a prefix ending on a token boundary ("u.",
