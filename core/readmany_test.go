@@ -43,6 +43,20 @@ func (k *countingKV) Put(ctx context.Context, key string, value []byte, expect u
 	return rev, err
 }
 
+// readMany reads us from c and fails t unless kv has served, by then,
+// gets Gets and getManys GetManys in all.
+func (k *countingKV) readMany(t *testing.T, c *core.Core, us []core.UserRef, what string, gets, getManys int64) []core.Snapshot {
+	t.Helper()
+	snaps, err := c.ReadMany(context.Background(), us)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, m := k.gets.Load(), k.getManys.Load(); g != gets || m != getManys {
+		t.Fatalf("%s: %d Gets and %d GetManys, want %d and %d", what, g, m, gets, getManys)
+	}
+	return snaps
+}
+
 func user(i int) core.UserRef {
 	return core.UserRef{TenantID: alice.TenantID, UserID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)}
 }
@@ -104,13 +118,7 @@ func TestReadManyColdMany(t *testing.T) {
 
 	kv := &countingKV{KV: base}
 	c := core.New(core.Options{KV: kv, Clock: fake})
-	snaps, err := c.ReadMany(ctx, ask)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g, m := kv.gets.Load(), kv.getManys.Load(); g != 0 || m != 1 {
-		t.Fatalf("%d Gets and %d GetManys, want 0 and 1", g, m)
-	}
+	snaps := kv.readMany(t, c, ask, "cold", 0, 1)
 	for i, s := range snaps {
 		u := ask[i]
 		w, written := want[u]
@@ -129,13 +137,7 @@ func TestReadManyColdMany(t *testing.T) {
 	}
 
 	// Now cached: no more engine reads, and the same answers.
-	again, err := c.ReadMany(ctx, ask)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g, m := kv.gets.Load(), kv.getManys.Load(); g != 0 || m != 1 {
-		t.Fatalf("warm: %d Gets and %d GetManys, want 0 and 1", g, m)
-	}
+	again := kv.readMany(t, c, ask, "warm", 0, 1)
 	if !reflect.DeepEqual(again, snaps) {
 		t.Fatal("warm ReadMany differs from the cold one")
 	}

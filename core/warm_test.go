@@ -74,13 +74,7 @@ func TestWarm(t *testing.T) {
 			stored = append(stored, u)
 		}
 	}
-	snaps, err := c.ReadMany(ctx, stored)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g, m := kv.gets.Load(), kv.getManys.Load(); g != 0 || m != 0 {
-		t.Fatalf("after Warm, reading stored users took %d Gets and %d GetManys", g, m)
-	}
+	snaps := kv.readMany(t, c, stored, "after Warm, reading the stored users", 0, 0)
 	for _, s := range snaps {
 		if w := want[s.User]; !reflect.DeepEqual(s.Facts, w.Facts) {
 			t.Fatalf("%v warmed as\n%+v\nstored\n%+v", s.User, s.Facts, w.Facts)
