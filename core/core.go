@@ -116,7 +116,8 @@ func (c *Core) Now() time.Time { return c.clock.Now() }
 
 // Read returns the user's presence now.
 func (c *Core) Read(ctx context.Context, u UserRef) (Snapshot, error) {
-	e, err := c.load(ctx, u)
+	var buf [256]byte // most entries fit: no allocation
+	e, err := c.load(ctx, u, buf[:])
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -268,13 +269,6 @@ func (c *Core) factsInto(e entry, buf []presence.Session) (presence.Facts, error
 	return c.ids.cache().decodeInto(d, buf)
 }
 
-// cached returns a copy of the user's cached entry, if any.
-func (c *Core) cached(u UserRef) (entry, bool) {
-	var buf [256]byte
-	b, ok := c.cachedInto(u, buf[:0])
-	return entry(b), ok
-}
-
 // cachedInto appends the user's cached entry to buf, if any.
 func (c *Core) cachedInto(u UserRef, buf []byte) ([]byte, bool) {
 	sh := c.shardOf(u)
@@ -312,8 +306,9 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 	sh.write.Lock()
 	defer sh.write.Unlock()
 	const attempts = 8
+	var buf [256]byte // most entries fit: no allocation
 	for range attempts {
-		e, err := c.load(ctx, u)
+		e, err := c.load(ctx, u, buf[:])
 		if err != nil {
 			return Snapshot{}, false, err
 		}
@@ -357,7 +352,8 @@ func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) e
 	sh := c.shardOf(u)
 	sh.write.Lock()
 	defer sh.write.Unlock()
-	e, err := c.load(ctx, u)
+	var buf [256]byte // most entries fit: no allocation
+	e, err := c.load(ctx, u, buf[:])
 	if err != nil {
 		return err
 	}
@@ -368,9 +364,12 @@ func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) e
 	return fn(snapshot(u, f, c.clock.Now()))
 }
 
-func (c *Core) load(ctx context.Context, u UserRef) (entry, error) {
-	if e, ok := c.cached(u); ok {
-		return e, nil
+// load is the user's entry, from the cache, else from the engine (and
+// then cached). A cached entry is read into buf and returned in place (no
+// allocation on a read): it is valid while buf is unchanged.
+func (c *Core) load(ctx context.Context, u UserRef, buf []byte) (entry, error) {
+	if b, ok := c.cachedInto(u, buf[:0]); ok {
+		return inPlace(b), nil
 	}
 	got, err := c.kv.Get(ctx, u.Key())
 	switch {
