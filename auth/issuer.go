@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 
+	"github.com/presenced/presenced/auth/throttle"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/guid"
@@ -62,6 +64,16 @@ type IssuerOptions struct {
 	KeyID string
 	// TokenLifetime is how long tokens are valid. Zero: one hour.
 	TokenLifetime time.Duration
+	// Lockout is the smart lockout of the password grant: zero values are
+	// Entra's defaults (10 failures, 60 s), a negative Threshold turns it
+	// off. Its clock is Clock.
+	Lockout throttle.LockoutOptions
+	// TokenRate limits token requests per source address: zero values are
+	// the defaults (throttle.DefaultRate, throttle.DefaultBurst), a
+	// negative PerSecond turns it off. Its clock is Clock.
+	TokenRate throttle.RateOptions
+	// Logger receives sign-in lockouts (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Issuer mints tokens and serves the token, discovery and keys endpoints.
@@ -92,6 +104,9 @@ type Issuer struct {
 	kid      string
 	keys     jwk.Set // public keys, as published
 	lifetime time.Duration
+	lockout  *throttle.Lockout // nil: off
+	rate     *throttle.Rate    // nil: off
+	log      *slog.Logger
 }
 
 // NewIssuer checks the options and builds an Issuer.
@@ -151,7 +166,17 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	if err := set.AddKey(jk); err != nil {
 		return nil, presence.Errorf(presence.Internal, "Key", "auth: building the key set: %v", err)
 	}
-	return &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, lifetime: o.TokenLifetime}, nil
+	if o.Lockout.Clock == nil {
+		o.Lockout.Clock = o.Clock
+	}
+	if o.TokenRate.Clock == nil {
+		o.TokenRate.Clock = o.Clock
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, lifetime: o.TokenLifetime,
+		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger}, nil
 }
 
 func checkBaseURL(s string) error {
