@@ -484,19 +484,6 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (i *Issuer) serveKeys(w http.ResponseWriter, r *http.Request) {
-	if !getOrHead(w, r, i) {
-		return
-	}
-	if !strings.EqualFold(r.PathValue("tenant"), "common") {
-		if _, e := i.tenant(r, "invalid_tenant"); e != nil {
-			i.writeError(w, r, e)
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, i.keys)
-}
-
 func getOrHead(w http.ResponseWriter, r *http.Request, i *Issuer) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return true

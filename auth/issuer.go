@@ -17,6 +17,7 @@ package auth
 import (
 	"crypto"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -25,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v3/cert"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -96,17 +98,18 @@ type IssuerOptions struct {
 //	upn, preferred_username, name  delegated tokens: the user's UPN and display name
 //	iat = nbf = issue time; exp = iat + lifetime; jti a random GUID; ver "2.0"
 type Issuer struct {
-	dir      *directory.Directory
-	clock    clock.Clock
-	base     string
-	signer   crypto.Signer
-	pub      *rsa.PublicKey
-	kid      string
-	keys     jwk.Set // public keys, as published
-	lifetime time.Duration
-	lockout  *throttle.Lockout // nil: off
-	rate     *throttle.Rate    // nil: off
-	log      *slog.Logger
+	dir       *directory.Directory
+	clock     clock.Clock
+	base      string
+	signer    crypto.Signer
+	pub       *rsa.PublicKey
+	kid       string
+	keys      jwk.Set          // public keys, as published (without "issuer")
+	published []map[string]any // the keys' JSON members; the JWKS endpoint adds the tenant's "issuer"
+	lifetime  time.Duration
+	lockout   *throttle.Lockout // nil: off
+	rate      *throttle.Rate    // nil: off
+	log       *slog.Logger
 }
 
 // NewIssuer checks the options and builds an Issuer.
@@ -154,10 +157,20 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 		}
 		o.KeyID = base64.RawURLEncoding.EncodeToString(tp)
 	}
+	der, err := SigningCertificate(o.Key)
+	if err != nil {
+		return nil, err
+	}
+	var chain cert.Chain
+	if err := chain.Add([]byte(base64.StdEncoding.EncodeToString(der))); err != nil {
+		return nil, presence.Errorf(presence.Internal, "Key", "auth: the signing certificate: %v", err)
+	}
+	x5t := sha1.Sum(der) // Entra's x5t is the SHA-1 thumbprint; no security rests on it
 	for _, kv := range []struct {
 		k string
 		v any
-	}{{jwk.KeyIDKey, o.KeyID}, {jwk.KeyUsageKey, "sig"}, {jwk.AlgorithmKey, jwa.RS256()}} {
+	}{{jwk.KeyIDKey, o.KeyID}, {jwk.KeyUsageKey, "sig"}, {jwk.AlgorithmKey, jwa.RS256()},
+		{jwk.X509CertChainKey, &chain}, {jwk.X509CertThumbprintKey, base64.RawURLEncoding.EncodeToString(x5t[:])}} {
 		if err := jk.Set(kv.k, kv.v); err != nil {
 			return nil, presence.Errorf(presence.Internal, "Key", "auth: setting %s of the public key: %v", kv.k, err)
 		}
@@ -175,7 +188,11 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, lifetime: o.TokenLifetime,
+	published, err := publishedKeys(set)
+	if err != nil {
+		return nil, err
+	}
+	return &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, published: published, lifetime: o.TokenLifetime,
 		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger}, nil
 }
 

@@ -1,14 +1,19 @@
 package auth
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -108,4 +113,46 @@ func readKey(path string) (*rsa.PrivateKey, error) {
 		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s has %d bits; at least %d are required.", path, rk.N.BitLen(), KeyBits)
 	}
 	return rk, nil
+}
+
+// certEpoch and certNever bound the signing certificate's validity: fixed
+// instants, so that the certificate is a function of the key alone.
+// 9999-12-31T23:59:59Z is RFC 5280's "no well-defined expiration" (§4.1.2.5):
+// the key, not the certificate, decides how long tokens verify.
+var (
+	certEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	certNever = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
+// SigningCertificate returns a self-signed X.509 certificate (DER) of the
+// signing key, published in the JWKS as x5c as Entra publishes its own.
+// It is the same bytes for the same key, across restarts and on every node
+// holding the key: the template is fixed (serial number from the key's
+// hash, fixed validity), and RSA PKCS #1 v1.5 signatures are
+// deterministic.
+func SigningCertificate(signer crypto.Signer) ([]byte, error) {
+	pub, ok := signer.Public().(*rsa.PublicKey)
+	if !ok {
+		return nil, presence.Errorf(presence.Invalid, "Key", "auth: the signing key is a %T; it must be an RSA key.", signer.Public())
+	}
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, presence.Errorf(presence.Internal, "Key", "auth: encoding the public key: %v", err)
+	}
+	sum := sha256.Sum256(spki)
+	tmpl := &x509.Certificate{
+		SerialNumber:          new(big.Int).SetBytes(sum[:16]), // positive, at most 128 bits (RFC 5280 allows 20 octets)
+		Subject:               pkix.Name{CommonName: "presenced token signing key"},
+		NotBefore:             certEpoch,
+		NotAfter:              certNever,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		SubjectKeyId:          sum[:20],
+		SignatureAlgorithm:    x509.SHA256WithRSA,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, signer)
+	if err != nil {
+		return nil, presence.Errorf(presence.Internal, "Key", "auth: creating the signing certificate: %v", err)
+	}
+	return der, nil
 }
