@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/auth/throttle"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
@@ -56,6 +57,43 @@ type Config struct {
 	Clock clock.Clock
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
+
+	// Connections and sign-in limits (docs/security.md). Zero is the
+	// default; a negative value turns a timeout, MaxConnections, the
+	// lockout or the token rate off (the size limits cannot be).
+
+	// ReadHeaderTimeout bounds reading a request's headers (default 10 s).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body
+	// (default 30 s): a client that trickles its body is cut off.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response (default 30 s). On the live
+	// stream it bounds each event and heartbeat instead: a stream that is
+	// not read is dropped, a healthy one lives on.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request (default 2 min).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers (default 64 KiB).
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds a Graph request's body, after decompression
+	// (default 128 KiB).
+	MaxBodyBytes int64
+	// MaxConnections bounds the connections open at once; one more is
+	// closed as soon as it is accepted (default 10,000).
+	MaxConnections int
+	// LockoutThreshold is how many failed passwords lock a user for the
+	// address they came from (default 10, as Entra's smart lockout).
+	LockoutThreshold int
+	// LockoutDuration is the first lock (default 60 s); each further lock
+	// doubles, up to an hour.
+	LockoutDuration time.Duration
+	// TokenRate is the sustained rate of token requests per source
+	// address, per second (default 20).
+	TokenRate float64
+	// TokenBurst is how many token requests an address may send at once
+	// (default 200).
+	TokenBurst int
 }
 
 // Server is one presenced instance.
@@ -167,6 +205,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: listen: %w", err)
 	}
+	if n := orDefault(s.cfg.MaxConnections, DefaultMaxConnections); n > 0 {
+		s.ln = newLimitListener(s.ln, n, s.log, s.cfg.Clock)
+	}
 	s.baseURL = strings.TrimSuffix(s.cfg.PublicURL, "/")
 	if s.baseURL == "" {
 		s.baseURL = "http://" + s.ln.Addr().String()
@@ -175,7 +216,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: token signing key: %w", err)
 	}
-	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key})
+	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log,
+		Lockout:   throttle.LockoutOptions{Threshold: s.cfg.LockoutThreshold, Duration: s.cfg.LockoutDuration},
+		TokenRate: throttle.RateOptions{PerSecond: s.cfg.TokenRate, Burst: s.cfg.TokenBurst}})
 	if err != nil {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
@@ -183,16 +226,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub}
+	opts := graphapi.Options{Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub,
+		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout)}
 	if s.cfg.Dev {
 		opts.DevClock = devClock{s}
 	}
 	api := graphapi.New(opts)
-	s.http = &http.Server{
-		Handler:           route(api, s.issuer.Handler()),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.http = httpServer(s.cfg, route(api, s.issuer.Handler()), s.log)
 	s.http.RegisterOnShutdown(api.StopStreams)
 	go func() { s.serveErr <- s.http.Serve(s.ln) }()
 	s.warm()

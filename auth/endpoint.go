@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -132,9 +133,16 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxTokenRequest))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
 			return nil, oerr(http.StatusRequestEntityTooLarge, "invalid_request", 90020,
 				"The token request body is larger than %d bytes.", MaxTokenRequest)
+		case errors.As(err, &ne) && ne.Timeout():
+			return nil, oerr(http.StatusRequestTimeout, "invalid_request", 90020,
+				"The token request body did not arrive within the server's read timeout; send the whole request at once.")
+		case errors.As(err, &ne): // its words name this server's addresses
+			return nil, oerr(http.StatusBadRequest, "invalid_request", 90020, "Reading the token request body failed: the connection failed while it was sent.")
 		}
 		return nil, oerr(http.StatusBadRequest, "invalid_request", 90020, "Reading the token request body failed: %v", err)
 	}

@@ -49,6 +49,11 @@ type Options struct {
 	Subscriptions Subscriptions
 	// Streams, when set, serves the live stream (StreamPath).
 	Streams Streams
+	// StreamWriteTimeout bounds each write of the live stream (an event or
+	// a heartbeat), so that a stream nobody reads is dropped. It replaces
+	// the server's WriteTimeout, which bounds a whole response and would
+	// end every stream. Zero: no bound.
+	StreamWriteTimeout time.Duration
 }
 
 // MaxIDs is the most ids getPresencesByUserId accepts (Graph's limit).
@@ -67,6 +72,8 @@ type API struct {
 	streams Streams
 	mux     *http.ServeMux
 
+	streamWriteTimeout time.Duration
+
 	// streamsDone ends every open stream when the server shuts down
 	// (streams never go idle, so a graceful shutdown would wait forever).
 	streamsDone context.Context
@@ -79,7 +86,7 @@ func (a *API) StopStreams() { a.stopStreams() }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, streamWriteTimeout: o.StreamWriteTimeout}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

@@ -96,6 +96,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, errBody(http.StatusInternalServerError, "generalException", "Streaming is not supported by this connection."))
 		return
 	}
+	rc := http.NewResponseController(w)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(a.streamsDone, cancel)
@@ -117,6 +118,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		b := appendPresence(nil, "", s, isOwner(p, s.User.UserID))
 		mu.Lock()
 		defer mu.Unlock()
+		a.streamDeadline(rc)
 		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", id, kind, b); err != nil {
 			return err
 		}
@@ -144,6 +146,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
+	a.streamDeadline(rc)
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: 1000\n\n")
 	flusher.Flush()
@@ -176,6 +179,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 				return
 			case <-t.C:
 				mu.Lock()
+				a.streamDeadline(rc)
 				_, err := fmt.Fprint(w, ": heartbeat\n\n")
 				if err == nil {
 					flusher.Flush()

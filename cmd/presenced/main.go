@@ -74,7 +74,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write (survives power loss; slower). Crashes lose nothing either way")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
+	applyLimits := limitFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := applyLimits(); err != nil {
 		return err
 	}
 	var lv slog.Level

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
+	"io"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -68,6 +70,34 @@ func TestGCPercent(t *testing.T) {
 		setGCPercent(func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
 		if got := debug.SetGCPercent(100); got != c.want {
 			t.Errorf("env %v: GC percent %d, want %d", c.env, got, c.want)
+		}
+	}
+}
+
+// On the command line 0 turns a limit off; in Config that is -1, and zero
+// the default.
+func TestLimitFlags(t *testing.T) {
+	parse := func(args ...string) (presenced.Config, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var cfg presenced.Config
+		apply := limitFlags(fs, &cfg)
+		if err := fs.Parse(args); err != nil {
+			return cfg, err
+		}
+		return cfg, apply()
+	}
+	cfg, err := parse()
+	if err != nil || cfg.ReadTimeout != presenced.DefaultReadTimeout || cfg.MaxConnections != presenced.DefaultMaxConnections || cfg.TokenRate != 20 || cfg.LockoutThreshold != 10 {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	cfg, err = parse("--read-timeout", "0", "--idle-timeout", "0", "--max-connections", "0", "--token-rate", "0", "--lockout-threshold", "0", "--write-timeout", "5s")
+	if err != nil || cfg.ReadTimeout != -1 || cfg.IdleTimeout != -1 || cfg.MaxConnections != -1 || cfg.TokenRate != -1 || cfg.LockoutThreshold != -1 || cfg.WriteTimeout != 5*time.Second {
+		t.Fatalf("0 is off: %+v %v", cfg, err)
+	}
+	for _, bad := range [][]string{{"--max-body-bytes", "0"}, {"--max-header-bytes", "-1"}, {"--token-burst", "0"}, {"--lockout-duration", "0s"}, {"--read-timeout", "-1s"}, {"--max-connections", "-5"}} {
+		if _, err := parse(bad...); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: %v, want an error naming the flag", bad, err)
 		}
 	}
 }
