@@ -83,27 +83,11 @@ func TestSlowClientsAreDropped(t *testing.T) {
 			fmt.Fprintf(c, "GET /v1.0/users/%s/presence HTTP/1.1\r\nHost: presenced\r\n", adele)
 		}},
 		{"a body that trickles is cut off by the read timeout", func(t *testing.T, c net.Conn) {
-			fmt.Fprint(c, setPresenceHead(adele, token, 1000))
-			go func() { // a byte every 100 ms: the whole body would take 100 s
-				for range 1000 {
-					if _, err := c.Write([]byte(" ")); err != nil {
-						return
-					}
-					time.Sleep(100 * time.Millisecond)
-				}
-			}()
-			_ = c.SetReadDeadline(time.Now().Add(bound))
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatalf("no answer: %v", err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), "did not arrive within the server's read timeout") {
-				t.Errorf("%s %s", resp.Status, body)
-			}
-			if strings.Contains(string(body), "127.0.0.1") {
-				t.Errorf("the error names addresses: %s", body)
-			}
+			trickle(t, c, setPresenceHead(adele, token, 1000), "did not arrive within the server's read timeout")
+		}},
+		{"a token request that trickles is cut off by the read timeout", func(t *testing.T, c net.Conn) {
+			head := "POST /contoso.dev/oauth2/v2.0/token HTTP/1.1\r\nHost: presenced\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+			trickle(t, c, head, "AADSTS90020: The token request body did not arrive within the server's read timeout")
 		}},
 		{"an idle keep-alive connection is closed by the idle timeout", func(t *testing.T, c net.Conn) {
 			fmt.Fprintf(c, "GET /v1.0/users/%s/presence HTTP/1.1\r\nHost: presenced\r\nAuthorization: Bearer %s\r\n\r\n", adele, token)
@@ -123,6 +107,33 @@ func TestSlowClientsAreDropped(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// trickle sends head and then a body a byte every 100 ms (the whole of it
+// would take 100 s), and expects a 408 whose body says want.
+func trickle(t *testing.T, c net.Conn, head, want string) {
+	t.Helper()
+	fmt.Fprint(c, head)
+	go func() {
+		for range 1000 {
+			if _, err := c.Write([]byte("a")); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	_ = c.SetReadDeadline(time.Now().Add(bound))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), want) {
+		t.Errorf("%s %s", resp.Status, body)
+	}
+	if strings.Contains(string(body), "127.0.0.1") {
+		t.Errorf("the error names addresses: %s", body)
 	}
 }
 

@@ -79,7 +79,8 @@ type IssuerOptions struct {
 }
 
 // Issuer mints tokens and serves the token, discovery and keys endpoints.
-// It is immutable and safe for concurrent use.
+// It is safe for concurrent use; its only state that changes is the
+// sign-in limits' counts (smart lockout, the token rate).
 //
 // Issued tokens are RS256 JWS with header typ "JWT" and the key's kid, and
 // these claims (the shape of an Entra ID v2.0 access token for Graph):
