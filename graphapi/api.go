@@ -56,8 +56,9 @@ type Options struct {
 	StreamWriteTimeout time.Duration
 }
 
-// MaxIDs is the most ids getPresencesByUserId accepts (Graph's limit).
-const MaxIDs = 650
+// MaxIDs is the most ids getPresencesByUserId (and the stream) accepts:
+// presence.MaxIDs, counted by presence.CheckIDCount.
+const MaxIDs = presence.MaxIDs
 
 // API is the Graph presence HTTP handler.
 type API struct {

@@ -146,8 +146,8 @@ func decodeIDsStrict(body []byte) ([]string, error) {
 		if err := json.Unmarshal(raw, &items); err != nil {
 			return presence.Errorf(presence.Invalid, "ids", "Property 'ids' must be an array of strings (user object ids or userPrincipalNames).")
 		}
-		if len(items) > MaxIDs {
-			return presence.Errorf(presence.Invalid, "ids", "Property 'ids' has %d entries; at most %d are accepted.", len(items), MaxIDs)
+		if err := presence.CheckIDCount("ids", "Property 'ids'", len(items)); err != nil {
+			return err
 		}
 		ids = make([]string, len(items))
 		for i, it := range items {

@@ -58,9 +58,13 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if len(raw) == 0 || len(raw) > MaxIDs {
+	if len(raw) == 0 {
 		a.writeError(w, r, presence.Errorf(presence.Invalid, "ids",
-			"Query parameter 'ids' must name 1 to %d users (object ids or userPrincipalNames, comma-separated); it names %d.", MaxIDs, len(raw)))
+			"Query parameter 'ids' must name 1 to %d users (object ids or userPrincipalNames, comma-separated).", MaxIDs))
+		return
+	}
+	if err := presence.CheckIDCount("ids", "Query parameter 'ids'", len(raw)); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	var users []core.UserRef
