@@ -226,7 +226,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub,
+	opts := graphapi.Options{BaseURL: s.baseURL, Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub,
 		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout)}
 	if s.cfg.Dev {
 		opts.DevClock = devClock{s}
