@@ -17,11 +17,19 @@ import (
 )
 
 // param is one property of a JSON request body. dst is a pointer to decode
-// the property's value into, or a func(json.RawMessage) error for nested
+// the property's value into (an *optString for a string whose absence
+// differs from any value), or a func(json.RawMessage) error for nested
 // objects that are themselves decoded strictly.
 type param struct {
 	name string
 	dst  any
+}
+
+// optString is an optional string parameter: given says whether the body
+// had it (null counts as absent, as OData reads an optional parameter).
+type optString struct {
+	v     string
+	given bool
 }
 
 // initialBodyBuffer is the most readBody allocates for a body before its
@@ -118,22 +126,15 @@ func decodeBytes(body []byte, action string, emptyOK bool, params []param) error
 
 // decodeObject decodes one JSON object into params. Unknown properties are an
 // error naming them, as Graph's OData layer does for action parameters;
-// instance annotations ("@odata.type", "x@odata.type") are allowed.
+// instance annotations ("@odata.type", "x@odata.type") are allowed. A
+// property that appears twice, a body that is not UTF-8 and an unpaired
+// surrogate escape are refused (strictObject).
 func decodeObject(raw []byte, action, path string, params []param) error {
 	obj, plain := scanFlat(raw)
 	if !plain {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(&obj); err != nil || obj == nil {
-			what := "the request body"
-			if path != "" {
-				what = "'" + path + "'"
-			}
-			return errBody(http.StatusBadRequest, "UnableToDeserializePostBody",
-				fmt.Sprintf("Cannot read %s: expected a JSON object (%s).", what, jsonProblem(raw, err)))
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return errBody(http.StatusBadRequest, "UnableToDeserializePostBody", "The request body has data after its JSON object.")
+		var err error
+		if obj, err = strictObject(raw, path); err != nil {
+			return err
 		}
 	}
 	known := make(map[string]param, len(params))
@@ -171,6 +172,13 @@ func decodeObject(raw []byte, action, path string, params []param) error {
 				continue
 			}
 			err = json.Unmarshal(v, dst)
+		case *optString:
+			dst.given = true
+			if plain {
+				dst.v = string(v[1 : len(v)-1])
+				continue
+			}
+			err = json.Unmarshal(v, &dst.v)
 		case func(json.RawMessage) error:
 			err = dst(v)
 		default:
@@ -198,7 +206,7 @@ func names(params []param) string {
 
 func typeName(dst any) string {
 	switch dst.(type) {
-	case *string:
+	case *string, *optString:
 		return "a string"
 	case *[]string:
 		return "an array of strings"
