@@ -52,6 +52,18 @@ func TestClockCommandMovesADevServer(t *testing.T) {
 	if err := run([]string{"clock", "--url", srv.URL(), "advance", "ten minutes"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "400") {
 		t.Fatalf("a bad duration: %v", err)
 	}
+	// Past the clock's horizon: refused, with the server's words and not
+	// its JSON, and the clock stays where it was.
+	before = srv.Clock().Now()
+	for range 2 {
+		err := run([]string{"clock", "--url", srv.URL(), "advance", "P15000W"}, &out, &errb)
+		if err == nil || !strings.HasPrefix(err.Error(), "400 Bad Request: Moving forward by P15000W would take the clock past 2262-01-01T00:00:00Z") {
+			t.Fatalf("advance P15000W: %v", err)
+		}
+	}
+	if now := srv.Clock().Now(); now.Before(before) || now.Sub(before) > time.Minute {
+		t.Fatalf("the clock moved from %v to %v", before, now)
+	}
 }
 
 // The server's GC target is 50 % unless GOGC says otherwise.
