@@ -26,6 +26,7 @@ import (
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/notify/subscription"
+	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
 
@@ -50,6 +51,11 @@ type Config struct {
 	// SyncAlways makes the engine fsync every write (survives power loss, at
 	// a cost; see docs/durability.md). Process crashes lose nothing either way.
 	SyncAlways bool
+	// SessionsPerApp caps the live presence sessions one application may
+	// hold for one user, and SessionsPerUser those of all applications
+	// together (0: 16 and 64; at most presence.MaxSessionLimit). A
+	// setPresence that would open a session over a cap is refused with 409.
+	SessionsPerApp, SessionsPerUser int
 	// AllowPrivateWebhooks lets notification URLs point at loopback, private
 	// and link-local addresses (always allowed in dev mode, like http URLs).
 	AllowPrivateWebhooks bool
@@ -128,6 +134,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
 	}
+	if err := cfg.sessionLimits().Validate(); err != nil {
+		return nil, fmt.Errorf("presenced: %w", err)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
@@ -147,6 +156,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("presenced: a directory file is required outside dev mode (see docs/directory.md), or run with --dev for the demo tenant")
 	}
 	return s, nil
+}
+
+func (c Config) sessionLimits() presence.SessionLimits {
+	return presence.SessionLimits{PerApp: c.SessionsPerApp, PerUser: c.SessionsPerUser}
 }
 
 // clockOffsetKey keeps dev mode's clock offset in the engine: facts written
@@ -226,7 +239,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{BaseURL: s.baseURL, Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub,
+	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub,
 		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout)}
 	if s.cfg.Dev {
 		opts.DevClock = devClock{s}

@@ -125,7 +125,7 @@ func decodeSetPresence(a *API, r *http.Request, p auth.Principal) (presence.Comm
 	if err != nil {
 		return nil, err
 	}
-	return presence.SetPresence{SessionID: sessionID, Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: d}, nil
+	return presence.SetPresence{SessionID: sessionID, Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: d, Limits: a.limits}, nil
 }
 
 func decodeClearPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {

@@ -48,6 +48,9 @@ type Options struct {
 	// MaxBody is the largest request body accepted, in bytes (default
 	// 128 KiB: 650 long userPrincipalNames fit comfortably).
 	MaxBody int64
+	// SessionLimits caps each user's live sessions, per application and in
+	// total (zero fields: presence's defaults, 16 and 64).
+	SessionLimits presence.SessionLimits
 	// DevClock, when set, enables the /dev endpoints (dev mode only).
 	DevClock DevClock
 	// Subscriptions, when set, serves /subscriptions (change notifications).
@@ -73,6 +76,7 @@ type API struct {
 	clock   clock.Clock
 	log     *slog.Logger
 	maxBody int64
+	limits  presence.SessionLimits
 	dev     DevClock
 	// baseURL is Options.BaseURL without a trailing slash; rootV1 and
 	// rootBeta are it followed by the API version.
@@ -95,7 +99,7 @@ func (a *API) StopStreams() { a.stopStreams() }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, streamWriteTimeout: o.StreamWriteTimeout}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, streamWriteTimeout: o.StreamWriteTimeout}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/presence"
 )
 
 func main() {
@@ -71,6 +72,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DirectoryFile, "directory", "", "directory `file` of tenants, users and applications (docs/directory.md)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base `URL` clients use to reach the server (token issuer); default http://ADDR")
 	fs.BoolVar(&cfg.AllowPrivateWebhooks, "allow-private-webhooks", false, "let notification URLs point at loopback, private and link-local addresses (always allowed with --dev)")
+	fs.IntVar(&cfg.SessionsPerApp, "sessions-per-app", presence.DefaultSessionsPerApp, "most live presence sessions one application may hold for one user (`N`, at most 1024)")
+	fs.IntVar(&cfg.SessionsPerUser, "sessions-per-user", presence.DefaultSessionsPerUser, "most live presence sessions of one user, all applications together (`N`, at most 1024)")
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write (survives power loss; slower). Crashes lose nothing either way")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
