@@ -107,3 +107,24 @@ func TestSessionLimitsValidate(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSetPresenceAtTheCap: what a write costs a user whose
+// application is at its cap: refused (a new label) or taken (a refresh).
+// Without the cap an application grew the user to 15,000 sessions, and
+// each write cost more than the last.
+func BenchmarkSetPresenceAtTheCap(b *testing.B) {
+	var f Facts
+	for i := range DefaultSessionsPerApp {
+		f, _, _ = Apply(f, label(app, i), at(0))
+	}
+	for _, c := range []struct {
+		name string
+		cmd  SetPresence
+	}{{"refused", label(app, 99)}, {"refresh", label(app, 3)}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				_, _, _ = Apply(f, c.cmd, at(time.Minute))
+			}
+		})
+	}
+}
