@@ -1,7 +1,6 @@
 package presenced_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/presenced/presenced"
-	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 )
 
@@ -22,19 +20,7 @@ import (
 // never from the request's Host header.
 func TestURLsComeFromThePublicURL(t *testing.T) {
 	const public = "https://presence.example.com"
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true,
-		PublicURL: public + "/", Clock: clock.NewFake(t0), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	srv := startConfigured(t, presenced.Config{PublicURL: public + "/"}).srv
 	direct := "http://" + srv.Addr().String() // how the proxy reaches it
 	send := func(method, path, token, body string) (*http.Response, map[string]any) {
 		t.Helper()
