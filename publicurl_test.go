@@ -20,7 +20,7 @@ import (
 // never from the request's Host header.
 func TestURLsComeFromThePublicURL(t *testing.T) {
 	const public = "https://presence.example.com"
-	srv := startConfigured(t, presenced.Config{PublicURL: public + "/"}).srv
+	srv := startWithConfig(t, func(c *presenced.Config) { c.PublicURL = public + "/" }).srv
 	direct := "http://" + srv.Addr().String() // how the proxy reaches it
 	send := func(method, path, token, body string) (*http.Response, map[string]any) {
 		t.Helper()

@@ -1,34 +1,14 @@
 package presenced_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced"
-	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 )
-
-// startConfigured is start with a Config of the test's own (dev mode, a
-// fake base clock and a data directory are filled in).
-func startConfigured(t *testing.T, cfg presenced.Config) *env {
-	t.Helper()
-	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir()}
-	cfg.Addr, cfg.DataDir, cfg.Dev, cfg.Clock, cfg.Logger = "127.0.0.1:0", e.dir, true, e.fake, quiet
-	srv, err := presenced.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e.srv, e.addr = srv, srv.Addr().String()
-	t.Cleanup(e.stop)
-	return e
-}
 
 // TestNoApplicationCanLockAUserOut: one application used to add 15,000
 // session labels to a user, until the user's record outgrew what the
@@ -77,7 +57,7 @@ func TestNoApplicationCanLockAUserOut(t *testing.T) {
 // (serve's --sessions-per-app and --sessions-per-user), and the cap per
 // user counts every application's sessions.
 func TestSessionCapsAreConfigurable(t *testing.T) {
-	e := startConfigured(t, presenced.Config{SessionsPerApp: 2, SessionsPerUser: 3})
+	e := startWithConfig(t, func(c *presenced.Config) { c.SessionsPerApp, c.SessionsPerUser = 2, 3 })
 	daemon, client := e.appToken(), e.userToken("adele", "")
 	adele := e.user("adele")
 	body := func(sid string) map[string]any {
