@@ -33,7 +33,8 @@ type DevClock interface {
 	Advance(ctx context.Context, d time.Duration) (time.Duration, error)
 }
 
-// Options configure the API. All but Logger, MaxBody and DevClock are required.
+// Options configure the API. BaseURL, Core, Directory, Auth and Clock are
+// required; the rest have defaults or are off when unset.
 type Options struct {
 	// BaseURL is the public URL clients reach the server at (the
 	// configured public URL, e.g. https://presence.example.com): every URL
