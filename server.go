@@ -22,6 +22,7 @@ import (
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/graphapi"
+	"github.com/presenced/presenced/internal/dirlock"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/notify/subscription"
@@ -63,6 +64,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	dir      *directory.Directory
+	lock     *dirlock.Lock // the data directory's, held from before the engine opens until after it closed
 	engine   *natsstore.Engine
 	meta     store.KV
 	clock    *clock.Offset
@@ -119,6 +121,11 @@ const clockOffsetKey = "clock.offset"
 func (s *Server) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("presenced: data directory: %w", err)
+	}
+	// Two servers on one engine directory would overwrite each other's
+	// files: the second refuses to start (docs/durability.md).
+	if s.lock, err = dirlock.Acquire(s.cfg.DataDir, processName()); err != nil {
+		return fmt.Errorf("presenced: %w", err)
 	}
 	dirDone := make(chan struct{})
 	var dirErr error
@@ -382,6 +389,19 @@ func (s *Server) close() {
 			s.log.Warn("closing engine", "err", err)
 		}
 	}
+	if err := s.lock.Release(); err != nil {
+		s.log.Warn("unlocking the data directory", "err", err)
+	}
+}
+
+// processName is what the data directory's lock file says holds it, for
+// another process's message: "presenced serve", or the program's name.
+func processName() string {
+	name := filepath.Base(os.Args[0])
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+		name += " " + os.Args[1]
+	}
+	return name
 }
 
 func (s *Server) loadOffset(ctx context.Context) (time.Duration, error) {
