@@ -178,7 +178,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.baseURL == "" {
 		s.baseURL = "http://" + s.ln.Addr().String()
 	}
-	key, err := auth.LoadOrCreateKey(filepath.Join(s.cfg.DataDir, "issuer-key.pem"))
+	keyPath := filepath.Join(s.cfg.DataDir, "issuer-key.pem")
+	key, keyCreated, err := auth.OpenOrCreateKey(keyPath)
 	if err != nil {
 		return fmt.Errorf("presenced: token signing key: %w", err)
 	}
@@ -186,6 +187,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
+	s.noteSigningKey(ctx, keyPath, keyCreated)
 	if err := s.startNotify(ctx); err != nil {
 		return err
 	}
