@@ -53,6 +53,14 @@ type Engine struct {
 	storage jetstream.StorageType
 	tmpDir  string // removed on Close (Memory without Dir)
 	closed  chan struct{}
+	opts    Options
+	log     *slog.Logger
+	store   string // JetStream's store directory
+
+	// manifest is where KeepManifest keeps the manifest ("": nowhere);
+	// stopCheckpoints ends its checkpoints.
+	manifest        string
+	stopCheckpoints func()
 
 	mu      sync.Mutex
 	buckets map[string]*kv
@@ -74,6 +82,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		storage: jetstream.FileStorage,
 		closed:  make(chan struct{}),
 		buckets: make(map[string]*kv),
+		opts:    o,
 	}
 	if o.Memory {
 		e.storage = jetstream.MemoryStorage
@@ -95,13 +104,15 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	e.log = logger
+	e.store = filepath.Join(dir, "jetstream")
 
 	sopts := &server.Options{
 		ServerName: name,
 		DontListen: true,
 		NoSigs:     true, // the process owns its signals, not the library
 		JetStream:  true,
-		StoreDir:   filepath.Join(dir, "jetstream"),
+		StoreDir:   e.store,
 		SyncAlways: o.SyncAlways,
 		// 0 lets nats-server apply its default (2m).
 		SyncInterval: o.SyncInterval,
@@ -211,6 +222,18 @@ func (e *Engine) JetStream() jetstream.JetStream { return e.js }
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		var errs []error
+		var final []StreamState
+		if e.stopCheckpoints != nil {
+			e.stopCheckpoints()
+			// The last state, taken once nothing writes any more (the
+			// caller stopped its writers), recorded once it is on disk.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			var err error
+			if final, err = e.Streams(ctx); err != nil {
+				e.log.Warn("engine: the manifest keeps its last checkpoint", "err", err)
+			}
+			cancel()
+		}
 		if err := e.nc.Drain(); err != nil {
 			errs = append(errs, fmt.Errorf("drain: %w", err))
 			e.nc.Close()
@@ -223,6 +246,17 @@ func (e *Engine) Close() error {
 		}
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
+		if e.storage == jetstream.FileStorage {
+			if err := syncTree(e.store); err != nil {
+				errs = append(errs, fmt.Errorf("fsync: %w", err))
+				final = nil
+			}
+		}
+		if final != nil {
+			if err := WriteManifest(e.manifest, ManifestOf(final)); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if err := e.removeTmp(); err != nil {
 			errs = append(errs, err)
 		}
