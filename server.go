@@ -53,6 +53,11 @@ type Config struct {
 	// AllowPrivateWebhooks lets notification URLs point at loopback, private
 	// and link-local addresses (always allowed in dev mode, like http URLs).
 	AllowPrivateWebhooks bool
+	// AcceptDataLoss starts the server even when the engine lost data it
+	// had on disk (damaged or deleted files): the loss is logged at ERROR
+	// and accepted, and not reported again. Without it such a start fails
+	// with ErrDataLoss (docs/durability.md).
+	AcceptDataLoss bool
 	// Clock is the base clock (default the wall clock). Tests inject a fake.
 	Clock clock.Clock
 	// Logger receives the server's logs (default slog.Default()).
@@ -149,6 +154,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
+	if err := s.checkEngine(ctx); err != nil {
+		return err
+	}
 	kv, err := s.engine.Bucket(ctx, "presence")
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
@@ -226,9 +234,15 @@ func (s *Server) warm() {
 		start := s.cfg.Clock.Now()
 		n, err := s.core.Warm(ctx)
 		took := clock.Since(s.cfg.Clock, start).Round(time.Millisecond)
+		var unreadable *natsstore.UnreadableError
 		switch {
 		case ctx.Err() != nil:
 			s.log.Info("cache warm-up stopped by shutdown", "users", n, "took", took)
+		case errors.As(err, &unreadable):
+			// The warm-up reads every stored user: the one pass that
+			// finds a record damaged inside a block the engine trusts.
+			s.log.Error("engine data unreadable: those users read as never set until they are written again; stop the server and run `presenced check` (docs/durability.md)",
+				"stream", unreadable.Stream, "holds", streamHolds[unreadable.Stream], "unreadable_records", unreadable.Records, "users_warmed", n)
 		case err != nil:
 			s.log.Error("cache warm-up", "users", n, "took", took, "err", err)
 		default:
