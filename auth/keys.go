@@ -90,6 +90,10 @@ func storeNewKey(path string, k *rsa.PrivateKey) (*rsa.PrivateKey, bool, error) 
 	return k, true, nil
 }
 
+// ReadKey reads the signing key at path as LoadOrCreateKey does, but never
+// creates one: a missing file is fs.ErrNotExist (presenced check).
+func ReadKey(path string) (*rsa.PrivateKey, error) { return readKey(path) }
+
 // readKey reads a PEM RSA private key; a missing file is fs.ErrNotExist.
 func readKey(path string) (*rsa.PrivateKey, error) {
 	data, err := os.ReadFile(path)

@@ -3,6 +3,7 @@
 //	presenced serve --dev              the server with the demo tenant, on 127.0.0.1:8080
 //	presenced serve --directory d.json production mode
 //	presenced clock advance PT10M      move a dev-mode server's clock forward
+//	presenced check --data DIR         verify a data directory's engine files
 package main
 
 import (
@@ -39,6 +40,7 @@ Usage:
   presenced clock [flags] [advance DURATION]
                                     show or move a dev-mode server's clock
   presenced bench [flags]           load-test a presenced (presenced bench -h for flags)
+  presenced check --data DIR        verify the engine's files without serving; exits 1 on damage
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -53,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return clockCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "check":
+		return checkCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -72,6 +76,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base `URL` clients use to reach the server (token issuer); default http://ADDR")
 	fs.BoolVar(&cfg.AllowPrivateWebhooks, "allow-private-webhooks", false, "let notification URLs point at loopback, private and link-local addresses (always allowed with --dev)")
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write (survives power loss; slower). Crashes lose nothing either way")
+	fs.BoolVar(&cfg.AcceptDataLoss, "accept-data-loss", false, "start even though the engine lost data it had on disk (damaged or deleted files), with what remains; the loss is logged and not reported again (docs/durability.md)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	if err := fs.Parse(args); err != nil {
