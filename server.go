@@ -53,6 +53,13 @@ type Config struct {
 	// AllowPrivateWebhooks lets notification URLs point at loopback, private
 	// and link-local addresses (always allowed in dev mode, like http URLs).
 	AllowPrivateWebhooks bool
+	// ChangeLogMaxBytes bounds the change log, which the engine reserves
+	// on its volume (0: a quarter of the volume, at most 1 GiB).
+	ChangeLogMaxBytes int64
+	// DiskReserve is the free space writes leave on the data directory's
+	// volume: below it they fail at once with 503 (0: 1 % of the volume,
+	// between 1 MiB and 256 MiB). See docs/running.md.
+	DiskReserve int64
 	// AcceptDataLoss starts the server even when the engine lost data it
 	// had on disk (damaged or deleted files): the loss is logged at ERROR
 	// and accepted, and not reported again. Without it such a start fails
@@ -149,8 +156,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.engine, err = natsstore.Open(ctx, natsstore.Options{
 		Dir:        filepath.Join(s.cfg.DataDir, "engine"),
 		SyncAlways: s.cfg.SyncAlways,
+		MinFree:    s.cfg.DiskReserve,
 		Logger:     s.log,
 	})
+	if noRoom := (*natsstore.NoRoomError)(nil); errors.As(err, &noRoom) {
+		return fmt.Errorf("presenced: %w. Free space on that volume, or lower the share kept free with --disk-reserve-mib", err)
+	}
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
@@ -252,16 +263,35 @@ func (s *Server) warm() {
 }
 
 // Change log retention: Graph retries a notification for up to 4 hours, and
-// a stream resumes from anything still kept.
+// a stream resumes from anything still kept. changeLogMaxBytes is the
+// default bound on a volume of 4 GiB or more.
 const (
 	changeLogMaxAge   = 5 * time.Hour
 	changeLogMaxBytes = 1 << 30
 )
 
+// changeLogBytes is the change log's size bound: the configured one, or a
+// quarter of the data volume up to changeLogMaxBytes, so that a small
+// volume is not reserved whole for it.
+func (s *Server) changeLogBytes() int64 {
+	if s.cfg.ChangeLogMaxBytes > 0 {
+		return s.cfg.ChangeLogMaxBytes
+	}
+	if total, _, ok := s.engine.Volume(); ok && total/4 < changeLogMaxBytes {
+		return int64(total / 4)
+	}
+	return changeLogMaxBytes
+}
+
 // startNotify opens the change log and starts the hub (time-caused changes)
 // and the subscription manager (webhook deliveries).
 func (s *Server) startNotify(ctx context.Context) error {
-	changes, err := s.engine.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: changeLogMaxAge, MaxBytes: changeLogMaxBytes})
+	logBytes := s.changeLogBytes()
+	changes, err := s.engine.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: changeLogMaxAge, MaxBytes: logBytes})
+	if errors.Is(err, store.ErrFull) {
+		total, _, _ := s.engine.Volume()
+		return fmt.Errorf("presenced: the change log reserves %d bytes of the engine's storage (--change-log-max-mib), more than the %d bytes of the data directory's volume leave it; lower --change-log-max-mib: %w", logBytes, total, err)
+	}
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}

@@ -16,6 +16,8 @@ var (
 	// ErrUnreadable: the engine holds records it cannot read (its files
 	// are damaged).
 	ErrUnreadable = errors.New("store: records could not be read")
+	// ErrFull: the engine's disk is full; the write was not made.
+	ErrFull = errors.New("store: storage full")
 )
 
 // Entry is a stored value and its revision.

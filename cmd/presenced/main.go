@@ -77,11 +77,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.AllowPrivateWebhooks, "allow-private-webhooks", false, "let notification URLs point at loopback, private and link-local addresses (always allowed with --dev)")
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write (survives power loss; slower). Crashes lose nothing either way")
 	fs.BoolVar(&cfg.AcceptDataLoss, "accept-data-loss", false, "start even though the engine lost data it had on disk (damaged or deleted files), with what remains; the loss is logged and not reported again (docs/durability.md)")
+	changeLogMiB := fs.Int64("change-log-max-mib", 0, "most `MiB` the change log keeps on disk (the engine reserves it); 0: a quarter of the data volume, at most 1024")
+	diskReserveMiB := fs.Int64("disk-reserve-mib", 0, "`MiB` writes leave free on the data volume: below it they fail at once with 503 until space is freed; 0: 1% of the volume, between 1 and 256")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *changeLogMiB < 0 || *diskReserveMiB < 0 {
+		return errors.New("--change-log-max-mib and --disk-reserve-mib take a number of MiB, 0 for the default")
+	}
+	cfg.ChangeLogMaxBytes, cfg.DiskReserve = *changeLogMiB<<20, *diskReserveMiB<<20
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
