@@ -87,6 +87,23 @@ func TestFullDiskHelper(t *testing.T) {
 	}
 	defer e.Close()
 	kv := bucketT(t, e, "p")
+	// A reader following a log goes on across the reload.
+	lg, err := e.Log(ctx, "CHANGES", LogOptions{Subjects: []string{"chg.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	followed := make(chan string, 100)
+	fctx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
+	go func() {
+		for fctx.Err() == nil { // a reader retries, as notify's fanout does
+			_ = lg.Follow(fctx, []string{"chg.>"}, 1, func(r store.Record) error { followed <- string(r.Data); return nil })
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	if _, err := lg.Append(ctx, "chg.a", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
 	val := make([]byte, 200)
 	revs := map[string]uint64{}
 	put := func(i int) (time.Duration, error) {
@@ -139,6 +156,16 @@ func TestFullDiskHelper(t *testing.T) {
 	for i := range 50 {
 		if _, err := put(i); err != nil {
 			t.Fatalf("after recovery: %v", err)
+		}
+	}
+	if _, err := lg.Append(ctx, "chg.a", []byte("after")); err != nil {
+		t.Fatalf("append after recovery: %v", err)
+	}
+	for got := ""; got != "after"; {
+		select {
+		case got = <-followed: // "before" (again, if the reader started over), then "after"
+		case <-time.After(30 * time.Second):
+			t.Fatal("the reader did not see the record appended after the reload within 30 s")
 		}
 	}
 	// Everything acknowledged is there.
