@@ -7,46 +7,24 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/internal/diskfault"
 )
 
 // streamDir is where the engine keeps a stream's files under a data
 // directory.
 func streamDir(data, stream string) string {
-	return filepath.Join(data, "engine", "jetstream", "jetstream", "$G", "streams", stream)
+	return diskfault.StreamDir(filepath.Join(data, "engine"), stream)
 }
 
 // lastBlock is the path of a stream's newest message block.
 func lastBlock(t testing.TB, data, stream string) string {
-	t.Helper()
-	blks, _ := filepath.Glob(filepath.Join(streamDir(data, stream), "msgs", "*.blk"))
-	if len(blks) == 0 {
-		t.Fatalf("no blocks for %s", stream)
-	}
-	num := func(p string) int { n, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(p), ".blk")); return n }
-	sort.Slice(blks, func(i, j int) bool { return num(blks[i]) < num(blks[j]) })
-	return blks[len(blks)-1]
-}
-
-func flip16(t testing.TB, path string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 16 {
-		b[len(b)/2+i] ^= 0xff
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return diskfault.LastBlock(t, filepath.Join(data, "engine"), stream)
 }
 
 // refusedDamages are the ways the presence stream's files were found
@@ -61,7 +39,7 @@ var refusedDamages = []struct {
 	// older write the cut-off ones had replaced.
 	{"16 bytes flipped in the last block, rebuilt as after a crash", func(t testing.TB, data string) {
 		blk := lastBlock(t, data, "KV_presence")
-		flip16(t, blk)
+		diskfault.FlipMiddle(t, blk, 16)
 		if err := os.Remove(filepath.Join(filepath.Dir(blk), "index.db")); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +141,7 @@ func TestUnreadableRecordIsReportedByTheWarmUp(t *testing.T) {
 	e := start(t)
 	writeUsers(e, 1) // every record live: the middle of the block is a user's current one
 	e.stop()
-	flip16(t, lastBlock(t, e.dir, "KV_presence"))
+	diskfault.FlipMiddle(t, lastBlock(t, e.dir, "KV_presence"), 16)
 
 	rec := &levelLog{}
 	e.log = slog.New(rec)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/diskfault"
 )
 
 // tmpfsServer is the real binary serving from a small tmpfs in a user and
@@ -102,19 +103,7 @@ func (s *tmpfsServer) await() {
 // fill writes to a file on the tmpfs until not one byte more fits.
 func (s *tmpfsServer) fill() {
 	s.t.Helper()
-	f, err := os.Create(filepath.Join(s.mnt, "fill"))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer f.Close()
-	for _, n := range []int{1 << 20, 4096, 1} {
-		buf := make([]byte, n)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				break
-			}
-		}
-	}
+	diskfault.Fill(s.t, s.mnt)
 }
 
 func (s *tmpfsServer) free() {

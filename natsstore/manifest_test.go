@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/diskfault"
 	"github.com/presenced/presenced/store"
 )
 
@@ -138,37 +137,6 @@ func fillBucket(t *testing.T, kv store.KV, n, rounds int) {
 	}
 }
 
-// streamFiles is a stream's directory under an engine directory.
-func streamFiles(dir, stream string) string {
-	return filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", stream)
-}
-
-func lastBlockOf(t *testing.T, dir, stream string) string {
-	t.Helper()
-	blks, _ := filepath.Glob(filepath.Join(streamFiles(dir, stream), "msgs", "*.blk"))
-	if len(blks) == 0 {
-		t.Fatalf("no blocks in %s", streamFiles(dir, stream))
-	}
-	num := func(p string) int { n, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(p), ".blk")); return n }
-	sort.Slice(blks, func(i, j int) bool { return num(blks[i]) < num(blks[j]) })
-	return blks[len(blks)-1]
-}
-
-// flipMiddle flips 16 bytes in the middle of a file.
-func flipMiddle(t *testing.T, path string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 16 {
-		b[len(b)/2+i] ^= 0xff
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // Close records the engine in the manifest; damaged or deleted files found
 // at the next open are a loss against it, which the engine's own recovery
 // does not report (it truncates a bad block and rebuilds without a word).
@@ -178,12 +146,12 @@ func TestDamageIsFoundAgainstTheManifest(t *testing.T) {
 		damage func(t *testing.T, dir string)
 	}{
 		{"16 bytes flipped in the last block, rebuilt as after a crash", func(t *testing.T, dir string) {
-			blk := lastBlockOf(t, dir, "KV_p")
-			flipMiddle(t, blk)
+			blk := diskfault.LastBlock(t, dir, "KV_p")
+			diskfault.FlipMiddle(t, blk, 16)
 			os.Remove(filepath.Join(filepath.Dir(blk), "index.db"))
 		}},
-		{"last block emptied", func(t *testing.T, dir string) { os.Truncate(lastBlockOf(t, dir, "KV_p"), 0) }},
-		{"stream directory deleted", func(t *testing.T, dir string) { os.RemoveAll(streamFiles(dir, "KV_p")) }},
+		{"last block emptied", func(t *testing.T, dir string) { os.Truncate(diskfault.LastBlock(t, dir, "KV_p"), 0) }},
+		{"stream directory deleted", func(t *testing.T, dir string) { os.RemoveAll(diskfault.StreamDir(dir, "KV_p")) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()

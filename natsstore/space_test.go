@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/diskfault"
 	"github.com/presenced/presenced/store"
 )
 
@@ -45,24 +46,14 @@ func inTmpfs(t *testing.T, helper string, sizeMiB int) {
 	t.Logf("%s", out)
 }
 
-// fill writes to a file in dir until the volume has no byte left.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "fill")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
+// tmpfsDir is the helper's tmpfs, or skips the helper when it runs on its
+// own rather than in parent.
+func tmpfsDir(t *testing.T, parent string) string {
+	dir := os.Getenv(fullDirEnv)
+	if dir == "" {
+		t.Skip("runs in " + parent)
 	}
-	defer f.Close()
-	for _, n := range []int{1 << 20, 4096, 1} {
-		buf := make([]byte, n)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				break
-			}
-		}
-	}
-	return path
+	return dir
 }
 
 // A stream that meets a full disk keeps failing in nats-server; here the
@@ -74,18 +65,11 @@ func fill(t *testing.T, dir string) string {
 func TestFullDiskFailsFastAndRecovers(t *testing.T) { inTmpfs(t, "TestFullDiskHelper", 16) }
 
 func TestFullDiskHelper(t *testing.T) {
-	dir := os.Getenv(fullDirEnv)
-	if dir == "" {
-		t.Skip("runs in TestFullDiskFailsFastAndRecovers")
-	}
+	dir := tmpfsDir(t, "TestFullDiskFailsFastAndRecovers")
 	volumeOf = func(string) (uint64, uint64, error) { return 16 << 20, 8 << 20, nil }
 	reloadAfter = time.Second
 	ctx := context.Background()
-	e, err := Open(ctx, Options{Dir: filepath.Join(dir, "engine")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := openT(t, Options{Dir: filepath.Join(dir, "engine")})
 	kv := bucketT(t, e, "p")
 	// A reader following a log goes on across the reload.
 	lg, err := e.Log(ctx, "CHANGES", LogOptions{Subjects: []string{"chg.>"}})
@@ -120,7 +104,7 @@ func TestFullDiskHelper(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path := fill(t, dir)
+	path := diskfault.Fill(t, dir)
 	failed := 0
 	for i := 0; failed < 5; i++ {
 		took, err := put(i)
@@ -181,17 +165,10 @@ func TestFullDiskHelper(t *testing.T) {
 func TestFullVolumeIsRefusedByTheGuard(t *testing.T) { inTmpfs(t, "TestFullVolumeHelper", 16) }
 
 func TestFullVolumeHelper(t *testing.T) {
-	dir := os.Getenv(fullDirEnv)
-	if dir == "" {
-		t.Skip("runs in TestFullVolumeIsRefusedByTheGuard")
-	}
+	dir := tmpfsDir(t, "TestFullVolumeIsRefusedByTheGuard")
 	spacePoll = 20 * time.Millisecond
 	ctx := context.Background()
-	e, err := Open(ctx, Options{Dir: filepath.Join(dir, "engine")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := openT(t, Options{Dir: filepath.Join(dir, "engine")})
 	kv := bucketT(t, e, "p")
 	lg, err := e.Log(ctx, "CHANGES", LogOptions{Subjects: []string{"chg.>"}, MaxBytes: 4 << 20})
 	if err != nil {
@@ -200,7 +177,7 @@ func TestFullVolumeHelper(t *testing.T) {
 	if _, err := kv.Put(ctx, "k", []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
-	path := fill(t, dir)
+	path := diskfault.Fill(t, dir)
 	for i := 0; ; i++ { // until the guard has seen the volume full
 		if _, err := kv.Put(ctx, fmt.Sprintf("new.%d", i), []byte("v"), 0); errors.Is(err, store.ErrFull) {
 			break
@@ -237,10 +214,7 @@ func waitFor(t *testing.T, ok func() bool) {
 func TestStartNeedsRoomOnlyForANewEngine(t *testing.T) { inTmpfs(t, "TestStartRoomHelper", 8) }
 
 func TestStartRoomHelper(t *testing.T) {
-	dir := os.Getenv(fullDirEnv)
-	if dir == "" {
-		t.Skip("runs in TestStartNeedsRoomOnlyForANewEngine")
-	}
+	dir := tmpfsDir(t, "TestStartNeedsRoomOnlyForANewEngine")
 	ctx := context.Background()
 	old := filepath.Join(dir, "old")
 	e, err := Open(ctx, Options{Dir: old})
@@ -251,7 +225,7 @@ func TestStartRoomHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Close()
-	fill(t, dir)
+	diskfault.Fill(t, dir)
 	_, err = Open(ctx, Options{Dir: filepath.Join(dir, "new")})
 	if err == nil || !strings.Contains(err.Error(), "a new engine needs at least 2.0 MiB: 1.0 MiB kept free") {
 		t.Fatalf("new engine on a full volume: %v", err)

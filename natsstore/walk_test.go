@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/diskfault"
 	"github.com/presenced/presenced/store"
 )
 
@@ -307,7 +308,7 @@ func TestWalkReportsUnreadableRecords(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	flipMiddle(t, lastBlockOf(t, dir, "KV_p"))
+	diskfault.FlipMiddle(t, diskfault.LastBlock(t, dir, "KV_p"), 16)
 
 	kv := bucketT(t, openT(t, Options{Dir: dir}), "p")
 	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)

@@ -11,13 +11,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/diskfault"
 )
 
 // serveAndWrite runs a dev server on data, gives each demo user rounds
@@ -63,25 +63,7 @@ func serveAndWrite(t *testing.T, data string, rounds int) {
 }
 
 func presenceBlock(t *testing.T, data string) string {
-	t.Helper()
-	blks, _ := filepath.Glob(filepath.Join(data, "engine", "jetstream", "jetstream", "$G", "streams", "KV_presence", "msgs", "*.blk"))
-	num := func(p string) int { n, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(p), ".blk")); return n }
-	sort.Slice(blks, func(i, j int) bool { return num(blks[i]) < num(blks[j]) })
-	if len(blks) == 0 {
-		t.Fatal("no presence blocks")
-	}
-	return blks[len(blks)-1]
-}
-
-func flipMiddle(t *testing.T, path string) {
-	t.Helper()
-	b, _ := os.ReadFile(path)
-	for i := range 16 {
-		b[len(b)/2+i] ^= 0xff
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return diskfault.LastBlock(t, filepath.Join(data, "engine"), "KV_presence")
 }
 
 // treeSum is a digest of every file under dir, to see that it did not change.
@@ -109,10 +91,10 @@ func TestCheckCommandReportsDamage(t *testing.T) {
 		want   string // in the report; "" = no damage
 	}{
 		{"undamaged", 3, func(*testing.T, string) {}, ""},
-		{"16 bytes flipped in a live record", 1, func(t *testing.T, data string) { flipMiddle(t, presenceBlock(t, data)) }, "KV_presence: DAMAGED"},
+		{"16 bytes flipped in a live record", 1, func(t *testing.T, data string) { diskfault.FlipMiddle(t, presenceBlock(t, data), 16) }, "KV_presence: DAMAGED"},
 		{"16 bytes flipped, rebuilt as after a crash", 3, func(t *testing.T, data string) {
 			blk := presenceBlock(t, data)
-			flipMiddle(t, blk)
+			diskfault.FlipMiddle(t, blk, 16)
 			os.Remove(filepath.Join(filepath.Dir(blk), "index.db"))
 		}, "KV_presence: DAMAGED"},
 		{"last block emptied", 3, func(t *testing.T, data string) { os.Truncate(presenceBlock(t, data), 0) }, "KV_presence: DAMAGED"},
