@@ -23,6 +23,7 @@ import (
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/graphapi"
+	"github.com/presenced/presenced/internal/dirlock"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/notify/subscription"
@@ -59,6 +60,18 @@ type Config struct {
 	// AllowPrivateWebhooks lets notification URLs point at loopback, private
 	// and link-local addresses (always allowed in dev mode, like http URLs).
 	AllowPrivateWebhooks bool
+	// ChangeLogMaxBytes bounds the change log, which the engine reserves
+	// on its volume (0: a quarter of the volume, at most 1 GiB).
+	ChangeLogMaxBytes int64
+	// DiskReserve is the free space writes leave on the data directory's
+	// volume: below it they fail at once with 503 (0: 1 % of the volume,
+	// between 1 MiB and 256 MiB). See docs/running.md.
+	DiskReserve int64
+	// AcceptDataLoss starts the server even when the engine lost data it
+	// had on disk (damaged or deleted files): the loss is logged at ERROR
+	// and accepted, and not reported again. Without it such a start fails
+	// with ErrDataLoss (docs/durability.md).
+	AcceptDataLoss bool
 	// Clock is the base clock (default the wall clock). Tests inject a fake.
 	Clock clock.Clock
 	// Logger receives the server's logs (default slog.Default()).
@@ -107,6 +120,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	dir      *directory.Directory
+	lock     *dirlock.Lock // the data directory's, held from before the engine opens until after it closed
 	engine   *natsstore.Engine
 	meta     store.KV
 	clock    *clock.Offset
@@ -171,6 +185,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("presenced: data directory: %w", err)
 	}
+	// Two servers on one engine directory would overwrite each other's
+	// files: the second refuses to start (docs/durability.md).
+	if s.lock, err = dirlock.Acquire(s.cfg.DataDir, processName()); err != nil {
+		return fmt.Errorf("presenced: %w", err)
+	}
 	dirDone := make(chan struct{})
 	var dirErr error
 	if s.dir == nil {
@@ -188,10 +207,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.engine, err = natsstore.Open(ctx, natsstore.Options{
 		Dir:        filepath.Join(s.cfg.DataDir, "engine"),
 		SyncAlways: s.cfg.SyncAlways,
+		MinFree:    s.cfg.DiskReserve,
 		Logger:     s.log,
 	})
+	if noRoom := (*natsstore.NoRoomError)(nil); errors.As(err, &noRoom) {
+		return fmt.Errorf("presenced: %w. Free space on that volume, or lower the share kept free with --disk-reserve-mib", err)
+	}
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	if err := s.checkEngine(ctx); err != nil {
+		return err
 	}
 	kv, err := s.engine.Bucket(ctx, "presence")
 	if err != nil {
@@ -225,7 +251,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.baseURL == "" {
 		s.baseURL = "http://" + s.ln.Addr().String()
 	}
-	key, err := auth.LoadOrCreateKey(filepath.Join(s.cfg.DataDir, "issuer-key.pem"))
+	keyPath := filepath.Join(s.cfg.DataDir, "issuer-key.pem")
+	key, keyCreated, err := auth.OpenOrCreateKey(keyPath)
 	if err != nil {
 		return fmt.Errorf("presenced: token signing key: %w", err)
 	}
@@ -235,6 +262,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
+	s.noteSigningKey(ctx, keyPath, keyCreated)
 	if err := s.startNotify(ctx); err != nil {
 		return err
 	}
@@ -270,9 +298,15 @@ func (s *Server) warm() {
 		start := s.cfg.Clock.Now()
 		n, err := s.core.Warm(ctx)
 		took := clock.Since(s.cfg.Clock, start).Round(time.Millisecond)
+		var unreadable *natsstore.UnreadableError
 		switch {
 		case ctx.Err() != nil:
 			s.log.Info("cache warm-up stopped by shutdown", "users", n, "took", took)
+		case errors.As(err, &unreadable):
+			// The warm-up reads every stored user: the one pass that
+			// finds a record damaged inside a block the engine trusts.
+			s.log.Error("engine data unreadable: those users read as never set until they are written again; stop the server and run `presenced check` (docs/durability.md)",
+				"stream", unreadable.Stream, "holds", streamHolds[unreadable.Stream], "unreadable_records", unreadable.Records, "users_warmed", n)
 		case err != nil:
 			s.log.Error("cache warm-up", "users", n, "took", took, "err", err)
 		default:
@@ -282,16 +316,35 @@ func (s *Server) warm() {
 }
 
 // Change log retention: Graph retries a notification for up to 4 hours, and
-// a stream resumes from anything still kept.
+// a stream resumes from anything still kept. changeLogMaxBytes is the
+// default bound on a volume of 4 GiB or more.
 const (
 	changeLogMaxAge   = 5 * time.Hour
 	changeLogMaxBytes = 1 << 30
 )
 
+// changeLogBytes is the change log's size bound: the configured one, or a
+// quarter of the data volume up to changeLogMaxBytes, so that a small
+// volume is not reserved whole for it.
+func (s *Server) changeLogBytes() int64 {
+	if s.cfg.ChangeLogMaxBytes > 0 {
+		return s.cfg.ChangeLogMaxBytes
+	}
+	if total, _, ok := s.engine.Volume(); ok && total/4 < changeLogMaxBytes {
+		return int64(total / 4)
+	}
+	return changeLogMaxBytes
+}
+
 // startNotify opens the change log and starts the hub (time-caused changes)
 // and the subscription manager (webhook deliveries).
 func (s *Server) startNotify(ctx context.Context) error {
-	changes, err := s.engine.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: changeLogMaxAge, MaxBytes: changeLogMaxBytes})
+	logBytes := s.changeLogBytes()
+	changes, err := s.engine.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: changeLogMaxAge, MaxBytes: logBytes})
+	if errors.Is(err, store.ErrFull) {
+		total, _, _ := s.engine.Volume()
+		return fmt.Errorf("presenced: the change log reserves %d bytes of the engine's storage (--change-log-max-mib), more than the %d bytes of the data directory's volume leave it; lower --change-log-max-mib: %w", logBytes, total, err)
+	}
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
@@ -435,6 +488,19 @@ func (s *Server) close() {
 			s.log.Warn("closing engine", "err", err)
 		}
 	}
+	if err := s.lock.Release(); err != nil {
+		s.log.Warn("unlocking the data directory", "err", err)
+	}
+}
+
+// processName is what the data directory's lock file says holds it, for
+// another process's message: "presenced serve", or the program's name.
+func processName() string {
+	name := filepath.Base(os.Args[0])
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+		name += " " + os.Args[1]
+	}
+	return name
 }
 
 func (s *Server) loadOffset(ctx context.Context) (time.Duration, error) {

@@ -3,6 +3,7 @@
 //	presenced serve --dev              the server with the demo tenant, on 127.0.0.1:8080
 //	presenced serve --directory d.json production mode
 //	presenced clock advance PT10M      move a dev-mode server's clock forward
+//	presenced check --data DIR         verify a data directory's engine files
 package main
 
 import (
@@ -40,6 +41,7 @@ Usage:
   presenced clock [flags] [advance DURATION]
                                     show or move a dev-mode server's clock
   presenced bench [flags]           load-test a presenced (presenced bench -h for flags)
+  presenced check --data DIR        verify the engine's files without serving; exits 1 on damage
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -54,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return clockCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "check":
+		return checkCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -75,6 +79,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.SessionsPerApp, "sessions-per-app", presence.DefaultSessionsPerApp, "most live presence sessions one application may hold for one user (`N`, at most 1024)")
 	fs.IntVar(&cfg.SessionsPerUser, "sessions-per-user", presence.DefaultSessionsPerUser, "most live presence sessions of one user, all applications together (`N`, at most 1024)")
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write (survives power loss; slower). Crashes lose nothing either way")
+	fs.BoolVar(&cfg.AcceptDataLoss, "accept-data-loss", false, "start even though the engine lost data it had on disk (damaged or deleted files), with what remains; the loss is logged and not reported again (docs/durability.md)")
+	changeLogMiB := fs.Int64("change-log-max-mib", 0, "most `MiB` the change log keeps on disk (the engine reserves it); 0: a quarter of the data volume, at most 1024")
+	diskReserveMiB := fs.Int64("disk-reserve-mib", 0, "`MiB` writes leave free on the data volume: below it they fail at once with 503 until space is freed; 0: 1% of the volume, between 1 and 256")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	applyLimits := limitFlags(fs, &cfg)
@@ -84,6 +91,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := applyLimits(); err != nil {
 		return err
 	}
+	if *changeLogMiB < 0 || *diskReserveMiB < 0 {
+		return errors.New("--change-log-max-mib and --disk-reserve-mib take a number of MiB, 0 for the default")
+	}
+	cfg.ChangeLogMaxBytes, cfg.DiskReserve = *changeLogMiB<<20, *diskReserveMiB<<20
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
