@@ -69,9 +69,9 @@ type Options struct {
 	Partitions int
 	// WriteWait bounds how long a write, or a read of a stream's leader,
 	// waits for the engine before it fails with store.ErrUnavailable.
-	// 0: 5 s on a single node; 10 s in a cluster, where a write that
+	// 0: 5 s on a single node; 15 s in a cluster, where a write that
 	// meets a stream without a leader is sent again once one is elected
-	// (nats-server 2.15 takes 4-9 s to replace a dead leader).
+	// (nats-server 2.15 takes 5-10 s to replace a dead leader).
 	WriteWait time.Duration
 }
 
@@ -217,10 +217,12 @@ func (o Options) writeWait() time.Duration {
 	return publishTimeout
 }
 
-// clusterWriteWait is a clustered write's bound: longer than nats-server's
-// longest election (9 s), so that a write that arrives when a leader died
-// waits for the next one.
-const clusterWriteWait = 10 * time.Second
+// clusterWriteWait is a clustered write's bound: longer than the longest
+// gap a dead leader leaves (nats-server 2.15's followers campaign 4-9 s
+// after the last heartbeat, which comes every second: measured 5-10 s
+// after a kill -9, docs/performance.md), with room for a loaded machine,
+// so that a write that arrives in the gap waits for the next leader.
+const clusterWriteWait = 15 * time.Second
 
 // abort undoes a failed Open.
 func (e *Engine) abort() {

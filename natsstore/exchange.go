@@ -32,7 +32,7 @@ import (
 //     expected last sequence), so a copy stored twice is refused as a
 //     conflict, after which settled is asked once more.
 //
-// A request waits at most WriteWait in all (10 s in a cluster), and ctx
+// A request waits at most WriteWait in all (15 s in a cluster), and ctx
 // is looked at only between attempts: once sent, an attempt is waited
 // for, so that an answer that comes keeps the caller in step with what
 // was stored.

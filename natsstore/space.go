@@ -193,7 +193,15 @@ func (g *guard) poll() {
 	switch full := g.full.Load(); {
 	case !full && free < g.minFree:
 		g.full.Store(true)
-		g.e.log.Error("the data volume is full: writes are refused until space is freed", "dir", g.dir, "free", free, "kept_free", g.minFree)
+		if g.e.opts.clustered() {
+			// A quorum stores each write, not this disk: nothing is
+			// refused here. When the engine meets the full disk,
+			// nats-server stops this node's JetStream (its peers carry
+			// on); the guard starts it again once there is room.
+			g.e.log.Error("the data volume is full: this node's engine stops when it cannot write, and its peers carry on; free space on it", "dir", g.dir, "free", free, "kept_free", g.minFree)
+		} else {
+			g.e.log.Error("the data volume is full: writes are refused until space is freed", "dir", g.dir, "free", free, "kept_free", g.minFree)
+		}
 	case full && free >= g.minFree+g.minFree/4:
 		// A quarter of the reserve above it before writes resume, so that a
 		// volume at the edge does not flip at every poll.
@@ -292,6 +300,8 @@ func (g *guard) engineLogged(msg string) {
 func (g *guard) reload(s *stuckError) {
 	e := g.e
 	e.log.Warn("reloading the engine's streams after a write error", "err", s.msg)
+	// A cluster node's JetStream stopped itself already (nats-server's
+	// handleOutOfSpace): stopping it again does nothing.
 	if err := e.srv.ShutdownJetStream(); err != nil {
 		e.log.Error("reloading the engine: stop", "err", err)
 		return
