@@ -43,7 +43,7 @@ func TestClusterNodeProcess(t *testing.T) {
 		Dir: f[0], ServerName: f[1],
 		// nats-server logs every route it cannot reach while a node is
 		// down, and every catch-up after: too much for a test's output.
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Cluster: &natsstore.ClusterOptions{Name: "kill9", Listen: "127.0.0.1:" + f[2], ClientListen: "127.0.0.1:" + f[3], Routes: strings.Split(f[4], ",")},
 	})
 	if err != nil {
