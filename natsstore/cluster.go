@@ -45,10 +45,16 @@ func (e *Engine) retry(ctx context.Context, what string, fn func(context.Context
 	r := clock.Real{}
 	start, logged := r.Now(), r.Now()
 	backoff := 50 * time.Millisecond
+	// An attempt that gets no answer (a leader just elected, or none yet,
+	// does not answer) is given up after a second at first: the wait is
+	// then not counted in whole long timeouts; up to publishTimeout for a
+	// slow engine.
+	attempt := time.Second
 	for {
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		actx, cancel := context.WithTimeout(ctx, attempt)
 		err := fn(actx)
 		cancel()
+		attempt = min(2*attempt, publishTimeout)
 		if err == nil || !e.opts.clustered() || !notYet(err) {
 			if err == nil && clock.Since(r, start) >= progressEvery {
 				e.log.Info("the JetStream cluster answers", "waited_for", what, "took", clock.Since(r, start).Round(time.Millisecond))
@@ -76,6 +82,9 @@ func (e *Engine) retry(ctx context.Context, what string, fn func(context.Context
 // will: no meta or stream leader, too few nodes to place a replicated
 // stream, no answer, no connection.
 func notYet(err error) bool {
+	if errors.Is(err, store.ErrUnavailable) {
+		return true
+	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
@@ -91,8 +100,7 @@ func notYet(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
-		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) ||
-		errors.Is(err, store.ErrUnavailable)
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected)
 }
 
 // progress says how far the cluster got, for the log of a waiting start.

@@ -253,11 +253,16 @@ func (e *Engine) Bucket(ctx context.Context, name string) (store.KV, error) {
 }
 
 // bucket opens or creates the bucket cfg describes.
+// Buckets are created without holding e.mu, so that a partitioned
+// bucket's partitions are created at once (each new replicated stream
+// waits for its first leader); two callers that create one bucket at once
+// both succeed, and the first to finish is kept.
 func (e *Engine) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (*kv, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	name := cfg.Bucket
-	if b, ok := e.buckets[name]; ok {
+	e.mu.Lock()
+	b, ok := e.buckets[name]
+	e.mu.Unlock()
+	if ok {
 		return b, nil
 	}
 	var h jetstream.KeyValue
@@ -276,7 +281,7 @@ func (e *Engine) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (*kv,
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: open bucket %q: %w", name, err)
 	}
-	b := &kv{kv: h, name: name, js: e.js, e: e, nc: e.nc, stream: "KV_" + name, prefix: "$KV." + name + "."}
+	b = &kv{kv: h, name: name, js: e.js, e: e, nc: e.nc, stream: "KV_" + name, prefix: "$KV." + name + "."}
 	if !e.opts.clustered() {
 		// In a cluster the guard refuses nothing: a quorum stores a
 		// write, not this node's disk (space.go).
@@ -287,6 +292,10 @@ func (e *Engine) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (*kv,
 	var st jetstream.KeyValueStatus
 	err = e.retry(ctx, "the status of bucket "+name, func(ctx context.Context) (err error) {
 		st, err = h.Status(ctx)
+		if errors.Is(err, jetstream.ErrStreamNotFound) && e.opts.clustered() {
+			// Just created: not every server knows it yet.
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
 		return err
 	})
 	if err != nil {
@@ -294,6 +303,11 @@ func (e *Engine) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (*kv,
 	}
 	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo() != nil {
 		b.direct = bs.StreamInfo().Config.AllowDirect
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if first, ok := e.buckets[name]; ok {
+		return first, nil
 	}
 	e.buckets[name] = b
 	e.streams[b.stream] = true

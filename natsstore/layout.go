@@ -116,9 +116,16 @@ func (e *Engine) checkLayout(ctx context.Context) (Layout, error) {
 			}
 			return stored, nil
 		}
-		// No record: a new engine, or a single node's from before records.
+		// No record: a new engine (the node that created the meta bucket
+		// records it before any other stream exists; another node may
+		// find the bucket first), or a single node's from before records
+		// (it has other streams).
 		rec := want.orDefaults(e.opts.clustered())
-		if !create {
+		older, err := e.hasOtherStreams(ctx)
+		if err != nil {
+			return Layout{}, fmt.Errorf("natsstore: layout: %w", err)
+		}
+		if !create && older {
 			old := Layout{Partitions: 1, Replicas: metaReplicas, Hash: partitionHash}
 			if want.Partitions != 0 && want.Partitions != old.Partitions || want.Replicas != 0 && want.Replicas != old.Replicas {
 				return Layout{}, &LayoutError{Stored: old, Wanted: rec}
@@ -169,6 +176,21 @@ func readLayout(ctx context.Context, meta store.KV) (Layout, uint64, error) {
 		return Layout{}, 0, fmt.Errorf("natsstore: layout: the record %s/%s is damaged: %q", MetaBucket, layoutKey, ent.Value)
 	}
 	return l, ent.Revision, nil
+}
+
+// hasOtherStreams reports whether the engine has streams besides the meta
+// bucket's.
+func (e *Engine) hasOtherStreams(ctx context.Context) (bool, error) {
+	var other bool
+	err := e.retry(ctx, "the list of streams", func(ctx context.Context) error {
+		other = false
+		l := e.js.StreamNames(ctx)
+		for n := range l.Name() {
+			other = other || n != "KV_"+MetaBucket
+		}
+		return l.Err()
+	})
+	return other, err
 }
 
 // streamReplicas is the replica count of the stream name, 0 if there is

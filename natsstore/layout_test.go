@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -128,5 +129,35 @@ func TestClusterLayoutMismatchIsRefused(t *testing.T) {
 				t.Fatalf("got %v; want a LayoutError saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The nodes of a new cluster start together and each records the layout
+// if there is none: they agree on the defaults, whichever creates the
+// meta bucket first (another node finding that bucket without a record
+// must not take the engine for an older single node's).
+func TestClusterNodesStartingTogetherAgreeOnTheLayout(t *testing.T) {
+	c := startCluster(t, natsstore.Options{})
+	ctx := clusterCtx(t)
+	// As when another node has just created the meta bucket and not yet
+	// recorded the layout in it.
+	if _, err := c.Node(0).JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: natsstore.MetaBucket, History: 1, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	layouts := make([]natsstore.Layout, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			if _, errs[i] = c.Node(i).Partitioned(ctx, "presence"); errs[i] == nil {
+				layouts[i], errs[i] = c.Node(i).Layout(ctx)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 3 {
+		if errs[i] != nil || layouts[i].Partitions != natsstore.DefaultPartitions || layouts[i].Replicas != 3 {
+			t.Errorf("node %d: layout %+v, %v; want %d partitions and 3 replicas", i, layouts[i], errs[i], natsstore.DefaultPartitions)
+		}
 	}
 }

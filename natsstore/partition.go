@@ -85,13 +85,18 @@ func (e *Engine) Partitioned(ctx context.Context, name string) (store.KV, error)
 	if l.Partitions == 1 {
 		return e.Bucket(ctx, name)
 	}
+	// Opened at once: in a cluster each new bucket waits for its leader.
 	p := &partitioned{name: name, parts: make([]*kv, l.Partitions)}
+	errs := make([]error, l.Partitions)
+	var wg sync.WaitGroup
 	for i := range p.parts {
-		b, err := e.bucket(ctx, jetstream.KeyValueConfig{Bucket: partitionName(name, i, l.Partitions), History: 1, Storage: e.storage, Replicas: l.Replicas})
-		if err != nil {
-			return nil, err
-		}
-		p.parts[i] = b
+		wg.Go(func() {
+			p.parts[i], errs[i] = e.bucket(ctx, jetstream.KeyValueConfig{Bucket: partitionName(name, i, l.Partitions), History: 1, Storage: e.storage, Replicas: l.Replicas})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
