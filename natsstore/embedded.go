@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -251,6 +252,11 @@ func clusterServerOptions(sopts *server.Options, c *ClusterOptions) error {
 		if err != nil {
 			return fmt.Errorf("natsstore: open: cluster TLS: %w", err)
 		}
+		// A route is both client and server: verify the peer both ways
+		// with the CA, as nats-server does for a configuration file's
+		// cluster TLS.
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+		tc.RootCAs = tc.ClientCAs
 		sopts.Cluster.TLSConfig = tc
 		sopts.Cluster.TLSTimeout = 5
 	}

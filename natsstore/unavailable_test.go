@@ -1,6 +1,7 @@
 package natsstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -110,138 +111,80 @@ func TestClusterGracefulStopHandsLeadershipOver(t *testing.T) {
 		t.Skipf("node 0 leads every partition (%v): nothing to hand over from another node", leader)
 	}
 
-	var (
-		mu     sync.Mutex
-		ok     []time.Time
-		errs   []error
-		stop   = make(chan struct{})
-		writes sync.WaitGroup
-	)
-	for w := range 8 {
-		writes.Go(func() {
-			k := userKey(3, w)
-			var rev uint64
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := kv.Put(ctx, k, []byte("v"), rev)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					rev = r
-					ok = append(ok, time.Now())
-				}
-				mu.Unlock()
-				if err != nil {
-					if e, gerr := kv.Get(ctx, k); gerr == nil {
-						rev = e.Revision
-					}
-				}
-			}
-		})
-	}
+	l := startLoad(ctx, kv, 8, 3)
 	time.Sleep(time.Second)
 	stopped := time.Now()
 	c.Stop(victim)
 	took := time.Since(stopped)
 	time.Sleep(time.Second)
-	close(stop)
-	writes.Wait()
+	l.finish()
 
-	if len(errs) > 0 {
-		t.Fatalf("%d writes failed during the graceful stop, the first: %v", len(errs), errs[0])
+	if len(l.errs) > 0 {
+		t.Fatalf("%d writes failed during the graceful stop, the first: %v", len(l.errs), l.errs[0])
 	}
-	var gap time.Duration
-	for i := 1; i < len(ok); i++ {
-		if ok[i].After(stopped) || ok[i-1].After(stopped) {
-			gap = max(gap, ok[i].Sub(ok[i-1]))
-		}
-	}
-	t.Logf("graceful stop of node %d (leading %d partitions) took %v; %d writes, longest pause between two acknowledged writes after it began: %v",
-		victim, leader[c.Options(victim).ServerName], took.Round(time.Millisecond), len(ok), gap.Round(time.Millisecond))
+	gap, n := l.pauseAfter(stopped)
+	t.Logf("graceful stop of node %d (leading %d partitions) took %v; %d writes, the longest a writer waited between two acknowledged writes: %v",
+		victim, leader[c.Options(victim).ServerName], took.Round(time.Millisecond), n, gap.Round(time.Millisecond))
 }
 
-// A write that arrives while a stream has no leader waits for the next
-// one instead of failing: here the leader's JetStream stops without
-// handing over, as in a crash, and its peers elect another only after
-// their election timeout (4-9 s in nats-server 2.15).
-func TestClusterWriteWaitsForANewLeader(t *testing.T) {
-	c := startCluster(t, natsstore.Options{Partitions: 1, WriteWait: 20 * time.Second})
-	ctx := clusterCtx(t)
-	partitioned(t, c.Node(0))
-	s, err := c.Node(0).JetStream().Stream(ctx, "KV_presence")
-	if err != nil {
-		t.Fatal(err)
-	}
-	victim := -1
-	for i := range 3 {
-		if c.Options(i).ServerName == s.CachedInfo().Cluster.Leader {
-			victim = i
-		}
-	}
-	writer := (victim + 1) % 3
-	kv := partitioned(t, c.Node(writer))
-	var (
-		mu   sync.Mutex
-		ok   []time.Time
-		errs []error
-		stop = make(chan struct{})
-		wg   sync.WaitGroup
-	)
-	for w := range 4 {
-		wg.Go(func() {
-			k := userKey(4, w)
+// load is writers that each write their own key through kv, one write at
+// a time, each expecting its previous revision, and note when each write
+// was acknowledged.
+type load struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	acks [][]time.Time
+	errs []error
+}
+
+func startLoad(ctx context.Context, kv store.KV, writers, tenant int) *load {
+	l := &load{stop: make(chan struct{}), acks: make([][]time.Time, writers)}
+	for w := range writers {
+		l.wg.Go(func() {
+			k := userKey(tenant, w)
 			var rev uint64
 			for {
 				select {
-				case <-stop:
+				case <-l.stop:
 					return
 				default:
 				}
 				r, err := kv.Put(ctx, k, []byte("v"), rev)
-				mu.Lock()
+				l.mu.Lock()
 				if err != nil {
-					errs = append(errs, err)
+					l.errs = append(l.errs, err)
 				} else {
 					rev = r
-					ok = append(ok, time.Now())
+					l.acks[w] = append(l.acks[w], time.Now())
 				}
-				mu.Unlock()
+				l.mu.Unlock()
+				if err != nil {
+					if e, gerr := kv.Get(ctx, k); gerr == nil {
+						rev = e.Revision // the failed write may have been stored
+					}
+				}
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
-	crashed := time.Now()
-	if err := c.Node(victim).CrashJetStream(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		resumed := len(ok) > 0 && ok[len(ok)-1].Sub(crashed) > time.Second
-		mu.Unlock()
-		if resumed || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatalf("%d writes failed while the stream had no leader, the first: %v", len(errs), errs[0])
-	}
-	var gap time.Duration
-	for i := 1; i < len(ok); i++ {
-		if ok[i].After(crashed) {
-			gap = max(gap, ok[i].Sub(ok[i-1]))
+	return l
+}
+
+func (l *load) finish() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// pauseAfter is the longest any writer waited between two acknowledged
+// writes of its own that ended after t, and how many writes there were.
+func (l *load) pauseAfter(t time.Time) (gap time.Duration, writes int) {
+	for _, acks := range l.acks {
+		writes += len(acks)
+		for i := 1; i < len(acks); i++ {
+			if acks[i].After(t) {
+				gap = max(gap, acks[i].Sub(acks[i-1]))
+			}
 		}
 	}
-	if last := ok[len(ok)-1]; last.Before(crashed.Add(time.Second)) {
-		t.Fatalf("no write succeeded after the leader's crash")
-	}
-	t.Logf("leader node %d crashed; longest pause between two acknowledged writes through node %d: %v", victim, writer, gap.Round(time.Millisecond))
+	return gap, writes
 }

@@ -29,8 +29,8 @@ const StartTimeout = 60 * time.Second
 
 // StartCluster starts n nodes (3 or 5; 1 is a cluster of one) that form
 // one cluster: every node's routes name every node. o is the template of
-// every node's options (Replicas, Partitions, Logger, …); Dir, ServerName
-// and Cluster are set per node. It returns once every node is open (the
+// every node's options (Replicas, Partitions, Logger, …, and Cluster.TLS);
+// Dir, ServerName and the rest of Cluster are set per node. It returns once every node is open (the
 // meta group has a leader); buckets with 3 replicas can be created then.
 func StartCluster(t testing.TB, n int, o natsstore.Options) *Cluster {
 	t.Helper()
@@ -51,6 +51,9 @@ func StartCluster(t testing.TB, n int, o natsstore.Options) *Cluster {
 			Name:   "presenced-test",
 			Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]),
 			Routes: routes,
+		}
+		if o.Cluster != nil {
+			no.Cluster.TLS = o.Cluster.TLS // the template's route TLS, for every node
 		}
 		c.opts[i] = no
 	}
