@@ -96,7 +96,7 @@ type Engine struct {
 	// guard keeps writes off a full disk (space.go); nil for memory
 	// engines, in external mode, and when Options.MinFree is negative. In
 	// a cluster it refuses nothing (a quorum stores each write, not this
-	// disk) but brings JetStream back once there is room. jsConfig is
+	// disk) and says when the node must be restarted. jsConfig is
 	// JetStream's configuration, to reload the streams with.
 	guard    *guard
 	jsConfig server.JetStreamConfig

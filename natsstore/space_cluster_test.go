@@ -14,14 +14,13 @@ import (
 )
 
 // A cluster node whose disk fills refuses nothing (a quorum of the others
-// stores each write): writes through another node go on, nats-server
-// stops the full node's JetStream, and once space is freed its guard
-// starts it again and it catches up from its peers.
+// stores each write): writes through it and through another node go on
+// while nats-server stops the full node's JetStream, and once space is
+// freed and the node restarted it catches up from its peers.
 func TestClusterNodeWithAFullDisk(t *testing.T) { inTmpfs(t, "TestClusterFullDiskHelper", 24) }
 
 func TestClusterFullDiskHelper(t *testing.T) {
 	dir := tmpfsDir(t, "TestClusterNodeWithAFullDisk")
-	reloadAfter = time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	nodes := openClusterT(t, []string{t.TempDir(), t.TempDir(), filepath.Join(dir, "engine")})
@@ -70,7 +69,15 @@ func TestClusterFullDiskHelper(t *testing.T) {
 			t.Fatalf("write %d after space was freed: %v", i, err)
 		}
 	}
-	// Node 2's guard starts its engine again, and it catches up.
+	// Node 2 is restarted (its operator is told to), and catches up.
+	if err := nodes[2].Close(); err != nil {
+		t.Logf("closing node 2: %v", err)
+	}
+	o := nodes[2].opts
+	if nodes[2], err = Open(ctx, o); err != nil {
+		t.Fatalf("restarting node 2: %v", err)
+	}
+	t.Cleanup(func() { nodes[2].Close() })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		s, err := nodes[0].js.Stream(ctx, "KV_presence")
@@ -80,14 +87,18 @@ func TestClusterFullDiskHelper(t *testing.T) {
 			for _, r := range cl.Replicas {
 				current = current || r.Name == "n2" && r.Current && r.Lag == 0
 			}
-			if current && nodes[2].srv.JetStreamEnabled() {
+			if current {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node 2 did not catch up within 60 s of space being freed: %v", err)
+			t.Fatalf("node 2 did not catch up within 60 s of its restart: %v", err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	kv2, err = nodes[2].Partitioned(ctx, "presence")
+	if err != nil {
+		t.Fatal(err)
 	}
 	got, err := kv2.GetMany(ctx, keysOf(revs))
 	if err != nil {
