@@ -76,8 +76,11 @@ type KV interface {
 	// Watch follows the changes under prefix ("" for all). It returns once
 	// the watch is in place: every change acknowledged after it returned,
 	// by any node, is then delivered by the Watcher, in order per key,
-	// each with its revision. It ends when ctx ends or the Watcher is
-	// stopped.
+	// each with its revision — except that a watcher that has fallen
+	// behind skips a change already replaced by a newer one of the same
+	// key (a bucket keeps one revision per key) and gets the newer one.
+	// So it always ends on each key's latest state, and sees every change
+	// while it keeps up. It ends when ctx ends or the Watcher is stopped.
 	//
 	// To follow a bucket from its current content (a cache), start the
 	// Watch, then Walk, and keep for each key only the entry of the
