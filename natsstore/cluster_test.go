@@ -48,8 +48,27 @@ func partitioned(t *testing.T, e *natsstore.Engine) store.KV {
 	return kv
 }
 
-func TestClusterPartitionedPutsAreReadOnEveryNode(t *testing.T) {
+// One cluster (three partitions) for the checks that stop no node, run in
+// this order, each with keys of its own (the first counts what its
+// partitions hold, before the others write).
+func TestClusterReadsAndWrites(t *testing.T) {
 	c := startCluster(t, natsstore.Options{Partitions: 3})
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T, *enginetest.Cluster)
+	}{
+		{"partitioned puts are read on every node", partitionedPutsAreReadOnEveryNode},
+		{"get is never stale", getIsNeverStale},
+		{"watch sees every node's writes in order", watchSeesEveryNodesWritesInOrder},
+		{"append after appends once", appendAfterAppendsOnce},
+		{"sequential writes never conflict", sequentialWritesNeverConflict},
+		{"external mode", externalMode},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, c) })
+	}
+}
+
+func partitionedPutsAreReadOnEveryNode(t *testing.T, c *enginetest.Cluster) {
 	ctx := clusterCtx(t)
 	a, b := partitioned(t, c.Node(0)), partitioned(t, c.Node(1))
 
@@ -145,8 +164,7 @@ func waitFor(t *testing.T, what string, cond func() error) {
 	}
 }
 
-func TestClusterGetIsNeverStale(t *testing.T) {
-	c := startCluster(t, natsstore.Options{Partitions: 1})
+func getIsNeverStale(t *testing.T, c *enginetest.Cluster) {
 	ctx := clusterCtx(t)
 	kvs := []store.KV{partitioned(t, c.Node(0)), partitioned(t, c.Node(1)), partitioned(t, c.Node(2))}
 	// A write through one node, then a read through each of the others:
@@ -167,8 +185,7 @@ func TestClusterGetIsNeverStale(t *testing.T) {
 	}
 }
 
-func TestClusterWatchSeesEveryNodesWritesInOrder(t *testing.T) {
-	c := startCluster(t, natsstore.Options{Partitions: 3})
+func watchSeesEveryNodesWritesInOrder(t *testing.T, c *enginetest.Cluster) {
 	ctx := clusterCtx(t)
 	a, b := partitioned(t, c.Node(0)), partitioned(t, c.Node(1))
 	// Written before the watch: not delivered.
@@ -280,8 +297,7 @@ func TestClusterWatchSeesEveryNodesWritesInOrder(t *testing.T) {
 	}
 }
 
-func TestClusterAppendAfterAppendsOnce(t *testing.T) {
-	c := startCluster(t, natsstore.Options{})
+func appendAfterAppendsOnce(t *testing.T, c *enginetest.Cluster) {
 	ctx := clusterCtx(t)
 	logs := make([]store.Log, 3)
 	for i := range logs {
@@ -351,8 +367,7 @@ func TestClusterAppendAfterAppendsOnce(t *testing.T) {
 // write whose subject has a write still in flight with "wrong last
 // sequence" 10164, also right after the acknowledgement of the previous
 // one; that is retried, not reported as a conflict.)
-func TestClusterSequentialWritesNeverConflict(t *testing.T) {
-	c := startCluster(t, natsstore.Options{Partitions: 1})
+func sequentialWritesNeverConflict(t *testing.T, c *enginetest.Cluster) {
 	ctx := clusterCtx(t)
 	kv := partitioned(t, c.Node(1))
 	var wg sync.WaitGroup

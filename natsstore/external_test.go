@@ -14,10 +14,8 @@ import (
 // External mode against a real NATS cluster: the embedded cluster's
 // client URLs. What one writes the other reads, and a watch through the
 // external connection follows the cluster's writes.
-func TestExternalModeOnACluster(t *testing.T) {
-	c := startCluster(t, natsstore.Options{Partitions: 3})
+func externalMode(t *testing.T, c *enginetest.Cluster) {
 	ctx := clusterCtx(t)
-	partitioned(t, c.Node(0)) // the cluster's layout is recorded
 	ext, err := natsstore.Open(ctx, natsstore.Options{ServerName: "ext", External: &natsstore.ExternalOptions{URLs: c.ClientURLs()}})
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ import (
 // ordinary KV buckets for any NATS tool.
 
 // pubAnswer reads JetStream's answer to a publish to stream into *seq.
-// (TestClusterSequentialWritesNeverConflict shows why 10164 is retried.)
+// (TestClusterReadsAndWrites/sequential_writes_never_conflict shows why 10164 is retried.)
 func pubAnswer(stream string, seq *uint64) func(*nats.Msg) error {
 	return func(resp *nats.Msg) error {
 		s, err := parseAck(resp.Data, stream)
