@@ -75,7 +75,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		target = pe.Field
 	}
 	if status >= 500 && r.Context().Err() == nil { // a client that hung up is not a server failure
-		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request-id", w.Header().Get("request-id"), "err", err)
+		a.logFailure(w, r, err)
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")

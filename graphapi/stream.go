@@ -111,6 +111,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	defer a.countStream()()
 
 	var mu sync.Mutex // one writer at a time: events and heartbeats
 	sent := map[string]presence.Stamp{}
