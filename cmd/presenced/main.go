@@ -85,6 +85,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	applyLimits := limitFlags(fs, &cfg)
+	applyOps := opsFlags(fs, &cfg)
+	if err := fromEnv(fs, os.LookupEnv); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,10 +100,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.ChangeLogMaxBytes, cfg.DiskReserve = *changeLogMiB<<20, *diskReserveMiB<<20
 	var lv slog.Level
+	var err error
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	if cfg.Logger, err = applyOps(stderr, lv); err != nil {
+		return err
+	}
 
 	setGCPercent(os.LookupEnv)
 	srv, err := presenced.New(cfg)
@@ -142,15 +149,13 @@ wait:
 			break wait
 		case err := <-srv.Done():
 			return err
-		case <-hup: // the operator edited the directory file
-			if err := srv.ReloadDirectory(); err != nil {
-				cfg.Logger.Error("directory not reloaded; the previous one stays", "err", err)
-			}
-			debug.FreeOSMemory() // as after the first load
+		case <-hup: // the operator edited the directory file, or renewed the certificate
+			reload(srv, cfg)
 		}
 	}
+	stop() // a second SIGINT or SIGTERM ends the process at once
 	fmt.Fprintln(stdout, "presenced: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownDrain+10*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced"
+)
+
+// envPrefix starts the environment variable of every flag: --tls-cert is
+// PRESENCED_TLS_CERT. Containers and systemd units set variables, not
+// command lines.
+const envPrefix = "PRESENCED_"
+
+// envName is the environment variable of the flag name.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// fromEnv gives every flag of fs the value of its environment variable,
+// when set, and names the variable in the flag's help. Call it after every
+// flag is registered and before fs.Parse, so that the command line wins: a
+// flag added anywhere gets its variable without a line of its own.
+func fromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		f.Usage += " [$" + name + "]"
+		v, ok := lookup(name)
+		if !ok {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q (--%s): %w", name, v, f.Name, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// opsFlags registers the operations flags (metrics, logs, TLS, shutdown)
+// on fs and returns the function that checks them after parsing and
+// builds the logger.
+func opsFlags(fs *flag.FlagSet, cfg *presenced.Config) func(stderr io.Writer, level slog.Level) (*slog.Logger, error) {
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (and /healthz, /readyz) on this `address` instead of the main listener; \"off\": no metrics")
+	fs.BoolVar(&cfg.AccessLog, "access-log", true, "log one line per request (request-id, route, status, latency, tenant, app)")
+	fs.DurationVar(&cfg.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz fails while requests are still served, before the server stops")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate (chain) `file`: serve https (and HTTP/2); reloaded on SIGHUP")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key `file` of --tls-cert")
+	format := fs.String("log-format", "text", "log `format`: text or json")
+	return func(stderr io.Writer, level slog.Level) (*slog.Logger, error) {
+		if cfg.ShutdownDrain < 0 {
+			return nil, fmt.Errorf("--shutdown-drain: %s is negative", cfg.ShutdownDrain)
+		}
+		if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+			return nil, errors.New("--tls-cert and --tls-key go together")
+		}
+		opts := &slog.HandlerOptions{Level: level}
+		switch *format {
+		case "text":
+			return slog.New(slog.NewTextHandler(stderr, opts)), nil
+		case "json":
+			return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+		}
+		return nil, fmt.Errorf("--log-format: %q is neither text nor json", *format)
+	}
+}
+
+// reload is SIGHUP: the directory file (when there is one) and the TLS
+// certificate (when TLS is on) are read again; what fails to load is
+// logged and the previous one stays.
+func reload(srv *presenced.Server, cfg presenced.Config) {
+	if cfg.DirectoryFile != "" {
+		if err := srv.ReloadDirectory(); err != nil {
+			cfg.Logger.Error("directory not reloaded; the previous one stays", "err", err)
+		}
+		debug.FreeOSMemory() // as after the first load
+	}
+	if srv.TLS() {
+		if err := srv.ReloadTLS(); err != nil {
+			cfg.Logger.Error("TLS certificate not reloaded; the previous one stays", "err", err)
+		}
+	}
+}
