@@ -4,6 +4,7 @@
 //	presenced serve --directory d.json production mode
 //	presenced clock advance PT10M      move a dev-mode server's clock forward
 //	presenced check --data DIR         verify a data directory's engine files
+//	presenced healthcheck              is the server on this machine ready?
 package main
 
 import (
@@ -42,6 +43,7 @@ Usage:
                                     show or move a dev-mode server's clock
   presenced bench [flags]           load-test a presenced (presenced bench -h for flags)
   presenced check --data DIR        verify the engine's files without serving; exits 1 on damage
+  presenced healthcheck             exit 0 if the server on this machine is ready (GET /readyz)
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -58,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return benchCmd(args[1:], stdout, stderr)
 	case "check":
 		return checkCmd(args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheckCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
