@@ -17,6 +17,7 @@ import (
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/observe"
 )
 
 // lockedBuffer is a log destination several goroutines write to.
@@ -135,12 +136,18 @@ func TestNoMetricLabelCarriesAnID(t *testing.T) {
 // line of a run carries a token, a password or a client secret.
 func TestAccessLogCarriesRequestsNotSecrets(t *testing.T) {
 	var out lockedBuffer
-	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0",
-		log: slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	// The logger the command makes (its fast access line included).
+	sink := observe.NewLogSink(&out, 100*time.Millisecond)
+	log, err := observe.NewLogger("json", slog.LevelDebug, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", log: log,
 		cfg: func(c *presenced.Config) { c.AccessLog = true }}
 	e.boot()
 	s := exercise(t, e)
 	e.stop()
+	sink.Close()
 	logs := out.String()
 	for _, bad := range append(s.tokens, s.passwords...) {
 		if strings.Contains(logs, bad) {

@@ -108,9 +108,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	if cfg.Logger, err = applyOps(stderr, lv); err != nil {
+	var closeLog func()
+	if cfg.Logger, closeLog, err = applyOps(stderr, lv); err != nil {
 		return err
 	}
+	defer closeLog()
 
 	setGCPercent(os.LookupEnv)
 	srv, err := presenced.New(cfg)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/observe"
 )
 
 // envPrefix starts the environment variable of every flag: --tls-cert is
@@ -43,31 +44,37 @@ func fromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 	return errors.Join(errs...)
 }
 
+// logFlushInterval is how often buffered log lines are written out
+// (observe.LogSink; WARN and above at once).
+const logFlushInterval = 100 * time.Millisecond
+
 // opsFlags registers the operations flags (metrics, logs, TLS, shutdown)
 // on fs and returns the function that checks them after parsing and
-// builds the logger.
-func opsFlags(fs *flag.FlagSet, cfg *presenced.Config) func(stderr io.Writer, level slog.Level) (*slog.Logger, error) {
+// builds the logger, with the function that writes out what it buffered.
+func opsFlags(fs *flag.FlagSet, cfg *presenced.Config) func(stderr io.Writer, level slog.Level) (*slog.Logger, func(), error) {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (and /healthz, /readyz) on this `address` instead of the main listener; \"off\": no metrics")
 	fs.BoolVar(&cfg.AccessLog, "access-log", true, "log one line per request (request-id, route, status, latency, tenant, app)")
 	fs.DurationVar(&cfg.ShutdownDrain, "shutdown-drain", 5*time.Second, "on SIGTERM, how long /readyz fails while requests are still served, before the server stops")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate (chain) `file`: serve https (and HTTP/2); reloaded on SIGHUP")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key `file` of --tls-cert")
 	format := fs.String("log-format", "text", "log `format`: text or json")
-	return func(stderr io.Writer, level slog.Level) (*slog.Logger, error) {
+	return func(stderr io.Writer, level slog.Level) (*slog.Logger, func(), error) {
 		if cfg.ShutdownDrain < 0 {
-			return nil, fmt.Errorf("--shutdown-drain: %s is negative", cfg.ShutdownDrain)
+			return nil, nil, fmt.Errorf("--shutdown-drain: %s is negative", cfg.ShutdownDrain)
 		}
 		if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
-			return nil, errors.New("--tls-cert and --tls-key go together")
+			return nil, nil, errors.New("--tls-cert and --tls-key go together")
 		}
-		opts := &slog.HandlerOptions{Level: level}
-		switch *format {
-		case "text":
-			return slog.New(slog.NewTextHandler(stderr, opts)), nil
-		case "json":
-			return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+		if *format != "text" && *format != "json" {
+			return nil, nil, fmt.Errorf("--log-format: %q is neither text nor json", *format)
 		}
-		return nil, fmt.Errorf("--log-format: %q is neither text nor json", *format)
+		sink := observe.NewLogSink(stderr, logFlushInterval)
+		log, err := observe.NewLogger(*format, level, sink)
+		if err != nil {
+			sink.Close()
+			return nil, nil, err
+		}
+		return log, func() { _ = sink.Close() }, nil
 	}
 }
 

@@ -87,7 +87,7 @@ func TestLogFormat(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		log, err := apply(&out, slog.LevelInfo)
+		log, closeLog, err := apply(&out, slog.LevelInfo)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s: %v", c.format, err)
@@ -95,6 +95,7 @@ func TestLogFormat(t *testing.T) {
 			continue
 		}
 		log.Info("hello", "k", "v")
+		closeLog()
 		var m map[string]any
 		if isJSON := json.Unmarshal(out.Bytes(), &m) == nil; isJSON != c.json || err != nil {
 			t.Errorf("%s: %q %v", c.format, out.String(), err)

@@ -1,0 +1,81 @@
+package presenced_test
+
+import (
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/observe"
+)
+
+// BenchmarkHTTPObserved measures what metrics and the access log cost a
+// GET: three servers in one run — the bare handler, presenced with both
+// off, presenced with both on (metrics on the main listener, one JSON
+// access line per request into a file, buffered as the command does) —
+// in alternating rounds, so
+// that the shared machine's load weighs on all alike. "cost-pct" is how
+// much longer a request takes with them on than off.
+func BenchmarkHTTPObserved(b *testing.B) {
+	d, users := notifyBenchDirectory(b, 1000)
+	logFile, err := os.Create(filepath.Join(b.TempDir(), "access.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { logFile.Close() })
+	boot := func(on bool) *env {
+		e := &env{t: b, fake: clock.NewFake(t0), dir: b.TempDir(), addr: "127.0.0.1:0", d: d, cfg: func(c *presenced.Config) {
+			c.MetricsAddr, c.AccessLog = presenced.MetricsOff, false
+			if on {
+				c.MetricsAddr, c.AccessLog = "", true
+			}
+		}}
+		if on {
+			// As the command makes it: JSON into a buffered sink.
+			sink := observe.NewLogSink(logFile, 100*time.Millisecond)
+			b.Cleanup(func() { sink.Close() })
+			log, err := observe.NewLogger("json", slog.LevelInfo, sink)
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.log = log
+		}
+		e.boot()
+		return e
+	}
+	off, on := boot(false), boot(true)
+	tokOff, tokOn := off.appToken(), on.appToken()
+	c := benchClient()
+	bare := bareServer(b, off.get(tokOff, users[0]).raw)
+	get := func(base, tok string) func(i int) *http.Request {
+		return func(i int) *http.Request {
+			r, _ := http.NewRequest("GET", base+"/v1.0/users/"+users[i%len(users)]+"/presence", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			return r
+		}
+	}
+	mkBare, mkOff, mkOn := get(bare, tokOff), get(off.srv.URL(), tokOff), get(on.srv.URL(), tokOn)
+	for _, mk := range []func(int) *http.Request{mkBare, mkOff, mkOn} {
+		drive(b, c, benchClients, mk) // warm connections
+	}
+	n := max(b.N, benchClients)
+	part := max(n/benchRounds, benchClients)
+	b.ResetTimer()
+	var tBare, tOff, tOn time.Duration
+	for range benchRounds {
+		tBare += drive(b, c, part, mkBare)
+		tOff += drive(b, c, part, mkOff)
+		tOn += drive(b, c, part, mkOn)
+	}
+	b.StopTimer()
+	n = part * benchRounds
+	b.ReportMetric(float64(tOn.Nanoseconds())/float64(n), "ns/req")
+	b.ReportMetric(float64(tOff.Nanoseconds())/float64(n), "off-ns/req")
+	b.ReportMetric(100*float64(tBare)/float64(tOff), "off-pct-of-bare")
+	b.ReportMetric(100*float64(tBare)/float64(tOn), "on-pct-of-bare")
+	b.ReportMetric(100*(float64(tOn)-float64(tOff))/float64(tOff), "cost-pct")
+}
