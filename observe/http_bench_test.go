@@ -22,9 +22,9 @@ func threadCPU() int64 {
 // nopWriter is a ResponseWriter that keeps nothing.
 type nopWriter struct{ h http.Header }
 
-func (w *nopWriter) Header() http.Header       { return w.h }
+func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *nopWriter) WriteHeader(int)           {}
+func (w *nopWriter) WriteHeader(int)             {}
 
 // BenchmarkWrap is the middleware's own cost per request around a handler
 // that only routes (a ServeMux pattern, so the route label is real).
