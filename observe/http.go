@@ -61,8 +61,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w}
 	rec.info.RequestID = guid.New()
 	rec.info.Method = methodName(r.Method)
-	if c := r.Header.Get("client-request-id"); len(c) <= 128 && printable(c) {
-		rec.info.ClientRequestID = c
+	// The canonical key read directly: Header.Get canonicalises per call.
+	if c := r.Header["Client-Request-Id"]; len(c) > 0 && len(c[0]) <= 128 && printable(c[0]) {
+		rec.info.ClientRequestID = c[0]
 	}
 	// Canonical key set directly: Header.Set would canonicalise per request.
 	w.Header()["Request-Id"] = []string{rec.info.RequestID}
