@@ -21,6 +21,10 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"serve", "--log-level", "loud"}, "--log-level"},
 		{[]string{"serve", "--data", t.TempDir()}, "directory file is required"},
 		{[]string{"clock", "rewind", "PT1H"}, "usage: presenced clock"},
+		{[]string{"serve", "--data", t.TempDir(), "--demo-users", "10"}, "--demo-users adds to dev mode's demo tenant: it needs --dev and no --directory"},
+		{[]string{"serve", "--dev", "--directory", "d.json", "--demo-users", "10"}, "it needs --dev and no --directory"},
+		{[]string{"serve", "--dev", "--demo-users", "-1"}, "--demo-users must be 0 to 1000000, not -1"},
+		{[]string{"serve", "--dev", "--demo-users", "1000001"}, "--demo-users must be 0 to 1000000"},
 	} {
 		var out, errb bytes.Buffer
 		err := run(c.args, &out, &errb)
