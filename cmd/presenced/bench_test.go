@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/loadgen"
 )
@@ -58,14 +57,7 @@ func TestBenchFlagErrors(t *testing.T) {
 }
 
 func TestBenchAgainstADevServer(t *testing.T) {
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := startDevServer(t, 0)
 	users := filepath.Join(t.TempDir(), "users.txt")
 	if err := os.WriteFile(users, []byte("# two of the demo users\nadele@contoso.dev\n\n  alex@contoso.dev  \n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -73,7 +65,7 @@ func TestBenchAgainstADevServer(t *testing.T) {
 
 	// --json: only the report on stdout, progress on stderr.
 	var out, errb bytes.Buffer
-	err = run([]string{"bench", "--url", srv.URL(), "--tenant", "contoso.dev", "--users-file", users,
+	err := run([]string{"bench", "--url", srv.URL(), "--tenant", "contoso.dev", "--users-file", users,
 		"--concurrency", "4", "--requests", "200", "--many-ids", "20", "--json"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
@@ -181,16 +173,9 @@ func TestBenchAgainstServeDev(t *testing.T) {
 // A server with fewer generated users than bench's default is found out
 // before any load, with what to do about it.
 func TestBenchNamesMissingGeneratedUsers(t *testing.T) {
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, DemoUsers: 300})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := startDevServer(t, 300)
 	var out, errb bytes.Buffer
-	err = run([]string{"bench", "--url", srv.URL(), "--requests", "10", "--baseline=false"}, &out, &errb)
+	err := run([]string{"bench", "--url", srv.URL(), "--requests", "10", "--baseline=false"}, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "user not found") || !strings.Contains(err.Error(), "user1…user10000@contoso.dev") ||
 		!strings.Contains(err.Error(), "--demo-users") {
 		t.Fatalf("bench against 300 generated users: %v", err)
@@ -205,14 +190,7 @@ func TestBenchNamesMissingGeneratedUsers(t *testing.T) {
 
 // Interrupting a run stops the baseline's process too.
 func TestRunStopsTheBaselineWhenInterrupted(t *testing.T) {
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := startDevServer(t, 0)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/presenced/presenced"
 )
 
 func TestCommandErrors(t *testing.T) {
@@ -35,14 +32,7 @@ func TestCommandErrors(t *testing.T) {
 }
 
 func TestClockCommandMovesADevServer(t *testing.T) {
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := startDevServer(t, 0)
 	before := srv.Clock().Now()
 	var out, errb bytes.Buffer
 	if err := run([]string{"clock", "--url", srv.URL(), "advance", "PT10M"}, &out, &errb); err != nil {
