@@ -214,7 +214,7 @@ func TestRunStopsTheBaselineWhenInterrupted(t *testing.T) {
 func TestBenchProgressLines(t *testing.T) {
 	var tty, plain bytes.Buffer
 	for _, p := range []loadgen.Progress{
-		{Phase: "presenced", Elapsed: time.Second, Requests: 3000, Rate: 3000},
+		{Phase: "presenced", Round: 2, Rounds: 5, Elapsed: time.Second, Requests: 3000, Rate: 3000},
 		{Phase: "presenced", Elapsed: 2 * time.Second, Requests: 6100, Errors: 2, Rate: 3100, Final: true},
 	} {
 		printProgress(&tty, true, p)
@@ -224,7 +224,43 @@ func TestBenchProgressLines(t *testing.T) {
 		t.Errorf("terminal progress %q", got)
 	}
 	if got := plain.String(); strings.Contains(got, "\r") || strings.Count(got, "\n") != 2 ||
-		!strings.Contains(got, "3100 req/s overall  6100 requests, 2 errors") {
+		!strings.Contains(got, "3100 req/s overall  6100 requests, 2 errors") || !strings.Contains(got, "3000 requests, 0 errors  (round 2 of 5)\n") ||
+		strings.Count(got, "round") != 1 {
 		t.Errorf("plain progress %q", got)
+	}
+}
+
+// The report says where the baseline ran, and when presenced is on
+// another machine, what the ratio then holds.
+func TestBenchReportSaysWhereTheBaselineRan(t *testing.T) {
+	op := loadgen.OpResult{Op: "get", Count: 100, Throughput: 1000}
+	res := loadgen.Result{Ops: []loadgen.OpResult{op}, Total: op, Elapsed: time.Second}
+	for _, c := range []struct {
+		name      string
+		rep       loadgen.Report
+		want, not []string
+	}{
+		{"own process", loadgen.Report{URL: "http://127.0.0.1:8080", Rounds: 5, Baseline: &loadgen.Result{PID: 4242, Ops: res.Ops, Total: res.Total}},
+			[]string{"bare req/s", "in a process of its own (pid 4242, stopped)", "in 5 rounds alternating with presenced's"}, []string{"not on this machine"}},
+		{"in process, one round", loadgen.Report{URL: "http://127.0.0.1:8080", Rounds: 1, Baseline: &loadgen.Result{Ops: res.Ops, Total: res.Total}},
+			[]string{"in this process", "before presenced"}, []string{"pid"}},
+		{"remote", loadgen.Report{URL: "http://10.1.2.3:8080", Rounds: 5, Remote: true, Baseline: &loadgen.Result{PID: 7, Ops: res.Ops, Total: res.Total}},
+			[]string{"presenced is at http://10.1.2.3:8080, not on this machine, while the baseline ran here"}, nil},
+		{"no baseline", loadgen.Report{URL: "http://127.0.0.1:8080", Rounds: 1},
+			nil, []string{"bare", "baseline", "ratio ="}},
+	} {
+		c.rep.Presenced = res
+		var out bytes.Buffer
+		printReport(&out, c.rep)
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: no %q in\n%s", c.name, w, out.String())
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(out.String(), w) {
+				t.Errorf("%s: %q in\n%s", c.name, w, out.String())
+			}
+		}
 	}
 }
