@@ -101,16 +101,17 @@ run:
 	return rep, nil
 }
 
-// newClient keeps one idle connection per worker and then some, so every
-// worker reuses its connection and no request pays for a dial after the
-// first.
+// newClient keeps one idle connection per worker and server and then some
+// (the baseline's and presenced's both stay open from round to round), so
+// every worker reuses its connection and no request pays for a dial after
+// its server's first.
 func newClient(cfg Config) *http.Client {
 	return &http.Client{
 		Timeout: cfg.Timeout,
 		Transport: &http.Transport{
 			Proxy:               nil, // the URL given, never a proxy from the environment
 			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        2 * cfg.Concurrency,
+			MaxIdleConns:        4 * cfg.Concurrency,
 			MaxIdleConnsPerHost: 2 * cfg.Concurrency,
 			IdleConnTimeout:     90 * time.Second,
 			ForceAttemptHTTP2:   false,
