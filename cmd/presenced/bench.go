@@ -312,6 +312,8 @@ func printReport(w io.Writer, rep loadgen.Report) {
 			fmt.Fprint(w, "\nIn a mix every operation shares the same workers, so their ratios follow the total;"+
 				" a mix of one operation (--mix get=1, --mix set=1) gives that operation's own, the figures docs/performance.md gives.")
 		}
+		fmt.Fprint(w, "\ndocs/performance.md sets these ratios beside BenchmarkHTTP's, which runs client and servers in one process:"+
+			" there no request crosses a process boundary, a cost that here weighs on both servers alike, so GET's ratio comes out a few points lower there.")
 	}
 	fmt.Fprintln(w)
 	for _, o := range rep.Presenced.Ops {
