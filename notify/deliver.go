@@ -1,8 +1,13 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
 
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/notify/richdata"
@@ -161,4 +166,36 @@ func (m *Manager) body(s subscription.Subscription, rs *running, c Change) ([]by
 	}
 	out.Value = []notification{n}
 	return json.Marshal(out)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// post sends one notification body; 2xx is success.
+func (m *Manager) post(ctx context.Context, target string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, m.o.DeliveryTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("receiver answered %s", resp.Status)
+	}
+	return nil
 }

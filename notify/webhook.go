@@ -1,20 +1,16 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -291,48 +287,6 @@ func (m *Manager) launch(ctx context.Context, rs *running) error {
 	return nil
 }
 
-// flushLoop saves delivery progress once a second (and at the end), so
-// that a restart re-delivers little and loses nothing.
-func (m *Manager) flushLoop(ctx context.Context) {
-	defer m.wg.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			m.flush(context.Background())
-			return
-		case <-t.C:
-			m.flush(ctx)
-		}
-	}
-}
-
-func (m *Manager) flush(ctx context.Context) {
-	for _, rs := range m.all() {
-		m.saveProgress(ctx, rs)
-	}
-}
-
-func (m *Manager) saveProgress(ctx context.Context, rs *running) {
-	rs.mu.Lock()
-	p, saved, rev, id := rs.progress, rs.saved, rs.progressRev, rs.sub.ID
-	rs.mu.Unlock()
-	if p == saved {
-		return
-	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], p)
-	nrev, err := m.o.KV.Put(ctx, progressKeyPrefix+id, b[:], rev)
-	if err != nil {
-		m.log.Warn("saving delivery progress", "subscription", id, "err", err)
-		return
-	}
-	rs.mu.Lock()
-	rs.saved, rs.progressRev = p, nrev
-	rs.mu.Unlock()
-}
-
 // Create validates the URLs, checks the one-per-owner rule, performs the
 // validation handshake(s), and stores and starts the subscription. s must
 // have passed subscription.CreateRequest.Validate; its UserIDs resolved.
@@ -422,52 +376,6 @@ func (m *Manager) nudge() {
 	case m.wake <- struct{}{}:
 	default:
 	}
-}
-
-// handshake is Graph's validation request: POST url?validationToken=… and
-// expect 200 with the token as text/plain within ValidationTimeout.
-func (m *Manager) handshake(ctx context.Context, field, raw string) error {
-	token := "Validation: Testing client application reachability for subscription Request-Id: " + guid.New()
-	u, err := url.Parse(raw)
-	if err != nil {
-		return presence.Errorf(presence.Invalid, field, "%s is not a URL.", field)
-	}
-	q := u.Query()
-	q.Set("validationToken", token)
-	u.RawQuery = q.Encode()
-	ctx, cancel := context.WithTimeout(ctx, m.o.ValidationTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
-	if err != nil {
-		return presence.Errorf(presence.Invalid, field, "%s: %v", field, err)
-	}
-	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	resp, err := m.client.Do(req)
-	fail := func(why string) error {
-		return presence.Errorf(presence.Invalid, field,
-			"Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request: %s did not: %s.", field, why)
-	}
-	if err != nil {
-		var pe *presence.Error
-		if errors.As(err, &pe) {
-			return pe
-		}
-		if ctx.Err() != nil {
-			return fail(fmt.Sprintf("no answer within %s", m.o.ValidationTimeout))
-		}
-		return fail(err.Error())
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch {
-	case resp.StatusCode != http.StatusOK:
-		return fail(fmt.Sprintf("it answered %s", resp.Status))
-	case !strings.HasPrefix(strings.ToLower(resp.Header.Get("Content-Type")), "text/plain"):
-		return fail(fmt.Sprintf("it answered with Content-Type %q; the token must come back as text/plain", resp.Header.Get("Content-Type")))
-	case string(body) != token:
-		return fail("the body was not the validationToken sent (it must be returned URL-decoded, verbatim)")
-	}
-	return nil
 }
 
 // Get returns the owner's subscription id.
@@ -563,105 +471,4 @@ func (m *Manager) remove(ctx context.Context, id string) {
 			m.log.Warn("deleting a subscription", "key", k, "err", err)
 		}
 	}
-}
-
-// lifecycleLoop sends reauthorizationRequired before expiry and removes
-// expired subscriptions, checking every second and whenever the clock jumps.
-func (m *Manager) lifecycleLoop(ctx context.Context) {
-	defer m.wg.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		now := m.o.Clock.Now()
-		for _, rs := range m.all() {
-			s := rs.get()
-			if s.Expired(now) {
-				m.stop(rs)
-				m.remove(ctx, s.ID)
-				m.log.Info("subscription expired", "subscription", s.ID)
-				continue
-			}
-			rs.mu.Lock()
-			due := s.LifecycleNotificationURL != "" && !rs.reauthSent && !now.Before(s.ReauthorizeAt())
-			if due {
-				rs.reauthSent = true
-			}
-			rs.mu.Unlock()
-			if due {
-				m.wg.Add(1)
-				go func() {
-					defer m.wg.Done()
-					m.sendLifecycle(ctx, s)
-				}()
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-m.wake:
-		}
-	}
-}
-
-// lifecycleNotification is one item of a lifecycle notification collection.
-type lifecycleNotification struct {
-	SubscriptionID                 string `json:"subscriptionId"`
-	SubscriptionExpirationDateTime string `json:"subscriptionExpirationDateTime"`
-	TenantID                       string `json:"tenantId"`
-	ClientState                    string `json:"clientState,omitempty"`
-	LifecycleEvent                 string `json:"lifecycleEvent"`
-}
-
-func (m *Manager) sendLifecycle(ctx context.Context, s subscription.Subscription) {
-	body, _ := json.Marshal(map[string]any{"value": []lifecycleNotification{{
-		SubscriptionID: s.ID, SubscriptionExpirationDateTime: presence.FormatDateTime(s.ExpirationDateTime),
-		TenantID: s.TenantID, ClientState: s.ClientState, LifecycleEvent: "reauthorizationRequired",
-	}}})
-	wait := m.o.Backoff
-	for attempt := 0; attempt < 8; attempt++ {
-		if err := m.post(ctx, s.LifecycleNotificationURL, body); err == nil {
-			return
-		} else if ctx.Err() != nil {
-			return
-		} else {
-			m.log.Info("lifecycle notification failed; retrying", "subscription", s.ID, "err", err)
-		}
-		if !sleep(ctx, wait) {
-			return
-		}
-		wait = min(2*wait, m.o.MaxBackoff)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// post sends one notification body; 2xx is success.
-func (m *Manager) post(ctx context.Context, target string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, m.o.DeliveryTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("receiver answered %s", resp.Status)
-	}
-	return nil
 }
