@@ -47,7 +47,7 @@ func BenchmarkNotifyLatency(b *testing.B) {
 
 // notifyBenchDirectory is the demo directory plus n generated Contoso
 // users (userN@contoso.dev), whose object ids it returns.
-func notifyBenchDirectory(b *testing.B, n int) (*directory.Directory, []string) {
+func notifyBenchDirectory(b testing.TB, n int) (*directory.Directory, []string) {
 	tenants, users, apps := directory.DemoData()
 	ids := make([]string, n)
 	for i := range n {

@@ -52,6 +52,12 @@ type Config struct {
 	// AllowPrivateWebhooks lets notification URLs point at loopback, private
 	// and link-local addresses (always allowed in dev mode, like http URLs).
 	AllowPrivateWebhooks bool
+	// NotifyQueue is how many changes a live stream or a webhook
+	// subscription may hold in memory, waiting for its client or receiver
+	// (default notify.DefaultMaxQueue, 1,024). A stream further behind is
+	// ended with event: reset; a subscription reads from the change log
+	// instead. See docs/security.md.
+	NotifyQueue int
 	// Clock is the base clock (default the wall clock). Tests inject a fake.
 	Clock clock.Clock
 	// Logger receives the server's logs (default slog.Default()).
@@ -191,6 +197,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.http = &http.Server{
 		Handler:           route(api, s.issuer.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
+		ConnContext:       graphapi.ConnContext, // the stream sizes its socket
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.http.RegisterOnShutdown(api.StopStreams)
@@ -248,8 +255,10 @@ func (s *Server) startNotify(ctx context.Context) error {
 	}
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	runCtx := s.runCtx
-	fan := notify.NewFanout(changes, s.log)
-	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log})
+	fan := notify.NewFanout(notify.FanoutOptions{Log: changes, Logger: s.log, MaxQueue: s.cfg.NotifyQueue})
+	// Users stay watched (their changes logged) for as long as the log
+	// keeps changes, so that a stream may resume within that window.
+	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log, Linger: changeLogMaxAge})
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,11 +62,32 @@ type richStatus struct {
 
 // work delivers the subscription's changes in order, one at a time, each
 // until the receiver takes it or RetryFor has passed since the change.
+// A subscription that falls too far behind (a slow or dead receiver) does
+// not keep its backlog in memory: the fanout drops its queue, and the
+// worker reads the changes it has not delivered from the log instead.
 func (m *Manager) work(ctx context.Context, rs *running) {
+	feed := rs.feed
+	defer func() { feed.Close() }()
 	for {
-		e, err := rs.tap.Next(ctx)
+		e, err := feed.Next(ctx, 0)
 		if err != nil {
-			return
+			if ctx.Err() != nil {
+				return
+			}
+			rs.mu.Lock()
+			from := rs.progress + 1
+			rs.mu.Unlock()
+			if errors.Is(err, ErrLagged) {
+				m.log.Info("subscription fell behind; delivering from the change log", "subscription", rs.get().ID, "from", from)
+			} else {
+				m.log.Warn("reading the change log; retrying", "subscription", rs.get().ID, "err", err)
+				if !sleep(ctx, time.Second) {
+					return
+				}
+			}
+			feed.Close()
+			feed = m.o.Fanout.Open(subjects(rs.get()), from)
+			continue
 		}
 		rs.mu.Lock()
 		done := e.Seq <= rs.progress

@@ -60,7 +60,7 @@ type ManagerOptions struct {
 
 // Manager keeps presence subscriptions: creates them after the validation
 // handshake, stores them, delivers their notifications from the change log
-// (one worker and one in-memory tap of the fanout per subscription, with its
+// (one worker and one feed of the fanout per subscription, with its
 // progress saved in the engine every second), sends lifecycle notifications
 // and removes them when they expire.
 type Manager struct {
@@ -85,7 +85,7 @@ type running struct {
 	release    func()
 	cancel     context.CancelFunc
 	done       chan struct{}
-	tap        *Tap
+	feed       *Feed                     // handed to the worker, which owns it from then on
 	lastByUser map[string]presence.Stamp // worker only
 
 	// progress is the log position delivered up to; the flusher saves it
@@ -159,14 +159,7 @@ const (
 	progressKeyPrefix = "p."
 )
 
-func subjects(s subscription.Subscription) []string {
-	us := users(s)
-	out := make([]string, len(us))
-	for i, u := range us {
-		out[i] = Subject(u)
-	}
-	return out
-}
+func subjects(s subscription.Subscription) []string { return userSubjects(users(s)) }
 
 func users(s subscription.Subscription) []core.UserRef {
 	out := make([]core.UserRef, len(s.UserIDs))
@@ -260,16 +253,16 @@ func (m *Manager) all() []*running {
 // Wait blocks until every worker stopped (after Start's ctx ended).
 func (m *Manager) Wait() { m.wg.Wait() }
 
-// launch watches the subscription's users, attaches its tap (unless it has
-// one) and starts its worker.
+// launch watches the subscription's users, opens its feed from its
+// progress on (unless it has one) and starts its worker.
 func (m *Manager) launch(ctx context.Context, rs *running) error {
 	s := rs.sub
-	if rs.tap == nil {
-		rs.tap = m.o.Fanout.Attach(subjects(s))
+	if rs.feed == nil {
+		rs.feed = m.o.Fanout.Open(subjects(s), rs.progress+1)
 	}
 	release, err := m.o.Hub.Watch(ctx, users(s))
 	if err != nil {
-		m.o.Fanout.Detach(rs.tap)
+		rs.feed.Close()
 		return err
 	}
 	wctx, cancel := context.WithCancel(m.ctx)
@@ -338,31 +331,31 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 	}
 	s.ID = guid.New()
 	s.TenantID, s.ApplicationID, s.CreatorID = owner.TenantID, owner.AppID, owner.UserID
-	// Changes from here on are delivered: the tap is attached before
+	// Changes from here on are delivered: the feed is opened before
 	// CreatedAt is taken, so every change at or after CreatedAt reaches it;
 	// what the hub appends to catch an unwatched user up predates CreatedAt
 	// and is skipped by the worker.
-	tap := m.o.Fanout.Attach(subjects(s))
+	feed := m.o.Fanout.Open(subjects(s), 0)
 	s.CreatedAt = m.o.Clock.Now()
 	val, err := json.Marshal(s)
 	if err != nil {
-		m.o.Fanout.Detach(tap)
+		feed.Close()
 		return s, err
 	}
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], tap.Start())
+	binary.BigEndian.PutUint64(b[:], feed.Start())
 	prev, err := m.o.KV.Put(ctx, progressKeyPrefix+s.ID, b[:], 0)
 	if err != nil {
-		m.o.Fanout.Detach(tap)
+		feed.Close()
 		return s, err
 	}
 	rev, err := m.o.KV.Put(ctx, subKeyPrefix+s.ID, val, 0)
 	if err != nil {
-		m.o.Fanout.Detach(tap)
+		feed.Close()
 		m.remove(ctx, s.ID)
 		return s, err
 	}
-	rs := &running{sub: s, rev: rev, cert: cert, tap: tap, progress: tap.Start(), saved: tap.Start(), progressRev: prev}
+	rs := &running{sub: s, rev: rev, cert: cert, feed: feed, progress: feed.Start(), saved: feed.Start(), progressRev: prev}
 	if err := m.launch(ctx, rs); err != nil {
 		m.remove(ctx, s.ID)
 		return s, err
@@ -458,9 +451,8 @@ func (m *Manager) stop(rs *running) {
 	m.mu.Lock()
 	delete(m.subs, rs.sub.ID)
 	m.mu.Unlock()
-	m.o.Fanout.Detach(rs.tap)
 	rs.cancel()
-	<-rs.done
+	<-rs.done // the worker closed its feed
 	rs.release()
 }
 
