@@ -13,7 +13,6 @@ import (
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/notify/richdata"
 	"github.com/presenced/presenced/notify/subscription"
-	"github.com/presenced/presenced/presence"
 )
 
 // notification is one item of Graph's changeNotificationCollection.
@@ -68,8 +67,15 @@ type richStatus struct {
 func (m *Manager) work(ctx context.Context, rs *running) {
 	feed := rs.feed
 	defer func() { feed.Close() }()
+	rs.sender = &sender{dial: m.dial, timeout: m.o.DeliveryTimeout}
+	defer context.AfterFunc(ctx, rs.sender.stop)()
+	defer rs.sender.stop()
 	for {
-		e, err := feed.Next(ctx, 0)
+		e, err := feed.Next(ctx, senderIdle)
+		if errors.Is(err, ErrIdle) {
+			rs.sender.closeIdle()
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -122,7 +128,7 @@ func (m *Manager) deliver(ctx context.Context, rs *running, c *Change) bool {
 	}
 	wait := m.o.Backoff
 	for {
-		err := m.post(ctx, s.NotificationURL, body)
+		err := rs.sender.post(ctx, s.NotificationURL, body)
 		if err == nil {
 			rs.lastByUser[c.UserID] = c.Seq
 			return true
@@ -149,7 +155,7 @@ func (m *Manager) body(s subscription.Subscription, rs *running, c Change) ([]by
 		TenantID:                       s.TenantID,
 		OrganizationID:                 s.TenantID,
 		Resource:                       "communications/presences/" + c.UserID,
-		SubscriptionExpirationDateTime: presence.FormatDateTime(s.ExpirationDateTime),
+		SubscriptionExpirationDateTime: rs.expiry(s.ExpirationDateTime),
 		ResourceData: resourceData{
 			ODataID: "users/" + c.UserID + "/presence", ODataType: "#microsoft.graph.presence", ID: c.UserID,
 		},

@@ -65,7 +65,8 @@ type ManagerOptions struct {
 // and removes them when they expire.
 type Manager struct {
 	o      ManagerOptions
-	client *http.Client
+	client *http.Client // handshakes and lifecycle notifications
+	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	log    *slog.Logger
 
 	mu       sync.Mutex
@@ -87,12 +88,24 @@ type running struct {
 	done       chan struct{}
 	feed       *Feed                     // handed to the worker, which owns it from then on
 	lastByUser map[string]presence.Stamp // worker only
+	sender     *sender                   // worker only
+	expAt      time.Time                 // worker only: expStr formats expAt
+	expStr     string
 
 	// progress is the log position delivered up to; the flusher saves it
 	// (saved, progressRev), so a restart re-delivers at most a second's worth.
 	progress    uint64
 	saved       uint64
 	progressRev uint64
+}
+
+// expiry formats the subscription's expiry for notifications, once per
+// renewal rather than once per delivery. Worker only.
+func (r *running) expiry(t time.Time) string {
+	if !t.Equal(r.expAt) || r.expStr == "" {
+		r.expAt, r.expStr = t, presence.FormatDateTime(t)
+	}
+	return r.expStr
 }
 
 func (r *running) get() subscription.Subscription {
@@ -124,8 +137,9 @@ func NewManager(o ManagerOptions) *Manager {
 	if o.Visible == nil {
 		o.Visible = func(tenantID string, u core.UserRef) bool { return tenantID == u.TenantID }
 	}
+	dial := o.Policy.Dialer(&net.Dialer{Timeout: 5 * time.Second})
 	tr := &http.Transport{
-		DialContext: o.Policy.Dialer(&net.Dialer{Timeout: 5 * time.Second}),
+		DialContext: dial,
 		// One connection per subscription may be busy at once; keep them
 		// (measured: a new connection per delivery was 10 % of the CPU at
 		// 1,000 subscriptions to one receiver).
@@ -136,6 +150,7 @@ func NewManager(o ManagerOptions) *Manager {
 	}
 	m := &Manager{
 		o:        o,
+		dial:     dial,
 		log:      o.Logger,
 		client:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		subs:     make(map[string]*running),
