@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/notify/subscription"
 )
 
 // seen is what a receiver saw of one request.
@@ -170,5 +172,18 @@ func TestSenderSendsAgainWhenTheReceiverClosedAnIdleConnection(t *testing.T) {
 	}
 	if n.Load() != 2 {
 		t.Fatalf("the receiver got %d requests, want 2", n.Load())
+	}
+}
+
+// Deliveries dial through the URL policy's checking dialer, as handshakes
+// do: a notification URL that resolves to an internal address by the time
+// of a delivery (DNS rebinding) is refused then too.
+func TestDeliveriesDialThroughTheURLPolicy(t *testing.T) {
+	m := NewManager(ManagerOptions{Policy: subscription.URLPolicy{RequireHTTPS: true}})
+	s := &sender{dial: m.dial, timeout: 5 * time.Second}
+	defer s.stop()
+	err := s.post(context.Background(), "https://127.0.0.1:9/hook", []byte("{}"))
+	if err == nil || !strings.Contains(err.Error(), "refusing to connect to 127.0.0.1") {
+		t.Fatalf("a delivery to a loopback address: %v, want the policy's refusal", err)
 	}
 }
