@@ -1,13 +1,10 @@
 package presenced_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced"
-	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 )
 
@@ -31,17 +28,8 @@ func streamEnds(t *testing.T, ch <-chan sseEvent) sseEvent {
 // dropped from the stream with event: removed and nothing more of theirs is
 // sent, while the other users go on.
 func TestStreamDropsAUserNoLongerVisible(t *testing.T) {
-	fake := clock.NewFake(t0)
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Clock: fake, Logger: quiet,
-		Directory: demoWithTrust(t, true, true)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, srv: srv, fake: fake}
-	t.Cleanup(e.stop)
+	e := startWith(t, demoWithTrust(t, true, true))
+	srv := e.srv
 	contosoApp := e.appToken()
 	fabrikamApp := e.tokenAt(directory.DemoFabrikamTenantID, directory.DemoFabrikamDaemonClientID, directory.DemoFabrikamDaemonSecret)
 	nestor, alex := directory.DemoFabrikamUserNestor, e.user("alex")

@@ -81,9 +81,9 @@ func FuzzSenderIsClientPost(f *testing.F) {
 	f.Add([]byte("y"), "big", 204, 70000, false, false)
 	f.Add([]byte("z"), "big", 200, 70000, true, true)
 	rcv := newFuzzReceiver(f)
-	dial := (&net.Dialer{Timeout: 5 * time.Second}).DialContext
-	client := &http.Client{Transport: &http.Transport{DialContext: dial},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// The reference: the Manager's http.Client post, which deliveries went
+	// through before the sender (lifecycle notifications still do).
+	m := NewManager(ManagerOptions{Policy: subscription.URLPolicy{AllowPrivate: true}, DeliveryTimeout: 5 * time.Second})
 	f.Fuzz(func(t *testing.T, body []byte, path string, status, length int, chunked, closeConn bool) {
 		status = 200 + abs(status)%400
 		length = abs(length) % 70000
@@ -94,11 +94,11 @@ func FuzzSenderIsClientPost(f *testing.F) {
 		rcv.status, rcv.length, rcv.chunked, rcv.close = status, length, chunked, closeConn
 		rcv.mu.Unlock()
 		target := rcv.srv.URL + "/" + url.PathEscape(path) + "?q=" + url.QueryEscape(path)
-		s := &sender{dial: dial, timeout: 5 * time.Second}
+		s := &sender{dial: m.dial, timeout: 5 * time.Second}
 		defer s.stop()
 		for range 2 {
 			ctx := context.Background()
-			want := clientPost(ctx, client, target, body)
+			want := m.post(ctx, target, body)
 			wantSeen := rcv.take()
 			got := s.post(ctx, target, body)
 			gotSeen := rcv.take()
@@ -110,25 +110,6 @@ func FuzzSenderIsClientPost(f *testing.F) {
 			}
 		}
 	})
-}
-
-// clientPost is what the Manager did for a delivery before the sender.
-func clientPost(ctx context.Context, c *http.Client, target string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(string(body)))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("receiver answered %s", resp.Status)
-	}
-	return nil
 }
 
 func abs(n int) int {
