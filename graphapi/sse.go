@@ -23,10 +23,20 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // limitSendBuffer sets the request's connection's send buffer to
-// streamSendBuffer, where it can (a TCP connection, given by ConnContext).
+// streamSendBuffer, where it can: a TCP connection given by ConnContext, or
+// one that a wrapper (TLS, a listener's) gives with NetConn.
 func limitSendBuffer(r *http.Request) {
-	if c, ok := r.Context().Value(connKey{}).(interface{ SetWriteBuffer(int) error }); ok {
-		_ = c.SetWriteBuffer(streamSendBuffer)
+	c, _ := r.Context().Value(connKey{}).(net.Conn)
+	for c != nil {
+		if b, ok := c.(interface{ SetWriteBuffer(int) error }); ok {
+			_ = b.SetWriteBuffer(streamSendBuffer)
+			return
+		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		c = w.NetConn()
 	}
 }
 
