@@ -97,8 +97,8 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		{"ids missing", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{}, nil, 400, "invalidRequest", "ids"},
 		// Routes and methods.
 		{"unknown action", "POST", u + "setMood", app, map[string]any{}, nil, 400, "BadRequest", "setMood"},
-		{"wrong method", "DELETE", u[:len(u)-1], app, nil, nil, 405, "Request_BadRequest", "DELETE"},
-		{"GET an action", "GET", u + "setPresence", app, nil, nil, 405, "Request_BadRequest", "POST"},
+		{"wrong method", "DELETE", u[:len(u)-1], app, nil, nil, 405, "notSupported", "DELETE"},
+		{"GET an action", "GET", u + "setPresence", app, nil, nil, 405, "notSupported", "POST"},
 		{"unknown path", "GET", "/v1.0/users/" + adele + "/mailFolders", app, nil, nil, 404, "BadRequest", "mailFolders"},
 		{"list presences", "GET", "/v1.0/communications/presences", app, nil, nil, 400, "notSupported", "getPresencesByUserId"},
 	}

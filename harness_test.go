@@ -32,9 +32,10 @@ type env struct {
 	srv  *presenced.Server
 	fake *clock.Fake
 	dir  string
-	addr string               // kept across restarts: the token issuer is the server's URL
-	d    *directory.Directory // nil: the dev demo
-	log  *slog.Logger         // nil: quiet
+	addr string                  // kept across restarts: the token issuer is the server's URL
+	d    *directory.Directory    // nil: the dev demo
+	log  *slog.Logger            // nil: quiet
+	cfg  func(*presenced.Config) // nil: the defaults
 }
 
 func start(t testing.TB) *env {
@@ -58,7 +59,11 @@ func (e *env) boot() {
 	if log == nil {
 		log = quiet
 	}
-	srv, err := presenced.New(presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake, Logger: log, Directory: e.d})
+	cfg := presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake, Logger: log, Directory: e.d}
+	if e.cfg != nil {
+		e.cfg(&cfg)
+	}
+	srv, err := presenced.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}

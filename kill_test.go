@@ -207,7 +207,9 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	data := t.TempDir()
-	p := runBinary(t, bin, data)
+	// Every write opens a session of its own, so that each acknowledged
+	// one can be checked: the caps on sessions must not refuse them.
+	p := runBinary(t, bin, data, "--sessions-per-app", "1024", "--sessions-per-user", "1024")
 	tok := p.token(t)
 	users := []string{"adele", "alex", "megan", "lynne", "diego"}
 

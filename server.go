@@ -18,13 +18,16 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/auth/throttle"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/graphapi"
+	"github.com/presenced/presenced/internal/dirlock"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/notify/subscription"
+	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
 
@@ -43,12 +46,21 @@ type Config struct {
 	DirectoryFile string
 	// Directory, when set, is used instead of DirectoryFile (embedding, tests).
 	Directory *directory.Directory
+	// DemoUsers adds that many generated users to dev mode's demo tenant
+	// (directory.DemoWithUsers: user1…userN@contoso.dev), so that load
+	// spreads over many records. Only in dev mode without a directory.
+	DemoUsers int
 	// PublicURL is the base URL clients reach the server at, used as the
 	// token issuer (default "http://" + the listen address).
 	PublicURL string
 	// SyncAlways makes the engine fsync every write (survives power loss, at
 	// a cost; see docs/durability.md). Process crashes lose nothing either way.
 	SyncAlways bool
+	// SessionsPerApp caps the live presence sessions one application may
+	// hold for one user, and SessionsPerUser those of all applications
+	// together (0: 16 and 64; at most presence.MaxSessionLimit). A
+	// setPresence that would open a session over a cap is refused with 409.
+	SessionsPerApp, SessionsPerUser int
 	// AllowPrivateWebhooks lets notification URLs point at loopback, private
 	// and link-local addresses (always allowed in dev mode, like http URLs).
 	AllowPrivateWebhooks bool
@@ -58,10 +70,59 @@ type Config struct {
 	// ended with event: reset; a subscription reads from the change log
 	// instead. See docs/security.md.
 	NotifyQueue int
+	// ChangeLogMaxBytes bounds the change log, which the engine reserves
+	// on its volume (0: a quarter of the volume, at most 1 GiB).
+	ChangeLogMaxBytes int64
+	// DiskReserve is the free space writes leave on the data directory's
+	// volume: below it they fail at once with 503 (0: 1 % of the volume,
+	// between 1 MiB and 256 MiB). See docs/running.md.
+	DiskReserve int64
+	// AcceptDataLoss starts the server even when the engine lost data it
+	// had on disk (damaged or deleted files): the loss is logged at ERROR
+	// and accepted, and not reported again. Without it such a start fails
+	// with ErrDataLoss (docs/durability.md).
+	AcceptDataLoss bool
 	// Clock is the base clock (default the wall clock). Tests inject a fake.
 	Clock clock.Clock
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
+
+	// Connections and sign-in limits (docs/security.md). Zero is the
+	// default; a negative value turns a timeout, MaxConnections, the
+	// lockout or the token rate off (the size limits cannot be).
+
+	// ReadHeaderTimeout bounds reading a request's headers (default 10 s).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body
+	// (default 30 s): a client that trickles its body is cut off.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response (default 30 s). On the live
+	// stream it bounds each event and heartbeat instead: a stream that is
+	// not read is dropped, a healthy one lives on.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request (default 2 min).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers (default 64 KiB).
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds a Graph request's body, after decompression
+	// (default 128 KiB).
+	MaxBodyBytes int64
+	// MaxConnections bounds the connections open at once; one more is
+	// closed as soon as it is accepted (default 10,000).
+	MaxConnections int
+	// LockoutThreshold is how many failed passwords lock a user for the
+	// address they came from (default 10, as Entra's smart lockout).
+	LockoutThreshold int
+	// LockoutDuration is the first lock (default 60 s); each further lock
+	// doubles, up to an hour.
+	LockoutDuration time.Duration
+	// TokenRate is the sustained rate of token requests per source
+	// address, per second (default 20).
+	TokenRate float64
+	// TokenBurst is how many token requests an address may send at once
+	// (default 200).
+	TokenBurst int
 }
 
 // Server is one presenced instance.
@@ -69,6 +130,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	dir      *directory.Directory
+	lock     *dirlock.Lock // the data directory's, held from before the engine opens until after it closed
 	engine   *natsstore.Engine
 	meta     store.KV
 	clock    *clock.Offset
@@ -96,6 +158,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
 	}
+	if err := cfg.sessionLimits().Validate(); err != nil {
+		return nil, fmt.Errorf("presenced: %w", err)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
@@ -103,6 +168,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 1)}
+	if cfg.DemoUsers != 0 && (!cfg.Dev || cfg.Directory != nil || cfg.DirectoryFile != "") {
+		return nil, errors.New("presenced: generated demo users are for dev mode's demo directory only, not with a directory of your own")
+	}
 	switch {
 	case cfg.Directory != nil:
 		s.dir = cfg.Directory
@@ -110,11 +178,19 @@ func New(cfg Config) (*Server, error) {
 		// Start loads it, while the engine recovers: the two are the bulk
 		// of a restart with many users, and independent.
 	case cfg.Dev:
-		s.dir = directory.Demo()
+		d, err := directory.DemoWithUsers(cfg.DemoUsers)
+		if err != nil {
+			return nil, fmt.Errorf("presenced: %w", err)
+		}
+		s.dir = d
 	default:
 		return nil, errors.New("presenced: a directory file is required outside dev mode (see docs/directory.md), or run with --dev for the demo tenant")
 	}
 	return s, nil
+}
+
+func (c Config) sessionLimits() presence.SessionLimits {
+	return presence.SessionLimits{PerApp: c.SessionsPerApp, PerUser: c.SessionsPerUser}
 }
 
 // clockOffsetKey keeps dev mode's clock offset in the engine: facts written
@@ -125,6 +201,11 @@ const clockOffsetKey = "clock.offset"
 func (s *Server) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("presenced: data directory: %w", err)
+	}
+	// Two servers on one engine directory would overwrite each other's
+	// files: the second refuses to start (docs/durability.md).
+	if s.lock, err = dirlock.Acquire(s.cfg.DataDir, processName()); err != nil {
+		return fmt.Errorf("presenced: %w", err)
 	}
 	dirDone := make(chan struct{})
 	var dirErr error
@@ -143,10 +224,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.engine, err = natsstore.Open(ctx, natsstore.Options{
 		Dir:        filepath.Join(s.cfg.DataDir, "engine"),
 		SyncAlways: s.cfg.SyncAlways,
+		MinFree:    s.cfg.DiskReserve,
 		Logger:     s.log,
 	})
+	if noRoom := (*natsstore.NoRoomError)(nil); errors.As(err, &noRoom) {
+		return fmt.Errorf("presenced: %w. Free space on that volume, or lower the share kept free with --disk-reserve-mib", err)
+	}
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	if err := s.checkEngine(ctx); err != nil {
+		return err
 	}
 	kv, err := s.engine.Bucket(ctx, "presence")
 	if err != nil {
@@ -173,33 +261,37 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: listen: %w", err)
 	}
+	if n := orDefault(s.cfg.MaxConnections, DefaultMaxConnections); n > 0 {
+		s.ln = newLimitListener(s.ln, n, s.log, s.cfg.Clock)
+	}
 	s.baseURL = strings.TrimSuffix(s.cfg.PublicURL, "/")
 	if s.baseURL == "" {
 		s.baseURL = "http://" + s.ln.Addr().String()
 	}
-	key, err := auth.LoadOrCreateKey(filepath.Join(s.cfg.DataDir, "issuer-key.pem"))
+	keyPath := filepath.Join(s.cfg.DataDir, "issuer-key.pem")
+	key, keyCreated, err := auth.OpenOrCreateKey(keyPath)
 	if err != nil {
 		return fmt.Errorf("presenced: token signing key: %w", err)
 	}
-	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key})
+	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log,
+		Lockout:   throttle.LockoutOptions{Threshold: s.cfg.LockoutThreshold, Duration: s.cfg.LockoutDuration},
+		TokenRate: throttle.RateOptions{PerSecond: s.cfg.TokenRate, Burst: s.cfg.TokenBurst}})
 	if err != nil {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
+	s.noteSigningKey(ctx, keyPath, keyCreated)
 	if err := s.startNotify(ctx); err != nil {
 		return err
 	}
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub}
+	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub,
+		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout)}
 	if s.cfg.Dev {
 		opts.DevClock = devClock{s}
 	}
 	api := graphapi.New(opts)
-	s.http = &http.Server{
-		Handler:           route(api, s.issuer.Handler()),
-		ReadHeaderTimeout: 10 * time.Second,
-		ConnContext:       graphapi.ConnContext, // the stream sizes its socket
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.http = httpServer(s.cfg, route(api, s.issuer.Handler()), s.log)
+	s.http.ConnContext = graphapi.ConnContext // the stream sizes its socket
 	s.http.RegisterOnShutdown(api.StopStreams)
 	go func() { s.serveErr <- s.http.Serve(s.ln) }()
 	s.warm()
@@ -224,9 +316,15 @@ func (s *Server) warm() {
 		start := s.cfg.Clock.Now()
 		n, err := s.core.Warm(ctx)
 		took := clock.Since(s.cfg.Clock, start).Round(time.Millisecond)
+		var unreadable *natsstore.UnreadableError
 		switch {
 		case ctx.Err() != nil:
 			s.log.Info("cache warm-up stopped by shutdown", "users", n, "took", took)
+		case errors.As(err, &unreadable):
+			// The warm-up reads every stored user: the one pass that
+			// finds a record damaged inside a block the engine trusts.
+			s.log.Error("engine data unreadable: those users read as never set until they are written again; stop the server and run `presenced check` (docs/durability.md)",
+				"stream", unreadable.Stream, "holds", streamHolds[unreadable.Stream], "unreadable_records", unreadable.Records, "users_warmed", n)
 		case err != nil:
 			s.log.Error("cache warm-up", "users", n, "took", took, "err", err)
 		default:
@@ -236,16 +334,35 @@ func (s *Server) warm() {
 }
 
 // Change log retention: Graph retries a notification for up to 4 hours, and
-// a stream resumes from anything still kept.
+// a stream resumes from anything still kept. changeLogMaxBytes is the
+// default bound on a volume of 4 GiB or more.
 const (
 	changeLogMaxAge   = 5 * time.Hour
 	changeLogMaxBytes = 1 << 30
 )
 
+// changeLogBytes is the change log's size bound: the configured one, or a
+// quarter of the data volume up to changeLogMaxBytes, so that a small
+// volume is not reserved whole for it.
+func (s *Server) changeLogBytes() int64 {
+	if s.cfg.ChangeLogMaxBytes > 0 {
+		return s.cfg.ChangeLogMaxBytes
+	}
+	if total, _, ok := s.engine.Volume(); ok && total/4 < changeLogMaxBytes {
+		return int64(total / 4)
+	}
+	return changeLogMaxBytes
+}
+
 // startNotify opens the change log and starts the hub (time-caused changes)
 // and the subscription manager (webhook deliveries).
 func (s *Server) startNotify(ctx context.Context) error {
-	changes, err := s.engine.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: changeLogMaxAge, MaxBytes: changeLogMaxBytes})
+	logBytes := s.changeLogBytes()
+	changes, err := s.engine.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: changeLogMaxAge, MaxBytes: logBytes})
+	if errors.Is(err, store.ErrFull) {
+		total, _, _ := s.engine.Volume()
+		return fmt.Errorf("presenced: the change log reserves %d bytes of the engine's storage (--change-log-max-mib), more than the %d bytes of the data directory's volume leave it; lower --change-log-max-mib: %w", logBytes, total, err)
+	}
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
@@ -391,6 +508,19 @@ func (s *Server) close() {
 			s.log.Warn("closing engine", "err", err)
 		}
 	}
+	if err := s.lock.Release(); err != nil {
+		s.log.Warn("unlocking the data directory", "err", err)
+	}
+}
+
+// processName is what the data directory's lock file says holds it, for
+// another process's message: "presenced serve", or the program's name.
+func processName() string {
+	name := filepath.Base(os.Args[0])
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+		name += " " + os.Args[1]
+	}
+	return name
 }
 
 func (s *Server) loadOffset(ctx context.Context) (time.Duration, error) {
@@ -408,7 +538,8 @@ func (s *Server) loadOffset(ctx context.Context) (time.Duration, error) {
 }
 
 // devClock moves the server's clock durably: the new offset is stored
-// before any rule sees it.
+// before any rule sees it, and only a move the clock will take
+// (clock.Offset.Check) is stored.
 type devClock struct{ s *Server }
 
 func (d devClock) Now() time.Time        { return d.s.clock.Now() }
@@ -417,6 +548,9 @@ func (d devClock) Offset() time.Duration { return d.s.clock.Offset() }
 func (d devClock) Advance(ctx context.Context, by time.Duration) (time.Duration, error) {
 	d.s.offsetMu.Lock()
 	defer d.s.offsetMu.Unlock()
+	if err := d.s.clock.Check(by); err != nil {
+		return 0, err
+	}
 	next := d.s.clock.Offset() + by
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(next))
@@ -429,5 +563,8 @@ func (d devClock) Advance(ctx context.Context, by time.Duration) (time.Duration,
 	if _, err := d.s.meta.Put(ctx, clockOffsetKey, b[:], rev); err != nil {
 		return 0, fmt.Errorf("presenced: store clock offset: %w", err)
 	}
-	return d.s.clock.Advance(by), nil
+	// The base clock moved on since Check: a move that passed it by a hair
+	// is stored but not taken, and takes effect at the next start (within
+	// a hair of the horizon too).
+	return d.s.clock.Advance(by)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -60,7 +61,9 @@ func (i *Issuer) Handler() http.Handler {
 	return m
 }
 
-// tenant resolves the {tenant} path segment.
+// tenant resolves the {tenant} path segment. The error names only what
+// the caller asked for, as Entra's does: never this server's tenants (a
+// stranger probing the server learns nothing from it).
 func (i *Issuer) tenant(r *http.Request, errCode string) (directory.Tenant, *oauthError) {
 	name := r.PathValue("tenant")
 	if t, ok := i.dir.Tenant(name); ok {
@@ -69,20 +72,20 @@ func (i *Issuer) tenant(r *http.Request, errCode string) (directory.Tenant, *oau
 	hint := ""
 	switch strings.ToLower(name) {
 	case "common", "organizations", "consumers":
-		hint = fmt.Sprintf(" presenced has no multi-tenant endpoints: use a tenant id or a verified domain (such as %s) instead of '%s'.", i.exampleTenant(), name)
-	default:
-		hint = fmt.Sprintf(" Use a tenant id or verified domain of this server's directory, such as %s.", i.exampleTenant())
+		hint = fmt.Sprintf(" presenced has no multi-tenant endpoints: use your tenant's id or one of its verified domains instead of '%s'.", name)
 	}
 	return directory.Tenant{}, oerr(http.StatusBadRequest, errCode, 90002,
-		"Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.%s", clipString(name, 100), hint)
+		"Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.%s", asked(r), hint)
 }
 
-func (i *Issuer) exampleTenant() string {
-	ts := i.dir.Tenants()
-	return ts[0].ID + " or " + ts[0].Domains[0]
-}
+// asked is the {tenant} of the request as the caller wrote it: errors
+// name the tenant so, and not by the name or id the directory has for it.
+func asked(r *http.Request) string { return clipString(r.PathValue("tenant"), 100) }
 
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
+	if !i.allow(w, r) {
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		i.writeError(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
@@ -130,9 +133,16 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxTokenRequest))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
 			return nil, oerr(http.StatusRequestEntityTooLarge, "invalid_request", 90020,
 				"The token request body is larger than %d bytes.", MaxTokenRequest)
+		case errors.As(err, &ne) && ne.Timeout():
+			return nil, oerr(http.StatusRequestTimeout, "invalid_request", 90020,
+				"The token request body did not arrive within the server's read timeout; send the whole request at once.")
+		case errors.As(err, &ne): // its words name this server's addresses
+			return nil, oerr(http.StatusBadRequest, "invalid_request", 90020, "Reading the token request body failed: the connection failed while it was sent.")
 		}
 		return nil, oerr(http.StatusBadRequest, "invalid_request", 90020, "Reading the token request body failed: %v", err)
 	}
@@ -211,14 +221,11 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 	}
 	app, ok := i.dir.App(clientID)
 	if !ok || app.TenantID != t.ID {
-		where := ""
-		if ok {
-			other, _ := i.dir.Tenant(app.TenantID)
-			where = fmt.Sprintf(" (it is registered in tenant '%s', %s; request its tokens there)", other.Name, other.ID)
-		}
+		// Where an application is registered is not said: that would tell
+		// anyone who has a client id which tenants this server has.
 		return nil, oerr(http.StatusBadRequest, "unauthorized_client", 700016,
-			"Application with identifier '%s' was not found in the directory '%s'%s. This can happen if the application is not in the directory file of this server or the request was sent to the wrong tenant.",
-			clientID, t.Name, where)
+			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application is not in the directory file of this server or the request was sent to the wrong tenant.",
+			clipString(clientID, 60), asked(r))
 	}
 	switch {
 	case hasSecret && app.Secret == "":
@@ -251,36 +258,7 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		return i.response(tok, ""), nil
 	}
 
-	// Password grant.
-	username, password := form.Get("username"), form.Get("password")
-	if username == "" {
-		return nil, missing("username")
-	}
-	if !form.Has("password") {
-		return nil, missing("password")
-	}
-	scopes, e := delegatedScopes(app, strings.Fields(scope))
-	if e != nil {
-		return nil, e
-	}
-	u, ok := i.dir.UserInTenant(t.ID, username)
-	if !ok {
-		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50034,
-			"The user account %s does not exist in the %s directory. To sign into this application, the account must be added to the directory.", clipString(username, 120), t.Name)
-	}
-	if _, ok := i.dir.Authenticate(t.ID, username, password); !ok {
-		if u.Password == "" {
-			return nil, oerr(http.StatusBadRequest, "invalid_grant", 50126,
-				"Error validating credentials due to invalid username or password. User %s has no password in the directory, so cannot use the password grant.", u.UserPrincipalName)
-		}
-		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50126,
-			"Error validating credentials due to invalid username or password.")
-	}
-	tok, err := i.mint(app, &u, scopes, hasSecret)
-	if err != nil {
-		return nil, oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
-	}
-	return i.response(tok, strings.Join(scopes, " ")), nil
+	return i.passwordGrant(r, t, app, form, scope, hasSecret)
 }
 
 func (i *Issuer) response(tok, scope string) *tokenResponse {
@@ -512,19 +490,6 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		CloudGraphHostName:                host,
 		MSGraphHost:                       host,
 	})
-}
-
-func (i *Issuer) serveKeys(w http.ResponseWriter, r *http.Request) {
-	if !getOrHead(w, r, i) {
-		return
-	}
-	if !strings.EqualFold(r.PathValue("tenant"), "common") {
-		if _, e := i.tenant(r, "invalid_tenant"); e != nil {
-			i.writeError(w, r, e)
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, i.keys)
 }
 
 func getOrHead(w http.ResponseWriter, r *http.Request, i *Issuer) bool {

@@ -17,17 +17,21 @@ package auth
 import (
 	"crypto"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v3/cert"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 
+	"github.com/presenced/presenced/auth/throttle"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/guid"
@@ -62,10 +66,21 @@ type IssuerOptions struct {
 	KeyID string
 	// TokenLifetime is how long tokens are valid. Zero: one hour.
 	TokenLifetime time.Duration
+	// Lockout is the smart lockout of the password grant: zero values are
+	// Entra's defaults (10 failures, 60 s), a negative Threshold turns it
+	// off. Its clock is Clock.
+	Lockout throttle.LockoutOptions
+	// TokenRate limits token requests per source address: zero values are
+	// the defaults (throttle.DefaultRate, throttle.DefaultBurst), a
+	// negative PerSecond turns it off. Its clock is Clock.
+	TokenRate throttle.RateOptions
+	// Logger receives sign-in lockouts (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Issuer mints tokens and serves the token, discovery and keys endpoints.
-// It is immutable and safe for concurrent use.
+// It is safe for concurrent use; its only state that changes is the
+// sign-in limits' counts (smart lockout, the token rate).
 //
 // Issued tokens are RS256 JWS with header typ "JWT" and the key's kid, and
 // these claims (the shape of an Entra ID v2.0 access token for Graph):
@@ -84,14 +99,18 @@ type IssuerOptions struct {
 //	upn, preferred_username, name  delegated tokens: the user's UPN and display name
 //	iat = nbf = issue time; exp = iat + lifetime; jti a random GUID; ver "2.0"
 type Issuer struct {
-	dir      *directory.Directory
-	clock    clock.Clock
-	base     string
-	signer   crypto.Signer
-	pub      *rsa.PublicKey
-	kid      string
-	keys     jwk.Set // public keys, as published
-	lifetime time.Duration
+	dir       *directory.Directory
+	clock     clock.Clock
+	base      string
+	signer    crypto.Signer
+	pub       *rsa.PublicKey
+	kid       string
+	keys      jwk.Set          // public keys, as published (without "issuer")
+	published []map[string]any // the keys' JSON members; the JWKS endpoint adds the tenant's "issuer"
+	lifetime  time.Duration
+	lockout   *throttle.Lockout // nil: off
+	rate      *throttle.Rate    // nil: off
+	log       *slog.Logger
 }
 
 // NewIssuer checks the options and builds an Issuer.
@@ -139,10 +158,20 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 		}
 		o.KeyID = base64.RawURLEncoding.EncodeToString(tp)
 	}
+	der, err := SigningCertificate(o.Key)
+	if err != nil {
+		return nil, err
+	}
+	var chain cert.Chain
+	if err := chain.Add([]byte(base64.StdEncoding.EncodeToString(der))); err != nil {
+		return nil, presence.Errorf(presence.Internal, "Key", "auth: the signing certificate: %v", err)
+	}
+	x5t := sha1.Sum(der) // Entra's x5t is the SHA-1 thumbprint; no security rests on it
 	for _, kv := range []struct {
 		k string
 		v any
-	}{{jwk.KeyIDKey, o.KeyID}, {jwk.KeyUsageKey, "sig"}, {jwk.AlgorithmKey, jwa.RS256()}} {
+	}{{jwk.KeyIDKey, o.KeyID}, {jwk.KeyUsageKey, "sig"}, {jwk.AlgorithmKey, jwa.RS256()},
+		{jwk.X509CertChainKey, &chain}, {jwk.X509CertThumbprintKey, base64.RawURLEncoding.EncodeToString(x5t[:])}} {
 		if err := jk.Set(kv.k, kv.v); err != nil {
 			return nil, presence.Errorf(presence.Internal, "Key", "auth: setting %s of the public key: %v", kv.k, err)
 		}
@@ -151,7 +180,21 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	if err := set.AddKey(jk); err != nil {
 		return nil, presence.Errorf(presence.Internal, "Key", "auth: building the key set: %v", err)
 	}
-	return &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, lifetime: o.TokenLifetime}, nil
+	if o.Lockout.Clock == nil {
+		o.Lockout.Clock = o.Clock
+	}
+	if o.TokenRate.Clock == nil {
+		o.TokenRate.Clock = o.Clock
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	published, err := publishedKeys(set)
+	if err != nil {
+		return nil, err
+	}
+	return &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, published: published, lifetime: o.TokenLifetime,
+		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger}, nil
 }
 
 func checkBaseURL(s string) error {

@@ -105,3 +105,17 @@ func TestLoadKeyErrors(t *testing.T) {
 		}
 	}
 }
+
+// OpenOrCreateKey says whether it generated the key, so that a server can
+// tell a first start from a key that went missing.
+func TestOpenOrCreateKeySaysWhetherItGenerated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.pem")
+	k1, created, err := OpenOrCreateKey(path)
+	if err != nil || !created {
+		t.Fatalf("first: created=%v err=%v, want a generated key", created, err)
+	}
+	k2, created, err := OpenOrCreateKey(path)
+	if err != nil || created || !k2.Equal(k1) {
+		t.Fatalf("second: created=%v err=%v same=%v, want the stored key", created, err, k2 != nil && k2.Equal(k1))
+	}
+}

@@ -5,6 +5,8 @@
 package clock
 
 import (
+	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -81,19 +83,77 @@ func (c *Offset) Offset() time.Duration {
 	return c.off
 }
 
-// Advance moves the clock forward by d (d must not be negative: time never
-// runs backwards, or stored facts would sit in the future) and returns the
-// new total offset. Functions registered with OnAdvance are called with it.
-func (c *Offset) Advance(d time.Duration) time.Duration {
+// Horizon is the latest instant an Offset clock may be moved to. Past
+// 2262-04-11T23:47:16Z nanoseconds since 1970 no longer fit in 64 bits:
+// time.Time.UnixNano wraps, and with it every sequenceNumber and every
+// comparison made in Unix nanoseconds, so time would seem to run
+// backwards. The horizon stays a hundred days short of that, for the base
+// clock to run on after a move to the horizon. (Year 9999, the end of
+// Graph's DateTimeOffset, lies beyond it.)
+var Horizon = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// TooFarError is the refusal of a move that would take an Offset clock
+// past Horizon, or its offset past what a time.Duration holds (which would
+// wrap it negative and run time backwards).
+type TooFarError struct {
+	By   time.Duration // the move asked for
+	Now  time.Time     // the clock's time when the move was refused
+	Room time.Duration // the furthest the clock may still move forward
+}
+
+func (e *TooFarError) Error() string {
+	return fmt.Sprintf("clock: moving forward by %v from %s would pass %s; at most %v more is possible",
+		e.By, e.Now.UTC().Format(time.RFC3339Nano), Horizon.Format(time.RFC3339), e.Room)
+}
+
+// Room is how far the clock may still move forward: up to Horizon, and
+// never so far that the offset overflows.
+func (c *Offset) Room() time.Duration {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, room := c.roomLocked()
+	return room
+}
+
+func (c *Offset) roomLocked() (now time.Time, room time.Duration) {
+	now = c.base.Now().Add(c.off)
+	room = max(Horizon.Sub(now), 0) // Sub saturates: no overflow here
+	return now, min(room, math.MaxInt64-c.off)
+}
+
+// Check reports a *TooFarError if moving forward by d now would pass Room.
+func (c *Offset) Check(d time.Duration) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.checkLocked(d)
+}
+
+func (c *Offset) checkLocked(d time.Duration) error {
+	if now, room := c.roomLocked(); d > room {
+		return &TooFarError{By: d, Now: now, Room: room}
+	}
+	return nil
+}
+
+// Advance moves the clock forward by d and returns the new total offset.
+// Functions registered with OnAdvance are called with it. A negative d is
+// ignored: time never runs backwards, or stored facts would sit in the
+// future. A d larger than Room is refused with a *TooFarError, and the
+// clock does not move.
+func (c *Offset) Advance(d time.Duration) (time.Duration, error) {
 	if d <= 0 {
-		return c.Offset()
+		return c.Offset(), nil
 	}
 	c.mu.Lock()
+	if err := c.checkLocked(d); err != nil {
+		c.mu.Unlock()
+		return c.off, err
+	}
 	c.off += d
 	off := c.off
 	c.mu.Unlock()
 	c.notify(off)
-	return off
+	return off, nil
 }
 
 // OnAdvance registers f to be called after every Advance with the new total

@@ -1,6 +1,8 @@
 package clock
 
 import (
+	"errors"
+	"math"
 	"testing"
 	"time"
 )
@@ -13,13 +15,75 @@ func TestOffsetOnlyMovesForward(t *testing.T) {
 	if got := c.Now(); !got.Equal(base.Now().Add(time.Minute)) {
 		t.Fatalf("Now = %v", got)
 	}
-	c.Advance(10 * time.Minute)
-	c.Advance(-time.Hour) // ignored: time never runs backwards
+	if _, err := c.Advance(10 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Advance(-time.Hour); err != nil { // ignored: time never runs backwards
+		t.Fatal(err)
+	}
 	base.Add(time.Second)
 	if got, want := c.Now(), time.Date(2026, 11, 25, 9, 11, 1, 0, time.UTC); !got.Equal(want) {
 		t.Fatalf("Now = %v, want %v", got, want)
 	}
 	if c.Offset() != 11*time.Minute || len(heard) != 2 || heard[0] != 11*time.Minute {
 		t.Fatalf("offset %v, heard %v", c.Offset(), heard)
+	}
+}
+
+// The offset clock may be moved to Horizon exactly and not a nanosecond
+// further; a refused move changes nothing and wakes nobody.
+func TestOffsetStopsAtTheHorizon(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	c := NewOffset(NewFake(t0), 0)
+	heard := 0
+	c.OnAdvance(func(time.Duration) { heard++ })
+	room := Horizon.Sub(t0)
+	if got := c.Room(); got != room {
+		t.Fatalf("Room = %v, want %v", got, room)
+	}
+	for _, d := range []time.Duration{15000 * 7 * 24 * time.Hour, room + time.Nanosecond, math.MaxInt64} {
+		_, err := c.Advance(d)
+		var tf *TooFarError
+		if !errors.As(err, &tf) || tf.By != d || tf.Room != room || !tf.Now.Equal(t0) {
+			t.Fatalf("Advance(%v) = %v, want a TooFarError with room %v", d, err, room)
+		}
+	}
+	if c.Offset() != 0 || heard != 0 {
+		t.Fatalf("a refused move moved the clock: offset %v, heard %d", c.Offset(), heard)
+	}
+	if off, err := c.Advance(room); err != nil || off != room || !c.Now().Equal(Horizon) || heard != 1 {
+		t.Fatalf("Advance to the horizon: %v, %v; now %v", off, err, c.Now())
+	}
+	if _, err := c.Advance(time.Nanosecond); err == nil || c.Room() != 0 || !c.Now().Equal(Horizon) {
+		t.Fatalf("a nanosecond past the horizon: %v; now %v", err, c.Now())
+	}
+}
+
+// P15000W twice used to wrap the offset negative and run time backwards.
+// Whatever is asked, the clock never moves back.
+func TestOffsetNeverOverflows(t *testing.T) {
+	// A base clock far in the past leaves more room before Horizon than a
+	// time.Duration holds: the offset's own limit is what refuses.
+	base := NewFake(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := NewOffset(base, 0)
+	start := c.Now()
+	const week = 7 * 24 * time.Hour
+	if _, err := c.Advance(15000 * week); err != nil {
+		t.Fatal(err)
+	}
+	prev := c.Now()
+	for _, d := range []time.Duration{15000 * week, math.MaxInt64, time.Duration(math.MaxInt64 - c.Offset() + 1)} {
+		if _, err := c.Advance(d); err == nil {
+			t.Fatalf("Advance(%v) from offset %v was taken", d, c.Offset())
+		}
+		if now := c.Now(); now.Before(prev) || now.Before(start) {
+			t.Fatalf("time ran backwards: %v after %v", now, prev)
+		}
+	}
+	if room := c.Room(); room != time.Duration(math.MaxInt64)-c.Offset() {
+		t.Fatalf("Room = %v with offset %v", room, c.Offset())
+	}
+	if _, err := c.Advance(c.Room()); err != nil || c.Offset() != math.MaxInt64 {
+		t.Fatalf("Advance to the largest offset: %v (offset %v)", err, c.Offset())
 	}
 }

@@ -19,8 +19,12 @@ var alice = core.UserRef{TenantID: "a5036a1a-166f-4ed5-bf5a-e0ccc1602604", UserI
 
 func bucket(t testing.TB) store.KV { return core.OpenTestBucket(t) }
 
+// set is setPresence of one of app's sessions. The caps on sessions are
+// the domain's business; these tests write up to 200 sessions to one user
+// to check concurrency, so they raise the caps.
 func set(label string, avail, act string) presence.SetPresence {
-	return presence.SetPresence{SessionID: app + ":" + label, Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: time.Hour}
+	return presence.SetPresence{SessionID: app + ":" + label, Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: time.Hour,
+		Limits: presence.SessionLimits{PerApp: presence.MaxSessionLimit, PerUser: presence.MaxSessionLimit}}
 }
 
 // Concurrent writes to one user from many goroutines: none is lost (each

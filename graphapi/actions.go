@@ -91,21 +91,28 @@ func (a *API) action(kind subjectKind) http.HandlerFunc {
 	}
 }
 
-// parseExpiration parses an optional expirationDuration; 0 means "not
-// given", so that the domain applies its own default.
-func parseExpiration(s string) (time.Duration, error) {
-	if s == "" {
+// parseExpiration parses an optional expirationDuration. Absent (or null)
+// it is 0, and the domain applies its own default; given, it must be a
+// duration in [min, max]. PT0S and P0D are durations out of that range,
+// not a way to ask for the default (the domain's 0), so they are refused
+// as any other value out of range is; so is "", which is no duration.
+func parseExpiration(s optString, min, max time.Duration) (time.Duration, error) {
+	if !s.given {
 		return 0, nil
 	}
-	v, err := presence.ParseDuration(s)
+	v, err := presence.ParseDuration(s.v)
 	if err != nil {
 		return 0, presence.Errorf(presence.Invalid, "expirationDuration", "expirationDuration: %s", presence.ErrorMessage(err))
+	}
+	if err := presence.CheckRange("expirationDuration", v, min, max); err != nil {
+		return 0, err
 	}
 	return v, nil
 }
 
 func decodeSetPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {
-	var sessionID, avail, act, exp string
+	var sessionID, avail, act string
+	var exp optString
 	err := decodeBody(r, a.maxBody, "setPresence", false,
 		param{"sessionId", &sessionID}, param{"availability", &avail}, param{"activity", &act}, param{"expirationDuration", &exp})
 	if err != nil {
@@ -114,11 +121,11 @@ func decodeSetPresence(a *API, r *http.Request, p auth.Principal) (presence.Comm
 	if err := presence.ValidateSessionID(sessionID, p.ClientID); err != nil {
 		return nil, err
 	}
-	d, err := parseExpiration(exp)
+	d, err := parseExpiration(exp, presence.SessionMinExpiration, presence.SessionMaxExpiration)
 	if err != nil {
 		return nil, err
 	}
-	return presence.SetPresence{SessionID: sessionID, Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: d}, nil
+	return presence.SetPresence{SessionID: sessionID, Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: d, Limits: a.limits}, nil
 }
 
 func decodeClearPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {
@@ -133,13 +140,14 @@ func decodeClearPresence(a *API, r *http.Request, p auth.Principal) (presence.Co
 }
 
 func decodeSetPreferred(a *API, r *http.Request, _ auth.Principal) (presence.Command, error) {
-	var avail, act, exp string
+	var avail, act string
+	var exp optString
 	err := decodeBody(r, a.maxBody, "setUserPreferredPresence", false,
 		param{"availability", &avail}, param{"activity", &act}, param{"expirationDuration", &exp})
 	if err != nil {
 		return nil, err
 	}
-	d, err := parseExpiration(exp)
+	d, err := parseExpiration(exp, presence.PreferredMinExpiration, presence.PreferredMaxExpiration)
 	if err != nil {
 		return nil, err
 	}

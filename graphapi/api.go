@@ -33,8 +33,14 @@ type DevClock interface {
 	Advance(ctx context.Context, d time.Duration) (time.Duration, error)
 }
 
-// Options configure the API. All but Logger, MaxBody and DevClock are required.
+// Options configure the API. BaseURL, Core, Directory, Auth and Clock are
+// required; the rest have defaults or are off when unset.
 type Options struct {
+	// BaseURL is the public URL clients reach the server at (the
+	// configured public URL, e.g. https://presence.example.com): every URL
+	// the API writes (@odata.context, Location, a 401's authorization_uri)
+	// starts with it.
+	BaseURL   string
 	Core      *core.Core
 	Directory *directory.Directory
 	Auth      Authenticator
@@ -43,16 +49,25 @@ type Options struct {
 	// MaxBody is the largest request body accepted, in bytes (default
 	// 128 KiB: 650 long userPrincipalNames fit comfortably).
 	MaxBody int64
+	// SessionLimits caps each user's live sessions, per application and in
+	// total (zero fields: presence's defaults, 16 and 64).
+	SessionLimits presence.SessionLimits
 	// DevClock, when set, enables the /dev endpoints (dev mode only).
 	DevClock DevClock
 	// Subscriptions, when set, serves /subscriptions (change notifications).
 	Subscriptions Subscriptions
 	// Streams, when set, serves the live stream (StreamPath).
 	Streams Streams
+	// StreamWriteTimeout bounds each write of the live stream (an event or
+	// a heartbeat), so that a stream nobody reads is dropped. It replaces
+	// the server's WriteTimeout, which bounds a whole response and would
+	// end every stream. Zero: no bound.
+	StreamWriteTimeout time.Duration
 }
 
-// MaxIDs is the most ids getPresencesByUserId accepts (Graph's limit).
-const MaxIDs = 650
+// MaxIDs is the most ids getPresencesByUserId (and the stream) accepts:
+// presence.MaxIDs, counted by presence.CheckIDCount.
+const MaxIDs = presence.MaxIDs
 
 // API is the Graph presence HTTP handler.
 type API struct {
@@ -62,10 +77,16 @@ type API struct {
 	clock   clock.Clock
 	log     *slog.Logger
 	maxBody int64
+	limits  presence.SessionLimits
 	dev     DevClock
-	subs    Subscriptions
-	streams Streams
-	mux     *http.ServeMux
+	// baseURL is Options.BaseURL without a trailing slash; rootV1 and
+	// rootBeta are it followed by the API version.
+	baseURL, rootV1, rootBeta string
+	subs                      Subscriptions
+	streams                   Streams
+	mux                       *http.ServeMux
+
+	streamWriteTimeout time.Duration
 
 	// streamsDone ends every open stream when the server shuts down
 	// (streams never go idle, so a graceful shutdown would wait forever).
@@ -79,10 +100,12 @@ func (a *API) StopStreams() { a.stopStreams() }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, streamWriteTimeout: o.StreamWriteTimeout}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	a.baseURL = strings.TrimSuffix(o.BaseURL, "/")
+	a.rootV1, a.rootBeta = a.baseURL+"/v1.0", a.baseURL+"/beta"
 	a.streamsDone, a.stopStreams = context.WithCancel(context.Background())
 	if a.maxBody <= 0 {
 		a.maxBody = 128 << 10
@@ -97,9 +120,8 @@ func New(o Options) *API {
 		m.Handle(v+"/me/presence/{action}", a.method("POST", a.action(subjectMe)))
 		m.Handle(v+"/users/{id}/presence/{action}", a.method("POST", a.action(subjectUsers)))
 		m.Handle(v+"/communications/presences/{id}/{action}", a.method("POST", a.action(subjectPresences)))
-		m.HandleFunc("POST "+v+"/subscriptions", a.createSubscription)
-		m.HandleFunc("GET "+v+"/subscriptions", a.listSubscriptions)
-		m.HandleFunc(v+"/subscriptions/{id}", a.subscriptionItem)
+		m.Handle(v+"/subscriptions", a.methods(route{"GET", a.listSubscriptions}, route{"POST", a.createSubscription}))
+		m.Handle(v+"/subscriptions/{id}", a.methods(route{"GET", a.subscriptionItem}, route{"PATCH", a.subscriptionItem}, route{"DELETE", a.subscriptionItem}))
 	}
 	m.Handle(StreamPath, a.method("GET", a.stream))
 	if a.dev != nil {
@@ -132,16 +154,44 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // method restricts h to one HTTP method with a Graph-style 405 otherwise.
-func (a *API) method(m string, h http.HandlerFunc) http.Handler {
+func (a *API) method(m string, h http.HandlerFunc) http.Handler { return a.methods(route{m, h}) }
+
+// route is the handler of one HTTP method of a path.
+type route struct {
+	method string
+	h      http.HandlerFunc
+}
+
+// methods serves a path that takes the methods of routes (named in that
+// order in the Allow header) and answers any other with a Graph-style 405,
+// rather than ServeMux's plain-text one (or its 404, when a path's every
+// pattern names a method).
+func (a *API) methods(routes ...route) http.Handler {
+	allowed := make([]string, len(routes))
+	for i, rt := range routes {
+		allowed[i] = rt.method
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != m {
-			w.Header().Set("Allow", m)
-			a.writeError(w, r, errBody(http.StatusMethodNotAllowed, "Request_BadRequest",
-				fmt.Sprintf("The HTTP method '%s' is not allowed on %s; use %s.", r.Method, r.URL.Path, m)))
-			return
+		for _, rt := range routes {
+			if r.Method == rt.method {
+				rt.h(w, r)
+				return
+			}
 		}
-		h(w, r)
+		a.notAllowed(w, r, allowed)
 	})
+}
+
+// notAllowed answers 405 with Graph's code for a method a resource does
+// not support (notSupported) and the Allow header RFC 9110 requires.
+func (a *API) notAllowed(w http.ResponseWriter, r *http.Request, allowed []string) {
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	use := allowed[len(allowed)-1]
+	if n := len(allowed); n > 1 {
+		use = strings.Join(allowed[:n-1], ", ") + " or " + use
+	}
+	a.writeError(w, r, errBody(http.StatusMethodNotAllowed, "notSupported",
+		fmt.Sprintf("The HTTP method '%s' is not supported on %s; use %s.", clip(r.Method), clip(r.URL.Path), use)))
 }
 
 // principal authenticates the request's bearer token.

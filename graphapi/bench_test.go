@@ -134,7 +134,7 @@ func newFixture() (*fixture, error) {
 		return nil, err
 	}
 	val := auth.NewValidator(auth.ValidatorOptions{Issuer: iss, Directory: dir, Clock: clk, BaseURL: base})
-	api := New(Options{Core: c, Directory: dir, Auth: val, Clock: clk, Logger: quiet})
+	api := New(Options{BaseURL: base, Core: c, Directory: dir, Auth: val, Clock: clk, Logger: quiet})
 	srv := httptest.NewUnstartedServer(api)
 	srv.Listener.Close()
 	srv.Listener = ln

@@ -1,8 +1,11 @@
 package graphapi
 
 import (
+	"errors"
 	"net/http"
+	"time"
 
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -42,6 +45,12 @@ func (a *API) advanceDevClock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := a.dev.Advance(r.Context(), d); err != nil {
+		var tf *clock.TooFarError
+		if errors.As(err, &tf) {
+			err = presence.Errorf(presence.Invalid, "by",
+				"Moving forward by %s would take the clock past %s, the latest time it may show (sequenceNumbers count nanoseconds since 1970 in 64 bits, which run out in 2262); it is %s now and may move forward by at most %s.",
+				clip(by), clock.Horizon.Format(time.RFC3339), presence.FormatDateTime(tf.Now), presence.FormatDuration(tf.Room))
+		}
 		a.writeError(w, r, err)
 		return
 	}

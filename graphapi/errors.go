@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -80,7 +81,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "1")
 	}
 	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="", error="invalid_token", error_description=`+strconv.Quote(msg))
+		w.Header().Set("WWW-Authenticate", a.challenge(r, msg))
 	}
 	body := errorBody{Error: errorDetail{
 		Code:    code,
@@ -93,6 +94,31 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		},
 	}}
 	writeJSON(w, status, body)
+}
+
+// graphAppID is Microsoft Graph's application (resource) id, which Graph's
+// challenge names as client_id.
+const graphAppID = "00000003-0000-0000-c000-000000000000"
+
+// challenge is a 401's WWW-Authenticate: Graph's (realm, where to sign in,
+// the resource's client_id), with the issuer being this server; and, when a
+// bearer token was presented, RFC 6750 §3.1's error="invalid_token" and
+// why it was refused. A request that presented no bearer token gets no
+// error attribute (RFC 6750 §3.1: it lacks authentication information).
+func (a *API) challenge(r *http.Request, why string) string {
+	c := `Bearer realm="", authorization_uri="` + a.baseURL + `/common/oauth2/authorize", client_id="` + graphAppID + `"`
+	if presentsBearer(r) {
+		c += `, error="invalid_token", error_description=` + strconv.Quote(why)
+	}
+	return c
+}
+
+// presentsBearer reports whether r carries a bearer token, however
+// malformed (the stream's access_token is moved into the header before
+// authentication).
+func presentsBearer(r *http.Request) bool {
+	scheme, tok, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	return strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(tok) != ""
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -36,9 +36,9 @@ func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 		}
 		var context string
 		if kind == subjectPresences {
-			context = serviceRoot(r, "/$metadata#communications/presences/$entity")
+			context = a.serviceRoot(r, "/$metadata#communications/presences/$entity")
 		} else {
-			context = serviceRoot(r, "/$metadata#users('", u.ID, "')/presence/$entity")
+			context = a.serviceRoot(r, "/$metadata#users('", u.ID, "')/presence/$entity")
 		}
 		writePresence(w, context, snap, isOwner(p, u.ID))
 	}
@@ -92,7 +92,7 @@ func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
 		refs = append(refs, ref(u))
 	}
 	sc.refs = refs
-	err = writePresences(w, serviceRoot(r, "/$metadata#Collection(microsoft.graph.presence)"), len(refs),
+	err = writePresences(w, a.serviceRoot(r, "/$metadata#Collection(microsoft.graph.presence)"), len(refs),
 		func(each func(*core.Snapshot) error) error { return a.core.ReadEach(r.Context(), refs, each) },
 		func(s *core.Snapshot) bool { return isOwner(p, s.User.UserID) })
 	if err != nil {
@@ -146,8 +146,8 @@ func decodeIDsStrict(body []byte) ([]string, error) {
 		if err := json.Unmarshal(raw, &items); err != nil {
 			return presence.Errorf(presence.Invalid, "ids", "Property 'ids' must be an array of strings (user object ids or userPrincipalNames).")
 		}
-		if len(items) > MaxIDs {
-			return presence.Errorf(presence.Invalid, "ids", "Property 'ids' has %d entries; at most %d are accepted.", len(items), MaxIDs)
+		if err := presence.CheckIDCount("ids", "Property 'ids'", len(items)); err != nil {
+			return err
 		}
 		ids = make([]string, len(items))
 		for i, it := range items {

@@ -5,29 +5,24 @@ import (
 	"strings"
 )
 
-// serviceRoot is the URL prefix of @odata.context: this server's own
-// address and API version, as Graph uses https://graph.microsoft.com/v1.0,
-// followed by path (built in one allocation: it is on every read).
-func serviceRoot(r *http.Request, path ...string) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	version := "v1.0"
+// serviceRoot is the URL prefix of @odata.context and Location: the
+// server's public URL and the request's API version, as Graph uses
+// https://graph.microsoft.com/v1.0, followed by path (built in one
+// allocation: it is on every read). It never looks at the request's Host
+// header: behind a proxy or a TLS terminator that is the address the proxy
+// dialled (or whatever the client chose to send), not the one clients use.
+func (a *API) serviceRoot(r *http.Request, path ...string) string {
+	root := a.rootV1
 	if len(r.URL.Path) >= 5 && r.URL.Path[:5] == "/beta" {
-		version = "beta"
+		root = a.rootBeta
 	}
-	n := len(scheme) + len("://") + len(r.Host) + len("/") + len(version)
+	n := len(root)
 	for _, p := range path {
 		n += len(p)
 	}
 	var b strings.Builder
 	b.Grow(n)
-	b.WriteString(scheme)
-	b.WriteString("://")
-	b.WriteString(r.Host)
-	b.WriteString("/")
-	b.WriteString(version)
+	b.WriteString(root)
 	for _, p := range path {
 		b.WriteString(p)
 	}

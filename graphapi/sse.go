@@ -44,13 +44,17 @@ func limitSendBuffer(r *http.Request) {
 // stream goes through write, one goroutine at a time: the one place to
 // bound how long a write to a client that does not read may take.
 type sseWriter struct {
-	w       http.ResponseWriter
-	flusher http.Flusher
-	buf     []byte
+	w        http.ResponseWriter
+	flusher  http.Flusher
+	rc       *http.ResponseController
+	deadline func(*http.ResponseController) // sets the write deadline of one write
+	buf      []byte
 }
 
-// write sends b and flushes it to the client.
+// write sends b and flushes it to the client, within the stream's write
+// timeout.
 func (s *sseWriter) write(b []byte) error {
+	s.deadline(s.rc)
 	if _, err := s.w.Write(b); err != nil {
 		return err
 	}

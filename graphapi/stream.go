@@ -114,12 +114,14 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limitSendBuffer(r)
+	out := &sseWriter{w: w, flusher: flusher, rc: http.NewResponseController(w), deadline: a.streamDeadline}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
+	a.streamDeadline(out.rc)
 	w.WriteHeader(http.StatusOK)
 	st := &streamSession{a: a, p: p, raw: raw, users: users, version: a.dir.Version(),
-		out: &sseWriter{w: w, flusher: flusher}, sent: map[string]presence.Stamp{}, gone: map[string]bool{}}
+		out: out, sent: map[string]presence.Stamp{}, gone: map[string]bool{}}
 	reason := st.run(ctx, resume, after, head, missing)
 	a.log.Debug("stream closed", "users", len(users), "reason", reason)
 }
@@ -134,9 +136,12 @@ func (a *API) streamUsers(r *http.Request, p auth.Principal) ([]core.UserRef, er
 			}
 		}
 	}
-	if len(raw) == 0 || len(raw) > MaxIDs {
+	if len(raw) == 0 {
 		return nil, presence.Errorf(presence.Invalid, "ids",
-			"Query parameter 'ids' must name 1 to %d users (object ids or userPrincipalNames, comma-separated); it names %d.", MaxIDs, len(raw))
+			"Query parameter 'ids' must name 1 to %d users (object ids or userPrincipalNames, comma-separated).", MaxIDs)
+	}
+	if err := presence.CheckIDCount("ids", "Query parameter 'ids'", len(raw)); err != nil {
+		return nil, err
 	}
 	var users []core.UserRef
 	seen := map[string]bool{}

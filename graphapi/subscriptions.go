@@ -125,19 +125,13 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := renderSubscription(s)
-	out.Context = serviceRoot(r, "/$metadata#subscriptions/$entity")
-	w.Header().Set("Location", serviceRoot(r, "/subscriptions/", s.ID))
+	out.Context = a.serviceRoot(r, "/$metadata#subscriptions/$entity")
+	w.Header().Set("Location", a.serviceRoot(r, "/subscriptions/", s.ID))
 	writeJSON(w, http.StatusCreated, out)
 }
 
 // subscriptionItem serves GET, PATCH and DELETE /subscriptions/{id}.
 func (a *API) subscriptionItem(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPatch && r.Method != http.MethodDelete {
-		w.Header().Set("Allow", "GET, PATCH, DELETE")
-		a.writeError(w, r, errBody(http.StatusMethodNotAllowed, "Request_BadRequest",
-			"The HTTP method '"+r.Method+"' is not allowed on a subscription; use GET, PATCH or DELETE."))
-		return
-	}
 	_, owner, err := a.subscriber(r)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -172,7 +166,7 @@ func (a *API) subscriptionItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := renderSubscription(s)
-	out.Context = serviceRoot(r, "/$metadata#subscriptions/$entity")
+	out.Context = a.serviceRoot(r, "/$metadata#subscriptions/$entity")
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -187,7 +181,7 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Context string             `json:"@odata.context"`
 		Value   []subscriptionJSON `json:"value"`
-	}{Context: serviceRoot(r, "/$metadata#subscriptions"), Value: make([]subscriptionJSON, len(list))}
+	}{Context: a.serviceRoot(r, "/$metadata#subscriptions"), Value: make([]subscriptionJSON, len(list))}
 	for i, s := range list {
 		out.Value[i] = renderSubscription(s)
 	}

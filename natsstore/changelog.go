@@ -38,13 +38,20 @@ func (e *Engine) Log(ctx context.Context, name string, o LogOptions) (store.Log,
 		MaxBytes:  maxBytes,
 		Replicas:  1,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("natsstore: open log %s: %w", name, err)
+	if isNoSpace(err) {
+		// As for buckets (Engine.Bucket): keep the stored settings.
+		if s, err = e.js.Stream(ctx, name); err == nil {
+			e.log.Warn("opened log with its stored settings: the disk is full", "log", name)
+		}
 	}
-	return &log{js: e.js, s: s, name: name}, nil
+	if err != nil {
+		return nil, fmt.Errorf("natsstore: open log %s: %w", name, fullIfExhausted(err))
+	}
+	return &log{g: e.guard, js: e.js, s: s, name: name}, nil
 }
 
 type log struct {
+	g    *guard // keeps writes off a full disk (space.go); may be nil
 	js   jetstream.JetStream
 	s    jetstream.Stream
 	name string
@@ -53,7 +60,11 @@ type log struct {
 var _ store.Log = (*log)(nil)
 
 func (l *log) Append(ctx context.Context, subject string, data []byte) (uint64, error) {
-	ack, err := l.js.Publish(ctx, subject, data)
+	var ack *jetstream.PubAck
+	err := l.g.write(ctx, func(ctx context.Context) (err error) {
+		ack, err = l.js.Publish(ctx, subject, data)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("natsstore: append to %s %q: %w", l.name, subject, err)
 	}

@@ -25,7 +25,8 @@
 //
 // By default (SyncAlways false) a write is acknowledged after nats-server
 // has written it to the stream's block file with write(2), but before any
-// fsync; fsync runs every SyncInterval (nats default 2m) and on Close. For
+// fsync; fsync runs every SyncInterval (nats default 2m), and Close fsyncs
+// every file of the store itself (nats-server's shutdown does not). For
 // an R1 file stream the write happens before the ack: the file store's
 // AsyncFlush is only turned on for replicated streams (server/stream.go,
 // fsCfg.AsyncFlush = !SyncAlways && Replicas > 1), so writeMsgRecord flushes

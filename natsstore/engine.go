@@ -34,6 +34,16 @@ type Options struct {
 	// SyncInterval is how often JetStream fsyncs in the background when
 	// !SyncAlways (0: the nats-server default, 2m).
 	SyncInterval time.Duration
+	// MaxStore is the most the engine may keep on disk (JetStream's
+	// max_file_store), which a log's MaxBytes is reserved from. 0: the size
+	// of the volume that holds Dir (nats-server's own default, 75 % of the
+	// space free at start, makes a start on a small or full volume fail).
+	MaxStore int64
+	// MinFree is the free space writes leave on Dir's volume: while less is
+	// free, writes fail at once with store.ErrFull instead of reaching a
+	// full disk. 0: 1 % of the volume, between 1 MiB and 256 MiB; negative:
+	// no guard.
+	MinFree int64
 	// ServerName names the embedded server (default "presenced").
 	ServerName string
 	// Logger receives nats-server's warnings and errors (default
@@ -53,6 +63,20 @@ type Engine struct {
 	storage jetstream.StorageType
 	tmpDir  string // removed on Close (Memory without Dir)
 	closed  chan struct{}
+	opts    Options
+	log     *slog.Logger
+	store   string // JetStream's store directory
+
+	// guard keeps writes off a full disk (space.go); nil for memory
+	// engines and when Options.MinFree is negative. jsConfig is JetStream's
+	// configuration, to reload the streams with.
+	guard    *guard
+	jsConfig server.JetStreamConfig
+
+	// manifest is where KeepManifest keeps the manifest ("": nowhere);
+	// stopCheckpoints ends its checkpoints.
+	manifest        string
+	stopCheckpoints func()
 
 	mu      sync.Mutex
 	buckets map[string]*kv
@@ -74,6 +98,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		storage: jetstream.FileStorage,
 		closed:  make(chan struct{}),
 		buckets: make(map[string]*kv),
+		opts:    o,
 	}
 	if o.Memory {
 		e.storage = jetstream.MemoryStorage
@@ -95,16 +120,41 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	e.log = logger
+	e.store = filepath.Join(dir, "jetstream")
 
+	var minFree uint64
+	if !o.Memory {
+		if err := os.MkdirAll(e.store, 0o700); err != nil {
+			return nil, fmt.Errorf("natsstore: open: %w", err)
+		}
+		if total, free, err := volumeOf(e.store); err == nil {
+			if o.MaxStore == 0 {
+				o.MaxStore = int64(total)
+			}
+			switch {
+			case o.MinFree > 0:
+				minFree = uint64(o.MinFree)
+			case o.MinFree == 0:
+				minFree = defaultMinFree(total)
+			}
+			if err := roomToStart(e.store, free, minFree); err != nil {
+				return nil, err
+			}
+		}
+	}
 	sopts := &server.Options{
 		ServerName: name,
 		DontListen: true,
 		NoSigs:     true, // the process owns its signals, not the library
 		JetStream:  true,
-		StoreDir:   filepath.Join(dir, "jetstream"),
+		StoreDir:   e.store,
 		SyncAlways: o.SyncAlways,
 		// 0 lets nats-server apply its default (2m).
 		SyncInterval: o.SyncInterval,
+	}
+	if o.MaxStore > 0 {
+		sopts.JetStreamMaxStore = o.MaxStore
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -112,6 +162,10 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		return nil, fmt.Errorf("natsstore: open: new server: %w", err)
 	}
 	log := &slogLogger{l: logger.With("component", "nats-server")}
+	if minFree > 0 {
+		e.guard = newGuard(e, e.store, minFree)
+		log.hook = e.guard.engineLogged
+	}
 	srv.SetLoggerV2(log, false, false, false)
 	e.srv = srv
 
@@ -164,6 +218,11 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		return fail("jetstream", err)
 	}
 	e.js = js
+	if e.guard != nil {
+		e.jsConfig = *srv.JetStreamConfig()
+		e.jsConfig.StoreDir = e.store // EnableJetStream adds "jetstream" again
+		go e.guard.run()
+	}
 	return e, nil
 }
 
@@ -183,10 +242,18 @@ func (e *Engine) Bucket(ctx context.Context, name string) (store.KV, error) {
 		Replicas: 1,
 	}
 	h, err := e.js.CreateOrUpdateKeyValue(ctx, cfg)
+	if isNoSpace(err) {
+		// Updating rewrites the bucket's metadata even when nothing
+		// changed; on a full disk, open it as it is (reads work; writes
+		// wait for space).
+		if h, err = e.js.KeyValue(ctx, name); err == nil {
+			e.log.Warn("opened bucket with its stored settings: the disk is full", "bucket", name)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: open bucket %q: %w", name, err)
 	}
-	b := &kv{kv: h, name: name, js: e.js, nc: e.nc, stream: "KV_" + name, prefix: "$KV." + name + "."}
+	b := &kv{kv: h, name: name, js: e.js, g: e.guard, nc: e.nc, stream: "KV_" + name, prefix: "$KV." + name + "."}
 	// GetMany reads with the stream's direct gets; nats.go creates (and
 	// updates) KV buckets with them allowed, but check rather than assume.
 	st, err := h.Status(ctx)
@@ -211,6 +278,21 @@ func (e *Engine) JetStream() jetstream.JetStream { return e.js }
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		var errs []error
+		var final []StreamState
+		if e.guard != nil {
+			e.guard.close()
+		}
+		if e.stopCheckpoints != nil {
+			e.stopCheckpoints()
+			// The last state, taken once nothing writes any more (the
+			// caller stopped its writers), recorded once it is on disk.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			var err error
+			if final, err = e.Streams(ctx); err != nil {
+				e.log.Warn("engine: the manifest keeps its last checkpoint", "err", err)
+			}
+			cancel()
+		}
 		if err := e.nc.Drain(); err != nil {
 			errs = append(errs, fmt.Errorf("drain: %w", err))
 			e.nc.Close()
@@ -223,6 +305,17 @@ func (e *Engine) Close() error {
 		}
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
+		if e.storage == jetstream.FileStorage {
+			if err := syncTree(e.store); err != nil {
+				errs = append(errs, fmt.Errorf("fsync: %w", err))
+				final = nil
+			}
+		}
+		if final != nil {
+			if err := WriteManifest(e.manifest, ManifestOf(final)); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if err := e.removeTmp(); err != nil {
 			errs = append(errs, err)
 		}

@@ -19,6 +19,7 @@ type kv struct {
 	name string
 
 	js jetstream.JetStream // for Walk's consumer (walk.go)
+	g  *guard              // keeps writes off a full disk (space.go); may be nil
 
 	// For GetMany's batched direct gets (getmany.go).
 	nc     *nats.Conn
@@ -53,7 +54,10 @@ func (b *kv) Put(ctx context.Context, key string, value []byte, expect uint64) (
 	if expect == 0 {
 		// Create also succeeds over a delete or purge marker: deleted is
 		// absent.
-		rev, err = b.kv.Create(ctx, key, value)
+		err = b.g.write(ctx, func(ctx context.Context) (err error) {
+			rev, err = b.kv.Create(ctx, key, value)
+			return err
+		})
 	} else {
 		rev, err = b.update(ctx, key, value, expect)
 	}
@@ -71,7 +75,7 @@ func (b *kv) Delete(ctx context.Context, key string, expect uint64) error {
 	if expect != 0 {
 		opts = append(opts, jetstream.LastRevision(expect))
 	}
-	if err := b.kv.Delete(ctx, key, opts...); err != nil {
+	if err := b.g.write(ctx, func(ctx context.Context) error { return b.kv.Delete(ctx, key, opts...) }); err != nil {
 		if expect != 0 && isConflict(err) {
 			return fmt.Errorf("natsstore: delete %s/%q expecting revision %d: %w: %w", b.name, key, expect, store.ErrConflict, err)
 		}

@@ -12,16 +12,27 @@ import (
 // the server must not exit the process, Open reports them instead.
 type slogLogger struct {
 	l *slog.Logger
+	// hook, when set, sees every warning and error (the full-disk guard
+	// watches for write errors).
+	hook func(msg string)
 
 	mu    sync.Mutex
 	first error
 }
 
 func (s *slogLogger) Noticef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
-func (s *slogLogger) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
-func (s *slogLogger) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s *slogLogger) Debugf(format string, v ...any)  {}
-func (s *slogLogger) Tracef(format string, v ...any)  {}
+func (s *slogLogger) Warnf(format string, v ...any)   { s.l.Warn(s.saw(format, v)) }
+func (s *slogLogger) Errorf(format string, v ...any)  { s.l.Error(s.saw(format, v)) }
+
+func (s *slogLogger) saw(format string, v []any) string {
+	msg := fmt.Sprintf(format, v...)
+	if s.hook != nil {
+		s.hook(msg)
+	}
+	return msg
+}
+func (s *slogLogger) Debugf(format string, v ...any) {}
+func (s *slogLogger) Tracef(format string, v ...any) {}
 
 func (s *slogLogger) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)

@@ -38,9 +38,15 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 		return 0, err
 	}
 	timeout := publishTimeout
-	if dl, ok := ctx.Deadline(); ok {
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		if timeout = min(timeout, -clock.Since(clock.Real{}, dl)); timeout <= 0 {
 			return 0, context.DeadlineExceeded
+		}
+	}
+	if b.g != nil {
+		if err := b.g.check(); err != nil {
+			return 0, err
 		}
 	}
 	m := &nats.Msg{
@@ -48,14 +54,27 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 		Data:    value,
 		Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(expect, 10)}},
 	}
-	resp, err := b.nc.RequestMsg(m, timeout)
+	var resp *nats.Msg
+	var err error
+	if b.g != nil && !hasDeadline {
+		// The guard's current wait generation ends publishTimeout after it
+		// began, or at once if the engine fails a write meanwhile: a full
+		// disk fails this write now, not after the timeout.
+		gen := b.g.waitCtx()
+		if resp, err = b.nc.RequestMsgWithContext(gen, m); err != nil && gen.Err() != nil {
+			return 0, b.g.waitError(gen)
+		}
+	} else {
+		resp, err = b.nc.RequestMsg(m, timeout)
+	}
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return 0, jetstream.ErrNoStreamResponse
 		}
 		return 0, err
 	}
-	return parseAck(resp.Data, b.stream)
+	seq, err := parseAck(resp.Data, b.stream)
+	return seq, fullIfExhausted(err)
 }
 
 // publishTimeout is the longest a write waits for the engine (nats.go's

@@ -2,8 +2,10 @@ package natsstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -82,18 +84,43 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 		return err
 	}
 	var end uint64 // 0 until past the picked messages
+	// What the last message said: how many more the consumer counts on
+	// delivering, and its number among the consumer's deliveries.
+	pending, delivered := info.NumPending, uint64(0)
+	wait := newIdleWait(ctx)
+	defer wait.stop()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err // Next may still hand out what it holds
 		}
-		m, err := it.Next(jetstream.NextContext(ctx))
+		m, err := it.Next(jetstream.NextContext(wait.ctx))
 		if err != nil {
-			return err
+			if !wait.idle() || ctx.Err() != nil {
+				return err
+			}
+			// Nothing came for a while: a slow engine, or records it
+			// counts but cannot read. Ask it.
+			ci, err := cons.Info(ctx)
+			if err != nil {
+				return err
+			}
+			if ci.NumPending == 0 && ci.Delivered.Consumer <= delivered {
+				// Nothing more is coming, though the consumer counted
+				// pending more: those records are unreadable.
+				if pending > 0 {
+					return &UnreadableError{Stream: b.stream, Records: pending}
+				}
+				return nil
+			}
+			wait.again(ctx)
+			continue
 		}
+		wait.reset()
 		meta, err := m.Metadata()
 		if err != nil {
 			return err
 		}
+		pending, delivered = meta.NumPending, meta.Sequence.Consumer
 		if key, ok := strings.CutPrefix(m.Subject(), b.prefix); ok && strings.HasPrefix(key, prefix) && !deleted(m.Headers()) {
 			if err := fn(store.Entry{Key: key, Value: m.Data(), Revision: meta.Sequence.Stream}); err != nil {
 				return err
@@ -113,6 +140,64 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 		}
 	}
 }
+
+// walkIdle is how long Walk waits for the next message before asking the
+// engine whether anything is left for it. A record the engine cannot read
+// (damaged on disk, its checksum wrong) is counted among the consumer's
+// pending messages but never delivered: without asking, the walk would wait
+// for it forever (and the cache warm-up never end).
+var walkIdle = time.Second
+
+// errIdle is the cause of an idleWait's context when walkIdle passed.
+var errIdle = errors.New("natsstore: no message for a while")
+
+// idleWait is a context for one wait for a message that ends after walkIdle
+// without one. Reset costs a timer reset per message, no allocation; only
+// an idle period makes a new context.
+type idleWait struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+func newIdleWait(parent context.Context) *idleWait {
+	w := &idleWait{}
+	w.again(parent)
+	return w
+}
+
+// again starts a new wait after an idle one.
+func (w *idleWait) again(parent context.Context) {
+	w.stop()
+	ctx, cancel := context.WithCancelCause(parent)
+	w.ctx, w.cancel = ctx, cancel
+	w.timer = time.AfterFunc(walkIdle, func() { cancel(errIdle) })
+}
+
+func (w *idleWait) reset() { w.timer.Reset(walkIdle) }
+
+func (w *idleWait) idle() bool { return context.Cause(w.ctx) == errIdle }
+
+func (w *idleWait) stop() {
+	if w.timer != nil {
+		w.timer.Stop()
+		w.cancel(nil)
+	}
+}
+
+// UnreadableError reports records a stream counts but the engine could not
+// read: their files are damaged (docs/durability.md).
+type UnreadableError struct {
+	Stream  string
+	Records uint64
+}
+
+func (e *UnreadableError) Error() string {
+	return fmt.Sprintf("%d record(s) of stream %s could not be read: the engine's files are damaged (run presenced check)", e.Records, e.Stream)
+}
+
+// Is makes errors.Is(err, store.ErrUnreadable) true.
+func (e *UnreadableError) Is(target error) bool { return target == store.ErrUnreadable }
 
 // lastSeq is the sequence of the last message in the bucket's stream.
 func (b *kv) lastSeq(ctx context.Context) (uint64, error) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/diskfault"
 	"github.com/presenced/presenced/store"
 )
 
@@ -292,4 +293,33 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// A record the engine counts but cannot read (its bytes damaged in a block
+// the engine's index vouches for) ends Walk with ErrUnreadable after every
+// readable key, instead of a wait that never ends.
+func TestWalkReportsUnreadableRecords(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(ctxT(t), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillBucket(t, bucketT(t, e, "p"), 5, 1)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	diskfault.FlipMiddle(t, diskfault.LastBlock(t, dir, "KV_p"), 16)
+
+	kv := bucketT(t, openT(t, Options{Dir: dir}), "p")
+	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
+	defer cancel()
+	var got []string
+	err = kv.Walk(ctx, "", func(e store.Entry) error { got = append(got, e.Key); return nil })
+	var ue *UnreadableError
+	if !errors.Is(err, store.ErrUnreadable) || !errors.As(err, &ue) || ue.Records != 1 || ue.Stream != "KV_p" {
+		t.Fatalf("Walk: %v, want 1 unreadable record of KV_p", err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("Walk passed %q, want the 4 readable keys", got)
+	}
 }

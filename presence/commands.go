@@ -21,11 +21,12 @@ type Command interface {
 
 // SetPresence creates or refreshes the session SessionID (setPresence).
 // Whether SessionID belongs to the caller is ValidateSessionID's business,
-// which needs the token's client ID.
+// which needs the token's client ID. A new session must fit under Limits.
 type SetPresence struct {
 	SessionID  string
 	Pair       Pair
 	Expiration time.Duration // 0 = SessionDefaultExpiration
+	Limits     SessionLimits // zero fields = the defaults
 }
 
 // ClearPresence removes the session SessionID (clearPresence).
@@ -82,6 +83,10 @@ func (c SetPresence) apply(f *Facts, now time.Time) error {
 	if i := findSession(f.Sessions, c.SessionID); i >= 0 {
 		f.Sessions[i] = s
 	} else {
+		// Apply has dropped the expired sessions: only live ones count.
+		if err := c.Limits.admit(f.Sessions, c.SessionID); err != nil {
+			return err
+		}
 		f.Sessions = append(f.Sessions, s)
 	}
 	// Sorted by ID so that stored facts encode deterministically.

@@ -13,6 +13,11 @@ import (
 var (
 	ErrNotFound = errors.New("store: key not found")
 	ErrConflict = errors.New("store: revision conflict")
+	// ErrUnreadable: the engine holds records it cannot read (its files
+	// are damaged).
+	ErrUnreadable = errors.New("store: records could not be read")
+	// ErrFull: the engine's disk is full; the write was not made.
+	ErrFull = errors.New("store: storage full")
 )
 
 // Entry is a stored value and its revision.
@@ -51,6 +56,8 @@ type KV interface {
 	// nil once it has passed every key that was live when it started; a
 	// key written meanwhile may be passed at its old or its new revision,
 	// or both, one deleted meanwhile may be passed or not. It stops with
-	// fn's error if fn returns one, or ctx's when ctx ends.
+	// fn's error if fn returns one, or ctx's when ctx ends. Records the
+	// engine counts but cannot read (damaged files) are skipped, and Walk
+	// then ends with an error wrapping ErrUnreadable once past the rest.
 	Walk(ctx context.Context, prefix string, fn func(Entry) error) error
 }

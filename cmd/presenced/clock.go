@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -38,6 +39,13 @@ func clockCmd(args []string, stdout, stderr io.Writer) error {
 	if resp.StatusCode != http.StatusOK {
 		if resp.StatusCode == http.StatusNotFound {
 			return fmt.Errorf("%s has no dev clock: is it running with --dev? (%s)", *server, bytes.TrimSpace(body))
+		}
+		// A Graph error says what is wrong in its message; show that.
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+			return fmt.Errorf("%s: %s", resp.Status, e.Error.Message)
 		}
 		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
 	}

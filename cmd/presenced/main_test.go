@@ -2,7 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
+	"flag"
+	"io"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -21,6 +22,10 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"serve", "--log-level", "loud"}, "--log-level"},
 		{[]string{"serve", "--data", t.TempDir()}, "directory file is required"},
 		{[]string{"clock", "rewind", "PT1H"}, "usage: presenced clock"},
+		{[]string{"serve", "--data", t.TempDir(), "--demo-users", "10"}, "--demo-users adds to dev mode's demo tenant: it needs --dev and no --directory"},
+		{[]string{"serve", "--dev", "--directory", "d.json", "--demo-users", "10"}, "it needs --dev and no --directory"},
+		{[]string{"serve", "--dev", "--demo-users", "-1"}, "--demo-users must be 0 to 1000000, not -1"},
+		{[]string{"serve", "--dev", "--demo-users", "1000001"}, "--demo-users must be 0 to 1000000"},
 	} {
 		var out, errb bytes.Buffer
 		err := run(c.args, &out, &errb)
@@ -31,14 +36,7 @@ func TestCommandErrors(t *testing.T) {
 }
 
 func TestClockCommandMovesADevServer(t *testing.T) {
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := startDevServer(t, 0)
 	before := srv.Clock().Now()
 	var out, errb bytes.Buffer
 	if err := run([]string{"clock", "--url", srv.URL(), "advance", "PT10M"}, &out, &errb); err != nil {
@@ -49,6 +47,18 @@ func TestClockCommandMovesADevServer(t *testing.T) {
 	}
 	if err := run([]string{"clock", "--url", srv.URL(), "advance", "ten minutes"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "400") {
 		t.Fatalf("a bad duration: %v", err)
+	}
+	// Past the clock's horizon: refused, with the server's words and not
+	// its JSON, and the clock stays where it was.
+	before = srv.Clock().Now()
+	for range 2 {
+		err := run([]string{"clock", "--url", srv.URL(), "advance", "P15000W"}, &out, &errb)
+		if err == nil || !strings.HasPrefix(err.Error(), "400 Bad Request: Moving forward by P15000W would take the clock past 2262-01-01T00:00:00Z") {
+			t.Fatalf("advance P15000W: %v", err)
+		}
+	}
+	if now := srv.Clock().Now(); now.Before(before) || now.Sub(before) > time.Minute {
+		t.Fatalf("the clock moved from %v to %v", before, now)
 	}
 }
 
@@ -68,6 +78,34 @@ func TestGCPercent(t *testing.T) {
 		setGCPercent(func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
 		if got := debug.SetGCPercent(100); got != c.want {
 			t.Errorf("env %v: GC percent %d, want %d", c.env, got, c.want)
+		}
+	}
+}
+
+// On the command line 0 turns a limit off; in Config that is -1, and zero
+// the default.
+func TestLimitFlags(t *testing.T) {
+	parse := func(args ...string) (presenced.Config, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var cfg presenced.Config
+		apply := limitFlags(fs, &cfg)
+		if err := fs.Parse(args); err != nil {
+			return cfg, err
+		}
+		return cfg, apply()
+	}
+	cfg, err := parse()
+	if err != nil || cfg.ReadTimeout != presenced.DefaultReadTimeout || cfg.MaxConnections != presenced.DefaultMaxConnections || cfg.TokenRate != 20 || cfg.LockoutThreshold != 10 {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	cfg, err = parse("--read-timeout", "0", "--idle-timeout", "0", "--max-connections", "0", "--token-rate", "0", "--lockout-threshold", "0", "--write-timeout", "5s")
+	if err != nil || cfg.ReadTimeout != -1 || cfg.IdleTimeout != -1 || cfg.MaxConnections != -1 || cfg.TokenRate != -1 || cfg.LockoutThreshold != -1 || cfg.WriteTimeout != 5*time.Second {
+		t.Fatalf("0 is off: %+v %v", cfg, err)
+	}
+	for _, bad := range [][]string{{"--max-body-bytes", "0"}, {"--max-header-bytes", "-1"}, {"--token-burst", "0"}, {"--lockout-duration", "0s"}, {"--read-timeout", "-1s"}, {"--max-connections", "-5"}} {
+		if _, err := parse(bad...); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: %v, want an error naming the flag", bad, err)
 		}
 	}
 }

@@ -34,7 +34,8 @@ const collection = "communications/presences"
 // presenced also UPNs (semantics.md §5); the caller resolves them. Ids are
 // compared case-insensitively (both kinds are case-insensitive in Entra) and
 // duplicates are dropped, keeping the first spelling and the order. The list
-// may not be empty nor name more than MaxIDs distinct users.
+// may not be empty nor have more than MaxIDs entries, every entry counted (a
+// repeated id too), as getPresencesByUserId and the stream count them.
 //
 // The parser is written by hand rather than on top of an OData $filter
 // parser: that grammar is large (functions, lambdas, arithmetic, nested
@@ -179,7 +180,8 @@ func parseFilter(s, expr string) ([]string, error) {
 	f.i++
 	var ids []string
 	seen := make(map[string]bool)
-	for n := 1; ; n++ {
+	n := 1 // the entry being read; at the end, how many there are
+	for ; ; n++ {
 		f.skipSpace()
 		start := f.i
 		id, ok := f.quoted()
@@ -198,11 +200,7 @@ func parseFilter(s, expr string) ([]string, error) {
 		if why := checkID(id); why != "" {
 			return nil, resourceErr(s, "id number %d, %s, %s", n, clip(expr[start:f.i], 60), why)
 		}
-		key := strings.ToLower(id)
-		if !seen[key] {
-			if len(ids) == MaxIDs {
-				return nil, resourceErr(s, "it names more than %d distinct users; split them over several subscriptions", MaxIDs)
-			}
+		if key := strings.ToLower(id); !seen[key] && n <= MaxIDs {
 			seen[key] = true
 			ids = append(ids, id)
 		}
@@ -221,6 +219,9 @@ func parseFilter(s, expr string) ([]string, error) {
 	f.skipSpace()
 	if f.i < len(f.s) {
 		return nil, resourceErr(s, "unexpected %s after the closing ')'", f.near())
+	}
+	if err := presence.CheckIDCount("resource", "the id list", n); err != nil {
+		return nil, resourceErr(s, "%s; split the users over several subscriptions", strings.TrimSuffix(presence.ErrorMessage(err), "."))
 	}
 	return ids, nil
 }

@@ -128,7 +128,9 @@ func TestParseResourceRejectsEverythingElse(t *testing.T) {
 	}
 }
 
-func TestParseResourceAtMost650DistinctIDs(t *testing.T) {
+// The limit counts every entry of the list, repeated ones too, as
+// getPresencesByUserId and the stream count theirs (presence.CheckIDCount).
+func TestParseResourceAtMost650Entries(t *testing.T) {
 	ids := make([]string, MaxIDs+1)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("u%d@contoso.dev", i)
@@ -137,13 +139,16 @@ func TestParseResourceAtMost650DistinctIDs(t *testing.T) {
 	if err != nil || len(got) != MaxIDs {
 		t.Fatalf("650 ids: got %d ids, err %v", len(got), err)
 	}
-	// Duplicates do not count towards the limit.
-	withDups := append(slices.Clone(ids[:MaxIDs]), ids[:10]...)
-	if got, err := ParseResource(FormatResource(withDups)); err != nil || len(got) != MaxIDs {
-		t.Fatalf("650 ids plus duplicates: got %d ids, err %v", len(got), err)
-	}
 	_, err = ParseResource(FormatResource(ids))
-	wantInvalid(t, err, "resource", "more than 650 distinct users")
+	wantInvalid(t, err, "resource", "has 651 entries; at most 650 are accepted")
+	// Repeated ids count: 640 users named 660 times are too many entries.
+	withDups := append(slices.Clone(ids[:640]), ids[:20]...)
+	_, err = ParseResource(FormatResource(withDups))
+	wantInvalid(t, err, "resource", "has 660 entries; at most 650 are accepted")
+	// 650 entries naming fewer users are accepted, each user once.
+	if got, err := ParseResource(FormatResource(withDups[:MaxIDs])); err != nil || len(got) != 640 {
+		t.Fatalf("650 entries, 640 users: got %d ids, err %v", len(got), err)
+	}
 }
 
 func TestFormatResourceRoundTrips(t *testing.T) {

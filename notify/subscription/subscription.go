@@ -9,15 +9,20 @@
 // message for the developer that names the accepted values.
 package subscription
 
-import "time"
+import (
+	"time"
+
+	"github.com/presenced/presenced/presence"
+)
 
 // Limits of presence subscriptions (graph-presence.md §6.1, §6.2).
 const (
 	// MaxLifetime is the longest a presence subscription may live before it
 	// must be renewed: expirationDateTime is at most now + MaxLifetime.
 	MaxLifetime = 60 * time.Minute
-	// MaxIDs is the most users one subscription resource may name.
-	MaxIDs = 650
+	// MaxIDs is the most ids one subscription resource may name, every
+	// entry counted (presence.CheckIDCount).
+	MaxIDs = presence.MaxIDs
 	// MaxClientState is the longest clientState, in characters.
 	MaxClientState = 128
 	// MaxURL is the longest notificationUrl or lifecycleNotificationUrl,

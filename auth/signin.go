@@ -1,0 +1,98 @@
+package auth
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/presenced/presenced/auth/throttle"
+	"github.com/presenced/presenced/directory"
+)
+
+// passwordGrant signs a user in with its password (the resource owner
+// password credentials grant), behind smart lockout: failures are counted
+// per user and per source address, and a user locked for an address is
+// refused there even with the right password (AADSTS50053).
+func (i *Issuer) passwordGrant(r *http.Request, t directory.Tenant, app directory.App, form url.Values, scope string, withSecret bool) (*tokenResponse, *oauthError) {
+	username, password := form.Get("username"), form.Get("password")
+	if username == "" {
+		return nil, oerr(http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'username'.")
+	}
+	if !form.Has("password") {
+		return nil, oerr(http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'password'.")
+	}
+	scopes, e := delegatedScopes(app, strings.Fields(scope))
+	if e != nil {
+		return nil, e
+	}
+	src := throttle.SourceOf(r.RemoteAddr)
+	// A user named by object id or by userPrincipalName is one user to
+	// the lockout; an unknown name is counted as written.
+	u, known := i.dir.UserInTenant(t.ID, username)
+	who := username
+	if known {
+		who = u.ID
+	}
+	if locked, _ := i.lockout.Locked(t.ID, who, src); locked {
+		return nil, errLocked()
+	}
+	if !known {
+		if locked := i.failed(t, who, src, password); locked {
+			return nil, errLocked()
+		}
+		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50034,
+			"The user account %s does not exist in the %s directory. To sign into this application, the account must be added to the directory.", clipString(username, 120), asked(r))
+	}
+	if _, ok := i.dir.Authenticate(t.ID, username, password); !ok {
+		if locked := i.failed(t, who, src, password); locked {
+			return nil, errLocked()
+		}
+		if u.Password == "" {
+			return nil, oerr(http.StatusBadRequest, "invalid_grant", 50126,
+				"Error validating credentials due to invalid username or password. User %s has no password in the directory, so cannot use the password grant.", u.UserPrincipalName)
+		}
+		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50126,
+			"Error validating credentials due to invalid username or password.")
+	}
+	i.lockout.Succeeded(t.ID, who, src)
+	tok, err := i.mint(app, &u, scopes, withSecret)
+	if err != nil {
+		return nil, oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
+	}
+	return i.response(tok, strings.Join(scopes, " ")), nil
+}
+
+// failed counts a failed sign-in and reports whether it locked the user;
+// a lock is logged, for the operator to see an attack.
+func (i *Issuer) failed(t directory.Tenant, who string, src throttle.Source, password string) bool {
+	locked, until := i.lockout.Failed(t.ID, who, src, password)
+	if locked {
+		i.log.Warn("sign-in locked after repeated failed passwords", "tenant", t.ID, "user", clipString(who, 120), "source", src.String(), "until", until.UTC().Format(time.RFC3339))
+	}
+	return locked
+}
+
+// errLocked is Entra's answer to a sign-in of a locked user. It does not
+// say for how long: that would tell an attacker when to come back.
+func errLocked() *oauthError {
+	return oerr(http.StatusBadRequest, "invalid_grant", 50053,
+		"Your account is locked because the user tried to sign in too many times with an incorrect user ID or password.")
+}
+
+// allow applies the token endpoint's rate limit to the request's source
+// address; a request over it is answered 429 with Retry-After.
+func (i *Issuer) allow(w http.ResponseWriter, r *http.Request) bool {
+	ok, wait := i.rate.Allow(throttle.SourceOf(r.RemoteAddr))
+	if ok {
+		return true
+	}
+	secs := int((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	i.writeError(w, r, oerr(http.StatusTooManyRequests, "temporarily_unavailable", 90055,
+		"Too many token requests from this address: the token endpoint takes %s per second from one address, with bursts of %d. Try again in %d seconds.",
+		fmt.Sprint(i.rate.PerSecond()), i.rate.Burst(), secs))
+	return false
+}

@@ -1,0 +1,217 @@
+package presenced
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presenced/presenced/clock"
+)
+
+// Connection limits: what a client may hold of a node (docs/security.md).
+// None of them cuts off a healthy live stream: it reads nothing after its
+// request, and each of its writes (events, and heartbeats every 15 s) gets
+// WriteTimeout of its own.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxBodyBytes      = 128 << 10
+	DefaultMaxConnections    = 10000
+)
+
+// orDefault resolves a limit of Config: zero is def, negative is none (0).
+func orDefault[T int | int64 | float64 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// positiveOr resolves a size limit of Config, which cannot be turned off.
+func positiveOr[T int | int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// httpServer builds the http.Server of cfg's timeouts around h.
+func httpServer(cfg Config, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           closeUnread(h),
+		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    positiveOr(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// closeUnread makes an answer sent before the request's body was read to
+// its end close the connection. Without it, net/http reads (and discards)
+// up to 256 KiB of the unread body before it writes the answer's headers,
+// so that the connection can carry another request: a setPresence without
+// a token, or to an unknown tenant's token endpoint, waited for its whole
+// body before its 401 or 400 went out — for as long as the client took to
+// send it. With "Connection: close" the answer goes out at once.
+//
+// net/http still reads what is left of the body after the answer (up to
+// 256 KiB), so that closing does not reset a connection whose client is
+// still sending; that read gets earlyAnswerGrace, not the whole read
+// timeout, so a stalled client does not keep its connection for long.
+func closeUnread(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
+		g := &unreadGuard{ResponseWriter: w, body: r.Body}
+		r.Body = g
+		h.ServeHTTP(g, r)
+		if g.started && !g.eof {
+			// Network deadlines are wall-clock instants.
+			_ = http.NewResponseController(w).SetReadDeadline(clock.Real{}.Now().Add(earlyAnswerGrace))
+		}
+	})
+}
+
+// earlyAnswerGrace is how long the rest of a body answered early may take
+// to arrive before its connection is closed.
+const earlyAnswerGrace = time.Second
+
+// unreadGuard is the request body and the response writer of a request
+// with a body: it notes when the body reaches its end, and marks an answer
+// started before that "Connection: close".
+type unreadGuard struct {
+	http.ResponseWriter
+	body    io.ReadCloser
+	eof     bool
+	started bool
+}
+
+func (g *unreadGuard) Read(p []byte) (int, error) {
+	n, err := g.body.Read(p)
+	if err == io.EOF {
+		g.eof = true
+	}
+	return n, err
+}
+
+func (g *unreadGuard) Close() error { return g.body.Close() }
+
+func (g *unreadGuard) WriteHeader(code int) {
+	g.start()
+	g.ResponseWriter.WriteHeader(code)
+}
+
+func (g *unreadGuard) Write(b []byte) (int, error) {
+	g.start()
+	return g.ResponseWriter.Write(b)
+}
+
+func (g *unreadGuard) start() {
+	if !g.started {
+		g.started = true
+		if !g.eof {
+			g.Header().Set("Connection", "close")
+		}
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (g *unreadGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
+// limitListener bounds the connections open at once. A connection over the
+// limit is closed as soon as it is accepted, rather than left waiting in the
+// kernel's queue as golang.org/x/net/netutil.LimitListener would: the
+// connections that fill a node are mostly live streams, which stay for
+// hours, and a client is better served by a prompt refusal it can retry
+// (elsewhere) than by a connect that hangs. It is written here rather than
+// taken from x/net for that difference, in fewer lines than the module.
+type limitListener struct {
+	net.Listener
+	slots   chan struct{}
+	open    atomic.Int64
+	refused atomic.Int64
+	log     *slog.Logger
+	clock   clock.Clock
+	mu      sync.Mutex
+	warned  time.Time // when a refusal was last logged
+}
+
+func newLimitListener(ln net.Listener, max int, log *slog.Logger, clk clock.Clock) *limitListener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, max), log: log, clock: clk}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			l.open.Add(1)
+			return &limitConn{Conn: c, l: l}, nil
+		default:
+			_ = c.Close()
+			l.refuse()
+		}
+	}
+}
+
+// refuse counts a refused connection and logs refusals at most once a
+// minute: a flood must not flood the log too.
+func (l *limitListener) refuse() {
+	n := l.refused.Add(1)
+	now := l.clock.Now()
+	l.mu.Lock()
+	due := now.Sub(l.warned) >= time.Minute
+	if due {
+		l.warned = now
+	}
+	l.mu.Unlock()
+	if due {
+		l.log.Warn("connection refused: the node has as many open connections as --max-connections allows", "max", cap(l.slots), "refused_total", n)
+	}
+}
+
+// limitConn gives its slot back when closed (once, however often Close is
+// called).
+type limitConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+// NetConn is the accepted connection (the live stream sizes its socket).
+func (c *limitConn) NetConn() net.Conn { return c.Conn }
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.l.open.Add(-1)
+		<-c.l.slots
+	})
+	return err
+}
+
+// CloseWrite keeps net/http's half-close before it closes a connection it
+// answered early, so that the client reads the answer rather than a reset.
+func (c *limitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

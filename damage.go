@@ -1,0 +1,72 @@
+package presenced
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/presenced/presenced/natsstore"
+)
+
+// ManifestFile is the engine's manifest in the data directory: per stream,
+// what the engine held when that was surely on disk (natsstore.Manifest).
+const ManifestFile = "engine-manifest.json"
+
+// streamHolds says, for the log, what each of the engine's streams keeps.
+var streamHolds = map[string]string{
+	"KV_presence":      "every user's presence (sessions, preferred presence, status messages)",
+	"KV_subscriptions": "webhook subscriptions and how far each was delivered",
+	"KV_meta":          "the dev clock's offset and the signing key's id",
+	"CHANGES":          "the change log (webhook notifications and stream resumption)",
+}
+
+// ErrDataLoss is what Start returns when the engine lost data it had on disk
+// and the loss was not accepted (Config.AcceptDataLoss).
+var ErrDataLoss = errors.New("the engine lost data it had on disk")
+
+// checkEngine compares the engine's streams with the manifest, before any
+// bucket is opened (opening one creates it if it is gone). Everything lost
+// is logged at ERROR. A loss of records the manifest vouched for refuses the
+// start unless accepted: no crash or power loss explains it, and an
+// operator who can restore a backup wants to before new writes pile up. A
+// loss of records written since the last checkpoint (the tail a power loss
+// may take without --sync-always) is logged and the server starts.
+func (s *Server) checkEngine(ctx context.Context) error {
+	path := filepath.Join(s.cfg.DataDir, ManifestFile)
+	m, found, merr := natsstore.ReadManifest(path)
+	if merr != nil {
+		if !s.cfg.AcceptDataLoss {
+			return fmt.Errorf("presenced: %w; the engine cannot be checked. Run `presenced check --data %s`, or start with --accept-data-loss to go on without the check (a new manifest is written)", merr, s.cfg.DataDir)
+		}
+		s.log.Error("the engine's manifest is unreadable; starting without the check, as --accept-data-loss asks", "file", path, "err", merr)
+		m, found = natsstore.Manifest{}, false
+	}
+	states, err := s.engine.Streams(ctx)
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	rep := natsstore.Check(m, found, states)
+	for _, r := range rep.Streams {
+		if !r.Damaged() {
+			continue
+		}
+		s.log.Error("engine data lost", "stream", r.Name, "holds", streamHolds[r.Name],
+			"missing", r.Missing(), "lost_messages", r.LostMsgs, "lost_sequences", r.SeqBack,
+			"dropped_messages", r.Dropped, "dropped_bytes", r.DroppedBytes, "on_disk_before", r.Durable(), "report", r.String())
+	}
+	if rep.Durable() {
+		if !s.cfg.AcceptDataLoss {
+			return fmt.Errorf("presenced: %w (the ERROR lines above say which streams and how much). Stop here and restore the data directory from a backup, or start with --accept-data-loss to run with what remains; `presenced check --data %s` reports without starting (docs/durability.md)", ErrDataLoss, s.cfg.DataDir)
+		}
+		s.log.Error("starting with what remains, as --accept-data-loss asks: the loss is recorded and will not be reported again")
+	} else if rep.Damaged() {
+		s.log.Error("the engine dropped records written since its last checkpoint (a power loss or a crash of the machine takes those without --sync-always); starting")
+	}
+	if err := s.engine.KeepManifest(path, m.Accept(states)); err != nil {
+		// The old manifest stays: it vouches for no more than before,
+		// though an accepted loss would be reported again.
+		s.log.Warn("could not write the engine's manifest; retrying at the next checkpoint", "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,10 @@
+package presenced
+
+// OpenConnections is how many connections the server holds open (-1 when
+// they are not limited), for tests that watch a client being dropped.
+func (s *Server) OpenConnections() int {
+	if l, ok := s.ln.(*limitListener); ok {
+		return int(l.open.Load())
+	}
+	return -1
+}
