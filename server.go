@@ -64,6 +64,12 @@ type Config struct {
 	// AllowPrivateWebhooks lets notification URLs point at loopback, private
 	// and link-local addresses (always allowed in dev mode, like http URLs).
 	AllowPrivateWebhooks bool
+	// NotifyQueue is how many changes a live stream or a webhook
+	// subscription may hold in memory, waiting for its client or receiver
+	// (default notify.DefaultMaxQueue, 1,024). A stream further behind is
+	// ended with event: reset; a subscription reads from the change log
+	// instead. See docs/security.md.
+	NotifyQueue int
 	// ChangeLogMaxBytes bounds the change log, which the engine reserves
 	// on its volume (0: a quarter of the volume, at most 1 GiB).
 	ChangeLogMaxBytes int64
@@ -285,6 +291,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	api := graphapi.New(opts)
 	s.http = httpServer(s.cfg, route(api, s.issuer.Handler()), s.log)
+	s.http.ConnContext = graphapi.ConnContext // the stream sizes its socket
 	s.http.RegisterOnShutdown(api.StopStreams)
 	go func() { s.serveErr <- s.http.Serve(s.ln) }()
 	s.warm()
@@ -365,8 +372,10 @@ func (s *Server) startNotify(ctx context.Context) error {
 	}
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	runCtx := s.runCtx
-	fan := notify.NewFanout(changes, s.log)
-	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log})
+	fan := notify.NewFanout(notify.FanoutOptions{Log: changes, Logger: s.log, MaxQueue: s.cfg.NotifyQueue})
+	// Users stay watched (their changes logged) for as long as the log
+	// keeps changes, so that a stream may resume within that window.
+	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log, Linger: changeLogMaxAge})
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()

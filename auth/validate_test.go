@@ -54,6 +54,10 @@ func TestValidateAppToken(t *testing.T) {
 		!slices.Equal(p.Roles, []string{"Presence.ReadWrite.All"}) || len(p.Scopes) != 0 || p.Name != directory.DemoDaemonName {
 		t.Errorf("principal %+v", p)
 	}
+	// What outlives the request (a live stream) ends when the token does.
+	if exp, _ := c["exp"].(float64); p.Expires.Unix() != int64(exp) || p.Expires.IsZero() {
+		t.Errorf("principal expires %v, token exp %v", p.Expires, c["exp"])
+	}
 	if _, c2 := decode(t, f.appToken(t)); c2["jti"] == c["jti"] {
 		t.Error("jti repeats")
 	}
