@@ -135,7 +135,7 @@ func TestStuckConsumersHoldBoundedMemory(t *testing.T) {
 	// every queue has had every change.
 	witness := openRawStream(t, e, "ids="+watched[0]+"&access_token="+app, false)
 
-	before := heapInUse()
+	before := heapAfterGC()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: len(watched)}}
 	defer client.CloseIdleConnections()
 	write := func(user, avail, act string) error {
@@ -181,7 +181,7 @@ func TestStuckConsumersHoldBoundedMemory(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	after := heapInUse()
+	after := heapAfterGC()
 	grew := int64(after) - int64(before)
 	t.Logf("heap %d MB before, %d MB after %d changes with %d stuck streams and %d stuck subscriptions (grew %d MB; bound %d MB)",
 		before>>20, after>>20, changes, streams, subs, grew>>20, bound>>20)
