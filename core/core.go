@@ -55,12 +55,12 @@ type Options struct {
 
 // Core is safe for concurrent use.
 type Core struct {
-	kv    store.KV
-	clock clock.Clock
-	users func(tenantID, userID string) bool
-	seed  maphash.Seed
-	shard [256]shard
-	ids   sessionIDTable
+	kv     store.KV
+	clock  clock.Clock
+	users  func(tenantID, userID string) bool
+	seed   maphash.Seed
+	shard  [256]shard
+	ids    sessionIDTable
 	subMu  sync.RWMutex
 	subs   []func(Snapshot)
 	writes []func(Snapshot)
