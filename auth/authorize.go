@@ -13,17 +13,17 @@ type Operation int
 
 // Operations (graph-presence.md §4.2).
 const (
-	ReadPresence   Operation = iota + 1 // GET a user's presence (/me, /users/{id}, /communications/presences/{id})
-	ReadPresences                       // POST /communications/getPresencesByUserId
-	WritePresence                       // setPresence, clearPresence
-	WritePreferred                      // setUserPreferredPresence, clearUserPreferredPresence
-	WriteStatus                         // setStatusMessage
-	WriteLocation                       // setManualLocation, setAutomaticLocation, clearAutomaticLocation, clearLocation
-	Subscribe                           // a change-notification subscription on presence
-	ReadCalendar                        // GET events, calendarView
-	WriteCalendar                       // POST, PATCH, DELETE events
-	ReadMailboxSettings                 // GET mailboxSettings
-	WriteMailboxSettings                // PATCH mailboxSettings
+	ReadPresence         Operation = iota + 1 // GET a user's presence (/me, /users/{id}, /communications/presences/{id})
+	ReadPresences                             // POST /communications/getPresencesByUserId
+	WritePresence                             // setPresence, clearPresence
+	WritePreferred                            // setUserPreferredPresence, clearUserPreferredPresence
+	WriteStatus                               // setStatusMessage
+	WriteLocation                             // setManualLocation, setAutomaticLocation, clearAutomaticLocation, clearLocation
+	Subscribe                                 // a change-notification subscription on presence
+	ReadCalendar                              // GET events, calendarView
+	WriteCalendar                             // POST, PATCH, DELETE events
+	ReadMailboxSettings                       // GET mailboxSettings
+	WriteMailboxSettings                      // PATCH mailboxSettings
 )
 
 // String names the operation as messages do.
