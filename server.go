@@ -47,6 +47,10 @@ type Config struct {
 	DirectoryFile string
 	// Directory, when set, is used instead of DirectoryFile (embedding, tests).
 	Directory *directory.Directory
+	// DemoUsers adds that many generated users to dev mode's demo tenant
+	// (directory.DemoWithUsers: user1…userN@contoso.dev), so that load
+	// spreads over many records. Only in dev mode without a directory.
+	DemoUsers int
 	// PublicURL is the base URL clients reach the server at, used as the
 	// token issuer (default "http://" + the listen address).
 	PublicURL string
@@ -160,6 +164,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 1)}
+	if cfg.DemoUsers != 0 && (!cfg.Dev || cfg.Directory != nil || cfg.DirectoryFile != "") {
+		return nil, errors.New("presenced: generated demo users are for dev mode's demo directory only, not with a directory of your own")
+	}
 	switch {
 	case cfg.Directory != nil:
 		s.dir = cfg.Directory
@@ -167,7 +174,11 @@ func New(cfg Config) (*Server, error) {
 		// Start loads it, while the engine recovers: the two are the bulk
 		// of a restart with many users, and independent.
 	case cfg.Dev:
-		s.dir = directory.Demo()
+		d, err := directory.DemoWithUsers(cfg.DemoUsers)
+		if err != nil {
+			return nil, fmt.Errorf("presenced: %w", err)
+		}
+		s.dir = d
 	default:
 		return nil, errors.New("presenced: a directory file is required outside dev mode (see docs/directory.md), or run with --dev for the demo tenant")
 	}
