@@ -57,7 +57,9 @@ func TestBadCalendarInputIsRejectedAndWritesNothing(t *testing.T) {
 		}), 400, "invalidRequest", "recurrence.pattern.colour"},
 		{"unknown property", "POST", base + "/events", app, ev(func(m map[string]any) { m["subjekt"] = "x" }), 400, "invalidRequest", "subjekt"},
 		{"duplicate property", "POST", base + "/events", app, `{"subject":"a","subject":"b","start":{"dateTime":"2026-11-25T10:00:00","timeZone":"UTC"},"end":{"dateTime":"2026-11-25T10:30:00","timeZone":"UTC"}}`, 400, "invalidRequest", "twice"},
-		{"body content over its limit", "POST", base + "/events", app, ev(func(m map[string]any) { m["body"] = map[string]any{"contentType": "text", "content": strings.Repeat("x", 64<<10+1)} }), 400, "invalidRequest", "body.content"},
+		{"body content over its limit", "POST", base + "/events", app, ev(func(m map[string]any) {
+			m["body"] = map[string]any{"contentType": "text", "content": strings.Repeat("x", 64<<10+1)}
+		}), 400, "invalidRequest", "body.content"},
 		{"request body over the size limit", "POST", base + "/events", app, ev(func(m map[string]any) { m["body"] = map[string]any{"content": strings.Repeat("x", 200<<10)} }), 413, "requestEntityTooLarge", "limit"},
 		{"too many attendees", "POST", base + "/events", app, ev(func(m map[string]any) {
 			as := make([]map[string]any, 501)
