@@ -9,8 +9,6 @@
 package calendar
 
 import (
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/presenced/presenced/calendar/tz"
@@ -19,10 +17,6 @@ import (
 
 // DateTimeTimeZone is Graph's dateTimeTimeZone.
 type DateTimeTimeZone = presence.DateTimeTimeZone
-
-// localDateTime is dateTimeTimeZone.dateTime: a local date-time with no
-// offset, seconds optional, up to 7 fraction digits (.NET ticks).
-var localDateTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?$`)
 
 // Zone resolves a timeZone name (UTC, IANA or Windows), or says which
 // field named an unknown one.
@@ -47,26 +41,23 @@ func ParseDateTime(v DateTimeTimeZone, field string) (time.Time, *time.Location,
 	if v.DateTime == "" {
 		return time.Time{}, nil, presence.Errorf(presence.Invalid, dtField, "%s is required, as a local date-time without offset, e.g. 2026-03-02T09:00:00.", dtField)
 	}
-	if !localDateTime.MatchString(v.DateTime) {
-		why := "expected a local date-time without offset, e.g. 2026-03-02T09:00:00 or 2026-03-02T09:00:00.0000000 (at most 7 fraction digits); the zone goes in timeZone"
-		if strings.HasSuffix(v.DateTime, "Z") || strings.HasSuffix(v.DateTime, "z") || strings.ContainsAny(v.DateTime[min(len(v.DateTime), 10):], "+-") {
-			why = "it carries an offset or 'Z'; dateTime must be local (e.g. 2026-03-02T09:00:00) and the zone goes in timeZone"
+	// The dateTime's form first, then its zone, then the date itself.
+	_, why := tz.ParseLocal(v.DateTime, time.UTC)
+	var t time.Time
+	var loc *time.Location
+	if why != tz.Malformed && why != tz.HasOffset {
+		var err error
+		if loc, err = Zone(v.TimeZone, field+".timeZone"); err != nil {
+			return time.Time{}, nil, err
 		}
-		return time.Time{}, nil, presence.Errorf(presence.Invalid, dtField, "%s '%s' is not accepted: %s.", dtField, clip(v.DateTime), why)
+		t, why = tz.ParseLocal(v.DateTime, loc)
 	}
-	loc, err := Zone(v.TimeZone, field+".timeZone")
-	if err != nil {
-		return time.Time{}, nil, err
-	}
-	layout := "2006-01-02T15:04"
-	switch n := len(v.DateTime); {
-	case n > len("2006-01-02T15:04:05"):
-		layout = "2006-01-02T15:04:05." + strings.Repeat("0", n-len("2006-01-02T15:04:05."))
-	case n == len("2006-01-02T15:04:05"):
-		layout = "2006-01-02T15:04:05"
-	}
-	t, err := time.ParseInLocation(layout, v.DateTime, loc)
-	if err != nil {
+	switch why {
+	case tz.Malformed:
+		return time.Time{}, nil, presence.Errorf(presence.Invalid, dtField, "%s '%s' is not accepted: expected a local date-time without offset, e.g. 2026-03-02T09:00:00 or 2026-03-02T09:00:00.0000000 (at most 7 fraction digits); the zone goes in timeZone.", dtField, clip(v.DateTime))
+	case tz.HasOffset:
+		return time.Time{}, nil, presence.Errorf(presence.Invalid, dtField, "%s '%s' is not accepted: it carries an offset or 'Z'; dateTime must be local (e.g. 2026-03-02T09:00:00) and the zone goes in timeZone.", dtField, clip(v.DateTime))
+	case tz.NoSuchTime:
 		return time.Time{}, nil, presence.Errorf(presence.Invalid, dtField, "%s '%s' is not a valid date-time (month 1-12, a day within the month, hour 0-23).", dtField, v.DateTime)
 	}
 	if y := t.Year(); y < MinYear || y > MaxYear {

@@ -92,7 +92,7 @@ type Rule struct {
 func Compile(r Recurrence) (Rule, error) {
 	p, rg := r.Pattern, r.Range
 	var rule Rule
-	kind, ok := canonical(p.Type, patternTypes)
+	kind, ok := Canonical(p.Type, patternTypes)
 	if !ok {
 		return rule, invalid("recurrence.pattern.type", "recurrence.pattern.type '%s' is not accepted; accepted: %s.", clip(p.Type), strings.Join(patternTypes, ", "))
 	}
@@ -180,7 +180,7 @@ func Compile(r Recurrence) (Rule, error) {
 		rule.day = p.DayOfMonth
 	}
 
-	rkind, ok := canonical(rg.Type, rangeTypes)
+	rkind, ok := Canonical(rg.Type, rangeTypes)
 	if !ok {
 		return rule, invalid("recurrence.range.type", "recurrence.range.type '%s' is not accepted; accepted: %s.", clip(rg.Type), strings.Join(rangeTypes, ", "))
 	}
@@ -230,8 +230,8 @@ func Compile(r Recurrence) (Rule, error) {
 // in the properties the type does not use.
 func (r Recurrence) Normalized() Recurrence {
 	n := r
-	n.Pattern.Type, _ = canonical(r.Pattern.Type, patternTypes)
-	n.Range.Type, _ = canonical(r.Range.Type, rangeTypes)
+	n.Pattern.Type, _ = Canonical(r.Pattern.Type, patternTypes)
+	n.Range.Type, _ = Canonical(r.Range.Type, rangeTypes)
 	n.Pattern.DaysOfWeek = make([]string, 0, len(r.Pattern.DaysOfWeek))
 	for _, d := range r.Pattern.DaysOfWeek {
 		w, _ := weekday(d)
@@ -255,7 +255,9 @@ func invalid(field, format string, args ...any) error {
 	return presence.Errorf(presence.Invalid, field, format, args...)
 }
 
-func canonical(v string, accepted []string) (string, bool) {
+// Canonical is the accepted value v names, matched case-insensitively
+// (Graph's enum values are matched so and shown in their own case).
+func Canonical(v string, accepted []string) (string, bool) {
 	for _, a := range accepted {
 		if strings.EqualFold(a, v) {
 			return a, true

@@ -108,14 +108,7 @@ func invalid(field, format string, args ...any) error {
 	return presence.Errorf(presence.Invalid, field, format, args...)
 }
 
-func canonical(v string, accepted []string) (string, bool) {
-	for _, a := range accepted {
-		if strings.EqualFold(a, v) {
-			return a, true
-		}
-	}
-	return "", false
-}
+func canonical(v string, accepted []string) (string, bool) { return calendar.Canonical(v, accepted) }
 
 // apply merges in into e (a new event when e is zero) and checks the
 // result whole: the event that would be stored is valid, or nothing is.

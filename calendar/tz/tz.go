@@ -227,3 +227,39 @@ var windowsZones = map[string]string{
 	"Mexico Standard Time":            "America/Mexico_City",
 	"Mexico Standard Time 2":          "America/Chihuahua",
 }
+
+// localDateTime is dateTimeTimeZone.dateTime: a local date-time with no
+// offset, seconds optional, up to 7 fraction digits (.NET ticks).
+var localDateTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?$`)
+
+// Why ParseLocal refused a date-time.
+const (
+	Malformed  = 1 // not yyyy-mm-ddThh:mm[:ss[.fffffff]]
+	HasOffset  = 2 // it carries an offset or 'Z': the zone goes in timeZone
+	NoSuchTime = 3 // well-formed, but no such date or time (Feb 30, hour 25)
+)
+
+// ParseLocal reads Graph's dateTimeTimeZone.dateTime ("2026-03-02T09:00",
+// "…:00", "…:00.0000000") as a local time in loc; on failure it says why
+// (Malformed, HasOffset, NoSuchTime). A local time that does not exist or
+// is ambiguous at a daylight-saving change resolves as time.Date does.
+func ParseLocal(s string, loc *time.Location) (time.Time, int) {
+	if !localDateTime.MatchString(s) {
+		if strings.HasSuffix(s, "Z") || strings.HasSuffix(s, "z") || strings.ContainsAny(s[min(len(s), 10):], "+-") {
+			return time.Time{}, HasOffset
+		}
+		return time.Time{}, Malformed
+	}
+	layout := "2006-01-02T15:04"
+	switch n := len(s); {
+	case n > len("2006-01-02T15:04:05"):
+		layout = "2006-01-02T15:04:05." + strings.Repeat("0", n-len("2006-01-02T15:04:05."))
+	case n == len("2006-01-02T15:04:05"):
+		layout = "2006-01-02T15:04:05"
+	}
+	t, err := time.ParseInLocation(layout, s, loc)
+	if err != nil {
+		return time.Time{}, NoSuchTime
+	}
+	return t, 0
+}
