@@ -24,6 +24,7 @@ import (
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/graphapi"
 	"github.com/presenced/presenced/internal/dirlock"
+	"github.com/presenced/presenced/mailbox"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/notify/subscription"
@@ -143,6 +144,7 @@ type Server struct {
 	stopOnce sync.Once
 	hub      *notify.Hub
 	subs     *notify.Manager
+	mail     *mailbox.Mailbox
 	runCtx   context.Context // the background work's; cancelled by runStop on shutdown
 	runStop  context.CancelFunc
 	runDone  sync.WaitGroup
@@ -283,8 +285,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.startNotify(ctx); err != nil {
 		return err
 	}
+	if err := s.startMailbox(ctx); err != nil {
+		return err
+	}
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub,
+	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Mailbox: s.mail,
 		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout)}
 	if s.cfg.Dev {
 		opts.DevClock = devClock{s}
@@ -297,6 +302,25 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.warm()
 	return nil
 }
+
+// startMailbox opens the calendar bucket (events and mailbox settings)
+// and starts the refresher that extends each user's presence window.
+func (s *Server) startMailbox(ctx context.Context) error {
+	kv, err := s.engine.Bucket(ctx, "calendar")
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	s.mail = mailbox.New(mailbox.Options{KV: kv, Core: s.core, Clock: s.clock, Logger: s.log, Users: s.knownUser})
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		s.mail.Run(s.runCtx)
+	}()
+	return nil
+}
+
+// Mailbox is the server's calendars and mailbox settings.
+func (s *Server) Mailbox() *mailbox.Mailbox { return s.mail }
 
 // knownUser reports whether the directory has the stored user, so that
 // the warm-up leaves out users who have left it.

@@ -104,7 +104,7 @@ func NewHub(o HubOptions) *Hub {
 	if h.linger <= 0 {
 		h.linger = 5 * time.Hour
 	}
-	o.Core.OnChange(h.onWrite)
+	o.Core.OnWrite(h.onWrite)
 	if j, ok := o.Clock.(clock.Jumper); ok {
 		j.OnJump(h.nudge)
 	}
@@ -164,7 +164,9 @@ func (h *Hub) Watch(ctx context.Context, users []core.UserRef) (release func(), 
 }
 
 // onWrite runs inside core.Do, under the user's write lock, after the
-// engine acknowledged a write that changed the visible presence.
+// engine acknowledged a write — one that changed the visible presence, or
+// one that did not but may bring the next time-caused change earlier (a
+// calendar window holding a new meeting).
 func (h *Hub) onWrite(s core.Snapshot) {
 	if h.current(s.User) == nil {
 		return
