@@ -20,6 +20,12 @@ import (
 // presenced's throughput as a percentage of that ceiling ("pct-of-bare").
 // The bare handler reads the body and answers a fixed presence document: no
 // auth, no decoding, no engine. See docs/performance.md for measured figures.
+//
+// Client, presenced and the bare handler all run in this process. The
+// user-facing tool measures the same from three processes — `presenced
+// serve --dev`, `presenced bench --mix get=1` (or set=1) and the bare
+// handler bench starts — over the same generated users
+// (directory.DemoWithUsers) and with the same handler (loadgen.Bare).
 
 const benchClients = 64
 
@@ -85,7 +91,14 @@ func drive(b *testing.B, c *http.Client, n int, mk func(i int) *http.Request) ti
 // 5 demo users, where every write to a user waits for the previous one to
 // that user: the engine round trip under the user's lock).
 func BenchmarkHTTP(b *testing.B) {
-	d, many := notifyBenchDirectory(b, 1000)
+	d, err := directory.DemoWithUsers(1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	many := make([]string, 1000)
+	for i := range many {
+		many[i] = directory.DemoUserID(i + 1)
+	}
 	for _, users := range []int{5, 1000} {
 		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) { benchHTTP(b, d, many[:users]) })
 	}

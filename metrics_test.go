@@ -138,7 +138,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		t.Errorf("presenced_cached_users = %v, want adele at least", got)
 	}
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "presenced_build_info", "presenced_ready", "presenced_streams_open",
-		"presenced_subscriptions", "presenced_webhook_queue_depth", "presenced_connections_open", "presenced_http_requests_in_flight"} {
+		"presenced_subscriptions", "presenced_notify_queue_depth", "presenced_connections_open", "presenced_http_requests_in_flight"} {
 		if after[name] == nil {
 			t.Errorf("no metric %s", name)
 		}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,13 +12,6 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/observe"
 )
-
-// processCPU is the process's CPU time (user and system), in nanoseconds.
-func processCPU() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
 
 // BenchmarkHTTPObserved measures what metrics and the access log cost a
 // GET: three servers in one run — the bare handler, presenced with both
@@ -87,7 +79,7 @@ func benchObserved(b *testing.B, observed bool) {
 	part := max(n/benchRounds, benchClients)
 	b.ResetTimer()
 	var tBare, tOff, tOn time.Duration
-	var cpuOff, cpuOn int64 // the process's CPU time in each server's rounds
+	var cpuOff, cpuOn time.Duration // the process's CPU time in each server's rounds
 	for range benchRounds {
 		tBare += drive(b, c, part, mkBare)
 		c0 := processCPU()

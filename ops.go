@@ -64,7 +64,6 @@ func (s *Server) observeParts(api interface{ OpenStreams() int }) {
 	}
 	m.GaugeFunc("cached_users", "Users whose presence is cached in memory.", func() float64 { return float64(s.core.CachedUsers()) })
 	m.GaugeFunc("subscriptions", "Webhook subscriptions running on this server.", func() float64 { return float64(s.subs.Count()) })
-	m.GaugeFunc("webhook_queue_depth", "Changes waiting in the subscriptions' queues to be delivered.", func() float64 { return float64(s.subs.QueueDepth()) })
 	m.GaugeFunc("streams_open", "Live streams (Server-Sent Events) open.", func() float64 { return float64(api.OpenStreams()) })
 	if l, ok := s.ln.(*limitListener); ok {
 		m.GaugeFunc("connections_open", "Client connections open (bounded by --max-connections).", func() float64 { return float64(l.open.Load()) })

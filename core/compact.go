@@ -29,7 +29,7 @@ import (
 //	seq            at (varint), n
 //	lastWrite      time
 //	parts          one byte: bit 0 preferred, 1 status, 2 events,
-//	               3 autoReplies; then each part present, in that order:
+//	               3 autoReplies, 4 window; then each part present, in that order:
 //	  preferred    availability, activity (values), setAt, expiresAt after setAt
 //	  status       content, contentType (value), expiry (0, or 1 then
 //	               dateTime and timeZone), publishedAt, expiresAt after
@@ -38,6 +38,8 @@ import (
 //	               (value), flags (bit 0 isMeeting, 1 isAllDay)
 //	  autoReplies  status (value), internalReplyMessage, scheduledStart,
 //	               scheduledEnd after scheduledStart
+//	  window       calendarUntil (time), calendarRev (uvarint): added with
+//	               the calendar; a server older than it refuses such records
 //
 // A session id is k: 0 and the id written out, or, in the cache only, k-1
 // its number in the process's sessionIDTable (the engine's form is
@@ -84,6 +86,7 @@ const (
 	hasStatus
 	hasEvents
 	hasAutoReplies
+	hasWindow
 )
 
 // Time tags.
@@ -184,6 +187,9 @@ func (c codec) appendFacts(b []byte, f presence.Facts) []byte {
 	if f.AutoReplies != nil {
 		parts |= hasAutoReplies
 	}
+	if !f.CalendarUntil.IsZero() || f.CalendarRev != 0 {
+		parts |= hasWindow
+	}
 	b = append(b, parts)
 	if p := f.Preferred; p != nil {
 		b = appendValue(b, p.Pair.Availability)
@@ -224,6 +230,10 @@ func (c codec) appendFacts(b []byte, f presence.Facts) []byte {
 		b = appendString(b, a.InternalReplyMessage)
 		b = c.appendTime(b, a.ScheduledStart, time.Time{})
 		b = c.appendTime(b, a.ScheduledEnd, a.ScheduledStart)
+	}
+	if parts&hasWindow != 0 {
+		b = c.appendTime(b, f.CalendarUntil, time.Time{})
+		b = binary.AppendUvarint(b, f.CalendarRev)
 	}
 	return b
 }
@@ -279,7 +289,7 @@ func (c codec) decodeInto(s string, buf []presence.Session) (presence.Facts, err
 	f.LastWrite = r.time(time.Time{})
 
 	parts := r.byte()
-	if parts&^(hasPreferred|hasStatus|hasEvents|hasAutoReplies) != 0 {
+	if parts&^(hasPreferred|hasStatus|hasEvents|hasAutoReplies|hasWindow) != 0 {
 		r.fail()
 	}
 	if parts&hasPreferred != 0 {
@@ -330,6 +340,10 @@ func (c codec) decodeInto(s string, buf []presence.Session) (presence.Facts, err
 		a.ScheduledStart = r.time(time.Time{})
 		a.ScheduledEnd = r.time(a.ScheduledStart)
 		f.AutoReplies = a
+	}
+	if parts&hasWindow != 0 {
+		f.CalendarUntil = r.time(time.Time{})
+		f.CalendarRev = r.uvarint()
 	}
 	if r.err != nil || len(r.s) != 0 {
 		return presence.Facts{}, errCompact

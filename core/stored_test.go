@@ -122,6 +122,10 @@ func randomFacts(r *rand.Rand) presence.Facts {
 		at := randomTime(r, time.Time{})
 		f.AutoReplies = &presence.AutoReplies{Status: randomString(r), ScheduledStart: at, ScheduledEnd: randomTime(r, at), InternalReplyMessage: randomString(r)}
 	}
+	if r.IntN(3) == 0 {
+		f.CalendarUntil = randomTime(r, time.Time{})
+		f.CalendarRev = r.Uint64() >> r.IntN(64)
+	}
 	f.Seq = presence.Stamp{At: int64(r.Uint64()), N: r.Uint32()}
 	f.LastWrite = randomTime(r, time.Time{})
 	return f
@@ -163,6 +167,7 @@ func inUTC(f presence.Facts) presence.Facts {
 		utc(&a.ScheduledStart)
 		utc(&a.ScheduledEnd)
 	}
+	utc(&f.CalendarUntil)
 	utc(&f.LastWrite)
 	return f
 }

@@ -26,13 +26,20 @@ func (m *Manager) Count() int {
 	return len(m.subs)
 }
 
-// QueueDepth is how many changes wait in the subscriptions' queues for
-// their deliveries.
-func (m *Manager) QueueDepth() int {
+// QueueDepth is how many changes wait in memory for their readers
+// (webhook subscriptions and live streams), summed over every reader.
+func (f *Fanout) QueueDepth() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := make(map[*Tap]struct{})
 	n := 0
-	for _, rs := range m.all() {
-		if rs.tap != nil {
-			n += rs.tap.Len()
+	for _, taps := range f.bySubject {
+		for t := range taps {
+			if _, ok := seen[t]; ok {
+				continue
+			}
+			seen[t] = struct{}{}
+			n += t.Len()
 		}
 	}
 	return n
