@@ -88,6 +88,8 @@ func exercise(t *testing.T, e *env) secrets {
 		t.Fatalf("me: %d", r.status)
 	}
 	e.call("GET", "/v1.0/users/"+megan+"/nonsense", app, nil)
+	e.call("GET", "/v1.0/users/"+megan+"/mailboxSettings", user, nil)
+	e.call("GET", "/v1.0/me/calendar/events", user, nil)
 	e.call("DELETE", "/v1.0/users/"+megan+"/presence", app, nil)
 
 	events, closeStream := e.openStream(t, app, "ids="+alex, "")

@@ -361,7 +361,7 @@ func (s *Server) startMailbox(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
-	s.mail = mailbox.New(mailbox.Options{KV: kv, Core: s.core, Clock: s.clock, Logger: s.log, Users: s.knownUser})
+	s.mail = mailbox.New(mailbox.Options{KV: s.kv("calendar", kv), Core: s.core, Clock: s.clock, Logger: s.log, Users: s.knownUser})
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
