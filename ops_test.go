@@ -94,6 +94,9 @@ func exercise(t *testing.T, e *env) secrets {
 
 	events, closeStream := e.openStream(t, app, "ids="+alex, "")
 	nextEvent(t, events)
+	if n := scrapeAt(t, e.srv.URL()+"/metrics").value("presenced_streams_open"); n != 1 {
+		t.Errorf("presenced_streams_open = %v with one stream open", n)
+	}
 	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("Available", "Available", "PT1H"))
 	nextEvent(t, events)
 	closeStream()
@@ -120,7 +123,31 @@ func exercise(t *testing.T, e *env) secrets {
 func TestNoMetricLabelCarriesAnID(t *testing.T) {
 	e := start(t)
 	s := exercise(t, e)
-	labels := scrapeAt(t, e.srv.URL()+"/metrics").labelValues()
+	// The run's deliveries and refusals, counted exactly: one notification
+	// taken after one failed attempt; one wrong secret, one wrong password.
+	var m scrape
+	waitFor(t, "the delivery counted", func() bool {
+		m = scrapeAt(t, e.srv.URL()+"/metrics")
+		return m.value("presenced_webhook_deliveries_total", "outcome", "delivered") == 1
+	})
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"presenced_webhook_retries_total", nil, 1},
+		{"presenced_webhook_deliveries_total", []string{"outcome", "dropped"}, 0},
+		{"presenced_webhook_delivery_latency_seconds", nil, 1},
+		{"presenced_token_requests_rejected_total", []string{"error", "invalid_client", "code", "7000215"}, 1},
+		{"presenced_token_requests_rejected_total", []string{"error", "invalid_grant", "code", "50126"}, 1},
+		{"presenced_tokens_issued_total", []string{"grant", "password"}, 1},
+		{"presenced_subscriptions", nil, 0},
+	} {
+		if got := m.value(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	labels := m.labelValues()
 	if len(labels) < 50 {
 		t.Fatalf("only %d label values: the run did not reach the metrics", len(labels))
 	}
@@ -181,6 +208,17 @@ func TestAccessLogCarriesRequestsNotSecrets(t *testing.T) {
 	}
 	if len(lines) < 15 {
 		t.Fatalf("%d access lines", len(lines))
+	}
+	var retry map[string]any
+	sc = bufio.NewScanner(strings.NewReader(logs))
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "notification not taken; retrying" {
+			retry = m
+		}
+	}
+	if retry == nil || retry["tenant"] != directory.DemoTenantID || retry["app"] != directory.DemoClientID || retry["subscription"] == "" {
+		t.Errorf("the failed delivery's line: %v", retry)
 	}
 	if me == nil || me["route"] != "/v1.0/me/presence" || me["status"] != float64(200) || me["tenant"] != directory.DemoTenantID || me["app"] != directory.DemoClientID || me["request_id"] == "" {
 		t.Errorf("the access line of GET /me/presence: %v", me)
