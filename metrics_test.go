@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 )
 
@@ -186,4 +188,38 @@ func (s scrape) labelValues() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// With --metrics-addr the metrics move to their own listener (with the
+// health endpoints), and the main listener no longer serves them; "off"
+// keeps none.
+func TestMetricsOnTheirOwnListener(t *testing.T) {
+	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", cfg: func(c *presenced.Config) { c.MetricsAddr = "127.0.0.1:0" }}
+	e.boot()
+	own := "http://" + e.srv.MetricsAddr().String()
+	if s := scrapeAt(t, own+"/metrics"); s["presenced_build_info"] == nil {
+		t.Fatal("no presenced metrics on the metrics listener")
+	}
+	for _, c := range []struct {
+		url  string
+		want int
+	}{{e.srv.URL() + "/metrics", 404}, {own + "/readyz", 200}, {own + "/healthz", 200}, {e.srv.URL() + "/readyz", 200}} {
+		waitFor(t, c.url+" answering", func() bool {
+			resp, err := http.Get(c.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode == c.want
+		})
+	}
+
+	off := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", cfg: func(c *presenced.Config) { c.MetricsAddr = presenced.MetricsOff }}
+	off.boot()
+	if off.srv.Metrics() != nil || off.srv.MetricsAddr() != nil {
+		t.Fatal("metrics kept with --metrics-addr off")
+	}
+	if r := off.call("GET", "/metrics", "", nil); r.status != 404 {
+		t.Fatalf("/metrics with metrics off: %d", r.status)
+	}
 }
