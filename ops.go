@@ -152,7 +152,7 @@ func (s *Server) drain(ctx context.Context) {
 		return
 	}
 	s.health.Drain()
-	if s.cfg.ShutdownDrain <= 0 {
+	if s.cfg.ShutdownDrain <= 0 || s.noDrain.Load() {
 		return
 	}
 	s.log.Info("draining: /readyz fails while requests are still served", "for", s.cfg.ShutdownDrain)
@@ -162,6 +162,14 @@ func (s *Server) drain(ctx context.Context) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// ShutdownNow is Shutdown without the drain: for a stop asked for at a
+// terminal (the command's SIGINT), where no load balancer waits to see
+// /readyz fail.
+func (s *Server) ShutdownNow(ctx context.Context) error {
+	s.noDrain.Store(true)
+	return s.Shutdown(ctx)
 }
 
 // stopMetrics closes the metrics listener.

@@ -289,3 +289,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("not %s within 10 s", what)
 }
+
+// ShutdownNow (the command's SIGINT, Ctrl-C at a terminal) stops without
+// the drain, however long it is.
+func TestShutdownNowSkipsTheDrain(t *testing.T) {
+	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", cfg: func(c *presenced.Config) { c.ShutdownDrain = time.Hour }}
+	e.boot()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.srv.ShutdownNow(ctx); err != nil || ctx.Err() != nil {
+		t.Fatalf("ShutdownNow: %v (context: %v)", err, ctx.Err())
+	}
+	e.srv = nil
+}

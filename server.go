@@ -177,6 +177,7 @@ type Server struct {
 	dirLoaded   *observe.Flag
 	warmed      *observe.Flag
 	engineOpen  atomic.Bool
+	noDrain     atomic.Bool // ShutdownNow
 	metricsLn   net.Listener
 	metricsHTTP *http.Server
 	cert        *certificate // nil: plain http

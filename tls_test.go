@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,8 +104,6 @@ func TestTLSServesHTTPSWithHTTP2(t *testing.T) {
 	}
 }
 
-var httpsListenRE = regexp.MustCompile(`listening on (https://\S+)`)
-
 // The certificate is rotated by SIGHUP while requests run: new
 // connections get the new certificate, open ones carry on, no request
 // fails. The binary is configured through the environment alone
@@ -123,21 +120,7 @@ func TestTLSCertificateRotatesOnSIGHUP(t *testing.T) {
 	cmd := exec.Command(bin, "serve", "--log-level", "info")
 	cmd.Env = append(os.Environ(), "PRESENCED_DEV=true", "PRESENCED_ADDR=127.0.0.1:0", "PRESENCED_DATA="+t.TempDir(),
 		"PRESENCED_TLS_CERT="+certFile, "PRESENCED_TLS_KEY="+keyFile, "PRESENCED_LOG_FORMAT=json", "PRESENCED_SHUTDOWN_DRAIN=100ms")
-	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := httpsListenRE.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
 	var logMu sync.Mutex
 	var logLines []string
 	logsDone := make(chan struct{})
@@ -150,11 +133,9 @@ func TestTLSCertificateRotatesOnSIGHUP(t *testing.T) {
 			logMu.Unlock()
 		}
 	}()
-	var base string
-	select {
-	case base = <-found:
-	case <-time.After(30 * time.Second):
-		t.Fatal("presenced did not say where it listens")
+	base := startBinary(t, cmd).url
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatalf("listening on %s", base)
 	}
 	tok := daemonToken(t, tlsClient(ca, true), base)
 	adele := base + "/v1.0/users/adele@contoso.dev/presence"
@@ -237,17 +218,16 @@ func TestTLSCertificateRotatesOnSIGHUP(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// The logs end when the process does (read them all before Wait,
+	// which closes the pipe).
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
+	case <-logsDone:
 	case <-time.After(20 * time.Second):
 		t.Fatal("still running 20 s after SIGTERM")
 	}
-	<-logsDone
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
 	for _, l := range logLines {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) != nil {

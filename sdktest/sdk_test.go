@@ -44,9 +44,16 @@ type env struct {
 	srv *presenced.Server
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T) *env { return startConfig(t, nil) }
+
+// startConfig is start with the configuration changed by cfg (nil: none).
+func startConfig(t *testing.T, cfg func(*presenced.Config)) *env {
 	t.Helper()
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
+	c := presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true}
+	if cfg != nil {
+		cfg(&c)
+	}
+	srv, err := presenced.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}

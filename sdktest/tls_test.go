@@ -1,7 +1,6 @@
 package sdktest
 
 import (
-	"context"
 	"crypto/tls"
 	"net/http"
 	"strings"
@@ -25,19 +24,8 @@ func TestSDKOverHTTPS(t *testing.T) {
 	now := time.Now()
 	ca := testcert.NewCA(t, now)
 	certFile, keyFile := testcert.Write(t, t.TempDir(), ca.Issue(t, now, 1))
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, TLSCertFile: certFile, TLSKeyFile: keyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	e := &env{t: t, srv: srv}
+	e := startConfig(t, func(c *presenced.Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
+	srv := e.srv
 	if !strings.HasPrefix(srv.URL(), "https://") {
 		t.Fatalf("URL %s", srv.URL())
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -186,12 +187,12 @@ func TestDockerfileBuildsAStaticBinaryThatRuns(t *testing.T) {
 	}
 	srv.Env = append(srv.Env, "PRESENCED_ADDR=127.0.0.1:0", "PRESENCED_DATA="+data, "PRESENCED_DEV=true")
 	stdout, _ := srv.StdoutPipe()
-	var logs bytes.Buffer
+	var logs syncBuffer
 	srv.Stderr = &logs
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	defer func() { _ = srv.Process.Kill() }()
 	addr := make(chan string, 1)
 	go func() {
 		re := regexp.MustCompile(`listening on http://(\S+)`)
@@ -229,8 +230,16 @@ func TestDockerfileBuildsAStaticBinaryThatRuns(t *testing.T) {
 	if !strings.Contains(string(out), "ok: cache warm") {
 		t.Errorf("HEALTHCHECK does not ask /readyz: %s", out)
 	}
+	// Stopped as the engine stops a container: SIGTERM, a clean exit, its
+	// logs (JSON, as the image sets) written out.
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+	}
 	var line map[string]any
-	if first, _, _ := strings.Cut(logs.String(), "\n"); json.Unmarshal([]byte(first), &line) != nil {
+	if first, _, _ := strings.Cut(logs.String(), "\n"); json.Unmarshal([]byte(first), &line) != nil || line["msg"] == nil {
 		t.Errorf("the image's logs are not JSON: %q", first)
 	}
 }

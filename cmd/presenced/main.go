@@ -151,7 +151,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		go func() { _ = http.Serve(ln, mux) }()
 		cfg.Logger.Info("profiler listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, interactive, stop := stopSignals()
 	defer stop()
 	if err := srv.Start(ctx); err != nil {
 		return err
@@ -180,6 +180,9 @@ wait:
 	fmt.Fprintln(stdout, "presenced: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownDrain+10*time.Second)
 	defer cancel()
+	if interactive() {
+		return srv.ShutdownNow(sctx) // Ctrl-C at a terminal: no load balancer to wait for
+	}
 	return srv.Shutdown(sctx)
 }
 

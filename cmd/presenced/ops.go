@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/presenced/presenced"
@@ -93,4 +98,26 @@ func reload(srv *presenced.Server, cfg presenced.Config) {
 			cfg.Logger.Error("TLS certificate not reloaded; the previous one stays", "err", err)
 		}
 	}
+}
+
+// stopSignals is how the command is asked to stop: ctx ends at SIGTERM or
+// SIGINT, and interactive reports whether it was SIGINT — Ctrl-C at a
+// terminal, where no load balancer waits for the drain — rather than a
+// supervisor's SIGTERM (systemd, a container engine, Kubernetes). stop
+// gives both signals their default back: a second one ends the process.
+func stopSignals() (ctx context.Context, interactive func() bool, stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	var got atomic.Value
+	go func() {
+		select {
+		case s := <-ch:
+			got.Store(s)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	interactive = func() bool { s, _ := got.Load().(os.Signal); return s == os.Interrupt }
+	return ctx, interactive, func() { signal.Stop(ch); cancel() }
 }
