@@ -48,7 +48,7 @@ func (a *API) action(kind subjectKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("action")
 		spec, ok := actions[name]
-		p, err := a.principal(r)
+		p, err := a.caller(r)
 		if err != nil {
 			a.writeError(w, r, err)
 			return

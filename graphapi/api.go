@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/auth/throttle"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
@@ -58,6 +59,13 @@ type Options struct {
 	Subscriptions Subscriptions
 	// Streams, when set, serves the live stream (StreamPath).
 	Streams Streams
+	// Budget is each application's request budget per tenant (Graph's
+	// throttling, 429 over it); nil: no budget.
+	Budget *throttle.Budget
+	// MaxInFlight is how many requests the API serves at once; over it a
+	// request is answered 503 at once (zero or less: no limit; the server
+	// passes DefaultMaxInFlight).
+	MaxInFlight int
 	// StreamWriteTimeout bounds each write of the live stream (an event or
 	// a heartbeat), so that a stream nobody reads is dropped. It replaces
 	// the server's WriteTimeout, which bounds a whole response and would
@@ -88,6 +96,9 @@ type API struct {
 
 	streamWriteTimeout time.Duration
 
+	budget   *throttle.Budget
+	inFlight *inFlight // nil: no limit
+
 	// streamsDone ends every open stream when the server shuts down
 	// (streams never go idle, so a graceful shutdown would wait forever).
 	streamsDone context.Context
@@ -100,7 +111,10 @@ func (a *API) StopStreams() { a.stopStreams() }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, streamWriteTimeout: o.StreamWriteTimeout}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, streamWriteTimeout: o.StreamWriteTimeout, budget: o.Budget}
+	if o.MaxInFlight > 0 {
+		a.inFlight = &inFlight{max: int64(o.MaxInFlight)}
+	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -150,6 +164,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = c
 	}
 	h["Client-Request-Id"] = []string{id}
+	if a.inFlight != nil && guarded(r) {
+		if !a.inFlight.enter() {
+			a.overloaded(w, r)
+			return
+		}
+		defer a.inFlight.leave()
+	}
 	a.mux.ServeHTTP(w, r)
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/auth/throttle"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
@@ -46,6 +47,10 @@ func benchUserID(i int) string { return fmt.Sprintf("%08x-be0c-4000-8000-%012x",
 // fixture is an API over a warm core, and a listener serving it.
 type fixture struct {
 	api    *API
+	// throttled is api with throttling on: a budget per application (so
+	// large that it never refuses, so that every request does the work)
+	// and the in-flight guard.
+	throttled *API
 	url    string
 	token  string // the demo daemon's app token (Presence.ReadWrite.All)
 	owner  string // a delegated token of benchUserID(0) (Presence.Read.All)
@@ -147,7 +152,9 @@ func newFixture() (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fixture{api: api, url: base, token: tok, owner: owner,
+	throttled := New(Options{BaseURL: base, Core: c, Directory: dir, Auth: val, Clock: clk, Logger: quiet,
+		Budget: throttle.NewBudget(throttle.BudgetOptions{Requests: 1 << 30, Clock: clk}), MaxInFlight: DefaultMaxInFlight})
+	f := &fixture{api: api, throttled: throttled, url: base, token: tok, owner: owner,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	// Warm: read every user once through the API.
 	for lo := 0; lo < benchUsers; lo += MaxIDs {
@@ -320,4 +327,39 @@ func BenchmarkSetPresence(b *testing.B) {
 		w.serve(b, f.api, tmpls[i%len(tmpls)], bodies[(i/len(tmpls))%2])
 		i++
 	}
+}
+
+// BenchmarkThrottleOverhead is what throttling adds to a GET presence
+// (BenchmarkGetPresence/handler): the same request through an API without
+// throttling and one with it on (a budget per application that never
+// refuses, and the in-flight guard), alternating in rounds so that the
+// shared machine's load weighs on both alike.
+//
+//	go test -run '^$' -bench ThrottleOverhead -count 5 ./graphapi/
+func BenchmarkThrottleOverhead(b *testing.B) {
+	f := benchFixture(b)
+	tmpl := httptest.NewRequest("GET", "/v1.0/users/"+benchUserID(11)+"/presence", nil)
+	tmpl.Header.Set("Authorization", "Bearer "+f.token)
+	w := &discard{h: http.Header{}}
+	const rounds = 10
+	var off, on time.Duration
+	n := max(b.N/rounds, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range rounds {
+		t := time.Now()
+		for range n {
+			w.serve(b, f.api, tmpl, nil)
+		}
+		off += time.Since(t)
+		t = time.Now()
+		for range n {
+			w.serve(b, f.throttled, tmpl, nil)
+		}
+		on += time.Since(t)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(off.Nanoseconds())/float64(n*rounds), "off-ns/req")
+	b.ReportMetric(float64(on.Nanoseconds())/float64(n*rounds), "on-ns/req")
+	b.ReportMetric(100*(float64(on)-float64(off))/float64(off), "overhead-pct")
 }

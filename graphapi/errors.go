@@ -17,6 +17,9 @@ type httpError struct {
 	status  int
 	code    string
 	message string
+	// retryAfter, when not zero, is the Retry-After header in seconds
+	// (429 and 503).
+	retryAfter int
 }
 
 func (e *httpError) Error() string { return e.message }
@@ -62,11 +65,12 @@ type innerError struct {
 // writeError renders err as a Graph error body.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg, target := http.StatusInternalServerError, "generalException", presence.ErrorMessage(err), ""
+	retryAfter := 0
 	var he *httpError
 	var pe *presence.Error
 	switch {
 	case errors.As(err, &he):
-		status, code, msg = he.status, he.code, he.message
+		status, code, msg, retryAfter = he.status, he.code, he.message, he.retryAfter
 	case errors.As(err, &pe):
 		m := statusOf[pe.Code]
 		if m.status != 0 {
@@ -74,11 +78,17 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		target = pe.Field
 	}
-	if status >= 500 && r.Context().Err() == nil { // a client that hung up is not a server failure
+	// A client that hung up is not a server failure, and an overloaded
+	// node's refusals (they carry their own Retry-After) are logged by the
+	// guard, at most once a minute.
+	if status >= 500 && r.Context().Err() == nil && (he == nil || he.retryAfter == 0) {
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request-id", w.Header().Get("request-id"), "err", err)
 	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if retryAfter == 0 && status == http.StatusServiceUnavailable {
+		retryAfter = 1
+	}
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", a.challenge(r, msg))

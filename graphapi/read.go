@@ -15,7 +15,7 @@ import (
 // /communications/presences/{id}.
 func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.principal(r)
+		p, err := a.caller(r)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -51,7 +51,7 @@ func isOwner(p auth.Principal, userID string) bool {
 // listPresences answers GET /communications/presences, which Graph does not
 // support: say what to use instead.
 func (a *API) listPresences(w http.ResponseWriter, r *http.Request) {
-	if _, err := a.principal(r); err != nil {
+	if _, err := a.caller(r); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -63,7 +63,7 @@ func (a *API) listPresences(w http.ResponseWriter, r *http.Request) {
 // Unknown ids, and ids of users the caller's tenant may not see, are left
 // out of the result (semantics §6); duplicates are answered once.
 func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
-	p, err := a.principal(r)
+	p, err := a.caller(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
