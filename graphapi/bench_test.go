@@ -46,15 +46,15 @@ func benchUserID(i int) string { return fmt.Sprintf("%08x-be0c-4000-8000-%012x",
 
 // fixture is an API over a warm core, and a listener serving it.
 type fixture struct {
-	api    *API
+	api *API
 	// throttled is api with throttling on: a budget per application (so
 	// large that it never refuses, so that every request does the work)
 	// and the in-flight guard.
 	throttled *API
-	url    string
-	token  string // the demo daemon's app token (Presence.ReadWrite.All)
-	owner  string // a delegated token of benchUserID(0) (Presence.Read.All)
-	client *http.Client
+	url       string
+	token     string // the demo daemon's app token (Presence.ReadWrite.All)
+	owner     string // a delegated token of benchUserID(0) (Presence.Read.All)
+	client    *http.Client
 }
 
 var (
