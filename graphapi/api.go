@@ -135,6 +135,7 @@ func New(o Options) *API {
 		m.Handle(v+"/users/{id}/presence/{action}", a.method("POST", a.action(subjectUsers)))
 		m.Handle(v+"/communications/presences/{id}/{action}", a.method("POST", a.action(subjectPresences)))
 		m.Handle(v+"/subscriptions", a.methods(route{"GET", a.listSubscriptions}, route{"POST", a.createSubscription}))
+		m.Handle(v+"/$batch", a.method("POST", a.batch))
 		m.Handle(v+"/subscriptions/{id}", a.methods(route{"GET", a.subscriptionItem}, route{"PATCH", a.subscriptionItem}, route{"DELETE", a.subscriptionItem}))
 	}
 	m.Handle(StreamPath, a.method("GET", a.stream))
@@ -153,17 +154,7 @@ func New(o Options) *API {
 // ServeHTTP stamps every response with request-id (and echoes
 // client-request-id) before routing, so that every error carries both.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// The keys are set in canonical form: Header.Set would allocate the
-	// canonical "Request-Id" on every request.
-	h := w.Header()
-	id := guid.New()
-	h["Request-Id"] = []string{id}
-	// Graph echoes the caller's client-request-id, and uses the request-id
-	// when the caller sent none (or one it cannot echo safely).
-	if c := r.Header.Get("client-request-id"); c != "" && len(c) <= 128 && printable(c) {
-		id = c
-	}
-	h["Client-Request-Id"] = []string{id}
+	a.stamp(w.Header(), r)
 	if a.inFlight != nil && guarded(r) {
 		if !a.inFlight.enter() {
 			a.overloaded(w, r)
@@ -172,6 +163,20 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer a.inFlight.leave()
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// stamp sets a response's request-id, and its client-request-id: the
+// caller's, echoed, or the request-id when the caller sent none (or one it
+// cannot echo safely), as Graph does.
+func (a *API) stamp(h http.Header, r *http.Request) {
+	// The keys are set in canonical form: Header.Set would allocate the
+	// canonical "Request-Id" on every request.
+	id := guid.New()
+	h["Request-Id"] = []string{id}
+	if c := r.Header.Get("client-request-id"); c != "" && len(c) <= 128 && printable(c) {
+		id = c
+	}
+	h["Client-Request-Id"] = []string{id}
 }
 
 // method restricts h to one HTTP method with a Graph-style 405 otherwise.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -362,4 +363,81 @@ func BenchmarkThrottleOverhead(b *testing.B) {
 	b.ReportMetric(float64(off.Nanoseconds())/float64(n*rounds), "off-ns/req")
 	b.ReportMetric(float64(on.Nanoseconds())/float64(n*rounds), "on-ns/req")
 	b.ReportMetric(100*(float64(on)-float64(off))/float64(off), "overhead-pct")
+}
+
+// BenchmarkBatch compares one $batch of 20 GETs with the same 20 GETs sent
+// one by one: over a loopback connection (http: round trips included) and
+// through API.ServeHTTP (handler: the server's work alone). The two
+// alternate in rounds; batch-vs-single is the batch's time as a
+// percentage of the 20 single requests'.
+//
+//	go test -run '^$' -bench Batch -count 5 ./graphapi/
+func BenchmarkBatch(b *testing.B) {
+	f := benchFixture(b)
+	var reqs []string
+	paths := make([]string, MaxBatch)
+	for i := range paths {
+		paths[i] = "/users/" + benchUserID(100+i) + "/presence"
+		reqs = append(reqs, fmt.Sprintf(`{"id":"%d","method":"GET","url":%q}`, i, paths[i]))
+	}
+	batch := []byte(`{"requests":[` + strings.Join(reqs, ",") + `]}`)
+	for _, via := range []string{"http", "handler"} {
+		b.Run(via, func(b *testing.B) {
+			w := &discard{h: http.Header{}}
+			single := func() {
+				for _, p := range paths {
+					if via == "handler" {
+						tmpl := httptest.NewRequest("GET", "/v1.0"+p, nil)
+						tmpl.Header.Set("Authorization", "Bearer "+f.token)
+						w.serve(b, f.api, tmpl, nil)
+						continue
+					}
+					resp, err := f.client.Do(f.request("GET", "/v1.0"+p, f.token, nil))
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+			batched := func() {
+				if via == "handler" {
+					tmpl := httptest.NewRequest("POST", "/v1.0/$batch", nil)
+					tmpl.Header.Set("Authorization", "Bearer "+f.token)
+					tmpl.Header.Set("Content-Type", "application/json")
+					w.serve(b, f.api, tmpl, batch)
+					return
+				}
+				resp, err := f.client.Do(f.request("POST", "/v1.0/$batch", f.token, batch))
+				if err != nil {
+					b.Fatal(err)
+				}
+				out, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || bytes.Count(out, []byte(`"status":200`)) != MaxBatch {
+					b.Fatalf("%s: %.300s", resp.Status, out)
+				}
+			}
+			const rounds = 10
+			n := max(b.N/rounds, 1)
+			var tSingle, tBatch time.Duration
+			b.ResetTimer()
+			for range rounds {
+				t := time.Now()
+				for range n {
+					single()
+				}
+				tSingle += time.Since(t)
+				t = time.Now()
+				for range n {
+					batched()
+				}
+				tBatch += time.Since(t)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(tSingle.Nanoseconds())/float64(n*rounds), "20-single-ns")
+			b.ReportMetric(float64(tBatch.Nanoseconds())/float64(n*rounds), "batch-of-20-ns")
+			b.ReportMetric(100*float64(tBatch)/float64(tSingle), "batch-vs-single-pct")
+		})
+	}
 }

@@ -106,6 +106,12 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, body)
 }
 
+// Header values every JSON answer carries, set without allocating.
+var (
+	contentTypeJSON = []string{"application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"}
+	odataVersion    = []string{"4.0"}
+)
+
 // graphAppID is Microsoft Graph's application (resource) id, which Graph's
 // challenge names as client_id.
 const graphAppID = "00000003-0000-0000-c000-000000000000"
@@ -141,9 +147,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeBody(w, status, b)
 }
 
-// writeBody answers with the JSON body b.
+// writeBody answers with the JSON body b. A successful answer is an OData
+// payload and says its protocol version, as Graph's do (its errors do not).
 func writeBody(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	if status < 300 {
+		h["OData-Version"] = odataVersion // as Graph spells it (not Go's canonical Odata-Version)
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
