@@ -77,6 +77,10 @@ func (a *API) action(kind subjectKind) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
+		if err := noOptions(r); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 		cmd, err := spec.decode(a, r, p)
 		if err != nil {
 			a.writeError(w, r, err)

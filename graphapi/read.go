@@ -29,18 +29,29 @@ func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
+		sel, err := readOptions(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 		snap, err := a.core.Read(r.Context(), ref(u))
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
+		// With $select the context names the properties, as OData's does:
+		// …/presence(availability,activity)/$entity.
+		list := ""
+		if sel.list != "" {
+			list = "(" + sel.list + ")"
+		}
 		var context string
 		if kind == subjectPresences {
-			context = a.serviceRoot(r, "/$metadata#communications/presences/$entity")
+			context = a.serviceRoot(r, "/$metadata#communications/presences", list, "/$entity")
 		} else {
-			context = a.serviceRoot(r, "/$metadata#users('", u.ID, "')/presence/$entity")
+			context = a.serviceRoot(r, "/$metadata#users('", u.ID, "')/presence", list, "/$entity")
 		}
-		writePresence(w, context, snap, isOwner(p, u.ID))
+		writePresence(w, context, snap, isOwner(p, u.ID), sel.fields)
 	}
 }
 
@@ -69,6 +80,10 @@ func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := auth.Authorize(p, auth.ReadPresences, "", false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := noOptions(r); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

@@ -82,3 +82,22 @@ func TestBatchThroughSDK(t *testing.T) {
 		t.Errorf("id %s, want %s", deref(q.GetId()), alex)
 	}
 }
+
+// $select through the SDK's query parameters: the presence holds only the
+// selected properties.
+func TestSelectThroughSDK(t *testing.T) {
+	e := start(t)
+	c := ctx(t)
+	adele := e.user("adele")
+	client := e.client(e.appAuth(), "v1.0")
+	p, err := client.Users().ByUserId(adele).Presence().Get(c, &users.ItemPresenceRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.ItemPresenceRequestBuilderGetQueryParameters{Select: []string{"availability", "activity"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPair(t, "$select=availability,activity", p, "Offline", "Offline")
+	if p.GetId() != nil || p.GetSequenceNumber() != nil || p.GetOutOfOfficeSettings() != nil {
+		t.Errorf("properties not selected came back: id %v, sequenceNumber %v", deref(p.GetId()), deref(p.GetSequenceNumber()))
+	}
+}
