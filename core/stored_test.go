@@ -122,6 +122,28 @@ func randomFacts(r *rand.Rand) presence.Facts {
 		at := randomTime(r, time.Time{})
 		f.AutoReplies = &presence.AutoReplies{Status: randomString(r), ScheduledStart: at, ScheduledEnd: randomTime(r, at), InternalReplyMessage: randomString(r)}
 	}
+	if r.IntN(2) == 0 {
+		w := &presence.WorkLocations{}
+		signal := func() *presence.LocationSignal {
+			at := randomTime(r, time.Time{})
+			return &presence.LocationSignal{Type: randomString(r), PlaceID: randomString(r), SetAt: at, Until: randomTime(r, at)}
+		}
+		switch r.IntN(4) {
+		case 0:
+			w.Manual = signal()
+		case 1:
+			w.Automatic = signal()
+		case 2:
+			w.Manual, w.Automatic = signal(), signal()
+		}
+		for range r.IntN(3) + 1 - min(1, r.IntN(4)) {
+			at := randomTime(r, time.Time{})
+			w.Scheduled = append(w.Scheduled, presence.ScheduledLocation{Start: at, End: randomTime(r, at), Type: randomString(r), PlaceID: randomString(r)})
+		}
+		if w.Manual != nil || w.Automatic != nil || len(w.Scheduled) > 0 {
+			f.Location = w
+		}
+	}
 	f.Seq = presence.Stamp{At: int64(r.Uint64()), N: r.Uint32()}
 	f.LastWrite = randomTime(r, time.Time{})
 	return f
@@ -162,6 +184,18 @@ func inUTC(f presence.Facts) presence.Facts {
 	if a := f.AutoReplies; a != nil {
 		utc(&a.ScheduledStart)
 		utc(&a.ScheduledEnd)
+	}
+	if w := f.Location; w != nil {
+		for _, s := range []*presence.LocationSignal{w.Manual, w.Automatic} {
+			if s != nil {
+				utc(&s.SetAt)
+				utc(&s.Until)
+			}
+		}
+		for i := range w.Scheduled {
+			utc(&w.Scheduled[i].Start)
+			utc(&w.Scheduled[i].End)
+		}
 	}
 	utc(&f.LastWrite)
 	return f

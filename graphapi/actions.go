@@ -12,24 +12,25 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-// actionSpec is one bound action of the presence entity.
+// actionSpec is one bound action of the presence entity. status is its
+// success status (200 unless said).
 type actionSpec struct {
 	op     auth.Operation
 	decode func(a *API, r *http.Request, p auth.Principal) (presence.Command, error)
+	status int
 }
 
 var actions = map[string]actionSpec{
-	"setPresence":                {auth.WritePresence, decodeSetPresence},
-	"clearPresence":              {auth.WritePresence, decodeClearPresence},
-	"setUserPreferredPresence":   {auth.WritePreferred, decodeSetPreferred},
-	"clearUserPreferredPresence": {auth.WritePreferred, decodeClearPreferred},
-	"setStatusMessage":           {auth.WriteStatus, decodeSetStatus},
-}
-
-// Graph binds these to presence too; presenced does not implement work
-// location yet and says so rather than pretending.
-var notYet = map[string]bool{
-	"setManualLocation": true, "setAutomaticLocation": true, "clearAutomaticLocation": true, "clearLocation": true,
+	"setPresence":                {auth.WritePresence, decodeSetPresence, 0},
+	"clearPresence":              {auth.WritePresence, decodeClearPresence, 0},
+	"setUserPreferredPresence":   {auth.WritePreferred, decodeSetPreferred, 0},
+	"clearUserPreferredPresence": {auth.WritePreferred, decodeClearPreferred, 0},
+	"setStatusMessage":           {auth.WriteStatus, decodeSetStatus, 0},
+	"setManualLocation":          {auth.WriteLocation, decodeSetLocation("setManualLocation", presence.LayerManual), 0},
+	"setAutomaticLocation":       {auth.WriteLocation, decodeSetLocation("setAutomaticLocation", presence.LayerAutomatic), 0},
+	"clearLocation":              {auth.WriteLocation, decodeClear("clearLocation", presence.ClearLocation{}), 0},
+	// Graph's page for clearAutomaticLocation answers 204, the others 200.
+	"clearAutomaticLocation": {auth.WriteLocation, decodeClear("clearAutomaticLocation", presence.ClearAutomaticLocation{}), http.StatusNoContent},
 }
 
 func actionNames() string {
@@ -53,12 +54,7 @@ func (a *API) action(kind subjectKind) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
-		switch {
-		case notYet[name]:
-			a.writeError(w, r, errBody(http.StatusNotImplemented, "notImplemented",
-				fmt.Sprintf("presenced does not implement %s yet; the presence actions it serves are %s.", name, actionNames())))
-			return
-		case !ok:
+		if !ok {
 			a.writeError(w, r, errBody(http.StatusBadRequest, "BadRequest",
 				fmt.Sprintf("Resource not found for the segment '%s'. The presence actions are %s.", clip(name), actionNames())))
 			return
@@ -88,6 +84,10 @@ func (a *API) action(kind subjectKind) http.HandlerFunc {
 		}
 		if _, _, err := a.core.Do(r.Context(), ref(u), cmd); err != nil {
 			a.writeError(w, r, err)
+			return
+		}
+		if spec.status == http.StatusNoContent {
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		w.Header().Set("Content-Length", "0")
@@ -202,4 +202,28 @@ func decodeSetStatus(a *API, r *http.Request, _ auth.Principal) (presence.Comman
 		cmd.ContentType = "text"
 	}
 	return cmd, nil
+}
+
+// decodeSetLocation decodes setManualLocation and setAutomaticLocation:
+// workLocationType (office, remote, timeOff) and an optional placeId.
+func decodeSetLocation(action string, layer presence.LocationLayer) func(*API, *http.Request, auth.Principal) (presence.Command, error) {
+	return func(a *API, r *http.Request, _ auth.Principal) (presence.Command, error) {
+		var typ string
+		var place optString
+		if err := decodeBody(r, a.maxBody, action, false, param{"workLocationType", &typ}, param{"placeId", &place}); err != nil {
+			return nil, err
+		}
+		return presence.SetLocation{Layer: layer, Type: typ, PlaceID: place.v}, nil
+	}
+}
+
+// decodeClear decodes an action that takes no parameters: Graph's pages
+// say to send no body; an empty JSON object is accepted too.
+func decodeClear(action string, cmd presence.Command) func(*API, *http.Request, auth.Principal) (presence.Command, error) {
+	return func(a *API, r *http.Request, _ auth.Principal) (presence.Command, error) {
+		if err := decodeBody(r, a.maxBody, action, true); err != nil {
+			return nil, err
+		}
+		return cmd, nil
+	}
 }

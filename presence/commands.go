@@ -252,6 +252,7 @@ func (f *Facts) collect(now time.Time) {
 	if f.Status != nil && !f.Status.ExpiresAt.IsZero() && !now.Before(f.Status.ExpiresAt) {
 		f.Status = nil
 	}
+	f.Location = f.Location.collect(now)
 }
 
 // Clone returns a deep copy of f: no slice or pointer is shared.
@@ -268,6 +269,7 @@ func (f Facts) Clone() Facts {
 		a := *f.AutoReplies
 		c.AutoReplies = &a
 	}
+	c.Location = f.Location.clone()
 	return c
 }
 

@@ -137,6 +137,7 @@ type Facts struct {
 	Status      *StatusMessage `json:"status,omitempty"`
 	Events      []Event        `json:"events,omitempty"`
 	AutoReplies *AutoReplies   `json:"autoReplies,omitempty"`
+	Location    *WorkLocations `json:"workLocation,omitempty"`
 
 	// Seq is the stamp of the last visible change at or before LastWrite.
 	// Changes caused by time alone after LastWrite are derived by Sequence.
