@@ -125,6 +125,13 @@ func TestOverloadAnswers503(t *testing.T) {
 	app := e.appToken()
 	adele := e.user("adele")
 
+	// A live stream stays open for hours: it is not counted.
+	_, closeStream := e.openStream(t, app, "ids="+adele, "")
+	defer closeStream()
+	if r := e.call("GET", "/v1.0/users/"+adele+"/presence", app, nil); r.status != 200 {
+		t.Fatalf("with a stream open: %d %s", r.status, r.raw)
+	}
+
 	// One request in flight: its body has not all arrived.
 	c := e.dial(t)
 	fmt.Fprintf(c, "POST /v1.0/users/%s/presence/setPresence HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{", adele, app)

@@ -56,17 +56,19 @@ const budgetShards = 64
 
 // sweepAt is the size of a shard at which adding a key first drops the
 // keys that are idle (their TAT has passed: a fresh entry is the same).
-const sweepAt = 1024
+const sweepAt = 256
 
 type budgetShard struct {
-	mu sync.RWMutex
 	// m finds an entry by its key's hash: a uint64 key hashes and compares
-	// in a few nanoseconds, two strings take several times that. A
-	// different key with the same 64-bit hash (never seen in practice)
-	// goes to other.
-	m     map[uint64]*budgetEntry
+	// in a few nanoseconds, two strings take several times that. The map
+	// is never changed once published: a new key copies it (keys are the
+	// applications in use, added rarely), so a lookup is an atomic load and
+	// a map read, with no lock for readers to contend on. A different key
+	// with the same 64-bit hash (never seen in practice) goes to other.
+	m     atomic.Pointer[map[uint64]*budgetEntry]
+	mu    sync.Mutex // serialises writers of m and other
 	other map[BudgetKey]*budgetEntry
-	_     [32]byte // keep shards on separate cache lines
+	_     [40]byte // keep shards on separate cache lines
 }
 
 // budgetEntry is one key's theoretical arrival time, in nanoseconds.
@@ -92,7 +94,8 @@ func NewBudget(o BudgetOptions) *Budget {
 	b := &Budget{o: o, window: int64(o.Window), seed: maphash.MakeSeed()}
 	b.interval = max(int64(o.Window)/int64(o.Requests), 1)
 	for i := range b.shards {
-		b.shards[i].m = make(map[uint64]*budgetEntry)
+		m := make(map[uint64]*budgetEntry)
+		b.shards[i].m.Store(&m)
 		b.shards[i].other = make(map[BudgetKey]*budgetEntry)
 	}
 	return b
@@ -139,48 +142,42 @@ func (b *Budget) AllowAt(k BudgetKey, at time.Time) (bool, time.Duration) {
 func (b *Budget) entry(k BudgetKey, now int64) *budgetEntry {
 	h := maphash.String(b.seed, k.TenantID)*31 ^ maphash.String(b.seed, k.AppID)
 	s := &b.shards[h%budgetShards]
-	s.mu.RLock()
-	e := s.m[h]
-	if e != nil && e.key != k {
-		e = s.other[k]
-	}
-	s.mu.RUnlock()
-	if e != nil {
+	if e := (*s.m.Load())[h]; e != nil && e.key == k {
 		return e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.m) >= sweepAt {
-		s.sweep(now)
-	}
-	switch e := s.m[h]; {
-	case e == nil:
+	m := *s.m.Load()
+	switch e := m[h]; {
+	case e != nil && e.key == k:
+		return e
+	case e != nil:
+		if e := s.other[k]; e != nil {
+			return e
+		}
 		e = &budgetEntry{key: k}
-		s.m[h] = e
-		return e
-	case e.key == k:
+		s.other[k] = e
 		return e
 	}
-	if e := s.other[k]; e != nil {
-		return e
+	next := make(map[uint64]*budgetEntry, len(m)+1)
+	for h, e := range m {
+		// Entries whose TAT has passed are as good as new: a shard that
+		// grew drops them as it copies.
+		if len(m) < sweepAt || e.tat.Load() > now {
+			next[h] = e
+		}
 	}
-	e = &budgetEntry{key: k}
-	s.other[k] = e
+	if len(m) >= sweepAt {
+		for k, e := range s.other {
+			if e.tat.Load() <= now {
+				delete(s.other, k)
+			}
+		}
+	}
+	e := &budgetEntry{key: k}
+	next[h] = e
+	s.m.Store(&next)
 	return e
-}
-
-// sweep drops the entries whose TAT has passed: a fresh entry is the same.
-func (s *budgetShard) sweep(now int64) {
-	for h, e := range s.m {
-		if e.tat.Load() <= now {
-			delete(s.m, h)
-		}
-	}
-	for k, e := range s.other {
-		if e.tat.Load() <= now {
-			delete(s.other, k)
-		}
-	}
 }
 
 // RetryAfterSeconds is d rounded up to whole seconds, at least 1: the

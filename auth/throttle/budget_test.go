@@ -163,7 +163,7 @@ func TestBudgetForgetsIdleApplications(t *testing.T) {
 	}
 	n := 0
 	for i := range b.shards {
-		n += len(b.shards[i].m)
+		n += len(*b.shards[i].m.Load())
 	}
 	if n > budgetShards*sweepAt+budgetShards {
 		t.Errorf("%d entries kept for %d applications that went idle", n, budgetShards*sweepAt*2)
