@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -368,4 +369,53 @@ func FuzzStoredDecode(f *testing.F) {
 			t.Fatalf("%x reads as\n%+v\nits re-encoding as\n%+v", v, got, again)
 		}
 	})
+}
+
+// goldenWorkLocation is goldenFacts with every work location layer set.
+func goldenWorkLocation() presence.Facts {
+	f := goldenFacts()
+	now := f.LastWrite
+	paris := time.FixedZone("", 3600)
+	f.Location = &presence.WorkLocations{
+		Manual:    &presence.LocationSignal{Type: "office", PlaceID: "eb706f15-137e-4722-b4d1-b601481d9251", SetAt: now, Until: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)},
+		Automatic: &presence.LocationSignal{Type: "remote", SetAt: now.In(paris), Until: time.Date(2026, 11, 26, 0, 0, 0, 0, paris)},
+		Scheduled: []presence.ScheduledLocation{{Start: now, End: now.Add(8 * time.Hour), Type: "timeOff"}},
+	}
+	return f
+}
+
+// goldenWorkLocationTail is what goldenWorkLocation adds to the golden
+// record in the engine's form, after its other parts.
+const goldenWorkLocationTail = "" +
+	"07ff066f66666963652465623730366631352d313337652d343732322d623464" +
+	"312d62363031343831643932353101aab4db90fb889feb3102d6cbacb79ac718" +
+	"ff0672656d6f74650005a038aab4db90fb889feb3102d6cbe7abd4f5160101aa" +
+	"b4db90fb889feb31028080a8dcb08c0dff0774696d654f666600"
+
+// A record with a work location is the record without it, its parts byte
+// with bit 7, and the part after the others; it reads back exactly, and
+// records without the bit read as they always did (TestStoredGolden).
+func TestStoredGoldenWorkLocation(t *testing.T) {
+	f := goldenWorkLocation()
+	v := encodeStored(f)
+	plain := encodeStored(goldenFacts())
+	// The parts byte is the last byte of the plain record before its
+	// optional parts; find it as the first byte that differs.
+	i := 0
+	for i < len(plain) && plain[i] == v[i] {
+		i++
+	}
+	if v[i] != plain[i]|0x80 || !bytes.Equal(v[i+1:i+len(plain)-i], plain[i+1:]) {
+		t.Fatalf("the work location changed more than the parts byte and the tail:\n got %x\nwant %x + tail", v, plain)
+	}
+	if tail := hex.EncodeToString(v[len(plain):]); tail != goldenWorkLocationTail {
+		t.Errorf("the work location part changed:\n got %s\nwant %s", tail, goldenWorkLocationTail)
+	}
+	got, err := decodeStored(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, jsonRoundTrip(t, f)) {
+		t.Errorf("reads as\n%+v\nwant\n%+v", got, f)
+	}
 }
