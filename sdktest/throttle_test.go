@@ -1,7 +1,6 @@
 package sdktest
 
 import (
-	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -13,28 +12,6 @@ import (
 
 	"github.com/presenced/presenced"
 )
-
-// startConfigured is start with the test's changes to the Config.
-func startConfigured(t *testing.T, edit func(*presenced.Config)) *env {
-	t.Helper()
-	cfg := presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true}
-	edit(&cfg)
-	srv, err := presenced.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return &env{t: t, srv: srv}
-}
 
 // wire records the status of every response that crossed the wire,
 // beneath the SDK's middleware (so each retry is seen).
