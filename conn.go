@@ -195,6 +195,9 @@ type limitConn struct {
 	once sync.Once
 }
 
+// NetConn is the accepted connection (the live stream sizes its socket).
+func (c *limitConn) NetConn() net.Conn { return c.Conn }
+
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {

@@ -24,6 +24,7 @@ import (
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/graphapi"
 	"github.com/presenced/presenced/internal/dirlock"
+	"github.com/presenced/presenced/mailbox"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/notify/subscription"
@@ -64,6 +65,12 @@ type Config struct {
 	// AllowPrivateWebhooks lets notification URLs point at loopback, private
 	// and link-local addresses (always allowed in dev mode, like http URLs).
 	AllowPrivateWebhooks bool
+	// NotifyQueue is how many changes a live stream or a webhook
+	// subscription may hold in memory, waiting for its client or receiver
+	// (default notify.DefaultMaxQueue, 1,024). A stream further behind is
+	// ended with event: reset; a subscription reads from the change log
+	// instead. See docs/security.md.
+	NotifyQueue int
 	// ChangeLogMaxBytes bounds the change log, which the engine reserves
 	// on its volume (0: a quarter of the volume, at most 1 GiB).
 	ChangeLogMaxBytes int64
@@ -151,6 +158,7 @@ type Server struct {
 	stopOnce sync.Once
 	hub      *notify.Hub
 	subs     *notify.Manager
+	mail     *mailbox.Mailbox
 	runCtx   context.Context // the background work's; cancelled by runStop on shutdown
 	runStop  context.CancelFunc
 	runDone  sync.WaitGroup
@@ -291,8 +299,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.startNotify(ctx); err != nil {
 		return err
 	}
+	if err := s.startMailbox(ctx); err != nil {
+		return err
+	}
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub,
+	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Mailbox: s.mail,
 		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout),
 		Budget:      throttle.NewBudget(throttle.BudgetOptions{Requests: s.cfg.ThrottleRequests, Window: s.cfg.ThrottleWindow, Clock: s.clock}),
 		MaxInFlight: orDefault(s.cfg.MaxInFlight, graphapi.DefaultMaxInFlight)}
@@ -301,11 +312,31 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	api := graphapi.New(opts)
 	s.http = httpServer(s.cfg, route(api, s.issuer.Handler()), s.log)
+	s.http.ConnContext = graphapi.ConnContext // the stream sizes its socket
 	s.http.RegisterOnShutdown(api.StopStreams)
 	go func() { s.serveErr <- s.http.Serve(s.ln) }()
 	s.warm()
 	return nil
 }
+
+// startMailbox opens the calendar bucket (events and mailbox settings)
+// and starts the refresher that extends each user's presence window.
+func (s *Server) startMailbox(ctx context.Context) error {
+	kv, err := s.engine.Bucket(ctx, "calendar")
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	s.mail = mailbox.New(mailbox.Options{KV: kv, Core: s.core, Clock: s.clock, Logger: s.log, Users: s.knownUser})
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		s.mail.Run(s.runCtx)
+	}()
+	return nil
+}
+
+// Mailbox is the server's calendars and mailbox settings.
+func (s *Server) Mailbox() *mailbox.Mailbox { return s.mail }
 
 // knownUser reports whether the directory has the stored user, so that
 // the warm-up leaves out users who have left it.
@@ -381,8 +412,10 @@ func (s *Server) startNotify(ctx context.Context) error {
 	}
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	runCtx := s.runCtx
-	fan := notify.NewFanout(changes, s.log)
-	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log})
+	fan := notify.NewFanout(notify.FanoutOptions{Log: changes, Logger: s.log, MaxQueue: s.cfg.NotifyQueue})
+	// Users stay watched (their changes logged) for as long as the log
+	// keeps changes, so that a stream may resume within that window.
+	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log, Linger: changeLogMaxAge})
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()

@@ -62,21 +62,25 @@ func TestWorkLocationEndToEnd(t *testing.T) {
 		t.Errorf("clearAutomaticLocation: %d %s", r.status, r.raw)
 	}
 
-	// The day boundary: a signal set at 23:00 is gone at midnight, by
+	// The day boundary: a signal set at 23:30 is gone at midnight, by
 	// time alone, and watchers hear it then.
-	e.call("POST", "/dev/clock/advance?by=PT14H", "", nil) // 23:00
+	e.call("POST", "/dev/clock/advance?by=PT14H30M", "", nil) // 23:30
+	closeStream() // its token has expired: the stream ended
 	app = e.appToken()
 	me = e.userToken("adele", "")
+	ch, closeStream = e.openStream(t, app, "ids="+adele, "")
+	defer closeStream()
+	nextEvent(t, ch) // the state now
 	e.must("POST", "/v1.0/me/presence/setManualLocation", me, map[string]any{"workLocationType": "remote"})
-	for ev := nextEvent(t, ch); ev.data["workLocation"].(map[string]any)["workLocationType"] != "remote"; ev = nextEvent(t, ch) {
+	if ev := nextEvent(t, ch); ev.data["workLocation"].(map[string]any)["workLocationType"] != "remote" {
+		t.Fatalf("stream event %+v", ev)
 	}
 	set := e.get(app, adele)
-	e.call("POST", "/dev/clock/advance?by=PT59M59S", "", nil)
+	e.call("POST", "/dev/clock/advance?by=PT29M59S", "", nil)
 	if got := workLocation(e.get(app, adele)); got != "remote/manual/" {
 		t.Errorf("a second before midnight: %s", got)
 	}
 	e.call("POST", "/dev/clock/advance?by=PT1S", "", nil)
-	app = e.appToken() // an hour later: the old one expired
 	midnight := e.get(app, adele)
 	if got := workLocation(midnight); got != "unspecified/none/" || midnight.str("sequenceNumber") <= set.str("sequenceNumber") {
 		t.Errorf("at midnight: %s, sequenceNumber %s after %s", got, midnight.str("sequenceNumber"), set.str("sequenceNumber"))
@@ -119,5 +123,27 @@ func TestWorkLocationRejects(t *testing.T) {
 		if got := workLocation(e.get(app, u)); got != "unspecified/none/" {
 			t.Errorf("a refused request wrote: %s", got)
 		}
+	}
+}
+
+// The user's day ends at midnight in the time zone of their mailbox
+// settings: set at 09:00 UTC (01:00 in Los Angeles), a signal lasts until
+// 08:00 UTC the next day, not until midnight UTC.
+func TestWorkLocationDayEndsInTheMailboxTimeZone(t *testing.T) {
+	e := start(t) // t0 is 2026-11-25 09:00 UTC
+	me := e.userToken("adele", "")
+	if r := e.call("PATCH", "/v1.0/me/mailboxSettings", me, map[string]any{"timeZone": "Pacific Standard Time"}); r.status != 200 {
+		t.Fatalf("mailboxSettings: %d %s", r.status, r.raw)
+	}
+	e.must("POST", "/v1.0/me/presence/setManualLocation", me, map[string]any{"workLocationType": "remote"})
+	e.call("POST", "/dev/clock/advance?by=PT15H", "", nil) // midnight UTC
+	app := e.appToken()
+	if got := workLocation(e.get(app, e.user("adele"))); got != "remote/manual/" {
+		t.Errorf("at midnight UTC (16:00 in Los Angeles): %s", got)
+	}
+	e.call("POST", "/dev/clock/advance?by=PT8H", "", nil) // midnight in Los Angeles
+	app = e.appToken()
+	if got := workLocation(e.get(app, e.user("adele"))); got != "unspecified/none/" {
+		t.Errorf("at midnight in Los Angeles: %s", got)
 	}
 }

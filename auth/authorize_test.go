@@ -166,3 +166,51 @@ func TestAuthorizeIssuedTokens(t *testing.T) {
 		t.Error("Presence.Read read another user")
 	}
 }
+
+// TestAuthorizeCalendar covers the calendar and mailbox-settings
+// permissions: delegated for the token's own user only, application for
+// anyone; a refusal names the permission that would allow it.
+func TestAuthorizeCalendar(t *testing.T) {
+	me, other := directory.DemoUserAdele, directory.DemoUserAlex
+	app := func(roles ...string) Principal {
+		return Principal{TenantID: directory.DemoTenantID, ClientID: directory.DemoDaemonClientID, Roles: roles}
+	}
+	user := func(scopes ...string) Principal {
+		return Principal{TenantID: directory.DemoTenantID, ClientID: directory.DemoClientID, UserID: me, Delegated: true, Scopes: scopes}
+	}
+	for _, tc := range []struct {
+		name    string
+		p       Principal
+		op      Operation
+		subject string
+		want    string // "ok", or a fragment of the 403 message
+	}{
+		{"app Calendars.Read reads events", app(CalendarsRead), ReadCalendar, other, "ok"},
+		{"app Calendars.ReadWrite reads events", app(CalendarsReadWrite), ReadCalendar, other, "ok"},
+		{"app Calendars.Read does not write them", app(CalendarsRead), WriteCalendar, other, "Calendars.ReadWrite"},
+		{"app with presence roles only: named", app(PresenceReadWriteAll), ReadCalendar, other, "Calendars.Read or Calendars.ReadWrite"},
+		{"delegated Calendars.Read reads own events", user(CalendarsRead), ReadCalendar, me, "ok"},
+		{"delegated Calendars.ReadWrite writes own events", user(CalendarsReadWrite), WriteCalendar, me, "ok"},
+		{"delegated Calendars.Read does not write", user(CalendarsRead), WriteCalendar, me, "Calendars.ReadWrite"},
+		{"delegated: another user's calendar is denied", user(CalendarsReadWrite), ReadCalendar, other, "only its own user's calendar"},
+		{"app MailboxSettings.Read reads settings", app(MailboxSettingsRead), ReadMailboxSettings, other, "ok"},
+		{"app MailboxSettings.Read does not write them", app(MailboxSettingsRead), WriteMailboxSettings, other, "MailboxSettings.ReadWrite"},
+		{"app MailboxSettings.ReadWrite writes them", app(MailboxSettingsRW), WriteMailboxSettings, other, "ok"},
+		{"delegated MailboxSettings.ReadWrite writes own", user(MailboxSettingsRW), WriteMailboxSettings, me, "ok"},
+		{"delegated without the scope: named", user(PresenceReadWrite), ReadMailboxSettings, me, "MailboxSettings.Read or MailboxSettings.ReadWrite"},
+		{"delegated: another user's settings are denied", user(MailboxSettingsRW), WriteMailboxSettings, other, "only its own user's mailbox settings"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Authorize(tc.p, tc.op, tc.subject, false)
+			if tc.want == "ok" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if presence.ErrorCode(err) != presence.Forbidden || !strings.Contains(presence.ErrorMessage(err), tc.want) {
+				t.Fatalf("Authorize = %v, want 403 naming %q", err, tc.want)
+			}
+		})
+	}
+}

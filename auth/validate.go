@@ -34,6 +34,9 @@ type Principal struct {
 	Scopes    []string // delegated scopes (scp), for delegated tokens
 	Roles     []string // application permissions (roles), for app tokens
 	Name      string   // the user's display name, or the application's name
+	// Expires is when the token expires (its exp): what outlives a request,
+	// such as a live stream, ends then.
+	Expires time.Time
 	// CheckedAt is the server's clock when the token was checked: the
 	// instant the request is counted at (throttling), so that the request
 	// path reads the clock once for both.
@@ -177,6 +180,7 @@ func (v *Validator) validate(raw string) (_ Principal, nbf, exp time.Time, _ err
 	}
 	nbf, _ = tok.NotBefore()
 	exp, _ = tok.Expiration()
+	p.Expires = exp
 	return p, nbf, exp, nil
 }
 

@@ -29,7 +29,7 @@ import (
 //	seq            at (varint), n
 //	lastWrite      time
 //	parts          one byte: bit 0 preferred, 1 status, 2 events,
-//	               3 autoReplies; then each part present, in that order:
+//	               3 autoReplies, 4 window; then each part present, in that order:
 //	  preferred    availability, activity (values), setAt, expiresAt after setAt
 //	  status       content, contentType (value), expiry (0, or 1 then
 //	               dateTime and timeZone), publishedAt, expiresAt after
@@ -38,6 +38,8 @@ import (
 //	               (value), flags (bit 0 isMeeting, 1 isAllDay)
 //	  autoReplies  status (value), internalReplyMessage, scheduledStart,
 //	               scheduledEnd after scheduledStart
+//	  window       calendarUntil (time), calendarRev (uvarint): added with
+//	               the calendar; a server older than it refuses such records
 //	  workLocation (parts bit 7) one byte: bit 0 manual, 1 automatic, 2
 //	               scheduled; then manual and automatic each: type (value),
 //	               placeId, setAt, until after setAt; scheduled: count, then
@@ -88,6 +90,7 @@ const (
 	hasStatus
 	hasEvents
 	hasAutoReplies
+	hasWindow
 )
 
 // hasWorkLocation is the work location's bit: the highest, so that the
@@ -96,7 +99,7 @@ const (
 const hasWorkLocation = 1 << 7
 
 // knownParts are the parts bits a record may carry.
-const knownParts = hasPreferred | hasStatus | hasEvents | hasAutoReplies | hasWorkLocation
+const knownParts = hasPreferred | hasStatus | hasEvents | hasAutoReplies | hasWindow | hasWorkLocation
 
 // Time tags.
 const (
@@ -196,6 +199,9 @@ func (c codec) appendFacts(b []byte, f presence.Facts) []byte {
 	if f.AutoReplies != nil {
 		parts |= hasAutoReplies
 	}
+	if !f.CalendarUntil.IsZero() || f.CalendarRev != 0 {
+		parts |= hasWindow
+	}
 	if f.Location != nil {
 		parts |= hasWorkLocation
 	}
@@ -239,6 +245,10 @@ func (c codec) appendFacts(b []byte, f presence.Facts) []byte {
 		b = appendString(b, a.InternalReplyMessage)
 		b = c.appendTime(b, a.ScheduledStart, time.Time{})
 		b = c.appendTime(b, a.ScheduledEnd, a.ScheduledStart)
+	}
+	if parts&hasWindow != 0 {
+		b = c.appendTime(b, f.CalendarUntil, time.Time{})
+		b = binary.AppendUvarint(b, f.CalendarRev)
 	}
 	if w := f.Location; w != nil {
 		b = c.appendWorkLocation(b, w)
@@ -417,6 +427,10 @@ func (c codec) decodeInto(s string, buf []presence.Session) (presence.Facts, err
 		a.ScheduledStart = r.time(time.Time{})
 		a.ScheduledEnd = r.time(a.ScheduledStart)
 		f.AutoReplies = a
+	}
+	if parts&hasWindow != 0 {
+		f.CalendarUntil = r.time(time.Time{})
+		f.CalendarRev = r.uvarint()
 	}
 	if parts&hasWorkLocation != 0 {
 		f.Location = r.workLocation()

@@ -145,6 +145,10 @@ func randomFacts(r *rand.Rand) presence.Facts {
 			f.Location = w
 		}
 	}
+	if r.IntN(3) == 0 {
+		f.CalendarUntil = randomTime(r, time.Time{})
+		f.CalendarRev = r.Uint64() >> r.IntN(64)
+	}
 	f.Seq = presence.Stamp{At: int64(r.Uint64()), N: r.Uint32()}
 	f.LastWrite = randomTime(r, time.Time{})
 	return f
@@ -198,6 +202,7 @@ func inUTC(f presence.Facts) presence.Facts {
 			utc(&w.Scheduled[i].End)
 		}
 	}
+	utc(&f.CalendarUntil)
 	utc(&f.LastWrite)
 	return f
 }

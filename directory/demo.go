@@ -17,13 +17,13 @@ const (
 	// DemoPassword is the password of every demo user (both tenants).
 	DemoPassword = "presenced-dev"
 
-	// The confidential daemon app: client credentials, role Presence.ReadWrite.All.
+	// The confidential daemon app: client credentials, roles Presence.ReadWrite.All, Calendars.ReadWrite and MailboxSettings.ReadWrite.
 	DemoDaemonClientID = "6dcddc99-5a7f-430c-a555-551d652a37b1"
 	DemoDaemonSecret   = "demo-secret"
 	DemoDaemonName     = "presenced demo daemon"
 
 	// The public client app: password grant without a secret, delegated
-	// scopes Presence.Read, Presence.Read.All and Presence.ReadWrite.
+	// scopes Presence.Read, Presence.Read.All, Presence.ReadWrite, Calendars.ReadWrite and MailboxSettings.ReadWrite.
 	DemoClientID   = "1f35b044-4304-4eb5-af8d-a25642c64040"
 	DemoClientName = "presenced demo client"
 
@@ -65,9 +65,9 @@ func DemoData() ([]Tenant, []User, []App) {
 	}
 	apps := []App{
 		{ClientID: DemoDaemonClientID, TenantID: DemoTenantID, Name: DemoDaemonName, Secret: DemoDaemonSecret,
-			Roles: []string{"Presence.ReadWrite.All"}},
+			Roles: []string{"Presence.ReadWrite.All", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}},
 		{ClientID: DemoClientID, TenantID: DemoTenantID, Name: DemoClientName, Public: true,
-			Scopes: []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite"}},
+			Scopes: []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}},
 		{ClientID: DemoFabrikamDaemonClientID, TenantID: DemoFabrikamTenantID, Name: DemoFabrikamDaemonName, Secret: DemoFabrikamDaemonSecret,
 			Roles: []string{"Presence.ReadWrite.All"}},
 	}

@@ -1,6 +1,7 @@
 package graphapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/calendar"
+	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -81,6 +84,15 @@ func (a *API) action(kind subjectKind) http.HandlerFunc {
 		if err != nil {
 			a.writeError(w, r, err)
 			return
+		}
+		if set, ok := cmd.(presence.SetLocation); ok {
+			// The signal lasts until the end of the user's day, in the time
+			// zone of their mailbox settings.
+			if set.Zone, err = a.userZone(r.Context(), u); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			cmd = set
 		}
 		if _, _, err := a.core.Do(r.Context(), ref(u), cmd); err != nil {
 			a.writeError(w, r, err)
@@ -226,4 +238,23 @@ func decodeClear(action string, cmd presence.Command) func(*API, *http.Request, 
 		}
 		return cmd, nil
 	}
+}
+
+// userZone is the time zone of u's mailbox settings (UTC until they set
+// one, or when the server serves no mailbox).
+func (a *API) userZone(ctx context.Context, u directory.User) (*time.Location, error) {
+	if a.mail == nil {
+		return time.UTC, nil
+	}
+	s, err := a.mail.Settings(ctx, ref(u))
+	if err != nil {
+		return nil, err
+	}
+	z, err := calendar.Zone(s.TimeZone, "timeZone")
+	if err != nil {
+		// Settings are checked when written: a zone that no longer
+		// resolves (a zone database without it) counts as UTC.
+		return time.UTC, nil
+	}
+	return z, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/guid"
+	"github.com/presenced/presenced/mailbox"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -66,6 +67,8 @@ type Options struct {
 	// request is answered 503 at once (zero or less: no limit; the server
 	// passes DefaultMaxInFlight).
 	MaxInFlight int
+	// Mailbox, when set, serves events, calendarView and mailboxSettings.
+	Mailbox *mailbox.Mailbox
 	// StreamWriteTimeout bounds each write of the live stream (an event or
 	// a heartbeat), so that a stream nobody reads is dropped. It replaces
 	// the server's WriteTimeout, which bounds a whole response and would
@@ -92,6 +95,7 @@ type API struct {
 	baseURL, rootV1, rootBeta string
 	subs                      Subscriptions
 	streams                   Streams
+	mail                      *mailbox.Mailbox
 	mux                       *http.ServeMux
 
 	streamWriteTimeout time.Duration
@@ -111,7 +115,7 @@ func (a *API) StopStreams() { a.stopStreams() }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, streamWriteTimeout: o.StreamWriteTimeout, budget: o.Budget}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, mail: o.Mailbox, streamWriteTimeout: o.StreamWriteTimeout, budget: o.Budget}
 	if o.MaxInFlight > 0 {
 		a.inFlight = &inFlight{max: int64(o.MaxInFlight)}
 	}
@@ -137,6 +141,9 @@ func New(o Options) *API {
 		m.Handle(v+"/subscriptions", a.methods(route{"GET", a.listSubscriptions}, route{"POST", a.createSubscription}))
 		m.Handle(v+"/$batch", a.method("POST", a.batch))
 		m.Handle(v+"/subscriptions/{id}", a.methods(route{"GET", a.subscriptionItem}, route{"PATCH", a.subscriptionItem}, route{"DELETE", a.subscriptionItem}))
+		if a.mail != nil {
+			a.routeCalendar(m, v)
+		}
 	}
 	m.Handle(StreamPath, a.method("GET", a.stream))
 	if a.dev != nil {

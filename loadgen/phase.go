@@ -161,9 +161,10 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens *tok
 		})
 	}
 	wg.Wait()
-	p.elapsed += since(start)
+	el := since(start)
 	close(progressDone)
-	<-progressStopped
+	<-progressStopped // the progress goroutine reads p.elapsed: add to it only after it stopped
+	p.elapsed += el
 	for _, st := range stats {
 		for op, s := range st {
 			p.stats[op].merge(s)

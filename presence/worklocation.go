@@ -137,11 +137,6 @@ func EndOfDay(t time.Time, zone *time.Location) time.Time {
 	return time.Date(y, m, d+1, 0, 0, 0, 0, zone)
 }
 
-// zone is the user's time zone, where their day ends: the time zone of
-// their mailbox settings once the user has some (issue #11 stores them
-// with the facts), else UTC.
-func (f *Facts) zone() *time.Location { return time.UTC }
-
 // LocationLayer is the layer a SetLocation writes.
 type LocationLayer int
 
@@ -153,7 +148,7 @@ const (
 
 // SetLocation sets the manual or automatic work location signal
 // (setManualLocation, setAutomaticLocation) until the end of the user's
-// day. Zone is the user's time zone (nil: the facts' own, Facts.zone).
+// day. Zone is the user's time zone, their mailbox settings' (nil: UTC).
 type SetLocation struct {
 	Layer   LocationLayer
 	Type    string
@@ -198,11 +193,7 @@ func (c SetLocation) apply(f *Facts, now time.Time) error {
 	if c.Layer == LayerAutomatic {
 		layer = &f.Location.Automatic
 	}
-	zone := c.Zone
-	if zone == nil {
-		zone = f.zone()
-	}
-	s := &LocationSignal{Type: c.Type, PlaceID: c.PlaceID, SetAt: now, Until: EndOfDay(now, zone)}
+	s := &LocationSignal{Type: c.Type, PlaceID: c.PlaceID, SetAt: now, Until: EndOfDay(now, c.Zone)}
 	// The more precise signal wins inside a layer: the same type without a
 	// place keeps the place the layer already knows today.
 	if old := *layer; old.live(now) && old.Type == s.Type && s.PlaceID == "" {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -82,6 +83,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.SessionsPerApp, "sessions-per-app", presence.DefaultSessionsPerApp, "most live presence sessions one application may hold for one user (`N`, at most 1024)")
 	fs.IntVar(&cfg.SessionsPerUser, "sessions-per-user", presence.DefaultSessionsPerUser, "most live presence sessions of one user, all applications together (`N`, at most 1024)")
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every write (survives power loss; slower). Crashes lose nothing either way")
+	fs.IntVar(&cfg.NotifyQueue, "notify-queue", notify.DefaultMaxQueue, "`N` changes a live stream or webhook subscription may hold in memory; a stream further behind is reset, a subscription reads from the change log")
 	fs.BoolVar(&cfg.AcceptDataLoss, "accept-data-loss", false, "start even though the engine lost data it had on disk (damaged or deleted files), with what remains; the loss is logged and not reported again (docs/durability.md)")
 	changeLogMiB := fs.Int64("change-log-max-mib", 0, "most `MiB` the change log keeps on disk (the engine reserves it); 0: a quarter of the data volume, at most 1024")
 	diskReserveMiB := fs.Int64("disk-reserve-mib", 0, "`MiB` writes leave free on the data volume: below it they fail at once with 503 until space is freed; 0: 1% of the volume, between 1 and 256")
