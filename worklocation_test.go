@@ -65,7 +65,7 @@ func TestWorkLocationEndToEnd(t *testing.T) {
 	// The day boundary: a signal set at 23:30 is gone at midnight, by
 	// time alone, and watchers hear it then.
 	e.call("POST", "/dev/clock/advance?by=PT14H30M", "", nil) // 23:30
-	closeStream() // its token has expired: the stream ended
+	closeStream()                                             // its token has expired: the stream ended
 	app = e.appToken()
 	me = e.userToken("adele", "")
 	ch, closeStream = e.openStream(t, app, "ids="+adele, "")
