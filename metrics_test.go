@@ -223,3 +223,30 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 		t.Fatalf("/metrics with metrics off: %d", r.status)
 	}
 }
+
+// Requests over an application's budget count as throttled, beside their
+// 429s.
+func TestMetricsCountThrottledRequests(t *testing.T) {
+	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", cfg: func(c *presenced.Config) { c.ThrottleRequests = 2 }}
+	e.boot()
+	tok := e.appToken()
+	adele := e.user("adele")
+	for i := range 3 {
+		r := e.call("GET", "/v1.0/users/"+adele+"/presence", tok, nil)
+		if want := map[bool]int{true: 200, false: 429}[i < 2]; r.status != want {
+			t.Fatalf("request %d: %d, want %d", i, r.status, want)
+		}
+	}
+	s := scrapeAt(t, e.srv.URL()+"/metrics")
+	for _, c := range []struct {
+		labels []string
+		want   float64
+	}{{[]string{"limit", "graph_budget"}, 1}, {[]string{"limit", "in_flight"}, 0}, {[]string{"limit", "token_rate"}, 0}, {[]string{"limit", "connections"}, 0}} {
+		if got := s.value("presenced_throttled_total", c.labels...); got != c.want {
+			t.Errorf("presenced_throttled_total%v = %v, want %v", c.labels, got, c.want)
+		}
+	}
+	if got := s.value("presenced_http_requests_total", "route", "/v1.0/users/{id}/presence", "method", "GET", "status", "429"); got != 1 {
+		t.Errorf("429s counted %v", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/graphapi"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/observe"
 	"github.com/presenced/presenced/store"
@@ -57,11 +58,13 @@ func (s *Server) kv(name string, kv store.KV) store.KV { return observe.KV(kv, n
 
 // observeParts registers the values read at each scrape, once the parts
 // that hold them exist.
-func (s *Server) observeParts(api interface{ OpenStreams() int }) {
+func (s *Server) observeParts(api *graphapi.API) {
 	m := s.metrics
 	if m == nil {
 		return
 	}
+	m.ThrottledBy("graph_budget", api.BudgetRefused)
+	m.ThrottledBy("in_flight", api.InFlightRefused)
 	m.GaugeFunc("cached_users", "Users whose presence is cached in memory.", func() float64 { return float64(s.core.CachedUsers()) })
 	m.GaugeFunc("subscriptions", "Webhook subscriptions running on this server.", func() float64 { return float64(s.subs.Count()) })
 	m.GaugeFunc("streams_open", "Live streams (Server-Sent Events) open.", func() float64 { return float64(api.OpenStreams()) })

@@ -111,6 +111,11 @@ func exercise(t *testing.T, e *env) secrets {
 	rc.mu.Unlock()
 	e.must("POST", "/v1.0/users/"+megan+"/presence/setPresence", app, setBody("Away", "Away", "PT1H"))
 	rc.next()
+	// The receiver has the notification; its answer may still be on its
+	// way back: deleting the subscription now would cut it off.
+	waitFor(t, "the delivery counted", func() bool {
+		return scrapeAt(t, e.srv.URL()+"/metrics").value("presenced_webhook_deliveries_total", "outcome", "delivered") == 1
+	})
 	if d := e.call("DELETE", "/v1.0/subscriptions/"+r.str("id"), user, nil); d.status != 204 {
 		t.Fatalf("delete subscription: %d", d.status)
 	}
@@ -125,16 +130,13 @@ func TestNoMetricLabelCarriesAnID(t *testing.T) {
 	s := exercise(t, e)
 	// The run's deliveries and refusals, counted exactly: one notification
 	// taken after one failed attempt; one wrong secret, one wrong password.
-	var m scrape
-	waitFor(t, "the delivery counted", func() bool {
-		m = scrapeAt(t, e.srv.URL()+"/metrics")
-		return m.value("presenced_webhook_deliveries_total", "outcome", "delivered") == 1
-	})
+	m := scrapeAt(t, e.srv.URL()+"/metrics")
 	for _, c := range []struct {
 		name   string
 		labels []string
 		want   float64
 	}{
+		{"presenced_webhook_deliveries_total", []string{"outcome", "delivered"}, 1},
 		{"presenced_webhook_retries_total", nil, 1},
 		{"presenced_webhook_deliveries_total", []string{"outcome", "dropped"}, 0},
 		{"presenced_webhook_delivery_latency_seconds", nil, 1},

@@ -11,6 +11,18 @@ import (
 // read it at each scrape).
 func (a *API) OpenStreams() int { return int(a.streamsOpen.Load()) }
 
+// BudgetRefused is how many requests were refused for an application's
+// budget (429), and InFlightRefused how many for the in-flight limit (503).
+func (a *API) BudgetRefused() uint64 { return uint64(a.budgetRefused.Load()) }
+
+// InFlightRefused: see BudgetRefused.
+func (a *API) InFlightRefused() uint64 {
+	if a.inFlight == nil {
+		return 0
+	}
+	return uint64(a.inFlight.refused.Load())
+}
+
 // countStream counts a stream open until the function it returns is
 // called.
 func (a *API) countStream() func() {

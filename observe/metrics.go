@@ -41,7 +41,7 @@ type Metrics struct {
 
 	tokensIssued   *prometheus.CounterVec
 	tokensRejected *prometheus.CounterVec
-	throttled      *prometheus.CounterVec
+	throttled      *throttleCounts
 }
 
 // Namespace prefixes every metric of presenced's own.
@@ -88,12 +88,9 @@ func NewMetrics() *Metrics {
 		tokensIssued: f.counterVec("tokens_issued_total", "Access tokens issued by the token endpoint, by grant type.", "grant"),
 		tokensRejected: f.counterVec("token_requests_rejected_total", "Token requests refused, by OAuth error and Entra (AADSTS) error code.",
 			"error", "code"),
-		throttled: f.counterVec("throttled_total", "Requests and connections refused by a limit: token_rate (429 at the token endpoint), lockout (a locked sign-in), connections (--max-connections).",
-			"limit"),
+		throttled: newThrottleCounts(),
 	}
-	for _, l := range []string{"token_rate", "lockout", "connections"} {
-		m.throttled.WithLabelValues(l) // present at zero from the start
-	}
+	reg.MustRegister(m.throttled)
 	for _, o := range []string{"delivered", "dropped"} {
 		m.deliveries.WithLabelValues(o)
 	}
@@ -174,9 +171,9 @@ func (m *Metrics) TokenRejected(oauthError string, code int) {
 	m.tokensRejected.WithLabelValues(oauthError, strconv.Itoa(code)).Inc()
 	switch code {
 	case 90055:
-		m.throttled.WithLabelValues("token_rate").Inc()
+		m.throttled.add("token_rate")
 	case 50053:
-		m.throttled.WithLabelValues("lockout").Inc()
+		m.throttled.add("lockout")
 	}
 }
 
@@ -184,7 +181,15 @@ func (m *Metrics) TokenRejected(oauthError string, code int) {
 // that are not the token endpoint's, which TokenRejected counts).
 func (m *Metrics) Throttled(limit string) {
 	if m != nil {
-		m.throttled.WithLabelValues(limit).Inc()
+		m.throttled.add(limit)
+	}
+}
+
+// ThrottledBy registers a limit whose refusals another part counts: read
+// reads its running total at each scrape.
+func (m *Metrics) ThrottledBy(limit string, read func() uint64) {
+	if m != nil {
+		m.throttled.readFrom(limit, read)
 	}
 }
 

@@ -44,16 +44,17 @@ type env struct {
 	srv *presenced.Server
 }
 
-func start(t *testing.T) *env { return startConfig(t, nil) }
-
-// startConfig is start with the configuration changed by cfg (nil: none).
-func startConfig(t *testing.T, cfg func(*presenced.Config)) *env {
+func start(t *testing.T) *env {
 	t.Helper()
-	c := presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true}
-	if cfg != nil {
-		cfg(&c)
-	}
-	srv, err := presenced.New(c)
+	return startConfigured(t, func(*presenced.Config) {})
+}
+
+// startConfigured is start with the test's changes to the Config.
+func startConfigured(t *testing.T, edit func(*presenced.Config)) *env {
+	t.Helper()
+	cfg := presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true}
+	edit(&cfg)
+	srv, err := presenced.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestSDKOverHTTPS(t *testing.T) {
 	now := time.Now()
 	ca := testcert.NewCA(t, now)
 	certFile, keyFile := testcert.Write(t, t.TempDir(), ca.Issue(t, now, 1))
-	e := startConfig(t, func(c *presenced.Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
+	e := startConfigured(t, func(c *presenced.Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
 	srv := e.srv
 	if !strings.HasPrefix(srv.URL(), "https://") {
 		t.Fatalf("URL %s", srv.URL())

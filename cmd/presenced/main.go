@@ -95,6 +95,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	applyLimits := limitFlags(fs, &cfg)
+	applyThrottle := throttleFlags(fs, &cfg)
 	applyOps := opsFlags(fs, &cfg)
 	if err := fromEnv(fs, os.LookupEnv); err != nil {
 		return err
@@ -103,6 +104,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := applyLimits(); err != nil {
+		return err
+	}
+	if err := applyThrottle(); err != nil {
 		return err
 	}
 	if *changeLogMiB < 0 || *diskReserveMiB < 0 {
