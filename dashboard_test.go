@@ -9,12 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/presenced/presenced"
-	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
-	"github.com/presenced/presenced/internal/testcert"
 )
 
 // Every metric the Grafana dashboard queries exists on a running server
@@ -36,13 +32,7 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 	if err := json.Unmarshal(raw, &dash); err != nil {
 		t.Fatalf("the dashboard is not JSON: %v", err)
 	}
-	now := time.Now()
-	ca := testcert.NewCA(t, now)
-	certFile, keyFile := testcert.Write(t, t.TempDir(), ca.Issue(t, now, 1))
-	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", cfg: func(c *presenced.Config) {
-		c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
-	}}
-	e.boot()
+	e, ca := startTLS(t)
 	c := tlsClient(ca, true)
 	// A token issued, one refused, a request: the labelled series exist
 	// once they happened.

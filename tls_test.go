@@ -32,6 +32,20 @@ func tlsClient(ca *testcert.CA, keepAlive bool) *http.Client {
 	}}
 }
 
+// startTLS starts a dev server speaking TLS, with a certificate of a CA of
+// the test's own.
+func startTLS(t *testing.T) (*env, *testcert.CA) {
+	t.Helper()
+	now := time.Now()
+	ca := testcert.NewCA(t, now)
+	certFile, keyFile := testcert.Write(t, t.TempDir(), ca.Issue(t, now, 1))
+	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", cfg: func(c *presenced.Config) {
+		c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
+	}}
+	e.boot()
+	return e, ca
+}
+
 // getJSON sends a request and decodes its JSON answer.
 func getJSON(t *testing.T, c *http.Client, req *http.Request) (*http.Response, map[string]any) {
 	t.Helper()
@@ -51,13 +65,7 @@ func getJSON(t *testing.T, c *http.Client, req *http.Request) (*http.Response, m
 // With a certificate the server speaks https only, with HTTP/2, and every
 // URL it writes — the token issuer, discovery, @odata.context — is https.
 func TestTLSServesHTTPSWithHTTP2(t *testing.T) {
-	now := time.Now()
-	ca := testcert.NewCA(t, now)
-	certFile, keyFile := testcert.Write(t, t.TempDir(), ca.Issue(t, now, 2))
-	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", cfg: func(c *presenced.Config) {
-		c.TLSCertFile, c.TLSKeyFile = certFile, keyFile
-	}}
-	e.boot()
+	e, ca := startTLS(t)
 	base := e.srv.URL()
 	if !strings.HasPrefix(base, "https://127.0.0.1:") {
 		t.Fatalf("URL %s", base)
