@@ -17,6 +17,7 @@ const ManifestFile = "engine-manifest.json"
 var streamHolds = map[string]string{
 	"KV_presence":      "every user's presence (sessions, preferred presence, status messages)",
 	"KV_subscriptions": "webhook subscriptions and how far each was delivered",
+	"KV_calendar":      "every user's calendar events and mailbox settings",
 	"KV_meta":          "the dev clock's offset and the signing key's id",
 	"CHANGES":          "the change log (webhook notifications and stream resumption)",
 }

@@ -13,13 +13,17 @@ type Operation int
 
 // Operations (graph-presence.md §4.2).
 const (
-	ReadPresence   Operation = iota + 1 // GET a user's presence (/me, /users/{id}, /communications/presences/{id})
-	ReadPresences                       // POST /communications/getPresencesByUserId
-	WritePresence                       // setPresence, clearPresence
-	WritePreferred                      // setUserPreferredPresence, clearUserPreferredPresence
-	WriteStatus                         // setStatusMessage
-	WriteLocation                       // setManualLocation, setAutomaticLocation, clearAutomaticLocation, clearLocation
-	Subscribe                           // a change-notification subscription on presence
+	ReadPresence         Operation = iota + 1 // GET a user's presence (/me, /users/{id}, /communications/presences/{id})
+	ReadPresences                             // POST /communications/getPresencesByUserId
+	WritePresence                             // setPresence, clearPresence
+	WritePreferred                            // setUserPreferredPresence, clearUserPreferredPresence
+	WriteStatus                               // setStatusMessage
+	WriteLocation                             // setManualLocation, setAutomaticLocation, clearAutomaticLocation, clearLocation
+	Subscribe                                 // a change-notification subscription on presence
+	ReadCalendar                              // GET events, calendarView
+	WriteCalendar                             // POST, PATCH, DELETE events
+	ReadMailboxSettings                       // GET mailboxSettings
+	WriteMailboxSettings                      // PATCH mailboxSettings
 )
 
 // String names the operation as messages do.
@@ -39,6 +43,14 @@ func (op Operation) String() string {
 		return "setting or clearing the work location"
 	case Subscribe:
 		return "subscribing to presence"
+	case ReadCalendar:
+		return "reading events"
+	case WriteCalendar:
+		return "writing events"
+	case ReadMailboxSettings:
+		return "reading mailboxSettings"
+	case WriteMailboxSettings:
+		return "writing mailboxSettings"
 	}
 	return fmt.Sprintf("Operation(%d)", int(op))
 }
@@ -49,6 +61,10 @@ const (
 	PresenceReadAll       = "Presence.Read.All"
 	PresenceReadWrite     = "Presence.ReadWrite"
 	PresenceReadWriteAll  = "Presence.ReadWrite.All"
+	CalendarsRead         = "Calendars.Read"
+	CalendarsReadWrite    = "Calendars.ReadWrite"
+	MailboxSettingsRead   = "MailboxSettings.Read"
+	MailboxSettingsRW     = "MailboxSettings.ReadWrite"
 	scopeKindDelegated    = "delegated scope"
 	scopeKindApplications = "application permission"
 )
@@ -65,8 +81,18 @@ var rules = map[Operation]rule{
 	WritePresence:  {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
 	WritePreferred: {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
 	WriteStatus:    {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
-	WriteLocation:  {own: []string{PresenceReadWrite}},
-	Subscribe:      {own: []string{PresenceReadAll}, other: []string{PresenceReadAll}},
+	// Work location: Graph's pages first allowed delegated Presence.ReadWrite
+	// under /me only; the current ones bind the actions to every presence
+	// path and allow application Presence.ReadWrite.All (docs/api.md).
+	WriteLocation: {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
+	Subscribe:     {own: []string{PresenceReadAll}, other: []string{PresenceReadAll}},
+	// A delegated token reaches only its own user's calendar and mailbox
+	// (presenced has no calendar sharing: Calendars.Read.Shared has nothing
+	// to grant).
+	ReadCalendar:         {own: []string{CalendarsRead, CalendarsReadWrite}, app: []string{CalendarsRead, CalendarsReadWrite}},
+	WriteCalendar:        {own: []string{CalendarsReadWrite}, app: []string{CalendarsReadWrite}},
+	ReadMailboxSettings:  {own: []string{MailboxSettingsRead, MailboxSettingsRW}, app: []string{MailboxSettingsRead, MailboxSettingsRW}},
+	WriteMailboxSettings: {own: []string{MailboxSettingsRW}, app: []string{MailboxSettingsRW}},
 }
 
 // Authorize decides whether p may perform op on the presence of the user
@@ -80,9 +106,9 @@ var rules = map[Operation]rule{
 //     Presence.ReadWrite for the token's own user, Presence.Read.All for
 //     others and for getPresencesByUserId; application Presence.Read.All or
 //     Presence.ReadWrite.All.
-//   - Writes (presence, preferred presence, status message): delegated
-//     Presence.ReadWrite, for the token's own user only; application
-//     Presence.ReadWrite.All. Work location: delegated only.
+//   - Writes (presence, preferred presence, status message, work
+//     location): delegated Presence.ReadWrite, for the token's own user
+//     only; application Presence.ReadWrite.All.
 //   - Subscriptions: delegated Presence.Read.All only.
 //
 // A refusal is a Forbidden *presence.Error naming the operation, the
@@ -123,6 +149,12 @@ func Authorize(p Principal, op Operation, subjectUserID string, viaMe bool) erro
 		}
 		what := "the presence"
 		switch op {
+		case ReadCalendar, WriteCalendar:
+			return presence.Errorf(presence.Forbidden, "",
+				"Access is denied: a delegated token reaches only its own user's calendar (the token's user is %s, the request is for %s); use an application token with %s.", p.UserID, subjectUserID, strings.Join(r.app, " or "))
+		case ReadMailboxSettings, WriteMailboxSettings:
+			return presence.Errorf(presence.Forbidden, "",
+				"Access is denied: a delegated token reaches only its own user's mailbox settings (the token's user is %s, the request is for %s); use an application token with %s.", p.UserID, subjectUserID, strings.Join(r.app, " or "))
 		case WriteStatus:
 			what = "the status message"
 		case WritePreferred:

@@ -55,7 +55,7 @@ func TestAuthorizeTable(t *testing.T) {
 			"user-R+RW": {"ok", "ok", "403"}, "user-R.All+RW": {"ok", "ok", "403"}, "user-lower": no3,
 		},
 		WriteLocation: {
-			"app-none": appNo, "app-R.All": appNo, "app-RW.All": appNo, "app-both": appNo,
+			"app-none": appNo, "app-R.All": appNo, "app-RW.All": appOK, "app-both": appOK,
 			"user-none": no3, "user-R": no3, "user-R.All": no3, "user-RW": {"ok", "ok", "403"},
 			"user-R+RW": {"ok", "ok", "403"}, "user-R.All+RW": {"ok", "ok", "403"}, "user-lower": no3,
 		},
@@ -115,7 +115,7 @@ func TestAuthorizeMessages(t *testing.T) {
 		{app, WritePresence, other, false, presence.Forbidden, "Missing permission: setPresence/clearPresence requires the application permission Presence.ReadWrite.All; the token has roles 'Presence.Read.All'."},
 		{Principal{}, ReadPresences, "", false, presence.Forbidden, "getPresencesByUserId requires the application permissions Presence.Read.All or Presence.ReadWrite.All; the token has roles none."},
 		{app, Subscribe, other, false, presence.Forbidden, "Application permissions are not supported for subscribing to presence; use a delegated token (a signed-in user) with the scope Presence.Read.All."},
-		{app, WriteLocation, other, false, presence.Forbidden, "Application permissions are not supported for setting or clearing the work location"},
+		{app, WriteLocation, other, false, presence.Forbidden, "Missing permission: setting or clearing the work location requires the application permission Presence.ReadWrite.All; the token has roles 'Presence.Read.All'."},
 		{Principal{Delegated: true, UserID: me, Scopes: []string{PresenceRead}}, WritePresence, me, false, presence.Forbidden,
 			"Missing permission: setPresence/clearPresence requires the delegated scope Presence.ReadWrite; the token has scp 'Presence.Read'."},
 		{Principal{Delegated: true, UserID: me, Scopes: []string{PresenceReadWrite}}, WritePresence, other, false, presence.Forbidden,
@@ -164,5 +164,53 @@ func TestAuthorizeIssuedTokens(t *testing.T) {
 	}
 	if Authorize(p, ReadPresence, directory.DemoUserDiego, false) == nil {
 		t.Error("Presence.Read read another user")
+	}
+}
+
+// TestAuthorizeCalendar covers the calendar and mailbox-settings
+// permissions: delegated for the token's own user only, application for
+// anyone; a refusal names the permission that would allow it.
+func TestAuthorizeCalendar(t *testing.T) {
+	me, other := directory.DemoUserAdele, directory.DemoUserAlex
+	app := func(roles ...string) Principal {
+		return Principal{TenantID: directory.DemoTenantID, ClientID: directory.DemoDaemonClientID, Roles: roles}
+	}
+	user := func(scopes ...string) Principal {
+		return Principal{TenantID: directory.DemoTenantID, ClientID: directory.DemoClientID, UserID: me, Delegated: true, Scopes: scopes}
+	}
+	for _, tc := range []struct {
+		name    string
+		p       Principal
+		op      Operation
+		subject string
+		want    string // "ok", or a fragment of the 403 message
+	}{
+		{"app Calendars.Read reads events", app(CalendarsRead), ReadCalendar, other, "ok"},
+		{"app Calendars.ReadWrite reads events", app(CalendarsReadWrite), ReadCalendar, other, "ok"},
+		{"app Calendars.Read does not write them", app(CalendarsRead), WriteCalendar, other, "Calendars.ReadWrite"},
+		{"app with presence roles only: named", app(PresenceReadWriteAll), ReadCalendar, other, "Calendars.Read or Calendars.ReadWrite"},
+		{"delegated Calendars.Read reads own events", user(CalendarsRead), ReadCalendar, me, "ok"},
+		{"delegated Calendars.ReadWrite writes own events", user(CalendarsReadWrite), WriteCalendar, me, "ok"},
+		{"delegated Calendars.Read does not write", user(CalendarsRead), WriteCalendar, me, "Calendars.ReadWrite"},
+		{"delegated: another user's calendar is denied", user(CalendarsReadWrite), ReadCalendar, other, "only its own user's calendar"},
+		{"app MailboxSettings.Read reads settings", app(MailboxSettingsRead), ReadMailboxSettings, other, "ok"},
+		{"app MailboxSettings.Read does not write them", app(MailboxSettingsRead), WriteMailboxSettings, other, "MailboxSettings.ReadWrite"},
+		{"app MailboxSettings.ReadWrite writes them", app(MailboxSettingsRW), WriteMailboxSettings, other, "ok"},
+		{"delegated MailboxSettings.ReadWrite writes own", user(MailboxSettingsRW), WriteMailboxSettings, me, "ok"},
+		{"delegated without the scope: named", user(PresenceReadWrite), ReadMailboxSettings, me, "MailboxSettings.Read or MailboxSettings.ReadWrite"},
+		{"delegated: another user's settings are denied", user(MailboxSettingsRW), WriteMailboxSettings, other, "only its own user's mailbox settings"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Authorize(tc.p, tc.op, tc.subject, false)
+			if tc.want == "ok" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if presence.ErrorCode(err) != presence.Forbidden || !strings.Contains(presence.ErrorMessage(err), tc.want) {
+				t.Fatalf("Authorize = %v, want 403 naming %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/guid"
+	"github.com/presenced/presenced/observe/reqlog"
 )
 
 // MaxTokenRequest is the largest token request body accepted (64 KiB).
@@ -83,31 +84,37 @@ func (i *Issuer) tenant(r *http.Request, errCode string) (directory.Tenant, *oau
 func asked(r *http.Request) string { return clipString(r.PathValue("tenant"), 100) }
 
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
-	if !i.allow(w, r) {
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		i.writeError(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
-			"The endpoint only accepts POST requests. Received a %s request.", r.Method))
-		return
-	}
-	t, e := i.tenant(r, "invalid_request")
+	resp, e := i.tokenRequest(w, r)
 	if e != nil {
-		i.writeError(w, r, e)
-		return
-	}
-	resp, e := i.token(w, r, t)
-	if e != nil {
+		i.obs.TokenRejected(e.err, e.code)
 		if e.err == "invalid_client" && r.Header.Get("Authorization") != "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="presenced"`)
 		}
 		i.writeError(w, r, e)
 		return
 	}
+	i.obs.TokenIssued(resp.grant)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// tokenRequest answers a request to the token endpoint, after its rate
+// limit, method and tenant.
+func (i *Issuer) tokenRequest(w http.ResponseWriter, r *http.Request) (*tokenResponse, *oauthError) {
+	if e := i.allow(w, r); e != nil {
+		return nil, e
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
+			"The endpoint only accepts POST requests. Received a %s request.", r.Method)
+	}
+	t, e := i.tenant(r, "invalid_request")
+	if e != nil {
+		return nil, e
+	}
+	return i.token(w, r, t)
 }
 
 type tokenResponse struct {
@@ -116,6 +123,7 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	ExtExpiresIn int64  `json:"ext_expires_in"`
 	AccessToken  string `json:"access_token"`
+	grant        string // for the Observer
 }
 
 // form reads the urlencoded body: one value per parameter.
@@ -220,6 +228,9 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 			"'%s' is not a valid application identifier: a client id is a GUID such as %s.", clipString(clientID, 60), directory.DemoDaemonClientID)
 	}
 	app, ok := i.dir.App(clientID)
+	if ok && app.TenantID == t.ID {
+		reqlog.SetCaller(r.Context(), t.ID, app.ClientID) // for the request's log lines
+	}
 	if !ok || app.TenantID != t.ID {
 		// Where an application is registered is not said: that would tell
 		// anyone who has a client id which tenants this server has.
@@ -255,10 +266,16 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		if err != nil {
 			return nil, oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
 		}
-		return i.response(tok, ""), nil
+		resp := i.response(tok, "")
+		resp.grant = grant
+		return resp, nil
 	}
 
-	return i.passwordGrant(r, t, app, form, scope, hasSecret)
+	resp, e := i.passwordGrant(r, t, app, form, scope, hasSecret)
+	if resp != nil {
+		resp.grant = grant
+	}
+	return resp, e
 }
 
 func (i *Issuer) response(tok, scope string) *tokenResponse {

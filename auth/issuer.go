@@ -76,6 +76,8 @@ type IssuerOptions struct {
 	TokenRate throttle.RateOptions
 	// Logger receives sign-in lockouts (default slog.Default()).
 	Logger *slog.Logger
+	// Observer is told of every token issued or refused (nil: nobody).
+	Observer Observer
 }
 
 // Issuer mints tokens and serves the token, discovery and keys endpoints.
@@ -111,6 +113,7 @@ type Issuer struct {
 	lockout   *throttle.Lockout // nil: off
 	rate      *throttle.Rate    // nil: off
 	log       *slog.Logger
+	obs       Observer
 }
 
 // NewIssuer checks the options and builds an Issuer.
@@ -189,12 +192,15 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
 	published, err := publishedKeys(set)
 	if err != nil {
 		return nil, err
 	}
 	return &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, published: published, lifetime: o.TokenLifetime,
-		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger}, nil
+		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger, obs: o.Observer}, nil
 }
 
 func checkBaseURL(s string) error {

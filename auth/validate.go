@@ -34,6 +34,13 @@ type Principal struct {
 	Scopes    []string // delegated scopes (scp), for delegated tokens
 	Roles     []string // application permissions (roles), for app tokens
 	Name      string   // the user's display name, or the application's name
+	// Expires is when the token expires (its exp): what outlives a request,
+	// such as a live stream, ends then.
+	Expires time.Time
+	// CheckedAt is the server's clock when the token was checked: the
+	// instant the request is counted at (throttling), so that the request
+	// path reads the clock once for both.
+	CheckedAt time.Time
 }
 
 // MaxTokenLength is the longest access token Validate looks at.
@@ -151,7 +158,9 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 		return Principal{}, unauthenticated("Access token is empty.")
 	}
 	version := v.dir.Version()
-	if p, ok := v.cache.get(raw, v.clock.Now(), v.leeway, version); ok {
+	now := v.clock.Now()
+	if p, ok := v.cache.get(raw, now, v.leeway, version); ok {
+		p.CheckedAt = now
 		return p, nil
 	}
 	p, nbf, exp, err := v.validate(raw)
@@ -159,6 +168,7 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 		return Principal{}, err
 	}
 	v.cache.put(raw, p, nbf, exp, version)
+	p.CheckedAt = now
 	return p, nil
 }
 
@@ -170,6 +180,7 @@ func (v *Validator) validate(raw string) (_ Principal, nbf, exp time.Time, _ err
 	}
 	nbf, _ = tok.NotBefore()
 	exp, _ = tok.Expiration()
+	p.Expires = exp
 	return p, nbf, exp, nil
 }
 

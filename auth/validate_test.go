@@ -37,7 +37,7 @@ func TestValidateAppToken(t *testing.T) {
 			t.Errorf("claim %s = %v, want %v", k, c[k], v)
 		}
 	}
-	if roles, _ := c["roles"].([]any); len(roles) != 1 || roles[0] != "Presence.ReadWrite.All" {
+	if roles, _ := c["roles"].([]any); len(roles) != 3 || roles[0] != "Presence.ReadWrite.All" || roles[1] != "Calendars.ReadWrite" || roles[2] != "MailboxSettings.ReadWrite" {
 		t.Errorf("roles %v", c["roles"])
 	}
 	if _, ok := c["scp"]; ok {
@@ -51,8 +51,12 @@ func TestValidateAppToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.Delegated || p.UserID != "" || p.TenantID != directory.DemoTenantID || p.ClientID != directory.DemoDaemonClientID ||
-		!slices.Equal(p.Roles, []string{"Presence.ReadWrite.All"}) || len(p.Scopes) != 0 || p.Name != directory.DemoDaemonName {
+		!slices.Equal(p.Roles, []string{"Presence.ReadWrite.All", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}) || len(p.Scopes) != 0 || p.Name != directory.DemoDaemonName {
 		t.Errorf("principal %+v", p)
+	}
+	// What outlives the request (a live stream) ends when the token does.
+	if exp, _ := c["exp"].(float64); p.Expires.Unix() != int64(exp) || p.Expires.IsZero() {
+		t.Errorf("principal expires %v, token exp %v", p.Expires, c["exp"])
 	}
 	if _, c2 := decode(t, f.appToken(t)); c2["jti"] == c["jti"] {
 		t.Error("jti repeats")
@@ -86,7 +90,7 @@ func TestValidateUserToken(t *testing.T) {
 	}
 	// No scopes: all consented ones.
 	_, c = decode(t, f.userToken(t, directory.DemoUserMegan))
-	if c["scp"] != "Presence.Read Presence.Read.All Presence.ReadWrite" {
+	if c["scp"] != "Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite" {
 		t.Errorf("default scp %v", c["scp"])
 	}
 }

@@ -55,14 +55,15 @@ type Options struct {
 
 // Core is safe for concurrent use.
 type Core struct {
-	kv    store.KV
-	clock clock.Clock
-	users func(tenantID, userID string) bool
-	seed  maphash.Seed
-	shard [256]shard
-	ids   sessionIDTable
-	subMu sync.RWMutex
-	subs  []func(Snapshot)
+	kv     store.KV
+	clock  clock.Clock
+	users  func(tenantID, userID string) bool
+	seed   maphash.Seed
+	shard  [256]shard
+	ids    sessionIDTable
+	subMu  sync.RWMutex
+	subs   []func(Snapshot)
+	writes []func(Snapshot)
 }
 
 // entry is a cached user in one immutable string: the engine revision as
@@ -104,6 +105,18 @@ func New(o Options) *Core {
 func (c *Core) OnChange(f func(Snapshot)) {
 	c.subMu.Lock()
 	c.subs = append(c.subs, f)
+	c.subMu.Unlock()
+}
+
+// OnWrite registers f to be called after every acknowledged write, visible
+// change or not, with the new snapshot, under the user's write lock. A
+// write that changes nothing visible can still bring the next time-caused
+// change earlier (a calendar window that now holds a meeting, a session
+// given a shorter expiry): change notifications reschedule on it. f must
+// not block.
+func (c *Core) OnWrite(f func(Snapshot)) {
+	c.subMu.Lock()
+	c.writes = append(c.writes, f)
 	c.subMu.Unlock()
 }
 
@@ -333,13 +346,16 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		}
 		c.remember(u, c.ids.newEntry(rev, next))
 		snap = snapshot(u, next, now)
+		c.subMu.RLock()
 		if ch {
-			c.subMu.RLock()
 			for _, f := range c.subs {
 				f(snap)
 			}
-			c.subMu.RUnlock()
 		}
+		for _, f := range c.writes {
+			f(snap)
+		}
+		c.subMu.RUnlock()
 		return snap, ch, nil
 	}
 	return Snapshot{}, false, presence.Errorf(presence.Conflict, "", "the presence of user %s is being changed concurrently; retry the request", u.UserID)

@@ -1,5 +1,10 @@
 package directory
 
+import (
+	"fmt"
+	"strconv"
+)
+
 // The demo directory of dev mode: tenant Contoso (contoso.dev) with five
 // users, a daemon app and a public client app, and tenant Fabrikam
 // (fabrikam.dev) with two users and a daemon app. The ids are fixed so that
@@ -12,13 +17,13 @@ const (
 	// DemoPassword is the password of every demo user (both tenants).
 	DemoPassword = "presenced-dev"
 
-	// The confidential daemon app: client credentials, role Presence.ReadWrite.All.
+	// The confidential daemon app: client credentials, roles Presence.ReadWrite.All, Calendars.ReadWrite and MailboxSettings.ReadWrite.
 	DemoDaemonClientID = "6dcddc99-5a7f-430c-a555-551d652a37b1"
 	DemoDaemonSecret   = "demo-secret"
 	DemoDaemonName     = "presenced demo daemon"
 
 	// The public client app: password grant without a secret, delegated
-	// scopes Presence.Read, Presence.Read.All and Presence.ReadWrite.
+	// scopes Presence.Read, Presence.Read.All, Presence.ReadWrite, Calendars.ReadWrite and MailboxSettings.ReadWrite.
 	DemoClientID   = "1f35b044-4304-4eb5-af8d-a25642c64040"
 	DemoClientName = "presenced demo client"
 
@@ -60,9 +65,9 @@ func DemoData() ([]Tenant, []User, []App) {
 	}
 	apps := []App{
 		{ClientID: DemoDaemonClientID, TenantID: DemoTenantID, Name: DemoDaemonName, Secret: DemoDaemonSecret,
-			Roles: []string{"Presence.ReadWrite.All"}},
+			Roles: []string{"Presence.ReadWrite.All", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}},
 		{ClientID: DemoClientID, TenantID: DemoTenantID, Name: DemoClientName, Public: true,
-			Scopes: []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite"}},
+			Scopes: []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}},
 		{ClientID: DemoFabrikamDaemonClientID, TenantID: DemoFabrikamTenantID, Name: DemoFabrikamDaemonName, Secret: DemoFabrikamDaemonSecret,
 			Roles: []string{"Presence.ReadWrite.All"}},
 	}
@@ -76,4 +81,47 @@ func Demo() *Directory {
 		panic("directory: the demo directory is invalid: " + err.Error())
 	}
 	return d
+}
+
+// Generated demo users: dev mode can add many users to Contoso beside the
+// five named ones, so that a load test spreads its writes over many records
+// the way a real tenant's traffic does (64 writers on five users mostly wait
+// for each other). They are deterministic — the same i is always the same
+// user — so a load generator can name them without asking the server.
+const (
+	// MaxDemoUsers bounds DemoWithUsers: a million generated users take
+	// about 100 MB in the directory and a few seconds to build.
+	MaxDemoUsers = 1_000_000
+	// demoUserIDPrefix starts every generated id; the named demo users'
+	// ids never start so.
+	demoUserIDPrefix = "de000000-0000-4000-8000-"
+)
+
+// DemoUserID is the object id of generated demo user i (1 ≤ i ≤
+// MaxDemoUsers): de000000-0000-4000-8000- and i in 12 hex digits.
+func DemoUserID(i int) string {
+	return fmt.Sprintf(demoUserIDPrefix+"%012x", i)
+}
+
+// DemoUserUPN is generated demo user i's userPrincipalName,
+// user<i>@contoso.dev.
+func DemoUserUPN(i int) string {
+	return "user" + strconv.Itoa(i) + "@" + DemoTenantDomain
+}
+
+// DemoWithUsers returns the demo directory with n generated Contoso users
+// added: DemoUserID(i), DemoUserUPN(i), display name "Demo User i" and the
+// demo password, for i from 1 to n. n = 0 is Demo().
+func DemoWithUsers(n int) (*Directory, error) {
+	if n < 0 || n > MaxDemoUsers {
+		return nil, fmt.Errorf("the number of generated demo users must be 0 to %d, not %d", MaxDemoUsers, n)
+	}
+	tenants, users, apps := DemoData()
+	all := make([]User, len(users), len(users)+n)
+	copy(all, users)
+	for i := 1; i <= n; i++ {
+		all = append(all, User{ID: DemoUserID(i), TenantID: DemoTenantID, UserPrincipalName: DemoUserUPN(i),
+			DisplayName: "Demo User " + strconv.Itoa(i), Password: DemoPassword})
+	}
+	return New(tenants, all, apps)
 }

@@ -39,8 +39,10 @@
 //	  }]
 //	}
 //
-// Roles may be Presence.Read.All and Presence.ReadWrite.All. Scopes may be
-// Presence.Read, Presence.Read.All, Presence.ReadWrite, User.Read,
+// Roles may be Presence.Read.All, Presence.ReadWrite.All, Calendars.Read,
+// Calendars.ReadWrite, MailboxSettings.Read and MailboxSettings.ReadWrite.
+// Scopes may be Presence.Read, Presence.Read.All, Presence.ReadWrite, the
+// same four Calendars and MailboxSettings permissions, User.Read,
 // offline_access, openid, profile and email. Ids, user principal names,
 // client ids and domains are unique across the whole directory; GUIDs are
 // written in lowercase canonical form (8-4-4-4-12 hex digits).
@@ -118,7 +120,8 @@ type App struct {
 	// (Public false); a public client may have none.
 	Secret string `json:"secret,omitempty"`
 	// Roles are the application permissions granted to the app, carried in
-	// app-only tokens as "roles": Presence.Read.All, Presence.ReadWrite.All.
+	// app-only tokens as "roles": Presence.Read.All, Presence.ReadWrite.All,
+	// Calendars.Read(Write), MailboxSettings.Read(Write).
 	Roles []string `json:"roles,omitempty"`
 	// Scopes are the delegated permissions consented for the app, carried
 	// in delegated tokens as "scp": Presence.Read, Presence.Read.All,
@@ -150,10 +153,10 @@ func (a App) ServicePrincipalID() string {
 }
 
 // Roles (application permissions) a directory may grant.
-var knownRoles = []string{"Presence.Read.All", "Presence.ReadWrite.All"}
+var knownRoles = []string{"Presence.Read.All", "Presence.ReadWrite.All", "Calendars.Read", "Calendars.ReadWrite", "MailboxSettings.Read", "MailboxSettings.ReadWrite"}
 
 // Delegated scopes a directory may consent.
-var knownScopes = []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "User.Read", "offline_access", "openid", "profile", "email"}
+var knownScopes = []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.Read", "Calendars.ReadWrite", "MailboxSettings.Read", "MailboxSettings.ReadWrite", "User.Read", "offline_access", "openid", "profile", "email"}
 
 // KnownRoles returns the application permissions a directory may grant.
 func KnownRoles() []string { return slices.Clone(knownRoles) }

@@ -393,11 +393,11 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	daemon, _ := d.App(DemoDaemonClientID)
-	if daemon.Secret != DemoDaemonSecret || daemon.Public || !slices.Equal(daemon.Roles, []string{"Presence.ReadWrite.All"}) {
+	if daemon.Secret != DemoDaemonSecret || daemon.Public || !slices.Equal(daemon.Roles, []string{"Presence.ReadWrite.All", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}) {
 		t.Errorf("daemon: %+v", daemon)
 	}
 	client, _ := d.App(DemoClientID)
-	if !client.Public || !slices.Equal(client.Scopes, []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite"}) {
+	if !client.Public || !slices.Equal(client.Scopes, []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}) {
 		t.Errorf("client: %+v", client)
 	}
 	fd, ok := d.App(DemoFabrikamDaemonClientID)

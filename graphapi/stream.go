@@ -2,11 +2,10 @@ package graphapi
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/presenced/presenced/auth"
@@ -17,10 +16,18 @@ import (
 
 // Streams is the live change feed behind the stream endpoint.
 type Streams interface {
+	// Watch keeps the users' changes logged until release is called.
 	Watch(ctx context.Context, users []core.UserRef) (release func(), err error)
+	// LastSeq is the log's position now.
 	LastSeq(ctx context.Context) (uint64, error)
-	FirstSeq(ctx context.Context) (uint64, error)
-	Follow(ctx context.Context, users []core.UserRef, from uint64, fn func(seq uint64, c notify.Change) error) error
+	// Missing says which watched users may have changes after position
+	// after that the log does not hold, and the log's position now.
+	Missing(ctx context.Context, users []core.UserRef, after uint64) (head uint64, missing []bool, err error)
+	// Replay calls fn with the users' changes logged from position from
+	// through to.
+	Replay(ctx context.Context, users []core.UserRef, from, to uint64, fn func(notify.Entry) error) error
+	// Open returns a feed of the users' changes from position from on.
+	Open(users []core.UserRef, from uint64) *notify.Feed
 }
 
 // StreamPath is the live stream, an extension of presenced's own (not a
@@ -30,13 +37,21 @@ const StreamPath = "/presenced/v1/stream"
 // streamHeartbeat keeps proxies from closing an idle stream.
 const streamHeartbeat = 15 * time.Second
 
+// streamCheck is how often an idle stream checks that its reader may still
+// read it (token lifetime, directory changes); every delivery checks too.
+const streamCheck = time.Second
+
 // stream serves GET /presenced/v1/stream?ids=a,b (ids or UPNs, up to 650):
 // first the current presence of each user, then every change, each as an
 // SSE event whose id is its position in the change log. A client that
 // reconnects with Last-Event-ID (EventSource does) gets every change after
-// that position, so nothing is lost across a disconnect. Authorised like a
-// read; browsers, which cannot set headers on EventSource, may pass the
-// token as access_token in the query.
+// that position, or event: reset with the state now for a user whose
+// changes since may be missing from the log. Authorised like a read, and
+// held to it while open: a user the reader may no longer see is dropped
+// (event: removed), and the stream ends (event: end) when its token
+// expires or its reader leaves the directory. Browsers, which cannot set
+// headers on EventSource, may pass the token as access_token in the query.
+// docs/notifications.md has the protocol.
 func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	if a.streams == nil {
 		a.writeError(w, r, errBody(http.StatusNotImplemented, "notImplemented", "Streams are not enabled on this server."))
@@ -45,62 +60,31 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") == "" && r.URL.Query().Get("access_token") != "" {
 		r.Header.Set("Authorization", "Bearer "+r.URL.Query().Get("access_token"))
 	}
-	p, err := a.principal(r)
+	raw, err := auth.BearerToken(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	var raw []string
-	for _, v := range r.URL.Query()["ids"] {
-		for _, id := range strings.Split(v, ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				raw = append(raw, id)
-			}
-		}
-	}
-	if len(raw) == 0 {
-		a.writeError(w, r, presence.Errorf(presence.Invalid, "ids",
-			"Query parameter 'ids' must name 1 to %d users (object ids or userPrincipalNames, comma-separated).", MaxIDs))
-		return
-	}
-	if err := presence.CheckIDCount("ids", "Query parameter 'ids'", len(raw)); err != nil {
+	p, err := a.auth.Validate(raw)
+	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	var users []core.UserRef
-	seen := map[string]bool{}
-	for _, id := range raw {
-		u, err := a.lookup(p, "ids", id)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if err := auth.Authorize(p, auth.ReadPresence, u.ID, false); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if !seen[u.ID] {
-			seen[u.ID] = true
-			users = append(users, ref(u))
-		}
+	users, err := a.streamUsers(r, p)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
-	var resume uint64
-	last := r.Header.Get("Last-Event-ID")
-	if last == "" {
-		last = r.URL.Query().Get("lastEventId")
-	}
-	if last != "" {
-		if resume, err = strconv.ParseUint(last, 10, 64); err != nil {
-			a.writeError(w, r, presence.Errorf(presence.Invalid, "Last-Event-ID", "Last-Event-ID '%s' is not an event id of this stream (a number).", clip(last)))
-			return
-		}
+	after, resume, err := lastEventID(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		a.writeError(w, r, errBody(http.StatusInternalServerError, "generalException", "Streaming is not supported by this connection."))
 		return
 	}
-	rc := http.NewResponseController(w)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(a.streamsDone, cancel)
@@ -111,88 +95,310 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	defer a.countStream()()
 
-	var mu sync.Mutex // one writer at a time: events and heartbeats
-	sent := map[string]presence.Stamp{}
-	send := func(id uint64, kind string, s core.Snapshot) error {
-		if !sent[s.User.UserID].Less(s.Seq) && sent[s.User.UserID] != (presence.Stamp{}) {
-			return nil // already sent (the initial state raced a change)
+	// Where the stream starts: a new one at the log's position now, with
+	// everyone's state; a resumed one after its position, with the state
+	// of the users whose changes since may be missing.
+	var head uint64
+	missing := make([]bool, len(users))
+	if resume {
+		head, missing, err = a.streams.Missing(ctx, users, after)
+	} else {
+		head, err = a.streams.LastSeq(ctx)
+		for i := range missing {
+			missing[i] = true
 		}
-		sent[s.User.UserID] = s.Seq
-		b := appendPresence(nil, "", s, isOwner(p, s.User.UserID))
-		mu.Lock()
-		defer mu.Unlock()
-		a.streamDeadline(rc)
-		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", id, kind, b); err != nil {
-			return err
-		}
-		flusher.Flush()
-		return nil
 	}
-
-	from := resume + 1
-	first, err := a.streams.FirstSeq(ctx)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	fresh := resume == 0 || (first > 0 && from < first)
-	var head uint64
-	if fresh {
-		// A new stream, or one whose position is no longer kept: start
-		// from the current state.
-		if head, err = a.streams.LastSeq(ctx); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		from = head + 1
-	}
+	limitSendBuffer(r)
+	out := &sseWriter{w: w, flusher: flusher, rc: http.NewResponseController(w), deadline: a.streamDeadline}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
-	a.streamDeadline(rc)
+	a.streamDeadline(out.rc)
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "retry: 1000\n\n")
-	flusher.Flush()
-	if fresh {
-		kind := "presence"
-		if resume != 0 {
-			kind = "reset" // the client's position was trimmed: here is the state now
-		}
-		snaps, err := a.core.ReadMany(ctx, users)
-		if err != nil {
-			return
-		}
-		for _, s := range snaps {
-			if err := send(head, kind, s); err != nil {
-				return
+	st := &streamSession{a: a, p: p, raw: raw, users: users, version: a.dir.Version(),
+		out: out, sent: map[string]presence.Stamp{}, gone: map[string]bool{}}
+	reason := st.run(ctx, resume, after, head, missing)
+	// Release before saying the stream closed: the users' linger counts
+	// from the moment the stream stopped watching, and whoever waits for
+	// this line (tests, operators) sees the watch already released.
+	release()
+	a.log.Debug("stream closed", "users", len(users), "reason", reason)
+}
+
+// streamUsers resolves and authorises the stream's ids.
+func (a *API) streamUsers(r *http.Request, p auth.Principal) ([]core.UserRef, error) {
+	var raw []string
+	for _, v := range r.URL.Query()["ids"] {
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				raw = append(raw, id)
 			}
 		}
 	}
-	var beating sync.WaitGroup
-	defer beating.Wait() // never write after the handler returned
-	defer cancel()
-	beating.Add(1)
-	go func() {
-		defer beating.Done()
-		t := time.NewTicker(streamHeartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				mu.Lock()
-				a.streamDeadline(rc)
-				_, err := fmt.Fprint(w, ": heartbeat\n\n")
-				if err == nil {
-					flusher.Flush()
+	if len(raw) == 0 {
+		return nil, presence.Errorf(presence.Invalid, "ids",
+			"Query parameter 'ids' must name 1 to %d users (object ids or userPrincipalNames, comma-separated).", MaxIDs)
+	}
+	if err := presence.CheckIDCount("ids", "Query parameter 'ids'", len(raw)); err != nil {
+		return nil, err
+	}
+	var users []core.UserRef
+	seen := map[string]bool{}
+	for _, id := range raw {
+		u, err := a.lookup(p, "ids", id)
+		if err != nil {
+			return nil, err
+		}
+		if err := auth.Authorize(p, auth.ReadPresence, u.ID, false); err != nil {
+			return nil, err
+		}
+		if !seen[u.ID] {
+			seen[u.ID] = true
+			users = append(users, ref(u))
+		}
+	}
+	return users, nil
+}
+
+// lastEventID is the position a client resumes after: the Last-Event-ID
+// header (EventSource sends it when it reconnects), else the lastEventId
+// query parameter (for a client that opens a new EventSource). resume is
+// false without either, or with an empty one (EventSource's "no id yet"):
+// a new stream. "0" is a position, the start of the log.
+func lastEventID(r *http.Request) (after uint64, resume bool, err error) {
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = r.URL.Query().Get("lastEventId")
+	}
+	if last == "" {
+		return 0, false, nil
+	}
+	if after, err = strconv.ParseUint(last, 10, 64); err != nil {
+		return 0, false, presence.Errorf(presence.Invalid, "Last-Event-ID", "Last-Event-ID '%s' is not an event id of this stream (a number).", clip(last))
+	}
+	return after, true, nil
+}
+
+// streamSession is one open stream: what it sent, and whom it still
+// serves. Used by the handler's goroutine only.
+type streamSession struct {
+	a       *API
+	p       auth.Principal
+	raw     string // the token, checked again when the directory changes
+	users   []core.UserRef
+	version uint64 // the directory version last checked against
+	out     *sseWriter
+	data    []byte
+	idle    time.Duration // since the last write
+	sent    map[string]presence.Stamp
+	gone    map[string]bool // users dropped (event: removed)
+}
+
+// streamEnd ends a stream with event: end naming the reason.
+type streamEnd struct{ reason, message string }
+
+func (e *streamEnd) Error() string { return e.reason + ": " + e.message }
+
+// run sends the stream's start and then its changes until the client
+// goes, the server stops, or the stream ends; it returns why it stopped.
+func (st *streamSession) run(ctx context.Context, resume bool, after, head uint64, missing []bool) string {
+	err := st.start(ctx, resume, after, head, missing)
+	if err == nil {
+		err = st.follow(ctx, head)
+	}
+	var end *streamEnd
+	switch {
+	case errors.As(err, &end):
+		b := append(st.data[:0], `{"reason":`...)
+		b = appendString(b, end.reason)
+		b = append(b, `,"message":`...)
+		b = appendString(b, end.message)
+		b = append(b, '}')
+		_ = st.out.event(false, 0, "end", b)
+		return end.reason
+	case ctx.Err() != nil:
+		return "closed"
+	default:
+		return err.Error()
+	}
+}
+
+// start sends what a new or resumed stream begins with: for a resumed one,
+// the changes after its position that the log holds for the users it may
+// serve from there, in order; then the state of the users it may not
+// (reset), or of everyone (a new stream's presence). Only the last event of
+// that batch carries an id (head): a client cut off in the middle of it
+// still has its old position, and gets the whole batch again.
+func (st *streamSession) start(ctx context.Context, resume bool, after, head uint64, missing []bool) error {
+	if err := st.out.write([]byte("retry: 1000\n\n")); err != nil {
+		return err
+	}
+	var kept, reset []core.UserRef
+	for i, u := range st.users {
+		if missing[i] {
+			reset = append(reset, u)
+		} else {
+			kept = append(kept, u)
+		}
+	}
+	if resume && len(kept) > 0 && after < head {
+		if err := st.a.streams.Replay(ctx, kept, after+1, head, st.change); err != nil {
+			return err
+		}
+	}
+	kind := "presence"
+	if resume {
+		kind = "reset"
+	}
+	return st.states(ctx, kind, head, reset)
+}
+
+// follow sends every change after head until the stream ends; while idle
+// it checks the reader once a second and sends a heartbeat every 15 s.
+func (st *streamSession) follow(ctx context.Context, head uint64) error {
+	feed := st.a.streams.Open(st.users, head+1)
+	defer func() { feed.Close() }()
+	for {
+		e, err := feed.Next(ctx, streamCheck)
+		switch {
+		case err == nil:
+			err = st.change(e)
+		case errors.Is(err, notify.ErrIdle):
+			if err = st.check(); err == nil {
+				if st.idle += streamCheck; st.idle >= streamHeartbeat {
+					st.idle = 0
+					err = st.out.comment("heartbeat")
 				}
-				mu.Unlock()
+			}
+		case errors.Is(err, notify.ErrLagged):
+			// The client reads too slowly: its queued changes were
+			// dropped. Give it the state now and end; it reconnects from
+			// there, with nothing more to catch up on.
+			feed.Close()
+			if head, err = st.a.streams.LastSeq(ctx); err == nil {
+				err = st.states(ctx, "reset", head, st.users)
+			}
+			if err == nil {
+				err = &streamEnd{"tooSlow", "The client read the stream too slowly: the changes it had not read were dropped, and the events just sent (reset) carry the state now. Reconnect with Last-Event-ID to go on."}
 			}
 		}
-	}()
-	_ = a.streams.Follow(ctx, users, from, func(seq uint64, c notify.Change) error {
-		return send(seq, "presence", c.Snapshot())
-	})
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// change sends one change, unless its user was dropped, the reader may no
+// longer see them (then they are dropped now), or it was sent already.
+func (st *streamSession) change(e notify.Entry) error {
+	if err := st.check(); err != nil {
+		return err
+	}
+	c := e.Change
+	if st.gone[c.UserID] {
+		return nil
+	}
+	u := core.UserRef{TenantID: c.TenantID, UserID: c.UserID}
+	if !st.visible(u) {
+		return st.remove(u)
+	}
+	if last := st.sent[c.UserID]; last != (presence.Stamp{}) && !last.Less(c.Seq) {
+		return nil // already sent (a state raced this change)
+	}
+	return st.send(true, e.Seq, "presence", c.Snapshot())
+}
+
+// states sends the state now of users (those still served) as one batch,
+// the last event with id head.
+func (st *streamSession) states(ctx context.Context, kind string, head uint64, users []core.UserRef) error {
+	var serve []core.UserRef
+	for _, u := range users {
+		if !st.gone[u.UserID] {
+			serve = append(serve, u)
+		}
+	}
+	if len(serve) == 0 {
+		return nil
+	}
+	snaps, err := st.a.core.ReadMany(ctx, serve)
+	if err != nil {
+		return err
+	}
+	for i, s := range snaps {
+		if err := st.send(i == len(snaps)-1, head, kind, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (st *streamSession) send(hasID bool, id uint64, kind string, s core.Snapshot) error {
+	st.sent[s.User.UserID] = s.Seq
+	st.data = appendPresence(st.data[:0], "", s, isOwner(st.p, s.User.UserID))
+	st.idle = 0
+	return st.out.event(hasID, id, kind, st.data)
+}
+
+// check holds the stream to what a new request would be allowed: it ends
+// once the token expired, and when the directory changed, checks the token
+// again (its application, user and tenant still there) and drops the users
+// the reader may no longer see.
+func (st *streamSession) check() error {
+	now := st.a.clock.Now()
+	if !st.p.Expires.IsZero() && !now.Before(st.p.Expires) {
+		return &streamEnd{"tokenExpired", "The access token expired at " + st.p.Expires.UTC().Format(time.RFC3339) +
+			". Reconnect with a new token and lastEventId (the id of the last event received) to go on where the stream ended."}
+	}
+	v := st.a.dir.Version()
+	if v == st.version {
+		return nil
+	}
+	st.version = v
+	if _, err := st.a.auth.Validate(st.raw); err != nil {
+		var pe *presence.Error
+		msg := "The access token is no longer accepted."
+		if errors.As(err, &pe) {
+			msg = pe.Message
+		}
+		return &streamEnd{"tokenInvalid", msg}
+	}
+	for _, u := range st.users {
+		if !st.gone[u.UserID] && !st.visible(u) {
+			if err := st.remove(u); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// visible reports whether the reader may still see u: u is still in the
+// directory, in the reader's tenant or one that trusts it both ways.
+func (st *streamSession) visible(u core.UserRef) bool {
+	du, ok := st.a.dir.UserInTenant(u.TenantID, u.UserID)
+	return ok && du.ID == u.UserID && st.a.visible(st.p, du)
+}
+
+// remove drops u from the stream and tells the client; a stream left with
+// nobody ends.
+func (st *streamSession) remove(u core.UserRef) error {
+	st.gone[u.UserID] = true
+	b := append(st.data[:0], `{"id":`...)
+	b = appendString(b, u.UserID)
+	b = append(b, `,"message":"The reader may no longer see this user's presence: no more events for this user on this stream."}`...)
+	st.data = b
+	st.idle = 0
+	if err := st.out.event(false, 0, "removed", b); err != nil {
+		return err
+	}
+	if len(st.gone) == len(st.users) {
+		return &streamEnd{"noUsers", "The reader may no longer see any of the stream's users."}
+	}
+	return nil
 }

@@ -4,8 +4,8 @@
 // presence and getPresencesByUserId over a set of users for a duration or a
 // request count, and the latencies and throughput of each operation are
 // reported — beside, optionally, the same load against a bare net/http
-// handler started in-process, the ceiling any Go HTTP server on this machine
-// could reach.
+// handler (in a process of its own, or in this one), the ceiling any Go HTTP
+// server on this machine could reach.
 //
 // It talks to presenced only over HTTP, with an application token from the
 // server's own issuer, so it measures any presenced, local or remote.
@@ -140,25 +140,47 @@ type Config struct {
 	// Timeout bounds each request (default 30s); one that runs out counts
 	// as an error.
 	Timeout time.Duration
-	// Baseline runs the same load against a bare in-process net/http
-	// handler first (see Bare) and reports presenced's throughput as a
-	// ratio of it.
+	// Baseline runs the same load against a bare net/http handler first
+	// (see Bare) and reports presenced's throughput as a ratio of it.
 	Baseline bool
-	// Progress, when set, is called about once a second during each phase
-	// and once at its end (Final); never by two goroutines at once.
+	// BareCommand, when set, runs that baseline in a child process of its
+	// own (StartBareProcess), as presenced runs in its own: `presenced
+	// bench` gives its own binary and "bare". Empty runs it in this
+	// process, beside the load generator, which makes the ratio look worse
+	// for a presenced in another process (the baseline then has no process
+	// boundary to cross).
+	BareCommand []string
+	// Rounds is, with Baseline, how many times the run alternates the
+	// baseline and presenced (default 5, as BenchmarkHTTP does), each round
+	// a share of Duration and of Requests, so that a change in the
+	// machine's load during the run weighs on both alike. Without
+	// Baseline there is one round.
+	Rounds int
+	// Probe are users whose presence Run reads before any load; one the
+	// server does not know ends the run with ErrUnknownUser. (With
+	// Baseline, the first user is read anyway.)
+	Probe []string
+	// Progress, when set, is called about once a second while a phase runs
+	// and once for each phase after its last round (Final); never by two
+	// goroutines at once.
 	Progress func(Progress)
 	// Logf, when set, receives warnings (a failed token refresh).
 	Logf func(format string, args ...any)
 }
 
+// DefaultRounds is Config.Rounds' default.
+const DefaultRounds = 5
+
 // Progress is a running phase's counters.
 type Progress struct {
-	Phase    string        // "baseline" or "presenced"
-	Elapsed  time.Duration // since the phase started
-	Requests int64         // completed so far
-	Errors   int64         // of which failed
-	Rate     float64       // req/s over the last interval; over the whole phase when Final
-	Final    bool          // the phase is over
+	Phase string // "baseline" or "presenced"
+	// Round is the round running, of Rounds (0 in the Final report).
+	Round, Rounds int
+	Elapsed       time.Duration // in this phase's rounds so far
+	Requests      int64         // completed so far
+	Errors        int64         // of which failed
+	Rate          float64       // req/s over the last interval; over the whole phase when Final
+	Final         bool          // the phase is over
 }
 
 func (c Config) withDefaults() Config {
@@ -176,6 +198,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Second
+	}
+	if c.Rounds == 0 {
+		c.Rounds = DefaultRounds
 	}
 	c.URL = strings.TrimSuffix(c.URL, "/")
 	return c
@@ -213,10 +238,12 @@ func (c Config) Check() error {
 		return fmt.Errorf("request count must be positive, not %d", c.Requests)
 	case c.Duration == 0 && c.Requests == 0:
 		return errors.New("a duration or a request count is required to bound the run")
+	case c.Rounds < 0:
+		return fmt.Errorf("rounds must be at least 1, not %d", c.Rounds)
 	case c.Timeout < 0:
 		return fmt.Errorf("request timeout must be positive, not %s", c.Timeout)
 	}
-	for i, id := range c.Users {
+	for i, id := range append(c.Users[:len(c.Users):len(c.Users)], c.Probe...) {
 		if id == "" || strings.ContainsAny(id, "/?#\"\\ \t\r\n") {
 			return fmt.Errorf("user %d (%q) is not a user id or userPrincipalName", i+1, id)
 		}

@@ -20,6 +20,9 @@ type Report struct {
 	Concurrency     int           `json:"concurrency"`
 	Duration        time.Duration `json:"duration_ns,omitempty"` // the bound asked for
 	Requests        int64         `json:"requests,omitempty"`    // the bound asked for
+	// Rounds is how many rounds the baseline and presenced alternated in
+	// (1 without a baseline); each phase's figures are over all of them.
+	Rounds int `json:"rounds"`
 	// Interrupted is set when the run was cancelled before its bound.
 	Interrupted bool `json:"interrupted,omitempty"`
 	// Presenced is the load against URL.
@@ -29,6 +32,10 @@ type Report struct {
 	// operation name and "total".
 	Baseline *Result            `json:"baseline,omitempty"`
 	Ratio    map[string]float64 `json:"ratio,omitempty"`
+	// Remote is set when the presenced under test is not on this machine's
+	// loopback while the baseline is: the ratio then also holds the network
+	// between the two machines and the other machine's speed.
+	Remote bool `json:"remote,omitempty"`
 }
 
 // Result is one phase: the same load against one server.
@@ -37,9 +44,12 @@ type Result struct {
 	Elapsed time.Duration `json:"elapsed_ns"` // first request sent to last answer read
 	// GetBodyBytes is, for the baseline, the size of its fixed GET answer
 	// (copied from a real GET).
-	GetBodyBytes int        `json:"getBodyBytes,omitempty"`
-	Ops          []OpResult `json:"ops"` // operations with a weight, in Ops order
-	Total        OpResult   `json:"total"`
+	GetBodyBytes int `json:"getBodyBytes,omitempty"`
+	// PID is, for a baseline in a child process of its own, that process's
+	// id (it has exited when Run returns); 0 when it ran in this process.
+	PID   int        `json:"pid,omitempty"`
+	Ops   []OpResult `json:"ops"` // operations with a weight, in Ops order
+	Total OpResult   `json:"total"`
 }
 
 // Op returns the result of op (zero if it was not in the mix).

@@ -3,6 +3,8 @@ package loadgen_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +17,9 @@ import (
 
 func startServer(t *testing.T) *presenced.Server {
 	t.Helper()
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
+	// A load test measures the server, not Graph's budget per application
+	// (bench is one application): throttling off, as docs/running.md says.
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, ThrottleRequests: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,28 +46,46 @@ func demoConfig(url string) loadgen.Config {
 	}
 }
 
-// About a second of the default mix against a real presenced, after the
-// same against the bare baseline.
+// About a second of the default mix against a real presenced and the
+// same against the bare baseline, alternating in rounds.
 func TestRunAgainstPresenced(t *testing.T) {
 	srv := startServer(t)
 	cfg := demoConfig(srv.URL())
-	cfg.Duration = 500 * time.Millisecond
+	cfg.Duration = 2200 * time.Millisecond
+	cfg.Rounds = 2
 	cfg.Baseline = true
 	var mu sync.Mutex
 	finals := map[string]loadgen.Progress{}
+	var order []string // phase and round of each progress report
 	cfg.Progress = func(p loadgen.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		if p.Final {
 			finals[p.Phase] = p
+			return
+		}
+		if o := fmt.Sprintf("%s %d/%d", p.Phase, p.Round, p.Rounds); len(order) == 0 || order[len(order)-1] != o {
+			order = append(order, o)
 		}
 	}
 	rep, err := loadgen.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Baseline == nil || rep.Ratio["total"] <= 0 || rep.Baseline.GetBodyBytes < 100 {
+	if rep.Baseline == nil || rep.Ratio["total"] <= 0 || rep.Baseline.GetBodyBytes < 100 || rep.Rounds != 2 || rep.Baseline.PID != 0 || rep.Remote {
 		t.Fatalf("no baseline: %+v ratio %v", rep.Baseline, rep.Ratio)
+	}
+	// Rounds of 1.1 s, each reporting progress once a second (unless the
+	// machine is too busy to tick in time): the rounds alternate.
+	want := []string{"baseline 1/2", "presenced 1/2", "baseline 2/2", "presenced 2/2"}
+	last := -1
+	for _, o := range order {
+		i := slices.Index(want, o)
+		if i <= last {
+			t.Errorf("progress in the order %v, want a part of %v", order, want)
+			break
+		}
+		last = i
 	}
 	for _, res := range []loadgen.Result{rep.Presenced, *rep.Baseline} {
 		if res.Elapsed < cfg.Duration || res.Elapsed > cfg.Duration+5*time.Second {

@@ -1,13 +1,18 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
 
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/notify/richdata"
 	"github.com/presenced/presenced/notify/subscription"
-	"github.com/presenced/presenced/presence"
 )
 
 // notification is one item of Graph's changeNotificationCollection.
@@ -56,11 +61,39 @@ type richStatus struct {
 
 // work delivers the subscription's changes in order, one at a time, each
 // until the receiver takes it or RetryFor has passed since the change.
+// A subscription that falls too far behind (a slow or dead receiver) does
+// not keep its backlog in memory: the fanout drops its queue, and the
+// worker reads the changes it has not delivered from the log instead.
 func (m *Manager) work(ctx context.Context, rs *running) {
+	feed := rs.feed
+	defer func() { feed.Close() }()
+	rs.sender = &sender{dial: m.dial, timeout: m.o.DeliveryTimeout}
+	defer context.AfterFunc(ctx, rs.sender.stop)()
+	defer rs.sender.stop()
 	for {
-		e, err := rs.tap.Next(ctx)
+		e, err := feed.Next(ctx, senderIdle)
+		if errors.Is(err, ErrIdle) {
+			rs.sender.closeIdle()
+			continue
+		}
 		if err != nil {
-			return
+			if ctx.Err() != nil {
+				return
+			}
+			rs.mu.Lock()
+			from := rs.progress + 1
+			rs.mu.Unlock()
+			if errors.Is(err, ErrLagged) {
+				m.log.Info("subscription fell behind; delivering from the change log", "subscription", rs.get().ID, "from", from)
+			} else {
+				m.log.Warn("reading the change log; retrying", "subscription", rs.get().ID, "err", err)
+				if !sleep(ctx, time.Second) {
+					return
+				}
+			}
+			feed.Close()
+			feed = m.o.Fanout.Open(subjects(rs.get()), from)
+			continue
 		}
 		rs.mu.Lock()
 		done := e.Seq <= rs.progress
@@ -95,19 +128,22 @@ func (m *Manager) deliver(ctx context.Context, rs *running, c *Change) bool {
 	}
 	wait := m.o.Backoff
 	for {
-		err := m.post(ctx, s.NotificationURL, body)
+		err := rs.sender.post(ctx, s.NotificationURL, body)
 		if err == nil {
 			rs.lastByUser[c.UserID] = c.Seq
+			m.o.Observer.Delivered(m.o.Clock.Now().Sub(c.At))
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
 		if m.o.Clock.Now().Sub(c.At) >= m.o.RetryFor {
-			m.log.Warn("notification dropped after retrying", "subscription", s.ID, "user", c.UserID, "for", m.o.RetryFor, "err", err)
+			m.o.Observer.Dropped()
+			m.log.Warn("notification dropped after retrying", "subscription", s.ID, "tenant", s.TenantID, "app", s.ApplicationID, "user", c.UserID, "for", m.o.RetryFor, "err", err)
 			return true
 		}
-		m.log.Info("notification not taken; retrying", "subscription", s.ID, "in", wait, "err", err)
+		m.o.Observer.Retried()
+		m.log.Info("notification not taken; retrying", "subscription", s.ID, "tenant", s.TenantID, "app", s.ApplicationID, "in", wait, "err", err)
 		if !sleep(ctx, wait) {
 			return false
 		}
@@ -122,7 +158,7 @@ func (m *Manager) body(s subscription.Subscription, rs *running, c Change) ([]by
 		TenantID:                       s.TenantID,
 		OrganizationID:                 s.TenantID,
 		Resource:                       "communications/presences/" + c.UserID,
-		SubscriptionExpirationDateTime: presence.FormatDateTime(s.ExpirationDateTime),
+		SubscriptionExpirationDateTime: rs.expiry(s.ExpirationDateTime),
 		ResourceData: resourceData{
 			ODataID: "users/" + c.UserID + "/presence", ODataType: "#microsoft.graph.presence", ID: c.UserID,
 		},
@@ -161,4 +197,36 @@ func (m *Manager) body(s subscription.Subscription, rs *running, c Change) ([]by
 	}
 	out.Value = []notification{n}
 	return json.Marshal(out)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// post sends one notification body; 2xx is success.
+func (m *Manager) post(ctx context.Context, target string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, m.o.DeliveryTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("receiver answered %s", resp.Status)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -16,8 +17,9 @@ import (
 // bookkeeping of a thousand consumers (0.7 s per setPresence at 1,000
 // subscriptions); one reader and in-memory queues cost the writer nothing.
 type Fanout struct {
-	log    store.Log
-	logger *slog.Logger
+	log      store.Log
+	logger   *slog.Logger
+	maxQueue int
 
 	mu        sync.Mutex
 	pos       uint64 // the last sequence handed out
@@ -31,26 +33,49 @@ type Entry struct {
 }
 
 // Tap is one reader of changes (a subscription's worker, a stream): an
-// in-memory queue of the changes of its users, in log order.
+// in-memory queue of the changes of its users, in log order, at most the
+// fanout's MaxQueue long. A tap that would grow past it is dropped: its
+// queue is let go at once and its reader gets ErrLagged, then reads what
+// it missed from the log (which keeps everything) or tells its client.
 type Tap struct {
 	subjects []string
 	start    uint64 // the fanout's position when the tap was attached
 
 	mu     sync.Mutex
 	queue  []Entry
+	lagged bool // the queue overflowed and was dropped
 	signal chan struct{}
 }
 
-// MaxTapQueue bounds a tap's queue; beyond it the oldest changes are
-// dropped (a receiver that far behind is dropped by its retry limit too).
-const MaxTapQueue = 1 << 20
+// ErrLagged is what a tap's reader gets once it fell more than the
+// fanout's MaxQueue changes behind: the changes it had not taken were
+// dropped from memory (not from the log).
+var ErrLagged = errors.New("notify: the reader fell too far behind; its queued changes were dropped")
 
-// NewFanout builds a fanout over log; Run starts it.
-func NewFanout(log store.Log, logger *slog.Logger) *Fanout {
-	if logger == nil {
-		logger = slog.Default()
+// DefaultMaxQueue is how many changes a tap holds by default: a stream or
+// a subscription that far behind its users' changes reads from the log
+// instead. 1,024 entries are 16 KiB of queue plus the decoded changes
+// (shared with every other tap of the same user), so a thousand stuck
+// readers cost tens of megabytes at most, not a copy of the whole log each.
+const DefaultMaxQueue = 1024
+
+// FanoutOptions configure a Fanout. Log is required.
+type FanoutOptions struct {
+	Log    store.Log
+	Logger *slog.Logger
+	// MaxQueue bounds each tap's queue (default DefaultMaxQueue).
+	MaxQueue int
+}
+
+// NewFanout builds a fanout; Run starts it.
+func NewFanout(o FanoutOptions) *Fanout {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
-	return &Fanout{log: log, logger: logger, bySubject: make(map[string]map[*Tap]struct{})}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = DefaultMaxQueue
+	}
+	return &Fanout{log: o.Log, logger: o.Logger, maxQueue: o.MaxQueue, bySubject: make(map[string]map[*Tap]struct{})}
 }
 
 // Attach returns a tap that receives every change under subjects logged
@@ -74,6 +99,11 @@ func (f *Fanout) Attach(subjects []string) *Tap {
 // Detach stops feeding t.
 func (f *Fanout) Detach(t *Tap) {
 	f.mu.Lock()
+	f.detachLocked(t)
+	f.mu.Unlock()
+}
+
+func (f *Fanout) detachLocked(t *Tap) {
 	for _, s := range t.subjects {
 		if m := f.bySubject[s]; m != nil {
 			delete(m, t)
@@ -82,7 +112,6 @@ func (f *Fanout) Detach(t *Tap) {
 			}
 		}
 	}
-	f.mu.Unlock()
 }
 
 // SetPosition sets where Run starts: after sequence pos. Call it before Run.
@@ -124,7 +153,9 @@ func (f *Fanout) dispatch(r store.Record) error {
 	}
 	f.pos = r.Seq
 	for t := range f.bySubject[r.Subject] {
-		t.push(e)
+		if !t.push(e, f.maxQueue) {
+			f.detachLocked(t)
+		}
 	}
 	return nil
 }
@@ -133,21 +164,31 @@ func (f *Fanout) dispatch(r store.Record) error {
 // every change after it; older ones are read from the log (Fanout.Replay).
 func (t *Tap) Start() uint64 { return t.start }
 
-func (t *Tap) push(e Entry) {
+// push queues e; false means the queue was full, and has been dropped.
+func (t *Tap) push(e Entry, max int) bool {
 	t.mu.Lock()
-	if len(t.queue) >= MaxTapQueue {
-		t.queue = t.queue[1:]
+	ok := len(t.queue) < max
+	if ok {
+		t.queue = append(t.queue, e)
+	} else {
+		t.queue, t.lagged = nil, true
 	}
-	t.queue = append(t.queue, e)
 	t.mu.Unlock()
 	select {
 	case t.signal <- struct{}{}:
 	default:
 	}
+	return ok
 }
 
-// Next returns the next change, waiting for one until ctx ends.
+// Next returns the next change, waiting for one until ctx ends, or
+// ErrLagged once the tap was dropped for falling too far behind.
 func (t *Tap) Next(ctx context.Context) (Entry, error) {
+	return t.next(ctx, nil)
+}
+
+// next is Next that also gives up with errIdle when idle fires first.
+func (t *Tap) next(ctx context.Context, idle <-chan time.Time) (Entry, error) {
 	for {
 		t.mu.Lock()
 		if len(t.queue) > 0 {
@@ -160,24 +201,70 @@ func (t *Tap) Next(ctx context.Context) (Entry, error) {
 			t.mu.Unlock()
 			return e, nil
 		}
+		lagged := t.lagged
 		t.mu.Unlock()
+		if lagged {
+			return Entry{}, ErrLagged
+		}
 		select {
 		case <-ctx.Done():
 			return Entry{}, ctx.Err()
 		case <-t.signal:
+		case <-idle:
+			return Entry{}, ErrIdle
 		}
 	}
 }
 
+// replayPage is how many changes are read from the log at a time. A
+// reader's callback runs between pages, never while the engine's consumer
+// is open, so a slow reader holds one page at most, and no consumer.
+const replayPage = 256
+
+var errPageFull = errors.New("notify: page full")
+
 // Replay calls fn with the kept changes under subjects from position from
-// through to, read from the log.
+// through to, read from the log a page at a time.
 func (f *Fanout) Replay(ctx context.Context, subjects []string, from, to uint64, fn func(Entry) error) error {
-	return f.log.Read(ctx, subjects, from, to, func(r store.Record) error {
+	for from <= to {
+		page, last, full, err := f.page(ctx, subjects, from, to)
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if !full {
+			return nil
+		}
+		from = last + 1
+	}
+	return nil
+}
+
+// page reads up to replayPage changes under subjects from position from
+// through to; full says there may be more after last, the position of the
+// last one read.
+func (f *Fanout) page(ctx context.Context, subjects []string, from, to uint64) (page []Entry, last uint64, full bool, err error) {
+	n := 0
+	err = f.log.Read(ctx, subjects, from, to, func(r store.Record) error {
+		n++
+		last = r.Seq
 		var c Change
 		if err := json.Unmarshal(r.Data, &c); err != nil {
 			f.logger.Error("undecodable change in the log; skipped", "seq", r.Seq, "err", err)
-			return nil
+		} else {
+			page = append(page, Entry{Seq: r.Seq, Change: &c})
 		}
-		return fn(Entry{Seq: r.Seq, Change: &c})
+		if n == replayPage {
+			return errPageFull
+		}
+		return nil
 	})
+	if errors.Is(err, errPageFull) {
+		return page, last, true, nil
+	}
+	return page, last, false, err
 }

@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -54,7 +55,7 @@ func take(t *testing.T, tap *notify.Tap, n int) []string {
 // a detached tap gets nothing more; a replay reads what came before a tap.
 func TestFanoutHandsEachTapItsUsersInOrder(t *testing.T) {
 	l := changeLog(t)
-	f := notify.NewFanout(l, nil)
+	f := notify.NewFanout(notify.FanoutOptions{Log: l})
 	before := appendChange(t, l, "a", 0)
 	f.SetPosition(before)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -90,5 +91,74 @@ func TestFanoutHandsEachTapItsUsersInOrder(t *testing.T) {
 		return nil
 	}); err != nil || fmt.Sprint(replay) != "[a0]" {
 		t.Errorf("replay before the tap: %v %v", replay, err)
+	}
+}
+
+// A tap holds at most MaxQueue changes: one whose reader falls further
+// behind is dropped at once (its queue let go) and its reader learns it
+// with ErrLagged, while the other taps of the same users go on.
+func TestFanoutDropsATapThatFallsTooFarBehind(t *testing.T) {
+	l := changeLog(t)
+	f := notify.NewFanout(notify.FanoutOptions{Log: l, MaxQueue: 4})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.Run(ctx)
+	subs := []string{notify.Subject(core.UserRef{TenantID: "t", UserID: "a"})}
+	stuck, keeping := f.Attach(subs), f.Attach(subs)
+	for i := range 6 {
+		appendChange(t, l, "a", i)
+		if got := fmt.Sprint(take(t, keeping, 1)); got != fmt.Sprintf("[a%d]", i) {
+			t.Fatalf("the reader that keeps up got %s", got)
+		}
+	}
+	if _, err := stuck.Next(ctx); !errors.Is(err, notify.ErrLagged) {
+		t.Fatalf("the reader 6 changes behind a queue of 4 got %v, want ErrLagged", err)
+	}
+	appendChange(t, l, "a", 6)
+	if got := fmt.Sprint(take(t, keeping, 1)); got != "[a6]" {
+		t.Fatalf("after the drop the reader that keeps up got %s", got)
+	}
+}
+
+// A feed opened at an older position reads what is already logged from the
+// log, in pages, and then goes on live, in order and without a gap; while
+// nothing comes it says so after the idle time it was given.
+func TestFeedReadsTheLogThenGoesLive(t *testing.T) {
+	l := changeLog(t)
+	f := notify.NewFanout(notify.FanoutOptions{Log: l})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const logged = 600 // more than a page
+	var first uint64
+	for i := range logged {
+		seq := appendChange(t, l, "a", i)
+		appendChange(t, l, "b", i) // another user's, not read
+		if i == 0 {
+			first = seq
+		}
+	}
+	last, _ := l.LastSeq(ctx)
+	f.SetPosition(last)
+	go f.Run(ctx)
+	feed := f.Open([]string{notify.Subject(core.UserRef{TenantID: "t", UserID: "a"})}, first+2) // skips a0
+	defer feed.Close()
+	next := func() string {
+		e, err := feed.Next(ctx, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%s%d", e.Change.UserID, e.Change.Seq.At)
+	}
+	for i := 1; i < logged; i++ {
+		if got := next(); got != fmt.Sprintf("a%d", i) {
+			t.Fatalf("change %d read from the log: %s", i, got)
+		}
+	}
+	appendChange(t, l, "a", logged)
+	if got := next(); got != fmt.Sprintf("a%d", logged) {
+		t.Fatalf("live: %s", got)
+	}
+	if _, err := feed.Next(ctx, 50*time.Millisecond); !errors.Is(err, notify.ErrIdle) {
+		t.Fatalf("nothing new: %v, want ErrIdle", err)
 	}
 }

@@ -7,7 +7,6 @@
 package notify
 
 import (
-	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/internal/due"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
@@ -47,8 +47,9 @@ type HubOptions struct {
 	Clock  clock.Clock
 	Logger *slog.Logger
 	// Linger is how long a user stays watched after the last watcher left,
-	// so that a stream that reconnects with Last-Event-ID misses nothing
-	// (default 1 hour).
+	// so that a stream that reconnects with Last-Event-ID misses nothing:
+	// set it to the log's retention, as long as a resume is promised
+	// (default 5 hours).
 	Linger time.Duration
 }
 
@@ -66,18 +67,32 @@ type Hub struct {
 
 	mu      sync.Mutex
 	watched map[core.UserRef]*watch
-	due     dueHeap
+	due     due.Heap
 	retry   map[core.UserRef]struct{} // appends that failed: tried again at the next wake
 	wake    chan struct{}
 }
 
 type watch struct {
-	count int
-	until time.Time // with count 0: watched until then
-	last  presence.Stamp
-	known bool      // last is known (read from the log or appended)
-	dueAt time.Time // the instant queued in the heap, zero if none
+	count   int
+	until   time.Time // with count 0: watched until then
+	last    presence.Stamp
+	lastPos uint64    // the log position of last
+	known   bool      // last is known (read from the log or appended)
+	dueAt   time.Time // the instant queued in the heap, zero if none
+
+	// since is the log position from which every change of the user is in
+	// the log: the position of the change that matched the presence when
+	// logging (re)started. A stream resuming from before it may have
+	// missed a change (Missing).
+	since    uint64
+	sinceSet bool
+	// broken: an append failed; the catch-up append that follows moves
+	// since, as the change in between may be missing from the log.
+	broken bool
 }
+
+// over reports whether w is a watch whose linger ended at or before now.
+func (w *watch) over(now time.Time) bool { return w.count == 0 && !now.Before(w.until) }
 
 // NewHub builds a hub; Run starts its clock loop.
 func NewHub(o HubOptions) *Hub {
@@ -87,9 +102,9 @@ func NewHub(o HubOptions) *Hub {
 		h.logger = slog.Default()
 	}
 	if h.linger <= 0 {
-		h.linger = time.Hour
+		h.linger = 5 * time.Hour
 	}
-	o.Core.OnChange(h.onWrite)
+	o.Core.OnWrite(h.onWrite)
 	if j, ok := o.Clock.(clock.Jumper); ok {
 		j.OnJump(h.nudge)
 	}
@@ -107,10 +122,13 @@ func (h *Hub) nudge() {
 // linger time after). It brings the log up to date for each user first, so
 // that a watcher reading the log from now on misses nothing.
 func (h *Hub) Watch(ctx context.Context, users []core.UserRef) (release func(), err error) {
+	now := h.clock.Now()
 	h.mu.Lock()
 	for _, u := range users {
 		w := h.watched[u]
-		if w == nil {
+		if w == nil || w.over(now) {
+			// Not watched, or no longer: logging starts over (stale heap
+			// entries of an old watch are skipped by Run).
 			w = &watch{}
 			h.watched[u] = w
 		}
@@ -146,12 +164,11 @@ func (h *Hub) Watch(ctx context.Context, users []core.UserRef) (release func(), 
 }
 
 // onWrite runs inside core.Do, under the user's write lock, after the
-// engine acknowledged a write that changed the visible presence.
+// engine acknowledged a write — one that changed the visible presence, or
+// one that did not but may bring the next time-caused change earlier (a
+// calendar window holding a new meeting).
 func (h *Hub) onWrite(s core.Snapshot) {
-	h.mu.Lock()
-	w := h.watched[s.User]
-	h.mu.Unlock()
-	if w == nil {
+	if h.current(s.User) == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -160,6 +177,9 @@ func (h *Hub) onWrite(s core.Snapshot) {
 		h.logger.Warn("change not yet in the log; will retry", "user", s.User.UserID, "err", err)
 		h.mu.Lock()
 		h.retry[s.User] = struct{}{}
+		if w := h.watched[s.User]; w != nil {
+			w.broken = true
+		}
 		h.mu.Unlock()
 		h.nudge()
 		return
@@ -182,13 +202,12 @@ func (h *Hub) announce(ctx context.Context, u core.UserRef) error {
 // appendIfNew appends s unless the log already has a change as new. Must
 // run under the user's write lock (core.Do or core.Locked).
 func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot) error {
-	h.mu.Lock()
-	w := h.watched[s.User]
+	w := h.current(s.User)
 	if w == nil {
-		h.mu.Unlock()
 		return nil
 	}
-	known, last := w.known, w.last
+	h.mu.Lock()
+	known, last, lastPos := w.known, w.last, w.lastPos
 	h.mu.Unlock()
 	if !known {
 		r, err := h.log.Last(ctx, Subject(s.User))
@@ -201,17 +220,19 @@ func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot) error {
 			if err := json.Unmarshal(r.Data, &c); err != nil {
 				return fmt.Errorf("notify: decode change %d: %w", r.Seq, err)
 			}
-			last = c.Seq
+			last, lastPos = c.Seq, r.Seq
 		}
 	}
 	if known || last != (presence.Stamp{}) {
 		if !last.Less(s.Seq) {
-			h.setLast(s.User, last)
+			// The log is up to date: no visible change since the change
+			// at lastPos (a sequenceNumber changes with every one).
+			h.setLast(s.User, last, lastPos)
 			return nil
 		}
 	} else if s.Seq == (presence.Stamp{}) {
 		// Never written, never logged: nothing has changed yet.
-		h.setLast(s.User, last)
+		h.setLast(s.User, last, 0)
 		return nil
 	}
 	c := Change{TenantID: s.User.TenantID, UserID: s.User.UserID, Seq: s.Seq, At: s.At, View: s.View}
@@ -219,20 +240,38 @@ func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.log.Append(ctx, Subject(s.User), data); err != nil {
+	pos, err := h.log.Append(ctx, Subject(s.User), data)
+	if err != nil {
 		return err
 	}
-	h.setLast(s.User, s.Seq)
+	h.setLast(s.User, s.Seq, pos)
 	return nil
 }
 
-func (h *Hub) setLast(u core.UserRef, s presence.Stamp) {
+// setLast records that the log's newest change of u is s, at position pos.
+func (h *Hub) setLast(u core.UserRef, s presence.Stamp, pos uint64) {
 	h.mu.Lock()
 	if w := h.watched[u]; w != nil {
-		w.last, w.known = s, true
+		w.last, w.lastPos, w.known = s, pos, true
+		if !w.sinceSet || w.broken {
+			w.since, w.sinceSet, w.broken = pos, true, false
+		}
 	}
 	delete(h.retry, u)
 	h.mu.Unlock()
+}
+
+// current returns u's watch if u is watched now (a linger that ended
+// counts as unwatched even before Run removes it, so that what is logged
+// does not depend on when Run wakes).
+func (h *Hub) current(u core.UserRef) *watch {
+	now := h.clock.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w := h.watched[u]; w != nil && !w.over(now) {
+		return w
+	}
+	return nil
 }
 
 // schedule queues the next instant at which time alone changes what s's
@@ -257,7 +296,7 @@ func (h *Hub) queue(u core.UserRef, w *watch, at time.Time) {
 		return
 	}
 	w.dueAt = at
-	heap.Push(&h.due, dueItem{at: at, user: u})
+	h.due.Push(at, u)
 }
 
 // Run wakes at every queued instant until ctx ends.
@@ -268,18 +307,18 @@ func (h *Hub) Run(ctx context.Context) {
 		now := h.clock.Now()
 		var ready []core.UserRef
 		h.mu.Lock()
-		for h.due.Len() > 0 && !h.due[0].at.After(now) {
-			it := heap.Pop(&h.due).(dueItem)
-			w := h.watched[it.user]
-			if w == nil || !w.dueAt.Equal(it.at) {
+		for h.due.Len() > 0 && !h.due.Next().At.After(now) {
+			it := h.due.Pop()
+			w := h.watched[it.User]
+			if w == nil || !w.dueAt.Equal(it.At) {
 				continue // stale entry
 			}
 			w.dueAt = time.Time{}
-			if w.count == 0 && !now.Before(w.until) {
-				delete(h.watched, it.user) // nobody watches any more
+			if w.over(now) {
+				delete(h.watched, it.User) // nobody watches any more
 				continue
 			}
-			ready = append(ready, it.user)
+			ready = append(ready, it.User)
 		}
 		due := len(ready)
 		for u := range h.retry {
@@ -290,7 +329,7 @@ func (h *Hub) Run(ctx context.Context) {
 		clear(h.retry)
 		wait := time.Second
 		if h.due.Len() > 0 {
-			wait = min(wait, h.due[0].at.Sub(now))
+			wait = min(wait, h.due.Next().At.Sub(now))
 		}
 		h.mu.Unlock()
 		for _, u := range ready {
@@ -316,54 +355,57 @@ func (h *Hub) Run(ctx context.Context) {
 	}
 }
 
-type dueItem struct {
-	at   time.Time
-	user core.UserRef
-}
-
-type dueHeap []dueItem
-
-func (d dueHeap) Len() int           { return len(d) }
-func (d dueHeap) Less(i, j int) bool { return d[i].at.Before(d[j].at) }
-func (d dueHeap) Swap(i, j int)      { d[i], d[j] = d[j], d[i] }
-func (d *dueHeap) Push(x any)        { *d = append(*d, x.(dueItem)) }
-func (d *dueHeap) Pop() any {
-	old := *d
-	it := old[len(old)-1]
-	*d = old[:len(old)-1]
-	return it
-}
-
 // LastSeq is the position of the newest change in the log.
 func (h *Hub) LastSeq(ctx context.Context) (uint64, error) { return h.log.LastSeq(ctx) }
 
-// FirstSeq is the position of the oldest change still kept (0: none).
-func (h *Hub) FirstSeq(ctx context.Context) (uint64, error) { return h.log.FirstSeq(ctx) }
+// Missing tells a stream resuming after log position after which of its
+// users (watched: call Watch first) may have changes after it that the log
+// does not hold: all of them when after is beyond the end of the log (a
+// log that was reset or restored) or older than the oldest change kept;
+// otherwise each user whose changes have not been logged continuously
+// since after (unwatched for a while, a failed append, a restart that
+// found a change the log did not have). head is the log's position now:
+// what the stream replays from the log ends there, and the state it sends
+// for the missing users is at least as new.
+func (h *Hub) Missing(ctx context.Context, users []core.UserRef, after uint64) (head uint64, missing []bool, err error) {
+	if head, err = h.log.LastSeq(ctx); err != nil {
+		return 0, nil, err
+	}
+	first, err := h.log.FirstSeq(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	if first == 0 {
+		first = head + 1 // empty: everything up to head is gone
+	}
+	all := after > head || after+1 < first
+	missing = make([]bool, len(users))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, u := range users {
+		w := h.watched[u]
+		missing[i] = all || w == nil || !w.sinceSet || w.since > after
+	}
+	return head, missing, nil
+}
 
-// Follow calls fn, in order, with every change of users logged at or after
-// position from (0: from now on), until ctx ends or fn fails: what is
-// already logged is read from the log, what comes after from the fanout.
-func (h *Hub) Follow(ctx context.Context, users []core.UserRef, from uint64, fn func(seq uint64, c Change) error) error {
+// Open returns a feed of the changes of users logged at or after position
+// from (0: from now on): what is already logged is read from the log, what
+// comes after from the fanout. Close it when done.
+func (h *Hub) Open(users []core.UserRef, from uint64) *Feed {
+	return h.fan.Open(userSubjects(users), from)
+}
+
+// Replay calls fn, in order, with the changes of users logged from
+// position from through to that the log still keeps.
+func (h *Hub) Replay(ctx context.Context, users []core.UserRef, from, to uint64, fn func(Entry) error) error {
+	return h.fan.Replay(ctx, userSubjects(users), from, to, fn)
+}
+
+func userSubjects(users []core.UserRef) []string {
 	subs := make([]string, len(users))
 	for i, u := range users {
 		subs[i] = Subject(u)
 	}
-	tap := h.fan.Attach(subs)
-	defer h.fan.Detach(tap)
-	if from > 0 && from <= tap.Start() {
-		if err := h.fan.Replay(ctx, subs, from, tap.Start(), func(e Entry) error { return fn(e.Seq, *e.Change) }); err != nil {
-			return err
-		}
-	}
-	for {
-		e, err := tap.Next(ctx)
-		if err != nil {
-			return err
-		}
-		if e.Seq >= from {
-			if err := fn(e.Seq, *e.Change); err != nil {
-				return err
-			}
-		}
-	}
+	return subs
 }

@@ -1,20 +1,16 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -60,16 +56,19 @@ type ManagerOptions struct {
 	// Backoff is the first retry delay, doubled per attempt up to MaxBackoff
 	// (defaults 1 s and 5 min).
 	Backoff, MaxBackoff time.Duration
+	// Observer is told of each delivery's outcome (nil: nobody).
+	Observer Observer
 }
 
 // Manager keeps presence subscriptions: creates them after the validation
 // handshake, stores them, delivers their notifications from the change log
-// (one worker and one in-memory tap of the fanout per subscription, with its
+// (one worker and one feed of the fanout per subscription, with its
 // progress saved in the engine every second), sends lifecycle notifications
 // and removes them when they expire.
 type Manager struct {
 	o      ManagerOptions
-	client *http.Client
+	client *http.Client // handshakes and lifecycle notifications
+	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	log    *slog.Logger
 
 	mu       sync.Mutex
@@ -89,14 +88,26 @@ type running struct {
 	release    func()
 	cancel     context.CancelFunc
 	done       chan struct{}
-	tap        *Tap
+	feed       *Feed                     // handed to the worker, which owns it from then on
 	lastByUser map[string]presence.Stamp // worker only
+	sender     *sender                   // worker only
+	expAt      time.Time                 // worker only: expStr formats expAt
+	expStr     string
 
 	// progress is the log position delivered up to; the flusher saves it
 	// (saved, progressRev), so a restart re-delivers at most a second's worth.
 	progress    uint64
 	saved       uint64
 	progressRev uint64
+}
+
+// expiry formats the subscription's expiry for notifications, once per
+// renewal rather than once per delivery. Worker only.
+func (r *running) expiry(t time.Time) string {
+	if !t.Equal(r.expAt) || r.expStr == "" {
+		r.expAt, r.expStr = t, presence.FormatDateTime(t)
+	}
+	return r.expStr
 }
 
 func (r *running) get() subscription.Subscription {
@@ -125,21 +136,25 @@ func NewManager(o ManagerOptions) *Manager {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 5 * time.Minute
 	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
 	if o.Visible == nil {
 		o.Visible = func(tenantID string, u core.UserRef) bool { return tenantID == u.TenantID }
 	}
+	// Deliveries go through each worker's sender, over a connection of its
+	// own; this client only makes the handshakes and lifecycle
+	// notifications, both through the same checking dialer.
+	dial := o.Policy.Dialer(&net.Dialer{Timeout: 5 * time.Second})
 	tr := &http.Transport{
-		DialContext: o.Policy.Dialer(&net.Dialer{Timeout: 5 * time.Second}),
-		// One connection per subscription may be busy at once; keep them
-		// (measured: a new connection per delivery was 10 % of the CPU at
-		// 1,000 subscriptions to one receiver).
-		MaxIdleConns:        4096,
-		MaxIdleConnsPerHost: 1024,
+		DialContext:         dial,
+		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 5 * time.Second,
 	}
 	m := &Manager{
 		o:        o,
+		dial:     dial,
 		log:      o.Logger,
 		client:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		subs:     make(map[string]*running),
@@ -163,14 +178,7 @@ const (
 	progressKeyPrefix = "p."
 )
 
-func subjects(s subscription.Subscription) []string {
-	us := users(s)
-	out := make([]string, len(us))
-	for i, u := range us {
-		out[i] = Subject(u)
-	}
-	return out
-}
+func subjects(s subscription.Subscription) []string { return userSubjects(users(s)) }
 
 func users(s subscription.Subscription) []core.UserRef {
 	out := make([]core.UserRef, len(s.UserIDs))
@@ -264,16 +272,16 @@ func (m *Manager) all() []*running {
 // Wait blocks until every worker stopped (after Start's ctx ended).
 func (m *Manager) Wait() { m.wg.Wait() }
 
-// launch watches the subscription's users, attaches its tap (unless it has
-// one) and starts its worker.
+// launch watches the subscription's users, opens its feed from its
+// progress on (unless it has one) and starts its worker.
 func (m *Manager) launch(ctx context.Context, rs *running) error {
 	s := rs.sub
-	if rs.tap == nil {
-		rs.tap = m.o.Fanout.Attach(subjects(s))
+	if rs.feed == nil {
+		rs.feed = m.o.Fanout.Open(subjects(s), rs.progress+1)
 	}
 	release, err := m.o.Hub.Watch(ctx, users(s))
 	if err != nil {
-		m.o.Fanout.Detach(rs.tap)
+		rs.feed.Close()
 		return err
 	}
 	wctx, cancel := context.WithCancel(m.ctx)
@@ -289,48 +297,6 @@ func (m *Manager) launch(ctx context.Context, rs *running) error {
 		m.work(wctx, rs)
 	}()
 	return nil
-}
-
-// flushLoop saves delivery progress once a second (and at the end), so
-// that a restart re-delivers little and loses nothing.
-func (m *Manager) flushLoop(ctx context.Context) {
-	defer m.wg.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			m.flush(context.Background())
-			return
-		case <-t.C:
-			m.flush(ctx)
-		}
-	}
-}
-
-func (m *Manager) flush(ctx context.Context) {
-	for _, rs := range m.all() {
-		m.saveProgress(ctx, rs)
-	}
-}
-
-func (m *Manager) saveProgress(ctx context.Context, rs *running) {
-	rs.mu.Lock()
-	p, saved, rev, id := rs.progress, rs.saved, rs.progressRev, rs.sub.ID
-	rs.mu.Unlock()
-	if p == saved {
-		return
-	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], p)
-	nrev, err := m.o.KV.Put(ctx, progressKeyPrefix+id, b[:], rev)
-	if err != nil {
-		m.log.Warn("saving delivery progress", "subscription", id, "err", err)
-		return
-	}
-	rs.mu.Lock()
-	rs.saved, rs.progressRev = p, nrev
-	rs.mu.Unlock()
 }
 
 // Create validates the URLs, checks the one-per-owner rule, performs the
@@ -384,31 +350,31 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 	}
 	s.ID = guid.New()
 	s.TenantID, s.ApplicationID, s.CreatorID = owner.TenantID, owner.AppID, owner.UserID
-	// Changes from here on are delivered: the tap is attached before
+	// Changes from here on are delivered: the feed is opened before
 	// CreatedAt is taken, so every change at or after CreatedAt reaches it;
 	// what the hub appends to catch an unwatched user up predates CreatedAt
 	// and is skipped by the worker.
-	tap := m.o.Fanout.Attach(subjects(s))
+	feed := m.o.Fanout.Open(subjects(s), 0)
 	s.CreatedAt = m.o.Clock.Now()
 	val, err := json.Marshal(s)
 	if err != nil {
-		m.o.Fanout.Detach(tap)
+		feed.Close()
 		return s, err
 	}
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], tap.Start())
+	binary.BigEndian.PutUint64(b[:], feed.Start())
 	prev, err := m.o.KV.Put(ctx, progressKeyPrefix+s.ID, b[:], 0)
 	if err != nil {
-		m.o.Fanout.Detach(tap)
+		feed.Close()
 		return s, err
 	}
 	rev, err := m.o.KV.Put(ctx, subKeyPrefix+s.ID, val, 0)
 	if err != nil {
-		m.o.Fanout.Detach(tap)
+		feed.Close()
 		m.remove(ctx, s.ID)
 		return s, err
 	}
-	rs := &running{sub: s, rev: rev, cert: cert, tap: tap, progress: tap.Start(), saved: tap.Start(), progressRev: prev}
+	rs := &running{sub: s, rev: rev, cert: cert, feed: feed, progress: feed.Start(), saved: feed.Start(), progressRev: prev}
 	if err := m.launch(ctx, rs); err != nil {
 		m.remove(ctx, s.ID)
 		return s, err
@@ -422,52 +388,6 @@ func (m *Manager) nudge() {
 	case m.wake <- struct{}{}:
 	default:
 	}
-}
-
-// handshake is Graph's validation request: POST url?validationToken=… and
-// expect 200 with the token as text/plain within ValidationTimeout.
-func (m *Manager) handshake(ctx context.Context, field, raw string) error {
-	token := "Validation: Testing client application reachability for subscription Request-Id: " + guid.New()
-	u, err := url.Parse(raw)
-	if err != nil {
-		return presence.Errorf(presence.Invalid, field, "%s is not a URL.", field)
-	}
-	q := u.Query()
-	q.Set("validationToken", token)
-	u.RawQuery = q.Encode()
-	ctx, cancel := context.WithTimeout(ctx, m.o.ValidationTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
-	if err != nil {
-		return presence.Errorf(presence.Invalid, field, "%s: %v", field, err)
-	}
-	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	resp, err := m.client.Do(req)
-	fail := func(why string) error {
-		return presence.Errorf(presence.Invalid, field,
-			"Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request: %s did not: %s.", field, why)
-	}
-	if err != nil {
-		var pe *presence.Error
-		if errors.As(err, &pe) {
-			return pe
-		}
-		if ctx.Err() != nil {
-			return fail(fmt.Sprintf("no answer within %s", m.o.ValidationTimeout))
-		}
-		return fail(err.Error())
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch {
-	case resp.StatusCode != http.StatusOK:
-		return fail(fmt.Sprintf("it answered %s", resp.Status))
-	case !strings.HasPrefix(strings.ToLower(resp.Header.Get("Content-Type")), "text/plain"):
-		return fail(fmt.Sprintf("it answered with Content-Type %q; the token must come back as text/plain", resp.Header.Get("Content-Type")))
-	case string(body) != token:
-		return fail("the body was not the validationToken sent (it must be returned URL-decoded, verbatim)")
-	}
-	return nil
 }
 
 // Get returns the owner's subscription id.
@@ -550,9 +470,8 @@ func (m *Manager) stop(rs *running) {
 	m.mu.Lock()
 	delete(m.subs, rs.sub.ID)
 	m.mu.Unlock()
-	m.o.Fanout.Detach(rs.tap)
 	rs.cancel()
-	<-rs.done
+	<-rs.done // the worker closed its feed
 	rs.release()
 }
 
@@ -563,105 +482,4 @@ func (m *Manager) remove(ctx context.Context, id string) {
 			m.log.Warn("deleting a subscription", "key", k, "err", err)
 		}
 	}
-}
-
-// lifecycleLoop sends reauthorizationRequired before expiry and removes
-// expired subscriptions, checking every second and whenever the clock jumps.
-func (m *Manager) lifecycleLoop(ctx context.Context) {
-	defer m.wg.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		now := m.o.Clock.Now()
-		for _, rs := range m.all() {
-			s := rs.get()
-			if s.Expired(now) {
-				m.stop(rs)
-				m.remove(ctx, s.ID)
-				m.log.Info("subscription expired", "subscription", s.ID)
-				continue
-			}
-			rs.mu.Lock()
-			due := s.LifecycleNotificationURL != "" && !rs.reauthSent && !now.Before(s.ReauthorizeAt())
-			if due {
-				rs.reauthSent = true
-			}
-			rs.mu.Unlock()
-			if due {
-				m.wg.Add(1)
-				go func() {
-					defer m.wg.Done()
-					m.sendLifecycle(ctx, s)
-				}()
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-m.wake:
-		}
-	}
-}
-
-// lifecycleNotification is one item of a lifecycle notification collection.
-type lifecycleNotification struct {
-	SubscriptionID                 string `json:"subscriptionId"`
-	SubscriptionExpirationDateTime string `json:"subscriptionExpirationDateTime"`
-	TenantID                       string `json:"tenantId"`
-	ClientState                    string `json:"clientState,omitempty"`
-	LifecycleEvent                 string `json:"lifecycleEvent"`
-}
-
-func (m *Manager) sendLifecycle(ctx context.Context, s subscription.Subscription) {
-	body, _ := json.Marshal(map[string]any{"value": []lifecycleNotification{{
-		SubscriptionID: s.ID, SubscriptionExpirationDateTime: presence.FormatDateTime(s.ExpirationDateTime),
-		TenantID: s.TenantID, ClientState: s.ClientState, LifecycleEvent: "reauthorizationRequired",
-	}}})
-	wait := m.o.Backoff
-	for attempt := 0; attempt < 8; attempt++ {
-		if err := m.post(ctx, s.LifecycleNotificationURL, body); err == nil {
-			return
-		} else if ctx.Err() != nil {
-			return
-		} else {
-			m.log.Info("lifecycle notification failed; retrying", "subscription", s.ID, "err", err)
-		}
-		if !sleep(ctx, wait) {
-			return
-		}
-		wait = min(2*wait, m.o.MaxBackoff)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// post sends one notification body; 2xx is success.
-func (m *Manager) post(ctx context.Context, target string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, m.o.DeliveryTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("receiver answered %s", resp.Status)
-	}
-	return nil
 }

@@ -148,7 +148,7 @@ func plainActivity(a string) bool {
 
 // Aggregate is the presence a reader sees at now (semantics §2–§3).
 func Aggregate(f Facts, now time.Time) View {
-	v := View{WorkLocation: WorkLocation{WorkLocationType: WorkLocationUnspecified, Source: WorkLocationSourceNone}}
+	v := View{WorkLocation: workLocationAt(f.Location, now)}
 
 	// Rule 3 candidate, computed first because rule 1 needs to know whether
 	// any session is live.

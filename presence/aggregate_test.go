@@ -122,6 +122,10 @@ func TestAggregatePair(t *testing.T) {
 		{name: "§3.4 a meeting not yet started does nothing", f: Facts{Sessions: []Session{sess("a", pAvailable, 0, time.Hour)}, Events: []Event{meeting(2*time.Minute, time.Hour)}}, at: time.Minute, want: pAvailable},
 		{name: "§3.4 an all-day meeting does not count", f: Facts{Sessions: []Session{sess("a", pAvailable, 0, time.Hour)}, Events: []Event{{Start: t0, End: at(24 * time.Hour), ShowAs: ShowAsBusy, IsMeeting: true, IsAllDay: true}}}, at: time.Minute, want: pAvailable},
 		{name: "§3.4 a busy appointment that is not a meeting does not count", f: Facts{Sessions: []Session{sess("a", pAvailable, 0, time.Hour)}, Events: []Event{{Start: t0, End: at(time.Hour), ShowAs: ShowAsBusy}}}, at: time.Minute, want: pAvailable},
+		{name: "§3.4 DoNotDisturb beats a meeting", f: Facts{Sessions: []Session{sess("a", pDND, 0, time.Hour)}, Events: []Event{meeting(0, time.Hour)}}, at: time.Minute, want: pDND},
+		{name: "§3.4 Busy/Busy stays Busy/Busy in a meeting", f: Facts{Sessions: []Session{sess("a", pBusyBusy, 0, time.Hour)}, Events: []Event{meeting(0, time.Hour)}}, at: time.Minute, want: pBusyBusy},
+		{name: "§3.4 BeRightBack is not made InAMeeting", f: Facts{Sessions: []Session{sess("a", pBRB, 0, time.Hour)}, Events: []Event{meeting(0, time.Hour)}}, at: time.Minute, want: pBRB},
+		{name: "§3.4+§3.5 a meeting during an OOF window is Busy/InAMeeting with the flag", f: Facts{Sessions: []Session{sess("a", pAway, 0, time.Hour)}, Events: []Event{meeting(0, time.Hour), {Start: t0, End: at(24 * time.Hour), ShowAs: ShowAsOOF, IsAllDay: true}}}, at: time.Minute, want: pInAMeeting, oof: true},
 		{name: "§3.4 a free meeting does not count", f: Facts{Sessions: []Session{sess("a", pAvailable, 0, time.Hour)}, Events: []Event{{Start: t0, End: at(time.Hour), ShowAs: ShowAsFree, IsMeeting: true}}}, at: time.Minute, want: pAvailable},
 
 		// §3.5

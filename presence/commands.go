@@ -252,6 +252,12 @@ func (f *Facts) collect(now time.Time) {
 	if f.Status != nil && !f.Status.ExpiresAt.IsZero() && !now.Before(f.Status.ExpiresAt) {
 		f.Status = nil
 	}
+	// Events over by now: a window keeps only what is still to come.
+	f.Events = slices.DeleteFunc(f.Events, func(e Event) bool { return !now.Before(e.End) })
+	if len(f.Events) == 0 {
+		f.Events = nil
+	}
+	f.Location = f.Location.collect(now)
 }
 
 // Clone returns a deep copy of f: no slice or pointer is shared.
@@ -268,6 +274,7 @@ func (f Facts) Clone() Facts {
 		a := *f.AutoReplies
 		c.AutoReplies = &a
 	}
+	c.Location = f.Location.clone()
 	return c
 }
 
@@ -358,5 +365,48 @@ func (c SetAutoReplies) apply(f *Facts, now time.Time) error {
 		return err
 	}
 	f.AutoReplies = a
+	return nil
+}
+
+// SetWindow replaces what the calendar tells presence — the events of a
+// window and the automatic replies — with what the mailbox computed from
+// its calendar at revision Rev (written by the events and mailboxSettings
+// APIs, and by the refresher that extends the window before Until). A
+// window from an older revision than the stored one is not applied: two
+// writes racing, or two nodes refreshing one user, leave the newest.
+type SetWindow struct {
+	Events      []Event
+	AutoReplies *AutoReplies
+	Until       time.Time
+	Rev         uint64
+}
+
+// Validate implements Command.
+func (c SetWindow) Validate(now time.Time) error {
+	if _, err := (SetCalendar{Events: c.Events}).Normalized(now); err != nil {
+		return err
+	}
+	_, err := SetAutoReplies{Settings: c.AutoReplies}.Normalized(now)
+	return err
+}
+
+func (c SetWindow) apply(f *Facts, now time.Time) error {
+	if c.Rev < f.CalendarRev {
+		return nil
+	}
+	evs, err := SetCalendar{Events: c.Events}.Normalized(now)
+	if err != nil {
+		return err
+	}
+	a, err := SetAutoReplies{Settings: c.AutoReplies}.Normalized(now)
+	if err != nil {
+		return err
+	}
+	// What is over by now is invisible from now on: not kept.
+	evs = slices.DeleteFunc(evs, func(e Event) bool { return !now.Before(e.End) })
+	if len(evs) == 0 {
+		evs = nil
+	}
+	f.Events, f.AutoReplies, f.CalendarUntil, f.CalendarRev = evs, a, c.Until, c.Rev
 	return nil
 }

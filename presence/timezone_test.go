@@ -5,17 +5,6 @@ import (
 	"time"
 )
 
-func TestWindowsZonesLoad(t *testing.T) {
-	if len(windowsZones) < 100 {
-		t.Errorf("windowsZones has %d entries, want at least 100", len(windowsZones))
-	}
-	for w, iana := range windowsZones {
-		if _, err := time.LoadLocation(iana); err != nil {
-			t.Errorf("Windows zone %q maps to %q, which does not load: %v", w, iana, err)
-		}
-	}
-}
-
 func TestResolveDateTimeTimeZone(t *testing.T) {
 	ok := []struct {
 		name string
@@ -79,29 +68,6 @@ func TestResolveDateTimeTimeZone(t *testing.T) {
 			_, err := ResolveDateTimeTimeZone(tc.in)
 			wantError(t, err, Invalid, tc.field, tc.fragments...)
 		})
-	}
-}
-
-func TestWindowsZoneToIANA(t *testing.T) {
-	for w, want := range map[string]string{
-		"Pacific Standard Time":     "America/Los_Angeles",
-		"W. Europe Standard Time":   "Europe/Berlin",
-		"GMT Standard Time":         "Europe/London",
-		"India Standard Time":       "Asia/Kolkata",
-		"Tokyo Standard Time":       "Asia/Tokyo",
-		"AUS Eastern Standard Time": "Australia/Sydney",
-		"Eastern Standard Time":     "America/New_York",
-		"Central Standard Time":     "America/Chicago",
-		"Mountain Standard Time":    "America/Denver",
-		"China Standard Time":       "Asia/Shanghai",
-		"Romance Standard Time":     "Europe/Paris",
-	} {
-		if got, ok := WindowsZoneToIANA(w); !ok || got != want {
-			t.Errorf("WindowsZoneToIANA(%q) = %q, %v; want %q", w, got, ok, want)
-		}
-	}
-	if _, ok := WindowsZoneToIANA("Europe/Berlin"); ok {
-		t.Error("an IANA name is not a Windows name")
 	}
 }
 

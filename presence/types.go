@@ -137,6 +137,15 @@ type Facts struct {
 	Status      *StatusMessage `json:"status,omitempty"`
 	Events      []Event        `json:"events,omitempty"`
 	AutoReplies *AutoReplies   `json:"autoReplies,omitempty"`
+	Location    *WorkLocations `json:"workLocation,omitempty"`
+
+	// CalendarUntil is the end of the window Events were taken for: the
+	// calendar's occurrences that touch [window start, CalendarUntil).
+	// Zero for a user whose events are not kept as a window.
+	CalendarUntil time.Time `json:"calendarUntil,omitzero"`
+	// CalendarRev is the revision of the calendar the window (and
+	// AutoReplies) were built from; an older one is never applied over it.
+	CalendarRev uint64 `json:"calendarRev,omitempty"`
 
 	// Seq is the stamp of the last visible change at or before LastWrite.
 	// Changes caused by time alone after LastWrite are derived by Sequence.

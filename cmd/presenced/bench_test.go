@@ -7,10 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/loadgen"
 )
 
@@ -31,7 +32,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--sessions-per-user", "0"}, "--sessions-per-user must be at least 1"},
 		{[]string{"--duration", "0s"}, "--duration must be positive (or give --requests N)"},
 		{[]string{"--requests", "-3"}, "--requests must be positive"},
-		{[]string{"--users", "6"}, "--users 6: there are only 5 users in the demo tenant"},
+		{[]string{"--users", "1000001"}, "--users 1000001: dev mode generates at most 1000000 demo users"},
+		{[]string{"--rounds", "0"}, "--rounds must be at least 1, not 0"},
 		{[]string{"--upn-pattern", "user%d@contoso.dev"}, "--upn-pattern needs --users N"},
 		{[]string{"--upn-pattern", "user@contoso.dev", "--users", "3"}, "must contain %d exactly once"},
 		{[]string{"--upn-pattern", "u%d-%s@contoso.dev", "--users", "3"}, "must contain %d exactly once"},
@@ -55,14 +57,7 @@ func TestBenchFlagErrors(t *testing.T) {
 }
 
 func TestBenchAgainstADevServer(t *testing.T) {
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := startDevServer(t, 0)
 	users := filepath.Join(t.TempDir(), "users.txt")
 	if err := os.WriteFile(users, []byte("# two of the demo users\nadele@contoso.dev\n\n  alex@contoso.dev  \n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -70,27 +65,17 @@ func TestBenchAgainstADevServer(t *testing.T) {
 
 	// --json: only the report on stdout, progress on stderr.
 	var out, errb bytes.Buffer
-	err = run([]string{"bench", "--url", srv.URL(), "--tenant", "contoso.dev", "--users-file", users,
+	err := run([]string{"bench", "--url", srv.URL(), "--tenant", "contoso.dev", "--users-file", users,
 		"--concurrency", "4", "--requests", "200", "--many-ids", "20", "--json"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
-	var rep struct {
-		Users     int
-		Presenced struct {
-			Total struct{ Count, Errors int64 }
-			Ops   []struct{ Op string }
-		}
-		Baseline struct{ Total struct{ Count int64 } }
-		Ratio    map[string]float64
-	}
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out.String())
-	}
+	rep := decodeReport(t, out.Bytes())
 	if rep.Users != 2 || rep.Presenced.Total.Count != 200 || rep.Presenced.Total.Errors != 0 || len(rep.Presenced.Ops) != 3 ||
-		rep.Baseline.Total.Count != 200 || rep.Ratio["total"] <= 0 {
+		rep.Baseline.Total.Count != 200 || rep.Ratio["total"] <= 0 || rep.Rounds != 5 {
 		t.Errorf("report: %s", out.String())
 	}
+	checkBaselineProcess(t, rep)
 	if !strings.Contains(errb.String(), "presenced bench: "+srv.URL()) || !strings.Contains(errb.String(), "req/s overall") ||
 		strings.Contains(errb.String(), "\r") {
 		t.Errorf("progress on a non-terminal stderr: %q", errb.String())
@@ -99,7 +84,7 @@ func TestBenchAgainstADevServer(t *testing.T) {
 	// The table, without a baseline.
 	out.Reset()
 	errb.Reset()
-	if err := run([]string{"bench", "--url", srv.URL(), "--concurrency", "2", "--requests", "30", "--baseline=false", "--mix", "get=1"}, &out, &errb); err != nil {
+	if err := run([]string{"bench", "--url", srv.URL(), "--users-file", users, "--concurrency", "2", "--requests", "30", "--baseline=false", "--mix", "get=1"}, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	for _, want := range []string{"operation", "GET presence", "total", "p99"} {
@@ -112,12 +97,124 @@ func TestBenchAgainstADevServer(t *testing.T) {
 	}
 }
 
+// benchReport is what the tests read of bench's JSON report.
+type benchReport struct {
+	Users     int
+	Rounds    int
+	Remote    bool
+	Presenced struct {
+		Total struct{ Count, Errors int64 }
+		Ops   []struct{ Op string }
+	}
+	Baseline struct {
+		PID   int
+		Total struct{ Count, Errors int64 }
+	}
+	Ratio map[string]float64
+}
+
+func decodeReport(t *testing.T, b []byte) benchReport {
+	t.Helper()
+	var rep benchReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, b)
+	}
+	return rep
+}
+
+// checkBaselineProcess checks the baseline ran in a process of its own
+// and that bench left it running no longer.
+func checkBaselineProcess(t *testing.T, rep benchReport) {
+	t.Helper()
+	if pid := rep.Baseline.PID; pid == 0 || pid == os.Getpid() || running(pid) {
+		t.Errorf("baseline pid %d (this process %d, still running: %v)", pid, os.Getpid(), running(pid))
+	}
+}
+
+// What the README says: "presenced serve --dev" in one terminal and
+// "presenced bench" in another. With its defaults bench spreads the load
+// over the 10,000 users serve generates, measures the bare baseline in a
+// process of its own (alternating with presenced), and leaves no process
+// behind. Three processes: the server, bench (this test) and the baseline.
+func TestBenchAgainstServeDev(t *testing.T) {
+	srv, base := startChild(t, "serve", "--dev", "--addr", "127.0.0.1:0", "--data", t.TempDir())
+	var out, errb bytes.Buffer
+	err := run([]string{"bench", "--url", base, "--concurrency", "4", "--requests", "300", "--json"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("%v\n%s\nserver: %s", err, errb.String(), srv.stderr.String())
+	}
+	rep := decodeReport(t, out.Bytes())
+	if rep.Users != defaultDemoUsers || rep.Rounds != 5 || rep.Remote ||
+		rep.Presenced.Total.Count != 300 || rep.Presenced.Total.Errors != 0 ||
+		rep.Baseline.Total.Count != 300 || rep.Baseline.Total.Errors != 0 || rep.Ratio["total"] <= 0 {
+		t.Errorf("report: %s", out.String())
+	}
+	checkBaselineProcess(t, rep)
+	if !strings.Contains(errb.String(), "10000 users") || !strings.Contains(errb.String(), "alternating with a bare baseline in 5 rounds") {
+		t.Errorf("progress: %s", errb.String())
+	}
+
+	// The table shows both servers' figures and where the baseline ran.
+	out.Reset()
+	if err := run([]string{"bench", "--url", base, "--concurrency", "2", "--requests", "100", "--mix", "set=1", "--users", "50"}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	for _, want := range []string{"setPresence", "req/s", "bare req/s", "ratio", "in a process of its own (pid ", "in 5 rounds alternating"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table has no %q:\n%s", want, out.String())
+		}
+	}
+	srv.stop(t, syscall.SIGTERM)
+	if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("serve exited with %d: %s", code, srv.stderr.String())
+	}
+}
+
+// A server with fewer generated users than bench's default is found out
+// before any load, with what to do about it.
+func TestBenchNamesMissingGeneratedUsers(t *testing.T) {
+	srv := startDevServer(t, 300)
+	var out, errb bytes.Buffer
+	err := run([]string{"bench", "--url", srv.URL(), "--requests", "10", "--baseline=false"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "user not found") || !strings.Contains(err.Error(), "user1…user10000@contoso.dev") ||
+		!strings.Contains(err.Error(), "--demo-users") {
+		t.Fatalf("bench against 300 generated users: %v", err)
+	}
+	if err := run([]string{"bench", "--url", srv.URL(), "--users", "300", "--requests", "50", "--concurrency", "2", "--json"}, &out, &errb); err != nil {
+		t.Fatalf("bench --users 300: %v\n%s", err, errb.String())
+	}
+	if rep := decodeReport(t, out.Bytes()); rep.Users != 300 || rep.Presenced.Total.Errors != 0 {
+		t.Errorf("report: %s", out.String())
+	}
+}
+
+// Interrupting a run stops the baseline's process too.
+func TestRunStopsTheBaselineWhenInterrupted(t *testing.T) {
+	srv := startDevServer(t, 0)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	rep, err := loadgen.Run(ctx, loadgen.Config{
+		URL: srv.URL(), Tenant: directory.DemoTenantDomain, ClientID: directory.DemoDaemonClientID, ClientSecret: directory.DemoDaemonSecret,
+		Users: []string{directory.DemoUserAdele}, Concurrency: 2, Duration: time.Hour, Baseline: true, BareCommand: []string{exe, "bare"},
+	})
+	if err == nil || !rep.Interrupted || rep.Baseline == nil || rep.Baseline.Total.Count == 0 {
+		t.Fatalf("interrupted run: %v %+v", err, rep.Baseline)
+	}
+	if pid := rep.Baseline.PID; pid == 0 || running(pid) {
+		t.Errorf("baseline pid %d still running: %v", pid, running(pid))
+	}
+}
+
 // On a terminal the progress line is rewritten in place; elsewhere each
 // second is a line of its own.
 func TestBenchProgressLines(t *testing.T) {
 	var tty, plain bytes.Buffer
 	for _, p := range []loadgen.Progress{
-		{Phase: "presenced", Elapsed: time.Second, Requests: 3000, Rate: 3000},
+		{Phase: "presenced", Round: 2, Rounds: 5, Elapsed: time.Second, Requests: 3000, Rate: 3000},
 		{Phase: "presenced", Elapsed: 2 * time.Second, Requests: 6100, Errors: 2, Rate: 3100, Final: true},
 	} {
 		printProgress(&tty, true, p)
@@ -127,7 +224,43 @@ func TestBenchProgressLines(t *testing.T) {
 		t.Errorf("terminal progress %q", got)
 	}
 	if got := plain.String(); strings.Contains(got, "\r") || strings.Count(got, "\n") != 2 ||
-		!strings.Contains(got, "3100 req/s overall  6100 requests, 2 errors") {
+		!strings.Contains(got, "3100 req/s overall  6100 requests, 2 errors") || !strings.Contains(got, "3000 requests, 0 errors  (round 2 of 5)\n") ||
+		strings.Count(got, "round") != 1 {
 		t.Errorf("plain progress %q", got)
+	}
+}
+
+// The report says where the baseline ran, and when presenced is on
+// another machine, what the ratio then holds.
+func TestBenchReportSaysWhereTheBaselineRan(t *testing.T) {
+	op := loadgen.OpResult{Op: "get", Count: 100, Throughput: 1000}
+	res := loadgen.Result{Ops: []loadgen.OpResult{op}, Total: op, Elapsed: time.Second}
+	for _, c := range []struct {
+		name      string
+		rep       loadgen.Report
+		want, not []string
+	}{
+		{"own process", loadgen.Report{URL: "http://127.0.0.1:8080", Rounds: 5, Baseline: &loadgen.Result{PID: 4242, Ops: res.Ops, Total: res.Total}},
+			[]string{"bare req/s", "in a process of its own (pid 4242, stopped)", "in 5 rounds alternating with presenced's", "beside BenchmarkHTTP's"}, []string{"not on this machine"}},
+		{"in process, one round", loadgen.Report{URL: "http://127.0.0.1:8080", Rounds: 1, Baseline: &loadgen.Result{Ops: res.Ops, Total: res.Total}},
+			[]string{"in this process", "before presenced"}, []string{"pid"}},
+		{"remote", loadgen.Report{URL: "http://10.1.2.3:8080", Rounds: 5, Remote: true, Baseline: &loadgen.Result{PID: 7, Ops: res.Ops, Total: res.Total}},
+			[]string{"presenced is at http://10.1.2.3:8080, not on this machine, while the baseline ran here"}, nil},
+		{"no baseline", loadgen.Report{URL: "http://127.0.0.1:8080", Rounds: 1},
+			nil, []string{"bare", "baseline", "ratio ="}},
+	} {
+		c.rep.Presenced = res
+		var out bytes.Buffer
+		printReport(&out, c.rep)
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: no %q in\n%s", c.name, w, out.String())
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(out.String(), w) {
+				t.Errorf("%s: %q in\n%s", c.name, w, out.String())
+			}
+		}
 	}
 }

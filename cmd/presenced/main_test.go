@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"io"
 	"runtime/debug"
@@ -23,6 +22,10 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"serve", "--log-level", "loud"}, "--log-level"},
 		{[]string{"serve", "--data", t.TempDir()}, "directory file is required"},
 		{[]string{"clock", "rewind", "PT1H"}, "usage: presenced clock"},
+		{[]string{"serve", "--data", t.TempDir(), "--demo-users", "10"}, "--demo-users adds to dev mode's demo tenant: it needs --dev and no --directory"},
+		{[]string{"serve", "--dev", "--directory", "d.json", "--demo-users", "10"}, "it needs --dev and no --directory"},
+		{[]string{"serve", "--dev", "--demo-users", "-1"}, "--demo-users must be 0 to 1000000, not -1"},
+		{[]string{"serve", "--dev", "--demo-users", "1000001"}, "--demo-users must be 0 to 1000000"},
 	} {
 		var out, errb bytes.Buffer
 		err := run(c.args, &out, &errb)
@@ -33,14 +36,7 @@ func TestCommandErrors(t *testing.T) {
 }
 
 func TestClockCommandMovesADevServer(t *testing.T) {
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := startDevServer(t, 0)
 	before := srv.Clock().Now()
 	var out, errb bytes.Buffer
 	if err := run([]string{"clock", "--url", srv.URL(), "advance", "PT10M"}, &out, &errb); err != nil {

@@ -1,0 +1,87 @@
+package graphapi
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+)
+
+// streamSendBuffer is the kernel send buffer of a stream's connection. Left
+// to itself the kernel grows it up to its maximum (4 MiB on Linux) for a
+// client that stops reading: kernel memory held per stuck stream, besides
+// what the stream holds itself. 64 KiB carries hundreds of events, far more
+// than a stream that keeps up ever has in flight.
+const streamSendBuffer = 64 << 10
+
+type connKey struct{}
+
+// ConnContext puts each connection in the context of its requests, so that
+// a stream can size its socket; set it as the http.Server's ConnContext.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// limitSendBuffer sets the request's connection's send buffer to
+// streamSendBuffer, where it can: a TCP connection given by ConnContext, or
+// one that a wrapper (TLS, a listener's) gives with NetConn.
+func limitSendBuffer(r *http.Request) {
+	c, _ := r.Context().Value(connKey{}).(net.Conn)
+	for c != nil {
+		if b, ok := c.(interface{ SetWriteBuffer(int) error }); ok {
+			_ = b.SetWriteBuffer(streamSendBuffer)
+			return
+		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		c = w.NetConn()
+	}
+}
+
+// sseWriter writes Server-Sent Events to one client. Every byte of a
+// stream goes through write, one goroutine at a time: the one place to
+// bound how long a write to a client that does not read may take.
+type sseWriter struct {
+	w        http.ResponseWriter
+	flusher  http.Flusher
+	rc       *http.ResponseController
+	deadline func(*http.ResponseController) // sets the write deadline of one write
+	buf      []byte
+}
+
+// write sends b and flushes it to the client, within the stream's write
+// timeout.
+func (s *sseWriter) write(b []byte) error {
+	s.deadline(s.rc)
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	s.flusher.Flush()
+	return nil
+}
+
+// event sends one event: id (omitted when hasID is false, so that the
+// client's last event id stays as it was), its type, and one line of data.
+func (s *sseWriter) event(hasID bool, id uint64, kind string, data []byte) error {
+	b := s.buf[:0]
+	if hasID {
+		b = append(b, "id: "...)
+		b = strconv.AppendUint(b, id, 10)
+		b = append(b, '\n')
+	}
+	b = append(b, "event: "...)
+	b = append(b, kind...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	b = append(b, "\n\n"...)
+	s.buf = b
+	return s.write(b)
+}
+
+// comment sends a comment line, which clients ignore (a heartbeat).
+func (s *sseWriter) comment(text string) error {
+	s.buf = append(append(append(s.buf[:0], ": "...), text...), "\n\n"...)
+	return s.write(s.buf)
+}

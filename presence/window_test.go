@@ -1,0 +1,93 @@
+package presence
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// randomFacts are consistent facts (Seq at or before LastWrite) with a
+// calendar window: what Sequence's backward walk must read exactly as the
+// forward walk does.
+func randomFacts(r *rand.Rand) Facts {
+	d := func(max time.Duration) time.Duration { return time.Duration(r.Int64N(int64(max))) }
+	pairs := []Pair{pAvailable, pAway, pInACall, pPresenting, pDND, pBusyBusy, pBRB}
+	var f Facts
+	for i := range r.IntN(3) {
+		start := d(2 * time.Hour)
+		f.Sessions = append(f.Sessions, sess(string(rune('a'+i)), pairs[r.IntN(len(pairs))], start, start+time.Minute+d(4*time.Hour)))
+	}
+	showAs := []string{ShowAsBusy, ShowAsTentative, ShowAsOOF}
+	for range r.IntN(12) {
+		start := d(10 * time.Hour)
+		f.Events = append(f.Events, Event{Start: at(start), End: at(start + time.Minute + d(3*time.Hour)), ShowAs: showAs[r.IntN(3)], IsMeeting: r.IntN(4) > 0, IsAllDay: r.IntN(6) == 0})
+	}
+	switch r.IntN(3) {
+	case 1:
+		f.AutoReplies = &AutoReplies{Status: RepliesAlwaysEnabled, InternalReplyMessage: "away"}
+	case 2:
+		s := d(8 * time.Hour)
+		f.AutoReplies = &AutoReplies{Status: RepliesScheduled, ScheduledStart: at(s), ScheduledEnd: at(s + d(8*time.Hour) + 1)}
+	}
+	if r.IntN(3) == 0 {
+		f.Preferred = pref(pairs[r.IntN(len(pairs))], d(6*time.Hour)+1)
+	}
+	f.LastWrite = at(d(time.Hour))
+	f.Seq = Stamp{At: f.LastWrite.UnixNano() - int64(d(time.Hour)), N: uint32(r.IntN(3))}
+	return f
+}
+
+func TestSequenceBackwardIsTheWalk(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	for i := range 20000 {
+		f := randomFacts(r)
+		now := f.LastWrite.Add(time.Duration(r.Int64N(int64(14 * time.Hour))))
+		if got, want := Sequence(f, now), sequenceWalk(f, now); got != want {
+			t.Fatalf("case %d at %v: Sequence = %v, the forward walk %v; facts %+v", i, now.Sub(t0), got, want, f)
+		}
+	}
+}
+
+func TestSetWindow(t *testing.T) {
+	base := Facts{Sessions: []Session{sess("a", pAvailable, 0, 4*time.Hour)}}
+	w5 := SetWindow{Events: []Event{meeting(time.Hour, 2*time.Hour)}, Until: at(48 * time.Hour), Rev: 5}
+	f, changed, err := Apply(base, w5, at(time.Minute))
+	if err != nil || changed || len(f.Events) != 1 || f.CalendarRev != 5 || !f.CalendarUntil.Equal(at(48*time.Hour)) {
+		t.Fatalf("Apply(window 5) = %+v, %v, %v", f, changed, err)
+	}
+	t.Run("a window of an older revision is not applied", func(t *testing.T) {
+		g, changed, err := Apply(f, SetWindow{Until: at(50 * time.Hour), Rev: 4}, at(2*time.Minute))
+		if err != nil || changed || len(g.Events) != 1 || g.CalendarRev != 5 || !g.CalendarUntil.Equal(at(48*time.Hour)) {
+			t.Fatalf("Apply(window 4) = %+v, %v, %v", g, changed, err)
+		}
+	})
+	t.Run("a window of the same revision extends it (a refresh)", func(t *testing.T) {
+		g, _, err := Apply(f, SetWindow{Events: w5.Events, Until: at(60 * time.Hour), Rev: 5}, at(2*time.Minute))
+		if err != nil || !g.CalendarUntil.Equal(at(60*time.Hour)) {
+			t.Fatalf("Apply(refresh) = %+v, %v", g, err)
+		}
+	})
+	t.Run("a window that starts a meeting now is a visible change", func(t *testing.T) {
+		g, changed, err := Apply(f, SetWindow{Events: []Event{meeting(0, time.Hour)}, Until: at(48 * time.Hour), Rev: 6}, at(2*time.Minute))
+		if err != nil || !changed || Aggregate(g, at(2*time.Minute)).Pair != pInAMeeting {
+			t.Fatalf("Apply(window 6) = %+v, %v, %v", g, changed, err)
+		}
+	})
+	t.Run("events over by the write are dropped", func(t *testing.T) {
+		g, _, err := Apply(f, SetWindow{Events: []Event{meeting(0, time.Hour), meeting(3*time.Hour, 4*time.Hour)}, Until: at(48 * time.Hour), Rev: 7}, at(2*time.Hour))
+		if err != nil || len(g.Events) != 1 || !g.Events[0].Start.Equal(at(3*time.Hour)) {
+			t.Fatalf("Apply = %+v, %v", g.Events, err)
+		}
+	})
+	t.Run("bad input is refused and changes nothing", func(t *testing.T) {
+		for _, c := range []SetWindow{
+			{Events: []Event{{Start: at(2 * time.Hour), End: at(time.Hour), ShowAs: ShowAsBusy}}, Rev: 9},
+			{Events: []Event{{Start: at(time.Hour), End: at(2 * time.Hour), ShowAs: "maybe"}}, Rev: 9},
+			{AutoReplies: &AutoReplies{Status: RepliesScheduled}, Rev: 9},
+		} {
+			if g, _, err := Apply(f, c, at(2*time.Minute)); err == nil || ErrorCode(err) != Invalid || g.CalendarRev != 5 {
+				t.Errorf("Apply(%+v) = %v, %v", c, g.CalendarRev, err)
+			}
+		}
+	})
+}
