@@ -2,60 +2,29 @@ package natsstore_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/testcert"
 	"github.com/presenced/presenced/natsstore"
 )
 
-// writeCA makes a CA and a certificate it signs for 127.0.0.1 (server and
-// client use: a route is both), and writes them as PEM files in dir.
-func writeCA(t *testing.T, dir, name string) natsstore.TLSFiles {
+// routeTLS makes a CA and a certificate it signs for loopback, written in
+// a directory of their own.
+func routeTLS(t *testing.T) natsstore.TLSFiles {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " CA"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name + " node"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	f := natsstore.TLSFiles{CA: filepath.Join(dir, name+"-ca.pem"), Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+"-key.pem")}
-	for path, block := range map[string]*pem.Block{f.CA: {Type: "CERTIFICATE", Bytes: caDER}, f.Cert: {Type: "CERTIFICATE", Bytes: der}, f.Key: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return f
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, time.Now())
+	cert, key := testcert.Write(t, dir, ca.Issue(t, time.Now(), 2))
+	return natsstore.TLSFiles{CA: ca.Write(t, dir), Cert: cert, Key: key}
 }
 
 // Routes with mutual TLS: the nodes form the cluster and replicate; a
 // server whose certificate another CA signed cannot join.
 func TestClusterRoutesWithTLS(t *testing.T) {
-	dir := t.TempDir()
-	files := writeCA(t, dir, "cluster")
+	files := routeTLS(t)
 	c := startCluster(t, natsstore.Options{Partitions: 1, Cluster: &natsstore.ClusterOptions{TLS: &files}})
 	ctx := clusterCtx(t)
 	rev, err := partitioned(t, c.Node(0)).Put(ctx, "u.t.u", []byte("over TLS"), 0)
@@ -66,7 +35,7 @@ func TestClusterRoutesWithTLS(t *testing.T) {
 		t.Fatalf("node 2 reads %+v, %v", got, err)
 	}
 
-	rogue := writeCA(t, dir, "rogue")
+	rogue := routeTLS(t) // another CA
 	var routes []string
 	for i := range 3 {
 		routes = append(routes, c.Options(i).Cluster.Routes[i])
