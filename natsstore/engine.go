@@ -314,7 +314,8 @@ func (e *Engine) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (*kv,
 	return b, nil
 }
 
-// Conn is the in-process client connection (for notifications).
+// Conn is the engine's client connection: in-process to the embedded
+// server, or to the operator's NATS in external mode.
 func (e *Engine) Conn() *nats.Conn { return e.nc }
 
 // JetStream is the JetStream API on Conn.
