@@ -145,7 +145,7 @@ func TestTokenEndpointIssues(t *testing.T) {
 		{"client credentials basic auth and client_id", directory.DemoTenantID, with(appForm(), "client_secret", "\x00"), basic(directory.DemoDaemonClientID, directory.DemoDaemonSecret), "", "", ""},
 		{"client credentials uppercase client id", directory.DemoTenantID, with(appForm(), "client_id", strings.ToUpper(directory.DemoDaemonClientID)), nil, "", "", ""},
 		{"password default", directory.DemoTenantID, userForm("adele@contoso.dev", "https://graph.microsoft.com/.default"), nil, directory.DemoUserAdele,
-			"Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite", "Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite"},
+			"Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite User.ReadBasic.All", "Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite User.ReadBasic.All"},
 		{"password named scopes", "contoso.dev", userForm("ALEX@contoso.dev", "openid profile offline_access Presence.Read https://graph.microsoft.com/presence.readwrite Presence.Read"), nil, directory.DemoUserAlex,
 			"Presence.Read Presence.ReadWrite", "Presence.Read Presence.ReadWrite"},
 		{"password resource id scope", directory.DemoTenantID, userForm("megan@contoso.dev", "00000003-0000-0000-c000-000000000000/Presence.Read.All"), nil, directory.DemoUserMegan,
