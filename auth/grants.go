@@ -51,7 +51,7 @@ type codeRecord struct {
 	ClientID    string    `json:"azp"`
 	RedirectURI string    `json:"redirectUri"`
 	SPA         bool      `json:"spa,omitempty"`
-	Scopes      []string  `json:"scp"`           // granted Graph scopes
+	Scopes      []string  `json:"scp"`            // granted Graph scopes
 	OIDC        []string  `json:"oidc,omitempty"` // openid, profile, email, offline_access as asked
 	Nonce       string    `json:"nonce,omitempty"`
 	Challenge   string    `json:"challenge,omitempty"` // S256 of the verifier; "" without PKCE
@@ -93,7 +93,9 @@ type grantStore struct {
 
 // Keys: ac.<tenant>.<user>.<hash> and rt.<tenant>.<user>.<family>, led
 // by tenant and user as every key of the engine (store.KV).
-func codeKey(tenantID, userID, hash string) string { return "ac." + tenantID + "." + userID + "." + hash }
+func codeKey(tenantID, userID, hash string) string {
+	return "ac." + tenantID + "." + userID + "." + hash
+}
 func refreshKey(tenantID, userID, family string) string {
 	return "rt." + tenantID + "." + userID + "." + family
 }

@@ -75,10 +75,10 @@ var pages = template.Must(template.New("").Parse(`
 
 type pageData struct {
 	Title, Org, App, Error, Login, Action, RedirectTo, Trace string
-	Code                                                    int
-	CSS                                                     template.CSS
-	Script                                                  template.JS
-	Hidden                                                  map[string]string
+	Code                                                     int
+	CSS                                                      template.CSS
+	Script                                                   template.JS
+	Hidden                                                   map[string]string
 }
 
 // writePage renders a page under a CSP that allows its inline style (and
@@ -153,4 +153,3 @@ func (i *Issuer) formPostPage(w http.ResponseWriter, to string, v url.Values) {
 	}
 	writePage(w, http.StatusOK, "formpost", pageData{Title: "Working…", Action: to, Hidden: hidden, Script: template.JS(formPostScript)}, origin(to))
 }
-
