@@ -275,7 +275,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: token signing key: %w", err)
 	}
-	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log,
+	// Sign-in codes and refresh tokens (the authorization-code flow): in
+	// the engine, so that any node redeems what another issued.
+	grants, err := s.engine.Bucket(ctx, "oauth")
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log, Grants: grants,
 		Lockout:   throttle.LockoutOptions{Threshold: s.cfg.LockoutThreshold, Duration: s.cfg.LockoutDuration},
 		TokenRate: throttle.RateOptions{PerSecond: s.cfg.TokenRate, Burst: s.cfg.TokenBurst}})
 	if err != nil {
@@ -288,6 +294,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.startMailbox(ctx); err != nil {
 		return err
 	}
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		s.issuer.Run(s.runCtx)
+	}()
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
 	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Mailbox: s.mail,
 		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout)}
