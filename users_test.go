@@ -53,10 +53,10 @@ func TestListUsers(t *testing.T) {
 	})
 	t.Run("filter", func(t *testing.T) {
 		for f, want := range map[string][]string{
-			"startswith(displayName,'a')": {"Adele Vance", "Alex Wilber"},
+			"startswith(displayName,'a')":                                            {"Adele Vance", "Alex Wilber"},
 			"startswith(userPrincipalName,'MEG') or startswith(displayName,'Lynne')": {"Megan Bowen", "Lynne Robbins"},
-			"userPrincipalName eq 'diego@contoso.dev'":                                {"Diego Siciliani"},
-			"startswith(displayName,'nestor')":                                        nil,
+			"userPrincipalName eq 'diego@contoso.dev'":                               {"Diego Siciliani"},
+			"startswith(displayName,'nestor')":                                       nil,
 		} {
 			r := e.call("GET", "/v1.0/users?$filter="+url.QueryEscape(f), tok, nil)
 			if r.status != 200 || !slices.Equal(names(r), want) {
