@@ -30,6 +30,7 @@ import (
 	"github.com/presenced/presenced/notify/subscription"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
+	"github.com/presenced/presenced/web"
 )
 
 // Config configures a Server. The zero value plus a DataDir is a working
@@ -306,7 +307,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		opts.DevClock = devClock{s}
 	}
 	api := graphapi.New(opts)
-	s.http = httpServer(s.cfg, route(api, s.issuer.Handler()), s.log)
+	board, err := web.New(web.Options{Directory: s.dir, BaseURL: s.baseURL, Dev: s.cfg.Dev})
+	if err != nil {
+		return fmt.Errorf("presenced: the board: %w", err)
+	}
+	s.http = httpServer(s.cfg, route(api, s.issuer.Handler(), board), s.log)
 	s.http.ConnContext = graphapi.ConnContext // the stream sizes its socket
 	s.http.RegisterOnShutdown(api.StopStreams)
 	go func() { s.serveErr <- s.http.Serve(s.ln) }()
@@ -452,17 +457,21 @@ func (s *Server) startNotify(ctx context.Context) error {
 	return nil
 }
 
-// route sends Graph's paths (and dev mode's) to the API and everything else
-// (/{tenant}/oauth2/…, discovery) to the token issuer. A prefix switch, not
-// one ServeMux: "/{tenant}/oauth2/v2.0/token" and "/v1.0/" would overlap.
-func route(api, issuer http.Handler) http.Handler {
+// route sends Graph's paths (and dev mode's) to the API, the board's (/
+// and /board/…) to the board, and everything else (/{tenant}/oauth2/…,
+// discovery) to the token issuer. A prefix switch, not one ServeMux:
+// "/{tenant}/oauth2/v2.0/token" and "/v1.0/" would overlap.
+func route(api, issuer, board http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/presenced/") || p == "/v1.0" || p == "/beta" {
+		switch {
+		case strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/presenced/") || p == "/v1.0" || p == "/beta":
 			api.ServeHTTP(w, r)
-			return
+		case p == "/" || strings.HasPrefix(p, "/board/"):
+			board.ServeHTTP(w, r)
+		default:
+			issuer.ServeHTTP(w, r)
 		}
-		issuer.ServeHTTP(w, r)
 	})
 }
 
