@@ -481,3 +481,24 @@ func wantOAuth(t *testing.T, r reply, status int, errCode string, aadsts int) {
 		t.Errorf("got %d %s; want %d %s AADSTS%d", r.status, r.raw, status, errCode, aadsts)
 	}
 }
+
+// FuzzParseSecret: the code and refresh token parser never panics, takes
+// back what newSecret writes, and refuses anything of the wrong size.
+func FuzzParseSecret(f *testing.F) {
+	code, _, _ := newSecret(directory.DemoUserAdele, nil)
+	rt, _, _ := newSecret(directory.DemoUserAdele, make([]byte, 16))
+	for _, s := range []string{code, rt, "", "====", "bm90LWEtY29kZQ", code + "A"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, n := range []int{0, 16} {
+			user, family, hash, ok := parseSecret(s, n)
+			if !ok {
+				continue
+			}
+			if len(family) != 2*n || len(hash) != 64 || len(user) != 36 {
+				t.Fatalf("parseSecret(%q, %d) = %q %q %q", s, n, user, family, hash)
+			}
+		}
+	})
+}

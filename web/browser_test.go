@@ -317,6 +317,11 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	if len(unnamed) > 0 {
 		t.Fatalf("controls without an accessible name: %v", unnamed)
 	}
+	// Sign out: back to the board's sign-in, the tokens gone from the tab.
+	run(t, ctx, chromedp.Focus(chromedp.CSS("#signout")), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#signin-buttons button")))
+	if left := eval[int](t, ctx, `sessionStorage.length`); left != 0 {
+		t.Fatalf("%d items left in sessionStorage after signing out", left)
+	}
 }
 
 // TestBrowserFirstLoad measures the signed-in board's first load with the
