@@ -125,6 +125,20 @@ type Config struct {
 	// TokenBurst is how many token requests an address may send at once
 	// (default 200).
 	TokenBurst int
+
+	// Throttling and overload (docs/security.md#throttling-and-batching).
+
+	// ThrottleRequests is each application's budget of presence requests
+	// per ThrottleWindow in each tenant, Graph's throttling: over it a
+	// request is answered 429 with Retry-After (default 1,500, Graph's
+	// figure; negative: no budget).
+	ThrottleRequests int
+	// ThrottleWindow is the period the budget refills over (default 30 s).
+	ThrottleWindow time.Duration
+	// MaxInFlight is how many Graph requests the node serves at once; one
+	// more is answered 503 with Retry-After at once (default 1,000;
+	// negative: no limit).
+	MaxInFlight int
 }
 
 // Server is one presenced instance.
@@ -302,7 +316,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}()
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
 	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Changes: s.hub, Mailbox: s.mail,
-		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout)}
+		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout),
+		Budget:      throttle.NewBudget(throttle.BudgetOptions{Requests: s.cfg.ThrottleRequests, Window: s.cfg.ThrottleWindow, Clock: s.clock}),
+		MaxInFlight: orDefault(s.cfg.MaxInFlight, graphapi.DefaultMaxInFlight)}
 	if s.cfg.Dev {
 		opts.DevClock = devClock{s}
 	}

@@ -86,8 +86,11 @@ var rules = map[Operation]rule{
 	WritePresence:  {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
 	WritePreferred: {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
 	WriteStatus:    {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
-	WriteLocation:  {own: []string{PresenceReadWrite}},
-	Subscribe:      {own: []string{PresenceReadAll}, other: []string{PresenceReadAll}},
+	// Work location: Graph's pages first allowed delegated Presence.ReadWrite
+	// under /me only; the current ones bind the actions to every presence
+	// path and allow application Presence.ReadWrite.All (docs/api.md).
+	WriteLocation: {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
+	Subscribe:     {own: []string{PresenceReadAll}, other: []string{PresenceReadAll}},
 	// A delegated token reaches only its own user's calendar and mailbox
 	// (presenced has no calendar sharing: Calendars.Read.Shared has nothing
 	// to grant).
@@ -110,9 +113,9 @@ var rules = map[Operation]rule{
 //     Presence.ReadWrite for the token's own user, Presence.Read.All for
 //     others and for getPresencesByUserId; application Presence.Read.All or
 //     Presence.ReadWrite.All.
-//   - Writes (presence, preferred presence, status message): delegated
-//     Presence.ReadWrite, for the token's own user only; application
-//     Presence.ReadWrite.All. Work location: delegated only.
+//   - Writes (presence, preferred presence, status message, work
+//     location): delegated Presence.ReadWrite, for the token's own user
+//     only; application Presence.ReadWrite.All.
 //   - Subscriptions: delegated Presence.Read.All only.
 //
 // A refusal is a Forbidden *presence.Error naming the operation, the

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/auth/throttle"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
@@ -59,6 +60,13 @@ type Options struct {
 	Subscriptions Subscriptions
 	// Streams, when set, serves the live stream (StreamPath).
 	Streams Streams
+	// Budget is each application's request budget per tenant (Graph's
+	// throttling, 429 over it); nil: no budget.
+	Budget *throttle.Budget
+	// MaxInFlight is how many requests the API serves at once; over it a
+	// request is answered 503 at once (zero or less: no limit; the server
+	// passes DefaultMaxInFlight).
+	MaxInFlight int
 	// Mailbox, when set, serves events, calendarView and mailboxSettings.
 	Mailbox *mailbox.Mailbox
 	// Changes, when set, gives the explain endpoint each user's recent
@@ -96,6 +104,9 @@ type API struct {
 
 	streamWriteTimeout time.Duration
 
+	budget   *throttle.Budget
+	inFlight *inFlight // nil: no limit
+
 	// streamsDone ends every open stream when the server shuts down
 	// (streams never go idle, so a graceful shutdown would wait forever).
 	streamsDone context.Context
@@ -108,7 +119,10 @@ func (a *API) StopStreams() { a.stopStreams() }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, mail: o.Mailbox, changes: o.Changes, streamWriteTimeout: o.StreamWriteTimeout}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, mail: o.Mailbox, changes: o.Changes, streamWriteTimeout: o.StreamWriteTimeout, budget: o.Budget}
+	if o.MaxInFlight > 0 {
+		a.inFlight = &inFlight{max: int64(o.MaxInFlight)}
+	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -130,6 +144,7 @@ func New(o Options) *API {
 		m.Handle(v+"/users/{id}/presence/{action}", a.method("POST", a.action(subjectUsers)))
 		m.Handle(v+"/communications/presences/{id}/{action}", a.method("POST", a.action(subjectPresences)))
 		m.Handle(v+"/subscriptions", a.methods(route{"GET", a.listSubscriptions}, route{"POST", a.createSubscription}))
+		m.Handle(v+"/$batch", a.method("POST", a.batch))
 		m.Handle(v+"/subscriptions/{id}", a.methods(route{"GET", a.subscriptionItem}, route{"PATCH", a.subscriptionItem}, route{"DELETE", a.subscriptionItem}))
 		if a.mail != nil {
 			a.routeCalendar(m, v)
@@ -153,18 +168,29 @@ func New(o Options) *API {
 // ServeHTTP stamps every response with request-id (and echoes
 // client-request-id) before routing, so that every error carries both.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.stamp(w.Header(), r)
+	if a.inFlight != nil && guarded(r) {
+		if !a.inFlight.enter() {
+			a.overloaded(w, r)
+			return
+		}
+		defer a.inFlight.leave()
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// stamp sets a response's request-id, and its client-request-id: the
+// caller's, echoed, or the request-id when the caller sent none (or one it
+// cannot echo safely), as Graph does.
+func (a *API) stamp(h http.Header, r *http.Request) {
 	// The keys are set in canonical form: Header.Set would allocate the
 	// canonical "Request-Id" on every request.
-	h := w.Header()
 	id := guid.New()
 	h["Request-Id"] = []string{id}
-	// Graph echoes the caller's client-request-id, and uses the request-id
-	// when the caller sent none (or one it cannot echo safely).
 	if c := r.Header.Get("client-request-id"); c != "" && len(c) <= 128 && printable(c) {
 		id = c
 	}
 	h["Client-Request-Id"] = []string{id}
-	a.mux.ServeHTTP(w, r)
 }
 
 // method restricts h to one HTTP method with a Graph-style 405 otherwise.

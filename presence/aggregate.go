@@ -149,7 +149,7 @@ func plainActivity(a string) bool {
 // Aggregate is the presence a reader sees at now (semantics §2–§3). Rules
 // 1–5 are Decide's; rule 6, the status message, is added here.
 func Aggregate(f Facts, now time.Time) View {
-	v := View{WorkLocation: WorkLocation{WorkLocationType: WorkLocationUnspecified, Source: WorkLocationSourceNone}}
+	v := View{WorkLocation: workLocationAt(f.Location, now)}
 	d := Decide(f, now)
 	v.Pair = d.Pair
 	// Rule 5's message is the automatic-reply text, shown only while

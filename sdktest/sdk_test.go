@@ -46,7 +46,15 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
+	return startConfigured(t, func(*presenced.Config) {})
+}
+
+// startConfigured is start with the test's changes to the Config.
+func startConfigured(t *testing.T, edit func(*presenced.Config)) *env {
+	t.Helper()
+	cfg := presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true}
+	edit(&cfg)
+	srv, err := presenced.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

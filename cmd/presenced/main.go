@@ -91,10 +91,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	applyLimits := limitFlags(fs, &cfg)
+	applyThrottle := throttleFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := applyLimits(); err != nil {
+		return err
+	}
+	if err := applyThrottle(); err != nil {
 		return err
 	}
 	if *changeLogMiB < 0 || *diskReserveMiB < 0 {
