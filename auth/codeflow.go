@@ -60,10 +60,7 @@ func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 			"This server does not serve interactive sign-in (the authorization-code flow is not configured). Get tokens from POST %s/{tenant}/oauth2/v2.0/token with grant_type=client_credentials or grant_type=password.", i.base))
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		i.errorPage(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
-			"The endpoint only accepts GET and POST requests. Received a %s request.", r.Method))
+	if !i.getOrPost(w, r) {
 		return
 	}
 	if ok, secs := i.rateOK(r); !ok {
@@ -118,6 +115,17 @@ func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		out.Set("state", q.state)
 	}
 	i.respond(w, r, q, out)
+}
+
+// getOrPost answers a method the browser endpoints do not take on a page.
+func (i *Issuer) getOrPost(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodPost {
+		return true
+	}
+	w.Header().Set("Allow", "GET, POST")
+	i.errorPage(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
+		"The endpoint only accepts GET and POST requests. Received a %s request.", r.Method))
+	return false
 }
 
 // checkAuthorize checks an authorization request. A fault of the client
@@ -285,9 +293,7 @@ func noStore(w http.ResponseWriter) {
 // post_logout_redirect_uri when that is one of the application's
 // registered redirect URIs, or shows that the user signed out.
 func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		i.errorPage(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561, "The endpoint only accepts GET and POST requests. Received a %s request.", r.Method))
+	if !i.getOrPost(w, r) {
 		return
 	}
 	t, e := i.tenant(r, "invalid_tenant")

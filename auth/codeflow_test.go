@@ -105,6 +105,12 @@ func (f *flowFixture) authorize(t *testing.T, params url.Values, form url.Values
 		req, _ = http.NewRequest("POST", u, strings.NewReader(all.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	return f.fetch(t, req)
+}
+
+// fetch sends req and returns the answer without following a redirect.
+func (f *flowFixture) fetch(t *testing.T, req *http.Request) page {
+	t.Helper()
 	c := *f.srv.Client()
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := c.Do(req)
@@ -422,17 +428,7 @@ func TestSignOut(t *testing.T) {
 	}
 	logout := func(q url.Values) page {
 		req, _ := http.NewRequest("GET", f.srv.URL+"/"+directory.DemoTenantID+"/oauth2/v2.0/logout?"+q.Encode(), nil)
-		c := *f.srv.Client()
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		p := page{status: resp.StatusCode, body: string(b)}
-		p.location, _ = url.Parse(resp.Header.Get("Location"))
-		return p
+		return f.fetch(t, req)
 	}
 	if p := logout(url.Values{"post_logout_redirect_uri": {"https://evil.example/"}}); p.status != 200 || !strings.Contains(p.body, "You signed out") {
 		t.Fatalf("unregistered post-logout URI: %d %s", p.status, p.body)

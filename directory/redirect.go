@@ -2,6 +2,7 @@ package directory
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -36,7 +37,7 @@ func checkRedirectURIs(at entryRef, field string, uris []string, kind RedirectKi
 	}
 	seen := map[string]bool{}
 	for i, s := range uris {
-		f := field + "[" + itoa(i) + "]"
+		f := field + "[" + strconv.Itoa(i) + "]"
 		if why := redirectProblem(s, kind, public); why != "" {
 			return invalid(at, f, "redirect URI %q %s.", clipDir(s), why)
 		}
@@ -117,19 +118,6 @@ func redirectMatches(registered, given string) bool {
 	}
 	return strings.EqualFold(r.Hostname(), g.Hostname()) && r.EscapedPath() == g.EscapedPath() &&
 		r.RawQuery == g.RawQuery && g.Fragment == "" && g.User == nil && r.User == nil
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b [20]byte
-	n := len(b)
-	for ; i > 0; i /= 10 {
-		n--
-		b[n] = byte('0' + i%10)
-	}
-	return string(b[n:])
 }
 
 func clipDir(s string) string {

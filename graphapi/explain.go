@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/presenced/presenced/auth"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/notify"
@@ -127,17 +126,8 @@ type explanation struct {
 
 func (a *API) explain(kind subjectKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.principal(r)
+		p, u, err := a.readable(r, kind)
 		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		u, err := a.subject(r, kind, p)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if err := auth.Authorize(p, auth.ReadPresence, u.ID, kind == subjectMe); err != nil {
 			a.writeError(w, r, err)
 			return
 		}

@@ -1,6 +1,7 @@
 package graphapi
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -59,7 +60,7 @@ func parseUserFilter(s string) (userFilter, error) {
 			return f, nil
 		}
 		if !p.word("or") {
-			return nil, bad("expected 'or' or the end at position " + itoa(p.i))
+			return nil, bad("expected 'or' or the end at position " + strconv.Itoa(p.i))
 		}
 	}
 }
@@ -146,7 +147,7 @@ func (p *filterParser) property() (string, string) {
 		}
 	}
 	if name == "" {
-		return "", "expected a property name at position " + itoa(p.i)
+		return "", "expected a property name at position " + strconv.Itoa(p.i)
 	}
 	return "", "property '" + clip(name) + "' cannot be filtered on"
 }
@@ -223,17 +224,4 @@ func hasPrefixFold(s, lower string) bool {
 		s, lower = s[n1:], lower[n2:]
 	}
 	return true
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b [20]byte
-	n := len(b)
-	for ; i > 0; i /= 10 {
-		n--
-		b[n] = byte('0' + i%10)
-	}
-	return string(b[n:])
 }
