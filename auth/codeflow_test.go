@@ -175,9 +175,12 @@ func TestCodeFlowSinglePageApp(t *testing.T) {
 	if got.Get("state") != "st-1" || got.Get("code") == "" {
 		t.Fatalf("redirect: %v", got)
 	}
-	r := f.redeem(t, codeForm(directory.DemoClientID, got.Get("code"), spaRedirect, verifier), boardOrigin)
+	r := f.redeem(t, with(codeForm(directory.DemoClientID, got.Get("code"), spaRedirect, verifier), "client_info", "1"), boardOrigin)
 	if r.status != 200 || r.body["refresh_token"] == nil || r.body["id_token"] == nil || r.header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("redeem: %d %s", r.status, r.raw)
+	}
+	if ci, _ := base64.RawURLEncoding.DecodeString(r.body["client_info"].(string)); string(ci) != `{"uid":"`+directory.DemoUserAdele+`","utid":"`+directory.DemoTenantID+`"}` {
+		t.Errorf("client_info %s", ci)
 	}
 	if n := r.body["refresh_token_expires_in"].(float64); n != SPARefreshLifetime.Seconds() {
 		t.Errorf("refresh_token_expires_in %v", n)
@@ -194,6 +197,17 @@ func TestCodeFlowSinglePageApp(t *testing.T) {
 		t.Fatal("an id token is accepted as an access token")
 	}
 
+	t.Run("a cross-origin preflight of the token endpoint", func(t *testing.T) {
+		req, _ := http.NewRequest("OPTIONS", f.srv.URL+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", nil)
+		req.Header.Set("Origin", "https://spa.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "x-client-sku, client-request-id")
+		p := f.fetch(t, req)
+		if p.status != 204 || p.header.Get("Access-Control-Allow-Origin") != "*" || p.header.Get("Access-Control-Allow-Headers") != "x-client-sku, client-request-id" ||
+			!strings.Contains(p.header.Get("Access-Control-Allow-Methods"), "POST") {
+			t.Fatalf("preflight: %d %v", p.status, p.header)
+		}
+	})
 	rt1 := r.body["refresh_token"].(string)
 	refresh := func(tok, origin string) reply {
 		return f.redeem(t, url.Values{"grant_type": {"refresh_token"}, "client_id": {directory.DemoClientID}, "refresh_token": {tok}}, origin)

@@ -88,7 +88,7 @@ func (i *Issuer) userGrant(r *http.Request, t directory.Tenant, app directory.Ap
 		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", 90006, "The service is temporarily unavailable; try again.")
 	}
 	rr := refreshRecord{TenantID: t.ID, UserID: u.ID, ClientID: app.ClientID, SPA: c.SPA, Secret: hasSecret, Scopes: c.Scopes, OIDC: c.OIDC, AuthTime: c.IssuedAt}
-	return i.userTokens(r, app, u, scopes, hasSecret, rr, family, c.Nonce, true)
+	return i.userTokens(r, app, u, scopes, hasSecret, rr, family, c.Nonce, true, form.Get("client_info") == "1")
 }
 
 // refreshGrant spends a refresh token and answers with the next one.
@@ -138,7 +138,7 @@ func (i *Issuer) refreshGrant(r *http.Request, t directory.Tenant, app directory
 	if e != nil {
 		return nil, e
 	}
-	resp, e := i.userTokens(r, app, u, scopes, hasSecret, rr, "", "", slices.Contains(rr.OIDC, "openid"))
+	resp, e := i.userTokens(r, app, u, scopes, hasSecret, rr, "", "", slices.Contains(rr.OIDC, "openid"), form.Get("client_info") == "1")
 	if e != nil {
 		return nil, e
 	}
@@ -219,7 +219,7 @@ func narrowScopes(app directory.App, scope string, granted []string) ([]string, 
 
 // userTokens mints the tokens of a user grant and starts the refresh
 // token family when it is new.
-func (i *Issuer) userTokens(r *http.Request, app directory.App, u directory.User, scopes []string, hasSecret bool, rr refreshRecord, family, nonce string, idToken bool) (*tokenResponse, *oauthError) {
+func (i *Issuer) userTokens(r *http.Request, app directory.App, u directory.User, scopes []string, hasSecret bool, rr refreshRecord, family, nonce string, idToken, clientInfo bool) (*tokenResponse, *oauthError) {
 	fail := oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
 	tok, err := i.mint(app, &u, scopes, hasSecret)
 	if err != nil {
@@ -236,6 +236,10 @@ func (i *Issuer) userTokens(r *http.Request, app directory.App, u directory.User
 			i.log.Error("storing a refresh token", "err", err)
 			return nil, fail
 		}
+	}
+	if clientInfo {
+		ci, _ := json.Marshal(map[string]string{"uid": u.ID, "utid": app.TenantID})
+		resp.ClientInfo = base64.RawURLEncoding.EncodeToString(ci)
 	}
 	if idToken && slices.Contains(rr.OIDC, "openid") {
 		if resp.IDToken, err = i.idToken(app, u, rr, family, nonce); err != nil {

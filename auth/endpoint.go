@@ -74,7 +74,11 @@ func cors(h http.HandlerFunc) http.HandlerFunc {
 		w.Header().Set("Access-Control-Expose-Headers", "client-request-id, Retry-After")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
-			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, client-request-id, x-client-SKU, x-client-VER, x-client-OS, x-client-CPU, x-ms-lib-capability")
+			// The headers a library adds (MSAL's x-client-*, client-request-id)
+			// carry no credentials: whatever the browser asks for is allowed.
+			if h := r.Header.Get("Access-Control-Request-Headers"); h != "" {
+				w.Header().Set("Access-Control-Allow-Headers", h)
+			}
 			w.Header().Set("Access-Control-Max-Age", "86400")
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -144,6 +148,9 @@ type tokenResponse struct {
 	RefreshToken          string `json:"refresh_token,omitempty"`
 	RefreshTokenExpiresIn int64  `json:"refresh_token_expires_in,omitempty"`
 	IDToken               string `json:"id_token,omitempty"`
+	// ClientInfo answers client_info=1 (MSAL asks for it): base64url of
+	// {"uid": the user's object id, "utid": the tenant id}, as Entra's.
+	ClientInfo string `json:"client_info,omitempty"`
 }
 
 // form reads the urlencoded body: one value per parameter.
