@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/auth"
@@ -28,6 +29,7 @@ import (
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/notify/subscription"
+	"github.com/presenced/presenced/observe"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/web"
@@ -84,6 +86,21 @@ type Config struct {
 	// and accepted, and not reported again. Without it such a start fails
 	// with ErrDataLoss (docs/durability.md).
 	AcceptDataLoss bool
+	// MetricsAddr is where /metrics is served: "" on the main listener,
+	// an address on a listener of its own (with /healthz and /readyz), and
+	// MetricsOff ("off") nowhere, with no metrics kept (docs/operating.md).
+	MetricsAddr string
+	// AccessLog logs one line per request at INFO (the command turns it
+	// on; off in the zero value, for embedding programs and tests).
+	AccessLog bool
+	// ShutdownDrain is how long Shutdown keeps serving with /readyz
+	// failing before it stops, so that load balancers take the node out
+	// of rotation first (0: none; the command's default is 5 s).
+	ShutdownDrain time.Duration
+	// TLSCertFile and TLSKeyFile are a PEM certificate (chain) and its
+	// key: with them the server speaks https only, with HTTP/2, and its
+	// default public URL is https. ReloadTLS reads them again.
+	TLSCertFile, TLSKeyFile string
 	// Clock is the base clock (default the wall clock). Tests inject a fake.
 	Clock clock.Clock
 	// Logger receives the server's logs (default slog.Default()).
@@ -126,6 +143,10 @@ type Config struct {
 	// (default 200).
 	TokenBurst int
 
+	// warmGate, when set, is waited on before the cache warm-up (tests of
+	// readiness make a slow warm-up with it).
+	warmGate func(context.Context)
+
 	// Throttling and overload (docs/security.md#throttling-and-batching).
 
 	// ThrottleRequests is each application's budget of presence requests
@@ -164,6 +185,17 @@ type Server struct {
 	runStop  context.CancelFunc
 	runDone  sync.WaitGroup
 	offsetMu sync.Mutex // serialises dev-clock moves
+
+	// Operations (ops.go, tls.go).
+	metrics     *observe.Metrics // nil: off
+	health      *observe.Health
+	dirLoaded   *observe.Flag
+	warmed      *observe.Flag
+	engineOpen  atomic.Bool
+	noDrain     atomic.Bool // ShutdownNow
+	metricsLn   net.Listener
+	metricsHTTP *http.Server
+	cert        *certificate // nil: plain http
 }
 
 // New checks cfg and builds a server; Start loads the directory file, opens
@@ -188,6 +220,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DemoUsers != 0 && (!cfg.Dev || cfg.Directory != nil || cfg.DirectoryFile != "") {
 		return nil, errors.New("presenced: generated demo users are for dev mode's demo directory only, not with a directory of your own")
 	}
+	s.startObserve()
 	switch {
 	case cfg.Directory != nil:
 		s.dir = cfg.Directory
@@ -224,6 +257,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.lock, err = dirlock.Acquire(s.cfg.DataDir, processName()); err != nil {
 		return fmt.Errorf("presenced: %w", err)
 	}
+	if s.cert, err = newCertificate(s.cfg); err != nil {
+		s.lock.Release()
+		return err
+	}
 	dirDone := make(chan struct{})
 	var dirErr error
 	if s.dir == nil {
@@ -237,6 +274,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			s.close()
 		}
 	}()
+	// Up first, so that a probe sees a slow start as "not ready yet".
+	if err := s.listenMetrics(); err != nil {
+		return err
+	}
 	start := s.cfg.Clock.Now()
 	s.engine, err = natsstore.Open(ctx, natsstore.Options{
 		Dir:        filepath.Join(s.cfg.DataDir, "engine"),
@@ -253,13 +294,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.checkEngine(ctx); err != nil {
 		return err
 	}
+	s.engineOpen.Store(true)
 	kv, err := s.engine.Bucket(ctx, "presence")
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
+	kv = s.kv("presence", kv)
 	if s.meta, err = s.engine.Bucket(ctx, "meta"); err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
+	s.meta = s.kv("meta", s.meta)
 	s.log.Info("engine ready", "dir", filepath.Join(s.cfg.DataDir, "engine"), "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
 	off, err := s.loadOffset(ctx)
 	if err != nil {
@@ -273,17 +317,24 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if <-dirDone; dirErr != nil {
 		return dirErr
 	}
+	s.dirLoaded.Set()
 
 	s.ln, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("presenced: listen: %w", err)
 	}
 	if n := orDefault(s.cfg.MaxConnections, DefaultMaxConnections); n > 0 {
-		s.ln = newLimitListener(s.ln, n, s.log, s.cfg.Clock)
+		l := newLimitListener(s.ln, n, s.log, s.cfg.Clock)
+		l.onRefuse = func() { s.metrics.Throttled("connections") }
+		s.ln = l
 	}
 	s.baseURL = strings.TrimSuffix(s.cfg.PublicURL, "/")
 	if s.baseURL == "" {
-		s.baseURL = "http://" + s.ln.Addr().String()
+		scheme := "http://"
+		if s.cert != nil {
+			scheme = "https://"
+		}
+		s.baseURL = scheme + s.ln.Addr().String()
 	}
 	keyPath := filepath.Join(s.cfg.DataDir, "issuer-key.pem")
 	key, keyCreated, err := auth.OpenOrCreateKey(keyPath)
@@ -298,7 +349,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log, Grants: grants,
 		Lockout:   throttle.LockoutOptions{Threshold: s.cfg.LockoutThreshold, Duration: s.cfg.LockoutDuration},
-		TokenRate: throttle.RateOptions{PerSecond: s.cfg.TokenRate, Burst: s.cfg.TokenBurst}})
+		TokenRate: throttle.RateOptions{PerSecond: s.cfg.TokenRate, Burst: s.cfg.TokenBurst}, Observer: s.authObserver()})
 	if err != nil {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
@@ -327,10 +378,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: the board: %w", err)
 	}
-	s.http = httpServer(s.cfg, route(api, s.issuer.Handler(), board), s.log)
+	s.observeParts(api)
+	s.http = httpServer(s.cfg, s.opsHandler(route(api, s.issuer.Handler(), board)), s.log)
 	s.http.ConnContext = graphapi.ConnContext // the stream sizes its socket
 	s.http.RegisterOnShutdown(api.StopStreams)
-	go func() { s.serveErr <- s.http.Serve(s.ln) }()
+	s.serve()
 	s.warm()
 	return nil
 }
@@ -342,7 +394,7 @@ func (s *Server) startMailbox(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
-	s.mail = mailbox.New(mailbox.Options{KV: kv, Core: s.core, Clock: s.clock, Logger: s.log, Users: s.knownUser})
+	s.mail = mailbox.New(mailbox.Options{KV: s.kv("calendar", kv), Core: s.core, Clock: s.clock, Logger: s.log, Users: s.knownUser})
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
@@ -369,10 +421,16 @@ func (s *Server) warm() {
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
+		if s.cfg.warmGate != nil {
+			s.cfg.warmGate(ctx)
+		}
 		start := s.cfg.Clock.Now()
 		n, err := s.core.Warm(ctx)
 		took := clock.Since(s.cfg.Clock, start).Round(time.Millisecond)
 		var unreadable *natsstore.UnreadableError
+		if ctx.Err() == nil {
+			s.warmed.Set() // done, even with unreadable records: reads of those go to the engine
+		}
 		switch {
 		case ctx.Err() != nil:
 			s.log.Info("cache warm-up stopped by shutdown", "users", n, "took", took)
@@ -415,6 +473,9 @@ func (s *Server) changeLogBytes() int64 {
 func (s *Server) startNotify(ctx context.Context) error {
 	logBytes := s.changeLogBytes()
 	changes, err := s.engine.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: changeLogMaxAge, MaxBytes: logBytes})
+	if err == nil {
+		changes = observe.Log(changes, "CHANGES", s.metrics, s.log)
+	}
 	if errors.Is(err, store.ErrFull) {
 		total, _, _ := s.engine.Volume()
 		return fmt.Errorf("presenced: the change log reserves %d bytes of the engine's storage (--change-log-max-mib), more than the %d bytes of the data directory's volume leave it; lower --change-log-max-mib: %w", logBytes, total, err)
@@ -426,9 +487,11 @@ func (s *Server) startNotify(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
+	subsKV = s.kv("subscriptions", subsKV)
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	runCtx := s.runCtx
 	fan := notify.NewFanout(notify.FanoutOptions{Log: changes, Logger: s.log, MaxQueue: s.cfg.NotifyQueue})
+	s.metrics.GaugeFunc("notify_queue_depth", "Changes waiting in memory for their readers (webhook subscriptions and live streams).", func() float64 { return float64(fan.QueueDepth()) })
 	// Users stay watched (their changes logged) for as long as the log
 	// keeps changes, so that a stream may resume within that window.
 	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log, Linger: changeLogMaxAge})
@@ -438,7 +501,7 @@ func (s *Server) startNotify(ctx context.Context) error {
 		s.hub.Run(runCtx)
 	}()
 	s.subs = notify.NewManager(notify.ManagerOptions{
-		Hub: s.hub, Fanout: fan, KV: subsKV, Clock: s.clock, Logger: s.log,
+		Hub: s.hub, Fanout: fan, KV: subsKV, Clock: s.clock, Logger: s.log, Observer: s.notifyObserver(),
 		Policy:           subscription.URLPolicy{RequireHTTPS: !s.cfg.Dev, AllowPrivate: s.cfg.Dev || s.cfg.AllowPrivateWebhooks},
 		ValidationTokens: func(tenantID, appID string) (string, error) { return s.issuer.ValidationToken(tenantID, appID) },
 		Visible: func(tenantID string, u core.UserRef) bool {
@@ -542,14 +605,17 @@ func (s *Server) Core() *core.Core { return s.core }
 // without Shutdown.
 func (s *Server) Done() <-chan error { return s.serveErr }
 
-// Shutdown stops accepting requests, finishes those in flight (until ctx
+// Shutdown makes /readyz fail and keeps serving for Config.ShutdownDrain,
+// then stops accepting requests, finishes those in flight (until ctx
 // ends), and closes the engine.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
+		s.drain(ctx)
 		if s.http != nil {
 			err = s.http.Shutdown(ctx)
 		}
+		s.stopMetrics(ctx)
 		s.close()
 	})
 	return err
@@ -558,6 +624,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) close() {
 	if s.ln != nil && s.http == nil {
 		_ = s.ln.Close()
+	}
+	if s.metricsLn != nil && s.http == nil {
+		_ = s.metricsLn.Close()
 	}
 	if s.runStop != nil {
 		s.runStop()

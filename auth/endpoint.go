@@ -17,6 +17,7 @@ import (
 
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/guid"
+	"github.com/presenced/presenced/observe/reqlog"
 )
 
 // MaxTokenRequest is the largest token request body accepted (64 KiB).
@@ -109,31 +110,37 @@ func (i *Issuer) tenant(r *http.Request, errCode string) (directory.Tenant, *oau
 func asked(r *http.Request) string { return clipString(r.PathValue("tenant"), 100) }
 
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
-	if !i.allow(w, r) {
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		i.writeError(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
-			"The endpoint only accepts POST requests. Received a %s request.", r.Method))
-		return
-	}
-	t, e := i.tenant(r, "invalid_request")
+	resp, e := i.tokenRequest(w, r)
 	if e != nil {
-		i.writeError(w, r, e)
-		return
-	}
-	resp, e := i.token(w, r, t)
-	if e != nil {
+		i.obs.TokenRejected(e.err, e.code)
 		if e.err == "invalid_client" && r.Header.Get("Authorization") != "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="presenced"`)
 		}
 		i.writeError(w, r, e)
 		return
 	}
+	i.obs.TokenIssued(resp.grant)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// tokenRequest answers a request to the token endpoint, after its rate
+// limit, method and tenant.
+func (i *Issuer) tokenRequest(w http.ResponseWriter, r *http.Request) (*tokenResponse, *oauthError) {
+	if e := i.allow(w, r); e != nil {
+		return nil, e
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
+			"The endpoint only accepts POST requests. Received a %s request.", r.Method)
+	}
+	t, e := i.tenant(r, "invalid_request")
+	if e != nil {
+		return nil, e
+	}
+	return i.token(w, r, t)
 }
 
 type tokenResponse struct {
@@ -151,6 +158,7 @@ type tokenResponse struct {
 	// ClientInfo answers client_info=1 (MSAL asks for it): base64url of
 	// {"uid": the user's object id, "utid": the tenant id}, as Entra's.
 	ClientInfo string `json:"client_info,omitempty"`
+	grant      string // for the Observer
 }
 
 // form reads the urlencoded body: one value per parameter.
@@ -255,6 +263,9 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 			"'%s' is not a valid application identifier: a client id is a GUID such as %s.", clipString(clientID, 60), directory.DemoDaemonClientID)
 	}
 	app, ok := i.dir.App(clientID)
+	if ok && app.TenantID == t.ID {
+		reqlog.SetCaller(r.Context(), t.ID, app.ClientID) // for the request's log lines
+	}
 	if !ok || app.TenantID != t.ID {
 		// Where an application is registered is not said: that would tell
 		// anyone who has a client id which tenants this server has.
@@ -272,7 +283,11 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 	case grant == "authorization_code" || grant == "refresh_token":
 		// Whether this client must authenticate depends on where the
 		// code was sent (a SPA never does): the grant decides.
-		return i.userGrant(r, t, app, form, grant, hasSecret)
+		resp, e := i.userGrant(r, t, app, form, grant, hasSecret)
+		if resp != nil {
+			resp.grant = grant
+		}
+		return resp, e
 	case !hasSecret && (grant == "client_credentials" || !app.Public):
 		why := "it is a confidential client"
 		if app.Public {
@@ -294,10 +309,16 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		if err != nil {
 			return nil, oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
 		}
-		return i.response(tok, ""), nil
+		resp := i.response(tok, "")
+		resp.grant = grant
+		return resp, nil
 	}
 
-	return i.passwordGrant(r, t, app, form, scope, hasSecret)
+	resp, e := i.passwordGrant(r, t, app, form, scope, hasSecret)
+	if resp != nil {
+		resp.grant = grant
+	}
+	return resp, e
 }
 
 func (i *Issuer) response(tok, scope string) *tokenResponse {

@@ -81,6 +81,8 @@ type IssuerOptions struct {
 	// tokens are kept (the authorization-code flow). Nil: the flow is not
 	// served (GET /authorize says so).
 	Grants store.KV
+	// Observer is told of every token issued or refused (nil: nobody).
+	Observer Observer
 }
 
 // Issuer mints tokens and serves the token, discovery and keys endpoints.
@@ -117,6 +119,7 @@ type Issuer struct {
 	rate      *throttle.Rate    // nil: off
 	log       *slog.Logger
 	grants    *grantStore // nil: no authorization-code flow
+	obs       Observer
 }
 
 // NewIssuer checks the options and builds an Issuer.
@@ -195,12 +198,15 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
 	published, err := publishedKeys(set)
 	if err != nil {
 		return nil, err
 	}
 	i := &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, published: published, lifetime: o.TokenLifetime,
-		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger}
+		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger, obs: o.Observer}
 	if o.Grants != nil {
 		i.grants = &grantStore{kv: o.Grants, clock: o.Clock, log: o.Logger}
 	}

@@ -106,15 +106,14 @@ func errLocked() *oauthError {
 }
 
 // allow applies the token endpoint's rate limit to the request's source
-// address; a request over it is answered 429 with Retry-After.
-func (i *Issuer) allow(w http.ResponseWriter, r *http.Request) bool {
+// address; a request over it is refused with 429 and Retry-After.
+func (i *Issuer) allow(w http.ResponseWriter, r *http.Request) *oauthError {
 	ok, secs := i.rateOK(r)
 	if ok {
-		return true
+		return nil
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	i.writeError(w, r, oerr(http.StatusTooManyRequests, "temporarily_unavailable", 90055,
+	return oerr(http.StatusTooManyRequests, "temporarily_unavailable", 90055,
 		"Too many token requests from this address: the token endpoint takes %s per second from one address, with bursts of %d. Try again in %d seconds.",
-		fmt.Sprint(i.rate.PerSecond()), i.rate.Burst(), secs))
-	return false
+		fmt.Sprint(i.rate.PerSecond()), i.rate.Burst(), secs)
 }

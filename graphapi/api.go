@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/auth"
@@ -19,6 +20,7 @@ import (
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/guid"
 	"github.com/presenced/presenced/mailbox"
+	"github.com/presenced/presenced/observe/reqlog"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -103,6 +105,8 @@ type API struct {
 	mux                       *http.ServeMux
 
 	streamWriteTimeout time.Duration
+	streamsOpen        atomic.Int64 // for OpenStreams
+	budgetRefused      atomic.Int64 // for Throttled
 
 	budget   *throttle.Budget
 	inFlight *inFlight // nil: no limit
@@ -185,8 +189,15 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *API) stamp(h http.Header, r *http.Request) {
 	// The keys are set in canonical form: Header.Set would allocate the
 	// canonical "Request-Id" on every request.
-	id := guid.New()
-	h["Request-Id"] = []string{id}
+	var id string
+	if v := h["Request-Id"]; len(v) == 1 {
+		id = v[0] // the one the request's logging started with (observe.Wrap)
+	} else {
+		id = guid.New()
+		h["Request-Id"] = []string{id}
+	}
+	// Graph echoes the caller's client-request-id, and uses the request-id
+	// when the caller sent none (or one it cannot echo safely).
 	if c := r.Header.Get("client-request-id"); c != "" && len(c) <= 128 && printable(c) {
 		id = c
 	}
@@ -240,7 +251,11 @@ func (a *API) principal(r *http.Request) (auth.Principal, error) {
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	return a.auth.Validate(raw)
+	p, err := a.auth.Validate(raw)
+	if err == nil {
+		reqlog.SetCaller(r.Context(), p.TenantID, p.ClientID) // for the request's log lines
+	}
+	return p, err
 }
 
 // subjectKind says how the path names the user.

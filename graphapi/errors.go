@@ -82,7 +82,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	// node's refusals (they carry their own Retry-After) are logged by the
 	// guard, at most once a minute.
 	if status >= 500 && r.Context().Err() == nil && (he == nil || he.retryAfter == 0) {
-		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request-id", w.Header().Get("request-id"), "err", err)
+		a.logFailure(w, r, err)
 	}
 	if retryAfter == 0 && status == http.StatusServiceUnavailable {
 		retryAfter = 1

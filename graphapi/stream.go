@@ -95,6 +95,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	defer a.countStream()()
 
 	// Where the stream starts: a new one at the log's position now, with
 	// everyone's state; a resumed one after its position, with the state

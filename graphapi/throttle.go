@@ -30,6 +30,7 @@ func (a *API) caller(r *http.Request) (auth.Principal, error) {
 		at = a.clock.Now()
 	}
 	if ok, wait := a.budget.AllowAt(throttle.BudgetKey{TenantID: p.TenantID, AppID: p.ClientID}, at); !ok {
+		a.budgetRefused.Add(1)
 		return p, a.tooManyRequests(wait)
 	}
 	return p, nil

@@ -93,6 +93,7 @@ func (e *env) user(name string) string {
 type tokenProvider struct {
 	tokenURL string
 	form     url.Values
+	client   *http.Client // nil: http.DefaultClient
 
 	mu      sync.Mutex
 	token   string
@@ -121,7 +122,11 @@ func (p *tokenProvider) get(ctx context.Context) (string, error) {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	res, err := http.DefaultClient.Do(req)
+	hc := p.client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}
