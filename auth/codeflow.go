@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/guid"
@@ -76,7 +75,7 @@ func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	params := r.URL.Query()
 	if r.Method == http.MethodPost {
-		form, e := readSignInForm(w, r)
+		form, e := readForm(w, r)
 		if e != nil {
 			i.errorPage(w, r, e)
 			return
@@ -242,15 +241,6 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// readSignInForm reads the sign-in page's POST.
-func readSignInForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) {
-	form, e := readForm(w, r)
-	if e != nil {
-		return nil, e
-	}
-	return form, nil
-}
-
 // errorParams are an OAuth error's parameters for the redirect URI, with
 // the description in Entra's form.
 func errorParams(r *http.Request, i *Issuer, e *oauthError, state string) url.Values {
@@ -347,6 +337,3 @@ func (i *Issuer) logoutTarget(t directory.Tenant, clientID, to string) bool {
 	}
 	return false
 }
-
-// authTimeNow is the sign-in instant as tokens carry it.
-func (i *Issuer) authTimeNow() time.Time { return i.clock.Now().Truncate(time.Second) }
