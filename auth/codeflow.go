@@ -68,19 +68,10 @@ func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 			"Too many sign-in requests from this address. Try again in %d seconds.", secs))
 		return
 	}
-	t, e := i.tenant(r, "invalid_tenant")
+	t, params, e := i.browserRequest(w, r)
 	if e != nil {
 		i.errorPage(w, r, e)
 		return
-	}
-	params := r.URL.Query()
-	if r.Method == http.MethodPost {
-		form, e := readForm(w, r)
-		if e != nil {
-			i.errorPage(w, r, e)
-			return
-		}
-		params = form
 	}
 	q, page, redirect := i.checkAuthorize(r, t, params)
 	switch {
@@ -125,6 +116,20 @@ func (i *Issuer) getOrPost(w http.ResponseWriter, r *http.Request) bool {
 	i.errorPage(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
 		"The endpoint only accepts GET and POST requests. Received a %s request.", r.Method))
 	return false
+}
+
+// browserRequest resolves the tenant of a browser endpoint and reads its
+// parameters: the query of a GET, the form of a POST.
+func (i *Issuer) browserRequest(w http.ResponseWriter, r *http.Request) (directory.Tenant, url.Values, *oauthError) {
+	t, e := i.tenant(r, "invalid_tenant")
+	if e != nil {
+		return t, nil, e
+	}
+	if r.Method == http.MethodPost {
+		form, e := readForm(w, r)
+		return t, form, e
+	}
+	return t, r.URL.Query(), nil
 }
 
 // checkAuthorize checks an authorization request. A fault of the client
@@ -286,17 +291,10 @@ func (i *Issuer) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if !i.getOrPost(w, r) {
 		return
 	}
-	t, e := i.tenant(r, "invalid_tenant")
+	t, p, e := i.browserRequest(w, r)
 	if e != nil {
 		i.errorPage(w, r, e)
 		return
-	}
-	p := r.URL.Query()
-	if r.Method == http.MethodPost {
-		if p, e = readForm(w, r); e != nil {
-			i.errorPage(w, r, e)
-			return
-		}
 	}
 	clientID := p.Get("client_id")
 	if h := p.Get("id_token_hint"); h != "" && i.grants != nil {
