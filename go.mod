@@ -3,6 +3,8 @@ module github.com/presenced/presenced
 go 1.26.0
 
 require (
+	github.com/chromedp/cdproto v0.160.3
+	github.com/chromedp/chromedp v0.23.0
 	github.com/go-json-experiment/json v1.27.2
 	github.com/lestrrat-go/jwx/v3 v3.3.0
 	github.com/nats-io/nats-server/v2 v2.15.2

@@ -32,6 +32,7 @@ import (
 	"github.com/presenced/presenced/observe"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
+	"github.com/presenced/presenced/web"
 )
 
 // Config configures a Server. The zero value plus a DataDir is a working
@@ -351,7 +352,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: token signing key: %w", err)
 	}
-	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log,
+	// Sign-in codes and refresh tokens (the authorization-code flow): in
+	// the engine, so that any node redeems what another issued.
+	grants, err := s.engine.Bucket(ctx, "oauth")
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log, Grants: grants,
 		Lockout:   throttle.LockoutOptions{Threshold: s.cfg.LockoutThreshold, Duration: s.cfg.LockoutDuration},
 		TokenRate: throttle.RateOptions{PerSecond: s.cfg.TokenRate, Burst: s.cfg.TokenBurst}, Observer: s.authObserver()})
 	if err != nil {
@@ -370,8 +377,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.startMailbox(ctx); err != nil {
 		return err
 	}
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		s.issuer.Run(s.runCtx)
+	}()
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Mailbox: s.mail,
+	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Changes: s.hub, Mailbox: s.mail,
 		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout),
 		Budget:      throttle.NewBudget(throttle.BudgetOptions{Requests: s.cfg.ThrottleRequests, Window: s.cfg.ThrottleWindow, Clock: s.clock}),
 		MaxInFlight: orDefault(s.cfg.MaxInFlight, graphapi.DefaultMaxInFlight)}
@@ -379,8 +391,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		opts.DevClock = devClock{s}
 	}
 	api := graphapi.New(opts)
+	board, err := web.New(web.Options{Directory: s.dir, BaseURL: s.baseURL, Dev: s.cfg.Dev})
+	if err != nil {
+		return fmt.Errorf("presenced: the board: %w", err)
+	}
 	s.observeParts(api)
-	s.http = httpServer(s.cfg, s.opsHandler(route(api, s.issuer.Handler())), s.log)
+	s.http = httpServer(s.cfg, s.opsHandler(route(api, s.issuer.Handler(), board)), s.log)
 	s.http.ConnContext = graphapi.ConnContext // the stream sizes its socket
 	s.http.RegisterOnShutdown(api.StopStreams)
 	s.serve()
@@ -537,17 +553,21 @@ func (s *Server) startNotify(ctx context.Context) error {
 	return nil
 }
 
-// route sends Graph's paths (and dev mode's) to the API and everything else
-// (/{tenant}/oauth2/…, discovery) to the token issuer. A prefix switch, not
-// one ServeMux: "/{tenant}/oauth2/v2.0/token" and "/v1.0/" would overlap.
-func route(api, issuer http.Handler) http.Handler {
+// route sends Graph's paths (and dev mode's) to the API, the board's (/
+// and /board/…) to the board, and everything else (/{tenant}/oauth2/…,
+// discovery) to the token issuer. A prefix switch, not one ServeMux:
+// "/{tenant}/oauth2/v2.0/token" and "/v1.0/" would overlap.
+func route(api, issuer, board http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/presenced/") || p == "/v1.0" || p == "/beta" {
+		switch {
+		case strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/presenced/") || p == "/v1.0" || p == "/beta":
 			api.ServeHTTP(w, r)
-			return
+		case p == "/" || strings.HasPrefix(p, "/board/"):
+			board.ServeHTTP(w, r)
+		default:
+			issuer.ServeHTTP(w, r)
 		}
-		issuer.ServeHTTP(w, r)
 	})
 }
 

@@ -24,6 +24,7 @@ const (
 	WriteCalendar                             // POST, PATCH, DELETE events
 	ReadMailboxSettings                       // GET mailboxSettings
 	WriteMailboxSettings                      // PATCH mailboxSettings
+	ListUsers                                 // GET /users
 )
 
 // String names the operation as messages do.
@@ -51,6 +52,8 @@ func (op Operation) String() string {
 		return "reading mailboxSettings"
 	case WriteMailboxSettings:
 		return "writing mailboxSettings"
+	case ListUsers:
+		return "listing users"
 	}
 	return fmt.Sprintf("Operation(%d)", int(op))
 }
@@ -65,6 +68,8 @@ const (
 	CalendarsReadWrite    = "Calendars.ReadWrite"
 	MailboxSettingsRead   = "MailboxSettings.Read"
 	MailboxSettingsRW     = "MailboxSettings.ReadWrite"
+	UserReadBasicAll      = "User.ReadBasic.All"
+	UserReadAll           = "User.Read.All"
 	scopeKindDelegated    = "delegated scope"
 	scopeKindApplications = "application permission"
 )
@@ -93,6 +98,8 @@ var rules = map[Operation]rule{
 	WriteCalendar:        {own: []string{CalendarsReadWrite}, app: []string{CalendarsReadWrite}},
 	ReadMailboxSettings:  {own: []string{MailboxSettingsRead, MailboxSettingsRW}, app: []string{MailboxSettingsRead, MailboxSettingsRW}},
 	WriteMailboxSettings: {own: []string{MailboxSettingsRW}, app: []string{MailboxSettingsRW}},
+	// Listing the tenant's users (Graph's user-list permissions).
+	ListUsers: {other: []string{UserReadBasicAll, UserReadAll}, app: []string{UserReadAll}},
 }
 
 // Authorize decides whether p may perform op on the presence of the user
@@ -133,7 +140,7 @@ func Authorize(p Principal, op Operation, subjectUserID string, viaMe bool) erro
 		return nil
 	}
 	own := viaMe || (subjectUserID != "" && strings.EqualFold(subjectUserID, p.UserID))
-	if op == ReadPresences || op == Subscribe {
+	if op == ReadPresences || op == Subscribe || op == ListUsers {
 		own = false
 	}
 	if own {

@@ -42,24 +42,50 @@ func oerr(status int, e string, code int, format string, args ...any) *oauthErro
 //	POST /{tenant}/oauth2/v2.0/token                   token endpoint
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration OpenID discovery
 //	GET  /{tenant}/discovery/v2.0/keys                 JWKS (also /common/…)
-//	     /{tenant}/oauth2/v2.0/authorize               400: interactive sign-in is not served
+//	GET  /{tenant}/oauth2/v2.0/authorize               the sign-in page (authorization-code flow, PKCE)
+//	POST /{tenant}/oauth2/v2.0/authorize               its form: password check, then the code to the redirect URI
+//	GET  /{tenant}/oauth2/v2.0/logout                  end_session_endpoint
 //
 // Everything else is 404 with an OAuth error body. Mount it at the server
 // root: the paths are exactly these.
 func (i *Issuer) Handler() http.Handler {
 	m := http.NewServeMux()
-	m.HandleFunc("/{tenant}/oauth2/v2.0/token", i.serveToken)
-	m.HandleFunc("/{tenant}/v2.0/.well-known/openid-configuration", i.serveDiscovery)
-	m.HandleFunc("/{tenant}/discovery/v2.0/keys", i.serveKeys)
-	m.HandleFunc("/{tenant}/oauth2/v2.0/authorize", func(w http.ResponseWriter, r *http.Request) {
-		i.writeError(w, r, oerr(http.StatusBadRequest, "unsupported_response_type", 70000,
-			"presenced does not serve interactive sign-in (authorization code flow). Get tokens from POST %s/{tenant}/oauth2/v2.0/token with grant_type=client_credentials (an application) or grant_type=password (a user).", i.base))
-	})
+	m.HandleFunc("/{tenant}/oauth2/v2.0/token", cors(i.serveToken))
+	m.HandleFunc("/{tenant}/v2.0/.well-known/openid-configuration", cors(i.serveDiscovery))
+	m.HandleFunc("/{tenant}/discovery/v2.0/keys", cors(i.serveKeys))
+	m.HandleFunc("/{tenant}/oauth2/v2.0/authorize", i.serveAuthorize)
+	m.HandleFunc("/{tenant}/oauth2/v2.0/logout", i.serveLogout)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		i.writeError(w, r, oerr(http.StatusNotFound, "invalid_request", 900561,
-			"No endpoint at %s. presenced serves POST /{tenant}/oauth2/v2.0/token, GET /{tenant}/v2.0/.well-known/openid-configuration and GET /{tenant}/discovery/v2.0/keys, and the Graph API under /v1.0 and /beta.", clipString(r.URL.Path, 200)))
+			"No endpoint at %s. presenced serves POST /{tenant}/oauth2/v2.0/token, GET /{tenant}/oauth2/v2.0/authorize, GET /{tenant}/oauth2/v2.0/logout, GET /{tenant}/v2.0/.well-known/openid-configuration and GET /{tenant}/discovery/v2.0/keys, the Graph API under /v1.0 and /beta, and the presence board at /.", clipString(r.URL.Path, 200)))
 	})
 	return m
+}
+
+// cors lets single-page apps of any origin call the token, discovery and
+// keys endpoints from the browser, as Entra's do (no cookies are involved:
+// "*" allows no credentials). A preflight is answered here.
+func cors(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") == "" {
+			h(w, r)
+			return
+		}
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Expose-Headers", "client-request-id, Retry-After")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+			// The headers a library adds (MSAL's x-client-*, client-request-id)
+			// carry no credentials: whatever the browser asks for is allowed.
+			if h := r.Header.Get("Access-Control-Request-Headers"); h != "" {
+				w.Header().Set("Access-Control-Allow-Headers", h)
+			}
+			w.Header().Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // tenant resolves the {tenant} path segment. The error names only what
@@ -123,7 +149,16 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	ExtExpiresIn int64  `json:"ext_expires_in"`
 	AccessToken  string `json:"access_token"`
-	grant        string // for the Observer
+	// The authorization-code and refresh grants: a refresh token with
+	// offline_access (and, for a single-page app, its fixed remaining
+	// life), an id token with openid.
+	RefreshToken          string `json:"refresh_token,omitempty"`
+	RefreshTokenExpiresIn int64  `json:"refresh_token_expires_in,omitempty"`
+	IDToken               string `json:"id_token,omitempty"`
+	// ClientInfo answers client_info=1 (MSAL asks for it): base64url of
+	// {"uid": the user's object id, "utid": the tenant id}, as Entra's.
+	ClientInfo string `json:"client_info,omitempty"`
+	grant      string // for the Observer
 }
 
 // form reads the urlencoded body: one value per parameter.
@@ -185,10 +220,10 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 	switch grant {
 	case "":
 		return nil, missing("grant_type")
-	case "client_credentials", "password":
+	case "client_credentials", "password", "authorization_code", "refresh_token":
 	default:
 		return nil, oerr(http.StatusBadRequest, "unsupported_grant_type", 70003,
-			"The app requested an unsupported grant type '%s'. presenced supports grant_type=client_credentials (an application acting as itself) and grant_type=password (a user's name and password).", clipString(grant, 60))
+			"The app requested an unsupported grant type '%s'. presenced supports grant_type=client_credentials (an application acting as itself), password (a user's name and password), authorization_code (a code from the sign-in page, with PKCE) and refresh_token.", clipString(grant, 60))
 	}
 	if form.Has("client_assertion") || form.Has("client_assertion_type") {
 		return nil, oerr(http.StatusBadRequest, "invalid_request", 90014,
@@ -245,6 +280,14 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 	case hasSecret && !secretEqual(secret, app.Secret):
 		return nil, oerr(http.StatusUnauthorized, "invalid_client", 7000215,
 			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value of app '%s' (%s).", app.Name, app.ClientID)
+	case grant == "authorization_code" || grant == "refresh_token":
+		// Whether this client must authenticate depends on where the
+		// code was sent (a SPA never does): the grant decides.
+		resp, e := i.userGrant(r, t, app, form, grant, hasSecret)
+		if resp != nil {
+			resp.grant = grant
+		}
+		return resp, e
 	case !hasSecret && (grant == "client_credentials" || !app.Public):
 		why := "it is a confidential client"
 		if app.Public {
@@ -467,6 +510,8 @@ type discovery struct {
 	Issuer                            string   `json:"issuer"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	ClaimsSupported                   []string `json:"claims_supported"`
 	TenantRegionScope                 *string  `json:"tenant_region_scope"`
@@ -496,13 +541,15 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		ResponseModesSupported:            []string{"query", "fragment", "form_post"},
 		SubjectTypesSupported:             []string{"pairwise"},
 		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
-		ResponseTypesSupported:            []string{"code", "id_token", "code id_token", "id_token token"},
+		ResponseTypesSupported:            []string{"code"},
 		ScopesSupported:                   []string{"openid", "profile", "email", "offline_access"},
 		Issuer:                            IssuerURL(i.base, t.ID),
 		RequestURIParameterSupported:      false,
 		AuthorizationEndpoint:             tb + "/oauth2/v2.0/authorize",
-		GrantTypesSupported:               []string{"client_credentials", "password"},
-		ClaimsSupported:                   []string{"aud", "iss", "iat", "nbf", "exp", "azp", "appid", "azpacr", "idtyp", "jti", "name", "oid", "preferred_username", "roles", "scp", "sub", "tid", "upn", "ver"},
+		GrantTypesSupported:               []string{"client_credentials", "password", "authorization_code", "refresh_token"},
+		ClaimsSupported:                   []string{"aud", "iss", "iat", "nbf", "exp", "azp", "appid", "azpacr", "idtyp", "jti", "name", "nonce", "oid", "preferred_username", "roles", "scp", "sid", "sub", "tid", "upn", "ver"},
+		EndSessionEndpoint:                tb + "/oauth2/v2.0/logout",
+		CodeChallengeMethodsSupported:     []string{"S256"},
 		CloudInstanceName:                 "presenced",
 		CloudGraphHostName:                host,
 		MSGraphHost:                       host,

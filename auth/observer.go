@@ -4,7 +4,7 @@ package auth
 // Its methods must not block.
 type Observer interface {
 	// TokenIssued: a token was issued for grant ("client_credentials",
-	// "password").
+	// "password", "authorization_code", "refresh_token").
 	TokenIssued(grant string)
 	// TokenRejected: a token request was refused with the OAuth error and
 	// its AADSTS code (constants of this package, so a bounded set).

@@ -23,7 +23,10 @@ const (
 	DemoDaemonName     = "presenced demo daemon"
 
 	// The public client app: password grant without a secret, delegated
-	// scopes Presence.Read, Presence.Read.All, Presence.ReadWrite, Calendars.ReadWrite and MailboxSettings.ReadWrite.
+	// scopes Presence.Read, Presence.Read.All, Presence.ReadWrite,
+	// Calendars.ReadWrite, MailboxSettings.ReadWrite and User.ReadBasic.All;
+	// the presence board signs in as it (its SPA redirect URIs are the
+	// loopback addresses, any port: dev mode's board on this machine).
 	DemoClientID   = "1f35b044-4304-4eb5-af8d-a25642c64040"
 	DemoClientName = "presenced demo client"
 
@@ -44,6 +47,12 @@ const (
 	DemoFabrikamUserNestor     = "861ec2e7-6872-4e66-9bfd-bfe54cbe8c1b" // nestor@fabrikam.dev, Nestor Wilke
 	DemoFabrikamUserIsaiah     = "4f9a1877-a77f-461e-a424-449116227d47" // isaiah@fabrikam.dev, Isaiah Langer
 )
+
+// DemoBoardRedirectURIs are the demo public client's SPA redirect URIs:
+// the board at / on a loopback address, whatever the port.
+func DemoBoardRedirectURIs() []string {
+	return []string{"http://127.0.0.1/", "http://localhost/", "http://[::1]/"}
+}
 
 // DemoData returns fresh copies of the demo directory's entries, for tests
 // that want the demo with a change (an external access policy, another
@@ -67,7 +76,8 @@ func DemoData() ([]Tenant, []User, []App) {
 		{ClientID: DemoDaemonClientID, TenantID: DemoTenantID, Name: DemoDaemonName, Secret: DemoDaemonSecret,
 			Roles: []string{"Presence.ReadWrite.All", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}},
 		{ClientID: DemoClientID, TenantID: DemoTenantID, Name: DemoClientName, Public: true,
-			Scopes: []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}},
+			Scopes:          []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.ReadWrite", "MailboxSettings.ReadWrite", "User.ReadBasic.All"},
+			SPARedirectURIs: DemoBoardRedirectURIs()},
 		{ClientID: DemoFabrikamDaemonClientID, TenantID: DemoFabrikamTenantID, Name: DemoFabrikamDaemonName, Secret: DemoFabrikamDaemonSecret,
 			Roles: []string{"Presence.ReadWrite.All"}},
 	}

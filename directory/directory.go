@@ -35,14 +35,17 @@
 //	    "secret":   "...",                     // client secret; required unless "public" is true
 //	    "roles":    ["Presence.ReadWrite.All"],// application permissions granted (admin consent)
 //	    "scopes":   ["Presence.Read"],         // delegated scopes consented for the tenant's users
-//	    "public":   false                      // public client: password grant without a secret
+//	    "public":   false,                     // public client: password grant without a secret
+//	    "redirectUris":    ["https://app.example/signin"], // web (or native) redirect URIs of the authorization-code flow
+//	    "spaRedirectUris": ["https://board.example/"]      // single-page app redirect URIs (PKCE, redeemed from the browser)
 //	  }]
 //	}
 //
-// Roles may be Presence.Read.All, Presence.ReadWrite.All, Calendars.Read,
+// Roles may be Presence.Read.All, Presence.ReadWrite.All, User.Read.All, Calendars.Read,
 // Calendars.ReadWrite, MailboxSettings.Read and MailboxSettings.ReadWrite.
 // Scopes may be Presence.Read, Presence.Read.All, Presence.ReadWrite, the
 // same four Calendars and MailboxSettings permissions, User.Read,
+// User.ReadBasic.All, User.Read.All,
 // offline_access, openid, profile and email. Ids, user principal names,
 // client ids and domains are unique across the whole directory; GUIDs are
 // written in lowercase canonical form (8-4-4-4-12 hex digits).
@@ -131,6 +134,14 @@ type App struct {
 	// Public marks a public client (a desktop or mobile app that cannot
 	// keep a secret): it may use the password grant without a secret.
 	Public bool `json:"public,omitempty"`
+	// RedirectURIs are where the authorization-code flow may send a web
+	// application's (or a native public client's) codes: https, http on
+	// a loopback host, or a native app's own scheme.
+	RedirectURIs []string `json:"redirectUris,omitempty"`
+	// SPARedirectURIs are a single-page application's redirect URIs: the
+	// code is redeemed from the browser, with PKCE and without a secret,
+	// and refresh tokens live 24 hours (as Entra's "spa" platform).
+	SPARedirectURIs []string `json:"spaRedirectUris,omitempty"`
 }
 
 // spNamespace is the UUIDv5 namespace of service principal ids.
@@ -153,10 +164,10 @@ func (a App) ServicePrincipalID() string {
 }
 
 // Roles (application permissions) a directory may grant.
-var knownRoles = []string{"Presence.Read.All", "Presence.ReadWrite.All", "Calendars.Read", "Calendars.ReadWrite", "MailboxSettings.Read", "MailboxSettings.ReadWrite"}
+var knownRoles = []string{"Presence.Read.All", "Presence.ReadWrite.All", "Calendars.Read", "Calendars.ReadWrite", "MailboxSettings.Read", "MailboxSettings.ReadWrite", "User.Read.All"}
 
 // Delegated scopes a directory may consent.
-var knownScopes = []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.Read", "Calendars.ReadWrite", "MailboxSettings.Read", "MailboxSettings.ReadWrite", "User.Read", "offline_access", "openid", "profile", "email"}
+var knownScopes = []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.Read", "Calendars.ReadWrite", "MailboxSettings.Read", "MailboxSettings.ReadWrite", "User.Read", "User.ReadBasic.All", "User.Read.All", "offline_access", "openid", "profile", "email"}
 
 // KnownRoles returns the application permissions a directory may grant.
 func KnownRoles() []string { return slices.Clone(knownRoles) }
@@ -305,6 +316,13 @@ func New(tenants []Tenant, users []User, apps []App) (*Directory, error) {
 		if a.Scopes, err = checkPerms(at, "scopes", a.Scopes, knownScopes, "delegated scopes"); err != nil {
 			return nil, err
 		}
+		if err := checkRedirectURIs(at, "redirectUris", a.RedirectURIs, RedirectWeb, a.Public); err != nil {
+			return nil, err
+		}
+		if err := checkRedirectURIs(at, "spaRedirectUris", a.SPARedirectURIs, RedirectSPA, a.Public); err != nil {
+			return nil, err
+		}
+		a.RedirectURIs, a.SPARedirectURIs = slices.Clone(a.RedirectURIs), slices.Clone(a.SPARedirectURIs)
 		d.appByID[a.ClientID] = i
 		d.apps = append(d.apps, a)
 	}
@@ -600,10 +618,16 @@ func (d *snapshot) App(clientID string) (App, bool) {
 	if !ok {
 		return App{}, false
 	}
+	return d.appCopy(i), true
+}
+
+func (d *snapshot) appCopy(i int) App {
 	a := d.apps[i]
 	a.Roles = slices.Clone(a.Roles)
 	a.Scopes = slices.Clone(a.Scopes)
-	return a, true
+	a.RedirectURIs = slices.Clone(a.RedirectURIs)
+	a.SPARedirectURIs = slices.Clone(a.SPARedirectURIs)
+	return a
 }
 
 // Authenticate checks a user's password: the user must be in the tenant
@@ -687,6 +711,34 @@ func (d *Directory) Users(tenant string) []User { return d.cur.Load().Users(tena
 
 // App returns the application with client id clientID.
 func (d *Directory) App(clientID string) (App, bool) { return d.cur.Load().App(clientID) }
+
+// Apps returns every application, in directory order.
+func (d *Directory) Apps() []App {
+	s := d.cur.Load()
+	out := make([]App, len(s.apps))
+	for i := range s.apps {
+		out[i] = s.appCopy(i)
+	}
+	return out
+}
+
+// ScanUsers calls yield with the users of a tenant (id or domain) in
+// directory order, from position from (0: the first) on, each with its
+// position, until yield returns false. It copies no list: a page of a
+// million users' tenant costs the users it passes.
+func (d *Directory) ScanUsers(tenant string, from int, yield func(pos int, u User) bool) {
+	s := d.cur.Load()
+	ti, ok := s.tenantIndex(tenant)
+	if !ok {
+		return
+	}
+	idx := s.usersOf[ti]
+	for k := max(from, 0); k < len(idx); k++ {
+		if !yield(k, s.user(int(idx[k]))) {
+			return
+		}
+	}
+}
 
 // Authenticate checks a user's password (dev/test only).
 func (d *Directory) Authenticate(tenant, upn, password string) (User, bool) {

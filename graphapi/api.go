@@ -71,6 +71,9 @@ type Options struct {
 	MaxInFlight int
 	// Mailbox, when set, serves events, calendarView and mailboxSettings.
 	Mailbox *mailbox.Mailbox
+	// Changes, when set, gives the explain endpoint each user's recent
+	// changes (the change log).
+	Changes ChangeLog
 	// StreamWriteTimeout bounds each write of the live stream (an event or
 	// a heartbeat), so that a stream nobody reads is dropped. It replaces
 	// the server's WriteTimeout, which bounds a whole response and would
@@ -98,6 +101,7 @@ type API struct {
 	subs                      Subscriptions
 	streams                   Streams
 	mail                      *mailbox.Mailbox
+	changes                   ChangeLog
 	mux                       *http.ServeMux
 
 	streamWriteTimeout time.Duration
@@ -119,7 +123,7 @@ func (a *API) StopStreams() { a.stopStreams() }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, mail: o.Mailbox, streamWriteTimeout: o.StreamWriteTimeout, budget: o.Budget}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, mail: o.Mailbox, changes: o.Changes, streamWriteTimeout: o.StreamWriteTimeout, budget: o.Budget}
 	if o.MaxInFlight > 0 {
 		a.inFlight = &inFlight{max: int64(o.MaxInFlight)}
 	}
@@ -134,6 +138,7 @@ func New(o Options) *API {
 	}
 	m := http.NewServeMux()
 	for _, v := range []string{"/v1.0", "/beta"} {
+		m.Handle(v+"/users", a.method("GET", a.listUsers))
 		m.Handle(v+"/me/presence", a.method("GET", a.getPresence(subjectMe)))
 		m.Handle(v+"/users/{id}/presence", a.method("GET", a.getPresence(subjectUsers)))
 		m.Handle(v+"/communications/presences/{id}", a.method("GET", a.getPresence(subjectPresences)))
@@ -150,6 +155,8 @@ func New(o Options) *API {
 		}
 	}
 	m.Handle(StreamPath, a.method("GET", a.stream))
+	m.Handle(ExplainPath, a.method("GET", a.explain(subjectUsers)))
+	m.Handle("/presenced/v1/me/presence/explain", a.method("GET", a.explain(subjectMe)))
 	if a.dev != nil {
 		m.Handle("/dev/clock", a.method("GET", a.getDevClock))
 		m.Handle("/dev/clock/advance", a.method("POST", a.advanceDevClock))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/presenced/presenced/auth"
 	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -15,17 +16,8 @@ import (
 // /communications/presences/{id}.
 func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.caller(r)
+		p, u, err := a.readable(r, kind)
 		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		u, err := a.subject(r, kind, p)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if err := auth.Authorize(p, auth.ReadPresence, u.ID, kind == subjectMe); err != nil {
 			a.writeError(w, r, err)
 			return
 		}
@@ -53,6 +45,21 @@ func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 		}
 		writePresence(w, context, snap, isOwner(p, u.ID), sel.fields)
 	}
+}
+
+// readable authenticates a read of a user's presence (counted against
+// the caller's budget), resolves the user and checks that the caller may
+// read that presence.
+func (a *API) readable(r *http.Request, kind subjectKind) (auth.Principal, directory.User, error) {
+	p, err := a.caller(r)
+	if err != nil {
+		return p, directory.User{}, err
+	}
+	u, err := a.subject(r, kind, p)
+	if err != nil {
+		return p, u, err
+	}
+	return p, u, auth.Authorize(p, auth.ReadPresence, u.ID, kind == subjectMe)
 }
 
 func isOwner(p auth.Principal, userID string) bool {

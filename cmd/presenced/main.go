@@ -227,6 +227,7 @@ func printWelcome(w io.Writer, srv *presenced.Server, cfg presenced.Config) {
 	u := srv.URL()
 	fmt.Fprintf(w, "presenced listening on %s%s, data in %s\n", u, mode, cfg.DataDir)
 	fmt.Fprintf(w, "Graph presence API: %s/v1.0 and %s/beta\n", u, u)
+	fmt.Fprintf(w, "Presence board: %s/ (sign in in the browser)\n", u)
 	if cfg.Dev && cfg.DirectoryFile == "" {
 		fmt.Fprintf(w, `
 Demo tenant %s (%s). Get an application token:
