@@ -1,6 +1,7 @@
 package presenced
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -89,4 +90,25 @@ func layoutError(err error) error {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
 	return fmt.Errorf("presenced: %w. Stored: --partitions %d --replicas %d", err, le.Stored.Partitions, le.Stored.Replicas)
+}
+
+// follow keeps the core's cache in step with the engine in cluster mode,
+// where other nodes write the same users (core.Follow): started before the
+// warm-up and before anything reads a user. A node alone is the only
+// writer of its engine and does not follow.
+func (s *Server) follow(ctx context.Context) error {
+	if s.cfg.Cluster == nil {
+		return nil
+	}
+	f, err := s.core.Follow(ctx)
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	s.health.Check("cache following", f.Err)
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		f.Run(s.runCtx)
+	}()
+	return nil
 }

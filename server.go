@@ -324,11 +324,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
-	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser})
+	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log})
+	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	if <-dirDone; dirErr != nil {
 		return dirErr
 	}
 	s.dirLoaded.Set()
+	// Before anything reads a user, and before the warm-up.
+	if err := s.follow(ctx); err != nil {
+		return err
+	}
 
 	s.ln, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -505,7 +510,6 @@ func (s *Server) startNotify(ctx context.Context) error {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
 	subsKV = s.kv("subscriptions", subsKV)
-	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	runCtx := s.runCtx
 	fan := notify.NewFanout(notify.FanoutOptions{Log: changes, Logger: s.log, MaxQueue: s.cfg.NotifyQueue})
 	s.metrics.GaugeFunc("notify_queue_depth", "Changes waiting in memory for their readers (webhook subscriptions and live streams).", func() float64 { return float64(fan.QueueDepth()) })
