@@ -45,6 +45,12 @@ func followingNodes(t *testing.T, clk clock.Clock) []*node {
 	if testing.Short() {
 		t.Skip("starts a three-node cluster")
 	}
+	return followingNodesB(t, clk)
+}
+
+// followingNodesB is followingNodes for tests and benchmarks.
+func followingNodesB(t testing.TB, clk clock.Clock) []*node {
+	t.Helper()
 	cl := enginetest.StartCluster(t, 3, natsstore.Options{Replicas: 3, Partitions: 3})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
