@@ -352,10 +352,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 		s.baseURL = scheme + s.ln.Addr().String()
 	}
-	keyPath := filepath.Join(s.cfg.DataDir, "issuer-key.pem")
-	key, keyCreated, err := auth.OpenOrCreateKey(keyPath)
+	key, keyCreated, err := s.signingKey(ctx)
 	if err != nil {
-		return fmt.Errorf("presenced: token signing key: %w", err)
+		return err
 	}
 	// Sign-in codes and refresh tokens (the authorization-code flow): in
 	// the engine, so that any node redeems what another issued.
@@ -369,12 +368,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
-	if s.cfg.Cluster == nil {
-		s.noteSigningKey(ctx, keyPath, keyCreated)
-	} else {
-		// Each node has its own key until the key is kept in the engine
-		// (issue #10's next part); noting it would warn at every node.
-		s.log.Warn("cluster mode: this node signs tokens with its own key, so a token is accepted only by the node that issued it", "file", keyPath)
+	s.noteSigningKey(ctx, keyCreated)
+	if s.cfg.Cluster != nil && s.cfg.PublicURL == "" {
+		s.log.Warn("cluster mode without --public-url: this node's token issuer is its own address, so the other nodes refuse the tokens it issues (a token's iss names its issuer); give every node the URL clients use, the load balancer's", "issuer", s.baseURL)
 	}
 	if err := s.startNotify(ctx); err != nil {
 		return err
