@@ -94,8 +94,9 @@ func layoutError(err error) error {
 
 // follow keeps the core's cache in step with the engine in cluster mode,
 // where other nodes write the same users (core.Follow): started before the
-// warm-up and before anything reads a user. A node alone is the only
-// writer of its engine and does not follow.
+// warm-up and before anything reads a user. The clock offset is followed
+// too (followClock). A node alone is the only writer of its engine and
+// does not follow.
 func (s *Server) follow(ctx context.Context) error {
 	if s.cfg.Cluster == nil {
 		return nil
@@ -110,5 +111,5 @@ func (s *Server) follow(ctx context.Context) error {
 		defer s.runDone.Done()
 		f.Run(s.runCtx)
 	}()
-	return nil
+	return s.followClock(ctx)
 }

@@ -23,7 +23,7 @@ func (p presenceOf) String() string { return p.avail + "/" + p.act }
 // session; sequenceNumber never goes back across nodes, even on a node
 // whose clock is behind; and every node knows the calendar users the
 // others write, so a window stays fresh when the node that wrote it is
-// gone.
+// gone. The dev clock's offset is one for the cluster.
 func TestClusterNodesFollowEachOther(t *testing.T) {
 	nodes, _ := clusterOf(t, 3, 3, func(c *presenced.Config) {
 		c.SessionsPerApp, c.SessionsPerUser = 64, 64
@@ -130,6 +130,41 @@ func TestClusterNodesFollowEachOther(t *testing.T) {
 			}
 			last = seq
 			check(fmt.Sprintf("step %d", k))
+		}
+	})
+
+	t.Run("the dev clock is one for the cluster", func(t *testing.T) {
+		offsets := func(want time.Duration) {
+			t.Helper()
+			for i, n := range nodes {
+				waitFor(t, fmt.Sprintf("node %d's clock offset is %v", i, want), func() bool { return n.srv.Clock().Offset() == want })
+			}
+		}
+		if r := nodes[1].call("POST", "/dev/clock/advance?by=PT1H", "", nil); r.status != 200 {
+			t.Fatalf("advance: %d %s", r.status, r.raw)
+		}
+		offsets(time.Hour)
+		var wg sync.WaitGroup
+		for _, n := range []*env{nodes[0], nodes[2]} {
+			wg.Go(func() {
+				if r := n.call("POST", "/dev/clock/advance?by=PT10M", "", nil); r.status != 200 {
+					t.Errorf("advance: %d %s", r.status, r.raw)
+				}
+			})
+		}
+		wg.Wait()
+		offsets(time.Hour + 20*time.Minute)
+		// Tokens (an hour's) and adele's sessions (PT1H) have expired on
+		// every node alike.
+		for i, n := range nodes {
+			if r := n.call("GET", "/v1.0/users/"+adele+"/presence", tokens[i], nil); r.status != 401 {
+				t.Errorf("node %d takes a token an hour and 20 minutes old: %d", i, r.status)
+			}
+			tokens[i] = n.appToken()
+
+			if got := pair(n.get(tokens[i], adele)); got != "Offline/Offline" {
+				t.Errorf("node %d reads adele %s after the move", i, got)
+			}
 		}
 	})
 

@@ -5,7 +5,6 @@ package presenced
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -251,10 +250,6 @@ func New(cfg Config) (*Server, error) {
 func (c Config) sessionLimits() presence.SessionLimits {
 	return presence.SessionLimits{PerApp: c.SessionsPerApp, PerUser: c.SessionsPerUser}
 }
-
-// clockOffsetKey keeps dev mode's clock offset in the engine: facts written
-// at a moved time must never end up in the future after a restart.
-const clockOffsetKey = "clock.offset"
 
 // Start opens the engine, listens and serves in the background.
 func (s *Server) Start(ctx context.Context) (err error) {
@@ -667,50 +662,4 @@ func processName() string {
 		name += " " + os.Args[1]
 	}
 	return name
-}
-
-func (s *Server) loadOffset(ctx context.Context) (time.Duration, error) {
-	e, err := s.meta.Get(ctx, clockOffsetKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("presenced: read clock offset: %w", err)
-	}
-	if len(e.Value) != 8 {
-		return 0, fmt.Errorf("presenced: stored clock offset is corrupt (%d bytes)", len(e.Value))
-	}
-	return time.Duration(binary.BigEndian.Uint64(e.Value)), nil
-}
-
-// devClock moves the server's clock durably: the new offset is stored
-// before any rule sees it, and only a move the clock will take
-// (clock.Offset.Check) is stored.
-type devClock struct{ s *Server }
-
-func (d devClock) Now() time.Time        { return d.s.clock.Now() }
-func (d devClock) Offset() time.Duration { return d.s.clock.Offset() }
-
-func (d devClock) Advance(ctx context.Context, by time.Duration) (time.Duration, error) {
-	d.s.offsetMu.Lock()
-	defer d.s.offsetMu.Unlock()
-	if err := d.s.clock.Check(by); err != nil {
-		return 0, err
-	}
-	next := d.s.clock.Offset() + by
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(next))
-	var rev uint64
-	if e, err := d.s.meta.Get(ctx, clockOffsetKey); err == nil {
-		rev = e.Revision
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return 0, err
-	}
-	if _, err := d.s.meta.Put(ctx, clockOffsetKey, b[:], rev); err != nil {
-		return 0, fmt.Errorf("presenced: store clock offset: %w", err)
-	}
-	// The base clock moved on since Check: a move that passed it by a hair
-	// is stored but not taken, and takes effect at the next start (within
-	// a hair of the horizon too).
-	return d.s.clock.Advance(by)
 }
