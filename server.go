@@ -154,6 +154,10 @@ type Config struct {
 	// warmGate, when set, is waited on before the cache warm-up (tests of
 	// readiness make a slow warm-up with it).
 	warmGate func(context.Context)
+	// engineWait, when set, is the engine's bound on a write or a leader
+	// read (natsstore.Options.WriteWait): tests of a cluster without
+	// quorum shorten it.
+	engineWait time.Duration
 
 	// Throttling and overload (docs/security.md#throttling-and-batching).
 
