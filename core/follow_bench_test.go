@@ -27,8 +27,8 @@ func BenchmarkFollowChange(b *testing.B) {
 	c.remember(u, c.ids.newEntry(1, f))
 	key := u.Key()
 	b.Run("remote", func(b *testing.B) {
+		rev, _ := c.cachedRev(u)
 		b.ReportAllocs()
-		rev := uint64(1)
 		for b.Loop() {
 			rev++
 			c.follow(store.Change{Key: key, Value: value, Revision: rev})
