@@ -333,7 +333,7 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 	}
 	key := u.Key()
 	sh := c.shardOf(u)
-	sh.write.Lock()
+	c.lock(sh)
 	defer c.unlock(sh)
 	const attempts = 8
 	var buf [256]byte // most entries fit: no allocation
@@ -385,7 +385,7 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 // notifications use it to announce changes caused by time alone).
 func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) error {
 	sh := c.shardOf(u)
-	sh.write.Lock()
+	c.lock(sh)
 	defer c.unlock(sh)
 	var buf [256]byte // most entries fit: no allocation
 	e, err := c.load(ctx, u, buf[:])

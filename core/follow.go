@@ -60,6 +60,14 @@ func (c *Core) offer(ch change) {
 	}
 }
 
+// lock takes the shard's write lock and applies the changes queued for
+// it, so that a write starts from the newest the node has heard of rather
+// than meet a conflict with a change already delivered.
+func (c *Core) lock(sh *shard) {
+	sh.write.Lock()
+	c.applyQueued(sh)
+}
+
 // unlock applies the shard's queued changes and lets its write lock go.
 // A change queued after the queue was read and before the lock was let go
 // found the lock taken: unlock looks again once it is free, and applies it
