@@ -53,6 +53,16 @@ func TestClusterNodesFollowEachOther(t *testing.T) {
 		}
 	})
 
+	t.Run("a work location set through one node is read through the others", func(t *testing.T) {
+		me := nodes[2].userToken("adele", "")
+		nodes[2].must("POST", "/v1.0/me/presence/setManualLocation", me, map[string]any{"workLocationType": "remote"})
+		for j, m := range nodes {
+			waitFor(t, fmt.Sprintf("node %d reads the work location", j), func() bool {
+				return workLocation(m.get(tokens[j], adele)) == "remote/manual/"
+			})
+		}
+	})
+
 	t.Run("concurrent writes through every node keep every acknowledged session", func(t *testing.T) {
 		megan := nodes[0].user("megan")
 		readAll(megan)
