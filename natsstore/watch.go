@@ -51,7 +51,7 @@ type watcher struct {
 	stop   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
-	unhook func() bool // stops Stop from running when ctx ends
+	unhook func() bool // stops Stop from running when ctx ends; set under mu
 
 	mu   sync.Mutex
 	subs []watchSub
@@ -71,7 +71,12 @@ type watchSub struct {
 // newWatcher makes a watcher that stops when ctx ends.
 func newWatcher(ctx context.Context) *watcher {
 	w := &watcher{ch: make(chan watchItem, watchBuffer), stop: make(chan struct{})}
+	// A context that has already ended runs Stop in a goroutine of its
+	// own before AfterFunc returns: Stop reads unhook under mu, so it
+	// waits for it to be set.
+	w.mu.Lock()
 	w.unhook = context.AfterFunc(ctx, w.Stop)
+	w.mu.Unlock()
 	return w
 }
 
@@ -158,7 +163,10 @@ var errWatchStopped = errors.New("natsstore: the watch was stopped")
 
 func (w *watcher) Stop() {
 	w.once.Do(func() {
-		w.unhook()
+		w.mu.Lock()
+		unhook := w.unhook
+		w.mu.Unlock()
+		unhook()
 		close(w.stop)
 		w.mu.Lock()
 		subs := w.subs
