@@ -53,8 +53,9 @@ type watcher struct {
 	wg     sync.WaitGroup
 	unhook func() bool // stops Stop from running when ctx ends; set under mu
 
-	mu   sync.Mutex
-	subs []watchSub
+	mu      sync.Mutex
+	subs    []watchSub
+	stopped bool // Stop has begun: add starts no more followers
 }
 
 type watchItem struct {
@@ -108,9 +109,15 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string) error {
 	if err != nil {
 		return fmt.Errorf("natsstore: watch %s/%q: %w", b.name, prefix, err)
 	}
+	// Under mu, which Stop takes before it waits for the followers: a
+	// follower is started before that wait or not at all.
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		it.Stop()
+		return errWatchStopped
+	}
 	w.subs = append(w.subs, watchSub{b: b, cons: cons, it: it})
-	w.mu.Unlock()
 	w.wg.Go(func() { w.follow(b, prefix, it) })
 	return nil
 }
@@ -170,6 +177,7 @@ func (w *watcher) Stop() {
 		close(w.stop)
 		w.mu.Lock()
 		subs := w.subs
+		w.stopped = true
 		w.mu.Unlock()
 		for _, s := range subs {
 			s.it.Stop()
