@@ -72,7 +72,10 @@ func startConfigured(t *testing.T, edit func(*presenced.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(context.Background()); err != nil {
+	// A node of a cluster waits in Start for its peers: bounded.
+	ctx, cancel := context.WithTimeout(context.Background(), enginetest.StartTimeout)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	peersUp()
