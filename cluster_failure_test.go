@@ -2,6 +2,7 @@ package presenced_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -50,7 +51,10 @@ func indexOf(c *nodetest.Cluster, n *nodetest.Node) int {
 func pausesText(gaps []time.Duration) string {
 	s := slices.Clone(gaps)
 	slices.Sort(s)
-	return "p50 " + s[len(s)/2].Round(time.Millisecond).String() + ", max " + s[len(s)-1].Round(time.Millisecond).String()
+	for i := range s {
+		s[i] = s[i].Round(time.Millisecond)
+	}
+	return fmt.Sprintf("p50 %v, max %v (the p99 of %d runs), all %v", s[len(s)/2], s[len(s)-1], len(s), s)
 }
 
 // kill -9 of the node that leads the most partitions, during writes through
@@ -199,14 +203,19 @@ func TestClusterProcessPause(t *testing.T) {
 // leaderships and the load moves off the node first).
 func TestClusterProcessRollingRestart(t *testing.T) {
 	c, w := startFailureCluster(t)
+	var gaps []time.Duration
 	for i, n := range c.Nodes {
 		w.waitMore(100)
 		w.setUp(i, false)
+		at := time.Now()
 		n.Stop()
 		n.Restart()
 		w.setUp(i, true)
+		w.waitMore(100)
+		gaps = append(gaps, w.gap(at, time.Now()))
 	}
-	w.waitMore(200)
+	t.Logf("the longest writes paused around each node's restart: %v", gaps)
+	w.waitMore(100)
 	w.stop()
 	_, text := w.summary()
 	t.Log("rolling restart of 3 nodes: " + text)

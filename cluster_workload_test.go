@@ -71,6 +71,7 @@ type workload struct {
 	writes  map[string]map[int]outcome // user → write number → outcome
 	acks    [][]time.Time              // per writer, the times its writes were acknowledged
 	counts  map[string]int             // errors by kind, as "status/node"
+	cut     int                        // writes whose answer the test's end cut off
 	firstEr map[outcome]string
 	reads   readStats
 	// sentTo are, per node, the writes sent to it: when, and what came
@@ -188,7 +189,9 @@ func (w *workload) writer(ctx context.Context, wr, writers int) {
 		switch {
 		case out == acked:
 			w.acks[wr] = append(w.acks[wr], time.Now())
-		case !cut:
+		case cut:
+			w.cut++
+		default:
 			w.counts[detail+"/"+w.c.Nodes[node].Name]++
 			if w.firstEr[out] == "" {
 				w.firstEr[out] = fmt.Sprintf("%s: %s", w.c.Nodes[node].Name, detail)
@@ -390,12 +393,14 @@ func (w *workload) summary() (byOutcome map[outcome]int, text string) {
 		}
 	}
 	var errs []string
+	seen := 0
 	for k, n := range w.counts {
 		errs = append(errs, fmt.Sprintf("%s×%d", k, n))
+		seen += n
 	}
 	slices.Sort(errs)
-	text = fmt.Sprintf("%d writes acknowledged, %d unknown (no answer or 5xx), %d refused connections, %d other; errors by kind/node: %s; reads: %d ok, %d failed, longest %v (through %s at %s)",
-		byOutcome[acked], byOutcome[unknown], byOutcome[refused], byOutcome[invalid], strings.Join(errs, ", "),
+	text = fmt.Sprintf("%d writes acknowledged, %d unknown (no answer or 5xx; %d of them cut by the test's end), %d refused connections, %d other; errors clients saw: %d (by kind/node: %s); reads: %d ok, %d failed, longest %v (through %s at %s)",
+		byOutcome[acked], byOutcome[unknown], w.cut, byOutcome[refused], byOutcome[invalid], seen, strings.Join(errs, ", "),
 		w.reads.ok, w.reads.failed, w.reads.longest.Round(time.Millisecond), w.reads.longestVia, w.reads.longestAt.Format("15:04:05.000"))
 	return byOutcome, text
 }
@@ -428,6 +433,20 @@ func (w *workload) verify(within time.Duration) {
 	}
 	w.mu.Unlock()
 	ctx := context.Background()
+	ok := true
+	defer func() {
+		if ok {
+			n := 0
+			for _, ks := range writes {
+				for _, o := range ks {
+					if o == acked {
+						n++
+					}
+				}
+			}
+			w.t.Logf("through each of the %d nodes: all %d acknowledged writes found (lost: 0), no session that no write asked for", len(w.c.Nodes), n)
+		}
+	}()
 	for i, n := range w.c.Nodes {
 		deadline := time.Now().Add(within)
 		pending := slices.Clone(w.users)
@@ -444,6 +463,7 @@ func (w *workload) verify(within time.Duration) {
 				break
 			}
 			if time.Now().After(deadline) {
+				ok = false
 				w.t.Errorf("through %s, %d of %d users do not hold what was written %v later; the first: %s",
 					n.Name, len(pending), len(w.users), within, strings.Join(problems[:min(3, len(problems))], "; "))
 				break
