@@ -95,6 +95,7 @@ type readStats struct {
 	longest    time.Duration
 	longestAt  time.Time
 	longestVia string
+	longestOf  string // the user read
 }
 
 // startWorkload starts writers writers, writer w sending through node
@@ -240,7 +241,8 @@ func (w *workload) reader(ctx context.Context, i int) {
 			continue
 		}
 		t0 := time.Now()
-		_, err := w.read(ctx, i, w.users[n%len(w.users)])
+		u := w.users[n%len(w.users)]
+		_, err := w.read(ctx, i, u)
 		took := time.Since(t0)
 		if ctx.Err() != nil || !w.up[i].Load() {
 			continue // cut by the test's end, or by the node's failure
@@ -255,7 +257,7 @@ func (w *workload) reader(ctx context.Context, i int) {
 			w.reads.ok++
 		}
 		if took > w.reads.longest {
-			w.reads.longest, w.reads.longestAt, w.reads.longestVia = took, t0, w.c.Nodes[i].Name
+			w.reads.longest, w.reads.longestAt, w.reads.longestVia, w.reads.longestOf = took, t0, w.c.Nodes[i].Name, u
 		}
 		w.mu.Unlock()
 	}
@@ -399,9 +401,9 @@ func (w *workload) summary() (byOutcome map[outcome]int, text string) {
 		seen += n
 	}
 	slices.Sort(errs)
-	text = fmt.Sprintf("%d writes acknowledged, %d unknown (no answer or 5xx; %d of them cut by the test's end), %d refused connections, %d other; errors clients saw: %d (by kind/node: %s); reads: %d ok, %d failed, longest %v (through %s at %s)",
+	text = fmt.Sprintf("%d writes acknowledged, %d unknown (no answer or 5xx; %d of them cut by the test's end), %d refused connections, %d other; errors clients saw: %d (by kind/node: %s); reads: %d ok, %d failed, longest %v (of %s through %s at %s)",
 		byOutcome[acked], byOutcome[unknown], w.cut, byOutcome[refused], byOutcome[invalid], seen, strings.Join(errs, ", "),
-		w.reads.ok, w.reads.failed, w.reads.longest.Round(time.Millisecond), w.reads.longestVia, w.reads.longestAt.Format("15:04:05.000"))
+		w.reads.ok, w.reads.failed, w.reads.longest.Round(time.Millisecond), w.reads.longestOf, w.reads.longestVia, w.reads.longestAt.Format("15:04:05.000"))
 	return byOutcome, text
 }
 

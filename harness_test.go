@@ -76,6 +76,19 @@ func (e *env) clustered(cfg *presenced.Config) (wait func()) {
 	return wait
 }
 
+// boundedStart is the context a test's server starts with: a node of a
+// cluster waits in Start for its peers, so the start is bounded by
+// enginetest.StartTimeout. The context is not ended once Start returns
+// (the server's watches of the engine begin under it: ending it would
+// stop them and have the server start them again), but at the test's
+// end, after the server stopped. started is called once Start returned.
+func boundedStart(t testing.TB) (ctx context.Context, started func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(enginetest.StartTimeout, cancel)
+	t.Cleanup(cancel)
+	return ctx, func() { timer.Stop() }
+}
+
 // testThrottleRequests is the suites' budget per application: throttling
 // stays on, out of the way.
 const testThrottleRequests = 1 << 30
@@ -117,10 +130,10 @@ func (e *env) boot() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	// A node of a cluster waits in Start for its peers: bounded.
-	ctx, cancel := context.WithTimeout(context.Background(), enginetest.StartTimeout)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
+	ctx, started := boundedStart(e.t)
+	err = srv.Start(ctx)
+	started()
+	if err != nil {
 		e.t.Fatal(err)
 	}
 	peersUp()

@@ -72,10 +72,15 @@ func startConfigured(t *testing.T, edit func(*presenced.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A node of a cluster waits in Start for its peers: bounded.
-	ctx, cancel := context.WithTimeout(context.Background(), enginetest.StartTimeout)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
+	// A node of a cluster waits in Start for its peers: bounded. The
+	// context is not ended once Start returns (the server's watches of
+	// the engine begin under it), but at the test's end.
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(enginetest.StartTimeout, cancel)
+	t.Cleanup(cancel)
+	err = srv.Start(ctx)
+	timer.Stop()
+	if err != nil {
 		t.Fatal(err)
 	}
 	peersUp()

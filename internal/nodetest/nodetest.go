@@ -266,7 +266,11 @@ func (n *Node) WaitReady() error {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s was not ready within %v", n.Name, StartTimeout)
+			// SIGQUIT: the Go runtime writes every goroutine's stack to
+			// the node's log and exits, so the log says where it stuck.
+			_ = n.signal(syscall.SIGQUIT)
+			n.wait(StopTimeout)
+			return fmt.Errorf("%s was not ready within %v (its goroutines are in its log: SIGQUIT)", n.Name, StartTimeout)
 		}
 	}
 }
