@@ -199,6 +199,7 @@ func (c *Cluster) cleanup() {
 	if c.t.Failed() {
 		for _, n := range c.Nodes {
 			c.t.Logf("nodetest: the end of %s's log (%s):\n%s", n.Name, n.logPath, n.LogTail(60))
+			n.keepDump()
 		}
 	}
 }
@@ -374,6 +375,24 @@ func (n *Node) Resume() {
 	n.c.t.Helper()
 	if err := n.signal(syscall.SIGCONT); err != nil {
 		n.c.t.Fatalf("nodetest: SIGCONT %s: %v", n.Name, err)
+	}
+}
+
+// keepDump copies the node's log out of the test's temporary directory
+// when it holds a goroutine dump (WaitReady's SIGQUIT), too long for the
+// tail the test prints, and says where.
+func (n *Node) keepDump() {
+	raw, err := os.ReadFile(n.logPath)
+	if err != nil || !bytes.Contains(raw, []byte("\ngoroutine ")) {
+		return
+	}
+	f, err := os.CreateTemp("", "presenced-nodetest-"+n.Name+"-*.log")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if _, err := f.Write(raw); err == nil {
+		n.c.t.Logf("nodetest: %s's whole log, with its goroutines, kept in %s", n.Name, f.Name())
 	}
 }
 
