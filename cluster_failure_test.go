@@ -57,6 +57,23 @@ func pausesText(gaps []time.Duration) string {
 	return fmt.Sprintf("p50 %v, max %v (the p99 of %d runs), all %v", s[len(s)/2], s[len(s)-1], len(s), s)
 }
 
+// finish stops the workload, logs what the clients saw (and the pauses
+// of several runs after what), and checks that reads and writes through
+// the nodes that stayed up never failed (mayFail aside) and that nothing
+// acknowledged is missing through any node.
+func (w *workload) finish(after string, gaps []time.Duration, mayFail ...string) {
+	w.t.Helper()
+	w.stop()
+	_, text := w.summary()
+	w.t.Log(text)
+	if len(gaps) > 1 {
+		w.t.Logf("write pause after %s, %d runs: %s", after, len(gaps), pausesText(gaps))
+	}
+	w.checkClients()
+	w.checkNoFailureThrough(mayFail...)
+	w.verify(10 * time.Second)
+}
+
 // kill -9 of the node that leads the most partitions, during writes through
 // all three nodes: every acknowledged write is afterwards on every node,
 // reads through the survivors never fail, writes to the partitions it led
@@ -93,15 +110,7 @@ func TestClusterProcessKillNine(t *testing.T) {
 			t.Fatalf("run %d: writes did not go on after %s came back", run, victim.Name)
 		}
 	}
-	w.stop()
-	_, text := w.summary()
-	t.Log(text)
-	if len(gaps) > 1 {
-		t.Logf("write pause after kill -9 of a leader, %d runs: %s", len(gaps), pausesText(gaps))
-	}
-	w.checkClients()
-	w.checkNoFailureThrough(victims...)
-	w.verify(10 * time.Second)
+	w.finish("kill -9 of a leader", gaps, victims...)
 }
 
 // A graceful stop (SIGTERM) of the node that leads the most partitions:
@@ -136,15 +145,7 @@ func TestClusterProcessGracefulStop(t *testing.T) {
 		w.setUp(i, true)
 	}
 	w.waitMore(200)
-	w.stop()
-	_, text := w.summary()
-	t.Log(text)
-	if len(gaps) > 1 {
-		t.Logf("write pause after SIGTERM of a leader, %d runs: %s", len(gaps), pausesText(gaps))
-	}
-	w.checkClients()
-	w.checkNoFailureThrough()
-	w.verify(10 * time.Second)
+	w.finish("SIGTERM of a leader", gaps)
 }
 
 // SIGSTOP of the node that leads the most partitions for 10 s, then
@@ -216,10 +217,5 @@ func TestClusterProcessRollingRestart(t *testing.T) {
 	}
 	t.Logf("the longest writes paused around each node's restart: %v", gaps)
 	w.waitMore(100)
-	w.stop()
-	_, text := w.summary()
-	t.Log("rolling restart of 3 nodes: " + text)
-	w.checkClients()
-	w.checkNoFailureThrough()
-	w.verify(10 * time.Second)
+	w.finish("a rolling restart", nil)
 }
