@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -56,9 +55,9 @@ func (e *env) base() string {
 // clusterPass is PRESENCED_TEST_ENGINE=cluster: every test's server is the
 // third node of a three-node cluster whose two others are engine-only
 // (enginetest.StartPeers), with 3 replicas and 3 partitions, so that the
-// API suites run against a clustered engine (.ci/run runs them so a
+// API suites run against a clustered engine (TestClusterPass runs them so a
 // second time). A restart keeps the server's place in its cluster.
-var clusterPass = os.Getenv("PRESENCED_TEST_ENGINE") == "cluster"
+var clusterPass = enginetest.ClusterPass()
 
 // clustered makes cfg a node of the env's cluster, starting the cluster's
 // other nodes at the first boot; it returns a function that waits for them

@@ -54,7 +54,11 @@ func start(t *testing.T) *env {
 // clusterPass is PRESENCED_TEST_ENGINE=cluster: each test's server is the
 // third node of a three-node cluster whose two others are engine-only,
 // with 3 replicas and 3 partitions (as in the server's own suites).
-var clusterPass = os.Getenv("PRESENCED_TEST_ENGINE") == "cluster"
+var clusterPass = enginetest.ClusterPass()
+
+// The SDK's tests again against a clustered engine (TestClusterPass in the
+// server's suites does the same for the API tests).
+func TestClusterPass(t *testing.T) { enginetest.RunClusterPass(t, ".") }
 
 // startConfigured is start with the test's changes to the Config.
 func startConfigured(t *testing.T, edit func(*presenced.Config)) *env {
