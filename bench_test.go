@@ -91,10 +91,7 @@ func drive(b *testing.B, c *http.Client, n int, mk func(i int) *http.Request) ti
 // 5 demo users, where every write to a user waits for the previous one to
 // that user: the engine round trip under the user's lock).
 func BenchmarkHTTP(b *testing.B) {
-	d, err := directory.DemoWithUsers(1000)
-	if err != nil {
-		b.Fatal(err)
-	}
+	d := directory.DemoFile(1000)
 	many := make([]string, 1000)
 	for i := range many {
 		many[i] = directory.DemoUserID(i + 1)
@@ -104,7 +101,7 @@ func BenchmarkHTTP(b *testing.B) {
 	}
 }
 
-func benchHTTP(b *testing.B, d *directory.Directory, users []string) {
+func benchHTTP(b *testing.B, d *directory.File, users []string) {
 	e := startWith(b, d)
 	tok := e.appToken()
 	c := benchClient()

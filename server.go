@@ -22,6 +22,7 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/dirstore"
 	"github.com/presenced/presenced/graphapi"
 	"github.com/presenced/presenced/internal/dirlock"
 	"github.com/presenced/presenced/mailbox"
@@ -42,11 +43,16 @@ type Config struct {
 	// Dev enables dev mode: the demo directory when none is given, and the
 	// /dev endpoints that move the server's clock forward.
 	Dev bool
-	// DirectoryFile is the JSON directory of tenants, users and apps
-	// (docs/directory.md). Required outside dev mode.
+	// DirectoryFile is a JSON directory of tenants, users and apps
+	// (docs/directory.md) to seed the engine's directory with: imported
+	// when the engine has none, or when it changed and the directory was
+	// not changed otherwise since its last import; the start fails when it
+	// changed and the directory was changed otherwise (dirstore.Seed).
+	// Empty: the directory is the engine's, as it is.
 	DirectoryFile string
-	// Directory, when set, is used instead of DirectoryFile (embedding, tests).
-	Directory *directory.Directory
+	// Directory, when set, seeds the directory as DirectoryFile would
+	// (embedding, tests).
+	Directory *directory.File
 	// DemoUsers adds that many generated users to dev mode's demo tenant
 	// (directory.DemoWithUsers: user1…userN@contoso.dev), so that load
 	// spreads over many records. Only in dev mode without a directory.
@@ -131,6 +137,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	dir      *directory.Directory
+	dirs     *dirstore.Store
 	lock     *dirlock.Lock // the data directory's, held from before the engine opens until after it closed
 	engine   *natsstore.Engine
 	meta     store.KV
@@ -173,20 +180,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DemoUsers != 0 && (!cfg.Dev || cfg.Directory != nil || cfg.DirectoryFile != "") {
 		return nil, errors.New("presenced: generated demo users are for dev mode's demo directory only, not with a directory of your own")
 	}
-	switch {
-	case cfg.Directory != nil:
-		s.dir = cfg.Directory
-	case cfg.DirectoryFile != "":
-		// Start loads it, while the engine recovers: the two are the bulk
-		// of a restart with many users, and independent.
-	case cfg.Dev:
-		d, err := directory.DemoWithUsers(cfg.DemoUsers)
-		if err != nil {
-			return nil, fmt.Errorf("presenced: %w", err)
-		}
-		s.dir = d
-	default:
-		return nil, errors.New("presenced: a directory file is required outside dev mode (see docs/directory.md), or run with --dev for the demo tenant")
+	if cfg.DemoUsers < 0 || cfg.DemoUsers > directory.MaxDemoUsers {
+		return nil, fmt.Errorf("presenced: the number of generated demo users must be 0 to %d, not %d", directory.MaxDemoUsers, cfg.DemoUsers)
 	}
 	return s, nil
 }
@@ -209,16 +204,18 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.lock, err = dirlock.Acquire(s.cfg.DataDir, processName()); err != nil {
 		return fmt.Errorf("presenced: %w", err)
 	}
-	dirDone := make(chan struct{})
-	var dirErr error
-	if s.dir == nil {
-		go func() { defer close(dirDone); dirErr = s.loadDirectory() }()
+	// A directory file is read while the engine recovers: with many users
+	// the two are the bulk of a restart, and independent.
+	seedDone := make(chan struct{})
+	var seed seedFile
+	if s.cfg.DirectoryFile != "" {
+		go func() { defer close(seedDone); seed = readSeedFile(s.cfg.DirectoryFile) }()
 	} else {
-		close(dirDone)
+		close(seedDone)
 	}
 	defer func() {
 		if err != nil {
-			<-dirDone
+			<-seedDone
 			s.close()
 		}
 	}()
@@ -254,10 +251,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
-	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser})
-	if <-dirDone; dirErr != nil {
-		return dirErr
+	<-seedDone
+	if err := s.openDirectory(ctx, seed); err != nil {
+		return err
 	}
+	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser})
 
 	s.ln, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -275,7 +273,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: token signing key: %w", err)
 	}
-	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log,
+	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log, Passwords: s.dirs,
 		Lockout:   throttle.LockoutOptions{Threshold: s.cfg.LockoutThreshold, Duration: s.cfg.LockoutDuration},
 		TokenRate: throttle.RateOptions{PerSecond: s.cfg.TokenRate, Burst: s.cfg.TokenBurst}})
 	if err != nil {
@@ -288,6 +286,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.startMailbox(ctx); err != nil {
 		return err
 	}
+	s.dirs.OnUsersGone(s.usersGone)
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
 	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Mailbox: s.mail,
 		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout)}
@@ -412,6 +411,7 @@ func (s *Server) startNotify(ctx context.Context) error {
 		Visible: func(tenantID string, u core.UserRef) bool {
 			return strings.EqualFold(tenantID, u.TenantID) || s.dir.Trusted(tenantID, u.TenantID)
 		},
+		Known: func(u core.UserRef) bool { return s.knownUser(u.TenantID, u.UserID) },
 	})
 	if err := s.subs.Start(runCtx); err != nil {
 		return fmt.Errorf("presenced: subscriptions: %w", err)
@@ -455,35 +455,6 @@ func route(api, issuer http.Handler) http.Handler {
 	})
 }
 
-// loadDirectory sets s.dir from the directory file.
-func (s *Server) loadDirectory() error {
-	start := s.cfg.Clock.Now()
-	d, err := directory.Load(s.cfg.DirectoryFile)
-	if err != nil {
-		return fmt.Errorf("presenced: %w", err)
-	}
-	s.dir = d
-	s.log.Info("directory loaded", "file", s.cfg.DirectoryFile, "users", d.UserCount(), "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
-	return nil
-}
-
-// ReloadDirectory reads the directory file again and makes it current at
-// once (an operator edited users, apps or external access; cmd/presenced
-// does this on SIGHUP). Trust is checked at every read and delivery, so a
-// revoked trust stops both immediately.
-func (s *Server) ReloadDirectory() error {
-	if s.cfg.DirectoryFile == "" {
-		return errors.New("presenced: no directory file to reload (the directory was given in code, or is the dev demo)")
-	}
-	d, err := directory.Load(s.cfg.DirectoryFile)
-	if err != nil {
-		return fmt.Errorf("presenced: reload: %w", err)
-	}
-	s.dir.Replace(d)
-	s.log.Info("directory reloaded", "file", s.cfg.DirectoryFile)
-	return nil
-}
-
 // URL is the base URL of the running server (e.g. http://127.0.0.1:8080).
 func (s *Server) URL() string { return s.baseURL }
 
@@ -492,6 +463,9 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Directory is the server's directory of tenants, users and apps.
 func (s *Server) Directory() *directory.Directory { return s.dir }
+
+// DirectoryStore is the directory in the engine, through which it changes.
+func (s *Server) DirectoryStore() *dirstore.Store { return s.dirs }
 
 // Issuer is the built-in token issuer.
 func (s *Server) Issuer() *auth.Issuer { return s.issuer }
@@ -526,6 +500,9 @@ func (s *Server) close() {
 	if s.runStop != nil {
 		s.runStop()
 		s.runDone.Wait()
+	}
+	if s.dirs != nil {
+		s.dirs.Close()
 	}
 	if s.engine != nil {
 		if err := s.engine.Close(); err != nil {

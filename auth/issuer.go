@@ -15,6 +15,7 @@
 package auth
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -76,6 +77,17 @@ type IssuerOptions struct {
 	TokenRate throttle.RateOptions
 	// Logger receives sign-in lockouts (default slog.Default()).
 	Logger *slog.Logger
+	// Passwords checks users' passwords (the password grant); nil: no
+	// user can sign in with a password.
+	Passwords Passwords
+}
+
+// Passwords checks a user's password, as dirstore.Store does: the user
+// (object id or userPrincipalName) of the tenant, and whether password is
+// theirs. The user is returned as the directory has it (a disabled
+// account too, for the caller to refuse).
+type Passwords interface {
+	Authenticate(ctx context.Context, tenant, username, password string) (directory.User, bool, error)
 }
 
 // Issuer mints tokens and serves the token, discovery and keys endpoints.
@@ -111,6 +123,7 @@ type Issuer struct {
 	lockout   *throttle.Lockout // nil: off
 	rate      *throttle.Rate    // nil: off
 	log       *slog.Logger
+	passwords Passwords
 }
 
 // NewIssuer checks the options and builds an Issuer.
@@ -194,7 +207,7 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 		return nil, err
 	}
 	return &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, published: published, lifetime: o.TokenLifetime,
-		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger}, nil
+		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger, passwords: o.Passwords}, nil
 }
 
 func checkBaseURL(s string) error {
@@ -336,7 +349,7 @@ func (i *Issuer) AppToken(clientID string) (string, error) {
 	if !ok {
 		return "", presence.Errorf(presence.NotFound, "clientId", "auth: application %q is not in the directory.", clientID)
 	}
-	return i.mint(app, nil, nil, app.Secret != "")
+	return i.mint(app, nil, nil, app.HasSecret())
 }
 
 // UserToken mints a delegated token for a user (object id or UPN) of the

@@ -40,22 +40,36 @@ func (i *Issuer) passwordGrant(r *http.Request, t directory.Tenant, app director
 		return nil, errLocked()
 	}
 	if !known {
+		if i.passwords != nil {
+			_, _, _ = i.passwords.Authenticate(r.Context(), t.ID, username, password) // the same time as a known user's
+		}
 		if locked := i.failed(t, who, src, password); locked {
 			return nil, errLocked()
 		}
 		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50034,
 			"The user account %s does not exist in the %s directory. To sign into this application, the account must be added to the directory.", clipString(username, 120), asked(r))
 	}
-	if _, ok := i.dir.Authenticate(t.ID, username, password); !ok {
+	ok := false
+	if i.passwords != nil {
+		var err error
+		if u, ok, err = i.passwords.Authenticate(r.Context(), t.ID, u.ID, password); err != nil {
+			return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", 50000, "Checking the password failed; try again.")
+		}
+	}
+	if !ok {
 		if locked := i.failed(t, who, src, password); locked {
 			return nil, errLocked()
 		}
-		if u.Password == "" {
+		if !u.HasPassword {
 			return nil, oerr(http.StatusBadRequest, "invalid_grant", 50126,
 				"Error validating credentials due to invalid username or password. User %s has no password in the directory, so cannot use the password grant.", u.UserPrincipalName)
 		}
 		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50126,
 			"Error validating credentials due to invalid username or password.")
+	}
+	if !u.AccountEnabled {
+		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50057,
+			"The user account is disabled. The account has been disabled by an administrator.")
 	}
 	i.lockout.Succeeded(t.ID, who, src)
 	tok, err := i.mint(app, &u, scopes, withSecret)

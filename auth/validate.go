@@ -316,6 +316,9 @@ func (v *Validator) check(raw string) (Principal, jwt.Token, error) {
 		if !ok || u.ID != *c.OID {
 			return Principal{}, nil, unauthenticated(failure+"The signed-in user '%s' (oid) is not a user of tenant %s.", clipString(*c.OID, 60), tid)
 		}
+		if !u.AccountEnabled {
+			return Principal{}, nil, unauthenticated(failure+"The signed-in user '%s' (oid) is disabled.", u.ID)
+		}
 		p.UserID = u.ID
 		p.Name = u.DisplayName
 		p.Scopes = strings.Fields(*c.Scp)

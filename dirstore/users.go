@@ -1,0 +1,242 @@
+package dirstore
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/guid"
+	"github.com/presenced/presenced/internal/kdf"
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
+)
+
+// readPage reads a page of the live generation as stored.
+func (s *Store) readPage(ctx context.Context, tenant string, page int) ([]directory.UserEntry, error) {
+	e, err := s.kv.Get(ctx, pageKey(s.cur.Generation, tenant, page))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return decodePage(tenant, e.Value)
+}
+
+// writePage stores a page that was old and applies it to the directory;
+// it returns who lost their access by it.
+func (s *Store) writePage(ctx context.Context, tenant string, page int, old, users []directory.UserEntry) (UsersGone, error) {
+	gone := UsersGone{TenantID: tenant}
+	if err := s.markChanged(ctx); err != nil {
+		return gone, err
+	}
+	key := pageKey(s.cur.Generation, tenant, page)
+	var err error
+	if len(users) == 0 {
+		err = s.deleteAfter(ctx, key)
+	} else {
+		err = s.putAfter(ctx, key, encodePage(users))
+	}
+	if err != nil {
+		return gone, err
+	}
+	views := make([]directory.User, len(users))
+	for i := range users {
+		views[i] = users[i].View()
+	}
+	if err := s.dir.ApplyPage(tenant, page, views); err != nil {
+		// Stored and checked before: a disagreement is a bug, and the
+		// engine's page is the truth from the next start on.
+		s.log.Error("directory: a stored page does not apply", "err", err)
+	}
+	for _, o := range old {
+		i := slices.IndexFunc(users, func(e directory.UserEntry) bool { return e.ID == o.ID })
+		switch {
+		case i < 0:
+			gone.Removed = append(gone.Removed, o.ID)
+		case o.Enabled() && !users[i].Enabled():
+			gone.Disabled = append(gone.Disabled, o.ID)
+		}
+	}
+	return gone, nil
+}
+
+// User returns a user's entry as stored (with its password hash and
+// provisioning data), by id or userPrincipalName within a tenant.
+func (s *Store) User(ctx context.Context, tenant, idOrUPN string) (directory.UserEntry, error) {
+	u, ok := s.dir.UserInTenant(tenant, idOrUPN)
+	if !ok {
+		return directory.UserEntry{}, notFound(idOrUPN)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	page, err := s.readPage(ctx, u.TenantID, directory.Page(u.ID))
+	if err != nil {
+		return directory.UserEntry{}, err
+	}
+	if i := slices.IndexFunc(page, func(e directory.UserEntry) bool { return e.ID == u.ID }); i >= 0 {
+		return page[i], nil
+	}
+	return directory.UserEntry{}, notFound(idOrUPN)
+}
+
+func notFound(idOrUPN string) error {
+	return presence.Errorf(presence.NotFound, "id", "Resource '%s' does not exist or one of its queried reference-property objects are not present.", clip(idOrUPN))
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:77] + "..."
+	}
+	return s
+}
+
+// CreateUser adds a user. An empty ID gets a new GUID; a password in clear
+// is hashed. It returns the entry as stored.
+func (s *Store) CreateUser(ctx context.Context, e directory.UserEntry) (directory.UserEntry, error) {
+	if e.ID == "" {
+		e.ID = guid.New()
+	}
+	if err := s.dir.CheckUser(e); err != nil {
+		return e, err
+	}
+	if _, ok := s.dir.User(e.ID); ok {
+		return e, presence.Errorf(presence.Conflict, "id", "Another object with the same value for property id already exists.")
+	}
+	if err := hashPassword(ctx, &e); err != nil {
+		return e, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.dir.CheckUser(e); err != nil { // the directory may have changed while hashing
+		return e, err
+	}
+	if _, ok := s.dir.User(e.ID); ok {
+		return e, presence.Errorf(presence.Conflict, "id", "Another object with the same value for property id already exists.")
+	}
+	if err := s.ensureGeneration(ctx); err != nil {
+		return e, err
+	}
+	p := directory.Page(e.ID)
+	page, err := s.readPage(ctx, e.TenantID, p)
+	if err != nil {
+		return e, err
+	}
+	if _, err := s.writePage(ctx, e.TenantID, p, page, append(slices.Clone(page), e)); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+// hashPassword replaces a password in clear by its hash.
+func hashPassword(ctx context.Context, e *directory.UserEntry) error {
+	if e.Password == "" {
+		return nil
+	}
+	h, err := kdf.Hash(ctx, e.Password)
+	if err != nil {
+		return err
+	}
+	e.Password, e.PasswordHash = "", h
+	return nil
+}
+
+// UpdateUser changes a user of a tenant (id or userPrincipalName) with
+// change, which may set a new password in clear; the id and tenant cannot
+// change. It returns the entry as stored.
+func (s *Store) UpdateUser(ctx context.Context, tenant, idOrUPN string, change func(*directory.UserEntry) error) (directory.UserEntry, error) {
+	u, ok := s.dir.UserInTenant(tenant, idOrUPN)
+	if !ok {
+		return directory.UserEntry{}, notFound(idOrUPN)
+	}
+	var gone UsersGone
+	defer func() { s.usersGone(gone) }() // after the lock below is released
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := directory.Page(u.ID)
+	page, err := s.readPage(ctx, u.TenantID, p)
+	if err != nil {
+		return directory.UserEntry{}, err
+	}
+	i := slices.IndexFunc(page, func(e directory.UserEntry) bool { return e.ID == u.ID })
+	if i < 0 {
+		return directory.UserEntry{}, notFound(idOrUPN)
+	}
+	e := page[i]
+	if err := change(&e); err != nil {
+		return e, err
+	}
+	e.ID, e.TenantID = page[i].ID, page[i].TenantID
+	if err := s.dir.CheckUser(e); err != nil {
+		return e, err
+	}
+	if e.Password != "" {
+		// Hashing takes ~50 ms; other changes wait, which keeps this
+		// read-modify-write simple. Password changes are rare.
+		if err := hashPassword(ctx, &e); err != nil {
+			return e, err
+		}
+	}
+	next := slices.Clone(page)
+	next[i] = e
+	if gone, err = s.writePage(ctx, u.TenantID, p, page, next); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+// DeleteUser removes a user of a tenant (id or userPrincipalName); once
+// it is gone from the directory, the OnUsersGone hooks end what was
+// theirs, before DeleteUser returns.
+func (s *Store) DeleteUser(ctx context.Context, tenant, idOrUPN string) error {
+	u, ok := s.dir.UserInTenant(tenant, idOrUPN)
+	if !ok {
+		return notFound(idOrUPN)
+	}
+	gone, err := func() (UsersGone, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		p := directory.Page(u.ID)
+		page, err := s.readPage(ctx, u.TenantID, p)
+		if err != nil {
+			return UsersGone{}, err
+		}
+		i := slices.IndexFunc(page, func(e directory.UserEntry) bool { return e.ID == u.ID })
+		if i < 0 {
+			return UsersGone{}, notFound(idOrUPN)
+		}
+		return s.writePage(ctx, u.TenantID, p, page, slices.Delete(slices.Clone(page), i, i+1))
+	}()
+	if err != nil {
+		return err
+	}
+	s.usersGone(gone)
+	return nil
+}
+
+// Authenticate checks a user's password: the user (id or
+// userPrincipalName) must be in the tenant and have a password equal to
+// password. It takes the same time whatever the outcome (an unknown user,
+// one without a password, a wrong password: one argon2id each). A disabled
+// account is returned as it is, for the caller to refuse.
+func (s *Store) Authenticate(ctx context.Context, tenant, username, password string) (directory.User, bool, error) {
+	u, ok := s.dir.UserInTenant(tenant, username)
+	if !ok || !u.HasPassword {
+		return directory.User{}, false, kdf.VerifyNone(ctx, password)
+	}
+	e, err := s.User(ctx, u.TenantID, u.ID)
+	var pe *presence.Error
+	if err == nil && e.PasswordHash == "" || errors.As(err, &pe) && pe.Code == presence.NotFound {
+		// Changed since the lookup: as if it had no password.
+		return directory.User{}, false, kdf.VerifyNone(ctx, password)
+	}
+	if err != nil {
+		return directory.User{}, false, err
+	}
+	match, err := kdf.Verify(ctx, e.PasswordHash, password)
+	if err != nil || !match {
+		return directory.User{}, false, err
+	}
+	return u, true, nil
+}
