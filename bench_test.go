@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/loadgen"
 )
@@ -153,4 +154,49 @@ func benchHTTP(b *testing.B, d *directory.File, users []string) {
 			b.ReportMetric(100*float64(tBare)/float64(tOurs), "pct-of-bare")
 		})
 	}
+}
+
+// BenchmarkThrottleHTTP is what throttling adds to BenchmarkHTTP's GET:
+// two servers over the same users, one with throttling on (the budget per
+// application, so large that it never refuses, and the in-flight guard)
+// and one with both off, driven alternately in rounds by the same clients.
+//
+//	go test -run '^$' -bench ThrottleHTTP -count 5 .
+func BenchmarkThrottleHTTP(b *testing.B) {
+	d := directory.DemoFile(1000)
+	on := startWith(b, d) // the harness's budget: on, never refusing
+	off := &env{t: b, fake: on.fake, dir: b.TempDir(), addr: "127.0.0.1:0", d: d,
+		cfg: func(c *presenced.Config) { c.ThrottleRequests, c.MaxInFlight = -1, -1 }}
+	off.boot()
+	c := benchClient()
+	get := func(e *env) func(i int) *http.Request {
+		tok := e.appToken() // each server signs its own
+		return func(i int) *http.Request {
+			r, _ := http.NewRequest("GET", e.srv.URL()+"/v1.0/users/"+directory.DemoUserID(i%1000+1)+"/presence", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			return r
+		}
+	}
+	n := max(b.N, benchClients)
+	getOn, getOff := get(on), get(off)
+	drive(b, c, benchClients, getOn)
+	drive(b, c, benchClients, getOff)
+	b.ResetTimer()
+	var tOn, tOff time.Duration
+	part := max(n/benchRounds, benchClients)
+	for i := range benchRounds * 2 { // each first in half the rounds
+		if i%2 == 0 {
+			tOff += drive(b, c, part/2, getOff)
+			tOn += drive(b, c, part/2, getOn)
+		} else {
+			tOn += drive(b, c, part/2, getOn)
+			tOff += drive(b, c, part/2, getOff)
+		}
+	}
+	part = part / 2 * 2
+	n = part * benchRounds
+	b.StopTimer()
+	b.ReportMetric(float64(tOn.Nanoseconds())/float64(n), "on-ns/req")
+	b.ReportMetric(float64(tOff.Nanoseconds())/float64(n), "off-ns/req")
+	b.ReportMetric(100*(float64(tOn)-float64(tOff))/float64(tOff), "overhead-pct")
 }

@@ -148,6 +148,8 @@ type limitListener struct {
 	clock   clock.Clock
 	mu      sync.Mutex
 	warned  time.Time // when a refusal was last logged
+	// onRefuse, when set, is told of each refusal (the metrics).
+	onRefuse func()
 }
 
 func newLimitListener(ln net.Listener, max int, log *slog.Logger, clk clock.Clock) *limitListener {
@@ -175,6 +177,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // minute: a flood must not flood the log too.
 func (l *limitListener) refuse() {
 	n := l.refused.Add(1)
+	if l.onRefuse != nil {
+		l.onRefuse()
+	}
 	now := l.clock.Now()
 	l.mu.Lock()
 	due := now.Sub(l.warned) >= time.Minute

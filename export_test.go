@@ -1,5 +1,7 @@
 package presenced
 
+import "context"
+
 // OpenConnections is how many connections the server holds open (-1 when
 // they are not limited), for tests that watch a client being dropped.
 func (s *Server) OpenConnections() int {
@@ -8,3 +10,7 @@ func (s *Server) OpenConnections() int {
 	}
 	return -1
 }
+
+// SlowWarmUp makes the server's cache warm-up wait for gate (a test of
+// readiness during a slow warm-up).
+func SlowWarmUp(cfg *Config, gate func(context.Context)) { cfg.warmGate = gate }

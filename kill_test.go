@@ -39,16 +39,23 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-var listenRE = regexp.MustCompile(`listening on (http://\S+)`)
+var listenRE = regexp.MustCompile(`listening on (https?://\S+?),? `)
 
 func runBinary(t *testing.T, bin, data string, extra ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--dev", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "warn"}, extra...)...)
+	cmd.Stderr = os.Stderr
+	return startBinary(t, cmd)
+}
+
+// startBinary starts cmd (a presenced serve) and waits until it says
+// where it listens; it is killed when the test ends.
+func startBinary(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

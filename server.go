@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/auth"
@@ -29,8 +30,10 @@ import (
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/notify/subscription"
+	"github.com/presenced/presenced/observe"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
+	"github.com/presenced/presenced/web"
 )
 
 // Config configures a Server. The zero value plus a DataDir is a working
@@ -89,6 +92,21 @@ type Config struct {
 	// and accepted, and not reported again. Without it such a start fails
 	// with ErrDataLoss (docs/durability.md).
 	AcceptDataLoss bool
+	// MetricsAddr is where /metrics is served: "" on the main listener,
+	// an address on a listener of its own (with /healthz and /readyz), and
+	// MetricsOff ("off") nowhere, with no metrics kept (docs/operating.md).
+	MetricsAddr string
+	// AccessLog logs one line per request at INFO (the command turns it
+	// on; off in the zero value, for embedding programs and tests).
+	AccessLog bool
+	// ShutdownDrain is how long Shutdown keeps serving with /readyz
+	// failing before it stops, so that load balancers take the node out
+	// of rotation first (0: none; the command's default is 5 s).
+	ShutdownDrain time.Duration
+	// TLSCertFile and TLSKeyFile are a PEM certificate (chain) and its
+	// key: with them the server speaks https only, with HTTP/2, and its
+	// default public URL is https. ReloadTLS reads them again.
+	TLSCertFile, TLSKeyFile string
 	// Clock is the base clock (default the wall clock). Tests inject a fake.
 	Clock clock.Clock
 	// Logger receives the server's logs (default slog.Default()).
@@ -130,6 +148,24 @@ type Config struct {
 	// TokenBurst is how many token requests an address may send at once
 	// (default 200).
 	TokenBurst int
+
+	// warmGate, when set, is waited on before the cache warm-up (tests of
+	// readiness make a slow warm-up with it).
+	warmGate func(context.Context)
+
+	// Throttling and overload (docs/security.md#throttling-and-batching).
+
+	// ThrottleRequests is each application's budget of presence requests
+	// per ThrottleWindow in each tenant, Graph's throttling: over it a
+	// request is answered 429 with Retry-After (default 1,500, Graph's
+	// figure; negative: no budget).
+	ThrottleRequests int
+	// ThrottleWindow is the period the budget refills over (default 30 s).
+	ThrottleWindow time.Duration
+	// MaxInFlight is how many Graph requests the node serves at once; one
+	// more is answered 503 with Retry-After at once (default 1,000;
+	// negative: no limit).
+	MaxInFlight int
 }
 
 // Server is one presenced instance.
@@ -156,6 +192,17 @@ type Server struct {
 	runStop  context.CancelFunc
 	runDone  sync.WaitGroup
 	offsetMu sync.Mutex // serialises dev-clock moves
+
+	// Operations (ops.go, tls.go).
+	metrics     *observe.Metrics // nil: off
+	health      *observe.Health
+	dirLoaded   *observe.Flag
+	warmed      *observe.Flag
+	engineOpen  atomic.Bool
+	noDrain     atomic.Bool // ShutdownNow
+	metricsLn   net.Listener
+	metricsHTTP *http.Server
+	cert        *certificate // nil: plain http
 }
 
 // New checks cfg and builds a server; Start loads the directory file, opens
@@ -183,6 +230,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DemoUsers < 0 || cfg.DemoUsers > directory.MaxDemoUsers {
 		return nil, fmt.Errorf("presenced: the number of generated demo users must be 0 to %d, not %d", directory.MaxDemoUsers, cfg.DemoUsers)
 	}
+	s.startObserve()
 	return s, nil
 }
 
@@ -204,6 +252,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.lock, err = dirlock.Acquire(s.cfg.DataDir, processName()); err != nil {
 		return fmt.Errorf("presenced: %w", err)
 	}
+	if s.cert, err = newCertificate(s.cfg); err != nil {
+		s.lock.Release()
+		return err
+	}
 	// A directory file is read while the engine recovers: with many users
 	// the two are the bulk of a restart, and independent.
 	seedDone := make(chan struct{})
@@ -219,6 +271,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			s.close()
 		}
 	}()
+	// Up first, so that a probe sees a slow start as "not ready yet".
+	if err := s.listenMetrics(); err != nil {
+		return err
+	}
 	start := s.cfg.Clock.Now()
 	s.engine, err = natsstore.Open(ctx, natsstore.Options{
 		Dir:        filepath.Join(s.cfg.DataDir, "engine"),
@@ -235,13 +291,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.checkEngine(ctx); err != nil {
 		return err
 	}
+	s.engineOpen.Store(true)
 	kv, err := s.engine.Bucket(ctx, "presence")
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
+	kv = s.kv("presence", kv)
 	if s.meta, err = s.engine.Bucket(ctx, "meta"); err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
+	s.meta = s.kv("meta", s.meta)
 	s.log.Info("engine ready", "dir", filepath.Join(s.cfg.DataDir, "engine"), "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
 	off, err := s.loadOffset(ctx)
 	if err != nil {
@@ -256,26 +315,39 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser})
+	s.dirLoaded.Set()
 
 	s.ln, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("presenced: listen: %w", err)
 	}
 	if n := orDefault(s.cfg.MaxConnections, DefaultMaxConnections); n > 0 {
-		s.ln = newLimitListener(s.ln, n, s.log, s.cfg.Clock)
+		l := newLimitListener(s.ln, n, s.log, s.cfg.Clock)
+		l.onRefuse = func() { s.metrics.Throttled("connections") }
+		s.ln = l
 	}
 	s.baseURL = strings.TrimSuffix(s.cfg.PublicURL, "/")
 	if s.baseURL == "" {
-		s.baseURL = "http://" + s.ln.Addr().String()
+		scheme := "http://"
+		if s.cert != nil {
+			scheme = "https://"
+		}
+		s.baseURL = scheme + s.ln.Addr().String()
 	}
 	keyPath := filepath.Join(s.cfg.DataDir, "issuer-key.pem")
 	key, keyCreated, err := auth.OpenOrCreateKey(keyPath)
 	if err != nil {
 		return fmt.Errorf("presenced: token signing key: %w", err)
 	}
-	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log, Passwords: s.dirs,
+	// Sign-in codes and refresh tokens (the authorization-code flow): in
+	// the engine, so that any node redeems what another issued.
+	grants, err := s.engine.Bucket(ctx, "oauth")
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log, Grants: grants, Passwords: s.dirs,
 		Lockout:   throttle.LockoutOptions{Threshold: s.cfg.LockoutThreshold, Duration: s.cfg.LockoutDuration},
-		TokenRate: throttle.RateOptions{PerSecond: s.cfg.TokenRate, Burst: s.cfg.TokenBurst}})
+		TokenRate: throttle.RateOptions{PerSecond: s.cfg.TokenRate, Burst: s.cfg.TokenBurst}, Observer: s.authObserver()})
 	if err != nil {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
@@ -287,17 +359,29 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.dirs.OnUsersGone(s.usersGone)
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		s.issuer.Run(s.runCtx)
+	}()
 	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Mailbox: s.mail,
-		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout)}
+	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Changes: s.hub, Mailbox: s.mail,
+		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout),
+		Budget:      throttle.NewBudget(throttle.BudgetOptions{Requests: s.cfg.ThrottleRequests, Window: s.cfg.ThrottleWindow, Clock: s.clock}),
+		MaxInFlight: orDefault(s.cfg.MaxInFlight, graphapi.DefaultMaxInFlight)}
 	if s.cfg.Dev {
 		opts.DevClock = devClock{s}
 	}
 	api := graphapi.New(opts)
-	s.http = httpServer(s.cfg, route(api, s.issuer.Handler()), s.log)
+	board, err := web.New(web.Options{Directory: s.dir, BaseURL: s.baseURL, Dev: s.cfg.Dev})
+	if err != nil {
+		return fmt.Errorf("presenced: the board: %w", err)
+	}
+	s.observeParts(api)
+	s.http = httpServer(s.cfg, s.opsHandler(route(api, s.issuer.Handler(), board)), s.log)
 	s.http.ConnContext = graphapi.ConnContext // the stream sizes its socket
 	s.http.RegisterOnShutdown(api.StopStreams)
-	go func() { s.serveErr <- s.http.Serve(s.ln) }()
+	s.serve()
 	s.warm()
 	return nil
 }
@@ -309,7 +393,7 @@ func (s *Server) startMailbox(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
-	s.mail = mailbox.New(mailbox.Options{KV: kv, Core: s.core, Clock: s.clock, Logger: s.log, Users: s.knownUser})
+	s.mail = mailbox.New(mailbox.Options{KV: s.kv("calendar", kv), Core: s.core, Clock: s.clock, Logger: s.log, Users: s.knownUser})
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
@@ -336,10 +420,16 @@ func (s *Server) warm() {
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
+		if s.cfg.warmGate != nil {
+			s.cfg.warmGate(ctx)
+		}
 		start := s.cfg.Clock.Now()
 		n, err := s.core.Warm(ctx)
 		took := clock.Since(s.cfg.Clock, start).Round(time.Millisecond)
 		var unreadable *natsstore.UnreadableError
+		if ctx.Err() == nil {
+			s.warmed.Set() // done, even with unreadable records: reads of those go to the engine
+		}
 		switch {
 		case ctx.Err() != nil:
 			s.log.Info("cache warm-up stopped by shutdown", "users", n, "took", took)
@@ -382,6 +472,9 @@ func (s *Server) changeLogBytes() int64 {
 func (s *Server) startNotify(ctx context.Context) error {
 	logBytes := s.changeLogBytes()
 	changes, err := s.engine.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: changeLogMaxAge, MaxBytes: logBytes})
+	if err == nil {
+		changes = observe.Log(changes, "CHANGES", s.metrics, s.log)
+	}
 	if errors.Is(err, store.ErrFull) {
 		total, _, _ := s.engine.Volume()
 		return fmt.Errorf("presenced: the change log reserves %d bytes of the engine's storage (--change-log-max-mib), more than the %d bytes of the data directory's volume leave it; lower --change-log-max-mib: %w", logBytes, total, err)
@@ -393,9 +486,11 @@ func (s *Server) startNotify(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
+	subsKV = s.kv("subscriptions", subsKV)
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	runCtx := s.runCtx
 	fan := notify.NewFanout(notify.FanoutOptions{Log: changes, Logger: s.log, MaxQueue: s.cfg.NotifyQueue})
+	s.metrics.GaugeFunc("notify_queue_depth", "Changes waiting in memory for their readers (webhook subscriptions and live streams).", func() float64 { return float64(fan.QueueDepth()) })
 	// Users stay watched (their changes logged) for as long as the log
 	// keeps changes, so that a stream may resume within that window.
 	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log, Linger: changeLogMaxAge})
@@ -405,7 +500,7 @@ func (s *Server) startNotify(ctx context.Context) error {
 		s.hub.Run(runCtx)
 	}()
 	s.subs = notify.NewManager(notify.ManagerOptions{
-		Hub: s.hub, Fanout: fan, KV: subsKV, Clock: s.clock, Logger: s.log,
+		Hub: s.hub, Fanout: fan, KV: subsKV, Clock: s.clock, Logger: s.log, Observer: s.notifyObserver(),
 		Policy:           subscription.URLPolicy{RequireHTTPS: !s.cfg.Dev, AllowPrivate: s.cfg.Dev || s.cfg.AllowPrivateWebhooks},
 		ValidationTokens: func(tenantID, appID string) (string, error) { return s.issuer.ValidationToken(tenantID, appID) },
 		Visible: func(tenantID string, u core.UserRef) bool {
@@ -441,17 +536,21 @@ func (s *Server) startNotify(ctx context.Context) error {
 	return nil
 }
 
-// route sends Graph's paths (and dev mode's) to the API and everything else
-// (/{tenant}/oauth2/…, discovery) to the token issuer. A prefix switch, not
-// one ServeMux: "/{tenant}/oauth2/v2.0/token" and "/v1.0/" would overlap.
-func route(api, issuer http.Handler) http.Handler {
+// route sends Graph's paths (and dev mode's) to the API, the board's (/
+// and /board/…) to the board, and everything else (/{tenant}/oauth2/…,
+// discovery) to the token issuer. A prefix switch, not one ServeMux:
+// "/{tenant}/oauth2/v2.0/token" and "/v1.0/" would overlap.
+func route(api, issuer, board http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/presenced/") || p == "/v1.0" || p == "/beta" {
+		switch {
+		case strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/presenced/") || p == "/v1.0" || p == "/beta":
 			api.ServeHTTP(w, r)
-			return
+		case p == "/" || strings.HasPrefix(p, "/board/"):
+			board.ServeHTTP(w, r)
+		default:
+			issuer.ServeHTTP(w, r)
 		}
-		issuer.ServeHTTP(w, r)
 	})
 }
 
@@ -480,14 +579,17 @@ func (s *Server) Core() *core.Core { return s.core }
 // without Shutdown.
 func (s *Server) Done() <-chan error { return s.serveErr }
 
-// Shutdown stops accepting requests, finishes those in flight (until ctx
+// Shutdown makes /readyz fail and keeps serving for Config.ShutdownDrain,
+// then stops accepting requests, finishes those in flight (until ctx
 // ends), and closes the engine.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
+		s.drain(ctx)
 		if s.http != nil {
 			err = s.http.Shutdown(ctx)
 		}
+		s.stopMetrics(ctx)
 		s.close()
 	})
 	return err
@@ -496,6 +598,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) close() {
 	if s.ln != nil && s.http == nil {
 		_ = s.ln.Close()
+	}
+	if s.metricsLn != nil && s.http == nil {
+		_ = s.metricsLn.Close()
 	}
 	if s.runStop != nil {
 		s.runStop()

@@ -24,6 +24,7 @@ const (
 	WriteCalendar                             // POST, PATCH, DELETE events
 	ReadMailboxSettings                       // GET mailboxSettings
 	WriteMailboxSettings                      // PATCH mailboxSettings
+	ListUsers                                 // GET /users
 )
 
 // String names the operation as messages do.
@@ -51,6 +52,8 @@ func (op Operation) String() string {
 		return "reading mailboxSettings"
 	case WriteMailboxSettings:
 		return "writing mailboxSettings"
+	case ListUsers:
+		return "listing users"
 	}
 	return fmt.Sprintf("Operation(%d)", int(op))
 }
@@ -65,6 +68,8 @@ const (
 	CalendarsReadWrite    = "Calendars.ReadWrite"
 	MailboxSettingsRead   = "MailboxSettings.Read"
 	MailboxSettingsRW     = "MailboxSettings.ReadWrite"
+	UserReadBasicAll      = "User.ReadBasic.All"
+	UserReadAll           = "User.Read.All"
 	scopeKindDelegated    = "delegated scope"
 	scopeKindApplications = "application permission"
 )
@@ -81,8 +86,11 @@ var rules = map[Operation]rule{
 	WritePresence:  {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
 	WritePreferred: {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
 	WriteStatus:    {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
-	WriteLocation:  {own: []string{PresenceReadWrite}},
-	Subscribe:      {own: []string{PresenceReadAll}, other: []string{PresenceReadAll}},
+	// Work location: Graph's pages first allowed delegated Presence.ReadWrite
+	// under /me only; the current ones bind the actions to every presence
+	// path and allow application Presence.ReadWrite.All (docs/api.md).
+	WriteLocation: {own: []string{PresenceReadWrite}, app: []string{PresenceReadWriteAll}},
+	Subscribe:     {own: []string{PresenceReadAll}, other: []string{PresenceReadAll}},
 	// A delegated token reaches only its own user's calendar and mailbox
 	// (presenced has no calendar sharing: Calendars.Read.Shared has nothing
 	// to grant).
@@ -90,6 +98,8 @@ var rules = map[Operation]rule{
 	WriteCalendar:        {own: []string{CalendarsReadWrite}, app: []string{CalendarsReadWrite}},
 	ReadMailboxSettings:  {own: []string{MailboxSettingsRead, MailboxSettingsRW}, app: []string{MailboxSettingsRead, MailboxSettingsRW}},
 	WriteMailboxSettings: {own: []string{MailboxSettingsRW}, app: []string{MailboxSettingsRW}},
+	// Listing the tenant's users (Graph's user-list permissions).
+	ListUsers: {other: []string{UserReadBasicAll, UserReadAll}, app: []string{UserReadAll}},
 }
 
 // Authorize decides whether p may perform op on the presence of the user
@@ -103,9 +113,9 @@ var rules = map[Operation]rule{
 //     Presence.ReadWrite for the token's own user, Presence.Read.All for
 //     others and for getPresencesByUserId; application Presence.Read.All or
 //     Presence.ReadWrite.All.
-//   - Writes (presence, preferred presence, status message): delegated
-//     Presence.ReadWrite, for the token's own user only; application
-//     Presence.ReadWrite.All. Work location: delegated only.
+//   - Writes (presence, preferred presence, status message, work
+//     location): delegated Presence.ReadWrite, for the token's own user
+//     only; application Presence.ReadWrite.All.
 //   - Subscriptions: delegated Presence.Read.All only.
 //
 // A refusal is a Forbidden *presence.Error naming the operation, the
@@ -130,7 +140,7 @@ func Authorize(p Principal, op Operation, subjectUserID string, viaMe bool) erro
 		return nil
 	}
 	own := viaMe || (subjectUserID != "" && strings.EqualFold(subjectUserID, p.UserID))
-	if op == ReadPresences || op == Subscribe {
+	if op == ReadPresences || op == Subscribe || op == ListUsers {
 		own = false
 	}
 	if own {

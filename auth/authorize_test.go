@@ -55,7 +55,7 @@ func TestAuthorizeTable(t *testing.T) {
 			"user-R+RW": {"ok", "ok", "403"}, "user-R.All+RW": {"ok", "ok", "403"}, "user-lower": no3,
 		},
 		WriteLocation: {
-			"app-none": appNo, "app-R.All": appNo, "app-RW.All": appNo, "app-both": appNo,
+			"app-none": appNo, "app-R.All": appNo, "app-RW.All": appOK, "app-both": appOK,
 			"user-none": no3, "user-R": no3, "user-R.All": no3, "user-RW": {"ok", "ok", "403"},
 			"user-R+RW": {"ok", "ok", "403"}, "user-R.All+RW": {"ok", "ok", "403"}, "user-lower": no3,
 		},
@@ -115,7 +115,7 @@ func TestAuthorizeMessages(t *testing.T) {
 		{app, WritePresence, other, false, presence.Forbidden, "Missing permission: setPresence/clearPresence requires the application permission Presence.ReadWrite.All; the token has roles 'Presence.Read.All'."},
 		{Principal{}, ReadPresences, "", false, presence.Forbidden, "getPresencesByUserId requires the application permissions Presence.Read.All or Presence.ReadWrite.All; the token has roles none."},
 		{app, Subscribe, other, false, presence.Forbidden, "Application permissions are not supported for subscribing to presence; use a delegated token (a signed-in user) with the scope Presence.Read.All."},
-		{app, WriteLocation, other, false, presence.Forbidden, "Application permissions are not supported for setting or clearing the work location"},
+		{app, WriteLocation, other, false, presence.Forbidden, "Missing permission: setting or clearing the work location requires the application permission Presence.ReadWrite.All; the token has roles 'Presence.Read.All'."},
 		{Principal{Delegated: true, UserID: me, Scopes: []string{PresenceRead}}, WritePresence, me, false, presence.Forbidden,
 			"Missing permission: setPresence/clearPresence requires the delegated scope Presence.ReadWrite; the token has scp 'Presence.Read'."},
 		{Principal{Delegated: true, UserID: me, Scopes: []string{PresenceReadWrite}}, WritePresence, other, false, presence.Forbidden,

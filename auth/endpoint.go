@@ -15,6 +15,7 @@ import (
 
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/guid"
+	"github.com/presenced/presenced/observe/reqlog"
 )
 
 // MaxTokenRequest is the largest token request body accepted (64 KiB).
@@ -39,24 +40,50 @@ func oerr(status int, e string, code int, format string, args ...any) *oauthErro
 //	POST /{tenant}/oauth2/v2.0/token                   token endpoint
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration OpenID discovery
 //	GET  /{tenant}/discovery/v2.0/keys                 JWKS (also /common/…)
-//	     /{tenant}/oauth2/v2.0/authorize               400: interactive sign-in is not served
+//	GET  /{tenant}/oauth2/v2.0/authorize               the sign-in page (authorization-code flow, PKCE)
+//	POST /{tenant}/oauth2/v2.0/authorize               its form: password check, then the code to the redirect URI
+//	GET  /{tenant}/oauth2/v2.0/logout                  end_session_endpoint
 //
 // Everything else is 404 with an OAuth error body. Mount it at the server
 // root: the paths are exactly these.
 func (i *Issuer) Handler() http.Handler {
 	m := http.NewServeMux()
-	m.HandleFunc("/{tenant}/oauth2/v2.0/token", i.serveToken)
-	m.HandleFunc("/{tenant}/v2.0/.well-known/openid-configuration", i.serveDiscovery)
-	m.HandleFunc("/{tenant}/discovery/v2.0/keys", i.serveKeys)
-	m.HandleFunc("/{tenant}/oauth2/v2.0/authorize", func(w http.ResponseWriter, r *http.Request) {
-		i.writeError(w, r, oerr(http.StatusBadRequest, "unsupported_response_type", 70000,
-			"presenced does not serve interactive sign-in (authorization code flow). Get tokens from POST %s/{tenant}/oauth2/v2.0/token with grant_type=client_credentials (an application) or grant_type=password (a user).", i.base))
-	})
+	m.HandleFunc("/{tenant}/oauth2/v2.0/token", cors(i.serveToken))
+	m.HandleFunc("/{tenant}/v2.0/.well-known/openid-configuration", cors(i.serveDiscovery))
+	m.HandleFunc("/{tenant}/discovery/v2.0/keys", cors(i.serveKeys))
+	m.HandleFunc("/{tenant}/oauth2/v2.0/authorize", i.serveAuthorize)
+	m.HandleFunc("/{tenant}/oauth2/v2.0/logout", i.serveLogout)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		i.writeError(w, r, oerr(http.StatusNotFound, "invalid_request", 900561,
-			"No endpoint at %s. presenced serves POST /{tenant}/oauth2/v2.0/token, GET /{tenant}/v2.0/.well-known/openid-configuration and GET /{tenant}/discovery/v2.0/keys, and the Graph API under /v1.0 and /beta.", clipString(r.URL.Path, 200)))
+			"No endpoint at %s. presenced serves POST /{tenant}/oauth2/v2.0/token, GET /{tenant}/oauth2/v2.0/authorize, GET /{tenant}/oauth2/v2.0/logout, GET /{tenant}/v2.0/.well-known/openid-configuration and GET /{tenant}/discovery/v2.0/keys, the Graph API under /v1.0 and /beta, and the presence board at /.", clipString(r.URL.Path, 200)))
 	})
 	return m
+}
+
+// cors lets single-page apps of any origin call the token, discovery and
+// keys endpoints from the browser, as Entra's do (no cookies are involved:
+// "*" allows no credentials). A preflight is answered here.
+func cors(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") == "" {
+			h(w, r)
+			return
+		}
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Expose-Headers", "client-request-id, Retry-After")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+			// The headers a library adds (MSAL's x-client-*, client-request-id)
+			// carry no credentials: whatever the browser asks for is allowed.
+			if h := r.Header.Get("Access-Control-Request-Headers"); h != "" {
+				w.Header().Set("Access-Control-Allow-Headers", h)
+			}
+			w.Header().Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // tenant resolves the {tenant} path segment. The error names only what
@@ -81,31 +108,37 @@ func (i *Issuer) tenant(r *http.Request, errCode string) (directory.Tenant, *oau
 func asked(r *http.Request) string { return clipString(r.PathValue("tenant"), 100) }
 
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
-	if !i.allow(w, r) {
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		i.writeError(w, r, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
-			"The endpoint only accepts POST requests. Received a %s request.", r.Method))
-		return
-	}
-	t, e := i.tenant(r, "invalid_request")
+	resp, e := i.tokenRequest(w, r)
 	if e != nil {
-		i.writeError(w, r, e)
-		return
-	}
-	resp, e := i.token(w, r, t)
-	if e != nil {
+		i.obs.TokenRejected(e.err, e.code)
 		if e.err == "invalid_client" && r.Header.Get("Authorization") != "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="presenced"`)
 		}
 		i.writeError(w, r, e)
 		return
 	}
+	i.obs.TokenIssued(resp.grant)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// tokenRequest answers a request to the token endpoint, after its rate
+// limit, method and tenant.
+func (i *Issuer) tokenRequest(w http.ResponseWriter, r *http.Request) (*tokenResponse, *oauthError) {
+	if e := i.allow(w, r); e != nil {
+		return nil, e
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, oerr(http.StatusMethodNotAllowed, "invalid_request", 900561,
+			"The endpoint only accepts POST requests. Received a %s request.", r.Method)
+	}
+	t, e := i.tenant(r, "invalid_request")
+	if e != nil {
+		return nil, e
+	}
+	return i.token(w, r, t)
 }
 
 type tokenResponse struct {
@@ -114,6 +147,16 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	ExtExpiresIn int64  `json:"ext_expires_in"`
 	AccessToken  string `json:"access_token"`
+	// The authorization-code and refresh grants: a refresh token with
+	// offline_access (and, for a single-page app, its fixed remaining
+	// life), an id token with openid.
+	RefreshToken          string `json:"refresh_token,omitempty"`
+	RefreshTokenExpiresIn int64  `json:"refresh_token_expires_in,omitempty"`
+	IDToken               string `json:"id_token,omitempty"`
+	// ClientInfo answers client_info=1 (MSAL asks for it): base64url of
+	// {"uid": the user's object id, "utid": the tenant id}, as Entra's.
+	ClientInfo string `json:"client_info,omitempty"`
+	grant      string // for the Observer
 }
 
 // form reads the urlencoded body: one value per parameter.
@@ -175,10 +218,10 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 	switch grant {
 	case "":
 		return nil, missing("grant_type")
-	case "client_credentials", "password":
+	case "client_credentials", "password", "authorization_code", "refresh_token":
 	default:
 		return nil, oerr(http.StatusBadRequest, "unsupported_grant_type", 70003,
-			"The app requested an unsupported grant type '%s'. presenced supports grant_type=client_credentials (an application acting as itself) and grant_type=password (a user's name and password).", clipString(grant, 60))
+			"The app requested an unsupported grant type '%s'. presenced supports grant_type=client_credentials (an application acting as itself), password (a user's name and password), authorization_code (a code from the sign-in page, with PKCE) and refresh_token.", clipString(grant, 60))
 	}
 	if form.Has("client_assertion") || form.Has("client_assertion_type") {
 		return nil, oerr(http.StatusBadRequest, "invalid_request", 90014,
@@ -218,6 +261,9 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 			"'%s' is not a valid application identifier: a client id is a GUID such as %s.", clipString(clientID, 60), directory.DemoDaemonClientID)
 	}
 	app, ok := i.dir.App(clientID)
+	if ok && app.TenantID == t.ID {
+		reqlog.SetCaller(r.Context(), t.ID, app.ClientID) // for the request's log lines
+	}
 	if !ok || app.TenantID != t.ID {
 		// Where an application is registered is not said: that would tell
 		// anyone who has a client id which tenants this server has.
@@ -240,6 +286,14 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		}
 	}
 	switch {
+	case grant == "authorization_code" || grant == "refresh_token":
+		// Whether this client must authenticate depends on where the
+		// code was sent (a SPA never does): the grant decides.
+		resp, e := i.userGrant(r, t, app, form, grant, hasSecret)
+		if resp != nil {
+			resp.grant = grant
+		}
+		return resp, e
 	case !hasSecret && (grant == "client_credentials" || !app.Public):
 		why := "it is a confidential client"
 		if app.Public {
@@ -261,10 +315,16 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		if err != nil {
 			return nil, oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
 		}
-		return i.response(tok, ""), nil
+		resp := i.response(tok, "")
+		resp.grant = grant
+		return resp, nil
 	}
 
-	return i.passwordGrant(r, t, app, form, scope, hasSecret)
+	resp, e := i.passwordGrant(r, t, app, form, scope, hasSecret)
+	if resp != nil {
+		resp.grant = grant
+	}
+	return resp, e
 }
 
 func (i *Issuer) response(tok, scope string) *tokenResponse {
@@ -451,6 +511,8 @@ type discovery struct {
 	Issuer                            string   `json:"issuer"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	ClaimsSupported                   []string `json:"claims_supported"`
 	TenantRegionScope                 *string  `json:"tenant_region_scope"`
@@ -480,13 +542,15 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		ResponseModesSupported:            []string{"query", "fragment", "form_post"},
 		SubjectTypesSupported:             []string{"pairwise"},
 		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
-		ResponseTypesSupported:            []string{"code", "id_token", "code id_token", "id_token token"},
+		ResponseTypesSupported:            []string{"code"},
 		ScopesSupported:                   []string{"openid", "profile", "email", "offline_access"},
 		Issuer:                            IssuerURL(i.base, t.ID),
 		RequestURIParameterSupported:      false,
 		AuthorizationEndpoint:             tb + "/oauth2/v2.0/authorize",
-		GrantTypesSupported:               []string{"client_credentials", "password"},
-		ClaimsSupported:                   []string{"aud", "iss", "iat", "nbf", "exp", "azp", "appid", "azpacr", "idtyp", "jti", "name", "oid", "preferred_username", "roles", "scp", "sub", "tid", "upn", "ver"},
+		GrantTypesSupported:               []string{"client_credentials", "password", "authorization_code", "refresh_token"},
+		ClaimsSupported:                   []string{"aud", "iss", "iat", "nbf", "exp", "azp", "appid", "azpacr", "idtyp", "jti", "name", "nonce", "oid", "preferred_username", "roles", "scp", "sid", "sub", "tid", "upn", "ver"},
+		EndSessionEndpoint:                tb + "/oauth2/v2.0/logout",
+		CodeChallengeMethodsSupported:     []string{"S256"},
 		CloudInstanceName:                 "presenced",
 		CloudGraphHostName:                host,
 		MSGraphHost:                       host,

@@ -148,7 +148,7 @@ func TestTokenEndpointIssues(t *testing.T) {
 		{"client credentials basic auth and client_id", directory.DemoTenantID, with(appForm(), "client_secret", "\x00"), basic(directory.DemoDaemonClientID, directory.DemoDaemonSecret), "", "", ""},
 		{"client credentials uppercase client id", directory.DemoTenantID, with(appForm(), "client_id", strings.ToUpper(directory.DemoDaemonClientID)), nil, "", "", ""},
 		{"password default", directory.DemoTenantID, userForm("adele@contoso.dev", "https://graph.microsoft.com/.default"), nil, directory.DemoUserAdele,
-			"Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite", "Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite"},
+			"Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite User.ReadBasic.All", "Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite User.ReadBasic.All"},
 		{"password named scopes", "contoso.dev", userForm("ALEX@contoso.dev", "openid profile offline_access Presence.Read https://graph.microsoft.com/presence.readwrite Presence.Read"), nil, directory.DemoUserAlex,
 			"Presence.Read Presence.ReadWrite", "Presence.Read Presence.ReadWrite"},
 		{"password resource id scope", directory.DemoTenantID, userForm("megan@contoso.dev", "00000003-0000-0000-c000-000000000000/Presence.Read.All"), nil, directory.DemoUserMegan,
@@ -216,7 +216,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"client id not guid", directory.DemoTenantID, with(appForm(), "client_id", "daemon"), nil, 400, "unauthorized_client", 700038, "'daemon' is not a valid application identifier"},
 		{"missing client id", directory.DemoTenantID, with(appForm(), "client_id", "\x00"), nil, 400, "invalid_request", 900144, "following parameter: 'client_id'"},
 		{"missing grant", directory.DemoTenantID, with(appForm(), "grant_type", "\x00"), nil, 400, "invalid_request", 900144, "'grant_type'"},
-		{"unsupported grant", directory.DemoTenantID, with(appForm(), "grant_type", "authorization_code"), nil, 400, "unsupported_grant_type", 70003, "unsupported grant type 'authorization_code'|client_credentials|password"},
+		{"unsupported grant", directory.DemoTenantID, with(appForm(), "grant_type", "device_code"), nil, 400, "unsupported_grant_type", 70003, "unsupported grant type 'device_code'|client_credentials|password|authorization_code|refresh_token"},
 		{"client assertion", directory.DemoTenantID, with(appForm(), "client_assertion", "x.y.z"), nil, 400, "invalid_request", 90014, "client_assertion (certificate credentials) is not supported"},
 		{"missing scope", directory.DemoTenantID, with(appForm(), "scope", "\x00"), nil, 400, "invalid_request", 900144, "'scope'"},
 		{"app scope not default", directory.DemoTenantID, with(appForm(), "scope", "Presence.Read.All"), nil, 400, "invalid_scope", 1002012, "scope Presence.Read.All is not valid|/.default suffixed"},
@@ -363,7 +363,9 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		for k, v := range map[string]string{
 			"id_token_signing_alg_values_supported": "RS256",
 			"token_endpoint_auth_methods_supported": "client_secret_post client_secret_basic",
-			"grant_types_supported":                 "client_credentials password",
+			"grant_types_supported":                 "client_credentials password authorization_code refresh_token",
+			"code_challenge_methods_supported":      "S256",
+			"response_types_supported":              "code",
 			"subject_types_supported":               "pairwise",
 		} {
 			var got []string

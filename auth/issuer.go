@@ -19,7 +19,6 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
@@ -37,6 +36,7 @@ import (
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/guid"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
 )
 
 // Audiences of Microsoft Graph: issued tokens carry GraphAudience; the
@@ -77,8 +77,14 @@ type IssuerOptions struct {
 	TokenRate throttle.RateOptions
 	// Logger receives sign-in lockouts (default slog.Default()).
 	Logger *slog.Logger
-	// Passwords checks users' passwords (the password grant); nil: no
-	// user can sign in with a password.
+	// Grants is the engine bucket where authorization codes and refresh
+	// tokens are kept (the authorization-code flow). Nil: the flow is not
+	// served (GET /authorize says so).
+	Grants store.KV
+	// Observer is told of every token issued or refused (nil: nobody).
+	Observer Observer
+	// Passwords checks users' passwords (the password grant and browser
+	// sign-in); nil: no user can sign in with a password.
 	Passwords Passwords
 }
 
@@ -123,6 +129,8 @@ type Issuer struct {
 	lockout   *throttle.Lockout // nil: off
 	rate      *throttle.Rate    // nil: off
 	log       *slog.Logger
+	grants    *grantStore // nil: no authorization-code flow
+	obs       Observer
 	passwords Passwords
 }
 
@@ -202,12 +210,19 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
 	published, err := publishedKeys(set)
 	if err != nil {
 		return nil, err
 	}
-	return &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, published: published, lifetime: o.TokenLifetime,
-		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger, passwords: o.Passwords}, nil
+	i := &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, published: published, lifetime: o.TokenLifetime,
+		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger, obs: o.Observer, passwords: o.Passwords}
+	if o.Grants != nil {
+		i.grants = &grantStore{kv: o.Grants, clock: o.Clock, log: o.Logger}
+	}
+	return i, nil
 }
 
 func checkBaseURL(s string) error {
@@ -223,6 +238,14 @@ func checkBaseURL(s string) error {
 		return presence.Errorf(presence.Invalid, "BaseURL", "auth: base URL %q has a query or fragment.", s)
 	}
 	return nil
+}
+
+// Run removes expired authorization codes and refresh tokens from the
+// engine, once a minute, until ctx ends. Without Grants it returns at once.
+func (i *Issuer) Run(ctx context.Context) {
+	if i.grants != nil {
+		i.grants.run(ctx)
+	}
 }
 
 // IssuerURL is the "iss" of tokens for a tenant: baseURL/{tenantID}/v2.0.
@@ -292,8 +315,7 @@ func (i *Issuer) mint(app directory.App, user *directory.User, scopes []string, 
 	} else {
 		c.IDTyp = "user"
 		c.OID = user.ID
-		h := sha256.Sum256([]byte(app.ClientID + "/" + user.ID))
-		c.Sub = base64.RawURLEncoding.EncodeToString(h[:])
+		c.Sub = pairwiseSub(app.ClientID, user.ID)
 		c.Scp = strings.Join(scopes, " ")
 		c.UPN = user.UserPrincipalName
 		c.PreferredUsername = user.UserPrincipalName

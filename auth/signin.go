@@ -28,6 +28,26 @@ func (i *Issuer) passwordGrant(r *http.Request, t directory.Tenant, app director
 	if e != nil {
 		return nil, e
 	}
+	u, e := i.checkPassword(r, t, username, password)
+	if e != nil {
+		return nil, e
+	}
+	tok, err := i.mint(app, &u, scopes, withSecret)
+	if err != nil {
+		return nil, oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
+	}
+	return i.response(tok, strings.Join(scopes, " ")), nil
+}
+
+// checkPassword signs a user of tenant t in with a password, behind smart
+// lockout: failures are counted per user and per source address, and a
+// user locked for an address is refused there even with the right
+// password (AADSTS50053). The password grant and the sign-in page both
+// come through here.
+func (i *Issuer) checkPassword(r *http.Request, t directory.Tenant, username, password string) (directory.User, *oauthError) {
+	if username == "" {
+		return directory.User{}, oerr(http.StatusBadRequest, "invalid_request", 900144, "Enter your user name (userPrincipalName).")
+	}
 	src := throttle.SourceOf(r.RemoteAddr)
 	// A user named by object id or by userPrincipalName is one user to
 	// the lockout; an unknown name is counted as written.
@@ -37,46 +57,45 @@ func (i *Issuer) passwordGrant(r *http.Request, t directory.Tenant, app director
 		who = u.ID
 	}
 	if locked, _ := i.lockout.Locked(t.ID, who, src); locked {
-		return nil, errLocked()
+		return directory.User{}, errLocked()
 	}
 	if !known {
 		if i.passwords != nil {
 			_, _, _ = i.passwords.Authenticate(r.Context(), t.ID, username, password) // the same time as a known user's
 		}
 		if locked := i.failed(t, who, src, password); locked {
-			return nil, errLocked()
+			return directory.User{}, errLocked()
 		}
-		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50034,
+		return directory.User{}, oerr(http.StatusBadRequest, "invalid_grant", 50034,
 			"The user account %s does not exist in the %s directory. To sign into this application, the account must be added to the directory.", clipString(username, 120), asked(r))
 	}
 	ok := false
 	if i.passwords != nil {
-		var err error
-		if u, ok, err = i.passwords.Authenticate(r.Context(), t.ID, u.ID, password); err != nil {
-			return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", 50000, "Checking the password failed; try again.")
+		checked, match, err := i.passwords.Authenticate(r.Context(), t.ID, u.ID, password)
+		if err != nil {
+			return directory.User{}, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", 50000, "Checking the password failed; try again.")
+		}
+		if ok = match; ok {
+			u = checked
 		}
 	}
 	if !ok {
 		if locked := i.failed(t, who, src, password); locked {
-			return nil, errLocked()
+			return directory.User{}, errLocked()
 		}
 		if !u.HasPassword {
-			return nil, oerr(http.StatusBadRequest, "invalid_grant", 50126,
+			return directory.User{}, oerr(http.StatusBadRequest, "invalid_grant", 50126,
 				"Error validating credentials due to invalid username or password. User %s has no password in the directory, so cannot use the password grant.", u.UserPrincipalName)
 		}
-		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50126,
+		return directory.User{}, oerr(http.StatusBadRequest, "invalid_grant", 50126,
 			"Error validating credentials due to invalid username or password.")
 	}
 	if !u.AccountEnabled {
-		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50057,
+		return directory.User{}, oerr(http.StatusBadRequest, "invalid_grant", 50057,
 			"The user account is disabled. The account has been disabled by an administrator.")
 	}
 	i.lockout.Succeeded(t.ID, who, src)
-	tok, err := i.mint(app, &u, scopes, withSecret)
-	if err != nil {
-		return nil, oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
-	}
-	return i.response(tok, strings.Join(scopes, " ")), nil
+	return u, nil
 }
 
 // failed counts a failed sign-in and reports whether it locked the user;
@@ -89,6 +108,13 @@ func (i *Issuer) failed(t directory.Tenant, who string, src throttle.Source, pas
 	return locked
 }
 
+// rateOK counts a request against its source address's token bucket; over
+// it, secs is how long to wait (whole seconds, for Retry-After).
+func (i *Issuer) rateOK(r *http.Request) (ok bool, secs int) {
+	ok, wait := i.rate.Allow(throttle.SourceOf(r.RemoteAddr))
+	return ok, int((wait + time.Second - 1) / time.Second)
+}
+
 // errLocked is Entra's answer to a sign-in of a locked user. It does not
 // say for how long: that would tell an attacker when to come back.
 func errLocked() *oauthError {
@@ -97,16 +123,14 @@ func errLocked() *oauthError {
 }
 
 // allow applies the token endpoint's rate limit to the request's source
-// address; a request over it is answered 429 with Retry-After.
-func (i *Issuer) allow(w http.ResponseWriter, r *http.Request) bool {
-	ok, wait := i.rate.Allow(throttle.SourceOf(r.RemoteAddr))
+// address; a request over it is refused with 429 and Retry-After.
+func (i *Issuer) allow(w http.ResponseWriter, r *http.Request) *oauthError {
+	ok, secs := i.rateOK(r)
 	if ok {
-		return true
+		return nil
 	}
-	secs := int((wait + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	i.writeError(w, r, oerr(http.StatusTooManyRequests, "temporarily_unavailable", 90055,
+	return oerr(http.StatusTooManyRequests, "temporarily_unavailable", 90055,
 		"Too many token requests from this address: the token endpoint takes %s per second from one address, with bursts of %d. Try again in %d seconds.",
-		fmt.Sprint(i.rate.PerSecond()), i.rate.Burst(), secs))
-	return false
+		fmt.Sprint(i.rate.PerSecond()), i.rate.Burst(), secs)
 }

@@ -37,6 +37,10 @@ type Principal struct {
 	// Expires is when the token expires (its exp): what outlives a request,
 	// such as a live stream, ends then.
 	Expires time.Time
+	// CheckedAt is the server's clock when the token was checked: the
+	// instant the request is counted at (throttling), so that the request
+	// path reads the clock once for both.
+	CheckedAt time.Time
 }
 
 // MaxTokenLength is the longest access token Validate looks at.
@@ -154,7 +158,9 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 		return Principal{}, unauthenticated("Access token is empty.")
 	}
 	version := v.dir.Version()
-	if p, ok := v.cache.get(raw, v.clock.Now(), v.leeway, version); ok {
+	now := v.clock.Now()
+	if p, ok := v.cache.get(raw, now, v.leeway, version); ok {
+		p.CheckedAt = now
 		return p, nil
 	}
 	p, nbf, exp, err := v.validate(raw)
@@ -162,6 +168,7 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 		return Principal{}, err
 	}
 	v.cache.put(raw, p, nbf, exp, version)
+	p.CheckedAt = now
 	return p, nil
 }
 

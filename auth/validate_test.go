@@ -90,7 +90,7 @@ func TestValidateUserToken(t *testing.T) {
 	}
 	// No scopes: all consented ones.
 	_, c = decode(t, f.userToken(t, directory.DemoUserMegan))
-	if c["scp"] != "Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite" {
+	if c["scp"] != "Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite User.ReadBasic.All" {
 		t.Errorf("default scp %v", c["scp"])
 	}
 }

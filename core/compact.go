@@ -40,6 +40,10 @@ import (
 //	               scheduledEnd after scheduledStart
 //	  window       calendarUntil (time), calendarRev (uvarint): added with
 //	               the calendar; a server older than it refuses such records
+//	  workLocation (parts bit 7) one byte: bit 0 manual, 1 automatic, 2
+//	               scheduled; then manual and automatic each: type (value),
+//	               placeId, setAt, until after setAt; scheduled: count, then
+//	               each: start, end after start, type (value), placeId
 //
 // A session id is k: 0 and the id written out, or, in the cache only, k-1
 // its number in the process's sessionIDTable (the engine's form is
@@ -88,6 +92,14 @@ const (
 	hasAutoReplies
 	hasWindow
 )
+
+// hasWorkLocation is the work location's bit: the highest, so that the
+// parts added after it (calendar, mailbox) take the next free low bits.
+// Records without it read as they always did.
+const hasWorkLocation = 1 << 7
+
+// knownParts are the parts bits a record may carry.
+const knownParts = hasPreferred | hasStatus | hasEvents | hasAutoReplies | hasWindow | hasWorkLocation
 
 // Time tags.
 const (
@@ -190,6 +202,9 @@ func (c codec) appendFacts(b []byte, f presence.Facts) []byte {
 	if !f.CalendarUntil.IsZero() || f.CalendarRev != 0 {
 		parts |= hasWindow
 	}
+	if f.Location != nil {
+		parts |= hasWorkLocation
+	}
 	b = append(b, parts)
 	if p := f.Preferred; p != nil {
 		b = appendValue(b, p.Pair.Availability)
@@ -235,7 +250,79 @@ func (c codec) appendFacts(b []byte, f presence.Facts) []byte {
 		b = c.appendTime(b, f.CalendarUntil, time.Time{})
 		b = binary.AppendUvarint(b, f.CalendarRev)
 	}
+	if w := f.Location; w != nil {
+		b = c.appendWorkLocation(b, w)
+	}
 	return b
+}
+
+// appendWorkLocation appends the work location part.
+func (c codec) appendWorkLocation(b []byte, w *presence.WorkLocations) []byte {
+	var layers byte
+	if w.Manual != nil {
+		layers |= 1
+	}
+	if w.Automatic != nil {
+		layers |= 2
+	}
+	if len(w.Scheduled) > 0 {
+		layers |= 4
+	}
+	b = append(b, layers)
+	for _, s := range []*presence.LocationSignal{w.Manual, w.Automatic} {
+		if s != nil {
+			b = appendValue(b, s.Type)
+			b = appendString(b, s.PlaceID)
+			b = c.appendTime(b, s.SetAt, time.Time{})
+			b = c.appendTime(b, s.Until, s.SetAt)
+		}
+	}
+	if len(w.Scheduled) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(w.Scheduled)))
+		for _, s := range w.Scheduled {
+			b = c.appendTime(b, s.Start, time.Time{})
+			b = c.appendTime(b, s.End, s.Start)
+			b = appendValue(b, s.Type)
+			b = appendString(b, s.PlaceID)
+		}
+	}
+	return b
+}
+
+// workLocation reads the work location part.
+func (r *reader) workLocation() *presence.WorkLocations {
+	w := &presence.WorkLocations{}
+	layers := r.byte()
+	if layers == 0 || layers&^7 != 0 {
+		r.fail() // written only when there is some
+	}
+	signal := func() *presence.LocationSignal {
+		s := &presence.LocationSignal{Type: r.value(), PlaceID: r.string()}
+		s.SetAt = r.time(time.Time{})
+		s.Until = r.time(s.SetAt)
+		return s
+	}
+	if layers&1 != 0 {
+		w.Manual = signal()
+	}
+	if layers&2 != 0 {
+		w.Automatic = signal()
+	}
+	if layers&4 != 0 {
+		n := r.count()
+		if n == 0 {
+			r.fail()
+		}
+		w.Scheduled = make([]presence.ScheduledLocation, n)
+		for i := range w.Scheduled {
+			s := &w.Scheduled[i]
+			s.Start = r.time(time.Time{})
+			s.End = r.time(s.Start)
+			s.Type = r.value()
+			s.PlaceID = r.string()
+		}
+	}
+	return w
 }
 
 func (c codec) number(id string) (uint32, bool) {
@@ -289,7 +376,7 @@ func (c codec) decodeInto(s string, buf []presence.Session) (presence.Facts, err
 	f.LastWrite = r.time(time.Time{})
 
 	parts := r.byte()
-	if parts&^(hasPreferred|hasStatus|hasEvents|hasAutoReplies|hasWindow) != 0 {
+	if parts&^knownParts != 0 {
 		r.fail()
 	}
 	if parts&hasPreferred != 0 {
@@ -344,6 +431,9 @@ func (c codec) decodeInto(s string, buf []presence.Session) (presence.Facts, err
 	if parts&hasWindow != 0 {
 		f.CalendarUntil = r.time(time.Time{})
 		f.CalendarRev = r.uvarint()
+	}
+	if parts&hasWorkLocation != 0 {
+		f.Location = r.workLocation()
 	}
 	if r.err != nil || len(r.s) != 0 {
 		return presence.Facts{}, errCompact

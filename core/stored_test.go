@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -122,6 +123,28 @@ func randomFacts(r *rand.Rand) presence.Facts {
 		at := randomTime(r, time.Time{})
 		f.AutoReplies = &presence.AutoReplies{Status: randomString(r), ScheduledStart: at, ScheduledEnd: randomTime(r, at), InternalReplyMessage: randomString(r)}
 	}
+	if r.IntN(2) == 0 {
+		w := &presence.WorkLocations{}
+		signal := func() *presence.LocationSignal {
+			at := randomTime(r, time.Time{})
+			return &presence.LocationSignal{Type: randomString(r), PlaceID: randomString(r), SetAt: at, Until: randomTime(r, at)}
+		}
+		switch r.IntN(4) {
+		case 0:
+			w.Manual = signal()
+		case 1:
+			w.Automatic = signal()
+		case 2:
+			w.Manual, w.Automatic = signal(), signal()
+		}
+		for range r.IntN(3) + 1 - min(1, r.IntN(4)) {
+			at := randomTime(r, time.Time{})
+			w.Scheduled = append(w.Scheduled, presence.ScheduledLocation{Start: at, End: randomTime(r, at), Type: randomString(r), PlaceID: randomString(r)})
+		}
+		if w.Manual != nil || w.Automatic != nil || len(w.Scheduled) > 0 {
+			f.Location = w
+		}
+	}
 	if r.IntN(3) == 0 {
 		f.CalendarUntil = randomTime(r, time.Time{})
 		f.CalendarRev = r.Uint64() >> r.IntN(64)
@@ -166,6 +189,18 @@ func inUTC(f presence.Facts) presence.Facts {
 	if a := f.AutoReplies; a != nil {
 		utc(&a.ScheduledStart)
 		utc(&a.ScheduledEnd)
+	}
+	if w := f.Location; w != nil {
+		for _, s := range []*presence.LocationSignal{w.Manual, w.Automatic} {
+			if s != nil {
+				utc(&s.SetAt)
+				utc(&s.Until)
+			}
+		}
+		for i := range w.Scheduled {
+			utc(&w.Scheduled[i].Start)
+			utc(&w.Scheduled[i].End)
+		}
 	}
 	utc(&f.CalendarUntil)
 	utc(&f.LastWrite)
@@ -339,4 +374,53 @@ func FuzzStoredDecode(f *testing.F) {
 			t.Fatalf("%x reads as\n%+v\nits re-encoding as\n%+v", v, got, again)
 		}
 	})
+}
+
+// goldenWorkLocation is goldenFacts with every work location layer set.
+func goldenWorkLocation() presence.Facts {
+	f := goldenFacts()
+	now := f.LastWrite
+	paris := time.FixedZone("", 3600)
+	f.Location = &presence.WorkLocations{
+		Manual:    &presence.LocationSignal{Type: "office", PlaceID: "eb706f15-137e-4722-b4d1-b601481d9251", SetAt: now, Until: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)},
+		Automatic: &presence.LocationSignal{Type: "remote", SetAt: now.In(paris), Until: time.Date(2026, 11, 26, 0, 0, 0, 0, paris)},
+		Scheduled: []presence.ScheduledLocation{{Start: now, End: now.Add(8 * time.Hour), Type: "timeOff"}},
+	}
+	return f
+}
+
+// goldenWorkLocationTail is what goldenWorkLocation adds to the golden
+// record in the engine's form, after its other parts.
+const goldenWorkLocationTail = "" +
+	"07ff066f66666963652465623730366631352d313337652d343732322d623464" +
+	"312d62363031343831643932353101aab4db90fb889feb3102d6cbacb79ac718" +
+	"ff0672656d6f74650005a038aab4db90fb889feb3102d6cbe7abd4f5160101aa" +
+	"b4db90fb889feb31028080a8dcb08c0dff0774696d654f666600"
+
+// A record with a work location is the record without it, its parts byte
+// with bit 7, and the part after the others; it reads back exactly, and
+// records without the bit read as they always did (TestStoredGolden).
+func TestStoredGoldenWorkLocation(t *testing.T) {
+	f := goldenWorkLocation()
+	v := encodeStored(f)
+	plain := encodeStored(goldenFacts())
+	// The parts byte is the last byte of the plain record before its
+	// optional parts; find it as the first byte that differs.
+	i := 0
+	for i < len(plain) && plain[i] == v[i] {
+		i++
+	}
+	if v[i] != plain[i]|0x80 || !bytes.Equal(v[i+1:i+len(plain)-i], plain[i+1:]) {
+		t.Fatalf("the work location changed more than the parts byte and the tail:\n got %x\nwant %x + tail", v, plain)
+	}
+	if tail := hex.EncodeToString(v[len(plain):]); tail != goldenWorkLocationTail {
+		t.Errorf("the work location part changed:\n got %s\nwant %s", tail, goldenWorkLocationTail)
+	}
+	got, err := decodeStored(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, jsonRoundTrip(t, f)) {
+		t.Errorf("reads as\n%+v\nwant\n%+v", got, f)
+	}
 }

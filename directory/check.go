@@ -421,6 +421,12 @@ func checkAppFields(at entryRef, a App) (App, error) {
 	if a.Scopes, err = checkPerms(at, "scopes", a.Scopes, knownScopes, "delegated scopes"); err != nil {
 		return a, err
 	}
+	if err := checkRedirectURIs(at, "redirectUris", a.RedirectURIs, RedirectWeb, a.Public); err != nil {
+		return a, err
+	}
+	if err := checkRedirectURIs(at, "spaRedirectUris", a.SPARedirectURIs, RedirectSPA, a.Public); err != nil {
+		return a, err
+	}
 	return a, nil
 }
 
@@ -442,5 +448,7 @@ func cloneApp(a App) App {
 	a.Roles = slices.Clone(a.Roles)
 	a.Scopes = slices.Clone(a.Scopes)
 	a.Secrets = slices.Clone(a.Secrets)
+	a.RedirectURIs = slices.Clone(a.RedirectURIs)
+	a.SPARedirectURIs = slices.Clone(a.SPARedirectURIs)
 	return a
 }

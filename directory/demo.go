@@ -31,7 +31,10 @@ const (
 	demoFabrikamSecretID   = "5ec2e7a1-0d3f-4c1b-9e8a-000000000002"
 
 	// The public client app: password grant without a secret, delegated
-	// scopes Presence.Read, Presence.Read.All, Presence.ReadWrite, Calendars.ReadWrite and MailboxSettings.ReadWrite.
+	// scopes Presence.Read, Presence.Read.All, Presence.ReadWrite,
+	// Calendars.ReadWrite, MailboxSettings.ReadWrite and User.ReadBasic.All;
+	// the presence board signs in as it (its SPA redirect URIs are the
+	// loopback addresses, any port: dev mode's board on this machine).
 	DemoClientID   = "1f35b044-4304-4eb5-af8d-a25642c64040"
 	DemoClientName = "presenced demo client"
 
@@ -52,6 +55,12 @@ const (
 	DemoFabrikamUserNestor     = "861ec2e7-6872-4e66-9bfd-bfe54cbe8c1b" // nestor@fabrikam.dev, Nestor Wilke
 	DemoFabrikamUserIsaiah     = "4f9a1877-a77f-461e-a424-449116227d47" // isaiah@fabrikam.dev, Isaiah Langer
 )
+
+// DemoBoardRedirectURIs are the demo public client's SPA redirect URIs:
+// the board at / on a loopback address, whatever the port.
+func DemoBoardRedirectURIs() []string {
+	return []string{"http://127.0.0.1/", "http://localhost/", "http://[::1]/"}
+}
 
 // DemoData returns fresh copies of the demo directory's entries, for tests
 // that want the demo with a change (an external access policy, another
@@ -75,7 +84,8 @@ func DemoData() ([]Tenant, []UserEntry, []App) {
 		{ClientID: DemoDaemonClientID, TenantID: DemoTenantID, Name: DemoDaemonName, Secrets: []Secret{{ID: demoDaemonSecretID, Hint: DemoDaemonSecret[:3], Hash: demoDaemonSecretHash}},
 			Roles: []string{"Presence.ReadWrite.All", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}},
 		{ClientID: DemoClientID, TenantID: DemoTenantID, Name: DemoClientName, Public: true,
-			Scopes: []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}},
+			Scopes:          []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.ReadWrite", "MailboxSettings.ReadWrite", "User.ReadBasic.All"},
+			SPARedirectURIs: DemoBoardRedirectURIs()},
 		{ClientID: DemoFabrikamDaemonClientID, TenantID: DemoFabrikamTenantID, Name: DemoFabrikamDaemonName, Secrets: []Secret{{ID: demoFabrikamSecretID, Hint: DemoFabrikamDaemonSecret[:3], Hash: demoFabrikamSecretHash}},
 			Roles: []string{"Presence.ReadWrite.All"}},
 	}

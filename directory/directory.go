@@ -50,7 +50,9 @@
 //	    "secrets":  [{"id", "hint", "hash"}],  // or the hashes, as an export writes them
 //	    "roles":    ["Presence.ReadWrite.All"],// application permissions granted (admin consent)
 //	    "scopes":   ["Presence.Read"],         // delegated scopes consented for the tenant's users
-//	    "public":   false                      // public client: password grant without a secret
+//	    "public":   false,                     // public client: password grant without a secret
+//	    "redirectUris":    ["https://app.example/signin"], // web (or native) redirect URIs of the authorization-code flow
+//	    "spaRedirectUris": ["https://board.example/"]      // single-page app redirect URIs (PKCE, redeemed from the browser)
 //	  }]
 //	}
 //
@@ -258,6 +260,14 @@ type App struct {
 	// Public marks a public client (a desktop or mobile app that cannot
 	// keep a secret): it may use the password grant without a secret.
 	Public bool `json:"public,omitempty"`
+	// RedirectURIs are where the authorization-code flow may send a web
+	// application's (or a native public client's) codes: https, http on
+	// a loopback host, or a native app's own scheme.
+	RedirectURIs []string `json:"redirectUris,omitempty"`
+	// SPARedirectURIs are a single-page application's redirect URIs: the
+	// code is redeemed from the browser, with PKCE and without a secret,
+	// and refresh tokens live 24 hours (as Entra's "spa" platform).
+	SPARedirectURIs []string `json:"spaRedirectUris,omitempty"`
 }
 
 // HasSecret reports whether the app authenticates with a client secret.
@@ -286,7 +296,7 @@ func (a App) ServicePrincipalID() string {
 var knownRoles = []string{"Presence.Read.All", "Presence.ReadWrite.All", "Calendars.Read", "Calendars.ReadWrite", "MailboxSettings.Read", "MailboxSettings.ReadWrite", "User.Read.All", "User.ReadWrite.All"}
 
 // Delegated scopes a directory may consent.
-var knownScopes = []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.Read", "Calendars.ReadWrite", "MailboxSettings.Read", "MailboxSettings.ReadWrite", "User.Read", "User.Read.All", "User.ReadWrite.All", "offline_access", "openid", "profile", "email"}
+var knownScopes = []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.Read", "Calendars.ReadWrite", "MailboxSettings.Read", "MailboxSettings.ReadWrite", "User.Read", "User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "offline_access", "openid", "profile", "email"}
 
 // KnownRoles returns the application permissions a directory may grant.
 func KnownRoles() []string { return slices.Clone(knownRoles) }

@@ -375,7 +375,8 @@ func TestDemo(t *testing.T) {
 		t.Errorf("daemon: %+v", daemon)
 	}
 	client, _ := d.App(DemoClientID)
-	if !client.Public || !slices.Equal(client.Scopes, []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}) {
+	if !client.Public || !slices.Equal(client.Scopes, []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.ReadWrite", "MailboxSettings.ReadWrite", "User.ReadBasic.All"}) ||
+		!slices.Equal(client.SPARedirectURIs, DemoBoardRedirectURIs()) {
 		t.Errorf("client: %+v", client)
 	}
 	fd, ok := d.App(DemoFabrikamDaemonClientID)

@@ -232,7 +232,7 @@ func decodeStrict(data []byte, at string, v any) *presence.Error {
 		case strings.HasPrefix(at, "users"):
 			known = "id, tenantId, userPrincipalName, displayName, mail, accountEnabled, userAdministrator, password, passwordHash, externalId, givenName, familyName"
 		case strings.HasPrefix(at, "applications"):
-			known = "clientId, tenantId, name, secret, secrets, roles, scopes, public"
+			known = "clientId, tenantId, name, secret, secrets, roles, scopes, public, redirectUris, spaRedirectUris"
 		}
 		off := max(bytes.Index(data, []byte(name)), 0)
 		return presence.Errorf(presence.Invalid, at, "directory: %s has an unknown field %s (@%d@); the known fields are: %s.", at, name, off, known)

@@ -1,6 +1,7 @@
 package graphapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,27 +10,30 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/calendar"
+	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/presence"
 )
 
-// actionSpec is one bound action of the presence entity.
+// actionSpec is one bound action of the presence entity. status is its
+// success status (200 unless said).
 type actionSpec struct {
 	op     auth.Operation
 	decode func(a *API, r *http.Request, p auth.Principal) (presence.Command, error)
+	status int
 }
 
 var actions = map[string]actionSpec{
-	"setPresence":                {auth.WritePresence, decodeSetPresence},
-	"clearPresence":              {auth.WritePresence, decodeClearPresence},
-	"setUserPreferredPresence":   {auth.WritePreferred, decodeSetPreferred},
-	"clearUserPreferredPresence": {auth.WritePreferred, decodeClearPreferred},
-	"setStatusMessage":           {auth.WriteStatus, decodeSetStatus},
-}
-
-// Graph binds these to presence too; presenced does not implement work
-// location yet and says so rather than pretending.
-var notYet = map[string]bool{
-	"setManualLocation": true, "setAutomaticLocation": true, "clearAutomaticLocation": true, "clearLocation": true,
+	"setPresence":                {auth.WritePresence, decodeSetPresence, 0},
+	"clearPresence":              {auth.WritePresence, decodeClearPresence, 0},
+	"setUserPreferredPresence":   {auth.WritePreferred, decodeSetPreferred, 0},
+	"clearUserPreferredPresence": {auth.WritePreferred, decodeClearPreferred, 0},
+	"setStatusMessage":           {auth.WriteStatus, decodeSetStatus, 0},
+	"setManualLocation":          {auth.WriteLocation, decodeSetLocation("setManualLocation", presence.LayerManual), 0},
+	"setAutomaticLocation":       {auth.WriteLocation, decodeSetLocation("setAutomaticLocation", presence.LayerAutomatic), 0},
+	"clearLocation":              {auth.WriteLocation, decodeClear("clearLocation", presence.ClearLocation{}), 0},
+	// Graph's page for clearAutomaticLocation answers 204, the others 200.
+	"clearAutomaticLocation": {auth.WriteLocation, decodeClear("clearAutomaticLocation", presence.ClearAutomaticLocation{}), http.StatusNoContent},
 }
 
 func actionNames() string {
@@ -48,17 +52,12 @@ func (a *API) action(kind subjectKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("action")
 		spec, ok := actions[name]
-		p, err := a.principal(r)
+		p, err := a.caller(r)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
-		switch {
-		case notYet[name]:
-			a.writeError(w, r, errBody(http.StatusNotImplemented, "notImplemented",
-				fmt.Sprintf("presenced does not implement %s yet; the presence actions it serves are %s.", name, actionNames())))
-			return
-		case !ok:
+		if !ok {
 			a.writeError(w, r, errBody(http.StatusBadRequest, "BadRequest",
 				fmt.Sprintf("Resource not found for the segment '%s'. The presence actions are %s.", clip(name), actionNames())))
 			return
@@ -77,13 +76,30 @@ func (a *API) action(kind subjectKind) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
+		if err := noOptions(r); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 		cmd, err := spec.decode(a, r, p)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
+		if set, ok := cmd.(presence.SetLocation); ok {
+			// The signal lasts until the end of the user's day, in the time
+			// zone of their mailbox settings.
+			if set.Zone, err = a.userZone(r.Context(), u); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			cmd = set
+		}
 		if _, _, err := a.core.Do(r.Context(), ref(u), cmd); err != nil {
 			a.writeError(w, r, err)
+			return
+		}
+		if spec.status == http.StatusNoContent {
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		w.Header().Set("Content-Length", "0")
@@ -198,4 +214,47 @@ func decodeSetStatus(a *API, r *http.Request, _ auth.Principal) (presence.Comman
 		cmd.ContentType = "text"
 	}
 	return cmd, nil
+}
+
+// decodeSetLocation decodes setManualLocation and setAutomaticLocation:
+// workLocationType (office, remote, timeOff) and an optional placeId.
+func decodeSetLocation(action string, layer presence.LocationLayer) func(*API, *http.Request, auth.Principal) (presence.Command, error) {
+	return func(a *API, r *http.Request, _ auth.Principal) (presence.Command, error) {
+		var typ string
+		var place optString
+		if err := decodeBody(r, a.maxBody, action, false, param{"workLocationType", &typ}, param{"placeId", &place}); err != nil {
+			return nil, err
+		}
+		return presence.SetLocation{Layer: layer, Type: typ, PlaceID: place.v}, nil
+	}
+}
+
+// decodeClear decodes an action that takes no parameters: Graph's pages
+// say to send no body; an empty JSON object is accepted too.
+func decodeClear(action string, cmd presence.Command) func(*API, *http.Request, auth.Principal) (presence.Command, error) {
+	return func(a *API, r *http.Request, _ auth.Principal) (presence.Command, error) {
+		if err := decodeBody(r, a.maxBody, action, true); err != nil {
+			return nil, err
+		}
+		return cmd, nil
+	}
+}
+
+// userZone is the time zone of u's mailbox settings (UTC until they set
+// one, or when the server serves no mailbox).
+func (a *API) userZone(ctx context.Context, u directory.User) (*time.Location, error) {
+	if a.mail == nil {
+		return time.UTC, nil
+	}
+	s, err := a.mail.Settings(ctx, ref(u))
+	if err != nil {
+		return nil, err
+	}
+	z, err := calendar.Zone(s.TimeZone, "timeZone")
+	if err != nil {
+		// Settings are checked when written: a zone that no longer
+		// resolves (a zone database without it) counts as UTC.
+		return time.UTC, nil
+	}
+	return z, nil
 }

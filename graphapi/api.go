@@ -10,14 +10,17 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/auth/throttle"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/guid"
 	"github.com/presenced/presenced/mailbox"
+	"github.com/presenced/presenced/observe/reqlog"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -59,8 +62,18 @@ type Options struct {
 	Subscriptions Subscriptions
 	// Streams, when set, serves the live stream (StreamPath).
 	Streams Streams
+	// Budget is each application's request budget per tenant (Graph's
+	// throttling, 429 over it); nil: no budget.
+	Budget *throttle.Budget
+	// MaxInFlight is how many requests the API serves at once; over it a
+	// request is answered 503 at once (zero or less: no limit; the server
+	// passes DefaultMaxInFlight).
+	MaxInFlight int
 	// Mailbox, when set, serves events, calendarView and mailboxSettings.
 	Mailbox *mailbox.Mailbox
+	// Changes, when set, gives the explain endpoint each user's recent
+	// changes (the change log).
+	Changes ChangeLog
 	// StreamWriteTimeout bounds each write of the live stream (an event or
 	// a heartbeat), so that a stream nobody reads is dropped. It replaces
 	// the server's WriteTimeout, which bounds a whole response and would
@@ -88,9 +101,15 @@ type API struct {
 	subs                      Subscriptions
 	streams                   Streams
 	mail                      *mailbox.Mailbox
+	changes                   ChangeLog
 	mux                       *http.ServeMux
 
 	streamWriteTimeout time.Duration
+	streamsOpen        atomic.Int64 // for OpenStreams
+	budgetRefused      atomic.Int64 // for Throttled
+
+	budget   *throttle.Budget
+	inFlight *inFlight // nil: no limit
 
 	// streamsDone ends every open stream when the server shuts down
 	// (streams never go idle, so a graceful shutdown would wait forever).
@@ -104,7 +123,10 @@ func (a *API) StopStreams() { a.stopStreams() }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, mail: o.Mailbox, streamWriteTimeout: o.StreamWriteTimeout}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, mail: o.Mailbox, changes: o.Changes, streamWriteTimeout: o.StreamWriteTimeout, budget: o.Budget}
+	if o.MaxInFlight > 0 {
+		a.inFlight = &inFlight{max: int64(o.MaxInFlight)}
+	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -116,6 +138,7 @@ func New(o Options) *API {
 	}
 	m := http.NewServeMux()
 	for _, v := range []string{"/v1.0", "/beta"} {
+		m.Handle(v+"/users", a.method("GET", a.listUsers))
 		m.Handle(v+"/me/presence", a.method("GET", a.getPresence(subjectMe)))
 		m.Handle(v+"/users/{id}/presence", a.method("GET", a.getPresence(subjectUsers)))
 		m.Handle(v+"/communications/presences/{id}", a.method("GET", a.getPresence(subjectPresences)))
@@ -125,12 +148,15 @@ func New(o Options) *API {
 		m.Handle(v+"/users/{id}/presence/{action}", a.method("POST", a.action(subjectUsers)))
 		m.Handle(v+"/communications/presences/{id}/{action}", a.method("POST", a.action(subjectPresences)))
 		m.Handle(v+"/subscriptions", a.methods(route{"GET", a.listSubscriptions}, route{"POST", a.createSubscription}))
+		m.Handle(v+"/$batch", a.method("POST", a.batch))
 		m.Handle(v+"/subscriptions/{id}", a.methods(route{"GET", a.subscriptionItem}, route{"PATCH", a.subscriptionItem}, route{"DELETE", a.subscriptionItem}))
 		if a.mail != nil {
 			a.routeCalendar(m, v)
 		}
 	}
 	m.Handle(StreamPath, a.method("GET", a.stream))
+	m.Handle(ExplainPath, a.method("GET", a.explain(subjectUsers)))
+	m.Handle("/presenced/v1/me/presence/explain", a.method("GET", a.explain(subjectMe)))
 	if a.dev != nil {
 		m.Handle("/dev/clock", a.method("GET", a.getDevClock))
 		m.Handle("/dev/clock/advance", a.method("POST", a.advanceDevClock))
@@ -146,18 +172,36 @@ func New(o Options) *API {
 // ServeHTTP stamps every response with request-id (and echoes
 // client-request-id) before routing, so that every error carries both.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.stamp(w.Header(), r)
+	if a.inFlight != nil && guarded(r) {
+		if !a.inFlight.enter() {
+			a.overloaded(w, r)
+			return
+		}
+		defer a.inFlight.leave()
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// stamp sets a response's request-id, and its client-request-id: the
+// caller's, echoed, or the request-id when the caller sent none (or one it
+// cannot echo safely), as Graph does.
+func (a *API) stamp(h http.Header, r *http.Request) {
 	// The keys are set in canonical form: Header.Set would allocate the
 	// canonical "Request-Id" on every request.
-	h := w.Header()
-	id := guid.New()
-	h["Request-Id"] = []string{id}
+	var id string
+	if v := h["Request-Id"]; len(v) == 1 {
+		id = v[0] // the one the request's logging started with (observe.Wrap)
+	} else {
+		id = guid.New()
+		h["Request-Id"] = []string{id}
+	}
 	// Graph echoes the caller's client-request-id, and uses the request-id
 	// when the caller sent none (or one it cannot echo safely).
 	if c := r.Header.Get("client-request-id"); c != "" && len(c) <= 128 && printable(c) {
 		id = c
 	}
 	h["Client-Request-Id"] = []string{id}
-	a.mux.ServeHTTP(w, r)
 }
 
 // method restricts h to one HTTP method with a Graph-style 405 otherwise.
@@ -207,7 +251,11 @@ func (a *API) principal(r *http.Request) (auth.Principal, error) {
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	return a.auth.Validate(raw)
+	p, err := a.auth.Validate(raw)
+	if err == nil {
+		reqlog.SetCaller(r.Context(), p.TenantID, p.ClientID) // for the request's log lines
+	}
+	return p, err
 }
 
 // subjectKind says how the path names the user.

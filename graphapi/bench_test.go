@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/auth"
+	"github.com/presenced/presenced/auth/throttle"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
@@ -45,11 +47,15 @@ func benchUserID(i int) string { return fmt.Sprintf("%08x-be0c-4000-8000-%012x",
 
 // fixture is an API over a warm core, and a listener serving it.
 type fixture struct {
-	api    *API
-	url    string
-	token  string // the demo daemon's app token (Presence.ReadWrite.All)
-	owner  string // a delegated token of benchUserID(0) (Presence.Read.All)
-	client *http.Client
+	api *API
+	// throttled is api with throttling on: a budget per application (so
+	// large that it never refuses, so that every request does the work)
+	// and the in-flight guard.
+	throttled *API
+	url       string
+	token     string // the demo daemon's app token (Presence.ReadWrite.All)
+	owner     string // a delegated token of benchUserID(0) (Presence.Read.All)
+	client    *http.Client
 }
 
 var (
@@ -147,7 +153,9 @@ func newFixture() (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fixture{api: api, url: base, token: tok, owner: owner,
+	throttled := New(Options{BaseURL: base, Core: c, Directory: dir, Auth: val, Clock: clk, Logger: quiet,
+		Budget: throttle.NewBudget(throttle.BudgetOptions{Requests: 1 << 30, Clock: clk}), MaxInFlight: DefaultMaxInFlight})
+	f := &fixture{api: api, throttled: throttled, url: base, token: tok, owner: owner,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	// Warm: read every user once through the API.
 	for lo := 0; lo < benchUsers; lo += MaxIDs {
@@ -319,5 +327,125 @@ func BenchmarkSetPresence(b *testing.B) {
 	for b.Loop() {
 		w.serve(b, f.api, tmpls[i%len(tmpls)], bodies[(i/len(tmpls))%2])
 		i++
+	}
+}
+
+// BenchmarkThrottleOverhead is what throttling adds to a GET presence
+// (BenchmarkGetPresence/handler): the same request through an API without
+// throttling and one with it on (a budget per application that never
+// refuses, and the in-flight guard), alternating in rounds so that the
+// shared machine's load weighs on both alike.
+//
+//	go test -run '^$' -bench ThrottleOverhead -count 5 ./graphapi/
+func BenchmarkThrottleOverhead(b *testing.B) {
+	f := benchFixture(b)
+	tmpl := httptest.NewRequest("GET", "/v1.0/users/"+benchUserID(11)+"/presence", nil)
+	tmpl.Header.Set("Authorization", "Bearer "+f.token)
+	w := &discard{h: http.Header{}}
+	// Short rounds, many of them: the shared machine's load changes
+	// within a second, and both sides must see the same load.
+	const n = 200
+	rounds := max(b.N/n, 10)
+	var off, on time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	run := func(api *API) time.Duration {
+		t := time.Now()
+		for range n {
+			w.serve(b, api, tmpl, nil)
+		}
+		return time.Since(t)
+	}
+	for i := range rounds {
+		// Each goes first in half the rounds: the first of a pair ran
+		// measurably faster (a warmer cache), whichever it was.
+		if i%2 == 0 {
+			off += run(f.api)
+			on += run(f.throttled)
+		} else {
+			on += run(f.throttled)
+			off += run(f.api)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(off.Nanoseconds())/float64(n*rounds), "off-ns/req")
+	b.ReportMetric(float64(on.Nanoseconds())/float64(n*rounds), "on-ns/req")
+	b.ReportMetric(100*(float64(on)-float64(off))/float64(off), "overhead-pct")
+}
+
+// BenchmarkBatch compares one $batch of 20 GETs with the same 20 GETs sent
+// one by one: over a loopback connection (http: round trips included) and
+// through API.ServeHTTP (handler: the server's work alone). The two
+// alternate in rounds; batch-vs-single is the batch's time as a
+// percentage of the 20 single requests'.
+//
+//	go test -run '^$' -bench Batch -count 5 ./graphapi/
+func BenchmarkBatch(b *testing.B) {
+	f := benchFixture(b)
+	var reqs []string
+	paths := make([]string, MaxBatch)
+	for i := range paths {
+		paths[i] = "/users/" + benchUserID(100+i) + "/presence"
+		reqs = append(reqs, fmt.Sprintf(`{"id":"%d","method":"GET","url":%q}`, i, paths[i]))
+	}
+	batch := []byte(`{"requests":[` + strings.Join(reqs, ",") + `]}`)
+	for _, via := range []string{"http", "handler"} {
+		b.Run(via, func(b *testing.B) {
+			w := &discard{h: http.Header{}}
+			single := func() {
+				for _, p := range paths {
+					if via == "handler" {
+						tmpl := httptest.NewRequest("GET", "/v1.0"+p, nil)
+						tmpl.Header.Set("Authorization", "Bearer "+f.token)
+						w.serve(b, f.api, tmpl, nil)
+						continue
+					}
+					resp, err := f.client.Do(f.request("GET", "/v1.0"+p, f.token, nil))
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+			batched := func() {
+				if via == "handler" {
+					tmpl := httptest.NewRequest("POST", "/v1.0/$batch", nil)
+					tmpl.Header.Set("Authorization", "Bearer "+f.token)
+					tmpl.Header.Set("Content-Type", "application/json")
+					w.serve(b, f.api, tmpl, batch)
+					return
+				}
+				resp, err := f.client.Do(f.request("POST", "/v1.0/$batch", f.token, batch))
+				if err != nil {
+					b.Fatal(err)
+				}
+				out, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || bytes.Count(out, []byte(`"status":200`)) != MaxBatch {
+					b.Fatalf("%s: %.300s", resp.Status, out)
+				}
+			}
+			const rounds = 10
+			n := max(b.N/rounds, 1)
+			var tSingle, tBatch time.Duration
+			b.ResetTimer()
+			for range rounds {
+				t := time.Now()
+				for range n {
+					single()
+				}
+				tSingle += time.Since(t)
+				t = time.Now()
+				for range n {
+					batched()
+				}
+				tBatch += time.Since(t)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(tSingle.Nanoseconds())/float64(n*rounds), "20-single-ns")
+			b.ReportMetric(float64(tBatch.Nanoseconds())/float64(n*rounds), "batch-of-20-ns")
+			b.ReportMetric(100*float64(tBatch)/float64(tSingle), "batch-vs-single-pct")
+		})
 	}
 }

@@ -36,54 +36,89 @@ import (
 // when it was published (semantics §3.6). A non-empty context is written
 // first as @odata.context.
 func appendPresence(b []byte, context string, s core.Snapshot, owner bool) []byte {
+	return appendPresenceFields(b, context, s, owner, allFields)
+}
+
+// appendPresenceFields is appendPresence of the properties in fields only
+// ($select), in the resource's order.
+func appendPresenceFields(b []byte, context string, s core.Snapshot, owner bool, fields field) []byte {
 	v := &s.View
 	b = append(b, '{')
-	if context != "" {
-		b = append(b, `"@odata.context":`...)
-		b = appendString(b, context)
-		b = append(b, ',')
-	}
-	b = append(b, `"id":`...)
-	b = appendString(b, s.User.UserID)
-	b = append(b, `,"availability":`...)
-	b = appendString(b, v.Pair.Availability)
-	b = append(b, `,"activity":`...)
-	b = appendString(b, v.Pair.Activity)
-	b = append(b, `,"statusMessage":`...)
-	if m := v.Status; m == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, `{"message":{"content":`...)
-		b = appendString(b, m.Content)
-		b = append(b, `,"contentType":`...)
-		b = appendString(b, m.ContentType)
-		b = append(b, '}')
-		if owner {
-			if e := m.Expiry; e != nil {
-				b = append(b, `,"expiryDateTime":{"dateTime":`...)
-				b = appendString(b, e.DateTime)
-				b = append(b, `,"timeZone":`...)
-				b = appendString(b, e.TimeZone)
-				b = append(b, '}')
-			}
-			b = append(b, `,"publishedDateTime":`...)
-			b = appendString(b, presence.FormatDateTime(m.PublishedAt))
+	sep := false
+	next := func(b []byte, key string) []byte {
+		if sep {
+			b = append(b, ',')
 		}
+		sep = true
+		return append(b, key...)
+	}
+	if context != "" {
+		b = next(b, `"@odata.context":`)
+		b = appendString(b, context)
+	}
+	if fields&fieldID != 0 {
+		b = next(b, `"id":`)
+		b = appendString(b, s.User.UserID)
+	}
+	if fields&fieldAvailability != 0 {
+		b = next(b, `"availability":`)
+		b = appendString(b, v.Pair.Availability)
+	}
+	if fields&fieldActivity != 0 {
+		b = next(b, `"activity":`)
+		b = appendString(b, v.Pair.Activity)
+	}
+	if fields&fieldStatusMessage != 0 {
+		b = next(b, `"statusMessage":`)
+		b = appendStatus(b, v.Status, owner)
+	}
+	if fields&fieldOutOfOffice != 0 {
+		b = next(b, `"outOfOfficeSettings":{"isOutOfOffice":`)
+		b = strconv.AppendBool(b, v.OutOfOffice.IsOutOfOffice)
+		b = append(b, `,"message":`...)
+		b = appendStringPtr(b, v.OutOfOffice.Message)
 		b = append(b, '}')
 	}
-	b = append(b, `,"outOfOfficeSettings":{"isOutOfOffice":`...)
-	b = strconv.AppendBool(b, v.OutOfOffice.IsOutOfOffice)
-	b = append(b, `,"message":`...)
-	b = appendStringPtr(b, v.OutOfOffice.Message)
-	b = append(b, `},"sequenceNumber":"`...)
-	b = s.Seq.Append(b)
-	b = append(b, `","workLocation":{"workLocationType":`...)
-	b = appendString(b, v.WorkLocation.WorkLocationType)
-	b = append(b, `,"source":`...)
-	b = appendString(b, v.WorkLocation.Source)
-	b = append(b, `,"placeId":`...)
-	b = appendStringPtr(b, v.WorkLocation.PlaceID)
-	return append(b, "}}"...)
+	if fields&fieldSequenceNumber != 0 {
+		b = next(b, `"sequenceNumber":"`)
+		b = s.Seq.Append(b)
+		b = append(b, '"')
+	}
+	if fields&fieldWorkLocation != 0 {
+		b = next(b, `"workLocation":{"workLocationType":`)
+		b = appendString(b, v.WorkLocation.WorkLocationType)
+		b = append(b, `,"source":`...)
+		b = appendString(b, v.WorkLocation.Source)
+		b = append(b, `,"placeId":`...)
+		b = appendStringPtr(b, v.WorkLocation.PlaceID)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendStatus appends a status message (null when none) as its reader
+// sees it.
+func appendStatus(b []byte, m *presence.StatusMessage, owner bool) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, `{"message":{"content":`...)
+	b = appendString(b, m.Content)
+	b = append(b, `,"contentType":`...)
+	b = appendString(b, m.ContentType)
+	b = append(b, '}')
+	if owner {
+		if e := m.Expiry; e != nil {
+			b = append(b, `,"expiryDateTime":{"dateTime":`...)
+			b = appendString(b, e.DateTime)
+			b = append(b, `,"timeZone":`...)
+			b = appendString(b, e.TimeZone)
+			b = append(b, '}')
+		}
+		b = append(b, `,"publishedDateTime":`...)
+		b = appendString(b, presence.FormatDateTime(m.PublishedAt))
+	}
+	return append(b, '}')
 }
 
 const hexDigits = "0123456789abcdef"
@@ -174,10 +209,11 @@ func putBuf(p *[]byte) {
 	}
 }
 
-// writePresence answers with one presence (GET …/presence).
-func writePresence(w http.ResponseWriter, context string, s core.Snapshot, owner bool) {
+// writePresence answers with one presence (GET …/presence), of the
+// properties in fields.
+func writePresence(w http.ResponseWriter, context string, s core.Snapshot, owner bool, fields field) {
 	p := getBuf()
-	*p = appendPresence((*p)[:0], context, s, owner)
+	*p = appendPresenceFields((*p)[:0], context, s, owner, fields)
 	writeBody(w, http.StatusOK, *p)
 	putBuf(p)
 }

@@ -17,6 +17,9 @@ type httpError struct {
 	status  int
 	code    string
 	message string
+	// retryAfter, when not zero, is the Retry-After header in seconds
+	// (429 and 503).
+	retryAfter int
 }
 
 func (e *httpError) Error() string { return e.message }
@@ -62,11 +65,12 @@ type innerError struct {
 // writeError renders err as a Graph error body.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg, target := http.StatusInternalServerError, "generalException", presence.ErrorMessage(err), ""
+	retryAfter := 0
 	var he *httpError
 	var pe *presence.Error
 	switch {
 	case errors.As(err, &he):
-		status, code, msg = he.status, he.code, he.message
+		status, code, msg, retryAfter = he.status, he.code, he.message, he.retryAfter
 	case errors.As(err, &pe):
 		m := statusOf[pe.Code]
 		if m.status != 0 {
@@ -74,11 +78,17 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		target = pe.Field
 	}
-	if status >= 500 && r.Context().Err() == nil { // a client that hung up is not a server failure
-		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request-id", w.Header().Get("request-id"), "err", err)
+	// A client that hung up is not a server failure, and an overloaded
+	// node's refusals (they carry their own Retry-After) are logged by the
+	// guard, at most once a minute.
+	if status >= 500 && r.Context().Err() == nil && (he == nil || he.retryAfter == 0) {
+		a.logFailure(w, r, err)
 	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if retryAfter == 0 && status == http.StatusServiceUnavailable {
+		retryAfter = 1
+	}
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", a.challenge(r, msg))
@@ -95,6 +105,12 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}}
 	writeJSON(w, status, body)
 }
+
+// Header values every JSON answer carries, set without allocating.
+var (
+	contentTypeJSON = []string{"application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"}
+	odataVersion    = []string{"4.0"}
+)
 
 // graphAppID is Microsoft Graph's application (resource) id, which Graph's
 // challenge names as client_id.
@@ -131,9 +147,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeBody(w, status, b)
 }
 
-// writeBody answers with the JSON body b.
+// writeBody answers with the JSON body b. A successful answer is an OData
+// payload and says its protocol version, as Graph's do (its errors do not).
 func writeBody(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	if status < 300 {
+		h["OData-Version"] = odataVersion // as Graph spells it (not Go's canonical Odata-Version)
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

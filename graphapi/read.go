@@ -8,6 +8,7 @@ import (
 
 	"github.com/presenced/presenced/auth"
 	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -15,17 +16,13 @@ import (
 // /communications/presences/{id}.
 func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.principal(r)
+		p, u, err := a.readable(r, kind)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
-		u, err := a.subject(r, kind, p)
+		sel, err := readOptions(r)
 		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if err := auth.Authorize(p, auth.ReadPresence, u.ID, kind == subjectMe); err != nil {
 			a.writeError(w, r, err)
 			return
 		}
@@ -34,14 +31,35 @@ func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
+		// With $select the context names the properties, as OData's does:
+		// …/presence(availability,activity)/$entity.
+		list := ""
+		if sel.list != "" {
+			list = "(" + sel.list + ")"
+		}
 		var context string
 		if kind == subjectPresences {
-			context = a.serviceRoot(r, "/$metadata#communications/presences/$entity")
+			context = a.serviceRoot(r, "/$metadata#communications/presences", list, "/$entity")
 		} else {
-			context = a.serviceRoot(r, "/$metadata#users('", u.ID, "')/presence/$entity")
+			context = a.serviceRoot(r, "/$metadata#users('", u.ID, "')/presence", list, "/$entity")
 		}
-		writePresence(w, context, snap, isOwner(p, u.ID))
+		writePresence(w, context, snap, isOwner(p, u.ID), sel.fields)
 	}
+}
+
+// readable authenticates a read of a user's presence (counted against
+// the caller's budget), resolves the user and checks that the caller may
+// read that presence.
+func (a *API) readable(r *http.Request, kind subjectKind) (auth.Principal, directory.User, error) {
+	p, err := a.caller(r)
+	if err != nil {
+		return p, directory.User{}, err
+	}
+	u, err := a.subject(r, kind, p)
+	if err != nil {
+		return p, u, err
+	}
+	return p, u, auth.Authorize(p, auth.ReadPresence, u.ID, kind == subjectMe)
 }
 
 func isOwner(p auth.Principal, userID string) bool {
@@ -51,7 +69,7 @@ func isOwner(p auth.Principal, userID string) bool {
 // listPresences answers GET /communications/presences, which Graph does not
 // support: say what to use instead.
 func (a *API) listPresences(w http.ResponseWriter, r *http.Request) {
-	if _, err := a.principal(r); err != nil {
+	if _, err := a.caller(r); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -63,12 +81,16 @@ func (a *API) listPresences(w http.ResponseWriter, r *http.Request) {
 // Unknown ids, and ids of users the caller's tenant may not see, are left
 // out of the result (semantics §6); duplicates are answered once.
 func (a *API) getPresencesByUserID(w http.ResponseWriter, r *http.Request) {
-	p, err := a.principal(r)
+	p, err := a.caller(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	if err := auth.Authorize(p, auth.ReadPresences, "", false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := noOptions(r); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

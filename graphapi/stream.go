@@ -95,6 +95,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	defer a.countStream()()
 
 	// Where the stream starts: a new one at the log's position now, with
 	// everyone's state; a resumed one after its position, with the state
@@ -123,6 +124,10 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	st := &streamSession{a: a, p: p, raw: raw, users: users, version: a.dir.Version(),
 		out: out, sent: map[string]presence.Stamp{}, gone: map[string]bool{}}
 	reason := st.run(ctx, resume, after, head, missing)
+	// Release before saying the stream closed: the users' linger counts
+	// from the moment the stream stopped watching, and whoever waits for
+	// this line (tests, operators) sees the watch already released.
+	release()
 	a.log.Debug("stream closed", "users", len(users), "reason", reason)
 }
 

@@ -17,7 +17,9 @@ import (
 
 func startServer(t *testing.T) *presenced.Server {
 	t.Helper()
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
+	// A load test measures the server, not Graph's budget per application
+	// (bench is one application): throttling off, as docs/running.md says.
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, ThrottleRequests: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

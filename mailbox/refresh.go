@@ -1,7 +1,6 @@
 package mailbox
 
 import (
-	"container/heap"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/internal/due"
 	"github.com/presenced/presenced/store"
 )
 
@@ -25,7 +25,7 @@ func unmarshal(b []byte, v any) error {
 type schedule struct {
 	mu   sync.Mutex
 	at   map[core.UserRef]time.Time
-	due  dueHeap
+	due  due.Heap
 	wake chan struct{}
 }
 
@@ -49,7 +49,7 @@ func (s *schedule) add(u core.UserRef, t time.Time) {
 		return
 	}
 	s.at[u] = t
-	heap.Push(&s.due, dueItem{at: t, user: u})
+	s.due.Push(t, u)
 	s.mu.Unlock()
 	s.nudge()
 }
@@ -60,17 +60,17 @@ func (s *schedule) pop(now time.Time, max int) ([]core.UserRef, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []core.UserRef
-	for s.due.Len() > 0 && !s.due[0].at.After(now) && len(out) < max {
-		it := heap.Pop(&s.due).(dueItem)
-		if cur, ok := s.at[it.user]; !ok || !cur.Equal(it.at) {
+	for s.due.Len() > 0 && !s.due.Next().At.After(now) && len(out) < max {
+		it := s.due.Pop()
+		if cur, ok := s.at[it.User]; !ok || !cur.Equal(it.At) {
 			continue // replaced by an earlier instant, already done
 		}
-		delete(s.at, it.user)
-		out = append(out, it.user)
+		delete(s.at, it.User)
+		out = append(out, it.User)
 	}
 	wait := time.Second
 	if s.due.Len() > 0 {
-		wait = min(wait, s.due[0].at.Sub(now))
+		wait = min(wait, s.due.Next().At.Sub(now))
 	}
 	return out, wait
 }
@@ -80,24 +80,6 @@ func (m *Mailbox) Scheduled() int {
 	m.sched.mu.Lock()
 	defer m.sched.mu.Unlock()
 	return len(m.sched.at)
-}
-
-type dueItem struct {
-	at   time.Time
-	user core.UserRef
-}
-
-type dueHeap []dueItem
-
-func (d dueHeap) Len() int           { return len(d) }
-func (d dueHeap) Less(i, j int) bool { return d[i].at.Before(d[j].at) }
-func (d dueHeap) Swap(i, j int)      { d[i], d[j] = d[j], d[i] }
-func (d *dueHeap) Push(x any)        { *d = append(*d, x.(dueItem)) }
-func (d *dueHeap) Pop() any {
-	old := *d
-	it := old[len(old)-1]
-	*d = old[:len(old)-1]
-	return it
 }
 
 // Run refreshes windows as they come due until ctx ends. It first walks

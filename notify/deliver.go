@@ -131,16 +131,19 @@ func (m *Manager) deliver(ctx context.Context, rs *running, c *Change) bool {
 		err := rs.sender.post(ctx, s.NotificationURL, body)
 		if err == nil {
 			rs.lastByUser[c.UserID] = c.Seq
+			m.o.Observer.Delivered(m.o.Clock.Now().Sub(c.At))
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
 		if m.o.Clock.Now().Sub(c.At) >= m.o.RetryFor {
-			m.log.Warn("notification dropped after retrying", "subscription", s.ID, "user", c.UserID, "for", m.o.RetryFor, "err", err)
+			m.o.Observer.Dropped()
+			m.log.Warn("notification dropped after retrying", "subscription", s.ID, "tenant", s.TenantID, "app", s.ApplicationID, "user", c.UserID, "for", m.o.RetryFor, "err", err)
 			return true
 		}
-		m.log.Info("notification not taken; retrying", "subscription", s.ID, "in", wait, "err", err)
+		m.o.Observer.Retried()
+		m.log.Info("notification not taken; retrying", "subscription", s.ID, "tenant", s.TenantID, "app", s.ApplicationID, "in", wait, "err", err)
 		if !sleep(ctx, wait) {
 			return false
 		}

@@ -7,7 +7,6 @@
 package notify
 
 import (
-	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/internal/due"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
@@ -67,7 +67,7 @@ type Hub struct {
 
 	mu      sync.Mutex
 	watched map[core.UserRef]*watch
-	due     dueHeap
+	due     due.Heap
 	retry   map[core.UserRef]struct{} // appends that failed: tried again at the next wake
 	wake    chan struct{}
 }
@@ -296,7 +296,7 @@ func (h *Hub) queue(u core.UserRef, w *watch, at time.Time) {
 		return
 	}
 	w.dueAt = at
-	heap.Push(&h.due, dueItem{at: at, user: u})
+	h.due.Push(at, u)
 }
 
 // Run wakes at every queued instant until ctx ends.
@@ -307,18 +307,18 @@ func (h *Hub) Run(ctx context.Context) {
 		now := h.clock.Now()
 		var ready []core.UserRef
 		h.mu.Lock()
-		for h.due.Len() > 0 && !h.due[0].at.After(now) {
-			it := heap.Pop(&h.due).(dueItem)
-			w := h.watched[it.user]
-			if w == nil || !w.dueAt.Equal(it.at) {
+		for h.due.Len() > 0 && !h.due.Next().At.After(now) {
+			it := h.due.Pop()
+			w := h.watched[it.User]
+			if w == nil || !w.dueAt.Equal(it.At) {
 				continue // stale entry
 			}
 			w.dueAt = time.Time{}
 			if w.over(now) {
-				delete(h.watched, it.user) // nobody watches any more
+				delete(h.watched, it.User) // nobody watches any more
 				continue
 			}
-			ready = append(ready, it.user)
+			ready = append(ready, it.User)
 		}
 		due := len(ready)
 		for u := range h.retry {
@@ -329,7 +329,7 @@ func (h *Hub) Run(ctx context.Context) {
 		clear(h.retry)
 		wait := time.Second
 		if h.due.Len() > 0 {
-			wait = min(wait, h.due[0].at.Sub(now))
+			wait = min(wait, h.due.Next().At.Sub(now))
 		}
 		h.mu.Unlock()
 		for _, u := range ready {
@@ -353,24 +353,6 @@ func (h *Hub) Run(ctx context.Context) {
 		case <-h.wake:
 		}
 	}
-}
-
-type dueItem struct {
-	at   time.Time
-	user core.UserRef
-}
-
-type dueHeap []dueItem
-
-func (d dueHeap) Len() int           { return len(d) }
-func (d dueHeap) Less(i, j int) bool { return d[i].at.Before(d[j].at) }
-func (d dueHeap) Swap(i, j int)      { d[i], d[j] = d[j], d[i] }
-func (d *dueHeap) Push(x any)        { *d = append(*d, x.(dueItem)) }
-func (d *dueHeap) Pop() any {
-	old := *d
-	it := old[len(old)-1]
-	*d = old[:len(old)-1]
-	return it
 }
 
 // LastSeq is the position of the newest change in the log.
@@ -426,4 +408,46 @@ func userSubjects(users []core.UserRef) []string {
 		subs[i] = Subject(u)
 	}
 	return subs
+}
+
+// Recent returns up to n of the user's newest changes still in the log,
+// oldest first (what the explain endpoint shows). It reads backwards in
+// growing windows of the log, filtered to the user, so a user who changed
+// lately costs one short read however long the log.
+func (h *Hub) Recent(ctx context.Context, u core.UserRef, n int) ([]Entry, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	subject := Subject(u)
+	last, err := h.log.Last(ctx, subject)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	first, err := h.log.FirstSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	first = max(first, 1)
+	for span := uint64(1024); ; span *= 16 {
+		from := first
+		if last.Seq >= span && last.Seq-span+1 > first {
+			from = last.Seq - span + 1
+		}
+		var out []Entry
+		err := h.fan.Replay(ctx, []string{subject}, from, last.Seq, func(e Entry) error {
+			if len(out) == n { // keep the newest n, in a slice of n
+				copy(out, out[1:])
+				out[n-1] = e
+				return nil
+			}
+			out = append(out, e)
+			return nil
+		})
+		if err != nil || len(out) >= n || from == first {
+			return out, err
+		}
+	}
 }

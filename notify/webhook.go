@@ -59,6 +59,8 @@ type ManagerOptions struct {
 	// Backoff is the first retry delay, doubled per attempt up to MaxBackoff
 	// (defaults 1 s and 5 min).
 	Backoff, MaxBackoff time.Duration
+	// Observer is told of each delivery's outcome (nil: nobody).
+	Observer Observer
 }
 
 // Manager keeps presence subscriptions: creates them after the validation
@@ -136,6 +138,9 @@ func NewManager(o ManagerOptions) *Manager {
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 5 * time.Minute
+	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
 	}
 	if o.Visible == nil {
 		o.Visible = func(tenantID string, u core.UserRef) bool { return tenantID == u.TenantID }

@@ -146,40 +146,20 @@ func plainActivity(a string) bool {
 	return false
 }
 
-// Aggregate is the presence a reader sees at now (semantics §2–§3).
+// Aggregate is the presence a reader sees at now (semantics §2–§3). Rules
+// 1–5 are Decide's; rule 6, the status message, is added here.
 func Aggregate(f Facts, now time.Time) View {
-	v := View{WorkLocation: WorkLocation{WorkLocationType: WorkLocationUnspecified, Source: WorkLocationSourceNone}}
-
-	// Rule 3 candidate, computed first because rule 1 needs to know whether
-	// any session is live.
-	best, bestPair := bestSession(f.Sessions, now)
-
-	switch {
-	case best == nil: // rule 1
-		v.Pair = Pair{Offline, Offline}
-	case f.Preferred != nil && now.Before(f.Preferred.ExpiresAt): // rule 2
-		v.Pair = f.Preferred.Pair
-	default: // rule 3
-		v.Pair = bestPair
-		// Rule 4: a meeting turns Available/* and Away/Away into
-		// Busy/InAMeeting; calls, Presenting and DoNotDisturb beat it.
-		if (bestPair.Availability == Available || bestPair == Pair{Away, Away}) && meetingAt(f.Events, now) {
-			v.Pair = Pair{Busy, InAMeeting}
-		}
-	}
-
-	// Rule 5: out of office, over whatever rules 1–4 gave. The message is the
-	// automatic-reply text, shown only while automatic replies are on: a
-	// stale text of a disabled setting says nothing true about an oof event.
-	replies := autoRepliesActive(f.AutoReplies, now)
-	if replies || oofEventAt(f.Events, now) {
+	v := View{WorkLocation: workLocationAt(f.Location, now)}
+	d := Decide(f, now)
+	v.Pair = d.Pair
+	// Rule 5's message is the automatic-reply text, shown only while
+	// automatic replies are on: a stale text of a disabled setting says
+	// nothing true about an oof event.
+	if d.OutOfOffice.On() {
 		v.OutOfOffice.IsOutOfOffice = true
-		if replies && f.AutoReplies.InternalReplyMessage != "" {
+		if d.OutOfOffice.AutomaticReplies && f.AutoReplies.InternalReplyMessage != "" {
 			m := f.AutoReplies.InternalReplyMessage
 			v.OutOfOffice.Message = &m
-		}
-		if plainActivity(v.Pair.Activity) {
-			v.Pair.Activity = OutOfOffice
 		}
 	}
 

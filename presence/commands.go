@@ -257,6 +257,7 @@ func (f *Facts) collect(now time.Time) {
 	if len(f.Events) == 0 {
 		f.Events = nil
 	}
+	f.Location = f.Location.collect(now)
 }
 
 // Clone returns a deep copy of f: no slice or pointer is shared.
@@ -273,6 +274,7 @@ func (f Facts) Clone() Facts {
 		a := *f.AutoReplies
 		c.AutoReplies = &a
 	}
+	c.Location = f.Location.clone()
 	return c
 }
 

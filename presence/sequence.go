@@ -8,8 +8,9 @@ import (
 // candidates returns, sorted and without duplicates, every instant strictly
 // after lo (and at or before hi, unless hi is zero) at which the view of f
 // can change without a write: fades and expiries of sessions, expiry of the
-// preferred presence and of the status message, event starts and ends and
-// the automatic-replies window. Between two candidates Aggregate is constant.
+// preferred presence and of the status message, event starts and ends, the
+// automatic-replies window, and the work location's day boundaries and
+// scheduled spans. Between two candidates Aggregate is constant.
 // They are appended to buf[:0].
 func candidates(buf []time.Time, f Facts, lo, hi time.Time) []time.Time {
 	out := buf[:0]
@@ -40,6 +41,7 @@ func candidates(buf []time.Time, f Facts, lo, hi time.Time) []time.Time {
 		add(a.ScheduledStart)
 		add(a.ScheduledEnd)
 	}
+	f.Location.addCandidates(add)
 	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
 	return slices.CompactFunc(out, time.Time.Equal)
 }

@@ -137,6 +137,7 @@ type Facts struct {
 	Status      *StatusMessage `json:"status,omitempty"`
 	Events      []Event        `json:"events,omitempty"`
 	AutoReplies *AutoReplies   `json:"autoReplies,omitempty"`
+	Location    *WorkLocations `json:"workLocation,omitempty"`
 
 	// CalendarUntil is the end of the window Events were taken for: the
 	// calendar's occurrences that touch [window start, CalendarUntil).

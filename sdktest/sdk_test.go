@@ -46,7 +46,15 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true})
+	return startConfigured(t, func(*presenced.Config) {})
+}
+
+// startConfigured is start with the test's changes to the Config.
+func startConfigured(t *testing.T, edit func(*presenced.Config)) *env {
+	t.Helper()
+	cfg := presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true}
+	edit(&cfg)
+	srv, err := presenced.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +93,7 @@ func (e *env) user(name string) string {
 type tokenProvider struct {
 	tokenURL string
 	form     url.Values
+	client   *http.Client // nil: http.DefaultClient
 
 	mu      sync.Mutex
 	token   string
@@ -113,7 +122,11 @@ func (p *tokenProvider) get(ctx context.Context) (string, error) {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	res, err := http.DefaultClient.Do(req)
+	hc := p.client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}

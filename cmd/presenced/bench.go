@@ -145,6 +145,13 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	} else {
 		printReport(stdout, rep)
 	}
+	if rep.Presenced.Total.ErrorsByStatus["429"] > 0 {
+		// The server throttles one application as Graph does (1,500
+		// requests per 30 s by default, in dev mode too): a load test
+		// measures the budget, not the server.
+		fmt.Fprintln(stderr, "presenced bench: the server answered 429: it throttles one application at 1,500 presence requests per 30 s by default, as Graph does."+
+			" To measure the server rather than its budget, start it with --throttle-requests 0 (docs/security.md#throttling-and-batching).")
+	}
 	if rep.Interrupted {
 		return errors.New("interrupted: the report covers the run until then")
 	}

@@ -195,11 +195,19 @@ func TestRunStopsTheBaselineWhenInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	// Interrupted once the baseline has answered (its first progress
+	// report), not after a fixed time: on a loaded machine the child may
+	// take a while to start.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		URL: srv.URL(), Tenant: directory.DemoTenantDomain, ClientID: directory.DemoDaemonClientID, ClientSecret: directory.DemoDaemonSecret,
 		Users: []string{directory.DemoUserAdele}, Concurrency: 2, Duration: time.Hour, Baseline: true, BareCommand: []string{exe, "bare"},
+		Progress: func(p loadgen.Progress) {
+			if p.Phase == "baseline" && p.Requests > 0 {
+				cancel()
+			}
+		},
 	})
 	if err == nil || !rep.Interrupted || rep.Baseline == nil || rep.Baseline.Total.Count == 0 {
 		t.Fatalf("interrupted run: %v %+v", err, rep.Baseline)

@@ -30,6 +30,9 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	flags.SetOutput(stderr)
 	data := flags.String("data", "presenced-data", "data `directory` to check (a server must not be running on it)")
 	scratch := flags.String("scratch", "", "`directory` for the working copy of the engine's files (default the system's temporary directory); it needs as much free space as the files take")
+	if err := fromEnv(flags, os.LookupEnv); err != nil {
+		return err
+	}
 	if err := flags.Parse(args); err != nil {
 		return err
 	}

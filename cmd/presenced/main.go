@@ -5,6 +5,7 @@
 //	presenced serve --directory d.json production mode
 //	presenced clock advance PT10M      move a dev-mode server's clock forward
 //	presenced check --data DIR         verify a data directory's engine files
+//	presenced healthcheck              is the server on this machine ready?
 package main
 
 import (
@@ -44,6 +45,7 @@ Usage:
                                     show or move a dev-mode server's clock
   presenced bench [flags]           load-test a presenced (presenced bench -h for flags)
   presenced check --data DIR        verify the engine's files without serving; exits 1 on damage
+  presenced healthcheck             exit 0 if the server on this machine is ready (GET /readyz)
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -60,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return benchCmd(args[1:], stdout, stderr)
 	case "check":
 		return checkCmd(args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheckCmd(args[1:], stdout, stderr)
 	case "bare": // bench's baseline in its own process; not in the usage
 		return bareCmd(args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
@@ -91,10 +95,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	applyLimits := limitFlags(fs, &cfg)
+	applyThrottle := throttleFlags(fs, &cfg)
+	applyOps := opsFlags(fs, &cfg)
+	if err := fromEnv(fs, os.LookupEnv); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := applyLimits(); err != nil {
+		return err
+	}
+	if err := applyThrottle(); err != nil {
 		return err
 	}
 	if *changeLogMiB < 0 || *diskReserveMiB < 0 {
@@ -113,10 +125,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--demo-users must be 0 to %d, not %d", directory.MaxDemoUsers, cfg.DemoUsers)
 	}
 	var lv slog.Level
+	var err error
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	var closeLog func()
+	if cfg.Logger, closeLog, err = applyOps(stderr, lv); err != nil {
+		return err
+	}
+	defer closeLog()
 
 	setGCPercent(os.LookupEnv)
 	srv, err := presenced.New(cfg)
@@ -138,7 +155,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		go func() { _ = http.Serve(ln, mux) }()
 		cfg.Logger.Info("profiler listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, interactive, stop := stopSignals()
 	defer stop()
 	if err := srv.Start(ctx); err != nil {
 		return err
@@ -159,16 +176,17 @@ wait:
 			break wait
 		case err := <-srv.Done():
 			return err
-		case <-hup: // the operator edited the directory file
-			if err := srv.ReloadDirectory(); err != nil {
-				cfg.Logger.Error("directory not reloaded; the previous one stays", "err", err)
-			}
-			debug.FreeOSMemory() // as after the first load
+		case <-hup: // the operator edited the directory file, or renewed the certificate
+			reload(srv, cfg)
 		}
 	}
+	stop() // a second SIGINT or SIGTERM ends the process at once
 	fmt.Fprintln(stdout, "presenced: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownDrain+10*time.Second)
 	defer cancel()
+	if interactive() {
+		return srv.ShutdownNow(sctx) // Ctrl-C at a terminal: no load balancer to wait for
+	}
 	return srv.Shutdown(sctx)
 }
 
@@ -205,6 +223,7 @@ func printWelcome(w io.Writer, srv *presenced.Server, cfg presenced.Config) {
 	u := srv.URL()
 	fmt.Fprintf(w, "presenced listening on %s%s, data in %s\n", u, mode, cfg.DataDir)
 	fmt.Fprintf(w, "Graph presence API: %s/v1.0 and %s/beta\n", u, u)
+	fmt.Fprintf(w, "Presence board: %s/ (sign in in the browser)\n", u)
 	if cfg.Dev && cfg.DirectoryFile == "" {
 		fmt.Fprintf(w, `
 Demo tenant %s (%s). Get an application token:

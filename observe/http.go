@@ -1,0 +1,269 @@
+package observe
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/internal/guid"
+	"github.com/presenced/presenced/observe/reqlog"
+)
+
+// HTTPOptions configure Wrap.
+type HTTPOptions struct {
+	// Metrics receives requests by route, method and status (nil: none).
+	Metrics *Metrics
+	// AccessLog receives one line per request (nil: none): at INFO, or at
+	// DEBUG for Quiet routes.
+	AccessLog *slog.Logger
+	// Quiet routes are probed every few seconds (health, metrics): their
+	// lines would bury the others, so they are logged at DEBUG.
+	Quiet []string
+}
+
+// Wrap returns next with the request's logging started: a request-id (the
+// Request-Id header, which the Graph API keeps), a reqlog.Info in its
+// context, and, when the request is done, its metrics and access line.
+func Wrap(next http.Handler, o HTTPOptions) http.Handler {
+	h := &handler{next: next, m: o.Metrics, log: o.AccessLog, quiet: map[string]bool{}}
+	for _, q := range o.Quiet {
+		h.quiet[q] = true
+	}
+	return h
+}
+
+type handler struct {
+	next  http.Handler
+	m     *Metrics
+	log   *slog.Logger
+	quiet map[string]bool
+}
+
+// recorder is the response writer the handler sees: it notes the status
+// and size of the answer, and holds the request's Info (one allocation
+// for both).
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	info   reqlog.Info
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := clock.Real{}.Now() // latency is wall-clock time, whatever the server's clock says
+	rec := &recorder{ResponseWriter: w}
+	rec.info.RequestID = guid.New()
+	rec.info.Method = methodName(r.Method)
+	// The canonical key read directly: Header.Get canonicalises per call.
+	if c := r.Header["Client-Request-Id"]; len(c) > 0 && len(c[0]) <= 128 && printable(c[0]) {
+		rec.info.ClientRequestID = c[0]
+	}
+	// Canonical key set directly: Header.Set would canonicalise per request.
+	w.Header()["Request-Id"] = []string{rec.info.RequestID}
+	r = r.WithContext(reqlog.With(r.Context(), &rec.info))
+	rec.info.Bind(r)
+	if h.m != nil {
+		h.m.httpInFlight.Inc()
+		defer h.m.httpInFlight.Dec()
+	}
+	h.next.ServeHTTP(rec, r)
+
+	end := clock.Real{}.Now()
+	took := end.Sub(start)
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK // the handler wrote nothing: net/http answers 200
+	}
+	route := r.Pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	if h.m != nil {
+		c := h.m.routes.get(h.m, routeKey{route: route, method: methodIndex(r.Method), status: statusIndex(status)})
+		c.count.Inc()
+		c.duration.Observe(took.Seconds())
+	}
+	if h.log != nil {
+		h.logRequest(r, rec, end, took, route, status)
+	}
+}
+
+// logRequest writes the access line. It calls the handler itself rather
+// than Logger.LogAttrs, which would read the clock again and capture the
+// caller's program counter (runtime.Callers) for a source no access line
+// shows: measured, a quarter of the line's cost.
+func (h *handler) logRequest(r *http.Request, rec *recorder, end time.Time, took time.Duration, route string, status int) {
+	level := slog.LevelInfo
+	if h.quiet[route] {
+		level = slog.LevelDebug
+	}
+	ctx := context.Background()
+	lh := h.log.Handler()
+	if !lh.Enabled(ctx, level) {
+		return
+	}
+	i := &rec.info
+	if f, ok := lh.(flushing); ok && f.format != "" {
+		l := accessLine{at: end, level: level.String(), requestID: i.RequestID, clientRequestID: i.ClientRequestID, method: i.Method,
+			route: route, tenant: i.Tenant, app: i.App, remote: r.RemoteAddr, status: status, latency: took, bytes: rec.bytes}
+		bp := lineBufs.Get().(*[]byte)
+		b, ok := appendAccessLine((*bp)[:0], f.format, &l)
+		if ok {
+			_, _ = f.sink.Write(b)
+		}
+		*bp = b
+		lineBufs.Put(bp)
+		if ok {
+			return
+		}
+	}
+	line := slog.NewRecord(end, level, "request", 0)
+	line.AddAttrs(
+		slog.String("request_id", i.RequestID),
+		slog.String("client_request_id", i.ClientRequestID),
+		slog.String("method", i.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Duration("latency", took),
+		slog.String("tenant", i.Tenant),
+		slog.String("app", i.App),
+		slog.Int64("bytes", rec.bytes),
+		slog.String("remote", r.RemoteAddr))
+	_ = lh.Handle(ctx, line)
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 { // 1xx are interim answers
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Flush lets the live stream flush through the recorder (it asserts
+// http.Flusher on its writer).
+func (r *recorder) Flush() {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// methods are the label values of the method label: a request's method is
+// whatever its client wrote, so any other is "OTHER".
+var methods = [...]string{"OTHER", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+
+func methodIndex(m string) uint8 {
+	for i := 1; i < len(methods); i++ {
+		if methods[i] == m {
+			return uint8(i)
+		}
+	}
+	return 0
+}
+
+func methodName(m string) string { return methods[methodIndex(m)] }
+
+// statusIndex is the status as a label key: 0 for anything outside
+// 100–599, which a handler should never write.
+func statusIndex(s int) uint16 {
+	if s < 100 || s > 599 {
+		return 0
+	}
+	return uint16(s)
+}
+
+func statusLabel(s uint16) string {
+	if s == 0 {
+		return "other"
+	}
+	return strconv.Itoa(int(s))
+}
+
+// routeKey is one combination of the request metrics' labels.
+type routeKey struct {
+	route  string
+	method uint8
+	status uint16
+}
+
+// routeChild is the counter and histogram of one routeKey, resolved once:
+// a request then finds them with one map read, without building label
+// values or hashing them in the vectors.
+type routeChild struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// routeTable maps routeKeys to their children, copy-on-write: reads take
+// no lock, and a new combination (a few dozen in a server's life) copies
+// the map once.
+type routeTable struct {
+	cur atomic.Pointer[map[routeKey]*routeChild]
+	mu  sync.Mutex
+}
+
+// maxRouteKeys bounds the table, should routes ever stop being bounded:
+// combinations past it are counted under route "other".
+const maxRouteKeys = 4096
+
+func (t *routeTable) get(m *Metrics, k routeKey) *routeChild {
+	if cur := t.cur.Load(); cur != nil {
+		if c, ok := (*cur)[k]; ok {
+			return c
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var old map[routeKey]*routeChild
+	if cur := t.cur.Load(); cur != nil {
+		old = *cur
+	}
+	if c, ok := old[k]; ok {
+		return c
+	}
+	if len(old) >= maxRouteKeys {
+		k.route = "other"
+		if c, ok := old[k]; ok {
+			return c
+		}
+	}
+	next := make(map[routeKey]*routeChild, len(old)+1)
+	for kk, c := range old {
+		next[kk] = c
+	}
+	labels := []string{k.route, methods[k.method], statusLabel(k.status)}
+	c := &routeChild{count: m.httpRequests.WithLabelValues(labels...), duration: m.httpDuration.WithLabelValues(labels...)}
+	next[k] = c
+	t.cur.Store(&next)
+	return c
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,195 @@
+package observe
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/observe/reqlog"
+	"github.com/presenced/presenced/store"
+)
+
+// engineOp is one operation's instruments, resolved when the bucket is
+// wrapped: a call then costs two clock reads and an observation.
+type engineOp struct {
+	name     string
+	duration prometheus.Observer // nil without metrics
+	errors   prometheus.Counter
+}
+
+// engine is what the KV and Log decorators share: the bucket's name, its
+// conflict counter and the logger of its failures.
+type engine struct {
+	bucket    string
+	conflicts prometheus.Counter
+	log       *slog.Logger
+}
+
+func (e *engine) op(m *Metrics, name string) engineOp {
+	o := engineOp{name: name}
+	if m != nil {
+		o.duration = m.engineDuration.WithLabelValues(e.bucket, name)
+		o.errors = m.engineErrors.WithLabelValues(e.bucket, name)
+	}
+	return o
+}
+
+func start() time.Time { return clock.Real{}.Now() }
+
+// done records an operation that started at t0 and ended with err. A key
+// not found and a revision conflict are answers, not failures; a failure
+// is counted and logged with the request's fields (reqlog), unless the
+// caller gave up (its context ended).
+func (e *engine) done(ctx context.Context, o *engineOp, t0 time.Time, err error) {
+	if o.duration != nil {
+		o.duration.Observe(clock.Real{}.Now().Sub(t0).Seconds())
+	}
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	if errors.Is(err, store.ErrConflict) {
+		if e.conflicts != nil {
+			e.conflicts.Inc()
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if o.errors != nil {
+		o.errors.Inc()
+	}
+	if e.log != nil {
+		attrs := reqlog.Attrs(ctx, make([]slog.Attr, 0, 9))
+		attrs = append(attrs, slog.String("bucket", e.bucket), slog.String("op", o.name), slog.String("err", err.Error()))
+		e.log.LogAttrs(ctx, slog.LevelError, "engine operation failed", attrs...)
+	}
+}
+
+func newEngine(m *Metrics, bucket string, log *slog.Logger) engine {
+	e := engine{bucket: bucket, log: log}
+	if m != nil {
+		e.conflicts = m.engineConflicts.WithLabelValues(bucket)
+	}
+	return e
+}
+
+// KV wraps a bucket with its latency, conflict and error metrics and the
+// log lines of its failures. It embeds the bucket, so a method the engine
+// adds to store.KV passes through unmeasured rather than breaking the build.
+func KV(kv store.KV, bucket string, m *Metrics, log *slog.Logger) store.KV {
+	k := &measuredKV{KV: kv, engine: newEngine(m, bucket, log)}
+	k.get, k.getMany, k.put = k.op(m, "get"), k.op(m, "get_many"), k.op(m, "put")
+	k.delete, k.keys, k.walk = k.op(m, "delete"), k.op(m, "keys"), k.op(m, "walk")
+	return k
+}
+
+type measuredKV struct {
+	store.KV
+	engine
+	get, getMany, put, delete, keys, walk engineOp
+}
+
+func (k *measuredKV) Get(ctx context.Context, key string) (store.Entry, error) {
+	t0 := start()
+	e, err := k.KV.Get(ctx, key)
+	k.done(ctx, &k.get, t0, err)
+	return e, err
+}
+
+func (k *measuredKV) GetMany(ctx context.Context, keys []string) ([]store.Entry, error) {
+	t0 := start()
+	es, err := k.KV.GetMany(ctx, keys)
+	k.done(ctx, &k.getMany, t0, err)
+	return es, err
+}
+
+func (k *measuredKV) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
+	t0 := start()
+	rev, err := k.KV.Put(ctx, key, value, expect)
+	k.done(ctx, &k.put, t0, err)
+	return rev, err
+}
+
+func (k *measuredKV) Delete(ctx context.Context, key string, expect uint64) error {
+	t0 := start()
+	err := k.KV.Delete(ctx, key, expect)
+	k.done(ctx, &k.delete, t0, err)
+	return err
+}
+
+func (k *measuredKV) Keys(ctx context.Context, prefix string) ([]string, error) {
+	t0 := start()
+	ks, err := k.KV.Keys(ctx, prefix)
+	k.done(ctx, &k.keys, t0, err)
+	return ks, err
+}
+
+func (k *measuredKV) Walk(ctx context.Context, prefix string, fn func(store.Entry) error) error {
+	t0 := start()
+	err := k.KV.Walk(ctx, prefix, fn)
+	k.done(ctx, &k.walk, t0, err)
+	return err
+}
+
+// Log wraps a change log as KV wraps a bucket. Follow runs for the
+// server's life: only its failures are counted, not its duration.
+func Log(l store.Log, name string, m *Metrics, log *slog.Logger) store.Log {
+	w := &measuredLog{Log: l, engine: newEngine(m, name, log)}
+	w.append, w.last, w.lastSeq, w.firstSeq = w.op(m, "append"), w.op(m, "last"), w.op(m, "last_seq"), w.op(m, "first_seq")
+	w.read, w.follow = w.op(m, "read"), w.op(m, "follow")
+	w.follow.duration = nil
+	return w
+}
+
+type measuredLog struct {
+	store.Log
+	engine
+	append, last, lastSeq, firstSeq, read, follow engineOp
+}
+
+func (l *measuredLog) Append(ctx context.Context, subject string, data []byte) (uint64, error) {
+	t0 := start()
+	seq, err := l.Log.Append(ctx, subject, data)
+	l.done(ctx, &l.append, t0, err)
+	return seq, err
+}
+
+func (l *measuredLog) Last(ctx context.Context, subject string) (store.Record, error) {
+	t0 := start()
+	r, err := l.Log.Last(ctx, subject)
+	l.done(ctx, &l.last, t0, err)
+	return r, err
+}
+
+func (l *measuredLog) LastSeq(ctx context.Context) (uint64, error) {
+	t0 := start()
+	seq, err := l.Log.LastSeq(ctx)
+	l.done(ctx, &l.lastSeq, t0, err)
+	return seq, err
+}
+
+func (l *measuredLog) FirstSeq(ctx context.Context) (uint64, error) {
+	t0 := start()
+	seq, err := l.Log.FirstSeq(ctx)
+	l.done(ctx, &l.firstSeq, t0, err)
+	return seq, err
+}
+
+func (l *measuredLog) Read(ctx context.Context, subjects []string, from, to uint64, fn func(store.Record) error) error {
+	t0 := start()
+	err := l.Log.Read(ctx, subjects, from, to, fn)
+	l.done(ctx, &l.read, t0, err)
+	return err
+}
+
+func (l *measuredLog) Follow(ctx context.Context, subjects []string, from uint64, fn func(store.Record) error) error {
+	t0 := start()
+	err := l.Log.Follow(ctx, subjects, from, fn)
+	l.done(ctx, &l.follow, t0, err)
+	return err
+}

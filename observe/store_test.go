@@ -1,0 +1,118 @@
+package observe_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/observe"
+	"github.com/presenced/presenced/observe/reqlog"
+	"github.com/presenced/presenced/store"
+)
+
+// A revision conflict is the engine's answer, counted per bucket; a key
+// not found is neither a conflict nor a failure.
+func TestEngineConflictsAreCounted(t *testing.T) {
+	m := observe.NewMetrics()
+	kv := observe.KV(enginetest.Bucket(t, "presence"), "presence", m, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	rev, err := kv.Put(ctx, "u.t.a", []byte("1"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "u.t.a", []byte("2"), rev+7); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("put at a stale revision: %v", err)
+	}
+	if _, err := kv.Get(ctx, "u.t.nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("get: %v", err)
+	}
+	want := `
+# HELP presenced_engine_revision_conflicts_total Writes refused because the key's revision had moved (another writer was first), by bucket.
+# TYPE presenced_engine_revision_conflicts_total counter
+presenced_engine_revision_conflicts_total{bucket="presence"} 1
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "presenced_engine_revision_conflicts_total"); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{"get", "put"} {
+		if n := gathered(t, m, "presenced_engine_errors_total", "bucket", "presence", "op", op); n != 0 {
+			t.Errorf("%v %s errors after no failure", n, op)
+		}
+	}
+	if n := gathered(t, m, "presenced_engine_operation_duration_seconds", "bucket", "presence", "op", "put"); n != 2 {
+		t.Errorf("%v puts timed, want 2", n)
+	}
+}
+
+// An engine failure in a request is counted and logged with the request's
+// fields, so that it joins the request's access line.
+func TestEngineFailureLogCarriesRequestFields(t *testing.T) {
+	engine := enginetest.Open(t)
+	bucket, err := engine.Bucket(context.Background(), "presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	m := observe.NewMetrics()
+	kv := observe.KV(bucket, "presence", m, slog.New(slog.NewJSONHandler(&out, nil)))
+	if err := engine.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info := &reqlog.Info{RequestID: "req-1", ClientRequestID: "client-1", Method: "POST"}
+	ctx := reqlog.With(context.Background(), info)
+	reqlog.SetCaller(ctx, "tenant-1", "app-1")
+	if _, err := kv.Put(ctx, "u.t.a", []byte("1"), 0); err == nil {
+		t.Fatal("a put on a closed engine succeeded")
+	}
+	var line map[string]any
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
+		t.Fatalf("log: %q", out.String())
+	}
+	for k, v := range map[string]any{"msg": "engine operation failed", "level": "ERROR", "request_id": "req-1", "client_request_id": "client-1",
+		"tenant": "tenant-1", "app": "app-1", "bucket": "presence", "op": "put"} {
+		if line[k] != v {
+			t.Errorf("%s = %v, want %v (%s)", k, line[k], v, out.String())
+		}
+	}
+	if n := gathered(t, m, "presenced_engine_errors_total", "bucket", "presence", "op", "put"); n != 1 {
+		t.Errorf("engine errors = %v, want 1", n)
+	}
+}
+
+// gathered is the value (a histogram's count) of the series of name with
+// exactly the label pairs.
+func gathered(t *testing.T, m *observe.Metrics, name string, pairs ...string) float64 {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, s := range f.Metric {
+			if len(s.Label) != len(pairs)/2 {
+				continue
+			}
+			for i, l := range s.Label {
+				if l.GetName() != pairs[2*i] || l.GetValue() != pairs[2*i+1] {
+					continue series
+				}
+			}
+			if s.Histogram != nil {
+				return float64(s.Histogram.GetSampleCount())
+			}
+			return s.Counter.GetValue()
+		}
+	}
+	return -1
+}

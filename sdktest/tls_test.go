@@ -1,0 +1,62 @@
+package sdktest
+
+import (
+	"crypto/tls"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+
+	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/testcert"
+)
+
+// TestSDKOverHTTPS drives a server that speaks TLS with the official SDK:
+// the SDK's own middleware over a transport that trusts the server's CA
+// (as an application with a private CA configures it), the token from the
+// https issuer.
+func TestSDKOverHTTPS(t *testing.T) {
+	now := time.Now()
+	ca := testcert.NewCA(t, now)
+	certFile, keyFile := testcert.Write(t, t.TempDir(), ca.Issue(t, now, 1))
+	e := startConfigured(t, func(c *presenced.Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
+	srv := e.srv
+	if !strings.HasPrefix(srv.URL(), "https://") {
+		t.Fatalf("URL %s", srv.URL())
+	}
+	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true}
+	auth := e.appAuth()
+	auth.client = &http.Client{Transport: transport, Timeout: 10 * time.Second}
+
+	opts := msgraphsdk.GetDefaultClientOptions()
+	client := msgraphcore.GetDefaultClient(&opts)
+	client.Transport = khttp.NewCustomTransportWithParentTransport(transport, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...)
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapter.SetBaseUrl(srv.URL() + "/v1.0")
+	app := msgraphsdk.NewGraphServiceClient(adapter)
+
+	c := ctx(t)
+	adele := e.user("adele")
+	if err := app.Users().ByUserId(adele).Presence().SetPresence().Post(c,
+		usersSetPresence(directory.DemoDaemonClientID, "Busy", "InACall", isoDuration(t, time.Hour, "PT1H")), nil); err != nil {
+		t.Fatalf("setPresence over https: %v", err)
+	}
+	p, err := app.Users().ByUserId(adele).Presence().Get(c, nil)
+	if err != nil {
+		t.Fatalf("GET presence over https: %v", err)
+	}
+	wantPair(t, "GET over https", p, "Busy", "InACall")
+	p, err = app.Communications().Presences().ByPresenceId("adele@contoso.dev").Get(c, nil)
+	if err != nil {
+		t.Fatalf("GET communications/presences over https: %v", err)
+	}
+	wantPair(t, "GET communications over https", p, "Busy", "InACall")
+}
