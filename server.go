@@ -32,6 +32,7 @@ import (
 	"github.com/presenced/presenced/notify/subscription"
 	"github.com/presenced/presenced/observe"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/scim"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/web"
 )
@@ -378,7 +379,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("presenced: the board: %w", err)
 	}
 	s.observeParts(api)
-	s.http = httpServer(s.cfg, s.opsHandler(route(api, s.issuer.Handler(), board)), s.log)
+	provisioning := scim.New(scim.Options{Store: s.dirs, BaseURL: s.baseURL, Logger: s.log, MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes)})
+	s.http = httpServer(s.cfg, s.opsHandler(route(api, s.issuer.Handler(), board, provisioning)), s.log)
 	s.http.ConnContext = graphapi.ConnContext // the stream sizes its socket
 	s.http.RegisterOnShutdown(api.StopStreams)
 	s.serve()
@@ -540,10 +542,12 @@ func (s *Server) startNotify(ctx context.Context) error {
 // and /board/…) to the board, and everything else (/{tenant}/oauth2/…,
 // discovery) to the token issuer. A prefix switch, not one ServeMux:
 // "/{tenant}/oauth2/v2.0/token" and "/v1.0/" would overlap.
-func route(api, issuer, board http.Handler) http.Handler {
+func route(api, issuer, board, provisioning http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
+		case strings.HasPrefix(p, scim.Prefix+"/") || p == scim.Prefix:
+			provisioning.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/presenced/") || p == "/v1.0" || p == "/beta":
 			api.ServeHTTP(w, r)
 		case p == "/" || strings.HasPrefix(p, "/board/"):
