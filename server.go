@@ -88,6 +88,15 @@ type Config struct {
 	// volume: below it they fail at once with 503 (0: 1 % of the volume,
 	// between 1 MiB and 256 MiB). See docs/running.md.
 	DiskReserve int64
+	// Cluster makes the server a node of a cluster (docs/cluster.md); nil
+	// is a single node.
+	Cluster *ClusterConfig
+	// Replicas is the replica count of the engine's streams, and
+	// Partitions the number of presence buckets users are spread over.
+	// 0: the engine's stored layout, or for a new engine 1 and 1 on a
+	// single node, 3 and natsstore.DefaultPartitions in a cluster. A node
+	// started with other values than the stored ones is refused.
+	Replicas, Partitions int
 	// AcceptDataLoss starts the server even when the engine lost data it
 	// had on disk (damaged or deleted files): the loss is logged at ERROR
 	// and accepted, and not reported again. Without it such a start fails
@@ -277,32 +286,34 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	start := s.cfg.Clock.Now()
-	s.engine, err = natsstore.Open(ctx, natsstore.Options{
-		Dir:        filepath.Join(s.cfg.DataDir, "engine"),
-		SyncAlways: s.cfg.SyncAlways,
-		MinFree:    s.cfg.DiskReserve,
-		Logger:     s.log,
-	})
+	eopts, err := s.engineOptions()
+	if err != nil {
+		return err
+	}
+	s.engine, err = natsstore.Open(ctx, eopts)
 	if noRoom := (*natsstore.NoRoomError)(nil); errors.As(err, &noRoom) {
 		return fmt.Errorf("presenced: %w. Free space on that volume, or lower the share kept free with --disk-reserve-mib", err)
 	}
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
-	if err := s.checkEngine(ctx); err != nil {
-		return err
+	if !s.cfg.Cluster.external() { // an operator's NATS has no local files
+		if err := s.checkEngine(ctx); err != nil {
+			return err
+		}
 	}
 	s.engineOpen.Store(true)
-	kv, err := s.engine.Bucket(ctx, "presence")
+	kv, err := s.engine.Partitioned(ctx, "presence")
 	if err != nil {
-		return fmt.Errorf("presenced: engine: %w", err)
+		return layoutError(err)
 	}
 	kv = s.kv("presence", kv)
-	if s.meta, err = s.engine.Bucket(ctx, "meta"); err != nil {
-		return fmt.Errorf("presenced: engine: %w", err)
+	if s.meta, err = s.engine.Bucket(ctx, natsstore.MetaBucket); err != nil {
+		return layoutError(err)
 	}
 	s.meta = s.kv("meta", s.meta)
-	s.log.Info("engine ready", "dir", filepath.Join(s.cfg.DataDir, "engine"), "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
+	layout, _ := s.engine.Layout(ctx)
+	s.log.Info("engine ready", "dir", eopts.Dir, "partitions", layout.Partitions, "replicas", layout.Replicas, "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
 	off, err := s.loadOffset(ctx)
 	if err != nil {
 		return err
@@ -352,7 +363,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
-	s.noteSigningKey(ctx, keyPath, keyCreated)
+	if s.cfg.Cluster == nil {
+		s.noteSigningKey(ctx, keyPath, keyCreated)
+	} else {
+		// Each node has its own key until the key is kept in the engine
+		// (issue #10's next part); noting it would warn at every node.
+		s.log.Warn("cluster mode: this node signs tokens with its own key, so a token is accepted only by the node that issued it", "file", keyPath)
+	}
 	if err := s.startNotify(ctx); err != nil {
 		return err
 	}

@@ -183,6 +183,14 @@ func (d *Directory) Replace(with *Directory) {
 	d.version.Add(1)
 }
 
+// Snapshot is the directory as it is now, which later changes of d do not
+// change (to compare before and after).
+func (d *Directory) Snapshot() *Directory {
+	out := &Directory{}
+	out.cur.Store(d.cur.Load())
+	return out
+}
+
 // Version changes with every change that can take access away (a user
 // removed or disabled, a tenant, application or policy changed, a
 // Replace), so that caches of what was derived from the directory

@@ -38,16 +38,23 @@ func (s *Store) Import(ctx context.Context, f *directory.File, src *Source) erro
 			}
 		}
 	}
-	gone, err := func() ([]UsersGone, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		old := s.dir
+	err = s.tx(ctx, func(x *txn) error {
+		// The new generation is written whatever else is written meanwhile
+		// (nothing is checked against it until it is current), and so is
+		// the switch: an import replaces the whole directory.
+		x.free = true
+		s.st.Lock()
 		g := s.cur.Generation + 1
 		s.pending = g
-		defer func() { s.pending = 0 }()
-		if err := s.writeGeneration(ctx, g, sealed); err != nil {
-			s.dropGeneration(g)
-			return nil, err
+		s.st.Unlock()
+		defer func() {
+			s.st.Lock()
+			s.pending = 0
+			s.st.Unlock()
+		}()
+		if err := x.writeGeneration(g, sealed); err != nil {
+			x.dropGeneration(g)
+			return err
 		}
 		next := current{Generation: g}
 		if src != nil {
@@ -55,34 +62,34 @@ func (s *Store) Import(ctx context.Context, f *directory.File, src *Source) erro
 			next.Source = src
 		}
 		b, _ := json.Marshal(next)
-		if err := s.putAfter(ctx, currentKey, b); err != nil {
-			s.dropGeneration(g)
-			return nil, err
+		err := x.write(currentKey, b, false, func() {
+			old := s.dir.Snapshot()
+			s.cur = next
+			s.dir.Replace(d)
+			x.gone = append(x.gone, usersGoneIn(old, s.dir)...)
+		})
+		if err != nil {
+			x.dropGeneration(g)
+			return err
 		}
-		s.cur = next
-		gone := usersGoneIn(old, d)
-		s.dir.Replace(d)
-		return gone, nil
-	}()
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	s.background(s.deleteOtherGenerations)
-	for _, g := range gone {
-		s.usersGone(g)
-	}
 	return nil
 }
 
 // dropGeneration deletes what a failed import wrote; what it cannot is
 // deleted at the next start.
-func (s *Store) dropGeneration(g uint64) {
-	keys, err := s.kv.Keys(context.Background(), genPrefix(g))
+func (x *txn) dropGeneration(g uint64) {
+	keys, err := x.s.kv.Keys(context.Background(), genPrefix(g))
 	if err != nil {
 		return
 	}
 	for _, k := range keys {
-		if err := s.deleteAfter(context.Background(), k); err != nil {
+		if err := x.write(k, nil, true, nil); err != nil {
 			return
 		}
 	}
@@ -109,13 +116,13 @@ func usersGoneIn(old, new *directory.Directory) []UsersGone {
 
 // writeGeneration writes f as generation g: tenants, applications, then
 // every page.
-func (s *Store) writeGeneration(ctx context.Context, g uint64, f *directory.File) error {
+func (x *txn) writeGeneration(g uint64, f *directory.File) error {
 	for _, t := range f.Tenants {
 		b, err := json.Marshal(t)
 		if err != nil {
 			return err
 		}
-		if err := s.putAfter(ctx, tenantKey(g, t.ID), b); err != nil {
+		if err := x.write(tenantKey(g, t.ID), b, false, nil); err != nil {
 			return err
 		}
 	}
@@ -125,7 +132,7 @@ func (s *Store) writeGeneration(ctx context.Context, g uint64, f *directory.File
 		if err != nil {
 			return err
 		}
-		if err := s.putAfter(ctx, appKey(g, a.ClientID), b); err != nil {
+		if err := x.write(appKey(g, a.ClientID), b, false, nil); err != nil {
 			return err
 		}
 	}
@@ -153,7 +160,7 @@ func (s *Store) writeGeneration(ctx context.Context, g uint64, f *directory.File
 			page = append(page, f.Users[order[j].i])
 			j++
 		}
-		if err := s.putAfter(ctx, pageKey(g, order[k].tenant, int(order[k].page)), encodePage(page)); err != nil {
+		if err := x.write(pageKey(g, order[k].tenant, int(order[k].page)), encodePage(page), false, nil); err != nil {
 			return err
 		}
 		k = j
@@ -226,13 +233,11 @@ func cmpErr(a, b error) error {
 // application, with hashes of passwords and secrets (never values). Its
 // JSON is a directory file that Import takes back.
 func (s *Store) Export(ctx context.Context) (*directory.File, error) {
-	s.mu.Lock()
-	g := s.cur.Generation
-	s.mu.Unlock()
+	g := s.generation()
 	if g == 0 {
 		return &directory.File{Tenants: []directory.Tenant{}, Users: []directory.UserEntry{}, Applications: []directory.App{}}, nil
 	}
-	f, _, err := s.readGeneration(ctx, g)
+	f, err := s.readGeneration(ctx, g, nil)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -263,9 +268,9 @@ var ErrChangedSinceImport = errors.New("the directory was changed since its file
 // Otherwise the directory stays and the error wraps ErrChangedSinceImport,
 // saying what to do.
 func (s *Store) Seed(ctx context.Context, f *directory.File, src Source) (string, error) {
-	s.mu.Lock()
+	s.st.Lock()
 	cur := s.cur
-	s.mu.Unlock()
+	s.st.Unlock()
 	switch {
 	case cur.Generation == 0:
 		return "seeded", s.Import(ctx, f, &src)

@@ -49,10 +49,28 @@ type Store struct {
 	clock clock.Clock
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	applied uint64 // the bucket revision the directory is current as of
+	// mu serialises this node's changes (tx); st guards what follows and
+	// every change of dir, this node's own and those the watch delivers.
+	// A change holds mu throughout and st only to read or apply, so that
+	// it can wait for the watch to catch up (txn.go).
+	mu sync.Mutex
+	st sync.Mutex
+	// applied is the bucket revision up to which every change is
+	// reflected in dir: a write made after it is checked against all
+	// that came before.
+	applied uint64
 	cur     current
 	pending uint64 // the generation an import is writing (0: none)
+	// seen is the revision of each key the directory reflects (read at
+	// load, written here, or applied from the watch): a change the watch
+	// delivers at or below it is already in.
+	seen map[string]uint64
+	// inflight counts this node's writes of a key under way; while there
+	// is one, who lost their access by a change the watch applies to that
+	// key is kept in stash for the writer to report, so that a change's
+	// consequences end before its request is answered (txn.write).
+	inflight map[string]int
+	stash    map[string][]UsersGone
 
 	hooksMu sync.Mutex
 	gone    []func(UsersGone)
@@ -110,11 +128,24 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Store{kv: o.KV, clock: o.Clock, log: o.Logger}
-	if err := s.load(ctx); err != nil {
+	s := &Store{kv: o.KV, clock: o.Clock, log: o.Logger, inflight: map[string]int{}, stash: map[string][]UsersGone{}}
+	s.bg, s.stop = context.WithCancel(context.Background())
+	// The watch starts before the directory is read, so that nothing
+	// written meanwhile (by another node) is missed.
+	w, err := s.kv.Watch(s.bg, "")
+	if err != nil {
+		s.stop()
+		return nil, fmt.Errorf("dirstore: watching the directory: %w", err)
+	}
+	s.st.Lock()
+	err = s.load(ctx)
+	s.st.Unlock()
+	if err != nil {
+		w.Stop()
+		s.stop()
 		return nil, err
 	}
-	s.bg, s.stop = context.WithCancel(context.Background())
+	s.background(func(ctx context.Context) { s.follow(ctx, w) })
 	s.background(s.deleteOtherGenerations)
 	return s, nil
 }
@@ -141,8 +172,8 @@ func (s *Store) Directory() *directory.Directory { return s.dir }
 // Imported says where the directory was last imported from (nil: never,
 // or made by changes alone) and whether it was changed since.
 func (s *Store) Imported() (*Source, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.st.Lock()
+	defer s.st.Unlock()
 	if s.cur.Source == nil {
 		return nil, s.cur.Changed
 	}
@@ -151,22 +182,26 @@ func (s *Store) Imported() (*Source, bool) {
 }
 
 // load reads the live generation whole and makes it the directory.
+// Called with st held.
 func (s *Store) load(ctx context.Context) error {
 	last, err := s.kv.LastRevision(ctx)
 	if err != nil {
 		return err
 	}
-	cur, _, err := s.readCurrent(ctx)
+	cur, curRev, err := s.readCurrent(ctx)
 	if err != nil {
 		return err
 	}
+	seen := map[string]uint64{currentKey: curRev}
 	d := directory.Empty()
 	if cur.Generation > 0 {
-		f, rev, err := s.readGeneration(ctx, cur.Generation)
+		f, err := s.readGeneration(ctx, cur.Generation, seen)
 		if err != nil {
 			return err
 		}
-		last = max(last, rev)
+		// last stays the revision from before the walk: a key the walk
+		// passed at an older revision than one written meanwhile is caught
+		// up by the watch, and until then a write after last is refused.
 		if d, err = f.Build(); err != nil {
 			return fmt.Errorf("dirstore: the stored directory (generation %d) does not validate: %w", cur.Generation, err)
 		}
@@ -176,7 +211,7 @@ func (s *Store) load(ctx context.Context) error {
 	} else {
 		s.dir.Replace(d)
 	}
-	s.applied, s.cur = last, cur
+	s.applied, s.cur, s.seen = last, cur, seen
 	return nil
 }
 
@@ -196,14 +231,16 @@ func (s *Store) readCurrent(ctx context.Context) (current, uint64, error) {
 }
 
 // readGeneration reads generation g whole, in the order of its keys
-// (tenants by id, users page by page): what an export writes.
-func (s *Store) readGeneration(ctx context.Context, g uint64) (*directory.File, uint64, error) {
+// (tenants by id, users page by page): what an export writes. seen, when
+// not nil, gets each key's revision.
+func (s *Store) readGeneration(ctx context.Context, g uint64, seen map[string]uint64) (*directory.File, error) {
 	var tenants []directory.Tenant
 	var apps []directory.App
 	pages := map[string][]directory.UserEntry{}
-	var last uint64
 	err := s.kv.Walk(ctx, genPrefix(g), func(e store.Entry) error {
-		last = max(last, e.Revision)
+		if seen != nil {
+			seen[e.Key] = max(seen[e.Key], e.Revision)
+		}
 		rest := strings.TrimPrefix(e.Key, genPrefix(g))
 		kind, id, _ := strings.Cut(rest, ".")
 		switch kind {
@@ -230,7 +267,7 @@ func (s *Store) readGeneration(ctx context.Context, g uint64) (*directory.File, 
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	slices.SortFunc(tenants, func(a, b directory.Tenant) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(apps, func(a, b directory.App) int { return strings.Compare(a.ClientID, b.ClientID) })
@@ -245,7 +282,7 @@ func (s *Store) readGeneration(ctx context.Context, g uint64) (*directory.File, 
 	for _, k := range keys {
 		users = append(users, pages[k]...)
 	}
-	return &directory.File{Tenants: tenants, Users: users, Applications: apps}, last, nil
+	return &directory.File{Tenants: tenants, Users: users, Applications: apps}, nil
 }
 
 // deleteOtherGenerations removes every key that belongs to no live
@@ -259,17 +296,16 @@ func (s *Store) deleteOtherGenerations(ctx context.Context) {
 	}
 	n := 0
 	for _, k := range keys {
-		s.mu.Lock()
-		live := strings.HasPrefix(k, genPrefix(s.cur.Generation)) || s.pending != 0 && strings.HasPrefix(k, genPrefix(s.pending))
-		if !live {
-			var rev uint64
-			rev, err = s.kv.DeleteAfter(ctx, k, s.applied)
-			if err == nil {
-				s.applied = rev
-				n++
+		err := s.tx(ctx, func(t *txn) error {
+			s.st.Lock()
+			live := strings.HasPrefix(k, genPrefix(s.cur.Generation)) || s.pending != 0 && strings.HasPrefix(k, genPrefix(s.pending))
+			s.st.Unlock()
+			if live {
+				return nil
 			}
-		}
-		s.mu.Unlock()
+			n++
+			return t.write(k, nil, true, nil)
+		})
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("directory: deleting an old generation's key", "key", k, "err", err)
@@ -311,42 +347,6 @@ func (s *Store) usersGone(g UsersGone) {
 	}
 }
 
-// putAfter writes key after the newest write the directory is current
-// with. A conflict (another node, or another process, wrote meanwhile) is
-// ErrBusy after the directory was read again: the caller's checks were
-// against an old state, and the request may be sent again.
-func (s *Store) putAfter(ctx context.Context, key string, value []byte) error {
-	rev, err := s.kv.PutAfter(ctx, key, value, s.applied)
-	if errors.Is(err, store.ErrConflict) {
-		return s.reloadBusy(ctx, err)
-	}
-	if err != nil {
-		return unavailable(err)
-	}
-	s.applied = rev
-	return nil
-}
-
-func (s *Store) deleteAfter(ctx context.Context, key string) error {
-	rev, err := s.kv.DeleteAfter(ctx, key, s.applied)
-	if errors.Is(err, store.ErrConflict) {
-		return s.reloadBusy(ctx, err)
-	}
-	if err != nil {
-		return unavailable(err)
-	}
-	s.applied = rev
-	return nil
-}
-
-func (s *Store) reloadBusy(ctx context.Context, cause error) error {
-	s.log.Warn("directory: written meanwhile by another writer; reading it again", "err", cause)
-	if err := s.load(ctx); err != nil {
-		return unavailable(err)
-	}
-	return presence.Errorf(presence.Unavailable, "", "The directory was changed by another request at the same time; send the request again.")
-}
-
 // unavailable is an engine failure as the API reports it.
 func unavailable(err error) error {
 	var pe *presence.Error
@@ -357,35 +357,4 @@ func unavailable(err error) error {
 		return presence.Errorf(presence.Unavailable, "", "The server's storage is full; the change was not made.")
 	}
 	return fmt.Errorf("dirstore: %w", err)
-}
-
-// markChanged records, once after an import, that the directory is no
-// longer what was imported (serve --directory then stops re-importing).
-func (s *Store) markChanged(ctx context.Context) error {
-	if s.cur.Source == nil || s.cur.Changed {
-		return nil
-	}
-	next := s.cur
-	next.Changed = true
-	b, _ := json.Marshal(next)
-	if err := s.putAfter(ctx, currentKey, b); err != nil {
-		return err
-	}
-	s.cur = next
-	return nil
-}
-
-// ensureGeneration makes generation 1 current when the bucket has no
-// directory yet, for a first change made without an import.
-func (s *Store) ensureGeneration(ctx context.Context) error {
-	if s.cur.Generation > 0 {
-		return nil
-	}
-	next := current{Generation: 1}
-	b, _ := json.Marshal(next)
-	if err := s.putAfter(ctx, currentKey, b); err != nil {
-		return err
-	}
-	s.cur = next
-	return nil
 }

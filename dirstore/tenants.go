@@ -13,94 +13,93 @@ import (
 // PutTenant adds a tenant, or replaces the settings of the tenant with its
 // id (its name, domains, external access, SCIM tokens, issuers).
 func (s *Store) PutTenant(ctx context.Context, t directory.Tenant) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.putTenant(ctx, t)
+	return s.tx(ctx, func(x *txn) error { return x.putTenant(t) })
 }
 
-func (s *Store) putTenant(ctx context.Context, t directory.Tenant) error {
-	if err := s.dir.CheckTenant(t); err != nil {
+func (x *txn) putTenant(t directory.Tenant) error {
+	if err := x.s.dir.CheckTenant(t); err != nil {
 		return err
 	}
-	if err := s.ensureGeneration(ctx); err != nil {
+	if err := x.ensureGeneration(); err != nil {
 		return err
 	}
-	if err := s.markChanged(ctx); err != nil {
+	if err := x.markChanged(); err != nil {
 		return err
 	}
 	b, err := json.Marshal(t)
 	if err != nil {
 		return err
 	}
-	if err := s.putAfter(ctx, tenantKey(s.cur.Generation, t.ID), b); err != nil {
-		return err
-	}
-	return s.dir.PutTenant(t)
+	return x.write(tenantKey(x.s.generation(), t.ID), b, false, func() {
+		if err := x.s.dir.PutTenant(t); err != nil {
+			x.s.log.Error("directory: a stored tenant does not apply", "err", err)
+		}
+	})
 }
 
 // UpdateTenant changes the tenant with id (or domain) with change.
 func (s *Store) UpdateTenant(ctx context.Context, id string, change func(*directory.Tenant) error) (directory.Tenant, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.dir.Tenant(id)
-	if !ok {
-		return t, presence.Errorf(presence.NotFound, "tenant", "Tenant '%s' was not found.", clip(id))
-	}
-	orig := t.ID
-	if err := change(&t); err != nil {
-		return t, err
-	}
-	t.ID = orig
-	return t, s.putTenant(ctx, t)
+	var t directory.Tenant
+	err := s.tx(ctx, func(x *txn) error {
+		var ok bool
+		if t, ok = s.dir.Tenant(id); !ok {
+			return presence.Errorf(presence.NotFound, "tenant", "Tenant '%s' was not found.", clip(id))
+		}
+		orig := t.ID
+		if err := change(&t); err != nil {
+			return err
+		}
+		t.ID = orig
+		return x.putTenant(t)
+	})
+	return t, err
 }
 
 // DeleteTenant removes a tenant with its applications and users: the
 // tenant first (from then on none of it is found), then the rest.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	t, ok := s.dir.Tenant(id)
-	if !ok {
-		return presence.Errorf(presence.NotFound, "tenant", "Tenant '%s' was not found.", clip(id))
-	}
-	var removed []string
-	s.dir.ScanUsers(t.ID, "", func(u directory.User) bool { removed = append(removed, u.ID); return true })
-	err := func() error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if err := s.markChanged(ctx); err != nil {
+	return s.tx(ctx, func(x *txn) error {
+		t, ok := s.dir.Tenant(id)
+		if !ok {
+			return presence.Errorf(presence.NotFound, "tenant", "Tenant '%s' was not found.", clip(id))
+		}
+		if err := x.markChanged(); err != nil {
 			return err
 		}
-		g := s.cur.Generation
-		if err := s.deleteAfter(ctx, tenantKey(g, t.ID)); err != nil {
+		g := s.generation()
+		if err := x.write(tenantKey(g, t.ID), nil, true, func() {
+			gone := UsersGone{TenantID: t.ID}
+			s.dir.ScanUsers(t.ID, "", func(u directory.User) bool { gone.Removed = append(gone.Removed, u.ID); return true })
+			s.dir.RemoveTenant(t.ID)
+			x.gone = append(x.gone, gone)
+		}); err != nil {
 			return err
 		}
-		s.dir.RemoveTenant(t.ID)
+		// The rest is unreachable already; it goes even if another writer
+		// comes in between.
+		x.free = true
 		keys, err := s.kv.Keys(ctx, genPrefix(g))
 		if err != nil {
 			return unavailable(err)
 		}
 		for _, k := range keys {
-			if strings.HasPrefix(k, genPrefix(g)+"u."+t.ID+".") || s.isAppOf(k, g, t.ID) {
-				if err := s.deleteAfter(ctx, k); err != nil {
+			if strings.HasPrefix(k, genPrefix(g)+"u."+t.ID+".") || s.isAppOf(ctx, k, g, t.ID) {
+				if err := x.write(k, nil, true, nil); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
-	}()
-	if err != nil {
-		return err
-	}
-	s.usersGone(UsersGone{TenantID: t.ID, Removed: removed})
-	return nil
+	})
 }
 
 // isAppOf reports whether key is an application record of tenant: the
 // directory no longer has it (the tenant is gone), so the record is read.
-func (s *Store) isAppOf(key string, g uint64, tenant string) bool {
+func (s *Store) isAppOf(ctx context.Context, key string, g uint64, tenant string) bool {
 	if !strings.HasPrefix(key, genPrefix(g)+"a.") {
 		return false
 	}
-	e, err := s.kv.Get(context.Background(), key)
+	e, err := s.kv.Get(ctx, key)
 	if err != nil {
 		return false
 	}
@@ -118,20 +117,18 @@ func (s *Store) PutApp(ctx context.Context, a directory.App) (directory.App, err
 	if err := s.sealApp(ctx, &a); err != nil {
 		return a, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return a, s.putApp(ctx, a)
+	return a, s.tx(ctx, func(x *txn) error { return x.putApp(a) })
 }
 
-func (s *Store) putApp(ctx context.Context, a directory.App) error {
-	a, err := s.dir.CheckApp(a)
+func (x *txn) putApp(a directory.App) error {
+	a, err := x.s.dir.CheckApp(a)
 	if err != nil {
 		return err
 	}
-	if err := s.ensureGeneration(ctx); err != nil {
+	if err := x.ensureGeneration(); err != nil {
 		return err
 	}
-	if err := s.markChanged(ctx); err != nil {
+	if err := x.markChanged(); err != nil {
 		return err
 	}
 	a.Secret = ""
@@ -139,50 +136,46 @@ func (s *Store) putApp(ctx context.Context, a directory.App) error {
 	if err != nil {
 		return err
 	}
-	if err := s.putAfter(ctx, appKey(s.cur.Generation, a.ClientID), b); err != nil {
-		return err
-	}
-	return s.dir.PutApp(a)
+	return x.write(appKey(x.s.generation(), a.ClientID), b, false, func() {
+		if err := x.s.dir.PutApp(a); err != nil {
+			x.s.log.Error("directory: a stored application does not apply", "err", err)
+		}
+	})
 }
 
 // UpdateApp changes the application with clientID with change (a secret
-// in clear it sets is hashed into Secrets).
+// in clear it sets is hashed into Secrets). change may run more than once.
 func (s *Store) UpdateApp(ctx context.Context, clientID string, change func(*directory.App) error) (directory.App, error) {
-	a, ok := s.dir.App(clientID)
-	if !ok {
-		return a, presence.Errorf(presence.NotFound, "clientId", "Application '%s' was not found.", clip(clientID))
-	}
-	if err := change(&a); err != nil {
-		return a, err
-	}
-	a.ClientID = strings.ToLower(clientID)
-	if err := s.sealApp(ctx, &a); err != nil {
-		return a, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.dir.App(clientID); !ok {
-		return a, presence.Errorf(presence.NotFound, "clientId", "Application '%s' was not found.", clip(clientID))
-	}
-	return a, s.putApp(ctx, a)
+	var a directory.App
+	err := s.tx(ctx, func(x *txn) error {
+		var ok bool
+		if a, ok = s.dir.App(clientID); !ok {
+			return presence.Errorf(presence.NotFound, "clientId", "Application '%s' was not found.", clip(clientID))
+		}
+		if err := change(&a); err != nil {
+			return err
+		}
+		a.ClientID = strings.ToLower(clientID)
+		if err := s.sealApp(x.ctx, &a); err != nil {
+			return err
+		}
+		return x.putApp(a)
+	})
+	return a, err
 }
 
 // DeleteApp removes an application.
 func (s *Store) DeleteApp(ctx context.Context, clientID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.dir.App(clientID)
-	if !ok {
-		return presence.Errorf(presence.NotFound, "clientId", "Application '%s' was not found.", clip(clientID))
-	}
-	if err := s.markChanged(ctx); err != nil {
-		return err
-	}
-	if err := s.deleteAfter(ctx, appKey(s.cur.Generation, a.ClientID)); err != nil {
-		return err
-	}
-	s.dir.RemoveApp(a.ClientID)
-	return nil
+	return s.tx(ctx, func(x *txn) error {
+		a, ok := s.dir.App(clientID)
+		if !ok {
+			return presence.Errorf(presence.NotFound, "clientId", "Application '%s' was not found.", clip(clientID))
+		}
+		if err := x.markChanged(); err != nil {
+			return err
+		}
+		return x.write(appKey(s.generation(), a.ClientID), nil, true, func() { s.dir.RemoveApp(a.ClientID) })
+	})
 }
 
 // sealApp hashes a secret in clear into a new entry of a.Secrets.

@@ -14,7 +14,7 @@ import (
 
 // readPage reads a page of the live generation as stored.
 func (s *Store) readPage(ctx context.Context, tenant string, page int) ([]directory.UserEntry, error) {
-	e, err := s.kv.Get(ctx, pageKey(s.cur.Generation, tenant, page))
+	e, err := s.kv.Get(ctx, pageKey(s.generation(), tenant, page))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -24,42 +24,32 @@ func (s *Store) readPage(ctx context.Context, tenant string, page int) ([]direct
 	return decodePage(tenant, e.Value)
 }
 
-// writePage stores a page that was old and applies it to the directory;
-// it returns who lost their access by it.
-func (s *Store) writePage(ctx context.Context, tenant string, page int, old, users []directory.UserEntry) (UsersGone, error) {
-	gone := UsersGone{TenantID: tenant}
-	if err := s.markChanged(ctx); err != nil {
-		return gone, err
+// writePage stores a page and applies it to the directory; who lost their
+// access by it goes to the transaction's hooks.
+func (t *txn) writePage(tenant string, page int, users []directory.UserEntry) error {
+	if err := t.markChanged(); err != nil {
+		return err
 	}
-	key := pageKey(s.cur.Generation, tenant, page)
-	var err error
-	if len(users) == 0 {
-		err = s.deleteAfter(ctx, key)
-	} else {
-		err = s.putAfter(ctx, key, encodePage(users))
-	}
-	if err != nil {
-		return gone, err
-	}
+	key := pageKey(t.s.generation(), tenant, page)
 	views := make([]directory.User, len(users))
 	for i := range users {
 		views[i] = users[i].View()
 	}
-	if err := s.dir.ApplyPage(tenant, page, views); err != nil {
-		// Stored and checked before: a disagreement is a bug, and the
-		// engine's page is the truth from the next start on.
-		s.log.Error("directory: a stored page does not apply", "err", err)
-	}
-	for _, o := range old {
-		i := slices.IndexFunc(users, func(e directory.UserEntry) bool { return e.ID == o.ID })
-		switch {
-		case i < 0:
-			gone.Removed = append(gone.Removed, o.ID)
-		case o.Enabled() && !users[i].Enabled():
-			gone.Disabled = append(gone.Disabled, o.ID)
+	apply := func() {
+		before := t.s.dir.PageUsers(tenant, page)
+		if err := t.s.dir.ApplyPage(tenant, page, views); err != nil {
+			// Stored and checked before: a disagreement is a bug, and the
+			// engine's page is the truth from the next start on.
+			t.s.log.Error("directory: a stored page does not apply", "err", err)
 		}
+		// Reported by whoever applies the page: this change, or the watch
+		// if it delivered the write first.
+		t.gone = append(t.gone, goneBetween(tenant, before, views))
 	}
-	return gone, nil
+	if len(users) == 0 {
+		return t.write(key, nil, true, apply)
+	}
+	return t.write(key, encodePage(users), false, apply)
 }
 
 // User returns a user's entry as stored (with its password hash and
@@ -69,8 +59,6 @@ func (s *Store) User(ctx context.Context, tenant, idOrUPN string) (directory.Use
 	if !ok {
 		return directory.UserEntry{}, notFound(idOrUPN)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	page, err := s.readPage(ctx, u.TenantID, directory.Page(u.ID))
 	if err != nil {
 		return directory.UserEntry{}, err
@@ -92,6 +80,11 @@ func clip(s string) string {
 	return s
 }
 
+// idTaken is CreateUser's refusal of an id in use.
+func idTaken() error {
+	return presence.Errorf(presence.Conflict, "id", "Another object with the same value for property id already exists.")
+}
+
 // CreateUser adds a user. An empty ID gets a new GUID; a password in clear
 // is hashed. It returns the entry as stored.
 func (s *Store) CreateUser(ctx context.Context, e directory.UserEntry) (directory.UserEntry, error) {
@@ -102,31 +95,30 @@ func (s *Store) CreateUser(ctx context.Context, e directory.UserEntry) (director
 		return e, err
 	}
 	if _, ok := s.dir.User(e.ID); ok {
-		return e, presence.Errorf(presence.Conflict, "id", "Another object with the same value for property id already exists.")
+		return e, idTaken()
 	}
+	// Hashing takes ~50 ms: before the change, not while others wait.
 	if err := hashPassword(ctx, &e); err != nil {
 		return e, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.dir.CheckUser(e); err != nil { // the directory may have changed while hashing
-		return e, err
-	}
-	if _, ok := s.dir.User(e.ID); ok {
-		return e, presence.Errorf(presence.Conflict, "id", "Another object with the same value for property id already exists.")
-	}
-	if err := s.ensureGeneration(ctx); err != nil {
-		return e, err
-	}
-	p := directory.Page(e.ID)
-	page, err := s.readPage(ctx, e.TenantID, p)
-	if err != nil {
-		return e, err
-	}
-	if _, err := s.writePage(ctx, e.TenantID, p, page, append(slices.Clone(page), e)); err != nil {
-		return e, err
-	}
-	return e, nil
+	err := s.tx(ctx, func(t *txn) error {
+		if err := s.dir.CheckUser(e); err != nil {
+			return err
+		}
+		if _, ok := s.dir.User(e.ID); ok {
+			return idTaken()
+		}
+		if err := t.ensureGeneration(); err != nil {
+			return err
+		}
+		p := directory.Page(e.ID)
+		page, err := s.readPage(ctx, e.TenantID, p)
+		if err != nil {
+			return err
+		}
+		return t.writePage(e.TenantID, p, append(slices.Clone(page), e))
+	})
+	return e, err
 }
 
 // hashPassword replaces a password in clear by its hash.
@@ -144,46 +136,43 @@ func hashPassword(ctx context.Context, e *directory.UserEntry) error {
 
 // UpdateUser changes a user of a tenant (id or userPrincipalName) with
 // change, which may set a new password in clear; the id and tenant cannot
-// change. It returns the entry as stored.
+// change. It returns the entry as stored. change may run more than once
+// (a change that met another starts over), on a fresh copy each time.
 func (s *Store) UpdateUser(ctx context.Context, tenant, idOrUPN string, change func(*directory.UserEntry) error) (directory.UserEntry, error) {
 	u, ok := s.dir.UserInTenant(tenant, idOrUPN)
 	if !ok {
 		return directory.UserEntry{}, notFound(idOrUPN)
 	}
-	var gone UsersGone
-	defer func() { s.usersGone(gone) }() // after the lock below is released
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := directory.Page(u.ID)
-	page, err := s.readPage(ctx, u.TenantID, p)
-	if err != nil {
-		return directory.UserEntry{}, err
-	}
-	i := slices.IndexFunc(page, func(e directory.UserEntry) bool { return e.ID == u.ID })
-	if i < 0 {
-		return directory.UserEntry{}, notFound(idOrUPN)
-	}
-	e := page[i]
-	if err := change(&e); err != nil {
-		return e, err
-	}
-	e.ID, e.TenantID = page[i].ID, page[i].TenantID
-	if err := s.dir.CheckUser(e); err != nil {
-		return e, err
-	}
-	if e.Password != "" {
-		// Hashing takes ~50 ms; other changes wait, which keeps this
-		// read-modify-write simple. Password changes are rare.
-		if err := hashPassword(ctx, &e); err != nil {
-			return e, err
+	var e directory.UserEntry
+	err := s.tx(ctx, func(t *txn) error {
+		p := directory.Page(u.ID)
+		page, err := s.readPage(ctx, u.TenantID, p)
+		if err != nil {
+			return err
 		}
-	}
-	next := slices.Clone(page)
-	next[i] = e
-	if gone, err = s.writePage(ctx, u.TenantID, p, page, next); err != nil {
-		return e, err
-	}
-	return e, nil
+		i := slices.IndexFunc(page, func(e directory.UserEntry) bool { return e.ID == u.ID })
+		if i < 0 {
+			return notFound(idOrUPN)
+		}
+		e = page[i]
+		if err := change(&e); err != nil {
+			return err
+		}
+		e.ID, e.TenantID = page[i].ID, page[i].TenantID
+		if err := s.dir.CheckUser(e); err != nil {
+			return err
+		}
+		// A new password is hashed here, holding up other changes for
+		// ~50 ms: password changes are rare, and a read-modify-write
+		// that hashes outside would have to check again.
+		if err := hashPassword(ctx, &e); err != nil {
+			return err
+		}
+		next := slices.Clone(page)
+		next[i] = e
+		return t.writePage(u.TenantID, p, next)
+	})
+	return e, err
 }
 
 // DeleteUser removes a user of a tenant (id or userPrincipalName); once
@@ -194,25 +183,18 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, idOrUPN string) error {
 	if !ok {
 		return notFound(idOrUPN)
 	}
-	gone, err := func() (UsersGone, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
+	return s.tx(ctx, func(t *txn) error {
 		p := directory.Page(u.ID)
 		page, err := s.readPage(ctx, u.TenantID, p)
 		if err != nil {
-			return UsersGone{}, err
+			return err
 		}
 		i := slices.IndexFunc(page, func(e directory.UserEntry) bool { return e.ID == u.ID })
 		if i < 0 {
-			return UsersGone{}, notFound(idOrUPN)
+			return notFound(idOrUPN)
 		}
-		return s.writePage(ctx, u.TenantID, p, page, slices.Delete(slices.Clone(page), i, i+1))
-	}()
-	if err != nil {
-		return err
-	}
-	s.usersGone(gone)
-	return nil
+		return t.writePage(u.TenantID, p, slices.Delete(slices.Clone(page), i, i+1))
+	})
 }
 
 // Authenticate checks a user's password: the user (id or

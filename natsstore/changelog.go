@@ -22,37 +22,56 @@ type LogOptions struct {
 	MaxBytes int64
 }
 
-// Log opens or creates the stream name as a store.Log.
+// Log opens or creates the stream name as a store.Log, with the layout's
+// replicas (the first bucket or log opened checks the layout). In a
+// cluster it waits, bounded by ctx, until the stream can be created or
+// opened.
 func (e *Engine) Log(ctx context.Context, name string, o LogOptions) (store.Log, error) {
+	l, err := e.Layout(ctx)
+	if err != nil {
+		return nil, err
+	}
 	maxBytes := o.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = -1
 	}
-	s, err := e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:      name,
-		Subjects:  o.Subjects,
-		Storage:   e.storage,
-		Retention: jetstream.LimitsPolicy,
-		Discard:   jetstream.DiscardOld,
-		MaxAge:    o.MaxAge,
-		MaxBytes:  maxBytes,
-		Replicas:  1,
-	})
-	if isNoSpace(err) {
-		// As for buckets (Engine.Bucket): keep the stored settings.
-		if s, err = e.js.Stream(ctx, name); err == nil {
-			e.log.Warn("opened log with its stored settings: the disk is full", "log", name)
+	var s jetstream.Stream
+	err = e.retry(ctx, fmt.Sprintf("log %s (%d replicas) to be created or opened", name, l.Replicas), func(ctx context.Context) (err error) {
+		s, err = e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:      name,
+			Subjects:  o.Subjects,
+			Storage:   e.storage,
+			Retention: jetstream.LimitsPolicy,
+			Discard:   jetstream.DiscardOld,
+			MaxAge:    o.MaxAge,
+			MaxBytes:  maxBytes,
+			Replicas:  l.Replicas,
+		})
+		if isNoSpace(err) {
+			// As for buckets (Engine.Bucket): keep the stored settings.
+			if s, err = e.js.Stream(ctx, name); err == nil {
+				e.log.Warn("opened log with its stored settings: the disk is full", "log", name)
+			}
 		}
-	}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: open log %s: %w", name, fullIfExhausted(err))
 	}
-	return &log{g: e.guard, js: e.js, s: s, name: name}, nil
+	e.mu.Lock()
+	e.streams[name] = true
+	e.mu.Unlock()
+	lg := &log{js: e.js, e: e, s: s, name: name}
+	if !e.opts.clustered() {
+		lg.g = e.guard // as for buckets: a quorum stores a clustered write
+	}
+	return lg, nil
 }
 
 type log struct {
 	g    *guard // keeps writes off a full disk (space.go); may be nil
 	js   jetstream.JetStream
+	e    *Engine // in a cluster, appends go through e.do (leader.go)
 	s    jetstream.Stream
 	name string
 }
@@ -60,15 +79,42 @@ type log struct {
 var _ store.Log = (*log)(nil)
 
 func (l *log) Append(ctx context.Context, subject string, data []byte) (uint64, error) {
-	var ack *jetstream.PubAck
-	err := l.g.write(ctx, func(ctx context.Context) (err error) {
-		ack, err = l.js.Publish(ctx, subject, data)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("natsstore: append to %s %q: %w", l.name, subject, err)
+	return l.append(ctx, subject, data, nil)
+}
+
+func (l *log) AppendAfter(ctx context.Context, subject string, last uint64, data []byte) (uint64, error) {
+	return l.append(ctx, subject, data, &last)
+}
+
+// append appends data under subject, after the record last if last is
+// not nil.
+func (l *log) append(ctx context.Context, subject string, data []byte, last *uint64) (uint64, error) {
+	var (
+		seq uint64
+		err error
+	)
+	if l.e.opts.clustered() {
+		seq, err = l.clusterAppend(ctx, subject, data, last)
+	} else {
+		var opts []jetstream.PublishOpt
+		if last != nil {
+			opts = append(opts, jetstream.WithExpectLastSequencePerSubject(*last))
+		}
+		err = l.g.write(ctx, func(ctx context.Context) error {
+			ack, err := l.js.Publish(ctx, subject, data, opts...)
+			if err == nil {
+				seq = ack.Sequence
+			}
+			return err
+		})
 	}
-	return ack.Sequence, nil
+	if err != nil {
+		if last != nil && isConflict(err) {
+			return 0, fmt.Errorf("natsstore: append to %s %q after %d: %w: %w", l.name, subject, *last, store.ErrConflict, err)
+		}
+		return 0, fmt.Errorf("natsstore: append to %s %q: %w", l.name, subject, unavailable(err))
+	}
+	return seq, nil
 }
 
 func (l *log) Last(ctx context.Context, subject string) (store.Record, error) {

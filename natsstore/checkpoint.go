@@ -42,10 +42,21 @@ func (o Options) manifestLag() time.Duration {
 //
 // An error writing m is returned, but the checkpoints run all the same: a
 // start on a full disk goes on, and the next checkpoint that fits writes.
+//
+// A cluster node's manifest records the cluster's streams (their leaders'
+// state, Streams) and names the cluster; only the checkpoints, which lag
+// by the sync interval, are written (the other nodes write on after this
+// one closed, and what they hold is not fsynced by it).
 func (e *Engine) KeepManifest(path string, m Manifest) error {
 	e.manifest = path
-	stop, done := make(chan struct{}), make(chan struct{})
-	e.stopCheckpoints = func() { close(stop); <-done }
+	if e.opts.Cluster != nil {
+		m.Cluster = e.opts.Cluster.Name
+	}
+	stopCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	// Stopping ends a checkpoint in progress too: in a cluster that is
+	// losing its quorum, reading the streams would wait for leaders.
+	e.stopCheckpoints = func() { stop(); <-done }
 	every := checkpointEvery
 	lag := int(e.opts.manifestLag() / every)
 	if e.opts.manifestLag()%every != 0 {
@@ -59,18 +70,20 @@ func (e *Engine) KeepManifest(path string, m Manifest) error {
 		var pending []Manifest
 		for {
 			select {
-			case <-stop:
+			case <-stopCtx.Done():
 				return
 			case <-t.C:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), every)
+			ctx, cancel := context.WithTimeout(stopCtx, every)
 			states, err := e.Streams(ctx)
 			cancel()
 			if err != nil {
 				e.log.Debug("manifest checkpoint: reading the streams", "err", err)
 				continue
 			}
-			pending = append([]Manifest{ManifestOf(states)}, pending...)
+			cur := ManifestOf(states)
+			cur.Cluster = m.Cluster
+			pending = append([]Manifest{cur}, pending...)
 			if len(pending) <= lag {
 				continue
 			}

@@ -1,8 +1,10 @@
 // Package natsstore is presenced's engine: an embedded nats-server with
 // JetStream, file storage under the data directory, replicas 1, reached
-// in-process (no port, nothing to install). Each store.KV is a JetStream KV
-// bucket with History 1; a key's revision is the stream sequence of its last
-// write, so revisions only grow, across restarts too.
+// in-process (no port, nothing to install) — or, in cluster mode, a node
+// of a NATS cluster or a connection to one (see "Cluster mode" below).
+// Each store.KV is a JetStream KV bucket with History 1; a key's revision
+// is the stream sequence of its last write, so revisions only grow, across
+// restarts too.
 //
 // # Semantics
 //
@@ -62,14 +64,20 @@
 //
 // The default stays off: a process crash loses nothing acknowledged, and the
 // power-loss window is SyncInterval. Deployments that must survive power
-// loss turn SyncAlways on, or later run replicas 3, where an ack means a
-// quorum of nodes has written the message.
+// loss turn SyncAlways on, or run a cluster with replicas 3, where an ack
+// means a quorum of nodes has written the message.
 //
-// # Later
+// # Cluster mode
 //
-// Cluster routes (replicas 3) and an external server (--nats-url) are not
-// built yet. DontListen, used here, prevents clustering, so a clustered
-// engine will need a listening server. Note that replicated file streams
-// turn AsyncFlush on: a single node's kill can lose its buffered writes,
-// which the RAFT quorum then covers.
+// With Options.Cluster the embedded server is a node of a NATS cluster (it
+// listens: DontListen prevents clustering); with Options.External the
+// engine connects to an operator's NATS instead. After connecting both are
+// the same (docs/design.md, "Cluster mode"): every bucket and log at the
+// layout's replicas (layout.go), users spread over partitions
+// (partition.go), writes and leader reads that wait for a leader and are
+// sent again only when safe (exchange.go, leader.go), Get from the leader,
+// Watch (watch.go), Log.AppendAfter, leases (lease.go), a graceful stop
+// that hands leaderships over (cluster.go). Replicated file streams turn
+// AsyncFlush on: a single node's kill can lose its buffered writes, which
+// the quorum covers (TestClusterKillNine).
 package natsstore

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/store"
 )
 
@@ -51,13 +49,41 @@ type Options struct {
 	// quiet; its debug and trace output is off.
 	Logger *slog.Logger
 
-	// Later: cluster routes (R3) and an external --nats-url. DontListen
-	// prevents clustering, so those will need a listening server.
+	// Cluster makes the embedded server a node of a cluster (nil: a
+	// single node). ServerName is then the node's name: unique in the
+	// cluster and never changed (JetStream knows its peers by it).
+	Cluster *ClusterOptions
+	// External connects to an operator's NATS (a cluster) instead of
+	// embedding a server; Dir, SyncAlways, SyncInterval, MaxStore and
+	// MinFree do not apply (the engine's files are the operator's).
+	External *ExternalOptions
+	// Replicas is the replica count of every bucket and log. 0: the one
+	// the engine was created with, or for a new engine 1 on a single node
+	// and 3 in a cluster. A count other than the stored one is refused
+	// (LayoutError).
+	Replicas int
+	// Partitions is how many buckets a Partitioned bucket spreads its
+	// keys over. 0: the stored count, or for a new engine 1 on a single
+	// node and DefaultPartitions in a cluster. A count other than the
+	// stored one is refused (LayoutError).
+	Partitions int
+	// WriteWait bounds how long a write, or a read of a stream's leader,
+	// waits for the engine before it fails with store.ErrUnavailable.
+	// 0: 5 s on a single node; 15 s in a cluster, where a write that
+	// meets a stream without a leader is sent again once one is elected
+	// (nats-server 2.15 takes 5-10 s to replace a dead leader).
+	WriteWait time.Duration
 }
 
-// Engine is an embedded nats-server with JetStream, reached in-process.
+// clustered reports whether the engine is a cluster's (embedded node or
+// external), where streams have leaders that change.
+func (o Options) clustered() bool { return o.Cluster != nil || o.External != nil }
+
+// Engine is presenced's connection to NATS JetStream: an embedded
+// nats-server reached in-process (a single node, or a node of a cluster),
+// or an operator's NATS reached over the network.
 type Engine struct {
-	srv     *server.Server
+	srv     *server.Server // nil in external mode
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	storage jetstream.StorageType
@@ -65,13 +91,19 @@ type Engine struct {
 	closed  chan struct{}
 	opts    Options
 	log     *slog.Logger
-	store   string // JetStream's store directory
+	store   string // JetStream's store directory ("" in external mode)
 
 	// guard keeps writes off a full disk (space.go); nil for memory
-	// engines and when Options.MinFree is negative. jsConfig is JetStream's
-	// configuration, to reload the streams with.
+	// engines, in external mode, and when Options.MinFree is negative. In
+	// a cluster it refuses nothing (a quorum stores each write, not this
+	// disk) and says when the node must be restarted. jsConfig is
+	// JetStream's configuration, to reload the streams with.
 	guard    *guard
 	jsConfig server.JetStreamConfig
+
+	// leaders tells writes in a cluster when a stream's leader changed
+	// (cluster.go); nil on a single node.
+	leaders *leaders
 
 	// manifest is where KeepManifest keeps the manifest ("": nowhere);
 	// stopCheckpoints ends its checkpoints.
@@ -80,201 +112,219 @@ type Engine struct {
 
 	mu      sync.Mutex
 	buckets map[string]*kv
+	streams map[string]bool // every bucket's and log's stream, for handOver
+
+	layoutMu sync.Mutex
+	layout   *Layout // checked and recorded (layout.go); nil until then
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open starts an embedded nats-server (no listener, JetStream on), waits
-// until it is ready and connects to it in-process. ctx bounds the wait.
+// Open starts the engine and waits until it is ready: an embedded
+// nats-server (no listener on a single node, JetStream on), reached
+// in-process; or, with Options.External, a connection to an operator's
+// NATS. In a cluster it also waits until JetStream has a meta leader,
+// logging its progress every few seconds. ctx bounds the wait.
 func Open(ctx context.Context, o Options) (*Engine, error) {
-	if o.Dir == "" && !o.Memory {
-		return nil, errors.New("natsstore: open: Options.Dir is required for file storage")
-	}
-	if o.SyncInterval < 0 {
-		return nil, fmt.Errorf("natsstore: open: negative SyncInterval %v", o.SyncInterval)
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	e := &Engine{
 		storage: jetstream.FileStorage,
 		closed:  make(chan struct{}),
 		buckets: make(map[string]*kv),
+		streams: make(map[string]bool),
 		opts:    o,
+		log:     o.Logger,
+	}
+	if e.log == nil {
+		e.log = slog.Default()
 	}
 	if o.Memory {
 		e.storage = jetstream.MemoryStorage
 	}
-	dir := o.Dir
-	if dir == "" {
-		// JetStream still wants a store directory for its metadata.
-		d, err := os.MkdirTemp("", "presenced-natsstore-")
-		if err != nil {
-			return nil, fmt.Errorf("natsstore: open: temp dir: %w", err)
-		}
-		dir, e.tmpDir = d, d
+	var err error
+	if o.External != nil {
+		err = e.connectExternal(ctx)
+	} else {
+		err = e.startEmbedded(ctx)
 	}
-	name := o.ServerName
-	if name == "" {
-		name = "presenced"
+	if err != nil {
+		return nil, err
 	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.Default()
+	if e.js, err = jetstream.New(e.nc); err != nil {
+		e.abort()
+		return nil, fmt.Errorf("natsstore: open: jetstream: %w", err)
 	}
-	e.log = logger
-	e.store = filepath.Join(dir, "jetstream")
-
-	var minFree uint64
-	if !o.Memory {
-		if err := os.MkdirAll(e.store, 0o700); err != nil {
+	if o.clustered() {
+		if e.leaders, err = followLeaders(e.nc); err != nil {
+			e.abort()
 			return nil, fmt.Errorf("natsstore: open: %w", err)
 		}
-		if total, free, err := volumeOf(e.store); err == nil {
-			if o.MaxStore == 0 {
-				o.MaxStore = int64(total)
-			}
-			switch {
-			case o.MinFree > 0:
-				minFree = uint64(o.MinFree)
-			case o.MinFree == 0:
-				minFree = defaultMinFree(total)
-			}
-			if err := roomToStart(e.store, free, minFree); err != nil {
-				return nil, err
-			}
+		if err := e.waitForJetStream(ctx); err != nil {
+			e.abort()
+			return nil, err
 		}
 	}
-	sopts := &server.Options{
-		ServerName: name,
-		DontListen: true,
-		NoSigs:     true, // the process owns its signals, not the library
-		JetStream:  true,
-		StoreDir:   e.store,
-		SyncAlways: o.SyncAlways,
-		// 0 lets nats-server apply its default (2m).
-		SyncInterval: o.SyncInterval,
-	}
-	if o.MaxStore > 0 {
-		sopts.JetStreamMaxStore = o.MaxStore
-	}
-	srv, err := server.NewServer(sopts)
-	if err != nil {
-		e.removeTmp()
-		return nil, fmt.Errorf("natsstore: open: new server: %w", err)
-	}
-	log := &slogLogger{l: logger.With("component", "nats-server")}
-	if minFree > 0 {
-		e.guard = newGuard(e, e.store, minFree)
-		log.hook = e.guard.engineLogged
-	}
-	srv.SetLoggerV2(log, false, false, false)
-	e.srv = srv
-
-	fail := func(what string, err error) (*Engine, error) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		e.removeTmp()
-		return nil, fmt.Errorf("natsstore: open: %s: %w", what, err)
-	}
-
-	// Start recovers every stream before it returns; run it aside so ctx can
-	// give up on a slow recovery.
-	started := make(chan struct{})
-	go func() { defer close(started); srv.Start() }()
-	select {
-	case <-started:
-	case <-ctx.Done():
-		go func() { <-started; srv.Shutdown() }()
-		e.removeTmp()
-		return nil, fmt.Errorf("natsstore: open: waiting for nats-server to start: %w", ctx.Err())
-	}
-	if ferr := log.fatal(); ferr != nil {
-		return fail("start nats-server", ferr)
-	}
-	wait := 10 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		// The deadline is wall-clock time: start-up waits in real time.
-		wait = -clock.Since(clock.Real{}, dl)
-	}
-	if !srv.ReadyForConnections(wait) {
-		return fail("nats-server", errors.New("not ready for connections"))
-	}
-	if !srv.JetStreamEnabled() {
-		return fail("nats-server", errors.New("JetStream is not enabled"))
-	}
-
-	nc, err := nats.Connect("",
-		nats.InProcessServer(srv),
-		nats.Name(name+"-natsstore"),
-		nats.NoReconnect(), // an in-process server does not come back
-		nats.ClosedHandler(func(*nats.Conn) { close(e.closed) }),
-	)
-	if err != nil {
-		return fail("connect in-process", err)
-	}
-	e.nc = nc
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return fail("jetstream", err)
-	}
-	e.js = js
 	if e.guard != nil {
-		e.jsConfig = *srv.JetStreamConfig()
+		e.jsConfig = *e.srv.JetStreamConfig()
 		e.jsConfig.StoreDir = e.store // EnableJetStream adds "jetstream" again
 		go e.guard.run()
 	}
 	return e, nil
 }
 
-// Bucket opens the KV bucket name, creating it if needed (one revision per
-// key, replicas 1, the engine's storage). It is idempotent and safe for
-// concurrent use.
-func (e *Engine) Bucket(ctx context.Context, name string) (store.KV, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if b, ok := e.buckets[name]; ok {
-		return b, nil
+// validate checks the options that can be checked before anything starts.
+func (o Options) validate() error {
+	switch {
+	case o.Cluster != nil && o.External != nil:
+		return errors.New("natsstore: open: a node either embeds a clustered server or connects to an external NATS, not both")
+	case o.Dir == "" && !o.Memory && o.External == nil:
+		return errors.New("natsstore: open: Options.Dir is required for file storage")
+	case o.SyncInterval < 0:
+		return fmt.Errorf("natsstore: open: negative SyncInterval %v", o.SyncInterval)
+	case o.Replicas < 0 || o.Replicas > 5:
+		return fmt.Errorf("natsstore: open: %d replicas: JetStream keeps 1 to 5", o.Replicas)
+	case o.Replicas > 1 && !o.clustered():
+		return fmt.Errorf("natsstore: open: %d replicas need a cluster; a single node keeps 1", o.Replicas)
+	case o.Partitions < 0 || o.Partitions > MaxPartitions:
+		return fmt.Errorf("natsstore: open: %d partitions: between 1 and %d", o.Partitions, MaxPartitions)
+	case o.WriteWait < 0:
+		return fmt.Errorf("natsstore: open: negative WriteWait %v", o.WriteWait)
 	}
-	cfg := jetstream.KeyValueConfig{
-		Bucket:   name,
-		History:  1,
-		Storage:  e.storage,
-		Replicas: 1,
-	}
-	h, err := e.js.CreateOrUpdateKeyValue(ctx, cfg)
-	if isNoSpace(err) {
-		// Updating rewrites the bucket's metadata even when nothing
-		// changed; on a full disk, open it as it is (reads work; writes
-		// wait for space).
-		if h, err = e.js.KeyValue(ctx, name); err == nil {
-			e.log.Warn("opened bucket with its stored settings: the disk is full", "bucket", name)
+	if o.Cluster != nil {
+		if err := o.Cluster.validate(o.ServerName); err != nil {
+			return err
 		}
 	}
+	if o.External != nil {
+		if err := o.External.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeWait is the bound of a write or a leader read (Options.WriteWait).
+func (o Options) writeWait() time.Duration {
+	switch {
+	case o.WriteWait > 0:
+		return o.WriteWait
+	case o.clustered():
+		return clusterWriteWait
+	}
+	return publishTimeout
+}
+
+// clusterWriteWait is a clustered write's bound: longer than the longest
+// gap a dead leader leaves (nats-server 2.15's followers campaign 4-9 s
+// after the last heartbeat, which comes every second: measured 5-10 s
+// after a kill -9, docs/performance.md), with room for a loaded machine,
+// so that a write that arrives in the gap waits for the next leader.
+const clusterWriteWait = 15 * time.Second
+
+// abort undoes a failed Open.
+func (e *Engine) abort() {
+	if e.leaders != nil {
+		e.leaders.stop()
+	}
+	if e.nc != nil {
+		e.nc.Close()
+	}
+	if e.srv != nil {
+		e.srv.Shutdown()
+		e.srv.WaitForShutdown()
+	}
+	_ = e.removeTmp()
+}
+
+// Bucket opens the KV bucket name, creating it if needed (one revision per
+// key, the layout's replicas, the engine's storage). The first bucket or
+// log opened checks the engine's layout (Layout). It is idempotent and
+// safe for concurrent use. In a cluster it waits, bounded by ctx, until
+// the bucket can be created or opened (an R3 bucket needs three nodes).
+func (e *Engine) Bucket(ctx context.Context, name string) (store.KV, error) {
+	l, err := e.Layout(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.bucket(ctx, jetstream.KeyValueConfig{Bucket: name, History: 1, Storage: e.storage, Replicas: l.Replicas})
+}
+
+// bucket opens or creates the bucket cfg describes.
+// Buckets are created without holding e.mu, so that a partitioned
+// bucket's partitions are created at once (each new replicated stream
+// waits for its first leader); two callers that create one bucket at once
+// both succeed, and the first to finish is kept.
+func (e *Engine) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (*kv, error) {
+	name := cfg.Bucket
+	e.mu.Lock()
+	b, ok := e.buckets[name]
+	e.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	var h jetstream.KeyValue
+	err := e.retry(ctx, fmt.Sprintf("bucket %s (%d replicas) to be created or opened", name, cfg.Replicas), func(ctx context.Context) (err error) {
+		h, err = e.js.CreateOrUpdateKeyValue(ctx, cfg)
+		if isNoSpace(err) {
+			// Updating rewrites the bucket's metadata even when nothing
+			// changed; on a full disk, open it as it is (reads work;
+			// writes wait for space).
+			if h, err = e.js.KeyValue(ctx, name); err == nil {
+				e.log.Warn("opened bucket with its stored settings: the disk is full", "bucket", name)
+			}
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: open bucket %q: %w", name, err)
 	}
-	b := &kv{kv: h, name: name, js: e.js, g: e.guard, nc: e.nc, stream: "KV_" + name, prefix: "$KV." + name + "."}
+	b = &kv{kv: h, name: name, js: e.js, e: e, nc: e.nc, stream: "KV_" + name, prefix: "$KV." + name + "."}
+	if !e.opts.clustered() {
+		// In a cluster the guard refuses nothing: a quorum stores a
+		// write, not this node's disk (space.go).
+		b.g = e.guard
+	}
 	// GetMany reads with the stream's direct gets; nats.go creates (and
 	// updates) KV buckets with them allowed, but check rather than assume.
-	st, err := h.Status(ctx)
+	var st jetstream.KeyValueStatus
+	err = e.retry(ctx, "the status of bucket "+name, func(ctx context.Context) (err error) {
+		st, err = h.Status(ctx)
+		if errors.Is(err, jetstream.ErrStreamNotFound) && e.opts.clustered() {
+			// Just created: not every server knows it yet.
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: open bucket %q: status: %w", name, err)
 	}
 	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo() != nil {
 		b.direct = bs.StreamInfo().Config.AllowDirect
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if first, ok := e.buckets[name]; ok {
+		return first, nil
+	}
 	e.buckets[name] = b
+	e.streams[b.stream] = true
 	return b, nil
 }
 
-// Conn is the in-process client connection (for notifications).
+// Conn is the engine's client connection: in-process to the embedded
+// server, or to the operator's NATS in external mode.
 func (e *Engine) Conn() *nats.Conn { return e.nc }
 
 // JetStream is the JetStream API on Conn.
 func (e *Engine) JetStream() jetstream.JetStream { return e.js }
 
 // Close drains the connection and shuts the server down, flushing every
-// stream to disk. It is safe to call more than once.
+// stream to disk. A cluster node first hands the leadership of the
+// streams it leads over to its peers (handOver), so that writes through
+// the other nodes pause only for that. It is safe to call more than once.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		var errs []error
@@ -286,12 +336,24 @@ func (e *Engine) Close() error {
 			e.stopCheckpoints()
 			// The last state, taken once nothing writes any more (the
 			// caller stopped its writers), recorded once it is on disk.
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			var err error
-			if final, err = e.Streams(ctx); err != nil {
-				e.log.Warn("engine: the manifest keeps its last checkpoint", "err", err)
+			// Not in a cluster: the other nodes write on, and theirs is
+			// not fsynced by this one (the checkpoints' lag covers it).
+			if !e.opts.clustered() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				var err error
+				if final, err = e.Streams(ctx); err != nil {
+					e.log.Warn("engine: the manifest keeps its last checkpoint", "err", err)
+				}
+				cancel()
 			}
+		}
+		if e.opts.Cluster != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), handOverWait)
+			e.handOver(ctx)
 			cancel()
+		}
+		if e.leaders != nil {
+			e.leaders.stop()
 		}
 		if err := e.nc.Drain(); err != nil {
 			errs = append(errs, fmt.Errorf("drain: %w", err))
@@ -303,9 +365,11 @@ func (e *Engine) Close() error {
 			e.nc.Close()
 			errs = append(errs, errors.New("drain: timed out"))
 		}
-		e.srv.Shutdown()
-		e.srv.WaitForShutdown()
-		if e.storage == jetstream.FileStorage {
+		if e.srv != nil {
+			e.srv.Shutdown()
+			e.srv.WaitForShutdown()
+		}
+		if e.storage == jetstream.FileStorage && e.store != "" {
 			if err := syncTree(e.store); err != nil {
 				errs = append(errs, fmt.Errorf("fsync: %w", err))
 				final = nil
@@ -325,6 +389,10 @@ func (e *Engine) Close() error {
 	})
 	return e.closeErr
 }
+
+// handOverWait bounds a closing node's wait for the new leaders of the
+// streams it led.
+const handOverWait = 2 * time.Second
 
 func (e *Engine) removeTmp() error {
 	if e.tmpDir == "" {

@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -28,8 +29,15 @@ type StreamState struct {
 	LostBytes uint64
 }
 
-// Streams reports the state of every stream of the engine, by name.
+// Streams reports the state of every stream of the engine, by name. In a
+// cluster each is its leader's (the cluster's) state, and it waits,
+// bounded by ctx, until every stream has a leader to answer: the
+// engine's listing leaves out streams without one, which a manifest
+// check must not take for lost.
 func (e *Engine) Streams(ctx context.Context) ([]StreamState, error) {
+	if e.opts.clustered() {
+		return e.clusterStreams(ctx)
+	}
 	l := e.js.ListStreams(ctx)
 	var out []StreamState
 	for info := range l.Info() {
@@ -46,10 +54,46 @@ func stateOf(info *jetstream.StreamInfo) StreamState {
 	st, cfg := info.State, info.Config
 	s := StreamState{
 		Name: cfg.Name, Msgs: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq,
-		Limited: cfg.MaxAge > 0 || cfg.MaxBytes > 0 || cfg.MaxMsgs > 0,
+		// A lease bucket's keys lapse (message TTLs): its count falls.
+		Limited: cfg.MaxAge > 0 || cfg.MaxBytes > 0 || cfg.MaxMsgs > 0 || cfg.AllowMsgTTL,
 	}
 	if st.Lost != nil {
 		s.LostMsgs, s.LostBytes = st.Lost.Msgs, st.Lost.Bytes
 	}
 	return s
+}
+
+func (e *Engine) clusterStreams(ctx context.Context) ([]StreamState, error) {
+	var names []string
+	err := e.retry(ctx, "the list of streams", func(ctx context.Context) error {
+		names = names[:0]
+		l := e.js.StreamNames(ctx)
+		for n := range l.Name() {
+			names = append(names, n)
+		}
+		return l.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsstore: list streams: %w", err)
+	}
+	out := make([]StreamState, 0, len(names))
+	for _, name := range names {
+		var info *jetstream.StreamInfo
+		err := e.retry(ctx, "the state of stream "+name, func(ctx context.Context) error {
+			s, err := e.js.Stream(ctx, name)
+			if err == nil {
+				info = s.CachedInfo()
+			}
+			return err
+		})
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("natsstore: state of stream %s: %w", name, err)
+		}
+		out = append(out, stateOf(info))
+	}
+	slices.SortFunc(out, func(a, b StreamState) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }

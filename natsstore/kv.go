@@ -20,6 +20,7 @@ type kv struct {
 
 	js jetstream.JetStream // for Walk's consumer (walk.go)
 	g  *guard              // keeps writes off a full disk (space.go); may be nil
+	e  *Engine             // its engine: in a cluster, writes go through e.do (leader.go)
 
 	// For GetMany's batched direct gets (getmany.go).
 	nc     *nats.Conn
@@ -34,6 +35,9 @@ type kv struct {
 var _ store.KV = (*kv)(nil)
 
 func (b *kv) Get(ctx context.Context, key string) (store.Entry, error) {
+	if b.e.opts.clustered() {
+		return b.clusterGet(ctx, key)
+	}
 	e, err := b.kv.Get(ctx, key)
 	if err != nil {
 		// Deleted and purged keys are absent (nats.go maps ErrKeyDeleted to
@@ -41,7 +45,7 @@ func (b *kv) Get(ctx context.Context, key string) (store.Entry, error) {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			return store.Entry{}, fmt.Errorf("natsstore: get %s/%q: %w", b.name, key, store.ErrNotFound)
 		}
-		return store.Entry{}, fmt.Errorf("natsstore: get %s/%q: %w", b.name, key, err)
+		return store.Entry{}, fmt.Errorf("natsstore: get %s/%q: %w", b.name, key, unavailable(err))
 	}
 	return store.Entry{Key: e.Key(), Value: e.Value(), Revision: e.Revision()}, nil
 }
@@ -51,26 +55,38 @@ func (b *kv) Put(ctx context.Context, key string, value []byte, expect uint64) (
 		rev uint64
 		err error
 	)
-	if expect == 0 {
+	switch {
+	case b.e.opts.clustered():
+		rev, err = b.clusterPut(ctx, key, value, expect, 0)
+	case expect == 0:
 		// Create also succeeds over a delete or purge marker: deleted is
 		// absent.
 		err = b.g.write(ctx, func(ctx context.Context) (err error) {
 			rev, err = b.kv.Create(ctx, key, value)
 			return err
 		})
-	} else {
+	default:
 		rev, err = b.update(ctx, key, value, expect)
 	}
 	if err != nil {
 		if isConflict(err) {
 			return 0, fmt.Errorf("natsstore: put %s/%q expecting revision %d: %w: %w", b.name, key, expect, store.ErrConflict, err)
 		}
-		return 0, fmt.Errorf("natsstore: put %s/%q: %w", b.name, key, err)
+		return 0, fmt.Errorf("natsstore: put %s/%q: %w", b.name, key, unavailable(err))
 	}
 	return rev, nil
 }
 
 func (b *kv) Delete(ctx context.Context, key string, expect uint64) error {
+	if b.e.opts.clustered() {
+		if err := b.clusterDelete(ctx, key, expect); err != nil {
+			if expect != 0 && isConflict(err) {
+				return fmt.Errorf("natsstore: delete %s/%q expecting revision %d: %w: %w", b.name, key, expect, store.ErrConflict, err)
+			}
+			return fmt.Errorf("natsstore: delete %s/%q: %w", b.name, key, err)
+		}
+		return nil
+	}
 	var opts []jetstream.KVDeleteOpt
 	if expect != 0 {
 		opts = append(opts, jetstream.LastRevision(expect))

@@ -3,7 +3,11 @@ package natsstore
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"time"
+
+	"github.com/presenced/presenced/clock"
 )
 
 // slogLogger routes nats-server's logger to slog. Notices go to Debug so
@@ -18,11 +22,38 @@ type slogLogger struct {
 
 	mu    sync.Mutex
 	first error
+	// A node that cannot reach a peer's route is logged at most once per
+	// routeLogEvery (nats-server logs each attempt, every second, for
+	// each of its pooled connections, at ERROR).
+	routeLogged time.Time
+	routeQuiet  int
 }
+
+// routeLogEvery is how often an unreachable route is logged.
+const routeLogEvery = 30 * time.Second
 
 func (s *slogLogger) Noticef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
 func (s *slogLogger) Warnf(format string, v ...any)   { s.l.Warn(s.saw(format, v)) }
-func (s *slogLogger) Errorf(format string, v ...any)  { s.l.Error(s.saw(format, v)) }
+
+func (s *slogLogger) Errorf(format string, v ...any) {
+	msg := s.saw(format, v)
+	if strings.HasPrefix(msg, "Error trying to connect to route") {
+		// Normal while a peer starts or restarts: a warning, now and then.
+		now := clock.Real{}.Now()
+		s.mu.Lock()
+		if now.Sub(s.routeLogged) < routeLogEvery {
+			s.routeQuiet++
+			s.mu.Unlock()
+			return
+		}
+		quiet := s.routeQuiet
+		s.routeLogged, s.routeQuiet = now, 0
+		s.mu.Unlock()
+		s.l.Warn(msg, "similar_since_last", quiet, "logged_every", routeLogEvery)
+		return
+	}
+	s.l.Error(msg)
+}
 
 func (s *slogLogger) saw(format string, v []any) string {
 	msg := fmt.Sprintf(format, v...)

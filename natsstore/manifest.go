@@ -19,6 +19,10 @@ import (
 // the manifest vouches for is lost data, never an effect of a crash
 // (docs/durability.md).
 type Manifest struct {
+	// Cluster names the cluster of a cluster node's engine ("" for a
+	// single node): its streams are the cluster's, and the manifest
+	// records what the cluster held.
+	Cluster string              `json:"cluster,omitempty"`
 	Streams map[string]Recorded `json:"streams"`
 }
 

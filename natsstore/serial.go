@@ -1,6 +1,7 @@
 package natsstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,25 @@ func (b *kv) publishAfter(ctx context.Context, m *nats.Msg, key string, after ui
 	}
 	m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(after, 10))
 	var rev uint64
+	if b.e.opts.clustered() {
+		// Through the cluster's exchange (leader.go): sent again only when
+		// it surely did not take effect. It took effect if the key now
+		// holds what was sent, at a revision past after.
+		del := m.Header.Get(hdrKVOperation) == "DEL"
+		err := b.e.do(ctx, exchange{msg: m, stream: b.stream, answer: pubAnswer(b.stream, &rev),
+			settled: func(ctx context.Context) (bool, error) {
+				cur, gone, err := b.leaderGet(ctx, key)
+				if err != nil || cur.Revision <= after || gone != del || !del && !bytes.Equal(cur.Value, m.Data) {
+					return false, err
+				}
+				rev = cur.Revision
+				return true, nil
+			}})
+		if err != nil && isConflict(err) {
+			return 0, fmt.Errorf("%w: %w", store.ErrConflict, err)
+		}
+		return rev, unavailable(err)
+	}
 	err := b.g.write(ctx, func(ctx context.Context) error {
 		resp, err := b.nc.RequestMsgWithContext(ctx, m)
 		if err != nil {

@@ -130,6 +130,7 @@ type waitGen struct {
 type stuckError struct {
 	msg     string
 	noSpace bool
+	told    bool // a cluster node's operator was told to restart it
 }
 
 func newGuard(e *Engine, dir string, minFree uint64) *guard {
@@ -159,6 +160,16 @@ func (g *guard) run() {
 		switch {
 		case s == nil && since >= reloadAfterMax:
 			wait = reloadAfter // the last reload lasted
+		case s != nil && g.e.opts.clustered():
+			// nats-server stopped this node's JetStream (its peers carry
+			// on). Starting it again in the running server races with
+			// the routes' API traffic in nats-server 2.15 (its
+			// EnableJetStream rewrites what the route readers use), so a
+			// cluster node is restarted instead, by its operator.
+			if g.stuck.CompareAndSwap(s, &stuckError{msg: s.msg, noSpace: s.noSpace, told: true}) && !s.told {
+				g.e.log.Error("this node's engine stopped writing; its peers carry on without it, and requests through this node are served by them. Free space on its volume, then restart this node: it catches up from its peers",
+					"dir", g.dir, "err", s.msg)
+			}
 		case s != nil && (!s.noSpace || !g.full.Load()) && since >= wait:
 			if since < reloadAfterMax {
 				wait = min(2*wait, reloadAfterMax)
@@ -193,7 +204,15 @@ func (g *guard) poll() {
 	switch full := g.full.Load(); {
 	case !full && free < g.minFree:
 		g.full.Store(true)
-		g.e.log.Error("the data volume is full: writes are refused until space is freed", "dir", g.dir, "free", free, "kept_free", g.minFree)
+		if g.e.opts.clustered() {
+			// A quorum stores each write, not this disk: nothing is
+			// refused here. When the engine meets the full disk,
+			// nats-server stops this node's JetStream (its peers carry
+			// on), and run says to restart the node.
+			g.e.log.Error("the data volume is full: this node's engine stops when it cannot write, and its peers carry on; free space on it", "dir", g.dir, "free", free, "kept_free", g.minFree)
+		} else {
+			g.e.log.Error("the data volume is full: writes are refused until space is freed", "dir", g.dir, "free", free, "kept_free", g.minFree)
+		}
 	case full && free >= g.minFree+g.minFree/4:
 		// A quarter of the reserve above it before writes resume, so that a
 		// volume at the edge does not flip at every poll.

@@ -21,6 +21,12 @@ type Log interface {
 	// Append stores a record and returns its sequence once the engine has
 	// acknowledged it.
 	Append(ctx context.Context, subject string, data []byte) (uint64, error)
+	// AppendAfter appends only if the newest record under subject has the
+	// sequence last (0: there is none), and returns ErrConflict otherwise.
+	// Nodes that each produce the same record (a change caused by time,
+	// seen by every node) append after the Last they read: one succeeds,
+	// the others learn that it is done.
+	AppendAfter(ctx context.Context, subject string, last uint64, data []byte) (uint64, error)
 	// Last returns the newest record under subject, or ErrNotFound.
 	Last(ctx context.Context, subject string) (Record, error)
 	// LastSeq is the sequence of the newest record in the whole log (0 if empty).

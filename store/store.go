@@ -18,6 +18,12 @@ var (
 	ErrUnreadable = errors.New("store: records could not be read")
 	// ErrFull: the engine's disk is full; the write was not made.
 	ErrFull = errors.New("store: storage full")
+	// ErrUnavailable: the engine could not take or answer the request in
+	// time (a cluster without quorum, a stream without a leader yet, a
+	// lost connection). A write that fails with it may still have been
+	// stored when it had been sent; retrying is safe where writes are
+	// conditional (Put with an expected revision).
+	ErrUnavailable = errors.New("store: engine unavailable")
 )
 
 // Entry is a stored value and its revision.
@@ -32,14 +38,21 @@ type Entry struct {
 // tenant and user), so that a cluster can partition by user without moving
 // data.
 type KV interface {
-	// Get returns the current entry for key, or ErrNotFound.
+	// Get returns the current entry for key, or ErrNotFound. It is never
+	// stale: it returns the newest entry acknowledged before the call, by
+	// any node of a cluster (it reads the stream's leader there), so a
+	// write path that lost a revision conflict reloads with it.
 	Get(ctx context.Context, key string) (Entry, error)
 	// GetMany returns the current entries for keys, aligned with keys: an
 	// absent key (never written, deleted or purged) has the zero Entry, so
 	// Revision 0; a present one has Revision > 0, as Get would return it.
 	// Each entry is current as of some instant during the call; the
-	// entries need not all be of the same instant. It is one engine round
-	// trip per few hundred keys instead of one per key.
+	// entries need not all be of the same instant. In a cluster a replica
+	// that is not the leader may answer: an entry may then be older than a
+	// write another node had acknowledged just before the call (by the
+	// replication lag, milliseconds), never one that was not acknowledged.
+	// It is one engine round trip per few hundred keys instead of one per
+	// key.
 	GetMany(ctx context.Context, keys []string) ([]Entry, error)
 	// Put stores value under key if the key's current revision is expect
 	// (0: the key must not exist) and returns the new revision once the
@@ -50,8 +63,8 @@ type KV interface {
 	// Keys lists the keys under prefix ("" for all).
 	Keys(ctx context.Context, prefix string) ([]string, error)
 	// Walk calls fn with the current entry of each live key under prefix
-	// ("" for all), in the order the keys were last written, one at a
-	// time: it holds a few hundred entries at most, whatever the number of
+	// ("" for all), in the order the keys were last written (within a
+	// partition, for a partitioned KV), one at a time: it holds a few hundred entries at most, whatever the number of
 	// keys, and reads them in a stream, not one request per key. It returns
 	// nil once it has passed every key that was live when it started; a
 	// key written meanwhile may be passed at its old or its new revision,
@@ -60,4 +73,38 @@ type KV interface {
 	// engine counts but cannot read (damaged files) are skipped, and Walk
 	// then ends with an error wrapping ErrUnreadable once past the rest.
 	Walk(ctx context.Context, prefix string, fn func(Entry) error) error
+	// Watch follows the changes under prefix ("" for all). It returns once
+	// the watch is in place: every change acknowledged after it returned,
+	// by any node, is then delivered by the Watcher, in order per key,
+	// each with its revision — except that a watcher that has fallen
+	// behind skips a change already replaced by a newer one of the same
+	// key (a bucket keeps one revision per key) and gets the newer one.
+	// So it always ends on each key's latest state, and sees every change
+	// while it keeps up. It ends when ctx ends or the Watcher is stopped.
+	//
+	// To follow a bucket from its current content (a cache), start the
+	// Watch, then Walk, and keep for each key only the entry of the
+	// highest revision seen from either — a deleted key's revision too —
+	// because Walk may pass a key at an older revision than Watch has
+	// already delivered.
+	Watch(ctx context.Context, prefix string) (Watcher, error)
+}
+
+// Change is one change to a key, as a Watcher delivers it.
+type Change struct {
+	Key      string
+	Value    []byte // nil when Deleted
+	Revision uint64
+	// Deleted: the key was deleted, purged, or its TTL lapsed (a lease).
+	Deleted bool
+}
+
+// Watcher delivers the changes a Watch follows.
+type Watcher interface {
+	// Next returns the next change, waiting for it until ctx ends. An
+	// error other than ctx's ends the watch (the engine refused to go on):
+	// start a new one, and catch up as after a start.
+	Next(ctx context.Context) (Change, error)
+	// Stop ends the watch and releases what it holds on the engine.
+	Stop()
 }

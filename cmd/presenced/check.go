@@ -42,6 +42,12 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	if _, err := os.Stat(filepath.Join(*data, "engine")); err != nil {
 		return fmt.Errorf("%s holds no engine files: %w", *data, err)
 	}
+	if m, _, err := natsstore.ReadManifest(filepath.Join(*data, presenced.ManifestFile)); err == nil && m.Cluster != "" {
+		// Its streams are the cluster's: this node's copy may be behind and
+		// catches up from its peers, so comparing it alone with what the
+		// cluster held would report damage that is not there.
+		return fmt.Errorf("%s is the data directory of a node of cluster %q: its data is kept by the cluster's quorum and a node's own files catch up from its peers, so it is not checked alone. A node's start compares its manifest with what the cluster holds (docs/cluster.md#data-safety-on-a-node)", *data, m.Cluster)
+	}
 	lock, err := dirlock.Acquire(*data, "presenced check")
 	if err != nil {
 		return err

@@ -97,6 +97,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	applyLimits := limitFlags(fs, &cfg)
 	applyThrottle := throttleFlags(fs, &cfg)
 	applyOps := opsFlags(fs, &cfg)
+	applyCluster := clusterFlags(fs, &cfg)
 	if err := fromEnv(fs, os.LookupEnv); err != nil {
 		return err
 	}
@@ -107,6 +108,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := applyThrottle(); err != nil {
+		return err
+	}
+	if err := applyCluster(); err != nil {
 		return err
 	}
 	if *changeLogMiB < 0 || *diskReserveMiB < 0 {

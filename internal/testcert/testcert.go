@@ -51,18 +51,30 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
+// Write writes the CA's certificate to ca.pem in dir and returns its path
+// (for a server that verifies peers against it).
+func (ca *CA) Write(t testing.TB, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // Pair is a certificate and its key, in PEM.
 type Pair struct{ Cert, Key []byte }
 
 // Issue signs a server certificate for 127.0.0.1, ::1 and localhost with
-// the given serial number (tests tell certificates apart by it).
+// the given serial number (tests tell certificates apart by it). It serves
+// as a client certificate too: a cluster's route presents it both ways.
 func (ca *CA) Issue(t testing.TB, now time.Time, serial int64) Pair {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "presenced test server"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)

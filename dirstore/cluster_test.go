@@ -1,0 +1,71 @@
+package dirstore_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/dirstore"
+	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/natsstore"
+	"github.com/presenced/presenced/presence"
+)
+
+// In a cluster of three nodes (the directory bucket at three replicas),
+// the directory is one: a user made at one node is found at the others,
+// and two nodes making the same userPrincipalName at once end with one
+// user, the other told it exists (or to send again, then that it exists).
+// Waits are a minute: a cluster on a loaded 2-core machine replicates in
+// seconds.
+func TestDirectoryInACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	ctx := context.Background()
+	c := enginetest.StartCluster(t, 3, natsstore.Options{Replicas: 3, Logger: quiet})
+	stores := make([]*dirstore.Store, 3)
+	for i := range stores {
+		kv, err := c.Node(i).Bucket(ctx, "directory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = open(t, kv)
+	}
+	if err := stores[0].Import(ctx, directory.DemoFile(0), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 3; i++ {
+		within(t, time.Minute, "the import reaches every node", func() bool { return stores[i].Directory().UserCount() == 7 })
+	}
+	for round := range 5 {
+		upn := "race" + string(rune('a'+round)) + "@contoso.dev"
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for k := range 2 {
+			wg.Go(func() {
+				for range 3 {
+					_, errs[k] = stores[k].CreateUser(ctx, directory.UserEntry{TenantID: directory.DemoTenantID, UserPrincipalName: upn})
+					if !isCode(errs[k], presence.Unavailable) {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		won := 0
+		for k, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !isCode(err, presence.Conflict):
+				t.Fatalf("round %d, node %d: %v", round, k, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d nodes made %s", round, won, upn)
+		}
+		within(t, time.Minute, "the user reaches the third node", func() bool { _, ok := stores[2].Directory().User(upn); return ok })
+	}
+}
