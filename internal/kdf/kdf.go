@@ -13,6 +13,7 @@ package kdf
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -71,16 +73,59 @@ func encode(salt, key []byte, t, m uint32, p uint8) string {
 // Verify reports whether secret matches the stored hash. A malformed hash
 // is ErrMalformed (the secret does not match); a context that ends while
 // waiting for a slot is its error.
+//
+// A secret that matched a hash recently matches it again without argon2:
+// a daemon fetching a token every hour, or a load test fetching dozens,
+// costs one hash, not one each time (~50 ms of a core). Only successes are
+// remembered (a SHA-256 of the secret, in memory, beside the hash), so
+// every wrong guess still pays the full cost; a changed password or secret
+// has a new hash (a new salt) and is checked afresh.
 func Verify(ctx context.Context, hash, secret string) (bool, error) {
 	h, err := Parse(hash)
 	if err != nil {
 		return false, err
 	}
+	sum := sha256.Sum256([]byte(secret))
+	if recent.matches(hash, sum) {
+		return true, nil
+	}
 	key, err := run(ctx, []byte(secret), h.salt, h.t, h.m, h.p, uint32(len(h.key)))
 	if err != nil {
 		return false, err
 	}
-	return subtle.ConstantTimeCompare(key, h.key) == 1, nil
+	ok := subtle.ConstantTimeCompare(key, h.key) == 1
+	if ok {
+		recent.remember(hash, sum)
+	}
+	return ok, nil
+}
+
+// recent remembers the secrets that matched their hashes lately.
+var recent = &successes{m: map[string][32]byte{}}
+
+// maxRecent bounds what recent holds (~2 MB); when full it starts over,
+// which only costs hashing again.
+const maxRecent = 16384
+
+type successes struct {
+	mu sync.Mutex
+	m  map[string][32]byte // hash → SHA-256 of the secret that matched it
+}
+
+func (s *successes) matches(hash string, sum [32]byte) bool {
+	s.mu.Lock()
+	want, ok := s.m[hash]
+	s.mu.Unlock()
+	return ok && subtle.ConstantTimeCompare(want[:], sum[:]) == 1
+}
+
+func (s *successes) remember(hash string, sum [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= maxRecent {
+		s.m = map[string][32]byte{}
+	}
+	s.m[hash] = sum
 }
 
 // dummy is a valid hash of nothing anyone knows, for VerifyNone.

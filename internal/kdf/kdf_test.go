@@ -100,3 +100,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A secret that matched is remembered: the next check of it takes no
+// argon2 (it succeeds with every slot taken), while a wrong one still
+// waits for a slot and hashes.
+func TestRecentSuccessesSkipTheHash(t *testing.T) {
+	ctx := context.Background()
+	h, _ := Hash(ctx, "remembered")
+	if ok, err := Verify(ctx, h, "remembered"); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	for range cap(slots) {
+		slots <- struct{}{}
+	}
+	defer func() {
+		for range cap(slots) {
+			<-slots
+		}
+	}()
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if ok, err := Verify(done, h, "remembered"); !ok || err != nil {
+		t.Errorf("a remembered secret with every slot taken: %v %v", ok, err)
+	}
+	if ok, err := Verify(done, h, "forgotten"); ok || !errors.Is(err, context.Canceled) {
+		t.Errorf("a wrong secret with every slot taken: %v %v (it must wait to hash)", ok, err)
+	}
+}
