@@ -212,6 +212,7 @@ type Server struct {
 	noDrain     atomic.Bool // ShutdownNow
 	metricsLn   net.Listener
 	metricsHTTP *http.Server
+	adminHTTP   *http.Server // the operator's API on the data directory's socket (serverdir.go)
 	cert        *certificate // nil: plain http
 }
 
@@ -377,6 +378,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.dirs.OnUsersGone(s.usersGone)
+	s.subs.Prune(ctx)
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
@@ -401,6 +403,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.http.ConnContext = graphapi.ConnContext // the stream sizes its socket
 	s.http.RegisterOnShutdown(api.StopStreams)
 	s.serve()
+	s.serveAdmin()
 	s.warm()
 	return nil
 }
@@ -622,6 +625,9 @@ func (s *Server) close() {
 	}
 	if s.metricsLn != nil && s.http == nil {
 		_ = s.metricsLn.Close()
+	}
+	if s.adminHTTP != nil {
+		_ = s.adminHTTP.Close()
 	}
 	if s.runStop != nil {
 		s.runStop()

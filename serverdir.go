@@ -8,14 +8,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/presenced/presenced/admin"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/dirstore"
+	"github.com/presenced/presenced/internal/dirlock"
+	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
@@ -148,3 +155,92 @@ func (s *Server) usersGone(g dirstore.UsersGone) {
 	}
 	s.subs.UsersGone(ctx, g.TenantID, g.Removed, g.Disabled)
 }
+
+// AdminSocket is the file name of the operator's API socket in the data
+// directory.
+const AdminSocket = "admin.sock"
+
+// serveAdmin serves the operator's API (package admin) on a Unix socket in
+// the data directory, mode 0600: whoever may open the data directory may
+// administer the directory, nobody else, and nothing listens on the
+// network for it. A socket left by a process that died is replaced (this
+// one holds the data directory's lock). A path too long for a socket, or
+// a system without them, leaves the API off, said in the log.
+func (s *Server) serveAdmin() {
+	path := filepath.Join(s.cfg.DataDir, AdminSocket)
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		s.log.Warn("the operator's API is off: no socket in the data directory (presenced admin then works only with the server stopped)", "path", path, "err", err)
+		return
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		s.log.Warn("the operator's API is off: its socket's mode cannot be set", "path", path, "err", err)
+		return
+	}
+	s.adminHTTP = &http.Server{Handler: admin.New(s.dirs, s.clock), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	go func() { _ = s.adminHTTP.Serve(ln) }()
+}
+
+// OfflineDirectory is the directory of a data directory no server runs
+// on, opened as a server opens it (the data directory locked, the engine
+// checked against its manifest), for presenced admin and presenced
+// directory.
+type OfflineDirectory struct {
+	Store *dirstore.Store
+	s     *Server
+}
+
+// OpenDirectory opens the directory of cfg.DataDir without serving.
+// Only cfg's data directory, engine and logging settings are used.
+func OpenDirectory(ctx context.Context, cfg Config) (_ *OfflineDirectory, err error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if m, _, err := natsstore.ReadManifest(filepath.Join(cfg.DataDir, ManifestFile)); err == nil && m.Cluster != "" {
+		return nil, fmt.Errorf("presenced: %s is a node of cluster %q: its directory is the cluster's, changed through a running node (presenced admin over its socket)", cfg.DataDir, m.Cluster)
+	}
+	if s.lock, err = dirlock.Acquire(cfg.DataDir, processName()); err != nil {
+		return nil, fmt.Errorf("presenced: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	eopts, err := s.engineOptions()
+	if err != nil {
+		return nil, err
+	}
+	if s.engine, err = natsstore.Open(ctx, eopts); err != nil {
+		return nil, fmt.Errorf("presenced: engine: %w", err)
+	}
+	if !cfg.Cluster.external() {
+		if err := s.checkEngine(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s.clock = clock.NewOffset(cfg.Clock, 0)
+	kv, err := s.engine.Bucket(ctx, "directory")
+	if err != nil {
+		return nil, layoutError(err)
+	}
+	if s.dirs, err = dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: s.clock, Logger: s.log}); err != nil {
+		return nil, fmt.Errorf("presenced: directory: %w", err)
+	}
+	return &OfflineDirectory{Store: s.dirs, s: s}, nil
+}
+
+// Handler is the operator's API over the offline directory.
+func (o *OfflineDirectory) Handler() http.Handler { return admin.New(o.Store, o.s.clock) }
+
+// Close closes the directory and the engine and unlocks the data directory.
+func (o *OfflineDirectory) Close() { o.s.close() }
+
+// DataDir is the server's data directory.
+func (s *Server) DataDir() string { return s.cfg.DataDir }

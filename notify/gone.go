@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/notify/subscription"
 )
 
 // UsersGone ends the subscriptions that users of a tenant who lost their
@@ -20,17 +21,38 @@ func (m *Manager) UsersGone(ctx context.Context, tenantID string, removed, disab
 	for _, id := range removed {
 		gone[core.UserRef{TenantID: tenantID, UserID: id}] = true
 	}
+	m.prune(ctx, func(s subscription.Subscription) bool {
+		return s.TenantID == tenantID && (slices.Contains(removed, s.CreatorID) || slices.Contains(disabled, s.CreatorID)) || !m.anyLeft(s, gone)
+	})
+}
+
+// Prune removes, as UsersGone does, the subscriptions whose creator or
+// every user left the directory while the server was not running (an
+// offline import).
+func (m *Manager) Prune(ctx context.Context) {
+	if m.o.Known == nil {
+		return
+	}
+	m.prune(ctx, func(s subscription.Subscription) bool {
+		return s.CreatorID != "" && !m.o.Known(core.UserRef{TenantID: s.TenantID, UserID: s.CreatorID}) || !m.anyLeft(s, nil)
+	})
+}
+
+// anyLeft reports whether s watches a user still in the directory.
+func (m *Manager) anyLeft(s subscription.Subscription, gone map[core.UserRef]bool) bool {
+	for _, u := range users(s) {
+		if !gone[u] && (m.o.Known == nil || m.o.Known(u)) {
+			return true
+		}
+	}
+	return false
+}
+
+// prune removes the subscriptions ended says are, with subscriptionRemoved.
+func (m *Manager) prune(ctx context.Context, ended func(subscription.Subscription) bool) {
 	for _, rs := range m.all() {
 		s := rs.get()
-		creatorGone := s.TenantID == tenantID && (slices.Contains(removed, s.CreatorID) || slices.Contains(disabled, s.CreatorID))
-		left := false
-		for _, u := range users(s) {
-			if !gone[u] && (m.o.Known == nil || m.o.Known(u)) {
-				left = true
-				break
-			}
-		}
-		if !creatorGone && left {
+		if !ended(s) {
 			continue
 		}
 		if !m.stop(rs) {

@@ -46,6 +46,10 @@ Usage:
   presenced bench [flags]           load-test a presenced (presenced bench -h for flags)
   presenced check --data DIR        verify the engine's files without serving; exits 1 on damage
   presenced healthcheck             exit 0 if the server on this machine is ready (GET /readyz)
+  presenced directory import FILE   replace the directory with a directory file, all or nothing
+  presenced directory export        write the directory as a directory file (hashes, not secrets)
+  presenced admin …                 tenants, domains, external access, applications, SCIM tokens,
+                                    trusted issuers (presenced admin -h)
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -62,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return benchCmd(args[1:], stdout, stderr)
 	case "check":
 		return checkCmd(args[1:], stdout, stderr)
+	case "directory":
+		return directoryCmd(args[1:], stdout, stderr)
+	case "admin":
+		return adminCmd(args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheckCmd(args[1:], stdout, stderr)
 	case "bare": // bench's baseline in its own process; not in the usage
