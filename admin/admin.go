@@ -229,9 +229,9 @@ func (h *Handler) showTenant(w http.ResponseWriter, r *http.Request) {
 
 // tenantBody is what adding or changing a tenant takes.
 type tenantBody struct {
-	ID             string                     `json:"id"`
-	Name           *string                    `json:"name"`
-	Domains        []string                   `json:"domains"`
+	ID             string                    `json:"id"`
+	Name           *string                   `json:"name"`
+	Domains        []string                  `json:"domains"`
 	ExternalAccess *directory.ExternalAccess `json:"externalAccess"`
 }
 
