@@ -384,7 +384,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		defer s.runDone.Done()
 		s.issuer.Run(s.runCtx)
 	}()
-	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
+	validator := auth.Chain{Builtin: auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL}),
+		External: auth.NewExternal(auth.ExternalOptions{Directory: s.dir, Clock: s.clock, Keys: auth.KVKeyStore{KV: s.meta}, Logger: s.log})}
 	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Changes: s.hub, Mailbox: s.mail, Users: s.dirs,
 		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout),
 		Budget:      throttle.NewBudget(throttle.BudgetOptions{Requests: s.cfg.ThrottleRequests, Window: s.cfg.ThrottleWindow, Clock: s.clock}),
