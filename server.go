@@ -97,6 +97,11 @@ type Config struct {
 	// single node, 3 and natsstore.DefaultPartitions in a cluster. A node
 	// started with other values than the stored ones is refused.
 	Replicas, Partitions int
+	// IssuerCAFile is a PEM file of CA certificates trusted, beside the
+	// system's, when fetching the discovery documents and keys of the
+	// external issuers tenants trust (an identity provider on a private
+	// CA). Empty: the system's only.
+	IssuerCAFile string
 	// AcceptDataLoss starts the server even when the engine lost data it
 	// had on disk (damaged or deleted files): the loss is logged at ERROR
 	// and accepted, and not reported again. Without it such a start fails
@@ -384,8 +389,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		defer s.runDone.Done()
 		s.issuer.Run(s.runCtx)
 	}()
+	issuerClient, err := s.issuerClient()
+	if err != nil {
+		return err
+	}
 	validator := auth.Chain{Builtin: auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL}),
-		External: auth.NewExternal(auth.ExternalOptions{Directory: s.dir, Clock: s.clock, Keys: auth.KVKeyStore{KV: s.meta}, Logger: s.log})}
+		External: auth.NewExternal(auth.ExternalOptions{Directory: s.dir, Clock: s.clock, Keys: auth.KVKeyStore{KV: s.meta}, Logger: s.log, HTTPClient: issuerClient})}
 	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Changes: s.hub, Mailbox: s.mail, Users: s.dirs,
 		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout),
 		Budget:      throttle.NewBudget(throttle.BudgetOptions{Requests: s.cfg.ThrottleRequests, Window: s.cfg.ThrottleWindow, Clock: s.clock}),

@@ -3,6 +3,8 @@ package presenced
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -244,3 +246,31 @@ func (o *OfflineDirectory) Close() { o.s.close() }
 
 // DataDir is the server's data directory.
 func (s *Server) DataDir() string { return s.cfg.DataDir }
+
+// issuerClient is the HTTP client that fetches external issuers'
+// discovery documents and keys: the system's CAs and IssuerCAFile's, a
+// 10-second bound, and no redirect away from https (or loopback http).
+func (s *Server) issuerClient() (*http.Client, error) {
+	if s.cfg.IssuerCAFile == "" {
+		return nil, nil // auth's default
+	}
+	pem, err := os.ReadFile(s.cfg.IssuerCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("presenced: --issuer-ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("presenced: --issuer-ca-file %s holds no PEM certificate", s.cfg.IssuerCAFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if r.URL.Scheme != "https" && r.URL.Hostname() != "127.0.0.1" && r.URL.Hostname() != "localhost" && r.URL.Hostname() != "::1" {
+			return fmt.Errorf("a redirect to %s, not https", r.URL.Redacted())
+		}
+		return nil
+	}}, nil
+}

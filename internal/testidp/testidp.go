@@ -172,8 +172,17 @@ func (idp *IdP) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, "invalid_client", "unknown client or wrong secret")
 		return
 	}
-	resource, ok := strings.CutSuffix(r.PostForm.Get("scope"), "/.default")
-	if !ok {
+	// MSAL adds the OpenID scopes to the resource's .default, as Entra
+	// ID expects; they are not the resource.
+	resource := ""
+	for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
+		if res, ok := strings.CutSuffix(sc, "/.default"); ok && resource == "" {
+			resource = res
+		} else if sc != "openid" && sc != "profile" && sc != "offline_access" && sc != "email" {
+			resource = "!"
+		}
+	}
+	if resource == "" || resource == "!" {
 		oauthError(w, "invalid_scope", "ask for <resource>/.default")
 		return
 	}
