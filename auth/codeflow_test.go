@@ -254,6 +254,24 @@ func TestCodeFlowConfidentialClient(t *testing.T) {
 	}
 }
 
+// A disabled account's refresh token no longer gives tokens (Entra's
+// AADSTS50057), nor does a new sign-in.
+func TestRefreshOfADisabledAccount(t *testing.T) {
+	f := newFlowFixture(t, nil)
+	r := f.redeem(t, with(codeForm(webAppID, f.signIn(t, webParams("")).Get("code"), webRedirect, ""), "client_secret", webAppSecret), "")
+	if r.status != 200 {
+		t.Fatalf("redeem: %d %s", r.status, r.raw)
+	}
+	if _, err := f.ds.UpdateUser(context.Background(), directory.DemoTenantID, "adele@contoso.dev", func(u *directory.UserEntry) error {
+		u.AccountEnabled = directory.Bool(false)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rf := url.Values{"grant_type": {"refresh_token"}, "client_id": {webAppID}, "client_secret": {webAppSecret}, "refresh_token": {r.body["refresh_token"].(string)}}
+	wantOAuth(t, f.redeem(t, rf, ""), 400, "invalid_grant", 50057)
+}
+
 // TestCodeFlowRefusedAsEntra drives every refusal of the flow and checks
 // it is Entra's: the error, its AADSTS code, and where it is said (on the
 // server's page for a bad client or redirect URI, at the redirect URI for

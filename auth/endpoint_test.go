@@ -16,11 +16,13 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/dirstore"
 )
 
 type httpFixture struct {
 	*fixture
 	srv *httptest.Server
+	ds  *dirstore.Store // the directory in the engine
 }
 
 // newHTTPFixture serves the issuer on a real listener; the issuer's base
@@ -56,7 +58,7 @@ func newHTTPFixtureWith(t *testing.T, d *directory.File, edit func(*IssuerOption
 	srv.Config.Handler = iss.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &httpFixture{fixture: f, srv: srv}
+	return &httpFixture{fixture: f, srv: srv, ds: ds}
 }
 
 type reply struct {

@@ -91,8 +91,7 @@ func (i *Issuer) checkPassword(r *http.Request, t directory.Tenant, username, pa
 			"Error validating credentials due to invalid username or password.")
 	}
 	if !u.AccountEnabled {
-		return directory.User{}, oerr(http.StatusBadRequest, "invalid_grant", 50057,
-			"The user account is disabled. The account has been disabled by an administrator.")
+		return directory.User{}, errDisabled()
 	}
 	i.lockout.Succeeded(t.ID, who, src)
 	return u, nil
@@ -113,6 +112,13 @@ func (i *Issuer) failed(t directory.Tenant, who string, src throttle.Source, pas
 func (i *Issuer) rateOK(r *http.Request) (ok bool, secs int) {
 	ok, wait := i.rate.Allow(throttle.SourceOf(r.RemoteAddr))
 	return ok, int((wait + time.Second - 1) / time.Second)
+}
+
+// errDisabled is Entra's answer to a sign-in, or a refresh, of a disabled
+// account (accountEnabled false).
+func errDisabled() *oauthError {
+	return oerr(http.StatusBadRequest, "invalid_grant", 50057,
+		"The user account is disabled. The account has been disabled by an administrator.")
 }
 
 // errLocked is Entra's answer to a sign-in of a locked user. It does not
