@@ -31,6 +31,12 @@ type extFixture struct {
 }
 
 func newExtFixture(t *testing.T, edit func(*directory.Issuer)) *extFixture {
+	return newExtFixtureTB(t, edit)
+}
+
+func newExtFixtureB(b *testing.B) *extFixture { return newExtFixtureTB(b, nil) }
+
+func newExtFixtureTB(t testing.TB, edit func(*directory.Issuer)) *extFixture {
 	t.Helper()
 	idp := testidp.Start(t, testidp.Options{Tenant: "72f988bf-86f1-41af-91ab-2d7cd011db47",
 		Clients: map[string]testidp.Client{extApp: {Secret: "s3cret", Roles: []string{"Presence.Read.All"}}}})

@@ -139,6 +139,9 @@ func (s *state) userByUPN(key string) (User, uint32, bool) {
 	if i < 0 {
 		return User{}, 0, false
 	}
+	if l.delta.len() == 0 && l.frozen.len() == 0 {
+		return l.base.user(i), l.base.recs[i].tenant, true
+	}
 	u, n, ok := s.userByID(l.base.idOf(i))
 	if !ok || !lowerEquals(u.UserPrincipalName, key) {
 		return User{}, 0, false // changed or removed since
@@ -146,17 +149,21 @@ func (s *state) userByUPN(key string) (User, uint32, bool) {
 	return u, n, true
 }
 
-// user finds a user by object id or userPrincipalName (any case).
+// user finds a user by object id or userPrincipalName (any case). Ids
+// are GUIDs, 36 characters, so other lengths are only looked up as UPNs.
 func (s *state) user(idOrUPN string) (User, bool) {
-	u, n, ok := s.userByID(idOrUPN)
+	var u User
+	var n uint32
+	ok := false
+	if len(idOrUPN) == guidLen {
+		if u, n, ok = s.userByID(idOrUPN); !ok {
+			if key := strings.ToLower(idOrUPN); key != idOrUPN {
+				u, n, ok = s.userByID(key)
+			}
+		}
+	}
 	if !ok {
-		key := strings.ToLower(idOrUPN)
-		if key != idOrUPN {
-			u, n, ok = s.userByID(key)
-		}
-		if !ok {
-			u, n, ok = s.userByUPN(key)
-		}
+		u, n, ok = s.userByUPN(strings.ToLower(idOrUPN))
 	}
 	if !ok {
 		return User{}, false
