@@ -636,9 +636,7 @@ func (s *Server) close() {
 	if s.metricsLn != nil && s.http == nil {
 		_ = s.metricsLn.Close()
 	}
-	if s.adminHTTP != nil {
-		_ = s.adminHTTP.Close()
-	}
+	s.closeAdmin()
 	if s.runStop != nil {
 		s.runStop()
 		s.runDone.Wait()

@@ -171,18 +171,44 @@ const AdminSocket = "admin.sock"
 func (s *Server) serveAdmin() {
 	path := filepath.Join(s.cfg.DataDir, AdminSocket)
 	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	// The socket is made in a directory of its own, mode 0700, and moved
+	// into place once it is 0600: a data directory readable by others
+	// never shows a socket anyone could connect to, not even for an
+	// instant between its creation and its chmod.
+	private, err := os.MkdirTemp(s.cfg.DataDir, ".admin-")
 	if err != nil {
 		s.log.Warn("the operator's API is off: no socket in the data directory (presenced admin then works only with the server stopped)", "path", path, "err", err)
 		return
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	defer os.RemoveAll(private)
+	made := filepath.Join(private, AdminSocket)
+	ln, err := net.Listen("unix", made)
+	if err != nil {
+		s.log.Warn("the operator's API is off: no socket in the data directory (presenced admin then works only with the server stopped)", "path", path, "err", err)
+		return
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false) // it is removed by its final name, below
+	if err := os.Chmod(made, 0o600); err != nil {
 		_ = ln.Close()
 		s.log.Warn("the operator's API is off: its socket's mode cannot be set", "path", path, "err", err)
 		return
 	}
+	if err := os.Rename(made, path); err != nil {
+		_ = ln.Close()
+		s.log.Warn("the operator's API is off: its socket cannot be put in place", "path", path, "err", err)
+		return
+	}
 	s.adminHTTP = &http.Server{Handler: admin.New(s.dirs, s.clock), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	go func() { _ = s.adminHTTP.Serve(ln) }()
+}
+
+// closeAdmin stops the operator's API and removes its socket.
+func (s *Server) closeAdmin() {
+	if s.adminHTTP == nil {
+		return
+	}
+	_ = s.adminHTTP.Close()
+	_ = os.Remove(filepath.Join(s.cfg.DataDir, AdminSocket))
 }
 
 // OfflineDirectory is the directory of a data directory no server runs

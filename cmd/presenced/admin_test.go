@@ -81,6 +81,13 @@ func TestDirectoryImportOfflineThenServe(t *testing.T) {
 func TestAdminThroughARunningServer(t *testing.T) {
 	srv := startDevServer(t, 0)
 	data := srv.DataDir()
+	sock := filepath.Join(data, presenced.AdminSocket)
+	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the operator's socket: %v, %v", fi, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(data, ".admin-*")); len(left) > 0 {
+		t.Fatalf("the socket's private directory is left: %v", left)
+	}
 	app := decodeJSON(t, runOK(t, "admin", "--data", data, "app", "add", "--tenant", directory.DemoTenantDomain, "--name", "sync job",
 		"--role", "Presence.ReadWrite.All", "--role", "User.Read.All"))
 	secret, _ := app["secret"].(string)
@@ -144,5 +151,12 @@ func TestAdminThroughARunningServer(t *testing.T) {
 	if len(f.Applications) != 4 || bytes.Contains(exported, []byte(secret)) {
 		t.Fatalf("the export: %d applications, or the secret in clear", len(f.Applications))
 	}
-	_ = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("the socket is left after the server stopped: %v", err)
+	}
 }
