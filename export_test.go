@@ -1,6 +1,9 @@
 package presenced
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // OpenConnections is how many connections the server holds open (-1 when
 // they are not limited), for tests that watch a client being dropped.
@@ -14,3 +17,7 @@ func (s *Server) OpenConnections() int {
 // SlowWarmUp makes the server's cache warm-up wait for gate (a test of
 // readiness during a slow warm-up).
 func SlowWarmUp(cfg *Config, gate func(context.Context)) { cfg.warmGate = gate }
+
+// ShortEngineWait bounds the engine's writes and leader reads by d instead
+// of its default (a test of a cluster without quorum).
+func ShortEngineWait(cfg *Config, d time.Duration) { cfg.engineWait = d }
