@@ -3,9 +3,12 @@ package presenced_test
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/presenced/presenced/directory"
 )
 
@@ -146,5 +149,50 @@ func TestDirectoryKeptAcrossRestart(t *testing.T) {
 	e.restart()
 	if got := pair(e.get(e.appToken(), u.ID)); got != "Busy/InACall" {
 		t.Fatalf("after a restart the new user reads %s", got)
+	}
+}
+
+// In a cluster the directory is one, replicated as the engine's other
+// buckets are: a user made through one node's Graph API is read through
+// the others, deleted through another and gone at the first, and the
+// directory's bucket has the cluster's three replicas (so it outlives any
+// one node).
+func TestClusterKeepsOneDirectory(t *testing.T) {
+	nodes, natsURLs := clusterOfWith(t, 3, 1, func(_ int, e *env) { e.d = orgFile() })
+	r := nodes[0].call("POST", "/v1.0/users", nodes[0].adminToken(), map[string]any{"displayName": "Clara Cluster", "userPrincipalName": "clara@contoso.dev"})
+	if r.status != 201 {
+		t.Fatalf("create at node 0: %d %s", r.status, r.raw)
+	}
+	id := r.str("id")
+	for _, n := range nodes[1:] {
+		tok := n.adminToken()
+		waitFor(t, "the user read at another node", func() bool {
+			return n.call("GET", "/v1.0/users/clara@contoso.dev", tok, nil).str("id") == id
+		})
+	}
+	if r := nodes[2].call("DELETE", "/v1.0/users/"+id, nodes[2].adminToken(), nil); r.status != 204 {
+		t.Fatalf("delete at node 2: %d %s", r.status, r.raw)
+	}
+	tok := nodes[0].adminToken()
+	waitFor(t, "the deletion seen at node 0", func() bool { return nodes[0].call("GET", "/v1.0/users/"+id, tok, nil).status == 404 })
+
+	nc, err := nats.Connect(strings.Join(natsURLs, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, "directory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas != 3 {
+		t.Fatalf("the directory bucket has %d replicas, not the cluster's 3", st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas)
 	}
 }
