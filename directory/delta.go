@@ -30,7 +30,7 @@ func (l *layers) spanOf(n uint32) span {
 
 // delta is users changed over a base: their newest version, or removed.
 type delta struct {
-	byID  map[string]dentry    // id → newest version
+	byID  map[string]*dentry   // id → newest version (never changed once here: a delta's clone shares them)
 	byUPN map[string]string    // lowercase UPN → id, for the live users here
 	order map[uint32][]userKey // per tenant number: the keys here, sorted
 }
@@ -57,7 +57,7 @@ func (d *delta) len() int {
 // set records u's newest version (or its removal).
 func (d *delta) set(e dentry) {
 	if d.byID == nil {
-		d.byID, d.byUPN, d.order = map[string]dentry{}, map[string]string{}, map[uint32][]userKey{}
+		d.byID, d.byUPN, d.order = map[string]*dentry{}, map[string]string{}, map[uint32][]userKey{}
 	}
 	if old, ok := d.byID[e.u.ID]; ok && !old.removed {
 		if k := lowerUPN(old.u.UserPrincipalName); d.byUPN[k] == e.u.ID {
@@ -69,7 +69,7 @@ func (d *delta) set(e dentry) {
 		i := sort.Search(len(list), func(i int) bool { return !list[i].less(k) })
 		d.order[e.tenant] = slices.Insert(slices.Clone(list), i, k)
 	}
-	d.byID[e.u.ID] = e
+	d.byID[e.u.ID] = &e
 	if !e.removed {
 		d.byUPN[lowerUPN(e.u.UserPrincipalName)] = e.u.ID
 	}

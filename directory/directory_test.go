@@ -2,6 +2,7 @@ package directory
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -471,6 +472,51 @@ func BenchmarkDirectoryHeap(b *testing.B) {
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "heapB/user")
 		runtime.KeepAlive(d)
 	}
+}
+
+// BenchmarkUserByID is the lookup of every Graph request on a user: by
+// id, in random order over 100,000 users, in a directory without and with
+// changes not yet folded into its base (a live directory's usual state).
+// The setup's garbage is collected first: its collection would otherwise
+// run in the timed loop.
+func BenchmarkUserByID(b *testing.B) {
+	const n = 100000
+	ts := []Tenant{{ID: t1, Name: "Big", Domains: []string{"big.example"}}}
+	us := make([]UserEntry, n)
+	ids := make([]string, n)
+	for i := range us {
+		ids[i] = fmt.Sprintf("%08x-0000-4000-8000-000000000000", i)
+		us[i] = UserEntry{ID: ids[i], TenantID: t1, UserPrincipalName: fmt.Sprintf("u%d@big.example", i)}
+	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(n, func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	d, err := New(ts, us, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lookups := func(b *testing.B) {
+		runtime.GC()
+		for i := 0; b.Loop(); i++ {
+			if _, ok := d.User(ids[i%n]); !ok {
+				b.Fatal("not found")
+			}
+		}
+	}
+	b.Run("base", lookups)
+	d.foldAt = n // no fold: the changes stay in the delta
+	pages := map[int][]User{}
+	for _, e := range us {
+		if p := Page(e.ID); p < 40 { // ~1,000 users
+			u := e.View()
+			u.DisplayName = "changed"
+			pages[p] = append(pages[p], u)
+		}
+	}
+	for p, users := range pages {
+		if err := d.ApplyPage(t1, p, users); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("delta", lookups)
 }
 
 func BenchmarkUserLookup(b *testing.B) {

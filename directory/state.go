@@ -94,28 +94,71 @@ func (s *state) withTenant(u User, n uint32) (User, bool) {
 	return u, true
 }
 
-// userByID finds a user by its lowercase id.
-func (s *state) userByID(id string) (User, uint32, bool) {
+// findID finds a user by its lowercase id: the newest version of a
+// user changed since the base (e), or a record of the base (i ≥ 0). It
+// copies no User, so that a lookup on the request path builds one once.
+func (s *state) findID(id string) (e *dentry, i int) {
 	l := s.users
-	for _, d := range [2]*delta{l.delta, l.frozen} {
-		if d == nil || len(d.byID) == 0 {
-			continue
+	if len(l.delta.byID) != 0 {
+		if e, ok := l.delta.byID[id]; ok {
+			return live(e)
 		}
-		if e, ok := d.byID[id]; ok {
-			if e.removed {
-				return User{}, 0, false
-			}
-			return e.u, e.tenant, true
+	}
+	if l.frozen != nil && len(l.frozen.byID) != 0 {
+		if e, ok := l.frozen.byID[id]; ok {
+			return live(e)
 		}
 	}
 	if l.base == nil {
-		return User{}, 0, false
+		return nil, -1
 	}
-	i := l.base.lookupID(id)
-	if i < 0 {
-		return User{}, 0, false
+	return nil, l.base.lookupID(id)
+}
+
+// live is a delta's entry for findID: none when it records a removal.
+func live(e *dentry) (*dentry, int) {
+	if e.removed {
+		return nil, -1
 	}
-	return l.base.user(i), l.base.recs[i].tenant, true
+	return e, -1
+}
+
+// userByID finds a user by its lowercase id.
+func (s *state) userByID(id string) (User, uint32, bool) {
+	e, i := s.findID(id)
+	switch {
+	case e != nil:
+		return e.u, e.tenant, true
+	case i >= 0:
+		return s.users.base.user(i), s.users.base.recs[i].tenant, true
+	}
+	return User{}, 0, false
+}
+
+// userWithID sets *u to the user with id (lowercase), its tenant's id
+// filled in, if its tenant is live: userByID for the request path, which
+// builds the User in place.
+func (s *state) userWithID(id string, u *User) bool {
+	e, i := s.findID(id)
+	var n uint32
+	switch {
+	case e != nil:
+		n = e.tenant
+	case i >= 0:
+		n = s.users.base.recs[i].tenant
+	default:
+		return false
+	}
+	if !s.alive(n) {
+		return false
+	}
+	if e != nil {
+		*u = e.u
+	} else {
+		*u = s.users.base.user(i)
+	}
+	u.TenantID = s.tenants[n].t.ID
+	return true
 }
 
 // userByUPN finds a user by its lowercase userPrincipalName: the layer
@@ -151,20 +194,16 @@ func (s *state) userByUPN(key string) (User, uint32, bool) {
 
 // user finds a user by object id or userPrincipalName (any case). Ids
 // are GUIDs, 36 characters, so other lengths are only looked up as UPNs.
-func (s *state) user(idOrUPN string) (User, bool) {
-	var u User
-	var n uint32
-	ok := false
+func (s *state) user(idOrUPN string) (u User, ok bool) {
 	if len(idOrUPN) == guidLen {
-		if u, n, ok = s.userByID(idOrUPN); !ok {
-			if key := strings.ToLower(idOrUPN); key != idOrUPN {
-				u, n, ok = s.userByID(key)
-			}
+		if s.userWithID(idOrUPN, &u) {
+			return u, true
+		}
+		if key := strings.ToLower(idOrUPN); key != idOrUPN && s.userWithID(key, &u) {
+			return u, true
 		}
 	}
-	if !ok {
-		u, n, ok = s.userByUPN(strings.ToLower(idOrUPN))
-	}
+	u, n, ok := s.userByUPN(strings.ToLower(idOrUPN))
 	if !ok {
 		return User{}, false
 	}
