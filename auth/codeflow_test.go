@@ -256,20 +256,36 @@ func TestCodeFlowConfidentialClient(t *testing.T) {
 
 // A disabled account's refresh token no longer gives tokens (Entra's
 // AADSTS50057), nor does a new sign-in.
-func TestRefreshOfADisabledAccount(t *testing.T) {
-	f := newFlowFixture(t, nil)
-	r := f.redeem(t, with(codeForm(webAppID, f.signIn(t, webParams("")).Get("code"), webRedirect, ""), "client_secret", webAppSecret), "")
-	if r.status != 200 {
-		t.Fatalf("redeem: %d %s", r.status, r.raw)
+func TestRefreshOfADisabledOrDeletedAccount(t *testing.T) {
+	for _, tc := range []struct {
+		rule   string
+		change func(*flowFixture) error
+		code   int
+	}{
+		{"a disabled account's refresh token gives no token (AADSTS50057)", func(f *flowFixture) error {
+			_, err := f.ds.UpdateUser(context.Background(), directory.DemoTenantID, "adele@contoso.dev", func(u *directory.UserEntry) error {
+				u.AccountEnabled = directory.Bool(false)
+				return nil
+			})
+			return err
+		}, 50057},
+		{"a deleted user's refresh token gives no token (AADSTS50034)", func(f *flowFixture) error {
+			return f.ds.DeleteUser(context.Background(), directory.DemoTenantID, "adele@contoso.dev")
+		}, 50034},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			f := newFlowFixture(t, nil)
+			r := f.redeem(t, with(codeForm(webAppID, f.signIn(t, webParams("")).Get("code"), webRedirect, ""), "client_secret", webAppSecret), "")
+			if r.status != 200 {
+				t.Fatalf("redeem: %d %s", r.status, r.raw)
+			}
+			if err := tc.change(f); err != nil {
+				t.Fatal(err)
+			}
+			rf := url.Values{"grant_type": {"refresh_token"}, "client_id": {webAppID}, "client_secret": {webAppSecret}, "refresh_token": {r.body["refresh_token"].(string)}}
+			wantOAuth(t, f.redeem(t, rf, ""), 400, "invalid_grant", tc.code)
+		})
 	}
-	if _, err := f.ds.UpdateUser(context.Background(), directory.DemoTenantID, "adele@contoso.dev", func(u *directory.UserEntry) error {
-		u.AccountEnabled = directory.Bool(false)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rf := url.Values{"grant_type": {"refresh_token"}, "client_id": {webAppID}, "client_secret": {webAppSecret}, "refresh_token": {r.body["refresh_token"].(string)}}
-	wantOAuth(t, f.redeem(t, rf, ""), 400, "invalid_grant", 50057)
 }
 
 // TestCodeFlowRefusedAsEntra drives every refusal of the flow and checks
