@@ -25,6 +25,26 @@ func heapNow() uint64 {
 	return m.HeapAlloc
 }
 
+// importUsers is how many users the benchmarks import:
+// PRESENCED_IMPORT_USERS, default 100,000.
+func importUsers(b *testing.B) int {
+	v := os.Getenv("PRESENCED_IMPORT_USERS")
+	if v == "" {
+		return 100_000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// benchUser is generated user i of contoso.dev, without a password.
+func benchUser(i int) directory.UserEntry {
+	return directory.UserEntry{ID: fmt.Sprintf("%08x-5ca1-4000-8000-%012x", i, i), TenantID: directory.DemoTenantID,
+		UserPrincipalName: fmt.Sprintf("user%d@contoso.dev", i), DisplayName: fmt.Sprintf("User %d", i)}
+}
+
 // BenchmarkImport imports a directory file of N users (the demo plus N
 // generated ones, no passwords: PRESENCED_IMPORT_USERS, default 100,000)
 // into an engine on disk, then opens it again as a restart does. It
@@ -33,17 +53,10 @@ func heapNow() uint64 {
 //
 //	PRESENCED_IMPORT_USERS=1000000 go test -run '^$' -bench Import -benchtime 1x -timeout 0 ./dirstore/
 func BenchmarkImport(b *testing.B) {
-	n := 100_000
-	if v := os.Getenv("PRESENCED_IMPORT_USERS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n := importUsers(b)
 	f := directory.DemoFile(0)
 	for i := range n {
-		f.Users = append(f.Users, directory.UserEntry{ID: fmt.Sprintf("%08x-5ca1-4000-8000-%012x", i, i), TenantID: directory.DemoTenantID,
-			UserPrincipalName: fmt.Sprintf("user%d@contoso.dev", i), DisplayName: fmt.Sprintf("User %d", i)})
+		f.Users = append(f.Users, benchUser(i))
 	}
 	data, err := json.Marshal(f)
 	if err != nil {
@@ -121,17 +134,10 @@ func BenchmarkImport(b *testing.B) {
 //
 //	PRESENCED_IMPORT_USERS=1000000 go test -run '^$' -bench CreateUser -benchtime 20000x -timeout 0 ./dirstore/
 func BenchmarkCreateUser(b *testing.B) {
-	n := 100_000
-	if v := os.Getenv("PRESENCED_IMPORT_USERS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n := importUsers(b)
 	f := directory.DemoFile(0)
 	for i := range n {
-		f.Users = append(f.Users, directory.UserEntry{ID: fmt.Sprintf("%08x-5ca1-4000-8000-%012x", i, i), TenantID: directory.DemoTenantID,
-			UserPrincipalName: fmt.Sprintf("user%d@contoso.dev", i), DisplayName: fmt.Sprintf("User %d", i)})
+		f.Users = append(f.Users, benchUser(i))
 	}
 	ctx := context.Background()
 	eng, err := natsstore.Open(ctx, natsstore.Options{Dir: b.TempDir(), Logger: quiet})
@@ -156,8 +162,7 @@ func BenchmarkCreateUser(b *testing.B) {
 	made := 0
 	for b.Loop() {
 		i := n + made
-		if _, err := s.CreateUser(ctx, directory.UserEntry{ID: fmt.Sprintf("%08x-5ca1-4000-8000-%012x", i, i), TenantID: directory.DemoTenantID,
-			UserPrincipalName: fmt.Sprintf("user%d@contoso.dev", i), DisplayName: fmt.Sprintf("User %d", i)}); err != nil {
+		if _, err := s.CreateUser(ctx, benchUser(i)); err != nil {
 			b.Fatal(err)
 		}
 		made++

@@ -146,13 +146,9 @@ func (s *Store) UpdateUser(ctx context.Context, tenant, idOrUPN string, change f
 	var e directory.UserEntry
 	err := s.tx(ctx, func(t *txn) error {
 		p := directory.Page(u.ID)
-		page, err := s.readPage(ctx, u.TenantID, p)
+		page, i, err := s.userOnPage(ctx, u, p, idOrUPN)
 		if err != nil {
 			return err
-		}
-		i := slices.IndexFunc(page, func(e directory.UserEntry) bool { return e.ID == u.ID })
-		if i < 0 {
-			return notFound(idOrUPN)
 		}
 		e = page[i]
 		if err := change(&e); err != nil {
@@ -175,6 +171,21 @@ func (s *Store) UpdateUser(ctx context.Context, tenant, idOrUPN string, change f
 	return e, err
 }
 
+// userOnPage reads the page of user u (p, by its id) as the engine has it
+// and finds u on it; not found (naming idOrUPN, as the caller did) when
+// another writer removed u meanwhile.
+func (s *Store) userOnPage(ctx context.Context, u directory.User, p int, idOrUPN string) ([]directory.UserEntry, int, error) {
+	page, err := s.readPage(ctx, u.TenantID, p)
+	if err != nil {
+		return nil, -1, err
+	}
+	i := slices.IndexFunc(page, func(e directory.UserEntry) bool { return e.ID == u.ID })
+	if i < 0 {
+		return nil, -1, notFound(idOrUPN)
+	}
+	return page, i, nil
+}
+
 // DeleteUser removes a user of a tenant (id or userPrincipalName); once
 // it is gone from the directory, the OnUsersGone hooks end what was
 // theirs, before DeleteUser returns.
@@ -185,13 +196,9 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, idOrUPN string) error {
 	}
 	return s.tx(ctx, func(t *txn) error {
 		p := directory.Page(u.ID)
-		page, err := s.readPage(ctx, u.TenantID, p)
+		page, i, err := s.userOnPage(ctx, u, p, idOrUPN)
 		if err != nil {
 			return err
-		}
-		i := slices.IndexFunc(page, func(e directory.UserEntry) bool { return e.ID == u.ID })
-		if i < 0 {
-			return notFound(idOrUPN)
 		}
 		return t.writePage(u.TenantID, p, slices.Delete(slices.Clone(page), i, i+1))
 	})

@@ -298,20 +298,29 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, userEntity(a.serviceRoot(r, "/$metadata#users/$entity"), u, nil))
 }
 
-// updateUser serves PATCH /users/{id|upn}: 204.
-func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
+// userToWrite is the caller and the user of the tenant {id} names, when
+// the caller may change that user; otherwise it answers the error.
+func (a *API) userToWrite(w http.ResponseWriter, r *http.Request) (auth.Principal, directory.User, bool) {
 	p, err := a.principal(r)
 	if err != nil {
 		a.writeError(w, r, err)
-		return
+		return p, directory.User{}, false
 	}
 	u, err := a.tenantUser(r, subjectUsers, p)
+	if err == nil {
+		err = a.mayWriteUsers(p, u.ID)
+	}
 	if err != nil {
 		a.writeError(w, r, err)
-		return
+		return p, u, false
 	}
-	if err := a.mayWriteUsers(p, u.ID); err != nil {
-		a.writeError(w, r, err)
+	return p, u, true
+}
+
+// updateUser serves PATCH /users/{id|upn}: 204.
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
+	p, u, ok := a.userToWrite(w, r)
+	if !ok {
 		return
 	}
 	raw, err := readBody(r, a.maxBody)
@@ -334,18 +343,8 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
 // deleteUser serves DELETE /users/{id|upn}: 204 once the user is gone and
 // what was theirs has ended.
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
-	p, err := a.principal(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	u, err := a.tenantUser(r, subjectUsers, p)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := a.mayWriteUsers(p, u.ID); err != nil {
-		a.writeError(w, r, err)
+	p, u, ok := a.userToWrite(w, r)
+	if !ok {
 		return
 	}
 	if p.Delegated && u.ID == p.UserID {
