@@ -62,7 +62,7 @@ func (s *Server) openDirectory(ctx context.Context, seed seedFile) error {
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
-	s.dirs, err = dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: s.clock, Logger: s.log})
+	s.dirs, err = dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: s.clock, Logger: s.log, Replicated: s.cfg.Cluster != nil})
 	if err != nil {
 		return fmt.Errorf("presenced: directory: %w", err)
 	}
@@ -258,7 +258,7 @@ func OpenDirectory(ctx context.Context, cfg Config) (_ *OfflineDirectory, err er
 	if err != nil {
 		return nil, layoutError(err)
 	}
-	if s.dirs, err = dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: s.clock, Logger: s.log}); err != nil {
+	if s.dirs, err = dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: s.clock, Logger: s.log, Replicated: s.cfg.Cluster != nil}); err != nil {
 		return nil, fmt.Errorf("presenced: directory: %w", err)
 	}
 	return &OfflineDirectory{Store: s.dirs, s: s}, nil

@@ -39,7 +39,18 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives what the store does on its own (default slog.Default()).
 	Logger *slog.Logger
+	// Replicated: the bucket is a cluster's. A read of the whole directory
+	// may then be served by a node whose copy is still catching up (a
+	// node that lost its files, just back): a generation read incomplete,
+	// so that it does not validate, is read again until it does (for up
+	// to ReplicaCatchUp) rather than refused as damaged.
+	Replicated bool
 }
+
+// ReplicaCatchUp bounds how long a replicated store reads a generation
+// again that did not validate (Options.Replicated): a node catches up
+// from its peers in seconds.
+const ReplicaCatchUp = 30 * time.Second
 
 // Store is the directory in the engine. Its methods are safe for
 // concurrent use; changes are serialised.
@@ -48,6 +59,8 @@ type Store struct {
 	dir   *directory.Directory
 	clock clock.Clock
 	log   *slog.Logger
+	// replicated: Options.Replicated.
+	replicated bool
 
 	// mu serialises this node's changes (tx); st guards what follows and
 	// every change of dir, this node's own and those the watch delivers.
@@ -128,7 +141,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Store{kv: o.KV, clock: o.Clock, log: o.Logger, inflight: map[string]int{}, stash: map[string][]UsersGone{}}
+	s := &Store{kv: o.KV, clock: o.Clock, log: o.Logger, replicated: o.Replicated, inflight: map[string]int{}, stash: map[string][]UsersGone{}}
 	s.bg, s.stop = context.WithCancel(context.Background())
 	// The watch starts before the directory is read, so that nothing
 	// written meanwhile (by another node) is missed.
@@ -182,8 +195,29 @@ func (s *Store) Imported() (*Source, bool) {
 }
 
 // load reads the live generation whole and makes it the directory.
-// Called with st held.
+// Called with st held. A replicated store reads a generation that does
+// not validate again, for up to ReplicaCatchUp: the copy the walk read may
+// be a node's that is still catching up (Options.Replicated).
 func (s *Store) load(ctx context.Context) error {
+	const pause = 250 * time.Millisecond
+	for tries := int(ReplicaCatchUp / pause); ; tries-- {
+		err := s.loadOnce(ctx)
+		if !s.replicated || tries <= 0 || !errors.Is(err, errNotValid) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause): // a pause before reading again, not a clock reading
+		}
+	}
+}
+
+// errNotValid marks a stored generation that does not validate.
+var errNotValid = errors.New("the stored directory does not validate")
+
+// loadOnce is load's one reading.
+func (s *Store) loadOnce(ctx context.Context) error {
 	last, err := s.kv.LastRevision(ctx)
 	if err != nil {
 		return err
@@ -203,7 +237,7 @@ func (s *Store) load(ctx context.Context) error {
 		// passed at an older revision than one written meanwhile is caught
 		// up by the watch, and until then a write after last is refused.
 		if d, err = f.Build(); err != nil {
-			return fmt.Errorf("dirstore: the stored directory (generation %d) does not validate: %w", cur.Generation, err)
+			return fmt.Errorf("dirstore: %w (generation %d): %w", errNotValid, cur.Generation, err)
 		}
 	}
 	if s.dir == nil {
