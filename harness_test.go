@@ -35,7 +35,7 @@ type env struct {
 	fake *clock.Fake
 	dir  string
 	addr string                  // kept across restarts: the token issuer is the server's URL
-	d    *directory.Directory    // nil: the dev demo
+	d    *directory.File         // nil: the dev demo
 	log  *slog.Logger            // nil: quiet
 	cfg  func(*presenced.Config) // nil: the defaults
 	join *enginetest.Join        // the cluster's other nodes, in the cluster pass
@@ -100,7 +100,7 @@ func start(t testing.TB) *env {
 }
 
 // startWith is start with a directory of the test's own (still dev mode).
-func startWith(t testing.TB, d *directory.Directory) *env {
+func startWith(t testing.TB, d *directory.File) *env {
 	t.Helper()
 	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", d: d}
 	e.boot()

@@ -43,6 +43,9 @@ type ManagerOptions struct {
 	// Visible says whether a reader in tenant may see user's presence; it is
 	// asked again at every delivery, so revoking trust stops notifications.
 	Visible func(tenantID string, user core.UserRef) bool
+	// Known says whether a user is still in the directory (nil: always),
+	// for UsersGone.
+	Known func(user core.UserRef) bool
 	// ValidationTokens mints the validationTokens of rich notifications
 	// (JWTs for the subscribing app); nil sends none.
 	ValidationTokens func(tenantID, appID string) (string, error)
@@ -466,13 +469,21 @@ func (m *Manager) Delete(ctx context.Context, owner Owner, id string) error {
 	return nil
 }
 
-func (m *Manager) stop(rs *running) {
+// stop ends a running subscription's worker and watch; it reports false
+// when another caller (an expiry, a delete, a user leaving) stopped it
+// first.
+func (m *Manager) stop(rs *running) bool {
 	m.mu.Lock()
+	if m.subs[rs.sub.ID] != rs {
+		m.mu.Unlock()
+		return false
+	}
 	delete(m.subs, rs.sub.ID)
 	m.mu.Unlock()
 	rs.cancel()
 	<-rs.done // the worker closed its feed
 	rs.release()
+	return true
 }
 
 // remove deletes a subscription and its progress from the engine.
