@@ -329,13 +329,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
 	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log})
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
+	// ctx bounds the start only: ending it while Start runs ends what Start
+	// began; ending it after (serve's signal context at SIGTERM, a caller's
+	// timeout) must not end the watches the node follows the engine with.
+	defer context.AfterFunc(ctx, s.runStop)()
 	<-seedDone
 	if err := s.openDirectory(ctx, seed); err != nil {
 		return err
 	}
 	s.dirLoaded.Set()
 	// Before anything reads a user, and before the warm-up.
-	if err := s.follow(ctx); err != nil {
+	if err := s.follow(s.runCtx); err != nil {
 		return err
 	}
 
