@@ -41,6 +41,15 @@ type Snapshot struct {
 	Facts presence.Facts
 	View  presence.View
 	Seq   presence.Stamp
+
+	// Before is the user's sequenceNumber immediately before the change
+	// that OnChange and OnWrite report: for a write, Sequence of the facts
+	// it replaced, at the write's instant. HasBefore says it is known (a
+	// write of this node's is exact: it was a compare-and-set on those
+	// facts); the change log chains records with it, so that a gap in the
+	// log shows (notify.Hub.Resume).
+	Before    presence.Stamp
+	HasBefore bool
 }
 
 // Options configure a Core. KV and Clock are required.
@@ -346,6 +355,7 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		}
 		c.remember(u, c.ids.newEntry(rev, next))
 		snap = snapshot(u, next, now)
+		snap.Before, snap.HasBefore = presence.Sequence(cur, now), true
 		c.subMu.RLock()
 		if ch {
 			for _, f := range c.subs {
@@ -368,6 +378,11 @@ func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) e
 	sh := c.shardOf(u)
 	sh.write.Lock()
 	defer sh.write.Unlock()
+	return c.lockedLoaded(ctx, u, fn)
+}
+
+// lockedLoaded is Locked's body, under the user's write lock.
+func (c *Core) lockedLoaded(ctx context.Context, u UserRef, fn func(Snapshot) error) error {
 	var buf [256]byte // most entries fit: no allocation
 	e, err := c.load(ctx, u, buf[:])
 	if err != nil {
