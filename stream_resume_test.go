@@ -154,3 +154,31 @@ func TestStreamResumeFromZeroAndBeyondTheEnd(t *testing.T) {
 		}
 	})
 }
+
+// A resume is decided from the change log alone, so a restarted server
+// serves it as the one that logged the changes would have: before, a
+// restart forgot where each user's logging began, and every user changed
+// while the client was away came back as reset.
+func TestStreamResumeAfterARestart(t *testing.T) {
+	e, closed := startNoticingStreams(t)
+	alex := e.user("alex")
+	app := e.appToken()
+	ch, closeStream := e.openStream(t, app, "ids="+alex, "")
+	nextEvent(t, ch)
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("Busy", "InACall", "PT4H"))
+	last := nextEvent(t, ch).id
+	closeStream()
+	closed.wait(t)
+	e.fake.Add(10 * time.Minute)
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("DoNotDisturb", "Presenting", "PT4H"))
+	e.fake.Add(5 * time.Minute)
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("Away", "Away", "PT4H"))
+
+	e.restart()
+	app = e.appToken()
+	ch, closeStream = e.openStream(t, app, "ids="+alex, last)
+	defer closeStream()
+	if got := events(t, ch, 2); got != "presence:Presenting presence:Away" {
+		t.Fatalf("resumed after a restart: %s", got)
+	}
+}
