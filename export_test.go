@@ -14,3 +14,7 @@ func (s *Server) OpenConnections() int {
 // SlowWarmUp makes the server's cache warm-up wait for gate (a test of
 // readiness during a slow warm-up).
 func SlowWarmUp(cfg *Config, gate func(context.Context)) { cfg.warmGate = gate }
+
+// Delivers reports whether this node delivers subscription id now (it
+// holds the lease of its shard and runs its worker).
+func (s *Server) Delivers(id string) bool { return s.subs.Delivers(id) }

@@ -1,0 +1,274 @@
+package presenced_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presenced/presenced/directory"
+)
+
+// richSubscribe subscribes, through node e, the signed-in adele to alex's
+// presence with rich notifications to rc, and returns the subscription id.
+func richSubscribe(t *testing.T, e *env, rc *receiver, cert testCert, ids []string) string {
+	t.Helper()
+	body := subBody(rc.srv.URL, ids, t0.Add(55*time.Minute))
+	body["includeResourceData"] = true
+	body["encryptionCertificate"] = cert.b64
+	body["encryptionCertificateId"] = "cert-1"
+	r := e.subscribe(e.userToken("adele", ""), body)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	return r.str("id")
+}
+
+// within polls cond every 50 ms until it holds or d passed.
+func within(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// A subscription made through one node is one the whole cluster knows:
+// read, listed, renewed and deleted through the others (each call with a
+// token of the node it goes to: each node signs its own tokens for now),
+// the one-per-owner rule holds across nodes, and it is delivered by one
+// node whichever node the write went through.
+func TestClusterSubscriptionThroughAnyNode(t *testing.T) {
+	nodes, _ := clusterOf(t, 3, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	alex := a.user("alex")
+	rc := newReceiver(t)
+	cert := newCert(t)
+	id := richSubscribe(t, a, rc, cert, []string{alex})
+
+	r := b.call("GET", "/v1.0/subscriptions/"+id, b.userToken("adele", ""), nil)
+	if r.status != 200 || r.str("id") != id {
+		t.Fatalf("GET through another node: %d %s", r.status, r.raw)
+	}
+	r = c.call("GET", "/v1.0/subscriptions", c.userToken("adele", ""), nil)
+	if r.status != 200 || !strings.Contains(string(r.raw), id) {
+		t.Fatalf("LIST through another node: %d %s", r.status, r.raw)
+	}
+	if r := c.subscribe(c.userToken("adele", ""), subBody(rc.srv.URL, []string{alex}, t0.Add(30*time.Minute))); r.status != 409 {
+		t.Fatalf("a second subscription of the same owner through another node: %d %s", r.status, r.raw)
+	}
+	r = b.call("PATCH", "/v1.0/subscriptions/"+id, b.userToken("adele", ""), map[string]any{"expirationDateTime": "2026-11-25T09:58:00Z"})
+	if r.status != 200 {
+		t.Fatalf("PATCH through another node: %d %s", r.status, r.raw)
+	}
+	if r := c.call("GET", "/v1.0/subscriptions/"+id, c.userToken("adele", ""), nil); r.str("expirationDateTime") != "2026-11-25T09:58:00.0000000Z" {
+		t.Fatalf("the renewal read through a third node: %s", r.raw)
+	}
+	if !within(30*time.Second, func() bool { return a.srv.Delivers(id) || b.srv.Delivers(id) || c.srv.Delivers(id) }) {
+		t.Fatal("no node delivers the subscription within 30 s")
+	}
+	n := 0
+	for _, e := range nodes {
+		if e.srv.Delivers(id) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d nodes deliver the subscription", n)
+	}
+	for i, e := range nodes {
+		act := []string{"InACall", "Presenting", "Away"}[i]
+		avail := map[string]string{"InACall": "Busy", "Presenting": "DoNotDisturb", "Away": "Away"}[act]
+		e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", e.appToken(), setBody(avail, act, "PT1H"))
+		if p := cert.decrypt(t, item(t, rc.next())); p["activity"] != act {
+			t.Fatalf("the write through node %d: delivered %v", i, p)
+		}
+	}
+	rc.none("each change once")
+
+	if r := c.call("DELETE", "/v1.0/subscriptions/"+id, c.userToken("adele", ""), nil); r.status != 204 {
+		t.Fatalf("DELETE through another node: %d %s", r.status, r.raw)
+	}
+	if r := a.call("GET", "/v1.0/subscriptions/"+id, a.userToken("adele", ""), nil); r.status != 404 {
+		t.Fatalf("GET after the delete, through the creating node: %d %s", r.status, r.raw)
+	}
+	if !within(10*time.Second, func() bool { return !a.srv.Delivers(id) && !b.srv.Delivers(id) && !c.srv.Delivers(id) }) {
+		t.Fatal("a node still delivers the deleted subscription")
+	}
+	a.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", a.appToken(), setBody("Busy", "InACall", "PT1H"))
+	rc.none("deleted")
+	if r := b.subscribe(b.userToken("adele", ""), subBody(rc.srv.URL, []string{alex}, t0.Add(30*time.Minute))); r.status != 201 {
+		t.Fatalf("a new subscription once the first was deleted: %d %s", r.status, r.raw)
+	}
+}
+
+// The node that delivers a subscription stops in the middle of a stream of
+// changes: another node takes its shard over within seconds and resumes
+// from the saved position; the receiver gets every change, and a change
+// comes twice only around the takeover (counted here, bounded in
+// docs/notifications.md).
+func TestClusterSubscriptionTakeover(t *testing.T) {
+	nodes, _ := clusterOf(t, 3, 3)
+	alex := nodes[0].user("alex")
+	rc := newReceiver(t)
+	rc.got = make(chan map[string]any, 1000)
+	cert := newCert(t)
+	id := richSubscribe(t, nodes[0], rc, cert, []string{alex})
+	owner := -1
+	if !within(30*time.Second, func() bool {
+		for i, e := range nodes {
+			if e.srv.Delivers(id) {
+				owner = i
+			}
+		}
+		return owner >= 0
+	}) {
+		t.Fatal("no node delivers the subscription within 30 s")
+	}
+	writer := nodes[(owner+1)%3]
+	other := nodes[(owner+2)%3]
+	app := writer.appToken()
+	pairs := [][2]string{{"Busy", "InACall"}, {"DoNotDisturb", "Presenting"}, {"Available", "Available"}, {"Away", "Away"}}
+	const writes = 40
+	stopped := make(chan time.Time, 1)
+	for i := range writes {
+		p := pairs[i%len(pairs)]
+		writer.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody(p[0], p[1], "PT1H"))
+		if i == writes/2 {
+			go func() {
+				nodes[owner].stop()
+				stopped <- time.Now()
+			}()
+		}
+		time.Sleep(20 * time.Millisecond) // a steady stream of changes, not a burst
+	}
+	stop := <-stopped
+	seen := map[string]int{}
+	var order []string
+	var tookOver time.Duration
+	for len(seen) < writes {
+		select {
+		case coll := <-rc.got:
+			p := cert.decrypt(t, item(t, coll))
+			seq := p["sequenceNumber"].(string)
+			if seen[seq] == 0 {
+				order = append(order, seq)
+			}
+			seen[seq]++
+			if other.srv.Delivers(id) || writer.srv.Delivers(id) {
+				if tookOver == 0 {
+					tookOver = time.Since(stop)
+				}
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d changes delivered; none more within 30 s", len(seen), writes)
+		}
+	}
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i] < order[i-1] {
+			t.Fatalf("delivered out of order: %s after %s", order[i], order[i-1])
+		}
+	}
+	rc.none("nothing more")
+	t.Logf("takeover: the new holder delivered %v after the stop; %d duplicates of %d changes", tookOver.Round(time.Millisecond), dups, writes)
+	if dups > writes/2 {
+		t.Fatalf("%d duplicates of %d changes: more than around a takeover", dups, writes)
+	}
+}
+
+// Several nodes watching one user (each has a stream on them) each hear of
+// every change and announce its time-caused changes; the change log gets
+// one record per change, and a subscription one notification per change.
+// Before, every node appended what it saw: a fade watched by two nodes was
+// logged twice.
+func TestClusterChangeLoggedOnce(t *testing.T) {
+	nodes, natsURLs := clusterOf(t, 3, 3)
+	a, b := nodes[0], nodes[1]
+	alex := a.user("alex")
+	var streams []<-chan sseEvent
+	for _, e := range []*env{a, b} {
+		ch, closeStream := e.openStream(t, e.appToken(), "ids="+alex, "")
+		defer closeStream()
+		nextEvent(t, ch)
+		streams = append(streams, ch)
+	}
+	rc := newReceiver(t)
+	cert := newCert(t)
+	richSubscribe(t, a, rc, cert, []string{alex})
+	a.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", a.appToken(), setBody("Available", "Available", "PT1H"))
+	for _, ch := range streams {
+		nextEvent(t, ch)
+	}
+	// The same write through b, at the same instant: it changes nothing
+	// visible, and b now holds alex's facts and schedules the fades too
+	// (until each node's cache follows the others' writes, a node hears
+	// of a user's facts through its own writes).
+	b.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", b.appToken(), setBody("Available", "Available", "PT1H"))
+	// Both nodes' clocks move on (one dev clock for the cluster is another
+	// part's): the fade at +5 min and the one at +10 min.
+	for _, step := range []string{"AvailableInactive", "Away"} {
+		for _, e := range nodes {
+			e.fake.Add(5 * time.Minute)
+		}
+		for i, ch := range streams {
+			if ev := nextEvent(t, ch); ev.data["activity"] != step && ev.data["availability"] != step {
+				t.Fatalf("stream on node %d: %v, want %s", i, ev.data, step)
+			}
+		}
+	}
+	// The write and the two fades: three changes since the subscription.
+	want := []string{"Available", "AvailableInactive", "Away"}
+	for _, w := range want {
+		if p := cert.decrypt(t, item(t, rc.next())); p["activity"] != w && p["availability"] != w {
+			t.Fatalf("notification %v, want %s", p, w)
+		}
+	}
+	rc.none("each change once")
+
+	nc, err := nats.Connect(strings.Join(natsURLs, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, "CHANGES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"chg." + directory.DemoTenantID + "." + alex}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.FetchNoWait(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged []string
+	for m := range batch.Messages() {
+		var c struct {
+			Seq  json.RawMessage `json:"seq"`
+			View struct {
+				Pair struct{ Activity string } `json:"pair"`
+			} `json:"view"`
+		}
+		_ = json.Unmarshal(m.Data(), &c)
+		logged = append(logged, fmt.Sprintf("%s@%s", c.View.Pair.Activity, c.Seq))
+	}
+	if len(logged) != len(want) {
+		t.Fatalf("the log holds %d records of alex's changes, want %d: %v", len(logged), len(want), logged)
+	}
+}
