@@ -288,3 +288,65 @@ func TestClusterChangeLoggedOnce(t *testing.T) {
 		t.Fatalf("the log holds %d records of alex's changes, want %d: %v", len(logged), len(want), logged)
 	}
 }
+
+// A stream that reconnects to another node with Last-Event-ID misses
+// nothing: the other node decides from the change log alone which of the
+// user's changes it can replay (each record names the one it followed).
+// Before, a resume was decided from the first node's memory, and any other
+// node answered reset for every user. The gaps are those of a single node
+// (TestStreamResumeAfterAGap): within the log's five hours the changes
+// come back; after six hours, reset with the state now.
+func TestClusterStreamResumesOnAnotherNode(t *testing.T) {
+	nodes, _ := clusterOf(t, 3, 3)
+	a, b := nodes[0], nodes[1]
+	advance := func(d time.Duration) {
+		for _, e := range nodes {
+			e.fake.Add(d)
+		}
+	}
+	users := []string{"alex", "megan", "adele"}
+	for i, c := range []struct {
+		gap  time.Duration
+		want string
+	}{
+		{30 * time.Minute, "presence:Presenting presence:Away"},
+		{90 * time.Minute, "presence:Presenting presence:Away"},
+		{6 * time.Hour, "reset:Away"},
+	} {
+		t.Run(c.gap.String(), func(t *testing.T) {
+			u := a.user(users[i])
+			ch, closeStream := a.openStream(t, a.appToken(), "ids="+u, "")
+			nextEvent(t, ch)
+			a.must("POST", "/v1.0/users/"+u+"/presence/setPresence", a.appToken(), setBody("Busy", "InACall", "PT4H"))
+			last := nextEvent(t, ch).id
+			closeStream()
+			advance(c.gap - 10*time.Minute)
+			a.must("POST", "/v1.0/users/"+u+"/presence/setPresence", a.appToken(), setBody("DoNotDisturb", "Presenting", "PT4H"))
+			advance(5 * time.Minute)
+			a.must("POST", "/v1.0/users/"+u+"/presence/setPresence", a.appToken(), setBody("Away", "Away", "PT4H"))
+			advance(5 * time.Minute)
+
+			ch, closeStream = b.openStream(t, b.appToken(), "ids="+u, last)
+			defer closeStream()
+			n := strings.Count(c.want, " ") + 1
+			if got := events(t, ch, n); got != c.want {
+				t.Fatalf("resumed on another node after %v: %s, want %s", c.gap, got, c.want)
+			}
+		})
+	}
+	t.Run("Last-Event-ID 0 and beyond the end", func(t *testing.T) {
+		u := a.user("megan")
+		ch, closeStream := b.openStream(t, b.appToken(), "ids="+u, "0")
+		// megan's first record chains from zero (she was never written
+		// before), then the writes above (and what time did since).
+		if got := events(t, ch, 3); got != "presence:InACall presence:Presenting presence:Away" {
+			t.Fatalf("resumed from 0 on another node: %s", got)
+		}
+		closeStream()
+		ch, closeStream = b.openStream(t, b.appToken(), "ids="+u, "100000")
+		defer closeStream()
+		if ev := nextEvent(t, ch); ev.kind != "reset" {
+			t.Fatalf("resumed beyond the end: %s %v", ev.kind, ev.data)
+		}
+	})
+}
