@@ -173,7 +173,15 @@ func (m *Manager) forget(id string) {
 func (m *Manager) adopt(ctx context.Context, rs *running) error {
 	id := rs.sub.ID
 	m.mu.Lock()
-	if cur := m.subs[id]; cur != nil && cur.rev >= rs.rev {
+	cur := m.subs[id]
+	if cur != nil && cur.active {
+		// The watch was first and its copy is delivered already (from the
+		// position saved before the subscription was stored).
+		m.mu.Unlock()
+		rs.feed.Close()
+		return nil
+	}
+	if cur != nil && cur.rev >= rs.rev {
 		rs.sub, rs.rev = cur.get(), cur.rev // the watch was first (a renewal even)
 	}
 	m.subs[id] = rs
