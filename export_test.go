@@ -18,3 +18,7 @@ func SlowWarmUp(cfg *Config, gate func(context.Context)) { cfg.warmGate = gate }
 // Delivers reports whether this node delivers subscription id now (it
 // holds the lease of its shard and runs its worker).
 func (s *Server) Delivers(id string) bool { return s.subs.Delivers(id) }
+
+// OpenStreams is how many live streams the server serves now (a stream's
+// users are released once it no longer counts).
+func (s *Server) OpenStreams() int { return s.api.OpenStreams() }

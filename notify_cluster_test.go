@@ -320,6 +320,10 @@ func TestClusterStreamResumesOnAnotherNode(t *testing.T) {
 			a.must("POST", "/v1.0/users/"+u+"/presence/setPresence", a.appToken(), setBody("Busy", "InACall", "PT4H"))
 			last := nextEvent(t, ch).id
 			closeStream()
+			// The last watcher left now: the linger counts from here.
+			if !within(10*time.Second, func() bool { return a.srv.OpenStreams() == 0 }) {
+				t.Fatal("node a did not notice the stream closed within 10 s")
+			}
 			advance(c.gap - 10*time.Minute)
 			a.must("POST", "/v1.0/users/"+u+"/presence/setPresence", a.appToken(), setBody("DoNotDisturb", "Presenting", "PT4H"))
 			advance(5 * time.Minute)

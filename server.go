@@ -189,6 +189,7 @@ type Server struct {
 	stopOnce sync.Once
 	hub      *notify.Hub
 	subs     *notify.Manager
+	api      *graphapi.API
 	mail     *mailbox.Mailbox
 	runCtx   context.Context // the background work's; cancelled by runStop on shutdown
 	runStop  context.CancelFunc
@@ -391,6 +392,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		opts.DevClock = devClock{s}
 	}
 	api := graphapi.New(opts)
+	s.api = api
 	board, err := web.New(web.Options{Directory: s.dir, BaseURL: s.baseURL, Dev: s.cfg.Dev})
 	if err != nil {
 		return fmt.Errorf("presenced: the board: %w", err)
