@@ -305,14 +305,7 @@ func TestClusterStreamResumesOnAnotherNode(t *testing.T) {
 		}
 	}
 	users := []string{"alex", "megan", "adele"}
-	for i, c := range []struct {
-		gap  time.Duration
-		want string
-	}{
-		{30 * time.Minute, "presence:Presenting presence:Away"},
-		{90 * time.Minute, "presence:Presenting presence:Away"},
-		{6 * time.Hour, "reset:Away"},
-	} {
+	for i, c := range resumeGaps {
 		t.Run(c.gap.String(), func(t *testing.T) {
 			u := a.user(users[i])
 			ch, closeStream := a.openStream(t, a.appToken(), "ids="+u, "")

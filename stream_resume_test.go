@@ -59,6 +59,17 @@ func events(t *testing.T, ch <-chan sseEvent, n int) string {
 	return strings.Join(got, " ")
 }
 
+// resumeGaps are how long a stream's client stays away, and the events it
+// gets when it comes back, after two changes in its last ten minutes away.
+var resumeGaps = []struct {
+	gap  time.Duration
+	want string
+}{
+	{30 * time.Minute, "presence:Presenting presence:Away"},
+	{90 * time.Minute, "presence:Presenting presence:Away"},
+	{6 * time.Hour, "reset:Away"},
+}
+
 // A stream that reconnects with Last-Event-ID gets every change it missed
 // while it was away, as long as a resume is promised (the change log's
 // five hours); after longer it gets event: reset with the state now. Never
@@ -66,14 +77,7 @@ func events(t *testing.T, ch <-chan sseEvent, n int) string {
 // last watcher left, and a client back after 90 minutes got only the state
 // now, as an ordinary event.
 func TestStreamResumeAfterAGap(t *testing.T) {
-	for _, c := range []struct {
-		gap  time.Duration
-		want string
-	}{
-		{30 * time.Minute, "presence:Presenting presence:Away"},
-		{90 * time.Minute, "presence:Presenting presence:Away"},
-		{6 * time.Hour, "reset:Away"},
-	} {
+	for _, c := range resumeGaps {
 		t.Run(c.gap.String(), func(t *testing.T) {
 			e, closed := startNoticingStreams(t)
 			alex := e.user("alex")
