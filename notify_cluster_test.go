@@ -11,7 +11,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/natsstore"
 )
 
 // richSubscribe subscribes, through node e, the signed-in adele to alex's
@@ -346,4 +350,85 @@ func TestClusterStreamResumesOnAnotherNode(t *testing.T) {
 			t.Fatalf("resumed beyond the end: %s %v", ev.kind, ev.data)
 		}
 	})
+}
+
+// Servers in external mode on an engine cluster of their own, each given
+// the URL of one engine node: the engine node of the server that delivers
+// a subscription stops in the middle of a stream of changes. Its
+// connection moves to another engine node (the URLs the cluster
+// advertises), its lease holds or moves, and the receiver gets every
+// change, duplicates counted.
+func TestClusterSubscriptionWhenTheHoldersEngineNodeStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	c := enginetest.StartCluster(t, 3, natsstore.Options{Partitions: 3})
+	urls := c.ClientURLs()
+	nodes := make([]*env, 3)
+	for i := range nodes {
+		nodes[i] = &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", cfg: func(cfg *presenced.Config) {
+			cfg.Cluster = &presenced.ClusterConfig{NodeName: fmt.Sprintf("ext-%d", i), NATSURLs: []string{urls[i]}}
+		}}
+		if err := nodes[i].bootErr(); err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+	}
+	alex := nodes[0].user("alex")
+	rc := newReceiver(t)
+	rc.got = make(chan map[string]any, 1000)
+	cert := newCert(t)
+	id := richSubscribe(t, nodes[0], rc, cert, []string{alex})
+	owner := -1
+	if !within(30*time.Second, func() bool {
+		for i, e := range nodes {
+			if e.srv.Delivers(id) {
+				owner = i
+			}
+		}
+		return owner >= 0
+	}) {
+		t.Fatal("no node delivers the subscription within 30 s")
+	}
+	writer := nodes[(owner+1)%3]
+	app := writer.appToken()
+	_, closeStream := writer.openStream(t, app, "ids="+alex, "")
+	defer closeStream()
+	pairs := [][2]string{{"Busy", "InACall"}, {"DoNotDisturb", "Presenting"}, {"Available", "Available"}, {"Away", "Away"}}
+	const writes = 40
+	var cut time.Time
+	for i := range writes {
+		p := pairs[i%len(pairs)]
+		writer.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody(p[0], p[1], "PT1H"))
+		if i == writes/2 {
+			cut = time.Now()
+			c.Stop(owner) // the engine node the owner was given
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	seen := map[string]int{}
+	var pause time.Duration
+	last := cut
+	for len(seen) < writes {
+		select {
+		case coll := <-rc.got:
+			now := time.Now()
+			seen[cert.decrypt(t, item(t, coll))["sequenceNumber"].(string)]++
+			if now.After(cut) {
+				pause = max(pause, now.Sub(last))
+				last = now
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d changes delivered; none more within 30 s", len(seen), writes)
+		}
+	}
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	rc.none("nothing more")
+	t.Logf("the holder's engine node stopped: longest pause at the receiver %v; %d duplicates of %d changes", pause.Round(time.Millisecond), dups, writes)
+	if dups > writes/2 {
+		t.Fatalf("%d duplicates of %d changes", dups, writes)
+	}
+	c.Restart(owner)
 }
