@@ -81,6 +81,10 @@ type Hub struct {
 	watched map[core.UserRef]*watch
 	due     due.Heap
 	retry   map[core.UserRef]struct{} // appends that failed: tried again at the next wake
+	// remote: changes learned from another node without what they
+	// replaced, checked once their writer has had remoteDelay to log them
+	// (by the wall clock: the server's may be a dev clock that stands still).
+	remote map[core.UserRef]time.Time
 	wake    chan struct{}
 }
 
@@ -99,7 +103,8 @@ func (w *watch) over(now time.Time) bool { return w.count == 0 && !now.Before(w.
 // NewHub builds a hub; Run starts its clock loop.
 func NewHub(o HubOptions) *Hub {
 	h := &Hub{core: o.Core, log: o.Log, fan: o.Fanout, clock: o.Clock, logger: o.Logger, linger: o.Linger,
-		watched: make(map[core.UserRef]*watch), retry: make(map[core.UserRef]struct{}), wake: make(chan struct{}, 1)}
+		watched: make(map[core.UserRef]*watch), retry: make(map[core.UserRef]struct{}),
+		remote: make(map[core.UserRef]time.Time), wake: make(chan struct{}, 1)}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
@@ -179,10 +184,12 @@ func (h *Hub) onWrite(s core.Snapshot) {
 	}
 	if !s.HasBefore {
 		// Learned from another node without what it replaced: its writer,
-		// which knows, usually logs it first; this node checks at its next
-		// wake and catches up what is still missing.
+		// which knows, usually logs it first; this node checks a little
+		// later and catches up what is still missing.
 		h.mu.Lock()
-		h.retry[s.User] = struct{}{}
+		if _, ok := h.remote[s.User]; !ok {
+			h.remote[s.User] = clock.Real{}.Now().Add(remoteDelay)
+		}
 		h.mu.Unlock()
 		h.schedule(s)
 		return
@@ -227,6 +234,11 @@ func prevOf(s core.Snapshot) *presence.Stamp {
 	p := presence.Sequence(s.Facts, time.Unix(0, s.Seq.At-1).UTC())
 	return &p
 }
+
+// remoteDelay is how long a node waits before it logs a change it learned
+// from another node without knowing what the change replaced: the writer,
+// which knows, logs it within milliseconds unless it died in between.
+const remoteDelay = time.Second
 
 // appendAttempts bounds how often appendIfNew tries again after another
 // node appended to the user's subject first.
@@ -374,6 +386,15 @@ func (h *Hub) Run(ctx context.Context) {
 			}
 		}
 		clear(h.retry)
+		wall := clock.Real{}.Now()
+		for u, at := range h.remote {
+			if !wall.Before(at) {
+				delete(h.remote, u)
+				if h.watched[u] != nil {
+					ready = append(ready, u)
+				}
+			}
+		}
 		wait := time.Second
 		if h.due.Len() > 0 {
 			wait = min(wait, h.due.Next().At.Sub(now))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/notify/richdata"
 	"github.com/presenced/presenced/notify/subscription"
 	"github.com/presenced/presenced/presence"
@@ -136,6 +137,10 @@ func (m *Manager) apply(c store.Change) {
 		return
 	}
 	m.mu.Lock()
+	if _, gone := m.gone[id]; gone {
+		m.mu.Unlock()
+		return // deleted here before this copy came
+	}
 	rs := m.subs[id]
 	if rs == nil {
 		m.subs[id] = &running{sub: s, rev: c.Revision}
@@ -155,11 +160,22 @@ func (m *Manager) apply(c store.Change) {
 	m.nudge()
 }
 
+// goneFor is how long a deleted subscription's id is remembered: longer
+// than a copy of it can take to come through the bucket's watch.
+const goneFor = time.Minute
+
 // forget drops subscription id from this node, and stops delivering it.
 func (m *Manager) forget(id string) {
+	now := clock.Real{}.Now()
 	m.mu.Lock()
 	rs := m.subs[id]
 	delete(m.subs, id)
+	m.gone[id] = now
+	for g, at := range m.gone {
+		if now.Sub(at) > goneFor {
+			delete(m.gone, g)
+		}
+	}
 	m.mu.Unlock()
 	if rs != nil {
 		m.deactivate(rs, false)

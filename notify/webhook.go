@@ -89,8 +89,9 @@ type Manager struct {
 	log    *slog.Logger
 
 	mu       sync.Mutex
-	subs     map[string]*running // every subscription known, delivered here or not
-	held     map[int]bool        // the shards this node delivers
+	subs     map[string]*running  // every subscription known, delivered here or not
+	gone     map[string]time.Time // subscriptions deleted (ids are never reused), by when: a late copy is not taken in again
+	held     map[int]bool         // the shards this node delivers
 	creating map[Owner]bool
 	ctx      context.Context
 	wg       sync.WaitGroup
@@ -186,6 +187,7 @@ func NewManager(o ManagerOptions) *Manager {
 		log:      o.Logger,
 		client:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		subs:     make(map[string]*running),
+		gone:     make(map[string]time.Time),
 		held:     make(map[int]bool),
 		creating: make(map[Owner]bool),
 		wake:     make(chan struct{}, 1),
