@@ -1,10 +1,13 @@
 package presenced
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/presenced/presenced/natsstore"
 )
@@ -57,6 +60,7 @@ func (s *Server) engineOptions() (natsstore.Options, error) {
 		Logger:     s.log,
 		Replicas:   s.cfg.Replicas,
 		Partitions: s.cfg.Partitions,
+		WriteWait:  s.cfg.engineWait,
 	}
 	c := s.cfg.Cluster
 	switch {
@@ -89,4 +93,74 @@ func layoutError(err error) error {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
 	return fmt.Errorf("presenced: %w. Stored: --partitions %d --replicas %d", err, le.Stored.Partitions, le.Stored.Replicas)
+}
+
+// follow keeps the core's cache in step with the engine in cluster mode,
+// where other nodes write the same users (core.Follow): started before the
+// warm-up and before anything reads a user. The clock offset is followed
+// too (followClock). A node alone is the only writer of its engine and
+// does not follow.
+func (s *Server) follow(ctx context.Context) error {
+	if s.cfg.Cluster == nil {
+		return nil
+	}
+	f, err := s.core.Follow(ctx)
+	if err != nil {
+		return fmt.Errorf("presenced: engine: %w", err)
+	}
+	s.health.Check("cache following", f.Err)
+	s.watchQuorum()
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		f.Run(s.runCtx)
+	}()
+	return s.followClock(ctx)
+}
+
+// quorumPoll is how often a cluster node asks the engine whether it has a
+// quorum, for /readyz.
+const quorumPoll = time.Second
+
+// watchQuorum makes /readyz fail while the engine has no quorum (its meta
+// group no leader: natsstore.Engine.Ready), so that load balancers send
+// requests to nodes on the majority side. Ready is a request to the
+// engine, and /readyz never waits on the engine: it is asked every second
+// in the background, and /readyz reads the last answer. A change is
+// logged: at WARN when the quorum is lost (writes through the node fail
+// with 503; it answers reads from its cache, which may be behind).
+func (s *Server) watchQuorum() {
+	var state atomic.Pointer[error]
+	notYet := errors.New("not known yet")
+	state.Store(&notYet)
+	s.health.Check("engine quorum", func() error { return *state.Load() })
+	s.runDone.Add(1)
+	go func() {
+		defer s.runDone.Done()
+		t := time.NewTicker(quorumPoll)
+		defer t.Stop()
+		had := true
+		for {
+			err := s.engine.Ready(s.runCtx)
+			if s.runCtx.Err() != nil {
+				return
+			}
+			switch {
+			case err != nil && had:
+				s.log.Warn("the engine has no quorum: writes through this node fail with 503 and it answers reads from its cache, which may be behind; /readyz fails", "err", err)
+			case err == nil && !had:
+				s.log.Info("the engine has a quorum again")
+			}
+			had = err == nil
+			if err != nil {
+				err = errors.New("the engine has no quorum (a majority of the cluster's nodes is not reachable)")
+			}
+			state.Store(&err)
+			select {
+			case <-s.runCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }

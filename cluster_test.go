@@ -27,6 +27,13 @@ import (
 // together: a node waits in Start until a majority is up.
 func clusterOf(t *testing.T, n int, partitions int, more ...func(*presenced.Config)) (envs []*env, natsURLs []string) {
 	t.Helper()
+	return clusterOfWith(t, n, partitions, nil, more...)
+}
+
+// clusterOfWith is clusterOf with each node's env changed by node (when
+// set) before it starts.
+func clusterOfWith(t *testing.T, n int, partitions int, node func(i int, e *env), more ...func(*presenced.Config)) (envs []*env, natsURLs []string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a three-node cluster")
 	}
@@ -47,6 +54,11 @@ func clusterOf(t *testing.T, n int, partitions int, more ...func(*presenced.Conf
 			}
 		}}
 	}
+	if node != nil {
+		for i, e := range envs {
+			node(i, e)
+		}
+	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, e := range envs {
@@ -63,7 +75,11 @@ func clusterOf(t *testing.T, n int, partitions int, more ...func(*presenced.Conf
 
 // bootErr is boot without failing the test (for several at once).
 func (e *env) bootErr() error {
-	cfg := presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake, Logger: quiet, Directory: e.d}
+	log := e.log
+	if log == nil {
+		log = quiet
+	}
+	cfg := presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake, Logger: log, Directory: e.d}
 	if e.cfg != nil {
 		e.cfg(&cfg)
 	}

@@ -1,6 +1,9 @@
 package presenced
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // OpenConnections is how many connections the server holds open (-1 when
 // they are not limited), for tests that watch a client being dropped.
@@ -22,3 +25,7 @@ func (s *Server) Delivers(id string) bool { return s.subs.Delivers(id) }
 // OpenStreams is how many live streams the server serves now (a stream's
 // users are released once it no longer counts).
 func (s *Server) OpenStreams() int { return s.api.OpenStreams() }
+
+// ShortEngineWait bounds the engine's writes and leader reads by d instead
+// of its default (a test of a cluster without quorum).
+func ShortEngineWait(cfg *Config, d time.Duration) { cfg.engineWait = d }

@@ -36,6 +36,17 @@ type env struct {
 	d    *directory.Directory    // nil: the dev demo
 	log  *slog.Logger            // nil: quiet
 	cfg  func(*presenced.Config) // nil: the defaults
+	// direct sends requests to the listener rather than the public URL
+	// (a load balancer's, in cluster tests, which no test runs).
+	direct bool
+}
+
+// base is where requests are sent: the public URL, or the listener.
+func (e *env) base() string {
+	if e.direct {
+		return "http://" + e.srv.Addr().String()
+	}
+	return e.srv.URL()
 }
 
 // testThrottleRequests is the suites' budget per application: throttling
@@ -115,7 +126,7 @@ func (e *env) user(name string) string {
 // tokenReq posts a form to the issuer and returns the access token.
 func (e *env) tokenReq(form url.Values) string {
 	e.t.Helper()
-	resp, err := http.PostForm(e.srv.URL()+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", form)
+	resp, err := http.PostForm(e.base()+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", form)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -133,7 +144,7 @@ func (e *env) tokenReq(form url.Values) string {
 // tokenAt gets an application token from another tenant's issuer.
 func (e *env) tokenAt(tenant, clientID, secret string) string {
 	e.t.Helper()
-	resp, err := http.PostForm(e.srv.URL()+"/"+tenant+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
+	resp, err := http.PostForm(e.base()+"/"+tenant+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
 		"client_id": {clientID}, "client_secret": {secret}, "scope": {"https://graph.microsoft.com/.default"}})
 	if err != nil {
 		e.t.Fatal(err)
@@ -212,7 +223,7 @@ func (e *env) call(method, path, token string, body any, headers ...string) resp
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, e.srv.URL()+path, rd)
+	req, err := http.NewRequest(method, e.base()+path, rd)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ package presenced
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -155,6 +154,10 @@ type Config struct {
 	// warmGate, when set, is waited on before the cache warm-up (tests of
 	// readiness make a slow warm-up with it).
 	warmGate func(context.Context)
+	// engineWait, when set, is the engine's bound on a write or a leader
+	// read (natsstore.Options.WriteWait): tests of a cluster without
+	// quorum shorten it.
+	engineWait time.Duration
 
 	// Throttling and overload (docs/security.md#throttling-and-batching).
 
@@ -253,10 +256,6 @@ func (c Config) sessionLimits() presence.SessionLimits {
 	return presence.SessionLimits{PerApp: c.SessionsPerApp, PerUser: c.SessionsPerUser}
 }
 
-// clockOffsetKey keeps dev mode's clock offset in the engine: facts written
-// at a moved time must never end up in the future after a restart.
-const clockOffsetKey = "clock.offset"
-
 // Start opens the engine, listens and serves in the background.
 func (s *Server) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
@@ -325,11 +324,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
-	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser})
+	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log})
+	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	if <-dirDone; dirErr != nil {
 		return dirErr
 	}
 	s.dirLoaded.Set()
+	// Before anything reads a user, and before the warm-up.
+	if err := s.follow(ctx); err != nil {
+		return err
+	}
 
 	s.ln, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -348,10 +352,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 		s.baseURL = scheme + s.ln.Addr().String()
 	}
-	keyPath := filepath.Join(s.cfg.DataDir, "issuer-key.pem")
-	key, keyCreated, err := auth.OpenOrCreateKey(keyPath)
+	key, keyCreated, err := s.signingKey(ctx)
 	if err != nil {
-		return fmt.Errorf("presenced: token signing key: %w", err)
+		return err
 	}
 	// Sign-in codes and refresh tokens (the authorization-code flow): in
 	// the engine, so that any node redeems what another issued.
@@ -365,12 +368,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: issuer: %w", err)
 	}
-	if s.cfg.Cluster == nil {
-		s.noteSigningKey(ctx, keyPath, keyCreated)
-	} else {
-		// Each node has its own key until the key is kept in the engine
-		// (issue #10's next part); noting it would warn at every node.
-		s.log.Warn("cluster mode: this node signs tokens with its own key, so a token is accepted only by the node that issued it", "file", keyPath)
+	s.noteSigningKey(ctx, keyCreated)
+	if s.cfg.Cluster != nil && s.cfg.PublicURL == "" {
+		s.log.Warn("cluster mode without --public-url: this node's token issuer is its own address, so the other nodes refuse the tokens it issues (a token's iss names its issuer); give every node the URL clients use, the load balancer's", "issuer", s.baseURL)
 	}
 	if err := s.startNotify(ctx); err != nil {
 		return err
@@ -512,7 +512,6 @@ func (s *Server) startNotify(ctx context.Context) error {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
 	subsKV = s.kv("subscriptions", subsKV)
-	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	runCtx := s.runCtx
 	fan := notify.NewFanout(notify.FanoutOptions{Log: changes, Logger: s.log, MaxQueue: s.cfg.NotifyQueue})
 	s.metrics.GaugeFunc("notify_queue_depth", "Changes waiting in memory for their readers (webhook subscriptions and live streams).", func() float64 { return float64(fan.QueueDepth()) })
@@ -690,50 +689,4 @@ func processName() string {
 		name += " " + os.Args[1]
 	}
 	return name
-}
-
-func (s *Server) loadOffset(ctx context.Context) (time.Duration, error) {
-	e, err := s.meta.Get(ctx, clockOffsetKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("presenced: read clock offset: %w", err)
-	}
-	if len(e.Value) != 8 {
-		return 0, fmt.Errorf("presenced: stored clock offset is corrupt (%d bytes)", len(e.Value))
-	}
-	return time.Duration(binary.BigEndian.Uint64(e.Value)), nil
-}
-
-// devClock moves the server's clock durably: the new offset is stored
-// before any rule sees it, and only a move the clock will take
-// (clock.Offset.Check) is stored.
-type devClock struct{ s *Server }
-
-func (d devClock) Now() time.Time        { return d.s.clock.Now() }
-func (d devClock) Offset() time.Duration { return d.s.clock.Offset() }
-
-func (d devClock) Advance(ctx context.Context, by time.Duration) (time.Duration, error) {
-	d.s.offsetMu.Lock()
-	defer d.s.offsetMu.Unlock()
-	if err := d.s.clock.Check(by); err != nil {
-		return 0, err
-	}
-	next := d.s.clock.Offset() + by
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(next))
-	var rev uint64
-	if e, err := d.s.meta.Get(ctx, clockOffsetKey); err == nil {
-		rev = e.Revision
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return 0, err
-	}
-	if _, err := d.s.meta.Put(ctx, clockOffsetKey, b[:], rev); err != nil {
-		return 0, fmt.Errorf("presenced: store clock offset: %w", err)
-	}
-	// The base clock moved on since Check: a move that passed it by a hair
-	// is stored but not taken, and takes effect at the next start (within
-	// a hair of the horizon too).
-	return d.s.clock.Advance(by)
 }

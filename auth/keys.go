@@ -59,9 +59,9 @@ func OpenOrCreateKey(path string) (key *rsa.PrivateKey, created bool, err error)
 // storeNewKey writes the generated key k to path unless another process
 // created the file first; then it returns the winner's key, not created.
 func storeNewKey(path string, k *rsa.PrivateKey) (*rsa.PrivateKey, bool, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k)
+	data, err := EncodeKey(k)
 	if err != nil {
-		return nil, false, presence.Errorf(presence.Internal, "", "auth: encoding the signing key: %v", err)
+		return nil, false, err
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -73,7 +73,7 @@ func storeNewKey(path string, k *rsa.PrivateKey) (*rsa.PrivateKey, bool, error) 
 	}
 	defer os.Remove(tmp.Name())
 	// CreateTemp makes the file 0600.
-	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return nil, false, presence.Errorf(presence.Internal, "", "auth: writing signing key %s: %v", path, err)
 	}
@@ -108,28 +108,52 @@ func readKey(path string) (*rsa.PrivateKey, error) {
 	if err != nil {
 		return nil, presence.Errorf(presence.Internal, "", "auth: reading signing key %s: %v", path, err)
 	}
+	return parseKey(data, path, " Delete it to have a new key generated.")
+}
+
+// EncodeKey is k as the key file holds it: one PEM "PRIVATE KEY" block
+// (PKCS #8). Cluster mode keeps the same bytes in the engine.
+func EncodeKey(k *rsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, presence.Errorf(presence.Internal, "", "auth: encoding the signing key: %v", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// ParseKey reads a signing key as EncodeKey writes it (a PKCS #1 "RSA
+// PRIVATE KEY" block is read too). where names it in errors ("stored in
+// the engine"); hint ends an error about its content, saying what to do.
+func ParseKey(data []byte, where, hint string) (*rsa.PrivateKey, error) {
+	return parseKey(data, where, hint)
+}
+
+func parseKey(data []byte, where, hint string) (*rsa.PrivateKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s is not a PEM file; it must hold one \"PRIVATE KEY\" block (PKCS #8 RSA). Delete it to have a new key generated.", path)
+		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s is not a PEM file; it must hold one \"PRIVATE KEY\" block (PKCS #8 RSA).%s", where, hint)
 	}
-	var key any
+	var (
+		key any
+		err error
+	)
 	switch block.Type {
 	case "PRIVATE KEY":
 		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default:
-		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s holds a PEM %q block; it must be a \"PRIVATE KEY\" block (PKCS #8 RSA).", path, block.Type)
+		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s holds a PEM %q block; it must be a \"PRIVATE KEY\" block (PKCS #8 RSA).%s", where, block.Type, hint)
 	}
 	if err != nil {
-		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s: %v", path, err)
+		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s: %v.%s", where, err, hint)
 	}
 	rk, ok := key.(*rsa.PrivateKey)
 	if !ok {
-		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s is a %T; tokens are signed with RS256 and need an RSA key.", path, key)
+		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s is a %T; tokens are signed with RS256 and need an RSA key.%s", where, key, hint)
 	}
 	if rk.N.BitLen() < KeyBits {
-		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s has %d bits; at least %d are required.", path, rk.N.BitLen(), KeyBits)
+		return nil, presence.Errorf(presence.Invalid, "", "auth: signing key %s has %d bits; at least %d are required.%s", where, rk.N.BitLen(), KeyBits, hint)
 	}
 	return rk, nil
 }

@@ -156,6 +156,24 @@ func (c *Offset) Advance(d time.Duration) (time.Duration, error) {
 	return off, nil
 }
 
+// AdvanceTo moves the clock forward to a total offset of off, if that is
+// ahead of its offset now, and returns the offset it then has. It follows
+// an offset decided elsewhere (another node of a cluster moved the shared
+// dev clock, which checked the move against Room): it does not check
+// Room. Functions registered with OnAdvance are called when it moved.
+func (c *Offset) AdvanceTo(off time.Duration) time.Duration {
+	c.mu.Lock()
+	if off <= c.off {
+		cur := c.off
+		c.mu.Unlock()
+		return cur
+	}
+	c.off = off
+	c.mu.Unlock()
+	c.notify(off)
+	return off
+}
+
 // OnAdvance registers f to be called after every Advance with the new total
 // offset (to persist it, or to wake timers that must fire earlier).
 func (c *Offset) OnAdvance(f func(total time.Duration)) {

@@ -87,3 +87,27 @@ func TestOffsetNeverOverflows(t *testing.T) {
 		t.Fatalf("Advance to the largest offset: %v (offset %v)", err, c.Offset())
 	}
 }
+
+// AdvanceTo follows an offset decided elsewhere: forward only, and a jump
+// is announced like an Advance.
+func TestAdvanceToOnlyMovesForward(t *testing.T) {
+	base := NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
+	c := NewOffset(base, time.Hour)
+	jumps := 0
+	c.OnJump(func() { jumps++ })
+	for _, step := range []struct {
+		to, want time.Duration
+		jumped   bool
+	}{{30 * time.Minute, time.Hour, false}, {time.Hour, time.Hour, false}, {3 * time.Hour, 3 * time.Hour, true}} {
+		before := jumps
+		if got := c.AdvanceTo(step.to); got != step.want || c.Offset() != step.want {
+			t.Fatalf("AdvanceTo(%v) = %v, offset %v; want %v", step.to, got, c.Offset(), step.want)
+		}
+		if (jumps > before) != step.jumped {
+			t.Fatalf("AdvanceTo(%v): jumped %v", step.to, jumps > before)
+		}
+	}
+	if want := base.Now().Add(3 * time.Hour); !c.Now().Equal(want) {
+		t.Fatalf("Now %v, want %v", c.Now(), want)
+	}
+}

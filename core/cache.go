@@ -263,6 +263,7 @@ func uvarintLen(v uint64) int {
 // guards everything below it.
 type shard struct {
 	write sync.Mutex
+	q     queue // changes from the engine waiting for write (follow.go)
 	mu    sync.RWMutex
 	users map[userKey]slot
 	names names
@@ -289,6 +290,21 @@ func (s *shard) appendEntry(k userKey, sl slot, buf []byte) []byte {
 		return append(buf, s.big[k]...)
 	}
 	return s.arena.get(sl, buf)
+}
+
+// rev is the revision of the entry in sl (of key k) (mu held).
+func (s *shard) rev(k userKey, sl slot) uint64 {
+	var b []byte
+	switch sl {
+	case emptySlot:
+		return 0
+	case bigSlot:
+		b = []byte(s.big[k][:min(len(s.big[k]), binary.MaxVarintLen64)])
+	default:
+		b = s.arena.entry(sl)
+	}
+	r, _ := binary.Uvarint(b)
+	return r
 }
 
 // set caches e for u, replacing what was cached (mu held for writing).

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -43,11 +44,15 @@ type Snapshot struct {
 	Seq   presence.Stamp
 
 	// Before is the user's sequenceNumber immediately before the change
-	// that OnChange and OnWrite report: for a write, Sequence of the facts
-	// it replaced, at the write's instant. HasBefore says it is known (a
-	// write of this node's is exact: it was a compare-and-set on those
-	// facts); the change log chains records with it, so that a gap in the
-	// log shows (notify.Hub.Resume).
+	// that OnChange and OnWrite report: Sequence of the facts it replaced,
+	// at the write's instant. HasBefore says it is known: for a write of
+	// this node's (a compare-and-set on those facts), and for another
+	// node's write that the engine's Watch delivered right after the
+	// revision this node held (follow.go). A change learned otherwise (a
+	// Get after a revision conflict or by LockedFresh, a walk after the
+	// Watch restarted) may have replaced revisions this node never held:
+	// HasBefore is false. The change log chains records with it, so that
+	// a gap in the log shows (notify.Hub.Resume).
 	Before    presence.Stamp
 	HasBefore bool
 }
@@ -60,6 +65,9 @@ type Options struct {
 	// server's (in its directory); Warm leaves out those it is not.
 	// Without it Warm caches every stored user.
 	Users func(tenantID, userID string) bool
+	// Logger receives what the follower (Follow) has to say (default
+	// slog.Default()).
+	Logger *slog.Logger
 }
 
 // Core is safe for concurrent use.
@@ -67,6 +75,7 @@ type Core struct {
 	kv     store.KV
 	clock  clock.Clock
 	users  func(tenantID, userID string) bool
+	log    *slog.Logger
 	seed   maphash.Seed
 	shard  [256]shard
 	ids    sessionIDTable
@@ -106,23 +115,35 @@ func (e entry) data() string {
 
 // New returns a Core over o.KV.
 func New(o Options) *Core {
-	return &Core{kv: o.KV, clock: o.Clock, users: o.Users, seed: maphash.MakeSeed()}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Core{kv: o.KV, clock: o.Clock, users: o.Users, log: log, seed: maphash.MakeSeed()}
 }
 
-// OnChange registers f to be called after every write that changed the
-// visible presence, with the new snapshot. f must not block.
+// OnChange registers f to be called after every change of a user's stored
+// facts that changed the visible presence (or its sequenceNumber) compared
+// with what this node held before, with the new snapshot: a write of this
+// node once the engine acknowledged it, or a change another node made,
+// learned from the engine (Follow). It is called under the user's write
+// lock (Locked's), in the engine's revision order per user, after the
+// cache holds the new value, and once per change: the engine's copy of a
+// write of this node is recognised by its revision. f must not block.
 func (c *Core) OnChange(f func(Snapshot)) {
 	c.subMu.Lock()
 	c.subs = append(c.subs, f)
 	c.subMu.Unlock()
 }
 
-// OnWrite registers f to be called after every acknowledged write, visible
-// change or not, with the new snapshot, under the user's write lock. A
+// OnWrite registers f to be called after every change of a user's stored
+// facts, visible or not, with the new snapshot: each acknowledged write of
+// this node and each change of another node learned from the engine, as
+// OnChange (under the user's write lock, in revision order, once). A
 // write that changes nothing visible can still bring the next time-caused
 // change earlier (a calendar window that now holds a meeting, a session
 // given a shorter expiry): change notifications reschedule on it. f must
-// not block.
+// not block, and must not call Do or Locked.
 func (c *Core) OnWrite(f func(Snapshot)) {
 	c.subMu.Lock()
 	c.writes = append(c.writes, f)
@@ -325,8 +346,8 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 	}
 	key := u.Key()
 	sh := c.shardOf(u)
-	sh.write.Lock()
-	defer sh.write.Unlock()
+	c.lock(sh)
+	defer c.unlock(sh)
 	const attempts = 8
 	var buf [256]byte // most entries fit: no allocation
 	for range attempts {
@@ -345,9 +366,11 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		}
 		rev, err := c.kv.Put(ctx, key, encodeStored(next), e.rev())
 		if errors.Is(err, store.ErrConflict) {
-			// Another node wrote this user since we cached it: reload and
-			// apply the command again to what is really stored.
-			c.forget(u)
+			// Another node wrote this user since we cached it: catch up
+			// and apply the command again to what is really stored.
+			if err := c.reload(ctx, u, sh, e.rev()); err != nil {
+				return Snapshot{}, false, err
+			}
 			continue
 		}
 		if err != nil {
@@ -376,8 +399,8 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 // notifications use it to announce changes caused by time alone).
 func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) error {
 	sh := c.shardOf(u)
-	sh.write.Lock()
-	defer sh.write.Unlock()
+	c.lock(sh)
+	defer c.unlock(sh)
 	return c.lockedLoaded(ctx, u, fn)
 }
 
@@ -447,6 +470,18 @@ func (c *Core) remember(u UserRef, e entry) {
 	sh.mu.Lock()
 	sh.set(u, e)
 	sh.mu.Unlock()
+}
+
+// reload brings u's cached entry past revision stale after a revision
+// conflict (write lock held): the changes queued for the shard first (the
+// Watch may have delivered the write that won), else the leader's entry
+// (fetch).
+func (c *Core) reload(ctx context.Context, u UserRef, sh *shard, stale uint64) error {
+	c.applyQueued(sh)
+	if rev, _ := c.cachedRev(u); rev > stale {
+		return nil
+	}
+	return c.fetch(ctx, u, sh)
 }
 
 func (c *Core) forget(u UserRef) {

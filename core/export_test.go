@@ -12,3 +12,12 @@ func openTestBucket(t testing.TB) store.KV { return enginetest.Bucket(t, "presen
 
 // OpenTestBucket is openTestBucket for the package's external tests.
 var OpenTestBucket = openTestBucket
+
+// Queued is the number of changes from the engine waiting for the write
+// lock of u's shard.
+func (c *Core) Queued(u UserRef) int {
+	sh := c.shardOf(u)
+	sh.q.mu.Lock()
+	defer sh.q.mu.Unlock()
+	return len(sh.q.items)
+}

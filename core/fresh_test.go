@@ -34,11 +34,16 @@ func TestWriteReportsTheSequenceItReplaced(t *testing.T) {
 	if _, _, err := a.Do(ctx, alice, set("z", "Available", "Available")); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || !got[0].HasBefore || got[0].Before != (presence.Stamp{}) {
+	// a's first write, b's write (learned by a at its conflict, from a
+	// Get: what it replaced is not known), a's second write.
+	if len(got) != 3 || !got[0].HasBefore || got[0].Before != (presence.Stamp{}) {
 		t.Fatalf("first write: %+v", got)
 	}
-	if !got[1].HasBefore || got[1].Before != second.Seq || got[1].Before == first.Seq {
-		t.Fatalf("a's second write replaced b's (%v), reported %v", second.Seq, got[1].Before)
+	if got[1].Seq != second.Seq || got[1].HasBefore {
+		t.Fatalf("b's write, learned by a: %+v", got[1])
+	}
+	if !got[2].HasBefore || got[2].Before != second.Seq || got[2].Before == first.Seq {
+		t.Fatalf("a's second write replaced b's (%v), reported %v", second.Seq, got[2].Before)
 	}
 }
 

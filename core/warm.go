@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -15,18 +16,28 @@ import (
 //
 // It walks the engine's "u." keys in the order they were last written
 // (store.KV.Walk: one stream, a few hundred entries in flight, never all of
-// them) and caches each user that is not cached yet. A write or a read
-// that cached a user first wins, so a write made during Warm is never
-// replaced by the older value Warm read. It holds no lock while it waits on
-// the engine, and a shard's lock only to insert one user. It returns the
-// number of users it cached; when ctx ends it stops, with ctx's error. A
-// stored value it cannot decode is left out (reading that user reports
-// it) and named in the error returned once the rest are cached.
+// them) and caches each user whose stored revision is newer than the one
+// cached (follow.go's rule): a write or a read that cached a user first
+// keeps what it cached unless the engine holds newer, so a write made
+// during Warm is never replaced by the older value Warm read. A cached
+// user whose entry Warm replaces is reported to the subscribers, as a
+// change learned from the engine (in a cluster another node wrote it). It
+// holds no lock while it waits on the engine. It returns the number of
+// users it cached; when ctx ends it stops, with ctx's error. A stored
+// value it cannot decode is left out (reading that user reports it) and
+// named in the error returned once the rest are cached.
 //
 // BenchmarkCacheHeap, 100,000 users with two sessions, on the shared
 // 2-core machine: Warm takes 0.9–1.1 s, and the warmed cache keeps what
 // one filled by writes keeps.
-func (c *Core) Warm(ctx context.Context) (users int, err error) {
+func (c *Core) Warm(ctx context.Context) (users int, err error) { return c.walk(ctx) }
+
+// errUndecodable marks walk's error about values it could not decode
+// (the rest were cached).
+var errUndecodable = errors.New("stored users could not be read")
+
+// walk is Warm.
+func (c *Core) walk(ctx context.Context) (users int, err error) {
 	var (
 		bad    int
 		badErr error
@@ -36,26 +47,25 @@ func (c *Core) Warm(ctx context.Context) (users int, err error) {
 		if !ok {
 			return nil
 		}
-		if c.isCached(u) {
+		if rev, ok := c.cachedRev(u); ok && rev >= e.Revision {
 			return nil // no need to decode it
 		}
-		f, err := decodeStored(e.Value)
+		x, err := c.decodeChange(u, e.Revision, e.Value, false, false)
 		if err != nil {
 			if bad++; bad == 1 {
-				badErr = fmt.Errorf("decode facts of %s: %w", e.Key, err)
+				badErr = err
 			}
 			return nil
 		}
-		if _, ok := c.rememberFirst(u, c.ids.newEntry(e.Revision, f)); ok {
-			users++
-		}
+		c.offer(x)
+		users++
 		return nil
 	})
 	if err != nil {
 		return users, fmt.Errorf("core: warm the cache: %w", err)
 	}
 	if bad > 0 {
-		return users, fmt.Errorf("core: warm the cache: %d stored users could not be read, the first: %w", bad, badErr)
+		return users, fmt.Errorf("core: warm the cache: %d %w, the first: %w", bad, errUndecodable, badErr)
 	}
 	return users, nil
 }

@@ -71,7 +71,20 @@ func New(o Options) *Mailbox {
 	if j, ok := o.Clock.(clock.Jumper); ok {
 		j.OnJump(m.sched.nudge)
 	}
+	o.Core.OnWrite(m.noteWrite)
 	return m
+}
+
+// noteWrite schedules the refresh of every window written, by this node or
+// (in a cluster) by another one, which core learns from the engine: each
+// node knows every calendar user from their first window on, not only
+// those it wrote or found at its start, so that any node keeps the window
+// fresh when the one that wrote it is gone. It runs under the user's write
+// lock in core, and only touches the schedule.
+func (m *Mailbox) noteWrite(s core.Snapshot) {
+	if until := s.Facts.CalendarUntil; !until.IsZero() {
+		m.sched.add(s.User, m.refreshAt(s.User, until))
+	}
 }
 
 // Limits are the limits in force.
@@ -173,8 +186,7 @@ func (m *Mailbox) conflictOr(err error) error {
 	return unavailable(err)
 }
 
-// project writes the presence window of idx at revision rev, and
-// schedules its refresh.
+// project writes the presence window of idx at revision rev.
 func (m *Mailbox) project(ctx context.Context, u core.UserRef, idx index, rev uint64) error {
 	now := m.clock.Now()
 	cmd := presence.SetWindow{Events: calendar.Window(idx.Items, now, now.Add(Window)), Until: now.Add(Window), Rev: rev}
@@ -184,13 +196,8 @@ func (m *Mailbox) project(ctx context.Context, u core.UserRef, idx index, rev ui
 	if len(idx.Items) == 0 && cmd.AutoReplies == nil {
 		cmd.Until = time.Time{} // nothing to refresh
 	}
-	if _, _, err := m.core.Do(ctx, u, cmd); err != nil {
-		return err
-	}
-	if !cmd.Until.IsZero() {
-		m.sched.add(u, m.refreshAt(u, cmd.Until))
-	}
-	return nil
+	_, _, err := m.core.Do(ctx, u, cmd) // noteWrite schedules its refresh
+	return err
 }
 
 // refreshAt is when the window ending at until is extended.

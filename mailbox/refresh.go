@@ -95,7 +95,7 @@ func (m *Mailbox) Run(ctx context.Context) {
 	for {
 		ready, wait := m.sched.pop(m.clock.Now(), 256)
 		for _, u := range ready {
-			if err := m.Refresh(ctx, u); err != nil && ctx.Err() == nil {
+			if err := m.refresh(ctx, u, false); err != nil && ctx.Err() == nil {
 				m.log.Warn("calendar refresher: extending a window; retried in a minute", "user", u.UserID, "err", err)
 				m.sched.add(u, m.clock.Now().Add(time.Minute))
 			}
@@ -139,7 +139,13 @@ func (m *Mailbox) load(ctx context.Context) error {
 // Refresh builds the user's presence window anew from their calendar
 // index, from now. Two nodes refreshing one user write the same window;
 // one built from an older index is never applied over a newer one.
-func (m *Mailbox) Refresh(ctx context.Context, u core.UserRef) error {
+func (m *Mailbox) Refresh(ctx context.Context, u core.UserRef) error { return m.refresh(ctx, u, true) }
+
+// refresh is Refresh; unless always, a window that another node has
+// extended since this node scheduled it (built from the current index, and
+// not due yet) is only rescheduled: in a cluster every node schedules
+// every calendar user, and the first one due refreshes for all.
+func (m *Mailbox) refresh(ctx context.Context, u core.UserRef, always bool) error {
 	defer m.lock(u)()
 	idx, rev, err := m.loadIndex(ctx, u)
 	if err != nil {
@@ -147,6 +153,15 @@ func (m *Mailbox) Refresh(ctx context.Context, u core.UserRef) error {
 	}
 	if rev == 0 {
 		return nil // the calendar was emptied: nothing to keep
+	}
+	if !always {
+		s, err := m.core.Read(ctx, u)
+		if err == nil && s.Facts.CalendarRev == rev && !s.Facts.CalendarUntil.IsZero() {
+			if at := m.refreshAt(u, s.Facts.CalendarUntil); at.After(m.clock.Now()) {
+				m.sched.add(u, at)
+				return nil
+			}
+		}
 	}
 	return m.project(ctx, u, idx, rev)
 }

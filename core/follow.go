@@ -1,0 +1,289 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
+)
+
+// In a cluster several nodes write the same users, so a node's cache is
+// kept in step with the engine rather than trusted: a Follower applies
+// every change the engine's Watch delivers, and every entry, wherever it
+// comes from (the Watch, the warm-up's Walk, a Get after a revision
+// conflict), is applied by one rule: only if its revision is newer than
+// the one cached. A Walk may pass a key at an older revision than the
+// Watch already delivered; the rule keeps the newer one. Revisions are per
+// partition, but a key's only grow, and only a key's own are compared.
+//
+// Each applied change is reported to the subscribers (OnChange, OnWrite)
+// under the user's write lock, in revision order, once: the lock is the
+// shard's write lock that Do and Locked hold, so that a subscriber sees a
+// user's changes, local and remote, in the order the engine stored them.
+// The follower never waits for that lock (a write may hold it for the
+// engine's whole 15 s bound): it queues the change on the shard and
+// applies the queue if it can take the lock at once; otherwise the holder
+// applies the queue before it lets the lock go (unlock).
+
+// change is an entry to apply to the cache, decoded once.
+type change struct {
+	u     UserRef
+	rev   uint64
+	e     entry          // the cache's form of facts at rev
+	facts presence.Facts // for the subscribers
+	// news: report it even if the user was not cached (a change the Watch
+	// delivered). An entry of a user never cached that the warm-up reads
+	// is not news: nothing on this node held the user before.
+	news bool
+}
+
+// queue holds a shard's changes waiting for its write lock.
+type queue struct {
+	mu    sync.Mutex
+	items []change
+	spare []change // the drained slice, reused (write lock held)
+}
+
+// offer queues ch on its user's shard, and applies the shard's queue now
+// if the write lock is free.
+func (c *Core) offer(ch change) {
+	sh := c.shardOf(ch.u)
+	sh.q.mu.Lock()
+	sh.q.items = append(sh.q.items, ch)
+	sh.q.mu.Unlock()
+	if sh.write.TryLock() {
+		c.unlock(sh)
+	}
+}
+
+// lock takes the shard's write lock and applies the changes queued for
+// it, so that a write starts from the newest the node has heard of rather
+// than meet a conflict with a change already delivered.
+func (c *Core) lock(sh *shard) {
+	sh.write.Lock()
+	c.applyQueued(sh)
+}
+
+// unlock applies the shard's queued changes and lets its write lock go.
+// A change queued after the queue was read and before the lock was let go
+// found the lock taken: unlock looks again once it is free, and applies it
+// unless another holder has the lock (who then will).
+func (c *Core) unlock(sh *shard) {
+	for {
+		c.applyQueued(sh)
+		sh.write.Unlock()
+		sh.q.mu.Lock()
+		more := len(sh.q.items) > 0
+		sh.q.mu.Unlock()
+		if !more || !sh.write.TryLock() {
+			return
+		}
+	}
+}
+
+// applyQueued applies the shard's queued changes in order (write lock held).
+func (c *Core) applyQueued(sh *shard) {
+	sh.q.mu.Lock()
+	items := sh.q.items
+	sh.q.items, sh.q.spare = sh.q.spare[:0], nil
+	sh.q.mu.Unlock()
+	for i := range items {
+		c.applyLocked(sh, &items[i])
+	}
+	clear(items) // keep no facts alive
+	sh.q.spare = items[:0]
+}
+
+// applyLocked caches ch if it is newer than what is cached, and reports it
+// when it is news or replaced a cached entry (write lock held).
+func (c *Core) applyLocked(sh *shard, ch *change) {
+	sh.mu.Lock()
+	k, sl, cached := sh.find(ch.u)
+	if cached && sh.rev(k, sl) >= ch.rev {
+		sh.mu.Unlock()
+		return // this node's own write, or older than what it holds
+	}
+	var prev entry
+	if cached && c.hasChangeSubs() {
+		prev = entry(sh.appendEntry(k, sl, nil))
+	}
+	sh.set(ch.u, ch.e)
+	sh.mu.Unlock()
+	if !cached && !ch.news {
+		return
+	}
+	c.report(ch.u, prev, ch.facts)
+}
+
+// hasChangeSubs reports whether anything subscribed with OnChange.
+func (c *Core) hasChangeSubs() bool {
+	c.subMu.RLock()
+	defer c.subMu.RUnlock()
+	return len(c.subs) > 0
+}
+
+// report tells the subscribers of a change learned from the engine: facts
+// replaced prev (the cached entry, "" if none). OnChange hears of it only
+// if the visible presence differs from prev's now.
+func (c *Core) report(u UserRef, prev entry, facts presence.Facts) {
+	snap := snapshot(u, facts, c.clock.Now())
+	c.subMu.RLock()
+	defer c.subMu.RUnlock()
+	if len(c.subs) > 0 {
+		before, err := c.facts(prev)
+		if err != nil || visibleChange(before, snap) {
+			for _, f := range c.subs {
+				f(snap)
+			}
+		}
+	}
+	for _, f := range c.writes {
+		f(snap)
+	}
+}
+
+// visibleChange reports whether snap shows another presence, or another
+// sequenceNumber, than before shows at snap's instant.
+func visibleChange(before presence.Facts, snap Snapshot) bool {
+	return presence.Sequence(before, snap.At) != snap.Seq || !presence.Aggregate(before, snap.At).Equal(snap.View)
+}
+
+// decodeChange is the change of u to value at rev. A deleted key is
+// cached as never written, at the delete's revision, so that an older
+// entry cannot bring it back.
+func (c *Core) decodeChange(u UserRef, rev uint64, value []byte, deleted, news bool) (change, error) {
+	var f presence.Facts
+	if !deleted {
+		var err error
+		if f, err = decodeStored(value); err != nil {
+			return change{}, fmt.Errorf("decode facts of %s at revision %d: %w", u.Key(), rev, err)
+		}
+	}
+	return change{u: u, rev: rev, e: c.ids.newEntry(rev, f), facts: f, news: news}, nil
+}
+
+// cachedRev is the revision cached for u, and whether u is cached.
+func (c *Core) cachedRev(u UserRef) (uint64, bool) {
+	sh := c.shardOf(u)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	k, sl, ok := sh.find(u)
+	if !ok {
+		return 0, false
+	}
+	return sh.rev(k, sl), true
+}
+
+// Follower keeps a Core's cache in step with the engine (Core.Follow).
+type Follower struct {
+	c *Core
+	w store.Watcher
+
+	mu     sync.Mutex
+	broken error // why the Watch is being restarted; nil while it runs
+}
+
+// Follow starts following the engine's changes to users' facts and
+// returns once the Watch is in place: every change acknowledged from then
+// on, by any node, reaches the cache once Run runs. Start it before Warm
+// and before anything reads a user, so that nothing falls between the
+// two. A node alone need not follow: nothing else writes its engine.
+func (c *Core) Follow(ctx context.Context) (*Follower, error) {
+	w, err := c.kv.Watch(ctx, userKeyPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("core: follow the engine: %w", err)
+	}
+	return &Follower{c: c, w: w}, nil
+}
+
+// Run applies the engine's changes until ctx ends. If the Watch fails (the
+// engine refused to go on), it starts a new one, walks every stored user
+// again under the newer-revision rule (reporting what changed), and goes
+// on; Err reports the break meanwhile. A key deleted while the Watch was
+// broken stays cached (users' keys are never deleted).
+func (f *Follower) Run(ctx context.Context) {
+	defer func() { f.w.Stop() }()
+	for {
+		ch, err := f.w.Next(ctx)
+		if err == nil {
+			f.c.follow(ch)
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		f.setBroken(err)
+		f.c.log.Warn("cache: the engine's watch failed; following it again", "err", err)
+		f.w.Stop()
+		if !f.restart(ctx) {
+			return
+		}
+		f.setBroken(nil)
+		f.c.log.Info("cache: following the engine again")
+	}
+}
+
+// restart starts a new Watch and walks every user, retrying every few
+// seconds until it succeeds or ctx ends.
+func (f *Follower) restart(ctx context.Context) bool {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		w, err := f.c.kv.Watch(ctx, userKeyPrefix)
+		if err == nil {
+			if _, err = f.c.walk(ctx); err == nil || errors.Is(err, errUndecodable) {
+				f.w = w
+				return true
+			}
+			w.Stop()
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		f.setBroken(err)
+		t.Reset(wait)
+	}
+}
+
+func (f *Follower) setBroken(err error) {
+	f.mu.Lock()
+	f.broken = err
+	f.mu.Unlock()
+}
+
+// Err is nil while the follower follows the engine, and says why not
+// while it starts following it again.
+func (f *Follower) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.broken != nil {
+		return fmt.Errorf("the engine's watch failed and is being restarted: %w", f.broken)
+	}
+	return nil
+}
+
+// follow applies one change the Watch delivered.
+func (c *Core) follow(ch store.Change) {
+	u, ok := c.userOfKey(ch.Key)
+	if !ok {
+		return
+	}
+	if rev, ok := c.cachedRev(u); ok && rev >= ch.Revision {
+		return // this node's own write, already cached: not decoded again
+	}
+	x, err := c.decodeChange(u, ch.Revision, ch.Value, ch.Deleted, true)
+	if err != nil {
+		c.log.Error("cache: a changed user's facts cannot be read; reads of the user answer what was cached before", "user", u.UserID, "err", err)
+		return
+	}
+	c.offer(x)
+}

@@ -1,0 +1,47 @@
+package core
+
+import (
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/store"
+)
+
+// BenchmarkFollowChange is what a node spends on one change another node
+// made, once the engine's Watch has delivered it: read the user's key,
+// compare revisions, decode the stored value once, build the cache entry,
+// queue it, take the write lock, cache it and tell the subscribers (here
+// one OnWrite, as the hub's, that does nothing with an unwatched user). A
+// node's own write comes back from the Watch too and costs the "own"
+// case: the revision comparison, nothing decoded. Run with
+//
+//	go test -run '^$' -bench FollowChange -count 5 ./core/
+func BenchmarkFollowChange(b *testing.B) {
+	f := benchFacts()
+	value := encodeStored(f)
+	u := UserRef{TenantID: "a5036a1a-166f-4ed5-bf5a-e0ccc1602604", UserID: "3c16299b-70fb-4ef1-ac29-a2c2738ae1e3"}
+	c := New(Options{KV: openTestBucket(b), Clock: clock.NewFake(time.Date(2026, 11, 25, 9, 0, 5, 0, time.UTC))})
+	heard := 0
+	c.OnWrite(func(Snapshot) { heard++ })
+	c.remember(u, c.ids.newEntry(1, f))
+	key := u.Key()
+	b.Run("remote", func(b *testing.B) {
+		rev, _ := c.cachedRev(u)
+		b.ReportAllocs()
+		for b.Loop() {
+			rev++
+			c.follow(store.Change{Key: key, Value: value, Revision: rev})
+		}
+	})
+	b.Run("own", func(b *testing.B) {
+		rev, _ := c.cachedRev(u)
+		b.ReportAllocs()
+		for b.Loop() {
+			c.follow(store.Change{Key: key, Value: value, Revision: rev})
+		}
+	})
+	if heard == 0 {
+		b.Fatal("no change reported")
+	}
+}
