@@ -55,6 +55,10 @@ type Snapshot struct {
 	// a gap in the log shows (notify.Hub.Resume).
 	Before    presence.Stamp
 	HasBefore bool
+	// Local says the change is a write of this node (Do), reported once
+	// the engine acknowledged it; otherwise it was learned from the
+	// engine (another node's write).
+	Local bool
 }
 
 // Options configure a Core. KV and Clock are required.
@@ -378,7 +382,7 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		}
 		c.remember(u, c.ids.newEntry(rev, next))
 		snap = snapshot(u, next, now)
-		snap.Before, snap.HasBefore = presence.Sequence(cur, now), true
+		snap.Before, snap.HasBefore, snap.Local = presence.Sequence(cur, now), true, true
 		c.subMu.RLock()
 		if ch {
 			for _, f := range c.subs {

@@ -79,13 +79,16 @@ type Hub struct {
 
 	mu      sync.Mutex
 	watched map[core.UserRef]*watch
-	due     due.Heap
-	retry   map[core.UserRef]struct{} // appends that failed: tried again at the next wake
-	// remote: changes learned from another node without what they
-	// replaced, checked once their writer has had remoteDelay to log them
+	// kept: users whose changes written through this node are logged even
+	// while nobody watches them here (Keep).
+	kept  map[core.UserRef]int
+	due   due.Heap
+	retry map[core.UserRef]struct{} // appends that failed: tried again at the next wake
+	// remote: changes learned without what they replaced, checked once
+	// a node that knows has had remoteDelay to log them
 	// (by the wall clock: the server's may be a dev clock that stands still).
 	remote map[core.UserRef]time.Time
-	wake    chan struct{}
+	wake   chan struct{}
 }
 
 type watch struct {
@@ -103,7 +106,7 @@ func (w *watch) over(now time.Time) bool { return w.count == 0 && !now.Before(w.
 // NewHub builds a hub; Run starts its clock loop.
 func NewHub(o HubOptions) *Hub {
 	h := &Hub{core: o.Core, log: o.Log, fan: o.Fanout, clock: o.Clock, logger: o.Logger, linger: o.Linger,
-		watched: make(map[core.UserRef]*watch), retry: make(map[core.UserRef]struct{}),
+		watched: make(map[core.UserRef]*watch), kept: make(map[core.UserRef]int), retry: make(map[core.UserRef]struct{}),
 		remote: make(map[core.UserRef]time.Time), wake: make(chan struct{}, 1)}
 	if h.logger == nil {
 		h.logger = slog.Default()
@@ -174,18 +177,58 @@ func (h *Hub) Watch(ctx context.Context, users []core.UserRef) (release func(), 
 	return release, nil
 }
 
-// onWrite runs inside core.Do, under the user's write lock, after the
-// engine acknowledged a write — one that changed the visible presence, or
-// one that did not but may bring the next time-caused change earlier (a
+// Keep marks users whose changes written through this node are logged
+// even while nobody watches them here, until release is called. In a
+// cluster every node keeps the users of every subscription: the node that
+// delivers a subscription watches its users (and logs every change,
+// whoever wrote it, and what time does), but while a shard changes hands
+// nobody does, and a write made meanwhile must still be in the log that
+// the next holder reads from the saved position. The writer knows exactly
+// what the write replaced, so its record chains; time-caused changes are
+// left to the watching nodes.
+func (h *Hub) Keep(users []core.UserRef) (release func()) {
+	h.mu.Lock()
+	for _, u := range users {
+		h.kept[u]++
+	}
+	h.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for _, u := range users {
+				if h.kept[u]--; h.kept[u] <= 0 {
+					delete(h.kept, u)
+				}
+			}
+		})
+	}
+}
+
+// onWrite runs under the user's write lock for every change core reports:
+// a write of this node once the engine acknowledged it, or another node's
+// learned from the engine — one that changed the visible presence, or one
+// that did not but may bring the next time-caused change earlier (a
 // calendar window holding a new meeting).
 func (h *Hub) onWrite(s core.Snapshot) {
 	if h.current(s.User) == nil {
+		if s.Local && s.HasBefore && h.isKept(s.User) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := h.appendIfNew(ctx, s, &s.Before, true); err != nil {
+				// A watching node, or the next holder's announce, logs it.
+				h.logger.Warn("a change of a subscribed user not logged by its writer", "user", s.User.UserID, "err", err)
+			}
+		}
 		return
 	}
 	if !s.HasBefore {
-		// Learned from another node without what it replaced: its writer,
-		// which knows, usually logs it first; this node checks a little
-		// later and catches up what is still missing.
+		// Learned from the engine without what it replaced (core may not
+		// have held the revision before it): a node that knows — its
+		// writer, or one whose Watch delivered it in order — logs it with
+		// its prev within milliseconds if it watches the user; this node
+		// checks a little later and catches up what is still missing.
 		h.mu.Lock()
 		if _, ok := h.remote[s.User]; !ok {
 			h.remote[s.User] = clock.Real{}.Now().Add(remoteDelay)
@@ -196,7 +239,7 @@ func (h *Hub) onWrite(s core.Snapshot) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.appendIfNew(ctx, s, &s.Before); err != nil {
+	if err := h.appendIfNew(ctx, s, &s.Before, false); err != nil {
 		h.logger.Warn("change not yet in the log; will retry", "user", s.User.UserID, "err", err)
 		h.mu.Lock()
 		h.retry[s.User] = struct{}{}
@@ -211,7 +254,7 @@ func (h *Hub) onWrite(s core.Snapshot) {
 // the user's write lock, and queues the next time-caused change.
 func (h *Hub) announce(ctx context.Context, u core.UserRef) error {
 	return h.lock(ctx, u, func(s core.Snapshot) error {
-		if err := h.appendIfNew(ctx, s, prevOf(s)); err != nil {
+		if err := h.appendIfNew(ctx, s, prevOf(s), false); err != nil {
 			return err
 		}
 		h.schedule(s)
@@ -236,8 +279,8 @@ func prevOf(s core.Snapshot) *presence.Stamp {
 }
 
 // remoteDelay is how long a node waits before it logs a change it learned
-// from another node without knowing what the change replaced: the writer,
-// which knows, logs it within milliseconds unless it died in between.
+// without knowing what the change replaced: a node that knows logs it
+// within milliseconds, if one watches the user and is alive.
 const remoteDelay = time.Second
 
 // appendAttempts bounds how often appendIfNew tries again after another
@@ -247,16 +290,22 @@ const appendAttempts = 8
 // appendIfNew appends s (whose presence followed prev) unless the log
 // already has a change as new. It appends only right after the user's
 // last record (Log.AppendAfter): when several nodes log the same change,
-// one appends it and the others find it logged. Must run under the user's
-// write lock (core.Do or core.Locked).
-func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot, prev *presence.Stamp) error {
-	w := h.current(s.User)
-	if w == nil {
+// one appends it and the others find it logged. The user must be watched
+// here, or kept (then the user's last record is read first). Must run
+// under the user's write lock (core.Do or core.Locked).
+func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot, prev *presence.Stamp, kept bool) error {
+	var (
+		known   bool
+		last    presence.Stamp
+		lastPos uint64
+	)
+	if w := h.current(s.User); w != nil {
+		h.mu.Lock()
+		known, last, lastPos = w.known, w.last, w.lastPos
+		h.mu.Unlock()
+	} else if !kept {
 		return nil
 	}
-	h.mu.Lock()
-	known, last, lastPos := w.known, w.last, w.lastPos
-	h.mu.Unlock()
 	subject := Subject(s.User)
 	var data []byte
 	for attempt := 1; ; attempt++ {
@@ -318,6 +367,13 @@ func (h *Hub) setLast(u core.UserRef, s presence.Stamp, pos uint64) {
 	}
 	delete(h.retry, u)
 	h.mu.Unlock()
+}
+
+// isKept reports whether u's changes written here are logged (Keep).
+func (h *Hub) isKept(u core.UserRef) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.kept[u] > 0
 }
 
 // current returns u's watch if u is watched now (a linger that ended

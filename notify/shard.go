@@ -144,6 +144,7 @@ func (m *Manager) apply(c store.Change) {
 	rs := m.subs[id]
 	if rs == nil {
 		m.subs[id] = &running{sub: s, rev: c.Revision}
+		m.keep(id, s)
 		m.mu.Unlock()
 		m.nudge()
 		return
@@ -170,6 +171,10 @@ func (m *Manager) forget(id string) {
 	m.mu.Lock()
 	rs := m.subs[id]
 	delete(m.subs, id)
+	if release, ok := m.kept[id]; ok {
+		release()
+		delete(m.kept, id)
+	}
 	m.gone[id] = now
 	for g, at := range m.gone {
 		if now.Sub(at) > goneFor {
@@ -180,6 +185,16 @@ func (m *Manager) forget(id string) {
 	if rs != nil {
 		m.deactivate(rs, false)
 	}
+}
+
+// keep has this node log its writes of s's users (Hub.Keep) for as long as
+// it knows s, in a cluster, so that a write made while s's shard changes
+// hands is logged for the next holder (m.mu held).
+func (m *Manager) keep(id string, s subscription.Subscription) {
+	if _, ok := m.kept[id]; ok || m.o.Leases == nil {
+		return
+	}
+	m.kept[id] = m.o.Hub.Keep(users(s))
 }
 
 // adopt takes in a subscription created through this node: delivered here
@@ -201,6 +216,7 @@ func (m *Manager) adopt(ctx context.Context, rs *running) error {
 		rs.sub, rs.rev = cur.get(), cur.rev // the watch was first (a renewal even)
 	}
 	m.subs[id] = rs
+	m.keep(id, rs.sub)
 	held := m.held[m.shardOf(id)]
 	m.mu.Unlock()
 	if held {

@@ -92,6 +92,7 @@ type Manager struct {
 	subs     map[string]*running  // every subscription known, delivered here or not
 	gone     map[string]time.Time // subscriptions deleted (ids are never reused), by when: a late copy is not taken in again
 	held     map[int]bool         // the shards this node delivers
+	kept     map[string]func()    // in a cluster: each known subscription's Hub.Keep, released when it is deleted
 	creating map[Owner]bool
 	ctx      context.Context
 	wg       sync.WaitGroup
@@ -189,6 +190,7 @@ func NewManager(o ManagerOptions) *Manager {
 		subs:     make(map[string]*running),
 		gone:     make(map[string]time.Time),
 		held:     make(map[int]bool),
+		kept:     make(map[string]func()),
 		creating: make(map[Owner]bool),
 		wake:     make(chan struct{}, 1),
 	}
