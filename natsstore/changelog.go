@@ -294,8 +294,15 @@ func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn f
 	if to < from {
 		return nil
 	}
+	// Each fetch of an ordered consumer makes a new consumer on the
+	// server, and nats.go by default retries that for ever, without a
+	// context: with the stream leaderless (a node stopped) or without
+	// quorum, Read would never return, and neither would the delivery
+	// worker waiting on it, nor a server stopping. One try (bounded by
+	// nats.go's 10 s), then the error: the caller retries.
 	c, err := l.s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+		MaxResetAttempts: 1,
 	})
 	if err != nil {
 		return fmt.Errorf("natsstore: read %s: %w", l.name, err)
