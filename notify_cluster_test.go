@@ -45,6 +45,24 @@ func within(d time.Duration, cond func() bool) bool {
 	return true
 }
 
+// holderOf waits until a node delivers subscription id, and returns its
+// index.
+func holderOf(t *testing.T, nodes []*env, id string) int {
+	t.Helper()
+	owner := -1
+	if !within(30*time.Second, func() bool {
+		for i, e := range nodes {
+			if e.srv.Delivers(id) {
+				owner = i
+			}
+		}
+		return owner >= 0
+	}) {
+		t.Fatal("no node delivers the subscription within 30 s")
+	}
+	return owner
+}
+
 // A subscription made through one node is one the whole cluster knows:
 // read, listed, renewed and deleted through the others, the one-per-owner
 // rule holds across nodes, and it is delivered by one node, once per
@@ -128,17 +146,7 @@ func TestClusterSubscriptionTakeover(t *testing.T) {
 	rc.got = make(chan map[string]any, 1000)
 	cert := newCert(t)
 	id := richSubscribe(t, nodes[0], rc, cert, []string{alex})
-	owner := -1
-	if !within(30*time.Second, func() bool {
-		for i, e := range nodes {
-			if e.srv.Delivers(id) {
-				owner = i
-			}
-		}
-		return owner >= 0
-	}) {
-		t.Fatal("no node delivers the subscription within 30 s")
-	}
+	owner := holderOf(t, nodes, id)
 	// The writer does not deliver the subscription: the holder hears of
 	// each write from the engine and logs it, and so does the node that
 	// takes over after the stop.
@@ -368,17 +376,7 @@ func TestClusterSubscriptionWhenTheHoldersEngineNodeStops(t *testing.T) {
 	rc.got = make(chan map[string]any, 1000)
 	cert := newCert(t)
 	id := richSubscribe(t, nodes[0], rc, cert, []string{alex})
-	owner := -1
-	if !within(30*time.Second, func() bool {
-		for i, e := range nodes {
-			if e.srv.Delivers(id) {
-				owner = i
-			}
-		}
-		return owner >= 0
-	}) {
-		t.Fatal("no node delivers the subscription within 30 s")
-	}
+	owner := holderOf(t, nodes, id)
 	writer := nodes[(owner+1)%3]
 	app := writer.appToken()
 	pairs := [][2]string{{"Busy", "InACall"}, {"DoNotDisturb", "Presenting"}, {"Available", "Available"}, {"Away", "Away"}}

@@ -273,9 +273,10 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 	// here first, then in the engine (another node may be creating one).
 	m.mu.Lock()
 	exists := m.creating[owner]
-	for _, rs := range m.subs {
+	var known []string
+	for id, rs := range m.subs {
 		if ownerOf(rs.get()) == owner && !rs.get().Expired(now) {
-			exists = true
+			known = append(known, id)
 		}
 	}
 	if !exists {
@@ -290,6 +291,18 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 		delete(m.creating, owner)
 		m.mu.Unlock()
 	}()
+	// What this node knows may be a moment old in a cluster (a deletion
+	// through another node reaches it through the watch): the engine
+	// says whether it still exists.
+	for _, id := range known {
+		_, err := m.read(ctx, id)
+		if err == nil {
+			return s, errExists()
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return s, err
+		}
+	}
 	for _, u := range []struct{ field, url string }{{"notificationUrl", s.NotificationURL}, {"lifecycleNotificationUrl", s.LifecycleNotificationURL}} {
 		if u.url == "" {
 			continue
