@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +62,42 @@ func holderOf(t *testing.T, nodes []*env, id string) int {
 		t.Fatal("no node delivers the subscription within 30 s")
 	}
 	return owner
+}
+
+// arrived is a notification and when the receiver got it.
+type arrived struct {
+	at   time.Time
+	coll map[string]any
+}
+
+// arrivals relays rc's notifications, each with the time it arrived, while
+// the test goes on writing (the pause at the receiver is measured from
+// these times, not from when the test reads them), until stop; stop then
+// fails the test if a relayed one was not read, and leaves rc.none to
+// check for more.
+func arrivals(t *testing.T, rc *receiver) (got <-chan arrived, stop func()) {
+	out := make(chan arrived, cap(rc.got))
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case c := <-rc.got:
+				out <- arrived{time.Now(), c}
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { close(done); <-stopped })
+		if len(out) > 0 {
+			t.Fatalf("%d notifications more than expected", len(out))
+		}
+	}
+	t.Cleanup(func() { once.Do(func() { close(done); <-stopped }) })
+	return out, stop
 }
 
 // A subscription made through one node is one the whole cluster knows:
@@ -147,6 +184,7 @@ func TestClusterSubscriptionTakeover(t *testing.T) {
 	cert := newCert(t)
 	id := richSubscribe(t, nodes[0], rc, cert, []string{alex})
 	owner := holderOf(t, nodes, id)
+	got, stopArrivals := arrivals(t, rc)
 	// The writer does not deliver the subscription: the holder hears of
 	// each write from the engine and logs it, and so does the node that
 	// takes over after the stop.
@@ -156,6 +194,7 @@ func TestClusterSubscriptionTakeover(t *testing.T) {
 	pairs := [][2]string{{"Busy", "InACall"}, {"DoNotDisturb", "Presenting"}, {"Available", "Available"}, {"Away", "Away"}}
 	const writes = 40
 	stopped := make(chan time.Time, 1)
+	tookOver := make(chan time.Duration, 1)
 	for i := range writes {
 		p := pairs[i%len(pairs)]
 		writer.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody(p[0], p[1], "PT1H"))
@@ -164,19 +203,27 @@ func TestClusterSubscriptionTakeover(t *testing.T) {
 				stopped <- time.Now()
 				nodes[owner].stop()
 			}()
+			go func() {
+				// When another node delivers it (polled; at most 30 s).
+				st := time.Now()
+				if within(30*time.Second, func() bool { return other.srv.Delivers(id) || writer.srv.Delivers(id) }) {
+					tookOver <- time.Since(st)
+				}
+				close(tookOver)
+			}()
 		}
 		time.Sleep(20 * time.Millisecond) // a steady stream of changes, not a burst
 	}
 	stop := <-stopped
 	seen := map[string]int{}
 	var order []string
-	var tookOver, pause time.Duration
+	var pause time.Duration
 	last := stop
 	for len(seen) < writes {
 		select {
-		case coll := <-rc.got:
-			now := time.Now()
-			p := cert.decrypt(t, item(t, coll))
+		case a := <-got:
+			now := a.at
+			p := cert.decrypt(t, item(t, a.coll))
 			seq := p["sequenceNumber"].(string)
 			if seen[seq] == 0 {
 				order = append(order, seq)
@@ -185,9 +232,6 @@ func TestClusterSubscriptionTakeover(t *testing.T) {
 			if now.After(stop) {
 				pause = max(pause, now.Sub(last))
 				last = now
-			}
-			if tookOver == 0 && (other.srv.Delivers(id) || writer.srv.Delivers(id)) {
-				tookOver = now.Sub(stop)
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatalf("%d of %d changes delivered; none more within 30 s", len(seen), writes)
@@ -202,9 +246,10 @@ func TestClusterSubscriptionTakeover(t *testing.T) {
 			t.Fatalf("delivered out of order: %s after %s", order[i], order[i-1])
 		}
 	}
+	stopArrivals()
 	rc.none("nothing more")
-	t.Logf("takeover: the new holder delivered %v after the stop began; longest pause at the receiver %v; %d duplicates of %d changes",
-		tookOver.Round(time.Millisecond), pause.Round(time.Millisecond), dups, writes)
+	t.Logf("takeover: another node delivers %v after the stop began; longest pause at the receiver %v; %d duplicates of %d changes",
+		(<-tookOver).Round(time.Millisecond), pause.Round(time.Millisecond), dups, writes)
 	if dups > writes/2 {
 		t.Fatalf("%d duplicates of %d changes: more than around a takeover", dups, writes)
 	}
@@ -377,6 +422,7 @@ func TestClusterSubscriptionWhenTheHoldersEngineNodeStops(t *testing.T) {
 	cert := newCert(t)
 	id := richSubscribe(t, nodes[0], rc, cert, []string{alex})
 	owner := holderOf(t, nodes, id)
+	got, stopArrivals := arrivals(t, rc)
 	writer := nodes[(owner+1)%3]
 	app := writer.appToken()
 	pairs := [][2]string{{"Busy", "InACall"}, {"DoNotDisturb", "Presenting"}, {"Available", "Available"}, {"Away", "Away"}}
@@ -396,9 +442,9 @@ func TestClusterSubscriptionWhenTheHoldersEngineNodeStops(t *testing.T) {
 	last := cut
 	for len(seen) < writes {
 		select {
-		case coll := <-rc.got:
-			now := time.Now()
-			seen[cert.decrypt(t, item(t, coll))["sequenceNumber"].(string)]++
+		case a := <-got:
+			now := a.at
+			seen[cert.decrypt(t, item(t, a.coll))["sequenceNumber"].(string)]++
 			if now.After(cut) {
 				pause = max(pause, now.Sub(last))
 				last = now
@@ -411,6 +457,7 @@ func TestClusterSubscriptionWhenTheHoldersEngineNodeStops(t *testing.T) {
 	for _, n := range seen {
 		dups += n - 1
 	}
+	stopArrivals()
 	rc.none("nothing more")
 	t.Logf("the holder's engine node stopped: longest pause at the receiver %v; %d duplicates of %d changes", pause.Round(time.Millisecond), dups, writes)
 	if dups > writes/2 {
