@@ -270,7 +270,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 
 // Outside dev mode there is no way to move time: /dev does not exist.
 func TestNoDevClockOutsideDevMode(t *testing.T) {
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Directory: directory.Demo()})
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Directory: directory.DemoFile(0)})
 	if err != nil {
 		t.Fatal(err)
 	}

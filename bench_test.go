@@ -92,10 +92,7 @@ func drive(b *testing.B, c *http.Client, n int, mk func(i int) *http.Request) ti
 // 5 demo users, where every write to a user waits for the previous one to
 // that user: the engine round trip under the user's lock).
 func BenchmarkHTTP(b *testing.B) {
-	d, err := directory.DemoWithUsers(1000)
-	if err != nil {
-		b.Fatal(err)
-	}
+	d := directory.DemoFile(1000)
 	many := make([]string, 1000)
 	for i := range many {
 		many[i] = directory.DemoUserID(i + 1)
@@ -105,7 +102,7 @@ func BenchmarkHTTP(b *testing.B) {
 	}
 }
 
-func benchHTTP(b *testing.B, d *directory.Directory, users []string) {
+func benchHTTP(b *testing.B, d *directory.File, users []string) {
 	e := startWith(b, d)
 	tok := e.appToken()
 	c := benchClient()
@@ -166,10 +163,7 @@ func benchHTTP(b *testing.B, d *directory.Directory, users []string) {
 //
 //	go test -run '^$' -bench ThrottleHTTP -count 5 .
 func BenchmarkThrottleHTTP(b *testing.B) {
-	d, err := directory.DemoWithUsers(1000)
-	if err != nil {
-		b.Fatal(err)
-	}
+	d := directory.DemoFile(1000)
 	on := startWith(b, d) // the harness's budget: on, never refusing
 	off := &env{t: b, fake: on.fake, dir: b.TempDir(), addr: "127.0.0.1:0", d: d,
 		cfg: func(c *presenced.Config) { c.ThrottleRequests, c.MaxInFlight = -1, -1 }}

@@ -98,8 +98,9 @@ func layoutError(err error) error {
 // follow keeps the core's cache in step with the engine in cluster mode,
 // where other nodes write the same users (core.Follow): started before the
 // warm-up and before anything reads a user. The clock offset is followed
-// too (followClock). A node alone is the only writer of its engine and
-// does not follow.
+// too (followClock). ctx is the node's life, not its start: the watches
+// end with it. A node alone is the only writer of its engine and does not
+// follow.
 func (s *Server) follow(ctx context.Context) error {
 	if s.cfg.Cluster == nil {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,5 +208,25 @@ func TestClusterNodeDataSafety(t *testing.T) {
 	}
 	if err := n.bootErr(); !errors.Is(err, presenced.ErrDataLoss) {
 		t.Fatalf("a node whose cluster lost what it recorded: %v; want ErrDataLoss", err)
+	}
+}
+
+// A node's Start context bounds its start, not its life: once Start has
+// returned, that context ending (serve's signal context at SIGTERM, a
+// caller's timeout; bootErr ends it at once) does not end the watches the
+// node follows the engine with, which would log a broken watch and walk
+// every user again.
+func TestClusterNodeFollowsPastItsStartContext(t *testing.T) {
+	logs := []*levelLog{{}, {}, {}}
+	nodes, _ := clusterOfWith(t, 3, 3, func(i int, e *env) { e.log = slog.New(logs[i]) })
+	adele := nodes[0].user("adele")
+	tok1 := nodes[1].appToken()
+	nodes[1].get(tok1, adele) // node 1 caches her
+	nodes[0].must("POST", "/v1.0/users/"+adele+"/presence/setPresence", nodes[0].appToken(), setBody("Busy", "InACall", "PT1H"))
+	waitFor(t, "node 1 reads node 0's write", func() bool { return pair(nodes[1].get(tok1, adele)) == "Busy/InACall" })
+	for i, l := range logs {
+		if got := l.at(slog.LevelWarn, "watch"); len(got) > 0 {
+			t.Errorf("node %d: %q", i, got)
+		}
 	}
 }

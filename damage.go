@@ -19,6 +19,7 @@ var streamHolds = map[string]string{
 	"KV_subscriptions": "webhook subscriptions and how far each was delivered",
 	"KV_calendar":      "every user's calendar events and mailbox settings",
 	"KV_meta":          "the dev clock's offset and the signing key's id",
+	"KV_directory":     "the directory: tenants, users, applications and their credentials",
 	"KV_oauth":         "sign-in codes and refresh tokens (losing them signs users out of browser apps)",
 	"CHANGES":          "the change log (webhook notifications and stream resumption)",
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/natsstore"
 )
 
 // quiet drops the servers' logs: tests assert on behaviour, and retries
@@ -33,9 +35,10 @@ type env struct {
 	fake *clock.Fake
 	dir  string
 	addr string                  // kept across restarts: the token issuer is the server's URL
-	d    *directory.Directory    // nil: the dev demo
+	d    *directory.File         // nil: the dev demo
 	log  *slog.Logger            // nil: quiet
 	cfg  func(*presenced.Config) // nil: the defaults
+	join *enginetest.Join        // the cluster's other nodes, in the cluster pass
 	// direct sends requests to the listener rather than the public URL
 	// (a load balancer's, in cluster tests, which no test runs).
 	direct bool
@@ -47,6 +50,42 @@ func (e *env) base() string {
 		return "http://" + e.srv.Addr().String()
 	}
 	return e.srv.URL()
+}
+
+// clusterPass is PRESENCED_TEST_ENGINE=cluster: every test's server is the
+// third node of a three-node cluster whose two others are engine-only
+// (enginetest.StartPeers), with 3 replicas and 3 partitions, so that the
+// API suites run against a clustered engine (TestClusterPass runs them so a
+// second time). A restart keeps the server's place in its cluster.
+var clusterPass = enginetest.ClusterPass()
+
+// clustered makes cfg a node of the env's cluster, starting the cluster's
+// other nodes at the first boot; it returns a function that waits for them
+// once the server has started.
+func (e *env) clustered(cfg *presenced.Config) (wait func()) {
+	e.t.Helper()
+	wait = func() {}
+	if e.join == nil {
+		peers, j := enginetest.StartPeers(e.t, 2, natsstore.Options{})
+		e.join, wait = &j, peers.Wait
+	}
+	cfg.Partitions = 3
+	cfg.Cluster = &presenced.ClusterConfig{NodeName: e.join.NodeName, ClusterName: e.join.ClusterName,
+		ClusterListen: e.join.Listen, Routes: e.join.Routes}
+	return wait
+}
+
+// boundedStart is the context a test's server starts with: a node of a
+// cluster waits in Start for its peers, so the start is bounded by
+// enginetest.StartTimeout. The context is not ended once Start returns
+// (the server's watches of the engine begin under it: ending it would
+// stop them and have the server start them again), but at the test's
+// end, after the server stopped. started is called once Start returned.
+func boundedStart(t testing.TB) (ctx context.Context, started func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(enginetest.StartTimeout, cancel)
+	t.Cleanup(cancel)
+	return ctx, func() { timer.Stop() }
 }
 
 // testThrottleRequests is the suites' budget per application: throttling
@@ -61,7 +100,7 @@ func start(t testing.TB) *env {
 }
 
 // startWith is start with a directory of the test's own (still dev mode).
-func startWith(t testing.TB, d *directory.Directory) *env {
+func startWith(t testing.TB, d *directory.File) *env {
 	t.Helper()
 	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", d: d}
 	e.boot()
@@ -79,6 +118,10 @@ func (e *env) boot() {
 	// default) would throttle them. Tests of the budget set their own.
 	cfg := presenced.Config{Addr: e.addr, DataDir: e.dir, Dev: true, Clock: e.fake, Logger: log, Directory: e.d,
 		ThrottleRequests: testThrottleRequests}
+	peersUp := func() {}
+	if clusterPass {
+		peersUp = e.clustered(&cfg)
+	}
 	if e.cfg != nil {
 		e.cfg(&cfg)
 	}
@@ -86,9 +129,13 @@ func (e *env) boot() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := srv.Start(context.Background()); err != nil {
+	ctx, started := boundedStart(e.t)
+	err = srv.Start(ctx)
+	started()
+	if err != nil {
 		e.t.Fatal(err)
 	}
+	peersUp()
 	e.srv = srv
 	e.addr = srv.Addr().String()
 	e.t.Cleanup(func() { e.stop() })

@@ -47,20 +47,16 @@ func BenchmarkNotifyLatency(b *testing.B) {
 
 // notifyBenchDirectory is the demo directory plus n generated Contoso
 // users (userN@contoso.dev), whose object ids it returns.
-func notifyBenchDirectory(b testing.TB, n int) (*directory.Directory, []string) {
+func notifyBenchDirectory(b testing.TB, n int) (*directory.File, []string) {
 	tenants, users, apps := directory.DemoData()
 	ids := make([]string, n)
 	for i := range n {
 		ids[i] = fmt.Sprintf("b0000000-0000-4000-8000-%012x", i)
-		users = append(users, directory.User{ID: ids[i], TenantID: directory.DemoTenantID,
+		users = append(users, directory.UserEntry{ID: ids[i], TenantID: directory.DemoTenantID,
 			UserPrincipalName: fmt.Sprintf("user%d@contoso.dev", i), DisplayName: fmt.Sprintf("Bench User %d", i),
-			Password: directory.DemoPassword})
+			PasswordHash: directory.DemoPasswordHash})
 	}
-	d, err := directory.New(tenants, users, apps)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return d, ids
+	return &directory.File{Tenants: tenants, Users: users, Applications: apps}, ids
 }
 
 // arrival is one notification seen by watcher i at time at; kind is 1 or 2
@@ -82,7 +78,7 @@ const (
 // the watchers of one case do not load the next. The server and watchers
 // are set up when the sub-benchmark first runs (not at all if -bench
 // filters it out) and torn down when it is done.
-func notifyBenchCase(b *testing.B, dir *directory.Directory, subscribers []string, kind string) {
+func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, kind string) {
 	nb := &notifyBench{dir: dir, subscribers: subscribers, kind: kind, n: len(subscribers)}
 	defer nb.close(b)
 	b.Run(fmt.Sprintf("%s-%d", kind, nb.n), func(b *testing.B) {
@@ -125,7 +121,7 @@ func notifyBenchCase(b *testing.B, dir *directory.Directory, subscribers []strin
 
 // notifyBench is one case's server, watchers and writer.
 type notifyBench struct {
-	dir         *directory.Directory
+	dir         *directory.File
 	subscribers []string
 	kind        string
 	n           int

@@ -402,7 +402,7 @@ func TestSubscriptionRequestsRejected(t *testing.T) {
 // the server's own network unless the operator allows it (no SSRF).
 func TestNotificationURLPolicyOutsideDevMode(t *testing.T) {
 	for _, allow := range []bool{false, true} {
-		srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Directory: directory.Demo(),
+		srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Directory: directory.DemoFile(0),
 			AllowPrivateWebhooks: allow, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/dirstore"
 	"github.com/presenced/presenced/graphapi"
 	"github.com/presenced/presenced/internal/dirlock"
 	"github.com/presenced/presenced/mailbox"
@@ -30,6 +31,7 @@ import (
 	"github.com/presenced/presenced/notify/subscription"
 	"github.com/presenced/presenced/observe"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/scim"
 	"github.com/presenced/presenced/store"
 	"github.com/presenced/presenced/web"
 )
@@ -44,11 +46,16 @@ type Config struct {
 	// Dev enables dev mode: the demo directory when none is given, and the
 	// /dev endpoints that move the server's clock forward.
 	Dev bool
-	// DirectoryFile is the JSON directory of tenants, users and apps
-	// (docs/directory.md). Required outside dev mode.
+	// DirectoryFile is a JSON directory of tenants, users and apps
+	// (docs/directory.md) to seed the engine's directory with: imported
+	// when the engine has none, or when it changed and the directory was
+	// not changed otherwise since its last import; the start fails when it
+	// changed and the directory was changed otherwise (dirstore.Seed).
+	// Empty: the directory is the engine's, as it is.
 	DirectoryFile string
-	// Directory, when set, is used instead of DirectoryFile (embedding, tests).
-	Directory *directory.Directory
+	// Directory, when set, seeds the directory as DirectoryFile would
+	// (embedding, tests).
+	Directory *directory.File
 	// DemoUsers adds that many generated users to dev mode's demo tenant
 	// (directory.DemoWithUsers: user1…userN@contoso.dev), so that load
 	// spreads over many records. Only in dev mode without a directory.
@@ -89,6 +96,11 @@ type Config struct {
 	// single node, 3 and natsstore.DefaultPartitions in a cluster. A node
 	// started with other values than the stored ones is refused.
 	Replicas, Partitions int
+	// IssuerCAFile is a PEM file of CA certificates trusted, beside the
+	// system's, when fetching the discovery documents and keys of the
+	// external issuers tenants trust (an identity provider on a private
+	// CA). Empty: the system's only.
+	IssuerCAFile string
 	// AcceptDataLoss starts the server even when the engine lost data it
 	// had on disk (damaged or deleted files): the loss is logged at ERROR
 	// and accepted, and not reported again. Without it such a start fails
@@ -179,6 +191,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	dir      *directory.Directory
+	dirs     *dirstore.Store
 	lock     *dirlock.Lock // the data directory's, held from before the engine opens until after it closed
 	engine   *natsstore.Engine
 	meta     store.KV
@@ -208,6 +221,7 @@ type Server struct {
 	noDrain     atomic.Bool // ShutdownNow
 	metricsLn   net.Listener
 	metricsHTTP *http.Server
+	adminHTTP   *http.Server // the operator's API on the data directory's socket (serverdir.go)
 	cert        *certificate // nil: plain http
 }
 
@@ -233,22 +247,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DemoUsers != 0 && (!cfg.Dev || cfg.Directory != nil || cfg.DirectoryFile != "") {
 		return nil, errors.New("presenced: generated demo users are for dev mode's demo directory only, not with a directory of your own")
 	}
-	s.startObserve()
-	switch {
-	case cfg.Directory != nil:
-		s.dir = cfg.Directory
-	case cfg.DirectoryFile != "":
-		// Start loads it, while the engine recovers: the two are the bulk
-		// of a restart with many users, and independent.
-	case cfg.Dev:
-		d, err := directory.DemoWithUsers(cfg.DemoUsers)
-		if err != nil {
-			return nil, fmt.Errorf("presenced: %w", err)
-		}
-		s.dir = d
-	default:
-		return nil, errors.New("presenced: a directory file is required outside dev mode (see docs/directory.md), or run with --dev for the demo tenant")
+	if cfg.DemoUsers < 0 || cfg.DemoUsers > directory.MaxDemoUsers {
+		return nil, fmt.Errorf("presenced: the number of generated demo users must be 0 to %d, not %d", directory.MaxDemoUsers, cfg.DemoUsers)
 	}
+	s.startObserve()
 	return s, nil
 }
 
@@ -270,16 +272,18 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.lock.Release()
 		return err
 	}
-	dirDone := make(chan struct{})
-	var dirErr error
-	if s.dir == nil {
-		go func() { defer close(dirDone); dirErr = s.loadDirectory() }()
+	// A directory file is read while the engine recovers: with many users
+	// the two are the bulk of a restart, and independent.
+	seedDone := make(chan struct{})
+	var seed seedFile
+	if s.cfg.DirectoryFile != "" {
+		go func() { defer close(seedDone); seed = readSeedFile(s.cfg.DirectoryFile) }()
 	} else {
-		close(dirDone)
+		close(seedDone)
 	}
 	defer func() {
 		if err != nil {
-			<-dirDone
+			<-seedDone
 			s.close()
 		}
 	}()
@@ -326,12 +330,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
 	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log})
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
-	if <-dirDone; dirErr != nil {
-		return dirErr
+	// ctx bounds the start only: ending it while Start runs ends what Start
+	// began; ending it after (serve's signal context at SIGTERM, a caller's
+	// timeout) must not end the watches the node follows the engine with.
+	defer context.AfterFunc(ctx, s.runStop)()
+	<-seedDone
+	if err := s.openDirectory(ctx, seed); err != nil {
+		return err
 	}
 	s.dirLoaded.Set()
 	// Before anything reads a user, and before the warm-up.
-	if err := s.follow(ctx); err != nil {
+	if err := s.follow(s.runCtx); err != nil {
 		return err
 	}
 
@@ -362,7 +371,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
-	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log, Grants: grants,
+	s.issuer, err = auth.NewIssuer(auth.IssuerOptions{Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL, Key: key, Logger: s.log, Grants: grants, Passwords: s.dirs,
 		Lockout:   throttle.LockoutOptions{Threshold: s.cfg.LockoutThreshold, Duration: s.cfg.LockoutDuration},
 		TokenRate: throttle.RateOptions{PerSecond: s.cfg.TokenRate, Burst: s.cfg.TokenBurst}, Observer: s.authObserver()})
 	if err != nil {
@@ -378,13 +387,20 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.startMailbox(ctx); err != nil {
 		return err
 	}
+	s.dirs.OnUsersGone(s.usersGone)
+	s.subs.Prune(ctx)
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
 		s.issuer.Run(s.runCtx)
 	}()
-	validator := auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL})
-	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Changes: s.hub, Mailbox: s.mail,
+	issuerClient, err := s.issuerClient()
+	if err != nil {
+		return err
+	}
+	validator := auth.Chain{Builtin: auth.NewValidator(auth.ValidatorOptions{Issuer: s.issuer, Directory: s.dir, Clock: s.clock, BaseURL: s.baseURL}),
+		External: auth.NewExternal(auth.ExternalOptions{Directory: s.dir, Clock: s.clock, Keys: auth.KVKeyStore{KV: s.meta}, Logger: s.log, HTTPClient: issuerClient})}
+	opts := graphapi.Options{BaseURL: s.baseURL, SessionLimits: s.cfg.sessionLimits(), Core: s.core, Directory: s.dir, Auth: validator, Clock: s.clock, Logger: s.log, Subscriptions: s.subs, Streams: s.hub, Changes: s.hub, Mailbox: s.mail, Users: s.dirs,
 		MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes), StreamWriteTimeout: orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout),
 		Budget:      throttle.NewBudget(throttle.BudgetOptions{Requests: s.cfg.ThrottleRequests, Window: s.cfg.ThrottleWindow, Clock: s.clock}),
 		MaxInFlight: orDefault(s.cfg.MaxInFlight, graphapi.DefaultMaxInFlight)}
@@ -398,10 +414,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("presenced: the board: %w", err)
 	}
 	s.observeParts(api)
-	s.http = httpServer(s.cfg, s.opsHandler(route(api, s.issuer.Handler(), board)), s.log)
+	provisioning := scim.New(scim.Options{Store: s.dirs, BaseURL: s.baseURL, Logger: s.log, MaxBody: positiveOr(s.cfg.MaxBodyBytes, DefaultMaxBodyBytes)})
+	s.http = httpServer(s.cfg, s.opsHandler(route(api, s.issuer.Handler(), board, provisioning)), s.log)
 	s.http.ConnContext = graphapi.ConnContext // the stream sizes its socket
 	s.http.RegisterOnShutdown(api.StopStreams)
 	s.serve()
+	s.serveAdmin()
 	s.warm()
 	return nil
 }
@@ -546,6 +564,7 @@ func (s *Server) startNotify(ctx context.Context) error {
 		Visible: func(tenantID string, u core.UserRef) bool {
 			return strings.EqualFold(tenantID, u.TenantID) || s.dir.Trusted(tenantID, u.TenantID)
 		},
+		Known: func(u core.UserRef) bool { return s.knownUser(u.TenantID, u.UserID) },
 	})
 	if err := s.subs.Start(runCtx); err != nil {
 		return fmt.Errorf("presenced: subscriptions: %w", err)
@@ -579,10 +598,12 @@ func (s *Server) startNotify(ctx context.Context) error {
 // and /board/…) to the board, and everything else (/{tenant}/oauth2/…,
 // discovery) to the token issuer. A prefix switch, not one ServeMux:
 // "/{tenant}/oauth2/v2.0/token" and "/v1.0/" would overlap.
-func route(api, issuer, board http.Handler) http.Handler {
+func route(api, issuer, board, provisioning http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
+		case strings.HasPrefix(p, scim.Prefix+"/") || p == scim.Prefix:
+			provisioning.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/") || strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/presenced/") || p == "/v1.0" || p == "/beta":
 			api.ServeHTTP(w, r)
 		case p == "/" || strings.HasPrefix(p, "/board/"):
@@ -593,35 +614,6 @@ func route(api, issuer, board http.Handler) http.Handler {
 	})
 }
 
-// loadDirectory sets s.dir from the directory file.
-func (s *Server) loadDirectory() error {
-	start := s.cfg.Clock.Now()
-	d, err := directory.Load(s.cfg.DirectoryFile)
-	if err != nil {
-		return fmt.Errorf("presenced: %w", err)
-	}
-	s.dir = d
-	s.log.Info("directory loaded", "file", s.cfg.DirectoryFile, "users", d.UserCount(), "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
-	return nil
-}
-
-// ReloadDirectory reads the directory file again and makes it current at
-// once (an operator edited users, apps or external access; cmd/presenced
-// does this on SIGHUP). Trust is checked at every read and delivery, so a
-// revoked trust stops both immediately.
-func (s *Server) ReloadDirectory() error {
-	if s.cfg.DirectoryFile == "" {
-		return errors.New("presenced: no directory file to reload (the directory was given in code, or is the dev demo)")
-	}
-	d, err := directory.Load(s.cfg.DirectoryFile)
-	if err != nil {
-		return fmt.Errorf("presenced: reload: %w", err)
-	}
-	s.dir.Replace(d)
-	s.log.Info("directory reloaded", "file", s.cfg.DirectoryFile)
-	return nil
-}
-
 // URL is the base URL of the running server (e.g. http://127.0.0.1:8080).
 func (s *Server) URL() string { return s.baseURL }
 
@@ -630,6 +622,9 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Directory is the server's directory of tenants, users and apps.
 func (s *Server) Directory() *directory.Directory { return s.dir }
+
+// DirectoryStore is the directory in the engine, through which it changes.
+func (s *Server) DirectoryStore() *dirstore.Store { return s.dirs }
 
 // Issuer is the built-in token issuer.
 func (s *Server) Issuer() *auth.Issuer { return s.issuer }
@@ -667,9 +662,13 @@ func (s *Server) close() {
 	if s.metricsLn != nil && s.http == nil {
 		_ = s.metricsLn.Close()
 	}
+	s.closeAdmin()
 	if s.runStop != nil {
 		s.runStop()
 		s.runDone.Wait()
+	}
+	if s.dirs != nil {
+		s.dirs.Close()
 	}
 	if s.engine != nil {
 		if err := s.engine.Close(); err != nil {

@@ -37,14 +37,14 @@ func TestStreamDropsAUserNoLongerVisible(t *testing.T) {
 	defer closeStream()
 	events(t, ch, 2)
 
-	srv.Directory().Replace(demoWithTrust(t, true, false)) // Fabrikam blocks Contoso
+	replaceDirectory(t, srv, demoWithTrust(t, true, false)) // Fabrikam blocks Contoso
 	e.must("POST", "/v1.0/users/"+nestor+"/presence/setPresence", fabrikamApp, setBodyFor(directory.DemoFabrikamDaemonClientID, "DoNotDisturb", "Presenting"))
 	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", contosoApp, setBody("Busy", "InACall", "PT1H"))
 	if got := events(t, ch, 2); got != "removed:"+nestor+" presence:InACall" {
 		t.Fatalf("after trust was revoked: %s; want nestor removed and only alex's change", got)
 	}
 	// Trust restored: the stream does not take nestor back (a new one may).
-	srv.Directory().Replace(demoWithTrust(t, true, true))
+	replaceDirectory(t, srv, demoWithTrust(t, true, true))
 	e.must("POST", "/v1.0/users/"+nestor+"/presence/setPresence", fabrikamApp, setBodyFor(directory.DemoFabrikamDaemonClientID, "Away", "Away"))
 	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", contosoApp, setBody("Away", "Away", "PT1H"))
 	if got := events(t, ch, 1); got != "presence:Away" {
@@ -62,9 +62,9 @@ func setBodyFor(session, avail, act string) map[string]any {
 // signed-in user, was removed from the directory) ends with event: end
 // naming the reason.
 func TestStreamEndsWhenItsReaderIsRemoved(t *testing.T) {
-	without := func(t *testing.T, app, user string) *directory.Directory {
+	without := func(t *testing.T, app, user string) *directory.File {
 		tenants, users, apps := directory.DemoData()
-		var keepU []directory.User
+		var keepU []directory.UserEntry
 		for _, u := range users {
 			if u.ID != user {
 				keepU = append(keepU, u)
@@ -76,11 +76,7 @@ func TestStreamEndsWhenItsReaderIsRemoved(t *testing.T) {
 				keepA = append(keepA, a)
 			}
 		}
-		d, err := directory.New(tenants, keepU, keepA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
+		return &directory.File{Tenants: tenants, Users: keepU, Applications: keepA}
 	}
 	for _, c := range []struct {
 		name        string
@@ -96,7 +92,7 @@ func TestStreamEndsWhenItsReaderIsRemoved(t *testing.T) {
 			ch, closeStream := e.openStream(t, c.token(e), "ids=alex@contoso.dev", "")
 			defer closeStream()
 			nextEvent(t, ch)
-			e.srv.Directory().Replace(without(t, c.app, c.user))
+			replaceDirectory(t, e.srv, without(t, c.app, c.user))
 			ev := streamEnds(t, ch)
 			if ev.kind != "end" || ev.data["reason"] != "tokenInvalid" {
 				t.Fatalf("final event %+v; want end, reason tokenInvalid", ev)

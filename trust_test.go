@@ -15,7 +15,7 @@ import (
 
 // demoWithTrust is the demo directory with Contoso and Fabrikam admitting
 // each other as given.
-func demoWithTrust(t *testing.T, contosoAdmits, fabrikamAdmits bool) *directory.Directory {
+func demoWithTrust(t *testing.T, contosoAdmits, fabrikamAdmits bool) *directory.File {
 	t.Helper()
 	tenants, users, apps := directory.DemoData()
 	for i := range tenants {
@@ -32,11 +32,16 @@ func demoWithTrust(t *testing.T, contosoAdmits, fabrikamAdmits bool) *directory.
 			}
 		}
 	}
-	d, err := directory.New(tenants, users, apps)
-	if err != nil {
+	return &directory.File{Tenants: tenants, Users: users, Applications: apps}
+}
+
+// replaceDirectory imports f as the server's whole directory, as
+// `presenced directory import` does.
+func replaceDirectory(t *testing.T, srv *presenced.Server, f *directory.File) {
+	t.Helper()
+	if err := srv.DirectoryStore().Import(context.Background(), f, nil); err != nil {
 		t.Fatal(err)
 	}
-	return d
 }
 
 // Semantics §6: another tenant's users are visible only under mutual
@@ -83,7 +88,7 @@ func TestCrossTenantTrust(t *testing.T) {
 
 	// Fabrikam blocks Contoso: nestor is unknown to Contoso at once, and
 	// notifications stop.
-	srv.Directory().Replace(demoWithTrust(t, true, false))
+	replaceDirectory(t, srv, demoWithTrust(t, true, false))
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/v1.0/users/nestor@fabrikam.dev/presence"},
 		{"GET", "/v1.0/communications/presences/" + nestor},
@@ -102,7 +107,7 @@ func TestCrossTenantTrust(t *testing.T) {
 		t.Fatalf("subscribe after revocation: %d %s", r.status, r.raw)
 	}
 	// One-sided trust is no trust.
-	srv.Directory().Replace(demoWithTrust(t, false, true))
+	replaceDirectory(t, srv, demoWithTrust(t, false, true))
 	if r := e.call("GET", "/v1.0/users/"+nestor+"/presence", contosoApp, nil); r.status != 404 {
 		t.Fatalf("one-sided trust: %d", r.status)
 	}

@@ -25,6 +25,8 @@ const (
 	ReadMailboxSettings                       // GET mailboxSettings
 	WriteMailboxSettings                      // PATCH mailboxSettings
 	ListUsers                                 // GET /users
+	ReadUser                                  // GET /users/{id}, GET /me
+	WriteUsers                                // POST /users, PATCH and DELETE /users/{id}
 )
 
 // String names the operation as messages do.
@@ -54,6 +56,10 @@ func (op Operation) String() string {
 		return "writing mailboxSettings"
 	case ListUsers:
 		return "listing users"
+	case ReadUser:
+		return "reading a user"
+	case WriteUsers:
+		return "creating, changing or deleting users"
 	}
 	return fmt.Sprintf("Operation(%d)", int(op))
 }
@@ -70,6 +76,8 @@ const (
 	MailboxSettingsRW     = "MailboxSettings.ReadWrite"
 	UserReadBasicAll      = "User.ReadBasic.All"
 	UserReadAll           = "User.Read.All"
+	UserRead              = "User.Read"
+	UserReadWriteAll      = "User.ReadWrite.All"
 	scopeKindDelegated    = "delegated scope"
 	scopeKindApplications = "application permission"
 )
@@ -99,7 +107,11 @@ var rules = map[Operation]rule{
 	ReadMailboxSettings:  {own: []string{MailboxSettingsRead, MailboxSettingsRW}, app: []string{MailboxSettingsRead, MailboxSettingsRW}},
 	WriteMailboxSettings: {own: []string{MailboxSettingsRW}, app: []string{MailboxSettingsRW}},
 	// Listing the tenant's users (Graph's user-list permissions).
-	ListUsers: {other: []string{UserReadBasicAll, UserReadAll}, app: []string{UserReadAll}},
+	ListUsers: {other: []string{UserReadBasicAll, UserReadAll, UserReadWriteAll}, app: []string{UserReadAll, UserReadWriteAll}},
+	ReadUser:  {own: []string{UserRead, UserReadBasicAll, UserReadAll, UserReadWriteAll}, other: []string{UserReadBasicAll, UserReadAll, UserReadWriteAll}, app: []string{UserReadAll, UserReadWriteAll}},
+	// Delegated writes also need the signed-in user to be a User
+	// Administrator (checked where the directory is: graphapi).
+	WriteUsers: {own: []string{UserReadWriteAll}, other: []string{UserReadWriteAll}, app: []string{UserReadWriteAll}},
 }
 
 // Authorize decides whether p may perform op on the presence of the user

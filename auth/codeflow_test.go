@@ -30,7 +30,8 @@ const (
 
 type flowFixture struct {
 	*httpFixture
-	kv store.KV
+	kv   store.KV
+	file *directory.File
 }
 
 func newFlowFixture(t *testing.T, edit func(*IssuerOptions)) *flowFixture {
@@ -41,10 +42,7 @@ func newFlowFixture(t *testing.T, edit func(*IssuerOptions)) *flowFixture {
 			Scopes: []string{"Presence.Read", "Presence.Read.All"}, RedirectURIs: []string{webRedirect}},
 		directory.App{ClientID: nativeAppID, TenantID: directory.DemoTenantID, Name: "native app", Public: true,
 			Scopes: []string{"Presence.Read"}, RedirectURIs: []string{"http://localhost/native"}})
-	d, err := directory.New(tenants, users, apps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := &directory.File{Tenants: tenants, Users: users, Applications: apps}
 	kv := enginetest.Bucket(t, "oauth")
 	h := newHTTPFixtureWith(t, d, func(o *IssuerOptions) {
 		o.Grants = kv
@@ -52,7 +50,7 @@ func newFlowFixture(t *testing.T, edit func(*IssuerOptions)) *flowFixture {
 			edit(o)
 		}
 	})
-	return &flowFixture{httpFixture: h, kv: kv}
+	return &flowFixture{httpFixture: h, kv: kv, file: d}
 }
 
 // pkce returns a code verifier and its S256 challenge.
@@ -256,6 +254,40 @@ func TestCodeFlowConfidentialClient(t *testing.T) {
 	}
 }
 
+// A disabled account's refresh token no longer gives tokens (Entra's
+// AADSTS50057), nor does a new sign-in.
+func TestRefreshOfADisabledOrDeletedAccount(t *testing.T) {
+	for _, tc := range []struct {
+		rule   string
+		change func(*flowFixture) error
+		code   int
+	}{
+		{"a disabled account's refresh token gives no token (AADSTS50057)", func(f *flowFixture) error {
+			_, err := f.ds.UpdateUser(context.Background(), directory.DemoTenantID, "adele@contoso.dev", func(u *directory.UserEntry) error {
+				u.AccountEnabled = directory.Bool(false)
+				return nil
+			})
+			return err
+		}, 50057},
+		{"a deleted user's refresh token gives no token (AADSTS50034)", func(f *flowFixture) error {
+			return f.ds.DeleteUser(context.Background(), directory.DemoTenantID, "adele@contoso.dev")
+		}, 50034},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			f := newFlowFixture(t, nil)
+			r := f.redeem(t, with(codeForm(webAppID, f.signIn(t, webParams("")).Get("code"), webRedirect, ""), "client_secret", webAppSecret), "")
+			if r.status != 200 {
+				t.Fatalf("redeem: %d %s", r.status, r.raw)
+			}
+			if err := tc.change(f); err != nil {
+				t.Fatal(err)
+			}
+			rf := url.Values{"grant_type": {"refresh_token"}, "client_id": {webAppID}, "client_secret": {webAppSecret}, "refresh_token": {r.body["refresh_token"].(string)}}
+			wantOAuth(t, f.redeem(t, rf, ""), 400, "invalid_grant", tc.code)
+		})
+	}
+}
+
 // TestCodeFlowRefusedAsEntra drives every refusal of the flow and checks
 // it is Entra's: the error, its AADSTS code, and where it is said (on the
 // server's page for a bad client or redirect URI, at the redirect URI for
@@ -397,7 +429,7 @@ func TestSignInPageRateLimited(t *testing.T) {
 // redemptions racing at two nodes exactly one wins.
 func TestCodeRedeemedOnceAcrossNodes(t *testing.T) {
 	f := newFlowFixture(t, nil)
-	other := newHTTPFixtureWith(t, f.dir, func(o *IssuerOptions) { o.Grants = f.kv; o.Clock = f.clk })
+	other := newHTTPFixtureWith(t, f.file, func(o *IssuerOptions) { o.Grants = f.kv; o.Clock = f.clk })
 	other.iss.signer, other.iss.pub, other.iss.kid = f.iss.signer, f.iss.pub, f.iss.kid // one key, as a cluster shares
 	verifier, challenge := pkce("two-nodes-")
 	for range 5 {

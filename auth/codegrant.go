@@ -77,6 +77,9 @@ func (i *Issuer) userGrant(r *http.Request, t directory.Tenant, app directory.Ap
 	if !ok {
 		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50034, "The user account %s does not exist in the %s directory any more.", c.UserID, asked(r))
 	}
+	if !u.AccountEnabled {
+		return nil, errDisabled()
+	}
 	family := ""
 	if slices.Contains(c.OIDC, "offline_access") {
 		family = newFamily()
@@ -128,6 +131,9 @@ func (i *Issuer) refreshGrant(r *http.Request, t directory.Tenant, app directory
 	u, ok := i.dir.UserInTenant(t.ID, rr.UserID)
 	if !ok {
 		return nil, oerr(http.StatusBadRequest, "invalid_grant", 50034, "The user account %s does not exist in the %s directory any more.", rr.UserID, asked(r))
+	}
+	if !u.AccountEnabled {
+		return nil, errDisabled()
 	}
 	// Consent is checked again: an operator may have withdrawn a scope.
 	granted, e := delegatedScopes(app, rr.Scopes)

@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -274,12 +272,20 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 			clipString(clientID, 60), asked(r))
 	}
 	switch {
-	case hasSecret && app.Secret == "":
+	case hasSecret && !app.HasSecret():
 		return nil, oerr(http.StatusUnauthorized, "invalid_client", 700025,
 			"Client is public so neither 'client_assertion' nor 'client_secret' should be presented. Application '%s' (%s) has no client secret.", app.Name, app.ClientID)
-	case hasSecret && !secretEqual(secret, app.Secret):
-		return nil, oerr(http.StatusUnauthorized, "invalid_client", 7000215,
-			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value of app '%s' (%s).", app.Name, app.ClientID)
+	case hasSecret:
+		ok, err := directory.VerifySecret(r.Context(), app, secret, i.clock.Now())
+		if err != nil && r.Context().Err() != nil {
+			return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", 50000, "Checking the client secret took too long; try again.")
+		}
+		if !ok {
+			return nil, oerr(http.StatusUnauthorized, "invalid_client", 7000215,
+				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value of app '%s' (%s).", app.Name, app.ClientID)
+		}
+	}
+	switch {
 	case grant == "authorization_code" || grant == "refresh_token":
 		// Whether this client must authenticate depends on where the
 		// code was sent (a SPA never does): the grant decides.
@@ -324,11 +330,6 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 func (i *Issuer) response(tok, scope string) *tokenResponse {
 	s := int64(i.lifetime / time.Second)
 	return &tokenResponse{TokenType: "Bearer", Scope: scope, ExpiresIn: s, ExtExpiresIn: s, AccessToken: tok}
-}
-
-func secretEqual(a, b string) bool {
-	x, y := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
-	return subtle.ConstantTimeCompare(x[:], y[:]) == 1
 }
 
 // graphPrefix strips a Microsoft Graph resource prefix from a scope value;

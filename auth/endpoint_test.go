@@ -16,11 +16,13 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/dirstore"
 )
 
 type httpFixture struct {
 	*fixture
 	srv *httptest.Server
+	ds  *dirstore.Store // the directory in the engine
 }
 
 // newHTTPFixture serves the issuer on a real listener; the issuer's base
@@ -31,16 +33,19 @@ func newHTTPFixture(t *testing.T) *httpFixture {
 }
 
 // newHTTPFixtureWith is newHTTPFixture with a directory of the test's own
-// (nil: the demo) and options changed by edit (nil: none).
-func newHTTPFixtureWith(t *testing.T, d *directory.Directory, edit func(*IssuerOptions)) *httpFixture {
+// (nil: the demo) and options changed by edit (nil: none). The directory
+// is imported into a real engine, whose store checks passwords.
+func newHTTPFixtureWith(t *testing.T, d *directory.File, edit func(*IssuerOptions)) *httpFixture {
 	t.Helper()
 	f := newFixture(t)
-	if d != nil {
-		f.dir = d
+	if d == nil {
+		d = directory.DemoFile(0)
 	}
+	ds := liveDirectory(t, d)
+	f.dir = ds.Directory()
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
-	o := IssuerOptions{Directory: f.dir, Clock: f.clk, BaseURL: base, Key: f.key, Logger: slog.New(slog.DiscardHandler)}
+	o := IssuerOptions{Directory: f.dir, Clock: f.clk, BaseURL: base, Key: f.key, Logger: slog.New(slog.DiscardHandler), Passwords: ds}
 	if edit != nil {
 		edit(&o)
 	}
@@ -53,7 +58,7 @@ func newHTTPFixtureWith(t *testing.T, d *directory.Directory, edit func(*IssuerO
 	srv.Config.Handler = iss.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &httpFixture{fixture: f, srv: srv}
+	return &httpFixture{fixture: f, srv: srv, ds: ds}
 }
 
 type reply struct {
@@ -312,10 +317,7 @@ func TestTokenEndpointHTTP(t *testing.T) {
 	// Secrets with reserved characters survive Basic's form-encoding.
 	tenants, users, apps := directory.DemoData()
 	apps = append(apps, directory.App{ClientID: "44444444-4444-4444-8444-444444444444", TenantID: directory.DemoTenantID, Name: "odd", Secret: "a:b+c%d é", Roles: []string{"Presence.Read.All"}})
-	d, err := directory.New(tenants, users, apps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := liveDirectory(t, &directory.File{Tenants: tenants, Users: users, Applications: apps}).Directory()
 	iss, _ := NewIssuer(IssuerOptions{Directory: d, Clock: h.clk, BaseURL: testBase, Key: h.key})
 	srv := httptest.NewServer(iss.Handler())
 	defer srv.Close()

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
@@ -14,8 +15,28 @@ import (
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/dirstore"
+	"github.com/presenced/presenced/internal/enginetest"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
 )
+
+// liveDirectory imports f into a directory bucket of a real engine: what
+// a server's issuer checks passwords and secrets against.
+func liveDirectory(t testing.TB, f *directory.File) *dirstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	kv := enginetest.Bucket(t, "directory")
+	s, err := dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: clock.NewFake(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Import(ctx, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 const testBase = "http://presenced.test:8080"
 

@@ -83,6 +83,17 @@ type IssuerOptions struct {
 	Grants store.KV
 	// Observer is told of every token issued or refused (nil: nobody).
 	Observer Observer
+	// Passwords checks users' passwords (the password grant and browser
+	// sign-in); nil: no user can sign in with a password.
+	Passwords Passwords
+}
+
+// Passwords checks a user's password, as dirstore.Store does: the user
+// (object id or userPrincipalName) of the tenant, and whether password is
+// theirs. The user is returned as the directory has it (a disabled
+// account too, for the caller to refuse).
+type Passwords interface {
+	Authenticate(ctx context.Context, tenant, username, password string) (directory.User, bool, error)
 }
 
 // Issuer mints tokens and serves the token, discovery and keys endpoints.
@@ -120,6 +131,7 @@ type Issuer struct {
 	log       *slog.Logger
 	grants    *grantStore // nil: no authorization-code flow
 	obs       Observer
+	passwords Passwords
 }
 
 // NewIssuer checks the options and builds an Issuer.
@@ -206,7 +218,7 @@ func NewIssuer(o IssuerOptions) (*Issuer, error) {
 		return nil, err
 	}
 	i := &Issuer{dir: o.Directory, clock: o.Clock, base: o.BaseURL, signer: o.Key, pub: pub, kid: o.KeyID, keys: set, published: published, lifetime: o.TokenLifetime,
-		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger, obs: o.Observer}
+		lockout: throttle.NewLockout(o.Lockout), rate: throttle.NewRate(o.TokenRate), log: o.Logger, obs: o.Observer, passwords: o.Passwords}
 	if o.Grants != nil {
 		i.grants = &grantStore{kv: o.Grants, clock: o.Clock, log: o.Logger}
 	}
@@ -359,7 +371,7 @@ func (i *Issuer) AppToken(clientID string) (string, error) {
 	if !ok {
 		return "", presence.Errorf(presence.NotFound, "clientId", "auth: application %q is not in the directory.", clientID)
 	}
-	return i.mint(app, nil, nil, app.Secret != "")
+	return i.mint(app, nil, nil, app.HasSecret())
 }
 
 // UserToken mints a delegated token for a user (object id or UPN) of the

@@ -15,14 +15,14 @@ import (
 // leakDirectory has three tenants whose ids, names and domains share no
 // words, so that a tenant named in an answer can be told apart from one
 // the request named.
-func leakDirectory(t *testing.T) *directory.Directory {
+func leakDirectory(t *testing.T) *directory.File {
 	t.Helper()
 	tenants := []directory.Tenant{
 		{ID: "11111111-aaaa-4aaa-8aaa-111111111111", Name: "Northwind Traders", Domains: []string{"nwt.example", "northwind-mail.example"}},
 		{ID: "22222222-bbbb-4bbb-8bbb-222222222222", Name: "Tailspin Toys", Domains: []string{"tailspin.example"}},
 		{ID: "33333333-cccc-4ccc-8ccc-333333333333", Name: "Woodgrove Bank", Domains: []string{"woodgrove.example"}},
 	}
-	users := []directory.User{
+	users := []directory.UserEntry{
 		{ID: "11111111-0000-4000-8000-000000000001", TenantID: tenants[0].ID, UserPrincipalName: "ann@nwt.example", Password: "ann-pw"},
 		{ID: "22222222-0000-4000-8000-000000000002", TenantID: tenants[1].ID, UserPrincipalName: "ben@tailspin.example", Password: "ben-pw"},
 		{ID: "33333333-0000-4000-8000-000000000003", TenantID: tenants[2].ID, UserPrincipalName: "cid@woodgrove.example", Password: "cid-pw"},
@@ -32,11 +32,7 @@ func leakDirectory(t *testing.T) *directory.Directory {
 		{ClientID: "bbbbbbbb-0000-4000-8000-00000000000b", TenantID: tenants[1].ID, Name: "ts client", Public: true, Scopes: []string{"Presence.Read"}},
 		{ClientID: "cccccccc-0000-4000-8000-00000000000c", TenantID: tenants[2].ID, Name: "wg daemon", Secret: "wg-secret", Roles: []string{"Presence.Read.All"}},
 	}
-	d, err := directory.New(tenants, users, apps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return &directory.File{Tenants: tenants, Users: users, Applications: apps}
 }
 
 // Errors name nothing the caller did not name: an answer of the token,
@@ -77,7 +73,7 @@ func TestErrorsNameNoTenantTheCallerDidNotName(t *testing.T) {
 		reqs = append(reqs, r)
 	}
 	var secrets []string
-	for _, tn := range d.Tenants() {
+	for _, tn := range d.Tenants {
 		secrets = append(secrets, tn.ID, tn.Name)
 		secrets = append(secrets, tn.Domains...)
 	}

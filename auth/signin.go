@@ -60,22 +60,38 @@ func (i *Issuer) checkPassword(r *http.Request, t directory.Tenant, username, pa
 		return directory.User{}, errLocked()
 	}
 	if !known {
+		if i.passwords != nil {
+			_, _, _ = i.passwords.Authenticate(r.Context(), t.ID, username, password) // the same time as a known user's
+		}
 		if locked := i.failed(t, who, src, password); locked {
 			return directory.User{}, errLocked()
 		}
 		return directory.User{}, oerr(http.StatusBadRequest, "invalid_grant", 50034,
 			"The user account %s does not exist in the %s directory. To sign into this application, the account must be added to the directory.", clipString(username, 120), asked(r))
 	}
-	if _, ok := i.dir.Authenticate(t.ID, username, password); !ok {
+	ok := false
+	if i.passwords != nil {
+		checked, match, err := i.passwords.Authenticate(r.Context(), t.ID, u.ID, password)
+		if err != nil {
+			return directory.User{}, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", 50000, "Checking the password failed; try again.")
+		}
+		if ok = match; ok {
+			u = checked
+		}
+	}
+	if !ok {
 		if locked := i.failed(t, who, src, password); locked {
 			return directory.User{}, errLocked()
 		}
-		if u.Password == "" {
+		if !u.HasPassword {
 			return directory.User{}, oerr(http.StatusBadRequest, "invalid_grant", 50126,
 				"Error validating credentials due to invalid username or password. User %s has no password in the directory, so cannot use the password grant.", u.UserPrincipalName)
 		}
 		return directory.User{}, oerr(http.StatusBadRequest, "invalid_grant", 50126,
 			"Error validating credentials due to invalid username or password.")
+	}
+	if !u.AccountEnabled {
+		return directory.User{}, errDisabled()
 	}
 	i.lockout.Succeeded(t.ID, who, src)
 	return u, nil
@@ -96,6 +112,13 @@ func (i *Issuer) failed(t directory.Tenant, who string, src throttle.Source, pas
 func (i *Issuer) rateOK(r *http.Request) (ok bool, secs int) {
 	ok, wait := i.rate.Allow(throttle.SourceOf(r.RemoteAddr))
 	return ok, int((wait + time.Second - 1) / time.Second)
+}
+
+// errDisabled is Entra's answer to a sign-in, or a refresh, of a disabled
+// account (accountEnabled false).
+func errDisabled() *oauthError {
+	return oerr(http.StatusBadRequest, "invalid_grant", 50057,
+		"The user account is disabled. The account has been disabled by an administrator.")
 }
 
 // errLocked is Entra's answer to a sign-in of a locked user. It does not

@@ -172,6 +172,17 @@ func (v *Validator) Validate(raw string) (Principal, error) {
 	return p, nil
 }
 
+// cached is the principal of a token validated before and still valid.
+func (v *Validator) cached(raw string) (Principal, bool) {
+	if v.err != nil {
+		return Principal{}, false
+	}
+	now := v.clock.Now()
+	p, ok := v.cache.get(raw, now, v.leeway, v.dir.Version())
+	p.CheckedAt = now
+	return p, ok
+}
+
 // validate checks a token in full and returns its principal and lifetime.
 func (v *Validator) validate(raw string) (_ Principal, nbf, exp time.Time, _ error) {
 	p, tok, err := v.check(raw)
@@ -322,6 +333,9 @@ func (v *Validator) check(raw string) (Principal, jwt.Token, error) {
 		u, ok := v.dir.UserInTenant(tid, *c.OID)
 		if !ok || u.ID != *c.OID {
 			return Principal{}, nil, unauthenticated(failure+"The signed-in user '%s' (oid) is not a user of tenant %s.", clipString(*c.OID, 60), tid)
+		}
+		if !u.AccountEnabled {
+			return Principal{}, nil, unauthenticated(failure+"The signed-in user '%s' (oid) is disabled.", u.ID)
 		}
 		p.UserID = u.ID
 		p.Name = u.DisplayName

@@ -503,3 +503,17 @@ func unavailable(err error) error {
 	}
 	return errors.Join(presence.Errorf(presence.Unavailable, "", "the presence engine did not answer; retry the request"), err)
 }
+
+// Remove deletes a user's facts, in the engine and in memory: the user
+// left the directory, and what they had must not come back if a user
+// with the same id is made again.
+func (c *Core) Remove(ctx context.Context, u UserRef) error {
+	sh := c.shardOf(u)
+	sh.write.Lock()
+	defer sh.write.Unlock()
+	if err := c.kv.Delete(ctx, u.Key(), 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return unavailable(err)
+	}
+	c.forget(u)
+	return nil
+}

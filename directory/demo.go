@@ -14,13 +14,21 @@ const (
 	DemoTenantDomain = "contoso.dev"
 	DemoTenantName   = "Contoso"
 
-	// DemoPassword is the password of every demo user (both tenants).
-	DemoPassword = "presenced-dev"
+	// DemoPassword is the password of every demo user (both tenants), and
+	// DemoPasswordHash its argon2id hash, which the demo's users share (a
+	// demo's import then hashes nothing: every generated user has it too).
+	DemoPassword     = "presenced-dev"
+	DemoPasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$6SXwe4AhM2eu7OwSVNjhSg$j1bYviT8a5xv4TqpMJYDyHeqpZ5JSNPEgcb5ASMNZU4"
 
 	// The confidential daemon app: client credentials, roles Presence.ReadWrite.All, Calendars.ReadWrite and MailboxSettings.ReadWrite.
 	DemoDaemonClientID = "6dcddc99-5a7f-430c-a555-551d652a37b1"
 	DemoDaemonSecret   = "demo-secret"
 	DemoDaemonName     = "presenced demo daemon"
+	// The hashes of the demo apps' secrets, and their ids.
+	demoDaemonSecretHash   = "$argon2id$v=19$m=19456,t=2,p=1$FVBqho0Blr9a8eOq+kfBCA$9n+k/mfPj/eNz4T/1Svbya+r4T9b0/TCMNDvSMLbf1I"
+	demoFabrikamSecretHash = "$argon2id$v=19$m=19456,t=2,p=1$lQkTowi6j5doVMQtCzlnnQ$7cAdMbjvw/vroO8u7e8LdVnTG16h6N1x9rsfLYGsZSs"
+	demoDaemonSecretID     = "5ec2e7a1-0d3f-4c1b-9e8a-000000000001"
+	demoFabrikamSecretID   = "5ec2e7a1-0d3f-4c1b-9e8a-000000000002"
 
 	// The public client app: password grant without a secret, delegated
 	// scopes Presence.Read, Presence.Read.All, Presence.ReadWrite,
@@ -58,27 +66,27 @@ func DemoBoardRedirectURIs() []string {
 // that want the demo with a change (an external access policy, another
 // app) before calling New. The demo tenants do not trust each other: a
 // Contoso reader sees Fabrikam's users as unknown, and vice versa.
-func DemoData() ([]Tenant, []User, []App) {
+func DemoData() ([]Tenant, []UserEntry, []App) {
 	tenants := []Tenant{
 		{ID: DemoTenantID, Name: DemoTenantName, Domains: []string{DemoTenantDomain}},
 		{ID: DemoFabrikamTenantID, Name: DemoFabrikamName, Domains: []string{DemoFabrikamDomain}},
 	}
-	users := []User{
-		{ID: DemoUserAdele, TenantID: DemoTenantID, UserPrincipalName: "adele@contoso.dev", DisplayName: "Adele Vance", Password: DemoPassword},
-		{ID: DemoUserAlex, TenantID: DemoTenantID, UserPrincipalName: "alex@contoso.dev", DisplayName: "Alex Wilber", Password: DemoPassword},
-		{ID: DemoUserMegan, TenantID: DemoTenantID, UserPrincipalName: "megan@contoso.dev", DisplayName: "Megan Bowen", Password: DemoPassword},
-		{ID: DemoUserLynne, TenantID: DemoTenantID, UserPrincipalName: "lynne@contoso.dev", DisplayName: "Lynne Robbins", Password: DemoPassword},
-		{ID: DemoUserDiego, TenantID: DemoTenantID, UserPrincipalName: "diego@contoso.dev", DisplayName: "Diego Siciliani", Password: DemoPassword},
-		{ID: DemoFabrikamUserNestor, TenantID: DemoFabrikamTenantID, UserPrincipalName: "nestor@fabrikam.dev", DisplayName: "Nestor Wilke", Password: DemoPassword},
-		{ID: DemoFabrikamUserIsaiah, TenantID: DemoFabrikamTenantID, UserPrincipalName: "isaiah@fabrikam.dev", DisplayName: "Isaiah Langer", Password: DemoPassword},
+	users := []UserEntry{
+		{ID: DemoUserAdele, TenantID: DemoTenantID, UserPrincipalName: "adele@contoso.dev", DisplayName: "Adele Vance", PasswordHash: DemoPasswordHash},
+		{ID: DemoUserAlex, TenantID: DemoTenantID, UserPrincipalName: "alex@contoso.dev", DisplayName: "Alex Wilber", PasswordHash: DemoPasswordHash},
+		{ID: DemoUserMegan, TenantID: DemoTenantID, UserPrincipalName: "megan@contoso.dev", DisplayName: "Megan Bowen", PasswordHash: DemoPasswordHash},
+		{ID: DemoUserLynne, TenantID: DemoTenantID, UserPrincipalName: "lynne@contoso.dev", DisplayName: "Lynne Robbins", PasswordHash: DemoPasswordHash},
+		{ID: DemoUserDiego, TenantID: DemoTenantID, UserPrincipalName: "diego@contoso.dev", DisplayName: "Diego Siciliani", PasswordHash: DemoPasswordHash},
+		{ID: DemoFabrikamUserNestor, TenantID: DemoFabrikamTenantID, UserPrincipalName: "nestor@fabrikam.dev", DisplayName: "Nestor Wilke", PasswordHash: DemoPasswordHash},
+		{ID: DemoFabrikamUserIsaiah, TenantID: DemoFabrikamTenantID, UserPrincipalName: "isaiah@fabrikam.dev", DisplayName: "Isaiah Langer", PasswordHash: DemoPasswordHash},
 	}
 	apps := []App{
-		{ClientID: DemoDaemonClientID, TenantID: DemoTenantID, Name: DemoDaemonName, Secret: DemoDaemonSecret,
+		{ClientID: DemoDaemonClientID, TenantID: DemoTenantID, Name: DemoDaemonName, Secrets: []Secret{{ID: demoDaemonSecretID, Hint: DemoDaemonSecret[:3], Hash: demoDaemonSecretHash}},
 			Roles: []string{"Presence.ReadWrite.All", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"}},
 		{ClientID: DemoClientID, TenantID: DemoTenantID, Name: DemoClientName, Public: true,
 			Scopes:          []string{"Presence.Read", "Presence.Read.All", "Presence.ReadWrite", "Calendars.ReadWrite", "MailboxSettings.ReadWrite", "User.ReadBasic.All"},
 			SPARedirectURIs: DemoBoardRedirectURIs()},
-		{ClientID: DemoFabrikamDaemonClientID, TenantID: DemoFabrikamTenantID, Name: DemoFabrikamDaemonName, Secret: DemoFabrikamDaemonSecret,
+		{ClientID: DemoFabrikamDaemonClientID, TenantID: DemoFabrikamTenantID, Name: DemoFabrikamDaemonName, Secrets: []Secret{{ID: demoFabrikamSecretID, Hint: DemoFabrikamDaemonSecret[:3], Hash: demoFabrikamSecretHash}},
 			Roles: []string{"Presence.ReadWrite.All"}},
 	}
 	return tenants, users, apps
@@ -86,7 +94,7 @@ func DemoData() ([]Tenant, []User, []App) {
 
 // Demo returns dev mode's ready-made directory (see DemoData).
 func Demo() *Directory {
-	d, err := New(DemoData())
+	d, err := DemoFile(0).Build()
 	if err != nil {
 		panic("directory: the demo directory is invalid: " + err.Error())
 	}
@@ -126,12 +134,20 @@ func DemoWithUsers(n int) (*Directory, error) {
 	if n < 0 || n > MaxDemoUsers {
 		return nil, fmt.Errorf("the number of generated demo users must be 0 to %d, not %d", MaxDemoUsers, n)
 	}
+	return DemoFile(n).Build()
+}
+
+// DemoFile is the demo directory with n generated users (see
+// DemoWithUsers) as a File, to seed an engine with. n out of range is
+// clamped.
+func DemoFile(n int) *File {
+	n = min(max(n, 0), MaxDemoUsers)
 	tenants, users, apps := DemoData()
-	all := make([]User, len(users), len(users)+n)
+	all := make([]UserEntry, len(users), len(users)+n)
 	copy(all, users)
 	for i := 1; i <= n; i++ {
-		all = append(all, User{ID: DemoUserID(i), TenantID: DemoTenantID, UserPrincipalName: DemoUserUPN(i),
-			DisplayName: "Demo User " + strconv.Itoa(i), Password: DemoPassword})
+		all = append(all, UserEntry{ID: DemoUserID(i), TenantID: DemoTenantID, UserPrincipalName: DemoUserUPN(i),
+			DisplayName: "Demo User " + strconv.Itoa(i), PasswordHash: DemoPasswordHash})
 	}
-	return New(tenants, all, apps)
+	return &File{Tenants: tenants, Users: all, Applications: apps}
 }

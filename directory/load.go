@@ -22,7 +22,7 @@ const MaxFileSize = 1 << 30
 // format) and validates it with New. Errors are *presence.Error (Invalid)
 // naming the file, and the entry and field at fault: unknown fields, wrong
 // JSON types, syntax errors (with line and column) and every rule of New.
-func Load(path string) (*Directory, error) {
+func Load(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, presence.Errorf(presence.Invalid, "", "directory file: %v", err)
@@ -46,8 +46,9 @@ func Load(path string) (*Directory, error) {
 	return d, nil
 }
 
-// Parse is Load for a directory file's content.
-func Parse(data []byte) (*Directory, error) {
+// Parse is Load for a directory file's content. The File it returns has
+// passed New, and Build returns that directory.
+func Parse(data []byte) (*File, error) {
 	// Fast path: one strict decode of the whole file with the JSON v2
 	// decoder (github.com/go-json-experiment/json, the implementation
 	// proposed for encoding/json/v2): measured on a million users it
@@ -55,16 +56,13 @@ func Parse(data []byte) (*Directory, error) {
 	// stricter — names match exactly, a name may not repeat in an object,
 	// strings must be valid UTF-8. Only when something is wrong is the file
 	// walked entry by entry (parseLocated), to say exactly where and what.
-	var file struct {
-		Tenants      []Tenant `json:"tenants"`
-		Users        []User   `json:"users"`
-		Applications []App    `json:"applications"`
-	}
+	var file File
 	err := jsonv2.Unmarshal(data, &file, jsonv2.RejectUnknownMembers(true))
 	if err == nil {
 		d, err := New(file.Tenants, file.Users, file.Applications)
 		if err == nil {
-			return d, nil
+			file.built = d
+			return &file, nil
 		}
 	}
 	d, located := parseLocated(data)
@@ -80,9 +78,9 @@ func Parse(data []byte) (*Directory, error) {
 }
 
 // parseLocated decodes entry by entry, locating every problem.
-func parseLocated(data []byte) (*Directory, error) {
+func parseLocated(data []byte) (*File, error) {
 	var tenants []Tenant
-	var users []User
+	var users []UserEntry
 	var apps []App
 	seen := map[string]bool{}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -143,7 +141,7 @@ func parseLocated(data []byte) (*Directory, error) {
 				tenants = append(tenants, Tenant{})
 				err = decodeEntry(data, raw, base, entry, &tenants[i])
 			case "users":
-				users = append(users, User{})
+				users = append(users, UserEntry{})
 				err = decodeEntry(data, raw, base, entry, &users[i])
 			case "applications":
 				apps = append(apps, App{})
@@ -166,7 +164,11 @@ func parseLocated(data []byte) (*Directory, error) {
 	if !seen["tenants"] {
 		return nil, fail("tenants", "the file has no \"tenants\" array; a directory needs at least one tenant.")
 	}
-	return New(tenants, users, apps)
+	d, err := New(tenants, users, apps)
+	if err != nil {
+		return nil, err
+	}
+	return &File{Tenants: tenants, Users: users, Applications: apps, built: d}, nil
 }
 
 func describe(tok json.Token) string {
@@ -225,12 +227,12 @@ func decodeStrict(data []byte, at string, v any) *presence.Error {
 		return presence.Errorf(presence.Invalid, field, "directory: %s must be %s, not a JSON %s (@%d@).", field, jsonKind(typ.Type.Kind().String()), typ.Value, typ.Offset)
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		known := "id, name, domains, externalAccess (with allowAllExternal, allowedDomains, blockedDomains)"
+		known := "id, name, domains, externalAccess (with allowAllExternal, allowedDomains, blockedDomains), scimTokens, issuers"
 		switch {
 		case strings.HasPrefix(at, "users"):
-			known = "id, tenantId, userPrincipalName, displayName, password"
+			known = "id, tenantId, userPrincipalName, displayName, mail, accountEnabled, userAdministrator, password, passwordHash, externalId, givenName, familyName"
 		case strings.HasPrefix(at, "applications"):
-			known = "clientId, tenantId, name, secret, roles, scopes, public, redirectUris, spaRedirectUris"
+			known = "clientId, tenantId, name, secret, secrets, roles, scopes, public, redirectUris, spaRedirectUris"
 		}
 		off := max(bytes.Index(data, []byte(name)), 0)
 		return presence.Errorf(presence.Invalid, at, "directory: %s has an unknown field %s (@%d@); the known fields are: %s.", at, name, off, known)

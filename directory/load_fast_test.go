@@ -41,12 +41,13 @@ func TestParseStrictness(t *testing.T) {
 
 // The fast path shares each tenant id among its users.
 func TestParseSharesTenantIDs(t *testing.T) {
-	d, err := Parse([]byte(`{"tenants":[{"id":"b8a2c0d4-6f1e-4a3b-9c5d-7e8f90a1b2c3","name":"N","domains":["n.example"]}],
+	f, err := Parse([]byte(`{"tenants":[{"id":"b8a2c0d4-6f1e-4a3b-9c5d-7e8f90a1b2c3","name":"N","domains":["n.example"]}],
 	"users":[{"id":"4d2c9a7e-1b3f-4e5a-8c6d-2f1e0a9b8c7d","tenantId":"b8a2c0d4-6f1e-4a3b-9c5d-7e8f90a1b2c3","userPrincipalName":"a@n.example"},
 	{"id":"9e8f7a6b-5c4d-4e3f-a2b1-c0d9e8f7a6b5","tenantId":"b8a2c0d4-6f1e-4a3b-9c5d-7e8f90a1b2c3","userPrincipalName":"b@n.example"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	d, _ := f.Build()
 	a, _ := d.User("a@n.example")
 	b, _ := d.User("b@n.example")
 	if unsafe.StringData(a.TenantID) != unsafe.StringData(b.TenantID) {
@@ -66,7 +67,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d, err := Parse(data)
+		file, err := Parse(data)
 		if err != nil {
 			if pe, ok := err.(*presence.Error); !ok || pe.Code != presence.Invalid {
 				t.Fatalf("error %T %v, want *presence.Error Invalid", err, err)
@@ -75,6 +76,10 @@ func FuzzParse(f *testing.F) {
 		}
 		if _, err := parseLocated(data); err != nil {
 			t.Fatalf("fast path accepted what the located walk refuses: %v", err)
+		}
+		d, err := file.Build()
+		if err != nil {
+			t.Fatalf("Parse accepted what Build refuses: %v", err)
 		}
 		for _, ten := range d.Tenants() {
 			for _, u := range d.Users(ten.ID) {

@@ -7,72 +7,106 @@ import (
 	"unicode/utf8"
 )
 
-// Limits on the free-text fields of a user, which the compact table stores
-// with 16-bit lengths. Entra's own limit for both is 256 characters.
-const (
-	maxDisplayName = 256 * utf8.UTFMax
-	maxPassword    = 256 * utf8.UTFMax
-)
-
-// userTable holds every user of a snapshot in four flat allocations instead
-// of five strings and two map entries per user. Measured at 1,000,000 users
-// the maps-and-strings form kept 336 B per user on the heap; this one keeps
-// about 100 (the strings' bytes, a 16-byte record and two 4-byte index
-// slots at half load), and only the arena is a pointer the garbage
-// collector follows. The index is a small open-addressing hash table written
-// here because a Go map keyed by string costs a 16-byte header per key plus
-// the map's own slack, which is most of what this table saves.
+// userTable holds the users of a directory's base in four flat allocations
+// instead of five strings and two map entries per user. Measured at
+// 1,000,000 users the maps-and-strings form kept 336 B per user on the
+// heap; this one keeps about 100 (the strings' bytes, a 16-byte record and
+// two 4-byte index slots at half load), and only the arena is a pointer the
+// garbage collector follows. The index is a small open-addressing hash
+// table written here because a Go map keyed by string costs a 16-byte
+// header per key plus the map's own slack, which is most of what this table
+// saves.
+//
+// A table never changes once built (changes go to the directory's delta
+// and are folded into a new table). Its users are in (tenant, page, id)
+// order, so that a tenant's users, and a page's, are one run of records.
 type userTable struct {
-	// arena is every user's id, userPrincipalName, displayName and password,
+	// arena is every user's id, userPrincipalName, displayName and mail,
 	// back to back. The strings handed out are substrings of it, so a
 	// looked-up User allocates nothing.
 	arena string
-	end   int // where the next added user starts in the arena
 	recs  []userRec
 	byID  index // id (lowercase) → user
 	byUPN index // lowercase userPrincipalName → user
 }
 
 // userRec places one user in the arena: the id (36 bytes), then the
-// userPrincipalName, displayName and password with the given lengths.
+// userPrincipalName, displayName and mail with the given lengths.
 type userRec struct {
-	off            uint32
-	tenant         uint32 // index in snapshot.tenants
-	upn, name, pwd uint16
+	off             uint32
+	tenant          uint32 // the tenant's number in the directory
+	upn, name, mail uint16
+	flags           uint16 // userFlag bits, and the page in the top 12
 }
 
-// newUserTable lays out users in an arena sized for them; add then indexes
-// them one by one, in the same order, once each is validated (its id a
-// GUID, so exactly guidLen bytes).
-func newUserTable(users []User) *userTable {
-	total := 0
-	for _, u := range users {
-		total += len(u.ID) + len(u.UserPrincipalName) + len(u.DisplayName) + len(u.Password)
-	}
-	t := &userTable{
-		recs:  make([]userRec, 0, len(users)),
-		byID:  newIndex(len(users)),
-		byUPN: newIndex(len(users)),
-	}
-	var b strings.Builder
-	b.Grow(total)
-	for _, u := range users {
-		b.WriteString(u.ID)
-		b.WriteString(u.UserPrincipalName)
-		b.WriteString(u.DisplayName)
-		b.WriteString(u.Password)
-	}
-	t.arena = b.String()
-	return t
+// Flags of a userRec.
+const (
+	flagDisabled uint16 = 1 << iota
+	flagPassword
+	flagUserAdmin
+	flagPageShift = 4
+)
+
+const guidLen = 36
+
+// tableBuilder lays out users, given in (tenant, page, id) order, in a new
+// table.
+type tableBuilder struct {
+	t   *userTable
+	b   strings.Builder
+	end int
 }
 
-// add appends the next user (in the order given to newUserTable) and
-// indexes it. If its id or lowercase UPN is already taken, nothing is added
-// and dupID or dupUPN is the index of the user holding it (else -1).
-func (t *userTable) add(u User, tenant int) (dupID, dupUPN int) {
-	i := len(t.recs)
-	r := userRec{off: uint32(t.end), tenant: uint32(tenant), upn: uint16(len(u.UserPrincipalName)), name: uint16(len(u.DisplayName)), pwd: uint16(len(u.Password))}
-	t.recs = append(t.recs, r)
+func newTableBuilder(n, arenaBytes int) *tableBuilder {
+	tb := &tableBuilder{t: &userTable{recs: make([]userRec, 0, n), byID: newIndex(n), byUPN: newIndex(n)}}
+	tb.b.Grow(arenaBytes)
+	return tb
+}
+
+// arenaBytes is what u takes in the arena.
+func arenaBytes(u *User) int {
+	return len(u.ID) + len(u.UserPrincipalName) + len(u.DisplayName) + len(u.Mail)
+}
+
+// add appends u (of tenant number tenant) and returns its record number.
+// The caller adds users in order and has checked that ids and UPNs are
+// unique; see indexAll.
+func (tb *tableBuilder) add(u *User, tenant uint32) int {
+	r := userRec{off: uint32(tb.end), tenant: tenant, upn: uint16(len(u.UserPrincipalName)), name: uint16(len(u.DisplayName)), mail: uint16(len(u.Mail)),
+		flags: flagsOf(u)}
+	tb.b.WriteString(u.ID)
+	tb.b.WriteString(u.UserPrincipalName)
+	tb.b.WriteString(u.DisplayName)
+	tb.b.WriteString(u.Mail)
+	tb.end += arenaBytes(u)
+	tb.t.recs = append(tb.t.recs, r)
+	return len(tb.t.recs) - 1
+}
+
+func flagsOf(u *User) uint16 {
+	f := uint16(Page(u.ID)) << flagPageShift
+	if !u.AccountEnabled {
+		f |= flagDisabled
+	}
+	if u.HasPassword {
+		f |= flagPassword
+	}
+	if u.UserAdministrator {
+		f |= flagUserAdmin
+	}
+	return f
+}
+
+// finish ends the layout; the table's records can be read and indexed.
+func (tb *tableBuilder) finish() *userTable {
+	tb.t.arena = tb.b.String()
+	return tb.t
+}
+
+// index puts record i in both indexes. If its id or lowercase UPN is
+// already there, nothing is indexed and dupID or dupUPN is the record
+// holding it (else -1).
+func (t *userTable) index(i int) (dupID, dupUPN int) {
 	id, upn := t.idOf(i), t.upnOf(i)
 	dupID, dupUPN = -1, -1
 	slotID, tagID, foundID := t.findID(id)
@@ -85,10 +119,8 @@ func (t *userTable) add(u User, tenant int) (dupID, dupUPN int) {
 		dupUPN = foundUPN
 	}
 	if dupID >= 0 || dupUPN >= 0 {
-		t.recs = t.recs[:i]
 		return dupID, dupUPN
 	}
-	t.end += len(u.ID) + len(u.UserPrincipalName) + len(u.DisplayName) + len(u.Password)
 	t.byID.set(slotID, i, tagID)
 	t.byUPN.set(slotUPN, i, tagUPN)
 	return -1, -1
@@ -107,10 +139,10 @@ func (t *userTable) upnOf(i int) string {
 	return t.arena[off : off+int(r.upn)]
 }
 
-const guidLen = 36
+func (t *userTable) page(i int) int { return int(t.recs[i].flags >> flagPageShift) }
 
 // user returns user i; its strings are the arena's. TenantID is left for
-// the snapshot to fill in (it owns the tenants).
+// the directory to fill in (it owns the tenants).
 func (t *userTable) user(i int) User {
 	r := t.recs[i]
 	off := int(r.off)
@@ -120,8 +152,9 @@ func (t *userTable) user(i int) User {
 	off += int(r.upn)
 	name := t.arena[off : off+int(r.name)]
 	off += int(r.name)
-	pwd := t.arena[off : off+int(r.pwd)]
-	return User{ID: id, UserPrincipalName: upn, DisplayName: name, Password: pwd}
+	mail := t.arena[off : off+int(r.mail)]
+	return User{ID: id, UserPrincipalName: upn, DisplayName: name, Mail: mail,
+		AccountEnabled: r.flags&flagDisabled == 0, HasPassword: r.flags&flagPassword != 0, UserAdministrator: r.flags&flagUserAdmin != 0}
 }
 
 // lookupID returns the user whose id is id (exactly: ids are stored in

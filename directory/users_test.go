@@ -12,18 +12,30 @@ import (
 // table grows).
 func TestUserTableLookups(t *testing.T) {
 	for _, n := range []int{1, 2, 7, 255, 256, 257, 4095, 4096, 20000} {
-		users := make([]User, n, n+1)
+		users := make([]User, n)
+		arena := 0
 		for i := range users {
 			users[i] = User{
 				ID:                fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i),
 				UserPrincipalName: fmt.Sprintf("User%d@Contoso.dev", i),
 				DisplayName:       fmt.Sprintf("User %d", i),
+				Mail:              fmt.Sprintf("u%d@contoso.dev", i),
+				AccountEnabled:    i%2 == 0, HasPassword: i%3 == 0, UserAdministrator: i%5 == 0,
 			}
+			arena += arenaBytes(&users[i])
 		}
-		tab := newUserTable(append(users, users[n/2])) // the last one again
+		tb := newTableBuilder(n+1, arena+arenaBytes(&users[n/2]))
+		for i := range users {
+			tb.add(&users[i], 0)
+		}
+		tb.add(&users[n/2], 0) // the same user again
+		tab := tb.finish()
 		for i, u := range users {
-			if dupID, dupUPN := tab.add(u, 0); dupID >= 0 || dupUPN >= 0 {
+			if dupID, dupUPN := tab.index(i); dupID >= 0 || dupUPN >= 0 {
 				t.Fatalf("n=%d: user %d a duplicate of %d/%d", n, i, dupID, dupUPN)
+			}
+			if got := tab.user(i); got != u {
+				t.Fatalf("n=%d: user %d reads back as %+v, want %+v", n, i, got, u)
 			}
 		}
 		for i, u := range users {
@@ -32,6 +44,9 @@ func TestUserTableLookups(t *testing.T) {
 			}
 			if got := tab.lookupUPN(strings.ToLower(u.UserPrincipalName)); got != i {
 				t.Fatalf("n=%d: UPN of user %d finds %d", n, i, got)
+			}
+			if got := tab.page(i); got != Page(u.ID) {
+				t.Fatalf("n=%d: user %d on page %d, want %d", n, i, got, Page(u.ID))
 			}
 		}
 		for i := n; i < n+1000; i++ {
@@ -42,9 +57,9 @@ func TestUserTableLookups(t *testing.T) {
 				t.Fatalf("n=%d: unknown UPN %d finds %d", n, i, got)
 			}
 		}
-		// Adding a user again is refused, naming the holder.
-		if dupID, dupUPN := tab.add(users[n/2], 0); dupID != n/2 || dupUPN != n/2 || tab.len() != n {
-			t.Fatalf("n=%d: re-adding user %d: dup %d/%d, %d users", n, n/2, dupID, dupUPN, tab.len())
+		// Indexing a user again is refused, naming the holder.
+		if dupID, dupUPN := tab.index(n); dupID != n/2 || dupUPN != n/2 {
+			t.Fatalf("n=%d: re-adding user %d: dup %d/%d", n, n/2, dupID, dupUPN)
 		}
 	}
 }

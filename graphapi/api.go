@@ -74,6 +74,9 @@ type Options struct {
 	// Changes, when set, gives the explain endpoint each user's recent
 	// changes (the change log).
 	Changes ChangeLog
+	// Users, when set, serves user administration: GET, PATCH and DELETE
+	// /users/{id}, POST /users (the directory store).
+	Users Users
 	// StreamWriteTimeout bounds each write of the live stream (an event or
 	// a heartbeat), so that a stream nobody reads is dropped. It replaces
 	// the server's WriteTimeout, which bounds a whole response and would
@@ -102,6 +105,7 @@ type API struct {
 	streams                   Streams
 	mail                      *mailbox.Mailbox
 	changes                   ChangeLog
+	users                     Users
 	mux                       *http.ServeMux
 
 	streamWriteTimeout time.Duration
@@ -123,7 +127,7 @@ func (a *API) StopStreams() { a.stopStreams() }
 
 // New builds the handler.
 func New(o Options) *API {
-	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, mail: o.Mailbox, changes: o.Changes, streamWriteTimeout: o.StreamWriteTimeout, budget: o.Budget}
+	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, mail: o.Mailbox, changes: o.Changes, users: o.Users, streamWriteTimeout: o.StreamWriteTimeout, budget: o.Budget}
 	if o.MaxInFlight > 0 {
 		a.inFlight = &inFlight{max: int64(o.MaxInFlight)}
 	}
@@ -138,7 +142,13 @@ func New(o Options) *API {
 	}
 	m := http.NewServeMux()
 	for _, v := range []string{"/v1.0", "/beta"} {
-		m.Handle(v+"/users", a.method("GET", a.listUsers))
+		if a.users != nil {
+			m.Handle(v+"/users", a.methods(route{"GET", a.listUsers}, route{"POST", a.createUser}))
+			m.Handle(v+"/users/{id}", a.methods(route{"GET", a.getUser(subjectUsers)}, route{"PATCH", a.updateUser}, route{"DELETE", a.deleteUser}))
+			m.Handle(v+"/me", a.method("GET", a.getUser(subjectMe)))
+		} else {
+			m.Handle(v+"/users", a.method("GET", a.listUsers))
+		}
 		m.Handle(v+"/me/presence", a.method("GET", a.getPresence(subjectMe)))
 		m.Handle(v+"/users/{id}/presence", a.method("GET", a.getPresence(subjectUsers)))
 		m.Handle(v+"/communications/presences/{id}", a.method("GET", a.getPresence(subjectPresences)))

@@ -81,7 +81,7 @@ func newFixture() (*fixture, error) {
 	ctx := context.Background()
 	tenants, users, apps := directory.DemoData()
 	for i := range benchUsers {
-		users = append(users, directory.User{ID: benchUserID(i), TenantID: directory.DemoTenantID,
+		users = append(users, directory.UserEntry{ID: benchUserID(i), TenantID: directory.DemoTenantID,
 			UserPrincipalName: fmt.Sprintf("user%d@contoso.dev", i), DisplayName: fmt.Sprintf("User %d", i)})
 	}
 	dir, err := directory.New(tenants, users, apps)

@@ -23,7 +23,7 @@ type filterClause struct {
 
 // filterable are the properties a user filter may name (all that
 // presenced knows of a user).
-var filterable = []string{"displayName", "userPrincipalName", "id"}
+var filterable = []string{"displayName", "userPrincipalName", "mail", "id"}
 
 // maxFilter bounds a $filter's length and its clauses.
 const (
@@ -193,20 +193,40 @@ func (f userFilter) matches(u directory.User) bool {
 		return true
 	}
 	for _, c := range f {
-		var v string
-		switch c.prop {
-		case "displayName":
-			v = u.DisplayName
-		case "userPrincipalName":
-			v = u.UserPrincipalName
-		default:
-			v = u.ID
-		}
-		if c.prefix && hasPrefixFold(v, c.value) || !c.prefix && strings.EqualFold(v, c.value) {
+		if c.matches(u) {
 			return true
 		}
 	}
 	return false
+}
+
+// matches reports whether u passes the clause.
+func (c filterClause) matches(u directory.User) bool {
+	var v string
+	switch c.prop {
+	case "displayName":
+		v = u.DisplayName
+	case "userPrincipalName":
+		v = u.UserPrincipalName
+	case "mail":
+		v = u.Mail
+	default:
+		v = u.ID
+	}
+	return c.prefix && hasPrefixFold(v, c.value) || !c.prefix && strings.EqualFold(v, c.value)
+}
+
+// lookups are the ids or userPrincipalNames the filter names with eq, when
+// it is made of nothing else: those users are found in the directory's
+// index, not by scanning the tenant (a userPrincipalName among a million
+// users, as provisioning asks for each user it syncs).
+func (f userFilter) lookups() bool {
+	for _, c := range f {
+		if c.prefix || c.prop != "userPrincipalName" && c.prop != "id" {
+			return false
+		}
+	}
+	return len(f) > 0
 }
 
 // hasPrefixFold reports whether s starts with lower (already lowercase)

@@ -13,10 +13,10 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-// GET /users: the users of the caller's tenant, read-only and shaped as
-// Graph's user collection, with $top, $select, $filter and paging by
-// @odata.nextLink. It is what the presence board needs; issue #14 extends
-// it (GET /users/{id}, more properties).
+// GET /users: the users of the caller's tenant, shaped as Graph's user
+// collection, with $top, $select, $filter and paging by @odata.nextLink.
+// The board lists users with it; usersedit.go has the rest of Graph's
+// user administration (one user, create, change, delete).
 
 // Paging limits: Graph's default page of users is 100 and $top goes to
 // 999. A page scans at most maxUserScan users of the directory, so that a
@@ -29,9 +29,13 @@ const (
 	maxUserScan    = 100_000
 )
 
-// userProps are the user properties presenced answers: Graph's default
-// set. Those the directory does not keep are null (businessPhones empty).
-var userProps = []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}
+// userProps are the user properties presenced answers by default: Graph's
+// default set. Those the directory does not keep are null (businessPhones
+// empty). selectable adds what only $select names, as in Graph.
+var (
+	userProps  = []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}
+	selectable = append(slices.Clone(userProps), "accountEnabled")
+)
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	p, err := a.principal(r)
@@ -54,30 +58,49 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 		NextLink string `json:"@odata.nextLink,omitempty"`
 		Value    []row  `json:"value"`
 	}{Value: []row{}}
-	next, scanned := -1, 0
-	a.dir.ScanUsers(p.TenantID, q.from, func(pos int, u directory.User) bool {
+	last, more, scanned := q.after, false, 0
+	if q.filter.lookups() {
+		// One page: each user named, in the order named, at most once.
+		seen := map[string]bool{}
+		for _, c := range q.filter {
+			if u, ok := a.dir.UserInTenant(p.TenantID, c.value); ok && !seen[u.ID] && q.filter.matches(u) && c.matches(u) {
+				seen[u.ID] = true
+				out.Value = append(out.Value, userRow(u, q.sel))
+			}
+		}
+		out.Context = a.serviceRoot(r, usersContext(q.sel))
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	a.dir.ScanUsers(p.TenantID, q.after, func(u directory.User) bool {
 		if len(out.Value) == q.top || scanned == maxUserScan {
-			next = pos
+			more = true
 			return false
 		}
 		scanned++
+		last = u.ID
 		if q.filter.matches(u) {
 			out.Value = append(out.Value, userRow(u, q.sel))
 		}
 		return true
 	})
-	ctx := "/$metadata#users"
-	if len(q.sel) > 0 {
-		ctx += "(" + strings.Join(q.sel, ",") + ")"
-	}
-	out.Context = a.serviceRoot(r, ctx)
-	if next >= 0 {
+	out.Context = a.serviceRoot(r, usersContext(q.sel))
+	if more {
 		v := r.URL.Query()
 		v.Del("$skiptoken")
-		v.Set("$skiptoken", skipToken(next))
+		v.Set("$skiptoken", skipToken(last))
 		out.NextLink = a.serviceRoot(r, "/users?"+v.Encode())
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// usersContext is the @odata.context path of a user collection.
+func usersContext(sel []string) string {
+	ctx := "/$metadata#users"
+	if len(sel) > 0 {
+		ctx += "(" + strings.Join(sel, ",") + ")"
+	}
+	return ctx
 }
 
 func userRow(u directory.User, sel []string) map[string]any {
@@ -94,6 +117,14 @@ func userRow(u directory.User, sel []string) map[string]any {
 			m[k] = u.DisplayName
 		case "userPrincipalName":
 			m[k] = u.UserPrincipalName
+		case "mail":
+			if u.Mail != "" {
+				m[k] = u.Mail
+			} else {
+				m[k] = nil
+			}
+		case "accountEnabled":
+			m[k] = u.AccountEnabled
 		case "businessPhones":
 			m[k] = []string{}
 		default:
@@ -105,7 +136,7 @@ func userRow(u directory.User, sel []string) map[string]any {
 
 type usersQuery struct {
 	top    int
-	from   int
+	after  string // the id of the last user the previous page passed
 	sel    []string
 	filter userFilter
 }
@@ -135,16 +166,11 @@ func parseUsersQuery(r *http.Request) (usersQuery, error) {
 		q.top = n
 	}
 	if s := vals.Get("$select"); s != "" {
-		for _, f := range strings.Split(s, ",") {
-			f = strings.TrimSpace(f)
-			k := slices.IndexFunc(userProps, func(p string) bool { return strings.EqualFold(p, f) })
-			if k < 0 {
-				return q, presence.Errorf(presence.Invalid, "$select", "Could not find a property named '%s' on type 'microsoft.graph.user'. presenced knows %s.", clip(f), strings.Join(userProps, ", "))
-			}
-			if !slices.Contains(q.sel, userProps[k]) {
-				q.sel = append(q.sel, userProps[k])
-			}
+		sel, err := parseUserSelect(s)
+		if err != nil {
+			return q, err
 		}
+		q.sel = sel
 	}
 	if s, ok := vals["$filter"]; ok {
 		f, err := parseUserFilter(s[0])
@@ -154,28 +180,47 @@ func parseUsersQuery(r *http.Request) (usersQuery, error) {
 		q.filter = f
 	}
 	if s, ok := vals["$skiptoken"]; ok {
-		n, ok := parseSkipToken(s[0])
+		id, ok := parseSkipToken(s[0])
 		if !ok {
 			return q, presence.Errorf(presence.Invalid, "$skiptoken", "The $skiptoken is not one this server wrote: follow @odata.nextLink as it is.")
 		}
-		q.from = n
+		q.after = id
 	}
 	return q, nil
 }
 
-// A skip token is the position of the next user to look at, opaque to
-// clients. A directory reloaded between two pages may shift positions:
-// paging is as of each page, as Graph's without a consistency level.
-func skipToken(pos int) string {
-	b, _ := json.Marshal([]int{1, pos})
+// parseUserSelect reads a $select of user properties.
+func parseUserSelect(s string) ([]string, error) {
+	var sel []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		k := slices.IndexFunc(selectable, func(p string) bool { return strings.EqualFold(p, f) })
+		if k < 0 {
+			return nil, presence.Errorf(presence.Invalid, "$select", "Could not find a property named '%s' on type 'microsoft.graph.user'. presenced knows %s.", clip(f), strings.Join(selectable, ", "))
+		}
+		if !slices.Contains(sel, selectable[k]) {
+			sel = append(sel, selectable[k])
+		}
+	}
+	return sel, nil
+}
+
+// A skip token is the id of the last user a page passed, opaque to
+// clients: the next page starts after it, in the directory's order
+// (directory.ScanUsers), which users coming and going do not change. A
+// user added or removed between two pages is in them or not, as Graph's
+// paging without a consistency level.
+func skipToken(after string) string {
+	b, _ := json.Marshal([]any{2, after})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func parseSkipToken(s string) (int, bool) {
+func parseSkipToken(s string) (string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	var v []int
-	if err != nil || json.Unmarshal(b, &v) != nil || len(v) != 2 || v[0] != 1 || v[1] < 0 {
-		return 0, false
+	var v []any
+	if err != nil || json.Unmarshal(b, &v) != nil || len(v) != 2 || v[0] != float64(2) {
+		return "", false
 	}
-	return v[1], true
+	id, ok := v[1].(string)
+	return id, ok && directory.IsGUID(id)
 }

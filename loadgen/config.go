@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -112,8 +113,21 @@ func ParseMix(s string) (Mix, error) {
 // Config is one load run. URL, Tenant, ClientID, ClientSecret and Users are
 // required, and Duration or Requests; the rest have defaults.
 type Config struct {
-	// URL is the base URL of the presenced under test (http://host:port).
+	// URL is the base URL of the presenced under test (http://host:port),
+	// or of the first node of a cluster whose others are in Nodes.
 	URL string
+	// Nodes are the base URLs of the other nodes of URL's cluster. The
+	// workers are spread over all the nodes (worker w sends through node
+	// w mod n, and moves to the next node when its own does not answer:
+	// a node's death costs its clients a connection error each, as behind
+	// a load balancer), and each node's token comes from its own issuer.
+	Nodes []string
+	// Visibility measures, while the load runs, how long a write
+	// acknowledged by one node takes to be read on another (it needs
+	// Nodes): a probe writes to the last of Users (which the load then
+	// leaves alone) through node i, and reads it through node i+1 until
+	// it shows the write. See Report.Visibility.
+	Visibility bool
 	// Tenant is the tenant id or domain whose issuer gives the token.
 	Tenant string
 	// ClientID and ClientSecret are a confidential app of that tenant with
@@ -203,21 +217,37 @@ func (c Config) withDefaults() Config {
 		c.Rounds = DefaultRounds
 	}
 	c.URL = strings.TrimSuffix(c.URL, "/")
+	c.Nodes = slices.Clone(c.Nodes)
+	for i := range c.Nodes {
+		c.Nodes[i] = strings.TrimSuffix(c.Nodes[i], "/")
+	}
 	return c
 }
+
+// urls are every node's base URL, URL first.
+func (c Config) urls() []string { return append([]string{c.URL}, c.Nodes...) }
 
 // Check reports the first problem with c (after defaults), in words a
 // command line can show.
 func (c Config) Check() error {
 	c = c.withDefaults()
-	u, err := url.Parse(c.URL)
-	switch {
-	case c.URL == "":
+	if c.URL == "" {
 		return errors.New("a server URL is required")
-	case err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		return fmt.Errorf("server URL %q must be http:// or https:// and a host, e.g. http://127.0.0.1:8080", c.URL)
-	case u.RawQuery != "" || u.Fragment != "":
-		return fmt.Errorf("server URL %q must not have a query or fragment", c.URL)
+	}
+	for _, base := range c.urls() {
+		u, err := url.Parse(base)
+		switch {
+		case err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+			return fmt.Errorf("server URL %q must be http:// or https:// and a host, e.g. http://127.0.0.1:8080", base)
+		case u.RawQuery != "" || u.Fragment != "":
+			return fmt.Errorf("server URL %q must not have a query or fragment", base)
+		}
+	}
+	switch {
+	case c.Visibility && len(c.Nodes) == 0:
+		return errors.New("visibility is measured between two nodes of a cluster: give the other nodes' URLs too")
+	case c.Visibility && len(c.Users) < 2:
+		return errors.New("visibility needs at least two users: the probe writes to the last, and the load to the others")
 	case c.Tenant == "":
 		return errors.New("a tenant (id or domain) is required")
 	case c.ClientID == "" || c.ClientSecret == "":

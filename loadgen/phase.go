@@ -12,19 +12,28 @@ import (
 	"time"
 )
 
-// phase is the load against one server, over all its rounds.
+// phase is the load against one server (or the nodes of one cluster),
+// over all its rounds.
 type phase struct {
-	name  string // "baseline" or "presenced"
-	base  string
-	sh    *shapes
+	name  string   // "baseline" or "presenced"
+	bases []string // each node's base URL
+	sh    []*shapes
 	stats map[Op]*opStats // merged over the rounds run so far
+	nodes []*opStats      // per node, every operation together
+	// side, when set, runs beside the workers of each round, until they
+	// are done (the visibility probe).
+	side func(ctx context.Context)
 	// elapsed, requests and failed sum the rounds run so far.
 	elapsed          time.Duration
 	requests, failed int64
 }
 
-func newPhase(cfg Config, name, base string) *phase {
-	p := &phase{name: name, base: base, sh: newShapes(cfg, base), stats: map[Op]*opStats{}}
+func newPhase(cfg Config, name string, bases ...string) *phase {
+	p := &phase{name: name, bases: bases, stats: map[Op]*opStats{}}
+	for _, base := range bases {
+		p.sh = append(p.sh, newShapes(cfg, base))
+		p.nodes = append(p.nodes, &opStats{})
+	}
 	for _, op := range Ops {
 		p.stats[op] = &opStats{}
 	}
@@ -63,8 +72,11 @@ func rounds(cfg Config, count int) []round {
 }
 
 // run sends cfg's load to p's server with cfg.Concurrency workers within
-// rd's bounds or until ctx ends, and adds what it measured to p.
-func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens *tokenSource, rd round) {
+// rd's bounds or until ctx ends, and adds what it measured to p. Worker w
+// sends through node w mod n with that node's token (tokens[i], or the
+// first for a phase of one node), and moves to the next node when its
+// own does not answer.
+func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*tokenSource, rd round) {
 	var (
 		stop     atomic.Bool
 		claimed  atomic.Int64 // requests started, for the count bound
@@ -73,6 +85,7 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens *tok
 		wg       sync.WaitGroup
 	)
 	stats := make([]map[Op]*opStats, cfg.Concurrency)
+	perNode := make([][]opStats, cfg.Concurrency)
 	start := now()
 	if rd.dur > 0 {
 		t := time.AfterFunc(rd.dur, func() { stop.Store(true) })
@@ -113,16 +126,19 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens *tok
 			st[op] = &opStats{}
 		}
 		stats[w] = st
+		perNode[w] = make([]opStats, len(p.bases))
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(rand.Uint64(), uint64(w)))
 			body := make([]byte, 32<<10)
+			node := w % len(p.bases)
 			for !stop.Load() && ctx.Err() == nil {
 				if rd.n > 0 && claimed.Add(1) > rd.n {
 					return
 				}
-				op := p.sh.ops[r.IntN(len(p.sh.ops))]
+				sh, ns := p.sh[node], &perNode[w][node]
+				op := sh.ops[r.IntN(len(sh.ops))]
 				s := st[op]
-				req := p.sh.request(ctx, op, r, tokens.header())
+				req := sh.request(ctx, op, r, tokens[min(node, len(tokens)-1)].header())
 				t0 := now()
 				resp, err := c.Do(req)
 				if err != nil {
@@ -131,8 +147,11 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens *tok
 					}
 					s.count++
 					s.fail("transport", err.Error())
+					ns.count++
+					ns.fail("transport", err.Error())
 					finished.Add(1)
 					failed.Add(1)
+					node = (node + 1) % len(p.bases)
 					continue
 				}
 				var errBody []byte
@@ -146,28 +165,45 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens *tok
 					return
 				}
 				s.count++
+				ns.count++
 				finished.Add(1)
 				switch {
 				case err != nil:
 					s.fail("transport", err.Error())
+					ns.fail("transport", err.Error())
 					failed.Add(1)
 				case resp.StatusCode != http.StatusOK:
-					s.fail(strconv.Itoa(resp.StatusCode), fmt.Sprintf("%s %s: %s: %s", req.Method, req.URL.Path, resp.Status, clip(errBody)))
+					msg := fmt.Sprintf("%s %s%s: %s: %s", req.Method, req.URL.Host, req.URL.Path, resp.Status, clip(errBody))
+					s.fail(strconv.Itoa(resp.StatusCode), msg)
+					ns.fail(strconv.Itoa(resp.StatusCode), msg)
 					failed.Add(1)
 				default:
 					s.hist.Record(lat)
+					ns.hist.Record(lat)
 				}
 			}
 		})
 	}
+	sideDone := make(chan struct{})
+	sideCtx, sideStop := context.WithCancel(ctx)
+	if p.side != nil {
+		go func() { defer close(sideDone); p.side(sideCtx) }()
+	} else {
+		close(sideDone)
+	}
 	wg.Wait()
+	sideStop()
+	<-sideDone
 	el := since(start)
 	close(progressDone)
 	<-progressStopped // the progress goroutine reads p.elapsed: add to it only after it stopped
 	p.elapsed += el
-	for _, st := range stats {
+	for w, st := range stats {
 		for op, s := range st {
 			p.stats[op].merge(s)
+		}
+		for i := range perNode[w] {
+			p.nodes[i].merge(&perNode[w][i])
 		}
 	}
 	p.requests += finished.Load()
@@ -177,7 +213,7 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens *tok
 // result is p's rounds as one Result (throughput over the rounds' summed
 // time), after the final progress report.
 func (p *phase) result(cfg Config) Result {
-	res := Result{URL: p.base, Elapsed: p.elapsed}
+	res := Result{URL: p.bases[0], Elapsed: p.elapsed}
 	var total opStats
 	for _, op := range Ops {
 		if cfg.Mix.Weight(op) == 0 {
@@ -187,6 +223,11 @@ func (p *phase) result(cfg Config) Result {
 		total.merge(p.stats[op])
 	}
 	res.Total = total.result("total", p.elapsed)
+	if len(p.bases) > 1 {
+		for i, base := range p.bases {
+			res.Nodes = append(res.Nodes, NodeResult{URL: base, Total: p.nodes[i].result("total", p.elapsed)})
+		}
+	}
 	if cfg.Progress != nil {
 		cfg.Progress(Progress{Phase: p.name, Elapsed: p.elapsed, Requests: res.Total.Count, Errors: res.Total.Errors,
 			Rate: res.Total.Throughput, Final: true})

@@ -11,7 +11,9 @@ import (
 // Report is the outcome of Run. It marshals to the JSON summary of
 // `presenced bench --json`; durations are integer nanoseconds.
 type Report struct {
-	URL             string        `json:"url"`
+	URL string `json:"url"`
+	// Nodes are the other nodes of URL's cluster the load was spread over.
+	Nodes           []string      `json:"nodes,omitempty"`
 	Tenant          string        `json:"tenant"`
 	Users           int           `json:"users"`
 	SessionsPerUser int           `json:"sessionsPerUser"`
@@ -32,6 +34,9 @@ type Report struct {
 	// operation name and "total".
 	Baseline *Result            `json:"baseline,omitempty"`
 	Ratio    map[string]float64 `json:"ratio,omitempty"`
+	// Visibility is, with Config.Visibility, how long writes acknowledged
+	// by one node took to be read on another.
+	Visibility *Visibility `json:"visibility,omitempty"`
 	// Remote is set when the presenced under test is not on this machine's
 	// loopback while the baseline is: the ratio then also holds the network
 	// between the two machines and the other machine's speed.
@@ -50,6 +55,15 @@ type Result struct {
 	PID   int        `json:"pid,omitempty"`
 	Ops   []OpResult `json:"ops"` // operations with a weight, in Ops order
 	Total OpResult   `json:"total"`
+	// Nodes are, for a cluster (Config.Nodes), each node's requests, every
+	// operation together, in Config order (URL first).
+	Nodes []NodeResult `json:"nodes,omitempty"`
+}
+
+// NodeResult is what the requests through one node of a cluster got.
+type NodeResult struct {
+	URL   string   `json:"url"`
+	Total OpResult `json:"total"`
 }
 
 // Op returns the result of op (zero if it was not in the mix).

@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// Run gets an application token from cfg.URL's issuer, then sends cfg's
-// load to cfg.URL and reports. With Baseline it sends the same load to the
+// Run gets an application token from cfg.URL's issuer (and from each of
+// cfg.Nodes'), then sends cfg's load to cfg.URL (spread over the nodes)
+// and reports. With Baseline it sends the same load to the
 // bare handler too, alternating the two in cfg.Rounds rounds. It returns an
 // error before any load when the configuration, the token, a probed user
 // or (with Baseline) the first GET fails. Requests that fail during the run
@@ -25,29 +26,47 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	cfg = cfg.withDefaults()
 	rep := Report{
-		URL: cfg.URL, Tenant: cfg.Tenant, Users: len(cfg.Users), SessionsPerUser: cfg.SessionsPerUser,
+		URL: cfg.URL, Nodes: cfg.Nodes, Tenant: cfg.Tenant, Users: len(cfg.Users), SessionsPerUser: cfg.SessionsPerUser,
 		Mix: cfg.Mix, ManyIDs: cfg.ManyIDs, Concurrency: cfg.Concurrency, Duration: cfg.Duration, Requests: cfg.Requests,
 		Rounds: 1,
 	}
 	client := newClient(cfg)
 	defer client.CloseIdleConnections()
 
-	tokens, err := newTokenSource(ctx, client, cfg)
-	if err != nil {
-		return rep, err
-	}
-	defer tokens.stop()
-
-	for _, u := range cfg.Probe {
-		if _, err := probe(ctx, client, cfg, u, tokens.header()); err != nil {
+	var tokens []*tokenSource
+	defer func() {
+		for _, ts := range tokens {
+			ts.stop()
+		}
+	}()
+	for _, base := range cfg.urls() {
+		ts, err := newTokenSource(ctx, client, cfg, base)
+		if err != nil {
 			return rep, err
 		}
+		tokens = append(tokens, ts)
+		for _, u := range cfg.Probe {
+			if _, err := probe(ctx, client, base, u, ts.header()); err != nil {
+				return rep, err
+			}
+		}
 	}
-	pres := newPhase(cfg, "presenced", cfg.URL)
+	load := cfg
+	var vis *visProbe
+	if cfg.Visibility {
+		// The probe's user is its own: a load's write to it would change
+		// what the probe waits to read.
+		load.Users = cfg.Users[:len(cfg.Users)-1]
+		vis = &visProbe{cfg: cfg, c: client, tokens: tokens, bases: cfg.urls(), user: cfg.Users[len(cfg.Users)-1]}
+	}
+	pres := newPhase(load, "presenced", cfg.urls()...)
+	if vis != nil {
+		pres.side = vis.run
+	}
 	phases := []*phase{pres}
 	var bare *phase
 	if cfg.Baseline {
-		body, err := probe(ctx, client, cfg, cfg.Users[0], tokens.header())
+		body, err := probe(ctx, client, cfg.URL, load.Users[0], tokens[0].header())
 		if err != nil {
 			return rep, fmt.Errorf("baseline: sizing %w", err)
 		}
@@ -60,29 +79,34 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				cfg.Logf("stopping the baseline: %v", err)
 			}
 		}()
-		bare = newPhase(cfg, "baseline", srv.URL())
+		bare = newPhase(load, "baseline", srv.URL())
 		phases = []*phase{bare, pres}
 		rep.Rounds = cfg.Rounds
 		rep.Baseline = &Result{GetBodyBytes: len(body), PID: pid}
-		rep.Remote = !isLoopback(cfg.URL)
+		for _, base := range cfg.urls() {
+			rep.Remote = rep.Remote || !isLoopback(base)
+		}
 	}
 	// Alternate the servers round by round, so that a change in the
 	// machine's load during the run weighs on both alike.
 run:
 	for _, rd := range rounds(cfg, rep.Rounds) {
 		for _, p := range phases {
-			p.run(ctx, cfg, client, tokens, rd)
+			p.run(ctx, load, client, tokens, rd)
 			if ctx.Err() != nil {
 				break run
 			}
 		}
 	}
 	if bare != nil {
-		res := bare.result(cfg)
+		res := bare.result(load)
 		res.GetBodyBytes, res.PID = rep.Baseline.GetBodyBytes, rep.Baseline.PID
 		rep.Baseline = &res
 	}
-	rep.Presenced = pres.result(cfg)
+	rep.Presenced = pres.result(load)
+	if vis != nil {
+		rep.Visibility = vis.result()
+	}
 	if rep.Baseline != nil {
 		rep.Ratio = map[string]float64{}
 		for _, o := range rep.Presenced.Ops {
@@ -145,10 +169,11 @@ func startBaseline(cfg Config, getBody []byte) (srv interface {
 // load (the first, with Baseline, and those in Config.Probe) is not found.
 var ErrUnknownUser = errors.New("user not found")
 
-// probe GETs user's presence: it checks the token and the user before any
-// load, and the first user's answer is the bare server's GET document.
-func probe(ctx context.Context, c *http.Client, cfg Config, user, authz string) ([]byte, error) {
-	u := cfg.URL + "/v1.0/users/" + url.PathEscape(user) + "/presence"
+// probe GETs user's presence through the node at base: it checks the
+// token and the user before any load, and the first user's answer is the
+// bare server's GET document.
+func probe(ctx context.Context, c *http.Client, base, user, authz string) ([]byte, error) {
+	u := base + "/v1.0/users/" + url.PathEscape(user) + "/presence"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err

@@ -175,6 +175,8 @@ func TestRunRejectsBadSetups(t *testing.T) {
 		{"unknown tenant", func(c *loadgen.Config) { c.Tenant = "nowhere.dev" }, "token from"},
 		{"unknown first user", func(c *loadgen.Config) { c.Users = []string{"nobody@contoso.dev"}; c.Baseline = true }, "404"},
 		{"too many ids", func(c *loadgen.Config) { c.ManyIDs = 651 }, "1 to 650"},
+		{"visibility on one node", func(c *loadgen.Config) { c.Visibility = true }, "between two nodes of a cluster"},
+		{"a bad node", func(c *loadgen.Config) { c.Nodes = []string{"ftp://b"} }, `server URL "ftp://b"`},
 	} {
 		cfg := demoConfig(srv.URL())
 		if c.name != "no bound" {
@@ -198,5 +200,42 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	rep, err := loadgen.Run(ctx, cfg)
 	if err == nil || !rep.Interrupted || rep.Presenced.Total.Count == 0 || rep.Presenced.Total.Errors != 0 {
 		t.Fatalf("cancelled run: %v, %+v", err, rep.Presenced.Total)
+	}
+}
+
+// With several nodes the workers are spread over them, each node's
+// requests are reported, and a worker whose node stops answering moves to
+// the next one: a node's death costs each of its workers a failed request
+// or so, not a run of them.
+func TestRunSpreadsOverNodesAndMovesOn(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	cfg := demoConfig(a.URL())
+	cfg.Nodes = []string{b.URL()}
+	cfg.Mix = loadgen.Mix{Get: 1}
+	cfg.Duration = 1500 * time.Millisecond
+	var once sync.Once
+	cfg.Progress = func(p loadgen.Progress) {
+		if p.Requests > 200 {
+			once.Do(func() { // mid-run, node b goes away
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = b.ShutdownNow(ctx)
+			})
+		}
+	}
+	rep, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := rep.Presenced.Nodes
+	if len(nodes) != 2 || nodes[0].URL != a.URL() || nodes[1].URL != b.URL() || nodes[0].Total.Count == 0 || nodes[1].Total.Count == 0 ||
+		nodes[0].Total.Errors != 0 || rep.Nodes[0] != b.URL() {
+		t.Fatalf("per node: %+v", nodes)
+	}
+	if e := nodes[1].Total.Errors; e == 0 || e > 2*int64(cfg.Concurrency) || e != nodes[1].Total.ErrorsByStatus["transport"] {
+		t.Fatalf("the stopped node: %+v; want a failed request or two per worker that used it, no more", nodes[1].Total)
+	}
+	if tot := rep.Presenced.Total; tot.Count != nodes[0].Total.Count+nodes[1].Total.Count || tot.Errors != nodes[1].Total.Errors {
+		t.Fatalf("total %+v does not add up the nodes %+v", tot, nodes)
 	}
 }

@@ -20,15 +20,17 @@ type tokenSource struct {
 	done   chan struct{}
 }
 
-func newTokenSource(ctx context.Context, c *http.Client, cfg Config) (*tokenSource, error) {
-	tok, life, err := fetchToken(ctx, c, cfg)
+// newTokenSource gets a token from the issuer at base (a node's own: in a
+// cluster each node may sign with its own key).
+func newTokenSource(ctx context.Context, c *http.Client, cfg Config, base string) (*tokenSource, error) {
+	tok, life, err := fetchToken(ctx, c, cfg, base)
 	if err != nil {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ts := &tokenSource{cancel: cancel, done: make(chan struct{})}
 	ts.cur.Store(&tok)
-	go ts.renew(rctx, c, cfg, life)
+	go ts.renew(rctx, c, cfg, base, life)
 	return ts, nil
 }
 
@@ -38,7 +40,7 @@ func renewIn(life time.Duration) time.Duration {
 	return life - min(life/4, 5*time.Minute)
 }
 
-func (ts *tokenSource) renew(ctx context.Context, c *http.Client, cfg Config, life time.Duration) {
+func (ts *tokenSource) renew(ctx context.Context, c *http.Client, cfg Config, base string, life time.Duration) {
 	defer close(ts.done)
 	t := time.NewTimer(renewIn(life))
 	defer t.Stop()
@@ -48,7 +50,7 @@ func (ts *tokenSource) renew(ctx context.Context, c *http.Client, cfg Config, li
 			return
 		case <-t.C:
 		}
-		tok, l, err := fetchToken(ctx, c, cfg)
+		tok, l, err := fetchToken(ctx, c, cfg, base)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -71,10 +73,10 @@ func (ts *tokenSource) stop() {
 	<-ts.done
 }
 
-// fetchToken asks the issuer for an application token (client credentials)
-// and returns its Authorization header value and lifetime.
-func fetchToken(ctx context.Context, c *http.Client, cfg Config) (string, time.Duration, error) {
-	u := cfg.URL + "/" + url.PathEscape(cfg.Tenant) + "/oauth2/v2.0/token"
+// fetchToken asks the issuer at base for an application token (client
+// credentials) and returns its Authorization header value and lifetime.
+func fetchToken(ctx context.Context, c *http.Client, cfg Config, base string) (string, time.Duration, error) {
+	u := base + "/" + url.PathEscape(cfg.Tenant) + "/oauth2/v2.0/token"
 	form := url.Values{
 		"grant_type":    {"client_credentials"},
 		"client_id":     {cfg.ClientID},

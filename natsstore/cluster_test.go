@@ -63,6 +63,7 @@ func TestClusterReadsAndWrites(t *testing.T) {
 		{"append after appends once", appendAfterAppendsOnce},
 		{"sequential writes never conflict", sequentialWritesNeverConflict},
 		{"external mode", externalMode},
+		{"walk is served by the leader", walkIsServedByTheLeader},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, c) })
 	}

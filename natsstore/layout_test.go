@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -141,8 +142,22 @@ func TestClusterNodesStartingTogetherAgreeOnTheLayout(t *testing.T) {
 	ctx := clusterCtx(t)
 	// As when another node has just created the meta bucket and not yet
 	// recorded the layout in it.
-	if _, err := c.Node(0).JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: natsstore.MetaBucket, History: 1, Replicas: 3}); err != nil {
-		t.Fatal(err)
+	createMeta := func() error {
+		_, err := c.Node(0).JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: natsstore.MetaBucket, History: 1, Replicas: 3})
+		return err
+	}
+	// The meta leader may not count every peer as online yet when the
+	// nodes have just opened ("no suitable peers for placement"); the
+	// engine waits that out itself, this direct request must too.
+	for err := createMeta(); err != nil; err = createMeta() {
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10005 || ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	layouts := make([]natsstore.Layout, 3)
 	errs := make([]error, 3)

@@ -54,14 +54,10 @@ func (b *kv) Walk(ctx context.Context, prefix string, fn func(store.Entry) error
 }
 
 func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error) error {
-	cons, err := b.js.OrderedConsumer(ctx, b.stream, jetstream.OrderedConsumerConfig{
+	cons, it, err := b.orderedOnLeader(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{b.prefix + filterOf(prefix)},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
 	})
-	if err != nil {
-		return err
-	}
-	it, err := cons.Messages() // creates the consumer on the server
 	if err != nil {
 		return err
 	}

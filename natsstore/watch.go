@@ -51,10 +51,11 @@ type watcher struct {
 	stop   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
-	unhook func() bool // stops Stop from running when ctx ends
+	unhook func() bool // stops Stop from running when ctx ends; set under mu
 
-	mu   sync.Mutex
-	subs []watchSub
+	mu      sync.Mutex
+	subs    []watchSub
+	stopped bool // Stop has begun: add starts no more followers
 }
 
 type watchItem struct {
@@ -71,7 +72,12 @@ type watchSub struct {
 // newWatcher makes a watcher that stops when ctx ends.
 func newWatcher(ctx context.Context) *watcher {
 	w := &watcher{ch: make(chan watchItem, watchBuffer), stop: make(chan struct{})}
+	// A context that has already ended runs Stop in a goroutine of its
+	// own before AfterFunc returns: Stop reads unhook under mu, so it
+	// waits for it to be set.
+	w.mu.Lock()
 	w.unhook = context.AfterFunc(ctx, w.Stop)
+	w.mu.Unlock()
 	return w
 }
 
@@ -105,9 +111,15 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string) error {
 	if err != nil {
 		return fmt.Errorf("natsstore: watch %s/%q: %w", b.name, prefix, err)
 	}
+	// Under mu, which Stop takes before it waits for the followers: a
+	// follower is started before that wait or not at all.
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		it.Stop()
+		return errWatchStopped
+	}
 	w.subs = append(w.subs, watchSub{b: b, cons: cons, it: it})
-	w.mu.Unlock()
 	w.wg.Go(func() { w.follow(b, prefix, it, last+1) })
 	return nil
 }
@@ -177,10 +189,14 @@ var errWatchStopped = errors.New("natsstore: the watch was stopped")
 
 func (w *watcher) Stop() {
 	w.once.Do(func() {
-		w.unhook()
+		w.mu.Lock()
+		unhook := w.unhook
+		w.mu.Unlock()
+		unhook()
 		close(w.stop)
 		w.mu.Lock()
 		subs := w.subs
+		w.stopped = true
 		w.mu.Unlock()
 		for _, s := range subs {
 			s.it.Stop()

@@ -41,7 +41,7 @@ func (m *Manager) lifecycleLoop(ctx context.Context) {
 				m.wg.Add(1)
 				go func() {
 					defer m.wg.Done()
-					m.sendLifecycle(ctx, s)
+					m.sendLifecycle(ctx, s, "reauthorizationRequired")
 				}()
 			}
 		}
@@ -63,10 +63,13 @@ type lifecycleNotification struct {
 	LifecycleEvent                 string `json:"lifecycleEvent"`
 }
 
-func (m *Manager) sendLifecycle(ctx context.Context, s subscription.Subscription) {
+// sendLifecycle sends a lifecycle notification of event
+// (reauthorizationRequired, subscriptionRemoved) to s's
+// lifecycleNotificationUrl, retrying as a delivery is retried.
+func (m *Manager) sendLifecycle(ctx context.Context, s subscription.Subscription, event string) {
 	body, _ := json.Marshal(map[string]any{"value": []lifecycleNotification{{
 		SubscriptionID: s.ID, SubscriptionExpirationDateTime: presence.FormatDateTime(s.ExpirationDateTime),
-		TenantID: s.TenantID, ClientState: s.ClientState, LifecycleEvent: "reauthorizationRequired",
+		TenantID: s.TenantID, ClientState: s.ClientState, LifecycleEvent: event,
 	}}})
 	wait := m.o.Backoff
 	for attempt := 0; attempt < 8; attempt++ {

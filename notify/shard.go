@@ -165,8 +165,10 @@ func (m *Manager) apply(c store.Change) {
 // than a copy of it can take to come through the bucket's watch.
 const goneFor = time.Minute
 
-// forget drops subscription id from this node, and stops delivering it.
-func (m *Manager) forget(id string) {
+// forget drops subscription id from this node, and stops delivering it;
+// it reports false when the node did not know it (another caller — an
+// expiry, a delete, a user leaving — forgot it first).
+func (m *Manager) forget(id string) bool {
 	now := clock.Real{}.Now()
 	m.mu.Lock()
 	rs := m.subs[id]
@@ -185,6 +187,7 @@ func (m *Manager) forget(id string) {
 	if rs != nil {
 		m.deactivate(rs, false)
 	}
+	return rs != nil
 }
 
 // keep has this node log its writes of s's users (Hub.Keep) for as long as

@@ -45,6 +45,9 @@ type ManagerOptions struct {
 	// Visible says whether a reader in tenant may see user's presence; it is
 	// asked again at every delivery, so revoking trust stops notifications.
 	Visible func(tenantID string, user core.UserRef) bool
+	// Known says whether a user is still in the directory (nil: always),
+	// for UsersGone.
+	Known func(user core.UserRef) bool
 	// ValidationTokens mints the validationTokens of rich notifications
 	// (JWTs for the subscribing app); nil sends none.
 	ValidationTokens func(tenantID, appID string) (string, error)

@@ -36,6 +36,8 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/natsstore"
 )
 
 // env is one server in dev mode (demo directory), started for one test.
@@ -49,18 +51,43 @@ func start(t *testing.T) *env {
 	return startConfigured(t, func(*presenced.Config) {})
 }
 
+// clusterPass is PRESENCED_TEST_ENGINE=cluster: each test's server is the
+// third node of a three-node cluster whose two others are engine-only,
+// with 3 replicas and 3 partitions (as in the server's own suites).
+var clusterPass = enginetest.ClusterPass()
+
+// The SDK's tests again against a clustered engine (TestClusterPass in the
+// server's suites does the same for the API tests).
+func TestClusterPass(t *testing.T) { enginetest.RunClusterPass(t, ".") }
+
 // startConfigured is start with the test's changes to the Config.
 func startConfigured(t *testing.T, edit func(*presenced.Config)) *env {
 	t.Helper()
 	cfg := presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true}
+	peersUp := func() {}
+	if clusterPass {
+		peers, j := enginetest.StartPeers(t, 2, natsstore.Options{})
+		peersUp = peers.Wait
+		cfg.Partitions = 3
+		cfg.Cluster = &presenced.ClusterConfig{NodeName: j.NodeName, ClusterName: j.ClusterName, ClusterListen: j.Listen, Routes: j.Routes}
+	}
 	edit(&cfg)
 	srv, err := presenced.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(context.Background()); err != nil {
+	// A node of a cluster waits in Start for its peers: bounded. The
+	// context is not ended once Start returns (the server's watches of
+	// the engine begin under it), but at the test's end.
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(enginetest.StartTimeout, cancel)
+	t.Cleanup(cancel)
+	err = srv.Start(ctx)
+	timer.Stop()
+	if err != nil {
 		t.Fatal(err)
 	}
+	peersUp()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -201,7 +201,11 @@ func signIn(t *testing.T, ctx context.Context, base string, keys bool) {
 			chromedp.SendKeys(chromedp.CSS("#login"), "adele@contoso.dev"), chromedp.SendKeys(chromedp.CSS("#passwd"), directory.DemoPassword),
 			chromedp.Submit(chromedp.CSS("#passwd")))
 	}
-	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(row(directory.DemoUserDiego)+" .badge")))
+	// Signed in, and every presence of the board's first page shown: a
+	// page of 100 in the directory's order (by page, then id), which in a
+	// large directory need not hold any one demo user.
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#who")))
+	waitFor(t, ctx, `performance.getEntriesByName('board-ready').length > 0`)
 }
 
 // active describes the focused element: tag and text (or id).

@@ -38,6 +38,13 @@ id or userPrincipalName a line, # comments) or --upn-pattern with --users N
 The figures docs/performance.md compares with BenchmarkHTTP are one
 operation at a time: --mix get=1 and --mix set=1.
 
+A cluster (docs/cluster.md): give every node's URL (--url a --url b, or
+--url a,b,c). The workers are spread over the nodes, each node's token from
+its own issuer; a worker whose node stops answering moves to the next one.
+The report adds each node's requests and the cross-node visibility: a probe
+writes to the last user through one node and reads it through the next
+until it shows the write (the load leaves that user alone).
+
 Flags:
 `
 
@@ -50,7 +57,12 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	var cfg loadgen.Config
-	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the presenced under test")
+	var urls []string
+	fs.Func("url", "base `URL` of the presenced under test (default http://127.0.0.1:8080); a cluster's nodes: the flag again, or URLs separated by commas (the load is spread over them)", func(v string) error {
+		urls = append(urls, splitList(v)...)
+		return nil
+	})
+	visibility := fs.Bool("visibility", false, "with several --url: measure how long a write acknowledged by one node takes to be read on another (default on with several nodes)")
 	fs.StringVar(&cfg.Tenant, "tenant", directory.DemoTenantID, "`tenant` id or domain whose issuer gives the token")
 	fs.StringVar(&cfg.ClientID, "client-id", directory.DemoDaemonClientID, "client `id` of a confidential app with Presence.ReadWrite.All")
 	fs.StringVar(&cfg.ClientSecret, "client-secret", directory.DemoDaemonSecret, "client `secret` of that app")
@@ -75,6 +87,13 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch len(urls) {
+	case 0:
+		cfg.URL = "http://127.0.0.1:8080"
+	default:
+		cfg.URL, cfg.Nodes = urls[0], urls[1:]
+	}
+	cfg.Visibility = *visibility || len(urls) > 1 && !set["visibility"]
 
 	var err error
 	if cfg.Mix, err = loadgen.ParseMix(*mix); err != nil {
@@ -239,8 +258,15 @@ func describeRun(cfg loadgen.Config) string {
 	if cfg.Baseline {
 		base = fmt.Sprintf(", alternating with a bare baseline in %d rounds", cfg.Rounds)
 	}
+	target := cfg.URL
+	if len(cfg.Nodes) > 0 {
+		target = fmt.Sprintf("%d nodes (%s)", len(cfg.Nodes)+1, strings.Join(append([]string{cfg.URL}, cfg.Nodes...), ", "))
+	}
+	if cfg.Visibility {
+		base += ", measuring cross-node visibility"
+	}
 	return fmt.Sprintf("presenced bench: %s, tenant %s, %d users × %d sessions, mix %s%s, %d workers, %s%s",
-		cfg.URL, cfg.Tenant, len(cfg.Users), cfg.SessionsPerUser, cfg.Mix, many, cfg.Concurrency, bound, base)
+		target, cfg.Tenant, len(cfg.Users), cfg.SessionsPerUser, cfg.Mix, many, cfg.Concurrency, bound, base)
 }
 
 // isTerminal reports whether w is a character device (a terminal), where
@@ -323,6 +349,7 @@ func printReport(w io.Writer, rep loadgen.Report) {
 			" there no request crosses a process boundary, a cost that here weighs on both servers alike, so GET's ratio comes out a few points lower there.")
 	}
 	fmt.Fprintln(w)
+	printNodes(w, rep)
 	for _, o := range rep.Presenced.Ops {
 		if o.Errors == 0 {
 			continue
@@ -338,6 +365,29 @@ func printReport(w io.Writer, rep loadgen.Report) {
 	}
 	if rep.Interrupted {
 		fmt.Fprintln(w, "interrupted before the end of the run")
+	}
+}
+
+// printNodes shows, for a cluster, each node's requests and the
+// cross-node visibility.
+func printNodes(w io.Writer, rep loadgen.Report) {
+	if len(rep.Presenced.Nodes) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, fmt.Sprintf("%-24s\t", "node")+"requests\terrors\treq/s\tp50\tp99\tmax\t")
+		for _, n := range rep.Presenced.Nodes {
+			o := n.Total
+			fmt.Fprintf(tw, "%-24s\t%d\t%d\t%.0f\t%s\t%s\t%s\t\n", n.URL, o.Count, o.Errors, o.Throughput, fmtDur(o.Latency.P50), fmtDur(o.Latency.P99), fmtDur(o.Latency.Max))
+		}
+		tw.Flush()
+	}
+	if v := rep.Visibility; v != nil {
+		l := v.Latency
+		fmt.Fprintf(w, "cross-node visibility (acknowledged by one node → read on the next): %d writes, p50 %s, p90 %s, p99 %s, max %s",
+			v.Samples, fmtDur(l.P50), fmtDur(l.P90), fmtDur(l.P99), fmtDur(l.Max))
+		if v.NotSeen > 0 || v.Errors > 0 {
+			fmt.Fprintf(w, "; not read within %v: %d; failed: %d; first: %s", loadgen.VisibilityTimeout, v.NotSeen, v.Errors, v.FirstError)
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -42,6 +42,9 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--users-file", empty}, "lists no users"},
 		{[]string{"--tenant", "fabrikam.dev"}, "not the demo tenant: give its users with --users-file or --upn-pattern"},
 		{[]string{"--url", "localhost:8080"}, `server URL "localhost:8080" must be http:// or https://`},
+		{[]string{"--url", "http://127.0.0.1:8081,127.0.0.1:8082"}, `server URL "127.0.0.1:8082" must be http:// or https://`},
+		{[]string{"--url", "http://127.0.0.1:8081", "--url", "http://127.0.0.1:8082?x=1"}, `server URL "http://127.0.0.1:8082?x=1" must not have a query`},
+		{[]string{"--visibility"}, "visibility is measured between two nodes of a cluster"},
 		{[]string{"--concurrency", "many"}, `invalid value "many" for flag -concurrency`},
 		{[]string{"now"}, `bench takes only flags; unexpected "now"`},
 	} {

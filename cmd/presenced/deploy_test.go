@@ -256,7 +256,7 @@ func TestDeployFilesNameRealVariables(t *testing.T) {
 			known[m[1]] = true
 		}
 	}
-	files := []string{"Dockerfile", "deploy/docker-compose.yml", "deploy/presenced.service", "docs/operating.md"}
+	files := []string{"Dockerfile", "deploy/docker-compose.yml", "deploy/compose-cluster.yml", "deploy/presenced.service", "docs/operating.md"}
 	for _, f := range files {
 		raw, err := os.ReadFile(filepath.Join(repoRoot, f))
 		if err != nil {

@@ -46,6 +46,10 @@ Usage:
   presenced bench [flags]           load-test a presenced (presenced bench -h for flags)
   presenced check --data DIR        verify the engine's files without serving; exits 1 on damage
   presenced healthcheck             exit 0 if the server on this machine is ready (GET /readyz)
+  presenced directory import FILE   replace the directory with a directory file, all or nothing
+  presenced directory export        write the directory as a directory file (hashes, not secrets)
+  presenced admin …                 tenants, domains, external access, applications, SCIM tokens,
+                                    trusted issuers (presenced admin -h)
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -62,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return benchCmd(args[1:], stdout, stderr)
 	case "check":
 		return checkCmd(args[1:], stdout, stderr)
+	case "directory":
+		return directoryCmd(args[1:], stdout, stderr)
+	case "admin":
+		return adminCmd(args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheckCmd(args[1:], stdout, stderr)
 	case "bare": // bench's baseline in its own process; not in the usage
@@ -81,7 +89,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen `address`")
 	fs.StringVar(&cfg.DataDir, "data", "presenced-data", "data `directory` (engine files, token signing key)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "dev mode: demo tenant unless --directory is given, and /dev/clock to move time forward")
-	fs.StringVar(&cfg.DirectoryFile, "directory", "", "directory `file` of tenants, users and applications (docs/directory.md)")
+	fs.StringVar(&cfg.DirectoryFile, "directory", "", "directory `file` to seed the engine's directory with: imported when the engine has none, or when the file changed and the directory was not changed otherwise since (docs/directory.md)")
+	fs.StringVar(&cfg.IssuerCAFile, "issuer-ca-file", "", "PEM `file` of CA certificates trusted, beside the system's, for the discovery documents and keys of external issuers (docs/identity.md)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base `URL` clients use to reach the server (token issuer); default http://ADDR")
 	fs.BoolVar(&cfg.AllowPrivateWebhooks, "allow-private-webhooks", false, "let notification URLs point at loopback, private and link-local addresses (always allowed with --dev)")
 	fs.IntVar(&cfg.SessionsPerApp, "sessions-per-app", presence.DefaultSessionsPerApp, "most live presence sessions one application may hold for one user (`N`, at most 1024)")

@@ -20,7 +20,7 @@ func TestCommandErrors(t *testing.T) {
 		{nil, "a command is required"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"serve", "--log-level", "loud"}, "--log-level"},
-		{[]string{"serve", "--data", t.TempDir()}, "directory file is required"},
+		{[]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, "is empty: seed it with --directory FILE, or import one with `presenced directory import"},
 		{[]string{"clock", "rewind", "PT1H"}, "usage: presenced clock"},
 		{[]string{"serve", "--data", t.TempDir(), "--demo-users", "10"}, "--demo-users adds to dev mode's demo tenant: it needs --dev and no --directory"},
 		{[]string{"serve", "--dev", "--directory", "d.json", "--demo-users", "10"}, "it needs --dev and no --directory"},

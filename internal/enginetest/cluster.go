@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,10 @@ type Cluster struct {
 	mu    sync.Mutex
 	nodes []*natsstore.Engine // nil: stopped
 	opts  []natsstore.Options
+	// opened is closed once the first opening of every node returned,
+	// with its errors in openErr.
+	opened  chan struct{}
+	openErr []error
 }
 
 // StartTimeout bounds a cluster's start (nodes elect a meta leader within a
@@ -34,21 +39,53 @@ const StartTimeout = 60 * time.Second
 // meta group has a leader); buckets with 3 replicas can be created then.
 func StartCluster(t testing.TB, n int, o natsstore.Options) *Cluster {
 	t.Helper()
-	ports := FreePorts(t, n)
-	routes := make([]string, n)
+	c, _ := startCluster(t, n, n, o)
+	c.Wait()
+	return c
+}
+
+// Join is how a node the test starts itself (a presenced server under
+// test) joins the cluster of StartPeers: its name, the cluster's, the
+// address its routes listen on, and every member's route.
+type Join struct {
+	NodeName, ClusterName, Listen string
+	Routes                        []string
+}
+
+// StartPeers starts opening n nodes of a cluster of n+1 whose last member
+// the test starts itself, as join says, and returns at once: a new
+// JetStream cluster elects its first meta leader only once every member
+// named in the routes is up, so the peers wait in their opening for that
+// member. Wait waits for them.
+func StartPeers(t testing.TB, n int, o natsstore.Options) (*Cluster, Join) {
+	t.Helper()
+	c, routes := startCluster(t, n, n+1, o)
+	return c, Join{NodeName: fmt.Sprintf("n%d", n), ClusterName: clusterName, Listen: strings.TrimPrefix(routes[n], "nats://"), Routes: routes}
+}
+
+// clusterName is the NATS cluster's name in every test cluster.
+const clusterName = "presenced-test"
+
+// startCluster starts opening n nodes of a cluster of members nodes on
+// loopback ports, and returns it with every member's route.
+func startCluster(t testing.TB, n, members int, o natsstore.Options) (*Cluster, []string) {
+	t.Helper()
+	ports := FreePorts(t, members)
+	routes := make([]string, members)
 	for i, p := range ports {
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	c := &Cluster{t: t, nodes: make([]*natsstore.Engine, n), opts: make([]natsstore.Options, n)}
+	c := &Cluster{t: t, nodes: make([]*natsstore.Engine, n), opts: make([]natsstore.Options, n),
+		opened: make(chan struct{}), openErr: make([]error, n)}
 	for i := range n {
 		no := o
 		no.Dir = t.TempDir()
 		no.ServerName = fmt.Sprintf("n%d", i)
 		no.Cluster = &natsstore.ClusterOptions{
-			Name:   "presenced-test",
+			Name:   clusterName,
 			Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]),
 			Routes: routes,
 		}
@@ -59,18 +96,27 @@ func StartCluster(t testing.TB, n int, o natsstore.Options) *Cluster {
 	}
 	t.Cleanup(c.stopAll)
 	// Each node waits in Open for a majority: open them together.
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() { errs[i] = c.open(i) })
-	}
-	wg.Wait()
-	for i, err := range errs {
+	go func() {
+		defer close(c.opened)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { c.openErr[i] = c.open(i) })
+		}
+		wg.Wait()
+	}()
+	return c, routes
+}
+
+// Wait waits until every node the cluster started is open (each opening
+// is bounded by StartTimeout), and fails the test if one could not be.
+func (c *Cluster) Wait() {
+	c.t.Helper()
+	<-c.opened
+	for i, err := range c.openErr {
 		if err != nil {
-			t.Fatalf("enginetest: node %d of %d: %v", i, n, err)
+			c.t.Fatalf("enginetest: node %d of %d: %v", i, len(c.opts), err)
 		}
 	}
-	return c
 }
 
 func (c *Cluster) open(i int) error {
@@ -149,6 +195,7 @@ func (c *Cluster) ClientURLs() []string {
 }
 
 func (c *Cluster) stopAll() {
+	<-c.opened // an opening still under way would leave its node running
 	var wg sync.WaitGroup
 	for i := range c.opts {
 		wg.Go(func() { c.Stop(i) })

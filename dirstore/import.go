@@ -1,0 +1,288 @@
+package dirstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/presenced/presenced/directory"
+)
+
+// Import replaces the whole directory with f, all or nothing: f is
+// validated whole, its passwords and secrets in clear are hashed, it is
+// written as a new generation, and one write of `current` makes that
+// generation the directory. A failure at any point leaves the directory as
+// it was (what was written of the new generation is deleted). Users the
+// new directory no longer has, or has disabled, go to the OnUsersGone hooks. src says
+// where f came from (nil: a directory made by hand).
+func (s *Store) Import(ctx context.Context, f *directory.File, src *Source) error {
+	d, err := f.Build()
+	if err != nil {
+		return err
+	}
+	sealed, err := seal(ctx, f, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	for i, a := range f.Applications {
+		if a.Secret != "" { // the directory keeps the hash, not the value
+			if err := d.PutApp(sealed.Applications[i]); err != nil {
+				return err
+			}
+		}
+	}
+	err = s.tx(ctx, func(x *txn) error {
+		// The new generation is written whatever else is written meanwhile
+		// (nothing is checked against it until it is current), and so is
+		// the switch: an import replaces the whole directory.
+		x.free = true
+		s.st.Lock()
+		g := s.cur.Generation + 1
+		s.pending = g
+		s.st.Unlock()
+		defer func() {
+			s.st.Lock()
+			s.pending = 0
+			s.st.Unlock()
+		}()
+		if err := x.writeGeneration(g, sealed); err != nil {
+			x.dropGeneration(g)
+			return err
+		}
+		next := current{Generation: g}
+		if src != nil {
+			src.At = s.clock.Now().UTC()
+			next.Source = src
+		}
+		b, _ := json.Marshal(next)
+		err := x.write(currentKey, b, false, func() {
+			old := s.dir.Snapshot()
+			s.cur = next
+			s.dir.Replace(d)
+			x.gone = append(x.gone, usersGoneIn(old, s.dir)...)
+		})
+		if err != nil {
+			x.dropGeneration(g)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.background(s.deleteOtherGenerations)
+	return nil
+}
+
+// dropGeneration deletes what a failed import wrote; what it cannot is
+// deleted at the next start.
+func (x *txn) dropGeneration(g uint64) {
+	keys, err := x.s.kv.Keys(context.Background(), genPrefix(g))
+	if err != nil {
+		return
+	}
+	for _, k := range keys {
+		if err := x.write(k, nil, true, nil); err != nil {
+			return
+		}
+	}
+}
+
+// usersGoneIn returns, per tenant, the users of old that new does not have
+// in the same tenant, or has disabled.
+func usersGoneIn(old, new *directory.Directory) []UsersGone {
+	var out []UsersGone
+	for _, t := range old.Tenants() {
+		g := UsersGone{TenantID: t.ID}
+		old.ScanUsers(t.ID, "", func(u directory.User) bool {
+			if n, ok := new.UserInTenant(t.ID, u.ID); !ok {
+				g.Removed = append(g.Removed, u.ID)
+			} else if u.AccountEnabled && !n.AccountEnabled {
+				g.Disabled = append(g.Disabled, u.ID)
+			}
+			return true
+		})
+		out = append(out, g)
+	}
+	return out
+}
+
+// writeGeneration writes f as generation g: tenants, applications, then
+// every page.
+func (x *txn) writeGeneration(g uint64, f *directory.File) error {
+	for _, t := range f.Tenants {
+		b, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		if err := x.write(tenantKey(g, t.ID), b, false, nil); err != nil {
+			return err
+		}
+	}
+	for _, a := range f.Applications {
+		a.Secret = ""
+		b, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		if err := x.write(appKey(g, a.ClientID), b, false, nil); err != nil {
+			return err
+		}
+	}
+	// Users by (tenant, page): sort positions, not the entries.
+	type at struct {
+		tenant string
+		page   int32
+		i      int32
+	}
+	order := make([]at, len(f.Users))
+	for i := range f.Users {
+		order[i] = at{f.Users[i].TenantID, int32(directory.Page(f.Users[i].ID)), int32(i)}
+	}
+	sort.Slice(order, func(a, b int) bool {
+		if order[a].tenant != order[b].tenant {
+			return order[a].tenant < order[b].tenant
+		}
+		return order[a].page < order[b].page
+	})
+	var page []directory.UserEntry
+	for k := 0; k < len(order); {
+		j := k
+		page = page[:0]
+		for j < len(order) && order[j].tenant == order[k].tenant && order[j].page == order[k].page {
+			page = append(page, f.Users[order[j].i])
+			j++
+		}
+		if err := x.write(pageKey(g, order[k].tenant, int(order[k].page)), encodePage(page), false, nil); err != nil {
+			return err
+		}
+		k = j
+	}
+	return nil
+}
+
+// seal returns a copy of f with every password and client secret in clear
+// hashed, on all cores (a file of a thousand users with passwords takes
+// ~50 ms each, over the cores).
+func seal(ctx context.Context, f *directory.File, now time.Time) (*directory.File, error) {
+	out := &directory.File{Tenants: f.Tenants, Users: f.Users, Applications: f.Applications}
+	var todo []int
+	for i, u := range f.Users {
+		if u.Password != "" {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) > 0 {
+		out.Users = append([]directory.UserEntry(nil), f.Users...)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var first error
+		next := make(chan int)
+		for range runtime.GOMAXPROCS(0) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					if err := hashPassword(ctx, &out.Users[i]); err != nil {
+						mu.Lock()
+						first = cmpErr(first, err)
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		for _, i := range todo {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		if first != nil {
+			return nil, first
+		}
+	}
+	out.Applications = append([]directory.App(nil), f.Applications...)
+	for i := range out.Applications {
+		a := &out.Applications[i]
+		if a.Secret == "" {
+			continue
+		}
+		sec, err := directory.NewSecret(ctx, a.Secret, now.UTC())
+		if err != nil {
+			return nil, err
+		}
+		a.Secrets, a.Secret = append(append([]directory.Secret(nil), a.Secrets...), sec), ""
+	}
+	return out, nil
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// Export returns the directory as stored: every tenant, user and
+// application, with hashes of passwords and secrets (never values). Its
+// JSON is a directory file that Import takes back.
+func (s *Store) Export(ctx context.Context) (*directory.File, error) {
+	g := s.generation()
+	if g == 0 {
+		return &directory.File{Tenants: []directory.Tenant{}, Users: []directory.UserEntry{}, Applications: []directory.App{}}, nil
+	}
+	f, err := s.readGeneration(ctx, g, nil)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if f.Users == nil {
+		f.Users = []directory.UserEntry{}
+	}
+	if f.Applications == nil {
+		f.Applications = []directory.App{}
+	}
+	return f, nil
+}
+
+// Hash is the SHA-256 (hex) of content, as a Source names it.
+func Hash(content []byte) string {
+	h := sha256.Sum256(content)
+	return hex.EncodeToString(h[:])
+}
+
+// ErrChangedSinceImport: serve --directory was given a file that changed
+// since it was imported, and the directory was changed otherwise since
+// (Graph, SCIM, administration): importing it would undo those changes.
+var ErrChangedSinceImport = errors.New("the directory was changed since its file was imported")
+
+// Seed makes f the directory where that is safe, and says what it did:
+// "seeded" (the engine had no directory), "unchanged" (f is what was last
+// imported), "re-imported" (f changed, and the directory was not changed
+// otherwise since its last import: a deployment managed by its file).
+// Otherwise the directory stays and the error wraps ErrChangedSinceImport,
+// saying what to do.
+func (s *Store) Seed(ctx context.Context, f *directory.File, src Source) (string, error) {
+	s.st.Lock()
+	cur := s.cur
+	s.st.Unlock()
+	switch {
+	case cur.Generation == 0:
+		return "seeded", s.Import(ctx, f, &src)
+	case cur.Source != nil && cur.Source.SHA256 == src.SHA256:
+		return "unchanged", nil
+	case cur.Source != nil && !cur.Changed:
+		return "re-imported", s.Import(ctx, f, &src)
+	}
+	what := "was made by changes alone (never imported)"
+	if cur.Source != nil {
+		what = fmt.Sprintf("was imported from %s %s at %s and changed since (Graph, SCIM or presenced admin)", cur.Source.Kind, cur.Source.Name, cur.Source.At.Format("2006-01-02 15:04:05Z07:00"))
+	}
+	return "", fmt.Errorf("%w: the directory in the engine %s, and %s is not what was imported; importing it would undo those changes, so it was not. Run `presenced directory import %s` to replace the directory with the file anyway, or `presenced directory export` to see the live directory; then start without --directory",
+		ErrChangedSinceImport, what, src.Name, src.Name)
+}

@@ -1,0 +1,45 @@
+package natsstore
+
+import (
+	"context"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// leaderTries bounds how many times a walk creates its consumer again to
+// have it served by the stream's leader (orderedOnLeader). JetStream
+// places it on one of the stream's replicas at random: with three, twelve
+// tries all missing the leader is one chance in ~130.
+const leaderTries = 12
+
+// orderedOnLeader creates a walk's ordered consumer and starts its
+// messages. In a cluster JetStream places that consumer (one replica) on
+// any server of the stream, preferring none that is current: on a node
+// still catching up (one back without its files) the walk would read an
+// old view of the keys, missing the newest, and the watch that follows
+// starts after them. So the consumer is made again until the stream's
+// leader serves it, which holds every acknowledged write; past
+// leaderTries the last one is kept (a leader that moves meanwhile).
+func (b *kv) orderedOnLeader(ctx context.Context, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, jetstream.MessagesContext, error) {
+	for try := 1; ; try++ {
+		cons, err := b.js.OrderedConsumer(ctx, b.stream, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		it, err := cons.Messages() // creates the consumer on the server
+		if err != nil {
+			return nil, nil, err
+		}
+		info := cons.CachedInfo()
+		if !b.e.opts.clustered() || try >= leaderTries || info == nil || info.Cluster == nil {
+			return cons, it, nil
+		}
+		if s, err := b.js.Stream(ctx, b.stream); err == nil {
+			if sc := s.CachedInfo().Cluster; sc != nil && sc.Leader == info.Cluster.Leader {
+				return cons, it, nil
+			}
+		}
+		it.Stop()
+		_ = b.js.DeleteConsumer(context.WithoutCancel(ctx), b.stream, info.Name)
+	}
+}

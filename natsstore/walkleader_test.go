@@ -1,0 +1,44 @@
+package natsstore_test
+
+import (
+	"testing"
+
+	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/store"
+)
+
+// A walk reads the keys through a consumer its stream's leader serves,
+// from whichever node it starts: JetStream would place the consumer on
+// any replica, and one still catching up (a node back without its files)
+// reads an old view. Checked while walking, ten walks from each node.
+func walkIsServedByTheLeader(t *testing.T, c *enginetest.Cluster) {
+	ctx := clusterCtx(t)
+	for n := range 3 {
+		kv, err := c.Node(n).Bucket(ctx, "walkleader")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Put(ctx, "k", []byte("v"), 0); err != nil && n == 0 {
+			t.Fatal(err)
+		}
+		js := c.Node(n).JetStream()
+		for range 10 {
+			err := kv.Walk(ctx, "", func(store.Entry) error {
+				s, err := js.Stream(ctx, "KV_walkleader")
+				if err != nil {
+					return err
+				}
+				leader := s.CachedInfo().Cluster.Leader
+				for ci := range s.ListConsumers(ctx).Info() {
+					if ci.Cluster == nil || ci.Cluster.Leader != leader {
+						t.Errorf("node %d: the walk's consumer is served by %v, the stream's leader is %s", n, ci.Cluster, leader)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
