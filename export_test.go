@@ -18,6 +18,14 @@ func (s *Server) OpenConnections() int {
 // readiness during a slow warm-up).
 func SlowWarmUp(cfg *Config, gate func(context.Context)) { cfg.warmGate = gate }
 
+// Delivers reports whether this node delivers subscription id now (it
+// holds the lease of its shard and runs its worker).
+func (s *Server) Delivers(id string) bool { return s.subs.Delivers(id) }
+
+// OpenStreams is how many live streams the server serves now (a stream's
+// users are released once it no longer counts).
+func (s *Server) OpenStreams() int { return s.api.OpenStreams() }
+
 // ShortEngineWait bounds the engine's writes and leader reads by d instead
 // of its default (a test of a cluster without quorum).
 func ShortEngineWait(cfg *Config, d time.Duration) { cfg.engineWait = d }

@@ -205,6 +205,7 @@ type Server struct {
 	stopOnce sync.Once
 	hub      *notify.Hub
 	subs     *notify.Manager
+	api      *graphapi.API
 	mail     *mailbox.Mailbox
 	runCtx   context.Context // the background work's; cancelled by runStop on shutdown
 	runStop  context.CancelFunc
@@ -407,6 +408,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		opts.DevClock = devClock{s}
 	}
 	api := graphapi.New(opts)
+	s.api = api
 	board, err := web.New(web.Options{Directory: s.dir, BaseURL: s.baseURL, Dev: s.cfg.Dev})
 	if err != nil {
 		return fmt.Errorf("presenced: the board: %w", err)
@@ -490,6 +492,11 @@ const (
 	changeLogMaxBytes = 1 << 30
 )
 
+// notifyLeaseTTL is how long a cluster node's hold on a shard of the
+// subscriptions lasts without a renewal: a node that dies is replaced
+// about that long after its last renewal (renewed every second).
+const notifyLeaseTTL = 3 * time.Second
+
 // changeLogBytes is the change log's size bound: the configured one, or a
 // quarter of the data volume up to changeLogMaxBytes, so that a small
 // volume is not reserved whole for it.
@@ -528,14 +535,30 @@ func (s *Server) startNotify(ctx context.Context) error {
 	s.metrics.GaugeFunc("notify_queue_depth", "Changes waiting in memory for their readers (webhook subscriptions and live streams).", func() float64 { return float64(fan.QueueDepth()) })
 	// Users stay watched (their changes logged) for as long as the log
 	// keeps changes, so that a stream may resume within that window.
-	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log, Linger: changeLogMaxAge})
+	// In a cluster a time-caused change is announced from what the engine
+	// holds (another node may have just written the user).
+	s.hub = notify.NewHub(notify.HubOptions{Core: s.core, Log: changes, Fanout: fan, Clock: s.clock, Logger: s.log, Linger: changeLogMaxAge,
+		Fresh: s.cfg.Cluster != nil})
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
 		s.hub.Run(runCtx)
 	}()
+	// In a cluster each shard of the subscriptions is delivered by the
+	// node that holds its lease; a single node delivers them all.
+	var leases store.Leases
+	holder := ""
+	if c := s.cfg.Cluster; c != nil {
+		if holder = c.NodeName; holder == "" {
+			holder, _ = os.Hostname()
+		}
+		if leases, err = s.engine.Leases(ctx, "leases", natsstore.LeaseOptions{Holder: holder, TTL: notifyLeaseTTL}); err != nil {
+			return fmt.Errorf("presenced: engine: %w", err)
+		}
+	}
 	s.subs = notify.NewManager(notify.ManagerOptions{
 		Hub: s.hub, Fanout: fan, KV: subsKV, Clock: s.clock, Logger: s.log, Observer: s.notifyObserver(),
+		Leases: leases, Holder: holder,
 		Policy:           subscription.URLPolicy{RequireHTTPS: !s.cfg.Dev, AllowPrivate: s.cfg.Dev || s.cfg.AllowPrivateWebhooks},
 		ValidationTokens: func(tenantID, appID string) (string, error) { return s.issuer.ValidationToken(tenantID, appID) },
 		Visible: func(tenantID string, u core.UserRef) bool {

@@ -59,6 +59,17 @@ func events(t *testing.T, ch <-chan sseEvent, n int) string {
 	return strings.Join(got, " ")
 }
 
+// resumeGaps are how long a stream's client stays away, and the events it
+// gets when it comes back, after two changes in its last ten minutes away.
+var resumeGaps = []struct {
+	gap  time.Duration
+	want string
+}{
+	{30 * time.Minute, "presence:Presenting presence:Away"},
+	{90 * time.Minute, "presence:Presenting presence:Away"},
+	{6 * time.Hour, "reset:Away"},
+}
+
 // A stream that reconnects with Last-Event-ID gets every change it missed
 // while it was away, as long as a resume is promised (the change log's
 // five hours); after longer it gets event: reset with the state now. Never
@@ -66,14 +77,7 @@ func events(t *testing.T, ch <-chan sseEvent, n int) string {
 // last watcher left, and a client back after 90 minutes got only the state
 // now, as an ordinary event.
 func TestStreamResumeAfterAGap(t *testing.T) {
-	for _, c := range []struct {
-		gap  time.Duration
-		want string
-	}{
-		{30 * time.Minute, "presence:Presenting presence:Away"},
-		{90 * time.Minute, "presence:Presenting presence:Away"},
-		{6 * time.Hour, "reset:Away"},
-	} {
+	for _, c := range resumeGaps {
 		t.Run(c.gap.String(), func(t *testing.T) {
 			e, closed := startNoticingStreams(t)
 			alex := e.user("alex")
@@ -153,4 +157,32 @@ func TestStreamResumeFromZeroAndBeyondTheEnd(t *testing.T) {
 			t.Fatalf("then %s", got)
 		}
 	})
+}
+
+// A resume is decided from the change log alone, so a restarted server
+// serves it as the one that logged the changes would have: before, a
+// restart forgot where each user's logging began, and every user changed
+// while the client was away came back as reset.
+func TestStreamResumeAfterARestart(t *testing.T) {
+	e, closed := startNoticingStreams(t)
+	alex := e.user("alex")
+	app := e.appToken()
+	ch, closeStream := e.openStream(t, app, "ids="+alex, "")
+	nextEvent(t, ch)
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("Busy", "InACall", "PT4H"))
+	last := nextEvent(t, ch).id
+	closeStream()
+	closed.wait(t)
+	e.fake.Add(10 * time.Minute)
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("DoNotDisturb", "Presenting", "PT4H"))
+	e.fake.Add(5 * time.Minute)
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("Away", "Away", "PT4H"))
+
+	e.restart()
+	app = e.appToken()
+	ch, closeStream = e.openStream(t, app, "ids="+alex, last)
+	defer closeStream()
+	if got := events(t, ch, 2); got != "presence:Presenting presence:Away" {
+		t.Fatalf("resumed after a restart: %s", got)
+	}
 }

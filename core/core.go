@@ -42,6 +42,23 @@ type Snapshot struct {
 	Facts presence.Facts
 	View  presence.View
 	Seq   presence.Stamp
+
+	// Before is the user's sequenceNumber immediately before the change
+	// that OnChange and OnWrite report: Sequence of the facts it replaced,
+	// at the write's instant. HasBefore says it is known: for a write of
+	// this node's (a compare-and-set on those facts), and for another
+	// node's write that the engine's Watch delivered right after the
+	// revision this node held (follow.go). A change learned otherwise (a
+	// Get after a revision conflict or by LockedFresh, a walk after the
+	// Watch restarted) may have replaced revisions this node never held:
+	// HasBefore is false. The change log chains records with it, so that
+	// a gap in the log shows (notify.Hub.Resume).
+	Before    presence.Stamp
+	HasBefore bool
+	// Local says the change is a write of this node (Do), reported once
+	// the engine acknowledged it; otherwise it was learned from the
+	// engine (another node's write).
+	Local bool
 }
 
 // Options configure a Core. KV and Clock are required.
@@ -365,6 +382,7 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		}
 		c.remember(u, c.ids.newEntry(rev, next))
 		snap = snapshot(u, next, now)
+		snap.Before, snap.HasBefore, snap.Local = presence.Sequence(cur, now), true, true
 		c.subMu.RLock()
 		if ch {
 			for _, f := range c.subs {
@@ -387,6 +405,11 @@ func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) e
 	sh := c.shardOf(u)
 	c.lock(sh)
 	defer c.unlock(sh)
+	return c.lockedLoaded(ctx, u, fn)
+}
+
+// lockedLoaded is Locked's body, under the user's write lock.
+func (c *Core) lockedLoaded(ctx context.Context, u UserRef, fn func(Snapshot) error) error {
 	var buf [256]byte // most entries fit: no allocation
 	e, err := c.load(ctx, u, buf[:])
 	if err != nil {
@@ -456,28 +479,13 @@ func (c *Core) remember(u UserRef, e entry) {
 // reload brings u's cached entry past revision stale after a revision
 // conflict (write lock held): the changes queued for the shard first (the
 // Watch may have delivered the write that won), else the leader's entry
-// (store.KV.Get), reported as a change learned from the engine; its
-// Watch copy is then skipped. A key deleted meanwhile is forgotten: the
-// next load reads it as never written.
+// (fetch).
 func (c *Core) reload(ctx context.Context, u UserRef, sh *shard, stale uint64) error {
 	c.applyQueued(sh)
 	if rev, _ := c.cachedRev(u); rev > stale {
 		return nil
 	}
-	got, err := c.kv.Get(ctx, u.Key())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		c.forget(u)
-		return nil
-	case err != nil:
-		return unavailable(err)
-	}
-	x, err := c.decodeChange(u, got.Revision, got.Value, false, true)
-	if err != nil {
-		return fmt.Errorf("core: %w", err)
-	}
-	c.applyLocked(sh, &x)
-	return nil
+	return c.fetch(ctx, u, sh)
 }
 
 func (c *Core) forget(u UserRef) {

@@ -39,6 +39,11 @@ type change struct {
 	// delivered). An entry of a user never cached that the warm-up reads
 	// is not news: nothing on this node held the user before.
 	news bool
+	// next: the Watch delivered it and skipped nothing before it
+	// (store.Change.Skipped), so it follows the revision cached for its
+	// user (a key's revisions come in order), and what that one showed
+	// is the change's Snapshot.Before.
+	next bool
 }
 
 // queue holds a shard's changes waiting for its write lock.
@@ -108,7 +113,7 @@ func (c *Core) applyLocked(sh *shard, ch *change) {
 		return // this node's own write, or older than what it holds
 	}
 	var prev entry
-	if cached && c.hasChangeSubs() {
+	if cached && (ch.next || c.hasChangeSubs()) {
 		prev = entry(sh.appendEntry(k, sl, nil))
 	}
 	sh.set(ch.u, ch.e)
@@ -116,7 +121,7 @@ func (c *Core) applyLocked(sh *shard, ch *change) {
 	if !cached && !ch.news {
 		return
 	}
-	c.report(ch.u, prev, ch.facts)
+	c.report(ch.u, prev, cached && ch.next, ch.facts)
 }
 
 // hasChangeSubs reports whether anything subscribed with OnChange.
@@ -127,14 +132,21 @@ func (c *Core) hasChangeSubs() bool {
 }
 
 // report tells the subscribers of a change learned from the engine: facts
-// replaced prev (the cached entry, "" if none). OnChange hears of it only
-// if the visible presence differs from prev's now.
-func (c *Core) report(u UserRef, prev entry, facts presence.Facts) {
+// replaced prev (the cached entry, "" if none), directly when next (the
+// Watch delivered it after prev). OnChange hears of it only if the
+// visible presence differs from prev's now.
+func (c *Core) report(u UserRef, prev entry, next bool, facts presence.Facts) {
 	snap := snapshot(u, facts, c.clock.Now())
+	before, err := c.facts(prev)
+	if next && err == nil && snap.Seq == facts.Seq {
+		// What the write showed is what it shows now (time has not
+		// changed it since): the change is the write, which followed
+		// what prev showed at its instant, as Do reports it.
+		snap.Before, snap.HasBefore = presence.Sequence(before, facts.LastWrite), true
+	}
 	c.subMu.RLock()
 	defer c.subMu.RUnlock()
 	if len(c.subs) > 0 {
-		before, err := c.facts(prev)
 		if err != nil || visibleChange(before, snap) {
 			for _, f := range c.subs {
 				f(snap)
@@ -281,6 +293,7 @@ func (c *Core) follow(ch store.Change) {
 		return // this node's own write, already cached: not decoded again
 	}
 	x, err := c.decodeChange(u, ch.Revision, ch.Value, ch.Deleted, true)
+	x.next = !ch.Skipped
 	if err != nil {
 		c.log.Error("cache: a changed user's facts cannot be read; reads of the user answer what was cached before", "user", u.UserID, "err", err)
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/internal/enginetest"
 	"github.com/presenced/presenced/natsstore"
+	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
 
@@ -122,6 +123,12 @@ func TestFollowSeesEveryNodesWrites(t *testing.T) {
 	if _, ch, err := b.c.Do(ctx, alice, set("desk", "Busy", "InACall")); err != nil || ch {
 		t.Fatalf("refresh: changed %v, %v", ch, err)
 	}
+	// Every node hears of it before the next write (a node whose watch
+	// is behind would otherwise meet a conflict and read the refresh from
+	// the leader, or never see it: the bucket keeps one revision a user).
+	for i, n := range nodes {
+		waitFor(t, fmt.Sprintf("node %d hears of the refresh", i), func() bool { w, _ := n.heard(); return len(w) == 2 })
+	}
 	// Node 2 changes it: visible.
 	if _, _, err := c.c.Do(ctx, alice, set("desk", "DoNotDisturb", "Presenting")); err != nil {
 		t.Fatal(err)
@@ -151,6 +158,15 @@ func TestFollowSeesEveryNodesWrites(t *testing.T) {
 			if writes[j].Seq.Less(writes[j-1].Seq) {
 				t.Errorf("node %d: sequenceNumber went back: %v after %v", i, writes[j].Seq, writes[j-1].Seq)
 			}
+		}
+		// Each change, this node's or another's, names the sequenceNumber
+		// it replaced (the change log chains its records with it).
+		var before presence.Stamp
+		for j, w := range writes {
+			if !w.HasBefore || w.Before != before {
+				t.Errorf("node %d, change %d: Before %v (known %v), want %v", i, j, w.Before, w.HasBefore, before)
+			}
+			before = w.Seq
 		}
 	}
 }

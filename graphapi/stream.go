@@ -20,12 +20,9 @@ type Streams interface {
 	Watch(ctx context.Context, users []core.UserRef) (release func(), err error)
 	// LastSeq is the log's position now.
 	LastSeq(ctx context.Context) (uint64, error)
-	// Missing says which watched users may have changes after position
-	// after that the log does not hold, and the log's position now.
-	Missing(ctx context.Context, users []core.UserRef, after uint64) (head uint64, missing []bool, err error)
-	// Replay calls fn with the users' changes logged from position from
-	// through to.
-	Replay(ctx context.Context, users []core.UserRef, from, to uint64, fn func(notify.Entry) error) error
+	// Resume prepares a resume after position after of watched users:
+	// which of them the log holds every change of since then.
+	Resume(ctx context.Context, users []core.UserRef, after uint64) (*notify.Resume, error)
 	// Open returns a feed of the users' changes from position from on.
 	Open(users []core.UserRef, from uint64) *notify.Feed
 }
@@ -101,14 +98,13 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	// everyone's state; a resumed one after its position, with the state
 	// of the users whose changes since may be missing.
 	var head uint64
-	missing := make([]bool, len(users))
+	var res *notify.Resume
 	if resume {
-		head, missing, err = a.streams.Missing(ctx, users, after)
+		if res, err = a.streams.Resume(ctx, users, after); err == nil {
+			head = res.Head()
+		}
 	} else {
 		head, err = a.streams.LastSeq(ctx)
-		for i := range missing {
-			missing[i] = true
-		}
 	}
 	if err != nil {
 		a.writeError(w, r, err)
@@ -123,7 +119,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	st := &streamSession{a: a, p: p, raw: raw, users: users, version: a.dir.Version(),
 		out: out, sent: map[string]presence.Stamp{}, gone: map[string]bool{}}
-	reason := st.run(ctx, resume, after, head, missing)
+	reason := st.run(ctx, res, head)
 	// Release before saying the stream closed: the users' linger counts
 	// from the moment the stream stopped watching, and whoever waits for
 	// this line (tests, operators) sees the watch already released.
@@ -207,8 +203,8 @@ func (e *streamEnd) Error() string { return e.reason + ": " + e.message }
 
 // run sends the stream's start and then its changes until the client
 // goes, the server stops, or the stream ends; it returns why it stopped.
-func (st *streamSession) run(ctx context.Context, resume bool, after, head uint64, missing []bool) string {
-	err := st.start(ctx, resume, after, head, missing)
+func (st *streamSession) run(ctx context.Context, res *notify.Resume, head uint64) string {
+	err := st.start(ctx, res, head)
 	if err == nil {
 		err = st.follow(ctx, head)
 	}
@@ -229,34 +225,30 @@ func (st *streamSession) run(ctx context.Context, resume bool, after, head uint6
 	}
 }
 
-// start sends what a new or resumed stream begins with: for a resumed one,
-// the changes after its position that the log holds for the users it may
-// serve from there, in order; then the state of the users it may not
-// (reset), or of everyone (a new stream's presence). Only the last event of
-// that batch carries an id (head): a client cut off in the middle of it
-// still has its old position, and gets the whole batch again.
-func (st *streamSession) start(ctx context.Context, resume bool, after, head uint64, missing []bool) error {
+// start sends what a new or resumed stream begins with: for a resumed one
+// (res), the changes after its position that the log holds for each user
+// as long as they follow one another, in order; then the state of the
+// users whose changes since may be missing (reset), or of everyone (a new
+// stream's presence). Only the last event of that batch carries an id
+// (head): a client cut off in the middle of it still has its old
+// position, and gets the whole batch again.
+func (st *streamSession) start(ctx context.Context, res *notify.Resume, head uint64) error {
 	if err := st.out.write([]byte("retry: 1000\n\n")); err != nil {
 		return err
 	}
-	var kept, reset []core.UserRef
-	for i, u := range st.users {
-		if missing[i] {
-			reset = append(reset, u)
-		} else {
-			kept = append(kept, u)
+	if res == nil {
+		return st.states(ctx, "presence", head, st.users)
+	}
+	if err := res.Replay(ctx, st.change); err != nil {
+		return err
+	}
+	var reset []core.UserRef
+	for i, m := range res.Missing() {
+		if m {
+			reset = append(reset, st.users[i])
 		}
 	}
-	if resume && len(kept) > 0 && after < head {
-		if err := st.a.streams.Replay(ctx, kept, after+1, head, st.change); err != nil {
-			return err
-		}
-	}
-	kind := "presence"
-	if resume {
-		kind = "reset"
-	}
-	return st.states(ctx, kind, head, reset)
+	return st.states(ctx, "reset", head, reset)
 }
 
 // follow sends every change after head until the stream ends; while idle

@@ -15,8 +15,8 @@ import (
 // Subscriptions keeps Graph change-notification subscriptions.
 type Subscriptions interface {
 	Create(ctx context.Context, owner notify.Owner, s subscription.Subscription) (subscription.Subscription, error)
-	Get(owner notify.Owner, id string) (subscription.Subscription, error)
-	List(owner notify.Owner) []subscription.Subscription
+	Get(ctx context.Context, owner notify.Owner, id string) (subscription.Subscription, error)
+	List(ctx context.Context, owner notify.Owner) ([]subscription.Subscription, error)
 	Renew(ctx context.Context, owner notify.Owner, id string, exp time.Time) (subscription.Subscription, error)
 	Delete(ctx context.Context, owner notify.Owner, id string) error
 }
@@ -141,7 +141,7 @@ func (a *API) subscriptionItem(w http.ResponseWriter, r *http.Request) {
 	var s subscription.Subscription
 	switch r.Method {
 	case http.MethodGet:
-		s, err = a.subs.Get(owner, id)
+		s, err = a.subs.Get(r.Context(), owner, id)
 	case http.MethodDelete:
 		if err = a.subs.Delete(r.Context(), owner, id); err == nil {
 			w.WriteHeader(http.StatusNoContent)
@@ -177,7 +177,11 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	list := a.subs.List(owner)
+	list, err := a.subs.List(r.Context(), owner)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	out := struct {
 		Context string             `json:"@odata.context"`
 		Value   []subscriptionJSON `json:"value"`

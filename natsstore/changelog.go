@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,6 +47,9 @@ func (e *Engine) Log(ctx context.Context, name string, o LogOptions) (store.Log,
 			MaxAge:    o.MaxAge,
 			MaxBytes:  maxBytes,
 			Replicas:  l.Replicas,
+			// LastMany reads with batched direct gets (a stream created
+			// before this is updated to allow them).
+			AllowDirect: true,
 		})
 		if isNoSpace(err) {
 			// As for buckets (Engine.Bucket): keep the stored settings.
@@ -61,7 +65,7 @@ func (e *Engine) Log(ctx context.Context, name string, o LogOptions) (store.Log,
 	e.mu.Lock()
 	e.streams[name] = true
 	e.mu.Unlock()
-	lg := &log{js: e.js, e: e, s: s, name: name}
+	lg := &log{js: e.js, e: e, s: s, name: name, nc: e.nc, direct: s.CachedInfo().Config.AllowDirect}
 	if !e.opts.clustered() {
 		lg.g = e.guard // as for buckets: a quorum stores a clustered write
 	}
@@ -74,6 +78,10 @@ type log struct {
 	e    *Engine // in a cluster, appends go through e.do (leader.go)
 	s    jetstream.Stream
 	name string
+	nc   *nats.Conn
+	// direct: the stream answers direct gets (LastMany); a stream whose
+	// settings could not be updated (a full disk) is read subject by subject.
+	direct bool
 }
 
 var _ store.Log = (*log)(nil)
@@ -126,6 +134,93 @@ func (l *log) Last(ctx context.Context, subject string) (store.Record, error) {
 		return store.Record{}, fmt.Errorf("natsstore: last of %s %q: %w", l.name, subject, err)
 	}
 	return store.Record{Subject: m.Subject, Seq: m.Sequence, Time: m.Time, Data: m.Data}, nil
+}
+
+// LastMany reads with JetStream's batched direct get (multi_last with
+// up_to_seq), a chunk of subjects at a time, as KV.GetMany does.
+func (l *log) LastMany(ctx context.Context, subjects []string, upTo uint64) ([]store.Record, error) {
+	out := make([]store.Record, len(subjects))
+	if len(subjects) == 0 {
+		return out, nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
+		defer cancel()
+	}
+	if upTo != 0 {
+		// The server answers nothing for a position past its last one,
+		// where "the newest" is meant.
+		last, err := l.LastSeq(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if upTo >= last {
+			upTo = 0
+		}
+	}
+	if !l.direct {
+		return l.lastEach(ctx, subjects, upTo, out)
+	}
+	at := make(map[string][]int, len(subjects))
+	distinct := make([]string, 0, len(subjects))
+	for i, s := range subjects {
+		if _, ok := at[s]; !ok {
+			distinct = append(distinct, s)
+		}
+		at[s] = append(at[s], i)
+	}
+	got := func(m *nats.Msg) error {
+		subj := m.Header.Get(jetstream.SubjectHeader)
+		idx, asked := at[subj]
+		if !asked {
+			return fmt.Errorf("answer for subject %q, which was not asked for", subj)
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil || seq == 0 {
+			return fmt.Errorf("answer for %q with sequence %q", subj, m.Header.Get(jetstream.SequenceHeader))
+		}
+		r := store.Record{Subject: subj, Seq: seq, Data: m.Data}
+		if ts, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer)); err == nil {
+			r.Time = ts
+		}
+		for _, i := range idx {
+			out[i] = r
+		}
+		return nil
+	}
+	for len(distinct) > 0 {
+		n, size := 0, 0
+		for n < len(distinct) && n < maxMultiLast && (n == 0 || size+len(distinct[n])+3 <= multiLastBytes) {
+			size += len(distinct[n]) + 3
+			n++
+		}
+		req := multiLastRequest{MultiLast: distinct[:n], UpToSeq: upTo, MaxBytes: multiLastMaxBytes}
+		if err := directMultiLast(ctx, l.nc, l.name, req, got); err != nil {
+			return nil, fmt.Errorf("natsstore: last of %d subjects of %s: %w", len(subjects), l.name, unavailable(err))
+		}
+		distinct = distinct[n:]
+	}
+	return out, nil
+}
+
+// lastEach is LastMany one subject at a time, for a stream without direct
+// gets: only the newest record of each (upTo 0) can be read that way.
+func (l *log) lastEach(ctx context.Context, subjects []string, upTo uint64, out []store.Record) ([]store.Record, error) {
+	if upTo != 0 {
+		return nil, fmt.Errorf("natsstore: %s does not answer direct gets: its records up to a position cannot be read", l.name)
+	}
+	for i, s := range subjects {
+		r, err := l.Last(ctx, s)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			out[i] = r
+		}
+	}
+	return out, nil
 }
 
 func (l *log) state(ctx context.Context) (jetstream.StreamState, error) {
@@ -199,8 +294,15 @@ func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn f
 	if to < from {
 		return nil
 	}
+	// Each fetch of an ordered consumer makes a new consumer on the
+	// server, and nats.go by default retries that for ever, without a
+	// context: with the stream leaderless (a node stopped) or without
+	// quorum, Read would never return, and neither would the delivery
+	// worker waiting on it, nor a server stopping. One try (bounded by
+	// nats.go's 10 s), then the error: the caller retries.
 	c, err := l.s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+		MaxResetAttempts: 1,
 	})
 	if err != nil {
 		return fmt.Errorf("natsstore: read %s: %w", l.name, err)

@@ -139,6 +139,7 @@ func deleted(h nats.Header) bool {
 
 type multiLastRequest struct {
 	MultiLast []string `json:"multi_last"`
+	UpToSeq   uint64   `json:"up_to_seq,omitempty"`
 	MaxBytes  int      `json:"max_bytes,omitempty"`
 }
 
@@ -146,8 +147,17 @@ type multiLastRequest struct {
 // maxMultiLast of them) and hands each to got, repeating the request for
 // the subjects not answered yet if the server stopped early.
 func (b *kv) multiLast(ctx context.Context, subjects []string, got func(*nats.Msg) error) error {
+	return directMultiLast(ctx, b.nc, b.stream, multiLastRequest{MultiLast: subjects, MaxBytes: cmp.Or(b.maxBytes, multiLastMaxBytes)}, got)
+}
+
+// directMultiLast makes the batched direct get req of stream (its
+// MultiLast at most maxMultiLast subjects), repeating it for the subjects
+// not answered yet if the server stopped early.
+func directMultiLast(ctx context.Context, nc *nats.Conn, stream string, req multiLastRequest, got func(*nats.Msg) error) error {
+	subjects := req.MultiLast
 	for {
-		answered, pending, err := b.multiLastOnce(ctx, subjects, got)
+		req.MultiLast = subjects
+		answered, pending, err := multiLastOnce(ctx, nc, stream, req, got)
 		if err != nil || pending == 0 {
 			return err
 		}
@@ -173,22 +183,22 @@ func (b *kv) multiLast(ctx context.Context, subjects []string, got func(*nats.Ms
 // multiLastOnce makes one batched direct get and reads its answer up to the
 // end-of-batch status. It returns the subjects answered and how many
 // messages the server still had when it stopped.
-func (b *kv) multiLastOnce(ctx context.Context, subjects []string, got func(*nats.Msg) error) (answered []string, pending uint64, err error) {
-	body, err := json.Marshal(multiLastRequest{MultiLast: subjects, MaxBytes: cmp.Or(b.maxBytes, multiLastMaxBytes)})
+func multiLastOnce(ctx context.Context, nc *nats.Conn, stream string, req multiLastRequest, got func(*nats.Msg) error) (answered []string, pending uint64, err error) {
+	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, 0, err
 	}
 	// The answer is at most one message per subject and one status, so a
 	// channel that holds them all never drops one (and is far smaller
 	// than SubscribeSync's, which holds 65,536 pointers).
-	ch := make(chan *nats.Msg, len(subjects)+1)
-	inbox := b.nc.NewInbox()
-	sub, err := b.nc.ChanSubscribe(inbox, ch)
+	ch := make(chan *nats.Msg, len(req.MultiLast)+1)
+	inbox := nc.NewInbox()
+	sub, err := nc.ChanSubscribe(inbox, ch)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := b.nc.PublishRequest("$JS.API.DIRECT.GET."+b.stream, inbox, body); err != nil {
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, body); err != nil {
 		return nil, 0, err
 	}
 	for {

@@ -144,10 +144,10 @@ func TestGetManyMoreThanOneBatch(t *testing.T) {
 		}
 	}
 	noop := func(*nats.Msg) error { return nil }
-	if _, _, err := b.multiLastOnce(ctx, subjects[:maxMultiLast], noop); err != nil {
+	if _, _, err := multiLastOnce(ctx, b.nc, b.stream, multiLastRequest{MultiLast: subjects[:maxMultiLast]}, noop); err != nil {
 		t.Fatalf("%d subjects: %v", maxMultiLast, err)
 	}
-	if _, _, err := b.multiLastOnce(ctx, subjects[:maxMultiLast+1], noop); err == nil || !strings.Contains(err.Error(), "413") {
+	if _, _, err := multiLastOnce(ctx, b.nc, b.stream, multiLastRequest{MultiLast: subjects[:maxMultiLast+1]}, noop); err == nil || !strings.Contains(err.Error(), "413") {
 		t.Fatalf("%d subjects: %v, want 413 Too Many Results", maxMultiLast+1, err)
 	}
 }

@@ -89,9 +89,11 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string) error {
 	var (
 		cons jetstream.Consumer
 		it   jetstream.MessagesContext
+		last uint64
 	)
 	err := b.e.retry(ctx, "a watch on "+b.stream, func(ctx context.Context) error {
-		last, err := b.lastSeq(ctx)
+		var err error
+		last, err = b.lastSeq(ctx)
 		if err != nil {
 			return err
 		}
@@ -118,12 +120,20 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string) error {
 		return errWatchStopped
 	}
 	w.subs = append(w.subs, watchSub{b: b, cons: cons, it: it})
-	w.wg.Go(func() { w.follow(b, prefix, it) })
+	w.wg.Go(func() { w.follow(b, prefix, it, last+1) })
 	return nil
 }
 
-// follow hands it's changes to Next until the watch stops or fails.
-func (w *watcher) follow(b *kv, prefix string, it jetstream.MessagesContext) {
+// follow hands it's changes to Next until the watch stops or fails. next
+// is the stream sequence expected next: a delivered one beyond it means
+// messages were removed before they were delivered (History 1: replaced
+// by a newer revision of their key, stored later in the stream), so the
+// changes are marked Skipped until one is delivered with nothing pending
+// (every replacement stored before the skip has been delivered by then).
+// (A presence partition holds only the watched "u." keys; a bucket with
+// other keys is marked more often than needed, never less.)
+func (w *watcher) follow(b *kv, prefix string, it jetstream.MessagesContext, next uint64) {
+	skipped := false
 	for {
 		m, err := it.Next()
 		if err != nil {
@@ -135,13 +145,22 @@ func (w *watcher) follow(b *kv, prefix string, it jetstream.MessagesContext) {
 		}
 		meta, err := m.Metadata()
 		if err != nil {
+			skipped = true // its sequence is not known
 			continue
 		}
+		seq := meta.Sequence.Stream
+		if seq != next {
+			skipped = true
+		}
+		next = seq + 1
 		key, ok := strings.CutPrefix(m.Subject(), b.prefix)
 		if !ok || !strings.HasPrefix(key, prefix) {
 			continue
 		}
-		c := store.Change{Key: key, Revision: meta.Sequence.Stream}
+		c := store.Change{Key: key, Revision: seq, Skipped: skipped}
+		if meta.NumPending == 0 {
+			skipped = false
+		}
 		if deleted(m.Headers()) {
 			c.Deleted = true
 		} else {

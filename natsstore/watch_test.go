@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -38,5 +39,70 @@ func TestWatchWhoseContextEndsElsewhere(t *testing.T) {
 			w.Stop()
 		}
 		cancel()
+	}
+}
+
+// A watch that fell behind never gets a revision the bucket replaced
+// before delivering it (History 1): the changes it delivers from there
+// until it caught up are marked Skipped, so that a reader does not take
+// a change for the direct successor of the key's last one it saw. The
+// changes before the skip, and after the catch-up, are not marked.
+func TestWatchMarksWhatMayHaveSkippedARevision(t *testing.T) {
+	ctx := ctxT(t)
+	e := openT(t, Options{Dir: t.TempDir()})
+	b := bucketT(t, e, "presence")
+	w, err := b.Watch(ctx, "u.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	// Nobody takes the watch's changes: its buffer and the client's fill,
+	// the engine stops sending, and then x's first revision is replaced
+	// before it was sent.
+	const filler = 1500
+	for i := range filler {
+		if _, err := b.Put(ctx, fmt.Sprintf("u.t.k%d", i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r1, err := b.Put(ctx, "u.t.x", []byte("one"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := b.Put(ctx, "u.t.x", []byte("two"), r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() (key string, rev uint64, skipped bool) {
+		t.Helper()
+		nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		c, err := w.Next(nctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Key, c.Revision, c.Skipped
+	}
+	first := true
+	for {
+		key, rev, skipped := next()
+		if key == "u.t.x" {
+			if rev != r2 || !skipped {
+				t.Fatalf("x: revision %d (skipped %v); want %d, marked (%d was replaced before it was sent)", rev, skipped, r2, r1)
+			}
+			break
+		}
+		if first && skipped {
+			t.Fatalf("the first change (%s) is marked", key)
+		}
+		first = false
+	}
+	// Caught up: the next change is not marked.
+	r3, err := b.Put(ctx, "u.t.x", []byte("three"), r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, rev, skipped := next(); key != "u.t.x" || rev != r3 || skipped {
+		t.Fatalf("after the catch-up: %s %d (skipped %v)", key, rev, skipped)
 	}
 }

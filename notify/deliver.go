@@ -116,9 +116,10 @@ func (m *Manager) deliver(ctx context.Context, rs *running, c *Change) bool {
 	s := rs.get()
 	u := core.UserRef{TenantID: c.TenantID, UserID: c.UserID}
 	// Changes from before the subscription existed (the hub's catch-up of
-	// an unwatched user), repeats, and users the tenant may no longer see
-	// are not delivered.
-	if c.Seq.At < s.CreatedAt.UnixNano() || !rs.lastByUser[c.UserID].Less(c.Seq) || !m.o.Visible(s.TenantID, u) {
+	// an unwatched user), from once it expired (the node removes it within
+	// a second, while GET already answers 404 from the engine), repeats,
+	// and users the tenant may no longer see are not delivered.
+	if c.Seq.At < s.CreatedAt.UnixNano() || s.Expired(c.At) || !rs.lastByUser[c.UserID].Less(c.Seq) || !m.o.Visible(s.TenantID, u) {
 		return true
 	}
 	body, err := m.body(s, rs, *c)

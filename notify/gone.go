@@ -55,10 +55,10 @@ func (m *Manager) prune(ctx context.Context, ended func(subscription.Subscriptio
 		if !ended(s) {
 			continue
 		}
-		if !m.stop(rs) {
+		if !m.forget(s.ID) {
 			continue
 		}
-		m.remove(ctx, s.ID)
+		m.remove(ctx, s)
 		m.log.Info("subscription removed: its users or its creator left the directory", "subscription", s.ID)
 		if s.LifecycleNotificationURL != "" {
 			m.wg.Add(1)

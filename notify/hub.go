@@ -27,8 +27,14 @@ type Change struct {
 	TenantID string         `json:"tenantId"`
 	UserID   string         `json:"userId"`
 	Seq      presence.Stamp `json:"seq"`
-	At       time.Time      `json:"at"`
-	View     presence.View  `json:"view"`
+	// Prev is the user's sequenceNumber immediately before this change;
+	// nil when the node that logged it did not know it (a catch-up of a
+	// write it did not see, a record from before records had it). The
+	// log's records of a user are complete exactly where each one's Prev
+	// is the Seq of the one before (Hub.Resume).
+	Prev *presence.Stamp `json:"prev,omitempty"`
+	At   time.Time       `json:"at"`
+	View presence.View   `json:"view"`
 }
 
 // Snapshot is the change as core's snapshot (for rendering).
@@ -51,6 +57,11 @@ type HubOptions struct {
 	// set it to the log's retention, as long as a resume is promised
 	// (default 5 hours).
 	Linger time.Duration
+	// Fresh announces changes caused by time from the user's record as
+	// the engine holds it (core.LockedFresh) rather than this node's
+	// cache: in a cluster, where another node may have written the user a
+	// moment ago.
+	Fresh bool
 }
 
 // Hub decides which users are watched, appends their changes to the log,
@@ -64,31 +75,29 @@ type Hub struct {
 	clock  clock.Clock
 	logger *slog.Logger
 	linger time.Duration
+	lock   func(context.Context, core.UserRef, func(core.Snapshot) error) error
 
 	mu      sync.Mutex
 	watched map[core.UserRef]*watch
-	due     due.Heap
-	retry   map[core.UserRef]struct{} // appends that failed: tried again at the next wake
-	wake    chan struct{}
+	// kept: users whose changes written through this node are logged even
+	// while nobody watches them here (Keep).
+	kept  map[core.UserRef]int
+	due   due.Heap
+	retry map[core.UserRef]struct{} // appends that failed: tried again at the next wake
+	// remote: changes learned without what they replaced, checked once
+	// a node that knows has had remoteDelay to log them
+	// (by the wall clock: the server's may be a dev clock that stands still).
+	remote map[core.UserRef]time.Time
+	wake   chan struct{}
 }
 
 type watch struct {
 	count   int
 	until   time.Time // with count 0: watched until then
 	last    presence.Stamp
-	lastPos uint64    // the log position of last
+	lastPos uint64    // the log position of last (0: the user has no record)
 	known   bool      // last is known (read from the log or appended)
 	dueAt   time.Time // the instant queued in the heap, zero if none
-
-	// since is the log position from which every change of the user is in
-	// the log: the position of the change that matched the presence when
-	// logging (re)started. A stream resuming from before it may have
-	// missed a change (Missing).
-	since    uint64
-	sinceSet bool
-	// broken: an append failed; the catch-up append that follows moves
-	// since, as the change in between may be missing from the log.
-	broken bool
 }
 
 // over reports whether w is a watch whose linger ended at or before now.
@@ -97,12 +106,17 @@ func (w *watch) over(now time.Time) bool { return w.count == 0 && !now.Before(w.
 // NewHub builds a hub; Run starts its clock loop.
 func NewHub(o HubOptions) *Hub {
 	h := &Hub{core: o.Core, log: o.Log, fan: o.Fanout, clock: o.Clock, logger: o.Logger, linger: o.Linger,
-		watched: make(map[core.UserRef]*watch), retry: make(map[core.UserRef]struct{}), wake: make(chan struct{}, 1)}
+		watched: make(map[core.UserRef]*watch), kept: make(map[core.UserRef]int), retry: make(map[core.UserRef]struct{}),
+		remote: make(map[core.UserRef]time.Time), wake: make(chan struct{}, 1)}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
 	if h.linger <= 0 {
 		h.linger = 5 * time.Hour
+	}
+	h.lock = o.Core.Locked
+	if o.Fresh {
+		h.lock = o.Core.LockedFresh
 	}
 	o.Core.OnWrite(h.onWrite)
 	if j, ok := o.Clock.(clock.Jumper); ok {
@@ -163,23 +177,72 @@ func (h *Hub) Watch(ctx context.Context, users []core.UserRef) (release func(), 
 	return release, nil
 }
 
-// onWrite runs inside core.Do, under the user's write lock, after the
-// engine acknowledged a write — one that changed the visible presence, or
-// one that did not but may bring the next time-caused change earlier (a
+// Keep marks users whose changes written through this node are logged
+// even while nobody watches them here, until release is called. In a
+// cluster every node keeps the users of every subscription: the node that
+// delivers a subscription watches its users (and logs every change,
+// whoever wrote it, and what time does), but while a shard changes hands
+// nobody does, and a write made meanwhile must still be in the log that
+// the next holder reads from the saved position. The writer knows exactly
+// what the write replaced, so its record chains; time-caused changes are
+// left to the watching nodes.
+func (h *Hub) Keep(users []core.UserRef) (release func()) {
+	h.mu.Lock()
+	for _, u := range users {
+		h.kept[u]++
+	}
+	h.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for _, u := range users {
+				if h.kept[u]--; h.kept[u] <= 0 {
+					delete(h.kept, u)
+				}
+			}
+		})
+	}
+}
+
+// onWrite runs under the user's write lock for every change core reports:
+// a write of this node once the engine acknowledged it, or another node's
+// learned from the engine — one that changed the visible presence, or one
+// that did not but may bring the next time-caused change earlier (a
 // calendar window holding a new meeting).
 func (h *Hub) onWrite(s core.Snapshot) {
 	if h.current(s.User) == nil {
+		if s.Local && s.HasBefore && h.isKept(s.User) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := h.appendIfNew(ctx, s, &s.Before, true); err != nil {
+				// A watching node, or the next holder's announce, logs it.
+				h.logger.Warn("a change of a subscribed user not logged by its writer", "user", s.User.UserID, "err", err)
+			}
+		}
+		return
+	}
+	if !s.HasBefore {
+		// Learned from the engine without what it replaced (core may not
+		// have held the revision before it): a node that knows — its
+		// writer, or one whose Watch delivered it in order — logs it with
+		// its prev within milliseconds if it watches the user; this node
+		// checks a little later and catches up what is still missing.
+		h.mu.Lock()
+		if _, ok := h.remote[s.User]; !ok {
+			h.remote[s.User] = clock.Real{}.Now().Add(remoteDelay)
+		}
+		h.mu.Unlock()
+		h.schedule(s)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.appendIfNew(ctx, s); err != nil {
+	if err := h.appendIfNew(ctx, s, &s.Before, false); err != nil {
 		h.logger.Warn("change not yet in the log; will retry", "user", s.User.UserID, "err", err)
 		h.mu.Lock()
 		h.retry[s.User] = struct{}{}
-		if w := h.watched[s.User]; w != nil {
-			w.broken = true
-		}
 		h.mu.Unlock()
 		h.nudge()
 		return
@@ -190,8 +253,8 @@ func (h *Hub) onWrite(s core.Snapshot) {
 // announce brings the log up to date with the user's presence now, under
 // the user's write lock, and queues the next time-caused change.
 func (h *Hub) announce(ctx context.Context, u core.UserRef) error {
-	return h.core.Locked(ctx, u, func(s core.Snapshot) error {
-		if err := h.appendIfNew(ctx, s); err != nil {
+	return h.lock(ctx, u, func(s core.Snapshot) error {
+		if err := h.appendIfNew(ctx, s, prevOf(s), false); err != nil {
 			return err
 		}
 		h.schedule(s)
@@ -199,53 +262,101 @@ func (h *Hub) announce(ctx context.Context, u core.UserRef) error {
 	})
 }
 
-// appendIfNew appends s unless the log already has a change as new. Must
-// run under the user's write lock (core.Do or core.Locked).
-func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot) error {
-	w := h.current(s.User)
-	if w == nil {
+// prevOf is the sequenceNumber just before s's presence began, where s
+// alone says it: a change caused by time at instant t followed what the
+// same facts showed just before t. A presence set by the last write
+// followed whatever that write replaced, which the facts no longer hold:
+// unknown (nil).
+func prevOf(s core.Snapshot) *presence.Stamp {
+	if s.Seq == s.Facts.Seq {
+		if s.Seq == (presence.Stamp{}) {
+			return &presence.Stamp{} // never changed
+		}
 		return nil
 	}
-	h.mu.Lock()
-	known, last, lastPos := w.known, w.last, w.lastPos
-	h.mu.Unlock()
-	if !known {
-		r, err := h.log.Last(ctx, Subject(s.User))
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return err
-		default:
-			var c Change
-			if err := json.Unmarshal(r.Data, &c); err != nil {
-				return fmt.Errorf("notify: decode change %d: %w", r.Seq, err)
-			}
-			last, lastPos = c.Seq, r.Seq
-		}
+	p := presence.Sequence(s.Facts, time.Unix(0, s.Seq.At-1).UTC())
+	return &p
+}
+
+// remoteDelay is how long a node waits before it logs a change it learned
+// without knowing what the change replaced: a node that knows logs it
+// within milliseconds, if one watches the user and is alive.
+const remoteDelay = time.Second
+
+// appendAttempts bounds how often appendIfNew tries again after another
+// node appended to the user's subject first.
+const appendAttempts = 8
+
+// appendIfNew appends s (whose presence followed prev) unless the log
+// already has a change as new. It appends only right after the user's
+// last record (Log.AppendAfter): when several nodes log the same change,
+// one appends it and the others find it logged. The user must be watched
+// here, or kept (then the user's last record is read first). Must run
+// under the user's write lock (core.Do or core.Locked).
+func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot, prev *presence.Stamp, kept bool) error {
+	var (
+		known   bool
+		last    presence.Stamp
+		lastPos uint64
+	)
+	if w := h.current(s.User); w != nil {
+		h.mu.Lock()
+		known, last, lastPos = w.known, w.last, w.lastPos
+		h.mu.Unlock()
+	} else if !kept {
+		return nil
 	}
-	if known || last != (presence.Stamp{}) {
-		if !last.Less(s.Seq) {
-			// The log is up to date: no visible change since the change
-			// at lastPos (a sequenceNumber changes with every one).
+	subject := Subject(s.User)
+	var data []byte
+	for attempt := 1; ; attempt++ {
+		if !known {
+			var err error
+			if last, lastPos, err = h.lastOf(ctx, subject); err != nil {
+				return err
+			}
+			known = true
+		}
+		if lastPos != 0 && !last.Less(s.Seq) || lastPos == 0 && s.Seq == (presence.Stamp{}) {
+			// Logged already (a sequenceNumber changes with every visible
+			// change), or never written and never logged.
 			h.setLast(s.User, last, lastPos)
 			return nil
 		}
-	} else if s.Seq == (presence.Stamp{}) {
-		// Never written, never logged: nothing has changed yet.
-		h.setLast(s.User, last, 0)
+		if data == nil {
+			var err error
+			c := Change{TenantID: s.User.TenantID, UserID: s.User.UserID, Seq: s.Seq, Prev: prev, At: s.At, View: s.View}
+			if data, err = json.Marshal(c); err != nil {
+				return err
+			}
+		}
+		pos, err := h.log.AppendAfter(ctx, subject, lastPos, data)
+		if errors.Is(err, store.ErrConflict) && attempt < appendAttempts {
+			known = false // another node appended first: see what
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		h.setLast(s.User, s.Seq, pos)
 		return nil
 	}
-	c := Change{TenantID: s.User.TenantID, UserID: s.User.UserID, Seq: s.Seq, At: s.At, View: s.View}
-	data, err := json.Marshal(c)
-	if err != nil {
-		return err
+}
+
+// lastOf reads the user's newest record: its sequenceNumber and position
+// (0 if the user has none).
+func (h *Hub) lastOf(ctx context.Context, subject string) (presence.Stamp, uint64, error) {
+	r, err := h.log.Last(ctx, subject)
+	if errors.Is(err, store.ErrNotFound) {
+		return presence.Stamp{}, 0, nil
 	}
-	pos, err := h.log.Append(ctx, Subject(s.User), data)
 	if err != nil {
-		return err
+		return presence.Stamp{}, 0, err
 	}
-	h.setLast(s.User, s.Seq, pos)
-	return nil
+	var c Change
+	if err := json.Unmarshal(r.Data, &c); err != nil {
+		return presence.Stamp{}, 0, fmt.Errorf("notify: decode change %d: %w", r.Seq, err)
+	}
+	return c.Seq, r.Seq, nil
 }
 
 // setLast records that the log's newest change of u is s, at position pos.
@@ -253,12 +364,16 @@ func (h *Hub) setLast(u core.UserRef, s presence.Stamp, pos uint64) {
 	h.mu.Lock()
 	if w := h.watched[u]; w != nil {
 		w.last, w.lastPos, w.known = s, pos, true
-		if !w.sinceSet || w.broken {
-			w.since, w.sinceSet, w.broken = pos, true, false
-		}
 	}
 	delete(h.retry, u)
 	h.mu.Unlock()
+}
+
+// isKept reports whether u's changes written here are logged (Keep).
+func (h *Hub) isKept(u core.UserRef) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.kept[u] > 0
 }
 
 // current returns u's watch if u is watched now (a linger that ended
@@ -327,6 +442,15 @@ func (h *Hub) Run(ctx context.Context) {
 			}
 		}
 		clear(h.retry)
+		wall := clock.Real{}.Now()
+		for u, at := range h.remote {
+			if !wall.Before(at) {
+				delete(h.remote, u)
+				if h.watched[u] != nil {
+					ready = append(ready, u)
+				}
+			}
+		}
 		wait := time.Second
 		if h.due.Len() > 0 {
 			wait = min(wait, h.due.Next().At.Sub(now))
@@ -358,48 +482,11 @@ func (h *Hub) Run(ctx context.Context) {
 // LastSeq is the position of the newest change in the log.
 func (h *Hub) LastSeq(ctx context.Context) (uint64, error) { return h.log.LastSeq(ctx) }
 
-// Missing tells a stream resuming after log position after which of its
-// users (watched: call Watch first) may have changes after it that the log
-// does not hold: all of them when after is beyond the end of the log (a
-// log that was reset or restored) or older than the oldest change kept;
-// otherwise each user whose changes have not been logged continuously
-// since after (unwatched for a while, a failed append, a restart that
-// found a change the log did not have). head is the log's position now:
-// what the stream replays from the log ends there, and the state it sends
-// for the missing users is at least as new.
-func (h *Hub) Missing(ctx context.Context, users []core.UserRef, after uint64) (head uint64, missing []bool, err error) {
-	if head, err = h.log.LastSeq(ctx); err != nil {
-		return 0, nil, err
-	}
-	first, err := h.log.FirstSeq(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	if first == 0 {
-		first = head + 1 // empty: everything up to head is gone
-	}
-	all := after > head || after+1 < first
-	missing = make([]bool, len(users))
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i, u := range users {
-		w := h.watched[u]
-		missing[i] = all || w == nil || !w.sinceSet || w.since > after
-	}
-	return head, missing, nil
-}
-
 // Open returns a feed of the changes of users logged at or after position
 // from (0: from now on): what is already logged is read from the log, what
 // comes after from the fanout. Close it when done.
 func (h *Hub) Open(users []core.UserRef, from uint64) *Feed {
 	return h.fan.Open(userSubjects(users), from)
-}
-
-// Replay calls fn, in order, with the changes of users logged from
-// position from through to that the log still keeps.
-func (h *Hub) Replay(ctx context.Context, users []core.UserRef, from, to uint64, fn func(Entry) error) error {
-	return h.fan.Replay(ctx, userSubjects(users), from, to, fn)
 }
 
 func userSubjects(users []core.UserRef) []string {

@@ -9,19 +9,25 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-// lifecycleLoop sends reauthorizationRequired before expiry and removes
-// expired subscriptions, checking every second and whenever the clock jumps.
+// lifecycleLoop starts delivering the subscriptions of the shards held
+// here that are not delivered yet (new ones, those whose start failed),
+// sends reauthorizationRequired before expiry and removes expired
+// subscriptions, for the subscriptions this node delivers, every second
+// and whenever the clock jumps or a subscription changes.
 func (m *Manager) lifecycleLoop(ctx context.Context) {
 	defer m.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
+		if err := m.reconcile(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("starting a subscription's delivery; retrying", "err", err)
+		}
 		now := m.o.Clock.Now()
 		for _, rs := range m.all() {
 			s := rs.get()
 			if s.Expired(now) {
-				m.stop(rs)
-				m.remove(ctx, s.ID)
+				m.forget(s.ID)
+				m.remove(ctx, s)
 				m.log.Info("subscription expired", "subscription", s.ID)
 				continue
 			}

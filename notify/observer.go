@@ -19,12 +19,8 @@ func (noObserver) Delivered(time.Duration) {}
 func (noObserver) Retried()                {}
 func (noObserver) Dropped()                {}
 
-// Count is how many subscriptions are running.
-func (m *Manager) Count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.subs)
-}
+// Count is how many subscriptions this node delivers.
+func (m *Manager) Count() int { return len(m.all()) }
 
 // QueueDepth is how many changes wait in memory for their readers
 // (webhook subscriptions and live streams), summed over every reader.
@@ -50,4 +46,12 @@ func (t *Tap) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.queue)
+}
+
+// Delivers reports whether this node delivers subscription id now.
+func (m *Manager) Delivers(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rs := m.subs[id]
+	return rs != nil && rs.active
 }

@@ -3,7 +3,10 @@ package notify
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"time"
+
+	"github.com/presenced/presenced/store"
 )
 
 // flushLoop saves delivery progress once a second (and at the end), so
@@ -39,6 +42,20 @@ func (m *Manager) saveProgress(ctx context.Context, rs *running) {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], p)
 	nrev, err := m.o.KV.Put(ctx, progressKeyPrefix+id, b[:], rev)
+	if errors.Is(err, store.ErrConflict) {
+		// Another node saved it since (it delivered the subscription
+		// while this node's lease was lapsing): never move it back.
+		cur, gerr := m.o.KV.Get(ctx, progressKeyPrefix+id)
+		if gerr != nil || len(cur.Value) != 8 {
+			m.log.Warn("saving delivery progress", "subscription", id, "err", errors.Join(err, gerr))
+			return
+		}
+		if stored := binary.BigEndian.Uint64(cur.Value); stored >= p {
+			nrev, err = cur.Revision, nil
+		} else {
+			nrev, err = m.o.KV.Put(ctx, progressKeyPrefix+id, b[:], cur.Revision)
+		}
+	}
 	if err != nil {
 		m.log.Warn("saving delivery progress", "subscription", id, "err", err)
 		return

@@ -2,8 +2,10 @@ package notify
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,13 +63,28 @@ type ManagerOptions struct {
 	Backoff, MaxBackoff time.Duration
 	// Observer is told of each delivery's outcome (nil: nobody).
 	Observer Observer
+
+	// Leases decide, in a cluster, which node delivers each subscription:
+	// one lease per shard of subscriptions (shard.go). nil: this node
+	// delivers every subscription (a single node).
+	Leases store.Leases
+	// Holder is this node's name (it staggers the nodes' first tries).
+	Holder string
+	// LeaseClock times how long a lease may be acted on: the wall clock's
+	// pace, never a dev clock (default the wall clock).
+	LeaseClock clock.Clock
+	// Shards is how many leases the subscriptions are spread over
+	// (default DefaultShards).
+	Shards int
 }
 
 // Manager keeps presence subscriptions: creates them after the validation
 // handshake, stores them, delivers their notifications from the change log
 // (one worker and one feed of the fanout per subscription, with its
 // progress saved in the engine every second), sends lifecycle notifications
-// and removes them when they expire.
+// and removes them when they expire. Every node of a cluster knows every
+// subscription (it follows the bucket) and answers for any of them; each
+// subscription is delivered by the node that holds its shard's lease.
 type Manager struct {
 	o      ManagerOptions
 	client *http.Client // handshakes and lifecycle notifications
@@ -75,7 +92,10 @@ type Manager struct {
 	log    *slog.Logger
 
 	mu       sync.Mutex
-	subs     map[string]*running
+	subs     map[string]*running  // every subscription known, delivered here or not
+	gone     map[string]time.Time // subscriptions deleted (ids are never reused), by when: a late copy is not taken in again
+	held     map[int]bool         // the shards this node delivers
+	kept     map[string]func()    // in a cluster: each known subscription's Hub.Keep, released when it is deleted
 	creating map[Owner]bool
 	ctx      context.Context
 	wg       sync.WaitGroup
@@ -88,6 +108,9 @@ type running struct {
 	rev        uint64
 	cert       *x509.Certificate
 	reauthSent bool
+
+	// While delivered by this node (active, guarded by Manager.mu):
+	active     bool
 	release    func()
 	cancel     context.CancelFunc
 	done       chan struct{}
@@ -98,7 +121,8 @@ type running struct {
 	expStr     string
 
 	// progress is the log position delivered up to; the flusher saves it
-	// (saved, progressRev), so a restart re-delivers at most a second's worth.
+	// (saved, progressRev), so a restart or a takeover re-delivers at most
+	// a second's worth.
 	progress    uint64
 	saved       uint64
 	progressRev uint64
@@ -145,6 +169,12 @@ func NewManager(o ManagerOptions) *Manager {
 	if o.Visible == nil {
 		o.Visible = func(tenantID string, u core.UserRef) bool { return tenantID == u.TenantID }
 	}
+	if o.Shards <= 0 {
+		o.Shards = DefaultShards
+	}
+	if o.LeaseClock == nil {
+		o.LeaseClock = clock.Real{}
+	}
 	// Deliveries go through each worker's sender, over a connection of its
 	// own; this client only makes the handshakes and lifecycle
 	// notifications, both through the same checking dialer.
@@ -161,25 +191,36 @@ func NewManager(o ManagerOptions) *Manager {
 		log:      o.Logger,
 		client:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		subs:     make(map[string]*running),
+		gone:     make(map[string]time.Time),
+		held:     make(map[int]bool),
+		kept:     make(map[string]func()),
 		creating: make(map[Owner]bool),
 		wake:     make(chan struct{}, 1),
 	}
 	if j, ok := o.Clock.(clock.Jumper); ok {
-		j.OnJump(func() {
-			select {
-			case m.wake <- struct{}{}:
-			default:
-			}
-		})
+		j.OnJump(m.nudge)
 	}
 	return m
 }
 
-// Keys in the subscriptions bucket: the subscription, and its progress.
+// Keys in the subscriptions bucket: the subscription, its progress, and
+// its owner's claim (one presence subscription per owner).
 const (
 	subKeyPrefix      = "s."
 	progressKeyPrefix = "p."
+	ownerKeyPrefix    = "o."
 )
+
+// ownerKey is the key of an owner's claim: a hash, since ids need not be
+// made of the characters a key may hold.
+func ownerKey(o Owner) string {
+	h := sha256.Sum256([]byte(o.TenantID + "\x00" + o.AppID + "\x00" + o.UserID))
+	return ownerKeyPrefix + hex.EncodeToString(h[:16])
+}
+
+func ownerOf(s subscription.Subscription) Owner {
+	return Owner{TenantID: s.TenantID, AppID: s.ApplicationID, UserID: s.CreatorID}
+}
 
 func subjects(s subscription.Subscription) []string { return userSubjects(users(s)) }
 
@@ -195,112 +236,21 @@ func users(s subscription.Subscription) []core.UserRef {
 	return out
 }
 
-// Start loads the stored subscriptions, removes expired ones, and starts
-// delivering. It returns once everything is running; work continues until
-// ctx ends. The fanout must be started afterwards, from ResumeFrom.
-func (m *Manager) Start(ctx context.Context) error {
-	m.ctx = ctx
-	keys, err := m.o.KV.Keys(ctx, subKeyPrefix)
-	if err != nil {
-		return err
-	}
-	now := m.o.Clock.Now()
-	for _, k := range keys {
-		e, err := m.o.KV.Get(ctx, k)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		var s subscription.Subscription
-		if err := json.Unmarshal(e.Value, &s); err != nil {
-			return fmt.Errorf("notify: decode subscription %s: %w", k, err)
-		}
-		if s.Expired(now) {
-			m.remove(ctx, s.ID)
-			continue
-		}
-		rs := &running{sub: s, rev: e.Revision}
-		if p, err := m.o.KV.Get(ctx, progressKeyPrefix+s.ID); err == nil && len(p.Value) == 8 {
-			rs.progress, rs.saved, rs.progressRev = binary.BigEndian.Uint64(p.Value), binary.BigEndian.Uint64(p.Value), p.Revision
-		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if s.IncludeResourceData {
-			// Checked at creation; a certificate that expired since still
-			// encrypts (the receiver's key is what matters).
-			if rs.cert, err = richdata.ParseCertificate(s.EncryptionCertificate, s.CreatedAt); err != nil {
-				m.log.Warn("subscription certificate no longer parses", "subscription", s.ID, "err", err)
-			}
-		}
-		if err := m.launch(ctx, rs); err != nil {
-			return err
-		}
-	}
-	m.wg.Add(2)
-	go m.lifecycleLoop(ctx)
-	go m.flushLoop(ctx)
-	return nil
-}
-
-// ResumeFrom is the log position the fanout must start from so that every
-// loaded subscription gets what it has not delivered yet (0: none loaded).
-func (m *Manager) ResumeFrom() uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var from uint64
-	for _, rs := range m.subs {
-		rs.mu.Lock()
-		p := rs.progress + 1
-		rs.mu.Unlock()
-		if from == 0 || p < from {
-			from = p
-		}
-	}
-	return from
-}
-
-// all returns the running subscriptions.
+// all returns the subscriptions this node delivers.
 func (m *Manager) all() []*running {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]*running, 0, len(m.subs))
 	for _, rs := range m.subs {
-		out = append(out, rs)
+		if rs.active {
+			out = append(out, rs)
+		}
 	}
 	return out
 }
 
 // Wait blocks until every worker stopped (after Start's ctx ended).
 func (m *Manager) Wait() { m.wg.Wait() }
-
-// launch watches the subscription's users, opens its feed from its
-// progress on (unless it has one) and starts its worker.
-func (m *Manager) launch(ctx context.Context, rs *running) error {
-	s := rs.sub
-	if rs.feed == nil {
-		rs.feed = m.o.Fanout.Open(subjects(s), rs.progress+1)
-	}
-	release, err := m.o.Hub.Watch(ctx, users(s))
-	if err != nil {
-		rs.feed.Close()
-		return err
-	}
-	wctx, cancel := context.WithCancel(m.ctx)
-	rs.release, rs.cancel, rs.done = release, cancel, make(chan struct{})
-	rs.lastByUser = map[string]presence.Stamp{}
-	m.mu.Lock()
-	m.subs[s.ID] = rs
-	m.mu.Unlock()
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		defer close(rs.done)
-		m.work(wctx, rs)
-	}()
-	return nil
-}
 
 // Create validates the URLs, checks the one-per-owner rule, performs the
 // validation handshake(s), and stores and starts the subscription. s must
@@ -322,12 +272,14 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 			return s, err
 		}
 	}
-	// One presence subscription per user per application (Graph: 409).
+	// One presence subscription per user per application (Graph: 409):
+	// here first, then in the engine (another node may be creating one).
 	m.mu.Lock()
 	exists := m.creating[owner]
-	for _, rs := range m.subs {
-		if o := rs.get(); o.TenantID == owner.TenantID && o.ApplicationID == owner.AppID && o.CreatorID == owner.UserID {
-			exists = true
+	var known []string
+	for id, rs := range m.subs {
+		if ownerOf(rs.get()) == owner && !rs.get().Expired(now) {
+			known = append(known, id)
 		}
 	}
 	if !exists {
@@ -335,14 +287,25 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 	}
 	m.mu.Unlock()
 	if exists {
-		return s, presence.Errorf(presence.Conflict, "",
-			"A subscription already exists. It must be deleted before another can be made: this application may have one presence subscription per signed-in user.")
+		return s, errExists()
 	}
 	defer func() {
 		m.mu.Lock()
 		delete(m.creating, owner)
 		m.mu.Unlock()
 	}()
+	// What this node knows may be a moment old in a cluster (a deletion
+	// through another node reaches it through the watch): the engine
+	// says whether it still exists.
+	for _, id := range known {
+		_, err := m.read(ctx, id)
+		if err == nil {
+			return s, errExists()
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return s, err
+		}
+	}
 	for _, u := range []struct{ field, url string }{{"notificationUrl", s.NotificationURL}, {"lifecycleNotificationUrl", s.LifecycleNotificationURL}} {
 		if u.url == "" {
 			continue
@@ -353,10 +316,14 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 	}
 	s.ID = guid.New()
 	s.TenantID, s.ApplicationID, s.CreatorID = owner.TenantID, owner.AppID, owner.UserID
+	if err := m.claim(ctx, owner, s.ID); err != nil {
+		return s, err
+	}
 	// Changes from here on are delivered: the feed is opened before
 	// CreatedAt is taken, so every change at or after CreatedAt reaches it;
 	// what the hub appends to catch an unwatched user up predates CreatedAt
-	// and is skipped by the worker.
+	// and is skipped by the worker. Another node that delivers it reads
+	// the same changes from the log, from the position saved here.
 	feed := m.o.Fanout.Open(subjects(s), 0)
 	s.CreatedAt = m.o.Clock.Now()
 	val, err := json.Marshal(s)
@@ -369,21 +336,91 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 	prev, err := m.o.KV.Put(ctx, progressKeyPrefix+s.ID, b[:], 0)
 	if err != nil {
 		feed.Close()
+		m.remove(ctx, s)
 		return s, err
 	}
 	rev, err := m.o.KV.Put(ctx, subKeyPrefix+s.ID, val, 0)
 	if err != nil {
 		feed.Close()
-		m.remove(ctx, s.ID)
+		m.remove(ctx, s)
 		return s, err
 	}
 	rs := &running{sub: s, rev: rev, cert: cert, feed: feed, progress: feed.Start(), saved: feed.Start(), progressRev: prev}
-	if err := m.launch(ctx, rs); err != nil {
-		m.remove(ctx, s.ID)
+	if err := m.adopt(ctx, rs); err != nil {
+		m.remove(ctx, s)
 		return s, err
 	}
-	m.nudge()
 	return s, nil
+}
+
+func errExists() error {
+	return presence.Errorf(presence.Conflict, "",
+		"A subscription already exists. It must be deleted before another can be made: this application may have one presence subscription per signed-in user.")
+}
+
+// claim takes the owner's claim in the engine for subscription id: a key
+// written only if absent, so that two nodes creating at once make one
+// subscription. A claim left by a subscription that is gone (expired, or
+// its removal interrupted) is taken over.
+func (m *Manager) claim(ctx context.Context, owner Owner, id string) error {
+	key := ownerKey(owner)
+	for attempt := 0; attempt < 3; attempt++ {
+		_, err := m.o.KV.Put(ctx, key, []byte(id), 0)
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		cur, err := m.o.KV.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := m.read(ctx, string(cur.Value)); err == nil {
+			return errExists()
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		// Stale: its subscription is gone.
+		if err := m.o.KV.Delete(ctx, key, cur.Revision); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return errExists()
+}
+
+// read returns subscription id as the engine holds it now (ErrNotFound:
+// none, or expired).
+func (m *Manager) read(ctx context.Context, id string) (*running, error) {
+	if !validID(id) {
+		return nil, store.ErrNotFound
+	}
+	e, err := m.o.KV.Get(ctx, subKeyPrefix+id)
+	if err != nil {
+		return nil, err
+	}
+	var s subscription.Subscription
+	if err := json.Unmarshal(e.Value, &s); err != nil {
+		return nil, fmt.Errorf("notify: decode subscription %s: %w", id, err)
+	}
+	if s.Expired(m.o.Clock.Now()) {
+		return nil, store.ErrNotFound
+	}
+	return &running{sub: s, rev: e.Revision}, nil
+}
+
+// validID reports whether id can be a key's token (a GUID is); anything
+// else names no subscription.
+func validID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Manager) nudge() {
@@ -393,39 +430,69 @@ func (m *Manager) nudge() {
 	}
 }
 
-// Get returns the owner's subscription id.
-func (m *Manager) Get(owner Owner, id string) (subscription.Subscription, error) {
-	rs, err := m.owned(owner, id)
+// Get returns the owner's subscription id, as the engine holds it (so a
+// subscription created or renewed through another node is seen at once).
+func (m *Manager) Get(ctx context.Context, owner Owner, id string) (subscription.Subscription, error) {
+	rs, err := m.owned(ctx, owner, id)
 	if err != nil {
 		return subscription.Subscription{}, err
 	}
-	return rs.get(), nil
+	return rs.sub, nil
 }
 
-// List returns the owner's subscriptions.
-func (m *Manager) List(owner Owner) []subscription.Subscription {
+// List returns the owner's subscriptions: the one their claim names, as
+// the engine holds it, and any this node knows of (one made before claims
+// were kept).
+func (m *Manager) List(ctx context.Context, owner Owner) ([]subscription.Subscription, error) {
+	now := m.o.Clock.Now()
+	byID := map[string]subscription.Subscription{}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []subscription.Subscription
 	for _, rs := range m.subs {
-		if s := rs.get(); s.TenantID == owner.TenantID && s.ApplicationID == owner.AppID && s.CreatorID == owner.UserID {
-			out = append(out, s)
+		if s := rs.get(); ownerOf(s) == owner && !s.Expired(now) {
+			byID[s.ID] = s
 		}
+	}
+	m.mu.Unlock()
+	c, err := m.o.KV.Get(ctx, ownerKey(owner))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, unavailable(err)
+	default:
+		rs, err := m.read(ctx, string(c.Value))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			delete(byID, string(c.Value)) // removed meanwhile
+		case err != nil:
+			return nil, unavailable(err)
+		case ownerOf(rs.sub) == owner:
+			byID[rs.sub.ID] = rs.sub
+		}
+	}
+	out := make([]subscription.Subscription, 0, len(byID))
+	for _, s := range byID {
+		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
-	return out
+	return out, nil
 }
 
-func (m *Manager) owned(owner Owner, id string) (*running, error) {
-	m.mu.Lock()
-	rs := m.subs[id]
-	m.mu.Unlock()
-	if rs != nil {
-		if s := rs.get(); s.TenantID == owner.TenantID && s.ApplicationID == owner.AppID && s.CreatorID == owner.UserID && !s.Expired(m.o.Clock.Now()) {
-			return rs, nil
-		}
+// owned reads the owner's subscription id from the engine; anything else
+// (another owner's, an expired one, none) is the same 404.
+func (m *Manager) owned(ctx context.Context, owner Owner, id string) (*running, error) {
+	rs, err := m.read(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, unavailable(err)
+	}
+	if err == nil && ownerOf(rs.sub) == owner {
+		return rs, nil
 	}
 	return nil, presence.Errorf(presence.NotFound, "id", "Subscription '%s' was not found.", clipID(id))
+}
+
+// unavailable keeps the engine's error for the log and answers 503.
+func unavailable(err error) error {
+	return errors.Join(presence.Errorf(presence.Unavailable, "", "the subscription store did not answer; retry the request"), err)
 }
 
 func clipID(s string) string {
@@ -435,62 +502,55 @@ func clipID(s string) string {
 	return s
 }
 
-// Renew moves the owner's subscription's expiry (PATCH).
+// Renew moves the owner's subscription's expiry (PATCH), through any node:
+// the node that delivers it learns of it from the bucket.
 func (m *Manager) Renew(ctx context.Context, owner Owner, id string, exp time.Time) (subscription.Subscription, error) {
-	rs, err := m.owned(owner, id)
-	if err != nil {
-		return subscription.Subscription{}, err
+	for attempt := 0; ; attempt++ {
+		rs, err := m.owned(ctx, owner, id)
+		if err != nil {
+			return subscription.Subscription{}, err
+		}
+		next := rs.sub
+		next.ExpirationDateTime = exp
+		val, err := json.Marshal(next)
+		if err != nil {
+			return subscription.Subscription{}, err
+		}
+		rev, err := m.o.KV.Put(ctx, subKeyPrefix+id, val, rs.rev)
+		if errors.Is(err, store.ErrConflict) && attempt < 3 {
+			continue // renewed through another node meanwhile
+		}
+		if err != nil {
+			return subscription.Subscription{}, unavailable(err)
+		}
+		m.apply(store.Change{Key: subKeyPrefix + id, Value: val, Revision: rev})
+		return next, nil
 	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	next := rs.sub
-	next.ExpirationDateTime = exp
-	val, err := json.Marshal(next)
-	if err != nil {
-		return subscription.Subscription{}, err
-	}
-	rev, err := m.o.KV.Put(ctx, subKeyPrefix+id, val, rs.rev)
-	if err != nil {
-		return subscription.Subscription{}, err
-	}
-	rs.sub, rs.rev, rs.reauthSent = next, rev, false
-	m.nudge()
-	return next, nil
 }
 
-// Delete removes the owner's subscription.
+// Delete removes the owner's subscription, through any node.
 func (m *Manager) Delete(ctx context.Context, owner Owner, id string) error {
-	rs, err := m.owned(owner, id)
+	rs, err := m.owned(ctx, owner, id)
 	if err != nil {
 		return err
 	}
-	m.stop(rs)
-	m.remove(ctx, id)
+	m.forget(id)
+	m.remove(ctx, rs.sub)
 	return nil
 }
 
-// stop ends a running subscription's worker and watch; it reports false
-// when another caller (an expiry, a delete, a user leaving) stopped it
-// first.
-func (m *Manager) stop(rs *running) bool {
-	m.mu.Lock()
-	if m.subs[rs.sub.ID] != rs {
-		m.mu.Unlock()
-		return false
-	}
-	delete(m.subs, rs.sub.ID)
-	m.mu.Unlock()
-	rs.cancel()
-	<-rs.done // the worker closed its feed
-	rs.release()
-	return true
-}
-
-// remove deletes a subscription and its progress from the engine.
-func (m *Manager) remove(ctx context.Context, id string) {
-	for _, k := range []string{subKeyPrefix + id, progressKeyPrefix + id} {
+// remove deletes a subscription, its progress and its owner's claim (if
+// it is still this subscription's) from the engine.
+func (m *Manager) remove(ctx context.Context, s subscription.Subscription) {
+	for _, k := range []string{subKeyPrefix + s.ID, progressKeyPrefix + s.ID} {
 		if err := m.o.KV.Delete(ctx, k, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.log.Warn("deleting a subscription", "key", k, "err", err)
+		}
+	}
+	key := ownerKey(ownerOf(s))
+	if c, err := m.o.KV.Get(ctx, key); err == nil && string(c.Value) == s.ID {
+		if err := m.o.KV.Delete(ctx, key, c.Revision); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			m.log.Warn("deleting a subscription's claim", "subscription", s.ID, "err", err)
 		}
 	}
 }

@@ -141,7 +141,7 @@ func (k *measuredKV) Walk(ctx context.Context, prefix string, fn func(store.Entr
 func Log(l store.Log, name string, m *Metrics, log *slog.Logger) store.Log {
 	w := &measuredLog{Log: l, engine: newEngine(m, name, log)}
 	w.append, w.last, w.lastSeq, w.firstSeq = w.op(m, "append"), w.op(m, "last"), w.op(m, "last_seq"), w.op(m, "first_seq")
-	w.read, w.follow = w.op(m, "read"), w.op(m, "follow")
+	w.read, w.follow, w.lastMany = w.op(m, "read"), w.op(m, "follow"), w.op(m, "last_many")
 	w.follow.duration = nil
 	return w
 }
@@ -149,7 +149,7 @@ func Log(l store.Log, name string, m *Metrics, log *slog.Logger) store.Log {
 type measuredLog struct {
 	store.Log
 	engine
-	append, last, lastSeq, firstSeq, read, follow engineOp
+	append, last, lastSeq, firstSeq, read, follow, lastMany engineOp
 }
 
 func (l *measuredLog) Append(ctx context.Context, subject string, data []byte) (uint64, error) {
@@ -157,6 +157,22 @@ func (l *measuredLog) Append(ctx context.Context, subject string, data []byte) (
 	seq, err := l.Log.Append(ctx, subject, data)
 	l.done(ctx, &l.append, t0, err)
 	return seq, err
+}
+
+// AppendAfter counts as an append; a conflict (another node logged the
+// change first) is counted as a revision conflict, as for a bucket.
+func (l *measuredLog) AppendAfter(ctx context.Context, subject string, last uint64, data []byte) (uint64, error) {
+	t0 := start()
+	seq, err := l.Log.AppendAfter(ctx, subject, last, data)
+	l.done(ctx, &l.append, t0, err)
+	return seq, err
+}
+
+func (l *measuredLog) LastMany(ctx context.Context, subjects []string, upTo uint64) ([]store.Record, error) {
+	t0 := start()
+	rs, err := l.Log.LastMany(ctx, subjects, upTo)
+	l.done(ctx, &l.lastMany, t0, err)
+	return rs, err
 }
 
 func (l *measuredLog) Last(ctx context.Context, subject string) (store.Record, error) {

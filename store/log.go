@@ -29,6 +29,13 @@ type Log interface {
 	AppendAfter(ctx context.Context, subject string, last uint64, data []byte) (uint64, error)
 	// Last returns the newest record under subject, or ErrNotFound.
 	Last(ctx context.Context, subject string) (Record, error)
+	// LastMany returns, aligned with subjects, the newest record under
+	// each subject at or before position upTo (0: the newest of all); a
+	// subject without one has the zero Record (Seq 0). It is one engine
+	// round trip per few hundred subjects. In a cluster a replica that is
+	// not the leader may answer: a record it lacks yet reads as an older
+	// one or none, never as one that was not stored.
+	LastMany(ctx context.Context, subjects []string, upTo uint64) ([]Record, error)
 	// LastSeq is the sequence of the newest record in the whole log (0 if empty).
 	LastSeq(ctx context.Context) (uint64, error)
 	// FirstSeq is the sequence of the oldest record still kept (0 if empty).

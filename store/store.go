@@ -97,6 +97,13 @@ type Change struct {
 	Revision uint64
 	// Deleted: the key was deleted, purged, or its TTL lapsed (a lease).
 	Deleted bool
+	// Skipped: the watch may have skipped a revision of this key before
+	// this one. A bucket keeps one revision per key, so a revision
+	// replaced before the watch delivered it (a watch that fell behind)
+	// is never delivered; a change is marked from the first skip the
+	// watch notices until it has caught up with the bucket. Unmarked, the
+	// change directly follows the key's previous one the watch delivered.
+	Skipped bool
 }
 
 // Watcher delivers the changes a Watch follows.
