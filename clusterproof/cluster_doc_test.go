@@ -1,4 +1,4 @@
-package presenced_test
+package clusterproof_test
 
 import (
 	"bytes"
@@ -105,7 +105,7 @@ func TestClusterDocScript(t *testing.T) {
 // docScript is the two sh blocks under "## Three nodes on one machine".
 func docScript(t *testing.T) (start, use string) {
 	t.Helper()
-	raw, err := os.ReadFile("docs/cluster.md")
+	raw, err := os.ReadFile("../docs/cluster.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package presenced_test
+package clusterproof_test
 
 import (
 	"context"
