@@ -225,8 +225,12 @@ func (m *Manager) adopt(ctx context.Context, rs *running) error {
 	if held {
 		return m.activate(ctx, rs)
 	}
-	rs.feed.Close()
-	rs.feed = nil
+	rs.life.Lock()
+	if !rs.active && rs.feed != nil { // a shard taken meanwhile may have started it
+		rs.feed.Close()
+		rs.feed = nil
+	}
+	rs.life.Unlock()
 	release, err := m.o.Hub.Watch(ctx, users(rs.sub))
 	if err != nil {
 		return err
@@ -298,6 +302,8 @@ func (m *Manager) reconcile(ctx context.Context) error {
 // (read from the engine: another node may have delivered it until now),
 // its users watched, its worker.
 func (m *Manager) activate(ctx context.Context, rs *running) error {
+	rs.life.Lock()
+	defer rs.life.Unlock()
 	id := rs.get().ID
 	m.mu.Lock()
 	if rs.active || m.subs[id] != rs || !m.held[m.shardOf(id)] {
@@ -361,6 +367,8 @@ func (m *Manager) start(ctx context.Context, rs *running) error {
 // deactivate stops delivering rs here, saving its progress first when
 // save (it is handed over, not deleted).
 func (m *Manager) deactivate(rs *running, save bool) {
+	rs.life.Lock()
+	defer rs.life.Unlock()
 	m.mu.Lock()
 	active := rs.active
 	rs.active = false

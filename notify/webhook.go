@@ -109,7 +109,13 @@ type running struct {
 	cert       *x509.Certificate
 	reauthSent bool
 
-	// While delivered by this node (active, guarded by Manager.mu):
+	// life serialises activate and deactivate (and dropping the feed of a
+	// subscription not delivered here): starting writes release, cancel,
+	// done and feed, which stopping reads; Manager.mu is not held across
+	// the start, which waits on the engine.
+	life sync.Mutex
+	// While delivered by this node (active, guarded by Manager.mu and
+	// changed only with life held):
 	active     bool
 	release    func()
 	cancel     context.CancelFunc
