@@ -25,6 +25,7 @@ func (p presenceOf) String() string { return p.avail + "/" + p.act }
 // others write, so a window stays fresh when the node that wrote it is
 // gone. The dev clock's offset is one for the cluster.
 func TestClusterNodesFollowEachOther(t *testing.T) {
+	t.Parallel()
 	nodes, _ := clusterOf(t, 3, 3, func(c *presenced.Config) {
 		c.SessionsPerApp, c.SessionsPerUser = 64, 64
 		c.ThrottleRequests = testThrottleRequests

@@ -31,6 +31,7 @@ import (
 // another key file says at WARN that that key's tokens are refused and
 // signs with the cluster's; a corrupt stored key stops a node's start.
 func TestClusterSharesOneSigningKey(t *testing.T) {
+	t.Parallel()
 	const public = "http://presence.test"
 	rec := &levelLog{}
 	nodes, natsURLs := clusterOfWith(t, 3, 3, func(i int, e *env) {

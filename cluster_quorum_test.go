@@ -19,6 +19,7 @@ import (
 // leader to ask; /readyz fails, naming the engine's quorum, and is ready
 // again, and writes go through, once a majority is back.
 func TestClusterNodeWithoutQuorum(t *testing.T) {
+	t.Parallel()
 	const wait = 2 * time.Second
 	nodes, _ := clusterOf(t, 3, 3, func(c *presenced.Config) {
 		presenced.ShortEngineWait(c, wait)

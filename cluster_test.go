@@ -26,6 +26,11 @@ import (
 // embeds a node of one NATS cluster (routes on loopback ports) with its own
 // data directory, and listens for NATS clients on natsPorts. They start
 // together: a node waits in Start until a majority is up.
+//
+// Every TestCluster* test of this package calls t.Parallel(): most of
+// their time is spent waiting (nodes starting, elections, leases), so
+// they run two at a time beside each other after the other tests, which
+// keeps the package within go test's default ten minutes.
 func clusterOf(t *testing.T, n int, partitions int, more ...func(*presenced.Config)) (envs []*env, natsURLs []string) {
 	t.Helper()
 	return clusterOfWith(t, n, partitions, nil, more...)
@@ -105,6 +110,7 @@ func (e *env) bootErr() error {
 // stream's leader and applies its command again); an external-mode node
 // on the same NATS serves the same data.
 func TestClusterNodesServeEachOthersWrites(t *testing.T) {
+	t.Parallel()
 	nodes, natsURLs := clusterOf(t, 3, 3)
 	adele := nodes[0].user("adele")
 
@@ -136,6 +142,7 @@ func TestClusterNodesServeEachOthersWrites(t *testing.T) {
 // A node started with another layout than its cluster's does not start,
 // and says what is stored.
 func TestClusterNodeWithAnotherLayoutIsRefused(t *testing.T) {
+	t.Parallel()
 	nodes, _ := clusterOf(t, 3, 3)
 	n := nodes[2]
 	n.stop()
@@ -158,6 +165,7 @@ func TestClusterNodeWithAnotherLayoutIsRefused(t *testing.T) {
 // catches up from them), while a cluster that lost what a node recorded
 // stops that node's start, as on a single node.
 func TestClusterNodeDataSafety(t *testing.T) {
+	t.Parallel()
 	nodes, natsURLs := clusterOf(t, 3, 1, func(c *presenced.Config) { c.SyncAlways = true })
 	adele := nodes[0].user("adele")
 	nodes[0].must("POST", "/v1.0/users/"+adele+"/presence/setPresence", nodes[0].appToken(), setBody("DoNotDisturb", "Presenting", "PT1H"))
@@ -217,6 +225,7 @@ func TestClusterNodeDataSafety(t *testing.T) {
 // node follows the engine with, which would log a broken watch and walk
 // every user again.
 func TestClusterNodeFollowsPastItsStartContext(t *testing.T) {
+	t.Parallel()
 	logs := []*levelLog{{}, {}, {}}
 	nodes, _ := clusterOfWith(t, 3, 3, func(i int, e *env) { e.log = slog.New(logs[i]) })
 	adele := nodes[0].user("adele")

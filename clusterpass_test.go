@@ -33,5 +33,6 @@ func TestClusterPass(t *testing.T) {
 			}
 		}
 	}
+	t.Parallel()
 	enginetest.RunClusterPass(t, "^("+strings.Join(names, "|")+")$")
 }

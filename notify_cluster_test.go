@@ -106,6 +106,7 @@ func arrivals(t *testing.T, rc *receiver) (got <-chan arrived, stop func()) {
 // change, whichever node the write went through (the node that delivers
 // it hears of the others' writes from the engine).
 func TestClusterSubscriptionThroughAnyNode(t *testing.T) {
+	t.Parallel()
 	nodes, _ := clusterOf(t, 3, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	alex := a.user("alex")
@@ -177,6 +178,7 @@ func TestClusterSubscriptionThroughAnyNode(t *testing.T) {
 // comes twice only around the takeover (counted here, bounded in
 // docs/notifications.md).
 func TestClusterSubscriptionTakeover(t *testing.T) {
+	t.Parallel()
 	nodes, _ := clusterOf(t, 3, 3)
 	alex := nodes[0].user("alex")
 	rc := newReceiver(t)
@@ -261,6 +263,7 @@ func TestClusterSubscriptionTakeover(t *testing.T) {
 // subscription one notification per change. Before, every node appended
 // what it saw: a fade watched by two nodes was logged twice.
 func TestClusterChangeLoggedOnce(t *testing.T) {
+	t.Parallel()
 	nodes, natsURLs := clusterOf(t, 3, 3)
 	a, b := nodes[0], nodes[1]
 	alex := a.user("alex")
@@ -344,6 +347,7 @@ func TestClusterChangeLoggedOnce(t *testing.T) {
 // (TestStreamResumeAfterAGap): within the log's five hours the changes
 // come back; after six hours, reset with the state now.
 func TestClusterStreamResumesOnAnotherNode(t *testing.T) {
+	t.Parallel()
 	nodes, _ := clusterOf(t, 3, 3)
 	a, b := nodes[0], nodes[1]
 	advance := func(d time.Duration) {
@@ -402,6 +406,7 @@ func TestClusterStreamResumesOnAnotherNode(t *testing.T) {
 // advertises), its lease holds or moves, and the receiver gets every
 // change, duplicates counted.
 func TestClusterSubscriptionWhenTheHoldersEngineNodeStops(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a three-node cluster")
 	}

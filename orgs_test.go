@@ -158,6 +158,7 @@ func TestDirectoryKeptAcrossRestart(t *testing.T) {
 // directory's bucket has the cluster's three replicas (so it outlives any
 // one node).
 func TestClusterKeepsOneDirectory(t *testing.T) {
+	t.Parallel()
 	nodes, natsURLs := clusterOfWith(t, 3, 1, func(_ int, e *env) { e.d = orgFile() })
 	r := nodes[0].call("POST", "/v1.0/users", nodes[0].adminToken(), map[string]any{"displayName": "Clara Cluster", "userPrincipalName": "clara@contoso.dev"})
 	if r.status != 201 {
