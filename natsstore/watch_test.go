@@ -106,3 +106,46 @@ func TestWatchMarksWhatMayHaveSkippedARevision(t *testing.T) {
 		t.Fatalf("after the catch-up: %s %d (skipped %v)", key, rev, skipped)
 	}
 }
+
+// A watch whose consumer stops delivering while it counts changes pending
+// (its pull request lost on the way to the server that serves it, or the
+// consumer on a replica whose catch-up does not wake it) makes its
+// consumer again and delivers every change: here the consumer is paused
+// under the watch, for longer than the test.
+func TestWatchMakesAStalledConsumerAgain(t *testing.T) {
+	defer func(d time.Duration) { watchIdle = d }(watchIdle)
+	watchIdle = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
+	defer cancel()
+	e := openT(t, Options{Dir: t.TempDir()})
+	kv := bucketT(t, e, "presence")
+	w, err := kv.Watch(ctx, "u.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	st, err := e.js.Stream(ctx, "KV_presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range st.ConsumerNames(ctx).Name() {
+		if _, err := e.js.PauseConsumer(ctx, "KV_presence", name, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 20
+	for i := range n {
+		if _, err := kv.Put(ctx, ukey(tenantA, fmt.Sprintf("user%02d", i)), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		c, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("change %d of %d: %v", i+1, n, err)
+		}
+		if want := ukey(tenantA, fmt.Sprintf("user%02d", i)); c.Key != want {
+			t.Fatalf("change %d: %s, want %s", i+1, c.Key, want)
+		}
+	}
+}
