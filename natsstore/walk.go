@@ -93,11 +93,13 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 			}
 			// Nothing came for a while: a slow engine, records it
 			// counts but cannot read, or a consumer that stalled. Ask it.
-			ci, err := cons.Info(ctx)
-			if err != nil {
-				return err
+			ictx, cancel := context.WithTimeout(ctx, walkIdle)
+			ci, err := cons.Info(ictx)
+			cancel()
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err()
 			}
-			if ci.NumPending == 0 && ci.Delivered.Consumer <= delivered {
+			if err == nil && ci.NumPending == 0 && ci.Delivered.Consumer <= delivered {
 				// Nothing more is coming, though the consumer counted
 				// pending more: those records are unreadable.
 				if pending > 0 {
@@ -106,13 +108,21 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 				return nil
 			}
 			if idles++; idles >= walkStall {
-				// It counts more to deliver and delivers nothing: make it
-				// again, from the message after the last one passed.
+				// It counts more to deliver and delivers nothing, or does
+				// not answer (its server died: nats.go would make it again
+				// once its heartbeats stop, but never notices while Next
+				// waits walkIdle at a time): make it again, from the
+				// message after the last one passed.
 				if remakes++; remakes > walkRemakes {
-					return fmt.Errorf("%w: the walk's consumer made no progress for %v, %d times (%d messages pending)", store.ErrUnavailable, walkStall*walkIdle, remakes, ci.NumPending)
+					return fmt.Errorf("%w: the walk's consumer made no progress for %v, %d times", store.ErrUnavailable, walkStall*walkIdle, remakes-1)
 				}
-				b.e.log.Warn("natsstore: a walk's consumer delivers nothing though it counts more pending; making it again", "stream", b.stream,
-					"pending", ci.NumPending, "served_by", servedBy(ci), "after_seq", last, "stalled_for", walkStall*walkIdle)
+				why := []any{"stream", b.stream, "after_seq", last, "stalled_for", walkStall * walkIdle}
+				if err != nil {
+					why = append(why, "err", err)
+				} else {
+					why = append(why, "pending", ci.NumPending, "served_by", servedBy(ci))
+				}
+				b.e.log.Warn("natsstore: a walk's consumer delivers nothing though it counts more pending, or does not answer; making it again", why...)
 				b.dropConsumer(ctx, cons, it)
 				cfg := first
 				if last > 0 {

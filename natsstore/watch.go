@@ -218,26 +218,34 @@ func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesConte
 }
 
 // checkStalled is called when follower i's consumer delivered nothing for
-// watchIdle: if the consumer counts changes it has not delivered, for
-// watchStall checks in a row, it makes the consumer again, from next, on
+// watchIdle: if the consumer counts changes it has not delivered, or does
+// not answer, for watchStall checks in a row, it makes the consumer again, from next, on
 // the stream's leader. It returns the follower's messages, new or not.
 func (w *watcher) checkStalled(ctx context.Context, i int, b *kv, prefix string, next uint64, stalls *int) (jetstream.MessagesContext, error) {
 	w.mu.Lock()
 	sub := w.subs[i]
 	w.mu.Unlock()
-	ci, err := sub.cons.Info(ctx)
-	if err != nil || ci.NumPending == 0 {
-		// Not known (the next check asks again; a lost consumer is
-		// nats.go's to make again) or nothing undelivered.
-		*stalls = 0
+	ictx, cancel := context.WithTimeout(ctx, watchIdle)
+	ci, err := sub.cons.Info(ictx)
+	cancel()
+	if err == nil && ci.NumPending == 0 {
+		*stalls = 0 // nothing undelivered
 		return sub.it, nil
 	}
+	// It counts changes it has not delivered, or it does not answer (its
+	// server died: nats.go would make it again once its heartbeats stop,
+	// but never notices while Next waits watchIdle at a time).
 	if *stalls++; *stalls < watchStall {
 		return sub.it, nil
 	}
 	*stalls = 0
-	b.e.log.Warn("natsstore: a watch's consumer delivers nothing though it counts changes pending; making it again", "stream", b.stream,
-		"pending", ci.NumPending, "served_by", servedBy(ci), "from_seq", next)
+	why := []any{"stream", b.stream, "from_seq", next}
+	if err != nil {
+		why = append(why, "err", err)
+	} else {
+		why = append(why, "pending", ci.NumPending, "served_by", servedBy(ci))
+	}
+	b.e.log.Warn("natsstore: a watch's consumer delivers nothing though it counts changes pending, or does not answer; making it again", why...)
 	cons, it, err := b.orderedOnLeader(ctx, watchFrom(b, prefix, next))
 	if err != nil {
 		return nil, err
