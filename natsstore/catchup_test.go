@@ -152,3 +152,55 @@ func describe(t *testing.T, c interface {
 		}
 	}
 }
+
+// A watch whose consumer's server stops goes on with a new consumer: a
+// watch waits for changes a bounded time at a time, which keeps nats.go
+// from noticing the lost heartbeats, so the watch itself makes it again.
+func TestWatchOutlivesItsConsumersServer(t *testing.T) {
+	c := startCluster(t, natsstore.Options{Partitions: 1})
+	ctx := clusterCtx(t)
+	kv, err := c.Node(0).Bucket(ctx, "watchdeath")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev1, err := kv.Put(ctx, "u.a.b", []byte("1"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Node(0).JetStream().Stream(ctx, "KV_watchdeath")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leader int
+	fmt.Sscanf(s.CachedInfo().Cluster.Leader, "n%d", &leader)
+	watcher, writer := (leader+1)%3, (leader+2)%3
+	wkv, err := c.Node(watcher).Bucket(ctx, "watchdeath")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wkv.Watch(ctx, "u.") // its consumer is on the leader
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	c.Stop(leader)
+	akv, err := c.Node(writer).Bucket(ctx, "watchdeath")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := akv.Put(ctx, "u.a.b", []byte("2"), rev1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		ch, err := w.Next(nctx)
+		if err != nil {
+			t.Fatalf("the watch did not deliver the write made after its consumer's server stopped: %v", err)
+		}
+		if ch.Revision >= rev {
+			return
+		}
+	}
+}
