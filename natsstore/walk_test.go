@@ -330,12 +330,7 @@ func TestWalkReportsUnreadableRecords(t *testing.T) {
 // passed, instead of waiting for ever: here the consumer is paused under
 // the walk. Every key is passed once.
 func TestWalkMakesAStalledConsumerAgain(t *testing.T) {
-	defer func(d time.Duration) { walkIdle = d }(walkIdle)
-	walkIdle = 100 * time.Millisecond
-	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
-	defer cancel()
-	e := openT(t, Options{Dir: t.TempDir()})
-	kv := bucketT(t, e, "presence")
+	ctx, e, kv := stallSetup(t, &walkIdle)
 	const n = 2000 // more than one pull of the consumer's
 	for i := range n {
 		if _, err := kv.Put(ctx, ukey(tenantA, fmt.Sprintf("user%05d", i)), []byte("v"), 0); err != nil {
@@ -350,16 +345,7 @@ func TestWalkMakesAStalledConsumerAgain(t *testing.T) {
 			return nil
 		}
 		paused = true
-		st, err := e.js.Stream(ctx, "KV_presence")
-		if err != nil {
-			return err
-		}
-		for name := range st.ConsumerNames(ctx).Name() {
-			if _, err := e.js.PauseConsumer(ctx, "KV_presence", name, time.Now().Add(time.Hour)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return pauseConsumers(ctx, e, "KV_presence")
 	})
 	if err != nil {
 		t.Fatalf("walk: %v", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/store"
 )
 
 // A watch whose context has already ended (a server stopping while its
@@ -113,25 +115,14 @@ func TestWatchMarksWhatMayHaveSkippedARevision(t *testing.T) {
 // consumer again and delivers every change: here the consumer is paused
 // under the watch, for longer than the test.
 func TestWatchMakesAStalledConsumerAgain(t *testing.T) {
-	defer func(d time.Duration) { watchIdle = d }(watchIdle)
-	watchIdle = 100 * time.Millisecond
-	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
-	defer cancel()
-	e := openT(t, Options{Dir: t.TempDir()})
-	kv := bucketT(t, e, "presence")
+	ctx, e, kv := stallSetup(t, &watchIdle)
 	w, err := kv.Watch(ctx, "u.")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	st, err := e.js.Stream(ctx, "KV_presence")
-	if err != nil {
+	if err := pauseConsumers(ctx, e, "KV_presence"); err != nil {
 		t.Fatal(err)
-	}
-	for name := range st.ConsumerNames(ctx).Name() {
-		if _, err := e.js.PauseConsumer(ctx, "KV_presence", name, time.Now().Add(time.Hour)); err != nil {
-			t.Fatal(err)
-		}
 	}
 	const n = 20
 	for i := range n {
@@ -148,4 +139,32 @@ func TestWatchMakesAStalledConsumerAgain(t *testing.T) {
 			t.Fatalf("change %d: %s, want %s", i+1, c.Key, want)
 		}
 	}
+}
+
+// stallSetup shortens *idle (walkIdle or watchIdle) for the test, and
+// opens a single node with a "presence" bucket.
+func stallSetup(t *testing.T, idle *time.Duration) (context.Context, *Engine, store.KV) {
+	t.Helper()
+	d := *idle
+	t.Cleanup(func() { *idle = d })
+	*idle = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
+	t.Cleanup(cancel)
+	e := openT(t, Options{Dir: t.TempDir()})
+	return ctx, e, bucketT(t, e, "presence")
+}
+
+// pauseConsumers pauses every consumer of the stream for an hour: they
+// stop delivering, as a consumer whose pull request was lost does.
+func pauseConsumers(ctx context.Context, e *Engine, stream string) error {
+	st, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	for name := range st.ConsumerNames(ctx).Name() {
+		if _, err := e.js.PauseConsumer(ctx, stream, name, time.Now().Add(time.Hour)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
