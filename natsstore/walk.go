@@ -54,20 +54,15 @@ func (b *kv) Walk(ctx context.Context, prefix string, fn func(store.Entry) error
 }
 
 func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error) error {
-	cons, it, err := b.orderedOnLeader(ctx, jetstream.OrderedConsumerConfig{
+	first := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{b.prefix + filterOf(prefix)},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
+	}
+	cons, it, err := b.orderedOnLeader(ctx, first)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		it.Stop()
-		if info := cons.CachedInfo(); info != nil {
-			// nats.go leaves it to expire after 5 minutes idle.
-			_ = b.js.DeleteConsumer(context.WithoutCancel(ctx), b.stream, info.Name)
-		}
-	}()
+	defer func() { b.dropConsumer(ctx, cons, it) }() // the last one made
 	info := cons.CachedInfo()
 	if info == nil {
 		return fmt.Errorf("no consumer info after creating the consumer")
@@ -81,9 +76,11 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 	}
 	var end uint64 // 0 until past the picked messages
 	// What the last message said: how many more the consumer counts on
-	// delivering, and its number among the consumer's deliveries.
-	pending, delivered := info.NumPending, uint64(0)
-	wait := newIdleWait(ctx)
+	// delivering, its number among the consumer's deliveries, and its
+	// stream sequence.
+	pending, delivered, last := info.NumPending, uint64(0), uint64(0)
+	idles, remakes := 0, 0 // idle waits in a row; consumers made again
+	wait := newIdleWait(ctx, walkIdle)
 	defer wait.stop()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -94,13 +91,15 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 			if !wait.idle() || ctx.Err() != nil {
 				return err
 			}
-			// Nothing came for a while: a slow engine, or records it
-			// counts but cannot read. Ask it.
-			ci, err := cons.Info(ctx)
-			if err != nil {
-				return err
+			// Nothing came for a while: a slow engine, records it
+			// counts but cannot read, or a consumer that stalled. Ask it.
+			ictx, cancel := context.WithTimeout(ctx, walkIdle)
+			ci, err := cons.Info(ictx)
+			cancel()
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err()
 			}
-			if ci.NumPending == 0 && ci.Delivered.Consumer <= delivered {
+			if err == nil && ci.NumPending == 0 && ci.Delivered.Consumer <= delivered {
 				// Nothing more is coming, though the consumer counted
 				// pending more: those records are unreadable.
 				if pending > 0 {
@@ -108,15 +107,52 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 				}
 				return nil
 			}
+			if idles++; idles >= walkStall {
+				// It counts more to deliver and delivers nothing, or does
+				// not answer (its server died: nats.go would make it again
+				// once its heartbeats stop, but never notices while Next
+				// waits walkIdle at a time): make it again, from the
+				// message after the last one passed.
+				if remakes++; remakes > walkRemakes {
+					return fmt.Errorf("%w: the walk's consumer made no progress for %v, %d times", store.ErrUnavailable, walkStall*walkIdle, remakes-1)
+				}
+				why := []any{"stream", b.stream, "after_seq", last, "stalled_for", walkStall * walkIdle}
+				if err != nil {
+					why = append(why, "err", err)
+				} else {
+					why = append(why, "pending", ci.NumPending, "served_by", servedBy(ci))
+				}
+				b.e.log.Warn("natsstore: a walk's consumer delivers nothing though it counts more pending, or does not answer; making it again", why...)
+				b.dropConsumer(ctx, cons, it)
+				cfg := first
+				if last > 0 {
+					// A bucket keeps one revision per key: past last, the
+					// stream holds exactly the keys' last messages not
+					// passed yet (and delete markers).
+					cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last+1
+				}
+				if cons, it, err = b.orderedOnLeader(ctx, cfg); err != nil {
+					cons, it = nil, nil
+					return err
+				}
+				if info := cons.CachedInfo(); info != nil {
+					if info.NumPending == 0 {
+						return nil
+					}
+					pending = info.NumPending
+				}
+				delivered, idles = 0, 0
+			}
 			wait.again(ctx)
 			continue
 		}
 		wait.reset()
+		idles = 0
 		meta, err := m.Metadata()
 		if err != nil {
 			return err
 		}
-		pending, delivered = meta.NumPending, meta.Sequence.Consumer
+		pending, delivered, last = meta.NumPending, meta.Sequence.Consumer, meta.Sequence.Stream
 		if key, ok := strings.CutPrefix(m.Subject(), b.prefix); ok && strings.HasPrefix(key, prefix) && !deleted(m.Headers()) {
 			if err := fn(store.Entry{Key: key, Value: m.Data(), Revision: meta.Sequence.Stream}); err != nil {
 				return err
@@ -137,6 +173,39 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 	}
 }
 
+// A walk's consumer can stall: right after a node's restart, seen in the
+// cluster tests, its pull request was lost on the way to the server that
+// serves the consumer (which then counted every key pending, delivered
+// none and had no request waiting), and nats.go's own remedy — making the
+// consumer again once its heartbeats stop — never runs while Walk waits
+// walkIdle at a time. So a walk whose consumer delivers nothing for
+// walkStall idle waits in a row, while it counts more, makes it again; it
+// gives up, with store.ErrUnavailable, after walkRemakes of them.
+const (
+	walkStall   = 5
+	walkRemakes = 5
+)
+
+// dropConsumer stops a walk's messages and deletes its consumer (nats.go
+// leaves it to expire after 5 minutes idle).
+func (b *kv) dropConsumer(ctx context.Context, cons jetstream.Consumer, it jetstream.MessagesContext) {
+	if cons == nil {
+		return
+	}
+	it.Stop()
+	if info := cons.CachedInfo(); info != nil {
+		_ = b.js.DeleteConsumer(context.WithoutCancel(ctx), b.stream, info.Name)
+	}
+}
+
+// servedBy names the server that serves a consumer ("" on a single node).
+func servedBy(ci *jetstream.ConsumerInfo) string {
+	if ci.Cluster == nil {
+		return ""
+	}
+	return ci.Cluster.Leader
+}
+
 // walkIdle is how long Walk waits for the next message before asking the
 // engine whether anything is left for it. A record the engine cannot read
 // (damaged on disk, its checksum wrong) is counted among the consumer's
@@ -147,17 +216,18 @@ var walkIdle = time.Second
 // errIdle is the cause of an idleWait's context when walkIdle passed.
 var errIdle = errors.New("natsstore: no message for a while")
 
-// idleWait is a context for one wait for a message that ends after walkIdle
+// idleWait is a context for one wait for a message that ends after d
 // without one. Reset costs a timer reset per message, no allocation; only
 // an idle period makes a new context.
 type idleWait struct {
+	d      time.Duration
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	timer  *time.Timer
 }
 
-func newIdleWait(parent context.Context) *idleWait {
-	w := &idleWait{}
+func newIdleWait(parent context.Context, d time.Duration) *idleWait {
+	w := &idleWait{d: d}
 	w.again(parent)
 	return w
 }
@@ -167,10 +237,10 @@ func (w *idleWait) again(parent context.Context) {
 	w.stop()
 	ctx, cancel := context.WithCancelCause(parent)
 	w.ctx, w.cancel = ctx, cancel
-	w.timer = time.AfterFunc(walkIdle, func() { cancel(errIdle) })
+	w.timer = time.AfterFunc(w.d, func() { cancel(errIdle) })
 }
 
-func (w *idleWait) reset() { w.timer.Reset(walkIdle) }
+func (w *idleWait) reset() { w.timer.Reset(w.d) }
 
 func (w *idleWait) idle() bool { return context.Cause(w.ctx) == errIdle }
 

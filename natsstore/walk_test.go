@@ -323,3 +323,39 @@ func TestWalkReportsUnreadableRecords(t *testing.T) {
 		t.Fatalf("Walk passed %q, want the 4 readable keys", got)
 	}
 }
+
+// A walk whose consumer stops delivering while it counts more pending (its
+// pull request lost on the way to the server that serves it, as seen right
+// after a node's restart) makes its consumer again from the last key it
+// passed, instead of waiting for ever: here the consumer is paused under
+// the walk. Every key is passed once.
+func TestWalkMakesAStalledConsumerAgain(t *testing.T) {
+	ctx, e, kv := stallSetup(t, &walkIdle)
+	const n = 2000 // more than one pull of the consumer's
+	for i := range n {
+		if _, err := kv.Put(ctx, ukey(tenantA, fmt.Sprintf("user%05d", i)), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]int{}
+	paused := false
+	err := kv.Walk(ctx, "u.", func(en store.Entry) error {
+		seen[en.Key]++
+		if paused {
+			return nil
+		}
+		paused = true
+		return pauseConsumers(ctx, e, "KV_presence")
+	})
+	if err != nil {
+		t.Fatalf("walk: %v", err)
+	}
+	if len(seen) != n {
+		t.Fatalf("walk passed %d keys, want %d", len(seen), n)
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s passed %d times", k, c)
+		}
+	}
+}

@@ -12,12 +12,14 @@ import (
 // tries all missing the leader is one chance in ~130.
 const leaderTries = 12
 
-// orderedOnLeader creates a walk's ordered consumer and starts its
-// messages. In a cluster JetStream places that consumer (one replica) on
-// any server of the stream, preferring none that is current: on a node
+// orderedOnLeader creates a walk's or a watch's ordered consumer and
+// starts its messages. In a cluster JetStream places that consumer (one
+// replica) on any server of the stream, preferring those current with its
+// meta group, not with the stream: on a node
 // still catching up (one back without its files) the walk would read an
 // old view of the keys, missing the newest, and the watch that follows
-// starts after them. So the consumer is made again until the stream's
+// starts after them; a watch's consumer there is not woken by what the
+// catch-up stores. So the consumer is made again until the stream's
 // leader serves it, which holds every acknowledged write; past
 // leaderTries the last one is kept (a leader that moves meanwhile).
 func (b *kv) orderedOnLeader(ctx context.Context, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, jetstream.MessagesContext, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -97,15 +98,7 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string) error {
 		if err != nil {
 			return err
 		}
-		cons, err = b.js.OrderedConsumer(ctx, b.stream, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{b.prefix + filterOf(prefix)},
-			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-			OptStartSeq:    last + 1,
-		})
-		if err != nil {
-			return err
-		}
-		it, err = cons.Messages() // creates the consumer on the server
+		cons, it, err = b.orderedOnLeader(ctx, watchFrom(b, prefix, last+1))
 		return err
 	})
 	if err != nil {
@@ -119,10 +112,38 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string) error {
 		it.Stop()
 		return errWatchStopped
 	}
+	i := len(w.subs)
 	w.subs = append(w.subs, watchSub{b: b, cons: cons, it: it})
-	w.wg.Go(func() { w.follow(b, prefix, it, last+1) })
+	w.wg.Go(func() { w.follow(i, b, prefix, it, last+1) })
 	return nil
 }
+
+// watchFrom is the configuration of a watch's consumer of b's keys under
+// prefix from stream sequence next.
+func watchFrom(b *kv, prefix string, next uint64) jetstream.OrderedConsumerConfig {
+	return jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{b.prefix + filterOf(prefix)},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    next,
+	}
+}
+
+// watchIdle is how long a watch waits for a change before it asks its
+// consumer whether it holds some it has not delivered; watchStall is how
+// many such answers in a row make it a stalled consumer, made again from
+// the next sequence on the stream's leader. In a cluster a watch's
+// consumer can stall for good or for long: right after a node's restart
+// its pull request can be lost on the way to the server that serves it
+// (seen in the cluster tests: the consumer counted every change pending,
+// delivered none and had no request waiting); and nats.go makes a lost
+// consumer again (its server stopped) on any replica of the stream, a
+// lagging one included, whose catch-up stores messages without waking
+// the consumers on it. nats.go's own remedy for the first (making the
+// consumer again once its heartbeats stop, after 10 s) does not cover the
+// second. An idle watch costs one consumer info request per watchIdle.
+var watchIdle = 2 * time.Second
+
+const watchStall = 2
 
 // follow hands it's changes to Next until the watch stops or fails. next
 // is the stream sequence expected next: a delivered one beyond it means
@@ -131,11 +152,31 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string) error {
 // changes are marked Skipped until one is delivered with nothing pending
 // (every replacement stored before the skip has been delivered by then).
 // (A presence partition holds only the watched "u." keys; a bucket with
-// other keys is marked more often than needed, never less.)
-func (w *watcher) follow(b *kv, prefix string, it jetstream.MessagesContext, next uint64) {
+// other keys is marked more often than needed, never less.) A consumer
+// that stalls (watchIdle) is made again from next: subs[i] is this
+// follower's.
+func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesContext, next uint64) {
 	skipped := false
+	stalls := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-w.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	wait := newIdleWait(ctx, watchIdle)
+	defer wait.stop()
 	for {
-		m, err := it.Next()
+		m, err := it.Next(jetstream.NextContext(wait.ctx))
+		if err != nil && wait.idle() && ctx.Err() == nil {
+			if it, err = w.checkStalled(ctx, i, b, prefix, next, &stalls); err == nil {
+				wait.again(ctx)
+				continue
+			}
+		}
 		if err != nil {
 			select {
 			case <-w.stop:
@@ -143,6 +184,8 @@ func (w *watcher) follow(b *kv, prefix string, it jetstream.MessagesContext, nex
 			}
 			return
 		}
+		wait.reset()
+		stalls = 0
 		meta, err := m.Metadata()
 		if err != nil {
 			skipped = true // its sequence is not known
@@ -172,6 +215,56 @@ func (w *watcher) follow(b *kv, prefix string, it jetstream.MessagesContext, nex
 		case w.ch <- watchItem{c: c}:
 		}
 	}
+}
+
+// checkStalled is called when follower i's consumer delivered nothing for
+// watchIdle: if the consumer counts changes it has not delivered, or does
+// not answer, for watchStall checks in a row, it makes the consumer again, from next, on
+// the stream's leader. It returns the follower's messages, new or not.
+func (w *watcher) checkStalled(ctx context.Context, i int, b *kv, prefix string, next uint64, stalls *int) (jetstream.MessagesContext, error) {
+	w.mu.Lock()
+	sub := w.subs[i]
+	w.mu.Unlock()
+	ictx, cancel := context.WithTimeout(ctx, watchIdle)
+	ci, err := sub.cons.Info(ictx)
+	cancel()
+	if err == nil && ci.NumPending == 0 {
+		*stalls = 0 // nothing undelivered
+		return sub.it, nil
+	}
+	// It counts changes it has not delivered, or it does not answer (its
+	// server died: nats.go would make it again once its heartbeats stop,
+	// but never notices while Next waits watchIdle at a time).
+	if *stalls++; *stalls < watchStall {
+		return sub.it, nil
+	}
+	*stalls = 0
+	why := []any{"stream", b.stream, "from_seq", next}
+	if err != nil {
+		why = append(why, "err", err)
+	} else {
+		why = append(why, "pending", ci.NumPending, "served_by", servedBy(ci))
+	}
+	b.e.log.Warn("natsstore: a watch's consumer delivers nothing though it counts changes pending, or does not answer; making it again", why...)
+	cons, it, err := b.orderedOnLeader(ctx, watchFrom(b, prefix, next))
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		it.Stop()
+		return nil, errWatchStopped
+	}
+	w.subs[i] = watchSub{b: b, cons: cons, it: it}
+	w.mu.Unlock()
+	sub.it.Stop()
+	if info := sub.cons.CachedInfo(); info != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		_ = b.js.DeleteConsumer(ctx, b.stream, info.Name)
+		cancel()
+	}
+	return it, nil
 }
 
 func (w *watcher) Next(ctx context.Context) (store.Change, error) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/presenced/presenced/store"
 )
 
 // A watch whose context has already ended (a server stopping while its
@@ -105,4 +107,64 @@ func TestWatchMarksWhatMayHaveSkippedARevision(t *testing.T) {
 	if key, rev, skipped := next(); key != "u.t.x" || rev != r3 || skipped {
 		t.Fatalf("after the catch-up: %s %d (skipped %v)", key, rev, skipped)
 	}
+}
+
+// A watch whose consumer stops delivering while it counts changes pending
+// (its pull request lost on the way to the server that serves it, or the
+// consumer on a replica whose catch-up does not wake it) makes its
+// consumer again and delivers every change: here the consumer is paused
+// under the watch, for longer than the test.
+func TestWatchMakesAStalledConsumerAgain(t *testing.T) {
+	ctx, e, kv := stallSetup(t, &watchIdle)
+	w, err := kv.Watch(ctx, "u.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if err := pauseConsumers(ctx, e, "KV_presence"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		if _, err := kv.Put(ctx, ukey(tenantA, fmt.Sprintf("user%02d", i)), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		c, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("change %d of %d: %v", i+1, n, err)
+		}
+		if want := ukey(tenantA, fmt.Sprintf("user%02d", i)); c.Key != want {
+			t.Fatalf("change %d: %s, want %s", i+1, c.Key, want)
+		}
+	}
+}
+
+// stallSetup shortens *idle (walkIdle or watchIdle) for the test, and
+// opens a single node with a "presence" bucket.
+func stallSetup(t *testing.T, idle *time.Duration) (context.Context, *Engine, store.KV) {
+	t.Helper()
+	d := *idle
+	t.Cleanup(func() { *idle = d })
+	*idle = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
+	t.Cleanup(cancel)
+	e := openT(t, Options{Dir: t.TempDir()})
+	return ctx, e, bucketT(t, e, "presence")
+}
+
+// pauseConsumers pauses every consumer of the stream for an hour: they
+// stop delivering, as a consumer whose pull request was lost does.
+func pauseConsumers(ctx context.Context, e *Engine, stream string) error {
+	st, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	for name := range st.ConsumerNames(ctx).Name() {
+		if _, err := e.js.PauseConsumer(ctx, stream, name, time.Now().Add(time.Hour)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
