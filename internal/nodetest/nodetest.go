@@ -252,7 +252,8 @@ func (n *Node) WaitReady() error {
 	exited := n.exited
 	n.mu.Unlock()
 	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(StartTimeout)
+	timeout := time.NewTimer(StartTimeout)
+	defer timeout.Stop()
 	for {
 		resp, err := hc.Get(n.URL + "/readyz")
 		if err == nil {
@@ -264,14 +265,13 @@ func (n *Node) WaitReady() error {
 		select {
 		case <-exited:
 			return fmt.Errorf("%s exited before it was ready: %v", n.Name, n.exitErr())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
+		case <-timeout.C:
 			// SIGQUIT: the Go runtime writes every goroutine's stack to
 			// the node's log and exits, so the log says where it stuck.
 			_ = n.signal(syscall.SIGQUIT)
 			n.wait(StopTimeout)
 			return fmt.Errorf("%s was not ready within %v (its goroutines are in its log: SIGQUIT)", n.Name, StartTimeout)
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
