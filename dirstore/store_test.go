@@ -27,7 +27,14 @@ var t0 = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
 
 func open(t *testing.T, kv store.KV) *dirstore.Store {
 	t.Helper()
-	s, err := dirstore.Open(context.Background(), dirstore.Options{KV: kv.(store.SerialKV), Clock: clock.NewFake(t0), Logger: quiet})
+	return openWith(t, dirstore.Options{KV: kv.(store.SerialKV)})
+}
+
+// openWith is open with options (Clock and Logger the tests').
+func openWith(t *testing.T, o dirstore.Options) *dirstore.Store {
+	t.Helper()
+	o.Clock, o.Logger = clock.NewFake(t0), quiet
+	s, err := dirstore.Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
