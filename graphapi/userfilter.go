@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/notify/subscription"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -119,24 +120,11 @@ func (p *filterParser) punct(c byte) bool {
 // literal reads 'text' with ” for a quote.
 func (p *filterParser) literal() (string, bool) {
 	p.space()
-	if p.i >= len(p.s) || p.s[p.i] != '\'' {
-		return "", false
+	v, next, ok := subscription.QuotedLiteral(p.s, p.i)
+	if ok {
+		p.i = next
 	}
-	var b strings.Builder
-	for j := p.i + 1; j < len(p.s); j++ {
-		if p.s[j] != '\'' {
-			b.WriteByte(p.s[j])
-			continue
-		}
-		if j+1 < len(p.s) && p.s[j+1] == '\'' {
-			b.WriteByte('\'')
-			j++
-			continue
-		}
-		p.i = j + 1
-		return b.String(), true
-	}
-	return "", false
+	return v, ok
 }
 
 func (p *filterParser) property() (string, string) {

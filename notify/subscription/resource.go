@@ -136,24 +136,35 @@ func (f *filterScanner) near() string {
 
 // quoted consumes one single-quoted OData string literal.
 func (f *filterScanner) quoted() (string, bool) {
-	if f.peek() != '\'' {
-		return "", false
+	v, next, ok := QuotedLiteral(f.s, f.i)
+	if ok {
+		f.i = next
+	}
+	return v, ok
+}
+
+// QuotedLiteral reads the OData string literal that starts at s[i] ('text',
+// with '' for a quote): its value and the index just past its closing
+// quote. ok is false when s[i] is not a quote or the literal is not closed.
+// It is the one reading of a literal for every $filter presenced parses.
+func QuotedLiteral(s string, i int) (value string, next int, ok bool) {
+	if i >= len(s) || s[i] != '\'' {
+		return "", i, false
 	}
 	var b strings.Builder
-	for j := f.i + 1; j < len(f.s); j++ {
-		if f.s[j] != '\'' {
-			b.WriteByte(f.s[j])
+	for j := i + 1; j < len(s); j++ {
+		if s[j] != '\'' {
+			b.WriteByte(s[j])
 			continue
 		}
-		if j+1 < len(f.s) && f.s[j+1] == '\'' {
+		if j+1 < len(s) && s[j+1] == '\'' {
 			b.WriteByte('\'')
 			j++
 			continue
 		}
-		f.i = j + 1
-		return b.String(), true
+		return b.String(), j + 1, true
 	}
-	return "", false
+	return "", i, false
 }
 
 func parseFilter(s, expr string) ([]string, error) {
