@@ -144,7 +144,7 @@ func (f *filterScanner) quoted() (string, bool) {
 }
 
 // QuotedLiteral reads the OData string literal that starts at s[i] ('text',
-// with ” for a quote): its value and the index just past its closing
+// a quote written twice inside): its value and the index past its closing
 // quote. ok is false when s[i] is not a quote or the literal is not closed.
 // It is the one reading of a literal for every $filter presenced parses.
 func QuotedLiteral(s string, i int) (value string, next int, ok bool) {
