@@ -8,9 +8,13 @@ import (
 
 // leaderTries bounds how many times a walk creates its consumer again to
 // have it served by the stream's leader (orderedOnLeader). JetStream
-// places it on one of the stream's replicas at random: with three, twelve
-// tries all missing the leader is one chance in ~130.
-const leaderTries = 12
+// places it on one of the stream's replicas at random (nats-server's
+// createGroupForConsumer shuffles the active peers): with three, each try
+// misses the leader two times in three. Twelve tries all missing it was
+// one walk in ~130, which a test making thirty walks saw in CI; forty is
+// one in ~11 million, and costs about three tries on average (each a
+// consumer made and deleted, a few milliseconds).
+const leaderTries = 40
 
 // orderedOnLeader creates a walk's or a watch's ordered consumer and
 // starts its messages. In a cluster JetStream places that consumer (one
