@@ -36,6 +36,9 @@ type arrival struct {
 	user, seq, avail   string
 	subscriptionID     string
 	clientStateMatched bool
+	// from is the sender's address: a node delivers over connections of
+	// its own.
+	from string
 }
 
 func newHookReceiver(t *testing.T) *hookReceiver {
@@ -80,7 +83,7 @@ func (rc *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		got = append(got, arrival{at: at, user: p.ID, seq: p.SequenceNumber, avail: p.Availability,
-			subscriptionID: n.SubscriptionID, clientStateMatched: n.ClientState == rc.clientState})
+			subscriptionID: n.SubscriptionID, clientStateMatched: n.ClientState == rc.clientState, from: r.RemoteAddr})
 	}
 	rc.mu.Lock()
 	rc.got = append(rc.got, got...)
@@ -131,19 +134,30 @@ func (rc *hookReceiver) lastBefore(t time.Time) time.Time {
 	return last
 }
 
-// firstAfter waits up to d for a notification that came after t, and
-// returns when it came.
+// firstAfter waits up to d for a notification that came after t over a
+// connection not used until t, and returns when it came: after a kill, the
+// first the new owner sent (a notification the dead owner had sent may
+// still be read after the kill, over its connection).
 func (rc *hookReceiver) firstAfter(t time.Time, d time.Duration) (time.Time, bool) {
 	deadline := time.Now().Add(d)
 	for {
 		rc.mu.Lock()
+		old := map[string]bool{}
 		for _, a := range rc.got {
-			if a.at.After(t) {
-				rc.mu.Unlock()
-				return a.at, true
+			if !a.at.After(t) {
+				old[a.from] = true
+			}
+		}
+		var first time.Time
+		for _, a := range rc.got {
+			if a.at.After(t) && !old[a.from] && (first.IsZero() || a.at.Before(first)) {
+				first = a.at
 			}
 		}
 		rc.mu.Unlock()
+		if !first.IsZero() {
+			return first, true
+		}
 		if time.Now().After(deadline) {
 			return time.Time{}, false
 		}
