@@ -290,9 +290,11 @@ const appendAttempts = 8
 // appendIfNew appends s (whose presence followed prev) unless the log
 // already has a change as new. It appends only right after the user's
 // last record (Log.AppendAfter): when several nodes log the same change,
-// one appends it and the others find it logged. The user must be watched
-// here, or kept (then the user's last record is read first). Must run
-// under the user's write lock (core.Do or core.Locked).
+// one appends it and the others find it logged. When s followed a change
+// (s.Before) newer than the user's last record, that change is appended
+// first (appendMissed). The user must be watched here, or kept (then the
+// user's last record is read first). Must run under the user's write lock
+// (core.Do or core.Locked).
 func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot, prev *presence.Stamp, kept bool) error {
 	var (
 		known   bool
