@@ -224,7 +224,7 @@ func pairedCost(b *testing.B, s costSides) {
 	endCPU := diff(endOffNs, endOnNs, lost)
 	endWall := diff(perReq(endOff, costPart, wall), perReq(endOn, costPart, wall), lost)
 	// The denominator: a GET's CPU end to end, the lower quartile of off's
-	// rounds (the least inflated by the machine's other load), so that the
+	// rounds (it moves with the machine's load, both ways), so that the
 	// share is not understated.
 	sorted := slices.Sorted(slices.Values(endOffNs))
 	endQ1 := sorted[len(sorted)/4]
