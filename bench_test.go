@@ -88,62 +88,6 @@ func drive(b *testing.B, c *http.Client, n int, mk func(i int) *http.Request) ti
 	return time.Since(start)
 }
 
-// BenchmarkHTTP measures GET and setPresence over 1,000 users (and over the
-// 5 demo users, where every write to a user waits for the previous one to
-// that user: the engine round trip under the user's lock).
-func BenchmarkHTTP(b *testing.B) {
-	d := directory.DemoFile(1000)
-	many := make([]string, 1000)
-	for i := range many {
-		many[i] = directory.DemoUserID(i + 1)
-	}
-	for _, users := range []int{5, 1000} {
-		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) { benchHTTP(b, d, many[:users]) })
-	}
-}
-
-func benchHTTP(b *testing.B, d *directory.File, users []string) {
-	e := startWith(b, d)
-	tok := e.appToken()
-	c := benchClient()
-	getBody := e.get(tok, users[0]).raw
-	bare := bareServer(b, getBody)
-	get, set := httpOps(tok, users)
-	for _, op := range []struct {
-		name string
-		mk   func(base string) func(int) *http.Request
-	}{{"get", get}, {"setPresence", set}} {
-		b.Run(op.name, func(b *testing.B) {
-			n := max(b.N, benchClients)
-			drive(b, c, benchClients, op.mk(bare)) // warm connections
-			drive(b, c, benchClients, op.mk(e.srv.URL()))
-			b.ResetTimer()
-			// Alternate the two in rounds, so that a change in the shared
-			// machine's load during the run weighs on both alike.
-			// The CPU time of each phase (client and server together)
-			// moves less with the shared machine's load than its wall
-			// time: cpu-pct-of-bare is the ratio of the two.
-			var tBare, tOurs, cBare, cOurs time.Duration
-			part := max(n/benchRounds, benchClients)
-			for range benchRounds {
-				c0 := processCPU()
-				tBare += drive(b, c, part, op.mk(bare))
-				c1 := processCPU()
-				tOurs += drive(b, c, part, op.mk(e.srv.URL()))
-				cBare, cOurs = cBare+c1-c0, cOurs+processCPU()-c1
-			}
-			n = part * benchRounds
-			b.StopTimer()
-			b.ReportMetric(float64(tOurs.Nanoseconds())/float64(n), "ns/req")
-			b.ReportMetric(float64(tBare.Nanoseconds())/float64(n), "bare-ns/req")
-			b.ReportMetric(100*float64(tBare)/float64(tOurs), "pct-of-bare")
-			b.ReportMetric(float64(cOurs.Nanoseconds())/float64(n), "cpu-ns/req")
-			b.ReportMetric(float64(cBare.Nanoseconds())/float64(n), "bare-cpu-ns/req")
-			b.ReportMetric(100*float64(cBare)/float64(cOurs), "cpu-pct-of-bare")
-		})
-	}
-}
-
 // httpOps makes BenchmarkHTTP's requests to a server at base: GET presence
 // and setPresence, request i to user i (in turn), one of 8 sessions, two
 // pairs in turn so that every write is a change.
@@ -206,6 +150,62 @@ func BenchmarkHTTPOne(b *testing.B) {
 				b.ReportMetric(float64(t.Nanoseconds())/float64(n), "ns/req")
 			})
 		}
+	}
+}
+
+// BenchmarkHTTP measures GET and setPresence over 1,000 users (and over the
+// 5 demo users, where every write to a user waits for the previous one to
+// that user: the engine round trip under the user's lock).
+func BenchmarkHTTP(b *testing.B) {
+	d := directory.DemoFile(1000)
+	many := make([]string, 1000)
+	for i := range many {
+		many[i] = directory.DemoUserID(i + 1)
+	}
+	for _, users := range []int{5, 1000} {
+		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) { benchHTTP(b, d, many[:users]) })
+	}
+}
+
+func benchHTTP(b *testing.B, d *directory.File, users []string) {
+	e := startWith(b, d)
+	tok := e.appToken()
+	c := benchClient()
+	getBody := e.get(tok, users[0]).raw
+	bare := bareServer(b, getBody)
+	get, set := httpOps(tok, users)
+	for _, op := range []struct {
+		name string
+		mk   func(base string) func(int) *http.Request
+	}{{"get", get}, {"setPresence", set}} {
+		b.Run(op.name, func(b *testing.B) {
+			n := max(b.N, benchClients)
+			drive(b, c, benchClients, op.mk(bare)) // warm connections
+			drive(b, c, benchClients, op.mk(e.srv.URL()))
+			b.ResetTimer()
+			// Alternate the two in rounds, so that a change in the shared
+			// machine's load during the run weighs on both alike.
+			// The CPU time of each phase (client and server together)
+			// moves less with the shared machine's load than its wall
+			// time: cpu-pct-of-bare is the ratio of the two.
+			var tBare, tOurs, cBare, cOurs time.Duration
+			part := max(n/benchRounds, benchClients)
+			for range benchRounds {
+				c0 := processCPU()
+				tBare += drive(b, c, part, op.mk(bare))
+				c1 := processCPU()
+				tOurs += drive(b, c, part, op.mk(e.srv.URL()))
+				cBare, cOurs = cBare+c1-c0, cOurs+processCPU()-c1
+			}
+			n = part * benchRounds
+			b.StopTimer()
+			b.ReportMetric(float64(tOurs.Nanoseconds())/float64(n), "ns/req")
+			b.ReportMetric(float64(tBare.Nanoseconds())/float64(n), "bare-ns/req")
+			b.ReportMetric(100*float64(tBare)/float64(tOurs), "pct-of-bare")
+			b.ReportMetric(float64(cOurs.Nanoseconds())/float64(n), "cpu-ns/req")
+			b.ReportMetric(float64(cBare.Nanoseconds())/float64(n), "bare-cpu-ns/req")
+			b.ReportMetric(100*float64(cBare)/float64(cOurs), "cpu-pct-of-bare")
+		})
 	}
 }
 
