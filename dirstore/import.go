@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sort"
 	"sync"
@@ -308,6 +309,18 @@ func (s *Store) Export(ctx context.Context) (*directory.File, error) {
 func Hash(content []byte) string {
 	h := sha256.Sum256(content)
 	return hex.EncodeToString(h[:])
+}
+
+// Decode reads a directory file from r as it comes (directory.Decode: the
+// file is never all in memory) and returns it with the SHA-256 (hex) of
+// what was read, as a Source names it.
+func Decode(r io.Reader) (*directory.File, string, error) {
+	h := sha256.New()
+	f, err := directory.Decode(io.TeeReader(r, h))
+	if err != nil {
+		return nil, "", err
+	}
+	return f, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // ErrChangedSinceImport: serve --directory was given a file that changed
