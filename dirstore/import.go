@@ -143,8 +143,16 @@ func (x *txn) dropGeneration(g uint64) {
 	if err != nil {
 		return
 	}
+	// Each deletion only while g is not current: a switch whose answer was
+	// lost may still be stored after all, before them.
+	notCurrent := func() error {
+		if x.s.cur.Generation == g {
+			return errors.New("dirstore: the generation became current")
+		}
+		return nil
+	}
 	for _, k := range keys {
-		if err := x.write(k, nil, true, nil); err != nil {
+		if _, err := x.put(k, nil, true, notCurrent, nil); err != nil {
 			return
 		}
 	}
