@@ -8,9 +8,11 @@
 // The bucket holds a `current` record naming the live generation, and per
 // generation N its tenants (gN.t.<id>), applications (gN.a.<client id>)
 // and users in pages (gN.u.<tenant>.<page>, directory.Page, 4,096 per
-// tenant, encoded by page.go). An import writes a whole new generation and
-// then switches `current`, so a failed one changes nothing; the old
-// generation is deleted afterwards (docs/design.md, "Organisations").
+// tenant, encoded by page.go). An import numbers a new generation by the
+// revision of a write of `claim`, writes it whole and then switches
+// `current`, so a failed one changes nothing; generations older than the
+// current one are deleted afterwards (import.go; docs/design.md,
+// "Organisations").
 package dirstore
 
 import (
