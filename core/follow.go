@@ -192,8 +192,8 @@ func (c *Core) cachedRev(u UserRef) (uint64, bool) {
 
 // Follower keeps a Core's cache in step with the engine (Core.Follow).
 type Follower struct {
-	c *Core
-	w store.Watcher
+	c      *Core
+	w      store.Watcher
 	mu     sync.Mutex
 	start  []store.Position // where the Watch started (nil without Options.Resume)
 	broken error            // why the Watch is being restarted; nil while it runs
