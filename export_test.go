@@ -29,3 +29,12 @@ func (s *Server) OpenStreams() int { return s.api.OpenStreams() }
 // ShortEngineWait bounds the engine's writes and leader reads by d instead
 // of its default (a test of a cluster without quorum).
 func ShortEngineWait(cfg *Config, d time.Duration) { cfg.engineWait = d }
+
+// SaveCache saves the server's cache to its data directory now, as it does
+// periodically and at shutdown.
+func (s *Server) SaveCache() { s.saveCache(context.Background()) }
+
+// DelayCacheCheck makes the walk that checks a cache loaded from its saved
+// file run d after the start instead of cacheCheckDelay (a test that must
+// see the loaded cache alone, without the walk's corrections).
+func DelayCacheCheck(cfg *Config, d time.Duration) { cfg.cacheCheck = d }

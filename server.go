@@ -169,6 +169,10 @@ type Config struct {
 	// read (natsstore.Options.WriteWait): tests of a cluster without
 	// quorum shorten it.
 	engineWait time.Duration
+	// cacheSaveEvery, when set, replaces cacheSaveEvery; cacheCheck,
+	// cacheCheckDelay (tests of the saved cache).
+	cacheSaveEvery time.Duration
+	cacheCheck     time.Duration
 
 	// Throttling and overload (docs/security.md#throttling-and-batching).
 
@@ -216,6 +220,11 @@ type Server struct {
 	health      *observe.Health
 	dirLoaded   *observe.Flag
 	warmed      *observe.Flag
+	// The saved cache (cachesnap.go): the engine's presence partitions as
+	// store.Resumable (nil: not saved), and whether the cache is complete
+	// (warmed, or loaded and caught up), which a save needs.
+	resume        store.Resumable
+	cacheComplete atomic.Bool
 	engineOpen  atomic.Bool
 	noDrain     atomic.Bool // ShutdownNow
 	metricsLn   net.Listener
@@ -312,6 +321,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return layoutError(err)
 	}
+	s.resume = resumable(kv)
 	kv = s.kv("presence", kv)
 	if s.meta, err = s.engine.Bucket(ctx, natsstore.MetaBucket); err != nil {
 		return layoutError(err)
@@ -327,7 +337,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
-	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log})
+	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log, Resume: s.resume})
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	// ctx bounds the start only: ending it while Start runs ends what Start
 	// began; ending it after (serve's signal context at SIGTERM, a caller's
@@ -338,10 +348,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.dirLoaded.Set()
+	// The saved cache, before the follower (which caches what it hears)
+	// and anything else reads a user; caught up once the follower's
+	// watch is in place, up to where it starts, and before listening.
+	restored := s.loadCache(ctx)
 	// Before anything reads a user, and before the warm-up.
 	if err := s.follow(s.runCtx); err != nil {
 		return err
 	}
+	cached := s.catchUpCache(ctx, restored)
 
 	s.ln, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -419,7 +434,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.http.RegisterOnShutdown(api.StopStreams)
 	s.serve()
 	s.serveAdmin()
-	s.warm()
+	s.warm(cached)
+	s.saveCachePeriodically()
 	return nil
 }
 
@@ -451,12 +467,35 @@ func (s *Server) knownUser(tenantID, userID string) bool {
 
 // warm reads every stored user into the core's cache in the background,
 // while requests are served: after a restart, reads are then answered from
-// memory instead of one engine read per user not seen yet.
-func (s *Server) warm() {
+// memory instead of one engine read per user not seen yet. After a start
+// from the saved cache (cached) the cache is complete already, and the
+// walk runs cacheCheckDelay later as a check (the one pass that finds
+// records the engine cannot read), caching only what the engine holds
+// newer, which should be nothing.
+func (s *Server) warm(cached bool) {
 	ctx := s.runCtx
+	what := "cache warm-up"
+	if cached {
+		what = "cache check against the engine"
+		s.warmed.Set()
+		s.cacheComplete.Store(true)
+	}
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
+		if cached {
+			delay := s.cfg.cacheCheck
+			if delay == 0 {
+				delay = cacheCheckDelay
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
 		if s.cfg.warmGate != nil {
 			s.cfg.warmGate(ctx)
 		}
@@ -466,17 +505,22 @@ func (s *Server) warm() {
 		var unreadable *natsstore.UnreadableError
 		if ctx.Err() == nil {
 			s.warmed.Set() // done, even with unreadable records: reads of those go to the engine
+			if err == nil {
+				s.cacheComplete.Store(true)
+			}
 		}
 		switch {
 		case ctx.Err() != nil:
-			s.log.Info("cache warm-up stopped by shutdown", "users", n, "took", took)
+			s.log.Info(what+" stopped by shutdown", "users", n, "took", took)
 		case errors.As(err, &unreadable):
 			// The warm-up reads every stored user: the one pass that
 			// finds a record damaged inside a block the engine trusts.
 			s.log.Error("engine data unreadable: those users read as never set until they are written again; stop the server and run `presenced check` (docs/durability.md)",
 				"stream", unreadable.Stream, "holds", streamHolds[unreadable.Stream], "unreadable_records", unreadable.Records, "users_warmed", n)
 		case err != nil:
-			s.log.Error("cache warm-up", "users", n, "took", took, "err", err)
+			s.log.Error(what, "users", n, "took", took, "err", err)
+		case cached:
+			s.log.Info("cache checked against the engine", "users_added", n, "took", took)
 		default:
 			s.log.Info("cache warmed", "users", n, "took", took)
 		}
@@ -568,6 +612,13 @@ func (s *Server) close() {
 	if s.runStop != nil {
 		s.runStop()
 		s.runDone.Wait()
+		// Nothing writes any more (the HTTP server and the background
+		// work have stopped) and the engine is still open.
+		if s.core != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			s.saveCache(ctx)
+			cancel()
+		}
 	}
 	if s.dirs != nil {
 		s.dirs.Close()
