@@ -216,21 +216,21 @@ type Server struct {
 	offsetMu sync.Mutex // serialises dev-clock moves
 
 	// Operations (ops.go, tls.go).
-	metrics     *observe.Metrics // nil: off
-	health      *observe.Health
-	dirLoaded   *observe.Flag
-	warmed      *observe.Flag
+	metrics   *observe.Metrics // nil: off
+	health    *observe.Health
+	dirLoaded *observe.Flag
+	warmed    *observe.Flag
 	// The saved cache (cachesnap.go): the engine's presence partitions as
 	// store.Resumable (nil: not saved), and whether the cache is complete
 	// (warmed, or loaded and caught up), which a save needs.
 	resume        store.Resumable
 	cacheComplete atomic.Bool
-	engineOpen  atomic.Bool
-	noDrain     atomic.Bool // ShutdownNow
-	metricsLn   net.Listener
-	metricsHTTP *http.Server
-	adminHTTP   *http.Server // the operator's API on the data directory's socket (serverdir.go)
-	cert        *certificate // nil: plain http
+	engineOpen    atomic.Bool
+	noDrain       atomic.Bool // ShutdownNow
+	metricsLn     net.Listener
+	metricsHTTP   *http.Server
+	adminHTTP     *http.Server // the operator's API on the data directory's socket (serverdir.go)
+	cert          *certificate // nil: plain http
 }
 
 // New checks cfg and builds a server; Start loads the directory file, opens
