@@ -465,68 +465,6 @@ func (s *Server) knownUser(tenantID, userID string) bool {
 	return ok && u.ID == userID
 }
 
-// warm reads every stored user into the core's cache in the background,
-// while requests are served: after a restart, reads are then answered from
-// memory instead of one engine read per user not seen yet. After a start
-// from the saved cache (cached) the cache is complete already, and the
-// walk runs cacheCheckDelay later as a check (the one pass that finds
-// records the engine cannot read), caching only what the engine holds
-// newer, which should be nothing.
-func (s *Server) warm(cached bool) {
-	ctx := s.runCtx
-	what := "cache warm-up"
-	if cached {
-		what = "cache check against the engine"
-		s.warmed.Set()
-		s.cacheComplete.Store(true)
-	}
-	s.runDone.Add(1)
-	go func() {
-		defer s.runDone.Done()
-		if cached {
-			delay := s.cfg.cacheCheck
-			if delay == 0 {
-				delay = cacheCheckDelay
-			}
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		if s.cfg.warmGate != nil {
-			s.cfg.warmGate(ctx)
-		}
-		start := s.cfg.Clock.Now()
-		n, err := s.core.Warm(ctx)
-		took := clock.Since(s.cfg.Clock, start).Round(time.Millisecond)
-		var unreadable *natsstore.UnreadableError
-		if ctx.Err() == nil {
-			s.warmed.Set() // done, even with unreadable records: reads of those go to the engine
-			if err == nil {
-				s.cacheComplete.Store(true)
-			}
-		}
-		switch {
-		case ctx.Err() != nil:
-			s.log.Info(what+" stopped by shutdown", "users", n, "took", took)
-		case errors.As(err, &unreadable):
-			// The warm-up reads every stored user: the one pass that
-			// finds a record damaged inside a block the engine trusts.
-			s.log.Error("engine data unreadable: those users read as never set until they are written again; stop the server and run `presenced check` (docs/durability.md)",
-				"stream", unreadable.Stream, "holds", streamHolds[unreadable.Stream], "unreadable_records", unreadable.Records, "users_warmed", n)
-		case err != nil:
-			s.log.Error(what, "users", n, "took", took, "err", err)
-		case cached:
-			s.log.Info("cache checked against the engine", "users_added", n, "took", took)
-		default:
-			s.log.Info("cache warmed", "users", n, "took", took)
-		}
-	}()
-}
-
 // Change log retention: Graph retries a notification for up to 4 hours, and
 // a stream resumes from anything still kept. changeLogMaxBytes is the
 // default bound on a volume of 4 GiB or more.
