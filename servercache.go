@@ -33,7 +33,7 @@ const cacheSaveEvery = 10 * time.Minute
 // that finds records the engine cannot read (damaged files), and it
 // caches whatever the snapshot lacked. Not at once: the first seconds
 // after a restart are for the requests that waited for it.
-const cacheCheckDelay = 30 * time.Second
+const cacheCheckDelay = 10 * time.Second
 
 // loadCache loads the saved cache, if there is one this engine can use,
 // before the follower starts (core.Restore). A file that is missing,

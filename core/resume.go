@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -176,6 +175,17 @@ func (c *Core) Restore(ctx context.Context, b []byte) (Restored, error) {
 	for i, p := range s.Positions {
 		r.after[i] = store.Position(p)
 	}
+	// Each shard's map made at its size at once: growing a million
+	// users' maps step by step rehashes them all several times.
+	per := s.Users/len(c.shard) + s.Users/len(c.shard)/8 + 8
+	for i := range c.shard {
+		sh := &c.shard[i]
+		sh.mu.Lock()
+		if sh.users == nil {
+			sh.users = make(map[userKey]slot, per)
+		}
+		sh.mu.Unlock()
+	}
 	var id [36]byte
 	s.Each(func(fr *cachefile.Record) {
 		u := UserRef{TenantID: fr.Tenant, UserID: fr.ID}
@@ -186,7 +196,7 @@ func (c *Core) Restore(ctx context.Context, b []byte) (Restored, error) {
 		if c.users != nil && !c.users(u.TenantID, u.UserID) {
 			return
 		}
-		if c.restoreEntry(u, inPlace(fr.Entry)) {
+		if c.restoreEntry(u, fr.GUID, fr.IsGUID, fr.Entry) {
 			r.Users++
 		}
 	})
@@ -214,18 +224,42 @@ func samePositions(saved []cachefile.Position, now []store.Position) error {
 }
 
 // restoreEntry caches e (a slice of the snapshot, copied here) for u
-// unless u holds a revision as new, and reports whether it did.
-func (c *Core) restoreEntry(u UserRef, e entry) bool {
+// unless u holds a revision as new, and reports whether it did. g is u's
+// id as 16 bytes when isGUID: the key is made from them, not parsed again.
+func (c *Core) restoreEntry(u UserRef, g [16]byte, isGUID bool, e []byte) bool {
 	sh := c.shardOf(u)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if k, sl, ok := sh.find(u); ok && sh.rev(k, sl) >= e.rev() {
-		return false
+	var k userKey
+	if isGUID {
+		t, ok := sh.names.tenant(u.TenantID)
+		if !ok {
+			k, _ = sh.names.key(u, true) // numbers the tenant
+		} else {
+			k = userKey{tenant: t, user: g}
+		}
+	} else {
+		k, _ = sh.names.key(u, true)
 	}
-	sh.set(u, e)
-	if k, _, _ := sh.find(u); sh.users[k] == bigSlot {
-		sh.big[k] = entry(strings.Clone(string(e))) // kept as it is: not the file's bytes
+	if sh.users == nil {
+		sh.users = make(map[userKey]slot)
 	}
+	rev := entry(inPlace(e)).rev()
+	if old, ok := sh.users[k]; ok {
+		if sh.rev(k, old) >= rev {
+			return false
+		}
+		delete(sh.users, k)
+		sh.release(k, old)
+	}
+	sl, ok := sh.arena.put(inPlace(e))
+	if !ok {
+		if sh.big == nil {
+			sh.big = make(map[userKey]entry)
+		}
+		sh.big[k], sl = entry(string(e)), bigSlot // a copy: not the file's bytes
+	}
+	sh.users[k] = sl
 	return true
 }
 
