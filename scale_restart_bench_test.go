@@ -6,7 +6,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,12 +34,13 @@ type startFigures struct {
 	cpuFirst   time.Duration // … one second later
 	first      latStats      // getPresencesByUserId, 650 ids, 1 client, first second after listening
 	firstCount int
+	load       string // /proc/loadavg when it listened
 	steps      []string
 }
 
 func (f startFigures) String() string {
-	return fmt.Sprintf("%s: listening %.2f s after exec (CPU %.2f s; %.2f s one second later); first second, 650 ids, 1 client: %d requests, %s",
-		f.what, f.listen.Seconds(), f.cpuListen.Seconds(), f.cpuFirst.Seconds(), f.firstCount, f.first)
+	return fmt.Sprintf("%s: listening %.2f s after exec (CPU %.2f s; %.2f s one second later); first second, 650 ids, 1 client: %d requests, %s; load %s",
+		f.what, f.listen.Seconds(), f.cpuListen.Seconds(), f.cpuFirst.Seconds(), f.firstCount, f.first, f.load)
 }
 
 // gpbuBodies are batches of 650 random ids among n, made before a restart
@@ -67,7 +71,7 @@ func gpbuBodies(n, batches int, seed uint64) ([][]byte, []int) {
 // until one second after c listened, each answer checked (every user
 // Busy), and returns the figures.
 func firstSecond(b *testing.B, hc *http.Client, c *scaleChild, tok, what string, n int, seed uint64) startFigures {
-	f := startFigures{what: what, listen: c.listen, cpuListen: c.cpu(b)}
+	f := startFigures{what: what, listen: c.listen, cpuListen: c.cpu(b), load: loadAverage()}
 	bodies, want := gpbuBodies(n, 400, seed)
 	end := c.exec.Add(c.listen + time.Second)
 	var lat []time.Duration
@@ -143,4 +147,70 @@ func scaleRestarts(b *testing.B, hc *http.Client, srv *scaleChild, bin, dirFile,
 	srv = startScaleChild(b, bin, dirFile, data, addr)
 	out = append(out, firstSecond(b, hc, srv, tok, "restart after kill -9, no saved cache (warm-up)", n, 22))
 	return srv, out
+}
+
+// BenchmarkScaleRestart measures only the restarts, on the data a run of
+// BenchmarkScale kept (PRESENCED_SCALE_KEEP), with the binary built now:
+//
+//	PRESENCED_SCALE_RESTART=DIR PRESENCED_SCALE_USERS=1000000 go test -run '^$' -bench BenchmarkScaleRestart -benchtime 1x -timeout 0 .
+//
+// It starts the server, waits for its cache to be complete and stops it
+// (SIGTERM: the cache is saved), then restarts it from the saved cache
+// PRESENCED_SCALE_ROUNDS times (default 5), then once after kill -9 with
+// an older saved cache and once after kill -9 without one.
+func BenchmarkScaleRestart(b *testing.B) {
+	dir := os.Getenv("PRESENCED_SCALE_RESTART")
+	if dir == "" {
+		b.Skip("PRESENCED_SCALE_RESTART=DIR names the directory a BenchmarkScale run kept")
+	}
+	n := scaleUsers(b)
+	rounds := 5
+	if r, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_ROUNDS")); err == nil && r > 0 {
+		rounds = r
+	}
+	bin := filepath.Join(dir, "presenced")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	dirFile, data := filepath.Join(dir, "directory.json"), filepath.Join(dir, "data")
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+	srv := startScaleChild(b, bin, dirFile, data, "127.0.0.1:0")
+	addr := strings.TrimPrefix(srv.url, "http://")
+	tok := scaleToken(b, hc, srv.url)
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		srv.mu.Lock()
+		done := slices.ContainsFunc(srv.steps, func(s string) bool {
+			return strings.Contains(s, "cache warmed") || strings.Contains(s, "cache checked")
+		})
+		srv.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the cache was not complete within 5 minutes")
+		}
+	}
+	var figs []startFigures
+	for r := range rounds {
+		scaleLog("SIGTERM → exit in %v", srv.stop(b).Round(time.Millisecond))
+		hc.CloseIdleConnections()
+		srv = startScaleChild(b, bin, dirFile, data, addr)
+		figs = append(figs, firstSecond(b, hc, srv, tok, fmt.Sprintf("round %d: restart after SIGTERM, from the saved cache", r+1), n, uint64(30+r)))
+	}
+	srv, crashes := scaleRestarts(b, hc, srv, bin, dirFile, data, addr, tok, n)
+	srv.stop(b)
+	scaleLog("load average: %s", loadAverage())
+	for _, f := range append(figs, crashes...) {
+		scaleLog("%s", f)
+	}
+}
+
+// loadAverage is /proc/loadavg's first three fields.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }

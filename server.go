@@ -289,9 +289,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	} else {
 		close(seedDone)
 	}
+	// So is the saved cache (read and checked; loaded once the engine
+	// and the directory are).
+	savedCache := s.readCache()
 	defer func() {
 		if err != nil {
 			<-seedDone
+			savedCache()
 			s.close()
 		}
 	}()
@@ -351,7 +355,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	// The saved cache, before the follower (which caches what it hears)
 	// and anything else reads a user; caught up once the follower's
 	// watch is in place, up to where it starts, and before listening.
-	restored := s.loadCache(ctx)
+	restored := s.loadCache(ctx, savedCache)
 	// Before anything reads a user, and before the warm-up.
 	if err := s.follow(s.runCtx); err != nil {
 		return err

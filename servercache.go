@@ -11,6 +11,7 @@ import (
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/core/cachefile"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
 )
@@ -35,25 +36,50 @@ const cacheSaveEvery = 10 * time.Minute
 // after a restart are for the requests that waited for it.
 const cacheCheckDelay = 10 * time.Second
 
+// savedCache is a saved cache read and checked (cachefile.Decode), or
+// why not: readCache's result, waited for.
+type savedCache func() (*cachefile.Snapshot, int, error)
+
+// readCache reads and checks the saved cache in the background, while the
+// engine recovers and the directory loads: at a million users it is ~90 MB
+// to read and checksum.
+func (s *Server) readCache() savedCache {
+	var (
+		snap *cachefile.Snapshot
+		size int
+		err  error
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var b []byte
+		if b, err = os.ReadFile(filepath.Join(s.cfg.DataDir, CacheFile)); err == nil {
+			size = len(b)
+			snap, err = cachefile.Decode(b)
+		}
+	}()
+	return func() (*cachefile.Snapshot, int, error) { <-done; return snap, size, err }
+}
+
 // loadCache loads the saved cache, if there is one this engine can use,
 // before the follower starts (core.Restore). A file that is missing,
 // damaged, of another engine or of another build is left aside (at WARN
 // but for a missing one) and the cache is warmed as without it.
-func (s *Server) loadCache(ctx context.Context) *core.Restored {
+func (s *Server) loadCache(ctx context.Context, saved savedCache) *core.Restored {
+	path := filepath.Join(s.cfg.DataDir, CacheFile)
+	snap, size, err := saved()
 	if s.resume == nil {
 		return nil
 	}
-	path := filepath.Join(s.cfg.DataDir, CacheFile)
-	start := s.cfg.Clock.Now()
-	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.log.Info("no saved cache: warming it from the engine", "file", path)
 		return nil
 	}
 	if err == nil {
+		start := s.cfg.Clock.Now()
 		var r core.Restored
-		if r, err = s.core.Restore(ctx, b); err == nil {
-			s.log.Info("saved cache loaded", "users", r.Users, "bytes", len(b), "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
+		if r, err = s.core.Restore(ctx, snap); err == nil {
+			s.log.Info("saved cache loaded", "users", r.Users, "bytes", size, "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
 			return &r
 		}
 	}

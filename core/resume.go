@@ -135,20 +135,17 @@ type Restored struct {
 	after []store.Position
 }
 
-// Restore loads a snapshot (the whole file, b) into the cache, which must
+// Restore loads a snapshot (cachefile.Decode of the whole file, which
+// must not change meanwhile: entries are copied from it) into the cache, which must
 // be empty: at start, before Follow, and before anything reads or writes
 // a user. It checks first that the snapshot is of this engine as it is
 // (the same streams, created at the same instants, none behind the
 // snapshot's positions) and of this build's entry layout, and returns an
 // error (the cache untouched) otherwise. Users that Options.Users does
 // not know are left out.
-func (c *Core) Restore(ctx context.Context, b []byte) (Restored, error) {
+func (c *Core) Restore(ctx context.Context, s *cachefile.Snapshot) (Restored, error) {
 	if c.resume == nil {
 		return Restored{}, fmt.Errorf("core: load the cache: %w", ErrNoResume)
-	}
-	s, err := cachefile.Decode(b)
-	if err != nil {
-		return Restored{}, fmt.Errorf("core: load the cache: %w", err)
 	}
 	if s.Format != cacheFormat {
 		return Restored{}, fmt.Errorf("core: load the cache: %w: entry format %d, this build's is %d", cachefile.ErrVersion, s.Format, cacheFormat)

@@ -55,7 +55,11 @@ func BenchmarkRestore(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		c := core.New(core.Options{KV: kv, Resume: kv.(store.Resumable), Clock: fake, Users: func(string, string) bool { return true }})
-		r, err := c.Restore(context.Background(), file.Bytes())
+		snap, err := cachefile.Decode(file.Bytes())
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := c.Restore(context.Background(), snap)
 		if err != nil || r.Users != n {
 			b.Fatal(r.Users, err)
 		}

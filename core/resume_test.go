@@ -49,6 +49,15 @@ func save(t *testing.T, c *core.Core) []byte {
 	return b.Bytes()
 }
 
+// restoreErr decodes b and loads it into c.
+func restoreErr(c *core.Core, b []byte) (core.Restored, error) {
+	s, err := cachefile.Decode(b)
+	if err != nil {
+		return core.Restored{}, err
+	}
+	return c.Restore(context.Background(), s)
+}
+
 // sameAsEngine fails t unless c shows every user of us as the engine
 // holds it (read by a core with nothing cached).
 func sameAsEngine(t *testing.T, c *core.Core, kv store.KV, clk clock.Clock, us []core.UserRef) {
@@ -119,7 +128,7 @@ func TestRestoreStaleSnapshotCatchesUp(t *testing.T) {
 			counting := &countingKV{KV: kv}
 			o.KV = counting
 			next := core.New(o)
-			r, err := next.Restore(ctx, snap)
+			r, err := restoreErr(next, snap)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +193,7 @@ func TestSnapshotDuringWrites(t *testing.T) {
 	wg.Wait()
 	for i, snap := range snaps {
 		next := core.New(o)
-		r, err := next.Restore(ctx, snap)
+		r, err := restoreErr(next, snap)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +259,7 @@ func TestRestoreRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := core.New(o)
-			if _, err := c.Restore(ctx, tc.b); !errors.Is(err, tc.want) {
+			if _, err := restoreErr(c, tc.b); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 			if n := c.CachedUsers(); n != 0 {
@@ -332,7 +341,7 @@ func TestRestoreInAClusterSeesOtherNodesWrites(t *testing.T) {
 	o := resumable(kvs[0])
 	o.Clock = fake
 	next := core.New(o)
-	r, err := next.Restore(ctx, snap)
+	r, err := restoreErr(next, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
