@@ -295,7 +295,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			<-seedDone
-			savedCache()
+			_, _, _ = savedCache()
 			s.close()
 		}
 	}()
@@ -347,15 +347,19 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	// began; ending it after (serve's signal context at SIGTERM, a caller's
 	// timeout) must not end the watches the node follows the engine with.
 	defer context.AfterFunc(ctx, s.runStop)()
+	// The saved cache is loaded while the directory loads (core.Restore
+	// needs neither), before the follower (which caches what it hears)
+	// and anything else reads a user; caught up once the follower's watch
+	// is in place, up to where it starts, and before listening.
+	loaded := make(chan *core.Restored, 1)
+	go func() { loaded <- s.loadCache(ctx, savedCache) }()
 	<-seedDone
 	if err := s.openDirectory(ctx, seed); err != nil {
+		<-loaded
 		return err
 	}
 	s.dirLoaded.Set()
-	// The saved cache, before the follower (which caches what it hears)
-	// and anything else reads a user; caught up once the follower's
-	// watch is in place, up to where it starts, and before listening.
-	restored := s.loadCache(ctx, savedCache)
+	restored := <-loaded
 	// Before anything reads a user, and before the warm-up.
 	if err := s.follow(s.runCtx); err != nil {
 		return err

@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/presenced/presenced/core/cachefile"
@@ -141,8 +144,12 @@ type Restored struct {
 // a user. It checks first that the snapshot is of this engine as it is
 // (the same streams, created at the same instants, none behind the
 // snapshot's positions) and of this build's entry layout, and returns an
-// error (the cache untouched) otherwise. Users that Options.Users does
-// not know are left out.
+// error (the cache untouched) otherwise. Unlike Warm it does not ask
+// Options.Users (at a million users that was a third of its work): the
+// file holds only users that were cached, so in the directory then, and
+// a user removed from it since had their record deleted, which CatchUp
+// reads. It needs neither the directory nor the follower, so the server
+// runs it while the directory loads.
 func (c *Core) Restore(ctx context.Context, s *cachefile.Snapshot) (Restored, error) {
 	if c.resume == nil {
 		return Restored{}, fmt.Errorf("core: load the cache: %w", ErrNoResume)
@@ -183,21 +190,87 @@ func (c *Core) Restore(ctx context.Context, s *cachefile.Snapshot) (Restored, er
 		}
 		sh.mu.Unlock()
 	}
+	r.Users = c.restoreAll(s)
+	return r, nil
+}
+
+// restoreBatch is how many records restoreAll hands a worker at once.
+const restoreBatch = 1024
+
+// restoreRec is one record on its way to the worker of its shard.
+type restoreRec struct {
+	sh     *shard
+	tenant string
+	g      [16]byte
+	isGUID bool
+	id     string
+	e      []byte
+}
+
+// restoreAll caches the snapshot's records and returns how many. The file
+// is read in order in this goroutine, which picks each record's shard; the
+// shards are filled by one worker per core, each owning a share of them
+// (a shard is only ever written by its worker: no lock is contended). At
+// a million users this is the part of a start from the saved cache that
+// grows with the users.
+func (c *Core) restoreAll(s *cachefile.Snapshot) int {
+	workers := max(1, min(runtime.GOMAXPROCS(0), 8))
+	var (
+		wg     sync.WaitGroup
+		loaded atomic.Int64
+	)
+	todo := make([]chan []restoreRec, workers)
+	free := make(chan []restoreRec, 4*workers)
+	for w := range todo {
+		todo[w] = make(chan []restoreRec, 2)
+		wg.Go(func() {
+			n := 0
+			for batch := range todo[w] {
+				for i := range batch {
+					if c.restoreEntry(&batch[i]) {
+						n++
+					}
+				}
+				clear(batch)
+				select {
+				case free <- batch[:0]:
+				default:
+				}
+			}
+			loaded.Add(int64(n))
+		})
+	}
+	batches := make([][]restoreRec, workers)
 	var id [36]byte
 	s.Each(func(fr *cachefile.Record) {
-		u := UserRef{TenantID: fr.Tenant, UserID: fr.ID}
+		uid := fr.ID
 		if fr.IsGUID {
 			guid.FormatInto(&id, fr.GUID)
-			u.UserID = unsafe.String(&id[0], len(id)) // not kept: the key holds the 16 bytes
+			uid = unsafe.String(&id[0], len(id)) // hashed, not kept
 		}
-		if c.users != nil && !c.users(u.TenantID, u.UserID) {
-			return
+		n := maphash.String(c.seed, uid) % uint64(len(c.shard))
+		w := int(n) % workers
+		if batches[w] == nil {
+			select {
+			case batches[w] = <-free:
+			default:
+				batches[w] = make([]restoreRec, 0, restoreBatch)
+			}
 		}
-		if c.restoreEntry(u, fr.GUID, fr.IsGUID, fr.Entry) {
-			r.Users++
+		batches[w] = append(batches[w], restoreRec{sh: &c.shard[n], tenant: fr.Tenant, g: fr.GUID, isGUID: fr.IsGUID, id: fr.ID, e: fr.Entry})
+		if len(batches[w]) == restoreBatch {
+			todo[w] <- batches[w]
+			batches[w] = nil
 		}
 	})
-	return r, nil
+	for w, b := range batches {
+		if len(b) > 0 {
+			todo[w] <- b
+		}
+		close(todo[w])
+	}
+	wg.Wait()
+	return int(loaded.Load())
 }
 
 // samePositions reports why positions saved in a snapshot are not of the
@@ -220,28 +293,27 @@ func samePositions(saved []cachefile.Position, now []store.Position) error {
 	return nil
 }
 
-// restoreEntry caches e (a slice of the snapshot, copied here) for u
-// unless u holds a revision as new, and reports whether it did. g is u's
-// id as 16 bytes when isGUID: the key is made from them, not parsed again.
-func (c *Core) restoreEntry(u UserRef, g [16]byte, isGUID bool, e []byte) bool {
-	sh := c.shardOf(u)
+// restoreEntry caches r's entry (a slice of the snapshot, copied here)
+// unless its user holds a revision as new, and reports whether it did. A
+// GUID user's key is made from the file's 16 bytes, not parsed again.
+func (c *Core) restoreEntry(r *restoreRec) bool {
+	sh := r.sh
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	var k userKey
-	if isGUID {
-		t, ok := sh.names.tenant(u.TenantID)
-		if !ok {
-			k, _ = sh.names.key(u, true) // numbers the tenant
-		} else {
-			k = userKey{tenant: t, user: g}
-		}
+	if t, ok := sh.names.tenant(r.tenant); ok && r.isGUID {
+		k = userKey{tenant: t, user: r.g}
 	} else {
+		u := UserRef{TenantID: r.tenant, UserID: r.id}
+		if r.isGUID {
+			u.UserID = guid.Format(r.g) // the tenant's first user in this shard
+		}
 		k, _ = sh.names.key(u, true)
 	}
 	if sh.users == nil {
 		sh.users = make(map[userKey]slot)
 	}
-	rev := entry(inPlace(e)).rev()
+	rev := inPlace(r.e).rev()
 	if old, ok := sh.users[k]; ok {
 		if sh.rev(k, old) >= rev {
 			return false
@@ -249,12 +321,12 @@ func (c *Core) restoreEntry(u UserRef, g [16]byte, isGUID bool, e []byte) bool {
 		delete(sh.users, k)
 		sh.release(k, old)
 	}
-	sl, ok := sh.arena.put(inPlace(e))
+	sl, ok := sh.arena.put(inPlace(r.e))
 	if !ok {
 		if sh.big == nil {
 			sh.big = make(map[userKey]entry)
 		}
-		sh.big[k], sl = entry(string(e)), bigSlot // a copy: not the file's bytes
+		sh.big[k], sl = entry(string(r.e)), bigSlot // a copy: not the file's bytes
 	}
 	sh.users[k] = sl
 	return true
