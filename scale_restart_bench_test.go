@@ -2,7 +2,9 @@ package presenced_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -192,17 +194,40 @@ func BenchmarkScaleRestart(b *testing.B) {
 	}
 	var figs []startFigures
 	for r := range rounds {
-		scaleLog("SIGTERM → exit in %v", srv.stop(b).Round(time.Millisecond))
-		hc.CloseIdleConnections()
+		srv.stopSaying(b)
 		srv = startScaleChild(b, bin, dirFile, data, addr)
 		figs = append(figs, firstSecond(b, hc, srv, tok, fmt.Sprintf("round %d: restart after SIGTERM, from the saved cache", r+1), n, uint64(30+r)))
 	}
 	srv, crashes := scaleRestarts(b, hc, srv, bin, dirFile, data, addr, tok, n)
+	// A graceful restart without the file: what one cost before it (the
+	// warm-up), for the CPU time beside the rounds'.
+	srv.stopSaying(b)
+	if err := os.Remove(filepath.Join(data, presenced.CacheFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		b.Fatal(err)
+	}
+	hc.CloseIdleConnections()
+	srv = startScaleChild(b, bin, dirFile, data, addr)
+	figs = append(figs, firstSecond(b, hc, srv, tok, "restart after SIGTERM, no saved cache (warm-up)", n, 40))
 	srv.stop(b)
 	scaleLog("load average: %s", loadAverage())
 	for _, f := range append(figs, crashes...) {
 		scaleLog("%s", f)
 	}
+}
+
+// stopSaying stops c (SIGTERM) and logs how long that took and what the
+// save of the cache took.
+func (c *scaleChild) stopSaying(b *testing.B) {
+	took := c.stop(b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.steps {
+		if strings.Contains(s, "cache saved") {
+			scaleLog("SIGTERM → exit in %v (of which the drain, 5 s); %s", took.Round(time.Millisecond), s)
+			return
+		}
+	}
+	scaleLog("SIGTERM → exit in %v, the cache not saved", took.Round(time.Millisecond))
 }
 
 // loadAverage is /proc/loadavg's first three fields.
