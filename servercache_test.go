@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
 )
@@ -29,6 +30,17 @@ func waitLog(t *testing.T, rec *recordLog, prefix string) string {
 	}
 }
 
+// startWarmed starts a server and waits until its cache is warmed: only a
+// complete cache is saved.
+func startWarmed(t *testing.T, cfg func(*presenced.Config)) *env {
+	t.Helper()
+	rec := &recordLog{}
+	e := &env{t: t, fake: clock.NewFake(t0), dir: t.TempDir(), addr: "127.0.0.1:0", log: slog.New(rec), cfg: cfg}
+	e.boot()
+	waitLog(t, rec, "cache warmed")
+	return e
+}
+
 // presences is what GET .../presence answers for each demo user.
 func presences(e *env, tok string) map[string]string {
 	out := map[string]string{}
@@ -42,8 +54,7 @@ func presences(e *env, tok string) map[string]string {
 // A graceful stop saves the cache; the next start loads it and serves from
 // it at once: no warm-up, every written user the same.
 func TestRestartLoadsTheSavedCache(t *testing.T) {
-	e := start(t)
-	e.cfg = func(c *presenced.Config) { presenced.DelayCacheCheck(c, time.Hour) }
+	e := startWarmed(t, func(c *presenced.Config) { presenced.DelayCacheCheck(c, time.Hour) })
 	tok := e.appToken()
 	for _, name := range []string{"adele", "alex", "megan"} {
 		e.must("POST", "/v1.0/users/"+e.user(name)+"/presence/setPresence", tok, setBody("Busy", "InACall", "PT1H"))
@@ -69,8 +80,7 @@ func TestRestartLoadsTheSavedCache(t *testing.T) {
 // put back) is brought up to date at start: every user shows what the
 // engine holds, the loaded cache alone (its check runs later).
 func TestRestartFromAStaleSavedCache(t *testing.T) {
-	e := start(t)
-	e.cfg = func(c *presenced.Config) { presenced.DelayCacheCheck(c, time.Hour) }
+	e := startWarmed(t, func(c *presenced.Config) { presenced.DelayCacheCheck(c, time.Hour) })
 	tok := e.appToken()
 	for _, name := range []string{"adele", "alex", "megan", "lynne"} {
 		e.must("POST", "/v1.0/users/"+e.user(name)+"/presence/setPresence", tok, setBody("Busy", "InACall", "PT1H"))
@@ -104,7 +114,7 @@ func TestRestartFromAStaleSavedCache(t *testing.T) {
 // A damaged saved cache is reported at WARN and left aside: the server
 // warms the cache as without one, and nothing is lost.
 func TestRestartWithADamagedSavedCache(t *testing.T) {
-	e := start(t)
+	e := startWarmed(t, nil)
 	tok := e.appToken()
 	for _, name := range []string{"adele", "alex"} {
 		e.must("POST", "/v1.0/users/"+e.user(name)+"/presence/setPresence", tok, setBody("Busy", "InACall", "PT1H"))
