@@ -154,15 +154,32 @@ func TestRestoreStaleSnapshotCatchesUp(t *testing.T) {
 	}
 }
 
+// slowAckKV returns from a Put some time after the engine acknowledged
+// it: the window in which a write is in the engine (and in its positions)
+// and not yet in the cache.
+type slowAckKV struct{ store.KV }
+
+func (k slowAckKV) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
+	rev, err := k.KV.Put(ctx, key, value, expect)
+	time.Sleep(2 * time.Millisecond)
+	return rev, err
+}
+
 // A snapshot taken while writes go on never holds a user older than the
-// engine without a newer change after its positions.
+// engine without a newer change after its positions: a write the engine
+// acknowledged before the positions were read reaches the cache before
+// its shard is copied (the writes here stay between acknowledgement and
+// cache for 2 ms, so that a save that did not wait for them would miss
+// some).
 func TestSnapshotDuringWrites(t *testing.T) {
 	fake := clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
 	ctx := context.Background()
 	kv := presenceKV(t, 2)
 	o := resumable(kv)
 	o.Clock = fake
-	first := core.New(o)
+	writing := o
+	writing.KV = slowAckKV{kv}
+	first := core.New(writing)
 	us := make([]core.UserRef, 200)
 	for i := range us {
 		us[i] = user(i)
@@ -185,7 +202,7 @@ func TestSnapshotDuringWrites(t *testing.T) {
 		})
 	}
 	var snaps [][]byte
-	for range 5 {
+	for range 10 {
 		time.Sleep(20 * time.Millisecond)
 		snaps = append(snaps, save(t, first))
 	}
