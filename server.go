@@ -169,10 +169,9 @@ type Config struct {
 	// read (natsstore.Options.WriteWait): tests of a cluster without
 	// quorum shorten it.
 	engineWait time.Duration
-	// cacheSaveEvery, when set, replaces cacheSaveEvery; cacheCheck,
-	// cacheCheckDelay (tests of the saved cache).
-	cacheSaveEvery time.Duration
-	cacheCheck     time.Duration
+	// cacheCheck, when set, replaces cacheCheckDelay (tests of the saved
+	// cache).
+	cacheCheck time.Duration
 
 	// Throttling and overload (docs/security.md#throttling-and-batching).
 

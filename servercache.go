@@ -169,14 +169,10 @@ func (s *Server) saveCachePeriodically() {
 	if s.resume == nil {
 		return
 	}
-	every := s.cfg.cacheSaveEvery
-	if every <= 0 {
-		every = cacheSaveEvery
-	}
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
-		t := time.NewTicker(every)
+		t := time.NewTicker(cacheSaveEvery)
 		defer t.Stop()
 		for {
 			select {
