@@ -221,9 +221,11 @@ func Decode(b []byte) (*Snapshot, error) {
 		s.Positions = append(s.Positions, Position{Stream: r.string(), Created: r.varint(), Seq: r.uvarint()})
 	}
 	start := len(body) - len(r.b)
+	end := start // where the terminating 0 starts (it may be written in more than one byte)
 	var users int
 	maxTenant := uint64(0)
 	for r.err == nil {
+		end = len(body) - len(r.b)
 		t := r.uvarint()
 		if t == 0 {
 			break
@@ -240,7 +242,6 @@ func Decode(b []byte) (*Snapshot, error) {
 		r.skip(r.count(1))
 		users++
 	}
-	end := len(body) - len(r.b) - 1 // before the terminating 0
 	s.Tenants = r.strings()
 	s.SessionIDs = r.strings()
 	if u := r.uvarint(); r.err == nil && u != uint64(users) {
