@@ -224,6 +224,7 @@ type Server struct {
 	// (warmed, or loaded and caught up), which a save needs.
 	resume        store.Resumable
 	cacheComplete atomic.Bool
+	engineLost    bool // the engine's check found data lost (damage.go)
 	engineOpen    atomic.Bool
 	noDrain       atomic.Bool // ShutdownNow
 	metricsLn     net.Listener

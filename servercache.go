@@ -75,6 +75,11 @@ func (s *Server) loadCache(ctx context.Context, saved savedCache) *core.Restored
 		s.log.Info("no saved cache: warming it from the engine", "file", path)
 		return nil
 	}
+	if err == nil && s.engineLost {
+		// It may show what the engine lost as if it were still stored.
+		s.log.Warn("the engine lost data: the saved cache is not used, and the cache is warmed from what remains", "file", path)
+		return nil
+	}
 	if err == nil {
 		start := s.cfg.Clock.Now()
 		var r core.Restored
