@@ -2,14 +2,9 @@ package presenced_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +16,7 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/testcert"
 	"github.com/presenced/presenced/notify/richdata"
 )
 
@@ -104,17 +100,8 @@ type testCert struct {
 
 // newCert makes a subscriber's self-signed encryption certificate.
 func newCert(t *testing.T) testCert {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "presence receiver"},
-		NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testCert{b64: base64.StdEncoding.EncodeToString(der), key: key}
+	e := testcert.NewEncryption(t)
+	return testCert{b64: e.B64, key: e.Key}
 }
 
 // decrypt opens a rich notification item and returns its presence.

@@ -66,7 +66,7 @@ func (s *Server) observeParts(api *graphapi.API) {
 	m.ThrottledBy("graph_budget", api.BudgetRefused)
 	m.ThrottledBy("in_flight", api.InFlightRefused)
 	m.GaugeFunc("cached_users", "Users whose presence is cached in memory.", func() float64 { return float64(s.core.CachedUsers()) })
-	m.GaugeFunc("subscriptions", "Webhook subscriptions running on this server.", func() float64 { return float64(s.subs.Count()) })
+	m.GaugeFunc("subscriptions", "Webhook subscriptions this node delivers now (in a cluster, those of the shards whose lease it holds).", func() float64 { return float64(s.subs.Count()) })
 	m.GaugeFunc("streams_open", "Live streams (Server-Sent Events) open.", func() float64 { return float64(api.OpenStreams()) })
 	if l, ok := s.ln.(*limitListener); ok {
 		m.GaugeFunc("connections_open", "Client connections open (bounded by --max-connections).", func() float64 { return float64(l.open.Load()) })

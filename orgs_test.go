@@ -3,7 +3,6 @@ package presenced_test
 import (
 	"context"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -154,20 +153,14 @@ func TestDirectoryKeptAcrossRestart(t *testing.T) {
 }
 
 // In a cluster the directory is one, replicated as the engine's other
-// buckets are: a user made through one node's Graph API is read through
-// the others, deleted through another and gone at the first, and the
+// buckets are: the nodes, started together, each seed the same directory
+// and all end with it whole (the application the test's tokens come from
+// included); a user made through one node's Graph API is read through the
+// others, deleted through another and gone at the first, and the
 // directory's bucket has the cluster's three replicas (so it outlives any
 // one node).
 func TestClusterKeepsOneDirectory(t *testing.T) {
 	t.Parallel()
-	if os.Getenv("PRESENCED_KNOWN_BUGS") == "" {
-		// Known bug (issue #14, open): three nodes started together, each
-		// seeding the same directory file, sometimes leave one node with a
-		// directory that validates but lacks the file's application (its
-		// token request is refused), in about half the runs on 2026-12-02.
-		// Off in the default run until fixed; PRESENCED_KNOWN_BUGS=1 runs it.
-		t.Skip("known bug: concurrent seeding of one directory file by several nodes (PRESENCED_KNOWN_BUGS=1 runs it)")
-	}
 	nodes, natsURLs := clusterOfWith(t, 3, 1, func(_ int, e *env) { e.d = orgFile() })
 	r := nodes[0].call("POST", "/v1.0/users", nodes[0].adminToken(), map[string]any{"displayName": "Clara Cluster", "userPrincipalName": "clara@contoso.dev"})
 	if r.status != 201 {

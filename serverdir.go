@@ -29,12 +29,11 @@ import (
 	"github.com/presenced/presenced/store"
 )
 
-// seedFile is a directory file read and hashed; parsed only when it is to
-// be imported.
+// seedFile is a directory file's hash, read while the engine starts; the
+// file is decoded only when it is to be imported.
 type seedFile struct {
-	data []byte
-	sha  string
-	err  error
+	sha string
+	err error
 }
 
 func readSeedFile(path string) seedFile {
@@ -43,15 +42,15 @@ func readSeedFile(path string) seedFile {
 		return seedFile{err: presence.Errorf(presence.Invalid, "", "directory file: %v", err)}
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, directory.MaxFileSize+1))
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, directory.MaxFileSize+1))
 	if err != nil {
 		return seedFile{err: presence.Errorf(presence.Invalid, "", "directory file %s: %v", path, err)}
 	}
-	if len(data) > directory.MaxFileSize {
+	if n > directory.MaxFileSize {
 		return seedFile{err: presence.Errorf(presence.Invalid, "", "directory file %s is larger than %d bytes.", path, directory.MaxFileSize)}
 	}
-	h := sha256.Sum256(data)
-	return seedFile{data: data, sha: hex.EncodeToString(h[:])}
+	return seedFile{sha: hex.EncodeToString(h.Sum(nil))}
 }
 
 // openDirectory opens the directory bucket and seeds it: from the
@@ -105,7 +104,14 @@ func (s *Server) seedFromFile(ctx context.Context, seed seedFile) error {
 		s.log.Info("directory file unchanged since its import: the directory is the engine's", "file", s.cfg.DirectoryFile)
 		return nil
 	}
-	f, err := directory.Parse(seed.data)
+	file, err := os.Open(s.cfg.DirectoryFile)
+	if err != nil {
+		return fmt.Errorf("presenced: directory file: %w", err)
+	}
+	defer file.Close()
+	// Decoded as it is read; the source is the hash of what was decoded
+	// (the file may have changed since it was hashed).
+	f, sha, err := dirstore.Decode(file)
 	if err != nil {
 		var pe *presence.Error
 		if errors.As(err, &pe) {
@@ -113,6 +119,7 @@ func (s *Server) seedFromFile(ctx context.Context, seed seedFile) error {
 		}
 		return fmt.Errorf("presenced: %s: %w", s.cfg.DirectoryFile, err)
 	}
+	src.SHA256 = sha
 	_, err = s.seed(ctx, f, src)
 	return err
 }

@@ -149,17 +149,14 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 // importFile replaces the whole directory (the body is a directory file;
 // ?name= says where it came from, for the record).
 func (h *Handler) importFile(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxImport))
-	if err != nil {
-		writeError(w, presence.Errorf(presence.TooLarge, "", "The directory file is larger than %d bytes.", MaxImport))
-		return
-	}
-	f, err := directory.Parse(b)
+	// Decoded as it arrives: no buffer of the body's size, whatever its
+	// Content-Length says (directory.Decode stops past MaxImport).
+	f, sha, err := dirstore.Decode(r.Body)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	src := &dirstore.Source{Kind: "import", Name: r.URL.Query().Get("name"), SHA256: dirstore.Hash(b)}
+	src := &dirstore.Source{Kind: "import", Name: r.URL.Query().Get("name"), SHA256: sha}
 	if err := h.store.Import(r.Context(), f, src); err != nil {
 		writeError(w, err)
 		return

@@ -1,12 +1,16 @@
 package admin_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -83,5 +87,41 @@ func TestAdminRejects(t *testing.T) {
 				t.Fatal("a refused request changed the directory")
 			}
 		})
+	}
+}
+
+// An import's body is decoded as it arrives: one whose Content-Length
+// claims a gigabyte costs what it sends, not what it claims, and a
+// malformed one is refused with its line and column, nothing changed.
+func TestImportBodyCostsWhatItSends(t *testing.T) {
+	srv, s := serve(t)
+	before, _ := s.Export(context.Background())
+	body := "{\"tenants\": [\n  {\"id\": 7}\n]}"
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	fmt.Fprintf(conn, "PUT %s/directory HTTP/1.1\r\nHost: admin\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", admin.Prefix, 1<<30, body)
+	_ = conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	runtime.ReadMemStats(&m1)
+	if grew := m1.TotalAlloc - m0.TotalAlloc; grew > 64<<20 {
+		t.Fatalf("the import allocated %d MB for a body of %d bytes", grew>>20, len(body))
+	}
+	if resp.StatusCode != 400 || !strings.Contains(string(raw), "line 2, column") {
+		t.Fatalf("%d %s, want 400 naming line 2", resp.StatusCode, raw)
+	}
+	after, _ := s.Export(context.Background())
+	b1, _ := json.Marshal(before)
+	b2, _ := json.Marshal(after)
+	if string(b1) != string(b2) {
+		t.Fatal("a refused import changed the directory")
 	}
 }

@@ -286,12 +286,18 @@ func (w *workload) get(ctx context.Context, i int, path string) ([]byte, error) 
 // waitAcks waits until every writer has had a write acknowledged after
 // since, or d has passed, and reports whether they all had.
 func (w *workload) waitAcks(since time.Time, d time.Duration) bool {
+	return w.waitAcksExcept(since, d, -1)
+}
+
+// waitAcksExcept is waitAcks for the writers whose own node is not node i
+// (see gapExcept).
+func (w *workload) waitAcksExcept(since time.Time, d time.Duration, i int) bool {
 	deadline := time.Now().Add(d)
 	for {
 		w.mu.Lock()
 		all := true
-		for _, a := range w.acks {
-			all = all && len(a) > 0 && a[len(a)-1].After(since)
+		for wr, a := range w.acks {
+			all = all && (wr%len(w.c.Nodes) == i || len(a) > 0 && a[len(a)-1].After(since))
 		}
 		w.mu.Unlock()
 		if all {
@@ -370,11 +376,20 @@ func (w *workload) answeredAfter(i int, t time.Time) map[outcome]int {
 
 // gap is the longest any writer waited between two acknowledged writes,
 // the later of them in (from, to]: how long writes paused.
-func (w *workload) gap(from, to time.Time) time.Duration {
+func (w *workload) gap(from, to time.Time) time.Duration { return w.gapExcept(from, to, -1) }
+
+// gapExcept is gap over the writers whose own node is not node i: those
+// that write only through the others while i is up, or paused. (A writer
+// of node i's whose write was in flight when i was paused waits for its
+// client's timeout, which says nothing of the others' pause.)
+func (w *workload) gapExcept(from, to time.Time, i int) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var gap time.Duration
-	for _, a := range w.acks {
+	for wr, a := range w.acks {
+		if wr%len(w.c.Nodes) == i {
+			continue
+		}
 		for i := 1; i < len(a); i++ {
 			if a[i].After(from) && !a[i].After(to) {
 				gap = max(gap, a[i].Sub(a[i-1]))

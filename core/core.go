@@ -55,6 +55,14 @@ type Snapshot struct {
 	// a gap in the log shows (notify.Hub.Resume).
 	Before    presence.Stamp
 	HasBefore bool
+	// BeforeFacts are the facts the change replaced, as they stood at
+	// BeforeAt (Before is their Sequence then), when HasBefore: the
+	// change log records what they showed if the change they made was
+	// never logged (its writer could not reach the log, and nobody else
+	// watched). Valid only during the callback: they may share memory
+	// with the buffer the write read them into.
+	BeforeFacts presence.Facts
+	BeforeAt    time.Time
 	// Local says the change is a write of this node (Do), reported once
 	// the engine acknowledged it; otherwise it was learned from the
 	// engine (another node's write).
@@ -393,6 +401,7 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 		c.remember(u, c.ids.newEntry(rev, next))
 		snap = snapshot(u, next, now)
 		snap.Before, snap.HasBefore, snap.Local = presence.Sequence(cur, now), true, true
+		snap.BeforeFacts, snap.BeforeAt = cur, now
 		c.subMu.RLock()
 		if ch {
 			for _, f := range c.subs {
@@ -403,6 +412,7 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 			f(snap)
 		}
 		c.subMu.RUnlock()
+		snap.BeforeFacts = presence.Facts{} // it may point into buf
 		return snap, ch, nil
 	}
 	return Snapshot{}, false, presence.Errorf(presence.Conflict, "", "the presence of user %s is being changed concurrently; retry the request", u.UserID)

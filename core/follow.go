@@ -143,6 +143,7 @@ func (c *Core) report(u UserRef, prev entry, next bool, facts presence.Facts) {
 		// changed it since): the change is the write, which followed
 		// what prev showed at its instant, as Do reports it.
 		snap.Before, snap.HasBefore = presence.Sequence(before, facts.LastWrite), true
+		snap.BeforeFacts, snap.BeforeAt = before, facts.LastWrite
 	}
 	c.subMu.RLock()
 	defer c.subMu.RUnlock()

@@ -1,6 +1,9 @@
 package directory
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +60,7 @@ func TestParseSharesTenantIDs(t *testing.T) {
 
 // FuzzParse: any input is accepted or refused with an Invalid error, never
 // a panic; an accepted directory answers for each of its users by id and by
-// UPN; and the fast decoder never accepts what the located walk refuses.
+// UPN; and it never accepts what encoding/json refuses.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"example.json", "bad-duplicate-upn.json", "bad-type.json", "bad-unknown-field.json", "bad-syntax.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
@@ -74,8 +77,8 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if _, err := parseLocated(data); err != nil {
-			t.Fatalf("fast path accepted what the located walk refuses: %v", err)
+		if err := json.Unmarshal(data, new(File)); err != nil {
+			t.Fatalf("Parse accepted what encoding/json refuses: %v", err)
 		}
 		d, err := file.Build()
 		if err != nil {
@@ -92,4 +95,59 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// trickle hands out its content at most 4,093 bytes at a time, as a
+// socket does.
+type trickle struct {
+	b []byte
+}
+
+func (r *trickle) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 4093)], r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// A file is decoded as it arrives; an error far into it (past the window
+// of bytes Decode keeps) still names its line and column, and the user
+// entry at fault.
+func TestDecodeStreamLocatesErrorsFarIn(t *testing.T) {
+	const tid = "b8a2c0d4-6f1e-4a3b-9c5d-7e8f90a1b2c3"
+	var b strings.Builder
+	b.WriteString(`{"tenants":[{"id":"` + tid + `","name":"N","domains":["n.example"]}],` + "\n" + `"users":[` + "\n")
+	const n, bad = 40_000, 31_234
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		field := "displayName"
+		if i == bad {
+			field = "displayNam"
+		}
+		fmt.Fprintf(&b, `  {"id":"%08x-0000-4000-8000-000000000000","tenantId":"%s","userPrincipalName":"u%d@n.example","%s":"U"}`, i, tid, i, field)
+	}
+	b.WriteString("\n]}\n")
+	if b.Len() < 3*window {
+		t.Fatalf("the file (%d bytes) is not past the window", b.Len())
+	}
+	_, err := Decode(&trickle{b: []byte(b.String())})
+	want := fmt.Sprintf("users[%d] has an unknown field \"displayNam\" (line %d, column", bad, bad+3)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want one with %q", err, want)
+	}
+	good := strings.Replace(b.String(), `"displayNam"`, `"displayName"`, 1)
+	f, err := Decode(&trickle{b: []byte(good)})
+	if err != nil || len(f.Users) != n {
+		t.Fatalf("the good file: %v", err)
+	}
+	// Its users' strings are the directory's own (not a second copy).
+	d, _ := f.Build()
+	u, _ := d.User(f.Users[n-1].ID)
+	if unsafe.StringData(u.UserPrincipalName) != unsafe.StringData(f.Users[n-1].UserPrincipalName) {
+		t.Fatal("a decoded entry keeps its own copy of its userPrincipalName")
+	}
 }

@@ -32,8 +32,22 @@ func (s *Store) follow(ctx context.Context, w store.Watcher) {
 			}
 			continue
 		}
-		for _, g := range s.apply(ctx, c) {
+		gone, err := s.apply(ctx, c)
+		for _, g := range gone {
 			s.usersGone(g)
+		}
+		if err != nil {
+			// A new generation could not be read: nothing after it is
+			// applied (applied stays before it, so this node's changes
+			// wait) until it is read whole, as at a start.
+			w.Stop()
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("directory: reading a new generation failed; reading the directory again", "err", err)
+			if w, err = s.rewatch(ctx); err != nil {
+				return
+			}
 		}
 	}
 }
@@ -64,42 +78,61 @@ func (s *Store) rewatch(ctx context.Context) (store.Watcher, error) {
 }
 
 // apply applies one change and returns who lost their access by it —
-// unless this node is writing that key: the writer reports it then.
-func (s *Store) apply(ctx context.Context, c store.Change) []UsersGone {
+// unless this node is writing that key: the writer reports it then. An
+// error is a new generation that could not be read; nothing of the change
+// is applied then.
+func (s *Store) apply(ctx context.Context, c store.Change) ([]UsersGone, error) {
 	s.st.Lock()
 	defer s.st.Unlock()
 	if c.Revision <= s.seen[c.Key] {
-		return nil
+		return nil, nil
 	}
-	s.seen[c.Key] = c.Revision
+	var gone []UsersGone
+	if c.Key == currentKey {
+		var err error
+		if gone, err = s.switchGeneration(ctx, c); err != nil {
+			return nil, err
+		}
+	} else {
+		gone = s.applyChange(c)
+	}
+	// After a generation read whole (load), seen and applied are past c.
+	s.seen[c.Key] = max(s.seen[c.Key], c.Revision)
 	s.applied = max(s.applied, c.Revision)
-	gone := s.applyChange(ctx, c)
 	if s.inflight[c.Key] > 0 {
 		s.stash[c.Key] = append(s.stash[c.Key], gone...)
-		return nil
+		return nil, nil
 	}
-	return gone
+	return gone, nil
 }
 
-// applyChange applies one change; called with st held.
-func (s *Store) applyChange(ctx context.Context, c store.Change) []UsersGone {
-	if c.Key == currentKey {
-		var next current
-		if c.Deleted || json.Unmarshal(c.Value, &next) != nil {
-			return nil
-		}
-		if next.Generation == s.cur.Generation {
-			s.cur = next
-			return nil
-		}
-		// Another node imported a directory: read it whole.
-		old := s.dir.Snapshot()
-		if err := s.load(ctx); err != nil {
-			s.log.Error("directory: reading a new generation", "err", err)
-			return nil
-		}
-		return usersGoneIn(old, s.dir)
+// switchGeneration follows a write of `current`: another node's import
+// (the generation it names is read whole), this node's own (its
+// directory, built already, is installed: the watch may deliver the
+// switch before the write's acknowledgement arrives), or a change of the
+// record alone. It returns who lost their access; called with st held.
+func (s *Store) switchGeneration(ctx context.Context, c store.Change) ([]UsersGone, error) {
+	var next current
+	if c.Deleted || json.Unmarshal(c.Value, &next) != nil {
+		return nil, nil
 	}
+	switch {
+	case next.Generation == s.cur.Generation:
+		s.cur = next
+		return nil, nil
+	case next.Generation == s.pending && s.pendingDir != nil:
+		return s.install(next), nil
+	}
+	old := s.dir.Snapshot()
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return usersGoneIn(old, s.dir), nil
+}
+
+// applyChange applies a change of a tenant, an application or a page;
+// called with st held.
+func (s *Store) applyChange(c store.Change) []UsersGone {
 	rest, ok := strings.CutPrefix(c.Key, genPrefix(s.cur.Generation))
 	if !ok {
 		return nil // another generation: an import under way, or one being deleted

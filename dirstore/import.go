@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/presence"
 )
 
 // Import replaces the whole directory with f, all or nothing: f is
@@ -38,47 +40,100 @@ func (s *Store) Import(ctx context.Context, f *directory.File, src *Source) erro
 			}
 		}
 	}
-	err = s.tx(ctx, func(x *txn) error {
-		// The new generation is written whatever else is written meanwhile
-		// (nothing is checked against it until it is current), and so is
-		// the switch: an import replaces the whole directory.
-		x.free = true
-		s.st.Lock()
-		g := s.cur.Generation + 1
-		s.pending = g
-		s.st.Unlock()
-		defer func() {
-			s.st.Lock()
-			s.pending = 0
-			s.st.Unlock()
-		}()
-		if err := x.writeGeneration(g, sealed); err != nil {
-			x.dropGeneration(g)
-			return err
-		}
-		next := current{Generation: g}
-		if src != nil {
-			src.At = s.clock.Now().UTC()
-			next.Source = src
-		}
-		b, _ := json.Marshal(next)
-		err := x.write(currentKey, b, false, func() {
-			old := s.dir.Snapshot()
-			s.cur = next
-			s.dir.Replace(d)
-			x.gone = append(x.gone, usersGoneIn(old, s.dir)...)
-		})
-		if err != nil {
-			x.dropGeneration(g)
-			return err
-		}
-		return nil
-	})
+	err = s.tx(ctx, func(x *txn) error { return x.importGeneration(d, sealed, src) })
 	if err != nil {
 		return err
 	}
 	s.background(s.deleteOtherGenerations)
 	return nil
+}
+
+// errSuperseded: another import was made current while this one was being
+// written; this one was not, and its generation is deleted.
+var errSuperseded = presence.Errorf(presence.Conflict, "", "Another import replaced the directory while this one was being written; nothing of this one was kept. Import it again to replace that one.")
+
+// importGeneration writes f as a new generation and makes it current, if
+// the generation current when it was numbered still is. A generation is
+// only ever named by `current` once every key of it is stored, and only
+// generations older than the current one are deleted (by any node): so a
+// node that reads the generation `current` names reads it whole. d is f
+// built; it becomes the directory when the switch is stored, by whichever
+// comes first of this write's acknowledgement and the watch delivering it.
+func (x *txn) importGeneration(d *directory.Directory, f *directory.File, src *Source) error {
+	s := x.s
+	// The new generation is written whatever else is written meanwhile
+	// (nothing is checked against it until it is current).
+	x.free = true
+	from := s.generation()
+	g, err := x.claim()
+	if err != nil {
+		return err
+	}
+	s.st.Lock()
+	s.pending, s.pendingDir = g, d
+	s.st.Unlock()
+	defer func() {
+		s.st.Lock()
+		s.pending, s.pendingDir = 0, nil
+		s.st.Unlock()
+	}()
+	if err := x.writeGeneration(g, f); err != nil {
+		x.dropGeneration(g)
+		return err
+	}
+	next := current{Generation: g}
+	if src != nil {
+		src.At = s.clock.Now().UTC()
+		next.Source = src
+	}
+	b, _ := json.Marshal(next)
+	// The switch: made only on the directory as of the bucket's newest
+	// write, and only while `from` is still current — an import numbered
+	// later may have been made current meanwhile, and the nodes then
+	// delete this generation as an older one.
+	_, err = x.put(currentKey, b, false, func() error {
+		if s.cur.Generation != from {
+			return errSuperseded
+		}
+		return nil
+	}, func() { x.gone = append(x.gone, s.install(next)...) })
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, errSuperseded) {
+		// The engine may have stored the switch though it did not say so
+		// (a lost answer): then the generation is the directory.
+		c, _, rerr := s.readCurrent(x.ctx)
+		if rerr != nil {
+			return err // not known: the generation is left, deleted once older than the current one
+		}
+		if c.Generation == g {
+			s.st.Lock()
+			x.gone = append(x.gone, s.install(c)...)
+			s.st.Unlock()
+			return nil
+		}
+	}
+	x.dropGeneration(g)
+	return err
+}
+
+// install makes next, the switch to the generation this node's import
+// wrote, the directory, and returns who lost their access by it. Called
+// with st held, by the writer or by the watch, whichever has the switch
+// first; the other finds it done.
+func (s *Store) install(next current) []UsersGone {
+	if s.pendingDir == nil || next.Generation != s.pending || s.cur.Generation == next.Generation {
+		if s.cur.Generation == next.Generation {
+			s.cur = next
+		}
+		return nil
+	}
+	old := s.dir.Snapshot()
+	s.cur = next
+	s.dir.Replace(s.pendingDir)
+	s.pendingDir = nil
+	return usersGoneIn(old, s.dir)
 }
 
 // dropGeneration deletes what a failed import wrote; what it cannot is
@@ -88,8 +143,16 @@ func (x *txn) dropGeneration(g uint64) {
 	if err != nil {
 		return
 	}
+	// Each deletion only while g is not current: a switch whose answer was
+	// lost may still be stored after all, before them.
+	notCurrent := func() error {
+		if x.s.cur.Generation == g {
+			return errors.New("dirstore: the generation became current")
+		}
+		return nil
+	}
 	for _, k := range keys {
-		if err := x.write(k, nil, true, nil); err != nil {
+		if _, err := x.put(k, nil, true, notCurrent, nil); err != nil {
 			return
 		}
 	}
@@ -256,6 +319,18 @@ func Hash(content []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
+// Decode reads a directory file from r as it comes (directory.Decode: the
+// file is never all in memory) and returns it with the SHA-256 (hex) of
+// what was read, as a Source names it.
+func Decode(r io.Reader) (*directory.File, string, error) {
+	h := sha256.New()
+	f, err := directory.Decode(io.TeeReader(r, h))
+	if err != nil {
+		return nil, "", err
+	}
+	return f, hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // ErrChangedSinceImport: serve --directory was given a file that changed
 // since it was imported, and the directory was changed otherwise since
 // (Graph, SCIM, administration): importing it would undo those changes.
@@ -267,7 +342,20 @@ var ErrChangedSinceImport = errors.New("the directory was changed since its file
 // otherwise since its last import: a deployment managed by its file).
 // Otherwise the directory stays and the error wraps ErrChangedSinceImport,
 // saying what to do.
+//
+// Nodes of a cluster started together each seed the same file: one
+// import is made current, and the others, finding it made current while
+// they wrote theirs, decide again — and find f unchanged.
 func (s *Store) Seed(ctx context.Context, f *directory.File, src Source) (string, error) {
+	for tries := 1; ; tries++ {
+		did, err := s.seedOnce(ctx, f, src)
+		if !errors.Is(err, errSuperseded) || tries == attempts {
+			return did, err
+		}
+	}
+}
+
+func (s *Store) seedOnce(ctx context.Context, f *directory.File, src Source) (string, error) {
 	s.st.Lock()
 	cur := s.cur
 	s.st.Unlock()

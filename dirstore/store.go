@@ -8,9 +8,11 @@
 // The bucket holds a `current` record naming the live generation, and per
 // generation N its tenants (gN.t.<id>), applications (gN.a.<client id>)
 // and users in pages (gN.u.<tenant>.<page>, directory.Page, 4,096 per
-// tenant, encoded by page.go). An import writes a whole new generation and
-// then switches `current`, so a failed one changes nothing; the old
-// generation is deleted afterwards (docs/design.md, "Organisations").
+// tenant, encoded by page.go). An import numbers a new generation by the
+// revision of a write of `claim`, writes it whole and then switches
+// `current`, so a failed one changes nothing; generations older than the
+// current one are deleted afterwards (import.go; docs/design.md,
+// "Organisations").
 package dirstore
 
 import (
@@ -73,7 +75,10 @@ type Store struct {
 	// that came before.
 	applied uint64
 	cur     current
-	pending uint64 // the generation an import is writing (0: none)
+	// pending is the generation this node's import is writing (0: none),
+	// and pendingDir the directory it becomes when made current.
+	pending    uint64
+	pendingDir *directory.Directory
 	// seen is the revision of each key the directory reflects (read at
 	// load, written here, or applied from the watch): a change the watch
 	// delivers at or below it is already in.
@@ -319,9 +324,12 @@ func (s *Store) readGeneration(ctx context.Context, g uint64, seen map[string]ui
 	return &directory.File{Tenants: tenants, Users: users, Applications: apps}, nil
 }
 
-// deleteOtherGenerations removes every key that belongs to no live
-// generation: what an import left of the one it replaced, or a failed
-// import of its own.
+// deleteOtherGenerations removes every key of a generation older than the
+// live one: what an import left of the one it replaced, or of an import
+// that failed or lost to another. Newer generations are left alone: they
+// are imports under way (here or at another node), which may yet be made
+// current; one older than the live one never can be (importGeneration),
+// and that makes deleting it safe at any node, at any time.
 func (s *Store) deleteOtherGenerations(ctx context.Context) {
 	keys, err := s.kv.Keys(ctx, "g")
 	if err != nil {
@@ -330,26 +338,33 @@ func (s *Store) deleteOtherGenerations(ctx context.Context) {
 	}
 	n := 0
 	for _, k := range keys {
-		err := s.tx(ctx, func(t *txn) error {
-			s.st.Lock()
-			live := strings.HasPrefix(k, genPrefix(s.cur.Generation)) || s.pending != 0 && strings.HasPrefix(k, genPrefix(s.pending))
-			s.st.Unlock()
-			if live {
-				return nil
-			}
+		g, ok := generationOf(k)
+		if !ok || g >= s.generation() {
+			continue
+		}
+		err := s.tx(ctx, func(t *txn) error { return t.write(k, nil, true, nil) })
+		if err == nil {
 			n++
-			return t.write(k, nil, true, nil)
-		})
-		if err != nil {
+		} else {
 			if ctx.Err() == nil {
 				s.log.Warn("directory: deleting an old generation's key", "key", k, "err", err)
 			}
-			return
+			break
 		}
 	}
 	if n > 0 {
 		s.log.Info("directory: old generation deleted", "keys", n)
 	}
+}
+
+// generationOf is the generation a key of one belongs to.
+func generationOf(key string) (uint64, bool) {
+	num, _, ok := strings.Cut(strings.TrimPrefix(key, "g"), ".")
+	if !ok || !strings.HasPrefix(key, "g") {
+		return 0, false
+	}
+	g, err := strconv.ParseUint(num, 10, 64)
+	return g, err == nil
 }
 
 // UsersGone is users of a tenant who lost their access: removed from the

@@ -73,9 +73,27 @@ func (s *Store) appliedNow() uint64 {
 // last write and, once stored, applies it in memory with apply (under st,
 // unless the watch applied something newer of key already).
 func (t *txn) write(key string, value []byte, del bool, apply func()) error {
+	_, err := t.put(key, value, del, nil, apply)
+	return err
+}
+
+// put is write, returning the revision written. With a guard it is made
+// however many other writes come first, each time after catching up with
+// them and only while guard (called under st, on the directory as of the
+// bucket's newest write) holds: what it refuses is returned, unwritten.
+// PutAfter makes the guard and the write one act: nothing is written in
+// between.
+func (t *txn) put(key string, value []byte, del bool, guard func() error, apply func()) (uint64, error) {
 	s := t.s
 	for {
 		s.st.Lock()
+		if guard != nil {
+			if err := guard(); err != nil {
+				s.st.Unlock()
+				return 0, err
+			}
+			t.after = s.applied
+		}
 		s.inflight[key]++
 		s.st.Unlock()
 		var rev uint64
@@ -105,19 +123,19 @@ func (t *txn) write(key string, value []byte, del bool, apply func()) error {
 		s.st.Unlock()
 		if errors.Is(err, store.ErrConflict) {
 			if cerr := s.catchUp(t.ctx); cerr != nil {
-				return cerr
+				return 0, cerr
 			}
-			if t.free {
+			if t.free || guard != nil {
 				t.after = s.appliedNow()
 				continue
 			}
-			return errRetry
+			return 0, errRetry
 		}
 		if err != nil {
-			return unavailable(err)
+			return 0, unavailable(err)
 		}
 		t.after = rev
-		return nil
+		return rev, nil
 	}
 }
 
@@ -170,13 +188,28 @@ func (t *txn) markChanged() error {
 	return t.setCurrent(next)
 }
 
-// ensureGeneration makes generation 1 current when the bucket has no
-// directory yet, for a first change made without an import.
+// ensureGeneration makes a first generation current when the bucket has
+// no directory yet, for a first change made without an import.
 func (t *txn) ensureGeneration() error {
 	if t.s.generation() > 0 {
 		return nil
 	}
-	return t.setCurrent(current{Generation: 1})
+	g, err := t.claim()
+	if err != nil {
+		return err
+	}
+	return t.setCurrent(current{Generation: g})
+}
+
+// claimKey is written to number a new generation: its revision is the
+// generation's number. Revisions are never reused, so no two generations
+// (two nodes importing at once) share a number and their keys, and a
+// generation claimed later has a greater number.
+const claimKey = "claim"
+
+// claim numbers a new generation.
+func (t *txn) claim() (uint64, error) {
+	return t.put(claimKey, []byte("{}"), false, nil, nil)
 }
 
 func (t *txn) setCurrent(next current) error {

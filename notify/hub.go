@@ -290,9 +290,11 @@ const appendAttempts = 8
 // appendIfNew appends s (whose presence followed prev) unless the log
 // already has a change as new. It appends only right after the user's
 // last record (Log.AppendAfter): when several nodes log the same change,
-// one appends it and the others find it logged. The user must be watched
-// here, or kept (then the user's last record is read first). Must run
-// under the user's write lock (core.Do or core.Locked).
+// one appends it and the others find it logged. When s followed a change
+// (s.Before) newer than the user's last record, that change is appended
+// first (appendMissed). The user must be watched here, or kept (then the
+// user's last record is read first). Must run under the user's write lock
+// (core.Do or core.Locked).
 func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot, prev *presence.Stamp, kept bool) error {
 	var (
 		known   bool
@@ -322,6 +324,22 @@ func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot, prev *presence.S
 			h.setLast(s.User, last, lastPos)
 			return nil
 		}
+		if lastPos != 0 && prev != nil && last.Less(*prev) && s.HasBefore && *prev == s.Before {
+			// The change this one followed is not in the log: its writer
+			// could not log it (the log had no leader) while nobody
+			// watched the user — a subscription changing hands. Logged
+			// first, from the facts it made, so that no subscriber skips
+			// it; without a prev, since what it followed is unknown here.
+			pos, err := h.appendMissed(ctx, s, subject, lastPos)
+			if errors.Is(err, store.ErrConflict) && attempt < appendAttempts {
+				known = false
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			last, lastPos = s.Before, pos
+		}
 		if data == nil {
 			var err error
 			c := Change{TenantID: s.User.TenantID, UserID: s.User.UserID, Seq: s.Seq, Prev: prev, At: s.At, View: s.View}
@@ -340,6 +358,19 @@ func (h *Hub) appendIfNew(ctx context.Context, s core.Snapshot, prev *presence.S
 		h.setLast(s.User, s.Seq, pos)
 		return nil
 	}
+}
+
+// appendMissed appends, right after the user's record at lastPos, the
+// change that s followed (s.Before, what s.BeforeFacts showed at
+// s.BeforeAt), and returns its position.
+func (h *Hub) appendMissed(ctx context.Context, s core.Snapshot, subject string, lastPos uint64) (uint64, error) {
+	c := Change{TenantID: s.User.TenantID, UserID: s.User.UserID, Seq: s.Before, At: s.BeforeAt,
+		View: presence.Aggregate(s.BeforeFacts, s.BeforeAt)}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return 0, err
+	}
+	return h.log.AppendAfter(ctx, subject, lastPos, data)
 }
 
 // lastOf reads the user's newest record: its sequenceNumber and position

@@ -94,3 +94,61 @@ func TestResumeFollowsEachUsersChain(t *testing.T) {
 		}
 	}
 }
+
+// A write whose writer could not log it, while nobody watched its user
+// (the log had no leader as a subscription changed hands), is logged by
+// the next write that followed it: from the facts it made, without a
+// prev (what it followed is unknown there), before the next write's own
+// record — so a subscriber reading the log misses no change, and a stream
+// resuming across it is told to start over for that user.
+func TestTheNextWriteLogsAChangeItsWriterCouldNot(t *testing.T) {
+	e := enginetest.Open(t)
+	ctx := context.Background()
+	l, err := e.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := e.Bucket(ctx, "presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	c := core.New(core.Options{KV: kv, Clock: fake})
+	hub := notify.NewHub(notify.HubOptions{Core: c, Log: l, Fanout: notify.NewFanout(notify.FanoutOptions{Log: l}), Clock: fake})
+	u := core.UserRef{TenantID: "t", UserID: "alex"}
+	set := func(avail, act string) presence.Stamp {
+		fake.Add(time.Second)
+		s, _, err := c.Do(ctx, u, presence.SetPresence{SessionID: "app", Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Seq
+	}
+	release := hub.Keep([]core.UserRef{u})
+	a := set("Busy", "InACall")
+	release()
+	b := set("Away", "Away") // not logged: as if its writer's append had failed
+	hub.Keep([]core.UserRef{u})
+	cs := set("Available", "Available")
+
+	entries, err := hub.Recent(ctx, u, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		prev := "none"
+		if p := e.Change.Prev; p != nil {
+			prev = p.String()
+		}
+		got = append(got, fmt.Sprintf("%s %s after %s", e.Change.Seq, e.Change.View.Pair.Availability, prev))
+	}
+	want := []string{
+		a.String() + " Busy after " + (presence.Stamp{}).String(),
+		b.String() + " Away after none",
+		cs.String() + " Available after " + b.String(),
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the log holds\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

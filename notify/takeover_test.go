@@ -2,14 +2,8 @@ package notify_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -19,6 +13,7 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/testcert"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/notify/richdata"
@@ -87,16 +82,7 @@ func startNode(t *testing.T, e *natsstore.Engine, name string, clk clock.Clock) 
 // richReceiver answers the validation handshake and hands every
 // notification's decrypted sequenceNumber to got.
 func richReceiver(t *testing.T) (url, cert string, got <-chan string) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "receiver"},
-		NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := testcert.NewEncryption(t)
 	ch := make(chan string, 1000)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok := r.URL.Query().Get("validationToken"); tok != "" {
@@ -113,7 +99,7 @@ func richReceiver(t *testing.T) (url, cert string, got <-chan string) {
 			t.Errorf("notification: %v %+v", err, coll)
 			return
 		}
-		plain, err := richdata.Decrypt(key, coll.Value[0].EncryptedContent)
+		plain, err := richdata.Decrypt(enc.Key, coll.Value[0].EncryptedContent)
 		var p struct{ SequenceNumber string }
 		if err == nil {
 			err = json.Unmarshal(plain, &p)
@@ -125,7 +111,7 @@ func richReceiver(t *testing.T) (url, cert string, got <-chan string) {
 		ch <- p.SequenceNumber
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL, base64.StdEncoding.EncodeToString(der), ch
+	return srv.URL, enc.B64, ch
 }
 
 // The node that delivers a subscription loses its engine node without a

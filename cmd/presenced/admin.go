@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -329,17 +328,20 @@ func directoryCmd(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case args[0] == "import" && fs.NArg() == 1:
 		file := fs.Arg(0)
-		b, err := os.ReadFile(file)
+		// Sent as it is read: neither this process nor the server holds
+		// the whole file.
+		body, err := os.Open(file)
 		if err != nil {
 			return err
 		}
+		defer body.Close()
 		c, done, err := adminClient(ctx, *data)
 		if err != nil {
 			return err
 		}
 		defer done()
 		var out []byte
-		if err := c.Do(ctx, "PUT", "/directory?name="+url.QueryEscape(file), bytes.NewReader(b), &out); err != nil {
+		if err := c.Do(ctx, "PUT", "/directory?name="+url.QueryEscape(file), body, &out); err != nil {
 			return fmt.Errorf("%s: %w (nothing was changed)", file, err)
 		}
 		_, _ = stdout.Write(out)

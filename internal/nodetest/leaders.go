@@ -13,6 +13,13 @@ import (
 // the name of the node that leads it now, as the running nodes' JetStream
 // reports it: the failure tests kill the node that leads the most.
 func (c *Cluster) Leaders(ctx context.Context) (map[string]string, error) {
+	return c.StreamLeaders(ctx, "KV_presence")
+}
+
+// StreamLeaders returns, for every stream whose name begins with prefix
+// (KV_leases: the webhook leases' bucket), the name of the node that leads
+// it now.
+func (c *Cluster) StreamLeaders(ctx context.Context, prefix string) (map[string]string, error) {
 	var urls []string
 	for _, n := range c.Nodes {
 		if n.Running() {
@@ -31,7 +38,7 @@ func (c *Cluster) Leaders(ctx context.Context) (map[string]string, error) {
 	leaders := map[string]string{}
 	names := js.StreamNames(ctx)
 	for name := range names.Name() {
-		if !strings.HasPrefix(name, "KV_presence") {
+		if !strings.HasPrefix(name, prefix) {
 			continue
 		}
 		s, err := js.Stream(ctx, name)

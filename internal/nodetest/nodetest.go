@@ -380,10 +380,11 @@ func (n *Node) Resume() {
 
 // keepDump copies the node's log out of the test's temporary directory
 // when it holds a goroutine dump (WaitReady's SIGQUIT), too long for the
-// tail the test prints, and says where.
+// tail the test prints, or when PRESENCED_NODETEST_KEEP_LOGS=1 (a failure
+// whose cause is further back than the tail), and says where.
 func (n *Node) keepDump() {
 	raw, err := os.ReadFile(n.logPath)
-	if err != nil || !bytes.Contains(raw, []byte("\ngoroutine ")) {
+	if err != nil || !bytes.Contains(raw, []byte("\ngoroutine ")) && os.Getenv("PRESENCED_NODETEST_KEEP_LOGS") != "1" {
 		return
 	}
 	f, err := os.CreateTemp("", "presenced-nodetest-"+n.Name+"-*.log")
