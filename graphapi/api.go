@@ -208,8 +208,10 @@ func (a *API) stamp(h http.Header, r *http.Request) {
 	}
 	// Graph echoes the caller's client-request-id, and uses the request-id
 	// when the caller sent none (or one it cannot echo safely).
-	if c := r.Header.Get("client-request-id"); c != "" && len(c) <= 128 && printable(c) {
-		id = c
+	// The canonical key read directly: Header.Get canonicalises (and
+	// allocates) a lower-case key on every request.
+	if c := r.Header["Client-Request-Id"]; len(c) > 0 && c[0] != "" && len(c[0]) <= 128 && printable(c[0]) {
+		id = c[0]
 	}
 	h["Client-Request-Id"] = []string{id}
 }

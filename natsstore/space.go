@@ -361,6 +361,9 @@ func (g *guard) write(ctx context.Context, w func(context.Context) error) error 
 // store.ErrFull (with MaxStore the volume's size they are rare: the guard
 // refuses first).
 func fullIfExhausted(err error) error {
+	if err == nil {
+		return nil // before errors.As, whose target escapes: an allocation per write
+	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jsInsufficientResources || apiErr.ErrorCode == jsStorageExceeded) {
 		return fmt.Errorf("%w: %w", store.ErrFull, err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presenced/presenced/store"
@@ -105,6 +106,26 @@ func FuzzValidKey(f *testing.F) {
 	})
 }
 
+// FuzzPlainAck: every acknowledgement plainAck takes, the JSON decoder
+// reads to the same sequence.
+func FuzzPlainAck(f *testing.F) {
+	for _, d := range []string{`{"stream":"KV_presence","seq":42}`, `{"stream":"KV_presence","seq":18446744073709551615}`,
+		`{"stream":"KV_presence","seq":042}`, `{"stream":"KV_presence","seq":}`, `{"stream":"KV_presence","seq":4 }`,
+		`{"stream":"KV_presence","seq":9999999999999999999}`, `{"stream":"KV_presenc","seq":1}`} {
+		f.Add([]byte(d))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		seq, ok := plainAck(data, "KV_presence")
+		if !ok {
+			return
+		}
+		var a pubAck
+		if err := jsonv2.Unmarshal(data, &a); err != nil || a.Error != nil || a.Stream != "KV_presence" || a.Seq != seq || seq == 0 {
+			t.Fatalf("plainAck(%q) = %d; the decoder: %+v, %v", data, seq, a, err)
+		}
+	})
+}
+
 func TestParseAck(t *testing.T) {
 	for _, tc := range []struct {
 		data     string
@@ -113,6 +134,12 @@ func TestParseAck(t *testing.T) {
 		bad      bool
 	}{
 		{data: `{"stream":"KV_presence","seq":42}`, seq: 42},
+		{data: `{"stream":"KV_presence","seq":9999999999999999999}`, seq: 9999999999999999999},
+		{data: `{"stream":"KV_presence","seq":18446744073709551615}`, seq: 18446744073709551615},
+		{data: `{"stream":"KV_presence","seq":18446744073709551616}`, bad: true},
+		{data: `{"stream":"KV_presence","seq":0}`, bad: true},
+		{data: `{"stream":"KV_presence","seq":-1}`, bad: true},
+		{data: `{"stream":"KV_presence_x","seq":42}`, bad: true},
 		{data: `{"stream":"KV_presence","seq":42,"domain":"x","duplicate":false}`, seq: 42},
 		{data: `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 41"},"stream":"KV_presence","seq":0}`, conflict: true},
 		{data: `{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}`},
