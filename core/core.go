@@ -392,10 +392,17 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 			continue
 		}
 		if err != nil {
-			// It may have been stored all the same (store.ErrUnavailable):
-			// the next read asks the engine rather than trust the entry,
-			// which a saved cache (SaveSnapshot) would otherwise keep.
-			c.forget(u)
+			// It may have been stored all the same (store.ErrUnavailable).
+			// A node alone forgets the entry: the next read asks the
+			// engine rather than trust it, which a saved cache
+			// (SaveSnapshot) would otherwise keep. A node that follows
+			// the engine keeps it: if the write was stored the follower
+			// delivers it (and a saved cache's positions come before it,
+			// so a restart replays it), and without quorum the entry is
+			// what reads are served from (docs/cluster.md).
+			if c.follower() == nil {
+				c.forget(u)
+			}
 			return Snapshot{}, false, unavailable(err)
 		}
 		c.remember(u, c.ids.newEntry(rev, next))

@@ -262,8 +262,11 @@ func (c *Core) Follow(ctx context.Context) (*Follower, error) {
 func (f *Follower) watch(ctx context.Context) error {
 	if f.c.resume == nil {
 		w, err := f.c.kv.Watch(ctx, userKeyPrefix)
+		if err != nil {
+			return err
+		}
 		f.w = w
-		return err
+		return nil
 	}
 	start, err := f.c.resume.Positions(ctx)
 	if err != nil {
@@ -317,7 +320,11 @@ func (f *Follower) delivered(ch store.Change) {
 // on; Err reports the break meanwhile. A key deleted while the Watch was
 // broken stays cached (users' keys are never deleted).
 func (f *Follower) Run(ctx context.Context) {
-	defer func() { f.w.Stop() }()
+	defer func() {
+		if f.w != nil {
+			f.w.Stop()
+		}
+	}()
 	for {
 		ch, err := f.w.Next(ctx)
 		if err == nil {
@@ -331,6 +338,7 @@ func (f *Follower) Run(ctx context.Context) {
 		f.setBroken(err)
 		f.c.log.Warn("cache: the engine's watch failed; following it again", "err", err)
 		f.w.Stop()
+		f.w = nil // Run's deferred Stop is for a Watch restart made
 		if !f.restart(ctx) {
 			return
 		}
@@ -356,6 +364,7 @@ func (f *Follower) restart(ctx context.Context) bool {
 				return true
 			}
 			f.w.Stop()
+			f.w = nil
 		}
 		if ctx.Err() != nil {
 			return false
