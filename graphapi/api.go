@@ -203,7 +203,7 @@ func (a *API) stamp(h http.Header, r *http.Request) {
 	if v := h["Request-Id"]; len(v) == 1 {
 		id = v[0] // the one the request's logging started with (observe.Wrap)
 	} else {
-		id = guid.New()
+		id = guid.Unique() // unique, not secret: see guid.Unique
 		h["Request-Id"] = []string{id}
 	}
 	// Graph echoes the caller's client-request-id, and uses the request-id

@@ -59,7 +59,7 @@ type recorder struct {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := clock.Real{}.Now() // latency is wall-clock time, whatever the server's clock says
 	rec := &recorder{ResponseWriter: w}
-	rec.info.RequestID = guid.New()
+	rec.info.RequestID = guid.Unique() // unique, not secret: see guid.Unique
 	rec.info.Method = methodName(r.Method)
 	// The canonical key read directly: Header.Get canonicalises per call.
 	if c := r.Header["Client-Request-Id"]; len(c) > 0 && len(c[0]) <= 128 && printable(c[0]) {
@@ -70,8 +70,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(reqlog.With(r.Context(), &rec.info))
 	rec.info.Bind(r)
 	if h.m != nil {
-		h.m.httpInFlight.Inc()
-		defer h.m.httpInFlight.Dec()
+		defer h.m.httpInFlight.leave(h.m.httpInFlight.enter())
 	}
 	h.next.ServeHTTP(rec, r)
 
