@@ -208,7 +208,6 @@ func (f factory) counter(name, help string) prometheus.Counter {
 	return c
 }
 
-
 func (f factory) gaugeWith(name, help string, labels prometheus.Labels) prometheus.Gauge {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help, ConstLabels: labels})
 	f.reg.MustRegister(g)
