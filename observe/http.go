@@ -47,13 +47,14 @@ type handler struct {
 }
 
 // recorder is the response writer the handler sees: it notes the status
-// and size of the answer, and holds the request's Info (one allocation
-// for both).
+// and size of the answer, and holds the request's Info and the context
+// that carries it (one allocation for the three).
 type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
 	info   reqlog.Info
+	ctx    reqlog.Ctx // the request's context, carrying info
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +68,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Canonical key set directly: Header.Set would canonicalise per request.
 	w.Header()["Request-Id"] = []string{rec.info.RequestID}
-	r = r.WithContext(reqlog.With(r.Context(), &rec.info))
+	// The one copy of the request, for its context; the context itself is
+	// part of rec.
+	rec.ctx.Init(r.Context(), &rec.info)
+	r = r.WithContext(&rec.ctx)
 	rec.info.Bind(r)
 	if h.m != nil {
 		defer h.m.httpInFlight.leave(h.m.httpInFlight.enter())
