@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/loadgen"
 )
@@ -209,47 +210,45 @@ func benchHTTP(b *testing.B, d *directory.File, users []string) {
 	}
 }
 
-// BenchmarkThrottleHTTP is what throttling adds to BenchmarkHTTP's GET:
-// two servers over the same users, one with throttling on (the budget per
+// BenchmarkThrottleHTTP is what throttling costs BenchmarkHTTP's GET: two
+// servers over the same users, one with throttling on (the budget per
 // application, so large that it never refuses, and the in-flight guard)
-// and one with both off, driven alternately in rounds by the same clients.
+// and one with both off, compared in alternating rounds (pairedCost);
+// off-vs-off compares two servers with both off, the noise floor.
 //
-//	go test -run '^$' -bench ThrottleHTTP -count 5 .
+//	go test -run '^$' -bench ThrottleHTTP -benchtime 400000x -count 3 .
 func BenchmarkThrottleHTTP(b *testing.B) {
 	d := directory.DemoFile(1000)
-	on := startWith(b, d) // the harness's budget: on, never refusing
-	off := &env{t: b, fake: on.fake, dir: b.TempDir(), addr: "127.0.0.1:0", d: d,
-		cfg: func(c *presenced.Config) { c.ThrottleRequests, c.MaxInFlight = -1, -1 }}
-	off.boot()
-	c := benchClient()
-	get := func(e *env) func(i int) *http.Request {
-		tok := e.appToken() // each server signs its own
+	boot := func(on bool) *env {
+		if on {
+			return startWith(b, d) // the harness's budget: on, never refusing
+		}
+		e := &env{t: b, fake: clock.NewFake(t0), dir: b.TempDir(), addr: "127.0.0.1:0", d: d,
+			cfg: func(c *presenced.Config) { c.ThrottleRequests, c.MaxInFlight = -1, -1 }}
+		e.boot()
+		return e
+	}
+	get := func(base, tok string) func(i int) *http.Request {
 		return func(i int) *http.Request {
-			r, _ := http.NewRequest("GET", e.srv.URL()+"/v1.0/users/"+directory.DemoUserID(i%1000+1)+"/presence", nil)
+			r, _ := http.NewRequest("GET", base+"/v1.0/users/"+directory.DemoUserID(i%1000+1)+"/presence", nil)
 			r.Header.Set("Authorization", "Bearer "+tok)
 			return r
 		}
 	}
-	n := max(b.N, benchClients)
-	getOn, getOff := get(on), get(off)
-	drive(b, c, benchClients, getOn)
-	drive(b, c, benchClients, getOff)
-	b.ResetTimer()
-	var tOn, tOff time.Duration
-	part := max(n/benchRounds, benchClients)
-	for i := range benchRounds * 2 { // each first in half the rounds
-		if i%2 == 0 {
-			tOff += drive(b, c, part/2, getOff)
-			tOn += drive(b, c, part/2, getOn)
-		} else {
-			tOn += drive(b, c, part/2, getOn)
-			tOff += drive(b, c, part/2, getOff)
-		}
+	for _, on := range []bool{true, false} {
+		b.Run(costName(on), func(b *testing.B) {
+			off, other := boot(false), boot(on)
+			tokOff, tokOther := off.appToken(), other.appToken() // each server signs its own
+			pairedCost(b, costSides{bare: get(bareServer(b, off.get(tokOff, directory.DemoUserID(1)).raw), tokOff),
+				off: get(off.srv.URL(), tokOff), on: get(other.srv.URL(), tokOther), offH: off.srv.Handler(), onH: other.srv.Handler()})
+		})
 	}
-	part = part / 2 * 2
-	n = part * benchRounds
-	b.StopTimer()
-	b.ReportMetric(float64(tOn.Nanoseconds())/float64(n), "on-ns/req")
-	b.ReportMetric(float64(tOff.Nanoseconds())/float64(n), "off-ns/req")
-	b.ReportMetric(100*(float64(tOn)-float64(tOff))/float64(tOff), "overhead-pct")
+}
+
+// costName names a cost benchmark's two cases.
+func costName(on bool) string {
+	if on {
+		return "on-vs-off"
+	}
+	return "off-vs-off"
 }

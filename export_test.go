@@ -2,6 +2,7 @@ package presenced
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -29,3 +30,7 @@ func (s *Server) OpenStreams() int { return s.api.OpenStreams() }
 // ShortEngineWait bounds the engine's writes and leader reads by d instead
 // of its default (a test of a cluster without quorum).
 func ShortEngineWait(cfg *Config, d time.Duration) { cfg.engineWait = d }
+
+// Handler is what the server's listener serves, for benchmarks that run a
+// request through the whole chain without a connection.
+func (s *Server) Handler() http.Handler { return s.http.Handler }

@@ -20,10 +20,10 @@ func smallReceiveBuffer(network, address string, c syscall.RawConn) error {
 	return serr
 }
 
-// processCPU is the CPU time this process used so far (user and system),
-// for benchmarks that report CPU per operation: on a shared machine that
-// varies far less than latency.
-func processCPU() time.Duration {
+// rusageCPU is the CPU time this process used so far (user and system),
+// as getrusage counts it: in scheduler ticks on some kernels (processCPU
+// reads a finer clock where there is one).
+func rusageCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0

@@ -21,15 +21,28 @@ import (
 // section: a single node and a three-node cluster of `presenced serve`
 // processes, started in one run, and the `presenced bench` binary against
 // each in turn (single, cluster, single, …, so both meet the same load of
-// the shared machine): 64 clients, setPresence only and then GET only,
-// each PRESENCED_CLUSTER_BENCH_DURATION (default 10 s), over
-// PRESENCED_CLUSTER_BENCH_RUNS rounds (default 3). Per run: throughput and
-// p99, the cluster's cross-node visibility (bench --visibility), and the
-// CPU the server processes used per request (every node together). It
-// measures, and asserts nothing about the figures; it runs only with
-// PRESENCED_CLUSTER_BENCH=1:
+// the shared machine): setPresence only at each of
+// PRESENCED_CLUSTER_BENCH_CLIENTS (default "64"; e.g. "1,16,64"), then
+// GET only at the highest (unless PRESENCED_CLUSTER_BENCH_READS=0), each
+// PRESENCED_CLUSTER_BENCH_DURATION (default 10 s), over
+// PRESENCED_CLUSTER_BENCH_RUNS rounds (default 3). With
+// PRESENCED_CLUSTER_BENCH_ONE_URL=1 the cluster also takes the highest
+// load's writes through its first node only, which splits each node's CPU
+// by role: the node that took the request against the other two. With
+// PRESENCED_CLUSTER_BENCH_RATES (e.g. "500,1000") the cluster also takes
+// the highest load's writes paced to each rate (bench --rate): below
+// saturation, for the cross-node visibility a machine not short of CPU
+// would see.
 //
-//	PRESENCED_CLUSTER_BENCH=1 go test -run TestClusterBench -v -timeout 30m .
+// Per run: throughput, mean and p99; the cluster's cross-node visibility
+// (bench --visibility); the CPU per request of each server process, of
+// the bench client, and of everything else on the machine (/proc/stat),
+// and the load average. These are the measured inputs of the queueing
+// model (queue_model_test.go), which it then checks against the runs at
+// the highest load and projects to three machines. It asserts nothing
+// about the figures; it runs only with PRESENCED_CLUSTER_BENCH=1:
+//
+//	PRESENCED_CLUSTER_BENCH=1 PRESENCED_CLUSTER_BENCH_CLIENTS=1,16,64 go test -run TestClusterBench -v -timeout 30m .
 func TestClusterBench(t *testing.T) {
 	if os.Getenv("PRESENCED_CLUSTER_BENCH") != "1" {
 		t.Skip("a benchmark of several minutes: PRESENCED_CLUSTER_BENCH=1")
@@ -41,100 +54,228 @@ func TestClusterBench(t *testing.T) {
 	if d, err := time.ParseDuration(os.Getenv("PRESENCED_CLUSTER_BENCH_DURATION")); err == nil && d > 0 {
 		duration = d
 	}
+	clients := []int{64}
+	if s := os.Getenv("PRESENCED_CLUSTER_BENCH_CLIENTS"); s != "" {
+		clients = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				t.Fatalf("PRESENCED_CLUSTER_BENCH_CLIENTS=%q: %q is not a count of clients", s, f)
+			}
+			clients = append(clients, n)
+		}
+	}
+	top := slices.Max(clients)
 	const users = 1000
 	single := nodetest.Start(t, nodetest.Options{Single: true, DemoUsers: users})
 	cluster := nodetest.Start(t, nodetest.Options{DemoUsers: users})
 	bin := nodetest.Binary(t)
-	type row struct{ name, mix string }
-	rows := []row{{"single", "set=1,get=0,many=0"}, {"cluster", "set=1,get=0,many=0"}, {"single", "set=0,get=1,many=0"}, {"cluster", "set=0,get=1,many=0"}}
-	results := map[row][]benchFigures{}
+	const set, get = "set=1,get=0,many=0", "set=0,get=1,many=0"
+	var rows []benchRow
+	for _, n := range clients {
+		rows = append(rows, benchRow{"single", set, n, 0}, benchRow{"cluster", set, n, 0})
+	}
+	if os.Getenv("PRESENCED_CLUSTER_BENCH_ONE_URL") == "1" {
+		rows = append(rows, benchRow{"cluster-via-node-0", set, top, 0})
+	}
+	for _, f := range strings.Split(os.Getenv("PRESENCED_CLUSTER_BENCH_RATES"), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		rate, err := strconv.ParseFloat(f, 64)
+		if err != nil || rate <= 0 {
+			t.Fatalf("PRESENCED_CLUSTER_BENCH_RATES: %q is not a rate", f)
+		}
+		rows = append(rows, benchRow{"cluster", set, top, rate})
+	}
+	if os.Getenv("PRESENCED_CLUSTER_BENCH_READS") != "0" {
+		rows = append(rows, benchRow{"single", get, top, 0}, benchRow{"cluster", get, top, 0})
+	}
+	results := map[benchRow][]benchFigures{}
 	for run := range runs {
 		for _, r := range rows {
-			c := single
-			if r.name == "cluster" {
-				c = cluster
+			c, urls := single, single.Nodes
+			switch r.name {
+			case "cluster":
+				c, urls = cluster, cluster.Nodes
+			case "cluster-via-node-0":
+				c, urls = cluster, cluster.Nodes[:1]
 			}
-			f := benchOnce(t, bin, c, r.mix, users, duration)
+			f := benchOnce(t, bin, c, urls, r, users, duration)
 			results[r] = append(results[r], f)
-			t.Logf("run %d, %s, %s: %s", run+1, r.name, r.mix, f)
+			t.Logf("run %d, %s: %s", run+1, r, f)
 		}
 	}
 	t.Logf("uptime load at the end: %s", loadAverage())
 	for _, r := range rows {
 		fs := results[r]
-		line := fmt.Sprintf("%-7s %-19s throughput %s req/s, p99 %s ms, CPU %s µs/request",
-			r.name, r.mix, spread(fs, func(f benchFigures) float64 { return f.throughput }, "%.0f"),
+		line := fmt.Sprintf("%-40s throughput %s req/s, mean %s ms, p99 %s ms, CPU %s µs/request (client %s, others' cores %s), load %s",
+			r, spread(fs, func(f benchFigures) float64 { return f.throughput }, "%.0f"),
+			spread(fs, func(f benchFigures) float64 { return f.mean.Seconds() * 1e3 }, "%.2f"),
 			spread(fs, func(f benchFigures) float64 { return f.p99.Seconds() * 1e3 }, "%.1f"),
-			spread(fs, func(f benchFigures) float64 { return f.cpuPerReq.Seconds() * 1e6 }, "%.0f"))
-		if r.name == "cluster" {
+			spread(fs, func(f benchFigures) float64 { return f.cpuPerReq().Seconds() * 1e6 }, "%.0f"),
+			spread(fs, func(f benchFigures) float64 { return f.clientCPU.Seconds() * 1e6 }, "%.0f"),
+			spread(fs, func(f benchFigures) float64 { return f.otherCores }, "%.2f"),
+			spread(fs, func(f benchFigures) float64 { return f.load }, "%.1f"))
+		if strings.HasPrefix(r.name, "cluster") {
+			for i := range fs[0].nodeCPU {
+				line += fmt.Sprintf(", node %d %s µs", i, spread(fs, func(f benchFigures) float64 { return f.nodeCPU[i].Seconds() * 1e6 }, "%.0f"))
+			}
 			line += ", visibility p99 " + spread(fs, func(f benchFigures) float64 { return f.visP99.Seconds() * 1e3 }, "%.1f") + " ms"
 		}
 		t.Log(line)
 	}
+	checkModel(t, results, top)
 }
 
-// benchFigures are one bench run's.
-type benchFigures struct {
-	throughput float64
-	p99        time.Duration
-	errors     int64
-	cpuPerReq  time.Duration // every node's CPU together, per request
-	visP99     time.Duration // cross-node visibility (a cluster)
-	visSamples int64
-	visMissed  int64
+// benchRow is one kind of bench run: against which servers, which mix,
+// how many clients.
+type benchRow struct {
+	name    string
+	mix     string
+	clients int
+	rate    float64 // bench --rate; 0 for none
 }
 
-func (f benchFigures) String() string {
-	s := fmt.Sprintf("%.0f req/s, p99 %.1f ms, %d errors, CPU %.0f µs/request", f.throughput, f.p99.Seconds()*1e3, f.errors, f.cpuPerReq.Seconds()*1e6)
-	if f.visSamples > 0 {
-		s += fmt.Sprintf(", visibility p99 %.1f ms (%d samples, %d not seen)", f.visP99.Seconds()*1e3, f.visSamples, f.visMissed)
+func (r benchRow) String() string {
+	s := fmt.Sprintf("%s %s %d clients", r.name, r.mix, r.clients)
+	if r.rate > 0 {
+		s += fmt.Sprintf(" at %.0f/s", r.rate)
 	}
 	return s
 }
 
-// benchOnce runs `presenced bench` with mix against every node of c and
-// returns its figures, with the CPU c's processes used meanwhile.
-func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, mix string, users int, d time.Duration) benchFigures {
+// benchFigures are one bench run's.
+type benchFigures struct {
+	throughput  float64
+	mean, p99   time.Duration
+	errors      int64
+	nodeCPU     []time.Duration // each node's CPU per request
+	clientCPU   time.Duration   // the bench process's CPU per request
+	otherCores  float64         // cores everything else on the machine used meanwhile
+	load        float64         // the 1-minute load average at the end
+	visP99      time.Duration   // cross-node visibility (a cluster)
+	visSamples  int64
+	visMissed   int64
+	visErrors   int64
+	visFirstErr string
+	visReadP99  time.Duration // the probe's own GETs
+	visFirst    int64         // samples the first GET showed
+}
+
+// cpuPerReq is every node's CPU together, per request.
+func (f benchFigures) cpuPerReq() time.Duration {
+	var sum time.Duration
+	for _, c := range f.nodeCPU {
+		sum += c
+	}
+	return sum
+}
+
+func (f benchFigures) String() string {
+	s := fmt.Sprintf("%.0f req/s, mean %.2f ms, p99 %.1f ms, %d errors, CPU %.0f µs/request (", f.throughput, f.mean.Seconds()*1e3, f.p99.Seconds()*1e3, f.errors, f.cpuPerReq().Seconds()*1e6)
+	for i, c := range f.nodeCPU {
+		s += fmt.Sprintf("node %d %.0f, ", i, c.Seconds()*1e6)
+	}
+	s += fmt.Sprintf("client %.0f), others %.2f cores, load %.1f", f.clientCPU.Seconds()*1e6, f.otherCores, f.load)
+	if f.visSamples > 0 || f.visErrors > 0 {
+		s += fmt.Sprintf(", visibility p99 %.1f ms (%d samples, %d shown by the first GET, the probe's GETs p99 %.1f ms; %d not seen, %d failed %s)",
+			f.visP99.Seconds()*1e3, f.visSamples, f.visFirst, f.visReadP99.Seconds()*1e3, f.visMissed, f.visErrors, f.visFirstErr)
+	}
+	return s
+}
+
+// benchOnce runs `presenced bench` as r says against the nodes urls (of
+// c) and returns its figures, with the CPU each of c's processes, the
+// client and the rest of the machine used meanwhile.
+func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.Node, r benchRow, users int, d time.Duration) benchFigures {
 	t.Helper()
-	args := []string{"bench", "--json", "--baseline=false", "--concurrency", "64", "--duration", d.String(),
-		"--mix", mix, "--users", strconv.Itoa(users), "--sessions-per-user", "4"}
-	for _, n := range c.Nodes {
+	args := []string{"bench", "--json", "--baseline=false", "--concurrency", strconv.Itoa(r.clients), "--duration", d.String(),
+		"--mix", r.mix, "--users", strconv.Itoa(users), "--sessions-per-user", "4", "--rate", strconv.FormatFloat(r.rate, 'f', -1, 64)}
+	for _, n := range urls {
 		args = append(args, "--url", n.URL)
 	}
-	cpu := func() time.Duration {
-		var sum time.Duration
+	cpu := func() []time.Duration {
+		var each []time.Duration
 		for _, n := range c.Nodes {
 			c, err := n.CPUTime()
 			if err != nil {
 				t.Fatal(err)
 			}
-			sum += c
+			each = append(each, c)
 		}
-		return sum
+		return each
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	before := cpu()
+	before, busyBefore, start := cpu(), machineBusy(t), time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("presenced %s: %v\n%s", strings.Join(args, " "), err, errb.String())
 	}
-	used := cpu() - before
+	after, busyAfter, wall := cpu(), machineBusy(t), time.Since(start)
 	var rep loadgen.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("bench's report: %v\n%s", err, out.String())
 	}
 	tot := rep.Presenced.Total
-	f := benchFigures{throughput: tot.Throughput, p99: tot.Latency.P99, errors: tot.Errors}
-	if tot.Count > 0 {
-		f.cpuPerReq = used / time.Duration(tot.Count)
+	f := benchFigures{throughput: tot.Throughput, mean: tot.Latency.Mean, p99: tot.Latency.P99, errors: tot.Errors, load: load1()}
+	client := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	ours := client
+	for i := range after {
+		ours += after[i] - before[i]
+	}
+	f.otherCores = max(0, (busyAfter-busyBefore-ours).Seconds()/wall.Seconds())
+	if n := time.Duration(tot.Count); n > 0 {
+		for i := range after {
+			f.nodeCPU = append(f.nodeCPU, (after[i]-before[i])/n)
+		}
+		f.clientCPU = client / n
 	}
 	if v := rep.Visibility; v != nil {
 		f.visP99, f.visSamples, f.visMissed = v.Latency.P99, v.Samples, v.NotSeen
+		f.visErrors, f.visFirstErr = v.Errors, v.FirstError
+		f.visReadP99, f.visFirst = v.Reads.P99, v.FirstRead
+		f.visReadP99, f.visFirst = v.Reads.P99, v.FirstRead
 	}
 	return f
+}
+
+// machineBusy is the CPU time the whole machine has spent not idle, from
+// /proc/stat's first line (ticks of 1/100 s).
+func machineBusy(t *testing.T) time.Duration {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	var busy int64
+	for i, s := range f[1:] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("/proc/stat: %q", line)
+		}
+		// idle and iowait (the 4th and 5th) are not busy; guest time (9th
+		// and 10th) is already in user.
+		if i != 3 && i != 4 && i < 8 {
+			busy += n
+		}
+	}
+	return time.Duration(busy) * 10 * time.Millisecond
+}
+
+// load1 is the 1-minute load average.
+func load1() float64 {
+	f := strings.Fields(loadAverage())
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 // spread is "min–max" of the figures of several runs, or one figure.

@@ -358,7 +358,7 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 	}
 	key := u.Key()
 	sh := c.shardOf(u)
-	c.lock(sh)
+	c.lock(sh, u)
 	defer c.unlock(sh)
 	const attempts = 8
 	var buf [256]byte // most entries fit: no allocation
@@ -413,7 +413,7 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 // notifications use it to announce changes caused by time alone).
 func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) error {
 	sh := c.shardOf(u)
-	c.lock(sh)
+	c.lock(sh, u)
 	defer c.unlock(sh)
 	return c.lockedLoaded(ctx, u, fn)
 }

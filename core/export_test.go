@@ -21,3 +21,6 @@ func (c *Core) Queued(u UserRef) int {
 	defer sh.q.mu.Unlock()
 	return len(sh.q.items)
 }
+
+// SameShard reports whether u and v share a shard (and so its write lock).
+func (c *Core) SameShard(u, v UserRef) bool { return c.shardOf(u) == c.shardOf(v) }

@@ -27,7 +27,14 @@ import (
 // The follower never waits for that lock (a write may hold it for the
 // engine's whole 15 s bound): it queues the change on the shard and
 // applies the queue if it can take the lock at once; otherwise the holder
-// applies the queue before it lets the lock go (unlock).
+// applies the queue before it lets the lock go (unlock). A change of
+// another user than the holder's is cached at once all the same, and only
+// reported later: a shard's lock is held across a replicated write (a
+// millisecond alone, tens under load), and 256 shards under a few dozen
+// writers are often held, so waiting for the holder to cache a change
+// made it visible a whole write late (BenchmarkFollowVisibility's
+// busy-reader). The holder's own user is left to wait: its write read
+// that user's entry and reports its own change in order.
 
 // change is an entry to apply to the cache, decoded once.
 type change struct {
@@ -44,20 +51,33 @@ type change struct {
 	// user (a key's revisions come in order), and what that one showed
 	// is the change's Snapshot.Before.
 	next bool
+	// early: already cached while another user's write held the lock
+	// (offer); applying it is reporting it, with cached and prev as they
+	// were when it was cached.
+	early  bool
+	cached bool  // the user was cached before it
+	prev   entry // what it replaced, when a report needs it
 }
 
 // queue holds a shard's changes waiting for its write lock.
 type queue struct {
-	mu    sync.Mutex
-	items []change
-	spare []change // the drained slice, reused (write lock held)
+	mu     sync.Mutex
+	items  []change
+	spare  []change // the drained slice, reused (write lock held)
+	holder UserRef  // whose write holds the write lock; zero if none or unknown
 }
 
 // offer queues ch on its user's shard, and applies the shard's queue now
-// if the write lock is free.
+// if the write lock is free. If another user's write holds the lock, ch is
+// cached now and reported when the queue is applied.
 func (c *Core) offer(ch change) {
 	sh := c.shardOf(ch.u)
 	sh.q.mu.Lock()
+	if h := sh.q.holder; h != (UserRef{}) && h != ch.u {
+		sh.mu.Lock()
+		ch.early = c.cacheChange(sh, &ch)
+		sh.mu.Unlock()
+	}
 	sh.q.items = append(sh.q.items, ch)
 	sh.q.mu.Unlock()
 	if sh.write.TryLock() {
@@ -65,11 +85,15 @@ func (c *Core) offer(ch change) {
 	}
 }
 
-// lock takes the shard's write lock and applies the changes queued for
-// it, so that a write starts from the newest the node has heard of rather
-// than meet a conflict with a change already delivered.
-func (c *Core) lock(sh *shard) {
+// lock takes the shard's write lock for a write or read of u and applies
+// the changes queued for it, so that a write starts from the newest the
+// node has heard of rather than meet a conflict with a change already
+// delivered.
+func (c *Core) lock(sh *shard, u UserRef) {
 	sh.write.Lock()
+	sh.q.mu.Lock()
+	sh.q.holder = u
+	sh.q.mu.Unlock()
 	c.applyQueued(sh)
 }
 
@@ -80,6 +104,9 @@ func (c *Core) lock(sh *shard) {
 func (c *Core) unlock(sh *shard) {
 	for {
 		c.applyQueued(sh)
+		sh.q.mu.Lock()
+		sh.q.holder = UserRef{}
+		sh.q.mu.Unlock()
 		sh.write.Unlock()
 		sh.q.mu.Lock()
 		more := len(sh.q.items) > 0
@@ -103,25 +130,38 @@ func (c *Core) applyQueued(sh *shard) {
 	sh.q.spare = items[:0]
 }
 
-// applyLocked caches ch if it is newer than what is cached, and reports it
-// when it is news or replaced a cached entry (write lock held).
+// applyLocked caches ch if it is newer than what is cached (unless offer
+// did already), and reports it when it is news or replaced a cached entry
+// (write lock held).
 func (c *Core) applyLocked(sh *shard, ch *change) {
-	sh.mu.Lock()
-	k, sl, cached := sh.find(ch.u)
-	if cached && sh.rev(k, sl) >= ch.rev {
+	if !ch.early {
+		sh.mu.Lock()
+		newer := c.cacheChange(sh, ch)
 		sh.mu.Unlock()
-		return // this node's own write, or older than what it holds
+		if !newer {
+			return // this node's own write, or older than what it holds
+		}
 	}
-	var prev entry
-	if cached && (ch.next || c.hasChangeSubs()) {
-		prev = entry(sh.appendEntry(k, sl, nil))
-	}
-	sh.set(ch.u, ch.e)
-	sh.mu.Unlock()
-	if !cached && !ch.news {
+	if !ch.cached && !ch.news {
 		return
 	}
-	c.report(ch.u, prev, cached && ch.next, ch.facts)
+	c.report(ch.u, ch.prev, ch.cached && ch.next, ch.facts)
+}
+
+// cacheChange caches ch if it is newer than what is cached, noting in ch
+// whether the user was cached and, when a report will need it, the entry
+// it replaced (sh.mu held for writing).
+func (c *Core) cacheChange(sh *shard, ch *change) bool {
+	k, sl, cached := sh.find(ch.u)
+	if cached && sh.rev(k, sl) >= ch.rev {
+		return false
+	}
+	if cached && (ch.next || c.hasChangeSubs()) {
+		ch.prev = entry(sh.appendEntry(k, sl, nil))
+	}
+	ch.cached = cached
+	sh.set(ch.u, ch.e)
+	return true
 }
 
 // hasChangeSubs reports whether anything subscribed with OnChange.

@@ -272,6 +272,47 @@ func TestFollowAppliesAChangeWhenTheLockIsLetGo(t *testing.T) {
 	}
 }
 
+// A change of another user than the one whose write holds the shard's
+// lock is readable at once, not after that write: the lock is held across
+// a replicated write. It is reported to the subscribers once, after the
+// lock is let go (in order with the holder's own).
+func TestFollowCachesAnotherUsersChangeWhileTheLockIsHeld(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
+	nodes := followingNodes(t, fake)
+	ctx := context.Background()
+	a, b := nodes[0], nodes[1]
+	var other core.UserRef
+	for i := 0; ; i++ {
+		other = core.UserRef{TenantID: alice.TenantID, UserID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)}
+		if a.c.SameShard(alice, other) {
+			break
+		}
+	}
+	// Cached on node 0 first, so that a read there answers from the cache.
+	if _, _, err := a.c.Do(ctx, other, set("desk", "Away", "Away")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 1 follows node 0's write", func() bool { return pairOf(t, b.c, other) == "Away/Away" })
+	before, _ := a.heard()
+	err := a.c.Locked(ctx, alice, func(core.Snapshot) error {
+		if _, _, err := b.c.Do(ctx, other, set("desk", "Busy", "InACall")); err != nil {
+			return err
+		}
+		waitFor(t, "node 0 reads node 1's write of another user of the shard", func() bool { return pairOf(t, a.c, other) == "Busy/InACall" })
+		if writes, _ := a.heard(); len(writes) != len(before) {
+			t.Errorf("reported while the lock was held: %v", pairs(writes[len(before):]))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes, _ := a.heard()
+	if writes = writes[len(before):]; len(writes) != 1 || writes[0].User != other || writes[0].View.Pair.String() != "Busy/InACall" {
+		t.Fatalf("node 0 heard %v after the lock was let go", pairs(writes))
+	}
+}
+
 // failOnceKV's first Watch fails after its first change, as a watch the
 // engine stops does.
 type failOnceKV struct {

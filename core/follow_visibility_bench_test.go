@@ -21,10 +21,17 @@ import (
 // visible on node 1 once node 1 holds it or a newer write of its user (a
 // watcher that lags skips a revision already replaced: a bucket keeps one
 // per key). It reports the p50, p99 and max of (visible on node 1 −
-// acknowledged by node 0). Run with
+// acknowledged by node 0). In busy-reader, 16 writers write other users
+// through node 1 meanwhile, so that node 1's shards' write locks are
+// often held across a replicated write when a change arrives. Run with
 //
 //	go test -run '^$' -bench FollowVisibility -benchtime 2000x -count 3 ./core/
 func BenchmarkFollowVisibility(b *testing.B) {
+	b.Run("idle-reader", func(b *testing.B) { benchFollowVisibility(b, 0) })
+	b.Run("busy-reader", func(b *testing.B) { benchFollowVisibility(b, 16) })
+}
+
+func benchFollowVisibility(b *testing.B, readerWriters int) {
 	fake := clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
 	nodes := followingNodesB(b, fake)
 	ctx := context.Background()
@@ -53,6 +60,23 @@ func BenchmarkFollowVisibility(b *testing.B) {
 	}
 	var acked []write
 	pairs := []string{"Available", "Busy", "Away", "DoNotDisturb"}
+	bg, stop := sync.WaitGroup{}, make(chan struct{})
+	for w := range readerWriters {
+		bg.Go(func() {
+			u := core.UserRef{TenantID: alice.TenantID, UserID: fmt.Sprintf("00000000-0000-4000-9000-%012d", w)}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, _, err := nodes[1].c.Do(ctx, u, set("desk", []string{"Available", "Away"}[i%2], []string{"Available", "Away"}[i%2])); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
 	b.ResetTimer()
 	for i := range b.N {
 		u := users[i%len(users)]
@@ -71,6 +95,8 @@ func BenchmarkFollowVisibility(b *testing.B) {
 		fake.Add(time.Millisecond) // every write a visible change with its own stamp
 	}
 	b.StopTimer()
+	close(stop)
+	bg.Wait()
 	deadline := time.Now().Add(followTimeout)
 	var lat []time.Duration
 	for {

@@ -17,7 +17,7 @@ import (
 // would be logged as if it had happened).
 func (c *Core) LockedFresh(ctx context.Context, u UserRef, fn func(Snapshot) error) error {
 	sh := c.shardOf(u)
-	c.lock(sh)
+	c.lock(sh, u)
 	defer c.unlock(sh)
 	if err := c.fetch(ctx, u, sh); err != nil {
 		return err

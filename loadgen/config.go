@@ -146,6 +146,13 @@ type Config struct {
 	// Concurrency is the number of workers, each with one request in flight
 	// (default 64).
 	Concurrency int
+	// Rate, when above 0, paces the workers together to start at most Rate
+	// requests per second, evenly spaced: an open load, so that a cluster
+	// can be measured below saturation. A request's latency then counts
+	// from when it was due, not when a worker was free to send it, so a
+	// server that falls behind is not hidden by the pacing (give enough
+	// workers for the rate times the latency).
+	Rate float64
 	// Duration bounds the run by time: no request starts after it, and
 	// those in flight finish. Requests bounds it by count. With both, the
 	// first reached ends the run; one of them is required.
@@ -262,6 +269,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("ids per getPresencesByUserId must be 1 to %d, not %d", MaxManyIDs, c.ManyIDs)
 	case c.Concurrency < 0:
 		return fmt.Errorf("concurrency must be at least 1, not %d", c.Concurrency)
+	case c.Rate < 0:
+		return fmt.Errorf("rate must be positive (or 0: as fast as the workers go), not %g", c.Rate)
 	case c.Duration < 0:
 		return fmt.Errorf("duration must be positive, not %s", c.Duration)
 	case c.Requests < 0:

@@ -81,6 +81,7 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*t
 		stop     atomic.Bool
 		claimed  atomic.Int64 // requests started, for the count bound
 		finished atomic.Int64 // for progress
+		paced    atomic.Int64 // requests given a due time (cfg.Rate)
 		failed   atomic.Int64
 		wg       sync.WaitGroup
 	)
@@ -135,11 +136,22 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*t
 				if rd.n > 0 && claimed.Add(1) > rd.n {
 					return
 				}
+				var due time.Time
+				if cfg.Rate > 0 {
+					k := paced.Add(1) - 1
+					due = start.Add(time.Duration(float64(k) * float64(time.Second) / cfg.Rate))
+					if !waitUntil(ctx, due) || stop.Load() {
+						return
+					}
+				}
 				sh, ns := p.sh[node], &perNode[w][node]
 				op := sh.ops[r.IntN(len(sh.ops))]
 				s := st[op]
 				req := sh.request(ctx, op, r, tokens[min(node, len(tokens)-1)].header())
 				t0 := now()
+				if cfg.Rate > 0 {
+					t0 = due // latency from when it was due (Config.Rate)
+				}
 				resp, err := c.Do(req)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -233,4 +245,21 @@ func (p *phase) result(cfg Config) Result {
 			Rate: res.Total.Throughput, Final: true})
 	}
 	return res
+}
+
+// waitUntil waits until t (the wall clock) or ctx's end, and reports
+// whether t came first.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	d := -since(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tm.C:
+		return true
+	}
 }

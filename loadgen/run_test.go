@@ -162,6 +162,23 @@ func TestRunCountsRequestsAndErrors(t *testing.T) {
 	}
 }
 
+// With a rate, requests start no faster than it: 40 requests at 200/s
+// cannot finish before the 40th is due, 195 ms after the first.
+func TestRunPacesToRate(t *testing.T) {
+	srv := startServer(t)
+	cfg := demoConfig(srv.URL())
+	cfg.Mix = loadgen.Mix{Get: 1}
+	cfg.Requests, cfg.Rate, cfg.Concurrency = 40, 200, 4
+	rep, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := rep.Presenced.Total
+	if tot.Count != 40 || tot.Errors != 0 || tot.Throughput > 40/0.195 {
+		t.Fatalf("40 requests at 200/s: %d requests, %d errors, %.0f/s", tot.Count, tot.Errors, tot.Throughput)
+	}
+}
+
 func TestRunRejectsBadSetups(t *testing.T) {
 	srv := startServer(t)
 	for _, c := range []struct {
@@ -175,6 +192,7 @@ func TestRunRejectsBadSetups(t *testing.T) {
 		{"unknown tenant", func(c *loadgen.Config) { c.Tenant = "nowhere.dev" }, "token from"},
 		{"unknown first user", func(c *loadgen.Config) { c.Users = []string{"nobody@contoso.dev"}; c.Baseline = true }, "404"},
 		{"too many ids", func(c *loadgen.Config) { c.ManyIDs = 651 }, "1 to 650"},
+		{"negative rate", func(c *loadgen.Config) { c.Rate = -1 }, "rate must be positive"},
 		{"visibility on one node", func(c *loadgen.Config) { c.Visibility = true }, "between two nodes of a cluster"},
 		{"a bad node", func(c *loadgen.Config) { c.Nodes = []string{"ftp://b"} }, `server URL "ftp://b"`},
 	} {

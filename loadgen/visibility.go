@@ -27,6 +27,12 @@ type Visibility struct {
 	Errors     int64   `json:"errors"`
 	FirstError string  `json:"firstError,omitempty"`
 	Latency    Latency `json:"latency"`
+	// Reads is the probe's GETs' own round trips, and FirstRead counts
+	// the samples the first GET after the write already showed: a sample
+	// is at least one read, so under load most of Latency can be the
+	// probe's own GET waiting its turn rather than the write's travel.
+	Reads     Latency `json:"reads"`
+	FirstRead int64   `json:"firstRead"`
 }
 
 const (
@@ -50,10 +56,11 @@ type visProbe struct {
 	bases  []string
 	user   string
 
-	mu   sync.Mutex
-	n    int // samples started, over the rounds
-	hist Histogram
-	res  Visibility
+	mu    sync.Mutex
+	n     int // samples started, over the rounds
+	hist  Histogram
+	reads Histogram
+	res   Visibility
 }
 
 // run takes samples until ctx ends: sample j writes through node j mod n
@@ -72,7 +79,7 @@ func (v *visProbe) run(ctx context.Context) {
 		v.n++
 		v.mu.Unlock()
 		w, r := j%len(v.bases), (j+1)%len(v.bases)
-		took, err := v.sample(ctx, w, r, visibilityPairs[j%2])
+		took, first, err := v.sample(ctx, w, r, visibilityPairs[j%2])
 		if ctx.Err() != nil {
 			return // cut by the end of the round
 		}
@@ -91,34 +98,43 @@ func (v *visProbe) run(ctx context.Context) {
 		default:
 			v.res.Samples++
 			v.hist.Record(took)
+			if first {
+				v.res.FirstRead++
+			}
 		}
 		v.mu.Unlock()
 	}
 }
 
 // sample writes pair through node w, then reads through node r until it
-// shows it; took < 0 means it did not within VisibilityTimeout.
-func (v *visProbe) sample(ctx context.Context, w, r int, pair [2]string) (took time.Duration, err error) {
+// shows it; took < 0 means it did not within VisibilityTimeout, and first
+// that the first read showed it.
+func (v *visProbe) sample(ctx context.Context, w, r int, pair [2]string) (took time.Duration, first bool, err error) {
 	body := fmt.Sprintf(`{"sessionId":"%s:visibility","availability":"%s","activity":"%s","expirationDuration":"PT1H"}`, v.cfg.ClientID, pair[0], pair[1])
 	path := "/v1.0/users/" + url.PathEscape(v.user) + "/presence"
 	if _, err := v.do(ctx, w, http.MethodPost, path+"/setPresence", []byte(body)); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	acked := now()
-	for since(acked) < VisibilityTimeout {
+	for i := 0; since(acked) < VisibilityTimeout; i++ {
+		t0 := now()
 		raw, err := v.do(ctx, r, http.MethodGet, path, nil)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
+		rt := since(t0)
+		v.mu.Lock()
+		v.reads.Record(rt)
+		v.mu.Unlock()
 		var got struct{ Availability, Activity string }
 		if err := json.Unmarshal(raw, &got); err != nil {
-			return 0, fmt.Errorf("GET %s: %w", v.bases[r]+path, err)
+			return 0, false, fmt.Errorf("GET %s: %w", v.bases[r]+path, err)
 		}
 		if got.Availability == pair[0] && got.Activity == pair[1] {
-			return since(acked), nil
+			return since(acked), i == 0, nil
 		}
 	}
-	return -1, nil
+	return -1, false, nil
 }
 
 // do sends one request through node i and returns the body of its 200.
@@ -152,6 +168,6 @@ func (v *visProbe) result() *Visibility {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	res := v.res
-	res.Latency = summarize(&v.hist)
+	res.Latency, res.Reads = summarize(&v.hist), summarize(&v.reads)
 	return &res
 }

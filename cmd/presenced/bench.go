@@ -73,6 +73,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	mix := fs.String("mix", loadgen.DefaultMix.String(), "relative `weights` of setPresence, GET presence and getPresencesByUserId")
 	fs.IntVar(&cfg.ManyIDs, "many-ids", loadgen.MaxManyIDs, "`N` ids per getPresencesByUserId (at most 650)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "`N` workers, each with one request in flight")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "start at most `R` requests per second, all workers together, evenly spaced (0: as fast as the workers go); latency then counts from when each was due")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send requests to presenced, and as long to the baseline (ignored with only --requests given)")
 	fs.Int64Var(&cfg.Requests, "requests", 0, "stop after `N` requests to presenced, and as many to the baseline (with --duration too: whichever comes first)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "per-request timeout")
@@ -115,6 +116,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--many-ids must be 1 to %d (Graph's limit), not %d", loadgen.MaxManyIDs, cfg.ManyIDs)
 	case cfg.Concurrency < 1:
 		return fmt.Errorf("--concurrency must be at least 1, not %d", cfg.Concurrency)
+	case cfg.Rate < 0:
+		return fmt.Errorf("--rate must be positive, not %g", cfg.Rate)
 	case cfg.Requests < 0:
 		return fmt.Errorf("--requests must be positive, not %d", cfg.Requests)
 	case cfg.Rounds < 1:
@@ -384,6 +387,7 @@ func printNodes(w io.Writer, rep loadgen.Report) {
 		l := v.Latency
 		fmt.Fprintf(w, "cross-node visibility (acknowledged by one node → read on the next): %d writes, p50 %s, p90 %s, p99 %s, max %s",
 			v.Samples, fmtDur(l.P50), fmtDur(l.P90), fmtDur(l.P99), fmtDur(l.Max))
+		fmt.Fprintf(w, "; %d shown by the probe's first read, whose reads took p50 %s, p99 %s", v.FirstRead, fmtDur(v.Reads.P50), fmtDur(v.Reads.P99))
 		if v.NotSeen > 0 || v.Errors > 0 {
 			fmt.Fprintf(w, "; not read within %v: %d; failed: %d; first: %s", loadgen.VisibilityTimeout, v.NotSeen, v.Errors, v.FirstError)
 		}
