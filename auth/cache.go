@@ -74,6 +74,17 @@ func (c *tokenCache) get(raw string, now time.Time, leeway time.Duration, versio
 	return t.p, true // shared: a Principal's slices are read-only
 }
 
+// has reports whether raw was validated under version, whatever its
+// lifetime says now.
+func (c *tokenCache) has(raw string, version uint64) bool {
+	g := c.cur.Load()
+	if g == nil || g.version != version {
+		return false
+	}
+	v, ok := g.m.Load(cacheKey(raw))
+	return ok && v.(*cachedToken).raw == raw
+}
+
 func (c *tokenCache) put(raw string, p Principal, nbf, exp time.Time, version uint64) {
 	g := c.cur.Load()
 	if g == nil || g.version != version || g.n.Load() >= tokenCacheSize {

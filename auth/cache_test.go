@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -76,5 +78,34 @@ func TestTokenCacheStartsOver(t *testing.T) {
 	cache.put("one-more-0123456789", Principal{}, at, at.Add(time.Hour), 2)
 	if cache.cur.Load() == g || cache.cur.Load().n.Load() != 1 {
 		t.Fatal("a full cache did not start over")
+	}
+}
+
+// A token the validators took before skips BearerToken's character scan,
+// and only such a token: any other is scanned and refused as before.
+func TestBearerTokenKnown(t *testing.T) {
+	f := newFixture(t)
+	tok := f.appToken(t)
+	c := Chain{Builtin: f.val}
+	req := func(h string) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", h)
+		return r
+	}
+	if c.Known(tok) {
+		t.Fatal("known before it was validated")
+	}
+	if _, err := c.Validate(tok); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Known(tok) || c.Known(tok[:len(tok)-1]+"x") {
+		t.Fatal("Known is not exactly the validated token")
+	}
+	for _, h := range []string{"Bearer " + tok, "Bearer " + tok + "!", "Bearer a=b", "Basic " + tok, "Bearer =="} {
+		got, err := BearerTokenKnown(req(h), c.Known)
+		want, wantErr := BearerToken(req(h))
+		if got != want || (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+			t.Errorf("%.20q: BearerTokenKnown = %.20q, %v; BearerToken = %.20q, %v", h, got, err, want, wantErr)
+		}
 	}
 }

@@ -261,7 +261,11 @@ func (a *API) notAllowed(w http.ResponseWriter, r *http.Request, allowed []strin
 
 // principal authenticates the request's bearer token.
 func (a *API) principal(r *http.Request) (auth.Principal, error) {
-	raw, err := auth.BearerToken(r)
+	var known func(string) bool
+	if k, ok := a.auth.(interface{ Known(string) bool }); ok {
+		known = k.Known
+	}
+	raw, err := auth.BearerTokenKnown(r, known)
 	if err != nil {
 		return auth.Principal{}, err
 	}
