@@ -58,6 +58,8 @@ func (s *Server) checkEngine(ctx context.Context) error {
 			"missing", r.Missing(), "lost_messages", r.LostMsgs, "lost_sequences", r.SeqBack,
 			"dropped_messages", r.Dropped, "dropped_bytes", r.DroppedBytes, "on_disk_before", r.Durable(), "report", r.String())
 	}
+	// The saved cache may hold what the engine lost: it is not used.
+	s.engineLost = rep.Damaged()
 	if rep.Durable() {
 		if !s.cfg.AcceptDataLoss {
 			return fmt.Errorf("presenced: %w (the ERROR lines above say which streams and how much). Stop here and restore the data directory from a backup, or start with --accept-data-loss to run with what remains; `presenced check --data %s` reports without starting (docs/durability.md)", ErrDataLoss, s.cfg.DataDir)

@@ -90,6 +90,7 @@ func TestDamagedEngineFilesAreReportedAndRefused(t *testing.T) {
 			e := start(t)
 			writeUsers(e, 3)
 			e.stop()
+			_, noCache := os.Stat(filepath.Join(e.dir, presenced.CacheFile))
 			d.damage(t, e.dir)
 
 			srv, rec, err := startLogged(t, e, false)
@@ -118,6 +119,10 @@ func TestDamagedEngineFilesAreReportedAndRefused(t *testing.T) {
 			}
 			if len(rec.at(slog.LevelError, "engine data lost", "stream=KV_presence")) != 1 || len(rec.at(slog.LevelError, "starting with what remains")) != 1 {
 				t.Errorf("accepted start did not say so at ERROR: %q", rec.lines)
+			}
+			// The cache saved at the stop holds what was lost: not used.
+			if noCache == nil && len(rec.at(slog.LevelWarn, "the engine lost data: the saved cache is not used")) != 1 {
+				t.Errorf("the saved cache was not left aside: %q", rec.lines)
 			}
 			if err := srv.Shutdown(context.Background()); err != nil {
 				t.Fatal(err)

@@ -34,3 +34,12 @@ func ShortEngineWait(cfg *Config, d time.Duration) { cfg.engineWait = d }
 // Handler is what the server's listener serves, for benchmarks that run a
 // request through the whole chain without a connection.
 func (s *Server) Handler() http.Handler { return s.http.Handler }
+
+// SaveCache saves the server's cache to its data directory now, as it does
+// periodically and at shutdown.
+func (s *Server) SaveCache() { s.saveCache(context.Background()) }
+
+// DelayCacheCheck makes the walk that checks a cache loaded from its saved
+// file run d after the start instead of cacheCheckDelay (a test that must
+// see the loaded cache alone, without the walk's corrections).
+func DelayCacheCheck(cfg *Config, d time.Duration) { cfg.cacheCheck = d }

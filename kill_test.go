@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
 )
 
@@ -142,8 +145,8 @@ func (h *recordLog) find(prefix string) (string, bool) {
 	return "", false
 }
 
-// After a restart the server reads every stored user into memory in the
-// background, and says so.
+// After a restart without a saved cache the server reads every stored
+// user into memory in the background, and says so.
 func TestRestartWarmsTheCache(t *testing.T) {
 	e := start(t)
 	tok := e.appToken()
@@ -152,7 +155,12 @@ func TestRestartWarmsTheCache(t *testing.T) {
 	}
 	rec := &recordLog{}
 	e.log = slog.New(rec)
-	e.restart()
+	e.stop()
+	// Without the cache saved at the stop, which the start would load.
+	if err := os.Remove(filepath.Join(e.dir, presenced.CacheFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	e.boot()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if line, ok := rec.find("cache warmed"); ok {
@@ -208,17 +216,43 @@ func TestDebugAddrServesProfiler(t *testing.T) {
 // writes, starts it again on the same data and checks that every write that
 // got its 200 is there. Each write creates its own session, so each can be
 // checked on its own (clearPresence answers 404 for a lost one).
+// Both ways a start finds the cache: with no saved cache (the warm-up),
+// and with one saved by an earlier stop, older than the writes made since
+// (loaded, then caught up with the engine's changes after it).
 func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
+	t.Run("no saved cache", func(t *testing.T) { killNine(t, bin, false) })
+	t.Run("an older saved cache", func(t *testing.T) { killNine(t, bin, true) })
+}
+
+func killNine(t *testing.T, bin string, savedBefore bool) {
 	data := t.TempDir()
+	users := []string{"adele", "alex", "megan", "lynne", "diego"}
 	// Every write opens a session of its own, so that each acknowledged
 	// one can be checked: the caps on sessions must not refuse them.
-	p := runBinary(t, bin, data, "--sessions-per-app", "1024", "--sessions-per-user", "1024")
+	caps := []string{"--sessions-per-app", "1024", "--sessions-per-user", "1024"}
+	if savedBefore {
+		p0 := runBinary(t, bin, data, caps...)
+		tok := p0.token(t)
+		for _, u := range users {
+			body := fmt.Sprintf(`{"sessionId":"%s:first","availability":"Away","activity":"Away","expirationDuration":"PT4H"}`, directory.DemoDaemonClientID)
+			if code, err := p0.post(context.Background(), tok, "/v1.0/users/"+u+"@contoso.dev/presence/setPresence", body); err != nil || code != 200 {
+				t.Fatalf("setPresence: %d %v", code, err)
+			}
+		}
+		_ = p0.cmd.Process.Signal(syscall.SIGTERM)
+		if err := p0.cmd.Wait(); err != nil {
+			t.Fatalf("SIGTERM: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(data, presenced.CacheFile)); err != nil {
+			t.Fatalf("no saved cache after SIGTERM: %v", err)
+		}
+	}
+	p := runBinary(t, bin, data, caps...)
 	tok := p.token(t)
-	users := []string{"adele", "alex", "megan", "lynne", "diego"}
 
 	type ack struct{ user, session string }
 	var mu sync.Mutex
@@ -285,6 +319,15 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 		t.Fatalf("%d of %d acknowledged writes lost", lost, len(got))
 	}
 	t.Logf("%d acknowledged writes, all present after SIGKILL and restart", len(got))
+	if savedBefore {
+		// The first stop's sessions are there too.
+		for _, u := range users {
+			code, err := p2.post(context.Background(), tok, "/v1.0/users/"+u+"@contoso.dev/presence/clearPresence", fmt.Sprintf(`{"sessionId":"%s:first"}`, directory.DemoDaemonClientID))
+			if err != nil || code != 200 {
+				t.Fatalf("the session written before the first stop: clearPresence %d %v", code, err)
+			}
+		}
+	}
 }
 
 // TestSIGTERMShutsDownCleanly: the binary stops on SIGTERM with exit code 0,

@@ -1,14 +1,11 @@
 package presenced_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
@@ -20,7 +17,6 @@ import (
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
-	"github.com/presenced/presenced/graphapi"
 )
 
 // BenchmarkNotifyLatency measures how long after a setPresence is
@@ -40,9 +36,13 @@ func BenchmarkNotifyLatency(b *testing.B) {
 	dir, subscribers := notifyBenchDirectory(b, 1000)
 	for _, kind := range []string{"webhook", "stream"} {
 		for _, n := range []int{1, 100, 1000} {
-			notifyBenchCase(b, dir, subscribers[:n], kind)
+			notifyBenchCase(b, dir, subscribers[:n], n, kind)
 		}
 	}
+	// Streams need no subscribing user each: all read with the daemon's
+	// token. Their clients run in a process of their own
+	// (notify_bench_proc_test.go).
+	notifyBenchCase(b, dir, nil, 10000, "stream")
 }
 
 // notifyBenchDirectory is the demo directory plus n generated Contoso
@@ -78,8 +78,8 @@ const (
 // the watchers of one case do not load the next. The server and watchers
 // are set up when the sub-benchmark first runs (not at all if -bench
 // filters it out) and torn down when it is done.
-func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, kind string) {
-	nb := &notifyBench{dir: dir, subscribers: subscribers, kind: kind, n: len(subscribers)}
+func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, n int, kind string) {
+	nb := &notifyBench{dir: dir, subscribers: subscribers, kind: kind, n: n}
 	defer nb.close(b)
 	b.Run(fmt.Sprintf("%s-%d", kind, nb.n), func(b *testing.B) {
 		if nb.e == nil {
@@ -92,7 +92,7 @@ func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, ki
 		lat := make([]time.Duration, 0, writes*nb.n)
 		var acks, fanout []time.Duration
 		b.ResetTimer()
-		start, cpu := time.Now(), processCPU()
+		start, cpu, clientCPU := time.Now(), processCPU(), nb.clientCPU()
 		for range writes {
 			sent := time.Now()
 			var acked, last time.Time
@@ -100,7 +100,7 @@ func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, ki
 			acks = append(acks, acked.Sub(sent))
 			fanout = append(fanout, last.Sub(acked))
 		}
-		elapsed, cpu := time.Since(start), processCPU()-cpu
+		elapsed, cpu, clientCPU := time.Since(start), processCPU()-cpu, nb.clientCPU()-clientCPU
 		b.StopTimer()
 		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 		b.ReportMetric(float64(elapsed.Nanoseconds())/float64(writes), "ns/op") // one write and its whole fan-out
@@ -115,6 +115,10 @@ func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, ki
 			// clients, benchmark) per notification: steadier than the
 			// latencies on a shared machine.
 			b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "cpu-µs/notification")
+		}
+		if nb.proc != nil {
+			// The stream clients' own process, not in the figure above.
+			b.ReportMetric(float64(clientCPU.Microseconds())/float64(len(lat)), "client-cpu-µs/notification")
 		}
 	})
 }
@@ -132,6 +136,7 @@ type notifyBench struct {
 	client        *http.Client
 	arrivals      chan arrival
 	closeWatchers func()
+	proc          *streamProc // the stream clients' process, if they have one
 	write         int
 	seen          []int // the write each watcher last reported
 }
@@ -141,8 +146,12 @@ func (nb *notifyBench) setup(b *testing.B) {
 	if nb.dataDir, err = os.MkdirTemp("", "presenced-notify-bench-"); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: nb.dataDir, Dev: true,
-		Clock: clock.NewFake(t0), Logger: quiet, Directory: nb.dir})
+	cfg := presenced.Config{Addr: "127.0.0.1:0", DataDir: nb.dataDir, Dev: true,
+		Clock: clock.NewFake(t0), Logger: quiet, Directory: nb.dir}
+	if nb.n >= 10000 {
+		cfg.MaxConnections = -1 // the default 10,000 is one short of the streams and the writer
+	}
+	srv, err := presenced.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -161,12 +170,26 @@ func (nb *notifyBench) setup(b *testing.B) {
 	case "webhook":
 		nb.closeWatchers = notifyBenchSubscribe(b, nb.e, nb.subscribers, nb.target, nb.arrivals)
 	case "stream":
+		if nb.n >= 10000 {
+			nb.proc = notifyBenchStreamsProc(b, notifyBenchStreamURL(nb.e.srv.URL(), nb.target, nb.app), nb.n, nb.arrivals)
+			nb.closeWatchers = nb.proc.stop
+			break
+		}
 		nb.closeWatchers = notifyBenchStreams(b, nb.e, nb.n, nb.target, nb.app, nb.arrivals)
 	}
 	// Two unmeasured writes open the connections on every path.
 	for range 2 {
 		nb.once(b, nil)
 	}
+}
+
+// clientCPU is the CPU the stream clients' process used so far (0 when
+// the clients are in this process).
+func (nb *notifyBench) clientCPU() time.Duration {
+	if nb.proc == nil {
+		return 0
+	}
+	return nb.proc.cpu()
 }
 
 // close stops the server first (it holds connections to the watchers),
@@ -248,7 +271,7 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // subscriber, each with its own path on one receiver, which reports every
 // notification on arrivals.
 func notifyBenchSubscribe(b *testing.B, e *env, subscribers []string, target string, arrivals chan<- arrival) func() {
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rcv := notifyBenchReceiver(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok := r.URL.Query().Get("validationToken"); tok != "" {
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = io.WriteString(w, tok)
@@ -294,6 +317,29 @@ func notifyBenchSubscribe(b *testing.B, e *env, subscribers []string, target str
 	return rcv.Close
 }
 
+// benchReceiver is the benchmark's webhook receiver: a plain http.Server on a
+// loopback port. Not httptest.Server: its connection-state hook takes one
+// lock for every connection, and with 1,000 kept connections the mutex
+// profile showed receiver goroutines waiting on it (4.4 s over 62,000
+// deliveries) — latency of the benchmark's own, charged to the fan-out.
+type benchReceiver struct {
+	URL string
+	srv *http.Server
+}
+
+func notifyBenchReceiver(b *testing.B, h http.Handler) *benchReceiver {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &benchReceiver{URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: h}}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r
+}
+
+// Close stops the receiver and closes its connections.
+func (r *benchReceiver) Close() { _ = r.srv.Close() }
+
 // notifyBenchCreate posts one subscription; unlike env.call it is safe to
 // call from several goroutines (it does not fail the benchmark).
 func notifyBenchCreate(e *env, token string, body map[string]any) error {
@@ -326,7 +372,7 @@ func notifyBenchStreams(b *testing.B, e *env, n int, target, token string, arriv
 	initial := make(chan int, n)
 	var opened sync.WaitGroup
 	sem := make(chan struct{}, 16)
-	url := e.srv.URL() + graphapi.StreamPath + "?ids=" + target + "&access_token=" + token
+	url := notifyBenchStreamURL(e.srv.URL(), target, token)
 	for i := range n {
 		opened.Add(1)
 		sem <- struct{}{}
@@ -349,32 +395,15 @@ func notifyBenchStreams(b *testing.B, e *env, n int, target, token string, arriv
 			opened.Done()
 			go func() {
 				defer readers.Done()
-				defer res.Body.Close()
-				rd := bufio.NewReaderSize(res.Body, 4096)
 				first := true
-				for {
-					line, err := rd.ReadSlice('\n')
-					if err != nil {
-						return
-					}
-					if !bytes.HasPrefix(line, []byte("data: ")) {
-						continue
-					}
-					at := time.Now()
+				streamRead(res, func(at time.Time, line []byte) {
 					if first {
 						first = false
 						initial <- i
-						continue
+						return
 					}
-					k := 0
-					switch {
-					case bytes.Contains(line, []byte(`"activity":"InACall"`)):
-						k = 1
-					case bytes.Contains(line, []byte(`"activity":"Presenting"`)):
-						k = 2
-					}
-					arrivals <- arrival{i: i, at: at, kind: k}
-				}
+					arrivals <- arrival{i: i, at: at, kind: streamKind(line)}
+				})
 			}()
 		}()
 	}

@@ -470,3 +470,46 @@ func TestStuckReceiverSlowsNobody(t *testing.T) {
 		}
 	}
 }
+
+// A basic notification names the subscription and the user, not the
+// change, so a subscription sends the same bytes for the next change of the
+// same user — and new ones for another user and once it was renewed.
+func TestBasicNotificationsFollowUserAndRenewal(t *testing.T) {
+	e := start(t)
+	app := e.appToken()
+	adele := e.userToken("adele", "")
+	alex, megan := e.user("alex"), e.user("megan")
+	rc := newReceiver(t)
+	r := e.subscribe(adele, subBody(rc.srv.URL+"/hook", []string{alex, megan}, t0.Add(45*time.Minute)))
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	subID := r.str("id")
+	renewed := t0.Add(55 * time.Minute)
+	steps := []struct {
+		name, user string
+		pair       [2]string
+		renew      bool
+		expiry     string
+	}{
+		{"first change", alex, [2]string{"Busy", "InACall"}, false, "2026-11-25T09:45:00.0000000Z"},
+		{"the same user again", alex, [2]string{"Away", "Away"}, false, "2026-11-25T09:45:00.0000000Z"},
+		{"another user", megan, [2]string{"Busy", "InACall"}, false, "2026-11-25T09:45:00.0000000Z"},
+		{"renewed", megan, [2]string{"Away", "Away"}, true, "2026-11-25T09:55:00.0000000Z"},
+		{"the first user, renewed", alex, [2]string{"Busy", "InACall"}, false, "2026-11-25T09:55:00.0000000Z"},
+	}
+	for _, st := range steps {
+		if st.renew {
+			if r := e.call("PATCH", "/v1.0/subscriptions/"+subID, adele, map[string]any{"expirationDateTime": renewed.Format(time.RFC3339)}); r.status != 200 {
+				t.Fatalf("renew: %d %s", r.status, r.raw)
+			}
+		}
+		e.must("POST", "/v1.0/users/"+st.user+"/presence/setPresence", app, setBody(st.pair[0], st.pair[1], "PT1H"))
+		it := item(t, rc.next())
+		rd, _ := it["resourceData"].(map[string]any)
+		if it["subscriptionId"] != subID || it["resource"] != "communications/presences/"+st.user || rd["id"] != st.user ||
+			it["subscriptionExpirationDateTime"] != st.expiry || it["clientState"] != "secret-42" || it["encryptedContent"] != nil {
+			t.Fatalf("%s: item = %v", st.name, it)
+		}
+	}
+}

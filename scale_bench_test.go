@@ -706,6 +706,7 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	}
 	scaleLog("restart: listening %v after exec, first read of the written state (Busy/InACall) %v after exec",
 		srv.listen.Round(time.Millisecond), served.Round(time.Millisecond))
+	fromSaved := firstSecond(b, hc, srv, tok, "restart after SIGTERM, from the saved cache", n, 20)
 	srv.mu.Lock()
 	for _, step := range srv.steps {
 		scaleLog("  restart step: %s", step)
@@ -764,7 +765,7 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	for deadline := time.Now().Add(5 * time.Minute); warmed == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		srv.mu.Lock()
 		for _, step := range srv.steps {
-			if strings.Contains(step, "cache warm") {
+			if strings.Contains(step, "cache warm") || strings.Contains(step, "cache checked") {
 				warmed = step
 			}
 		}
@@ -806,6 +807,7 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	warm := gpbu("warm (every user cached)", 3, 2000, clients)
 	warm1 := gpbu("warm (every user cached)", 4, 1000, 1)
 	liveRead, _, _, _ := srv.heap()
+	srv, crashes := scaleRestarts(b, hc, srv, bin, dirFile, data, addr, tok, n)
 	srv.stop(b)
 
 	dirShare := perUser(rssDir-rssEmpty, n)
@@ -827,6 +829,16 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	b.ReportMetric(ms(warm.p99), "gpbu650-warm-p99-ms")
 	b.ReportMetric(ms(cold1.p99), "gpbu650-1client-cold-p99-ms")
 	b.ReportMetric(ms(warm1.p99), "gpbu650-1client-warm-p99-ms")
+	for _, f := range append([]startFigures{fromSaved}, crashes...) {
+		scaleLog("%s", f)
+	}
+	b.ReportMetric(fromSaved.listen.Seconds(), "restart-saved-listen-s")
+	b.ReportMetric(fromSaved.cpuListen.Seconds(), "restart-saved-cpu-s")
+	b.ReportMetric(ms(fromSaved.first.p99), "restart-saved-first-second-p99-ms")
+	b.ReportMetric(crashes[0].listen.Seconds(), "restart-crash-stale-listen-s")
+	b.ReportMetric(ms(crashes[0].first.p99), "restart-crash-stale-first-second-p99-ms")
+	b.ReportMetric(crashes[1].listen.Seconds(), "restart-crash-warmup-listen-s")
+	b.ReportMetric(ms(crashes[1].first.p99), "restart-crash-warmup-first-second-p99-ms")
 
 	met := func(ok bool) string {
 		if ok {

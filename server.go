@@ -169,6 +169,9 @@ type Config struct {
 	// read (natsstore.Options.WriteWait): tests of a cluster without
 	// quorum shorten it.
 	engineWait time.Duration
+	// cacheCheck, when set, replaces cacheCheckDelay (tests of the saved
+	// cache).
+	cacheCheck time.Duration
 
 	// Throttling and overload (docs/security.md#throttling-and-batching).
 
@@ -212,16 +215,22 @@ type Server struct {
 	offsetMu sync.Mutex // serialises dev-clock moves
 
 	// Operations (ops.go, tls.go).
-	metrics     *observe.Metrics // nil: off
-	health      *observe.Health
-	dirLoaded   *observe.Flag
-	warmed      *observe.Flag
-	engineOpen  atomic.Bool
-	noDrain     atomic.Bool // ShutdownNow
-	metricsLn   net.Listener
-	metricsHTTP *http.Server
-	adminHTTP   *http.Server // the operator's API on the data directory's socket (serverdir.go)
-	cert        *certificate // nil: plain http
+	metrics   *observe.Metrics // nil: off
+	health    *observe.Health
+	dirLoaded *observe.Flag
+	warmed    *observe.Flag
+	// The saved cache (cachesnap.go): the engine's presence partitions as
+	// store.Resumable (nil: not saved), and whether the cache is complete
+	// (warmed, or loaded and caught up), which a save needs.
+	resume        store.Resumable
+	cacheComplete atomic.Bool
+	engineLost    bool // the engine's check found data lost (damage.go)
+	engineOpen    atomic.Bool
+	noDrain       atomic.Bool // ShutdownNow
+	metricsLn     net.Listener
+	metricsHTTP   *http.Server
+	adminHTTP     *http.Server // the operator's API on the data directory's socket (serverdir.go)
+	cert          *certificate // nil: plain http
 }
 
 // New checks cfg and builds a server; Start loads the directory file, opens
@@ -280,9 +289,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	} else {
 		close(seedDone)
 	}
+	// So is the saved cache (read and checked; loaded once the engine
+	// and the directory are).
+	savedCache := s.readCache()
 	defer func() {
 		if err != nil {
 			<-seedDone
+			_, _, _ = savedCache()
 			s.close()
 		}
 	}()
@@ -312,6 +325,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return layoutError(err)
 	}
+	s.resume = resumable(kv)
 	kv = s.kv("presence", kv)
 	if s.meta, err = s.engine.Bucket(ctx, natsstore.MetaBucket); err != nil {
 		return layoutError(err)
@@ -327,21 +341,30 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
-	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log})
+	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log, Resume: s.resume})
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	// ctx bounds the start only: ending it while Start runs ends what Start
 	// began; ending it after (serve's signal context at SIGTERM, a caller's
 	// timeout) must not end the watches the node follows the engine with.
 	defer context.AfterFunc(ctx, s.runStop)()
+	// The saved cache is loaded while the directory loads (core.Restore
+	// needs neither), before the follower (which caches what it hears)
+	// and anything else reads a user; caught up once the follower's watch
+	// is in place, up to where it starts, and before listening.
+	loaded := make(chan *core.Restored, 1)
+	go func() { loaded <- s.loadCache(ctx, savedCache) }()
 	<-seedDone
 	if err := s.openDirectory(ctx, seed); err != nil {
+		<-loaded
 		return err
 	}
 	s.dirLoaded.Set()
+	restored := <-loaded
 	// Before anything reads a user, and before the warm-up.
 	if err := s.follow(s.runCtx); err != nil {
 		return err
 	}
+	cached := s.catchUpCache(ctx, restored)
 
 	s.ln, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -419,7 +442,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.http.RegisterOnShutdown(api.StopStreams)
 	s.serve()
 	s.serveAdmin()
-	s.warm()
+	s.warm(cached)
+	s.saveCachePeriodically()
 	return nil
 }
 
@@ -447,40 +471,6 @@ func (s *Server) Mailbox() *mailbox.Mailbox { return s.mail }
 func (s *Server) knownUser(tenantID, userID string) bool {
 	u, ok := s.dir.UserInTenant(tenantID, userID)
 	return ok && u.ID == userID
-}
-
-// warm reads every stored user into the core's cache in the background,
-// while requests are served: after a restart, reads are then answered from
-// memory instead of one engine read per user not seen yet.
-func (s *Server) warm() {
-	ctx := s.runCtx
-	s.runDone.Add(1)
-	go func() {
-		defer s.runDone.Done()
-		if s.cfg.warmGate != nil {
-			s.cfg.warmGate(ctx)
-		}
-		start := s.cfg.Clock.Now()
-		n, err := s.core.Warm(ctx)
-		took := clock.Since(s.cfg.Clock, start).Round(time.Millisecond)
-		var unreadable *natsstore.UnreadableError
-		if ctx.Err() == nil {
-			s.warmed.Set() // done, even with unreadable records: reads of those go to the engine
-		}
-		switch {
-		case ctx.Err() != nil:
-			s.log.Info("cache warm-up stopped by shutdown", "users", n, "took", took)
-		case errors.As(err, &unreadable):
-			// The warm-up reads every stored user: the one pass that
-			// finds a record damaged inside a block the engine trusts.
-			s.log.Error("engine data unreadable: those users read as never set until they are written again; stop the server and run `presenced check` (docs/durability.md)",
-				"stream", unreadable.Stream, "holds", streamHolds[unreadable.Stream], "unreadable_records", unreadable.Records, "users_warmed", n)
-		case err != nil:
-			s.log.Error("cache warm-up", "users", n, "took", took, "err", err)
-		default:
-			s.log.Info("cache warmed", "users", n, "took", took)
-		}
-	}()
 }
 
 // Change log retention: Graph retries a notification for up to 4 hours, and
@@ -568,6 +558,13 @@ func (s *Server) close() {
 	if s.runStop != nil {
 		s.runStop()
 		s.runDone.Wait()
+		// Nothing writes any more (the HTTP server and the background
+		// work have stopped) and the engine is still open.
+		if s.core != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			s.saveCache(ctx)
+			cancel()
+		}
 	}
 	if s.dirs != nil {
 		s.dirs.Close()

@@ -80,11 +80,17 @@ type Options struct {
 	// Logger receives what the follower (Follow) has to say (default
 	// slog.Default()).
 	Logger *slog.Logger
+	// Resume, if set, is KV's own engine, through which the cache is
+	// saved with the positions it reflects and caught up from them after
+	// a restart (resume.go); usually KV itself, or what KV decorates.
+	Resume store.Resumable
 }
 
 // Core is safe for concurrent use.
 type Core struct {
 	kv     store.KV
+	resume store.Resumable
+	fol    followed
 	clock  clock.Clock
 	users  func(tenantID, userID string) bool
 	log    *slog.Logger
@@ -131,7 +137,7 @@ func New(o Options) *Core {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Core{kv: o.KV, clock: o.Clock, users: o.Users, log: log, seed: maphash.MakeSeed()}
+	return &Core{kv: o.KV, resume: o.Resume, clock: o.Clock, users: o.Users, log: log, seed: maphash.MakeSeed()}
 }
 
 // OnChange registers f to be called after every change of a user's stored
@@ -386,6 +392,10 @@ func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Sn
 			continue
 		}
 		if err != nil {
+			// It may have been stored all the same (store.ErrUnavailable):
+			// the next read asks the engine rather than trust the entry,
+			// which a saved cache (SaveSnapshot) would otherwise keep.
+			c.forget(u)
 			return Snapshot{}, false, unavailable(err)
 		}
 		c.remember(u, c.ids.newEntry(rev, next))

@@ -233,11 +233,12 @@ func (c *Core) cachedRev(u UserRef) (uint64, bool) {
 
 // Follower keeps a Core's cache in step with the engine (Core.Follow).
 type Follower struct {
-	c *Core
-	w store.Watcher
-
+	c      *Core
+	w      store.Watcher
 	mu     sync.Mutex
-	broken error // why the Watch is being restarted; nil while it runs
+	start  []store.Position // where the Watch started (nil without Options.Resume)
+	broken error            // why the Watch is being restarted; nil while it runs
+	pos    []store.Position // the last change delivered, per partition (from start)
 }
 
 // Follow starts following the engine's changes to users' facts and
@@ -246,11 +247,68 @@ type Follower struct {
 // and before anything reads a user, so that nothing falls between the
 // two. A node alone need not follow: nothing else writes its engine.
 func (c *Core) Follow(ctx context.Context) (*Follower, error) {
-	w, err := c.kv.Watch(ctx, userKeyPrefix)
-	if err != nil {
+	f := &Follower{c: c}
+	if err := f.watch(ctx); err != nil {
 		return nil, fmt.Errorf("core: follow the engine: %w", err)
 	}
-	return &Follower{c: c, w: w}, nil
+	c.fol.mu.Lock()
+	c.fol.f = f
+	c.fol.mu.Unlock()
+	return f, nil
+}
+
+// watch starts the Watch: with Options.Resume, from the positions now,
+// which the follower then keeps (positions).
+func (f *Follower) watch(ctx context.Context) error {
+	if f.c.resume == nil {
+		w, err := f.c.kv.Watch(ctx, userKeyPrefix)
+		f.w = w
+		return err
+	}
+	start, err := f.c.resume.Positions(ctx)
+	if err != nil {
+		return err
+	}
+	w, err := f.c.resume.WatchFrom(ctx, userKeyPrefix, start)
+	if err != nil {
+		return err
+	}
+	f.w = w
+	f.mu.Lock()
+	f.start, f.pos = start, append([]store.Position(nil), start...)
+	f.mu.Unlock()
+	return nil
+}
+
+// positions is, per partition, the last change the Watch delivered (or
+// where it started): every change at or before them was applied to the
+// cache or queued on its shard.
+func (f *Follower) positions() ([]store.Position, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.broken != nil {
+		return nil, fmt.Errorf("the engine's watch failed and is being restarted: %w", f.broken)
+	}
+	if f.pos == nil {
+		return nil, ErrNoResume
+	}
+	return append([]store.Position(nil), f.pos...), nil
+}
+
+// started is where the Watch started.
+func (f *Follower) started() []store.Position {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.start
+}
+
+// delivered notes that the Watch delivered ch.
+func (f *Follower) delivered(ch store.Change) {
+	f.mu.Lock()
+	if ch.Partition < len(f.pos) && ch.Revision > f.pos[ch.Partition].Seq {
+		f.pos[ch.Partition].Seq = ch.Revision
+	}
+	f.mu.Unlock()
 }
 
 // Run applies the engine's changes until ctx ends. If the Watch fails (the
@@ -264,6 +322,7 @@ func (f *Follower) Run(ctx context.Context) {
 		ch, err := f.w.Next(ctx)
 		if err == nil {
 			f.c.follow(ch)
+			f.delivered(ch)
 			continue
 		}
 		if ctx.Err() != nil {
@@ -291,13 +350,12 @@ func (f *Follower) restart(ctx context.Context) bool {
 			return false
 		case <-t.C:
 		}
-		w, err := f.c.kv.Watch(ctx, userKeyPrefix)
+		err := f.watch(ctx)
 		if err == nil {
 			if _, err = f.c.walk(ctx); err == nil || errors.Is(err, errUndecodable) {
-				f.w = w
 				return true
 			}
-			w.Stop()
+			f.w.Stop()
 		}
 		if ctx.Err() != nil {
 			return false

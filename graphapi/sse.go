@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // streamSendBuffer is the kernel send buffer of a stream's connection. Left
@@ -44,17 +45,20 @@ func limitSendBuffer(r *http.Request) {
 // stream goes through write, one goroutine at a time: the one place to
 // bound how long a write to a client that does not read may take.
 type sseWriter struct {
-	w        http.ResponseWriter
-	flusher  http.Flusher
-	rc       *http.ResponseController
-	deadline func(*http.ResponseController) // sets the write deadline of one write
-	buf      []byte
+	w       http.ResponseWriter
+	flusher http.Flusher
+	rc      *http.ResponseController
+	timeout time.Duration // each write's bound (≤ 0: none)
+	buf     []byte
+
+	until     time.Time // the connection's write deadline now
+	unbounded bool      // the deadline was cleared (timeout ≤ 0)
 }
 
 // write sends b and flushes it to the client, within the stream's write
 // timeout.
 func (s *sseWriter) write(b []byte) error {
-	s.deadline(s.rc)
+	s.deadline()
 	if _, err := s.w.Write(b); err != nil {
 		return err
 	}

@@ -111,11 +111,11 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limitSendBuffer(r)
-	out := &sseWriter{w: w, flusher: flusher, rc: http.NewResponseController(w), deadline: a.streamDeadline}
+	out := &sseWriter{w: w, flusher: flusher, rc: http.NewResponseController(w), timeout: a.streamWriteTimeout}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
-	a.streamDeadline(out.rc)
+	out.deadline()
 	w.WriteHeader(http.StatusOK)
 	st := &streamSession{a: a, p: p, raw: raw, users: users, version: a.dir.Version(),
 		out: out, sent: map[string]presence.Stamp{}, gone: map[string]bool{}}

@@ -22,7 +22,7 @@ import (
 // new" would skip what was written in between.
 func (b *kv) Watch(ctx context.Context, prefix string) (store.Watcher, error) {
 	w := newWatcher(ctx)
-	if err := w.add(ctx, b, prefix); err != nil {
+	if err := w.add(ctx, b, prefix, 0); err != nil {
 		w.Stop()
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func (b *kv) Watch(ctx context.Context, prefix string) (store.Watcher, error) {
 func (p *partitioned) Watch(ctx context.Context, prefix string) (store.Watcher, error) {
 	w := newWatcher(ctx)
 	for _, b := range p.parts {
-		if err := w.add(ctx, b, prefix); err != nil {
+		if err := w.add(ctx, b, prefix, 0); err != nil {
 			w.Stop()
 			return nil, err
 		}
@@ -82,8 +82,10 @@ func newWatcher(ctx context.Context) *watcher {
 	return w
 }
 
-// add starts following b's keys under prefix.
-func (w *watcher) add(ctx context.Context, b *kv, prefix string) error {
+// add starts following b's keys under prefix, from stream sequence from
+// (0: the stream's next as of the call). Its changes carry the number of
+// subscriptions added before it as their Partition.
+func (w *watcher) add(ctx context.Context, b *kv, prefix string, from uint64) error {
 	if !validKeyChars(prefix) {
 		return nil // no key can start with it
 	}
@@ -94,9 +96,10 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string) error {
 	)
 	err := b.e.retry(ctx, "a watch on "+b.stream, func(ctx context.Context) error {
 		var err error
-		last, err = b.lastSeq(ctx)
-		if err != nil {
-			return err
+		if last = from - 1; from == 0 {
+			if last, err = b.lastSeq(ctx); err != nil {
+				return err
+			}
 		}
 		cons, it, err = b.orderedOnLeader(ctx, watchFrom(b, prefix, last+1))
 		return err
@@ -200,7 +203,7 @@ func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesConte
 		if !ok || !strings.HasPrefix(key, prefix) {
 			continue
 		}
-		c := store.Change{Key: key, Revision: seq, Skipped: skipped}
+		c := store.Change{Key: key, Revision: seq, Skipped: skipped, Partition: i}
 		if meta.NumPending == 0 {
 			skipped = false
 		}

@@ -168,3 +168,36 @@ func TestDeliveriesDialThroughTheURLPolicy(t *testing.T) {
 		t.Fatalf("a delivery to a loopback address: %v, want the policy's refusal", err)
 	}
 }
+
+// The request bytes a sender keeps are sent again only for the same body
+// and URL: every change of body or target, and a body the caller changed
+// in place after posting it, goes out as itself.
+func TestSenderSendsEachBodyAsItIs(t *testing.T) {
+	rcv := newFuzzReceiver(t)
+	rcv.status = 202
+	m := NewManager(ManagerOptions{Policy: subscription.URLPolicy{AllowPrivate: true}, DeliveryTimeout: 5 * time.Second})
+	s := &sender{dial: m.dial, timeout: 5 * time.Second}
+	defer s.stop()
+	reused := []byte(`{"value":["a"]}`)
+	steps := []struct {
+		path string
+		body []byte
+	}{
+		{"/a", []byte(`{"value":["a"]}`)},
+		{"/a", []byte(`{"value":["a"]}`)},  // same: the kept bytes
+		{"/a", []byte(`{"value":["bb"]}`)}, // another body, another length
+		{"/b", []byte(`{"value":["bb"]}`)}, // another target
+		{"/b", reused},
+		{"/b", append(reused[:0], `{"value":["c"]}`...)}, // changed in place
+		{"/a", []byte(``)},
+	}
+	for i, st := range steps {
+		if err := s.post(context.Background(), rcv.srv.URL+st.path, st.body); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		got := rcv.take()
+		if len(got) != 1 || got[0].uri != st.path || got[0].body != string(st.body) || got[0].method != "POST" {
+			t.Fatalf("step %d: the receiver saw %q, want one POST %s %s", i, got, st.path, st.body)
+		}
+	}
+}

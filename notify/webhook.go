@@ -125,6 +125,7 @@ type running struct {
 	sender     *sender                   // worker only
 	expAt      time.Time                 // worker only: expStr formats expAt
 	expStr     string
+	basic      basicBody // worker only: the last basic notification's body
 
 	// progress is the log position delivered up to; the flusher saves it
 	// (saved, progressRev), so a restart or a takeover re-delivers at most

@@ -104,6 +104,10 @@ type Change struct {
 	// watch notices until it has caught up with the bucket. Unmarked, the
 	// change directly follows the key's previous one the watch delivered.
 	Skipped bool
+	// Partition is the number of the key's partition (0 for a bucket that
+	// is not partitioned): a Revision is a position in that partition's
+	// stream (Resumable).
+	Partition int
 }
 
 // Watcher delivers the changes a Watch follows.

@@ -41,6 +41,12 @@ func Unique() string {
 // (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).
 func Format(b [16]byte) string {
 	var out [36]byte
+	FormatInto(&out, b)
+	return string(out[:])
+}
+
+// FormatInto writes b in Format's form into out, without allocating.
+func FormatInto(out *[36]byte, b [16]byte) {
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'
 	hex.Encode(out[9:13], b[4:6])
@@ -50,7 +56,6 @@ func Format(b [16]byte) string {
 	hex.Encode(out[19:23], b[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:36], b[10:16])
-	return string(out[:])
 }
 
 // Parse returns the 16 bytes of s if s is a GUID in lowercase canonical

@@ -1,0 +1,241 @@
+package presenced_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/directory"
+)
+
+// The restarts of BenchmarkScale/process (issue #16 point 2): from the
+// cache saved at a graceful stop, after a crash with an older saved cache
+// (kill -9 after writes made since it was saved: loaded, then caught up),
+// and after a crash without one (today's warm-up). For each: exec →
+// listening, the process's CPU time by then, and getPresencesByUserId
+// with 650 ids from one client through the first second after listening.
+
+// startFigures are one restart's.
+type startFigures struct {
+	what       string
+	listen     time.Duration // exec → listening
+	cpuListen  time.Duration // the process's CPU time when it listened
+	cpuFirst   time.Duration // … one second later
+	first      latStats      // getPresencesByUserId, 650 ids, 1 client, first second after listening
+	firstCount int
+	load       string // /proc/loadavg when it listened
+	steps      []string
+}
+
+func (f startFigures) String() string {
+	return fmt.Sprintf("%s: listening %.2f s after exec (CPU %.2f s; %.2f s one second later); first second, 650 ids, 1 client: %d requests, %s; load %s",
+		f.what, f.listen.Seconds(), f.cpuListen.Seconds(), f.cpuFirst.Seconds(), f.firstCount, f.first, f.load)
+}
+
+// gpbuBodies are batches of 650 random ids among n, made before a restart
+// so that the first second is spent on requests, with how many distinct
+// users each names.
+func gpbuBodies(n, batches int, seed uint64) ([][]byte, []int) {
+	rng := rand.New(rand.NewPCG(seed, 16))
+	bodies, want := make([][]byte, batches), make([]int, batches)
+	for k := range bodies {
+		seen := map[int]bool{}
+		var sb bytes.Buffer
+		sb.WriteString(`{"ids":[`)
+		for j := range 650 {
+			i := rng.IntN(n)
+			seen[i] = true
+			if j > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(`"` + scaleUserID(i) + `"`)
+		}
+		sb.WriteString("]}")
+		bodies[k], want[k] = sb.Bytes(), len(seen)
+	}
+	return bodies, want
+}
+
+// firstSecond sends getPresencesByUserId (650 ids) from one client from now
+// until one second after c listened, each answer checked (every user
+// Busy), and returns the figures.
+func firstSecond(b *testing.B, hc *http.Client, c *scaleChild, tok, what string, n int, seed uint64) startFigures {
+	f := startFigures{what: what, listen: c.listen, cpuListen: c.cpu(b), load: loadAverage()}
+	bodies, want := gpbuBodies(n, 400, seed)
+	end := c.exec.Add(c.listen + time.Second)
+	var lat []time.Duration
+	for k := 0; time.Now().Before(end) && k < len(bodies); k++ {
+		r, _ := http.NewRequest("POST", c.url+"/v1.0/communications/getPresencesByUserId", bytes.NewReader(bodies[k]))
+		r.Header.Set("Authorization", "Bearer "+tok)
+		r.Header.Set("Content-Type", "application/json")
+		t := time.Now()
+		resp, err := hc.Do(r)
+		if err != nil {
+			b.Fatalf("%s: %v", what, err)
+		}
+		var body bytes.Buffer
+		_, _ = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(t))
+		if resp.StatusCode != 200 {
+			b.Fatalf("%s: %s %.300s", what, resp.Status, body.Bytes())
+		}
+		if got := bytes.Count(body.Bytes(), []byte(`"availability":"Busy"`)); got != want[k] {
+			b.Fatalf("%s: %d Busy presences, want %d", what, got, want[k])
+		}
+	}
+	if len(lat) == 0 {
+		b.Fatalf("%s: no request within the first second", what)
+	}
+	time.Sleep(time.Until(end))
+	f.cpuFirst = c.cpu(b)
+	f.first, f.firstCount = percentiles(lat), len(lat)
+	c.mu.Lock()
+	f.steps = append([]string(nil), c.steps...)
+	c.mu.Unlock()
+	scaleLog("%s", f)
+	for _, s := range f.steps {
+		scaleLog("  step: %s", s)
+	}
+	return f
+}
+
+// kill9 kills c at once: nothing is saved.
+func (c *scaleChild) kill9() {
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.exited
+}
+
+// scaleRestarts runs the two crash restarts after srv (running, every user
+// written) and returns the last server, still running, with the figures.
+func scaleRestarts(b *testing.B, hc *http.Client, srv *scaleChild, bin, dirFile, data, addr, tok string, n int) (*scaleChild, []startFigures) {
+	var out []startFigures
+	base := srv.url
+	// Writes after the cache was saved (the graceful stop before srv's
+	// start): a tenth of the users' session b again, a new revision each.
+	again := max(1, n/10)
+	bodyB := `{"sessionId":"` + directory.DemoDaemonClientID + `:b","availability":"Busy","activity":"InACall","expirationDuration":"PT4H"}`
+	t := time.Now()
+	scaleDrive(b, hc, "setPresence after the save", 64, again, func(i int) *http.Request {
+		r, _ := http.NewRequest("POST", base+"/v1.0/users/"+scaleUserID(i*10%n)+"/presence/setPresence", strings.NewReader(bodyB))
+		r.Header.Set("Authorization", "Bearer "+tok)
+		r.Header.Set("Content-Type", "application/json")
+		return r
+	}, nil)
+	scaleLog("%d setPresence after the cache was saved, in %v", again, time.Since(t).Round(time.Millisecond))
+	srv.kill9()
+	hc.CloseIdleConnections()
+	srv = startScaleChild(b, bin, dirFile, data, addr)
+	out = append(out, firstSecond(b, hc, srv, tok, fmt.Sprintf("restart after kill -9, saved cache %d writes old", again), n, 21))
+
+	srv.kill9()
+	hc.CloseIdleConnections()
+	if err := os.Remove(filepath.Join(data, presenced.CacheFile)); err != nil {
+		b.Fatal(err)
+	}
+	srv = startScaleChild(b, bin, dirFile, data, addr)
+	out = append(out, firstSecond(b, hc, srv, tok, "restart after kill -9, no saved cache (warm-up)", n, 22))
+	return srv, out
+}
+
+// BenchmarkScaleRestart measures only the restarts, on the data a run of
+// BenchmarkScale kept (PRESENCED_SCALE_KEEP), with the binary built now:
+//
+//	PRESENCED_SCALE_RESTART=DIR PRESENCED_SCALE_USERS=1000000 go test -run '^$' -bench BenchmarkScaleRestart -benchtime 1x -timeout 0 .
+//
+// It starts the server, waits for its cache to be complete and stops it
+// (SIGTERM: the cache is saved), then restarts it from the saved cache
+// PRESENCED_SCALE_ROUNDS times (default 5), then once after kill -9 with
+// an older saved cache and once after kill -9 without one.
+func BenchmarkScaleRestart(b *testing.B) {
+	dir := os.Getenv("PRESENCED_SCALE_RESTART")
+	if dir == "" {
+		b.Skip("PRESENCED_SCALE_RESTART=DIR names the directory a BenchmarkScale run kept")
+	}
+	n := scaleUsers(b)
+	rounds := 5
+	if r, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_ROUNDS")); err == nil && r > 0 {
+		rounds = r
+	}
+	bin := filepath.Join(dir, "presenced")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	dirFile, data := filepath.Join(dir, "directory.json"), filepath.Join(dir, "data")
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+	srv := startScaleChild(b, bin, dirFile, data, "127.0.0.1:0")
+	addr := strings.TrimPrefix(srv.url, "http://")
+	tok := scaleToken(b, hc, srv.url)
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		srv.mu.Lock()
+		done := slices.ContainsFunc(srv.steps, func(s string) bool {
+			return strings.Contains(s, "cache warmed") || strings.Contains(s, "cache checked")
+		})
+		srv.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the cache was not complete within 5 minutes")
+		}
+	}
+	var figs []startFigures
+	for r := range rounds {
+		srv.stopSaying(b)
+		srv = startScaleChild(b, bin, dirFile, data, addr)
+		figs = append(figs, firstSecond(b, hc, srv, tok, fmt.Sprintf("round %d: restart after SIGTERM, from the saved cache", r+1), n, uint64(30+r)))
+	}
+	srv, crashes := scaleRestarts(b, hc, srv, bin, dirFile, data, addr, tok, n)
+	// A graceful restart without the file: what one cost before it (the
+	// warm-up), for the CPU time beside the rounds'.
+	srv.stopSaying(b)
+	if err := os.Remove(filepath.Join(data, presenced.CacheFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		b.Fatal(err)
+	}
+	hc.CloseIdleConnections()
+	srv = startScaleChild(b, bin, dirFile, data, addr)
+	figs = append(figs, firstSecond(b, hc, srv, tok, "restart after SIGTERM, no saved cache (warm-up)", n, 40))
+	srv.stop(b)
+	scaleLog("load average: %s", loadAverage())
+	for _, f := range append(figs, crashes...) {
+		scaleLog("%s", f)
+	}
+}
+
+// stopSaying stops c (SIGTERM) and logs how long that took and what the
+// save of the cache took.
+func (c *scaleChild) stopSaying(b *testing.B) {
+	took := c.stop(b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.steps {
+		if strings.Contains(s, "cache saved") {
+			scaleLog("SIGTERM → exit in %v (of which the drain, 5 s); %s", took.Round(time.Millisecond), s)
+			return
+		}
+	}
+	scaleLog("SIGTERM → exit in %v, the cache not saved", took.Round(time.Millisecond))
+}
+
+// loadAverage is /proc/loadavg's first three fields.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
