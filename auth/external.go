@@ -276,6 +276,15 @@ func (c Chain) Validate(raw string) (Principal, error) {
 	return c.Builtin.Validate(raw)
 }
 
+// Known reports whether raw is a token one of the validators took before
+// (under the directory they checked it against): BearerTokenKnown's known.
+func (c Chain) Known(raw string) bool {
+	if c.Builtin.err == nil && c.Builtin.cache.has(raw, c.Builtin.dir.Version()) {
+		return true
+	}
+	return c.External != nil && c.External.cache.has(raw, c.External.dir.Version())
+}
+
 // peekIssuer reads a token's "iss" without checking anything, to choose
 // its validator: the payload's first "iss" member, by a scan rather than
 // a decode (this runs for every token not yet cached).

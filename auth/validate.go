@@ -390,7 +390,14 @@ func checkAudience(raw json.RawMessage) error {
 // empty token is "Access token is empty."; another scheme, more than one
 // Authorization header or characters that cannot be in a token are each
 // an Unauthenticated error that says so.
-func BearerToken(r *http.Request) (string, error) {
+func BearerToken(r *http.Request) (string, error) { return BearerTokenKnown(r, nil) }
+
+// BearerTokenKnown is BearerToken that does not scan again the characters
+// of a token known(tok) says a validator took before (Chain.Known): every
+// token a validator sees came through this scan, so a known one passed it
+// and would again, and the scan of a token's ~1 KB was half a microsecond
+// of every request.
+func BearerTokenKnown(r *http.Request, known func(string) bool) (string, error) {
 	hs := r.Header.Values("Authorization")
 	if len(hs) == 0 {
 		return "", unauthenticated("Access token is empty.")
@@ -409,6 +416,9 @@ func BearerToken(r *http.Request) (string, error) {
 	tok := strings.TrimLeft(rest, " ")
 	if tok == "" {
 		return "", unauthenticated("Access token is empty.")
+	}
+	if known != nil && known(tok) {
+		return tok, nil
 	}
 	for i := 0; i < len(tok); i++ {
 		c := tok[i]

@@ -127,21 +127,25 @@ func parseExpiration(s optString, min, max time.Duration) (time.Duration, error)
 }
 
 func decodeSetPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {
-	var sessionID, avail, act string
-	var exp optString
+	// One value for the four: each parameter's pointer escapes (to the
+	// decoder), and four variables were four allocations per write.
+	var in struct {
+		sessionID, avail, act string
+		exp                   optString
+	}
 	err := decodeBody(r, a.maxBody, "setPresence", false,
-		param{"sessionId", &sessionID}, param{"availability", &avail}, param{"activity", &act}, param{"expirationDuration", &exp})
+		param{"sessionId", &in.sessionID}, param{"availability", &in.avail}, param{"activity", &in.act}, param{"expirationDuration", &in.exp})
 	if err != nil {
 		return nil, err
 	}
-	if err := presence.ValidateSessionID(sessionID, p.ClientID); err != nil {
+	if err := presence.ValidateSessionID(in.sessionID, p.ClientID); err != nil {
 		return nil, err
 	}
-	d, err := parseExpiration(exp, presence.SessionMinExpiration, presence.SessionMaxExpiration)
+	d, err := parseExpiration(in.exp, presence.SessionMinExpiration, presence.SessionMaxExpiration)
 	if err != nil {
 		return nil, err
 	}
-	return presence.SetPresence{SessionID: sessionID, Pair: presence.Pair{Availability: avail, Activity: act}, Expiration: d, Limits: a.limits}, nil
+	return presence.SetPresence{SessionID: in.sessionID, Pair: presence.Pair{Availability: in.avail, Activity: in.act}, Expiration: d, Limits: a.limits}, nil
 }
 
 func decodeClearPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {

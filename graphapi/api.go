@@ -199,21 +199,23 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *API) stamp(h http.Header, r *http.Request) {
 	// The keys are set in canonical form: Header.Set would allocate the
 	// canonical "Request-Id" on every request.
-	var id string
-	if v := h["Request-Id"]; len(v) == 1 {
-		id = v[0] // the one the request's logging started with (observe.Wrap)
-	} else {
-		id = guid.New()
-		h["Request-Id"] = []string{id}
+	v := h["Request-Id"]
+	if len(v) != 1 { // else the one the request's logging started with (observe.Wrap)
+		v = []string{guid.Unique()} // unique, not secret: see guid.Unique
+		h["Request-Id"] = v
 	}
 	// Graph echoes the caller's client-request-id, and uses the request-id
 	// when the caller sent none (or one it cannot echo safely).
 	// The canonical key read directly: Header.Get canonicalises (and
 	// allocates) a lower-case key on every request.
 	if c := r.Header["Client-Request-Id"]; len(c) > 0 && c[0] != "" && len(c[0]) <= 128 && printable(c[0]) {
-		id = c[0]
+		v = c[:1:1]
 	}
-	h["Client-Request-Id"] = []string{id}
+	// The value slice is shared, with Request-Id or with the request's
+	// header: nothing changes a header's values in place (Set replaces the
+	// slice, Add appends past its capacity of one), and it saves an
+	// allocation a request.
+	h["Client-Request-Id"] = v
 }
 
 // method restricts h to one HTTP method with a Graph-style 405 otherwise.
@@ -259,7 +261,11 @@ func (a *API) notAllowed(w http.ResponseWriter, r *http.Request, allowed []strin
 
 // principal authenticates the request's bearer token.
 func (a *API) principal(r *http.Request) (auth.Principal, error) {
-	raw, err := auth.BearerToken(r)
+	var known func(string) bool
+	if k, ok := a.auth.(interface{ Known(string) bool }); ok {
+		known = k.Known
+	}
+	raw, err := auth.BearerTokenKnown(r, known)
 	if err != nil {
 		return auth.Principal{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -130,12 +131,13 @@ func decodeBytes(body []byte, action string, emptyOK bool, params []param) error
 // property that appears twice, a body that is not UTF-8 and an unpaired
 // surrogate escape are refused (strictObject).
 func decodeObject(raw []byte, action, path string, params []param) error {
-	obj, plain := scanFlat(raw)
-	if !plain {
-		var err error
-		if obj, err = strictObject(raw, path); err != nil {
-			return err
-		}
+	var flat [maxFlat]member
+	if ms, ok := scanFlat(raw, flat[:0]); ok {
+		return decodeFlat(ms, action, path, params)
+	}
+	obj, err := strictObject(raw, path)
+	if err != nil {
+		return err
 	}
 	known := make(map[string]param, len(params))
 	for _, p := range params {
@@ -152,13 +154,7 @@ func decodeObject(raw []byte, action, path string, params []param) error {
 		}
 		p, ok := known[k]
 		if !ok {
-			msg := fmt.Sprintf("Property '%s' is not a parameter of %s; its parameters are %s.", path+k, action, names(params))
-			for name := range known {
-				if strings.EqualFold(name, k) {
-					msg = fmt.Sprintf("Property '%s' is not a parameter of %s; did you mean '%s'? Parameter names are case-sensitive.", path+k, action, path+name)
-				}
-			}
-			return presence.Errorf(presence.Invalid, path+k, "%s", msg)
+			return unknownParam(action, path, k, params)
 		}
 		v := obj[k]
 		if string(bytes.TrimSpace(v)) == "null" {
@@ -167,17 +163,9 @@ func decodeObject(raw []byte, action, path string, params []param) error {
 		var err error
 		switch dst := p.dst.(type) {
 		case *string:
-			if plain { // a plain string: its bytes between the quotes are its value
-				*dst = string(v[1 : len(v)-1])
-				continue
-			}
 			err = json.Unmarshal(v, dst)
 		case *optString:
 			dst.given = true
-			if plain {
-				dst.v = string(v[1 : len(v)-1])
-				continue
-			}
 			err = json.Unmarshal(v, &dst.v)
 		case func(json.RawMessage) error:
 			err = dst(v)
@@ -185,12 +173,63 @@ func decodeObject(raw []byte, action, path string, params []param) error {
 			err = json.Unmarshal(v, dst)
 		}
 		if err != nil {
-			var pe *presence.Error
-			var he *httpError
-			if errors.As(err, &pe) || errors.As(err, &he) {
-				return err
+			return paramError(err, path, k, p)
+		}
+	}
+	return nil
+}
+
+// paramError is the error of a parameter whose value did not decode: the
+// decoder's own when it is already one for the client, else what the
+// parameter must be.
+func paramError(err error, path, k string, p param) error {
+	var pe *presence.Error
+	var he *httpError
+	if errors.As(err, &pe) || errors.As(err, &he) {
+		return err
+	}
+	return presence.Errorf(presence.Invalid, path+k, "Property '%s' must be %s.", path+k, typeName(p.dst))
+}
+
+// unknownParam is the error of a property that is no parameter of action.
+func unknownParam(action, path, k string, params []param) error {
+	msg := fmt.Sprintf("Property '%s' is not a parameter of %s; its parameters are %s.", path+k, action, names(params))
+	for _, p := range params {
+		if strings.EqualFold(p.name, k) {
+			msg = fmt.Sprintf("Property '%s' is not a parameter of %s; did you mean '%s'? Parameter names are case-sensitive.", path+k, action, path+p.name)
+		}
+	}
+	return presence.Errorf(presence.Invalid, path+k, "%s", msg)
+}
+
+// decodeFlat is decodeObject on a body scanFlat took, without a map: the
+// members are visited in the order of their names, as decodeObject visits
+// a map's (so the first unknown property reported is the same), and each
+// string parameter is a slice of the body's one string copy.
+func decodeFlat(ms []member, action, path string, params []param) error {
+	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	for _, m := range ms {
+		if strings.Contains(m.key, "@") {
+			continue
+		}
+		i := slices.IndexFunc(params, func(p param) bool { return p.name == m.key })
+		if i < 0 {
+			return unknownParam(action, path, m.key, params)
+		}
+		v := m.val[1 : len(m.val)-1] // a plain string: its bytes between the quotes are its value
+		switch dst := params[i].dst.(type) {
+		case *string:
+			*dst = v
+		case *optString:
+			dst.given, dst.v = true, v
+		case func(json.RawMessage) error:
+			if err := dst(json.RawMessage(m.val)); err != nil {
+				return paramError(err, path, m.key, params[i])
 			}
-			return presence.Errorf(presence.Invalid, path+k, "Property '%s' must be %s.", path+k, typeName(p.dst))
+		default:
+			if err := json.Unmarshal([]byte(m.val), dst); err != nil {
+				return paramError(err, path, m.key, params[i])
+			}
 		}
 	}
 	return nil
@@ -289,28 +328,30 @@ func scanIDs(body []byte) (ids []string, ok bool) {
 // all plain strings — without encoding/json, which took 13 µs of a
 // setPresence handler's 52 µs of CPU to do it. Plain means: keys and values
 // of printable ASCII without escapes, no key twice, JSON whitespace between
-// tokens, nothing after the object. It returns what decoding into
-// map[string]json.RawMessage would (each value with its quotes; FuzzScanFlat
-// checks that). Anything else is not ok, and the strict decoder decides, so
-// accepted input and error messages are the strict decoder's.
-func scanFlat(body []byte) (obj map[string]json.RawMessage, ok bool) {
+// tokens, nothing after the object, at most maxFlat members. It appends to
+// into the members decoding into map[string]json.RawMessage would give
+// (each value with its quotes; FuzzScanFlat checks that), as slices of one
+// string copy of the body: with into on the caller's stack, that copy is
+// its one allocation. Anything else is not ok, and the strict decoder
+// decides, so accepted input and error messages are the strict decoder's.
+func scanFlat(body []byte, into []member) (ms []member, ok bool) {
 	s := string(body) // one copy: the keys and values are slices of it
+	ms = into
 	i := skipSpace(s, 0)
 	if i >= len(s) || s[i] != '{' {
 		return nil, false
 	}
-	obj = make(map[string]json.RawMessage, 4)
 	i = skipSpace(s, i+1)
 	if i < len(s) && s[i] == '}' {
-		return obj, skipSpace(s, i+1) == len(s)
+		return ms, skipSpace(s, i+1) == len(s)
 	}
 	for {
 		kEnd, ok := plainString(s, i)
-		if !ok {
+		if !ok || len(ms) == maxFlat {
 			return nil, false
 		}
 		key := s[i+1 : kEnd-1]
-		if _, dup := obj[key]; dup {
+		if slices.ContainsFunc(ms, func(m member) bool { return m.key == key }) {
 			return nil, false
 		}
 		i = skipSpace(s, kEnd)
@@ -322,18 +363,26 @@ func scanFlat(body []byte) (obj map[string]json.RawMessage, ok bool) {
 		if !ok {
 			return nil, false
 		}
-		obj[key] = body[i:vEnd:vEnd] // the body's bytes: no copy
+		ms = append(ms, member{key: key, val: s[i:vEnd]})
 		i = skipSpace(s, vEnd)
 		if i < len(s) && s[i] == ',' {
 			i = skipSpace(s, i+1)
 			continue
 		}
 		if i < len(s) && s[i] == '}' {
-			return obj, skipSpace(s, i+1) == len(s)
+			return ms, skipSpace(s, i+1) == len(s)
 		}
 		return nil, false
 	}
 }
+
+// member is one member of a flat object: its name, and its value as
+// written (a plain string, with its quotes).
+type member struct{ key, val string }
+
+// maxFlat is the most members scanFlat takes (an action has at most a
+// handful of parameters); a larger object goes to the strict decoder.
+const maxFlat = 16
 
 // plainString reports whether a plain JSON string starts at s[i]: a quote,
 // printable ASCII without '"' or '\\' (so no escapes), a quote. end is

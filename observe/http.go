@@ -47,19 +47,20 @@ type handler struct {
 }
 
 // recorder is the response writer the handler sees: it notes the status
-// and size of the answer, and holds the request's Info (one allocation
-// for both).
+// and size of the answer, and holds the request's Info and the context
+// that carries it (one allocation for the three).
 type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
 	info   reqlog.Info
+	ctx    reqlog.Ctx // the request's context, carrying info
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := clock.Real{}.Now() // latency is wall-clock time, whatever the server's clock says
 	rec := &recorder{ResponseWriter: w}
-	rec.info.RequestID = guid.New()
+	rec.info.RequestID = guid.Unique() // unique, not secret: see guid.Unique
 	rec.info.Method = methodName(r.Method)
 	// The canonical key read directly: Header.Get canonicalises per call.
 	if c := r.Header["Client-Request-Id"]; len(c) > 0 && len(c[0]) <= 128 && printable(c[0]) {
@@ -67,11 +68,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Canonical key set directly: Header.Set would canonicalise per request.
 	w.Header()["Request-Id"] = []string{rec.info.RequestID}
-	r = r.WithContext(reqlog.With(r.Context(), &rec.info))
+	// The one copy of the request, for its context; the context itself is
+	// part of rec.
+	rec.ctx.Init(r.Context(), &rec.info)
+	r = r.WithContext(&rec.ctx)
 	rec.info.Bind(r)
 	if h.m != nil {
-		h.m.httpInFlight.Inc()
-		defer h.m.httpInFlight.Dec()
+		defer h.m.httpInFlight.leave(h.m.httpInFlight.enter())
 	}
 	h.next.ServeHTTP(rec, r)
 

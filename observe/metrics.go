@@ -28,7 +28,7 @@ type Metrics struct {
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
-	httpInFlight prometheus.Gauge
+	httpInFlight inFlight
 	routes       routeTable
 
 	engineDuration  *prometheus.HistogramVec
@@ -73,7 +73,6 @@ func NewMetrics() *Metrics {
 			"route", "method", "status"),
 		httpDuration: f.histogramVec("http_request_duration_seconds", "Time from a request's arrival to its handler's return, by route, method and status (a live stream: its whole life).",
 			httpBuckets, "route", "method", "status"),
-		httpInFlight: f.gauge("http_requests_in_flight", "HTTP requests being served, live streams included."),
 		engineDuration: f.histogramVec("engine_operation_duration_seconds", "Latency of engine operations, by bucket or log and operation.",
 			engineBuckets, "bucket", "op"),
 		engineErrors: f.counterVec("engine_errors_total", "Engine operations that failed (not counting a key not found or a revision conflict), by bucket or log and operation.",
@@ -91,6 +90,7 @@ func NewMetrics() *Metrics {
 		throttled: newThrottleCounts(),
 	}
 	reg.MustRegister(m.throttled)
+	m.GaugeFunc("http_requests_in_flight", "HTTP requests being served, live streams included.", m.httpInFlight.value)
 	for _, o := range []string{"delivered", "dropped"} {
 		m.deliveries.WithLabelValues(o)
 	}
@@ -207,8 +207,6 @@ func (f factory) counter(name, help string) prometheus.Counter {
 	f.reg.MustRegister(c)
 	return c
 }
-
-func (f factory) gauge(name, help string) prometheus.Gauge { return f.gaugeWith(name, help, nil) }
 
 func (f factory) gaugeWith(name, help string, labels prometheus.Labels) prometheus.Gauge {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help, ConstLabels: labels})

@@ -5,13 +5,33 @@ package guid
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	mrand "math/rand/v2"
 )
 
 // New returns a random version 4 GUID in lowercase canonical form.
 func New() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return Format(b)
+}
+
+// Unique returns a version 4 GUID for what needs to be unique but not
+// secret: a request-id, which Graph's callers quote to support and match
+// against logs, and which authorises nothing. Its 122 random bits come from
+// math/rand/v2's default source, the runtime's per-thread ChaCha8 generator
+// seeded from the operating system's random source at start: no system
+// call and no shared lock per id (crypto/rand took ~0.5 µs of every
+// request's CPU), and a collision as unlikely as with New. Anything a
+// caller could use, or guess to act as someone else (token ids, secrets,
+// subscription ids, client ids), keeps New.
+func Unique() string {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[0:8], mrand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:16], mrand.Uint64())
 	b[6] = (b[6] & 0x0f) | 0x40
 	b[8] = (b[8] & 0x3f) | 0x80
 	return Format(b)

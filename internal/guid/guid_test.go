@@ -7,13 +7,62 @@ import (
 
 func TestNewIsVersion4Canonical(t *testing.T) {
 	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	for _, tc := range []struct {
+		name string
+		gen  func() string
+	}{{"New", New}, {"Unique", Unique}} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := map[string]bool{}
+			for range 10000 {
+				g := tc.gen()
+				if !re.MatchString(g) || seen[g] {
+					t.Fatalf("bad or repeated GUID %q", g)
+				}
+				if _, ok := Parse(g); !ok {
+					t.Fatalf("%q does not parse", g)
+				}
+				seen[g] = true
+			}
+		})
+	}
+}
+
+// Unique's ids from many goroutines at once (threads of their own
+// generator) never repeat.
+func TestUniqueConcurrent(t *testing.T) {
+	const workers, each = 8, 5000
+	out := make(chan []string, workers)
+	for range workers {
+		go func() {
+			ids := make([]string, each)
+			for i := range ids {
+				ids[i] = Unique()
+			}
+			out <- ids
+		}()
+	}
 	seen := map[string]bool{}
-	for range 1000 {
-		g := New()
-		if !re.MatchString(g) || seen[g] {
-			t.Fatalf("bad or repeated GUID %q", g)
+	for range workers {
+		for _, id := range <-out {
+			if seen[id] {
+				t.Fatalf("repeated id %q", id)
+			}
+			seen[id] = true
 		}
-		seen[g] = true
+	}
+}
+
+func BenchmarkNew(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = New()
+	}
+}
+
+func BenchmarkUnique(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Unique()
 	}
 }
 

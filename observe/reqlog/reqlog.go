@@ -46,6 +46,27 @@ func With(ctx context.Context, info *Info) context.Context {
 	return context.WithValue(ctx, key{}, info)
 }
 
+// Ctx is a context carrying an Info, made to sit inside a value its maker
+// allocates anyway (the middleware's response recorder): With's context is
+// an allocation of its own on every request, Ctx none. Its Value answers
+// From's key with the Info and asks its parent for anything else, so
+// contexts derived from it find the parent's cancellation as usual.
+type Ctx struct {
+	context.Context
+	info *Info
+}
+
+// Init makes c carry info, over parent.
+func (c *Ctx) Init(parent context.Context, info *Info) { c.Context, c.info = parent, info }
+
+// Value is info for From's key, the parent's value for any other.
+func (c *Ctx) Value(k any) any {
+	if _, ok := k.(key); ok {
+		return c.info
+	}
+	return c.Context.Value(k)
+}
+
 // From returns the request's Info, or nil when its logging was not started
 // (an embedded handler, a test).
 func From(ctx context.Context) *Info {
