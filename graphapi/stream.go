@@ -221,6 +221,10 @@ func (st *streamSession) run(ctx context.Context, res *notify.Resume, head uint6
 	case ctx.Err() != nil:
 		return "closed"
 	default:
+		// Neither the client nor the stream's rules ended it: the log or
+		// the engine failed it (the client reconnects with its
+		// Last-Event-ID). Said at WARN, for operators and failed tests.
+		st.a.log.Warn("stream ended by an error; its client reconnects", "users", len(st.users), "err", err)
 		return err.Error()
 	}
 }
