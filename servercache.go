@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/core/cachefile"
+	"github.com/presenced/presenced/internal/atomicfile"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
 )
@@ -131,41 +133,14 @@ func (s *Server) saveCache(ctx context.Context) {
 }
 
 func (s *Server) writeCacheFile(ctx context.Context, path string) (users int, err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".cache-*")
-	if err != nil {
-		return 0, err
-	}
-	defer os.Remove(tmp.Name()) // after the rename, nothing is there
-	users, err = s.core.SaveSnapshot(ctx, tmp)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
+	err = atomicfile.Write(path, ".cache-*", func(w io.Writer) error {
+		users, err = s.core.SaveSnapshot(ctx, w)
+		return err
+	})
 	if err != nil {
 		return users, fmt.Errorf("write %s: %w", path, err)
 	}
 	return users, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // saveCachePeriodically saves the cache every cacheSaveEvery until the
