@@ -64,8 +64,8 @@ type workload struct {
 	c      *nodetest.Cluster
 	hc     *http.Client
 	tokens []string // each node's application token (a node's token is its own)
-	up     []atomic.Bool
-	users  []string
+	upNodes
+	users []string
 
 	mu      sync.Mutex
 	writes  map[string]map[int]outcome // user → write number → outcome
@@ -104,12 +104,12 @@ type readStats struct {
 // its node is up.
 func startWorkload(t *testing.T, c *nodetest.Cluster, writers int) *workload {
 	t.Helper()
-	w := &workload{t: t, c: c, up: make([]atomic.Bool, len(c.Nodes)), writes: map[string]map[int]outcome{},
+	w := &workload{t: t, c: c, upNodes: make(upNodes, len(c.Nodes)), writes: map[string]map[int]outcome{},
 		acks: make([][]time.Time, writers), sentTo: make([][]sentWrite, len(c.Nodes)), counts: map[string]int{}, firstEr: map[outcome]string{},
 		hc: &http.Client{Timeout: 45 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	for i, n := range c.Nodes {
 		w.tokens = append(w.tokens, n.AppToken())
-		w.up[i].Store(true)
+		w.upNodes[i].Store(true)
 	}
 	for i := range workloadUsers {
 		w.users = append(w.users, directory.DemoUserID(i+1))
@@ -142,15 +142,19 @@ func (w *workload) stop() {
 	w.wg.Wait()
 }
 
-// setUp tells the writers and readers whether node i is up: they stop
-// sending to a node that is down, and come back to it when it is up again.
-func (w *workload) setUp(i int, up bool) { w.up[i].Store(up) }
+// upNodes says which nodes are up, for a test's writers and readers: they
+// stop sending to a node that is down, and come back to it when it is up
+// again (workload, changeWriters).
+type upNodes []atomic.Bool
+
+// setUp tells the writers and readers whether node i is up.
+func (u upNodes) setUp(i int, up bool) { u[i].Store(up) }
 
 // pick is the node writer (or reader) home sends through: home when it is
 // up, else the next one up.
-func (w *workload) pick(home int) int {
-	for d := range len(w.up) {
-		if i := (home + d) % len(w.up); w.up[i].Load() {
+func (u upNodes) pick(home int) int {
+	for d := range len(u) {
+		if i := (home + d) % len(u); u[i].Load() {
 			return i
 		}
 	}
@@ -237,14 +241,14 @@ func (w *workload) reader(ctx context.Context, i int) {
 			return
 		case <-tick.C:
 		}
-		if !w.up[i].Load() {
+		if !w.upNodes[i].Load() {
 			continue
 		}
 		t0 := time.Now()
 		u := w.users[n%len(w.users)]
 		_, err := w.read(ctx, i, u)
 		took := time.Since(t0)
-		if ctx.Err() != nil || !w.up[i].Load() {
+		if ctx.Err() != nil || !w.upNodes[i].Load() {
 			continue // cut by the test's end, or by the node's failure
 		}
 		w.mu.Lock()

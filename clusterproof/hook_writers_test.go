@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +31,7 @@ type changeWriters struct {
 	c      *nodetest.Cluster
 	hc     *http.Client
 	tokens []string
-	up     []atomic.Bool
+	upNodes
 
 	mu      sync.Mutex
 	acked   map[string][]ackedChange // user → acknowledged changes, in order
@@ -59,11 +58,11 @@ var presencePairs = [][2]string{{"Busy", "InACall"}, {"DoNotDisturb", "Presentin
 // startChangeWriters starts writers writers over users, each writing
 // every `every`.
 func startChangeWriters(t *testing.T, c *nodetest.Cluster, users []string, writers int, every time.Duration) *changeWriters {
-	cw := &changeWriters{t: t, c: c, up: make([]atomic.Bool, len(c.Nodes)), acked: map[string][]ackedChange{},
+	cw := &changeWriters{t: t, c: c, upNodes: make(upNodes, len(c.Nodes)), acked: map[string][]ackedChange{},
 		hc: &http.Client{Timeout: 30 * time.Second}}
 	for i, n := range c.Nodes {
 		cw.tokens = append(cw.tokens, n.AppToken())
-		cw.up[i].Store(true)
+		cw.upNodes[i].Store(true)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cw.cancel = cancel
@@ -81,17 +80,6 @@ func startChangeWriters(t *testing.T, c *nodetest.Cluster, users []string, write
 func (cw *changeWriters) stop() {
 	cw.cancel()
 	cw.wg.Wait()
-}
-
-func (cw *changeWriters) setUp(i int, up bool) { cw.up[i].Store(up) }
-
-func (cw *changeWriters) pick(home int) int {
-	for d := range len(cw.up) {
-		if i := (home + d) % len(cw.up); cw.up[i].Load() {
-			return i
-		}
-	}
-	return home
 }
 
 func (cw *changeWriters) writer(ctx context.Context, home int, users []string, every time.Duration) {
