@@ -164,14 +164,8 @@ func (b *kv) replay(ctx context.Context, prefix string, after, upTo uint64, fn f
 			if !wait.idle() || ctx.Err() != nil {
 				return err
 			}
-			ictx, cancel := context.WithTimeout(ctx, walkIdle)
-			ci, err := cons.Info(ictx)
-			cancel()
-			if err == nil && ci.NumPending == 0 && ci.Delivered.Consumer <= delivered {
-				if pending > 0 {
-					return &UnreadableError{Stream: b.stream, Records: pending}
-				}
-				return nil
+			if _, _, done, end := b.askIdle(ctx, cons, pending, delivered); done {
+				return end
 			}
 			if idles++; idles >= walkStall {
 				return fmt.Errorf("%w: the replay's consumer made no progress for %v", store.ErrUnavailable, walkStall*walkIdle)

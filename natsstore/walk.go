@@ -93,19 +93,9 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 			}
 			// Nothing came for a while: a slow engine, records it
 			// counts but cannot read, or a consumer that stalled. Ask it.
-			ictx, cancel := context.WithTimeout(ctx, walkIdle)
-			ci, err := cons.Info(ictx)
-			cancel()
-			if err != nil && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err == nil && ci.NumPending == 0 && ci.Delivered.Consumer <= delivered {
-				// Nothing more is coming, though the consumer counted
-				// pending more: those records are unreadable.
-				if pending > 0 {
-					return &UnreadableError{Stream: b.stream, Records: pending}
-				}
-				return nil
+			ci, err, done, end := b.askIdle(ctx, cons, pending, delivered)
+			if done {
+				return end
 			}
 			if idles++; idles >= walkStall {
 				// It counts more to deliver and delivers nothing, or does
@@ -171,6 +161,27 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 			return nil
 		}
 	}
+}
+
+// askIdle asks a consumer that delivered nothing for walkIdle how it
+// stands (a walk's or a replay's). done: the walk ends with end — nothing
+// more is coming (nil), though the consumer counted pending more (those
+// records are unreadable: an UnreadableError), or ctx ended. Otherwise ci,
+// or the error asking it, says why it is still waiting.
+func (b *kv) askIdle(ctx context.Context, cons jetstream.Consumer, pending, delivered uint64) (ci *jetstream.ConsumerInfo, err error, done bool, end error) {
+	ictx, cancel := context.WithTimeout(ctx, walkIdle)
+	ci, err = cons.Info(ictx)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		return nil, err, true, ctx.Err()
+	}
+	if err == nil && ci.NumPending == 0 && ci.Delivered.Consumer <= delivered {
+		if pending > 0 {
+			return ci, nil, true, &UnreadableError{Stream: b.stream, Records: pending}
+		}
+		return ci, nil, true, nil
+	}
+	return ci, err, false, nil
 }
 
 // A walk's consumer can stall: right after a node's restart, seen in the
