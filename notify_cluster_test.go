@@ -201,7 +201,12 @@ func TestClusterSubscriptionTakeover(t *testing.T) {
 		p := pairs[i%len(pairs)]
 		writer.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody(p[0], p[1], "PT1H"))
 		if i == writes/2 {
+			stopDone := make(chan struct{})
+			// The env's own cleanup stops it too: it waits for this stop
+			// (cleanups run last-registered first).
+			t.Cleanup(func() { <-stopDone })
 			go func() {
+				defer close(stopDone)
 				stopped <- time.Now()
 				nodes[owner].stop()
 			}()
