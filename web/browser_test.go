@@ -328,6 +328,41 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	}
 }
 
+// TestBrowserFilterAnswersOutOfOrder: the answer for an older filter that
+// comes back after a newer one's is not shown. The page's fetch is wrapped
+// to hold the answer for "A" (Adele and Alex) until "Al" (Alex alone) is
+// shown, then let it through; the list must still be Alex alone.
+func TestBrowserFilterAnswersOutOfOrder(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, 0)
+	ctx := tab(t)
+	signIn(t, ctx, s.srv.URL(), false)
+	eval[chromedp.Void](t, ctx, `(() => {
+		const real = window.fetch, held = encodeURIComponent("startswith(displayName,'A')");
+		window.fetch = async (url, opts) => {
+			const r = await real(url, opts);
+			if (!String(url).includes(held)) return r;
+			window.__held = true;
+			await new Promise((resolve) => { window.__release = resolve; });
+			const text = r.text.bind(r);
+			// Once the board has read the held answer, everything it does
+			// with it runs before the next task: __handled says it is done.
+			r.text = async () => { const b = await text(); setTimeout(() => { window.__handled = true; }, 0); return b; };
+			return r;
+		};
+	})()`)
+	run(t, ctx, chromedp.Focus(chromedp.CSS("#filter")), chromedp.KeyEvent("A"))
+	waitFor(t, ctx, `window.__held === true`)
+	run(t, ctx, chromedp.KeyEvent("l"))
+	alexAlone := `(() => { const r = [...document.querySelectorAll('#people-rows tr')].map(tr => tr.dataset.user); return r.length === 1 && r[0] === '` + directory.DemoUserAlex + `'; })()`
+	waitFor(t, ctx, alexAlone)
+	eval[chromedp.Void](t, ctx, `window.__release()`)
+	waitFor(t, ctx, `window.__handled === true`)
+	if !eval[bool](t, ctx, alexAlone) {
+		t.Fatalf("the older filter's answer replaced the newer: %v", eval[[]string](t, ctx, `[...document.querySelectorAll('#people-rows tr')].map(tr => tr.dataset.user)`))
+	}
+}
+
 // TestBrowserFirstLoad measures the signed-in board's first load with the
 // Navigation and Resource Timing APIs: everything transferred until the
 // board shows everyone's presence (page, script, style, icon and the API
