@@ -31,6 +31,21 @@ import (
 // BOARD_SCREENSHOTS=docs go test -run Browser ./web/ writes the
 // screenshots the README shows into docs/; otherwise they go to a
 // temporary directory.
+//
+// Time: the tests run beside a loaded machine (CI's two cores, the race
+// detector, other packages' tests), where a step that takes 50 ms when
+// idle can take seconds. So they never wait for a time: every step waits
+// for a condition in the page (waitFor), bounded generously (waitBound),
+// and each test as a whole is bounded by testBound and by go test's own
+// -timeout, whichever ends first, so a stuck test fails with what it
+// waited for rather than hanging the package.
+
+// waitBound bounds one wait for a condition; testBound one test's tab.
+const (
+	waitBound     = 60 * time.Second
+	testBound     = 4 * time.Minute
+	chromiumStart = 2 * time.Minute // chromedp's default is 20 s, short for a cold start on a loaded machine
+)
 
 var browser context.Context // nil: no Chromium on this machine
 
@@ -39,7 +54,8 @@ func TestMain(m *testing.M) {
 	var stop func()
 	if path != "" {
 		opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-			chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1100, 760))
+			chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1100, 760),
+			chromedp.WSURLReadTimeout(chromiumStart))
 		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 		ctx, cancel := chromedp.NewContext(alloc)
 		if err := chromedp.Do(ctx); err != nil {
@@ -134,11 +150,16 @@ func (s *server) setPresence(user, availability, activity string) {
 		"availability": availability, "activity": activity, "expirationDuration": "PT1H"})
 }
 
-// tab opens a new tab of the shared browser, bounded in time.
+// tab opens a new tab of the shared browser, bounded in time: testBound,
+// or what is left of go test's -timeout less a margin to report in.
 func tab(t *testing.T) context.Context {
 	t.Helper()
+	deadline := time.Now().Add(testBound)
+	if d, ok := t.Deadline(); ok && d.Add(-30*time.Second).Before(deadline) {
+		deadline = d.Add(-30 * time.Second)
+	}
 	ctx, cancel := chromedp.NewContext(browser)
-	ctx, cancelTime := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancelTime := context.WithDeadline(ctx, deadline)
 	t.Cleanup(func() { cancelTime(); cancel() })
 	return ctx
 }
@@ -146,8 +167,22 @@ func tab(t *testing.T) context.Context {
 func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, pageState(ctx))
 	}
+}
+
+// pageState says where the tab is and what the page says went wrong, for
+// a failure's message (read with a short bound of its own: the tab's may
+// be spent).
+func pageState(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + [...document.querySelectorAll('.error, [role=alert], #live')]
+		.filter(e => e.textContent.trim()).map(e => (e.id || e.className) + ': ' + e.textContent.trim()).join('\n')`))
+	if err != nil {
+		return "(the page's state could not be read: " + err.Error() + ")"
+	}
+	return "page: " + s
 }
 
 // get runs an action that returns a value.
@@ -155,7 +190,7 @@ func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, pageState(ctx))
 	}
 	return v
 }
@@ -175,13 +210,16 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return get(t, ctx, chromedp.TextContent(chromedp.CSS(sel)))
 }
 
-// waitFor polls a JavaScript condition until it holds.
+// waitFor polls a JavaScript condition in the page until it holds,
+// bounded by waitBound (and the tab's bound). It is how every test waits:
+// for what the page shows, never for a time.
 func waitFor(t *testing.T, ctx context.Context, js string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, waitBound)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-		t.Fatalf("waiting for %s: %v", js, err)
+	start := time.Now()
+	if _, err := chromedp.Run(wctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(waitBound))); err != nil {
+		t.Fatalf("waiting for %s (%v): %v\n%s", js, time.Since(start).Round(time.Millisecond), err, pageState(ctx))
 	}
 }
 
@@ -194,8 +232,15 @@ func signIn(t *testing.T, ctx context.Context, base string, keys bool) {
 		if a := active(t, ctx); a != "button:Sign in" {
 			t.Fatalf("keyboard focus on %q, not the Sign in button", a)
 		}
-		run(t, ctx, chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#login")),
-			chromedp.KeyEvent("adele@contoso.dev"), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(directory.DemoPassword), chromedp.KeyEvent(kb.Enter))
+		// The sign-in page puts the focus in its first field (autofocus,
+		// applied at the page's first rendering, which can come well after
+		// the field is visible on a loaded machine): keys typed before it
+		// would be lost, so wait until the focus is there.
+		run(t, ctx, chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#login")))
+		waitFor(t, ctx, `document.activeElement && document.activeElement.id === 'login'`)
+		run(t, ctx, chromedp.KeyEvent("adele@contoso.dev"), chromedp.KeyEvent(kb.Tab))
+		waitFor(t, ctx, `document.activeElement.id === 'passwd' && document.getElementById('login').value === 'adele@contoso.dev'`)
+		run(t, ctx, chromedp.KeyEvent(directory.DemoPassword), chromedp.KeyEvent(kb.Enter))
 	} else {
 		run(t, ctx, chromedp.Click(chromedp.CSS("#signin-buttons button")), chromedp.WaitVisible(chromedp.CSS("#login")),
 			chromedp.SendKeys(chromedp.CSS("#login"), "adele@contoso.dev"), chromedp.SendKeys(chromedp.CSS("#passwd"), directory.DemoPassword),
@@ -259,6 +304,7 @@ func TestBrowserBoard(t *testing.T) {
 	}
 	shot(t, ctx, "board-explain.png")
 	run(t, ctx, chromedp.Click(chromedp.CSS("#explain-close")))
+	waitFor(t, ctx, `!document.getElementById('explain').open`) // the board behind the dialog is inert until then
 
 	// My own presence: a preferred presence for an hour, a status message,
 	// and back (the board calls setUserPreferredPresence, setStatusMessage
@@ -271,9 +317,10 @@ func TestBrowserBoard(t *testing.T) {
 	waitFor(t, ctx, `document.querySelector('`+row(directory.DemoUserAdele)+` .status').textContent === 'Back at three'`)
 	run(t, ctx, chromedp.Click(chromedp.CSS("#pref-reset")))
 	waitFor(t, ctx, `document.querySelector('#my-badge').textContent === 'Busy'`)
-	if got := text(t, ctx, "#my-sessions"); !strings.Contains(got, directory.DemoDaemonName) || !strings.Contains(got, "In a call") || !strings.Contains(got, "expires") {
-		t.Fatalf("my sessions: %q", got)
-	}
+	// My sessions are read after the badge changed (an explain call of
+	// their own): wait for them rather than read at once.
+	waitFor(t, ctx, `(() => { const s = document.querySelector('#my-sessions').textContent;
+		return s.includes('`+directory.DemoDaemonName+`') && s.includes('In a call') && s.includes('expires'); })()`)
 
 	// The dev clock: an Available session fades to inactive, then Away.
 	s.setPresence(directory.DemoUserMegan, "Available", "Available")
