@@ -253,6 +253,12 @@ func signIn(t *testing.T, ctx context.Context, base string, keys bool) {
 	waitFor(t, ctx, `performance.getEntriesByName('board-ready').length > 0`)
 }
 
+// meFetch is a JavaScript promise of what path answers to the signed-in
+// user's token (the board's own, from its session storage).
+func meFetch(path string) string {
+	return `fetch('` + path + `', {headers: {Authorization: 'Bearer ' + JSON.parse(sessionStorage.getItem('presenced.board')).access}}).then(r => r.json())`
+}
+
 // active describes the focused element: tag and text (or id).
 func active(t *testing.T, ctx context.Context) string {
 	t.Helper()
@@ -315,12 +321,21 @@ func TestBrowserBoard(t *testing.T) {
 	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#status-text"), "Back at three"), chromedp.SetValue(chromedp.CSS("#status-for"), "PT4H"),
 		chromedp.Click(chromedp.CSS("#status-form button[type=submit]")))
 	waitFor(t, ctx, `document.querySelector('`+row(directory.DemoUserAdele)+` .status').textContent === 'Back at three'`)
+	// Its expiry is the server's time plus the 4 hours chosen (the fake
+	// clock stands at 09:00; the board adds the seconds since it read it).
+	if exp := get(t, ctx, chromedp.Evaluate[string](meFetch(`/v1.0/me/presence`)+`.then(p => p.statusMessage.expiryDateTime.dateTime + ' ' + p.statusMessage.expiryDateTime.timeZone)`, chromedp.EvalAwaitPromise)); !strings.HasPrefix(exp, "2026-11-25T13:0") || !strings.HasSuffix(exp, " UTC") {
+		t.Fatalf("status message expiry %q, want 4 hours after 2026-11-25T09:00 UTC", exp)
+	}
 	run(t, ctx, chromedp.Click(chromedp.CSS("#pref-reset")))
 	waitFor(t, ctx, `document.querySelector('#my-badge').textContent === 'Busy'`)
 	// My sessions are read after the badge changed (an explain call of
 	// their own): wait for them rather than read at once.
 	waitFor(t, ctx, `(() => { const s = document.querySelector('#my-sessions').textContent;
 		return s.includes('`+directory.DemoDaemonName+`') && s.includes('In a call') && s.includes('expires'); })()`)
+
+	// Out of office: a badge and the column say it, in words.
+	s.call("PATCH", "/v1.0/users/"+directory.DemoUserAlex+"/mailboxSettings", map[string]any{"automaticRepliesSetting": map[string]any{"status": "alwaysEnabled", "internalReplyMessage": "On leave"}})
+	waitFor(t, ctx, `document.querySelector('`+row(directory.DemoUserAlex)+` .presence').textContent === 'Offline, out of office' && document.querySelector('`+row(directory.DemoUserAlex)+` td.oof').textContent === 'Yes: On leave'`)
 
 	// The dev clock: an Available session fades to inactive, then Away.
 	s.setPresence(directory.DemoUserMegan, "Available", "Available")
@@ -331,9 +346,19 @@ func TestBrowserBoard(t *testing.T) {
 	waitFor(t, ctx, `document.querySelector('`+row(directory.DemoUserMegan)+` .presence').textContent === 'Away'`)
 	waitFor(t, ctx, `document.getElementById('clock-offset').textContent.includes('PT10M')`)
 	shot(t, ctx, "board-fade.png")
+	// The other two buttons: +10 min, then +1 h, past the session's hour.
+	run(t, ctx, chromedp.Click(chromedp.CSS(`[data-advance="PT10M"]`)))
+	waitFor(t, ctx, `document.getElementById('clock-offset').textContent.includes('PT20M')`)
+	run(t, ctx, chromedp.Click(chromedp.CSS(`[data-advance="PT1H"]`)))
+	waitFor(t, ctx, `document.getElementById('clock-offset').textContent.includes('PT1H20M') && document.getElementById('clock-now').textContent.startsWith('2026-11-25 10:2')`)
+	waitFor(t, ctx, `document.querySelector('`+row(directory.DemoUserMegan)+` .presence').textContent === 'Offline'`)
 
-	// On a phone.
+	// On a phone: nothing wider than the screen.
 	run(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	waitFor(t, ctx, `window.innerWidth === 390`)
+	if w := eval[int](t, ctx, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("on a phone the board is %d px wide: it scrolls sideways", w)
+	}
 	shot(t, ctx, "board-phone.png")
 }
 

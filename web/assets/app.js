@@ -97,7 +97,7 @@ async function tokenRequest(tenantId, form) {
 function keep(app, t) {
   const id = t.id_token ? claims(t.id_token) : session.idClaims;
   session = { app, access: t.access_token, refresh: t.refresh_token, idToken: t.id_token || session.idToken, idClaims: id,
-    expires: Date.now() + (t.expires_in - 60) * 1000 };
+    expires: Date.now() + (t.expires_in - 60) * 1000, exp: claims(t.access_token).exp * 1000 };
   save();
 }
 
@@ -119,9 +119,15 @@ async function completeSignIn() {
   keep(p.app, t);
 }
 
+// token is the access token, refreshed when it is about to expire: by
+// this browser's clock since it was issued, and in dev mode also by the
+// server's clock, which the dev clock moves (past the token's life, the
+// server refuses it while this browser's clock says it is fresh). force
+// refreshes it anyway: the server said it expired.
 let refreshing = null;
-async function token() {
-  if (Date.now() < session.expires) return session.access;
+async function token(force) {
+  const stale = Date.now() >= session.expires || (clockBase && serverNow() >= session.exp - 60000);
+  if (!force && !stale && !refreshing) return session.access;
   refreshing ||= tokenRequest(session.app.tenantId, { grant_type: 'refresh_token', client_id: session.app.clientId, refresh_token: session.refresh })
     .then((t) => keep(session.app, t))
     .catch((e) => { sessionStorage.removeItem(STORE); location.reload(); throw e; }) // the sign-in ended: sign in again
@@ -130,10 +136,11 @@ async function token() {
   return session.access;
 }
 
-async function api(path, method = 'GET', body) {
-  const opts = { method, headers: { Authorization: 'Bearer ' + await token() } };
+async function api(path, method = 'GET', body, retried) {
+  const opts = { method, headers: { Authorization: 'Bearer ' + await token(retried) } };
   if (body !== undefined) { opts.headers['Content-Type'] = 'application/json'; opts.body = JSON.stringify(body); }
   const r = await fetch(path, opts);
+  if (r.status === 401 && !retried && session.refresh) return api(path, method, body, true); // expired by the server's clock: once more, refreshed
   const text = await r.text();
   const data = text ? JSON.parse(text) : {};
   if (!r.ok) throw new Error((data.error && data.error.message) || r.statusText);
@@ -223,8 +230,8 @@ async function loadPeople(append) {
 
 // watch opens the live stream for the listed users (and me), resuming
 // from the last event after a token refresh.
-async function watch() {
-  const tok = await token();
+async function watch(refresh) {
+  const tok = await token(refresh);
   // Closed after the await: two watches started together (a reload of the
   // list while a token is refreshed) leave one stream, not two.
   if (stream) stream.close();
@@ -237,7 +244,11 @@ async function watch() {
   s.addEventListener('presence', onPresence);
   s.addEventListener('reset', onPresence);
   s.addEventListener('removed', (ev) => { const r = rows.get(JSON.parse(ev.data).id); if (r) r.tr.remove(); });
-  s.addEventListener('end', () => { s.close(); if (stream === s) setTimeout(watch, 200); });
+  s.addEventListener('end', (ev) => {
+    s.close();
+    const why = JSON.parse(ev.data || '{}').reason;
+    if (stream === s) setTimeout(() => watch(why === 'tokenExpired'), 200);
+  });
   s.addEventListener('open', () => { $('live').textContent = 'Live: changes appear as they happen.'; });
   s.onerror = () => {
     $('live').textContent = 'Reconnecting…';
