@@ -3,15 +3,20 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,6 +403,104 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	if left := eval[int](t, ctx, `sessionStorage.length`); left != 0 {
 		t.Fatalf("%d items left in sessionStorage after signing out", left)
 	}
+}
+
+// TestBrowserOnlyPublicCalls records every request the board's tab makes
+// while it signs in, lists people, sets my presence, explains and moves
+// the dev clock: each goes to this server (nothing from other sites), to
+// the board's own page and assets, the sign-in endpoints, or a public API
+// path (Graph's /v1.0, presenced's documented /presenced/v1, the dev
+// clock) with the signed-in user's token — no private back door.
+func TestBrowserOnlyPublicCalls(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, 0)
+	ctx := tab(t)
+	var mu sync.Mutex
+	var reqs []*network.Request
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			reqs = append(reqs, e.Request)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	signIn(t, ctx, s.srv.URL(), false)
+	s.setPresence(directory.DemoUserAdele, "Available", "Available") // a preferred presence shows only beside a session
+	run(t, ctx, chromedp.SetValue(chromedp.CSS("#pref"), "Busy/Busy"), chromedp.Click(chromedp.CSS("#preferred-form button[type=submit]")))
+	waitFor(t, ctx, `document.querySelector('#my-badge').textContent === 'Busy'`)
+	run(t, ctx, chromedp.Click(chromedp.CSS(row(directory.DemoUserMegan)+" button.why")), chromedp.WaitVisible(chromedp.CSS("#explain .rule")))
+	run(t, ctx, chromedp.Click(chromedp.CSS("#explain-close")))
+	waitFor(t, ctx, `!document.getElementById('explain').open`)
+	run(t, ctx, chromedp.Click(chromedp.CSS(`[data-advance="PT5M"]`)))
+	waitFor(t, ctx, `document.getElementById('clock-offset').textContent.includes('PT5M')`)
+
+	mu.Lock()
+	defer mu.Unlock()
+	tenant := "/" + directory.DemoTenantID + "/oauth2/v2.0/"
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		u, err := url.Parse(r.URL)
+		if err != nil || u.Scheme+"://"+u.Host != s.srv.URL() {
+			t.Errorf("a request to another site: %s %s", r.Method, r.URL)
+			continue
+		}
+		p := u.Path
+		var kind string
+		switch {
+		case p == "/" || strings.HasPrefix(p, "/board/"):
+			kind = "board"
+		case p == "/favicon.ico": // the browser's own, for the sign-in page (which names no icon)
+			kind = "browser"
+		case p == tenant+"authorize" || p == tenant+"token" || p == tenant+"logout":
+			kind = "sign-in"
+		case p == "/presenced/v1/stream":
+			kind = "stream"
+			if who := tokenUser(t, u.Query().Get("access_token")); who != directory.DemoUserAdele {
+				t.Errorf("the stream opened with a token of %q, not the signed-in user's", who)
+			}
+		case strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/presenced/v1/") || strings.HasPrefix(p, "/dev/clock"):
+			kind = "api"
+			auth, _ := r.Headers["Authorization"].(string)
+			if who := tokenUser(t, strings.TrimPrefix(auth, "Bearer ")); who != directory.DemoUserAdele {
+				t.Errorf("%s %s sent with a token of %q, not the signed-in user's", r.Method, p, who)
+			}
+		default:
+			t.Errorf("a request outside the public API: %s %s", r.Method, p)
+			continue
+		}
+		seen[kind+" "+r.Method+" "+p] = true
+	}
+	for _, want := range []string{"sign-in POST " + tenant + "token", "api GET /v1.0/users", "api POST /v1.0/communications/getPresencesByUserId",
+		"stream GET /presenced/v1/stream", "api GET /presenced/v1/me/presence/explain", "api GET /presenced/v1/users/" + directory.DemoUserMegan + "/presence/explain",
+		"api POST /v1.0/me/presence/setUserPreferredPresence", "api POST /dev/clock/advance"} {
+		if !seen[want] {
+			t.Errorf("the board never made %q; it made %v", want, slices.Sorted(maps.Keys(seen)))
+		}
+	}
+}
+
+// tokenUser is the oid of a delegated token ("" for an application's or
+// no token): the claims are read, not checked (the server checks them).
+func tokenUser(t *testing.T, jwt string) string {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		OID string `json:"oid"`
+		Scp string `json:"scp"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil || c.Scp == "" {
+		return ""
+	}
+	return c.OID
 }
 
 // TestBrowserFilterAnswersOutOfOrder: the answer for an older filter that
