@@ -15,11 +15,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -45,6 +47,10 @@ import (
 // -timeout, whichever ends first, so a stuck test fails with what it
 // waited for rather than hanging the package.
 
+// BOARD_CPU_THROTTLE=N slows each tab's page N times (Chromium's CPU
+// throttling), to try the tests as a loaded machine runs them:
+// BOARD_CPU_THROTTLE=30 go test -run Browser ./web/.
+//
 // waitBound bounds one wait for a condition; testBound one test's tab.
 const (
 	waitBound     = 60 * time.Second
@@ -166,6 +172,11 @@ func tab(t *testing.T) context.Context {
 	ctx, cancel := chromedp.NewContext(browser)
 	ctx, cancelTime := context.WithDeadline(ctx, deadline)
 	t.Cleanup(func() { cancelTime(); cancel() })
+	if r, _ := strconv.ParseFloat(os.Getenv("BOARD_CPU_THROTTLE"), 64); r > 1 { // see the package comment
+		if _, err := chromedp.Call(ctx, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return ctx
 }
 
