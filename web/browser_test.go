@@ -193,8 +193,8 @@ func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.
 func pageState(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + [...document.querySelectorAll('.error, [role=alert], #live')]
-		.filter(e => e.textContent.trim()).map(e => (e.id || e.className) + ': ' + e.textContent.trim()).join('\n')`))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + [...document.querySelectorAll('.error, [role=alert], #live, #clock-now, #clock-offset, #my-badge, #people-rows tr')]
+		.filter(e => e.textContent.trim()).slice(0, 20).map(e => (e.id || e.dataset.user || e.className) + ': ' + e.textContent.trim()).join('\n')`))
 	if err != nil {
 		return "(the page's state could not be read: " + err.Error() + ")"
 	}
@@ -356,11 +356,14 @@ func TestBrowserBoard(t *testing.T) {
 	// The dev clock: an Available session fades to inactive, then Away.
 	s.setPresence(directory.DemoUserMegan, "Available", "Available")
 	waitFor(t, ctx, `document.querySelector('`+row(directory.DemoUserMegan)+` .activity').textContent === 'Available'`)
+	// Each click is seen to move the clock (the offset shown) before the
+	// presence is looked at: a failure then says which of the two lagged.
 	run(t, ctx, chromedp.Click(chromedp.CSS(`[data-advance="PT5M"]`)))
+	waitFor(t, ctx, `document.getElementById('clock-offset').textContent.includes('PT5M')`)
 	waitFor(t, ctx, `document.querySelector('`+row(directory.DemoUserMegan)+` .activity').textContent === 'Available, inactive'`)
 	run(t, ctx, chromedp.Click(chromedp.CSS(`[data-advance="PT5M"]`)))
-	waitFor(t, ctx, `document.querySelector('`+row(directory.DemoUserMegan)+` .presence').textContent === 'Away'`)
 	waitFor(t, ctx, `document.getElementById('clock-offset').textContent.includes('PT10M')`)
+	waitFor(t, ctx, `document.querySelector('`+row(directory.DemoUserMegan)+` .presence').textContent === 'Away'`)
 	shot(t, ctx, "board-fade.png")
 	// The other two buttons: +10 min, then +1 h, past the session's hour.
 	run(t, ctx, chromedp.Click(chromedp.CSS(`[data-advance="PT10M"]`)))
