@@ -152,6 +152,9 @@ func TestExplainEveryRule(t *testing.T) {
 		if r := e.call("GET", "/presenced/v1/users/"+adele+"/presence/explain", e.userToken("alex", "Presence.Read"), nil); r.status != 403 {
 			t.Errorf("Presence.Read reads another user's explanation: %d", r.status)
 		}
+		if r := e.call("GET", "/presenced/v1/users/ADELE@contoso.dev/presence/explain", app, nil); r.status != 200 || r.str("id") != adele {
+			t.Errorf("by userPrincipalName: %d %s", r.status, r.raw)
+		}
 		if r := e.call("GET", "/presenced/v1/users/nobody@contoso.dev/presence/explain", app, nil); r.status != 404 || r.errCode() != "itemNotFound" {
 			t.Errorf("unknown user: %d %s", r.status, r.raw)
 		}
