@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ type msalReport struct {
 func TestBrowserMSAL(t *testing.T) {
 	needBrowser(t)
 	// The single-page app: the test's own listener, on another origin.
-	var cfgJS string
+	var cfgJS atomic.Pointer[string] // the page's settings, set by each subtest
 	mux := http.NewServeMux()
 	for _, f := range []string{"msal-browser.min.js", "spa.js"} {
 		mux.HandleFunc("GET /"+f, func(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +71,7 @@ func TestBrowserMSAL(t *testing.T) {
 	}
 	mux.HandleFunc("GET /config.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript")
-		fmt.Fprint(w, cfgJS)
+		fmt.Fprint(w, *cfgJS.Load())
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, filepath.Join("testdata", "msal", "index.html"))
@@ -104,24 +105,33 @@ func TestBrowserMSAL(t *testing.T) {
 		t.Fatalf("server URL %q: MSAL needs an https authority", base)
 	}
 	bu, _ := url.Parse(base)
-	cfg, _ := json.Marshal(map[string]string{"clientId": msalSPAClientID, "authority": base + "/" + directory.DemoTenantID,
-		"host": bu.Host, "redirectUri": redirectURI, "server": base})
-	cfgJS = "window.msalTest = " + string(cfg) + ";\n"
+	// The authority as MSAL's samples write it: the tenant's id, or one
+	// of its domains.
+	for _, tenant := range []string{directory.DemoTenantID, directory.DemoTenantDomain} {
+		t.Run(tenant, func(t *testing.T) {
+			cfg, _ := json.Marshal(map[string]string{"clientId": msalSPAClientID, "authority": base + "/" + tenant,
+				"host": bu.Host, "redirectUri": redirectURI, "server": base})
+			js := "window.msalTest = " + string(cfg) + ";\n"
+			cfgJS.Store(&js)
+			msalSignInAndOut(t, base, tenant, redirectURI, ca)
+		})
+	}
+}
 
+// msalSignInAndOut drives the page in a new tab (so a fresh
+// sessionStorage, MSAL's cache) through sign-in, tokens, a Graph call, a
+// refresh and sign-out, and checks what it reports.
+func msalSignInAndOut(t *testing.T, base, tenant, redirectURI string, ca *testcert.CA) {
 	ctx := tab(t)
 	// The test's CA is not the browser's: this tab accepts its certificate.
 	if _, err := chromedp.Call(ctx, security.SetIgnoreCertificateErrors, security.SetIgnoreCertificateErrorsParams{Ignore: true}); err != nil {
 		t.Fatal(err)
 	}
-	read := func() msalReport {
-		t.Helper()
-		return eval[msalReport](t, ctx, `window.report`)
-	}
 	waitState := func(states ...string) msalReport {
 		t.Helper()
 		js, _ := json.Marshal(states)
 		waitAcross(t, ctx, `location.href.startsWith('`+redirectURI+`') && !!window.report && `+string(js)+`.includes(window.report.state)`)
-		return read()
+		return eval[msalReport](t, ctx, `window.report`)
 	}
 
 	run(t, ctx, chromedp.Navigate(redirectURI))
@@ -130,8 +140,9 @@ func TestBrowserMSAL(t *testing.T) {
 	}
 
 	// loginRedirect: to the server's sign-in page, and back with a code.
-	run(t, ctx, chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitVisible(chromedp.CSS("#login")))
-	if loc := eval[string](t, ctx, `location.href`); !strings.HasPrefix(loc, base+"/"+directory.DemoTenantID+"/oauth2/v2.0/authorize?") {
+	run(t, ctx, chromedp.Click(chromedp.CSS("#signin")))
+	waitAcross(t, ctx, `!!document.getElementById('passwd')`)
+	if loc := eval[string](t, ctx, `location.href`); !strings.HasPrefix(loc, base+"/"+tenant+"/oauth2/v2.0/authorize?") {
 		t.Fatalf("MSAL sent the browser to %s", loc)
 	}
 	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#login"), "adele@contoso.dev"), chromedp.SendKeys(chromedp.CSS("#passwd"), directory.DemoPassword),
@@ -148,7 +159,7 @@ func TestBrowserMSAL(t *testing.T) {
 	if r.Presence.Status != 200 || r.Presence.ID != directory.DemoUserAdele || r.Presence.Availability != "Offline" {
 		t.Errorf("GET /v1.0/me/presence with MSAL's token: %+v", r.Presence)
 	}
-	if !r.Silent.FromCache {
+	if !r.Silent.FromCache || !r.Silent.SameAsRedirect {
 		t.Errorf("acquireTokenSilent did not answer from MSAL's cache: %+v", r.Silent)
 	}
 	if r.Refresh.FromCache || !r.Refresh.Differs {
@@ -156,6 +167,9 @@ func TestBrowserMSAL(t *testing.T) {
 	}
 	if r.PresenceAfterRefresh.Status != 200 || r.PresenceAfterRefresh.ID != directory.DemoUserAdele {
 		t.Errorf("GET /v1.0/me/presence with the refreshed token: %+v", r.PresenceAfterRefresh)
+	}
+	if len(r.Log) > 0 {
+		t.Errorf("MSAL logged warnings or errors:\n%s", strings.Join(r.Log, "\n"))
 	}
 
 	// MSAL's refresh token, from its cache, for after the sign-out.
@@ -171,9 +185,9 @@ func TestBrowserMSAL(t *testing.T) {
 		t.Fatalf("after logoutRedirect the page says %q with %d accounts: %s", r.State, r.Accounts, r.Error)
 	}
 	// The sign-in is over at the server too: MSAL sent the id token as
-	// id_token_hint, and its refresh token is refused.
+	// id_token_hint, and its refresh token is refused as revoked.
 	form := url.Values{"grant_type": {"refresh_token"}, "client_id": {msalSPAClientID}, "refresh_token": {rt}}
-	req, _ := http.NewRequest("POST", base+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest("POST", base+"/"+tenant+"/oauth2/v2.0/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", strings.TrimSuffix(redirectURI, "/"))
 	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}, Timeout: waitBound}).Do(req)
