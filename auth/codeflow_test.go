@@ -627,7 +627,7 @@ func TestScopeAnswer(t *testing.T) {
 		{"", []string{"Presence.Read", "User.ReadBasic.All"}, "Presence.Read User.ReadBasic.All"},
 		{"presence.read openid", []string{"Presence.Read"}, "Presence.Read"},
 		{"https://graph.microsoft.com/Presence.Read User.ReadBasic.All", []string{"Presence.Read", "User.ReadBasic.All"}, "https://graph.microsoft.com/Presence.Read User.ReadBasic.All"},
-		{"https://graph.microsoft.com/.default", []string{"Presence.Read", "Calendars.ReadWrite"}, "https://graph.microsoft.com/Presence.Read https://graph.microsoft.com/Calendars.ReadWrite"},
+		{"https://graph.microsoft.com/.default", []string{"Presence.Read", "Calendars.ReadWrite"}, "https://graph.microsoft.com/Presence.Read https://graph.microsoft.com/Calendars.ReadWrite https://graph.microsoft.com/.default"},
 		{".default", []string{"Presence.Read"}, "Presence.Read"},
 		{"api://other/x https://graph.microsoft.com/Presence.Read", []string{"Presence.Read"}, "https://graph.microsoft.com/Presence.Read"},
 	} {

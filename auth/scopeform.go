@@ -6,8 +6,8 @@ import "strings"
 // (canonical names), each written in the form the request asked for it —
 // with the resource prefix it was asked with ("https://graph.microsoft.com/
 // Presence.ReadWrite" or the Graph app id's), or bare ("Presence.ReadWrite")
-// — as Entra echoes them. A prefixed ".default" asks for every granted
-// scope prefixed. It matters to MSAL: its cache keeps a token under the
+// — as Entra echoes them. A prefixed ".default" is answered with every
+// granted scope prefixed, and itself. It matters to MSAL: its cache keeps a token under the
 // response's scopes and finds it again only when they contain the scopes
 // acquireTokenSilent asks for, compared as strings (case aside), so a bare
 // answer to a prefixed request would send every silent call to the token
@@ -35,6 +35,9 @@ func scopeAnswer(asked string, granted []string) string {
 			p = all
 		}
 		out[k] = p + g
+	}
+	if all != "" {
+		out = append(out, all+".default")
 	}
 	return strings.Join(out, " ")
 }
