@@ -106,11 +106,15 @@ func TestBrowserMSAL(t *testing.T) {
 	}
 	bu, _ := url.Parse(base)
 	// The authority as MSAL's samples write it: the tenant's id, or one
-	// of its domains.
-	for _, tenant := range []string{directory.DemoTenantID, directory.DemoTenantDomain} {
-		t.Run(tenant, func(t *testing.T) {
+	// of its domains; the scope named, or Graph's .default.
+	for _, tc := range []struct{ tenant, scope string }{
+		{directory.DemoTenantID, "https://graph.microsoft.com/Presence.ReadWrite"},
+		{directory.DemoTenantDomain, "https://graph.microsoft.com/.default"},
+	} {
+		tenant := tc.tenant
+		t.Run(tenant+" "+tc.scope, func(t *testing.T) {
 			cfg, _ := json.Marshal(map[string]string{"clientId": msalSPAClientID, "authority": base + "/" + tenant,
-				"host": bu.Host, "redirectUri": redirectURI, "server": base})
+				"host": bu.Host, "redirectUri": redirectURI, "server": base, "scope": tc.scope})
 			js := "window.msalTest = " + string(cfg) + ";\n"
 			cfgJS.Store(&js)
 			msalSignInAndOut(t, base, tenant, redirectURI, ca)

@@ -7,7 +7,7 @@
 'use strict';
 const cfg = window.msalTest; // written by the test's /config.js
 const report = window.report = { state: 'loading', log: [] };
-const scopes = ['https://graph.microsoft.com/Presence.ReadWrite'];
+const scopes = [cfg.scope]; // a named Graph scope, or Graph's .default
 
 function show(state) {
   if (state) report.state = state;
