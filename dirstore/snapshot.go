@@ -269,3 +269,7 @@ func (s *Store) loadSnapshot(ctx context.Context, snap *Snapshot) (int, error) {
 	s.applied = max(s.applied, now.Seq)
 	return n, nil
 }
+
+// Applied is the bucket sequence up to which the directory reflects every
+// change: a saved directory at it is current.
+func (s *Store) Applied() uint64 { return s.appliedNow() }
