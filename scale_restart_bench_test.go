@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,8 +42,40 @@ type startFigures struct {
 }
 
 func (f startFigures) String() string {
-	return fmt.Sprintf("%s: listening %.2f s after exec (CPU %.2f s; %.2f s one second later); first second, 650 ids, 1 client: %d requests, %s; load %s",
-		f.what, f.listen.Seconds(), f.cpuListen.Seconds(), f.cpuFirst.Seconds(), f.firstCount, f.first, f.load)
+	return fmt.Sprintf("%s: listening %.2f s after exec (CPU %.2f s; %.2f s one second later); first second, 650 ids, 1 client: %d requests, %s; load %s; phases: %s",
+		f.what, f.listen.Seconds(), f.cpuListen.Seconds(), f.cpuFirst.Seconds(), f.firstCount, f.first, f.load, phases(f.steps))
+}
+
+var stepLine = regexp.MustCompile(`msg="?([^"=]*?)"? .*took=(\S+)`)
+
+// phaseNames are the start's timed steps, as the server logs them, and
+// how the figures name them.
+var phaseNames = []struct{ msg, name string }{
+	{"engine ready", "engine"},
+	{"saved directory read", "directory file (beside the engine)"},
+	{"directory: the saved directory is up to date", "directory from the file + changes since"},
+	{"directory loaded", "directory open"},
+	{"saved cache loaded", "cache load"},
+	{"saved cache up to date with the engine", "cache catch-up"},
+}
+
+// phases is one line of a start's phases from its log.
+func phases(steps []string) string {
+	took := map[string]string{}
+	for _, s := range steps {
+		if m := stepLine.FindStringSubmatch(s); m != nil {
+			if _, seen := took[m[1]]; !seen {
+				took[m[1]] = m[2]
+			}
+		}
+	}
+	var out []string
+	for _, p := range phaseNames {
+		if t, ok := took[p.msg]; ok {
+			out = append(out, p.name+" "+t)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // gpbuBodies are batches of 650 random ids among n, made before a restart
@@ -195,8 +228,18 @@ func BenchmarkScaleRestart(b *testing.B) {
 	var figs []startFigures
 	for r := range rounds {
 		srv.stopSaying(b)
+		// Rounds alternate: from the saved directory, and (odd rounds)
+		// without it — the directory read from the engine, as before it
+		// was saved — for the difference in the same run.
+		what := "from the saved cache and directory"
+		if r%2 == 1 {
+			if err := os.Remove(filepath.Join(data, presenced.DirectorySnapshotFile)); err != nil {
+				b.Fatal(err)
+			}
+			what = "from the saved cache, directory read from the engine"
+		}
 		srv = startScaleChild(b, bin, dirFile, data, addr)
-		figs = append(figs, firstSecond(b, hc, srv, tok, fmt.Sprintf("round %d: restart after SIGTERM, from the saved cache", r+1), n, uint64(30+r)))
+		figs = append(figs, firstSecond(b, hc, srv, tok, fmt.Sprintf("round %d: restart after SIGTERM, %s", r+1, what), n, uint64(30+r)))
 	}
 	srv, crashes := scaleRestarts(b, hc, srv, bin, dirFile, data, addr, tok, n)
 	// A graceful restart without the file: what one cost before it (the
