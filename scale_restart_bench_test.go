@@ -46,7 +46,7 @@ func (f startFigures) String() string {
 		f.what, f.listen.Seconds(), f.cpuListen.Seconds(), f.cpuFirst.Seconds(), f.firstCount, f.first, f.load, phases(f.steps))
 }
 
-var stepLine = regexp.MustCompile(`msg="?([^"=]*?)"? .*took=(\S+)`)
+var stepLine = regexp.MustCompile(`msg=(?:"([^"]*)"|(\S+)) .*took=(\S+)`)
 
 // phaseNames are the start's timed steps, as the server logs them, and
 // how the figures name them.
@@ -64,8 +64,8 @@ func phases(steps []string) string {
 	took := map[string]string{}
 	for _, s := range steps {
 		if m := stepLine.FindStringSubmatch(s); m != nil {
-			if _, seen := took[m[1]]; !seen {
-				took[m[1]] = m[2]
+			if _, seen := took[m[1]+m[2]]; !seen {
+				took[m[1]+m[2]] = m[3]
 			}
 		}
 	}
