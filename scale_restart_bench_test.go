@@ -192,7 +192,8 @@ func scaleRestarts(b *testing.B, hc *http.Client, srv *scaleChild, bin, dirFile,
 // It starts the server, waits for its cache to be complete and stops it
 // (SIGTERM: the cache is saved), then restarts it from the saved cache
 // PRESENCED_SCALE_ROUNDS times (default 5), then once after kill -9 with
-// an older saved cache and once after kill -9 without one.
+// an older saved cache and once after kill -9 without one
+// (PRESENCED_SCALE_CRASHES=0: the rounds alone).
 func BenchmarkScaleRestart(b *testing.B) {
 	dir := os.Getenv("PRESENCED_SCALE_RESTART")
 	if dir == "" {
@@ -240,6 +241,16 @@ func BenchmarkScaleRestart(b *testing.B) {
 		}
 		srv = startScaleChild(b, bin, dirFile, data, addr)
 		figs = append(figs, firstSecond(b, hc, srv, tok, fmt.Sprintf("round %d: restart after SIGTERM, %s", r+1, what), n, uint64(30+r)))
+	}
+	if os.Getenv("PRESENCED_SCALE_CRASHES") == "0" {
+		// The rounds alone (the crashes cost a refill of a tenth of the
+		// users each time).
+		srv.stop(b)
+		scaleLog("load average: %s", loadAverage())
+		for _, f := range figs {
+			scaleLog("%s", f)
+		}
+		return
 	}
 	srv, crashes := scaleRestarts(b, hc, srv, bin, dirFile, data, addr, tok, n)
 	// A graceful restart without the file: what one cost before it (the
