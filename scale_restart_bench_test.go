@@ -131,7 +131,10 @@ func firstSecond(b *testing.B, hc *http.Client, c *scaleChild, tok, what string,
 		}
 	}
 	if len(lat) == 0 {
-		b.Fatalf("%s: no request within the first second", what)
+		c.mu.Lock()
+		steps := strings.Join(c.steps, "\n  ")
+		c.mu.Unlock()
+		b.Fatalf("%s: no request within the first second (listening %.2f s after exec, load %s); the start's steps:\n  %s", what, c.listen.Seconds(), f.load, steps)
 	}
 	time.Sleep(time.Until(end))
 	f.cpuFirst = c.cpu(b)
