@@ -65,6 +65,11 @@ func (s *Server) savedDirectoryFor(saved savedDirectory) *dirstore.Snapshot {
 		s.log.Warn("the saved directory cannot be used: reading it from the engine instead (nothing is lost; the file is replaced at the next save)", "file", path, "err", err)
 		return nil
 	}
+	if s.engineLost {
+		// It may show what the engine lost as if it were still stored.
+		s.log.Warn("the engine lost data: the saved directory is not used, and the directory is read from what remains", "file", path)
+		return nil
+	}
 	s.log.Info("saved directory read", "users", snap.Users(), "bytes", size, "saved_at_seq", snap.Seq(), "took", took.Round(time.Millisecond))
 	return snap
 }
