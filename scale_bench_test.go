@@ -908,7 +908,7 @@ getPresencesByUserId, 650 ids, 1 client:   cold %s; warm %s   target p99 < 10 ms
 		idleCold, idleWarm, met(max(idleCold, idleWarm) < 2),
 		cold, warm, met(cold.p99 < 10*time.Millisecond), met(warm.p99 < 10*time.Millisecond),
 		cold1, warm1, met(cold1.p99 < 10*time.Millisecond), met(warm1.p99 < 10*time.Millisecond))
-	return scaleFigures{n: n, rss: total, liveHeap: liveWritten * 1e6 / float64(n),
+	return scaleFigures{n: n, rss: total, rssAboveEmpty: perUser(rssAfter[1]-rssEmpty, n), liveHeap: liveWritten * 1e6 / float64(n),
 		restartServe: served, savedListen: fromSaved.listen, savedCPU: fromSaved.cpuListen,
 		writeRate: writeRate, bareRate: bareRate, warm1: warm1, warm16: warm, savedFirst: fromSaved.first}
 }

@@ -25,6 +25,7 @@ import (
 type scaleFigures struct {
 	n                     int
 	rss, liveHeap         float64       // B per user, 2 live sessions: RSS, live heap after the writes
+	rssAboveEmpty         float64       // B per user: RSS above a server with the demo directory alone
 	restartServe          time.Duration // SIGTERM → serving the written state again
 	savedListen, savedCPU time.Duration // the restart from the saved cache: exec → listening, CPU time then
 	savedFirst            latStats      // 650 ids in its first second
@@ -86,6 +87,7 @@ func scaleCurveTable(w io.Writer, fs []scaleFigures) {
 	}
 	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---|", len(fs)))
 	row("RSS per user, 2 live sessions", func(f scaleFigures) string { return fmt.Sprintf("%.0f B", f.rss) })
+	row("… above a server with an empty directory", func(f scaleFigures) string { return fmt.Sprintf("%.0f B", f.rssAboveEmpty) })
 	row("live heap per user after the writes", func(f scaleFigures) string { return fmt.Sprintf("%.0f B", f.liveHeap) })
 	row("restart after SIGTERM → serving the written state", func(f scaleFigures) string {
 		return fmt.Sprintf("%.2f s", f.restartServe.Seconds())
