@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +37,12 @@ import (
 // the highest load's writes paced to each rate (bench --rate): below
 // saturation, for the cross-node visibility a machine not short of CPU
 // would see.
+//
+// With PRESENCED_CLUSTER_BENCH_PROFILE=dir each cluster node serves Go's
+// profiler, and every cluster setPresence run at the highest load takes a
+// CPU profile of each node over the run's middle, saved in dir as
+// run<N>-<row>-node<i>.pprof (go tool pprof -top dir/…; the profiler's
+// own cost is a few µs per write).
 //
 // Per run: throughput, mean and p99; the cluster's cross-node visibility
 // (bench --visibility); the CPU per request of each server process, of
@@ -68,7 +78,8 @@ func TestClusterBench(t *testing.T) {
 	top := slices.Max(clients)
 	const users = 1000
 	single := nodetest.Start(t, nodetest.Options{Single: true, DemoUsers: users})
-	cluster := nodetest.Start(t, nodetest.Options{DemoUsers: users})
+	profDir := os.Getenv("PRESENCED_CLUSTER_BENCH_PROFILE")
+	cluster := nodetest.Start(t, nodetest.Options{DemoUsers: users, Profile: profDir != ""})
 	bin := nodetest.Binary(t)
 	const set, get = "set=1,get=0,many=0", "set=0,get=1,many=0"
 	var rows []benchRow
@@ -101,7 +112,14 @@ func TestClusterBench(t *testing.T) {
 			case "cluster-via-node-0":
 				c, urls = cluster, cluster.Nodes[:1]
 			}
+			var prof func()
+			if profDir != "" && c == cluster && r.mix == set && r.clients == top {
+				prof = profileNodes(t, c, profDir, fmt.Sprintf("run%d-%s-%d", run+1, r.name, int(r.rate)), duration)
+			}
 			f := benchOnce(t, bin, c, urls, r, users, duration)
+			if prof != nil {
+				prof()
+			}
 			results[r] = append(results[r], f)
 			t.Logf("run %d, %s: %s", run+1, r, f)
 		}
@@ -238,7 +256,6 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 		f.visP99, f.visSamples, f.visMissed = v.Latency.P99, v.Samples, v.NotSeen
 		f.visErrors, f.visFirstErr = v.Errors, v.FirstError
 		f.visReadP99, f.visFirst = v.Reads.P99, v.FirstRead
-		f.visReadP99, f.visFirst = v.Reads.P99, v.FirstRead
 	}
 	return f
 }
@@ -299,4 +316,36 @@ func loadAverage() string {
 	}
 	f := strings.Fields(string(raw))
 	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// profileNodes starts a CPU profile of each of c's nodes over the middle
+// of a run of d (from d/5 for 3d/5, leaving out the clients' start and
+// end), and returns a func that waits for them and saves each as
+// dir/name-node<i>.pprof.
+func profileNodes(t *testing.T, c *nodetest.Cluster, dir, name string, d time.Duration) (wait func()) {
+	t.Helper()
+	secs := max(1, int(d.Seconds()*3/5))
+	var wg sync.WaitGroup
+	for i, n := range c.Nodes {
+		wg.Go(func() {
+			time.Sleep(d / 5)
+			resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", n.DebugURL, secs))
+			if err != nil {
+				t.Errorf("profile of %s: %v", n.Name, err)
+				return
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("%s: %s", resp.Status, raw)
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-node%d.pprof", name, i)), raw, 0o644)
+			}
+			if err != nil {
+				t.Errorf("profile of %s: %v", n.Name, err)
+			}
+		})
+	}
+	return wg.Wait
 }
