@@ -341,7 +341,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
-	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log, Resume: s.resume})
+	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log, Resume: s.resume,
+		Followed: s.metrics.Durations("cluster_follow_lag_seconds",
+			"Cluster: time from the engine storing another node's change of a user to this node's cache holding it (by the stream leader's clock and this node's: across machines it includes their difference).",
+			followLagBuckets)})
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	// ctx bounds the start only: ending it while Start runs ends what Start
 	// began; ending it after (serve's signal context at SIGTERM, a caller's
