@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -140,6 +141,8 @@ func TestClusterBench(t *testing.T) {
 				line += fmt.Sprintf(", node %d %s µs", i, spread(fs, func(f benchFigures) float64 { return f.nodeCPU[i].Seconds() * 1e6 }, "%.0f"))
 			}
 			line += ", visibility p99 " + spread(fs, func(f benchFigures) float64 { return f.visP99.Seconds() * 1e3 }, "%.1f") + " ms"
+			line += ", cached by the other nodes p50 " + spread(fs, func(f benchFigures) float64 { return f.followP50.Seconds() * 1e3 }, "%.2f") +
+				" ms, p99 " + spread(fs, func(f benchFigures) float64 { return f.followP99.Seconds() * 1e3 }, "%.1f") + " ms"
 		}
 		t.Log(line)
 	}
@@ -179,6 +182,11 @@ type benchFigures struct {
 	visFirstErr string
 	visReadP99  time.Duration // the probe's own GETs
 	visFirst    int64         // samples the first GET showed
+	// The followers' own measure (presenced_cluster_follow_lag_seconds,
+	// every node's): from the engine storing a change to another node's
+	// cache holding it, for every change of the run, not a probe's.
+	followP50, followP99 time.Duration
+	followN              float64
 }
 
 // cpuPerReq is every node's CPU together, per request.
@@ -199,6 +207,9 @@ func (f benchFigures) String() string {
 	if f.visSamples > 0 || f.visErrors > 0 {
 		s += fmt.Sprintf(", visibility p99 %.1f ms (%d samples, %d shown by the first GET, the probe's GETs p99 %.1f ms; %d not seen, %d failed %s)",
 			f.visP99.Seconds()*1e3, f.visSamples, f.visFirst, f.visReadP99.Seconds()*1e3, f.visMissed, f.visErrors, f.visFirstErr)
+	}
+	if f.followN > 0 {
+		s += fmt.Sprintf(", cached by the other nodes p50 %.2f ms, p99 %.1f ms (%.0f changes)", f.followP50.Seconds()*1e3, f.followP99.Seconds()*1e3, f.followN)
 	}
 	return s
 }
@@ -229,11 +240,13 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	lagsBefore := followLags(t, c)
 	before, busyBefore, start := cpu(), machineBusy(t), time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("presenced %s: %v\n%s", strings.Join(args, " "), err, errb.String())
 	}
 	after, busyAfter, wall := cpu(), machineBusy(t), time.Since(start)
+	lags := followLags(t, c)
 	var rep loadgen.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("bench's report: %v\n%s", err, out.String())
@@ -251,6 +264,13 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 			f.nodeCPU = append(f.nodeCPU, (after[i]-before[i])/n)
 		}
 		f.clientCPU = client / n
+	}
+	if lagsBefore != nil {
+		for i := range lags {
+			lags[i].Count -= lagsBefore[i].Count
+		}
+		f.followN = lags[len(lags)-1].Count
+		f.followP50, f.followP99 = quantile(lags, 0.50), quantile(lags, 0.99)
 	}
 	if v := rep.Visibility; v != nil {
 		f.visP99, f.visSamples, f.visMissed = v.Latency.P99, v.Samples, v.NotSeen
@@ -348,4 +368,73 @@ func profileNodes(t *testing.T, c *nodetest.Cluster, dir, name string, d time.Du
 		})
 	}
 	return wg.Wait
+}
+
+// followLags is presenced_cluster_follow_lag_seconds' buckets of c's
+// nodes added together, or nil for a single node (which follows no one).
+func followLags(t *testing.T, c *nodetest.Cluster) []nodetest.Bucket {
+	t.Helper()
+	if len(c.Nodes) < 2 {
+		return nil
+	}
+	var sum []nodetest.Bucket
+	for _, n := range c.Nodes {
+		bs, err := n.Histogram(context.Background(), "presenced_cluster_follow_lag_seconds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum == nil {
+			sum = bs
+			continue
+		}
+		if len(bs) != len(sum) {
+			t.Fatalf("%s: %d buckets, another node %d", n.Name, len(bs), len(sum))
+		}
+		for i := range bs {
+			sum[i].Count += bs[i].Count
+		}
+	}
+	return sum
+}
+
+// quantile is the q-quantile of a histogram's cumulative buckets (+Inf
+// last), interpolated linearly within its bucket as Prometheus's
+// histogram_quantile does; past the last finite bound, that bound.
+func quantile(bs []nodetest.Bucket, q float64) time.Duration {
+	total := bs[len(bs)-1].Count
+	if total <= 0 {
+		return 0
+	}
+	rank, lo, below := q*total, 0.0, 0.0
+	for _, b := range bs {
+		if b.Count >= rank {
+			if math.IsInf(b.Le, 1) {
+				return time.Duration(lo * float64(time.Second))
+			}
+			v := lo + (b.Le-lo)*(rank-below)/max(b.Count-below, 1e-9)
+			return time.Duration(v * float64(time.Second))
+		}
+		lo, below = b.Le, b.Count
+	}
+	return time.Duration(lo * float64(time.Second))
+}
+
+// quantile reads a Prometheus histogram as histogram_quantile does.
+func TestQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	bs := []nodetest.Bucket{{Le: .001, Count: 50}, {Le: .01, Count: 90}, {Le: .1, Count: 100}, {Le: inf, Count: 100}}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, time.Millisecond}, {0.25, 500 * time.Microsecond}, {0.7, 5500 * time.Microsecond}, {0.99, 91 * time.Millisecond}} {
+		if got := quantile(bs, c.q); (got - c.want).Abs() > time.Microsecond {
+			t.Errorf("q %v: %v, want %v", c.q, got, c.want)
+		}
+	}
+	if got := quantile([]nodetest.Bucket{{Le: .001, Count: 1}, {Le: inf, Count: 10}}, 0.99); got != time.Millisecond {
+		t.Errorf("past the last bound: %v, want its bound 1ms", got)
+	}
+	if got := quantile([]nodetest.Bucket{{Le: inf}}, 0.99); got != 0 {
+		t.Errorf("empty: %v", got)
+	}
 }
