@@ -82,6 +82,18 @@ func TestClusterBench(t *testing.T) {
 	profDir := os.Getenv("PRESENCED_CLUSTER_BENCH_PROFILE")
 	cluster := nodetest.Start(t, nodetest.Options{DemoUsers: users, Profile: profDir != ""})
 	bin := nodetest.Binary(t)
+	// The nodes even out the partitions' leaders within a minute of a
+	// start (each looks every 15 s and hands one over after two looks
+	// agree); measure the cluster as it then runs.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		led := leadersPerNode(t, cluster)
+		if slices.Max(led)-slices.Min(led) <= 1 || time.Now().After(deadline) {
+			t.Logf("partitions led per node before the runs: %v", led)
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	const set, get = "set=1,get=0,many=0", "set=0,get=1,many=0"
 	var rows []benchRow
 	for _, n := range clients {
@@ -118,6 +130,9 @@ func TestClusterBench(t *testing.T) {
 				prof = profileNodes(t, c, profDir, fmt.Sprintf("run%d-%s-%d", run+1, r.name, int(r.rate)), duration)
 			}
 			f := benchOnce(t, bin, c, urls, r, users, duration)
+			if c == cluster {
+				f.leaders = leadersPerNode(t, cluster)
+			}
 			if prof != nil {
 				prof()
 			}
@@ -187,6 +202,7 @@ type benchFigures struct {
 	// cache holding it, for every change of the run, not a probe's.
 	followP50, followP99 time.Duration
 	followN              float64
+	leaders              []int // partitions each node led at the end (a cluster)
 }
 
 // cpuPerReq is every node's CPU together, per request.
@@ -204,6 +220,9 @@ func (f benchFigures) String() string {
 		s += fmt.Sprintf("node %d %.0f, ", i, c.Seconds()*1e6)
 	}
 	s += fmt.Sprintf("client %.0f), others %.2f cores, load %.1f", f.clientCPU.Seconds()*1e6, f.otherCores, f.load)
+	if f.leaders != nil {
+		s += fmt.Sprintf(", partitions led per node %v", f.leaders)
+	}
 	if f.visSamples > 0 || f.visErrors > 0 {
 		s += fmt.Sprintf(", visibility p99 %.1f ms (%d samples, %d shown by the first GET, the probe's GETs p99 %.1f ms; %d not seen, %d failed %s)",
 			f.visP99.Seconds()*1e3, f.visSamples, f.visFirst, f.visReadP99.Seconds()*1e3, f.visMissed, f.visErrors, f.visFirstErr)
@@ -437,4 +456,24 @@ func TestQuantile(t *testing.T) {
 	if got := quantile([]nodetest.Bucket{{Le: inf}}, 0.99); got != 0 {
 		t.Errorf("empty: %v", got)
 	}
+}
+
+// leadersPerNode is how many presence partitions each of c's nodes leads.
+func leadersPerNode(t *testing.T, c *nodetest.Cluster) []int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leaders, err := c.Leaders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := make([]int, len(c.Nodes))
+	for _, l := range leaders {
+		for i, n := range c.Nodes {
+			if n.Name == l {
+				led[i]++
+			}
+		}
+	}
+	return led
 }
