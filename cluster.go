@@ -120,11 +120,10 @@ func (s *Server) follow(ctx context.Context) error {
 	return s.followClock(ctx)
 }
 
-// balanceEvery is how often a cluster node looks whether it leads at least
-// two presence partitions more than another node, and hands one over if
-// so (natsstore.Engine.BalanceLeaders): soon after a start or a peer's
-// return, without stepping down often under load.
-var balanceEvery = 15 * time.Second
+// DefaultBalanceLeaders is `presenced serve`'s Config.BalanceLeaders: a
+// move ~1 minute after a start or a peer's return (two looks), without
+// stepping down often under load.
+const DefaultBalanceLeaders = 30 * time.Second
 
 // balanceLeaders evens out, in the background, which nodes lead the
 // presence partitions: the node that leads the most does most of their
@@ -132,15 +131,18 @@ var balanceEvery = 15 * time.Second
 // elects leaders unevenly (3/2/1 of six is common after a start, and a
 // node restarted leads nothing). Each hand-over pauses one partition's
 // writes for tens of milliseconds, as a graceful stop's does. A hand-over
-// is made only when two looks in a row, balanceEvery apart, call for the
+// is made only when two looks in a row, Config.BalanceLeaders apart, call for the
 // same one: a node that leads nothing because it is stopping (it handed
 // its partitions over) is gone by the second look, and is not handed
 // back a partition it would drop on its way out.
 func (s *Server) balanceLeaders() {
+	if s.cfg.BalanceLeaders <= 0 {
+		return
+	}
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()
-		t := time.NewTicker(balanceEvery)
+		t := time.NewTicker(s.cfg.BalanceLeaders)
 		defer t.Stop()
 		var last [2]string
 		for {

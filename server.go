@@ -95,6 +95,12 @@ type Config struct {
 	// single node, 3 and natsstore.DefaultPartitions in a cluster. A node
 	// started with other values than the stored ones is refused.
 	Replicas, Partitions int
+	// BalanceLeaders is how often a node of an embedded cluster looks
+	// whether it leads at least two presence partitions more than another
+	// node, and if two looks in a row say so hands one over (cluster.go):
+	// 0 never (the default here; `presenced serve` looks every
+	// DefaultBalanceLeaders).
+	BalanceLeaders time.Duration
 	// IssuerCAFile is a PEM file of CA certificates trusted, beside the
 	// system's, when fetching the discovery documents and keys of the
 	// external issuers tenants trust (an identity provider on a private

@@ -82,8 +82,8 @@ func TestClusterBench(t *testing.T) {
 	profDir := os.Getenv("PRESENCED_CLUSTER_BENCH_PROFILE")
 	cluster := nodetest.Start(t, nodetest.Options{DemoUsers: users, Profile: profDir != ""})
 	bin := nodetest.Binary(t)
-	// The nodes even out the partitions' leaders within a minute of a
-	// start (each looks every 15 s and hands one over after two looks
+	// The nodes even out the partitions' leaders a minute or two after a
+	// start (each looks every 30 s and hands one over after two looks
 	// agree); measure the cluster as it then runs.
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
