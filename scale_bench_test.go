@@ -673,6 +673,7 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	srv.heapProfile(b, work, "after-writes", n)
 
 	// Restart on the same data and address (tokens stay valid).
+	prepare(n, 20)
 	stopTook := srv.stop(b)
 	hc.CloseIdleConnections()
 	scaleLog("SIGTERM → exit in %v", stopTook.Round(time.Millisecond))
