@@ -64,4 +64,3 @@ func TestClusterProcessEvensOutLeaders(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
-
