@@ -29,8 +29,8 @@ import (
 // environment. For each of PRESENCED_SCALE_ROUNDS rounds (default 3) and
 // each setting in turn, it starts the server (from the cache the previous
 // stop saved), waits for the cache to be complete, reads every user once
-// (getPresencesByUserId, 650 ids, 16 clients) and then writes a tenth of
-// the users' session b again (64 clients); after each, 5 s later, it
+// (getPresencesByUserId, 650 ids, 16 clients) and then writes a twentieth
+// of the users' session b again (64 clients); after each, 5 s later, it
 // reads the RSS and the live heap at the last GC, and after the writes the
 // exact live heap (a heap profile after a forced GC), the number of GC
 // cycles the writes ran, and their rate. With PRESENCED_SCALE_IDLE set
@@ -91,7 +91,7 @@ func BenchmarkScaleMemory(b *testing.B) {
 			live, _, _, gc0 := srv.heap()
 			f.liveRead = live * 1e6 / float64(n)
 
-			again := max(1, n/10)
+			again := max(1, n/20)
 			bodyB := `{"sessionId":"` + directory.DemoDaemonClientID + `:b","availability":"Busy","activity":"InACall","expirationDuration":"PT4H"}`
 			t := time.Now()
 			scaleDrive(b, hc, "setPresence again", 64, again, func(i int) *http.Request {
