@@ -224,13 +224,16 @@ type Server struct {
 	// (warmed, or loaded and caught up), which a save needs.
 	resume        store.Resumable
 	cacheComplete atomic.Bool
-	engineLost    bool // the engine's check found data lost (damage.go)
-	engineOpen    atomic.Bool
-	noDrain       atomic.Bool // ShutdownNow
-	metricsLn     net.Listener
-	metricsHTTP   *http.Server
-	adminHTTP     *http.Server // the operator's API on the data directory's socket (serverdir.go)
-	cert          *certificate // nil: plain http
+	// dirSaved is the bucket sequence of the directory last saved
+	// (serverdirsnap.go); 0: none yet.
+	dirSaved    atomic.Uint64
+	engineLost  bool // the engine's check found data lost (damage.go)
+	engineOpen  atomic.Bool
+	noDrain     atomic.Bool // ShutdownNow
+	metricsLn   net.Listener
+	metricsHTTP *http.Server
+	adminHTTP   *http.Server // the operator's API on the data directory's socket (serverdir.go)
+	cert        *certificate // nil: plain http
 }
 
 // New checks cfg and builds a server; Start loads the directory file, opens
@@ -290,12 +293,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		close(seedDone)
 	}
 	// So is the saved cache (read and checked; loaded once the engine
-	// and the directory are).
+	// and the directory are), and the saved directory (built; checked
+	// against the engine once it is open).
 	savedCache := s.readCache()
+	savedDir := s.readDirectory()
 	defer func() {
 		if err != nil {
 			<-seedDone
 			_, _, _ = savedCache()
+			_, _, _, _ = savedDir()
 			s.close()
 		}
 	}()
@@ -354,7 +360,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	loaded := make(chan *core.Restored, 1)
 	go func() { loaded <- s.loadCache(ctx, savedCache) }()
 	<-seedDone
-	if err := s.openDirectory(ctx, seed); err != nil {
+	if err := s.openDirectory(ctx, seed, s.savedDirectoryFor(savedDir)); err != nil {
 		<-loaded
 		return err
 	}
@@ -563,6 +569,7 @@ func (s *Server) close() {
 		if s.core != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			s.saveCache(ctx)
+			s.saveDirectory(ctx)
 			cancel()
 		}
 	}
