@@ -368,11 +368,18 @@ var gcLine = regexp.MustCompile(`^gc (\d+) @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB 
 
 func startScaleChild(b *testing.B, bin, dirFile, dataDir, addr string) *scaleChild {
 	b.Helper()
+	return startScaleChildEnv(b, bin, dirFile, dataDir, addr, nil)
+}
+
+// startScaleChildEnv is startScaleChild with env added to the server's
+// environment (GOGC=…, PRESENCED_MEMORY_LIMIT=…).
+func startScaleChildEnv(b *testing.B, bin, dirFile, dataDir, addr string, env []string) *scaleChild {
+	b.Helper()
 	c := &scaleChild{exited: make(chan error, 1)}
 	c.cmd = exec.Command(bin, "serve", "--directory", dirFile, "--data", dataDir, "--addr", addr, "--log-level", "info", "--debug-addr", "127.0.0.1:0",
 		// The load measures the server, not Graph's per-application budget.
 		"--throttle-requests", "0")
-	c.cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+	c.cmd.Env = append(append(os.Environ(), env...), "GODEBUG=gctrace=1")
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -512,15 +519,16 @@ func (c *scaleChild) stop(b *testing.B) time.Duration {
 }
 
 // heapProfile collects garbage in the child, logs its exact live heap and
-// the allocation sites holding most of it (go tool pprof -top), and keeps
-// the profile in dir.
-func (c *scaleChild) heapProfile(b *testing.B, dir, label string, n int) {
+// the allocation sites holding most of it (go tool pprof -top), keeps
+// the profile in dir, and returns the live heap in bytes (0 without a
+// profiler).
+func (c *scaleChild) heapProfile(b *testing.B, dir, label string, n int) float64 {
 	c.mu.Lock()
 	base := c.pprof
 	c.mu.Unlock()
 	if base == "" {
 		scaleLog("no profiler URL in the server's log; heap profile %s skipped", label)
-		return
+		return 0
 	}
 	get := func(q string) []byte {
 		resp, err := http.Get(base + "heap?" + q)
@@ -559,6 +567,7 @@ func (c *scaleChild) heapProfile(b *testing.B, dir, label string, n int) {
 	for _, l := range lines[from:] {
 		scaleLog("  %s", l)
 	}
+	return alloc
 }
 
 func (c *scaleChild) memLine(b *testing.B, what string) (rss int64) {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -102,6 +103,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	diskReserveMiB := fs.Int64("disk-reserve-mib", 0, "`MiB` writes leave free on the data volume: below it they fail at once with 503 until space is freed; 0: 1% of the volume, between 1 and 256")
 	fs.IntVar(&cfg.DemoUsers, "demo-users", defaultDemoUsers, "with --dev and no --directory: add `N` generated users, user1…userN@contoso.dev, to the demo tenant (presenced bench spreads its load over them)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	var memLimit memoryLimitFlag
+	fs.Var(&memLimit, "memory-limit", "soft limit of the process's memory, for the garbage collector (Go's GOMEMLIMIT): a `size` such as 6GiB or 600MB, or a share of the machine's memory such as 75%; 0: none (docs/running.md#memory-and-start-up)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	applyLimits := limitFlags(fs, &cfg)
 	applyThrottle := throttleFlags(fs, &cfg)
@@ -149,6 +152,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer closeLog()
 
 	setGCPercent(os.LookupEnv)
+	if limit := memLimit.apply(); limit != math.MaxInt64 {
+		cfg.Logger.Info("memory limit", "bytes", limit)
+	}
 	srv, err := presenced.New(cfg)
 	if err != nil {
 		return err
