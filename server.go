@@ -24,6 +24,7 @@ import (
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/dirstore"
 	"github.com/presenced/presenced/graphapi"
+	"github.com/presenced/presenced/internal/atomicfile"
 	"github.com/presenced/presenced/internal/dirlock"
 	"github.com/presenced/presenced/mailbox"
 	"github.com/presenced/presenced/natsstore"
@@ -284,6 +285,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	// files: the second refuses to start (docs/durability.md).
 	if s.lock, err = dirlock.Acquire(s.cfg.DataDir, processName()); err != nil {
 		return fmt.Errorf("presenced: %w", err)
+	}
+	// A kill -9 during a save leaves its temporary file behind; the lock
+	// says no other process is saving.
+	if gone, rerr := atomicfile.RemoveLeftovers(s.cfg.DataDir, savePatterns...); len(gone) > 0 || rerr != nil {
+		s.log.Info("removed what an interrupted save left in the data directory", "files", gone, "err", rerr)
 	}
 	if s.cert, err = newCertificate(s.cfg); err != nil {
 		s.lock.Release()

@@ -84,7 +84,7 @@ func (s *Server) saveDirectory(ctx context.Context) {
 	path := filepath.Join(s.cfg.DataDir, DirectorySnapshotFile)
 	var users int
 	var seq uint64
-	err := atomicfile.Write(path, ".directory-*", func(w io.Writer) (err error) {
+	err := atomicfile.Write(path, directoryTempPattern, func(w io.Writer) (err error) {
 		users, seq, err = s.dirs.WriteSnapshot(ctx, w)
 		return err
 	})
