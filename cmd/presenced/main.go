@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,9 +34,21 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "presenced:", err)
+		fmt.Fprintln(os.Stderr, errorLine(err))
 		os.Exit(1)
 	}
+}
+
+// errorLine is the line main prints for a command's error: "presenced: "
+// once, then the error. The server's own errors already start with it
+// (they are also returned to programs that embed it), and printing them
+// with a second one read "presenced: presenced: data directory … is in use".
+func errorLine(err error) string {
+	msg := err.Error()
+	for strings.HasPrefix(msg, "presenced: ") {
+		msg = strings.TrimPrefix(msg, "presenced: ")
+	}
+	return "presenced: " + msg
 }
 
 const usage = `presenced — a self-hosted Microsoft Graph presence server
