@@ -367,12 +367,8 @@ func (m *Manager) start(ctx context.Context, rs *running) error {
 		}
 		rs.feed = m.o.Fanout.Open(subjects(s), rs.progress+1)
 	}
-	release, err := m.o.Hub.Watch(ctx, users(s))
-	if err != nil {
-		return err
-	}
 	wctx, cancel := context.WithCancel(m.ctx)
-	rs.release, rs.cancel, rs.done = release, cancel, make(chan struct{})
+	rs.release, rs.cancel, rs.done = m.watchUsers(wctx, s), cancel, make(chan struct{})
 	rs.lastByUser = map[string]presence.Stamp{}
 	m.wg.Add(1)
 	go func() {
@@ -381,6 +377,39 @@ func (m *Manager) start(ctx context.Context, rs *running) error {
 		m.work(wctx, rs)
 	}()
 	return nil
+}
+
+// watchUsers has the hub watch s's users (their changes logged, whoever
+// writes them, and their time-caused changes announced) until ctx ends,
+// and returns what releases the watch. The watch is made in the
+// background while the worker starts delivering from the log: bringing the
+// log up to date reads each user from the engine, and a user whose
+// partition has no leader (its node just died, which is when shards change
+// hands) waits for JetStream's election, 4–9 s; the other users' logged
+// changes need not wait with it. What the watch appends (a change nobody
+// logged) comes after the position the worker reads from, in the user's
+// order, so it is delivered like any other.
+func (m *Manager) watchUsers(ctx context.Context, s subscription.Subscription) (release func()) {
+	watched := make(chan func(), 1)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			release, err := m.o.Hub.Watch(ctx, users(s))
+			if err == nil {
+				watched <- release
+				return
+			}
+			if ctx.Err() == nil {
+				m.log.Warn("watching a subscription's users; retrying", "subscription", s.ID, "err", err)
+			}
+			if !sleep(ctx, time.Second) {
+				watched <- func() {}
+				return
+			}
+		}
+	}()
+	return func() { (<-watched)() }
 }
 
 // deactivate stops delivering rs here, saving its progress first when
