@@ -34,11 +34,12 @@ type LeaseOptions struct {
 	// Clock measures how long a holder may act (default the wall clock).
 	// It must run at the wall clock's pace: the engine times the TTL.
 	Clock clock.Clock
-	// Beside are streams whose leadership Leads moves to this node while
-	// it leads the lease bucket (the streams the holders' work reads and
-	// writes: "KV_subscriptions", "CHANGES"), so that the node that
-	// coordinates the leases, and holds none (notify's Manager), leads
-	// them too, and a holder's death needs no election of theirs.
+	// Beside are streams whose leadership Leads draws, with the lease
+	// bucket's, to the node that leads JetStream's meta group (the streams
+	// the holders' work reads and writes: "KV_subscriptions", "CHANGES"),
+	// so that the node that coordinates the leases, and holds none
+	// (notify's Manager), leads them too, and a holder's death needs no
+	// election of theirs.
 	Beside []string
 }
 
@@ -180,31 +181,38 @@ const askAgain = 5 * time.Second
 // bucket: every holder's renewals go through it, so its death stops every
 // holder's work until JetStream elects another leader, whatever it held.
 // An external NATS (no server in this process) leads nothing here.
-// While it leads, the streams of LeaseOptions.Beside are asked (JetStream's
-// leader step-down with a preferred server, at most every askAgain) to
-// move their leadership here.
+//
+// The node whose server leads JetStream's meta group (every consumer is
+// made through it: a holder that takes a lease over makes consumers, and
+// would wait for the meta group's election if its leader had died) draws
+// the leadership of the lease bucket and of the streams of
+// LeaseOptions.Beside to itself (JetStream's leader step-down with a
+// preferred server, asked at most every askAgain per stream), so that one
+// node leads everything the holders' work needs and holds nothing.
 func (ls *leases) Leads(ctx context.Context) bool {
 	e := ls.b.e
-	if e.srv == nil || e.opts.Cluster == nil || !e.srv.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, ls.b.stream) {
+	if e.srv == nil || e.opts.Cluster == nil {
 		return false
 	}
-	now := ls.o.Clock.Now()
-	for _, s := range ls.o.Beside {
-		if e.srv.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, s) {
-			continue
-		}
-		ls.mu.Lock()
-		last, ok := ls.asked[s]
-		due := !ok || now.Sub(last) >= askAgain
-		if due {
-			ls.asked[s] = now
-		}
-		ls.mu.Unlock()
-		if due {
-			ls.moveHere(ctx, s)
+	if e.srv.JetStreamIsLeader() {
+		now := ls.o.Clock.Now()
+		for _, s := range append([]string{ls.b.stream}, ls.o.Beside...) {
+			if e.srv.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, s) {
+				continue
+			}
+			ls.mu.Lock()
+			last, ok := ls.asked[s]
+			due := !ok || now.Sub(last) >= askAgain
+			if due {
+				ls.asked[s] = now
+			}
+			ls.mu.Unlock()
+			if due {
+				ls.moveHere(ctx, s)
+			}
 		}
 	}
-	return true
+	return e.srv.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, ls.b.stream)
 }
 
 // moveHere asks stream's leader to step down in favour of this server.
@@ -229,5 +237,5 @@ func (ls *leases) moveHere(ctx context.Context, stream string) {
 		e.log.Debug("leases: asking a stream's leader to move to the leases' leader", "stream", stream, "err", err)
 		return
 	}
-	e.log.Info("leases: this node leads the leases; the leadership of a stream their holders use moves here", "stream", stream)
+	e.log.Info("leases: this node leads the engine's meta group; the leadership of a stream the lease holders use moves here", "stream", stream)
 }

@@ -18,9 +18,13 @@ import (
 // holds a shard: it hands its shards over (saved, released: the others
 // take them at once) and leaves free ones to the others. A deliverer's
 // death then costs the lease's TTL (plus up to a second) and no election.
-// The leases' leader also draws the leadership of the streams the
-// deliverers use (natsstore.LeaseOptions.Beside). Its own death still
-// stops every deliverer until the leases have a new leader: as before,
+// The node that leads JetStream's meta group draws the leadership of the
+// leases and of the streams the deliverers use to itself
+// (natsstore.LeaseOptions.Beside): a deliverer that takes a shard over
+// makes consumers (through the meta leader) and reads the change log and
+// the saved positions, and none of that then waits for an election when
+// a deliverer dies. The coordinator's own death still stops every
+// deliverer until the engine has elected new leaders (4–9 s): as before,
 // but only when that one node dies.
 
 // followHolders keeps m.holders, the holder of each shard's lease, from a
