@@ -236,7 +236,11 @@ func TestClusterLeasesLedWithTheirCompanions(t *testing.T) {
 		}
 		leases[i] = ls
 	}
+	// Each look gets a context of its own: the test may outlast ctx on a
+	// loaded machine (two elections and the moves).
 	leaderOf := func(node int, stream string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		s, err := c.Node(node).JetStream().Stream(ctx, stream)
 		if err != nil {
 			return "", err
@@ -248,11 +252,14 @@ func TestClusterLeasesLedWithTheirCompanions(t *testing.T) {
 	converged := func(up []int) int {
 		t.Helper()
 		lead := -1
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for {
 			var leading []int
 			for _, i := range up {
-				if leases[i].Leads(ctx) {
+				lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				leads := leases[i].Leads(lctx)
+				cancel()
+				if leads {
 					leading = append(leading, i)
 				}
 			}
@@ -271,7 +278,7 @@ func TestClusterLeasesLedWithTheirCompanions(t *testing.T) {
 				return lead
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("after 30 s: %v", why)
+				t.Fatalf("after a minute: %v", why)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

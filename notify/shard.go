@@ -72,10 +72,14 @@ func (m *Manager) Start(ctx context.Context) error {
 			return err
 		}
 	} else {
-		m.wg.Add(1)
+		m.wg.Add(2)
 		go func() {
 			defer m.wg.Done()
 			m.followHolders(ctx)
+		}()
+		go func() {
+			defer m.wg.Done()
+			m.holdMember(ctx)
 		}()
 		for k := range m.o.Shards {
 			m.wg.Add(1)

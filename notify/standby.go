@@ -63,9 +63,22 @@ func (m *Manager) followHolders(ctx context.Context) {
 	}
 }
 
+// memberLease is the lease each node holds for as long as its manager
+// runs: it tells the node that leads the leases that another node can take
+// shards, even one that holds none yet (one engine write a second per
+// node). Its name starts like the shards' leases, so one watch sees both.
+func memberLease(holder string) string { return leasePrefix + "node-" + holder }
+
+// holdMember holds this node's member lease until ctx ends.
+func (m *Manager) holdMember(ctx context.Context) {
+	for ctx.Err() == nil {
+		_ = store.Hold(ctx, m.o.Leases, memberLease(m.o.Holder), m.o.LeaseClock, func(hctx context.Context) { <-hctx.Done() })
+	}
+}
+
 // standingBy reports whether this node should deliver nothing now: it
-// leads the leases and another node holds a shard (it is alive: it renews
-// every third of the TTL).
+// leads the leases and another node holds a lease — a shard's or its
+// member lease (it is alive: it renews every third of the TTL).
 func (m *Manager) standingBy(ctx context.Context) bool {
 	m.mu.Lock()
 	others := false
