@@ -1,6 +1,8 @@
 package presenced_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +152,9 @@ func TestExplainEveryRule(t *testing.T) {
 		if r := e.call("GET", "/presenced/v1/users/"+adele+"/presence/explain", e.userToken("alex", "Presence.Read"), nil); r.status != 403 {
 			t.Errorf("Presence.Read reads another user's explanation: %d", r.status)
 		}
+		if r := e.call("GET", "/presenced/v1/users/ADELE@contoso.dev/presence/explain", app, nil); r.status != 200 || r.str("id") != adele {
+			t.Errorf("by userPrincipalName: %d %s", r.status, r.raw)
+		}
 		if r := e.call("GET", "/presenced/v1/users/nobody@contoso.dev/presence/explain", app, nil); r.status != 404 || r.errCode() != "itemNotFound" {
 			t.Errorf("unknown user: %d %s", r.status, r.raw)
 		}
@@ -182,4 +187,73 @@ func TestExplainRecentChanges(t *testing.T) {
 		ch[0]["sequenceNumber"] != sub(r, "presence")["sequenceNumber"] || ch[1]["activity"] != "Available" || ch[0]["id"].(float64) <= ch[1]["id"].(float64) {
 		t.Fatalf("recent changes: %v", ch)
 	}
+}
+
+// TestExplainRuleEdges: the cases of semantics §3 beside the main path —
+// a preferred presence without a session (rule 1 still decides), two
+// sessions ranked by availability and then by the more specific activity
+// (decides marks the winner), "appear offline" as rule 2, and an
+// out-of-office event over a call (out of office, the activity stays).
+func TestExplainRuleEdges(t *testing.T) {
+	e := start(t)
+	app := e.appToken()
+	adele := e.user("adele")
+	base := "/v1.0/users/" + adele + "/presence/"
+	desk, phone := directory.DemoDaemonClientID+":desk", directory.DemoDaemonClientID+":phone"
+
+	t.Run("rule 1 though a preferred presence is set", func(t *testing.T) {
+		e.must("POST", base+"setUserPreferredPresence", app, map[string]any{"availability": "Busy", "activity": "Busy", "expirationDuration": "PT1H"})
+		r := e.explainOf(app, adele)
+		pp := sub(r, "preferredPresence")
+		if rule, why := decided(r); rule != 1 || presencePair(r) != "Offline/Offline" || pp["inForce"] != false ||
+			!strings.Contains(why, "preferred presence is shown only while at least one session is live") {
+			t.Fatalf("%s", r.raw)
+		}
+		e.must("POST", base+"clearUserPreferredPresence", app, map[string]any{})
+	})
+	decides := func(r resp) []string {
+		var out []string
+		for _, s := range list(r, "sessions") {
+			set := s["set"].(map[string]any)
+			out = append(out, fmt.Sprintf("%s/%s:%v", set["availability"], set["activity"], s["decides"]))
+		}
+		return out
+	}
+	t.Run("rule 3: the higher availability decides", func(t *testing.T) {
+		e.must("POST", base+"setPresence", app, setBodyFor(desk, "Available", "Available"))
+		e.must("POST", base+"setPresence", app, setBodyFor(phone, "Busy", "InACall"))
+		r := e.explainOf(app, adele)
+		if rule, _ := decided(r); rule != 3 || presencePair(r) != "Busy/InACall" || !slices.Equal(decides(r), []string{"Available/Available:false", "Busy/InACall:true"}) {
+			t.Fatalf("%v %s", decides(r), r.raw)
+		}
+	})
+	t.Run("rule 3: on a tie, the more specific activity decides", func(t *testing.T) {
+		e.must("POST", base+"setPresence", app, setBodyFor(desk, "Busy", "InAConferenceCall"))
+		r := e.explainOf(app, adele)
+		if rule, _ := decided(r); rule != 3 || presencePair(r) != "Busy/InAConferenceCall" || !slices.Equal(decides(r), []string{"Busy/InAConferenceCall:true", "Busy/InACall:false"}) {
+			t.Fatalf("%v %s", decides(r), r.raw)
+		}
+	})
+	t.Run("rule 2: appear offline", func(t *testing.T) {
+		e.must("POST", base+"setUserPreferredPresence", app, map[string]any{"availability": "Offline", "activity": "OffWork", "expirationDuration": "PT1H"})
+		r := e.explainOf(app, adele)
+		if rule, _ := decided(r); rule != 2 || presencePair(r) != "Offline/OffWork" || sub(r, "preferredPresence")["inForce"] != true ||
+			!slices.Equal(decides(r), []string{"Busy/InAConferenceCall:false", "Busy/InACall:false"}) {
+			t.Fatalf("%v %s", decides(r), r.raw)
+		}
+		e.must("POST", base+"clearUserPreferredPresence", app, map[string]any{})
+	})
+	t.Run("rule 5: an out-of-office event over a call", func(t *testing.T) {
+		e.createEvent(adele, event("Away at a conference", "2026-11-25T08:00:00", "2026-11-25T18:00:00", "UTC", map[string]any{"showAs": "oof"}))
+		r := e.explainOf(app, adele)
+		o, m := sub(r, "outOfOffice"), list(r, "meetings")
+		if rule, _ := decided(r); rule != 3 || presencePair(r) != "Busy/InAConferenceCall" || o["isOutOfOffice"] != true || o["oofEvent"] != true ||
+			o["automaticReplies"] != false || o["activityReplaced"] != false || !strings.Contains(o["description"].(string), "stays") ||
+			len(m) != 1 || m[0]["showAs"] != "oof" || m[0]["inProgress"] != true {
+			t.Fatalf("%s", r.raw)
+		}
+		if p := sub(r, "presence"); p["outOfOfficeSettings"].(map[string]any)["isOutOfOffice"] != true {
+			t.Fatalf("the presence itself is not out of office: %v", p)
+		}
+	})
 }

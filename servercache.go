@@ -160,6 +160,7 @@ func (s *Server) saveCachePeriodically() {
 				return
 			case <-t.C:
 				s.saveCache(s.runCtx)
+				s.saveDirectory(s.runCtx)
 			}
 		}
 	}()

@@ -254,6 +254,39 @@ func TestCodeFlowConfidentialClient(t *testing.T) {
 	}
 }
 
+// TestCodeFlowScopesDecideTokens: a refresh token only when offline_access
+// was asked, an id token only with openid (as Entra answers), for a public
+// and a confidential client alike.
+func TestCodeFlowScopesDecideTokens(t *testing.T) {
+	f := newFlowFixture(t, nil)
+	verifier, challenge := pkce("scopes-")
+	for _, tc := range []struct {
+		scope               string
+		wantRefresh, wantID bool
+		spa                 bool
+	}{
+		{"openid profile https://graph.microsoft.com/.default", false, true, true},
+		{"offline_access https://graph.microsoft.com/.default", true, false, true},
+		{"openid Presence.Read", false, true, false},
+		{"Presence.Read offline_access", true, false, false},
+	} {
+		params := with(webParams(challenge), "scope", tc.scope)
+		form := func(code string) url.Values {
+			return with(codeForm(webAppID, code, webRedirect, verifier), "client_secret", webAppSecret)
+		}
+		origin := ""
+		if tc.spa {
+			params = with(spaParams(challenge), "scope", tc.scope)
+			form = func(code string) url.Values { return codeForm(directory.DemoClientID, code, spaRedirect, verifier) }
+			origin = boardOrigin
+		}
+		r := f.redeem(t, form(f.signIn(t, params).Get("code")), origin)
+		if r.status != 200 || r.body["access_token"] == nil || (r.body["refresh_token"] != nil) != tc.wantRefresh || (r.body["id_token"] != nil) != tc.wantID {
+			t.Errorf("scope %q: %d %s; want refresh token %v, id token %v", tc.scope, r.status, r.raw, tc.wantRefresh, tc.wantID)
+		}
+	}
+}
+
 // A disabled account's refresh token no longer gives tokens (Entra's
 // AADSTS50057), nor does a new sign-in.
 func TestRefreshOfADisabledOrDeletedAccount(t *testing.T) {

@@ -36,11 +36,22 @@ func (e *Engine) waitForJetStream(ctx context.Context) error {
 	return nil
 }
 
+// singleNodePatience is how long a single node's engine may go without
+// answering before an open or a watch gives up: a node that answers
+// nothing for a minute is stuck, not slow.
+var singleNodePatience = time.Minute
+
 // retry calls fn until it succeeds, fails for good, or ctx ends. In a
 // cluster, errors that mean "not yet" (no meta or stream leader, too few
 // nodes to place a replicated stream, no answer, no connection) are
-// retried, with a log line every progressEvery saying what it waits for;
-// on a single node fn is called once.
+// retried, with a log line every progressEvery saying what it waits for.
+// On a single node, an attempt that got no answer within its own bound
+// (the engine is slow: a loaded machine, a long compaction) is tried
+// again, for up to singleNodePatience; any other error is returned at
+// once. (Before, a single node's open gave up after the first attempt's
+// second, and a server under load failed to start: the board's browser
+// tests on a loaded machine saw "open bucket "oauth": context deadline
+// exceeded".)
 func (e *Engine) retry(ctx context.Context, what string, fn func(context.Context) error) error {
 	if !e.opts.clustered() {
 		// One attempt, bounded by ctx (and the client's own timeout), not
@@ -62,9 +73,16 @@ func (e *Engine) retry(ctx context.Context, what string, fn func(context.Context
 		err := fn(actx)
 		cancel()
 		attempt = min(2*attempt, publishTimeout)
-		if err == nil || !e.opts.clustered() || !notYet(err) {
+		again := notYet(err)
+		if !e.opts.clustered() {
+			again = noAnswer(ctx, err) && clock.Since(r, start) < singleNodePatience
+		}
+		if err == nil || !again {
 			if err == nil && clock.Since(r, start) >= progressEvery {
 				e.log.Info("the JetStream cluster answers", "waited_for", what, "took", clock.Since(r, start).Round(time.Millisecond))
+			}
+			if err != nil && !e.opts.clustered() && noAnswer(ctx, err) {
+				return fmt.Errorf("no answer from the engine for %v, waiting for %s: %w", clock.Since(r, start).Round(time.Second), what, err)
 			}
 			return err
 		}
@@ -73,7 +91,11 @@ func (e *Engine) retry(ctx context.Context, what string, fn func(context.Context
 		}
 		if clock.Since(r, logged) >= progressEvery {
 			logged = r.Now()
-			e.log.Info("waiting for the JetStream cluster", "for", what, "waited", clock.Since(r, start).Round(time.Second), "cluster", e.progress(), "last_error", err)
+			if e.opts.clustered() {
+				e.log.Info("waiting for the JetStream cluster", "for", what, "waited", clock.Since(r, start).Round(time.Second), "cluster", e.progress(), "last_error", err)
+			} else {
+				e.log.Warn("the engine is slow to answer", "for", what, "waited", clock.Since(r, start).Round(time.Second), "last_error", err)
+			}
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -83,6 +105,12 @@ func (e *Engine) retry(ctx context.Context, what string, fn func(context.Context
 		t.Stop()
 		backoff = min(2*backoff, time.Second)
 	}
+}
+
+// noAnswer reports whether err is an attempt's own bound running out
+// while ctx, the caller's, has not: no answer yet, rather than a refusal.
+func noAnswer(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout))
 }
 
 // notYet reports whether err means the cluster cannot answer yet but

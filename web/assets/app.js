@@ -97,7 +97,7 @@ async function tokenRequest(tenantId, form) {
 function keep(app, t) {
   const id = t.id_token ? claims(t.id_token) : session.idClaims;
   session = { app, access: t.access_token, refresh: t.refresh_token, idToken: t.id_token || session.idToken, idClaims: id,
-    expires: Date.now() + (t.expires_in - 60) * 1000 };
+    expires: Date.now() + (t.expires_in - 60) * 1000, exp: claims(t.access_token).exp * 1000 };
   save();
 }
 
@@ -119,9 +119,15 @@ async function completeSignIn() {
   keep(p.app, t);
 }
 
+// token is the access token, refreshed when it is about to expire: by
+// this browser's clock since it was issued, and in dev mode also by the
+// server's clock, which the dev clock moves (past the token's life, the
+// server refuses it while this browser's clock says it is fresh). force
+// refreshes it anyway: the server said it expired.
 let refreshing = null;
-async function token() {
-  if (Date.now() < session.expires) return session.access;
+async function token(force) {
+  const stale = Date.now() >= session.expires || (clockBase && serverNow() >= session.exp - 60000);
+  if (!force && !stale && !refreshing) return session.access;
   refreshing ||= tokenRequest(session.app.tenantId, { grant_type: 'refresh_token', client_id: session.app.clientId, refresh_token: session.refresh })
     .then((t) => keep(session.app, t))
     .catch((e) => { sessionStorage.removeItem(STORE); location.reload(); throw e; }) // the sign-in ended: sign in again
@@ -130,10 +136,11 @@ async function token() {
   return session.access;
 }
 
-async function api(path, method = 'GET', body) {
-  const opts = { method, headers: { Authorization: 'Bearer ' + await token() } };
+async function api(path, method = 'GET', body, retried) {
+  const opts = { method, headers: { Authorization: 'Bearer ' + await token(retried) } };
   if (body !== undefined) { opts.headers['Content-Type'] = 'application/json'; opts.body = JSON.stringify(body); }
   const r = await fetch(path, opts);
+  if (r.status === 401 && !retried && session.refresh) return api(path, method, body, true); // expired by the server's clock: once more, refreshed
   const text = await r.text();
   const data = text ? JSON.parse(text) : {};
   if (!r.ok) throw new Error((data.error && data.error.message) || r.statusText);
@@ -183,13 +190,22 @@ function show(p, changed) {
   if (changed && openFor === p.id) refreshExplain();
 }
 
+// listing counts the loads of the list and the filter's edits: only the
+// newest load, started after the last edit, may show what it got. Each
+// pause in typing can start a load, and their answers can come back in any
+// order, or after the next edit; one shown late would replace the filtered
+// rows (and the focus in them) with stale ones.
+let listing = 0;
+
 async function loadPeople(append) {
+  const gen = ++listing, current = () => gen === listing;
   const f = $('filter').value.trim().replace(/'/g, "''");
   let path = nextLink && append ? nextLink.slice(nextLink.indexOf('/v1.0/')) :
     '/v1.0/users?$top=100&$select=id,displayName,userPrincipalName' + (f ? '&$filter=' + encodeURIComponent(`startswith(displayName,'${f}') or startswith(userPrincipalName,'${f}')`) : '');
   $('people-error').hidden = true;
   try {
     const page = await api(path);
+    if (!current()) return;
     if (!append) { rows.clear(); $('people-rows').replaceChildren(); }
     for (const u of page.value) {
       const tr = row(u);
@@ -201,10 +217,12 @@ async function loadPeople(append) {
     const ids = [...rows.keys()];
     if (ids.length) {
       const got = await api('/v1.0/communications/getPresencesByUserId', 'POST', { ids: ids.slice(0, 650) });
+      if (!current()) return;
       for (const p of got.value) show(p, false);
     }
     watch();
   } catch (e) {
+    if (!current()) return;
     $('people-error').textContent = 'Could not list people: ' + e.message;
     $('people-error').hidden = false;
   }
@@ -212,10 +230,13 @@ async function loadPeople(append) {
 
 // watch opens the live stream for the listed users (and me), resuming
 // from the last event after a token refresh.
-async function watch() {
+async function watch(refresh) {
+  const tok = await token(refresh);
+  // Closed after the await: two watches started together (a reload of the
+  // list while a token is refreshed) leave one stream, not two.
   if (stream) stream.close();
   const ids = [...new Set([session.idClaims.oid, ...rows.keys()])].slice(0, 650);
-  const q = new URLSearchParams({ ids: ids.join(','), access_token: await token() });
+  const q = new URLSearchParams({ ids: ids.join(','), access_token: tok });
   if (lastEventId) q.set('lastEventId', lastEventId);
   const s = new EventSource('/presenced/v1/stream?' + q);
   stream = s;
@@ -223,7 +244,11 @@ async function watch() {
   s.addEventListener('presence', onPresence);
   s.addEventListener('reset', onPresence);
   s.addEventListener('removed', (ev) => { const r = rows.get(JSON.parse(ev.data).id); if (r) r.tr.remove(); });
-  s.addEventListener('end', () => { s.close(); if (stream === s) setTimeout(watch, 200); });
+  s.addEventListener('end', (ev) => {
+    s.close();
+    const why = JSON.parse(ev.data || '{}').reason;
+    if (stream === s) setTimeout(() => watch(why === 'tokenExpired'), 200);
+  });
   s.addEventListener('open', () => { $('live').textContent = 'Live: changes appear as they happen.'; });
   s.onerror = () => {
     $('live').textContent = 'Reconnecting…';
@@ -232,13 +257,16 @@ async function watch() {
 }
 
 // ---- my presence
+let mySessions = 0; // counts the reads of my sessions: only the newest is shown
 async function showMine(p, changed) {
   $('my-badge').replaceChildren(badge(p));
   $('my-status').textContent = (p.activity !== p.availability ? '(' + say(p.activity) + ')' : '') +
     (p.statusMessage ? ' · “' + p.statusMessage.message.content + '”' : '');
   if (changed) announce('You now appear as ' + say(p.availability));
+  const gen = ++mySessions;
   try {
     const e = await api('/presenced/v1/me/presence/explain');
+    if (gen !== mySessions) return; // a newer change asked again: its answer is the one to show
     const list = $('my-sessions');
     list.replaceChildren(...e.sessions.map((s) => el('li', {}, sessionText(s))));
     if (!e.sessions.length) list.replaceChildren(el('li', { text: 'No session: no application has set your presence, so you appear offline.' }));
@@ -280,11 +308,14 @@ async function openExplain(id, from) {
   await refreshExplain();
 }
 
+let explaining = 0; // counts the reads of the explanation: only the newest is shown
 async function refreshExplain() {
   if (!openFor) return;
+  const gen = ++explaining, current = () => gen === explaining && openFor !== null;
   const path = openFor === session.idClaims.oid ? '/presenced/v1/me/presence/explain' : '/presenced/v1/users/' + openFor + '/presence/explain';
   let e;
-  try { e = await api(path); } catch (err) { $('explain-body').replaceChildren(el('p', { class: 'error', text: err.message })); return; }
+  try { e = await api(path); } catch (err) { if (current()) $('explain-body').replaceChildren(el('p', { class: 'error', text: err.message })); return; }
+  if (!current()) return;
   $('explain-h').textContent = 'Why is ' + e.displayName + ' ' + say(e.presence.availability) + '?';
   const body = [
     el('p', {}, badge(e.presence), ' ', say(e.presence.activity), el('span', { class: 'small', text: ' at ' + fmtTime(e.dateTime) })),
@@ -381,7 +412,11 @@ async function start() {
   });
   $('status-clear').addEventListener('click', () => { $('status-text').value = ''; mine('setStatusMessage', { statusMessage: { message: { content: '', contentType: 'text' } } }); });
   let debounce;
-  $('filter').addEventListener('input', () => { clearTimeout(debounce); debounce = setTimeout(() => { lastEventId = ''; loadPeople(false); }, 250); });
+  $('filter').addEventListener('input', () => {
+    listing++; // what is loading was asked for another filter: it shows nothing
+    clearTimeout(debounce);
+    debounce = setTimeout(() => { lastEventId = ''; loadPeople(false); }, 250);
+  });
   $('more').addEventListener('click', () => loadPeople(true));
   try {
     showMine(await api('/v1.0/me/presence'), false);
