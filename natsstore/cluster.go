@@ -53,13 +53,6 @@ var singleNodePatience = time.Minute
 // tests on a loaded machine saw "open bucket "oauth": context deadline
 // exceeded".)
 func (e *Engine) retry(ctx context.Context, what string, fn func(context.Context) error) error {
-	if !e.opts.clustered() {
-		// One attempt, bounded by ctx (and the client's own timeout), not
-		// by the first of a cluster's short attempts below: on a busy
-		// machine the embedded node can take more than a second to create
-		// a bucket, and a single node that gave up then failed to start.
-		return fn(ctx)
-	}
 	r := clock.Real{}
 	start, logged := r.Now(), r.Now()
 	backoff := 50 * time.Millisecond
