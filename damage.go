@@ -75,3 +75,13 @@ func (s *Server) checkEngine(ctx context.Context) error {
 	}
 	return nil
 }
+
+// The temporary files of the saves into the data directory (the saved
+// cache, the saved directory, the engine's manifest): atomicfile.Write
+// names them so, and a start removes those a kill -9 left.
+const (
+	cacheTempPattern     = ".cache-*"
+	directoryTempPattern = ".directory-*"
+)
+
+var savePatterns = []string{cacheTempPattern, directoryTempPattern, natsstore.ManifestTempPattern}

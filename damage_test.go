@@ -124,6 +124,10 @@ func TestDamagedEngineFilesAreReportedAndRefused(t *testing.T) {
 			if noCache == nil && len(rec.at(slog.LevelWarn, "the engine lost data: the saved cache is not used")) != 1 {
 				t.Errorf("the saved cache was not left aside: %q", rec.lines)
 			}
+			// So may the directory saved at the stop: not used either.
+			if len(rec.at(slog.LevelWarn, "the engine lost data: the saved directory is not used")) != 1 {
+				t.Errorf("the saved directory was not left aside: %q", rec.lines)
+			}
 			if err := srv.Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
 			}

@@ -61,9 +61,33 @@ func BenchmarkScale(b *testing.B) {
 	if f := flag.Lookup("test.benchtime"); f != nil && f.Value.String() != "1x" {
 		b.Fatal("BenchmarkScale measures one run: use -benchtime 1x (and -timeout 0)")
 	}
-	n := scaleUsers(b)
+	sizes := scaleSizes(b)
+	if len(sizes) == 1 {
+		scaleOne(b, sizes[0], os.Getenv(scaleKeepEnv))
+		return
+	}
+	// Several sizes (issue #16 point 6): each in a sub-benchmark of its
+	// own, one after the other, then the table of how each figure grows.
+	var curve []scaleFigures
+	for _, n := range sizes {
+		keep := os.Getenv(scaleKeepEnv)
+		if keep != "" {
+			keep = filepath.Join(keep, fmt.Sprintf("users=%d", n))
+		}
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			if f, ok := scaleOne(b, n, keep); ok {
+				curve = append(curve, f)
+			}
+		})
+	}
+	scaleCurveTable(os.Stderr, curve)
+}
+
+// scaleOne is BenchmarkScale at n users, working in keep when it is set.
+// ok says whether the process part ran (-bench may leave it out).
+func scaleOne(b *testing.B, n int, keep string) (f scaleFigures, ok bool) {
 	work := b.TempDir()
-	if keep := os.Getenv(scaleKeepEnv); keep != "" {
+	if keep != "" {
 		// Kept for profiling afterwards: directory.json, data/ and the
 		// binary, ready for "presenced serve --directory … --data …".
 		if ents, err := os.ReadDir(keep); err == nil && len(ents) > 0 {
@@ -84,7 +108,8 @@ func BenchmarkScale(b *testing.B) {
 
 	b.Run("directory", func(b *testing.B) { scaleDirectoryHeap(b, dirFile, n) })
 	b.Run("core", func(b *testing.B) { scaleCoreHeap(b, n) })
-	b.Run("process", func(b *testing.B) { scaleProcess(b, work, dirFile, n) })
+	b.Run("process", func(b *testing.B) { f, ok = scaleProcess(b, work, dirFile, n), true })
+	return f, ok
 }
 
 const (
@@ -92,16 +117,31 @@ const (
 	scaleKeepEnv = "PRESENCED_SCALE_KEEP" // a directory to work in and keep
 )
 
+// scaleUsers is the one number of users PRESENCED_SCALE_USERS names.
 func scaleUsers(b *testing.B) int {
+	sizes := scaleSizes(b)
+	if len(sizes) != 1 {
+		b.Fatalf("%s: this benchmark takes one number of users", scaleEnv)
+	}
+	return sizes[0]
+}
+
+// scaleSizes is PRESENCED_SCALE_USERS: a number of users (default
+// 1,000,000) or several, comma-separated ("10000,100000,1000000").
+func scaleSizes(b *testing.B) []int {
 	s := os.Getenv(scaleEnv)
 	if s == "" {
-		return 1_000_000
+		return []int{1_000_000}
 	}
-	n, err := strconv.Atoi(strings.ReplaceAll(s, "_", ""))
-	if err != nil || n < 1000 {
-		b.Fatalf("%s=%q: want a number of users ≥ 1000", scaleEnv, s)
+	var sizes []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.ReplaceAll(strings.TrimSpace(f), "_", ""))
+		if err != nil || n < 1000 {
+			b.Fatalf("%s=%q: want a number of users ≥ 1000, or several separated by commas", scaleEnv, s)
+		}
+		sizes = append(sizes, n)
 	}
-	return n
+	return sizes
 }
 
 func scaleLog(format string, args ...any) {
@@ -328,11 +368,18 @@ var gcLine = regexp.MustCompile(`^gc (\d+) @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB 
 
 func startScaleChild(b *testing.B, bin, dirFile, dataDir, addr string) *scaleChild {
 	b.Helper()
+	return startScaleChildEnv(b, bin, dirFile, dataDir, addr, nil)
+}
+
+// startScaleChildEnv is startScaleChild with env added to the server's
+// environment (GOGC=…, PRESENCED_MEMORY_LIMIT=…).
+func startScaleChildEnv(b *testing.B, bin, dirFile, dataDir, addr string, env []string) *scaleChild {
+	b.Helper()
 	c := &scaleChild{exited: make(chan error, 1)}
 	c.cmd = exec.Command(bin, "serve", "--directory", dirFile, "--data", dataDir, "--addr", addr, "--log-level", "info", "--debug-addr", "127.0.0.1:0",
 		// The load measures the server, not Graph's per-application budget.
 		"--throttle-requests", "0")
-	c.cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+	c.cmd.Env = append(append(os.Environ(), env...), "GODEBUG=gctrace=1")
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -472,15 +519,16 @@ func (c *scaleChild) stop(b *testing.B) time.Duration {
 }
 
 // heapProfile collects garbage in the child, logs its exact live heap and
-// the allocation sites holding most of it (go tool pprof -top), and keeps
-// the profile in dir.
-func (c *scaleChild) heapProfile(b *testing.B, dir, label string, n int) {
+// the allocation sites holding most of it (go tool pprof -top), keeps
+// the profile in dir, and returns the live heap in bytes (0 without a
+// profiler).
+func (c *scaleChild) heapProfile(b *testing.B, dir, label string, n int) float64 {
 	c.mu.Lock()
 	base := c.pprof
 	c.mu.Unlock()
 	if base == "" {
 		scaleLog("no profiler URL in the server's log; heap profile %s skipped", label)
-		return
+		return 0
 	}
 	get := func(q string) []byte {
 		resp, err := http.Get(base + "heap?" + q)
@@ -519,6 +567,7 @@ func (c *scaleChild) heapProfile(b *testing.B, dir, label string, n int) {
 	for _, l := range lines[from:] {
 		scaleLog("  %s", l)
 	}
+	return alloc
 }
 
 func (c *scaleChild) memLine(b *testing.B, what string) (rss int64) {
@@ -618,7 +667,7 @@ func (l latStats) String() string {
 	return fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", ms(l.p50), ms(l.p99), ms(l.max))
 }
 
-func scaleProcess(b *testing.B, work, dirFile string, n int) {
+func scaleProcess(b *testing.B, work, dirFile string, n int) scaleFigures {
 	bin := filepath.Join(work, "presenced")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
@@ -671,8 +720,10 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	}
 	liveWritten, _, _, _ := srv.heap()
 	srv.heapProfile(b, work, "after-writes", n)
+	ratios, bareRate := scaleWriteRatio(b, hc, bin, base, tok, n)
 
 	// Restart on the same data and address (tokens stay valid).
+	prepare(n, 20)
 	stopTook := srv.stop(b)
 	hc.CloseIdleConnections()
 	scaleLog("SIGTERM → exit in %v", stopTook.Round(time.Millisecond))
@@ -840,12 +891,15 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) {
 	b.ReportMetric(crashes[1].listen.Seconds(), "restart-crash-warmup-listen-s")
 	b.ReportMetric(ms(crashes[1].first.p99), "restart-crash-warmup-first-second-p99-ms")
 
+	b.ReportMetric(median(ratios), "setPresence-pct-of-bare")
+
 	met := func(ok bool) string {
 		if ok {
 			return "met"
 		}
 		return "NOT met"
 	}
+	defer scaleLog("load average: %s", loadAverage())
 	fmt.Fprintf(os.Stderr, `
 === presenced at %d users (2 live sessions each), one process ===
 memory per user, total (RSS / users):          %6.0f B   target ≤ 1024 B: %s
@@ -863,4 +917,7 @@ getPresencesByUserId, 650 ids, 1 client:   cold %s; warm %s   target p99 < 10 ms
 		idleCold, idleWarm, met(max(idleCold, idleWarm) < 2),
 		cold, warm, met(cold.p99 < 10*time.Millisecond), met(warm.p99 < 10*time.Millisecond),
 		cold1, warm1, met(cold1.p99 < 10*time.Millisecond), met(warm1.p99 < 10*time.Millisecond))
+	return scaleFigures{n: n, rss: total, rssAboveEmpty: perUser(rssAfter[1]-rssEmpty, n), liveHeap: liveWritten * 1e6 / float64(n),
+		restartServe: served, savedListen: fromSaved.listen, savedCPU: fromSaved.cpuListen,
+		writeRate: writeRate, bareRate: bareRate, ratios: ratios, warm1: warm1, warm16: warm, savedFirst: fromSaved.first}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/dirstore"
 	"github.com/presenced/presenced/graphapi"
+	"github.com/presenced/presenced/internal/atomicfile"
 	"github.com/presenced/presenced/internal/dirlock"
 	"github.com/presenced/presenced/mailbox"
 	"github.com/presenced/presenced/natsstore"
@@ -95,6 +96,12 @@ type Config struct {
 	// single node, 3 and natsstore.DefaultPartitions in a cluster. A node
 	// started with other values than the stored ones is refused.
 	Replicas, Partitions int
+	// BalanceLeaders is how often a node of an embedded cluster looks
+	// whether it leads at least two presence partitions more than another
+	// node, and if two looks in a row say so hands one over (cluster.go):
+	// 0 never (the default here; `presenced serve` looks every
+	// DefaultBalanceLeaders).
+	BalanceLeaders time.Duration
 	// IssuerCAFile is a PEM file of CA certificates trusted, beside the
 	// system's, when fetching the discovery documents and keys of the
 	// external issuers tenants trust (an identity provider on a private
@@ -224,13 +231,16 @@ type Server struct {
 	// (warmed, or loaded and caught up), which a save needs.
 	resume        store.Resumable
 	cacheComplete atomic.Bool
-	engineLost    bool // the engine's check found data lost (damage.go)
-	engineOpen    atomic.Bool
-	noDrain       atomic.Bool // ShutdownNow
-	metricsLn     net.Listener
-	metricsHTTP   *http.Server
-	adminHTTP     *http.Server // the operator's API on the data directory's socket (serverdir.go)
-	cert          *certificate // nil: plain http
+	// dirSaved is the bucket sequence of the directory last saved
+	// (serverdirsnap.go); 0: none yet.
+	dirSaved    atomic.Uint64
+	engineLost  bool // the engine's check found data lost (damage.go)
+	engineOpen  atomic.Bool
+	noDrain     atomic.Bool // ShutdownNow
+	metricsLn   net.Listener
+	metricsHTTP *http.Server
+	adminHTTP   *http.Server // the operator's API on the data directory's socket (serverdir.go)
+	cert        *certificate // nil: plain http
 }
 
 // New checks cfg and builds a server; Start loads the directory file, opens
@@ -276,6 +286,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.lock, err = dirlock.Acquire(s.cfg.DataDir, processName()); err != nil {
 		return fmt.Errorf("presenced: %w", err)
 	}
+	// A kill -9 during a save leaves its temporary file behind; the lock
+	// says no other process is saving.
+	if gone, rerr := atomicfile.RemoveLeftovers(s.cfg.DataDir, savePatterns...); len(gone) > 0 || rerr != nil {
+		s.log.Info("removed what an interrupted save left in the data directory", "files", gone, "err", rerr)
+	}
 	if s.cert, err = newCertificate(s.cfg); err != nil {
 		s.lock.Release()
 		return err
@@ -290,12 +305,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		close(seedDone)
 	}
 	// So is the saved cache (read and checked; loaded once the engine
-	// and the directory are).
+	// and the directory are), and the saved directory (built; checked
+	// against the engine once it is open).
 	savedCache := s.readCache()
+	savedDir := s.readDirectory()
 	defer func() {
 		if err != nil {
 			<-seedDone
 			_, _, _ = savedCache()
+			_, _, _, _ = savedDir()
 			s.close()
 		}
 	}()
@@ -341,7 +359,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
-	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log, Resume: s.resume})
+	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log, Resume: s.resume,
+		Followed: s.metrics.Durations("cluster_follow_lag_seconds",
+			"Cluster: time from the engine storing another node's change of a user to this node's cache holding it (by the stream leader's clock and this node's: across machines it includes their difference).",
+			followLagBuckets)})
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	// ctx bounds the start only: ending it while Start runs ends what Start
 	// began; ending it after (serve's signal context at SIGTERM, a caller's
@@ -354,7 +375,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	loaded := make(chan *core.Restored, 1)
 	go func() { loaded <- s.loadCache(ctx, savedCache) }()
 	<-seedDone
-	if err := s.openDirectory(ctx, seed); err != nil {
+	if err := s.openDirectory(ctx, seed, s.savedDirectoryFor(savedDir)); err != nil {
 		<-loaded
 		return err
 	}
@@ -563,6 +584,7 @@ func (s *Server) close() {
 		if s.core != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			s.saveCache(ctx)
+			s.saveDirectory(ctx)
 			cancel()
 		}
 	}

@@ -133,7 +133,7 @@ func (s *Server) saveCache(ctx context.Context) {
 }
 
 func (s *Server) writeCacheFile(ctx context.Context, path string) (users int, err error) {
-	err = atomicfile.Write(path, ".cache-*", func(w io.Writer) error {
+	err = atomicfile.Write(path, cacheTempPattern, func(w io.Writer) error {
 		users, err = s.core.SaveSnapshot(ctx, w)
 		return err
 	})
@@ -160,6 +160,7 @@ func (s *Server) saveCachePeriodically() {
 				return
 			case <-t.C:
 				s.saveCache(s.runCtx)
+				s.saveDirectory(s.runCtx)
 			}
 		}
 	}()

@@ -153,3 +153,27 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// A save interrupted by a kill -9 leaves its temporary file in the data
+// directory; the next start removes it, and says so.
+func TestStartRemovesWhatAnInterruptedSaveLeft(t *testing.T) {
+	e := startWarmed(t, nil)
+	e.stop()
+	for _, n := range []string{".cache-1", ".directory-2", ".manifest-3"} {
+		if err := os.WriteFile(filepath.Join(e.dir, n), []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &recordLog{}
+	e.log = slog.New(rec)
+	e.boot()
+	line := waitLog(t, rec, "removed what an interrupted save left")
+	for _, n := range []string{".cache-1", ".directory-2", ".manifest-3"} {
+		if !strings.Contains(line, n) {
+			t.Fatalf("%q does not name %s", line, n)
+		}
+		if _, err := os.Stat(filepath.Join(e.dir, n)); !os.IsNotExist(err) {
+			t.Fatalf("%s still there (%v)", n, err)
+		}
+	}
+}

@@ -55,13 +55,13 @@ func readSeedFile(path string) seedFile {
 
 // openDirectory opens the directory bucket and seeds it: from the
 // directory file, from Config.Directory, or in dev mode from the demo.
-func (s *Server) openDirectory(ctx context.Context, seed seedFile) error {
+func (s *Server) openDirectory(ctx context.Context, seed seedFile, saved *dirstore.Snapshot) error {
 	start := s.cfg.Clock.Now()
 	kv, err := s.engine.Bucket(ctx, "directory")
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
-	s.dirs, err = dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: s.clock, Logger: s.log, Replicated: s.cfg.Cluster != nil})
+	s.dirs, err = dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: s.clock, Logger: s.log, Replicated: s.cfg.Cluster != nil, Snapshot: saved})
 	if err != nil {
 		return fmt.Errorf("presenced: directory: %w", err)
 	}

@@ -73,7 +73,11 @@ func (s *Server) startNotify(ctx context.Context) error {
 		if holder = c.NodeName; holder == "" {
 			holder, _ = os.Hostname()
 		}
-		if leases, err = s.engine.Leases(ctx, "leases", natsstore.LeaseOptions{Holder: holder, TTL: notifyLeaseTTL}); err != nil {
+		if leases, err = s.engine.Leases(ctx, "leases", natsstore.LeaseOptions{Holder: holder, TTL: notifyLeaseTTL,
+			// The node that leads the leases delivers nothing (notify's
+			// standby) and leads what the deliverers use: a deliverer's
+			// death then waits for no election.
+			Beside: []string{"KV_subscriptions", "CHANGES"}}); err != nil {
 			return fmt.Errorf("presenced: engine: %w", err)
 		}
 	}

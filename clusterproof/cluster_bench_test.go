@@ -5,11 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +38,12 @@ import (
 // the highest load's writes paced to each rate (bench --rate): below
 // saturation, for the cross-node visibility a machine not short of CPU
 // would see.
+//
+// With PRESENCED_CLUSTER_BENCH_PROFILE=dir each cluster node serves Go's
+// profiler, and every cluster setPresence run at the highest load takes a
+// CPU profile of each node over the run's middle, saved in dir as
+// run<N>-<row>-node<i>.pprof (go tool pprof -top dir/…; the profiler's
+// own cost is a few µs per write).
 //
 // Per run: throughput, mean and p99; the cluster's cross-node visibility
 // (bench --visibility); the CPU per request of each server process, of
@@ -68,8 +79,21 @@ func TestClusterBench(t *testing.T) {
 	top := slices.Max(clients)
 	const users = 1000
 	single := nodetest.Start(t, nodetest.Options{Single: true, DemoUsers: users})
-	cluster := nodetest.Start(t, nodetest.Options{DemoUsers: users})
+	profDir := os.Getenv("PRESENCED_CLUSTER_BENCH_PROFILE")
+	cluster := nodetest.Start(t, nodetest.Options{DemoUsers: users, Profile: profDir != ""})
 	bin := nodetest.Binary(t)
+	// The nodes even out the partitions' leaders a minute or two after a
+	// start (each looks every 30 s and hands one over after two looks
+	// agree); measure the cluster as it then runs.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		led := leadersPerNode(t, cluster)
+		if slices.Max(led)-slices.Min(led) <= 1 || time.Now().After(deadline) {
+			t.Logf("partitions led per node before the runs: %v", led)
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	const set, get = "set=1,get=0,many=0", "set=0,get=1,many=0"
 	var rows []benchRow
 	for _, n := range clients {
@@ -101,7 +125,17 @@ func TestClusterBench(t *testing.T) {
 			case "cluster-via-node-0":
 				c, urls = cluster, cluster.Nodes[:1]
 			}
+			var prof func()
+			if profDir != "" && c == cluster && r.mix == set && r.clients == top {
+				prof = profileNodes(t, c, profDir, fmt.Sprintf("run%d-%s-%d", run+1, r.name, int(r.rate)), duration)
+			}
 			f := benchOnce(t, bin, c, urls, r, users, duration)
+			if c == cluster {
+				f.leaders = leadersPerNode(t, cluster)
+			}
+			if prof != nil {
+				prof()
+			}
 			results[r] = append(results[r], f)
 			t.Logf("run %d, %s: %s", run+1, r, f)
 		}
@@ -122,6 +156,8 @@ func TestClusterBench(t *testing.T) {
 				line += fmt.Sprintf(", node %d %s µs", i, spread(fs, func(f benchFigures) float64 { return f.nodeCPU[i].Seconds() * 1e6 }, "%.0f"))
 			}
 			line += ", visibility p99 " + spread(fs, func(f benchFigures) float64 { return f.visP99.Seconds() * 1e3 }, "%.1f") + " ms"
+			line += ", cached by the other nodes p50 " + spread(fs, func(f benchFigures) float64 { return f.followP50.Seconds() * 1e3 }, "%.2f") +
+				" ms, p99 " + spread(fs, func(f benchFigures) float64 { return f.followP99.Seconds() * 1e3 }, "%.1f") + " ms"
 		}
 		t.Log(line)
 	}
@@ -161,6 +197,12 @@ type benchFigures struct {
 	visFirstErr string
 	visReadP99  time.Duration // the probe's own GETs
 	visFirst    int64         // samples the first GET showed
+	// The followers' own measure (presenced_cluster_follow_lag_seconds,
+	// every node's): from the engine storing a change to another node's
+	// cache holding it, for every change of the run, not a probe's.
+	followP50, followP99 time.Duration
+	followN              float64
+	leaders              []int // partitions each node led at the end (a cluster)
 }
 
 // cpuPerReq is every node's CPU together, per request.
@@ -178,9 +220,15 @@ func (f benchFigures) String() string {
 		s += fmt.Sprintf("node %d %.0f, ", i, c.Seconds()*1e6)
 	}
 	s += fmt.Sprintf("client %.0f), others %.2f cores, load %.1f", f.clientCPU.Seconds()*1e6, f.otherCores, f.load)
+	if f.leaders != nil {
+		s += fmt.Sprintf(", partitions led per node %v", f.leaders)
+	}
 	if f.visSamples > 0 || f.visErrors > 0 {
 		s += fmt.Sprintf(", visibility p99 %.1f ms (%d samples, %d shown by the first GET, the probe's GETs p99 %.1f ms; %d not seen, %d failed %s)",
 			f.visP99.Seconds()*1e3, f.visSamples, f.visFirst, f.visReadP99.Seconds()*1e3, f.visMissed, f.visErrors, f.visFirstErr)
+	}
+	if f.followN > 0 {
+		s += fmt.Sprintf(", cached by the other nodes p50 %.2f ms, p99 %.1f ms (%.0f changes)", f.followP50.Seconds()*1e3, f.followP99.Seconds()*1e3, f.followN)
 	}
 	return s
 }
@@ -211,11 +259,13 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	lagsBefore := followLags(t, c)
 	before, busyBefore, start := cpu(), machineBusy(t), time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("presenced %s: %v\n%s", strings.Join(args, " "), err, errb.String())
 	}
 	after, busyAfter, wall := cpu(), machineBusy(t), time.Since(start)
+	lags := followLags(t, c)
 	var rep loadgen.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("bench's report: %v\n%s", err, out.String())
@@ -234,10 +284,16 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 		}
 		f.clientCPU = client / n
 	}
+	if lagsBefore != nil {
+		for i := range lags {
+			lags[i].Count -= lagsBefore[i].Count
+		}
+		f.followN = lags[len(lags)-1].Count
+		f.followP50, f.followP99 = quantile(lags, 0.50), quantile(lags, 0.99)
+	}
 	if v := rep.Visibility; v != nil {
 		f.visP99, f.visSamples, f.visMissed = v.Latency.P99, v.Samples, v.NotSeen
 		f.visErrors, f.visFirstErr = v.Errors, v.FirstError
-		f.visReadP99, f.visFirst = v.Reads.P99, v.FirstRead
 		f.visReadP99, f.visFirst = v.Reads.P99, v.FirstRead
 	}
 	return f
@@ -299,4 +355,125 @@ func loadAverage() string {
 	}
 	f := strings.Fields(string(raw))
 	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// profileNodes starts a CPU profile of each of c's nodes over the middle
+// of a run of d (from d/5 for 3d/5, leaving out the clients' start and
+// end), and returns a func that waits for them and saves each as
+// dir/name-node<i>.pprof.
+func profileNodes(t *testing.T, c *nodetest.Cluster, dir, name string, d time.Duration) (wait func()) {
+	t.Helper()
+	secs := max(1, int(d.Seconds()*3/5))
+	var wg sync.WaitGroup
+	for i, n := range c.Nodes {
+		wg.Go(func() {
+			time.Sleep(d / 5)
+			resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", n.DebugURL, secs))
+			if err != nil {
+				t.Errorf("profile of %s: %v", n.Name, err)
+				return
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("%s: %s", resp.Status, raw)
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-node%d.pprof", name, i)), raw, 0o644)
+			}
+			if err != nil {
+				t.Errorf("profile of %s: %v", n.Name, err)
+			}
+		})
+	}
+	return wg.Wait
+}
+
+// followLags is presenced_cluster_follow_lag_seconds' buckets of c's
+// nodes added together, or nil for a single node (which follows no one).
+func followLags(t *testing.T, c *nodetest.Cluster) []nodetest.Bucket {
+	t.Helper()
+	if len(c.Nodes) < 2 {
+		return nil
+	}
+	var sum []nodetest.Bucket
+	for _, n := range c.Nodes {
+		bs, err := n.Histogram(context.Background(), "presenced_cluster_follow_lag_seconds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum == nil {
+			sum = bs
+			continue
+		}
+		if len(bs) != len(sum) {
+			t.Fatalf("%s: %d buckets, another node %d", n.Name, len(bs), len(sum))
+		}
+		for i := range bs {
+			sum[i].Count += bs[i].Count
+		}
+	}
+	return sum
+}
+
+// quantile is the q-quantile of a histogram's cumulative buckets (+Inf
+// last), interpolated linearly within its bucket as Prometheus's
+// histogram_quantile does; past the last finite bound, that bound.
+func quantile(bs []nodetest.Bucket, q float64) time.Duration {
+	total := bs[len(bs)-1].Count
+	if total <= 0 {
+		return 0
+	}
+	rank, lo, below := q*total, 0.0, 0.0
+	for _, b := range bs {
+		if b.Count >= rank {
+			if math.IsInf(b.Le, 1) {
+				return time.Duration(lo * float64(time.Second))
+			}
+			v := lo + (b.Le-lo)*(rank-below)/max(b.Count-below, 1e-9)
+			return time.Duration(v * float64(time.Second))
+		}
+		lo, below = b.Le, b.Count
+	}
+	return time.Duration(lo * float64(time.Second))
+}
+
+// quantile reads a Prometheus histogram as histogram_quantile does.
+func TestQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	bs := []nodetest.Bucket{{Le: .001, Count: 50}, {Le: .01, Count: 90}, {Le: .1, Count: 100}, {Le: inf, Count: 100}}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, time.Millisecond}, {0.25, 500 * time.Microsecond}, {0.7, 5500 * time.Microsecond}, {0.99, 91 * time.Millisecond}} {
+		if got := quantile(bs, c.q); (got - c.want).Abs() > time.Microsecond {
+			t.Errorf("q %v: %v, want %v", c.q, got, c.want)
+		}
+	}
+	if got := quantile([]nodetest.Bucket{{Le: .001, Count: 1}, {Le: inf, Count: 10}}, 0.99); got != time.Millisecond {
+		t.Errorf("past the last bound: %v, want its bound 1ms", got)
+	}
+	if got := quantile([]nodetest.Bucket{{Le: inf}}, 0.99); got != 0 {
+		t.Errorf("empty: %v", got)
+	}
+}
+
+// leadersPerNode is how many presence partitions each of c's nodes leads.
+func leadersPerNode(t *testing.T, c *nodetest.Cluster) []int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leaders, err := c.Leaders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := make([]int, len(c.Nodes))
+	for _, l := range leaders {
+		for i, n := range c.Nodes {
+			if n.Name == l {
+				led[i]++
+			}
+		}
+	}
+	return led
 }

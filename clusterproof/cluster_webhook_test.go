@@ -18,10 +18,14 @@ const (
 	// hookUsers are the users the webhook test's subscription names, and
 	// hookWriters how many write them, each a change every hookEvery
 	// (~60 changes a second in all: a stream, not a flood, on the shared
-	// 2-core machine).
+	// 2-core machine). One writer per user: a write to a partition the
+	// dead node led waits for JetStream's election (4–9 s), and a writer
+	// of several users would hold back the others' changes meanwhile —
+	// the receiver's wait would then time the partitions' election, not
+	// the takeover.
 	hookUsers   = 30
-	hookWriters = 3
-	hookEvery   = 50 * time.Millisecond
+	hookWriters = hookUsers
+	hookEvery   = 500 * time.Millisecond
 	// subscriptionsMetric is what a node reports of the webhook
 	// subscriptions it delivers (docs/operating.md).
 	subscriptionsMetric = "presenced_subscriptions"
@@ -281,8 +285,9 @@ func timesOf(ts []time.Time) []string {
 }
 
 // ledBy are the streams other than the presence partitions that node n
-// leads: a takeover waits for new leaders of those it needs (the leases,
-// the subscriptions and their positions, the change log).
+// leads, and how many partitions: a takeover waits for new leaders of those
+// it needs (the leases, the subscriptions and their positions, the change
+// log), and the changes of a partition's users for its new leader.
 func ledBy(t *testing.T, c *nodetest.Cluster, n *nodetest.Node) []string {
 	t.Helper()
 	leaders, err := c.StreamLeaders(context.Background(), "")
@@ -290,11 +295,16 @@ func ledBy(t *testing.T, c *nodetest.Cluster, n *nodetest.Node) []string {
 		t.Fatal(err)
 	}
 	var led []string
+	partitions := 0
 	for s, l := range leaders {
-		if l == n.Name && !strings.HasPrefix(s, "KV_presence") {
+		switch {
+		case l != n.Name:
+		case strings.HasPrefix(s, "KV_presence"):
+			partitions++
+		default:
 			led = append(led, s)
 		}
 	}
 	slices.Sort(led)
-	return led
+	return append(led, fmt.Sprintf("%d presence partitions", partitions))
 }

@@ -84,6 +84,13 @@ type Options struct {
 	// saved with the positions it reflects and caught up from them after
 	// a restart (resume.go); usually KV itself, or what KV decorates.
 	Resume store.Resumable
+	// Followed, if set, is told of each change another node made as the
+	// follower caches it (Follow): the time from the engine storing it
+	// (store.Change.Stored, the stream leader's clock) to now, by the
+	// real clock — how long the change took to become visible in this
+	// node's cache. Measured across machines it includes their clocks'
+	// difference. It must not block (it runs under the shard's lock).
+	Followed func(lag time.Duration)
 }
 
 // Core is safe for concurrent use.
@@ -100,6 +107,8 @@ type Core struct {
 	subMu  sync.RWMutex
 	subs   []func(Snapshot)
 	writes []func(Snapshot)
+	// followed is Options.Followed; nil if none.
+	followed func(time.Duration)
 }
 
 // entry is a cached user in one immutable string: the engine revision as
@@ -137,7 +146,7 @@ func New(o Options) *Core {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Core{kv: o.KV, resume: o.Resume, clock: o.Clock, users: o.Users, log: log, seed: maphash.MakeSeed()}
+	return &Core{kv: o.KV, resume: o.Resume, clock: o.Clock, users: o.Users, log: log, seed: maphash.MakeSeed(), followed: o.Followed}
 }
 
 // OnChange registers f to be called after every change of a user's stored

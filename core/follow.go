@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
@@ -57,6 +58,9 @@ type change struct {
 	early  bool
 	cached bool  // the user was cached before it
 	prev   entry // what it replaced, when a report needs it
+	// stored is when the engine stored it (store.Change.Stored), for
+	// Options.Followed; zero if not from the Watch or not known.
+	stored time.Time
 }
 
 // queue holds a shard's changes waiting for its write lock.
@@ -161,6 +165,9 @@ func (c *Core) cacheChange(sh *shard, ch *change) bool {
 	}
 	ch.cached = cached
 	sh.set(ch.u, ch.e)
+	if c.followed != nil && !ch.stored.IsZero() {
+		c.followed(clock.Since(clock.Real{}, ch.stored))
+	}
 	return true
 }
 
@@ -401,7 +408,7 @@ func (c *Core) follow(ch store.Change) {
 		return // this node's own write, already cached: not decoded again
 	}
 	x, err := c.decodeChange(u, ch.Revision, ch.Value, ch.Deleted, true)
-	x.next = !ch.Skipped
+	x.next, x.stored = !ch.Skipped, ch.Stored
 	if err != nil {
 		c.log.Error("cache: a changed user's facts cannot be read; reads of the user answer what was cached before", "user", u.UserID, "err", err)
 		return

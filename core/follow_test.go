@@ -393,3 +393,64 @@ func TestFollowRestartsAFailedWatch(t *testing.T) {
 		t.Fatalf("heard %v; want the two changes after alice was cached, once each", heard)
 	}
 }
+
+// Options.Followed is told, on each node that caches another node's
+// change from the engine, how long after its storing that was; the
+// writer's own change (cached when acknowledged) is not counted.
+func TestFollowReportsHowLateAnotherNodesChangeWasCached(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	cl := enginetest.StartCluster(t, 3, natsstore.Options{Replicas: 3, Partitions: 3})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	var (
+		mu   sync.Mutex
+		lags [3][]time.Duration
+	)
+	var cores []*core.Core
+	for i := range cl.Len() {
+		kv, err := cl.Node(i).Partitioned(ctx, "presence")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := core.New(core.Options{KV: kv, Clock: clock.Real{}, Logger: quietLog, Followed: func(d time.Duration) {
+			mu.Lock()
+			lags[i] = append(lags[i], d)
+			mu.Unlock()
+		}})
+		f, err := c.Follow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { f.Run(ctx) })
+		cores = append(cores, c)
+	}
+	const writes = 3
+	for k := range writes {
+		start := time.Now()
+		if _, _, err := cores[0].Do(ctx, alice, set(fmt.Sprintf("s%d", k), "Busy", "InACall")); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < 3; i++ {
+			waitFor(t, fmt.Sprintf("node %d caches write %d", i, k), func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(lags[i]) == k+1
+			})
+		}
+		mu.Lock()
+		for i := 1; i < 3; i++ {
+			if d := lags[i][k]; d < 0 || d > time.Since(start) {
+				t.Errorf("node %d, write %d: lag %v, not between 0 and the %v since the write began", i, k, d, time.Since(start))
+			}
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lags[0]) != 0 {
+		t.Errorf("the writer reported %d lags of its own writes, want none", len(lags[0]))
+	}
+}

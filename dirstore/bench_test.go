@@ -194,3 +194,77 @@ func BenchmarkCreateUser(b *testing.B) {
 	s.Directory().WaitFolds()
 	b.ReportMetric(float64(int64(heapNow())-int64(h0))/float64(made), "heap-B/created-user")
 }
+
+// BenchmarkOpenSaved opens a directory of N users (PRESENCED_IMPORT_USERS,
+// default 100,000) from its engine, as a restart did, and from its saved
+// file (read, checked and built, then checked against the engine), both in
+// each iteration so that their ratio is of the same run; the save's time
+// and size are reported too.
+//
+//	PRESENCED_IMPORT_USERS=1000000 go test -run '^$' -bench OpenSaved -benchtime 3x -timeout 0 ./dirstore/
+func BenchmarkOpenSaved(b *testing.B) {
+	n := importUsers(b)
+	f := directory.DemoFile(0)
+	for i := range n {
+		f.Users = append(f.Users, benchUser(i))
+	}
+	ctx := context.Background()
+	eng, err := natsstore.Open(ctx, natsstore.Options{Dir: b.TempDir(), Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	kv, err := eng.Bucket(ctx, "directory")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: clock.Real{}, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Import(ctx, f, &dirstore.Source{Kind: "import"}); err != nil {
+		b.Fatal(err)
+	}
+	f = nil
+	var saved bytes.Buffer
+	start := time.Now()
+	if _, _, err := s.WriteSnapshot(ctx, &saved); err != nil {
+		b.Fatal(err)
+	}
+	save := time.Since(start)
+	s.Close()
+	var fromEngine, fromFile, build time.Duration
+	for b.Loop() {
+		runtime.GC()
+		start := time.Now()
+		e, err := dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: clock.Real{}, Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fromEngine += time.Since(start)
+		e.Close()
+		runtime.GC()
+		start = time.Now()
+		snap, err := dirstore.DecodeSnapshot(saved.Bytes())
+		if err != nil {
+			b.Fatal(err)
+		}
+		build += time.Since(start)
+		fs, err := dirstore.Open(ctx, dirstore.Options{KV: kv.(store.SerialKV), Clock: clock.Real{}, Logger: quiet, Snapshot: snap})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fromFile += time.Since(start)
+		if fs.Directory().UserCount() != n+7 {
+			b.Fatalf("%d users from the file", fs.Directory().UserCount())
+		}
+		fs.Close()
+	}
+	k := float64(b.N)
+	b.ReportMetric(fromEngine.Seconds()/k, "engine-s")
+	b.ReportMetric(fromFile.Seconds()/k, "file-s")
+	b.ReportMetric(build.Seconds()/k, "file-build-s")
+	b.ReportMetric(fromFile.Seconds()/fromEngine.Seconds(), "file/engine")
+	b.ReportMetric(float64(saved.Len())/float64(n), "file-B/user")
+	b.Logf("%d users: save %v (%d MB)", n, save.Round(time.Millisecond), saved.Len()>>20)
+}

@@ -47,6 +47,12 @@ type Options struct {
 	// so that it does not validate, is read again until it does (for up
 	// to ReplicaCatchUp) rather than refused as damaged.
 	Replicated bool
+	// Snapshot, when set, is a saved directory (DecodeSnapshot) to start
+	// from instead of reading the live generation whole: it is used if it
+	// is of this bucket's stream and not ahead of it, and what the bucket
+	// holds after it is applied. Otherwise (said at WARN) the directory is
+	// read from the engine as without it.
+	Snapshot *Snapshot
 }
 
 // ReplicaCatchUp bounds how long a replicated store reads a generation
@@ -156,7 +162,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("dirstore: watching the directory: %w", err)
 	}
 	s.st.Lock()
-	err = s.load(ctx)
+	err = s.open(ctx, o.Snapshot)
 	s.st.Unlock()
 	if err != nil {
 		w.Stop()
@@ -166,6 +172,26 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.background(func(ctx context.Context) { s.follow(ctx, w) })
 	s.background(s.deleteOtherGenerations)
 	return s, nil
+}
+
+// open reads the directory: from the snapshot, if it can be used, or from
+// the bucket. Called with st held.
+func (s *Store) open(ctx context.Context, snap *Snapshot) error {
+	if snap == nil {
+		return s.load(ctx)
+	}
+	start := s.clock.Now()
+	saved := snap.pos.Seq
+	n, err := s.loadSnapshot(ctx, snap)
+	if err == nil {
+		s.log.Info("directory: the saved directory is up to date", "users", s.dir.UserCount(), "saved_at_seq", saved, "changes_since", n, "took", clock.Since(s.clock, start).Round(time.Millisecond))
+		return nil
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	s.log.Warn("directory: the saved directory cannot be used: reading it from the engine instead (nothing is lost; the file is replaced at the next save)", "err", err)
+	return s.load(ctx)
 }
 
 // background runs fn aside, until Close.

@@ -253,6 +253,10 @@ func record(m jetstream.Msg) store.Record {
 	return r
 }
 
+// followHeartbeat is how often the server of Follow's consumer says it is
+// there while nothing comes: two missed and the consumer is made again.
+const followHeartbeat = time.Second
+
 // Follow reads with an ordered (ephemeral, flow-controlled) consumer.
 func (l *log) Follow(ctx context.Context, subjects []string, from uint64, fn func(store.Record) error) error {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverNewPolicy}
@@ -264,7 +268,12 @@ func (l *log) Follow(ctx context.Context, subjects []string, from uint64, fn fun
 	if err != nil {
 		return fmt.Errorf("natsstore: follow %s: %w", l.name, err)
 	}
-	it, err := c.Messages()
+	// nats.go's default heartbeat is 5 s, missed after 10 s: a consumer
+	// served by a node that died would hold every change back that long
+	// (the webhook takeover waited for it, TestClusterProcessWebhookTakeover).
+	// With 1 s the consumer is made again after 2 s of silence; an idle
+	// log costs a heartbeat a second.
+	it, err := c.Messages(jetstream.PullHeartbeat(followHeartbeat))
 	if err != nil {
 		return fmt.Errorf("natsstore: follow %s: %w", l.name, err)
 	}

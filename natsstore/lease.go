@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -31,6 +34,13 @@ type LeaseOptions struct {
 	// Clock measures how long a holder may act (default the wall clock).
 	// It must run at the wall clock's pace: the engine times the TTL.
 	Clock clock.Clock
+	// Beside are streams whose leadership Leads draws, with the lease
+	// bucket's, to the node that leads JetStream's meta group (the streams
+	// the holders' work reads and writes: "KV_subscriptions", "CHANGES"),
+	// so that the node that coordinates the leases, and holds none
+	// (notify's Manager), leads them too, and a holder's death needs no
+	// election of theirs.
+	Beside []string
 }
 
 // Leases opens the lease bucket name (created with the layout's replicas
@@ -60,12 +70,15 @@ func (e *Engine) Leases(ctx context.Context, name string, o LeaseOptions) (store
 	if err != nil {
 		return nil, err
 	}
-	return &leases{b: b, o: o}, nil
+	return &leases{b: b, o: o, asked: map[string]time.Time{}}, nil
 }
 
 type leases struct {
 	b *kv
 	o LeaseOptions
+
+	mu    sync.Mutex
+	asked map[string]time.Time // a stream of Beside → when it was last asked to move here
 }
 
 var _ store.Leases = (*leases)(nil)
@@ -157,4 +170,72 @@ func (ls *leases) Holder(ctx context.Context, name string) (store.Lease, error) 
 
 func (ls *leases) Watch(ctx context.Context, prefix string) (store.Watcher, error) {
 	return ls.b.Watch(ctx, prefix)
+}
+
+// askAgain is how long Leads waits before it asks a stream of
+// LeaseOptions.Beside to move here again (an election takes seconds; a
+// refusal — the replica here not caught up yet — is asked again later).
+const askAgain = 5 * time.Second
+
+// Leads reports whether this node's embedded server leads the lease
+// bucket: every holder's renewals go through it, so its death stops every
+// holder's work until JetStream elects another leader, whatever it held.
+// An external NATS (no server in this process) leads nothing here.
+//
+// The node whose server leads JetStream's meta group (every consumer is
+// made through it: a holder that takes a lease over makes consumers, and
+// would wait for the meta group's election if its leader had died) draws
+// the leadership of the lease bucket and of the streams of
+// LeaseOptions.Beside to itself (JetStream's leader step-down with a
+// preferred server, asked at most every askAgain per stream), so that one
+// node leads everything the holders' work needs and holds nothing.
+func (ls *leases) Leads(ctx context.Context) bool {
+	e := ls.b.e
+	if e.srv == nil || e.opts.Cluster == nil {
+		return false
+	}
+	if e.srv.JetStreamIsLeader() {
+		now := ls.o.Clock.Now()
+		for _, s := range append([]string{ls.b.stream}, ls.o.Beside...) {
+			if e.srv.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, s) {
+				continue
+			}
+			ls.mu.Lock()
+			last, ok := ls.asked[s]
+			due := !ok || now.Sub(last) >= askAgain
+			if due {
+				ls.asked[s] = now
+			}
+			ls.mu.Unlock()
+			if due {
+				ls.moveHere(ctx, s)
+			}
+		}
+	}
+	return e.srv.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, ls.b.stream)
+}
+
+// moveHere asks stream's leader to step down in favour of this server.
+// Refusals are expected (this replica is behind, an election is under
+// way) and tried again later; they are logged at DEBUG.
+func (ls *leases) moveHere(ctx context.Context, stream string) {
+	e := ls.b.e
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req := `{"placement":{"preferred":` + strconv.Quote(e.srv.Name()) + `}}`
+	resp, err := e.nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(req))
+	if err == nil {
+		var a struct {
+			Error   *jetstream.APIError `json:"error"`
+			Success bool                `json:"success"`
+		}
+		if err = jsonv2.Unmarshal(resp.Data, &a); err == nil && a.Error != nil {
+			err = a.Error
+		}
+	}
+	if err != nil {
+		e.log.Debug("leases: asking a stream's leader to move to the leases' leader", "stream", stream, "err", err)
+		return
+	}
+	e.log.Info("leases: this node leads the engine's meta group; the leadership of a stream the lease holders use moves here", "stream", stream)
 }

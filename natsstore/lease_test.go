@@ -3,6 +3,7 @@ package natsstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -214,4 +215,82 @@ func TestClusterLeaseMovesWhenItsHolderStops(t *testing.T) {
 	}
 	t.Logf("node 1 stopped; its work ended after %v, node 2 held the lease after %v (TTL %v)",
 		runs[0].end.Sub(stopped).Round(time.Millisecond), takeover.Round(time.Millisecond), ttl)
+}
+
+// The node that leads the engine's meta group draws the leadership of the
+// lease bucket and of the streams named Beside to itself, and is the one
+// node whose Leads answers true; when it stops, the next meta leader does
+// the same.
+func TestClusterLeasesLedWithTheirCompanions(t *testing.T) {
+	c := startCluster(t, natsstore.Options{Partitions: 1})
+	ctx := clusterCtx(t)
+	leases := make([]store.Leases, c.Len())
+	for i := range leases {
+		if _, err := c.Node(i).Bucket(ctx, "subscriptions"); err != nil {
+			t.Fatal(err)
+		}
+		ls, err := c.Node(i).Leases(ctx, "leases", natsstore.LeaseOptions{Holder: c.Options(i).ServerName, TTL: 2 * time.Second,
+			Beside: []string{"KV_subscriptions"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases[i] = ls
+	}
+	// Each look gets a context of its own: the test may outlast ctx on a
+	// loaded machine (two elections and the moves).
+	leaderOf := func(node int, stream string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s, err := c.Node(node).JetStream().Stream(ctx, stream)
+		if err != nil {
+			return "", err
+		}
+		return s.CachedInfo().Cluster.Leader, nil
+	}
+	// converged waits until exactly one running node Leads, and it leads
+	// both streams; it returns that node.
+	converged := func(up []int) int {
+		t.Helper()
+		lead := -1
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var leading []int
+			for _, i := range up {
+				lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				leads := leases[i].Leads(lctx)
+				cancel()
+				if leads {
+					leading = append(leading, i)
+				}
+			}
+			var why error
+			if len(leading) != 1 {
+				why = fmt.Errorf("nodes that lead the leases: %v", leading)
+			} else {
+				lead = leading[0]
+				for _, s := range []string{"KV_leases", "KV_subscriptions"} {
+					if l, err := leaderOf(up[0], s); err != nil || l != c.Options(lead).ServerName {
+						why = fmt.Errorf("%s led by %q (%v), not by %s", s, l, err, c.Options(lead).ServerName)
+					}
+				}
+			}
+			if why == nil {
+				return lead
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after a minute: %v", why)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	first := converged([]int{0, 1, 2})
+	c.Stop(first)
+	var up []int
+	for i := range 3 {
+		if i != first {
+			up = append(up, i)
+		}
+	}
+	next := converged(up)
+	t.Logf("the leases and subscriptions were led by node %d, then, once it stopped, by node %d", first, next)
 }

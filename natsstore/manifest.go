@@ -78,12 +78,16 @@ func ReadManifest(path string) (m Manifest, found bool, err error) {
 
 // WriteManifest replaces the manifest at path atomically and durably: a
 // crash leaves the old one or the new one, never a mix.
+// ManifestTempPattern names WriteManifest's temporary file beside the
+// manifest (for atomicfile.RemoveLeftovers).
+const ManifestTempPattern = ".manifest-*"
+
 func WriteManifest(path string, m Manifest) error {
 	b, err := json.MarshalIndent(manifestFile{Version: manifestVersion, Manifest: m}, "", "  ")
 	if err != nil {
 		return err
 	}
-	err = atomicfile.Write(path, ".manifest-*", func(w io.Writer) error {
+	err = atomicfile.Write(path, ManifestTempPattern, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})

@@ -203,7 +203,7 @@ func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesConte
 		if !ok || !strings.HasPrefix(key, prefix) {
 			continue
 		}
-		c := store.Change{Key: key, Revision: seq, Skipped: skipped, Partition: i}
+		c := store.Change{Key: key, Revision: seq, Skipped: skipped, Partition: i, Stored: meta.Timestamp}
 		if meta.NumPending == 0 {
 			skipped = false
 		}

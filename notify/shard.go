@@ -33,7 +33,7 @@ func (m *Manager) shardOf(id string) int {
 }
 
 // leaseName is the lease of shard k.
-func leaseName(k int) string { return fmt.Sprintf("notify-%d", k) }
+func leaseName(k int) string { return fmt.Sprintf("%s%d", leasePrefix, k) }
 
 // Start loads the stored subscriptions, follows the bucket (so that this
 // node knows every subscription, whoever made or changed it), and starts
@@ -72,6 +72,15 @@ func (m *Manager) Start(ctx context.Context) error {
 			return err
 		}
 	} else {
+		m.wg.Add(2)
+		go func() {
+			defer m.wg.Done()
+			m.followHolders(ctx)
+		}()
+		go func() {
+			defer m.wg.Done()
+			m.holdMember(ctx)
+		}()
 		for k := range m.o.Shards {
 			m.wg.Add(1)
 			go func() {
@@ -250,32 +259,46 @@ func (m *Manager) holdShard(ctx context.Context, k int) {
 	if !sleep(ctx, wait) {
 		return
 	}
-	_ = store.Hold(ctx, m.o.Leases, leaseName(k), m.o.LeaseClock, func(hctx context.Context) {
-		m.mu.Lock()
-		m.held[k] = true
-		m.mu.Unlock()
-		m.log.Info("delivering a shard of the subscriptions", "shard", k)
-		if err := m.reconcile(hctx); err != nil && hctx.Err() == nil {
-			m.log.Warn("starting a shard's subscriptions; retrying", "shard", k, "err", err)
+	// Hold returns nil when the work returns by itself: the shard was
+	// handed over because this node stands by (standby.go); it is held
+	// again once the node no longer does.
+	for ctx.Err() == nil {
+		_ = store.Hold(ctx, standbyLeases{m.o.Leases, m}, leaseName(k), m.o.LeaseClock, func(hctx context.Context) {
+			m.deliverShard(hctx, k)
+		})
+	}
+}
+
+// deliverShard delivers shard k's subscriptions until hctx ends (the
+// lease may be lost, or the node stops) or this node stands by.
+func (m *Manager) deliverShard(hctx context.Context, k int) {
+	m.mu.Lock()
+	m.held[k] = true
+	m.mu.Unlock()
+	m.log.Info("delivering a shard of the subscriptions", "shard", k)
+	if err := m.reconcile(hctx); err != nil && hctx.Err() == nil {
+		m.log.Warn("starting a shard's subscriptions; retrying", "shard", k, "err", err)
+	}
+	m.nudge()
+	why := "its lease may be lost, or the node stops"
+	if m.holdUntilStandby(hctx) {
+		why = "this node leads the leases and another node delivers: handed over"
+	}
+	// Stopped, with progress saved, before the lease is released: the
+	// next holder starts from there.
+	m.mu.Lock()
+	delete(m.held, k)
+	var stop []*running
+	for id, rs := range m.subs {
+		if rs.active && m.shardOf(id) == k {
+			stop = append(stop, rs)
 		}
-		m.nudge()
-		<-hctx.Done()
-		// Stopped, with progress saved, before the lease is released: the
-		// next holder starts from there.
-		m.mu.Lock()
-		delete(m.held, k)
-		var stop []*running
-		for id, rs := range m.subs {
-			if rs.active && m.shardOf(id) == k {
-				stop = append(stop, rs)
-			}
-		}
-		m.mu.Unlock()
-		for _, rs := range stop {
-			m.deactivate(rs, true)
-		}
-		m.log.Info("stopped delivering a shard of the subscriptions", "shard", k)
-	})
+	}
+	m.mu.Unlock()
+	for _, rs := range stop {
+		m.deactivate(rs, true)
+	}
+	m.log.Info("stopped delivering a shard of the subscriptions", "shard", k, "why", why)
 }
 
 // reconcile starts delivering every subscription of a held shard that is
@@ -348,12 +371,8 @@ func (m *Manager) start(ctx context.Context, rs *running) error {
 		}
 		rs.feed = m.o.Fanout.Open(subjects(s), rs.progress+1)
 	}
-	release, err := m.o.Hub.Watch(ctx, users(s))
-	if err != nil {
-		return err
-	}
 	wctx, cancel := context.WithCancel(m.ctx)
-	rs.release, rs.cancel, rs.done = release, cancel, make(chan struct{})
+	rs.release, rs.cancel, rs.done = m.watchUsers(wctx, s), cancel, make(chan struct{})
 	rs.lastByUser = map[string]presence.Stamp{}
 	m.wg.Add(1)
 	go func() {
@@ -362,6 +381,39 @@ func (m *Manager) start(ctx context.Context, rs *running) error {
 		m.work(wctx, rs)
 	}()
 	return nil
+}
+
+// watchUsers has the hub watch s's users (their changes logged, whoever
+// writes them, and their time-caused changes announced) until ctx ends,
+// and returns what releases the watch. The watch is made in the
+// background while the worker starts delivering from the log: bringing the
+// log up to date reads each user from the engine, and a user whose
+// partition has no leader (its node just died, which is when shards change
+// hands) waits for JetStream's election, 4–9 s; the other users' logged
+// changes need not wait with it. What the watch appends (a change nobody
+// logged) comes after the position the worker reads from, in the user's
+// order, so it is delivered like any other.
+func (m *Manager) watchUsers(ctx context.Context, s subscription.Subscription) (release func()) {
+	watched := make(chan func(), 1)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			release, err := m.o.Hub.Watch(ctx, users(s))
+			if err == nil {
+				watched <- release
+				return
+			}
+			if ctx.Err() == nil {
+				m.log.Warn("watching a subscription's users; retrying", "subscription", s.ID, "err", err)
+			}
+			if !sleep(ctx, time.Second) {
+				watched <- func() {}
+				return
+			}
+		}
+	}()
+	return func() { (<-watched)() }
 }
 
 // deactivate stops delivering rs here, saving its progress first when

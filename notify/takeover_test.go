@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"github.com/presenced/presenced/notify/richdata"
 	"github.com/presenced/presenced/notify/subscription"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
 )
 
 // node is what one cluster node runs for notifications, on its own engine
@@ -196,4 +198,75 @@ func TestTakeoverWhenTheHolderIsCutOff(t *testing.T) {
 	if dups > writes/2 {
 		t.Fatalf("%d duplicates of %d changes", dups, writes)
 	}
+}
+
+// The node whose engine server leads the leases (every holder's renewals
+// go through it) delivers nothing while another node delivers: it hands
+// its shards over, so that a deliverer's death never also costs an
+// election of the leases. Every subscription is delivered by exactly one
+// node throughout.
+func TestTheLeasesLeaderStandsBy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	c := enginetest.StartCluster(t, 3, natsstore.Options{})
+	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	var nodes []*node
+	var probes []store.Leases
+	ctx := context.Background()
+	for i := range 3 {
+		nodes = append(nodes, startNode(t, c.Node(i), fmt.Sprintf("n%d", i), fake))
+		ls, err := c.Node(i).Leases(ctx, "leases", natsstore.LeaseOptions{Holder: "probe", TTL: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		probes = append(probes, ls)
+	}
+	url, cert, _ := richReceiver(t)
+	var ids []string
+	for i := range 8 {
+		u := fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)
+		owner := notify.Owner{TenantID: "a5036a1a-166f-4ed5-bf5a-e0ccc1602604", AppID: "6dcddc99-5a7f-430c-a555-551d652a37b1", UserID: u}
+		s, err := nodes[i%3].subs.Create(ctx, owner, subscription.Subscription{ChangeType: subscription.ChangeTypeUpdated,
+			NotificationURL: url, UserIDs: []string{u}, UserTenantIDs: []string{owner.TenantID},
+			ExpirationDateTime: fake.Now().Add(55 * time.Minute), IncludeResourceData: true, EncryptionCertificate: cert, EncryptionCertificateID: "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	var state string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		leader := -1
+		for i, p := range probes {
+			if p.Leads(ctx) {
+				leader = i
+			}
+		}
+		perNode := make([]int, 3)
+		ok := leader >= 0
+		for _, id := range ids {
+			n := 0
+			for i, nd := range nodes {
+				if nd.subs.Delivers(id) {
+					n++
+					perNode[i]++
+				}
+			}
+			if n > 1 {
+				t.Fatalf("subscription %s delivered by %d nodes at once", id, n)
+			}
+			ok = ok && n == 1
+		}
+		state = fmt.Sprintf("the leases led by node %d; subscriptions delivered per node %v", leader, perNode)
+		if ok && perNode[leader] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute: %s (want every subscription delivered by one node, none by the leases' leader)", state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Log(state)
 }

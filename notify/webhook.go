@@ -96,6 +96,7 @@ type Manager struct {
 	gone     map[string]time.Time // subscriptions deleted (ids are never reused), by when: a late copy is not taken in again
 	held     map[int]bool         // the shards this node delivers
 	kept     map[string]func()    // in a cluster: each known subscription's Hub.Keep, released when it is deleted
+	holders  map[string]string    // in a cluster: each shard's lease → its holder (standby.go)
 	creating map[Owner]bool
 	ctx      context.Context
 	wg       sync.WaitGroup
@@ -201,6 +202,7 @@ func NewManager(o ManagerOptions) *Manager {
 		gone:     make(map[string]time.Time),
 		held:     make(map[int]bool),
 		kept:     make(map[string]func()),
+		holders:  make(map[string]string),
 		creating: make(map[Owner]bool),
 		wake:     make(chan struct{}, 1),
 	}

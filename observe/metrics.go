@@ -129,6 +129,16 @@ func (m *Metrics) CounterFunc(name, help string, labels prometheus.Labels, f fun
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help, ConstLabels: labels}, f))
 }
 
+// Durations registers a histogram of durations, in seconds, and returns
+// what observes one (nothing when m is nil). name is without the namespace.
+func (m *Metrics) Durations(name, help string, buckets []float64) func(time.Duration) {
+	if m == nil {
+		return func(time.Duration) {}
+	}
+	h := factory{m.reg}.histogram(name, help, buckets)
+	return func(d time.Duration) { h.Observe(max(d, 0).Seconds()) }
+}
+
 // Delivered counts a notification taken by its receiver, delay after the
 // change it tells of (notify.Observer).
 func (m *Metrics) Delivered(delay time.Duration) {

@@ -47,6 +47,11 @@ type Leases interface {
 	// Watch follows the leases under prefix (their names): a Change with
 	// Deleted is a lease released or lapsed.
 	Watch(ctx context.Context, prefix string) (Watcher, error)
+	// Leads reports whether this holder's own engine server leads the
+	// leases (every holder's renewals go through it: its death stops
+	// every holder until the engine elects another leader). False where
+	// the engine runs elsewhere.
+	Leads(ctx context.Context) bool
 }
 
 // Hold runs work while this holder holds the lease name, until ctx ends.

@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Errors callers test with errors.Is.
@@ -108,6 +109,9 @@ type Change struct {
 	// is not partitioned): a Revision is a position in that partition's
 	// stream (Resumable).
 	Partition int
+	// Stored is when the engine stored the change, by the clock of the
+	// server that stored it (a stream's leader); zero if not known.
+	Stored time.Time
 }
 
 // Watcher delivers the changes a Watch follows.

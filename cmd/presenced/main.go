@@ -15,12 +15,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,9 +34,21 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "presenced:", err)
+		fmt.Fprintln(os.Stderr, errorLine(err))
 		os.Exit(1)
 	}
+}
+
+// errorLine is the line main prints for a command's error: "presenced: "
+// once, then the error. The server's own errors already start with it
+// (they are also returned to programs that embed it), and printing them
+// with a second one read "presenced: presenced: data directory … is in use".
+func errorLine(err error) string {
+	msg := err.Error()
+	for strings.HasPrefix(msg, "presenced: ") {
+		msg = strings.TrimPrefix(msg, "presenced: ")
+	}
+	return "presenced: " + msg
 }
 
 const usage = `presenced — a self-hosted Microsoft Graph presence server
@@ -102,6 +116,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	diskReserveMiB := fs.Int64("disk-reserve-mib", 0, "`MiB` writes leave free on the data volume: below it they fail at once with 503 until space is freed; 0: 1% of the volume, between 1 and 256")
 	fs.IntVar(&cfg.DemoUsers, "demo-users", defaultDemoUsers, "with --dev and no --directory: add `N` generated users, user1…userN@contoso.dev, to the demo tenant (presenced bench spreads its load over them)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	var memLimit memoryLimitFlag
+	fs.Var(&memLimit, "memory-limit", "soft limit of the process's memory, for the garbage collector (Go's GOMEMLIMIT): a `size` such as 6GiB or 600MB, or a share of the machine's memory such as 75%; 0: none (docs/running.md#memory-and-start-up)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	applyLimits := limitFlags(fs, &cfg)
 	applyThrottle := throttleFlags(fs, &cfg)
@@ -149,6 +165,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer closeLog()
 
 	setGCPercent(os.LookupEnv)
+	if limit := memLimit.apply(); limit != math.MaxInt64 {
+		cfg.Logger.Info("memory limit", "bytes", limit)
+	}
 	srv, err := presenced.New(cfg)
 	if err != nil {
 		return err

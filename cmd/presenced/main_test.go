@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"flag"
 	"io"
+	"os"
+	"os/exec"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -107,5 +111,45 @@ func TestLimitFlags(t *testing.T) {
 		if _, err := parse(bad...); err == nil || !strings.Contains(err.Error(), bad[0]) {
 			t.Errorf("%v: %v, want an error naming the flag", bad, err)
 		}
+	}
+}
+
+// A command's error is printed with one "presenced: " prefix, also when
+// the server's own error already carries it (a second server on a data
+// directory in use used to print "presenced: presenced: data directory …").
+func TestErrorLineSaysPresencedOnce(t *testing.T) {
+	for in, want := range map[string]string{
+		"a command is required":              "presenced: a command is required",
+		"presenced: data directory x in use": "presenced: data directory x in use",
+		"presenced: presenced: twice":        "presenced: twice",
+		"check of d: presenced: inner":       "presenced: check of d: presenced: inner",
+	} {
+		if got := errorLine(errors.New(in)); got != want {
+			t.Errorf("errorLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+
+	dir := t.TempDir()
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: dir, Dev: true, DemoUsers: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "serve", "--dev", "--addr", "127.0.0.1:0", "--data", dir).CombinedOutput()
+	if err == nil {
+		t.Fatalf("a second server on %s started: %s", dir, out)
+	}
+	line := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(line, "presenced: data directory "+dir+" is in use by process ") || strings.Contains(line, "presenced: presenced:") {
+		t.Fatalf("the second server said %q", line)
 	}
 }

@@ -47,3 +47,25 @@ func SyncDir(dir string) error {
 	}
 	return err
 }
+
+// RemoveLeftovers removes the temporary files that Write calls with these
+// patterns left in dir when the process died between creating and
+// renaming one (a kill -9 during a save). Only the holder of dir's lock
+// may call it: another process's save in progress would be removed. It
+// returns the names removed.
+func RemoveLeftovers(dir string, patterns ...string) ([]string, error) {
+	var removed []string
+	for _, p := range patterns {
+		names, err := filepath.Glob(filepath.Join(dir, p))
+		if err != nil {
+			return removed, err
+		}
+		for _, n := range names {
+			if err := os.Remove(n); err != nil && !os.IsNotExist(err) {
+				return removed, err
+			}
+			removed = append(removed, filepath.Base(n))
+		}
+	}
+	return removed, nil
+}

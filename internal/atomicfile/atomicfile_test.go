@@ -39,3 +39,26 @@ func TestWrite(t *testing.T) {
 		})
 	}
 }
+
+// What a kill -9 between CreateTemp and the rename leaves is removed by
+// its pattern, and nothing else is.
+func TestRemoveLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{".f-123", ".f-456", ".g-1", "f", "keep.f-1"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone, err := RemoveLeftovers(dir, ".f-*", ".g-*", ".h-*")
+	if err != nil || len(gone) != 3 {
+		t.Fatalf("removed %v, %v; want the three temporary files", gone, err)
+	}
+	left, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 || names[0] != "f" || names[1] != "keep.f-1" {
+		t.Fatalf("left %v, want [f keep.f-1]", names)
+	}
+}

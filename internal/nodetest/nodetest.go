@@ -101,6 +101,9 @@ type Options struct {
 	// Single runs one node without any cluster flag (a single node, as
 	// before cluster mode), for figures beside a cluster's.
 	Single bool
+	// Profile gives each node Go's profiler (serve --debug-addr) on a
+	// loopback port of its own, at Node.DebugURL.
+	Profile bool
 }
 
 // Cluster is a set of presenced nodes that form one cluster.
@@ -120,9 +123,11 @@ type Node struct {
 	URL string
 	// NATSURL is where NATS clients reach its embedded server.
 	NATSURL string
-	args    []string
-	logPath string
-	c       *Cluster
+	// DebugURL is its profiler's base URL (Options.Profile), or "".
+	DebugURL string
+	args     []string
+	logPath  string
+	c        *Cluster
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -144,7 +149,7 @@ func Start(t testing.TB, o Options) *Cluster {
 		o.DemoUsers = 100
 	}
 	c := &Cluster{t: t, bin: Binary(t)}
-	ports := enginetest.FreePorts(t, 3*o.Nodes)
+	ports := enginetest.FreePorts(t, 4*o.Nodes)
 	var routes []string
 	for i := range o.Nodes {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[o.Nodes+i]))
@@ -161,6 +166,10 @@ func Start(t testing.TB, o Options) *Cluster {
 			n.args = append(n.args, "--node-name", n.Name, "--cluster-name", "nodetest",
 				"--cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[o.Nodes+i]), "--routes", strings.Join(routes, ","),
 				"--nats-listen", strings.TrimPrefix(n.NATSURL, "nats://"))
+		}
+		if o.Profile {
+			n.DebugURL = fmt.Sprintf("http://127.0.0.1:%d", ports[3*o.Nodes+i])
+			n.args = append(n.args, "--debug-addr", strings.TrimPrefix(n.DebugURL, "http://"))
 		}
 		n.args = append(append(n.args,
 			// Tests make many requests with one application and fetch

@@ -1,0 +1,168 @@
+package presenced_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/directory"
+)
+
+// BenchmarkScaleMemory measures a server's memory per user on the data a
+// run of BenchmarkScale kept (PRESENCED_SCALE_KEEP), under several GC
+// settings side by side, so that several runs of each cost minutes rather
+// than a refill (issue #16 point 1):
+//
+//	PRESENCED_SCALE_MEMORY=DIR PRESENCED_SCALE_USERS=1000000 \
+//	PRESENCED_SCALE_SETTINGS='default;PRESENCED_MEMORY_LIMIT=600MB' \
+//	go test -run '^$' -bench BenchmarkScaleMemory -benchtime 1x -timeout 0 .
+//
+// PRESENCED_SCALE_SETTINGS is a ';'-separated list of settings, each
+// "default" or space-separated VAR=value pairs given to the server's
+// environment. For each of PRESENCED_SCALE_ROUNDS rounds (default 3) and
+// each setting in turn, it starts the server (from the cache the previous
+// stop saved), waits for the cache to be complete, reads every user once
+// (getPresencesByUserId, 650 ids, 16 clients) and then writes a twentieth
+// of the users' session b again (64 clients); after each, 5 s later, it
+// reads the RSS and the live heap at the last GC, and after the writes the
+// exact live heap (a heap profile after a forced GC), the number of GC
+// cycles the writes ran, and their rate. With PRESENCED_SCALE_IDLE set
+// (a duration), it waits that long with no requests before the last RSS:
+// nats-server drops a message block's per-subject state after 2 minutes
+// without activity.
+func BenchmarkScaleMemory(b *testing.B) {
+	dir := os.Getenv("PRESENCED_SCALE_MEMORY")
+	if dir == "" {
+		b.Skip("PRESENCED_SCALE_MEMORY=DIR names the directory a BenchmarkScale run kept")
+	}
+	n := scaleUsers(b)
+	rounds := 3
+	if r, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_ROUNDS")); err == nil && r > 0 {
+		rounds = r
+	}
+	var idle time.Duration
+	if s := os.Getenv("PRESENCED_SCALE_IDLE"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatalf("PRESENCED_SCALE_IDLE=%q: %v", s, err)
+		}
+		idle = d
+	}
+	settings := []string{"default"}
+	if s := os.Getenv("PRESENCED_SCALE_SETTINGS"); s != "" {
+		settings = strings.Split(s, ";")
+	}
+	bin := filepath.Join(dir, "presenced")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	dirFile, data := filepath.Join(dir, "directory.json"), filepath.Join(dir, "data")
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+	type figures struct {
+		setting                        string
+		rssRead, rssWrite, rssIdle     float64 // B/user
+		liveRead, liveWrite, heapWrite float64 // B/user
+		gcWrites                       int
+		writeRate                      float64
+		load                           string
+	}
+	var all []figures
+	for r := range rounds {
+		for _, setting := range settings {
+			var env []string
+			if setting != "default" {
+				env = strings.Fields(setting)
+			}
+			f := figures{setting: setting}
+			srv := startScaleChildEnv(b, bin, dirFile, data, "127.0.0.1:0", env)
+			base := srv.url
+			tok := scaleToken(b, hc, base)
+			waitCacheComplete(b, srv)
+			readEveryone(b, hc, base, tok, n)
+			time.Sleep(5 * time.Second)
+			f.rssRead = perUser(srv.memLine(b, fmt.Sprintf("round %d, %s: every user read:", r+1, setting)), n)
+			live, _, _, gc0 := srv.heap()
+			f.liveRead = live * 1e6 / float64(n)
+
+			again := max(1, n/20)
+			bodyB := `{"sessionId":"` + directory.DemoDaemonClientID + `:b","availability":"Busy","activity":"InACall","expirationDuration":"PT4H"}`
+			t := time.Now()
+			scaleDrive(b, hc, "setPresence again", 64, again, func(i int) *http.Request {
+				req, _ := http.NewRequest("POST", base+"/v1.0/users/"+scaleUserID(i*10%n)+"/presence/setPresence", strings.NewReader(bodyB))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/json")
+				return req
+			}, nil)
+			f.writeRate = float64(again) / time.Since(t).Seconds()
+			_, _, _, gc1 := srv.heap()
+			f.gcWrites = gc1 - gc0
+			time.Sleep(5 * time.Second)
+			f.rssWrite = perUser(srv.memLine(b, fmt.Sprintf("round %d, %s: after %d writes:", r+1, setting, again)), n)
+			live, _, _, _ = srv.heap()
+			f.liveWrite = live * 1e6 / float64(n)
+			f.heapWrite = srv.heapProfile(b, dir, fmt.Sprintf("memory-%d-%d", r+1, slices.Index(settings, setting)), n) / float64(n)
+			if idle > 0 {
+				time.Sleep(idle)
+				f.rssIdle = perUser(srv.memLine(b, fmt.Sprintf("round %d, %s: after %v idle:", r+1, setting, idle)), n)
+			}
+			f.load = loadAverage()
+			srv.stopSaying(b)
+			hc.CloseIdleConnections()
+			scaleLog("round %d, %s: RSS %.0f B/user after reading everyone, %.0f after the writes, %.0f idle; live at last GC %.0f / %.0f; exact live after the writes %.0f B/user; %d GC cycles during %d writes at %.0f/s; load %s",
+				r+1, setting, f.rssRead, f.rssWrite, f.rssIdle, f.liveRead, f.liveWrite, f.heapWrite, f.gcWrites, again, f.writeRate, f.load)
+			all = append(all, f)
+		}
+	}
+	for _, f := range all {
+		scaleLog("%-40s RSS read %4.0f, written %4.0f, idle %4.0f B/user; live %4.0f / %4.0f (exact %4.0f) B/user; %3d GCs, %5.0f writes/s; load %s",
+			f.setting, f.rssRead, f.rssWrite, f.rssIdle, f.liveRead, f.liveWrite, f.heapWrite, f.gcWrites, f.writeRate, f.load)
+	}
+}
+
+// waitCacheComplete waits until srv's cache holds every stored user
+// (warmed, or loaded from the saved cache and checked against the
+// engine, which walks every record 10 s after the start).
+func waitCacheComplete(b *testing.B, srv *scaleChild) {
+	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		srv.mu.Lock()
+		done := slices.ContainsFunc(srv.steps, func(s string) bool {
+			return strings.Contains(s, "cache warmed") || strings.Contains(s, "cache checked")
+		})
+		srv.mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the cache was not complete within 10 minutes")
+		}
+	}
+}
+
+// readEveryone reads every generated user once, 650 per request.
+func readEveryone(b *testing.B, hc *http.Client, base, tok string, n int) {
+	const ids = 650
+	t := time.Now()
+	scaleDrive(b, hc, "read everyone", 16, (n+ids-1)/ids, func(k int) *http.Request {
+		var sb strings.Builder
+		sb.WriteString(`{"ids":[`)
+		for i := k * ids; i < min(n, (k+1)*ids); i++ {
+			if i > k*ids {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(`"` + scaleUserID(i) + `"`)
+		}
+		sb.WriteString("]}")
+		r, _ := http.NewRequest("POST", base+"/v1.0/communications/getPresencesByUserId", strings.NewReader(sb.String()))
+		r.Header.Set("Authorization", "Bearer "+tok)
+		r.Header.Set("Content-Type", "application/json")
+		return r
+	}, nil)
+	scaleLog("read all %d users once in %v", n, time.Since(t).Round(time.Millisecond))
+}
