@@ -19,8 +19,9 @@ const corsMethods = "GET, POST, PATCH, DELETE"
 
 // corsExposed are the response headers a page may read besides the
 // CORS-safelisted ones: Graph's request ids, throttling's Retry-After, a
-// created resource's Location, and the stream's and change log's markers.
-const corsExposed = "request-id, client-request-id, Retry-After, Location, ETag, Preference-Applied"
+// created resource's Location, ETag and Preference-Applied, and a 401's
+// WWW-Authenticate (MSAL reads a claims challenge from it).
+const corsExposed = "request-id, client-request-id, Retry-After, Location, ETag, Preference-Applied, WWW-Authenticate"
 
 // maxCORSRequestHeaders bounds the preflight's list of headers echoed back.
 const maxCORSRequestHeaders = 1024
