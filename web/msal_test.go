@@ -71,6 +71,7 @@ func TestBrowserMSAL(t *testing.T) {
 	}
 	mux.HandleFunc("GET /config.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript")
+		w.Header().Set("Cache-Control", "no-store") // each subtest's own
 		fmt.Fprint(w, *cfgJS.Load())
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +128,9 @@ func TestBrowserMSAL(t *testing.T) {
 // refresh and sign-out, and checks what it reports.
 func msalSignInAndOut(t *testing.T, base, tenant, redirectURI string, ca *testcert.CA) {
 	ctx := tab(t)
-	// The test's CA is not the browser's: this tab accepts its certificate.
+	// The test's CA is not the browser's: this tab accepts its certificate
+	// (the other browser tests speak plain http, so nothing else relies
+	// on a certificate being checked).
 	if _, err := chromedp.Call(ctx, security.SetIgnoreCertificateErrors, security.SetIgnoreCertificateErrorsParams{Ignore: true}); err != nil {
 		t.Fatal(err)
 	}
