@@ -124,3 +124,37 @@ func TestLostCalendarIsRebuiltIntoPresence(t *testing.T) {
 		t.Fatalf("the calendar revision went back from %d to %d", lostRev, s.Facts.CalendarRev)
 	}
 }
+
+// A lost change log, accepted at start, is created again numbered past the
+// lost one: a webhook subscription, which remembers how far in the log it
+// was delivered, is told the next change rather than taking the new log's
+// first records for ones it delivered.
+func TestLostChangeLogKeepsNotifying(t *testing.T) {
+	if clusterPass {
+		t.Skip("deletes a single node's stream files")
+	}
+	e := start(t)
+	alex := e.user("alex")
+	rc := newReceiver(t)
+	if sub := e.subscribe(e.userToken("adele", ""), subBody(rc.srv.URL, []string{alex}, t0.Add(time.Hour))); sub.status != 201 {
+		t.Fatalf("subscribe: %d %s", sub.status, sub.raw)
+	}
+	pairs := [][2]string{{"Available", "Available"}, {"Busy", "InACall"}, {"DoNotDisturb", "Presenting"}}
+	for i := range 9 {
+		p := pairs[i%len(pairs)]
+		e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", e.appToken(), setBody(p[0], p[1], "PT4H"))
+		rc.next()
+	}
+
+	e.stop()
+	if err := os.RemoveAll(streamDir(e.dir, "CHANGES")); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = func(c *presenced.Config) { c.AcceptDataLoss = true }
+	e.boot()
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", e.appToken(), setBody("Away", "Away", "PT4H"))
+	rd, _ := item(t, rc.next())["resourceData"].(map[string]any)
+	if rd == nil || rd["id"] != alex {
+		t.Fatalf("notification after the loss: %v", rd)
+	}
+}
