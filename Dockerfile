@@ -9,7 +9,8 @@
 # HEALTHCHECK through `presenced healthcheck` (the image has no shell or curl).
 
 # Build: a static binary (no cgo), reproducible paths, no symbol tables.
-# operating_test.go runs the `go build` line below as written.
+# cmd/presenced/deploy_test.go runs the `go build` line below as written, and
+# checks that .dockerignore leaves in every file that build reads.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./

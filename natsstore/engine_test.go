@@ -357,3 +357,27 @@ func TestConcurrentIncrements(t *testing.T) {
 	}
 	t.Logf("final %s at revision %d after %d conflicts", got.Value, got.Revision, conflicts.Load())
 }
+
+// On a single node an engine call that takes longer than a cluster's
+// first short attempt (a second) is not cut off: a busy machine's embedded
+// node may take that long to create a bucket, and the server must still
+// start. (The call stands in for a slow engine.)
+func TestRetryOnASingleNodeWaitsForTheCall(t *testing.T) {
+	e := &Engine{}
+	slow := func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(1500 * time.Millisecond):
+			return nil
+		}
+	}
+	if err := e.retry(context.Background(), "a slow call", slow); err != nil {
+		t.Fatalf("a call of 1.5 s on a single node: %v", err)
+	}
+	calls := 0
+	failing := func(context.Context) error { calls++; return errors.New("refused") }
+	if err := e.retry(context.Background(), "a failing call", failing); err == nil || calls != 1 {
+		t.Fatalf("a failing call: %v after %d calls, want its error after one", err, calls)
+	}
+}

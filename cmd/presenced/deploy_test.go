@@ -10,6 +10,7 @@ import (
 	"flag"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -285,4 +286,136 @@ func TestSystemdUnitIsSandboxed(t *testing.T) {
 			t.Errorf("the unit lacks %q", opt)
 		}
 	}
+}
+
+// The image is built from the repository as .dockerignore leaves it: every
+// file the Dockerfile's `go build` reads (the Go files and embedded assets
+// of each package of this module it compiles, with the build line's
+// environment, and go.mod and go.sum) must be in that context. The build
+// test above runs in the whole checkout, so without this a pattern that
+// left out something the build needs would only show where a container
+// engine runs.
+func TestDockerContextHoldsWhatTheBuildReads(t *testing.T) {
+	d := readDockerfile(t)
+	words := shellWords(t, d.buildLine)
+	var env []string
+	for len(words) > 0 && strings.Contains(words[0], "=") {
+		env, words = append(env, words[0]), words[1:]
+	}
+	pkg := words[len(words)-1]
+	if !strings.HasPrefix(pkg, "./") {
+		t.Fatalf("the build line %q does not end with the package it builds", d.buildLine)
+	}
+	raw, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore := parseDockerignore(t, string(raw))
+
+	list := exec.Command("go", "list", "-deps", "-json", pkg)
+	list.Dir = repoRoot
+	list.Env = append(os.Environ(), env...)
+	out, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	needed := []string{"go.mod", "go.sum"}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Dir        string
+			Module     *struct{ Main bool }
+			GoFiles    []string
+			EmbedFiles []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Module == nil || !p.Module.Main {
+			continue // the standard library, or a module `go mod download` fetched
+		}
+		dir, err := filepath.Rel(root, p.Dir)
+		if err != nil || strings.HasPrefix(dir, "..") {
+			t.Fatalf("package %s is outside the repository: %s", p.ImportPath, p.Dir)
+		}
+		for _, f := range append(p.GoFiles, p.EmbedFiles...) {
+			needed = append(needed, filepath.ToSlash(filepath.Join(dir, f)))
+		}
+	}
+	if len(needed) < 50 {
+		t.Fatalf("go list named %d files: %v", len(needed), needed)
+	}
+	for _, f := range needed {
+		if p := ignore.excludes(f); p != "" {
+			t.Errorf("the build reads %s, which .dockerignore's %q leaves out of the image's context", f, p)
+		}
+	}
+	// The check itself: what the patterns are there for is left out.
+	for _, f := range []string{"sdktest/go.mod", "graphapi/batch_test.go", "directory/testdata/example.json", ".git/HEAD"} {
+		if ignore.excludes(f) == "" {
+			t.Errorf(".dockerignore keeps %s in the context", f)
+		}
+	}
+}
+
+// dockerignore is .dockerignore's patterns, each split at '/'.
+type dockerignore [][]string
+
+// parseDockerignore reads the patterns as the engine does (comments and
+// blank lines skipped, each pattern cleaned, a leading '/' dropped); the
+// file's exceptions ('!') and escapes are refused rather than misread.
+func parseDockerignore(t *testing.T, s string) dockerignore {
+	t.Helper()
+	var out dockerignore
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if strings.ContainsAny(l, `!\`) {
+			t.Fatalf(".dockerignore pattern %q: exceptions and escapes are not understood by this test", l)
+		}
+		out = append(out, strings.Split(strings.TrimPrefix(path.Clean(l), "/"), "/"))
+	}
+	return out
+}
+
+// excludes is the pattern that leaves file out of the context, or "": a
+// pattern matches a path or any directory above it, '**' matches any
+// number of directories, and the rest is path.Match's per element, as in
+// moby/patternmatcher.
+func (d dockerignore) excludes(file string) string {
+	parts := strings.Split(file, "/")
+	for _, p := range d {
+		for n := 1; n <= len(parts); n++ {
+			if matchElems(p, parts[:n]) {
+				return strings.Join(p, "/")
+			}
+		}
+	}
+	return ""
+}
+
+func matchElems(pattern, name []string) bool {
+	if len(pattern) == 0 {
+		return len(name) == 0
+	}
+	if pattern[0] == "**" {
+		for i := 0; i <= len(name); i++ {
+			if matchElems(pattern[1:], name[i:]) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(name) == 0 {
+		return false
+	}
+	ok, err := path.Match(pattern[0], name[0])
+	return err == nil && ok && matchElems(pattern[1:], name[1:])
 }
