@@ -381,7 +381,7 @@ type SetWindow struct {
 	// occurrences of the window (the calendar's working hours and location).
 	Scheduled []ScheduledLocation
 	Until     time.Time
-	Rev         uint64
+	Rev       uint64
 	// Reset applies the window whatever revision the stored one has: the
 	// calendar's stream was lost and its revisions no longer compare
 	// with the stored one (the rebuild after an accepted loss).
