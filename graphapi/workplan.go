@@ -34,6 +34,8 @@ func (a *API) routeWorkPlan(m *http.ServeMux, v string) {
 		m.Handle(base+"/occurrences", a.methods(route{"GET", a.listWorkOccurrences(s.kind)}, route{"POST", a.createWorkOccurrence(s.kind)}))
 		m.Handle(base+"/occurrences/{oid}", a.methods(route{"GET", a.getWorkOccurrence(s.kind)}, route{"PUT", a.replaceWorkOccurrence(s.kind)}, route{"DELETE", a.deleteWorkOccurrence(s.kind)}))
 		m.Handle(base+"/{fn}", a.method("GET", a.workOccurrencesView(s.kind)))
+		m.Handle(base+"/recurrences", a.methods(route{"GET", a.listWorkRecurrences(s.kind)}, route{"POST", a.createWorkRecurrence(s.kind)}))
+		m.Handle(base+"/recurrences/{rid}", a.methods(route{"GET", a.getWorkRecurrence(s.kind)}, route{"PUT", a.replaceWorkRecurrence(s.kind)}, route{"DELETE", a.deleteWorkRecurrence(s.kind)}))
 	}
 }
 
@@ -57,6 +59,10 @@ type workOccurrenceJSON struct {
 
 func workOccurrenceOf(o mailbox.WorkOccurrence) workOccurrenceJSON {
 	j := workOccurrenceJSON{ID: o.ID, Start: o.Start, End: o.End, WorkLocationType: o.WorkLocationType, TimeOffDetails: o.TimeOff}
+	if o.RecurrenceID != "" {
+		rid := o.RecurrenceID
+		j.RecurrenceID = &rid
+	}
 	if o.PlaceID != "" {
 		p := o.PlaceID
 		j.PlaceID = &p
@@ -73,14 +79,21 @@ func decodeWorkOccurrence(r *http.Request, limit int64, id string) (mailbox.Work
 	if err != nil {
 		return in, err
 	}
-	const what = "a workPlanOccurrence"
+	params := append(workPlanParams(&in, "a workPlanOccurrence", id), param{"recurrenceId", func(json.RawMessage) error {
+		return presence.Errorf(presence.Invalid, "recurrenceId", "Property 'recurrenceId' is read-only: only occurrences of a recurrence have one.")
+	}})
+	return in, decodeBytes(body, "a workPlanOccurrence", false, params)
+}
+
+// workPlanParams are the properties occurrences and recurrences share.
+func workPlanParams(in *mailbox.WorkOccurrenceInput, what, id string) []param {
 	dtz := func(dst **calendar.DateTimeTimeZone, path string) func(json.RawMessage) error {
 		return func(raw json.RawMessage) error {
 			*dst = new(calendar.DateTimeTimeZone)
 			return decodeObject(raw, what, path, []param{{"dateTime", &(*dst).DateTime}, {"timeZone", &(*dst).TimeZone}})
 		}
 	}
-	params := []param{
+	return []param{
 		{"start", dtz(&in.Start, "start.")},
 		{"end", dtz(&in.End, "end.")},
 		{"workLocationType", &in.WorkLocationType},
@@ -96,11 +109,7 @@ func decodeWorkOccurrence(r *http.Request, limit int64, id string) (mailbox.Work
 			}
 			return nil
 		}},
-		{"recurrenceId", func(json.RawMessage) error {
-			return presence.Errorf(presence.Invalid, "recurrenceId", "Property 'recurrenceId' is read-only: only occurrences of a recurrence have one.")
-		}},
 	}
-	return in, decodeBytes(body, what, false, params)
 }
 
 func (a *API) writeWorkOccurrence(w http.ResponseWriter, r *http.Request, u directory.User, status int, o mailbox.WorkOccurrence) {
