@@ -199,3 +199,125 @@ func TestWorkPlanRejects(t *testing.T) {
 		})
 	}
 }
+
+// A weekly recurrence feeds the scheduled layer every week, expanded like
+// an event series; an occurrence over one of its days takes precedence;
+// the occurrences view lists the generated occurrences with their
+// recurrenceId.
+func TestWorkPlanRecurrence(t *testing.T) {
+	e := start(t) // t0 is Wednesday 2026-11-25 09:00 UTC
+	app := e.appToken()
+	adele := e.user("adele")
+	me := e.userToken("adele", "")
+	base := "/v1.0/me/settings/workHoursAndLocations"
+	weekly := map[string]any{"pattern": map[string]any{"type": "weekly", "interval": 1, "daysOfWeek": []string{"wednesday", "thursday"}},
+		"range": map[string]any{"type": "noEnd", "startDate": "2026-11-25", "recurrenceTimeZone": "Pacific Standard Time"}}
+	// 01:00-10:00 in Los Angeles is 09:00-18:00 UTC in November.
+	rec := map[string]any{"workLocationType": "office", "placeId": "hq", "recurrence": weekly,
+		"start": map[string]any{"dateTime": "2026-11-25T01:00:00", "timeZone": "Pacific Standard Time"},
+		"end":   map[string]any{"dateTime": "2026-11-25T10:00:00", "timeZone": "Pacific Standard Time"}}
+	r := e.call("POST", base+"/recurrences", me, rec)
+	if r.status != 201 || r.str("placeId") != "hq" {
+		t.Fatalf("create recurrence: %d %s", r.status, r.raw)
+	}
+	rid := r.str("id")
+	if got := workLocation(e.get(app, adele)); got != "office/scheduled/hq" {
+		t.Fatalf("Wednesday 09:00 UTC: %s", got)
+	}
+	// Thursday is time off: the occurrence takes precedence over the
+	// recurrence's Thursday.
+	if r := e.call("POST", base+"/occurrences", me, occurrence("timeOff", "2026-11-26T00:00:00", "2026-11-27T00:00:00", nil)); r.status != 201 {
+		t.Fatalf("time off: %d %s", r.status, r.raw)
+	}
+	view := e.call("GET", base+"/occurrencesView(startDateTime='2026-11-25T00:00:00Z',endDateTime='2026-12-03T00:00:00Z')?$top=20", me, nil)
+	var got []string
+	for _, v := range view.body["value"].([]any) {
+		o := v.(map[string]any)
+		rid, _ := o["recurrenceId"].(string)
+		got = append(got, o["start"].(map[string]any)["dateTime"].(string)[:10]+" "+o["workLocationType"].(string)+" "+map[bool]string{true: "generated", false: "stored"}[rid != ""])
+	}
+	want := "2026-11-25 office generated|2026-11-26 timeOff stored|2026-12-02 office generated"
+	if strings.Join(got, "|") != want {
+		t.Errorf("occurrencesView:\n got %s\nwant %s", strings.Join(got, "|"), want)
+	}
+
+	before := e.get(app, adele)
+	e.call("POST", "/dev/clock/advance?by=PT9H", "", nil) // 18:00 UTC: the Wednesday's ends
+	app = e.appToken()
+	after := e.get(app, adele)
+	if got := workLocation(after); got != "unspecified/none/" || after.str("sequenceNumber") <= before.str("sequenceNumber") {
+		t.Errorf("Wednesday 18:00 UTC: %s, sequenceNumber %s after %s", got, after.str("sequenceNumber"), before.str("sequenceNumber"))
+	}
+	e.call("POST", "/dev/clock/advance?by=PT15H", "", nil) // Thursday 09:00 UTC
+	app = e.appToken()
+	if got := workLocation(e.get(app, adele)); got != "timeOff/scheduled/" {
+		t.Errorf("Thursday (time off over the recurrence): %s", got)
+	}
+	// A week later, past the first window: the refresher extended it.
+	e.call("POST", "/dev/clock/advance?by=P6D", "", nil) // Wednesday 2026-12-02 09:00 UTC
+	app, me = e.appToken(), e.userToken("adele", "")
+	if got := workLocation(e.get(app, adele)); got != "office/scheduled/hq" {
+		t.Errorf("the next Wednesday: %s", got)
+	}
+	// PUT replaces the recurrence: remote now; DELETE removes it.
+	rec["workLocationType"], rec["placeId"] = "remote", nil
+	if r := e.call("PUT", base+"/recurrences/"+rid, me, rec); r.status != 200 || r.str("workLocationType") != "remote" {
+		t.Fatalf("put recurrence: %d %s", r.status, r.raw)
+	}
+	if got := workLocation(e.get(app, adele)); got != "remote/scheduled/" {
+		t.Errorf("after PUT: %s", got)
+	}
+	if r := e.call("DELETE", base+"/recurrences/"+rid, me, nil); r.status != 204 {
+		t.Fatalf("delete recurrence: %d %s", r.status, r.raw)
+	}
+	if got := workLocation(e.get(app, adele)); got != "unspecified/none/" {
+		t.Errorf("after DELETE: %s", got)
+	}
+	if r := e.call("GET", base+"/recurrences", me, nil); r.status != 200 || len(r.body["value"].([]any)) != 0 {
+		t.Errorf("list after delete: %d %s", r.status, r.raw)
+	}
+
+	// Bad recurrences: Graph's errors, nothing written.
+	bad := func(mod func(map[string]any)) map[string]any {
+		m := map[string]any{}
+		for k, v := range rec {
+			m[k] = v
+		}
+		m["workLocationType"] = "office"
+		mod(m)
+		return m
+	}
+	for _, c := range []struct {
+		name string
+		body map[string]any
+		msg  string
+	}{
+		{"time off", bad(func(m map[string]any) { m["workLocationType"] = "timeOff" }), "Time off cannot recur"},
+		{"daily", bad(func(m map[string]any) {
+			m["recurrence"] = map[string]any{"pattern": map[string]any{"type": "daily", "interval": 1}, "range": map[string]any{"type": "noEnd", "startDate": "2026-11-25"}}
+		}), "weekly"},
+		{"weekly without days", bad(func(m map[string]any) {
+			m["recurrence"] = map[string]any{"pattern": map[string]any{"type": "weekly", "interval": 1}, "range": map[string]any{"type": "noEnd", "startDate": "2026-11-25"}}
+		}), "daysOfWeek"},
+		{"missing recurrence", bad(func(m map[string]any) { delete(m, "recurrence") }), "recurrence is required"},
+		{"longer than a day", bad(func(m map[string]any) {
+			m["end"] = map[string]any{"dateTime": "2026-11-26T10:00:00", "timeZone": "Pacific Standard Time"}
+		}), "24 hours"},
+		{"unknown pattern property", bad(func(m map[string]any) {
+			m["recurrence"] = map[string]any{"pattern": map[string]any{"type": "weekly", "interval": 1, "colour": "red"}, "range": map[string]any{"type": "noEnd", "startDate": "2026-11-25"}}
+		}), "recurrence.pattern.colour"},
+	} {
+		if r := e.call("POST", base+"/recurrences", me, c.body); r.status != 400 || r.errCode() != "invalidRequest" || !strings.Contains(r.errMessage(), c.msg) {
+			t.Errorf("%s: %d %s", c.name, r.status, r.raw)
+		}
+	}
+	if r := e.call("POST", "/v1.0/users/"+adele+"/settings/workHoursAndLocations/recurrences", app, rec); r.status != 403 {
+		t.Errorf("app token: %d %s", r.status, r.raw)
+	}
+	if r := e.call("PATCH", base+"/recurrences/nothing", me, rec); r.status != 405 {
+		t.Errorf("PATCH: %d %s", r.status, r.raw)
+	}
+	if r := e.call("GET", base+"/recurrences", me, nil); r.status != 200 || len(r.body["value"].([]any)) != 0 {
+		t.Errorf("a rejected recurrence was written: %s", r.raw)
+	}
+}
