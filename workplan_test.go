@@ -152,7 +152,9 @@ func TestWorkPlanRejects(t *testing.T) {
 		{"unknown workLocationType", "POST", plan, me, ok(func(m map[string]any) { m["workLocationType"] = "beach" }), 400, "invalidRequest", "beach"},
 		{"unspecified workLocationType", "POST", plan, me, ok(func(m map[string]any) { m["workLocationType"] = "unspecified" }), 400, "invalidRequest", "unspecified"},
 		{"missing workLocationType", "POST", plan, me, ok(func(m map[string]any) { delete(m, "workLocationType") }), 400, "invalidRequest", "workLocationType is required"},
-		{"unknown time zone", "POST", plan, me, ok(func(m map[string]any) { m["start"] = map[string]any{"dateTime": "2026-11-25T10:00:00", "timeZone": "Mars"} }), 400, "invalidRequest", "Mars"},
+		{"unknown time zone", "POST", plan, me, ok(func(m map[string]any) {
+			m["start"] = map[string]any{"dateTime": "2026-11-25T10:00:00", "timeZone": "Mars"}
+		}), 400, "invalidRequest", "Mars"},
 		{"placeId on remote", "POST", plan, me, ok(func(m map[string]any) { m["workLocationType"], m["placeId"] = "remote", "x" }), 400, "invalidRequest", "office"},
 		{"placeId too long", "POST", plan, me, ok(func(m map[string]any) { m["placeId"] = strings.Repeat("p", 257) }), 400, "invalidRequest", "256"},
 		{"timeOffDetails on office", "POST", plan, me, ok(func(m map[string]any) { m["timeOffDetails"] = map[string]any{"subject": "x"} }), 400, "invalidRequest", "timeOff"},
