@@ -162,6 +162,7 @@ func New(o Options) *API {
 		m.Handle(v+"/subscriptions/{id}", a.methods(route{"GET", a.subscriptionItem}, route{"PATCH", a.subscriptionItem}, route{"DELETE", a.subscriptionItem}))
 		if a.mail != nil {
 			a.routeCalendar(m, v)
+			a.routeWorkPlan(m, v)
 		}
 	}
 	m.Handle(StreamPath, a.method("GET", a.stream))

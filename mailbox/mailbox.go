@@ -97,8 +97,11 @@ func (m *Mailbox) Limits() Limits { return m.limits }
 // index is a user's calendar as presence needs it (key c.<tenant>.<user>):
 // every event's calendar.Item, and the mailbox settings once set.
 type index struct {
-	Items    []calendar.Item `json:"items,omitempty"`
-	Settings *Settings       `json:"settings,omitempty"`
+	Items    []calendar.Item  `json:"items,omitempty"`
+	Settings *Settings        `json:"settings,omitempty"`
+	Work     []WorkOccurrence `json:"work,omitempty"` // the work plan (workplan.go)
+	// WorkRecurrences are the work plan's weekly patterns (workplanrec.go).
+	WorkRecurrences []WorkRecurrence `json:"workRecurrences,omitempty"`
 }
 
 // maxIndexBytes bounds one user's index: it is one engine message.
@@ -170,7 +173,7 @@ func (m *Mailbox) commit(ctx context.Context, u core.UserRef, idx index, rev uin
 		return presence.Errorf(presence.Conflict, "", "This calendar holds as much as one user's calendar may (%d KiB of events, recurrences and exceptions); delete events first.", maxIndexBytes>>10)
 	}
 	var next uint64
-	if len(idx.Items) == 0 && idx.Settings == nil {
+	if len(idx.Items) == 0 && idx.Settings == nil && len(idx.Work) == 0 && len(idx.WorkRecurrences) == 0 {
 		if rev != 0 {
 			if err := m.kv.Delete(ctx, indexKey(u), rev); err != nil {
 				return m.conflictOr(err)
@@ -199,11 +202,11 @@ func (m *Mailbox) project(ctx context.Context, u core.UserRef, idx index, rev ui
 // (presence.SetWindow.Reset).
 func (m *Mailbox) write(ctx context.Context, u core.UserRef, idx index, rev uint64, reset bool) error {
 	now := m.clock.Now()
-	cmd := presence.SetWindow{Events: calendar.Window(idx.Items, now, now.Add(Window)), Until: now.Add(Window), Rev: rev, Reset: reset}
+	cmd := presence.SetWindow{Events: calendar.Window(idx.Items, now, now.Add(Window)), Scheduled: scheduled(&idx, now, now.Add(Window)), Until: now.Add(Window), Rev: rev, Reset: reset}
 	if idx.Settings != nil {
 		cmd.AutoReplies = replies(idx.Settings.AutomaticRepliesSetting)
 	}
-	if len(idx.Items) == 0 && cmd.AutoReplies == nil {
+	if len(idx.Items) == 0 && len(idx.Work) == 0 && len(idx.WorkRecurrences) == 0 && cmd.AutoReplies == nil {
 		cmd.Until = time.Time{} // nothing to refresh
 	}
 	_, _, err := m.core.Do(ctx, u, cmd) // noteWrite schedules its refresh

@@ -109,3 +109,29 @@ func TestSetWindow(t *testing.T) {
 		}
 	})
 }
+
+// The window carries the work plan as the scheduled layer: set with it,
+// kept with the manual signal, replaced by a newer window, its spans over
+// by now dropped, an older window's ignored.
+func TestSetWindowScheduledLayer(t *testing.T) {
+	office := ScheduledLocation{Start: at(time.Hour), End: at(2 * time.Hour), Type: "OFFICE", PlaceID: "hq"}
+	over := ScheduledLocation{Start: at(0), End: at(time.Minute), Type: WorkLocationRemote}
+	f, _, err := Apply(Facts{}, SetWindow{Scheduled: []ScheduledLocation{office, over}, Until: at(48 * time.Hour), Rev: 2}, at(30*time.Minute))
+	if err != nil || f.Location == nil || len(f.Location.Scheduled) != 1 || f.Location.Scheduled[0].Type != WorkLocationOffice {
+		t.Fatalf("Apply = %+v, %v", f.Location, err)
+	}
+	if got := workLocationAt(f.Location, at(90*time.Minute)); got.Source != WorkLocationSourceScheduled || got.PlaceID == nil || *got.PlaceID != "hq" {
+		t.Errorf("during the span: %+v", got)
+	}
+	f, _, _ = Apply(f, SetLocation{Layer: LayerManual, Type: WorkLocationRemote}, at(40*time.Minute))
+	if g, _, _ := Apply(f, SetWindow{Until: at(48 * time.Hour), Rev: 1}, at(41*time.Minute)); len(g.Location.Scheduled) != 1 {
+		t.Errorf("an older window changed the layer: %+v", g.Location)
+	}
+	g, _, err := Apply(f, SetWindow{Until: at(48 * time.Hour), Rev: 3}, at(41*time.Minute))
+	if err != nil || g.Location == nil || g.Location.Manual == nil || len(g.Location.Scheduled) != 0 {
+		t.Errorf("a newer window without spans: %+v, %v", g.Location, err)
+	}
+	if _, _, err := Apply(Facts{}, SetWindow{Scheduled: []ScheduledLocation{{Start: at(time.Hour), End: at(time.Hour), Type: WorkLocationOffice}}, Rev: 4}, at(0)); ErrorCode(err) != Invalid {
+		t.Errorf("an empty span: %v", err)
+	}
+}
