@@ -35,6 +35,13 @@ type node struct {
 
 func startNode(t *testing.T, e *natsstore.Engine, name string, clk clock.Clock) *node {
 	t.Helper()
+	return startNodeWith(t, e, name, clk, nil)
+}
+
+// startNodeWith starts a node whose manager sees the leases through wrap
+// (nil: as they are).
+func startNodeWith(t *testing.T, e *natsstore.Engine, name string, clk clock.Clock, wrap func(store.Leases) store.Leases) *node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	kv, err := e.Partitioned(ctx, "presence")
 	if err != nil {
@@ -51,6 +58,9 @@ func startNode(t *testing.T, e *natsstore.Engine, name string, clk clock.Clock) 
 	leases, err := e.Leases(ctx, "leases", natsstore.LeaseOptions{Holder: name, TTL: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		leases = wrap(leases)
 	}
 	n := &node{core: core.New(core.Options{KV: kv, Clock: clk}), cancel: cancel}
 	follower, err := n.core.Follow(ctx)
