@@ -125,12 +125,12 @@ type running struct {
 	// failed (a hand-over: deactivate).
 	cancel, stop context.CancelFunc
 	done         chan struct{}
-	feed       *Feed                     // handed to the worker, which owns it from then on
-	lastByUser map[string]presence.Stamp // worker only
-	sender     *sender                   // worker only
-	expAt      time.Time                 // worker only: expStr formats expAt
-	expStr     string
-	basic      basicBody // worker only: the last basic notification's body
+	feed         *Feed                     // handed to the worker, which owns it from then on
+	lastByUser   map[string]presence.Stamp // worker only
+	sender       *sender                   // worker only
+	expAt        time.Time                 // worker only: expStr formats expAt
+	expStr       string
+	basic        basicBody // worker only: the last basic notification's body
 
 	// progress is the log position delivered up to; the flusher saves it
 	// (saved, progressRev), so a restart or a takeover re-delivers at most
