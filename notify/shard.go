@@ -316,6 +316,9 @@ func (m *Manager) deliverShard(hctx context.Context, k int) {
 	for _, rs := range stop {
 		m.deactivate(rs, true, handing)
 	}
+	if handed && hctx.Err() != nil {
+		why = "this node leads the leases and another node delivers: handed over, but the lease may have been lost meanwhile (deliveries in flight were cut)"
+	}
 	m.log.Info("stopped delivering a shard of the subscriptions", "shard", k, "why", why)
 }
 
