@@ -180,9 +180,13 @@ func New(o Options) *API {
 }
 
 // ServeHTTP stamps every response with request-id (and echoes
-// client-request-id) before routing, so that every error carries both.
+// client-request-id) before routing, so that every error carries both,
+// and answers browsers of other origins (see cors).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.stamp(w.Header(), r)
+	if cors(w, r) {
+		return
+	}
 	if a.inFlight != nil && guarded(r) {
 		if !a.inFlight.enter() {
 			a.overloaded(w, r)

@@ -46,6 +46,9 @@ type Options struct {
 	// Users, if set, reports whether a stored user is still one of the
 	// server's; the refresher leaves out those it is not.
 	Users func(tenantID, userID string) bool
+	// Rebuild has Run first rebuild every user's presence window from the
+	// calendar (Mailbox.Rebuild): the calendar's stream lost data.
+	Rebuild bool
 }
 
 // Mailbox is safe for concurrent use.
@@ -56,6 +59,7 @@ type Mailbox struct {
 	log    *slog.Logger
 	limits Limits
 	users  func(tenantID, userID string) bool
+	reb    bool
 	seed   maphash.Seed
 	locks  [256]sync.Mutex // one user's writes in order on this node
 	sched  schedule
@@ -63,7 +67,7 @@ type Mailbox struct {
 
 // New returns a Mailbox; Run starts its refresher.
 func New(o Options) *Mailbox {
-	m := &Mailbox{kv: o.KV, core: o.Core, clock: o.Clock, log: o.Logger, limits: o.Limits.withDefaults(), users: o.Users, seed: maphash.MakeSeed()}
+	m := &Mailbox{kv: o.KV, core: o.Core, clock: o.Clock, log: o.Logger, limits: o.Limits.withDefaults(), users: o.Users, reb: o.Rebuild, seed: maphash.MakeSeed()}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -188,8 +192,14 @@ func (m *Mailbox) conflictOr(err error) error {
 
 // project writes the presence window of idx at revision rev.
 func (m *Mailbox) project(ctx context.Context, u core.UserRef, idx index, rev uint64) error {
+	return m.write(ctx, u, idx, rev, false)
+}
+
+// write is project; reset applies the window over one of any revision
+// (presence.SetWindow.Reset).
+func (m *Mailbox) write(ctx context.Context, u core.UserRef, idx index, rev uint64, reset bool) error {
 	now := m.clock.Now()
-	cmd := presence.SetWindow{Events: calendar.Window(idx.Items, now, now.Add(Window)), Until: now.Add(Window), Rev: rev}
+	cmd := presence.SetWindow{Events: calendar.Window(idx.Items, now, now.Add(Window)), Until: now.Add(Window), Rev: rev, Reset: reset}
 	if idx.Settings != nil {
 		cmd.AutoReplies = replies(idx.Settings.AutomaticRepliesSetting)
 	}

@@ -379,6 +379,10 @@ type SetWindow struct {
 	AutoReplies *AutoReplies
 	Until       time.Time
 	Rev         uint64
+	// Reset applies the window whatever revision the stored one has: the
+	// calendar's stream was lost and its revisions no longer compare
+	// with the stored one (the rebuild after an accepted loss).
+	Reset bool
 }
 
 // Validate implements Command.
@@ -391,7 +395,7 @@ func (c SetWindow) Validate(now time.Time) error {
 }
 
 func (c SetWindow) apply(f *Facts, now time.Time) error {
-	if c.Rev < f.CalendarRev {
+	if c.Rev < f.CalendarRev && !c.Reset {
 		return nil
 	}
 	evs, err := SetCalendar{Events: c.Events}.Normalized(now)

@@ -61,6 +61,24 @@ func TestSetWindow(t *testing.T) {
 			t.Fatalf("Apply(window 4) = %+v, %v, %v", g, changed, err)
 		}
 	})
+	t.Run("a reset applies a window of any revision: the calendar was lost", func(t *testing.T) {
+		oof := SetWindow{AutoReplies: &AutoReplies{Status: RepliesAlwaysEnabled}, Until: at(48 * time.Hour), Rev: 5}
+		g, _, err := Apply(f, oof, at(2*time.Minute))
+		if err != nil || g.AutoReplies == nil {
+			t.Fatalf("Apply(oof) = %+v, %v", g, err)
+		}
+		h, changed, err := Apply(g, SetWindow{Reset: true}, at(3*time.Minute))
+		if err != nil || !changed || h.Events != nil || h.AutoReplies != nil || h.CalendarRev != 0 || !h.CalendarUntil.IsZero() {
+			t.Fatalf("Apply(reset to nothing) = %+v, %v, %v", h, changed, err)
+		}
+		if Aggregate(h, at(3*time.Minute)).OutOfOffice.IsOutOfOffice {
+			t.Fatal("still out of office after the reset")
+		}
+		h, _, err = Apply(g, SetWindow{Events: []Event{meeting(0, time.Hour)}, Until: at(48 * time.Hour), Rev: 2, Reset: true}, at(3*time.Minute))
+		if err != nil || len(h.Events) != 1 || h.CalendarRev != 2 || h.AutoReplies != nil {
+			t.Fatalf("Apply(reset to revision 2) = %+v, %v", h, err)
+		}
+	})
 	t.Run("a window of the same revision extends it (a refresh)", func(t *testing.T) {
 		g, _, err := Apply(f, SetWindow{Events: w5.Events, Until: at(60 * time.Hour), Rev: 5}, at(2*time.Minute))
 		if err != nil || !g.CalendarUntil.Equal(at(60*time.Hour)) {
