@@ -204,9 +204,9 @@ func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.
 // a failure's message (read with a short bound of its own: the tab's may
 // be spent).
 func pageState(ctx context.Context) string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), askBound)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + [...document.querySelectorAll('.error, [role=alert], #live, #clock-now, #clock-offset, #my-badge, #people-rows tr')]
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + [...document.querySelectorAll('.error, [role=alert], #live, #clock-now, #clock-offset, #me-name, #signin-buttons, #my-badge, #people-rows tr')]
 		.filter(e => e.textContent.trim()).slice(0, 20).map(e => (e.id || e.dataset.user || e.className) + ': ' + e.textContent.trim()).join('\n')`))
 	if err != nil {
 		return "(the page's state could not be read: " + err.Error() + ")"
