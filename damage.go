@@ -24,6 +24,10 @@ var streamHolds = map[string]string{
 	"CHANGES":          "the change log (webhook notifications and stream resumption)",
 }
 
+// calendarStream is the calendar bucket's stream: when it lost data, every
+// presence window is rebuilt from what remains (mailbox.Options.Rebuild).
+const calendarStream = "KV_calendar"
+
 // ErrDataLoss is what Start returns when the engine lost data it had on disk
 // and the loss was not accepted (Config.AcceptDataLoss).
 var ErrDataLoss = errors.New("the engine lost data it had on disk")
@@ -60,11 +64,26 @@ func (s *Server) checkEngine(ctx context.Context) error {
 	}
 	// The saved cache may hold what the engine lost: it is not used.
 	s.engineLost = rep.Damaged()
+	s.lostStreams = map[string]bool{}
+	first := map[string]uint64{}
+	for _, r := range rep.Streams {
+		if r.Damaged() {
+			s.lostStreams[r.Name] = true
+		}
+		if r.Missing() && r.Recorded != nil {
+			first[r.Name] = r.Recorded.LastSeq + 1
+		}
+	}
 	if rep.Durable() {
 		if !s.cfg.AcceptDataLoss {
 			return fmt.Errorf("presenced: %w (the ERROR lines above say which streams and how much). Stop here and restore the data directory from a backup, or start with --accept-data-loss to run with what remains; `presenced check --data %s` reports without starting (docs/durability.md)", ErrDataLoss, s.cfg.DataDir)
 		}
 		s.log.Error("starting with what remains, as --accept-data-loss asks: the loss is recorded and will not be reported again")
+		// A lost stream is created again numbered past the old one: its
+		// revisions and sequences kept elsewhere (a presence window's
+		// calendar revision, a subscription's delivered position, a
+		// stream's resume token) must not be ahead of its new records.
+		s.engine.StartPast(first)
 	} else if rep.Damaged() {
 		s.log.Error("the engine dropped records written since its last checkpoint (a power loss or a crash of the machine takes those without --sync-always); starting")
 	}

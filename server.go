@@ -234,7 +234,8 @@ type Server struct {
 	// dirSaved is the bucket sequence of the directory last saved
 	// (serverdirsnap.go); 0: none yet.
 	dirSaved    atomic.Uint64
-	engineLost  bool // the engine's check found data lost (damage.go)
+	engineLost  bool            // the engine's check found data lost (damage.go)
+	lostStreams map[string]bool // the streams it found damaged or missing
 	engineOpen  atomic.Bool
 	noDrain     atomic.Bool // ShutdownNow
 	metricsLn   net.Listener
@@ -475,7 +476,7 @@ func (s *Server) startMailbox(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
-	s.mail = mailbox.New(mailbox.Options{KV: s.kv("calendar", kv), Core: s.core, Clock: s.clock, Logger: s.log, Users: s.knownUser})
+	s.mail = mailbox.New(mailbox.Options{KV: s.kv("calendar", kv), Core: s.core, Clock: s.clock, Logger: s.log, Users: s.knownUser, Rebuild: s.lostStreams[calendarStream]})
 	s.runDone.Add(1)
 	go func() {
 		defer s.runDone.Done()

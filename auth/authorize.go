@@ -27,6 +27,8 @@ const (
 	ListUsers                                 // GET /users
 	ReadUser                                  // GET /users/{id}, GET /me
 	WriteUsers                                // POST /users, PATCH and DELETE /users/{id}
+	ReadWorkPlan                              // GET settings/workHoursAndLocations/occurrences
+	WriteWorkPlan                             // POST, PUT, DELETE settings/workHoursAndLocations/occurrences
 )
 
 // String names the operation as messages do.
@@ -60,6 +62,10 @@ func (op Operation) String() string {
 		return "reading a user"
 	case WriteUsers:
 		return "creating, changing or deleting users"
+	case ReadWorkPlan:
+		return "reading the work plan"
+	case WriteWorkPlan:
+		return "writing the work plan"
 	}
 	return fmt.Sprintf("Operation(%d)", int(op))
 }
@@ -106,6 +112,11 @@ var rules = map[Operation]rule{
 	WriteCalendar:        {own: []string{CalendarsReadWrite}, app: []string{CalendarsReadWrite}},
 	ReadMailboxSettings:  {own: []string{MailboxSettingsRead, MailboxSettingsRW}, app: []string{MailboxSettingsRead, MailboxSettingsRW}},
 	WriteMailboxSettings: {own: []string{MailboxSettingsRW}, app: []string{MailboxSettingsRW}},
+	// The work plan (workHoursAndLocations): Graph allows delegated
+	// permissions for the signed-in user's own plan only; application
+	// permissions are not supported.
+	ReadWorkPlan:  {own: []string{CalendarsRead, CalendarsReadWrite}},
+	WriteWorkPlan: {own: []string{CalendarsReadWrite}},
 	// Listing the tenant's users (Graph's user-list permissions).
 	ListUsers: {other: []string{UserReadBasicAll, UserReadAll, UserReadWriteAll}, app: []string{UserReadAll, UserReadWriteAll}},
 	ReadUser:  {own: []string{UserRead, UserReadBasicAll, UserReadAll, UserReadWriteAll}, other: []string{UserReadBasicAll, UserReadAll, UserReadWriteAll}, app: []string{UserReadAll, UserReadWriteAll}},
@@ -171,6 +182,9 @@ func Authorize(p Principal, op Operation, subjectUserID string, viaMe bool) erro
 		case ReadCalendar, WriteCalendar:
 			return presence.Errorf(presence.Forbidden, "",
 				"Access is denied: a delegated token reaches only its own user's calendar (the token's user is %s, the request is for %s); use an application token with %s.", p.UserID, subjectUserID, strings.Join(r.app, " or "))
+		case ReadWorkPlan, WriteWorkPlan:
+			return presence.Errorf(presence.Forbidden, "",
+				"Access is denied: a delegated token reaches only its own user's work plan (the token's user is %s, the request is for %s).", p.UserID, subjectUserID)
 		case ReadMailboxSettings, WriteMailboxSettings:
 			return presence.Errorf(presence.Forbidden, "",
 				"Access is denied: a delegated token reaches only its own user's mailbox settings (the token's user is %s, the request is for %s); use an application token with %s.", p.UserID, subjectUserID, strings.Join(r.app, " or "))

@@ -577,3 +577,62 @@ func FuzzParseSecret(f *testing.F) {
 		}
 	})
 }
+
+// TestCodeFlowScopeAnsweredAsAsked: the token response names each scope
+// in the form it was asked for, as Entra does — MSAL.js keeps the token
+// under the answer's scopes and looks it up with the scopes
+// acquireTokenSilent asks for (found by TestBrowserMSAL: with bare names
+// in the answer to a prefixed request, every silent call went to the
+// token endpoint). MSAL sends the scope at redemption and at refresh.
+func TestCodeFlowScopeAnsweredAsAsked(t *testing.T) {
+	f := newFlowFixture(t, nil)
+	verifier, challenge := pkce("msal-verifier-")
+	const asked = "https://graph.microsoft.com/Presence.ReadWrite openid profile offline_access"
+	params := with(spaParams(challenge), "scope", asked)
+	got := f.signIn(t, params)
+	r := f.redeem(t, with(codeForm(directory.DemoClientID, got.Get("code"), spaRedirect, verifier), "scope", asked), boardOrigin)
+	if r.status != 200 || r.body["scope"] != "https://graph.microsoft.com/Presence.ReadWrite" {
+		t.Fatalf("redeem: %d %s", r.status, r.raw)
+	}
+	if _, c := decode(t, r.body["access_token"].(string)); c["scp"] != "Presence.ReadWrite" {
+		t.Fatalf("the token's scp is %v: claims stay bare, as Entra's", c["scp"])
+	}
+	refresh := func(scope string) reply {
+		t.Helper()
+		rf := url.Values{"grant_type": {"refresh_token"}, "client_id": {directory.DemoClientID}, "refresh_token": {r.body["refresh_token"].(string)}, "scope": {scope}}
+		r = f.redeem(t, rf, boardOrigin)
+		if r.status != 200 {
+			t.Fatalf("refresh with %q: %d %s", scope, r.status, r.raw)
+		}
+		return r
+	}
+	for _, tc := range []struct{ scope, want string }{
+		{"HTTPS://GRAPH.MICROSOFT.COM/presence.readwrite openid", "HTTPS://GRAPH.MICROSOFT.COM/Presence.ReadWrite"},
+		{"Presence.ReadWrite offline_access", "Presence.ReadWrite"},
+		{"00000003-0000-0000-c000-000000000000/Presence.ReadWrite", "00000003-0000-0000-c000-000000000000/Presence.ReadWrite"},
+		{"", "Presence.ReadWrite"}, // nothing asked: what was granted, bare
+	} {
+		if got := refresh(tc.scope).body["scope"]; got != tc.want {
+			t.Errorf("refresh asking %q answered scope %q, want %q", tc.scope, got, tc.want)
+		}
+	}
+}
+
+func TestScopeAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		asked   string
+		granted []string
+		want    string
+	}{
+		{"", []string{"Presence.Read", "User.ReadBasic.All"}, "Presence.Read User.ReadBasic.All"},
+		{"presence.read openid", []string{"Presence.Read"}, "Presence.Read"},
+		{"https://graph.microsoft.com/Presence.Read User.ReadBasic.All", []string{"Presence.Read", "User.ReadBasic.All"}, "https://graph.microsoft.com/Presence.Read User.ReadBasic.All"},
+		{"https://graph.microsoft.com/.default", []string{"Presence.Read", "Calendars.ReadWrite"}, "https://graph.microsoft.com/Presence.Read https://graph.microsoft.com/Calendars.ReadWrite https://graph.microsoft.com/.default"},
+		{".default", []string{"Presence.Read"}, "Presence.Read"},
+		{"api://other/x https://graph.microsoft.com/Presence.Read", []string{"Presence.Read"}, "https://graph.microsoft.com/Presence.Read"},
+	} {
+		if got := scopeAnswer(tc.asked, tc.granted); got != tc.want {
+			t.Errorf("scopeAnswer(%q, %v) = %q, want %q", tc.asked, tc.granted, got, tc.want)
+		}
+	}
+}

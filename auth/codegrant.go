@@ -91,7 +91,7 @@ func (i *Issuer) userGrant(r *http.Request, t directory.Tenant, app directory.Ap
 		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", 90006, "The service is temporarily unavailable; try again.")
 	}
 	rr := refreshRecord{TenantID: t.ID, UserID: u.ID, ClientID: app.ClientID, SPA: c.SPA, Secret: hasSecret, Scopes: c.Scopes, OIDC: c.OIDC, AuthTime: c.IssuedAt}
-	return i.userTokens(r, app, u, scopes, hasSecret, rr, family, c.Nonce, true, form.Get("client_info") == "1")
+	return i.userTokens(r, app, u, scopes, form.Get("scope"), hasSecret, rr, family, c.Nonce, true, form.Get("client_info") == "1")
 }
 
 // refreshGrant spends a refresh token and answers with the next one.
@@ -144,7 +144,7 @@ func (i *Issuer) refreshGrant(r *http.Request, t directory.Tenant, app directory
 	if e != nil {
 		return nil, e
 	}
-	resp, e := i.userTokens(r, app, u, scopes, hasSecret, rr, "", "", slices.Contains(rr.OIDC, "openid"), form.Get("client_info") == "1")
+	resp, e := i.userTokens(r, app, u, scopes, form.Get("scope"), hasSecret, rr, "", "", slices.Contains(rr.OIDC, "openid"), form.Get("client_info") == "1")
 	if e != nil {
 		return nil, e
 	}
@@ -224,14 +224,15 @@ func narrowScopes(app directory.App, scope string, granted []string) ([]string, 
 }
 
 // userTokens mints the tokens of a user grant and starts the refresh
-// token family when it is new.
-func (i *Issuer) userTokens(r *http.Request, app directory.App, u directory.User, scopes []string, hasSecret bool, rr refreshRecord, family, nonce string, idToken, clientInfo bool) (*tokenResponse, *oauthError) {
+// token family when it is new; asked is the request's scope parameter
+// (see scopeAnswer).
+func (i *Issuer) userTokens(r *http.Request, app directory.App, u directory.User, scopes []string, asked string, hasSecret bool, rr refreshRecord, family, nonce string, idToken, clientInfo bool) (*tokenResponse, *oauthError) {
 	fail := oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
 	tok, err := i.mint(app, &u, scopes, hasSecret)
 	if err != nil {
 		return nil, fail
 	}
-	resp := i.response(tok, strings.Join(scopes, " "))
+	resp := i.response(tok, scopeAnswer(asked, scopes))
 	if family != "" {
 		rr.Expires = rr.AuthTime.Add(RefreshInactivity)
 		if rr.SPA {

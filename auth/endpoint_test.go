@@ -150,11 +150,12 @@ func TestTokenEndpointIssues(t *testing.T) {
 		{"client credentials basic auth and client_id", directory.DemoTenantID, with(appForm(), "client_secret", "\x00"), basic(directory.DemoDaemonClientID, directory.DemoDaemonSecret), "", "", ""},
 		{"client credentials uppercase client id", directory.DemoTenantID, with(appForm(), "client_id", strings.ToUpper(directory.DemoDaemonClientID)), nil, "", "", ""},
 		{"password default", directory.DemoTenantID, userForm("adele@contoso.dev", "https://graph.microsoft.com/.default"), nil, directory.DemoUserAdele,
-			"Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite User.ReadBasic.All", "Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite User.ReadBasic.All"},
+			"Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite User.ReadBasic.All",
+			"https://graph.microsoft.com/Presence.Read https://graph.microsoft.com/Presence.Read.All https://graph.microsoft.com/Presence.ReadWrite https://graph.microsoft.com/Calendars.ReadWrite https://graph.microsoft.com/MailboxSettings.ReadWrite https://graph.microsoft.com/User.ReadBasic.All https://graph.microsoft.com/.default"},
 		{"password named scopes", "contoso.dev", userForm("ALEX@contoso.dev", "openid profile offline_access Presence.Read https://graph.microsoft.com/presence.readwrite Presence.Read"), nil, directory.DemoUserAlex,
-			"Presence.Read Presence.ReadWrite", "Presence.Read Presence.ReadWrite"},
+			"Presence.Read Presence.ReadWrite", "Presence.Read https://graph.microsoft.com/Presence.ReadWrite"}, // each as asked
 		{"password resource id scope", directory.DemoTenantID, userForm("megan@contoso.dev", "00000003-0000-0000-c000-000000000000/Presence.Read.All"), nil, directory.DemoUserMegan,
-			"Presence.Read.All", "Presence.Read.All"},
+			"Presence.Read.All", "00000003-0000-0000-c000-000000000000/Presence.Read.All"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

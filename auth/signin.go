@@ -36,7 +36,7 @@ func (i *Issuer) passwordGrant(r *http.Request, t directory.Tenant, app director
 	if err != nil {
 		return nil, oerr(http.StatusInternalServerError, "server_error", 50000, "Issuing the token failed.")
 	}
-	return i.response(tok, strings.Join(scopes, " ")), nil
+	return i.response(tok, scopeAnswer(scope, scopes)), nil
 }
 
 // checkPassword signs a user of tenant t in with a password, behind smart

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
 
@@ -82,4 +83,26 @@ func (c *Core) userOfKey(key string) (UserRef, bool) {
 		return UserRef{}, false
 	}
 	return UserRef{TenantID: tenant, UserID: user}, true
+}
+
+// EachStored calls fn with every user stored in the engine (that
+// Options.Users, when set, knows) and their stored facts, in the order
+// they were last written, without caching them. A value it cannot decode
+// is left out (Warm reports those). It stops at fn's first error.
+func (c *Core) EachStored(ctx context.Context, fn func(u UserRef, f *presence.Facts) error) error {
+	err := c.kv.Walk(ctx, userKeyPrefix, func(e store.Entry) error {
+		u, ok := c.userOfKey(e.Key)
+		if !ok {
+			return nil
+		}
+		f, err := decodeStored(e.Value)
+		if err != nil {
+			return nil
+		}
+		return fn(u, &f)
+	})
+	if err != nil {
+		return fmt.Errorf("core: read every stored user: %w", err)
+	}
+	return nil
 }

@@ -156,7 +156,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.bg, s.stop = context.WithCancel(context.Background())
 	// The watch starts before the directory is read, so that nothing
 	// written meanwhile (by another node) is missed.
-	w, err := s.kv.Watch(s.bg, "")
+	w, err := s.watch(ctx)
 	if err != nil {
 		s.stop()
 		return nil, fmt.Errorf("dirstore: watching the directory: %w", err)
@@ -172,6 +172,29 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.background(func(ctx context.Context) { s.follow(ctx, w) })
 	s.background(s.deleteOtherGenerations)
 	return s, nil
+}
+
+// watch starts the store's watch of the directory: it lives as long as the
+// store (s.bg), but its start is bounded by ctx, the caller's. (It was
+// begun under s.bg alone: in a cluster, whose engine retries "no answer
+// yet" until its context ends, a start on a loaded machine hung for 20
+// minutes past its caller's deadline.)
+func (s *Store) watch(ctx context.Context) (store.Watcher, error) {
+	life, abandon := context.WithCancelCause(s.bg)
+	unbind := context.AfterFunc(ctx, func() { abandon(context.Cause(ctx)) })
+	w, err := s.kv.Watch(life, "")
+	if !unbind() { // ctx ended: the watch's start was abandoned, or is now
+		cause := context.Cause(ctx)
+		switch {
+		case err == nil:
+			w.Stop()
+			err = cause
+		case !errors.Is(err, cause):
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+		return nil, err
+	}
+	return w, err
 }
 
 // open reads the directory: from the snapshot, if it can be used, or from

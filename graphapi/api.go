@@ -162,6 +162,7 @@ func New(o Options) *API {
 		m.Handle(v+"/subscriptions/{id}", a.methods(route{"GET", a.subscriptionItem}, route{"PATCH", a.subscriptionItem}, route{"DELETE", a.subscriptionItem}))
 		if a.mail != nil {
 			a.routeCalendar(m, v)
+			a.routeWorkPlan(m, v)
 		}
 	}
 	m.Handle(StreamPath, a.method("GET", a.stream))
@@ -180,9 +181,13 @@ func New(o Options) *API {
 }
 
 // ServeHTTP stamps every response with request-id (and echoes
-// client-request-id) before routing, so that every error carries both.
+// client-request-id) before routing, so that every error carries both,
+// and answers browsers of other origins (see cors).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.stamp(w.Header(), r)
+	if cors(w, r) {
+		return
+	}
 	if a.inFlight != nil && guarded(r) {
 		if !a.inFlight.enter() {
 			a.overloaded(w, r)

@@ -68,19 +68,8 @@ func decodeEvent(r *http.Request, limit int64, create bool) (mailbox.Input, erro
 		{"isOnlineMeeting", &in.IsOnlineMeeting},
 		{"isCancelled", &in.IsCancelled},
 		{"recurrence", func(raw json.RawMessage) error {
-			rec := new(calendar.Recurrence)
-			pt, rg := &rec.Pattern, &rec.Range
-			err := decodeObject(raw, "event", "recurrence.", []param{
-				{"pattern", func(raw json.RawMessage) error {
-					return decodeObject(raw, "event", "recurrence.pattern.", []param{{"type", &pt.Type}, {"interval", &pt.Interval}, {"month", &pt.Month},
-						{"dayOfMonth", &pt.DayOfMonth}, {"daysOfWeek", &pt.DaysOfWeek}, {"firstDayOfWeek", &pt.FirstDayOfWeek}, {"index", &pt.Index}})
-				}},
-				{"range", func(raw json.RawMessage) error {
-					return decodeObject(raw, "event", "recurrence.range.", []param{{"type", &rg.Type}, {"startDate", &rg.StartDate}, {"endDate", &rg.EndDate},
-						{"recurrenceTimeZone", &rg.RecurrenceTimeZone}, {"numberOfOccurrences", &rg.NumberOfOccurrences}})
-				}},
-			})
-			in.Recurrence = rec
+			var err error
+			in.Recurrence, err = decodeRecurrence(raw, "event")
 			return err
 		}},
 	}
@@ -92,6 +81,23 @@ func decodeEvent(r *http.Request, limit int64, create bool) (mailbox.Input, erro
 		what = "an event"
 	}
 	return in, decodeBytes(body, what, !create, params)
+}
+
+// decodeRecurrence decodes a patternedRecurrence strictly.
+func decodeRecurrence(raw json.RawMessage, what string) (*calendar.Recurrence, error) {
+	rec := new(calendar.Recurrence)
+	pt, rg := &rec.Pattern, &rec.Range
+	err := decodeObject(raw, what, "recurrence.", []param{
+		{"pattern", func(raw json.RawMessage) error {
+			return decodeObject(raw, what, "recurrence.pattern.", []param{{"type", &pt.Type}, {"interval", &pt.Interval}, {"month", &pt.Month},
+				{"dayOfMonth", &pt.DayOfMonth}, {"daysOfWeek", &pt.DaysOfWeek}, {"firstDayOfWeek", &pt.FirstDayOfWeek}, {"index", &pt.Index}})
+		}},
+		{"range", func(raw json.RawMessage) error {
+			return decodeObject(raw, what, "recurrence.range.", []param{{"type", &rg.Type}, {"startDate", &rg.StartDate}, {"endDate", &rg.EndDate},
+				{"recurrenceTimeZone", &rg.RecurrenceTimeZone}, {"numberOfOccurrences", &rg.NumberOfOccurrences}})
+		}},
+	})
+	return rec, err
 }
 
 func decodeDTZ(raw json.RawMessage, path string, v *calendar.DateTimeTimeZone) error {

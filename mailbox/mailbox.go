@@ -46,6 +46,9 @@ type Options struct {
 	// Users, if set, reports whether a stored user is still one of the
 	// server's; the refresher leaves out those it is not.
 	Users func(tenantID, userID string) bool
+	// Rebuild has Run first rebuild every user's presence window from the
+	// calendar (Mailbox.Rebuild): the calendar's stream lost data.
+	Rebuild bool
 }
 
 // Mailbox is safe for concurrent use.
@@ -56,6 +59,7 @@ type Mailbox struct {
 	log    *slog.Logger
 	limits Limits
 	users  func(tenantID, userID string) bool
+	reb    bool
 	seed   maphash.Seed
 	locks  [256]sync.Mutex // one user's writes in order on this node
 	sched  schedule
@@ -63,7 +67,7 @@ type Mailbox struct {
 
 // New returns a Mailbox; Run starts its refresher.
 func New(o Options) *Mailbox {
-	m := &Mailbox{kv: o.KV, core: o.Core, clock: o.Clock, log: o.Logger, limits: o.Limits.withDefaults(), users: o.Users, seed: maphash.MakeSeed()}
+	m := &Mailbox{kv: o.KV, core: o.Core, clock: o.Clock, log: o.Logger, limits: o.Limits.withDefaults(), users: o.Users, reb: o.Rebuild, seed: maphash.MakeSeed()}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -93,8 +97,11 @@ func (m *Mailbox) Limits() Limits { return m.limits }
 // index is a user's calendar as presence needs it (key c.<tenant>.<user>):
 // every event's calendar.Item, and the mailbox settings once set.
 type index struct {
-	Items    []calendar.Item `json:"items,omitempty"`
-	Settings *Settings       `json:"settings,omitempty"`
+	Items    []calendar.Item  `json:"items,omitempty"`
+	Settings *Settings        `json:"settings,omitempty"`
+	Work     []WorkOccurrence `json:"work,omitempty"` // the work plan (workplan.go)
+	// WorkRecurrences are the work plan's weekly patterns (workplanrec.go).
+	WorkRecurrences []WorkRecurrence `json:"workRecurrences,omitempty"`
 }
 
 // maxIndexBytes bounds one user's index: it is one engine message.
@@ -166,7 +173,7 @@ func (m *Mailbox) commit(ctx context.Context, u core.UserRef, idx index, rev uin
 		return presence.Errorf(presence.Conflict, "", "This calendar holds as much as one user's calendar may (%d KiB of events, recurrences and exceptions); delete events first.", maxIndexBytes>>10)
 	}
 	var next uint64
-	if len(idx.Items) == 0 && idx.Settings == nil {
+	if len(idx.Items) == 0 && idx.Settings == nil && len(idx.Work) == 0 && len(idx.WorkRecurrences) == 0 {
 		if rev != 0 {
 			if err := m.kv.Delete(ctx, indexKey(u), rev); err != nil {
 				return m.conflictOr(err)
@@ -188,12 +195,18 @@ func (m *Mailbox) conflictOr(err error) error {
 
 // project writes the presence window of idx at revision rev.
 func (m *Mailbox) project(ctx context.Context, u core.UserRef, idx index, rev uint64) error {
+	return m.write(ctx, u, idx, rev, false)
+}
+
+// write is project; reset applies the window over one of any revision
+// (presence.SetWindow.Reset).
+func (m *Mailbox) write(ctx context.Context, u core.UserRef, idx index, rev uint64, reset bool) error {
 	now := m.clock.Now()
-	cmd := presence.SetWindow{Events: calendar.Window(idx.Items, now, now.Add(Window)), Until: now.Add(Window), Rev: rev}
+	cmd := presence.SetWindow{Events: calendar.Window(idx.Items, now, now.Add(Window)), Scheduled: scheduled(&idx, now, now.Add(Window)), Until: now.Add(Window), Rev: rev, Reset: reset}
 	if idx.Settings != nil {
 		cmd.AutoReplies = replies(idx.Settings.AutomaticRepliesSetting)
 	}
-	if len(idx.Items) == 0 && cmd.AutoReplies == nil {
+	if len(idx.Items) == 0 && len(idx.Work) == 0 && len(idx.WorkRecurrences) == 0 && cmd.AutoReplies == nil {
 		cmd.Until = time.Time{} // nothing to refresh
 	}
 	_, _, err := m.core.Do(ctx, u, cmd) // noteWrite schedules its refresh

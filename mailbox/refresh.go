@@ -85,8 +85,17 @@ func (m *Mailbox) Scheduled() int {
 // Run refreshes windows as they come due until ctx ends. It first walks
 // every user's calendar index: a user whose presence window was built from
 // an older index revision (the process stopped between the two writes) is
-// refreshed at once, every other one when its window is due.
+// refreshed at once, every other one when its window is due. With
+// Options.Rebuild it rebuilds every stored window before (Rebuild).
 func (m *Mailbox) Run(ctx context.Context) {
+	if m.reb {
+		n, err := m.Rebuild(ctx)
+		if err != nil && ctx.Err() == nil {
+			m.log.Error("calendar rebuild after the loss of calendar data: reading the stored users", "err", err, "users_rebuilt", n)
+		} else if err == nil {
+			m.log.Info("presence rebuilt from the calendar after the loss of calendar data", "users", n)
+		}
+	}
 	if err := m.load(ctx); err != nil && ctx.Err() == nil {
 		m.log.Error("calendar refresher: reading the calendar indexes", "err", err)
 	}

@@ -36,21 +36,25 @@ func (e *Engine) Log(ctx context.Context, name string, o LogOptions) (store.Log,
 	if maxBytes == 0 {
 		maxBytes = -1
 	}
+	cfg := jetstream.StreamConfig{
+		Name:      name,
+		Subjects:  o.Subjects,
+		Storage:   e.storage,
+		Retention: jetstream.LimitsPolicy,
+		Discard:   jetstream.DiscardOld,
+		MaxAge:    o.MaxAge,
+		MaxBytes:  maxBytes,
+		Replicas:  l.Replicas,
+		// LastMany reads with batched direct gets (a stream created
+		// before this is updated to allow them).
+		AllowDirect: true,
+	}
+	if err := e.createPast(ctx, cfg); err != nil {
+		return nil, err
+	}
 	var s jetstream.Stream
 	err = e.retry(ctx, fmt.Sprintf("log %s (%d replicas) to be created or opened", name, l.Replicas), func(ctx context.Context) (err error) {
-		s, err = e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:      name,
-			Subjects:  o.Subjects,
-			Storage:   e.storage,
-			Retention: jetstream.LimitsPolicy,
-			Discard:   jetstream.DiscardOld,
-			MaxAge:    o.MaxAge,
-			MaxBytes:  maxBytes,
-			Replicas:  l.Replicas,
-			// LastMany reads with batched direct gets (a stream created
-			// before this is updated to allow them).
-			AllowDirect: true,
-		})
+		s, err = e.js.CreateOrUpdateStream(ctx, cfg)
 		if isNoSpace(err) {
 			// As for buckets (Engine.Bucket): keep the stored settings.
 			if s, err = e.js.Stream(ctx, name); err == nil {

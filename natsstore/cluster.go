@@ -41,46 +41,71 @@ func (e *Engine) waitForJetStream(ctx context.Context) error {
 // nothing for a minute is stuck, not slow.
 var singleNodePatience = time.Minute
 
-// retry calls fn until it succeeds, fails for good, or ctx ends. In a
-// cluster, errors that mean "not yet" (no meta or stream leader, too few
-// nodes to place a replicated stream, no answer, no connection) are
-// retried, with a log line every progressEvery saying what it waits for.
-// On a single node, an attempt that got no answer within its own bound
-// (the engine is slow: a loaded machine, a long compaction) is tried
-// again, for up to singleNodePatience; any other error is returned at
-// once. (Before, a single node's open gave up after the first attempt's
-// second, and a server under load failed to start: the board's browser
-// tests on a loaded machine saw "open bucket "oauth": context deadline
-// exceeded".)
+// clusterPatience is how long one wait of a cluster node for its cluster
+// (a meta leader, a stream's leader, peers to place a replicated stream
+// on, an answer) may last before it gives up, whatever the caller's
+// context: a start whose peers do not come within it fails, saying what
+// it waited for, and the node's service manager starts it again; a
+// follower's watch tries again (dirstore, core). Ten minutes is many
+// elections and a slow machine's catch-up; a start that had no bound of
+// its own hung for 20 minutes on a loaded machine (a watch begun under a
+// context that never ended).
+var clusterPatience = 10 * time.Minute
+
+// retry calls fn until it succeeds, fails for good, ctx ends, or its own
+// bound passes (singleNodePatience, clusterPatience): every wait is
+// bounded twice, by its caller and by itself, so that no start hangs
+// whatever context it was given. Each attempt has a bound of its own too
+// (a second at first, doubling up to publishTimeout). In a cluster,
+// errors that mean "not yet" (no meta or stream leader, too few nodes to
+// place a replicated stream, no answer, no connection) are retried, with
+// a log line every progressEvery saying what it waits for. On a single
+// node, an attempt that got no answer within its own bound (the engine is
+// slow: a loaded machine, a long compaction) is tried again; any other
+// error is returned at once. (Before, a single node's open gave up after
+// the first attempt's second, and a server under load failed to start:
+// the board's browser tests on a loaded machine saw "open bucket "oauth":
+// context deadline exceeded".) An error that ends the wait names what it
+// waited for.
 func (e *Engine) retry(ctx context.Context, what string, fn func(context.Context) error) error {
 	r := clock.Real{}
 	start, logged := r.Now(), r.Now()
+	patience := singleNodePatience
+	if e.opts.clustered() {
+		patience = clusterPatience
+	}
 	backoff := 50 * time.Millisecond
 	// An attempt that gets no answer (a leader just elected, or none yet,
 	// does not answer) is given up after a second at first: the wait is
 	// then not counted in whole long timeouts; up to publishTimeout for a
-	// slow engine.
+	// slow engine. It never outlasts the wait's own bound.
 	attempt := time.Second
 	for {
-		actx, cancel := context.WithTimeout(ctx, attempt)
+		actx, cancel := context.WithTimeout(ctx, min(attempt, max(patience-clock.Since(r, start), time.Millisecond)))
 		err := fn(actx)
 		cancel()
 		attempt = min(2*attempt, publishTimeout)
-		again := notYet(err)
-		if !e.opts.clustered() {
-			again = noAnswer(ctx, err) && clock.Since(r, start) < singleNodePatience
-		}
-		if err == nil || !again {
-			if err == nil && clock.Since(r, start) >= progressEvery {
+		if err == nil {
+			if clock.Since(r, start) >= progressEvery {
 				e.log.Info("the JetStream cluster answers", "waited_for", what, "took", clock.Since(r, start).Round(time.Millisecond))
 			}
-			if err != nil && !e.opts.clustered() && noAnswer(ctx, err) {
-				return fmt.Errorf("no answer from the engine for %v, waiting for %s: %w", clock.Since(r, start).Round(time.Second), what, err)
-			}
-			return err
+			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("waiting for %s (%s): %w: %w", what, e.progress(), ctx.Err(), err)
+			return fmt.Errorf("waiting for %s (%s): %w: %w", what, e.progress(), context.Cause(ctx), err)
+		}
+		again := notYet(err)
+		if !e.opts.clustered() {
+			again = noAnswer(ctx, err)
+		}
+		if !again {
+			return err
+		}
+		if waited := clock.Since(r, start); waited >= patience {
+			if !e.opts.clustered() {
+				return fmt.Errorf("no answer from the engine for %v, waiting for %s: %w", waited.Round(time.Second), what, err)
+			}
+			return fmt.Errorf("gave up after %v waiting for %s (%s): %w", waited.Round(time.Second), what, e.progress(), err)
 		}
 		if clock.Since(r, logged) >= progressEvery {
 			logged = r.Now()

@@ -113,6 +113,9 @@ type Engine struct {
 	mu      sync.Mutex
 	buckets map[string]*kv
 	streams map[string]bool // every bucket's and log's stream, for handOver
+	// firstSeq is where a lost stream, created again, numbers from
+	// (StartPast).
+	firstSeq map[string]uint64
 
 	layoutMu sync.Mutex
 	layout   *Layout // checked and recorded (layout.go); nil until then
@@ -264,6 +267,9 @@ func (e *Engine) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (*kv,
 	e.mu.Unlock()
 	if ok {
 		return b, nil
+	}
+	if err := e.createPast(ctx, kvStreamConfig(cfg)); err != nil {
+		return nil, err
 	}
 	var h jetstream.KeyValue
 	err := e.retry(ctx, fmt.Sprintf("bucket %s (%d replicas) to be created or opened", name, cfg.Replicas), func(ctx context.Context) (err error) {

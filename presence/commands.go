@@ -377,8 +377,15 @@ func (c SetAutoReplies) apply(f *Facts, now time.Time) error {
 type SetWindow struct {
 	Events      []Event
 	AutoReplies *AutoReplies
-	Until       time.Time
-	Rev         uint64
+	// Scheduled is the scheduled work location layer: the work plan's
+	// occurrences of the window (the calendar's working hours and location).
+	Scheduled []ScheduledLocation
+	Until     time.Time
+	Rev       uint64
+	// Reset applies the window whatever revision the stored one has: the
+	// calendar's stream was lost and its revisions no longer compare
+	// with the stored one (the rebuild after an accepted loss).
+	Reset bool
 }
 
 // Validate implements Command.
@@ -386,12 +393,15 @@ func (c SetWindow) Validate(now time.Time) error {
 	if _, err := (SetCalendar{Events: c.Events}).Normalized(now); err != nil {
 		return err
 	}
+	if _, err := (SetScheduledLocations{Spans: c.Scheduled}).Normalized(now); err != nil {
+		return err
+	}
 	_, err := SetAutoReplies{Settings: c.AutoReplies}.Normalized(now)
 	return err
 }
 
 func (c SetWindow) apply(f *Facts, now time.Time) error {
-	if c.Rev < f.CalendarRev {
+	if c.Rev < f.CalendarRev && !c.Reset {
 		return nil
 	}
 	evs, err := SetCalendar{Events: c.Events}.Normalized(now)
@@ -406,6 +416,21 @@ func (c SetWindow) apply(f *Facts, now time.Time) error {
 	evs = slices.DeleteFunc(evs, func(e Event) bool { return !now.Before(e.End) })
 	if len(evs) == 0 {
 		evs = nil
+	}
+	spans, err := SetScheduledLocations{Spans: c.Scheduled}.Normalized(now)
+	if err != nil {
+		return err
+	}
+	spans = slices.DeleteFunc(spans, func(s ScheduledLocation) bool { return !now.Before(s.End) })
+	if len(spans) > 0 || f.Location != nil {
+		if f.Location == nil {
+			f.Location = &WorkLocations{}
+		}
+		f.Location.Scheduled = spans
+		if len(spans) == 0 {
+			f.Location.Scheduled = nil
+		}
+		f.Location = f.Location.orNil()
 	}
 	f.Events, f.AutoReplies, f.CalendarUntil, f.CalendarRev = evs, a, c.Until, c.Rev
 	return nil

@@ -61,6 +61,24 @@ func TestSetWindow(t *testing.T) {
 			t.Fatalf("Apply(window 4) = %+v, %v, %v", g, changed, err)
 		}
 	})
+	t.Run("a reset applies a window of any revision: the calendar was lost", func(t *testing.T) {
+		oof := SetWindow{AutoReplies: &AutoReplies{Status: RepliesAlwaysEnabled}, Until: at(48 * time.Hour), Rev: 5}
+		g, _, err := Apply(f, oof, at(2*time.Minute))
+		if err != nil || g.AutoReplies == nil {
+			t.Fatalf("Apply(oof) = %+v, %v", g, err)
+		}
+		h, changed, err := Apply(g, SetWindow{Reset: true}, at(3*time.Minute))
+		if err != nil || !changed || h.Events != nil || h.AutoReplies != nil || h.CalendarRev != 0 || !h.CalendarUntil.IsZero() {
+			t.Fatalf("Apply(reset to nothing) = %+v, %v, %v", h, changed, err)
+		}
+		if Aggregate(h, at(3*time.Minute)).OutOfOffice.IsOutOfOffice {
+			t.Fatal("still out of office after the reset")
+		}
+		h, _, err = Apply(g, SetWindow{Events: []Event{meeting(0, time.Hour)}, Until: at(48 * time.Hour), Rev: 2, Reset: true}, at(3*time.Minute))
+		if err != nil || len(h.Events) != 1 || h.CalendarRev != 2 || h.AutoReplies != nil {
+			t.Fatalf("Apply(reset to revision 2) = %+v, %v", h, err)
+		}
+	})
 	t.Run("a window of the same revision extends it (a refresh)", func(t *testing.T) {
 		g, _, err := Apply(f, SetWindow{Events: w5.Events, Until: at(60 * time.Hour), Rev: 5}, at(2*time.Minute))
 		if err != nil || !g.CalendarUntil.Equal(at(60*time.Hour)) {
@@ -90,4 +108,30 @@ func TestSetWindow(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The window carries the work plan as the scheduled layer: set with it,
+// kept with the manual signal, replaced by a newer window, its spans over
+// by now dropped, an older window's ignored.
+func TestSetWindowScheduledLayer(t *testing.T) {
+	office := ScheduledLocation{Start: at(time.Hour), End: at(2 * time.Hour), Type: "OFFICE", PlaceID: "hq"}
+	over := ScheduledLocation{Start: at(0), End: at(time.Minute), Type: WorkLocationRemote}
+	f, _, err := Apply(Facts{}, SetWindow{Scheduled: []ScheduledLocation{office, over}, Until: at(48 * time.Hour), Rev: 2}, at(30*time.Minute))
+	if err != nil || f.Location == nil || len(f.Location.Scheduled) != 1 || f.Location.Scheduled[0].Type != WorkLocationOffice {
+		t.Fatalf("Apply = %+v, %v", f.Location, err)
+	}
+	if got := workLocationAt(f.Location, at(90*time.Minute)); got.Source != WorkLocationSourceScheduled || got.PlaceID == nil || *got.PlaceID != "hq" {
+		t.Errorf("during the span: %+v", got)
+	}
+	f, _, _ = Apply(f, SetLocation{Layer: LayerManual, Type: WorkLocationRemote}, at(40*time.Minute))
+	if g, _, _ := Apply(f, SetWindow{Until: at(48 * time.Hour), Rev: 1}, at(41*time.Minute)); len(g.Location.Scheduled) != 1 {
+		t.Errorf("an older window changed the layer: %+v", g.Location)
+	}
+	g, _, err := Apply(f, SetWindow{Until: at(48 * time.Hour), Rev: 3}, at(41*time.Minute))
+	if err != nil || g.Location == nil || g.Location.Manual == nil || len(g.Location.Scheduled) != 0 {
+		t.Errorf("a newer window without spans: %+v, %v", g.Location, err)
+	}
+	if _, _, err := Apply(Facts{}, SetWindow{Scheduled: []ScheduledLocation{{Start: at(time.Hour), End: at(time.Hour), Type: WorkLocationOffice}}, Rev: 4}, at(0)); ErrorCode(err) != Invalid {
+		t.Errorf("an empty span: %v", err)
+	}
 }
