@@ -206,7 +206,7 @@ func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.
 func pageState(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), askBound)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + [...document.querySelectorAll('.error, [role=alert], #live, #clock-now, #clock-offset, #me-name, #signin-buttons, #my-badge, #people-rows tr')]
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + [...document.querySelectorAll('.error, [role=alert], #live, #clock-now, #clock-offset, #me-name, #signin-buttons, dialog[open] h2, #my-badge, #people-rows tr')]
 		.filter(e => e.textContent.trim()).slice(0, 20).map(e => (e.id || e.dataset.user || e.className) + ': ' + e.textContent.trim()).join('\n')`))
 	if err != nil {
 		return "(the page's state could not be read: " + err.Error() + ")"
@@ -256,10 +256,8 @@ func waitFor(t *testing.T, ctx context.Context, js string) {
 // shown when it starts: the tab navigates (to the sign-in page, the
 // end-session endpoint, a redirect back to the board) while it waits. A
 // poll in the page ends with the page it ran in, and chromedp's own waits
-// (WaitVisible and the other queries) follow the tab's document through
-// DOM events, which a navigation on a loaded machine can leave without a
-// document root: such a wait has no bound but the test's own, and a
-// failure says nothing of what the page showed. So this asks the tab
+// (WaitVisible and the other queries) have no bound but the test's own
+// and, failing, say nothing of what the page showed. So this asks the tab
 // itself, again and again, each question bounded (a page that never
 // answers is asked again, not waited on forever), the whole within
 // waitBound, and a failure says what it waited for, how long, the last
