@@ -210,21 +210,13 @@ func (a *API) getMailboxSettings(kind subjectKind, repliesOnly bool) http.Handle
 }
 
 func (a *API) updateMailboxSettings(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, _, ok := a.mailboxUser(w, r, kind, auth.WriteMailboxSettings)
-		if !ok {
-			return
-		}
+	return mailboxCall(a, kind, auth.WriteMailboxSettings, func(r *http.Request, u directory.User) (mailbox.Settings, error) {
 		in, err := decodeSettings(r, a.maxBody)
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return mailbox.Settings{}, err
 		}
-		s, err := a.mail.UpdateSettings(r.Context(), ref(u), in)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
+		return a.mail.UpdateSettings(r.Context(), ref(u), in)
+	}, func(w http.ResponseWriter, r *http.Request, u directory.User, s mailbox.Settings) {
 		writeJSON(w, http.StatusOK, settingsJSON(a.serviceRoot(r, "/$metadata#users('", u.ID, "')/mailboxSettings"), s))
-	}
+	})
 }
