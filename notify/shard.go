@@ -13,7 +13,6 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/notify/richdata"
 	"github.com/presenced/presenced/notify/subscription"
-	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
 
@@ -234,6 +233,7 @@ func (m *Manager) adopt(ctx context.Context, rs *running) error {
 	if held {
 		return m.activate(ctx, rs)
 	}
+	m.takeBaseline(id) // delivered by another node
 	rs.life.Lock()
 	if !rs.active && rs.feed != nil { // a shard taken meanwhile may have started it
 		rs.feed.Close()
@@ -373,7 +373,7 @@ func (m *Manager) start(ctx context.Context, rs *running) error {
 	}
 	wctx, cancel := context.WithCancel(m.ctx)
 	rs.release, rs.cancel, rs.done = m.watchUsers(wctx, s), cancel, make(chan struct{})
-	rs.lastByUser = map[string]presence.Stamp{}
+	rs.lastByUser = m.takeBaseline(s.ID)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
