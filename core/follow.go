@@ -50,8 +50,13 @@ type change struct {
 	// next: the Watch delivered it and skipped nothing before it
 	// (store.Change.Skipped), so it follows the revision cached for its
 	// user (a key's revisions come in order), and what that one showed
-	// is the change's Snapshot.Before.
-	next bool
+	// is the change's Snapshot.Before. A change the Watch delivered after
+	// a skip is next all the same if the revision cached for its user is
+	// at or above skippedUpTo (cacheChange): the skipped revision was one
+	// this node holds, typically its own write, acknowledged and cached
+	// before the Watch could deliver it and replaced by another node's.
+	next        bool
+	skippedUpTo uint64 // store.Change.SkippedUpTo, when not next
 	// early: already cached while another user's write held the lock
 	// (offer); applying it is reporting it, with cached and prev as they
 	// were when it was cached.
@@ -159,6 +164,9 @@ func (c *Core) cacheChange(sh *shard, ch *change) bool {
 	k, sl, cached := sh.find(ch.u)
 	if cached && sh.rev(k, sl) >= ch.rev {
 		return false
+	}
+	if cached && !ch.next && ch.skippedUpTo != 0 && sh.rev(k, sl) >= ch.skippedUpTo {
+		ch.next = true // what the Watch skipped, this node has
 	}
 	if cached && (ch.next || c.hasChangeSubs()) {
 		ch.prev = entry(sh.appendEntry(k, sl, nil))
@@ -409,6 +417,9 @@ func (c *Core) follow(ch store.Change) {
 	}
 	x, err := c.decodeChange(u, ch.Revision, ch.Value, ch.Deleted, true)
 	x.next, x.stored = !ch.Skipped, ch.Stored
+	if ch.Skipped {
+		x.skippedUpTo = ch.SkippedUpTo
+	}
 	if err != nil {
 		c.log.Error("cache: a changed user's facts cannot be read; reads of the user answer what was cached before", "user", u.UserID, "err", err)
 		return

@@ -454,3 +454,57 @@ func TestFollowReportsHowLateAnotherNodesChangeWasCached(t *testing.T) {
 		t.Errorf("the writer reported %d lags of its own writes, want none", len(lags[0]))
 	}
 }
+
+// A node whose watch fell behind never gets its own write from the engine
+// if another node replaced it first (the bucket keeps one revision a
+// user): the watch skipped it. The other node's change still follows the
+// revision this node cached when its own write was acknowledged, so it is
+// reported with that one as its Before (the change log chains its records
+// with it), as CI once saw it not be under load.
+func TestFollowKnowsBeforeWhenTheSkippedRevisionWasItsOwnWrite(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kv := bucket(t)
+	c := core.New(core.Options{KV: kv, Clock: fake, Logger: quietLog})
+	var mu sync.Mutex
+	var writes []core.Snapshot
+	c.OnWrite(func(s core.Snapshot) { mu.Lock(); writes = append(writes, s); mu.Unlock() })
+	f, err := c.Follow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nobody takes the watch's changes yet: its buffer and the client's
+	// fill, and the engine stops sending (keys of no user: not applied).
+	const filler = 1500
+	for i := range filler {
+		if _, err := kv.Put(ctx, fmt.Sprintf("u.filler%d", i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := c.Do(ctx, alice, set("desk", "Busy", "InACall")); err != nil {
+		t.Fatal(err)
+	}
+	other := core.New(core.Options{KV: kv, Clock: fake}) // another node
+	if _, ch, err := other.Do(ctx, alice, set("desk", "Busy", "InACall")); err != nil || ch {
+		t.Fatalf("refresh: changed %v, %v", ch, err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); f.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the follower delivers the other node's refresh", func() bool { mu.Lock(); defer mu.Unlock(); return len(writes) == 2 })
+	// A change after the watch caught up.
+	if _, _, err := other.Do(ctx, alice, set("desk", "Away", "Away")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the follower delivers the other node's next write", func() bool { mu.Lock(); defer mu.Unlock(); return len(writes) == 3 })
+	mu.Lock()
+	defer mu.Unlock()
+	var before presence.Stamp
+	for j, w := range writes {
+		if !w.HasBefore || w.Before != before {
+			t.Errorf("change %d (%s): Before %v (known %v), want %v", j, w.View.Pair, w.Before, w.HasBefore, before)
+		}
+		before = w.Seq
+	}
+}

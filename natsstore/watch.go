@@ -153,13 +153,15 @@ const watchStall = 2
 // messages were removed before they were delivered (History 1: replaced
 // by a newer revision of their key, stored later in the stream), so the
 // changes are marked Skipped until one is delivered with nothing pending
-// (every replacement stored before the skip has been delivered by then).
+// (every replacement stored before the skip has been delivered by then),
+// each with the highest sequence skipped so far (Change.SkippedUpTo).
 // (A presence partition holds only the watched "u." keys; a bucket with
 // other keys is marked more often than needed, never less.) A consumer
 // that stalls (watchIdle) is made again from next: subs[i] is this
 // follower's.
 func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesContext, next uint64) {
 	skipped := false
+	var skippedUpTo uint64 // while skipped: every sequence not delivered is at or below it
 	stalls := 0
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -196,7 +198,10 @@ func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesConte
 		}
 		seq := meta.Sequence.Stream
 		if seq != next {
-			skipped = true
+			// Nothing from next to seq-1 was delivered (a message whose
+			// metadata was unreadable lies there too): the highest
+			// sequence skipped so far is seq-1, as sequences only grow.
+			skipped, skippedUpTo = true, seq-1
 		}
 		next = seq + 1
 		key, ok := strings.CutPrefix(m.Subject(), b.prefix)
@@ -204,6 +209,9 @@ func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesConte
 			continue
 		}
 		c := store.Change{Key: key, Revision: seq, Skipped: skipped, Partition: i, Stored: meta.Timestamp}
+		if skipped {
+			c.SkippedUpTo = skippedUpTo
+		}
 		if meta.NumPending == 0 {
 			skipped = false
 		}

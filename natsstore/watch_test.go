@@ -75,6 +75,7 @@ func TestWatchMarksWhatMayHaveSkippedARevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var upTo uint64 // the last change's SkippedUpTo
 	next := func() (key string, rev uint64, skipped bool) {
 		t.Helper()
 		nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -83,6 +84,7 @@ func TestWatchMarksWhatMayHaveSkippedARevision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		upTo = c.SkippedUpTo
 		return c.Key, c.Revision, c.Skipped
 	}
 	first := true
@@ -92,7 +94,15 @@ func TestWatchMarksWhatMayHaveSkippedARevision(t *testing.T) {
 			if rev != r2 || !skipped {
 				t.Fatalf("x: revision %d (skipped %v); want %d, marked (%d was replaced before it was sent)", rev, skipped, r2, r1)
 			}
+			// What was skipped goes up to r1 (the filler's last ones may
+			// have been delivered or not), never past it.
+			if upTo != r1 {
+				t.Fatalf("x: skipped up to %d, want %d", upTo, r1)
+			}
 			break
+		}
+		if skipped && upTo == 0 {
+			t.Fatalf("%s at %d: marked, without how far the skip goes", key, rev)
 		}
 		if first && skipped {
 			t.Fatalf("the first change (%s) is marked", key)
@@ -104,8 +114,8 @@ func TestWatchMarksWhatMayHaveSkippedARevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if key, rev, skipped := next(); key != "u.t.x" || rev != r3 || skipped {
-		t.Fatalf("after the catch-up: %s %d (skipped %v)", key, rev, skipped)
+	if key, rev, skipped := next(); key != "u.t.x" || rev != r3 || skipped || upTo != 0 {
+		t.Fatalf("after the catch-up: %s %d (skipped %v, up to %d)", key, rev, skipped, upTo)
 	}
 }
 

@@ -64,20 +64,27 @@ type richStatus struct {
 // A subscription that falls too far behind (a slow or dead receiver) does
 // not keep its backlog in memory: the fanout drops its queue, and the
 // worker reads the changes it has not delivered from the log instead.
-func (m *Manager) work(ctx context.Context, rs *running) {
+//
+// When ctx ends the worker stops at once, and a delivery in flight is cut
+// (the receiver may have taken it: it is not counted delivered, and is
+// sent again by whoever delivers next). When only soft ends (a hand-over)
+// it takes no further change and retries nothing, but lets the attempt in
+// flight be answered or fail first, so that the position then saved says
+// exactly what the receiver took and the next holder sends nothing twice.
+func (m *Manager) work(ctx, soft context.Context, rs *running) {
 	feed := rs.feed
 	defer func() { feed.Close() }()
 	rs.sender = &sender{dial: m.dial, timeout: m.o.DeliveryTimeout}
 	defer context.AfterFunc(ctx, rs.sender.stop)()
 	defer rs.sender.stop()
 	for {
-		e, err := feed.Next(ctx, senderIdle)
+		e, err := feed.Next(soft, senderIdle)
 		if errors.Is(err, ErrIdle) {
 			rs.sender.closeIdle()
 			continue
 		}
 		if err != nil {
-			if ctx.Err() != nil {
+			if soft.Err() != nil {
 				return
 			}
 			rs.mu.Lock()
@@ -87,7 +94,7 @@ func (m *Manager) work(ctx context.Context, rs *running) {
 				m.log.Info("subscription fell behind; delivering from the change log", "subscription", rs.get().ID, "from", from)
 			} else {
 				m.log.Warn("reading the change log; retrying", "subscription", rs.get().ID, "err", err)
-				if !sleep(ctx, time.Second) {
+				if !sleep(soft, time.Second) {
 					return
 				}
 			}
@@ -101,7 +108,7 @@ func (m *Manager) work(ctx context.Context, rs *running) {
 		if done {
 			continue // delivered before a restart
 		}
-		if !m.deliver(ctx, rs, e.Change) {
+		if soft.Err() != nil || !m.deliver(ctx, soft, rs, e.Change) {
 			return
 		}
 		rs.mu.Lock()
@@ -111,8 +118,10 @@ func (m *Manager) work(ctx context.Context, rs *running) {
 }
 
 // deliver sends one change; false means stop (the subscription is going
-// away) without counting it delivered.
-func (m *Manager) deliver(ctx context.Context, rs *running, c *Change) bool {
+// away, or is handed over) without counting it delivered. An attempt is
+// cut only when ctx ends; when soft ends, the attempt in flight is
+// finished and no other is made.
+func (m *Manager) deliver(ctx, soft context.Context, rs *running, c *Change) bool {
 	s := rs.get()
 	u := core.UserRef{TenantID: c.TenantID, UserID: c.UserID}
 	// Changes from before the subscription existed (the hub's catch-up of
@@ -142,7 +151,7 @@ func (m *Manager) deliver(ctx context.Context, rs *running, c *Change) bool {
 			m.o.Observer.Delivered(m.o.Clock.Now().Sub(c.At))
 			return true
 		}
-		if ctx.Err() != nil {
+		if soft.Err() != nil {
 			return false
 		}
 		if m.o.Clock.Now().Sub(c.At) >= m.o.RetryFor {
@@ -152,7 +161,7 @@ func (m *Manager) deliver(ctx context.Context, rs *running, c *Change) bool {
 		}
 		m.o.Observer.Retried()
 		m.log.Info("notification not taken; retrying", "subscription", s.ID, "tenant", s.TenantID, "app", s.ApplicationID, "in", wait, "err", err)
-		if !sleep(ctx, wait) {
+		if !sleep(soft, wait) {
 			return false
 		}
 		wait = min(2*wait, m.o.MaxBackoff)

@@ -193,7 +193,7 @@ func (m *Manager) forget(id string) bool {
 	}
 	m.mu.Unlock()
 	if rs != nil {
-		m.deactivate(rs, false)
+		m.deactivate(rs, false, nil)
 	}
 	return rs != nil
 }
@@ -281,7 +281,8 @@ func (m *Manager) deliverShard(hctx context.Context, k int) {
 	}
 	m.nudge()
 	why := "its lease may be lost, or the node stops"
-	if m.holdUntilStandby(hctx) {
+	handed := m.holdUntilStandby(hctx)
+	if handed {
 		why = "this node leads the leases and another node delivers: handed over"
 	}
 	// Stopped, with progress saved, before the lease is released: the
@@ -295,8 +296,28 @@ func (m *Manager) deliverShard(hctx context.Context, k int) {
 		}
 	}
 	m.mu.Unlock()
+	// Handed over, each worker finishes its delivery in flight first (the
+	// lease is still held: its renewals go on), so that the position saved
+	// is exactly what the receiver took and the next holder repeats
+	// nothing. Otherwise another node may deliver already: cut at once.
+	var handing context.Context
+	if handed {
+		handing = hctx
+		// Every worker told first, so that their deliveries in flight
+		// finish together, not one after another.
+		for _, rs := range stop {
+			rs.life.Lock()
+			if rs.active && rs.stop != nil {
+				rs.stop()
+			}
+			rs.life.Unlock()
+		}
+	}
 	for _, rs := range stop {
-		m.deactivate(rs, true)
+		m.deactivate(rs, true, handing)
+	}
+	if handed && hctx.Err() != nil {
+		why = "this node leads the leases and another node delivers: handed over, but the lease may have been lost meanwhile (deliveries in flight were cut)"
 	}
 	m.log.Info("stopped delivering a shard of the subscriptions", "shard", k, "why", why)
 }
@@ -372,13 +393,15 @@ func (m *Manager) start(ctx context.Context, rs *running) error {
 		rs.feed = m.o.Fanout.Open(subjects(s), rs.progress+1)
 	}
 	wctx, cancel := context.WithCancel(m.ctx)
-	rs.release, rs.cancel, rs.done = m.watchUsers(wctx, s), cancel, make(chan struct{})
+	soft, stop := context.WithCancel(wctx)
+	rs.release, rs.cancel, rs.stop, rs.done = m.watchUsers(wctx, s), cancel, stop, make(chan struct{})
 	rs.lastByUser = m.takeBaseline(s.ID)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		defer close(rs.done)
-		m.work(wctx, rs)
+		defer stop()
+		m.work(wctx, soft, rs)
 	}()
 	return nil
 }
@@ -416,9 +439,13 @@ func (m *Manager) watchUsers(ctx context.Context, s subscription.Subscription) (
 	return func() { (<-watched)() }
 }
 
-// deactivate stops delivering rs here, saving its progress first when
-// save (it is handed over, not deleted).
-func (m *Manager) deactivate(rs *running, save bool) {
+// deactivate stops delivering rs here, saving its progress afterwards
+// when save (it is handed over, not deleted). With a handing context
+// (not nil) the worker first finishes the delivery in flight — answered
+// or failed, so that the saved position says exactly whether the receiver
+// took it — and is cut only if handing ends first (the lease may be
+// lost: another node may deliver now); with nil it is cut at once.
+func (m *Manager) deactivate(rs *running, save bool, handing context.Context) {
 	rs.life.Lock()
 	defer rs.life.Unlock()
 	m.mu.Lock()
@@ -427,6 +454,13 @@ func (m *Manager) deactivate(rs *running, save bool) {
 	m.mu.Unlock()
 	if !active || rs.cancel == nil {
 		return
+	}
+	if handing != nil {
+		rs.stop()
+		select {
+		case <-rs.done:
+		case <-handing.Done():
+		}
 	}
 	rs.cancel()
 	<-rs.done // the worker closed its feed

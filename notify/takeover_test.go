@@ -35,6 +35,13 @@ type node struct {
 
 func startNode(t *testing.T, e *natsstore.Engine, name string, clk clock.Clock) *node {
 	t.Helper()
+	return startNodeWith(t, e, name, clk, 2*time.Second, nil)
+}
+
+// startNodeWith starts a node whose leases last ttl, and whose manager
+// sees them through wrap (nil: as they are).
+func startNodeWith(t *testing.T, e *natsstore.Engine, name string, clk clock.Clock, ttl time.Duration, wrap func(store.Leases) store.Leases) *node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	kv, err := e.Partitioned(ctx, "presence")
 	if err != nil {
@@ -48,9 +55,12 @@ func startNode(t *testing.T, e *natsstore.Engine, name string, clk clock.Clock) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	leases, err := e.Leases(ctx, "leases", natsstore.LeaseOptions{Holder: name, TTL: 2 * time.Second})
+	leases, err := e.Leases(ctx, "leases", natsstore.LeaseOptions{Holder: name, TTL: ttl})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		leases = wrap(leases)
 	}
 	n := &node{core: core.New(core.Options{KV: kv, Clock: clk}), cancel: cancel}
 	follower, err := n.core.Follow(ctx)

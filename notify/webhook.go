@@ -121,16 +121,20 @@ type running struct {
 	life sync.Mutex
 	// While delivered by this node (active, guarded by Manager.mu and
 	// changed only with life held):
-	active     bool
-	release    func()
-	cancel     context.CancelFunc
-	done       chan struct{}
-	feed       *Feed                     // handed to the worker, which owns it from then on
-	lastByUser map[string]presence.Stamp // worker only
-	sender     *sender                   // worker only
-	expAt      time.Time                 // worker only: expStr formats expAt
-	expStr     string
-	basic      basicBody // worker only: the last basic notification's body
+	active  bool
+	release func()
+	// cancel ends the worker at once, a delivery in flight too (the
+	// subscription is deleted, the lease may be lost, the node stops);
+	// stop ends it after the delivery in flight has been answered or has
+	// failed (a hand-over: deactivate).
+	cancel, stop context.CancelFunc
+	done         chan struct{}
+	feed         *Feed                     // handed to the worker, which owns it from then on
+	lastByUser   map[string]presence.Stamp // worker only
+	sender       *sender                   // worker only
+	expAt        time.Time                 // worker only: expStr formats expAt
+	expStr       string
+	basic        basicBody // worker only: the last basic notification's body
 
 	// progress is the log position delivered up to; the flusher saves it
 	// (saved, progressRev), so a restart or a takeover re-delivers at most

@@ -105,6 +105,12 @@ type Change struct {
 	// watch notices until it has caught up with the bucket. Unmarked, the
 	// change directly follows the key's previous one the watch delivered.
 	Skipped bool
+	// SkippedUpTo, when Skipped, is a Revision at or above every one the
+	// watch may have skipped (0: not known). A reader that holds a
+	// revision of this key at or above it from elsewhere (its own write
+	// acknowledged, a read) missed nothing of the key between that one
+	// and this change: the skipped revision was one it had, or older.
+	SkippedUpTo uint64
 	// Partition is the number of the key's partition (0 for a bucket that
 	// is not partitioned): a Revision is a position in that partition's
 	// stream (Resumable).
