@@ -145,23 +145,17 @@ func paging(q url.Values) (skip, top int, err error) {
 }
 
 func (a *API) createEvent(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, _, ok := a.mailboxUser(w, r, kind, auth.WriteCalendar)
-		if !ok {
-			return
-		}
+	return mailboxCall(a, kind, auth.WriteCalendar, func(r *http.Request, u directory.User) (mailbox.Shown, error) {
 		in, err := decodeEvent(r, a.maxBody, true)
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return mailbox.Shown{}, err
 		}
 		ev, err := a.mail.Create(r.Context(), ref(u), in)
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return mailbox.Shown{}, err
 		}
-		a.writeEvent(w, r, u, http.StatusCreated, shownOf(ev))
-	}
+		return shownOf(ev), nil
+	}, answer(a.writeEvent, http.StatusCreated))
 }
 
 func shownOf(ev mailbox.Event) mailbox.Shown {
@@ -175,52 +169,25 @@ func shownOf(ev mailbox.Event) mailbox.Shown {
 }
 
 func (a *API) getEvent(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, _, ok := a.mailboxUser(w, r, kind, auth.ReadCalendar)
-		if !ok {
-			return
-		}
-		sh, err := a.mail.Get(r.Context(), ref(u), r.PathValue("eid"))
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.writeEvent(w, r, u, http.StatusOK, sh)
-	}
+	return mailboxCall(a, kind, auth.ReadCalendar, func(r *http.Request, u directory.User) (mailbox.Shown, error) {
+		return a.mail.Get(r.Context(), ref(u), r.PathValue("eid"))
+	}, answer(a.writeEvent, http.StatusOK))
 }
 
 func (a *API) updateEvent(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, _, ok := a.mailboxUser(w, r, kind, auth.WriteCalendar)
-		if !ok {
-			return
-		}
+	return mailboxCall(a, kind, auth.WriteCalendar, func(r *http.Request, u directory.User) (mailbox.Shown, error) {
 		in, err := decodeEvent(r, a.maxBody, false)
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return mailbox.Shown{}, err
 		}
-		sh, err := a.mail.Update(r.Context(), ref(u), r.PathValue("eid"), in)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.writeEvent(w, r, u, http.StatusOK, sh)
-	}
+		return a.mail.Update(r.Context(), ref(u), r.PathValue("eid"), in)
+	}, answer(a.writeEvent, http.StatusOK))
 }
 
 func (a *API) deleteEvent(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, _, ok := a.mailboxUser(w, r, kind, auth.WriteCalendar)
-		if !ok {
-			return
-		}
-		if err := a.mail.Delete(r.Context(), ref(u), r.PathValue("eid")); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}
+	return mailboxDelete(a, kind, auth.WriteCalendar, "eid", func(r *http.Request, u directory.User, id string) error {
+		return a.mail.Delete(r.Context(), ref(u), id)
+	})
 }
 
 func (a *API) getMailboxSettings(kind subjectKind, repliesOnly bool) http.HandlerFunc {
@@ -243,21 +210,13 @@ func (a *API) getMailboxSettings(kind subjectKind, repliesOnly bool) http.Handle
 }
 
 func (a *API) updateMailboxSettings(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, _, ok := a.mailboxUser(w, r, kind, auth.WriteMailboxSettings)
-		if !ok {
-			return
-		}
+	return mailboxCall(a, kind, auth.WriteMailboxSettings, func(r *http.Request, u directory.User) (mailbox.Settings, error) {
 		in, err := decodeSettings(r, a.maxBody)
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return mailbox.Settings{}, err
 		}
-		s, err := a.mail.UpdateSettings(r.Context(), ref(u), in)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
+		return a.mail.UpdateSettings(r.Context(), ref(u), in)
+	}, func(w http.ResponseWriter, r *http.Request, u directory.User, s mailbox.Settings) {
 		writeJSON(w, http.StatusOK, settingsJSON(a.serviceRoot(r, "/$metadata#users('", u.ID, "')/mailboxSettings"), s))
-	}
+	})
 }

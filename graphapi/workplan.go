@@ -223,71 +223,34 @@ func (a *API) serveWorkOccurrences(w http.ResponseWriter, r *http.Request, u dir
 }
 
 func (a *API) createWorkOccurrence(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := a.workPlanUser(w, r, kind, auth.WriteWorkPlan)
-		if !ok {
-			return
-		}
+	return mailboxCall(a, kind, auth.WriteWorkPlan, func(r *http.Request, u directory.User) (mailbox.WorkOccurrence, error) {
 		in, err := decodeWorkOccurrence(r, a.maxBody, "")
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return mailbox.WorkOccurrence{}, err
 		}
-		o, err := a.mail.CreateWorkOccurrence(r.Context(), ref(u), in)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.writeWorkOccurrence(w, r, u, http.StatusCreated, o)
-	}
+		return a.mail.CreateWorkOccurrence(r.Context(), ref(u), in)
+	}, answer(a.writeWorkOccurrence, http.StatusCreated))
 }
 
 func (a *API) getWorkOccurrence(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := a.workPlanUser(w, r, kind, auth.ReadWorkPlan)
-		if !ok {
-			return
-		}
-		o, err := a.mail.WorkOccurrence(r.Context(), ref(u), r.PathValue("oid"))
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.writeWorkOccurrence(w, r, u, http.StatusOK, o)
-	}
+	return mailboxCall(a, kind, auth.ReadWorkPlan, func(r *http.Request, u directory.User) (mailbox.WorkOccurrence, error) {
+		return a.mail.WorkOccurrence(r.Context(), ref(u), r.PathValue("oid"))
+	}, answer(a.writeWorkOccurrence, http.StatusOK))
 }
 
 func (a *API) replaceWorkOccurrence(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := a.workPlanUser(w, r, kind, auth.WriteWorkPlan)
-		if !ok {
-			return
-		}
+	return mailboxCall(a, kind, auth.WriteWorkPlan, func(r *http.Request, u directory.User) (mailbox.WorkOccurrence, error) {
 		id := r.PathValue("oid")
 		in, err := decodeWorkOccurrence(r, a.maxBody, id)
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return mailbox.WorkOccurrence{}, err
 		}
-		o, err := a.mail.ReplaceWorkOccurrence(r.Context(), ref(u), id, in)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.writeWorkOccurrence(w, r, u, http.StatusOK, o)
-	}
+		return a.mail.ReplaceWorkOccurrence(r.Context(), ref(u), id, in)
+	}, answer(a.writeWorkOccurrence, http.StatusOK))
 }
 
 func (a *API) deleteWorkOccurrence(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := a.workPlanUser(w, r, kind, auth.WriteWorkPlan)
-		if !ok {
-			return
-		}
-		if err := a.mail.DeleteWorkOccurrence(r.Context(), ref(u), r.PathValue("oid")); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}
+	return mailboxDelete(a, kind, auth.WriteWorkPlan, "oid", func(r *http.Request, u directory.User, id string) error {
+		return a.mail.DeleteWorkOccurrence(r.Context(), ref(u), id)
+	})
 }

@@ -79,71 +79,34 @@ func (a *API) listWorkRecurrences(kind subjectKind) http.HandlerFunc {
 }
 
 func (a *API) createWorkRecurrence(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := a.workPlanUser(w, r, kind, auth.WriteWorkPlan)
-		if !ok {
-			return
-		}
+	return mailboxCall(a, kind, auth.WriteWorkPlan, func(r *http.Request, u directory.User) (mailbox.WorkRecurrence, error) {
 		in, err := decodeWorkRecurrence(r, a.maxBody, "")
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return mailbox.WorkRecurrence{}, err
 		}
-		rec, err := a.mail.CreateWorkRecurrence(r.Context(), ref(u), in)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.writeWorkRecurrence(w, r, u, http.StatusCreated, rec)
-	}
+		return a.mail.CreateWorkRecurrence(r.Context(), ref(u), in)
+	}, answer(a.writeWorkRecurrence, http.StatusCreated))
 }
 
 func (a *API) getWorkRecurrence(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := a.workPlanUser(w, r, kind, auth.ReadWorkPlan)
-		if !ok {
-			return
-		}
-		rec, err := a.mail.WorkRecurrence(r.Context(), ref(u), r.PathValue("rid"))
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.writeWorkRecurrence(w, r, u, http.StatusOK, rec)
-	}
+	return mailboxCall(a, kind, auth.ReadWorkPlan, func(r *http.Request, u directory.User) (mailbox.WorkRecurrence, error) {
+		return a.mail.WorkRecurrence(r.Context(), ref(u), r.PathValue("rid"))
+	}, answer(a.writeWorkRecurrence, http.StatusOK))
 }
 
 func (a *API) replaceWorkRecurrence(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := a.workPlanUser(w, r, kind, auth.WriteWorkPlan)
-		if !ok {
-			return
-		}
+	return mailboxCall(a, kind, auth.WriteWorkPlan, func(r *http.Request, u directory.User) (mailbox.WorkRecurrence, error) {
 		id := r.PathValue("rid")
 		in, err := decodeWorkRecurrence(r, a.maxBody, id)
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return mailbox.WorkRecurrence{}, err
 		}
-		rec, err := a.mail.ReplaceWorkRecurrence(r.Context(), ref(u), id, in)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.writeWorkRecurrence(w, r, u, http.StatusOK, rec)
-	}
+		return a.mail.ReplaceWorkRecurrence(r.Context(), ref(u), id, in)
+	}, answer(a.writeWorkRecurrence, http.StatusOK))
 }
 
 func (a *API) deleteWorkRecurrence(kind subjectKind) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := a.workPlanUser(w, r, kind, auth.WriteWorkPlan)
-		if !ok {
-			return
-		}
-		if err := a.mail.DeleteWorkRecurrence(r.Context(), ref(u), r.PathValue("rid")); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}
+	return mailboxDelete(a, kind, auth.WriteWorkPlan, "rid", func(r *http.Request, u directory.User, id string) error {
+		return a.mail.DeleteWorkRecurrence(r.Context(), ref(u), id)
+	})
 }
