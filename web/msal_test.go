@@ -210,23 +210,3 @@ func msalSignInAndOut(t *testing.T, base, tenant, redirectURI string, ca *testce
 		t.Fatalf("MSAL's refresh token after sign-out: %s %+v %v", resp.Status, oe, err)
 	}
 }
-
-// waitAcross is waitFor for a condition met on another page than the one
-// shown when it starts: the tab navigates (redirects to the server and
-// back) while it waits, which ends a poll in the page (the page it ran in
-// is gone), so it polls again in the new one, within the same bound.
-func waitAcross(t *testing.T, ctx context.Context, js string) {
-	t.Helper()
-	wctx, cancel := context.WithTimeout(ctx, waitBound)
-	defer cancel()
-	start := time.Now()
-	for {
-		_, err := chromedp.Run(wctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(waitBound)))
-		if err == nil {
-			return
-		}
-		if wctx.Err() != nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "context was destroyed") && !strings.Contains(err.Error(), "Cannot find context") {
-			t.Fatalf("waiting for %s (%v): %v\n%s", js, time.Since(start).Round(time.Millisecond), err, pageState(ctx))
-		}
-	}
-}

@@ -342,7 +342,15 @@ async function refreshExplain() {
   $('explain-body').replaceChildren(...body);
 }
 
-$('explain').addEventListener('close', () => { openFor = null; if (opener) opener.focus(); });
+// Closed, the dialog gives the focus back to what had it (the browser
+// does); the board gives it to the opener only where that failed (the row
+// was redrawn: the focus fell to the body). The close event comes a task
+// later, and by then the focus may be where the user moved it: taking it
+// back would send their next key (Enter on Sign out) to "Why?".
+$('explain').addEventListener('close', () => {
+  openFor = null;
+  if (opener && opener.isConnected && (!document.activeElement || document.activeElement === document.body)) opener.focus();
+});
 $('explain-close').addEventListener('click', () => $('explain').close());
 
 // ---- dev clock
