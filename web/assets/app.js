@@ -347,7 +347,11 @@ async function refreshExplain() {
 // was redrawn: the focus fell to the body). The close event comes a task
 // later, and by then the focus may be where the user moved it: taking it
 // back would send their next key (Enter on Sign out) to "Why?".
+// A close event that comes after the dialog was opened again (a quick
+// second "Why?") belongs to the earlier close: it must not end the new one
+// (its explanation stayed "Loading…").
 $('explain').addEventListener('close', () => {
+  if ($('explain').open) return;
   openFor = null;
   if (opener && opener.isConnected && (!document.activeElement || document.activeElement === document.body)) opener.focus();
 });
