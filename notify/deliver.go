@@ -127,11 +127,7 @@ func (m *Manager) deliver(ctx, soft context.Context, rs *running, c *Change) boo
 	// Changes from before the subscription existed (the hub's catch-up of
 	// an unwatched user), from once it expired (the node removes it within
 	// a second, while GET already answers 404 from the engine), repeats,
-	// and users the tenant may no longer see are not delivered; nor, before
-	// each attempt, users no longer in the directory: a deleted user's
-	// last changes, logged before they left but not yet taken, are not
-	// reported as updates (a stream drops the user, event: removed, at the
-	// same point).
+	// and users the tenant may no longer see are not delivered.
 	if c.Seq.At < s.CreatedAt.UnixNano() || s.Expired(c.At) || !rs.lastByUser[c.UserID].Less(c.Seq) || !m.o.Visible(s.TenantID, u) {
 		return true
 	}
@@ -142,9 +138,6 @@ func (m *Manager) deliver(ctx, soft context.Context, rs *running, c *Change) boo
 	}
 	wait := m.o.Backoff
 	for {
-		if m.left(u) {
-			return true // left the directory, maybe while the receiver did not take it
-		}
 		err := rs.sender.post(ctx, s.NotificationURL, body)
 		if err == nil {
 			rs.lastByUser[c.UserID] = c.Seq
@@ -167,9 +160,6 @@ func (m *Manager) deliver(ctx, soft context.Context, rs *running, c *Change) boo
 		wait = min(2*wait, m.o.MaxBackoff)
 	}
 }
-
-// left reports whether u is no longer in the directory.
-func (m *Manager) left(u core.UserRef) bool { return m.o.Known != nil && !m.o.Known(u) }
 
 // basicBody is a basic notification's body (no resource data) with what
 // it was built from: it names the subscription and the user, not the

@@ -13,6 +13,7 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/notify/richdata"
 	"github.com/presenced/presenced/notify/subscription"
+	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
 
@@ -233,7 +234,6 @@ func (m *Manager) adopt(ctx context.Context, rs *running) error {
 	if held {
 		return m.activate(ctx, rs)
 	}
-	m.takeBaseline(id) // delivered by another node
 	rs.life.Lock()
 	if !rs.active && rs.feed != nil { // a shard taken meanwhile may have started it
 		rs.feed.Close()
@@ -395,7 +395,7 @@ func (m *Manager) start(ctx context.Context, rs *running) error {
 	wctx, cancel := context.WithCancel(m.ctx)
 	soft, stop := context.WithCancel(wctx)
 	rs.release, rs.cancel, rs.stop, rs.done = m.watchUsers(wctx, s), cancel, stop, make(chan struct{})
-	rs.lastByUser = m.takeBaseline(s.ID)
+	rs.lastByUser = map[string]presence.Stamp{}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

@@ -46,8 +46,7 @@ type ManagerOptions struct {
 	// asked again at every delivery, so revoking trust stops notifications.
 	Visible func(tenantID string, user core.UserRef) bool
 	// Known says whether a user is still in the directory (nil: always),
-	// for UsersGone; it is asked again at every delivery (and retry), so a
-	// deleted user's changes not yet delivered are not.
+	// for UsersGone.
 	Known func(user core.UserRef) bool
 	// ValidationTokens mints the validationTokens of rich notifications
 	// (JWTs for the subscribing app); nil sends none.
@@ -99,12 +98,9 @@ type Manager struct {
 	kept     map[string]func()    // in a cluster: each known subscription's Hub.Keep, released when it is deleted
 	holders  map[string]string    // in a cluster: each shard's lease → its holder (standby.go)
 	creating map[Owner]bool
-	// baselines: subscriptions made here and not yet delivered, with
-	// their users' sequenceNumbers at creation (baseline.go)
-	baselines map[string]map[string]presence.Stamp
-	ctx       context.Context
-	wg        sync.WaitGroup
-	wake      chan struct{}
+	ctx      context.Context
+	wg       sync.WaitGroup
+	wake     chan struct{}
 }
 
 type running struct {
@@ -337,22 +333,15 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 		return s, err
 	}
 	// Changes from here on are delivered: the feed is opened before
-	// CreatedAt and the users' baseline are taken, so every change after
-	// them reaches it; what the hub appends to catch an unwatched user up
-	// predates CreatedAt, or is at most the baseline on a clock that
-	// stands still, and is skipped by the worker. Another node that
-	// delivers it reads the same changes from the log, from the position
-	// saved here.
+	// CreatedAt is taken, so every change at or after CreatedAt reaches it;
+	// what the hub appends to catch an unwatched user up predates CreatedAt
+	// and is skipped by the worker. Another node that delivers it reads
+	// the same changes from the log, from the position saved here.
 	feed := m.o.Fanout.Open(subjects(s), 0)
 	s.CreatedAt = m.o.Clock.Now()
-	if err := m.keepBaseline(ctx, s); err != nil {
-		feed.Close()
-		return s, err
-	}
 	val, err := json.Marshal(s)
 	if err != nil {
 		feed.Close()
-		m.takeBaseline(s.ID)
 		return s, err
 	}
 	var b [8]byte
@@ -566,7 +555,6 @@ func (m *Manager) Delete(ctx context.Context, owner Owner, id string) error {
 // remove deletes a subscription, its progress and its owner's claim (if
 // it is still this subscription's) from the engine.
 func (m *Manager) remove(ctx context.Context, s subscription.Subscription) {
-	m.takeBaseline(s.ID)
 	for _, k := range []string{subKeyPrefix + s.ID, progressKeyPrefix + s.ID} {
 		if err := m.o.KV.Delete(ctx, k, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.log.Warn("deleting a subscription", "key", k, "err", err)
