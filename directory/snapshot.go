@@ -203,7 +203,7 @@ func DecodeSnapshot(b []byte) (*Directory, error) {
 			return nil, snapErr("user %d flags %#x", i, r.flags)
 		}
 		id := table.arena[off : off+guidLen]
-		if !canonicalID(id) {
+		if !IsGUID(id) {
 			return nil, snapErr("user %d id %q", i, id)
 		}
 		key := userKey{page: int(r.flags >> flagPageShift), id: id}
@@ -295,26 +295,4 @@ func indexSnapshot(t *userTable, n int) error {
 		return snapErr("user %d: userPrincipalName %q twice", dupUPN, t.upnOf(dupUPN))
 	}
 	return nil
-}
-
-// canonicalID reports whether id is a GUID in lowercase canonical form,
-// as every user id in a base is.
-func canonicalID(id string) bool {
-	if len(id) != guidLen {
-		return false
-	}
-	for i := 0; i < guidLen; i++ {
-		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }
