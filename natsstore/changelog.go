@@ -283,6 +283,9 @@ func (l *log) lastEach(ctx context.Context, subjects []string, upTo uint64, out 
 }
 
 func (l *log) state(ctx context.Context) (jetstream.StreamState, error) {
+	if l.e.opts.clustered() {
+		return l.leaderState(ctx)
+	}
 	info, err := l.s.Info(ctx)
 	if err != nil {
 		return jetstream.StreamState{}, fmt.Errorf("natsstore: state of %s: %w", l.name, err)

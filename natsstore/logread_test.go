@@ -119,3 +119,47 @@ func TestClusterLastManyWaitsForTheLeadersPosition(t *testing.T) {
 		}
 	}
 }
+
+// The log's state (LastSeq) is answered while its leadership moves from
+// node to node (as the coordinator draws CHANGES to itself when nodes
+// start): a stream's info is answered by its leader only, and a request
+// that reached none waited for the caller's whole deadline (a node's
+// start failed so: "state of CHANGES: context deadline exceeded").
+func TestClusterLogStateWhileItsLeaderMoves(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, natsstore.Options{Partitions: 1})
+	ctx := clusterCtx(t)
+	logs := make([]store.Log, 3)
+	for i := range logs {
+		l, err := c.Node(i).Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs[i] = l
+	}
+	moves, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; moves.Err() == nil; i++ {
+			rctx, cancel := context.WithTimeout(moves, 2*time.Second)
+			_, _ = c.Node(i%3).Conn().RequestWithContext(rctx, "$JS.API.STREAM.LEADER.STEPDOWN.CHANGES", nil)
+			cancel()
+			time.Sleep(300 * time.Millisecond)
+		}
+	})
+	defer wg.Wait()
+	defer stop()
+	for i := range 60 {
+		seq, err := logs[i%3].Append(ctx, "chg.t.x", []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Within 10 s, an election included (4–9 s at worst).
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		last, err := logs[(i+1)%3].LastSeq(qctx)
+		cancel()
+		if err != nil || last < seq {
+			t.Fatalf("round %d: the log's last position through node %d: %d, %v; want %d or more", i, (i+1)%3, last, err, seq)
+		}
+	}
+}
