@@ -45,13 +45,17 @@ import (
 // subject too. The read ends when that record comes, which any peer
 // delivers once it holds it, and everything before it with it, in order
 // (the consumer's own sequence shows a gap). A fetch waits for it up to
-// readAttempt; a peer that does not deliver it by then (far behind, or
-// dead), or a consumer not made within readAttempt, is left, and a new
-// consumer, placed again, goes on from the next record, until readWait
-// has passed.
+// the attempt's bound (1 s, then 2 s, then 4 s); a peer that does not
+// deliver it by then (far behind, or dead), or a consumer not made within
+// it, is left, and a new consumer, placed again, goes on from the next
+// record, until readWait has passed.
 const (
-	// readAttempt bounds one consumer's creation and each of its fetches.
-	readAttempt = 2 * time.Second
+	// readAttempt bounds one consumer's creation and each of its fetches
+	// on a read's first attempt, twice that on the second, and at most
+	// readAttemptMax: a consumer not made within a second is most likely
+	// on a dead peer, but on a loaded machine a live one may take longer.
+	readAttempt    = time.Second
+	readAttemptMax = 4 * time.Second
 	// readWait bounds a read's attempts in all (each one that fails is
 	// followed by another, after readPause).
 	readWait = 15 * time.Second
@@ -87,7 +91,8 @@ func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn f
 	next := from
 	var last error
 	for attempt := 0; ; attempt++ {
-		done, err := l.readOnce(ctx, subjects, &next, to, end, fn)
+		t0 := (clock.Real{}).Now()
+		done, err := l.readOnce(ctx, subjects, &next, to, end, min(readAttempt<<min(attempt, 4), readAttemptMax), fn)
 		var cb *callbackError
 		if errors.As(err, &cb) {
 			return cb.err
@@ -102,6 +107,8 @@ func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn f
 			return fmt.Errorf("natsstore: read %s: %w", l.name, err)
 		}
 		last = err
+		l.e.log.Info("a read of the log stopped short; going on with another consumer", "log", l.name, "from", next, "to", to,
+			"attempt", attempt+1, "took", (clock.Real{}).Now().Sub(t0).Round(time.Millisecond), "err", err)
 		if (clock.Real{}).Now().Add(readPause).After(deadline) {
 			return fmt.Errorf("natsstore: read %s from %d through %d: %w: %d attempts in %v, the last: %w",
 				l.name, from, to, store.ErrUnavailable, attempt+1, readWait, last)
@@ -144,7 +151,7 @@ var errShort = errors.New("the consumer's peer did not deliver through the end w
 // readOnce is one attempt: a consumer from *next, fetched until the end
 // (done), fn's error, or an engine error or silence (err; *next is where
 // the next attempt starts).
-func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to uint64, end readEnd, fn func(store.Record) error) (done bool, err error) {
+func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to uint64, end readEnd, bound time.Duration, fn func(store.Record) error) (done bool, err error) {
 	filter := subjects
 	if end.subject != "" && !matchesAny(subjects, end.subject) {
 		filter = append(append(make([]string, 0, len(subjects)+1), subjects...), end.subject)
@@ -162,7 +169,7 @@ func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to 
 	} else {
 		cfg.FilterSubjects = filter
 	}
-	cctx, cancel := context.WithTimeout(ctx, readAttempt)
+	cctx, cancel := context.WithTimeout(ctx, bound)
 	c, err := l.s.CreateOrUpdateConsumer(cctx, cfg)
 	cancel()
 	if err != nil {
@@ -172,8 +179,8 @@ func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to 
 	var delivered uint64 // the consumer's sequence of the last message
 	made := (clock.Real{}).Now()
 	for {
-		done, n, err := l.fetch(ctx, c, subjects, next, &delivered, to, end, fn)
-		if errors.Is(err, nats.ErrNoResponders) && n == 0 && (clock.Real{}).Now().Sub(made) < readAttempt {
+		done, n, err := l.fetch(ctx, c, subjects, next, &delivered, to, end, bound, fn)
+		if errors.Is(err, nats.ErrNoResponders) && n == 0 && (clock.Real{}).Now().Sub(made) < bound {
 			// The consumer is made, but the news of its subscription has
 			// not reached this node's server yet (it is on another peer).
 			if !sleepCtx(ctx, readPause) {
@@ -194,14 +201,14 @@ func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to 
 }
 
 // fetch is one fetch of a read's consumer c: n messages came.
-func (l *log) fetch(ctx context.Context, c jetstream.Consumer, subjects []string, next, delivered *uint64, to uint64, end readEnd, fn func(store.Record) error) (done bool, n int, err error) {
+func (l *log) fetch(ctx context.Context, c jetstream.Consumer, subjects []string, next, delivered *uint64, to uint64, end readEnd, bound time.Duration, fn func(store.Record) error) (done bool, n int, err error) {
 	var b jetstream.MessageBatch
 	if end.subject == "" {
 		b, err = c.FetchNoWait(readPage)
 	} else {
 		// The batch ends when the page is full or the attempt's time is
 		// up; the read ends at the end's record, without waiting for either.
-		fctx, cancel := context.WithTimeout(ctx, readAttempt)
+		fctx, cancel := context.WithTimeout(ctx, bound)
 		defer cancel()
 		b, err = c.Fetch(readPage, jetstream.FetchContext(fctx))
 	}
