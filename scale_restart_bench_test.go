@@ -56,7 +56,8 @@ var phaseNames = []struct{ msg, name string }{
 	{"saved directory read", "directory file (beside the engine)"},
 	{"directory: the saved directory is up to date", "directory from the file + changes since"},
 	{"directory loaded", "directory open"},
-	{"saved cache loaded", "cache load"},
+	{"saved cache read", "cache file read and loaded (beside the engine)"},
+	{"saved cache loaded", "cache checked against the engine"},
 	{"saved cache up to date with the engine", "cache catch-up"},
 }
 

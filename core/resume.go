@@ -154,8 +154,8 @@ func (c *Core) Restore(ctx context.Context, s *cachefile.Snapshot) (Restored, er
 	if c.resume == nil {
 		return Restored{}, fmt.Errorf("core: load the cache: %w", ErrNoResume)
 	}
-	if s.Format != cacheFormat {
-		return Restored{}, fmt.Errorf("core: load the cache: %w: entry format %d, this build's is %d", cachefile.ErrVersion, s.Format, cacheFormat)
+	if err := checkFormat(s); err != nil {
+		return Restored{}, err
 	}
 	now, err := c.resume.Positions(ctx)
 	if err != nil {
@@ -165,20 +165,33 @@ func (c *Core) Restore(ctx context.Context, s *cachefile.Snapshot) (Restored, er
 		return Restored{}, fmt.Errorf("core: load the cache: %w: %w", ErrSnapshotForeign, err)
 	}
 	c.ids.mu.Lock()
-	if len(c.ids.ids) > 0 || c.CachedUsers() > 0 {
-		c.ids.mu.Unlock()
+	inUse := len(c.ids.ids) > 0 || c.CachedUsers() > 0
+	c.ids.mu.Unlock()
+	if inUse {
 		return Restored{}, errors.New("core: load the cache: the cache is in use already")
 	}
+	return Restored{Users: c.fill(s), after: positionsOf(s.Positions)}, nil
+}
+
+// positionsOf is a snapshot's positions as the engine's.
+func positionsOf(saved []cachefile.Position) []store.Position {
+	out := make([]store.Position, len(saved))
+	for i, p := range saved {
+		out[i] = store.Position(p)
+	}
+	return out
+}
+
+// fill loads s into the cache, which is empty and read or written by
+// nobody yet, and returns the number of users loaded.
+func (c *Core) fill(s *cachefile.Snapshot) int {
+	c.ids.mu.Lock()
 	c.ids.ids = s.SessionIDs
 	c.ids.idx = make(map[string]uint32, len(s.SessionIDs))
 	for n, id := range s.SessionIDs {
 		c.ids.idx[id] = uint32(n)
 	}
 	c.ids.mu.Unlock()
-	r := Restored{after: make([]store.Position, len(s.Positions))}
-	for i, p := range s.Positions {
-		r.after[i] = store.Position(p)
-	}
 	// Each shard's map made at its size at once: growing a million
 	// users' maps step by step rehashes them all several times.
 	per := s.Users/len(c.shard) + s.Users/len(c.shard)/8 + 8
@@ -190,8 +203,7 @@ func (c *Core) Restore(ctx context.Context, s *cachefile.Snapshot) (Restored, er
 		}
 		sh.mu.Unlock()
 	}
-	r.Users = c.restoreAll(s)
-	return r, nil
+	return c.restoreAll(s)
 }
 
 // restoreBatch is how many records restoreAll hands a worker at once.
