@@ -95,6 +95,8 @@ func TestDeletedUserEndsPresenceSubscriptionsAndStreams(t *testing.T) {
 		t.Fatalf("the stream after alex left: %s", got)
 	}
 	onBothLife.none("the subscription on both still has megan")
+	// Alex's presence was set before every subscription: none was told of it.
+	onAlex.none("the subscription on alex alone, of presence set before it")
 
 	// A user made again with alex's id starts with nothing.
 	if _, err := store.CreateUser(ctx, directory.UserEntry{ID: alex, TenantID: directory.DemoTenantID, UserPrincipalName: "alex@contoso.dev"}); err != nil {
