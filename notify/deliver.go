@@ -140,6 +140,12 @@ func (m *Manager) deliver(ctx, soft context.Context, rs *running, c *Change) boo
 	}
 	wait := m.o.Backoff
 	for {
+		if m.o.Known != nil && !m.o.Known(u) {
+			// Left the directory, maybe while the receiver did not take
+			// the change: a deleted user is not reported as updated after
+			// the deletion (a stream drops them, event: removed).
+			return true
+		}
 		err := rs.sender.post(ctx, s.NotificationURL, body)
 		if err == nil {
 			rs.lastByUser[c.UserID] = c.Seq

@@ -46,7 +46,8 @@ type ManagerOptions struct {
 	// asked again at every delivery, so revoking trust stops notifications.
 	Visible func(tenantID string, user core.UserRef) bool
 	// Known says whether a user is still in the directory (nil: always),
-	// for UsersGone.
+	// for UsersGone; it is asked again before every delivery attempt, so a
+	// deleted user's changes not yet taken are not delivered afterward.
 	Known func(user core.UserRef) bool
 	// ValidationTokens mints the validationTokens of rich notifications
 	// (JWTs for the subscribing app); nil sends none.
