@@ -337,25 +337,22 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 	// already was. The users are watched first: the hub logs each one's
 	// presence now where the log lacks it (a user nobody watched: its
 	// catch-up) and every change after it. The subscription starts after
-	// the log's position then, so the catch-up is behind it on any clock.
+	// their last records then, so the catch-up is behind it on any clock.
 	// CreatedAt alone cannot tell them apart on a clock that stands still
 	// (dev mode's): a presence set before carries the very instant of
-	// CreatedAt. A stream starts the same way (graphapi/stream.go), and
+	// CreatedAt. A stream's users are watched first too (graphapi/stream.go);
 	// another node that delivers the subscription reads from the position
 	// saved here. The hub's linger keeps the users logged after release,
 	// until the worker here or the shard's holder watches them.
 	release, err := m.o.Hub.Watch(ctx, users(s))
 	if err != nil {
 		m.remove(ctx, s)
-		return s, err
+		return s, unavailable(err)
 	}
 	defer release()
-	head, err := m.o.Hub.LastSeq(ctx)
-	if err != nil {
-		m.remove(ctx, s)
-		return s, err
-	}
-	feed := m.o.Fanout.Open(subjects(s), head+1)
+	logged := m.o.Hub.Logged(users(s))
+	feed := m.o.Fanout.OpenAfter(subjects(s), logged)
+	head := max(feed.Start(), logged) // the position saved: delivered up to
 	s.CreatedAt = m.o.Clock.Now()
 	val, err := json.Marshal(s)
 	if err != nil {
