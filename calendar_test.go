@@ -69,8 +69,9 @@ func (w *calWatch) step(b time.Time, want string) resp {
 	ch, closeStream := w.e.openStream(w.t, app, "ids="+w.user, "")
 	defer closeStream()
 	before := nextEvent(w.t, ch) // the stream's first event: the presence now
-	// A new subscription may first be told the latest change, made before
-	// it (the session set Available a moment ago): not a boundary's.
+	// A new subscription is not told of the change made before it (the
+	// session set Available a moment ago); whatever else came to the
+	// receiver before the boundary is not the boundary's: drained.
 	for drained := false; !drained; {
 		select {
 		case <-w.rc.got:

@@ -513,3 +513,33 @@ func TestBasicNotificationsFollowUserAndRenewal(t *testing.T) {
 		}
 	}
 }
+
+// A subscription is told of its users' changes made after it was created,
+// never of their presence as it already was — on a clock that stands still
+// too (this suite's, dev mode's), where a presence set before the
+// subscription carries its very CreatedAt. Nobody watched alex when he set
+// his presence, so it was first logged when the subscription's worker
+// watched him, after the subscription's start in the log: it was
+// delivered as an "updated" of alex (what
+// TestDeletedUserEndsPresenceSubscriptionsAndStreams saw on a loaded
+// machine, through another subscription's late watch). Megan's change,
+// made after, must be the first notification; alex's next change is
+// delivered as any other.
+func TestSubscriptionNotToldOfPresenceBeforeIt(t *testing.T) {
+	e := start(t)
+	alex, megan := e.user("alex"), e.user("megan")
+	app := e.appToken()
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("Busy", "InACall", "PT1H"))
+	rc := newReceiver(t)
+	if r := e.subscribe(e.userToken("lynne", ""), subBody(rc.srv.URL, []string{alex, megan}, t0.Add(30*time.Minute))); r.status != 201 {
+		t.Fatalf("subscription: %d %s", r.status, r.raw)
+	}
+	e.must("POST", "/v1.0/users/"+megan+"/presence/setPresence", app, setBody("Away", "Away", "PT1H"))
+	if it := item(t, rc.next()); it["resource"] != "communications/presences/"+megan {
+		t.Fatalf("first notification: %v, want megan's change (alex's presence was set before the subscription)", it)
+	}
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("Available", "Available", "PT1H"))
+	if it := item(t, rc.next()); it["resource"] != "communications/presences/"+alex {
+		t.Fatalf("alex's change after the subscription: %v", it)
+	}
+}

@@ -95,6 +95,8 @@ func TestDeletedUserEndsPresenceSubscriptionsAndStreams(t *testing.T) {
 		t.Fatalf("the stream after alex left: %s", got)
 	}
 	onBothLife.none("the subscription on both still has megan")
+	// Alex's presence was set before every subscription: none was told of it.
+	onAlex.none("the subscription on alex alone, of presence set before it")
 
 	// A user made again with alex's id starts with nothing.
 	if _, err := store.CreateUser(ctx, directory.UserEntry{ID: alex, TenantID: directory.DemoTenantID, UserPrincipalName: "alex@contoso.dev"}); err != nil {
@@ -198,4 +200,35 @@ func TestClusterKeepsOneDirectory(t *testing.T) {
 	if st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas != 3 {
 		t.Fatalf("the directory bucket has %d replicas, not the cluster's 3", st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas)
 	}
+}
+
+// A change of a user logged before the user was deleted, and not yet
+// taken by the receiver of a subscription on them and others, is not
+// delivered once they are gone: the subscription goes on with the others
+// only, as a stream drops the user (event: removed) at the same point.
+// The receiver refuses deliveries until alex is deleted, which holds open
+// the window in which the subscription still had alex's change to send.
+func TestDeletedUserChangeNotDeliveredAfterward(t *testing.T) {
+	e := startWith(t, orgFile())
+	alex, megan := e.user("alex"), e.user("megan")
+	app := e.appToken()
+	rc := newReceiver(t)
+	if r := e.subscribe(e.userToken("lynne", ""), subBody(rc.srv.URL, []string{alex, megan}, t0.Add(30*time.Minute))); r.status != 201 {
+		t.Fatalf("subscription: %d %s", r.status, r.raw)
+	}
+	rc.mu.Lock()
+	rc.fail = 1 << 30 // the receiver is down
+	rc.mu.Unlock()
+	e.must("POST", "/v1.0/users/"+alex+"/presence/setPresence", app, setBody("Busy", "InACall", "PT1H"))
+	if r := e.call("DELETE", "/v1.0/users/alex@contoso.dev", e.adminToken(), nil); r.status != 204 {
+		t.Fatalf("DELETE alex: %d %s", r.status, r.raw)
+	}
+	rc.mu.Lock()
+	rc.fail = 0 // and back up
+	rc.mu.Unlock()
+	e.must("POST", "/v1.0/users/"+megan+"/presence/setPresence", app, setBody("Away", "Away", "PT1H"))
+	if it := item(t, rc.next()); it["resource"] != "communications/presences/"+megan {
+		t.Fatalf("after alex was deleted: %v, want megan's change only", it)
+	}
+	rc.none("nothing more")
 }

@@ -124,10 +124,12 @@ func (m *Manager) work(ctx, soft context.Context, rs *running) {
 func (m *Manager) deliver(ctx, soft context.Context, rs *running, c *Change) bool {
 	s := rs.get()
 	u := core.UserRef{TenantID: c.TenantID, UserID: c.UserID}
-	// Changes from before the subscription existed (the hub's catch-up of
-	// an unwatched user), from once it expired (the node removes it within
-	// a second, while GET already answers 404 from the engine), repeats,
-	// and users the tenant may no longer see are not delivered.
+	// Changes from before the subscription existed (the log's catch-ups
+	// of its users are behind the position it starts from: Create; this
+	// guards a change stamped before CreatedAt logged after), from once
+	// it expired (the node removes it within a second, while GET already
+	// answers 404 from the engine), repeats, and users the tenant may no
+	// longer see are not delivered.
 	if c.Seq.At < s.CreatedAt.UnixNano() || s.Expired(c.At) || !rs.lastByUser[c.UserID].Less(c.Seq) || !m.o.Visible(s.TenantID, u) {
 		return true
 	}
@@ -138,6 +140,12 @@ func (m *Manager) deliver(ctx, soft context.Context, rs *running, c *Change) boo
 	}
 	wait := m.o.Backoff
 	for {
+		if m.o.Known != nil && !m.o.Known(u) {
+			// Left the directory, maybe while the receiver did not take
+			// the change: a deleted user is not reported as updated after
+			// the deletion (a stream drops them, event: removed).
+			return true
+		}
 		err := rs.sender.post(ctx, s.NotificationURL, body)
 		if err == nil {
 			rs.lastByUser[c.UserID] = c.Seq

@@ -162,3 +162,34 @@ func TestFeedReadsTheLogThenGoesLive(t *testing.T) {
 		t.Fatalf("nothing new: %v, want ErrIdle", err)
 	}
 }
+
+// OpenAfter skips the changes up to a position the fanout has not handed
+// out yet (what a new subscription's watch just logged: its users'
+// presence as it already was), where Open(…, 0) would get them.
+func TestOpenAfterSkipsWhatTheFanoutHasNotHandedOut(t *testing.T) {
+	l := changeLog(t)
+	f := notify.NewFanout(notify.FanoutOptions{Log: l})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := []string{notify.Subject(core.UserRef{TenantID: "t", UserID: "a"})}
+	caughtUp := appendChange(t, l, "a", 0) // logged, not handed out yet
+	f.SetPosition(caughtUp - 1)
+	all := f.OpenAfter(a, 0) // as Open(a, 0)
+	defer all.Close()
+	after := f.OpenAfter(a, caughtUp)
+	defer after.Close()
+	go f.Run(ctx)
+	appendChange(t, l, "a", 1)
+	for _, c := range []struct {
+		feed *notify.Feed
+		want int64
+	}{{all, 0}, {after, 1}} {
+		e, err := c.feed.Next(ctx, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Change.Seq.At != c.want {
+			t.Fatalf("first change read: a%d, want a%d", e.Change.Seq.At, c.want)
+		}
+	}
+}

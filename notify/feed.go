@@ -34,6 +34,16 @@ func (f *Fanout) Open(subjects []string, from uint64) *Feed {
 	return fd
 }
 
+// OpenAfter is Open(subjects, 0) that also skips every change at or
+// before position pos, which the fanout may not have handed out yet.
+func (f *Fanout) OpenAfter(subjects []string, pos uint64) *Feed {
+	fd := f.Open(subjects, 0)
+	if pos >= fd.next {
+		fd.from, fd.next = pos+1, pos+1
+	}
+	return fd
+}
+
 // Start is the fanout's position when the feed was opened: what came
 // after it reaches the feed through memory, what came before from the log.
 func (fd *Feed) Start() uint64 { return fd.tap.start }

@@ -510,6 +510,21 @@ func (h *Hub) Run(ctx context.Context) {
 	}
 }
 
+// Logged is the newest log position among the users' last records as
+// this node knows them (0: none). Right after Watch, and until it is
+// released, each user's presence then is logged at or before it.
+func (h *Hub) Logged(users []core.UserRef) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var pos uint64
+	for _, u := range users {
+		if w := h.watched[u]; w != nil {
+			pos = max(pos, w.lastPos)
+		}
+	}
+	return pos
+}
+
 // LastSeq is the position of the newest change in the log.
 func (h *Hub) LastSeq(ctx context.Context) (uint64, error) { return h.log.LastSeq(ctx) }
 

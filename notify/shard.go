@@ -210,9 +210,10 @@ func (m *Manager) keep(id string, s subscription.Subscription) {
 }
 
 // adopt takes in a subscription created through this node: delivered here
-// if its shard is held here; otherwise its users are watched for a while
-// (the hub's linger), so that what they do until the holder takes it over
-// is logged, and the holder reads it from the saved position.
+// if its shard is held here; otherwise its users stay watched for a while
+// (Create's watch, then the hub's linger), so that what they do until the
+// holder takes it over is logged, and the holder reads it from the saved
+// position.
 func (m *Manager) adopt(ctx context.Context, rs *running) error {
 	id := rs.sub.ID
 	m.mu.Lock()
@@ -240,11 +241,6 @@ func (m *Manager) adopt(ctx context.Context, rs *running) error {
 		rs.feed = nil
 	}
 	rs.life.Unlock()
-	release, err := m.o.Hub.Watch(ctx, users(rs.sub))
-	if err != nil {
-		return err
-	}
-	release()
 	return nil
 }
 

@@ -46,7 +46,8 @@ type ManagerOptions struct {
 	// asked again at every delivery, so revoking trust stops notifications.
 	Visible func(tenantID string, user core.UserRef) bool
 	// Known says whether a user is still in the directory (nil: always),
-	// for UsersGone.
+	// for UsersGone; it is asked again before every delivery attempt, so a
+	// deleted user's changes not yet taken are not delivered afterward.
 	Known func(user core.UserRef) bool
 	// ValidationTokens mints the validationTokens of rich notifications
 	// (JWTs for the subscribing app); nil sends none.
@@ -332,20 +333,35 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 	if err := m.claim(ctx, owner, s.ID); err != nil {
 		return s, err
 	}
-	// Changes from here on are delivered: the feed is opened before
-	// CreatedAt is taken, so every change at or after CreatedAt reaches it;
-	// what the hub appends to catch an unwatched user up predates CreatedAt
-	// and is skipped by the worker. Another node that delivers it reads
-	// the same changes from the log, from the position saved here.
-	feed := m.o.Fanout.Open(subjects(s), 0)
+	// Changes from here on are delivered, never the users' presence as it
+	// already was. The users are watched first: the hub logs each one's
+	// presence now where the log lacks it (a user nobody watched: its
+	// catch-up) and every change after it. The subscription starts after
+	// their last records then, so the catch-up is behind it on any clock.
+	// CreatedAt alone cannot tell them apart on a clock that stands still
+	// (dev mode's): a presence set before carries the very instant of
+	// CreatedAt. A stream's users are watched first too (graphapi/stream.go);
+	// another node that delivers the subscription reads from the position
+	// saved here. The hub's linger keeps the users logged after release,
+	// until the worker here or the shard's holder watches them.
+	release, err := m.o.Hub.Watch(ctx, users(s))
+	if err != nil {
+		m.remove(ctx, s)
+		return s, unavailable(err)
+	}
+	defer release()
+	logged := m.o.Hub.Logged(users(s))
+	feed := m.o.Fanout.OpenAfter(subjects(s), logged)
+	head := max(feed.Start(), logged) // the position saved: delivered up to
 	s.CreatedAt = m.o.Clock.Now()
 	val, err := json.Marshal(s)
 	if err != nil {
 		feed.Close()
+		m.remove(ctx, s)
 		return s, err
 	}
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], feed.Start())
+	binary.BigEndian.PutUint64(b[:], head)
 	prev, err := m.o.KV.Put(ctx, progressKeyPrefix+s.ID, b[:], 0)
 	if err != nil {
 		feed.Close()
@@ -358,7 +374,7 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 		m.remove(ctx, s)
 		return s, err
 	}
-	rs := &running{sub: s, rev: rev, cert: cert, feed: feed, progress: feed.Start(), saved: feed.Start(), progressRev: prev}
+	rs := &running{sub: s, rev: rev, cert: cert, feed: feed, progress: head, saved: head, progressRev: prev}
 	if err := m.adopt(ctx, rs); err != nil {
 		m.remove(ctx, s)
 		return s, err
