@@ -159,3 +159,44 @@ func TestShutdownEndsStreams(t *testing.T) {
 	for range ch {
 	}
 }
+
+// Streams of one user share the change's encoding per shape: the user's
+// own stream and another reader's, open together, each get the change as
+// they would read it (the owner sees the status message's publication,
+// the other does not), whichever encodes it first.
+func TestStreamsOfOneUserEachGetTheirShape(t *testing.T) {
+	e := start(t)
+	app := e.appToken()
+	id := e.user("lynne")
+	me := e.userToken("lynne", "")
+	var owners, others []<-chan sseEvent
+	for range 3 {
+		ch, stop := e.openStream(t, me, "ids="+id, "")
+		defer stop()
+		owners = append(owners, ch)
+		ch, stop = e.openStream(t, app, "ids="+id, "")
+		defer stop()
+		others = append(others, ch)
+	}
+	for _, ch := range append(append([]<-chan sseEvent{}, owners...), others...) {
+		if ev := nextEvent(t, ch); ev.kind != "presence" {
+			t.Fatalf("initial event %+v", ev)
+		}
+	}
+	e.must("POST", "/v1.0/me/presence/setStatusMessage", me, map[string]any{"statusMessage": map[string]any{
+		"message": map[string]any{"content": "In a workshop", "contentType": "text"}}})
+	check := func(ch <-chan sseEvent, owner bool) {
+		ev := nextEvent(t, ch)
+		sm, _ := ev.data["statusMessage"].(map[string]any)
+		if msg, _ := sm["message"].(map[string]any); ev.kind != "presence" || ev.id == "" || msg["content"] != "In a workshop" {
+			t.Fatalf("change event %+v", ev)
+		}
+		if _, published := sm["publishedDateTime"]; published != owner {
+			t.Fatalf("owner %v: statusMessage %v", owner, sm)
+		}
+	}
+	for i := range owners {
+		check(owners[i], true)
+		check(others[i], false)
+	}
+}

@@ -30,6 +30,7 @@ type Fanout struct {
 type Entry struct {
 	Seq    uint64
 	Change *Change // shared by every tap: never modify
+	shared *shared // the encodings its readers share (Encoded); nil: none
 }
 
 // Tap is one reader of changes (a subscription's worker, a stream): an
@@ -145,7 +146,7 @@ func (f *Fanout) dispatch(r store.Record) error {
 		f.logger.Error("undecodable change in the log; skipped", "seq", r.Seq, "err", err)
 		return nil
 	}
-	e := Entry{Seq: r.Seq, Change: &c}
+	e := Entry{Seq: r.Seq, Change: &c, shared: &shared{}}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if r.Seq <= f.pos {
