@@ -363,12 +363,10 @@ func notifyBenchCreate(e *env, token string, body map[string]any) error {
 // notifyBenchStreams opens n live streams of target, waits for each one's
 // initial event, and reports every later event on arrivals.
 func notifyBenchStreams(b *testing.B, e *env, n int, target, token string, arrivals chan<- arrival) func() {
-	ctx, cancel := context.WithCancel(context.Background())
-	tr := &http.Transport{DialContext: (&net.Dialer{}).DialContext, MaxIdleConnsPerHost: -1}
-	client := &http.Client{Transport: tr}
 	var readers sync.WaitGroup
 	var mu sync.Mutex
 	var failed error
+	var conns []*sseClient
 	initial := make(chan int, n)
 	var opened sync.WaitGroup
 	sem := make(chan struct{}, 16)
@@ -378,16 +376,15 @@ func notifyBenchStreams(b *testing.B, e *env, n int, target, token string, arriv
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-			res, err := client.Do(req)
-			if err == nil && res.StatusCode != 200 {
-				res.Body.Close()
-				err = fmt.Errorf("stream: %s", res.Status)
-			}
+			c, err := dialSSE(url)
+			mu.Lock()
 			if err != nil {
-				mu.Lock()
 				failed = err
-				mu.Unlock()
+			} else {
+				conns = append(conns, c)
+			}
+			mu.Unlock()
+			if err != nil {
 				opened.Done()
 				return
 			}
@@ -396,7 +393,7 @@ func notifyBenchStreams(b *testing.B, e *env, n int, target, token string, arriv
 			go func() {
 				defer readers.Done()
 				first := true
-				streamRead(res, func(at time.Time, line []byte) {
+				_ = c.read(func(at time.Time, line []byte) {
 					if first {
 						first = false
 						initial <- i
@@ -409,9 +406,12 @@ func notifyBenchStreams(b *testing.B, e *env, n int, target, token string, arriv
 	}
 	opened.Wait()
 	stop := func() {
-		cancel()
+		mu.Lock()
+		for _, c := range conns {
+			c.close()
+		}
+		mu.Unlock()
 		readers.Wait()
-		tr.CloseIdleConnections()
 	}
 	if failed != nil {
 		stop()
