@@ -147,6 +147,25 @@ func TestNotifyBenchStreamClient(t *testing.T) {
 			os.Exit(0)
 		}()
 	}
+	if streamClientsEpoll != nil {
+		w := bufio.NewWriterSize(os.Stdout, 64<<10)
+		opened := 0
+		var line []byte
+		err := streamClientsEpoll(url, n, func() {
+			if opened++; opened == n {
+				fmt.Fprintln(w, "ready")
+			}
+		}, func(i int, at time.Time, data []byte) {
+			line = strconv.AppendInt(line[:0], int64(i), 10)
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, int64(streamKind(data)), 10)
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, at.UnixNano(), 10)
+			line = append(line, '\n')
+			_, _ = w.Write(line)
+		}, func() { _ = w.Flush() })
+		t.Fatalf("stream clients: %v", err)
+	}
 	// Each stream's reader appends "i kind unix-nanoseconds" lines to out,
 	// and wakes the writer, which sends what gathered on stdout: a write to
 	// the pipe per batch of events rather than a hand-off per event.
