@@ -322,7 +322,7 @@ const (
 // stream's reader sees it. Every stream of the same user whose reader sees
 // it in the same shape sends the same bytes, so they are encoded once per
 // change and shape and shared: measured at 10,000 streams, the encoding
-// and its framing per stream were ~5 % of the server's CPU per event
+// and its framing per stream were ~4 % of the server's CPU per event
 // (docs/performance.md).
 func (st *streamSession) changeEvent(e notify.Entry) []byte {
 	shape := shapeOther

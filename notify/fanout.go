@@ -189,30 +189,20 @@ func (t *Tap) push(e Entry, max int) bool {
 		t.queue, t.head, t.lagged = nil, 0, true
 	}
 	t.mu.Unlock()
-	t.wake()
+	select {
+	case t.signal <- struct{}{}:
+	default:
+	}
 	return ok
 }
 
 // Next returns the next change, waiting for one until ctx ends, or
 // ErrLagged once the tap was dropped for falling too far behind.
 func (t *Tap) Next(ctx context.Context) (Entry, error) {
-	defer context.AfterFunc(ctx, t.wake)()
 	return t.next(ctx, nil)
 }
 
-// wake makes a waiting next look again (at its queue and its context).
-func (t *Tap) wake() {
-	select {
-	case t.signal <- struct{}{}:
-	default:
-	}
-}
-
-// next is Next that also gives up with errIdle when idle fires first. The
-// caller has ctx's end wake the tap (context.AfterFunc(ctx, t.wake)), so
-// that the wait is on the tap's signal and idle alone: measured at 10,000
-// streams, a select that also watched ctx.Done() locked three channels per
-// change and stream where two do (docs/performance.md).
+// next is Next that also gives up with errIdle when idle fires first.
 func (t *Tap) next(ctx context.Context, idle <-chan time.Time) (Entry, error) {
 	for {
 		t.mu.Lock()
@@ -233,14 +223,9 @@ func (t *Tap) next(ctx context.Context, idle <-chan time.Time) (Entry, error) {
 		if lagged {
 			return Entry{}, ErrLagged
 		}
-		if err := ctx.Err(); err != nil {
-			return Entry{}, err
-		}
-		if idle == nil {
-			<-t.signal
-			continue
-		}
 		select {
+		case <-ctx.Done():
+			return Entry{}, ctx.Err()
 		case <-t.signal:
 		case <-idle:
 			return Entry{}, ErrIdle

@@ -22,8 +22,6 @@ type Feed struct {
 	next     uint64 // the next position to read from the log, while next <= tap.start
 	page     []Entry
 	idle     *time.Timer
-	ctx      context.Context // the context whose end wakes the tap
-	stopWake func() bool     // stops that
 }
 
 // Open returns a feed of the changes under subjects at and after position
@@ -73,12 +71,6 @@ func (fd *Feed) Next(ctx context.Context, idle time.Duration) (Entry, error) {
 			}
 			timeout = fd.idle.C
 		}
-		if ctx != fd.ctx {
-			if fd.stopWake != nil {
-				fd.stopWake()
-			}
-			fd.ctx, fd.stopWake = ctx, context.AfterFunc(ctx, fd.tap.wake)
-		}
 		e, err := fd.tap.next(ctx, timeout)
 		if err != nil {
 			return Entry{}, err
@@ -92,9 +84,6 @@ func (fd *Feed) Next(ctx context.Context, idle time.Duration) (Entry, error) {
 // Close stops the feed.
 func (fd *Feed) Close() {
 	fd.fan.Detach(fd.tap)
-	if fd.stopWake != nil {
-		fd.stopWake()
-	}
 	if fd.idle != nil {
 		fd.idle.Stop()
 	}
