@@ -14,7 +14,7 @@ import (
 
 // sseClient is the benchmark's stream client: one GET of the stream over
 // a TCP connection of its own, read in the caller's goroutine, the
-// response's chunked framing taken apart as it comes. It is what an
+// response's chunked framing (if any) taken apart as it comes. It is what an
 // efficient client of many streams does, and no less: every event is read
 // from the socket, unframed and split into lines, and each data line is
 // timed when it is read. It leaves out what net/http's client adds per
@@ -24,12 +24,13 @@ import (
 type sseClient struct {
 	conn    net.Conn
 	rd      *bufio.Reader
+	chunked bool   // the body comes in chunks (else it is the rest of the connection)
 	payload []byte // the chunk being read
 	pending []byte // the start of a line that the next chunk ends
 }
 
 // dialSSE opens the stream at rawURL (http only) and reads the response's
-// head: 200 with a chunked body, or an error.
+// head: 200, or an error.
 func dialSSE(rawURL string) (*sseClient, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -64,7 +65,7 @@ func (c *sseClient) readHead() error {
 	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) {
 		return fmt.Errorf("stream: %s", bytes.TrimSpace(status))
 	}
-	chunked := false
+	c.chunked = false
 	for {
 		line, err := c.rd.ReadSlice('\n')
 		if err != nil {
@@ -76,11 +77,8 @@ func (c *sseClient) readHead() error {
 		}
 		k, v, _ := bytes.Cut(line, []byte(":"))
 		if string(bytes.ToLower(bytes.TrimSpace(k))) == "transfer-encoding" && string(bytes.TrimSpace(v)) == "chunked" {
-			chunked = true
+			c.chunked = true
 		}
-	}
-	if !chunked {
-		return errors.New("stream: the response is not chunked")
 	}
 	return nil
 }
@@ -91,6 +89,17 @@ var errStreamEnd = errors.New("stream: ended")
 // stream or the connection ends.
 func (c *sseClient) read(fn func(at time.Time, line []byte)) error {
 	defer c.conn.Close()
+	if !c.chunked {
+		for {
+			line, err := c.rd.ReadSlice('\n')
+			if err != nil {
+				return err
+			}
+			if bytes.HasPrefix(line, []byte("data: ")) {
+				fn(time.Now(), line)
+			}
+		}
+	}
 	for {
 		size, err := c.rd.ReadSlice('\n')
 		if err != nil {

@@ -200,3 +200,21 @@ func TestStreamsOfOneUserEachGetTheirShape(t *testing.T) {
 		check(others[i], false)
 	}
 }
+
+// Over HTTP/1.1 a stream's body is the rest of its connection: no chunks
+// to frame each event in, and the connection is not reused after it.
+func TestStreamBodyIsTheConnection(t *testing.T) {
+	e := start(t)
+	res, err := http.Get(e.srv.URL() + graphapi.StreamPath + "?ids=" + e.user("alex") + "&access_token=" + e.appToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 || res.ProtoMajor != 1 || len(res.TransferEncoding) != 0 || res.ContentLength != -1 || !res.Close {
+		t.Fatalf("%s %s: transfer encoding %v, length %d, close %v", res.Proto, res.Status, res.TransferEncoding, res.ContentLength, res.Close)
+	}
+	line, err := bufio.NewReader(res.Body).ReadString('\n')
+	if err != nil || line != "retry: 1000\n" {
+		t.Fatalf("first line %q (%v)", line, err)
+	}
+}
