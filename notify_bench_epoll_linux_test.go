@@ -29,7 +29,8 @@ var streamClientsEpoll = epollStreams
 // It opens n streams of rawURL (http, an IPv4 address), at most 32 being
 // opened at a time; calls initial once per stream when its first event
 // came; then event for each later data line, and flush after each batch
-// that epoll returned. It returns only on an error.
+// that epoll returned. It returns nil once every stream ended after its
+// first event (the server stopped), an error on any other end.
 func epollStreams(rawURL string, n int, initial func(), event func(i int, at time.Time, line []byte), flush func()) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -64,7 +65,7 @@ func epollStreams(rawURL string, n int, initial func(), event func(i int, at tim
 		conns[i].fd = fd
 		return syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, fd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(i)})
 	}
-	next, started := 0, 0
+	next, started, ended := 0, 0, 0
 	for ; next < min(n, 32); next++ {
 		if err := open(next); err != nil {
 			return err
@@ -88,7 +89,15 @@ func epollStreams(rawURL string, n int, initial func(), event func(i int, at tim
 				continue
 			}
 			if err != nil || m == 0 {
-				return fmt.Errorf("stream %d ended (%v)", i, err)
+				if !c.started {
+					return fmt.Errorf("stream %d ended before its first event (%v)", i, err)
+				}
+				_ = syscall.Close(c.fd) // which takes it out of the epoll set
+				if ended++; ended == n {
+					flush()
+					return nil
+				}
+				continue
 			}
 			at := time.Now()
 			lines, err := c.take(buf[:m])

@@ -138,12 +138,19 @@ func TestNotifyBenchStreamClient(t *testing.T) {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			t.Fatal(err)
 		}
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				pprof.StopCPUProfile()
+				f.Close()
+			})
+		}
+		defer stop() // the streams ended (the server stopped first)
 		term := make(chan os.Signal, 1)
 		signal.Notify(term, syscall.SIGTERM)
 		go func() {
 			<-term
-			pprof.StopCPUProfile()
-			f.Close()
+			stop()
 			os.Exit(0)
 		}()
 	}
@@ -164,7 +171,10 @@ func TestNotifyBenchStreamClient(t *testing.T) {
 			line = append(line, '\n')
 			_, _ = w.Write(line)
 		}, func() { _ = w.Flush() })
-		t.Fatalf("stream clients: %v", err)
+		if err != nil {
+			t.Fatalf("stream clients: %v", err)
+		}
+		return
 	}
 	// Each stream's reader appends "i kind unix-nanoseconds" lines to out,
 	// and wakes the writer, which sends what gathered on stdout: a write to
