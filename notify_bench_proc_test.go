@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ import (
 const (
 	notifyBenchClientURL = "PRESENCED_NOTIFY_BENCH_URL"
 	notifyBenchClientN   = "PRESENCED_NOTIFY_BENCH_STREAMS"
+	// A file for the client process's CPU profile (none if unset).
+	notifyBenchClientProfile = "PRESENCED_NOTIFY_BENCH_CLIENT_PROFILE"
 )
 
 // streamProc is the client process of one case.
@@ -57,6 +60,12 @@ func (p *streamProc) cpu() time.Duration {
 
 // stop ends the client process (this benchmark started it) and waits for it.
 func (p *streamProc) stop() {
+	// SIGTERM first: a client that profiles itself writes its profile.
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+	}
 	_ = p.cmd.Process.Kill()
 	<-p.done
 	_ = p.cmd.Wait()
@@ -91,14 +100,11 @@ func notifyBenchStreamsProc(b *testing.B, url string, n int, arrivals chan<- arr
 				ready <- nil
 				continue
 			}
-			f := bytes.Fields(line)
-			if len(f) != 3 {
+			a, ok := parseArrival(line)
+			if !ok {
 				continue // the test framework's own lines
 			}
-			i, _ := strconv.Atoi(string(f[0]))
-			k, _ := strconv.Atoi(string(f[1]))
-			ns, _ := strconv.ParseInt(string(f[2]), 10, 64)
-			arrivals <- arrival{i: i, kind: k, at: time.Unix(0, ns)}
+			arrivals <- a
 		}
 	}()
 	select {
@@ -123,9 +129,59 @@ func TestNotifyBenchStreamClient(t *testing.T) {
 	if url == "" || n <= 0 {
 		t.Skip("the stream client process of BenchmarkNotifyLatency")
 	}
-	tr := &http.Transport{DialContext: (&net.Dialer{}).DialContext, MaxIdleConnsPerHost: -1}
-	client := &http.Client{Transport: tr}
-	events := make(chan arrival, 4*n)
+	if path := os.Getenv(notifyBenchClientProfile); path != "" {
+		// The client's own CPU profile, written when the benchmark stops it.
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				pprof.StopCPUProfile()
+				f.Close()
+			})
+		}
+		defer stop() // the streams ended (the server stopped first)
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		go func() {
+			<-term
+			stop()
+			os.Exit(0)
+		}()
+	}
+	if streamClientsEpoll != nil {
+		w := bufio.NewWriterSize(os.Stdout, 64<<10)
+		opened := 0
+		var line []byte
+		err := streamClientsEpoll(url, n, func() {
+			if opened++; opened == n {
+				fmt.Fprintln(w, "ready")
+			}
+		}, func(i int, at time.Time, data []byte) {
+			line = strconv.AppendInt(line[:0], int64(i), 10)
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, int64(streamKind(data)), 10)
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, at.UnixNano(), 10)
+			line = append(line, '\n')
+			_, _ = w.Write(line)
+		}, func() { _ = w.Flush() })
+		if err != nil {
+			t.Fatalf("stream clients: %v", err)
+		}
+		return
+	}
+	// Each stream's reader appends "i kind unix-nanoseconds" lines to out,
+	// and wakes the writer, which sends what gathered on stdout: a write to
+	// the pipe per batch of events rather than a hand-off per event.
+	var outMu sync.Mutex
+	var out []byte
+	wake := make(chan struct{}, 1)
 	initial := make(chan struct{}, n)
 	var mu sync.Mutex
 	var failed error
@@ -135,10 +191,7 @@ func TestNotifyBenchStreamClient(t *testing.T) {
 		opened.Add(1)
 		sem <- struct{}{}
 		go func() {
-			res, err := client.Get(url)
-			if err == nil && res.StatusCode != 200 {
-				err = fmt.Errorf("stream: %s", res.Status)
-			}
+			c, err := dialSSE(url)
 			<-sem
 			opened.Done()
 			if err != nil {
@@ -148,13 +201,24 @@ func TestNotifyBenchStreamClient(t *testing.T) {
 				return
 			}
 			first := true
-			streamRead(res, func(at time.Time, line []byte) {
+			_ = c.read(func(at time.Time, line []byte) {
 				if first {
 					first = false
 					initial <- struct{}{}
 					return
 				}
-				events <- arrival{i: i, at: at, kind: streamKind(line)}
+				outMu.Lock()
+				out = strconv.AppendInt(out, int64(i), 10)
+				out = append(out, ' ')
+				out = strconv.AppendInt(out, int64(streamKind(line)), 10)
+				out = append(out, ' ')
+				out = strconv.AppendInt(out, at.UnixNano(), 10)
+				out = append(out, '\n')
+				outMu.Unlock()
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
 			})
 		}()
 	}
@@ -165,36 +229,14 @@ func TestNotifyBenchStreamClient(t *testing.T) {
 	for range n {
 		<-initial
 	}
-	w := bufio.NewWriterSize(os.Stdout, 64<<10)
-	fmt.Fprintln(w, "ready")
-	_ = w.Flush()
-	var line []byte
-	for a := range events {
-		line = strconv.AppendInt(line[:0], int64(a.i), 10)
-		line = append(line, ' ')
-		line = strconv.AppendInt(line, int64(a.kind), 10)
-		line = append(line, ' ')
-		line = strconv.AppendInt(line, a.at.UnixNano(), 10)
-		line = append(line, '\n')
-		_, _ = w.Write(line)
-		if len(events) == 0 {
-			_ = w.Flush()
-		}
-	}
-}
-
-// streamRead calls fn with the time each data line of res was read and
-// the line, until the stream ends.
-func streamRead(res *http.Response, fn func(at time.Time, line []byte)) {
-	defer res.Body.Close()
-	rd := bufio.NewReaderSize(res.Body, 4096)
-	for {
-		line, err := rd.ReadSlice('\n')
-		if err != nil {
+	fmt.Fprintln(os.Stdout, "ready")
+	var batch []byte
+	for range wake {
+		outMu.Lock()
+		batch, out = out, batch[:0]
+		outMu.Unlock()
+		if _, err := os.Stdout.Write(batch); err != nil {
 			return
-		}
-		if bytes.HasPrefix(line, []byte("data: ")) {
-			fn(time.Now(), line)
 		}
 	}
 }
@@ -213,4 +255,26 @@ func streamKind(line []byte) int {
 // notifyBenchStreamURL is the stream of target, with the token in the query.
 func notifyBenchStreamURL(base, target, token string) string {
 	return base + graphapi.StreamPath + "?ids=" + target + "&access_token=" + token
+}
+
+// parseArrival reads a line "i kind unix-nanoseconds" of the client
+// process; ok is false for any other line.
+func parseArrival(line []byte) (a arrival, ok bool) {
+	var f [3]int64
+	k := 0
+	for _, c := range line {
+		switch {
+		case c >= '0' && c <= '9' && k < 3:
+			f[k] = f[k]*10 + int64(c-'0')
+		case c == ' ' && k < 2:
+			k++
+		case c == '\n':
+		default:
+			return arrival{}, false
+		}
+	}
+	if k != 2 {
+		return arrival{}, false
+	}
+	return arrival{i: int(f[0]), kind: int(f[1]), at: time.Unix(0, f[2])}, true
 }

@@ -159,3 +159,62 @@ func TestShutdownEndsStreams(t *testing.T) {
 	for range ch {
 	}
 }
+
+// Streams of one user share the change's encoding per shape: the user's
+// own stream and another reader's, open together, each get the change as
+// they would read it (the owner sees the status message's publication,
+// the other does not), whichever encodes it first.
+func TestStreamsOfOneUserEachGetTheirShape(t *testing.T) {
+	e := start(t)
+	app := e.appToken()
+	id := e.user("lynne")
+	me := e.userToken("lynne", "")
+	var owners, others []<-chan sseEvent
+	for range 3 {
+		ch, stop := e.openStream(t, me, "ids="+id, "")
+		defer stop()
+		owners = append(owners, ch)
+		ch, stop = e.openStream(t, app, "ids="+id, "")
+		defer stop()
+		others = append(others, ch)
+	}
+	for _, ch := range append(append([]<-chan sseEvent{}, owners...), others...) {
+		if ev := nextEvent(t, ch); ev.kind != "presence" {
+			t.Fatalf("initial event %+v", ev)
+		}
+	}
+	e.must("POST", "/v1.0/me/presence/setStatusMessage", me, map[string]any{"statusMessage": map[string]any{
+		"message": map[string]any{"content": "In a workshop", "contentType": "text"}}})
+	check := func(ch <-chan sseEvent, owner bool) {
+		ev := nextEvent(t, ch)
+		sm, _ := ev.data["statusMessage"].(map[string]any)
+		if msg, _ := sm["message"].(map[string]any); ev.kind != "presence" || ev.id == "" || msg["content"] != "In a workshop" {
+			t.Fatalf("change event %+v", ev)
+		}
+		if _, published := sm["publishedDateTime"]; published != owner {
+			t.Fatalf("owner %v: statusMessage %v", owner, sm)
+		}
+	}
+	for i := range owners {
+		check(owners[i], true)
+		check(others[i], false)
+	}
+}
+
+// Over HTTP/1.1 a stream's body is the rest of its connection: no chunks
+// to frame each event in, and the connection is not reused after it.
+func TestStreamBodyIsTheConnection(t *testing.T) {
+	e := start(t)
+	res, err := http.Get(e.srv.URL() + graphapi.StreamPath + "?ids=" + e.user("alex") + "&access_token=" + e.appToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 || res.ProtoMajor != 1 || len(res.TransferEncoding) != 0 || res.ContentLength != -1 || !res.Close {
+		t.Fatalf("%s %s: transfer encoding %v, length %d, close %v", res.Proto, res.Status, res.TransferEncoding, res.ContentLength, res.Close)
+	}
+	line, err := bufio.NewReader(res.Body).ReadString('\n')
+	if err != nil || line != "retry: 1000\n" {
+		t.Fatalf("first line %q (%v)", line, err)
+	}
+}

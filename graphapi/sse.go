@@ -69,7 +69,12 @@ func (s *sseWriter) write(b []byte) error {
 // event sends one event: id (omitted when hasID is false, so that the
 // client's last event id stays as it was), its type, and one line of data.
 func (s *sseWriter) event(hasID bool, id uint64, kind string, data []byte) error {
-	b := s.buf[:0]
+	s.buf = appendEvent(s.buf[:0], hasID, id, kind, data)
+	return s.write(s.buf)
+}
+
+// appendEvent appends one event as sseWriter.event sends it.
+func appendEvent(b []byte, hasID bool, id uint64, kind string, data []byte) []byte {
 	if hasID {
 		b = append(b, "id: "...)
 		b = strconv.AppendUint(b, id, 10)
@@ -79,9 +84,7 @@ func (s *sseWriter) event(hasID bool, id uint64, kind string, data []byte) error
 	b = append(b, kind...)
 	b = append(b, "\ndata: "...)
 	b = append(b, data...)
-	b = append(b, "\n\n"...)
-	s.buf = b
-	return s.write(b)
+	return append(b, "\n\n"...)
 }
 
 // comment sends a comment line, which clients ignore (a heartbeat).

@@ -193,3 +193,53 @@ func TestOpenAfterSkipsWhatTheFanoutHasNotHandedOut(t *testing.T) {
 		}
 	}
 }
+
+// The readers of one change share what one of them encoded of it, per
+// shape: the first to keep bytes for a shape wins, the others get those
+// bytes, and a change read from the log by one reader keeps nothing.
+func TestFanoutReadersShareEncodings(t *testing.T) {
+	l := changeLog(t)
+	f := notify.NewFanout(notify.FanoutOptions{Log: l})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.Run(ctx)
+	subj := []string{notify.Subject(core.UserRef{TenantID: "t", UserID: "a"})}
+	t1, t2 := f.Attach(subj), f.Attach(subj)
+	seq := appendChange(t, l, "a", 1)
+	next := func(tap *notify.Tap) notify.Entry {
+		e, err := tap.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e1, e2 := next(t1), next(t2)
+	if e1.Encoded(0) != nil || e1.Encoded(1) != nil {
+		t.Fatal("nothing was kept yet")
+	}
+	if got := string(e1.KeepEncoded(0, []byte("zero"))); got != "zero" {
+		t.Fatalf("first keep of shape 0 returned %q", got)
+	}
+	if got := string(e2.KeepEncoded(0, []byte("again"))); got != "zero" {
+		t.Fatalf("second reader's keep of shape 0 returned %q, want the first one's", got)
+	}
+	if got := string(e2.Encoded(0)); got != "zero" {
+		t.Fatalf("the other reader sees %q for shape 0", got)
+	}
+	if e2.Encoded(1) != nil {
+		t.Fatal("shape 1 is kept apart from shape 0")
+	}
+	e2.KeepEncoded(1, []byte("one"))
+	if got := string(e1.Encoded(1)); got != "one" {
+		t.Fatalf("shape 1 = %q", got)
+	}
+	err := f.Replay(ctx, subj, seq, seq, func(e notify.Entry) error {
+		if got := string(e.KeepEncoded(0, []byte("replayed"))); got != "replayed" || e.Encoded(0) != nil {
+			t.Errorf("a replayed change kept %q", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -45,7 +45,7 @@ func (f *Fanout) QueueDepth() int {
 func (t *Tap) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.queue)
+	return len(t.queue) - t.head
 }
 
 // Delivers reports whether this node delivers subscription id now.

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package presenced_test
+
+import "time"
+
+// streamClientsEpoll is nil where there is no epoll: the 10,000-stream
+// case's clients read with a goroutine each (sseClient).
+var streamClientsEpoll func(rawURL string, n int, initial func(), event func(i int, at time.Time, line []byte), flush func()) error
