@@ -102,10 +102,15 @@ func (a *API) action(kind subjectKind) http.HandlerFunc {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		w.Header().Set("Content-Length", "0")
+		w.Header()["Content-Length"] = zeroLength
 		w.WriteHeader(http.StatusOK)
 	}
 }
+
+// zeroLength is every action's Content-Length value, shared: net/http
+// copies the header's values at WriteHeader and nothing changes them in
+// place, so a write need not allocate its own (Header.Set did).
+var zeroLength = []string{"0"}
 
 // parseExpiration parses an optional expirationDuration. Absent (or null)
 // it is 0, and the domain applies its own default; given, it must be a

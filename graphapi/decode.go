@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/presenced/presenced/presence"
 )
@@ -113,13 +114,46 @@ func readBodyInto(r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, erro
 
 // decodeBody reads and strictly decodes the body of action. An empty body is
 // accepted only when emptyOK (actions whose parameters are all optional).
+//
+// The body is read into a recycled buffer (flatBodyBufs). A flat body —
+// what clients send — is scanned into one string copy that everything
+// decoded is sliced from, so the buffer goes back to the pool at once:
+// setPresence no longer allocates its ~150-byte body's buffer and the
+// bytes.Buffer holding it (~650 bytes and 2 allocations a write). Any
+// other body goes to the strict decoder, whose raw values are slices of
+// the buffer: that buffer is left to the collector, never reused.
 func decodeBody(r *http.Request, limit int64, action string, emptyOK bool, params ...param) error {
-	body, err := readBody(r, limit)
+	buf := flatBodyBufs.Get().(*bytes.Buffer)
+	body, err := readBodyInto(r, limit, buf)
 	if err != nil {
 		return err
 	}
+	if body == nil {
+		recycleBody(buf)
+		return decodeBytes(nil, action, emptyOK, params)
+	}
+	var flat [maxFlat]member
+	if ms, ok := scanFlat(body, flat[:0]); ok {
+		recycleBody(buf)
+		return decodeFlat(ms, action, "", params)
+	}
 	return decodeBytes(body, action, emptyOK, params)
 }
+
+// recycleBody puts a buffer nothing refers to any more back in
+// flatBodyBufs, unless it grew large.
+func recycleBody(buf *bytes.Buffer) {
+	if buf.Cap() <= maxRecycledBody {
+		buf.Reset()
+		flatBodyBufs.Put(buf)
+	}
+}
+
+// flatBodyBufs recycles decodeBody's buffers (see there); one that grew
+// past maxRecycledBody is dropped, so the pool holds no large buffers.
+var flatBodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxRecycledBody = 16 << 10
 
 // decodeBytes is decodeBody on a body already read (nil: empty).
 func decodeBytes(body []byte, action string, emptyOK bool, params []param) error {

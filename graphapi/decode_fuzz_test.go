@@ -272,3 +272,50 @@ func FuzzScanFlat(f *testing.F) {
 		checkScanFlat(t, body)
 	})
 }
+
+// TestDecodeBodyRecycled: decodeBody reads into a recycled buffer; what one
+// request decoded stays as it was when later requests (flat or not, larger
+// or smaller) are read into the same buffers, and a body the strict decoder
+// read (whose raw values are slices of its buffer) is not recycled.
+func TestDecodeBodyRecycled(t *testing.T) {
+	decode := func(body string) (sid, avail, act string) {
+		t.Helper()
+		r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		var exp optString
+		err := decodeBody(r, 4<<10, "setPresence", false,
+			param{"sessionId", &sid}, param{"availability", &avail}, param{"activity", &act}, param{"expirationDuration", &exp})
+		if err != nil {
+			t.Fatalf("decode %s: %v", body, err)
+		}
+		return sid, avail, act
+	}
+	type got struct{ sid, avail, act string }
+	bodies := []string{
+		`{"sessionId":"aaaaaaaa","availability":"Available","activity":"Available"}`,
+		`{"sessionId":"b","availability":"Busy","activity":"InACall"}`,
+		// Not flat (an escape, spaces): the strict decoder's.
+		"{ \"sessionId\" : \"c\\u0063\", \"availability\":\"Away\",\"activity\":\"Away\" }",
+		`{"sessionId":"` + strings.Repeat("d", 2000) + `","availability":"DoNotDisturb","activity":"Presenting"}`,
+		`{"sessionId":"e","availability":"BeRightBack","activity":"BeRightBack"}`,
+	}
+	want := []got{
+		{"aaaaaaaa", "Available", "Available"},
+		{"b", "Busy", "InACall"},
+		{"cc", "Away", "Away"},
+		{strings.Repeat("d", 2000), "DoNotDisturb", "Presenting"},
+		{"e", "BeRightBack", "BeRightBack"},
+	}
+	var kept []got
+	for round := range 50 {
+		for _, b := range bodies {
+			sid, avail, act := decode(b)
+			kept = append(kept, got{sid, avail, act})
+		}
+		for i, g := range kept {
+			if w := want[i%len(want)]; g != w {
+				t.Fatalf("round %d: decoded value %d changed to %+v after later requests; want %+v", round, i, g, w)
+			}
+		}
+	}
+}

@@ -225,6 +225,15 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 		nats.InProcessServer(srv),
 		nats.Name(name+"-natsstore"),
 		nats.NoReconnect(), // an in-process server does not come back
+		// No write deadline on the in-process pipe: with one, every flush
+		// set and cleared a deadline, which on a net.Pipe starts and stops
+		// a timer (time.AfterFunc: ~2 allocations and two timer-heap
+		// operations a flush, one flush a write when writes are few).
+		// The pipe's reader is the server's read loop in this process:
+		// nothing is slow to read but a server that is stuck, and then
+		// every request still ends at its own timeout (publishTimeout,
+		// the guard's wait) and reports the engine unavailable, as before.
+		nats.FlusherTimeout(0),
 		nats.ClosedHandler(func(*nats.Conn) { close(e.closed) }),
 	)
 	if err != nil {

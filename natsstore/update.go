@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -49,11 +50,11 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 			return 0, err
 		}
 	}
-	m := &nats.Msg{
-		Subject: b.prefix + key,
-		Data:    value,
-		Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(expect, 10)}},
-	}
+	p := updateMsgs.Get().(*updateMsg)
+	defer p.put()
+	m := &p.m
+	m.Subject, m.Data = b.prefix+key, value
+	p.expect[0] = strconv.FormatUint(expect, 10)
 	var resp *nats.Msg
 	var err error
 	if b.g != nil && !hasDeadline {
@@ -75,6 +76,28 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	}
 	seq, err := parseAck(resp.Data, b.stream)
 	return seq, fullIfExhausted(err)
+}
+
+// updateMsg is update's message, recycled (updateMsgs): nats.go writes a
+// request's subject, header and data into its outbound buffer before
+// RequestMsg returns and keeps no reference to the message, so the
+// message, its header map and the header's value slice need not be made
+// anew for each write (3 of a write's allocations).
+type updateMsg struct {
+	m      nats.Msg
+	expect [1]string
+}
+
+var updateMsgs = sync.Pool{New: func() any {
+	p := new(updateMsg)
+	p.m.Header = nats.Header{jetstream.ExpectedLastSubjSeqHeader: p.expect[:]}
+	return p
+}}
+
+// put clears what the message refers to and recycles it.
+func (p *updateMsg) put() {
+	p.m.Subject, p.m.Data, p.expect[0] = "", nil, ""
+	updateMsgs.Put(p)
 }
 
 // publishTimeout is the longest a write waits for the engine (nats.go's
