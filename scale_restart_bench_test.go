@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -248,24 +247,12 @@ func BenchmarkScaleRestart(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	dirFile, data := filepath.Join(dir, "directory.json"), filepath.Join(dir, "data")
+	dirFile, data := keptDirectoryFile(dir), filepath.Join(dir, "data")
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	srv := startScaleChild(b, bin, dirFile, data, "127.0.0.1:0")
 	addr := strings.TrimPrefix(srv.url, "http://")
 	tok := scaleToken(b, hc, srv.url)
-	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		srv.mu.Lock()
-		done := slices.ContainsFunc(srv.steps, func(s string) bool {
-			return strings.Contains(s, "cache warmed") || strings.Contains(s, "cache checked")
-		})
-		srv.mu.Unlock()
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("the cache was not complete within 5 minutes")
-		}
-	}
+	waitCacheComplete(b, srv)
 	var figs []startFigures
 	for r := range rounds {
 		prepare(n, uint64(30+r))
