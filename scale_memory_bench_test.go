@@ -29,7 +29,9 @@ import (
 // "default" or space-separated VAR=value pairs given to the server's
 // environment. For each of PRESENCED_SCALE_ROUNDS rounds (default 3) and
 // each setting in turn, it starts the server (from the cache the previous
-// stop saved), waits for the cache to be complete, reads every user once
+// stop saved) and measures the start as BenchmarkScaleRestart does (exec →
+// listening, CPU time then, 650-id requests in the first second), waits
+// for the cache to be complete, reads every user once
 // (getPresencesByUserId, 650 ids, 16 clients), sends PRESENCED_SCALE_WARM
 // (default 1,000; 0 for none) requests of 650 random ids from one client,
 // warm, and then writes a twentieth of the users' session b again
@@ -81,6 +83,7 @@ func BenchmarkScaleMemory(b *testing.B) {
 		writeRate                      float64
 		load                           string
 		warm                           latStats
+		start                          startFigures
 	}
 	var all []figures
 	for r := range rounds {
@@ -90,9 +93,13 @@ func BenchmarkScaleMemory(b *testing.B) {
 				env = strings.Fields(setting)
 			}
 			f := figures{setting: setting}
+			seed := uint64(200 + r*len(settings) + slices.Index(settings, setting))
+			prepare(n, seed)
 			srv := startScaleChildEnv(b, bin, dirFile, data, "127.0.0.1:0", env)
 			base := srv.url
 			tok := scaleToken(b, hc, base)
+			// The start itself: from the cache the previous stop saved.
+			f.start = firstSecond(b, hc, srv, tok, fmt.Sprintf("round %d, %s: start from the saved cache", r+1, setting), n, seed)
 			waitCacheComplete(b, srv)
 			readEveryone(b, hc, base, tok, n)
 			time.Sleep(5 * time.Second)
@@ -135,6 +142,9 @@ func BenchmarkScaleMemory(b *testing.B) {
 				r+1, setting, f.rssRead, f.rssWrite, f.rssIdle, f.liveRead, f.liveWrite, f.heapWrite, f.gcWrites, again, f.writeRate, f.load)
 			all = append(all, f)
 		}
+	}
+	for _, f := range all {
+		scaleLog("%-40s %s", f.setting, f.start)
 	}
 	for _, f := range all {
 		scaleLog("%-40s RSS read %4.0f, written %4.0f, idle %4.0f B/user; live %4.0f / %4.0f (exact %4.0f) B/user; %3d GCs, %5.0f writes/s; 650 ids warm %s; load %s",
