@@ -153,6 +153,9 @@ type Config struct {
 	// cacheCheck, when set, replaces cacheCheckDelay (tests of the saved
 	// cache).
 	cacheCheck time.Duration
+	// engineGate, when set, is waited on before the engine is opened
+	// (tests of what a start does while the engine recovers).
+	engineGate func(context.Context)
 
 	// Throttling and overload (docs/security.md#throttling-and-batching).
 

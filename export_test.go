@@ -43,3 +43,7 @@ func (s *Server) SaveCache() { s.saveCache(context.Background()) }
 // file run d after the start instead of cacheCheckDelay (a test that must
 // see the loaded cache alone, without the walk's corrections).
 func DelayCacheCheck(cfg *Config, d time.Duration) { cfg.cacheCheck = d }
+
+// SlowEngineStart makes the server wait for gate before it opens the
+// engine (a test of what a start does while the engine recovers).
+func SlowEngineStart(cfg *Config, gate func(context.Context)) { cfg.engineGate = gate }

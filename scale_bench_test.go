@@ -393,15 +393,33 @@ func startScaleChild(b *testing.B, bin, dirFile, dataDir, addr string) *scaleChi
 // environment (GOGC=…, PRESENCED_MEMORY_LIMIT=…).
 func startScaleChildEnv(b *testing.B, bin, dirFile, dataDir, addr string, env []string) *scaleChild {
 	b.Helper()
+	return startScaleChildWith(b, bin, dirFile, dataDir, addr, childOpts{env: env})
+}
+
+// childOpts are startScaleChildWith's: the environment added, the log
+// level (default info), and what to run as soon as the profiler listens
+// (its URL; in a goroutine of its own: a profile of the start itself).
+type childOpts struct {
+	env      []string
+	logLevel string
+	profiler func(url string)
+}
+
+func startScaleChildWith(b *testing.B, bin, dirFile, dataDir, addr string, o childOpts) *scaleChild {
+	b.Helper()
 	c := &scaleChild{exited: make(chan error, 1)}
-	args := []string{"serve", "--data", dataDir, "--addr", addr, "--log-level", "info", "--debug-addr", "127.0.0.1:0",
+	level := o.logLevel
+	if level == "" {
+		level = "info"
+	}
+	args := []string{"serve", "--data", dataDir, "--addr", addr, "--log-level", level, "--debug-addr", "127.0.0.1:0",
 		// The load measures the server, not Graph's per-application budget.
 		"--throttle-requests", "0"}
 	if dirFile != "" { // "": the directory is the engine's (BenchmarkScaleFill's data)
 		args = append(args, "--directory", dirFile)
 	}
 	c.cmd = exec.Command(bin, args...)
-	c.cmd.Env = append(append(os.Environ(), env...), "GODEBUG=gctrace=1")
+	c.cmd.Env = append(append(os.Environ(), o.env...), "GODEBUG=gctrace=1")
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -427,8 +445,11 @@ func startScaleChildEnv(b *testing.B, bin, dirFile, dataDir, addr string, env []
 			} else {
 				if m := pprofLine.FindStringSubmatch(line); m != nil {
 					c.pprof = m[1]
+					if o.profiler != nil {
+						go o.profiler(m[1])
+					}
 				}
-				if strings.Contains(line, " took=") {
+				if strings.Contains(line, " took=") || strings.Contains(line, "Restored ") {
 					c.steps = append(c.steps, line)
 				}
 				c.tail = append(c.tail, line)

@@ -48,23 +48,7 @@ func BenchmarkScaleRead(b *testing.B) {
 	if r, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_REQUESTS")); err == nil && r > 0 {
 		requests = r
 	}
-	type build struct{ name, bin string }
-	var builds []build
-	if s := os.Getenv("PRESENCED_SCALE_BINS"); s != "" {
-		for _, nb := range strings.Split(s, ",") {
-			name, bin, ok := strings.Cut(nb, "=")
-			if !ok {
-				b.Fatalf("PRESENCED_SCALE_BINS=%q: want name=path,name=path", s)
-			}
-			builds = append(builds, build{name, bin})
-		}
-	} else {
-		bin := filepath.Join(dir, "presenced-read")
-		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput(); err != nil {
-			b.Fatalf("go build: %v\n%s", err, out)
-		}
-		builds = []build{{"this", bin}}
-	}
+	builds := scaleBuilds(b, filepath.Join(dir, "presenced-read"))
 	profDir := os.Getenv("PRESENCED_SCALE_PROFILE")
 	dirFile, data := keptDirectoryFile(dir), filepath.Join(dir, "data")
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
@@ -222,4 +206,27 @@ func fetchProfile(base, path string, d time.Duration) error {
 		return err
 	}
 	return out.Close()
+}
+
+// scaleBuild is a binary a benchmark runs, by name.
+type scaleBuild struct{ name, bin string }
+
+// scaleBuilds are the builds PRESENCED_SCALE_BINS=name=path,name=path
+// names, or without it this tree built into bin as "this".
+func scaleBuilds(b *testing.B, bin string) []scaleBuild {
+	var builds []scaleBuild
+	if s := os.Getenv("PRESENCED_SCALE_BINS"); s != "" {
+		for _, nb := range strings.Split(s, ",") {
+			name, path, ok := strings.Cut(nb, "=")
+			if !ok {
+				b.Fatalf("PRESENCED_SCALE_BINS=%q: want name=path,name=path", s)
+			}
+			builds = append(builds, scaleBuild{name, path})
+		}
+		return builds
+	}
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return []scaleBuild{{"this", bin}}
 }

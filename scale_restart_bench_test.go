@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -55,7 +54,8 @@ var phaseNames = []struct{ msg, name string }{
 	{"saved directory read", "directory file (beside the engine)"},
 	{"directory: the saved directory is up to date", "directory from the file + changes since"},
 	{"directory loaded", "directory open"},
-	{"saved cache loaded", "cache load"},
+	{"saved cache read", "cache file read and loaded (beside the engine)"},
+	{"saved cache loaded", "cache checked against the engine"},
 	{"saved cache up to date with the engine", "cache catch-up"},
 }
 
@@ -243,32 +243,65 @@ func BenchmarkScaleRestart(b *testing.B) {
 	if r, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_ROUNDS")); err == nil && r > 0 {
 		rounds = r
 	}
-	bin := filepath.Join(dir, "presenced")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	builds := scaleBuilds(b, filepath.Join(dir, "presenced"))
+	bin := builds[0].bin
+	profDir := os.Getenv("PRESENCED_SCALE_PROFILE")
 	dirFile, data := keptDirectoryFile(dir), filepath.Join(dir, "data")
+	start := func(bd scaleBuild, addr, label string) *scaleChild {
+		o := childOpts{logLevel: os.Getenv("PRESENCED_SCALE_LOG_LEVEL")}
+		if profDir != "" && label != "" {
+			// The start's own profile: from the profiler's first instant
+			// (before the engine opens) through the first second.
+			path := filepath.Join(profDir, label+".cpu")
+			o.profiler = func(url string) {
+				if err := fetchProfile(url, path, startProfileFor); err != nil {
+					scaleLog("profile %s: %v", path, err)
+				}
+			}
+		}
+		return startScaleChildWith(b, bd.bin, dirFile, data, addr, o)
+	}
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	srv := startScaleChild(b, bin, dirFile, data, "127.0.0.1:0")
 	addr := strings.TrimPrefix(srv.url, "http://")
 	tok := scaleToken(b, hc, srv.url)
 	waitCacheComplete(b, srv)
 	var figs []startFigures
+	byBuild := map[string][]startFigures{}
 	for r := range rounds {
 		prepare(n, uint64(30+r))
 		srv.stopSaying(b)
-		// Rounds alternate: from the saved directory, and (odd rounds)
-		// without it — the directory read from the engine, as before it
-		// was saved — for the difference in the same run.
+		// With one build, rounds alternate: from the saved directory, and
+		// (odd rounds) without it — the directory read from the engine,
+		// as before it was saved — for the difference in the same run.
+		// With several (PRESENCED_SCALE_BINS), the builds alternate, each
+		// from the files the other saved.
+		bd := builds[r%len(builds)]
 		what := "from the saved cache and directory"
-		if r%2 == 1 {
+		if len(builds) > 1 {
+			what += ", build " + bd.name
+		} else if r%2 == 1 {
 			if err := os.Remove(filepath.Join(data, presenced.DirectorySnapshotFile)); err != nil {
 				b.Fatal(err)
 			}
 			what = "from the saved cache, directory read from the engine"
 		}
-		srv = startScaleChild(b, bin, dirFile, data, addr)
-		figs = append(figs, firstSecond(b, hc, srv, tok, fmt.Sprintf("round %d: restart after SIGTERM, %s", r+1, what), n, uint64(30+r)))
+		srv = start(bd, addr, fmt.Sprintf("round%d-%s", r+1, bd.name))
+		f := firstSecond(b, hc, srv, tok, fmt.Sprintf("round %d: restart after SIGTERM, %s", r+1, what), n, uint64(30+r))
+		figs = append(figs, f)
+		byBuild[bd.name] = append(byBuild[bd.name], f)
+	}
+	if len(builds) > 1 {
+		for _, bd := range builds {
+			var listen, cpu, p99 []string
+			for _, f := range byBuild[bd.name] {
+				listen = append(listen, fmt.Sprintf("%.2f", f.listen.Seconds()))
+				cpu = append(cpu, fmt.Sprintf("%.2f", f.cpuListen.Seconds()))
+				p99 = append(p99, fmt.Sprintf("%.1f (%d)", ms(f.first.p99), f.firstCount))
+			}
+			scaleLog("build %s: exec → listening %s s; CPU at listening %s s; first second, 650 ids: p99 (requests) %s ms",
+				bd.name, strings.Join(listen, ", "), strings.Join(cpu, ", "), strings.Join(p99, ", "))
+		}
 	}
 	if os.Getenv("PRESENCED_SCALE_CRASHES") == "0" {
 		// The rounds alone (the crashes cost a refill of a tenth of the
@@ -297,6 +330,11 @@ func BenchmarkScaleRestart(b *testing.B) {
 		scaleLog("%s", f)
 	}
 }
+
+// startProfileFor is how long a start's CPU profile runs
+// (PRESENCED_SCALE_PROFILE): a start at a million users listens within a
+// few seconds on a quiet machine, and the first second follows.
+const startProfileFor = 6 * time.Second
 
 // stopSaying stops c (SIGTERM) and logs how long that took and what the
 // save of the cache took.

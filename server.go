@@ -141,15 +141,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	} else {
 		close(seedDone)
 	}
-	// So is the saved cache (read and checked; loaded once the engine
-	// and the directory are), and the saved directory (built; checked
-	// against the engine once it is open).
+	// So is the saved cache (read, checked and loaded into a cache of its
+	// own; adopted once the engine is open and agrees with it), and the
+	// saved directory (built; checked against the engine once it is open).
 	savedCache := s.readCache()
 	savedDir := s.readDirectory()
 	defer func() {
 		if err != nil {
 			<-seedDone
-			_, _, _ = savedCache()
+			_, _, _, _ = savedCache()
 			_, _, _, _ = savedDir()
 			s.close()
 		}
@@ -162,6 +162,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	eopts, err := s.engineOptions()
 	if err != nil {
 		return err
+	}
+	if s.cfg.engineGate != nil {
+		s.cfg.engineGate(ctx)
 	}
 	s.engine, err = natsstore.Open(ctx, eopts)
 	if noRoom := (*natsstore.NoRoomError)(nil); errors.As(err, &noRoom) {
@@ -196,21 +199,27 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("the clock runs ahead of the wall clock: it was moved forward in dev mode, and time never runs backwards for stored presence", "offset", off)
 	}
 	s.clock = clock.NewOffset(s.cfg.Clock, off)
-	s.core = core.New(core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log, Resume: s.resume,
+	copts := core.Options{KV: kv, Clock: s.clock, Users: s.knownUser, Logger: s.log, Resume: s.resume,
 		Followed: s.metrics.Durations("cluster_follow_lag_seconds",
 			"Cluster: time from the engine storing another node's change of a user to this node's cache holding it (by the stream leader's clock and this node's: across machines it includes their difference).",
-			followLagBuckets)})
+			followLagBuckets)}
 	s.runCtx, s.runStop = context.WithCancel(context.Background())
 	// ctx bounds the start only: ending it while Start runs ends what Start
 	// began; ending it after (serve's signal context at SIGTERM, a caller's
 	// timeout) must not end the watches the node follows the engine with.
 	defer context.AfterFunc(ctx, s.runStop)()
-	// The saved cache is loaded while the directory loads (core.Restore
-	// needs neither), before the follower (which caches what it hears)
-	// and anything else reads a user; caught up once the follower's watch
-	// is in place, up to where it starts, and before listening.
+	// The saved cache, loaded while the engine recovered, is checked
+	// against it while the directory loads (neither needs the other), and
+	// the core made over it; before the follower (which caches what it
+	// hears) and anything else reads a user; caught up once the follower's
+	// watch is in place, up to where it starts, and before listening.
+	// Nothing uses s.core until loaded is received.
 	loaded := make(chan *core.Restored, 1)
-	go func() { loaded <- s.loadCache(ctx, savedCache) }()
+	go func() {
+		var r *core.Restored
+		s.core, r = s.newCore(ctx, copts, savedCache)
+		loaded <- r
+	}()
 	<-seedDone
 	if err := s.openDirectory(ctx, seed, s.savedDirectoryFor(savedDir)); err != nil {
 		<-loaded

@@ -38,60 +38,78 @@ const cacheSaveEvery = 10 * time.Minute
 // after a restart are for the requests that waited for it.
 const cacheCheckDelay = 10 * time.Second
 
-// savedCache is a saved cache read and checked (cachefile.Decode), or
-// why not: readCache's result, waited for.
-type savedCache func() (*cachefile.Snapshot, int, error)
+// savedCache is the saved cache read, checked and loaded into a cache of
+// its own (core.Preload), or why not, with how long that took:
+// readCache's result, waited for.
+type savedCache func() (*core.Preloaded, int, time.Duration, error)
 
-// readCache reads and checks the saved cache in the background, while the
-// engine recovers and the directory loads: at a million users it is ~90 MB
-// to read and checksum.
+// readCache reads, checks and loads the saved cache in the background,
+// from the very start: at a million users it is ~90 MB to read and
+// checksum and ~0.5 s of CPU to load, which a start spends while the
+// engine recovers and the directory loads. Whether the engine is the one
+// the cache was saved from, and as it was, is checked once it is open
+// (newCore).
 func (s *Server) readCache() savedCache {
 	var (
-		snap *cachefile.Snapshot
+		pre  *core.Preloaded
 		size int
+		took time.Duration
 		err  error
 	)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		start := s.cfg.Clock.Now()
 		var b []byte
 		if b, err = os.ReadFile(filepath.Join(s.cfg.DataDir, CacheFile)); err == nil {
 			size = len(b)
-			snap, err = cachefile.Decode(b)
+			var snap *cachefile.Snapshot
+			if snap, err = cachefile.Decode(b); err == nil {
+				pre, err = core.Preload(snap)
+			}
+		}
+		took = clock.Since(s.cfg.Clock, start)
+		if err == nil {
+			s.log.Info("saved cache read", "users", pre.Users(), "bytes", size, "took", took.Round(time.Millisecond))
 		}
 	}()
-	return func() (*cachefile.Snapshot, int, error) { <-done; return snap, size, err }
+	return func() (*core.Preloaded, int, time.Duration, error) { <-done; return pre, size, took, err }
 }
 
-// loadCache loads the saved cache, if there is one this engine can use,
-// before the follower starts (core.Restore). A file that is missing,
+// newCore is the core over the engine: the saved cache's, if there is
+// one this engine can use (core.Preloaded.Adopt: the same streams, none
+// behind the file's positions), with what to catch it up from before the
+// follower starts; otherwise a new, empty one. A file that is missing,
 // damaged, of another engine or of another build is left aside (at WARN
 // but for a missing one) and the cache is warmed as without it.
-func (s *Server) loadCache(ctx context.Context, saved savedCache) *core.Restored {
+func (s *Server) newCore(ctx context.Context, o core.Options, saved savedCache) (*core.Core, *core.Restored) {
 	path := filepath.Join(s.cfg.DataDir, CacheFile)
-	snap, size, err := saved()
+	pre, _, _, err := saved()
 	if s.resume == nil {
-		return nil
+		return core.New(o), nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		s.log.Info("no saved cache: warming it from the engine", "file", path)
-		return nil
+		return core.New(o), nil
 	}
 	if err == nil && s.engineLost {
 		// It may show what the engine lost as if it were still stored.
 		s.log.Warn("the engine lost data: the saved cache is not used, and the cache is warmed from what remains", "file", path)
-		return nil
+		return core.New(o), nil
 	}
 	if err == nil {
 		start := s.cfg.Clock.Now()
-		var r core.Restored
-		if r, err = s.core.Restore(ctx, snap); err == nil {
-			s.log.Info("saved cache loaded", "users", r.Users, "bytes", size, "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
-			return &r
+		c, r, aerr := pre.Adopt(ctx, o)
+		if aerr == nil {
+			// took: the check against the engine; the load itself was
+			// before, beside the engine's recovery ("saved cache read").
+			s.log.Info("saved cache loaded", "users", r.Users, "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
+			return c, &r
 		}
+		err = aerr
 	}
 	s.log.Warn("the saved cache cannot be used: warming it from the engine instead (nothing is lost; the file is replaced at the next save)", "file", path, "err", err)
-	return nil
+	return core.New(o), nil
 }
 
 // catchUpCache brings a loaded cache up to date with what the engine

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,6 +67,49 @@ func TestRestartLoadsTheSavedCache(t *testing.T) {
 	if line := waitLog(t, rec, "saved cache loaded"); !strings.Contains(line, "users=") {
 		t.Fatalf("%q", line)
 	}
+	waitLog(t, rec, "saved cache up to date with the engine")
+	if _, ok := rec.find("cache warmed"); ok {
+		t.Fatal("warmed the cache though it was loaded")
+	}
+	if after := presences(e, tok); !equalMaps(before, after) {
+		t.Fatalf("before the restart %v, after %v", before, after)
+	}
+}
+
+// The saved cache is read and loaded while the engine recovers, not after
+// it: here the engine's opening waits (up to 20 s) until the start says the
+// cache is loaded, which it does, and the cache is then adopted and
+// serves every user as before the restart.
+func TestSavedCacheLoadsWhileTheEngineRecovers(t *testing.T) {
+	e := startWarmed(t, func(c *presenced.Config) { presenced.DelayCacheCheck(c, time.Hour) })
+	tok := e.appToken()
+	for _, name := range []string{"adele", "alex", "megan"} {
+		e.must("POST", "/v1.0/users/"+e.user(name)+"/presence/setPresence", tok, setBody("Busy", "InACall", "PT1H"))
+	}
+	before := presences(e, tok)
+	rec := &recordLog{}
+	e.log = slog.New(rec)
+	var sawLoad atomic.Bool
+	e.cfg = func(c *presenced.Config) {
+		presenced.DelayCacheCheck(c, time.Hour)
+		presenced.SlowEngineStart(c, func(ctx context.Context) {
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(5 * time.Millisecond) {
+				// Any line that says the cache's users are loaded.
+				if line, ok := rec.find("saved cache"); ok && strings.Contains(line, "users=") {
+					sawLoad.Store(true)
+					return
+				}
+			}
+		})
+	}
+	e.restart()
+	if !sawLoad.Load() {
+		t.Fatalf("the saved cache was not loaded before the engine opened: %q", rec.recs)
+	}
+	if line := waitLog(t, rec, "saved cache read"); !strings.Contains(line, "users=") {
+		t.Fatalf("%q", line)
+	}
+	waitLog(t, rec, "saved cache loaded")
 	waitLog(t, rec, "saved cache up to date with the engine")
 	if _, ok := rec.find("cache warmed"); ok {
 		t.Fatal("warmed the cache though it was loaded")

@@ -142,11 +142,19 @@ func (e entry) data() string {
 
 // New returns a Core over o.KV.
 func New(o Options) *Core {
-	log := o.Logger
-	if log == nil {
-		log = slog.Default()
+	c := &Core{seed: maphash.MakeSeed()}
+	c.configure(o)
+	return c
+}
+
+// configure sets what o says (New's, and Preloaded.Adopt's for a cache
+// filled before the engine was open).
+func (c *Core) configure(o Options) {
+	c.log = o.Logger
+	if c.log == nil {
+		c.log = slog.Default()
 	}
-	return &Core{kv: o.KV, resume: o.Resume, clock: o.Clock, users: o.Users, log: log, seed: maphash.MakeSeed(), followed: o.Followed}
+	c.kv, c.resume, c.clock, c.users, c.followed = o.KV, o.Resume, o.Clock, o.Users, o.Followed
 }
 
 // OnChange registers f to be called after every change of a user's stored

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -20,7 +22,10 @@ import (
 // bytes, as two sessions take) into an empty core: what a restart pays
 // before it listens, per user.
 func BenchmarkRestore(b *testing.B) {
-	const n = 200_000
+	n := 200_000
+	if v, err := strconv.Atoi(os.Getenv("PRESENCED_RESTORE_USERS")); err == nil && v > 0 {
+		n = v
+	}
 	e, err := natsstore.Open(context.Background(), natsstore.Options{Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
@@ -53,6 +58,7 @@ func BenchmarkRestore(b *testing.B) {
 	}
 	fake := clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for range b.N {
 		c := core.New(core.Options{KV: kv, Resume: kv.(store.Resumable), Clock: fake, Users: func(string, string) bool { return true }})
 		snap, err := cachefile.Decode(file.Bytes())
@@ -65,4 +71,5 @@ func BenchmarkRestore(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/user")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*n), "cpu-ns/user")
 }

@@ -58,6 +58,38 @@ func restoreErr(c *core.Core, b []byte) (core.Restored, error) {
 	return c.Restore(context.Background(), s)
 }
 
+// loadWays are the two ways a start loads a saved cache: into the core
+// over the engine (Restore), or into a cache of its own before the engine
+// is open, adopted by the core once it is (Preload, Adopt).
+var loadWays = []string{"restore", "preload"}
+
+// load loads b the way how says and returns the core that holds it (a new
+// empty core over o's engine when refused).
+func load(how string, o core.Options, b []byte) (*core.Core, core.Restored, error) {
+	if how == "restore" {
+		c := core.New(o)
+		r, err := restoreErr(c, b)
+		return c, r, err
+	}
+	s, err := cachefile.Decode(b)
+	if err != nil {
+		return core.New(o), core.Restored{}, err
+	}
+	p, err := core.Preload(s)
+	if err != nil {
+		return core.New(o), core.Restored{}, err
+	}
+	clear(b) // nothing of the file is kept: entries are copied
+	c, r, err := p.Adopt(context.Background(), o)
+	if err != nil {
+		return core.New(o), r, err
+	}
+	if _, _, err := p.Adopt(context.Background(), o); err == nil {
+		return nil, r, errors.New("a preloaded cache was adopted twice")
+	}
+	return c, r, nil
+}
+
 // sameAsEngine fails t unless c shows every user of us as the engine
 // holds it (read by a core with nothing cached).
 func sameAsEngine(t *testing.T, c *core.Core, kv store.KV, clk clock.Clock, us []core.UserRef) {
@@ -84,8 +116,12 @@ func sameAsEngine(t *testing.T, c *core.Core, kv store.KV, clk clock.Clock, us [
 // are read from memory (no engine read), and the catch-up reads only the
 // changes made after it.
 func TestRestoreStaleSnapshotCatchesUp(t *testing.T) {
-	for _, parts := range []int{1, 3} {
-		t.Run(fmt.Sprintf("%d partitions", parts), func(t *testing.T) {
+	for _, tc := range []struct {
+		parts int
+		how   string
+	}{{1, "restore"}, {3, "restore"}, {1, "preload"}, {3, "preload"}} {
+		parts := tc.parts
+		t.Run(fmt.Sprintf("%d partitions, %s", parts, tc.how), func(t *testing.T) {
 			fake := clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
 			ctx := context.Background()
 			kv := presenceKV(t, parts)
@@ -127,8 +163,7 @@ func TestRestoreStaleSnapshotCatchesUp(t *testing.T) {
 
 			counting := &countingKV{KV: kv}
 			o.KV = counting
-			next := core.New(o)
-			r, err := restoreErr(next, snap)
+			next, r, err := load(tc.how, o, snap)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,15 +309,17 @@ func TestRestoreRefuses(t *testing.T) {
 		{"ahead of the engine", file(1, ahead), core.ErrSnapshotForeign},
 		{"of another partition count", file(1, pos[:1]), core.ErrSnapshotForeign},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := core.New(o)
-			if _, err := restoreErr(c, tc.b); !errors.Is(err, tc.want) {
-				t.Fatalf("got %v, want %v", err, tc.want)
-			}
-			if n := c.CachedUsers(); n != 0 {
-				t.Fatalf("%d users cached after a refused snapshot", n)
-			}
-		})
+		for _, how := range loadWays {
+			t.Run(tc.name+", "+how, func(t *testing.T) {
+				c, _, err := load(how, o, bytes.Clone(tc.b))
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("got %v, want %v", err, tc.want)
+				}
+				if n := c.CachedUsers(); n != 0 {
+					t.Fatalf("%d users cached after a refused snapshot", n)
+				}
+			})
+		}
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/store"
 )
 
@@ -152,7 +154,35 @@ func (l *log) LastMany(ctx context.Context, subjects []string, upTo uint64) ([]s
 		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
 		defer cancel()
 	}
-	if upTo != 0 {
+	// In a cluster the direct gets are answered by this node's copy of
+	// the log, which may trail the leader's: it would answer what it holds
+	// (the last records before the newest), or nothing for a position past
+	// its end, and a stream resumed here would get a reset, or changes it
+	// had, instead of the changes since (TestClusterLastManyWaitsForTheLeadersPosition).
+	// So each request also asks for the subject of the leader's record at
+	// upTo (the sentinel): an answer holds everything up to upTo when it
+	// holds that record; until then it is asked again, bounded.
+	var sentinel string
+	if l.e.opts.clustered() && l.direct {
+		last, err := l.LastSeq(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if upTo == 0 || upTo > last {
+			upTo = last
+		}
+		if upTo == 0 {
+			return out, nil // an empty log
+		}
+		end, ok, err := l.leaderNext(ctx, upTo)
+		if err != nil {
+			return nil, fmt.Errorf("natsstore: last of %d subjects of %s: %w", len(subjects), l.name, unavailable(err))
+		}
+		if !ok || end.seq > upTo {
+			return out, nil // everything up to upTo is gone (the oldest go first)
+		}
+		sentinel = end.subject
+	} else if upTo != 0 {
 		// The server answers nothing for a position past its last one,
 		// where "the newest" is meant.
 		last, err := l.LastSeq(ctx)
@@ -174,15 +204,22 @@ func (l *log) LastMany(ctx context.Context, subjects []string, upTo uint64) ([]s
 		}
 		at[s] = append(at[s], i)
 	}
+	var reached uint64 // the sentinel's answer
 	got := func(m *nats.Msg) error {
 		subj := m.Header.Get(jetstream.SubjectHeader)
-		idx, asked := at[subj]
-		if !asked {
-			return fmt.Errorf("answer for subject %q, which was not asked for", subj)
-		}
 		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
 		if err != nil || seq == 0 {
 			return fmt.Errorf("answer for %q with sequence %q", subj, m.Header.Get(jetstream.SequenceHeader))
+		}
+		if subj == sentinel {
+			reached = seq
+		}
+		idx, asked := at[subj]
+		if !asked {
+			if subj == sentinel {
+				return nil
+			}
+			return fmt.Errorf("answer for subject %q, which was not asked for", subj)
 		}
 		r := store.Record{Subject: subj, Seq: seq, Data: m.Data}
 		if ts, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer)); err == nil {
@@ -193,15 +230,33 @@ func (l *log) LastMany(ctx context.Context, subjects []string, upTo uint64) ([]s
 		}
 		return nil
 	}
+	deadline := (clock.Real{}).Now().Add(readWait)
 	for len(distinct) > 0 {
-		n, size := 0, 0
-		for n < len(distinct) && n < maxMultiLast && (n == 0 || size+len(distinct[n])+3 <= multiLastBytes) {
+		n, size := 0, len(sentinel)+3
+		for n < len(distinct) && n < maxMultiLast-1 && (n == 0 || size+len(distinct[n])+3 <= multiLastBytes) {
 			size += len(distinct[n]) + 3
 			n++
 		}
-		req := multiLastRequest{MultiLast: distinct[:n], UpToSeq: upTo, MaxBytes: multiLastMaxBytes}
-		if err := directMultiLast(ctx, l.nc, l.name, req, got); err != nil {
-			return nil, fmt.Errorf("natsstore: last of %d subjects of %s: %w", len(subjects), l.name, unavailable(err))
+		chunk := distinct[:n:n]
+		if sentinel != "" && !slices.Contains(chunk, sentinel) {
+			chunk = append(chunk, sentinel)
+		}
+		for {
+			reached = 0
+			req := multiLastRequest{MultiLast: chunk, UpToSeq: upTo, MaxBytes: multiLastMaxBytes}
+			if err := directMultiLast(ctx, l.nc, l.name, req, got); err != nil {
+				return nil, fmt.Errorf("natsstore: last of %d subjects of %s: %w", len(subjects), l.name, unavailable(err))
+			}
+			if sentinel == "" || reached == upTo {
+				break
+			}
+			if (clock.Real{}).Now().After(deadline) {
+				return nil, fmt.Errorf("natsstore: last of %d subjects of %s up to %d: %w: this node's copy of the log did not reach it within %v",
+					len(subjects), l.name, upTo, store.ErrUnavailable, readWait)
+			}
+			if !sleepCtx(ctx, readPause) {
+				return nil, fmt.Errorf("natsstore: last of %d subjects of %s up to %d: this node's copy of the log has not reached it: %w", len(subjects), l.name, upTo, ctx.Err())
+			}
 		}
 		distinct = distinct[n:]
 	}
@@ -228,6 +283,9 @@ func (l *log) lastEach(ctx context.Context, subjects []string, upTo uint64, out 
 }
 
 func (l *log) state(ctx context.Context) (jetstream.StreamState, error) {
+	if l.e.opts.clustered() {
+		return l.leaderState(ctx)
+	}
 	info, err := l.s.Info(ctx)
 	if err != nil {
 		return jetstream.StreamState{}, fmt.Errorf("natsstore: state of %s: %w", l.name, err)
@@ -294,59 +352,6 @@ func (l *log) Follow(ctx context.Context, subjects []string, from uint64, fn fun
 		}
 		if err := fn(record(m)); err != nil {
 			return err
-		}
-	}
-}
-
-// Read reads with an ordered consumer, fetching what is there without
-// waiting, until it reaches to or runs out.
-func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn func(store.Record) error) error {
-	if from == 0 {
-		from = 1
-	}
-	if to < from {
-		return nil
-	}
-	// Each fetch of an ordered consumer makes a new consumer on the
-	// server, and nats.go by default retries that for ever, without a
-	// context: with the stream leaderless (a node stopped) or without
-	// quorum, Read would never return, and neither would the delivery
-	// worker waiting on it, nor a server stopping. One try (bounded by
-	// nats.go's 10 s), then the error: the caller retries.
-	c, err := l.s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
-		MaxResetAttempts: 1,
-	})
-	if err != nil {
-		return fmt.Errorf("natsstore: read %s: %w", l.name, err)
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		batch, err := c.FetchNoWait(256)
-		if err != nil {
-			return fmt.Errorf("natsstore: read %s: %w", l.name, err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			r := record(m)
-			if r.Seq > to {
-				return nil
-			}
-			if err := fn(r); err != nil {
-				return err
-			}
-			if md, err := m.Metadata(); err == nil && md.NumPending == 0 || r.Seq == to {
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("natsstore: read %s: %w", l.name, err)
-		}
-		if n == 0 {
-			return nil
 		}
 	}
 }

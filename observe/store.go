@@ -196,16 +196,40 @@ func (l *measuredLog) FirstSeq(ctx context.Context) (uint64, error) {
 	return seq, err
 }
 
+// Read and Follow end with the error of the caller's callback when it
+// returns one: the caller stopping the read (a page full, a reader gone),
+// not an engine failure. Only the engine's errors are counted and logged.
 func (l *measuredLog) Read(ctx context.Context, subjects []string, from, to uint64, fn func(store.Record) error) error {
 	t0 := start()
-	err := l.Log.Read(ctx, subjects, from, to, fn)
-	l.done(ctx, &l.read, t0, err)
+	cb := callback{fn: fn}
+	err := l.Log.Read(ctx, subjects, from, to, cb.call)
+	l.done(ctx, &l.read, t0, cb.engineErr(err))
 	return err
 }
 
 func (l *measuredLog) Follow(ctx context.Context, subjects []string, from uint64, fn func(store.Record) error) error {
 	t0 := start()
-	err := l.Log.Follow(ctx, subjects, from, fn)
-	l.done(ctx, &l.follow, t0, err)
+	cb := callback{fn: fn}
+	err := l.Log.Follow(ctx, subjects, from, cb.call)
+	l.done(ctx, &l.follow, t0, cb.engineErr(err))
+	return err
+}
+
+// callback remembers the error its fn returned.
+type callback struct {
+	fn  func(store.Record) error
+	err error
+}
+
+func (c *callback) call(r store.Record) error {
+	c.err = c.fn(r)
+	return c.err
+}
+
+// engineErr is err unless it is (or wraps) the callback's own error.
+func (c *callback) engineErr(err error) error {
+	if err != nil && c.err != nil && errors.Is(err, c.err) {
+		return nil
+	}
 	return err
 }

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/observe"
 	"github.com/presenced/presenced/observe/reqlog"
 	"github.com/presenced/presenced/store"
@@ -115,4 +117,52 @@ func gathered(t *testing.T, m *observe.Metrics, name string, pairs ...string) fl
 		}
 	}
 	return -1
+}
+
+// A read that the caller's callback stops (the fanout's "page full", a
+// reader gone) ends with the callback's error: not an engine failure, so
+// neither counted nor logged as one. Before, every full page of a replay
+// was logged at ERROR as "engine operation failed".
+func TestCallbackStopIsNotAnEngineFailure(t *testing.T) {
+	engine := enginetest.Open(t)
+	ctx := context.Background()
+	lg, err := engine.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	m := observe.NewMetrics()
+	l := observe.Log(lg, "CHANGES", m, slog.New(slog.NewJSONHandler(&out, nil)))
+	for i := range 3 {
+		if _, err := l.Append(ctx, "chg.t.a", []byte{byte('0' + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := errors.New("page full")
+	if err := l.Read(ctx, []string{"chg.t.a"}, 1, 3, func(store.Record) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("read stopped by its callback: %v", err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := l.Follow(fctx, []string{"chg.t.a"}, 1, func(store.Record) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("follow stopped by its callback: %v", err)
+	}
+	for _, op := range []string{"read", "follow"} {
+		if n := gathered(t, m, "presenced_engine_errors_total", "bucket", "CHANGES", "op", op); n > 0 {
+			t.Errorf("%v %s errors counted for a callback's stop", n, op)
+		}
+	}
+	if out.Len() > 0 {
+		t.Errorf("logged: %s", out.String())
+	}
+	// An engine failure still is one.
+	if err := engine.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Read(ctx, []string{"chg.t.a"}, 1, 3, func(store.Record) error { return nil }); err == nil {
+		t.Fatal("a read on a closed engine succeeded")
+	}
+	if n := gathered(t, m, "presenced_engine_errors_total", "bucket", "CHANGES", "op", "read"); n != 1 {
+		t.Errorf("read errors = %v after a closed engine's, want 1", n)
+	}
 }
