@@ -1,6 +1,7 @@
 package presenced_test
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -28,9 +29,14 @@ import (
 // "default" or space-separated VAR=value pairs given to the server's
 // environment. For each of PRESENCED_SCALE_ROUNDS rounds (default 3) and
 // each setting in turn, it starts the server (from the cache the previous
-// stop saved), waits for the cache to be complete, reads every user once
-// (getPresencesByUserId, 650 ids, 16 clients) and then writes a twentieth
-// of the users' session b again (64 clients); after each, 5 s later, it
+// stop saved) and measures the start as BenchmarkScaleRestart does (exec →
+// listening, CPU time then, 650-id requests in the first second), waits
+// for the cache to be complete, reads every user once
+// (getPresencesByUserId, 650 ids, 16 clients), sends PRESENCED_SCALE_WARM
+// (default 1,000; 0 for none) requests of 650 random ids from one client,
+// warm, and then writes a twentieth of the users' session b again
+// (PRESENCED_SCALE_REWRITES to write fewer: 10 M users' twentieth is half
+// an hour of this box), 64 clients; after each, 5 s later, it
 // reads the RSS and the live heap at the last GC, and after the writes the
 // exact live heap (a heap profile after a forced GC), the number of GC
 // cycles the writes ran, and their rate. With PRESENCED_SCALE_IDLE set
@@ -55,6 +61,10 @@ func BenchmarkScaleMemory(b *testing.B) {
 		}
 		idle = d
 	}
+	warmRequests := 1000 // PRESENCED_SCALE_WARM: 650-id requests after reading everyone, 0 for none
+	if v, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_WARM")); err == nil && v >= 0 {
+		warmRequests = v
+	}
 	settings := []string{"default"}
 	if s := os.Getenv("PRESENCED_SCALE_SETTINGS"); s != "" {
 		settings = strings.Split(s, ";")
@@ -63,7 +73,7 @@ func BenchmarkScaleMemory(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/presenced").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	dirFile, data := filepath.Join(dir, "directory.json"), filepath.Join(dir, "data")
+	dirFile, data := keptDirectoryFile(dir), filepath.Join(dir, "data")
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	type figures struct {
 		setting                        string
@@ -72,6 +82,8 @@ func BenchmarkScaleMemory(b *testing.B) {
 		gcWrites                       int
 		writeRate                      float64
 		load                           string
+		warm                           latStats
+		start                          startFigures
 	}
 	var all []figures
 	for r := range rounds {
@@ -81,9 +93,13 @@ func BenchmarkScaleMemory(b *testing.B) {
 				env = strings.Fields(setting)
 			}
 			f := figures{setting: setting}
+			seed := uint64(200 + r*len(settings) + slices.Index(settings, setting))
+			prepare(n, seed)
 			srv := startScaleChildEnv(b, bin, dirFile, data, "127.0.0.1:0", env)
 			base := srv.url
 			tok := scaleToken(b, hc, base)
+			// The start itself: from the cache the previous stop saved.
+			f.start = firstSecond(b, hc, srv, tok, fmt.Sprintf("round %d, %s: start from the saved cache", r+1, setting), n, seed)
 			waitCacheComplete(b, srv)
 			readEveryone(b, hc, base, tok, n)
 			time.Sleep(5 * time.Second)
@@ -91,7 +107,14 @@ func BenchmarkScaleMemory(b *testing.B) {
 			live, _, _, gc0 := srv.heap()
 			f.liveRead = live * 1e6 / float64(n)
 
+			if warmRequests > 0 {
+				f.warm = warmRead(b, hc, base, tok, n, warmRequests, uint64(100+r))
+				scaleLog("round %d, %s: getPresencesByUserId, 650 ids, 1 client, warm: %s (load %s)", r+1, setting, f.warm, loadAverage())
+			}
 			again := max(1, n/20)
+			if v, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_REWRITES")); err == nil && v > 0 {
+				again = v
+			}
 			bodyB := `{"sessionId":"` + directory.DemoDaemonClientID + `:b","availability":"Busy","activity":"InACall","expirationDuration":"PT4H"}`
 			t := time.Now()
 			scaleDrive(b, hc, "setPresence again", 64, again, func(i int) *http.Request {
@@ -121,8 +144,11 @@ func BenchmarkScaleMemory(b *testing.B) {
 		}
 	}
 	for _, f := range all {
-		scaleLog("%-40s RSS read %4.0f, written %4.0f, idle %4.0f B/user; live %4.0f / %4.0f (exact %4.0f) B/user; %3d GCs, %5.0f writes/s; load %s",
-			f.setting, f.rssRead, f.rssWrite, f.rssIdle, f.liveRead, f.liveWrite, f.heapWrite, f.gcWrites, f.writeRate, f.load)
+		scaleLog("%-40s %s", f.setting, f.start)
+	}
+	for _, f := range all {
+		scaleLog("%-40s RSS read %4.0f, written %4.0f, idle %4.0f B/user; live %4.0f / %4.0f (exact %4.0f) B/user; %3d GCs, %5.0f writes/s; 650 ids warm %s; load %s",
+			f.setting, f.rssRead, f.rssWrite, f.rssIdle, f.liveRead, f.liveWrite, f.heapWrite, f.gcWrites, f.writeRate, f.warm, f.load)
 	}
 }
 
@@ -130,7 +156,7 @@ func BenchmarkScaleMemory(b *testing.B) {
 // (warmed, or loaded from the saved cache and checked against the
 // engine, which walks every record 10 s after the start).
 func waitCacheComplete(b *testing.B, srv *scaleChild) {
-	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * scaleWait()); ; time.Sleep(100 * time.Millisecond) {
 		srv.mu.Lock()
 		done := slices.ContainsFunc(srv.steps, func(s string) bool {
 			return strings.Contains(s, "cache warmed") || strings.Contains(s, "cache checked")
@@ -140,7 +166,7 @@ func waitCacheComplete(b *testing.B, srv *scaleChild) {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.Fatal("the cache was not complete within 10 minutes")
+			b.Fatalf("the cache was not complete within %v", 2*scaleWait())
 		}
 	}
 }
@@ -165,4 +191,23 @@ func readEveryone(b *testing.B, hc *http.Client, base, tok string, n int) {
 		return r
 	}, nil)
 	scaleLog("read all %d users once in %v", n, time.Since(t).Round(time.Millisecond))
+}
+
+// warmRead sends requests getPresencesByUserId of 650 random ids from one
+// client, each answer checked (every generated user is Busy), and returns
+// the latencies' spread.
+func warmRead(b *testing.B, hc *http.Client, base, tok string, n, requests int, seed uint64) latStats {
+	bodies, want := gpbuBodies(n, requests, seed)
+	lat := scaleDrive(b, hc, "getPresencesByUserId warm", 1, requests, func(k int) *http.Request {
+		r, _ := http.NewRequest("POST", base+"/v1.0/communications/getPresencesByUserId", bytes.NewReader(bodies[k]))
+		r.Header.Set("Authorization", "Bearer "+tok)
+		r.Header.Set("Content-Type", "application/json")
+		return r
+	}, func(k int, body []byte) error {
+		if got := bytes.Count(body, []byte(`"availability":"Busy"`)); got != want[k] {
+			return fmt.Errorf("%d Busy presences, want %d", got, want[k])
+		}
+		return nil
+	})
+	return percentiles(lat)
 }

@@ -50,7 +50,7 @@ func BenchmarkScaleRead(b *testing.B) {
 	}
 	builds := scaleBuilds(b, filepath.Join(dir, "presenced-read"))
 	profDir := os.Getenv("PRESENCED_SCALE_PROFILE")
-	dirFile, data := filepath.Join(dir, "directory.json"), filepath.Join(dir, "data")
+	dirFile, data := keptDirectoryFile(dir), filepath.Join(dir, "data")
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	results := map[string][]readFigures{}
 	for r := range rounds {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -247,7 +246,7 @@ func BenchmarkScaleRestart(b *testing.B) {
 	builds := scaleBuilds(b, filepath.Join(dir, "presenced"))
 	bin := builds[0].bin
 	profDir := os.Getenv("PRESENCED_SCALE_PROFILE")
-	dirFile, data := filepath.Join(dir, "directory.json"), filepath.Join(dir, "data")
+	dirFile, data := keptDirectoryFile(dir), filepath.Join(dir, "data")
 	start := func(bd scaleBuild, addr, label string) *scaleChild {
 		o := childOpts{logLevel: os.Getenv("PRESENCED_SCALE_LOG_LEVEL")}
 		if profDir != "" && label != "" {
@@ -266,19 +265,7 @@ func BenchmarkScaleRestart(b *testing.B) {
 	srv := startScaleChild(b, bin, dirFile, data, "127.0.0.1:0")
 	addr := strings.TrimPrefix(srv.url, "http://")
 	tok := scaleToken(b, hc, srv.url)
-	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		srv.mu.Lock()
-		done := slices.ContainsFunc(srv.steps, func(s string) bool {
-			return strings.Contains(s, "cache warmed") || strings.Contains(s, "cache checked")
-		})
-		srv.mu.Unlock()
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("the cache was not complete within 5 minutes")
-		}
-	}
+	waitCacheComplete(b, srv)
 	var figs []startFigures
 	byBuild := map[string][]startFigures{}
 	for r := range rounds {
