@@ -160,6 +160,52 @@ func scaleUserID(i int) string {
 	return fmt.Sprintf("%08x-5ca1-4000-8000-%012x", i, mix64(uint64(i))&(1<<48-1))
 }
 
+// scaleBatchBody is getPresencesByUserId's body for the k-th 650 of the n
+// generated users, in order (the last batch may be short).
+func scaleBatchBody(k, n int) []byte {
+	var sb bytes.Buffer
+	sb.WriteString(`{"ids":[`)
+	for i := k * 650; i < min(n, (k+1)*650); i++ {
+		if i > k*650 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(`"` + scaleUserID(i) + `"`)
+	}
+	sb.WriteString("]}")
+	return sb.Bytes()
+}
+
+// scaleBatchRequest asks base for the k-th 650 of n users with tok.
+func scaleBatchRequest(base, tok string, k, n int) *http.Request {
+	r, _ := http.NewRequest("POST", base+"/v1.0/communications/getPresencesByUserId", bytes.NewReader(scaleBatchBody(k, n)))
+	r.Header.Set("Authorization", "Bearer "+tok)
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+// scaleRandomBodies are batches of getPresencesByUserId bodies of 650 ids
+// drawn by rng among the n generated users, with how many distinct users
+// each names.
+func scaleRandomBodies(rng *rand.Rand, n, batches int) ([][]byte, []int) {
+	bodies, want := make([][]byte, batches), make([]int, batches)
+	for k := range bodies {
+		seen := map[int]bool{}
+		var sb bytes.Buffer
+		sb.WriteString(`{"ids":[`)
+		for j := range 650 {
+			i := rng.IntN(n)
+			seen[i] = true
+			if j > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(`"` + scaleUserID(i) + `"`)
+		}
+		sb.WriteString("]}")
+		bodies[k], want[k] = sb.Bytes(), len(seen)
+	}
+	return bodies, want
+}
+
 // mix64 is splitmix64's finaliser: a bijection that spreads every bit.
 func mix64(x uint64) uint64 {
 	x ^= x >> 30
@@ -815,23 +861,7 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) scaleFigures {
 		gc0 := srv.gcCount
 		srv.mu.Unlock()
 		rng := rand.New(rand.NewPCG(seed, 650))
-		bodies := make([][]byte, batches)
-		want := make([]int, batches)
-		for k := range bodies {
-			seen := map[int]bool{}
-			var sb bytes.Buffer
-			sb.WriteString(`{"ids":[`)
-			for j := range ids {
-				i := rng.IntN(n)
-				seen[i] = true
-				if j > 0 {
-					sb.WriteByte(',')
-				}
-				sb.WriteString(`"` + scaleUserID(i) + `"`)
-			}
-			sb.WriteString("]}")
-			bodies[k], want[k] = sb.Bytes(), len(seen)
-		}
+		bodies, want := scaleRandomBodies(rng, n, batches)
 		lat := scaleDrive(b, hc, what, clients, batches, func(k int) *http.Request {
 			r, _ := http.NewRequest("POST", base+"/v1.0/communications/getPresencesByUserId", bytes.NewReader(bodies[k]))
 			r.Header.Set("Authorization", "Bearer "+tok)
@@ -877,19 +907,7 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) scaleFigures {
 	// Read every user once (fills the cache), then idle and warm reads.
 	t := time.Now()
 	scaleDrive(b, hc, "read everyone", clients, (n+ids-1)/ids, func(k int) *http.Request {
-		var sb strings.Builder
-		sb.WriteString(`{"ids":[`)
-		for i := k * ids; i < min(n, (k+1)*ids); i++ {
-			if i > k*ids {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(`"` + scaleUserID(i) + `"`)
-		}
-		sb.WriteString("]}")
-		r, _ := http.NewRequest("POST", base+"/v1.0/communications/getPresencesByUserId", strings.NewReader(sb.String()))
-		r.Header.Set("Authorization", "Bearer "+tok)
-		r.Header.Set("Content-Type", "application/json")
-		return r
+		return scaleBatchRequest(base, tok, k, n)
 	}, nil)
 	scaleLog("read all %d users once (getPresencesByUserId, 650 per request) in %v", n, time.Since(t).Round(time.Millisecond))
 	settle()

@@ -129,19 +129,7 @@ func scaleAnswers(b *testing.B, hc *http.Client, bin, dirFile, data string, n in
 	const ids = 650
 	entry := regexp.MustCompile(`\{[^{}]*"id":"([0-9a-f-]{36})"[^{}]*(\{[^{}]*\}[^{}]*)*\}`)
 	scaleDrive(b, hc, "getPresencesByUserId", 16, (n+ids-1)/ids, func(k int) *http.Request {
-		var sb strings.Builder
-		sb.WriteString(`{"ids":[`)
-		for i := k * ids; i < min(n, (k+1)*ids); i++ {
-			if i > k*ids {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(`"` + scaleUserID(i) + `"`)
-		}
-		sb.WriteString("]}")
-		r, _ := http.NewRequest("POST", srv.url+"/v1.0/communications/getPresencesByUserId", strings.NewReader(sb.String()))
-		r.Header.Set("Authorization", "Bearer "+tok)
-		r.Header.Set("Content-Type", "application/json")
-		return r
+		return scaleBatchRequest(srv.url, tok, k, n)
 	}, func(k int, body []byte) error {
 		mu.Lock()
 		defer mu.Unlock()

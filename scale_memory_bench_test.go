@@ -176,19 +176,7 @@ func readEveryone(b *testing.B, hc *http.Client, base, tok string, n int) {
 	const ids = 650
 	t := time.Now()
 	scaleDrive(b, hc, "read everyone", 16, (n+ids-1)/ids, func(k int) *http.Request {
-		var sb strings.Builder
-		sb.WriteString(`{"ids":[`)
-		for i := k * ids; i < min(n, (k+1)*ids); i++ {
-			if i > k*ids {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(`"` + scaleUserID(i) + `"`)
-		}
-		sb.WriteString("]}")
-		r, _ := http.NewRequest("POST", base+"/v1.0/communications/getPresencesByUserId", strings.NewReader(sb.String()))
-		r.Header.Set("Authorization", "Bearer "+tok)
-		r.Header.Set("Content-Type", "application/json")
-		return r
+		return scaleBatchRequest(base, tok, k, n)
 	}, nil)
 	scaleLog("read all %d users once in %v", n, time.Since(t).Round(time.Millisecond))
 }

@@ -131,36 +131,11 @@ func scaleReadOnce(b *testing.B, hc *http.Client, bin, dirFile, data string, n, 
 	// read now, so that the requests below find every user cached.
 	const ids = 650
 	scaleDrive(b, hc, "read everyone", 2, (n+ids-1)/ids, func(k int) *http.Request {
-		var sb bytes.Buffer
-		sb.WriteString(`{"ids":[`)
-		for i := k * ids; i < min(n, (k+1)*ids); i++ {
-			if i > k*ids {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(`"` + scaleUserID(i) + `"`)
-		}
-		sb.WriteString("]}")
-		return post(sb.Bytes())
+		return post(scaleBatchBody(k, n))
 	}, nil)
 	time.Sleep(2 * time.Second)
 	rng := rand.New(rand.NewPCG(seed, 650))
-	bodies := make([][]byte, requests)
-	want := make([]int, requests)
-	for k := range bodies {
-		seen := map[int]bool{}
-		var sb bytes.Buffer
-		sb.WriteString(`{"ids":[`)
-		for j := range ids {
-			i := rng.IntN(n)
-			seen[i] = true
-			if j > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(`"` + scaleUserID(i) + `"`)
-		}
-		sb.WriteString("]}")
-		bodies[k], want[k] = sb.Bytes(), len(seen)
-	}
+	bodies, want := scaleRandomBodies(rng, n, requests)
 	profDone := make(chan error, 1)
 	if prof != "" && srv.pprof != "" {
 		go func() { profDone <- fetchProfile(srv.pprof, prof, 20*time.Second) }()

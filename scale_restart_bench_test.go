@@ -82,24 +82,7 @@ func phases(steps []string) string {
 // so that the first second is spent on requests, with how many distinct
 // users each names.
 func gpbuBodies(n, batches int, seed uint64) ([][]byte, []int) {
-	rng := rand.New(rand.NewPCG(seed, 16))
-	bodies, want := make([][]byte, batches), make([]int, batches)
-	for k := range bodies {
-		seen := map[int]bool{}
-		var sb bytes.Buffer
-		sb.WriteString(`{"ids":[`)
-		for j := range 650 {
-			i := rng.IntN(n)
-			seen[i] = true
-			if j > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString(`"` + scaleUserID(i) + `"`)
-		}
-		sb.WriteString("]}")
-		bodies[k], want[k] = sb.Bytes(), len(seen)
-	}
-	return bodies, want
+	return scaleRandomBodies(rand.New(rand.NewPCG(seed, 16)), n, batches)
 }
 
 // preparedBodies are gpbuBodies' batches by (users, seed), made before the

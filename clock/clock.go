@@ -5,6 +5,7 @@
 package clock
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -234,4 +235,19 @@ func (f *Fake) OnJump(s func()) {
 	f.mu.Lock()
 	f.subs = append(f.subs, s)
 	f.mu.Unlock()
+}
+
+// Sleep waits d of real elapsed time, or less if ctx ends first, and
+// reports whether d passed. It is the one pause for retries and back-offs
+// (engine, deliveries, load tool): those wait on the machine's time, never
+// the dev clock's, whose jumps must not cut a back-off short.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -254,7 +254,7 @@ func (l *log) LastMany(ctx context.Context, subjects []string, upTo uint64) ([]s
 				return nil, fmt.Errorf("natsstore: last of %d subjects of %s up to %d: %w: this node's copy of the log did not reach it within %v",
 					len(subjects), l.name, upTo, store.ErrUnavailable, readWait)
 			}
-			if !sleepCtx(ctx, readPause) {
+			if !clock.Sleep(ctx, readPause) {
 				return nil, fmt.Errorf("natsstore: last of %d subjects of %s up to %d: this node's copy of the log has not reached it: %w", len(subjects), l.name, upTo, ctx.Err())
 			}
 		}

@@ -115,12 +115,7 @@ func (e *Engine) retry(ctx context.Context, what string, fn func(context.Context
 				e.log.Warn("the engine is slow to answer", "for", what, "waited", clock.Since(r, start).Round(time.Second), "last_error", err)
 			}
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
+		clock.Sleep(ctx, backoff)
 		backoff = min(2*backoff, time.Second)
 	}
 }

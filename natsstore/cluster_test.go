@@ -300,14 +300,7 @@ func watchSeesEveryNodesWritesInOrder(t *testing.T, c *enginetest.Cluster) {
 
 func appendAfterAppendsOnce(t *testing.T, c *enginetest.Cluster) {
 	ctx := clusterCtx(t)
-	logs := make([]store.Log, 3)
-	for i := range logs {
-		l, err := c.Node(i).Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs[i] = l
-	}
+	logs := changeLogs(t, ctx, c)
 	const subject = "chg.t.u"
 	first, err := logs[0].Append(ctx, subject, []byte("change 1"))
 	if err != nil {
@@ -387,4 +380,18 @@ func sequentialWritesNeverConflict(t *testing.T, c *enginetest.Cluster) {
 		})
 	}
 	wg.Wait()
+}
+
+// changeLogs opens the CHANGES log through each of the cluster's three nodes.
+func changeLogs(t *testing.T, ctx context.Context, c *enginetest.Cluster) []store.Log {
+	t.Helper()
+	logs := make([]store.Log, 3)
+	for i := range logs {
+		l, err := c.Node(i).Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs[i] = l
+	}
+	return logs
 }

@@ -113,21 +113,9 @@ func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn f
 			return fmt.Errorf("natsstore: read %s from %d through %d: %w: %d attempts in %v, the last: %w",
 				l.name, from, to, store.ErrUnavailable, attempt+1, readWait, last)
 		}
-		if !sleepCtx(ctx, readPause) {
+		if !clock.Sleep(ctx, readPause) {
 			return ctx.Err()
 		}
-	}
-}
-
-// sleepCtx waits d, or less if ctx ends first (false).
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
@@ -183,7 +171,7 @@ func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to 
 		if errors.Is(err, nats.ErrNoResponders) && n == 0 && (clock.Real{}).Now().Sub(made) < bound {
 			// The consumer is made, but the news of its subscription has
 			// not reached this node's server yet (it is on another peer).
-			if !sleepCtx(ctx, readPause) {
+			if !clock.Sleep(ctx, readPause) {
 				return false, ctx.Err()
 			}
 			continue

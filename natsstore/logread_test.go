@@ -22,14 +22,7 @@ func TestClusterReadIsComplete(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, natsstore.Options{Partitions: 1})
 	ctx := clusterCtx(t)
-	logs := make([]store.Log, 3)
-	for i := range logs {
-		l, err := c.Node(i).Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs[i] = l
-	}
+	logs := changeLogs(t, ctx, c)
 	noise, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -84,14 +77,7 @@ func TestClusterLastManyWaitsForTheLeadersPosition(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, natsstore.Options{Partitions: 1})
 	ctx := clusterCtx(t)
-	logs := make([]store.Log, 3)
-	for i := range logs {
-		l, err := c.Node(i).Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs[i] = l
-	}
+	logs := changeLogs(t, ctx, c)
 	y, err := logs[0].Append(ctx, "chg.t.y", []byte("y"))
 	if err != nil {
 		t.Fatal(err)
@@ -129,14 +115,7 @@ func TestClusterLogStateWhileItsLeaderMoves(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, natsstore.Options{Partitions: 1})
 	ctx := clusterCtx(t)
-	logs := make([]store.Log, 3)
-	for i := range logs {
-		l, err := c.Node(i).Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs[i] = l
-	}
+	logs := changeLogs(t, ctx, c)
 	moves, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {

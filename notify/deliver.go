@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/notify/richdata"
 	"github.com/presenced/presenced/notify/subscription"
@@ -94,7 +95,7 @@ func (m *Manager) work(ctx, soft context.Context, rs *running) {
 				m.log.Info("subscription fell behind; delivering from the change log", "subscription", rs.get().ID, "from", from)
 			} else {
 				m.log.Warn("reading the change log; retrying", "subscription", rs.get().ID, "err", err)
-				if !sleep(soft, time.Second) {
+				if !clock.Sleep(soft, time.Second) {
 					return
 				}
 			}
@@ -162,7 +163,7 @@ func (m *Manager) deliver(ctx, soft context.Context, rs *running, c *Change) boo
 		}
 		m.o.Observer.Retried()
 		m.log.Info("notification not taken; retrying", "subscription", s.ID, "tenant", s.TenantID, "app", s.ApplicationID, "in", wait, "err", err)
-		if !sleep(soft, wait) {
+		if !clock.Sleep(soft, wait) {
 			return false
 		}
 		wait = min(2*wait, m.o.MaxBackoff)
@@ -239,17 +240,6 @@ func (m *Manager) build(s subscription.Subscription, rs *running, c Change, rich
 	}
 	out.Value = []notification{n}
 	return json.Marshal(out)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // post sends one notification body; 2xx is success.

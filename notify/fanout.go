@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/store"
 )
 
@@ -142,7 +143,7 @@ func (f *Fanout) Run(ctx context.Context) {
 			return
 		}
 		f.logger.Warn("following the change log; retrying", "err", err)
-		if !sleep(ctx, time.Second) {
+		if !clock.Sleep(ctx, time.Second) {
 			return
 		}
 	}

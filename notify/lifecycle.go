@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/notify/subscription"
 	"github.com/presenced/presenced/presence"
 )
@@ -80,7 +81,7 @@ func (m *Manager) sendLifecycle(ctx context.Context, s subscription.Subscription
 		} else {
 			m.log.Info("lifecycle notification failed; retrying", "subscription", s.ID, "err", err)
 		}
-		if !sleep(ctx, wait) {
+		if !clock.Sleep(ctx, wait) {
 			return
 		}
 		wait = min(2*wait, m.o.MaxBackoff)

@@ -110,7 +110,7 @@ func (m *Manager) follow(ctx context.Context, w store.Watcher) {
 		}
 		m.log.Warn("following the subscriptions; starting again", "err", err)
 		for {
-			if !sleep(ctx, time.Second) {
+			if !clock.Sleep(ctx, time.Second) {
 				return
 			}
 			if w, err = m.o.KV.Watch(ctx, subKeyPrefix); err == nil {
@@ -252,7 +252,7 @@ func (m *Manager) holdShard(ctx context.Context, k int) {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(m.o.Holder + "/" + leaseName(k)))
 	wait := time.Duration(float64(m.o.Leases.TTL()) * float64(h.Sum64()>>11) / float64(1<<53))
-	if !sleep(ctx, wait) {
+	if !clock.Sleep(ctx, wait) {
 		return
 	}
 	// Hold returns nil when the work returns by itself: the shard was
@@ -426,7 +426,7 @@ func (m *Manager) watchUsers(ctx context.Context, s subscription.Subscription) (
 			if ctx.Err() == nil {
 				m.log.Warn("watching a subscription's users; retrying", "subscription", s.ID, "err", err)
 			}
-			if !sleep(ctx, time.Second) {
+			if !clock.Sleep(ctx, time.Second) {
 				watched <- func() {}
 				return
 			}

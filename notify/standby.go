@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/store"
 )
 
@@ -57,7 +58,7 @@ func (m *Manager) followHolders(ctx context.Context) {
 		m.mu.Lock()
 		clear(m.holders)
 		m.mu.Unlock()
-		if !sleep(ctx, time.Second) {
+		if !clock.Sleep(ctx, time.Second) {
 			return
 		}
 	}
