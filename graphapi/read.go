@@ -39,13 +39,14 @@ func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 		if sel.list != "" {
 			list = "(" + sel.list + ")"
 		}
-		var context string
+		var cb [256]byte // the context, on the stack unless it is longer
+		var c []byte
 		if kind == subjectPresences {
-			context = a.serviceRoot(r, "/$metadata#communications/presences", list, "/$entity")
+			c = a.appendServiceRoot(cb[:0], r, "/$metadata#communications/presences", list, "/$entity")
 		} else {
-			context = a.serviceRoot(r, "/$metadata#users('", u.ID, "')/presence", list, "/$entity")
+			c = a.appendServiceRoot(cb[:0], r, "/$metadata#users('", u.ID, "')/presence", list, "/$entity")
 		}
-		writePresence(w, context, snap, isOwner(p, u.ID), sel.fields)
+		writePresence(w, unsafe.String(unsafe.SliceData(c), len(c)), snap, isOwner(p, u.ID), sel.fields)
 	}
 }
 
