@@ -163,7 +163,7 @@ func New(o Options) *API {
 			m.Handle(v+"/users", a.method("GET", a.listUsers))
 		}
 		m.Handle(v+"/me/presence", a.method("GET", a.getPresence(subjectMe)))
-		m.Handle(v+"/users/{id}/presence", a.method("GET", a.getPresence(subjectUsers)))
+		m.Handle(v+"/users/{id}/presence", a.method("GET", a.getPresence(subjectUsers))) // GET: presencePath first
 		m.Handle(v+"/communications/presences/{id}", a.method("GET", a.getPresence(subjectPresences)))
 		m.Handle(v+"/communications/presences", a.method("GET", a.listPresences))
 		m.Handle(v+"/communications/getPresencesByUserId", a.method("POST", a.getPresencesByUserID))
@@ -207,6 +207,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer a.inFlight.leave()
+	}
+	if r.Method == http.MethodGet {
+		if pattern, id, ok := presencePath(r); ok {
+			r.Pattern = pattern // what the mux sets: the route of the request's metrics and log line
+			a.servePresence(w, r, subjectUsers, id)
+			return
+		}
 	}
 	a.mux.ServeHTTP(w, r)
 }
@@ -358,6 +365,11 @@ func (a *API) visible(p auth.Principal, u directory.User) bool {
 
 // subject resolves the user a request is about.
 func (a *API) subject(r *http.Request, kind subjectKind, p auth.Principal) (directory.User, error) {
+	return a.subjectID(kind, p, r.PathValue("id"))
+}
+
+// subjectID is subject of the user id names (unused for /me).
+func (a *API) subjectID(kind subjectKind, p auth.Principal, id string) (directory.User, error) {
 	if kind == subjectMe {
 		if !p.Delegated {
 			return directory.User{}, presence.Errorf(presence.Invalid, "",
@@ -369,7 +381,7 @@ func (a *API) subject(r *http.Request, kind subjectKind, p auth.Principal) (dire
 		}
 		return u, nil
 	}
-	return a.lookup(p, "id", r.PathValue("id"))
+	return a.lookup(p, "id", id)
 }
 
 func ref(u directory.User) core.UserRef { return core.UserRef{TenantID: u.TenantID, UserID: u.ID} }
