@@ -190,7 +190,10 @@ func (t *Tap) push(e Entry, max int) bool {
 		t.queue, t.head, t.lagged = nil, 0, true
 	}
 	t.mu.Unlock()
-	t.wake()
+	select {
+	case t.signal <- struct{}{}:
+	default:
+	}
 	return ok
 }
 
@@ -203,8 +206,23 @@ func (t *Tap) Next(ctx context.Context) (Entry, error) {
 // next is Next that also gives up with errIdle when idle fires first.
 func (t *Tap) next(ctx context.Context, idle <-chan time.Time) (Entry, error) {
 	for {
-		if e, ok, err := t.take(); ok || err != nil {
-			return e, err
+		t.mu.Lock()
+		if t.head < len(t.queue) {
+			e := t.queue[t.head]
+			t.queue[t.head] = Entry{}
+			if t.head++; t.head == len(t.queue) {
+				t.head = 0
+				if t.queue = t.queue[:0]; cap(t.queue) > keptQueue {
+					t.queue = nil // let a backlog's array go
+				}
+			}
+			t.mu.Unlock()
+			return e, nil
+		}
+		lagged := t.lagged
+		t.mu.Unlock()
+		if lagged {
+			return Entry{}, ErrLagged
 		}
 		select {
 		case <-ctx.Done():
@@ -213,37 +231,6 @@ func (t *Tap) next(ctx context.Context, idle <-chan time.Time) (Entry, error) {
 		case <-idle:
 			return Entry{}, ErrIdle
 		}
-	}
-}
-
-// take returns the change first in the queue (ok), or ErrLagged once the
-// tap was dropped for falling too far behind; neither if none waits.
-func (t *Tap) take() (e Entry, ok bool, err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.head < len(t.queue) {
-		e = t.queue[t.head]
-		t.queue[t.head] = Entry{}
-		if t.head++; t.head == len(t.queue) {
-			t.head = 0
-			if t.queue = t.queue[:0]; cap(t.queue) > keptQueue {
-				t.queue = nil // let a backlog's array go
-			}
-		}
-		return e, true, nil
-	}
-	if t.lagged {
-		return Entry{}, false, ErrLagged
-	}
-	return Entry{}, false, nil
-}
-
-// wake makes the tap's reader look again (a change came, or its context
-// ended, or its idle time may be up).
-func (t *Tap) wake() {
-	select {
-	case t.signal <- struct{}{}:
-	default:
 	}
 }
 

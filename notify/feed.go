@@ -3,10 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"time"
-
-	"github.com/presenced/presenced/clock"
 )
 
 // ErrIdle is what Feed.Next returns when no change came within the idle
@@ -24,20 +21,7 @@ type Feed struct {
 	from     uint64 // the first position wanted
 	next     uint64 // the next position to read from the log, while next <= tap.start
 	page     []Entry
-
-	// Next waits on one channel, the tap's signal: the context's end and
-	// the idle timer wake the tap too. Measured at 10,000 streams, a
-	// select on the three channels was ~2.7 µs of the server's ~16 µs per
-	// event, and resetting the idle timer at every change more
-	// (docs/performance.md). The timer is not moved at every change: it
-	// fires at the latest when the idle time since the last change is up,
-	// and is set again for the rest of it when it fired early.
-	ctx     context.Context // the context whose end wakes the tap
-	stopCtx func() bool
-	idle    *time.Timer   // wakes the tap; fired is set when it did
-	idleFor time.Duration // the idle time idle was set for
-	idleAt  time.Time     // when, without a change, Next gives ErrIdle (the wall clock)
-	fired   atomic.Bool
+	idle     *time.Timer
 }
 
 // Open returns a feed of the changes under subjects at and after position
@@ -88,7 +72,16 @@ func (fd *Feed) Next(ctx context.Context, idle time.Duration) (Entry, error) {
 			}
 			continue
 		}
-		e, err := fd.wait(ctx, idle)
+		var timeout <-chan time.Time
+		if idle > 0 {
+			if fd.idle == nil {
+				fd.idle = time.NewTimer(idle)
+			} else {
+				fd.idle.Reset(idle)
+			}
+			timeout = fd.idle.C
+		}
+		e, err := fd.tap.next(ctx, timeout)
 		if err != nil {
 			return Entry{}, err
 		}
@@ -98,70 +91,10 @@ func (fd *Feed) Next(ctx context.Context, idle time.Duration) (Entry, error) {
 	}
 }
 
-// wait takes the tap's next change, waiting until one comes, ctx ends or
-// (idle > 0) idle passed without a change (ErrIdle).
-func (fd *Feed) wait(ctx context.Context, idle time.Duration) (Entry, error) {
-	if ctx != fd.ctx {
-		if fd.stopCtx != nil {
-			fd.stopCtx()
-		}
-		fd.ctx, fd.stopCtx = ctx, context.AfterFunc(ctx, fd.tap.wake)
-	}
-	if idle > 0 {
-		fd.setIdle(idle)
-	}
-	done := ctx.Done()
-	for {
-		if e, ok, err := fd.tap.take(); ok || err != nil {
-			return e, err
-		}
-		select {
-		case <-done:
-			return Entry{}, ctx.Err()
-		default:
-		}
-		if idle > 0 && fd.fired.Load() {
-			left := fd.idleAt.Sub(clock.Real{}.Now())
-			if left <= 0 {
-				return Entry{}, ErrIdle // fired stays set: the next call sets the timer again
-			}
-			fd.fired.Store(false)
-			fd.idle.Reset(left)
-		}
-		<-fd.tap.signal
-	}
-}
-
-// setIdle moves the idle deadline to idle from now. The timer is touched
-// only when it is not running (it fired) or ran for another idle time: a
-// running one fires before the new deadline, and wait sets it again then.
-// A firing seen late (after a Stop) only makes wait look at the time.
-func (fd *Feed) setIdle(idle time.Duration) {
-	fd.idleAt = clock.Real{}.Now().Add(idle)
-	switch {
-	case fd.idle == nil:
-		fd.idle = time.AfterFunc(idle, func() {
-			fd.fired.Store(true)
-			fd.tap.wake()
-		})
-	case idle != fd.idleFor:
-		fd.idle.Stop()
-		fd.fired.Store(false)
-		fd.idle.Reset(idle)
-	case fd.fired.Load():
-		fd.fired.Store(false)
-		fd.idle.Reset(idle)
-	}
-	fd.idleFor = idle
-}
-
 // Close stops the feed.
 func (fd *Feed) Close() {
 	fd.fan.Detach(fd.tap)
 	if fd.idle != nil {
 		fd.idle.Stop()
-	}
-	if fd.stopCtx != nil {
-		fd.stopCtx()
 	}
 }

@@ -17,10 +17,9 @@ func feedOfTap() (*Feed, *Tap) {
 	return &Feed{fan: NewFanout(FanoutOptions{}), tap: tap, from: 1, next: 1}, tap
 }
 
-// Next waits on the tap's signal alone, so the idle timer is not moved at
-// every change: ErrIdle must still come only once the idle time passed
-// since the last call, not when the timer set at an earlier call fires;
-// and every time it is asked for again, or for another idle time.
+// ErrIdle comes only once the idle time passed since the last call, not
+// when a timer set at an earlier call would have fired; and every time it
+// is asked for again, or for another idle time.
 func TestFeedIdleCountsFromTheLastChange(t *testing.T) {
 	fd, tap := feedOfTap()
 	defer fd.Close()
@@ -60,9 +59,8 @@ func TestFeedIdleCountsFromTheLastChange(t *testing.T) {
 	}
 }
 
-// The end of the context wakes a waiting Next (it no longer selects on
-// ctx.Done), with and without an idle time, and a later context given to
-// the same feed is the one that counts.
+// The end of the context wakes a waiting Next, with and without an idle
+// time, and a later context given to the same feed is the one that counts.
 func TestFeedWakesWhenItsContextEnds(t *testing.T) {
 	fd, tap := feedOfTap()
 	defer fd.Close()
