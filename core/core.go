@@ -239,29 +239,16 @@ func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) 
 	// in place.
 	sc := readScratch.Get().(*scratch)
 	defer sc.put()
-	buf := sc.buf[:0]
 	entries := sc.entries(len(us))
-	ends := sc.ends(len(us)) // entry i is buf[ends[i-1]:ends[i]]; -1: not cached
-	var missing []int
-	for i, u := range us {
-		var ok bool
-		if buf, ok = c.cachedInto(u, buf); ok {
-			ends[i] = len(buf)
-		} else {
-			ends[i] = -1
-			missing = append(missing, i)
-		}
-	}
-	sc.buf = buf
-	start := 0
-	for i, end := range ends {
-		if end > start {
+	missing := c.copyCached(us, sc) // entry i is sc.buf[sc.start[i]:sc.end[i]]
+	buf := sc.buf
+	for i := range us {
+		if start, end := sc.start[i], sc.end[i]; end > start {
 			// No copy: buf is not written again before ReadEach returns,
 			// and decoding never keeps its input (reader.string copies;
 			// TestDecodeKeepsNoInput).
 			entries[i] = inPlace(buf[start:end])
 		}
-		start = max(start, end)
 	}
 	if len(missing) > 0 {
 		keys := make([]string, len(missing))
@@ -300,11 +287,18 @@ func (c *Core) ReadEach(ctx context.Context, us []UserRef, fn func(s *Snapshot) 
 }
 
 // scratch is what ReadEach needs per call and recycles (for 650 users,
-// ~45 KB of entries' bytes and 15 KB of slices).
+// ~45 KB of entries' bytes and ~40 KB of slices).
 type scratch struct {
 	buf []byte
 	e   []entry
-	end []int
+	// Per user (copyCached): where its entry is in buf, its shard, and
+	// its key and slot; order is the users' indices by shard.
+	start, end []int
+	shard      []uint8
+	order      []int32
+	key        []userKey
+	slot       []slot
+	found      []bool
 }
 
 var readScratch = sync.Pool{New: func() any { return new(scratch) }}
@@ -314,13 +308,6 @@ func (s *scratch) entries(n int) []entry {
 		s.e = make([]entry, n)
 	}
 	return s.e[:n]
-}
-
-func (s *scratch) ends(n int) []int {
-	if cap(s.end) < n {
-		s.end = make([]int, n)
-	}
-	return s.end[:n]
 }
 
 func (s *scratch) put() {
