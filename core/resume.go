@@ -14,6 +14,7 @@ import (
 
 	"github.com/presenced/presenced/core/cachefile"
 	"github.com/presenced/presenced/internal/guid"
+	"github.com/presenced/presenced/internal/mapfile"
 	"github.com/presenced/presenced/store"
 )
 
@@ -170,7 +171,12 @@ func (c *Core) Restore(ctx context.Context, s *cachefile.Snapshot) (Restored, er
 	if inUse {
 		return Restored{}, errors.New("core: load the cache: the cache is in use already")
 	}
-	return Restored{Users: c.fill(s), after: positionsOf(s.Positions)}, nil
+	n, err := c.fill(s)
+	if err != nil {
+		c.empty()
+		return Restored{}, err
+	}
+	return Restored{Users: n, after: positionsOf(s.Positions)}, nil
 }
 
 // positionsOf is a snapshot's positions as the engine's.
@@ -183,8 +189,10 @@ func positionsOf(saved []cachefile.Position) []store.Position {
 }
 
 // fill loads s into the cache, which is empty and read or written by
-// nobody yet, and returns the number of users loaded.
-func (c *Core) fill(s *cachefile.Snapshot) int {
+// nobody yet, and returns the number of users loaded, or why the
+// snapshot's bytes could not be read (a mapped file cut short under it:
+// mapfile.ErrFault), the cache then partly filled.
+func (c *Core) fill(s *cachefile.Snapshot) (int, error) {
 	c.ids.mu.Lock()
 	c.ids.ids = s.SessionIDs
 	c.ids.idx = make(map[string]uint32, len(s.SessionIDs))
@@ -235,11 +243,17 @@ type shardBatch struct {
 // each time (at a million users the map's lookups were half of the
 // load's CPU). At a million users this is the part of a start from the
 // saved cache that grows with the users.
-func (c *Core) restoreAll(s *cachefile.Snapshot) int {
+//
+// The snapshot's bytes may be a mapped file (internal/mapfile): the
+// workers, which copy the entries out of it, read under mapfile.Guard,
+// and one that faults reads no more but still takes its batches, so that
+// this goroutine never waits for it; the caller guards its own reads.
+func (c *Core) restoreAll(s *cachefile.Snapshot) (int, error) {
 	workers := max(1, min(runtime.GOMAXPROCS(0), 8))
 	var (
-		wg     sync.WaitGroup
-		loaded atomic.Int64
+		wg      sync.WaitGroup
+		loaded  atomic.Int64
+		faulted atomic.Pointer[error]
 	)
 	todo := make([]chan shardBatch, workers)
 	free := make(chan []restoreRec, len(c.shard)+4*workers)
@@ -248,13 +262,19 @@ func (c *Core) restoreAll(s *cachefile.Snapshot) int {
 		wg.Go(func() {
 			n := 0
 			for b := range todo[w] {
-				b.sh.mu.Lock()
-				for i := range b.recs {
-					if c.restoreEntry(b.sh, &b.recs[i]) {
-						n++
+				if faulted.Load() == nil {
+					b.sh.mu.Lock()
+					if err := mapfile.Guard(func() {
+						for i := range b.recs {
+							if c.restoreEntry(b.sh, &b.recs[i]) {
+								n++
+							}
+						}
+					}); err != nil {
+						faulted.CompareAndSwap(nil, &err)
 					}
+					b.sh.mu.Unlock()
 				}
-				b.sh.mu.Unlock()
 				clear(b.recs)
 				select {
 				case free <- b.recs[:0]:
@@ -295,7 +315,10 @@ func (c *Core) restoreAll(s *cachefile.Snapshot) int {
 		close(todo[w])
 	}
 	wg.Wait()
-	return int(loaded.Load())
+	if err := faulted.Load(); err != nil {
+		return int(loaded.Load()), fmt.Errorf("core: load the cache: %w", *err)
+	}
+	return int(loaded.Load()), nil
 }
 
 // samePositions reports why positions saved in a snapshot are not of the
