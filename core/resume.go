@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"runtime"
 	"sync"
@@ -241,7 +240,9 @@ type shardBatch struct {
 // one lock: its map and arena stay in the processor's cache for the batch,
 // where records taken in the file's order touched a different shard's
 // each time (at a million users the map's lookups were half of the
-// load's CPU). At a million users this is the part of a start from the
+// load's CPU). A file saved by a build with shardHash is in shard order
+// (SaveSnapshot writes shard by shard): a worker then fills one whole
+// shard after another. At a million users this is the part of a start from the
 // saved cache that grows with the users.
 //
 // The snapshot's bytes may be a mapped file (internal/mapfile): the
@@ -292,7 +293,7 @@ func (c *Core) restoreAll(s *cachefile.Snapshot) (int, error) {
 			guid.FormatInto(&id, fr.GUID)
 			uid = unsafe.String(&id[0], len(id)) // hashed, not kept
 		}
-		n := maphash.String(c.seed, uid) % uint64(len(c.shard))
+		n := shardHash(uid) % uint64(len(c.shard))
 		if batches[n] == nil {
 			select {
 			case batches[n] = <-free:
