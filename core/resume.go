@@ -285,6 +285,21 @@ func (c *Core) restoreAll(s *cachefile.Snapshot) (int, error) {
 			loaded.Add(int64(n))
 		})
 	}
+	// The workers are ended and waited for even if reading the file
+	// panics (a mapped file cut short faults here first, under the
+	// caller's mapfile.Guard): left waiting, they would keep the cache
+	// filled so far, gigabytes, for good.
+	ended := false
+	end := func() {
+		if !ended {
+			ended = true
+			for w := range todo {
+				close(todo[w])
+			}
+			wg.Wait()
+		}
+	}
+	defer end()
 	batches := make([][]restoreRec, len(c.shard))
 	var id [36]byte
 	s.Each(func(fr *cachefile.Record) {
@@ -312,10 +327,7 @@ func (c *Core) restoreAll(s *cachefile.Snapshot) (int, error) {
 			todo[n%workers] <- shardBatch{&c.shard[n], b}
 		}
 	}
-	for w := range todo {
-		close(todo[w])
-	}
-	wg.Wait()
+	end()
 	if err := faulted.Load(); err != nil {
 		return int(loaded.Load()), fmt.Errorf("core: load the cache: %w", *err)
 	}

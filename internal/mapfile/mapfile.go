@@ -6,17 +6,21 @@
 // the kernel had to fault in and zero first (docs/performance.md,
 // "Restarting at 10 million users in under 10 s").
 //
-// A mapped file that another process truncates while it is read faults
-// (SIGBUS) on the pages past its new end. The data directory is the
-// server's alone (its lock) and its files are replaced by renaming, never
-// rewritten in place, so that is someone else's damage; a reader that
-// must not crash on it reads under Guard, which turns the fault into an
+// A mapped file that another process changes while it is read changes
+// under the reader, after its checksum was checked: cut short, the pages
+// past its new end fault (SIGBUS) and the rest of the last page reads as
+// zeros. The data directory is the server's alone (its lock) and its
+// files are replaced by renaming, never rewritten in place, so that is
+// someone else's damage; a reader that must not crash on it reads under
+// Guard, which turns the fault, or a runtime error the changed bytes
+// cause in a decoder that trusted them (an index out of range), into an
 // error.
 package mapfile
 
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 )
 
@@ -40,12 +44,14 @@ func (f *File) Close() error {
 }
 
 // ErrFault is what Guard returns when the content could not be read (a
-// mapped file cut short under its reader).
-var ErrFault = errors.New("mapfile: the file could not be read (changed while read?)")
+// mapped file cut short or changed under its reader).
+var ErrFault = errors.New("mapfile: the file changed while it was read")
 
 // Guard runs read, which reads mapped content, in the calling goroutine,
-// and returns ErrFault if a read faulted instead of letting the fault end
-// the process. A panic of another kind is passed on.
+// and returns ErrFault if a read faulted, or a runtime error was raised,
+// instead of letting it end the process: the content was checked before
+// read trusts it, so a runtime error there means it changed since. A
+// panic of another kind is passed on.
 func Guard(read func()) (err error) {
 	old := debug.SetPanicOnFault(true)
 	defer func() {
@@ -53,6 +59,10 @@ func Guard(read func()) (err error) {
 		if r := recover(); r != nil {
 			if e, ok := r.(interface{ Addr() uintptr }); ok {
 				err = fmt.Errorf("%w: fault at %#x", ErrFault, e.Addr())
+				return
+			}
+			if e, ok := r.(runtime.Error); ok {
+				err = fmt.Errorf("%w: %v", ErrFault, e)
 				return
 			}
 			panic(r)
