@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -367,7 +366,7 @@ func TestClusterChangeLoggedOnce(t *testing.T) {
 // come back; after six hours, reset with the state now.
 func TestClusterStreamResumesOnAnotherNode(t *testing.T) {
 	t.Parallel()
-	nodes, _ := clusterOfWith(t, 3, 3, logsOnFailure(t))
+	nodes, _ := clusterOf(t, 3, 3)
 	a, b := nodes[0], nodes[1]
 	advance := func(d time.Duration) {
 		for _, e := range nodes {
@@ -488,22 +487,4 @@ func TestClusterSubscriptionWhenTheHoldersEngineNodeStops(t *testing.T) {
 		t.Fatalf("%d duplicates of %d changes", dups, writes)
 	}
 	c.Restart(owner)
-}
-
-// logsOnFailure keeps what each node logs and shows the end of it when
-// the test fails (a cluster's 500 says little to the client by design).
-func logsOnFailure(t *testing.T) func(i int, e *env) {
-	return func(i int, e *env) {
-		rec := &recordLog{}
-		e.log = slog.New(rec)
-		t.Cleanup(func() {
-			if !t.Failed() {
-				return
-			}
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			from := max(0, len(rec.recs)-40)
-			t.Logf("node %d logged %d lines; the last %d:\n%s", i, len(rec.recs), len(rec.recs)-from, strings.Join(rec.recs[from:], "\n"))
-		})
-	}
 }
