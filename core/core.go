@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"slices"
 	"sync"
@@ -101,7 +100,6 @@ type Core struct {
 	clock  clock.Clock
 	users  func(tenantID, userID string) bool
 	log    *slog.Logger
-	seed   maphash.Seed
 	shard  [256]shard
 	ids    sessionIDTable
 	subMu  sync.RWMutex
@@ -142,7 +140,7 @@ func (e entry) data() string {
 
 // New returns a Core over o.KV.
 func New(o Options) *Core {
-	c := &Core{seed: maphash.MakeSeed()}
+	c := &Core{}
 	c.configure(o)
 	return c
 }
@@ -186,7 +184,7 @@ func (c *Core) OnWrite(f func(Snapshot)) {
 }
 
 func (c *Core) shardOf(u UserRef) *shard {
-	return &c.shard[maphash.String(c.seed, u.UserID)%uint64(len(c.shard))]
+	return &c.shard[shardHash(u.UserID)%uint64(len(c.shard))]
 }
 
 // Now is the instant every rule is evaluated at.
