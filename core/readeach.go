@@ -1,7 +1,5 @@
 package core
 
-import "hash/maphash"
-
 // copyCached copies the cached entries of us into sc.buf under their
 // shards' read locks (a slot may be reused once its lock is released):
 // user i's entry is sc.buf[sc.start[i]:sc.end[i]], and sc.end[i] is -1
@@ -24,7 +22,7 @@ func (c *Core) copyCached(us []UserRef, sc *scratch) (missing []int) {
 	// The users' indices by shard: a counting sort.
 	var count [len(c.shard) + 1]int32
 	for i, u := range us {
-		s := uint8(maphash.String(c.seed, u.UserID) % uint64(len(c.shard)))
+		s := uint8(shardHash(u.UserID) % uint64(len(c.shard)))
 		shardOf[i] = s
 		count[int(s)+1]++
 	}
