@@ -147,15 +147,31 @@ func (l *log) followOnce(ctx context.Context, subjects []string, next *uint64, b
 }
 
 // followFetch is one fetch of a follow's consumer c, at most bound long:
-// n messages came.
+// n messages came. The fetch's end is the server's (its answer to the
+// expired request comes after every message of the request): a fetch
+// the client ended first would lose the messages then on their way, and
+// the consumer would have to be made again (a gap in its sequence).
+// nats.go waits a second longer than the bound for that answer (a dead
+// server's); the follow stops at once when ctx ends.
 func (l *log) followFetch(ctx context.Context, c jetstream.Consumer, subjects []string, next, consumed *uint64, bound time.Duration, fn func(store.Record) error) (n int, err error) {
-	fctx, cancel := context.WithTimeout(ctx, bound)
-	defer cancel()
-	b, err := c.Fetch(readPage, jetstream.FetchContext(fctx))
+	b, err := c.Fetch(readPage, jetstream.FetchMaxWait(bound))
 	if err != nil {
 		return 0, err
 	}
-	for m := range b.Messages() {
+	msgs := b.Messages()
+	for {
+		var (
+			m  jetstream.Msg
+			ok bool
+		)
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case m, ok = <-msgs:
+		}
+		if !ok {
+			break
+		}
 		n++
 		md, err := m.Metadata()
 		if err != nil {
