@@ -31,8 +31,9 @@ import (
 // So in a cluster Follow reads the way Read does (logread.go), with a
 // consumer of its own whose every step is bounded: the consumer is made
 // within the attempt's bound (1 s, then 2 s, then 4 s), each fetch waits
-// at most that long, a fetch answered "no responders" (the consumer's
-// server is gone) ends the attempt at once, and a fetch that brings
+// at most that long (a second more for a server that does not answer),
+// a fetch answered "no responders" (the consumer's server is gone) ends
+// the attempt at once, and a fetch that brings
 // nothing is checked against the stream's leader: when the leader holds a
 // record under the subjects at or after the next position, and the next
 // fetch brings nothing either, the consumer's peer is dead or far behind
@@ -134,8 +135,12 @@ func (l *log) followOnce(ctx context.Context, subjects []string, next *uint64, b
 		case n > 0:
 			continue
 		}
-		// Nothing came within the bound: is something due?
-		due, err := l.leaderHolds(ctx, subjects, *next)
+		// Nothing came within the bound: is something due? (Asked
+		// within the bound too: while the log elects a leader the
+		// consumer may well deliver, and the follow fetches on.)
+		lctx, cancel := context.WithTimeout(ctx, bound)
+		due, err := l.leaderHolds(lctx, subjects, *next)
+		cancel()
 		if err != nil || !due {
 			owed = 0 // the leader is busy electing, or nothing is due: the consumer may be fine
 			continue
