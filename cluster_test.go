@@ -60,9 +60,12 @@ func clusterOfWith(t *testing.T, n int, partitions int, node func(i int, e *env)
 			}
 		}}
 	}
-	if node != nil {
-		for i, e := range envs {
+	for i, e := range envs {
+		if node != nil {
 			node(i, e)
+		}
+		if e.log == nil {
+			e.log = slog.New(tailOnFailure(t, i))
 		}
 	}
 	errs := make([]error, n)

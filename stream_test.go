@@ -3,6 +3,7 @@ package presenced_test
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,7 +29,8 @@ func (e *env) openStream(t *testing.T, token, query, lastID string) (<-chan sseE
 		t.Fatal(err)
 	}
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		t.Fatalf("stream: %s", resp.Status)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		t.Fatalf("stream: %s %s", resp.Status, body)
 	}
 	ch := make(chan sseEvent, 100)
 	go func() {
