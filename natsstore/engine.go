@@ -105,6 +105,11 @@ type Engine struct {
 	// (cluster.go); nil on a single node.
 	leaders *leaders
 
+	// replies are the reply subjects writes wait on (replies.go); made
+	// with the first bucket's.
+	repliesOnce sync.Once
+	replies     *replies
+
 	// manifest is where KeepManifest keeps the manifest ("": nowhere);
 	// stopCheckpoints ends its checkpoints.
 	manifest        string
@@ -287,7 +292,8 @@ func (e *Engine) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (*kv,
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: open bucket %q: %w", name, err)
 	}
-	b = &kv{kv: h, name: name, js: e.js, e: e, nc: e.nc, stream: "KV_" + name, prefix: "$KV." + name + "."}
+	e.repliesOnce.Do(func() { e.replies = newReplies(e.nc) })
+	b = &kv{kv: h, name: name, js: e.js, e: e, nc: e.nc, rep: e.replies, stream: "KV_" + name, prefix: "$KV." + name + "."}
 	if !e.opts.clustered() {
 		// In a cluster the guard refuses nothing: a quorum stores a
 		// write, not this node's disk (space.go).

@@ -24,9 +24,10 @@ type kv struct {
 
 	// For GetMany's batched direct gets (getmany.go).
 	nc     *nats.Conn
-	stream string // the bucket's stream, "KV_<name>"
-	prefix string // a key's subject is prefix+key: "$KV.<name>."
-	direct bool   // the stream answers direct gets
+	rep    *replies // the reply subjects update waits on (replies.go)
+	stream string   // the bucket's stream, "KV_<name>"
+	prefix string   // a key's subject is prefix+key: "$KV.<name>."
+	direct bool     // the stream answers direct gets
 	// maxBytes is the max_bytes of a batched get (0: multiLastMaxBytes);
 	// tests lower it to make the server stop early.
 	maxBytes int

@@ -2,7 +2,6 @@ package natsstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,8 +29,8 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	if !validKey(key) {
 		return 0, jetstream.ErrInvalidKey
 	}
-	// Wait on a pooled timer (nats.go's RequestMsg) rather than a context
-	// with a deadline made per write (a timer and three allocations, a
+	// Wait on the guard's generation or a pooled timer rather than a
+	// context with a deadline made per write (a timer and three allocations, a
 	// tenth of what a write allocated). Once sent, a write is waited for
 	// even if ctx ends: the engine answers within the timeout, and the
 	// answer keeps the cache in step with what was stored.
@@ -50,37 +49,62 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 			return 0, err
 		}
 	}
-	p := updateMsgs.Get().(*updateMsg)
-	defer p.put()
-	m := &p.m
-	m.Subject, m.Data = b.prefix+key, value
-	p.expect[0] = strconv.FormatUint(expect, 10)
-	var resp *nats.Msg
-	var err error
-	if b.g != nil && !hasDeadline {
-		// The guard's current wait generation ends publishTimeout after it
-		// began, or at once if the engine fails a write meanwhile: a full
-		// disk fails this write now, not after the timeout.
-		gen := b.g.waitCtx()
-		if resp, err = b.nc.RequestMsgWithContext(gen, m); err != nil && gen.Err() != nil {
-			return 0, b.g.waitError(gen)
-		}
-	} else {
-		resp, err = b.nc.RequestMsg(m, timeout)
-	}
+	slot, err := b.rep.get()
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
-			return 0, jetstream.ErrNoStreamResponse
-		}
 		return 0, err
+	}
+	p := updateMsgs.Get().(*updateMsg)
+	m := &p.m
+	m.Subject, m.Reply, m.Data = b.prefix+key, slot.subject, value
+	p.expect[0] = strconv.FormatUint(expect, 10)
+	// nats.go copies the message into its buffer before PublishMsg returns.
+	err = b.nc.PublishMsg(m)
+	p.put()
+	if err != nil {
+		b.rep.drop(slot) // whether anything was sent is not known
+		return 0, err
+	}
+	// Wait for the answer, the connection's end, and the guard's wait
+	// generation (it ends publishTimeout after it began, or at once if the
+	// engine fails a write meanwhile: a full disk fails this write now,
+	// not after the timeout) or, for a caller's deadline, a timer.
+	var gen context.Context
+	var genDone <-chan struct{}
+	if b.g != nil && !hasDeadline {
+		gen = b.g.waitCtx()
+		genDone = gen.Done()
+	}
+	var timeUp <-chan time.Time
+	if genDone == nil {
+		t := timers.Get().(*time.Timer)
+		t.Reset(timeout)
+		defer func() { t.Stop(); timers.Put(t) }()
+		timeUp = t.C
+	}
+	var resp *nats.Msg
+	select {
+	case resp = <-slot.ch:
+		b.rep.put(slot)
+	case <-b.e.closed:
+		b.rep.drop(slot)
+		return 0, nats.ErrConnectionClosed
+	case <-genDone:
+		b.rep.drop(slot)
+		return 0, b.g.waitError(gen)
+	case <-timeUp:
+		b.rep.drop(slot)
+		return 0, nats.ErrTimeout
+	}
+	if len(resp.Data) == 0 && resp.Header.Get("Status") == "503" {
+		return 0, jetstream.ErrNoStreamResponse // no stream takes the subject (nats.go's no-responders answer)
 	}
 	seq, err := parseAck(resp.Data, b.stream)
 	return seq, fullIfExhausted(err)
 }
 
 // updateMsg is update's message, recycled (updateMsgs): nats.go writes a
-// request's subject, header and data into its outbound buffer before
-// RequestMsg returns and keeps no reference to the message, so the
+// message's subject, reply, header and data into its outbound buffer before
+// PublishMsg returns and keeps no reference to the message, so the
 // message, its header map and the header's value slice need not be made
 // anew for each write (3 of a write's allocations).
 type updateMsg struct {
@@ -96,7 +120,7 @@ var updateMsgs = sync.Pool{New: func() any {
 
 // put clears what the message refers to and recycles it.
 func (p *updateMsg) put() {
-	p.m.Subject, p.m.Data, p.expect[0] = "", nil, ""
+	p.m.Subject, p.m.Reply, p.m.Data, p.expect[0] = "", "", nil, ""
 	updateMsgs.Put(p)
 }
 

@@ -1,0 +1,124 @@
+package natsstore
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presenced/presenced/store"
+)
+
+// Many writes at once, each waiting on a reply slot of its own: every
+// writer gets its own write's answer — the revision the engine stored its
+// value at, or the conflict of its own stale write — and slots are reused,
+// one per writer at a time.
+func TestConcurrentUpdatesGetTheirOwnAnswers(t *testing.T) {
+	ctx := ctxT(t)
+	b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
+	stream, err := b.js.Stream(ctx, b.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, rounds = 64, 30
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := ukey(tenantA, fmt.Sprintf("user-%d", w))
+			rev, err := b.Put(ctx, k, []byte("0"), 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for i := range rounds {
+				if i%5 == 4 {
+					// A stale write: its own conflict, nothing stored.
+					if _, err := b.Put(ctx, k, []byte("stale"), rev-1); !errors.Is(err, store.ErrConflict) {
+						t.Errorf("%s: stale write: %v, want a conflict", k, err)
+						return
+					}
+					continue
+				}
+				v := fmt.Sprintf("%d-%d", w, i)
+				got, err := b.Put(ctx, k, []byte(v), rev)
+				if err != nil {
+					t.Errorf("%s: %v", k, err)
+					return
+				}
+				m, err := stream.GetLastMsgForSubject(ctx, b.prefix+k)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if m.Sequence != got || string(m.Data) != v {
+					t.Errorf("%s: answered revision %d for %q; the engine holds %q at %d", k, got, v, m.Data, m.Sequence)
+					return
+				}
+				rev = got
+			}
+		}()
+	}
+	wg.Wait()
+	b.rep.mu.Lock()
+	made := b.rep.made
+	b.rep.mu.Unlock()
+	if made == 0 || made > writers {
+		t.Fatalf("%d reply slots made for %d writers", made, writers)
+	}
+}
+
+// A write to a subject no stream takes fails at once with the engine's
+// "no stream" error, as nats.go's request did.
+func TestUpdateWithoutStream(t *testing.T) {
+	ctx := ctxT(t)
+	b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
+	other := *b
+	other.prefix = "$KV.nosuchbucket."
+	if _, err := other.update(ctx, ukey(tenantA, user1), []byte("x"), 1); !errors.Is(err, jetstream.ErrNoStreamResponse) {
+		t.Fatalf("update without a stream: %v, want ErrNoStreamResponse", err)
+	}
+	// Its slot was answered: it is reused by the next write.
+	rev, err := b.Put(ctx, ukey(tenantA, user1), []byte("one"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.update(ctx, ukey(tenantA, user1), []byte("two"), rev); err != nil {
+		t.Fatal(err)
+	}
+	if b.rep.made != 1 {
+		t.Fatalf("%d slots made for writes one at a time", b.rep.made)
+	}
+}
+
+// A dropped slot (its writer stopped waiting) receives nothing more and is
+// never handed out again: a late answer cannot reach another write.
+func TestDroppedReplySlot(t *testing.T) {
+	b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
+	s, err := b.rep.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.rep.drop(s)
+	if err := b.nc.Publish(s.subject, []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.nc.Flush(); err != nil { // the server has routed the message, and we read what it sent
+		t.Fatal(err)
+	}
+	select {
+	case m := <-s.ch:
+		t.Fatalf("a dropped slot received %q", m.Data)
+	default:
+	}
+	n, err := b.rep.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == s || n.subject == s.subject {
+		t.Fatalf("a dropped slot was handed out again: %s", n.subject)
+	}
+}
