@@ -105,6 +105,9 @@ type Core struct {
 	subMu  sync.RWMutex
 	subs   []func(Snapshot)
 	writes []func(Snapshot)
+	// needsBefore (NeedsBefore) says whether a followed change of a user
+	// is reported with what it replaced; nil: every one is.
+	needsBefore func(UserRef) bool
 	// followed is Options.Followed; nil if none.
 	followed func(time.Duration)
 }
@@ -181,6 +184,30 @@ func (c *Core) OnWrite(f func(Snapshot)) {
 	c.subMu.Lock()
 	c.writes = append(c.writes, f)
 	c.subMu.Unlock()
+}
+
+// NeedsBefore registers f, which says whether a change of user u that
+// another node made, learned from the engine, is to be reported to
+// OnWrite with what it replaced (Snapshot.Before and BeforeFacts). A
+// change reported without them has HasBefore false, as one learned
+// otherwise. Working them out costs, per change followed, a copy of the
+// cached entry replaced and its decoding: most followed changes are of
+// users no one on the node needs them for. Without f every change is
+// reported with them, and so is every change when OnChange has
+// subscribers. f is called without any of the core's locks held.
+func (c *Core) NeedsBefore(f func(UserRef) bool) {
+	c.subMu.Lock()
+	c.needsBefore = f
+	c.subMu.Unlock()
+}
+
+// wantsBefore says whether a followed change of u is reported with what
+// it replaced (NeedsBefore).
+func (c *Core) wantsBefore(u UserRef) bool {
+	c.subMu.RLock()
+	f, subs := c.needsBefore, len(c.subs) > 0
+	c.subMu.RUnlock()
+	return subs || f == nil || f(u)
 }
 
 func (c *Core) shardOf(u UserRef) *shard {

@@ -57,6 +57,8 @@ type change struct {
 	// before the Watch could deliver it and replaced by another node's.
 	next        bool
 	skippedUpTo uint64 // store.Change.SkippedUpTo, when not next
+	// before: report it with what it replaced when next (Core.NeedsBefore).
+	before bool
 	// early: already cached while another user's write held the lock
 	// (offer); applying it is reporting it, with cached and prev as they
 	// were when it was cached.
@@ -154,7 +156,7 @@ func (c *Core) applyLocked(sh *shard, ch *change) {
 	if !ch.cached && !ch.news {
 		return
 	}
-	c.report(ch.u, ch.prev, ch.cached && ch.next, ch.facts)
+	c.report(ch.u, ch.prev, ch.cached && ch.next && ch.before, ch.facts)
 }
 
 // cacheChange caches ch if it is newer than what is cached, noting in ch
@@ -168,7 +170,7 @@ func (c *Core) cacheChange(sh *shard, ch *change) bool {
 	if cached && !ch.next && ch.skippedUpTo != 0 && sh.rev(k, sl) >= ch.skippedUpTo {
 		ch.next = true // what the Watch skipped, this node has
 	}
-	if cached && (ch.next || c.hasChangeSubs()) {
+	if cached && (ch.next && ch.before || c.hasChangeSubs()) {
 		ch.prev = entry(sh.appendEntry(k, sl, nil))
 	}
 	ch.cached = cached
@@ -187,12 +189,19 @@ func (c *Core) hasChangeSubs() bool {
 }
 
 // report tells the subscribers of a change learned from the engine: facts
-// replaced prev (the cached entry, "" if none), directly when next (the
-// Watch delivered it after prev). OnChange hears of it only if the
-// visible presence differs from prev's now.
+// replaced prev (the cached entry, "" if none or not needed), directly
+// when next (the Watch delivered it after prev, and it is reported with
+// what it replaced). OnChange hears of it only if the visible presence
+// differs from prev's now.
 func (c *Core) report(u UserRef, prev entry, next bool, facts presence.Facts) {
 	snap := snapshot(u, facts, c.clock.Now())
-	before, err := c.facts(prev)
+	var (
+		before presence.Facts
+		err    error
+	)
+	if next || c.hasChangeSubs() {
+		before, err = c.facts(prev)
+	}
 	if next && err == nil && snap.Seq == facts.Seq {
 		// What the write showed is what it shows now (time has not
 		// changed it since): the change is the write, which followed
@@ -416,7 +425,7 @@ func (c *Core) follow(ch store.Change) {
 		return // this node's own write, already cached: not decoded again
 	}
 	x, err := c.decodeChange(u, ch.Revision, ch.Value, ch.Deleted, true)
-	x.next, x.stored = !ch.Skipped, ch.Stored
+	x.next, x.stored, x.before = !ch.Skipped, ch.Stored, c.wantsBefore(u)
 	if ch.Skipped {
 		x.skippedUpTo = ch.SkippedUpTo
 	}

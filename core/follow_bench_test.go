@@ -12,7 +12,9 @@ import (
 // made, once the engine's Watch has delivered it: read the user's key,
 // compare revisions, decode the stored value once, build the cache entry,
 // queue it, take the write lock, cache it and tell the subscribers (here
-// one OnWrite, as the hub's, that does nothing with an unwatched user). A
+// one OnWrite, as the hub's, that does nothing with an unwatched user;
+// "remote-unwatched" as the hub has it, not asking for what the change
+// replaced, "remote" asking for it). A
 // node's own write comes back from the Watch too and costs the "own"
 // case: the revision comparison, nothing decoded. Run with
 //
@@ -27,6 +29,17 @@ func BenchmarkFollowChange(b *testing.B) {
 	c.remember(u, c.ids.newEntry(1, f))
 	key := u.Key()
 	b.Run("remote", func(b *testing.B) {
+		rev, _ := c.cachedRev(u)
+		b.ReportAllocs()
+		for b.Loop() {
+			rev++
+			c.follow(store.Change{Key: key, Value: value, Revision: rev})
+		}
+	})
+	// As a node runs: the hub needs what a change replaced for the users
+	// it watches only (Core.NeedsBefore).
+	c.NeedsBefore(func(UserRef) bool { return false })
+	b.Run("remote-unwatched", func(b *testing.B) {
 		rev, _ := c.cachedRev(u)
 		b.ReportAllocs()
 		for b.Loop() {

@@ -174,7 +174,7 @@ func (l *log) LastMany(ctx context.Context, subjects []string, upTo uint64) ([]s
 		if upTo == 0 {
 			return out, nil // an empty log
 		}
-		end, ok, err := l.leaderNext(ctx, upTo)
+		end, ok, err := l.leaderNext(ctx, upTo, ">")
 		if err != nil {
 			return nil, fmt.Errorf("natsstore: last of %d subjects of %s: %w", len(subjects), l.name, unavailable(err))
 		}
@@ -319,8 +319,13 @@ func record(m jetstream.Msg) store.Record {
 // there while nothing comes: two missed and the consumer is made again.
 const followHeartbeat = time.Second
 
-// Follow reads with an ordered (ephemeral, flow-controlled) consumer.
+// Follow reads, in a cluster, with bounded consumers of its own
+// (logfollow.go); on a single node, with an ordered (ephemeral,
+// flow-controlled) consumer: there the consumer's server is this process.
 func (l *log) Follow(ctx context.Context, subjects []string, from uint64, fn func(store.Record) error) error {
+	if l.e.opts.clustered() {
+		return l.followCluster(ctx, subjects, from, fn)
+	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverNewPolicy}
 	if from > 0 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/presenced/presenced/internal/enginetest"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
@@ -47,6 +49,13 @@ func TestClusterNodeProcess(t *testing.T) {
 		Cluster: &natsstore.ClusterOptions{Name: "kill9", Listen: "127.0.0.1:" + f[2], ClientListen: "127.0.0.1:" + f[3], Routes: strings.Split(f[4], ",")},
 	})
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "node:", err)
+		os.Exit(2)
+	}
+	// Tests ask a node whether it leads the meta group (TestClusterFollowOutlivesAKill).
+	if _, err := e.Conn().Subscribe("test.leadsmeta."+f[1], func(m *nats.Msg) {
+		_ = m.Respond([]byte(strconv.FormatBool(natsstore.LeadsMeta(e))))
+	}); err != nil {
 		fmt.Fprintln(os.Stderr, "node:", err)
 		os.Exit(2)
 	}
@@ -137,28 +146,9 @@ func TestClusterKillNine(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("PRESENCED_KILL_RUNS")); err == nil && n > 0 {
 		runs = n
 	}
-	ports := enginetest.FreePorts(t, 6)
-	var routes []string
-	for i := range 3 {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-	}
-	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	procs := make([]*nodeProc, 3)
-	start := func(i int) {
-		procs[i] = startNode(t, dirs[i], fmt.Sprintf("k%d", i), ports[i], ports[3+i], strings.Join(routes, ","))
-	}
-	for i := range 3 {
-		start(i)
-	}
-	for i := range 3 {
-		procs[i].waitReady(t)
-	}
+	procs, start, urls := startNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var urls []string
-	for i := range 3 {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[3+i]))
-	}
 	ext, err := natsstore.Open(ctx, natsstore.Options{ServerName: "writer", Partitions: 3, External: &natsstore.ExternalOptions{URLs: urls}})
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +169,31 @@ func TestClusterKillNine(t *testing.T) {
 		slices.Sort(gaps)
 		t.Logf("write pause after kill -9 of a leader, %d runs: p50 %v, max %v", runs, gaps[len(gaps)/2].Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond))
 	}
+}
+
+// startNodes starts three cluster node processes, k0, k1 and k2, and
+// waits until they are ready. start(i) starts node i again (after it was
+// stopped or killed: wait for it with waitReady); urls are the nodes'
+// client URLs.
+func startNodes(t *testing.T) (procs []*nodeProc, start func(i int), urls []string) {
+	ports := enginetest.FreePorts(t, 6)
+	var routes []string
+	for i := range 3 {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[3+i]))
+	}
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	procs = make([]*nodeProc, 3)
+	start = func(i int) {
+		procs[i] = startNode(t, dirs[i], fmt.Sprintf("k%d", i), ports[i], ports[3+i], strings.Join(routes, ","))
+	}
+	for i := range 3 {
+		start(i)
+	}
+	for i := range 3 {
+		procs[i].waitReady(t)
+	}
+	return procs, start, urls
 }
 
 func (p *nodeProc) waitReady(t *testing.T) {
@@ -299,19 +314,18 @@ func killRun(t *testing.T, ctx context.Context, ext *natsstore.Engine, kv store.
 	}
 	// The killed node comes back and catches up.
 	restart(victim)
-	waitCaughtUp(t, ctx, ext, procs[victim].name)
+	waitCaughtUp(t, ctx, ext, procs[victim].name, "KV_presence-0", "KV_presence-1", "KV_presence-2")
 	return gap, failed, firstErr
 }
 
 // waitCaughtUp waits until node is a current replica, without lag, of
-// every presence partition.
-func waitCaughtUp(t *testing.T, ctx context.Context, e *natsstore.Engine, node string) {
+// every one of streams.
+func waitCaughtUp(t *testing.T, ctx context.Context, e *natsstore.Engine, node string, streams ...string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		behind := ""
-		for i := range 3 {
-			name := fmt.Sprintf("KV_presence-%d", i)
+		for _, name := range streams {
 			s, err := e.JetStream().Stream(ctx, name)
 			if err != nil {
 				behind = err.Error()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -247,7 +246,7 @@ func (l *log) dropConsumer(name string) {
 // to ends at: the one at to, or (to gone) the first one after it, or (to
 // beyond the end) the last one. seq 0: nothing is kept in [from, to].
 func (l *log) endOf(ctx context.Context, from, to uint64) (readEnd, error) {
-	e, ok, err := l.leaderNext(ctx, to)
+	e, ok, err := l.leaderNext(ctx, to, ">")
 	if err != nil || ok {
 		return e, err
 	}
@@ -255,16 +254,24 @@ func (l *log) endOf(ctx context.Context, from, to uint64) (readEnd, error) {
 	if err != nil || last < from {
 		return readEnd{}, err
 	}
-	if e, ok, err = l.leaderNext(ctx, min(last, to)); err != nil || ok {
+	if e, ok, err = l.leaderNext(ctx, min(last, to), ">"); err != nil || ok {
 		return e, err
 	}
 	return readEnd{}, fmt.Errorf("the leader holds no record at or after %d, and its last is %d", min(last, to), last)
 }
 
 // leaderNext reads, from the stream's leader, the subject and position of
-// the first record at or after seq; ok false: there is none.
-func (l *log) leaderNext(ctx context.Context, seq uint64) (e readEnd, ok bool, err error) {
-	req := `{"seq":` + strconv.FormatUint(seq, 10) + `,"next_by_subj":">"}`
+// the first record under subject (a filter: ">" for any) at or after seq;
+// ok false: there is none.
+func (l *log) leaderNext(ctx context.Context, seq uint64, subject string) (e readEnd, ok bool, err error) {
+	q, err := jsonv2.Marshal(struct {
+		Seq  uint64 `json:"seq"`
+		Next string `json:"next_by_subj"`
+	}{seq, subject})
+	if err != nil {
+		return readEnd{}, false, err
+	}
+	req := string(q)
 	m := &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + l.name, Data: []byte(req)}
 	err = l.e.do(ctx, exchange{msg: m, stream: l.name, answer: func(resp *nats.Msg) error {
 		var a struct {

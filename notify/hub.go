@@ -119,6 +119,9 @@ func NewHub(o HubOptions) *Hub {
 		h.lock = o.Core.LockedFresh
 	}
 	o.Core.OnWrite(h.onWrite)
+	// Another node's change is logged from here only for a watched user
+	// (onWrite), and only then with what it replaced.
+	o.Core.NeedsBefore(func(u core.UserRef) bool { return h.current(u) != nil })
 	if j, ok := o.Clock.(clock.Jumper); ok {
 		j.OnJump(h.nudge)
 	}

@@ -1,0 +1,55 @@
+package core
+
+import (
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/clock"
+	"github.com/presenced/presenced/store"
+)
+
+// A change another node made is reported to OnWrite with what it replaced
+// when NeedsBefore says its user needs it (or nothing said), and without
+// it (HasBefore false) otherwise: the copy and decoding of the entry it
+// replaced are left out for the users no one on the node logs.
+func TestFollowedChangeCarriesBeforeWhenNeeded(t *testing.T) {
+	f := benchFacts()
+	value := encodeStored(f)
+	u := UserRef{TenantID: "a5036a1a-166f-4ed5-bf5a-e0ccc1602604", UserID: "3c16299b-70fb-4ef1-ac29-a2c2738ae1e3"}
+	c := New(Options{KV: openTestBucket(t), Clock: clock.NewFake(time.Date(2026, 11, 25, 9, 0, 5, 0, time.UTC))})
+	var got []Snapshot
+	c.OnWrite(func(s Snapshot) { got = append(got, s) })
+	c.remember(u, c.ids.newEntry(1, f))
+	key := u.Key()
+	needed := true
+	rev := uint64(1)
+	follow := func() Snapshot {
+		t.Helper()
+		rev++
+		got = got[:0]
+		c.follow(store.Change{Key: key, Value: value, Revision: rev})
+		if len(got) != 1 {
+			t.Fatalf("revision %d: %d reports, want 1", rev, len(got))
+		}
+		return got[0]
+	}
+	if s := follow(); !s.HasBefore || s.Before != s.Seq {
+		t.Fatalf("without NeedsBefore: HasBefore %v, Before %v; want the sequence it replaced, %v", s.HasBefore, s.Before, s.Seq)
+	}
+	c.NeedsBefore(func(v UserRef) bool {
+		if v != u {
+			t.Errorf("asked for %v", v)
+		}
+		return needed
+	})
+	if s := follow(); !s.HasBefore || s.Before != s.Seq {
+		t.Fatalf("needed: HasBefore %v, Before %v; want %v", s.HasBefore, s.Before, s.Seq)
+	}
+	needed = false
+	if s := follow(); s.HasBefore || s.Facts.Seq != f.Seq {
+		t.Fatalf("not needed: HasBefore %v (want false), facts %v", s.HasBefore, s.Facts.Seq)
+	}
+	if r, _ := c.cachedRev(u); r != rev {
+		t.Fatalf("cached revision %d, want %d", r, rev)
+	}
+}

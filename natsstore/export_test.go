@@ -1,0 +1,5 @@
+package natsstore
+
+// LeadsMeta says whether e's embedded server leads JetStream's meta group
+// (for tests that must not kill it: its death costs an election).
+func LeadsMeta(e *Engine) bool { return e.srv != nil && e.srv.JetStreamIsLeader() }

@@ -1,0 +1,285 @@
+package natsstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/natsstore"
+	"github.com/presenced/presenced/store"
+)
+
+// followResumed bounds how long after a kill -9 of the server serving a
+// follow's consumer the follow delivers again (it gives a consumer up
+// within ~2 s and makes a new one within 1 s, again within 2 s should
+// that one be placed on the dead server too, which the meta leader still
+// counts as live for a few seconds; the rest is the loaded box's margin).
+const followResumed = 8 * time.Second
+
+// A follow of the change log goes on within a bound when the server that
+// serves its consumer is killed (SIGKILL), and delivers every record, in
+// order, once. Three node processes (k0, k1, k2); the test's engine reaches
+// k0 only, appends through it every 10 ms and follows through it. Each
+// round finds the server serving the follow's consumer; when it is k0 (the
+// test's own), or leads the meta group (its death would cost an election,
+// and every consumer's making with it), the follow is started again, so
+// that its consumer is placed again; the log's leadership is moved off
+// it; then it is killed, and restarted after the follow has gone on.
+// PRESENCED_FOLLOW_KILLS=n kills n times (4 by default).
+//
+// With nats.go's ordered consumer the follow waited 2 s for missed
+// heartbeats and then 10 s for each consumer placed on the dead server,
+// retried 1, 2, 4 … s apart: over the bound in some kills.
+func TestClusterFollowOutlivesAKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three node processes")
+	}
+	kills := 4
+	if n, err := strconv.Atoi(os.Getenv("PRESENCED_FOLLOW_KILLS")); err == nil && n > 0 {
+		kills = n
+	}
+	procs, start, urls := startNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	ext, err := natsstore.Open(ctx, natsstore.Options{ServerName: "follower", External: &natsstore.ExternalOptions{URLs: urls[:1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	lg, err := ext.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu    sync.Mutex
+		acked []uint64
+		ackAt []time.Time
+		got   []uint64
+		gotAt []time.Time
+	)
+	writing, stopWriting := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; writing.Err() == nil; i++ {
+			seq, err := lg.Append(writing, fmt.Sprintf("chg.t.u%d", i%20), fmt.Appendf(nil, "%d", i))
+			if err == nil {
+				mu.Lock()
+				acked, ackAt = append(acked, seq), append(ackAt, time.Now())
+				mu.Unlock()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	defer wg.Wait()
+	defer stopWriting()
+
+	f := &follow{lg: lg, deliver: func(r store.Record) error {
+		mu.Lock()
+		got, gotAt = append(got, r.Seq), append(gotAt, time.Now())
+		mu.Unlock()
+		return nil
+	}}
+	f.start(ctx, 1)
+	defer f.stop()
+	lastGot := func() uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) == 0 {
+			return 0
+		}
+		return got[len(got)-1]
+	}
+
+	var took []time.Duration
+	for round := range kills {
+		victim := -1
+		for try := 0; victim < 0; try++ {
+			if try == 30 {
+				t.Fatalf("round %d: the follow's consumer was not placed on k1 or k2, off the meta leader, in 30 tries", round)
+			}
+			waitProgress(t, ctx, lastGot, f)
+			server := consumerServer(t, ctx, ext)
+			i := slices.IndexFunc(procs, func(p *nodeProc) bool { return p.name == server })
+			if i > 0 && !leadsMeta(t, ext, server) {
+				victim = i
+				break
+			}
+			f.stop()
+			f.start(ctx, lastGot()+1)
+		}
+		moveLeader(t, ctx, ext, "CHANGES", "k0")
+		waitProgress(t, ctx, lastGot, f)
+		if s := consumerServer(t, ctx, ext); s != procs[victim].name {
+			t.Fatalf("round %d: the follow's consumer moved from %s to %s", round, procs[victim].name, s)
+		}
+		procs[victim].kill() // returns once the process has exited
+		killedAt := time.Now()
+		// The first record acknowledged after the kill, and when the
+		// follow delivered it.
+		var resumed time.Duration
+		for found := false; !found; {
+			if time.Since(killedAt) > time.Minute {
+				t.Fatalf("round %d: the follow delivered nothing acknowledged after %s's kill within a minute (%d records before it)", round, procs[victim].name, len(got))
+			}
+			if err := f.err(); err != nil {
+				t.Fatalf("round %d: the follow ended: %v", round, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			mu.Lock()
+			if i := slices.IndexFunc(ackAt, func(at time.Time) bool { return at.After(killedAt) }); i >= 0 {
+				if j, ok := slices.BinarySearch(got, acked[i]); ok {
+					resumed, found = gotAt[j].Sub(killedAt), true
+				}
+			}
+			mu.Unlock()
+		}
+		took = append(took, resumed)
+		t.Logf("round %d: %s (served the follow's consumer) killed; the follow delivered the first record acknowledged after it %v after the kill",
+			round, procs[victim].name, resumed.Round(time.Millisecond))
+		if resumed > followResumed {
+			t.Errorf("round %d: the follow went on %v after the kill of its consumer's server; want within %v", round, resumed.Round(time.Millisecond), followResumed)
+		}
+		start(victim)
+		procs[victim].waitReady(t)
+		waitCaughtUp(t, ctx, ext, procs[victim].name, "CHANGES")
+	}
+	stopWriting()
+	wg.Wait()
+
+	// Every acknowledged record delivered, in order, once.
+	mu.Lock()
+	want := acked[len(acked)-1]
+	mu.Unlock()
+	for deadline := time.Now().Add(30 * time.Second); lastGot() < want; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the follow did not reach the last acknowledged record %d within 30 s (at %d)", want, lastGot())
+		}
+	}
+	f.stop()
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("the follow delivered %d after %d", got[i], got[i-1])
+		}
+	}
+	for _, s := range acked {
+		if _, ok := slices.BinarySearch(got, s); !ok {
+			t.Fatalf("acknowledged record %d was not delivered by the follow", s)
+		}
+	}
+	slices.Sort(took)
+	t.Logf("%d kills: the follow went on %v … %v after the kill (p50 %v); %d records acknowledged, all delivered once, in order",
+		len(took), took[0].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), len(acked))
+}
+
+// follow runs a Log.Follow in the background.
+type follow struct {
+	lg      store.Log
+	deliver func(store.Record) error
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func (f *follow) start(ctx context.Context, from uint64) {
+	fctx, cancel := context.WithCancel(ctx)
+	f.cancel, f.done = cancel, make(chan error, 1)
+	go func() { f.done <- f.lg.Follow(fctx, []string{"chg.>"}, from, f.deliver) }()
+}
+
+// err is the follow's error if it has ended.
+func (f *follow) err() error {
+	select {
+	case err := <-f.done:
+		f.done <- err
+		return fmt.Errorf("it returned %w", err)
+	default:
+		return nil
+	}
+}
+
+func (f *follow) stop() {
+	if f.cancel != nil {
+		f.cancel()
+		if err := <-f.done; err != nil && !errors.Is(err, context.Canceled) {
+			panic(fmt.Sprintf("follow: %v", err))
+		}
+		f.cancel = nil
+	}
+}
+
+// waitProgress waits until the follow has delivered a record more.
+func waitProgress(t *testing.T, ctx context.Context, last func() uint64, f *follow) {
+	t.Helper()
+	from := last()
+	deadline := time.Now().Add(30 * time.Second)
+	for last() <= from+1 {
+		if err := f.err(); err != nil {
+			t.Fatalf("the follow ended: %v", err)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("the follow delivered nothing in 30 s (at %d)", from)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// consumerServer is the server serving the CHANGES consumer that has
+// delivered the most (the follow's; consumers it left behind trail).
+func consumerServer(t *testing.T, ctx context.Context, e *natsstore.Engine) string {
+	t.Helper()
+	s, err := e.JetStream().Stream(ctx, "CHANGES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var best uint64
+	server := ""
+	cs := s.ListConsumers(ctx)
+	for ci := range cs.Info() {
+		if ci.Cluster != nil && ci.Delivered.Stream >= best {
+			best, server = ci.Delivered.Stream, ci.Cluster.Leader
+		}
+	}
+	if err := cs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return server
+}
+
+// leadsMeta asks node whether it leads the meta group.
+func leadsMeta(t *testing.T, e *natsstore.Engine, node string) bool {
+	t.Helper()
+	m, err := e.Conn().Request("test.leadsmeta."+node, nil, 5*time.Second)
+	if err != nil {
+		t.Fatalf("asking %s whether it leads the meta group: %v", node, err)
+	}
+	return string(m.Data) == "true"
+}
+
+// moveLeader moves stream's leadership to node, waiting until it has.
+func moveLeader(t *testing.T, ctx context.Context, e *natsstore.Engine, stream, node string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := e.JetStream().Stream(ctx, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cl := s.CachedInfo().Cluster; cl != nil && cl.Leader == node {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not led by %s 30 s after asking", stream, node)
+		}
+		body := fmt.Sprintf(`{"placement":{"preferred":%q}}`, node)
+		_, _ = e.Conn().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(body))
+		time.Sleep(500 * time.Millisecond)
+	}
+}
