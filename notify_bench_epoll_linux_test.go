@@ -74,10 +74,7 @@ func epollStreams(rawURL string, n int, initial func(), event func(i int, at tim
 	events := make([]syscall.EpollEvent, 256)
 	buf := make([]byte, 64<<10)
 	for {
-		k, err := syscall.EpollWait(ep, events, -1)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
+		k, err := epollWait(ep, events)
 		if err != nil {
 			return err
 		}
@@ -206,4 +203,14 @@ func (c *epollConn) take(b []byte) ([][]byte, error) {
 		data = data[eol+1:]
 	}
 	return c.lines, nil
+}
+
+// epollWait waits for events on ep, with no timeout, through interrupts.
+func epollWait(ep int, events []syscall.EpollEvent) (int, error) {
+	for {
+		k, err := syscall.EpollWait(ep, events, -1)
+		if !errors.Is(err, syscall.EINTR) {
+			return k, err
+		}
+	}
 }

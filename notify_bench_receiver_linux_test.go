@@ -59,10 +59,7 @@ func epollReceiver(ready func(addr string), notification func(i int, at time.Tim
 	buf := make([]byte, 64<<10)
 	var out []byte
 	for {
-		k, err := syscall.EpollWait(ep, events, -1)
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
+		k, err := epollWait(ep, events)
 		if err != nil {
 			return err
 		}

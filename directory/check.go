@@ -43,35 +43,19 @@ var single = entryRef{}
 
 // IsGUID reports whether s is a GUID in lowercase canonical form
 // (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hex digits 0-9a-f).
-func IsGUID(s string) bool {
-	if len(s) != guidLen {
-		return false
-	}
-	for i := 0; i < guidLen; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func IsGUID(s string) bool { return guidShape(s, false) }
 
 // IsUserID reports whether s names a user the way the API accepts: an
 // object id (a GUID, in any case) or a userPrincipalName.
-func IsUserID(s string) bool { return IsGUID(s) || isGUIDAnyCase(s) || IsUPN(s) }
+func IsUserID(s string) bool { return guidShape(s, true) || IsUPN(s) }
 
-// isGUIDAnyCase is IsGUID(strings.ToLower(s)) without the lowercase copy
+// guidShape reports whether s is a GUID in canonical form, its hex digits
+// in lowercase or, with anyCase, in either case. anyCase is
+// IsGUID(strings.ToLower(s)) without the lowercase copy
 // (getPresencesByUserId checks 650 ids a request): no character outside
 // ASCII lowercases to a hex digit or a hyphen, so only ASCII letters
 // need folding.
-func isGUIDAnyCase(s string) bool {
+func guidShape(s string, anyCase bool) bool {
 	if len(s) != guidLen {
 		return false
 	}
@@ -83,7 +67,7 @@ func isGUIDAnyCase(s string) bool {
 				return false
 			}
 		default:
-			if 'A' <= c && c <= 'F' {
+			if anyCase && 'A' <= c && c <= 'F' {
 				c += 'a' - 'A'
 			}
 			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {

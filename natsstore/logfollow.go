@@ -94,22 +94,7 @@ var errStalled = errors.New("the consumer delivered nothing while the stream's l
 // fetched until it stalls, fails, or fn fails (a callbackError).
 // delivered says whether it brought a record.
 func (l *log) followOnce(ctx context.Context, subjects []string, next *uint64, bound time.Duration, fn func(store.Record) error) (delivered bool, err error) {
-	cfg := jetstream.ConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       *next,
-		AckPolicy:         jetstream.AckNonePolicy,
-		MemoryStorage:     true,
-		Replicas:          1,
-		InactiveThreshold: readIdle,
-	}
-	if len(subjects) == 1 {
-		cfg.FilterSubject = subjects[0]
-	} else {
-		cfg.FilterSubjects = subjects
-	}
-	cctx, cancel := context.WithTimeout(ctx, bound)
-	c, err := l.s.CreateOrUpdateConsumer(cctx, cfg)
-	cancel()
+	c, err := l.readConsumer(ctx, subjects, *next, bound)
 	if err != nil {
 		return false, err
 	}

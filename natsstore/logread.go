@@ -143,22 +143,7 @@ func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to 
 	if end.subject != "" && !matchesAny(subjects, end.subject) {
 		filter = append(append(make([]string, 0, len(subjects)+1), subjects...), end.subject)
 	}
-	cfg := jetstream.ConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       *next,
-		AckPolicy:         jetstream.AckNonePolicy,
-		MemoryStorage:     true,
-		Replicas:          1,
-		InactiveThreshold: readIdle,
-	}
-	if len(filter) == 1 {
-		cfg.FilterSubject = filter[0]
-	} else {
-		cfg.FilterSubjects = filter
-	}
-	cctx, cancel := context.WithTimeout(ctx, bound)
-	c, err := l.s.CreateOrUpdateConsumer(cctx, cfg)
-	cancel()
+	c, err := l.readConsumer(ctx, filter, *next, bound)
 	if err != nil {
 		return false, err
 	}
@@ -373,4 +358,27 @@ func (l *log) leaderState(ctx context.Context) (jetstream.StreamState, error) {
 		return jetstream.StreamState{}, fmt.Errorf("natsstore: state of %s: %w", l.name, unavailable(err))
 	}
 	return st, nil
+}
+
+// readConsumer makes a consumer for one bounded read of the log from
+// position from: unacknowledged, in memory, on one replica, and removed
+// by the engine if its reader goes (readIdle). Made within bound; the
+// caller drops it when done (dropConsumer).
+func (l *log) readConsumer(ctx context.Context, filter []string, from uint64, bound time.Duration) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       from,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: readIdle,
+	}
+	if len(filter) == 1 {
+		cfg.FilterSubject = filter[0]
+	} else {
+		cfg.FilterSubjects = filter
+	}
+	cctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	return l.s.CreateOrUpdateConsumer(cctx, cfg)
 }
