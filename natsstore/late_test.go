@@ -57,6 +57,7 @@ func lateOps(t *testing.T, e *natsstore.Engine) {
 		do   func() error
 	}{
 		{"KV.Get", func() error { _, err := kv.Get(late, "u.t.a"); return err }},
+		{"KV.GetMany", func() error { _, err := kv.GetMany(late, []string{"u.t.a"}); return err }},
 		{"KV.Put", func() error { _, err := kv.Put(late, "u.t.a", []byte("w"), rev); return err }},
 		{"KV.Put new", func() error { _, err := kv.Put(late, "u.t.b", []byte("w"), 0); return err }},
 		{"KV.Delete", func() error { return kv.Delete(late, "u.t.a", rev) }},
