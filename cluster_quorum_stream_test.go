@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,5 +85,8 @@ func TestClusterStreamAndSubscriptionWithoutQuorum(t *testing.T) {
 	r := n.subscribe(utok, subBody(rc.srv.URL, []string{adele}, t0.Add(30*time.Minute)))
 	if r.status != 503 || r.errCode() != "serviceNotAvailable" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("subscription without quorum: %d %s Retry-After %q", r.status, r.raw, r.header.Get("Retry-After"))
+	}
+	if !strings.Contains(string(r.raw), "subscription store did not answer") {
+		t.Fatalf("subscription without quorum: %s; want the subscriptions' own message", r.raw)
 	}
 }
