@@ -75,8 +75,19 @@ func (p *streamProc) stop() {
 // process, waits until each one had its initial event, and reports every
 // later event on arrivals, timed by the client when it read the data line.
 func notifyBenchStreamsProc(b *testing.B, url string, n int, arrivals chan<- arrival) *streamProc {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNotifyBenchStreamClient$", "-test.count=1")
-	cmd.Env = append(os.Environ(), notifyBenchClientURL+"="+url, notifyBenchClientN+"="+strconv.Itoa(n))
+	p, _ := startBenchProc(b, "TestNotifyBenchStreamClient",
+		[]string{notifyBenchClientURL + "=" + url, notifyBenchClientN + "=" + strconv.Itoa(n)},
+		fmt.Sprintf("the client process did not open its %d streams", n), arrivals)
+	return p
+}
+
+// startBenchProc runs this test binary's test as a process of the
+// benchmark's, with env added to its environment; it waits (2 minutes at
+// most) until the process writes a line "ready …", whose rest it returns,
+// then reports each "i kind unix-nanoseconds" line on arrivals.
+func startBenchProc(b *testing.B, test string, env []string, what string, arrivals chan<- arrival) (*streamProc, string) {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -86,18 +97,22 @@ func notifyBenchStreamsProc(b *testing.B, url string, n int, arrivals chan<- arr
 		b.Fatal(err)
 	}
 	p := &streamProc{cmd: cmd, done: make(chan struct{})}
-	ready := make(chan error, 1)
+	type readyLine struct {
+		rest string
+		err  error
+	}
+	ready := make(chan readyLine, 1)
 	go func() {
 		defer close(p.done)
 		rd := bufio.NewReaderSize(out, 64<<10)
 		for {
 			line, err := rd.ReadSlice('\n')
 			if err != nil {
-				ready <- fmt.Errorf("client process: %v", err)
+				ready <- readyLine{err: fmt.Errorf("%s: %v", test, err)}
 				return
 			}
-			if bytes.HasPrefix(line, []byte("ready")) {
-				ready <- nil
+			if rest, ok := bytes.CutPrefix(line, []byte("ready")); ok {
+				ready <- readyLine{rest: string(bytes.TrimSpace(rest))}
 				continue
 			}
 			a, ok := parseArrival(line)
@@ -107,16 +122,17 @@ func notifyBenchStreamsProc(b *testing.B, url string, n int, arrivals chan<- arr
 			arrivals <- a
 		}
 	}()
+	var r readyLine
 	select {
-	case err = <-ready:
+	case r = <-ready:
 	case <-time.After(2 * time.Minute):
-		err = fmt.Errorf("the client process did not open its %d streams within 2 minutes", n)
+		r.err = fmt.Errorf("%s within 2 minutes", what)
 	}
-	if err != nil {
+	if r.err != nil {
 		p.stop()
-		b.Fatal(err)
+		b.Fatal(r.err)
 	}
-	return p
+	return p, r.rest
 }
 
 // TestNotifyBenchStreamClient is BenchmarkNotifyLatency's stream client

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/core/cachefile"
 	"github.com/presenced/presenced/internal/atomicfile"
+	"github.com/presenced/presenced/internal/mapfile"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
 )
@@ -44,8 +44,8 @@ const cacheCheckDelay = 10 * time.Second
 type savedCache func() (*core.Preloaded, int, time.Duration, error)
 
 // readCache reads, checks and loads the saved cache in the background,
-// from the very start: at a million users it is ~90 MB to read and
-// checksum and ~0.5 s of CPU to load, which a start spends while the
+// from the very start: at a million users it is ~90 MB to read (mapped,
+// internal/mapfile) and checksum and ~0.5 s of CPU to load, which a start spends while the
 // engine recovers and the directory loads. Whether the engine is the one
 // the cache was saved from, and as it was, is checked once it is open
 // (newCore).
@@ -60,13 +60,19 @@ func (s *Server) readCache() savedCache {
 	go func() {
 		defer close(done)
 		start := s.cfg.Clock.Now()
-		var b []byte
-		if b, err = os.ReadFile(filepath.Join(s.cfg.DataDir, CacheFile)); err == nil {
-			size = len(b)
-			var snap *cachefile.Snapshot
-			if snap, err = cachefile.Decode(b); err == nil {
-				pre, err = core.Preload(snap)
+		var f *mapfile.File
+		if f, err = mapfile.Open(filepath.Join(s.cfg.DataDir, CacheFile)); err == nil {
+			size = len(f.Bytes())
+			// Preload copies what it keeps: the file is released after.
+			if ferr := mapfile.Guard(func() {
+				var snap *cachefile.Snapshot
+				if snap, err = cachefile.Decode(f.Bytes()); err == nil {
+					pre, err = core.Preload(snap)
+				}
+			}); ferr != nil {
+				pre, err = nil, fmt.Errorf("read %s: %w", CacheFile, ferr)
 			}
+			f.Close()
 		}
 		took = clock.Since(s.cfg.Clock, start)
 		if err == nil {

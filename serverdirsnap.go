@@ -3,15 +3,16 @@ package presenced
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/dirstore"
 	"github.com/presenced/presenced/internal/atomicfile"
+	"github.com/presenced/presenced/internal/mapfile"
 )
 
 // DirectorySnapshotFile is the directory saved in the data directory,
@@ -41,10 +42,14 @@ func (s *Server) readDirectory() savedDirectory {
 	go func() {
 		defer close(done)
 		start := s.cfg.Clock.Now()
-		var b []byte
-		if b, err = os.ReadFile(filepath.Join(s.cfg.DataDir, DirectorySnapshotFile)); err == nil {
-			size = len(b)
-			snap, err = dirstore.DecodeSnapshot(b)
+		var f *mapfile.File
+		if f, err = mapfile.Open(filepath.Join(s.cfg.DataDir, DirectorySnapshotFile)); err == nil {
+			size = len(f.Bytes())
+			// The decoded directory is a copy: the file is released after.
+			if ferr := mapfile.Guard(func() { snap, err = dirstore.DecodeSnapshot(f.Bytes()) }); ferr != nil {
+				snap, err = nil, fmt.Errorf("read %s: %w", DirectorySnapshotFile, ferr)
+			}
+			f.Close()
 		}
 		took = clock.Since(s.cfg.Clock, start)
 	}()

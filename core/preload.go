@@ -31,7 +31,11 @@ func Preload(s *cachefile.Snapshot) (*Preloaded, error) {
 		return nil, err
 	}
 	c := New(Options{})
-	return &Preloaded{c: c, positions: s.Positions, users: c.fill(s)}, nil
+	n, err := c.fill(s)
+	if err != nil {
+		return nil, err
+	}
+	return &Preloaded{c: c, positions: s.Positions, users: n}, nil
 }
 
 // Users is how many users the preloaded cache holds.

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"runtime"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/presenced/presenced/core/cachefile"
 	"github.com/presenced/presenced/internal/guid"
+	"github.com/presenced/presenced/internal/mapfile"
 	"github.com/presenced/presenced/store"
 )
 
@@ -170,7 +170,12 @@ func (c *Core) Restore(ctx context.Context, s *cachefile.Snapshot) (Restored, er
 	if inUse {
 		return Restored{}, errors.New("core: load the cache: the cache is in use already")
 	}
-	return Restored{Users: c.fill(s), after: positionsOf(s.Positions)}, nil
+	n, err := c.fill(s)
+	if err != nil {
+		c.empty()
+		return Restored{}, err
+	}
+	return Restored{Users: n, after: positionsOf(s.Positions)}, nil
 }
 
 // positionsOf is a snapshot's positions as the engine's.
@@ -183,8 +188,10 @@ func positionsOf(saved []cachefile.Position) []store.Position {
 }
 
 // fill loads s into the cache, which is empty and read or written by
-// nobody yet, and returns the number of users loaded.
-func (c *Core) fill(s *cachefile.Snapshot) int {
+// nobody yet, and returns the number of users loaded, or why the
+// snapshot's bytes could not be read (a mapped file cut short under it:
+// mapfile.ErrFault), the cache then partly filled.
+func (c *Core) fill(s *cachefile.Snapshot) (int, error) {
 	c.ids.mu.Lock()
 	c.ids.ids = s.SessionIDs
 	c.ids.idx = make(map[string]uint32, len(s.SessionIDs))
@@ -233,13 +240,21 @@ type shardBatch struct {
 // one lock: its map and arena stay in the processor's cache for the batch,
 // where records taken in the file's order touched a different shard's
 // each time (at a million users the map's lookups were half of the
-// load's CPU). At a million users this is the part of a start from the
+// load's CPU). A file saved by a build with shardHash is in shard order
+// (SaveSnapshot writes shard by shard): a worker then fills one whole
+// shard after another. At a million users this is the part of a start from the
 // saved cache that grows with the users.
-func (c *Core) restoreAll(s *cachefile.Snapshot) int {
+//
+// The snapshot's bytes may be a mapped file (internal/mapfile): the
+// workers, which copy the entries out of it, read under mapfile.Guard,
+// and one that faults reads no more but still takes its batches, so that
+// this goroutine never waits for it; the caller guards its own reads.
+func (c *Core) restoreAll(s *cachefile.Snapshot) (int, error) {
 	workers := max(1, min(runtime.GOMAXPROCS(0), 8))
 	var (
-		wg     sync.WaitGroup
-		loaded atomic.Int64
+		wg      sync.WaitGroup
+		loaded  atomic.Int64
+		faulted atomic.Pointer[error]
 	)
 	todo := make([]chan shardBatch, workers)
 	free := make(chan []restoreRec, len(c.shard)+4*workers)
@@ -248,13 +263,19 @@ func (c *Core) restoreAll(s *cachefile.Snapshot) int {
 		wg.Go(func() {
 			n := 0
 			for b := range todo[w] {
-				b.sh.mu.Lock()
-				for i := range b.recs {
-					if c.restoreEntry(b.sh, &b.recs[i]) {
-						n++
+				if faulted.Load() == nil {
+					b.sh.mu.Lock()
+					if err := mapfile.Guard(func() {
+						for i := range b.recs {
+							if c.restoreEntry(b.sh, &b.recs[i]) {
+								n++
+							}
+						}
+					}); err != nil {
+						faulted.CompareAndSwap(nil, &err)
 					}
+					b.sh.mu.Unlock()
 				}
-				b.sh.mu.Unlock()
 				clear(b.recs)
 				select {
 				case free <- b.recs[:0]:
@@ -264,6 +285,21 @@ func (c *Core) restoreAll(s *cachefile.Snapshot) int {
 			loaded.Add(int64(n))
 		})
 	}
+	// The workers are ended and waited for even if reading the file
+	// panics (a mapped file cut short faults here first, under the
+	// caller's mapfile.Guard): left waiting, they would keep the cache
+	// filled so far, gigabytes, for good.
+	ended := false
+	end := func() {
+		if !ended {
+			ended = true
+			for w := range todo {
+				close(todo[w])
+			}
+			wg.Wait()
+		}
+	}
+	defer end()
 	batches := make([][]restoreRec, len(c.shard))
 	var id [36]byte
 	s.Each(func(fr *cachefile.Record) {
@@ -272,7 +308,7 @@ func (c *Core) restoreAll(s *cachefile.Snapshot) int {
 			guid.FormatInto(&id, fr.GUID)
 			uid = unsafe.String(&id[0], len(id)) // hashed, not kept
 		}
-		n := maphash.String(c.seed, uid) % uint64(len(c.shard))
+		n := shardHash(uid) % uint64(len(c.shard))
 		if batches[n] == nil {
 			select {
 			case batches[n] = <-free:
@@ -291,11 +327,11 @@ func (c *Core) restoreAll(s *cachefile.Snapshot) int {
 			todo[n%workers] <- shardBatch{&c.shard[n], b}
 		}
 	}
-	for w := range todo {
-		close(todo[w])
+	end()
+	if err := faulted.Load(); err != nil {
+		return int(loaded.Load()), fmt.Errorf("core: load the cache: %w", *err)
 	}
-	wg.Wait()
-	return int(loaded.Load())
+	return int(loaded.Load()), nil
 }
 
 // samePositions reports why positions saved in a snapshot are not of the

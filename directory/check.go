@@ -65,7 +65,34 @@ func IsGUID(s string) bool {
 
 // IsUserID reports whether s names a user the way the API accepts: an
 // object id (a GUID, in any case) or a userPrincipalName.
-func IsUserID(s string) bool { return IsGUID(strings.ToLower(s)) || IsUPN(s) }
+func IsUserID(s string) bool { return IsGUID(s) || isGUIDAnyCase(s) || IsUPN(s) }
+
+// isGUIDAnyCase is IsGUID(strings.ToLower(s)) without the lowercase copy
+// (getPresencesByUserId checks 650 ids a request): no character outside
+// ASCII lowercases to a hex digit or a hyphen, so only ASCII letters
+// need folding.
+func isGUIDAnyCase(s string) bool {
+	if len(s) != guidLen {
+		return false
+	}
+	for i := 0; i < guidLen; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if 'A' <= c && c <= 'F' {
+				c += 'a' - 'A'
+			}
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // IsUPN accepts local@domain where the local part has 1–113 of the
 // characters Entra allows in a UPN (letters, digits and ' . - _ ! # ^ ~)

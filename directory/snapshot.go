@@ -260,33 +260,18 @@ func DecodeSnapshot(b []byte) (*Directory, error) {
 }
 
 // indexSnapshot fills a decoded table's two indexes, one on each of two
-// goroutines (they share nothing but the records, read-only), refusing a
-// duplicate id or userPrincipalName.
+// goroutines (they share nothing but the records, read-only), in the
+// order of their slots (index.fill), refusing a duplicate id or
+// userPrincipalName.
 func indexSnapshot(t *userTable, n int) error {
 	t.byID, t.byUPN = newIndex(n), newIndex(n)
 	var wg sync.WaitGroup
-	var dupID int = -1
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := range t.recs {
-			slot, tag, found := t.findID(t.idOf(i))
-			if found >= 0 {
-				dupID = i
-				return
-			}
-			t.byID.set(slot, i, tag)
-		}
-	}()
-	dupUPN := -1
-	for i := range t.recs {
-		slot, tag, found := t.findUPN(strings.ToLower(t.upnOf(i)))
-		if found >= 0 {
-			dupUPN = i
-			break
-		}
-		t.byUPN.set(slot, i, tag)
-	}
+	var dupID int
+	wg.Go(func() {
+		dupID = t.byID.fill(n, t.idOf, func(i, j int) bool { return t.idOf(i) == t.idOf(j) })
+	})
+	lowerUPN := func(i int) string { return strings.ToLower(t.upnOf(i)) }
+	dupUPN := t.byUPN.fill(n, lowerUPN, func(i, j int) bool { return lowerEquals(t.upnOf(j), lowerUPN(i)) })
 	wg.Wait()
 	switch {
 	case dupID >= 0:

@@ -115,6 +115,11 @@ type API struct {
 	budget   *throttle.Budget
 	inFlight *inFlight // nil: no limit
 
+	// known and cachedToken are the authenticator's Known and Cached, when
+	// it has them (auth.Chain), resolved once: see principal.
+	known       func(string) bool
+	cachedToken func(string) (auth.Principal, bool)
+
 	// streamsDone ends every open stream when the server shuts down
 	// (streams never go idle, so a graceful shutdown would wait forever).
 	streamsDone context.Context
@@ -128,6 +133,14 @@ func (a *API) StopStreams() { a.stopStreams() }
 // New builds the handler.
 func New(o Options) *API {
 	a := &API{core: o.Core, dir: o.Directory, auth: o.Auth, clock: o.Clock, log: o.Logger, maxBody: o.MaxBody, limits: o.SessionLimits, dev: o.DevClock, subs: o.Subscriptions, streams: o.Streams, mail: o.Mailbox, changes: o.Changes, users: o.Users, streamWriteTimeout: o.StreamWriteTimeout, budget: o.Budget}
+	if k, ok := a.auth.(interface{ Known(string) bool }); ok {
+		a.known = k.Known
+	}
+	if c, ok := a.auth.(interface {
+		Cached(string) (auth.Principal, bool)
+	}); ok {
+		a.cachedToken = c.Cached
+	}
 	if o.MaxInFlight > 0 {
 		a.inFlight = &inFlight{max: int64(o.MaxInFlight)}
 	}
@@ -150,7 +163,7 @@ func New(o Options) *API {
 			m.Handle(v+"/users", a.method("GET", a.listUsers))
 		}
 		m.Handle(v+"/me/presence", a.method("GET", a.getPresence(subjectMe)))
-		m.Handle(v+"/users/{id}/presence", a.method("GET", a.getPresence(subjectUsers)))
+		m.Handle(v+"/users/{id}/presence", a.method("GET", a.getPresence(subjectUsers))) // GET: presencePath first
 		m.Handle(v+"/communications/presences/{id}", a.method("GET", a.getPresence(subjectPresences)))
 		m.Handle(v+"/communications/presences", a.method("GET", a.listPresences))
 		m.Handle(v+"/communications/getPresencesByUserId", a.method("POST", a.getPresencesByUserID))
@@ -194,6 +207,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer a.inFlight.leave()
+	}
+	if r.Method == http.MethodGet {
+		if pattern, id, ok := presencePath(r); ok {
+			r.Pattern = pattern // what the mux sets: the route of the request's metrics and log line
+			a.servePresence(w, r, subjectUsers, id)
+			return
+		}
 	}
 	a.mux.ServeHTTP(w, r)
 }
@@ -264,17 +284,31 @@ func (a *API) notAllowed(w http.ResponseWriter, r *http.Request, allowed []strin
 		fmt.Sprintf("The HTTP method '%s' is not supported on %s; use %s.", clip(r.Method), clip(r.URL.Path), use)))
 }
 
-// principal authenticates the request's bearer token.
+// principal authenticates the request's bearer token. A token the
+// authenticator took before and that is still valid (auth.Chain.Cached)
+// is looked up once, and its principal is the answer: the character check
+// and Validate, which would look it up again, are skipped.
 func (a *API) principal(r *http.Request) (auth.Principal, error) {
-	var known func(string) bool
-	if k, ok := a.auth.(interface{ Known(string) bool }); ok {
-		known = k.Known
+	var hit auth.Principal
+	cachedHit := false
+	known := a.known
+	if a.cachedToken != nil {
+		known = func(raw string) bool {
+			if p, ok := a.cachedToken(raw); ok {
+				hit, cachedHit = p, true
+				return true
+			}
+			return a.known != nil && a.known(raw)
+		}
 	}
 	raw, err := auth.BearerTokenKnown(r, known)
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	p, err := a.auth.Validate(raw)
+	p := hit
+	if !cachedHit {
+		p, err = a.auth.Validate(raw)
+	}
 	if err == nil {
 		reqlog.SetCaller(r.Context(), p.TenantID, p.ClientID) // for the request's log lines
 	}
@@ -331,6 +365,11 @@ func (a *API) visible(p auth.Principal, u directory.User) bool {
 
 // subject resolves the user a request is about.
 func (a *API) subject(r *http.Request, kind subjectKind, p auth.Principal) (directory.User, error) {
+	return a.subjectID(kind, p, r.PathValue("id"))
+}
+
+// subjectID is subject of the user id names (unused for /me).
+func (a *API) subjectID(kind subjectKind, p auth.Principal, id string) (directory.User, error) {
 	if kind == subjectMe {
 		if !p.Delegated {
 			return directory.User{}, presence.Errorf(presence.Invalid, "",
@@ -342,7 +381,7 @@ func (a *API) subject(r *http.Request, kind subjectKind, p auth.Principal) (dire
 		}
 		return u, nil
 	}
-	return a.lookup(p, "id", r.PathValue("id"))
+	return a.lookup(p, "id", id)
 }
 
 func ref(u directory.User) core.UserRef { return core.UserRef{TenantID: u.TenantID, UserID: u.ID} }

@@ -163,7 +163,28 @@ func writeBody(w http.ResponseWriter, status int, b []byte) {
 	if status < 300 {
 		h["OData-Version"] = odataVersion // as Graph spells it (not Go's canonical Odata-Version)
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	h["Content-Length"] = contentLength(len(b))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// contentLengths are the Content-Length header's values for the lengths
+// of most answers (a presence is ~300–600 bytes, an error ~300), made
+// once: strconv.Itoa and the value's slice were two allocations of every
+// answer. They are shared, as contentTypeJSON is: nothing changes a
+// header's values in place (Set replaces the slice, Add appends past its
+// capacity of one).
+var contentLengths = func() (v [2048][]string) {
+	for n := range v {
+		v[n] = []string{strconv.Itoa(n)}
+	}
+	return v
+}()
+
+// contentLength is the Content-Length header's value for n bytes.
+func contentLength(n int) []string {
+	if n < len(contentLengths) {
+		return contentLengths[n][:1:1]
+	}
+	return []string{strconv.Itoa(n)}
 }

@@ -28,3 +28,18 @@ func (a *API) serviceRoot(r *http.Request, path ...string) string {
 	}
 	return b.String()
 }
+
+// appendServiceRoot is serviceRoot appended to b: a GET of a presence
+// builds its @odata.context on the stack (getPresence) rather than in a
+// string of its own.
+func (a *API) appendServiceRoot(b []byte, r *http.Request, path ...string) []byte {
+	root := a.rootV1
+	if len(r.URL.Path) >= 5 && r.URL.Path[:5] == "/beta" {
+		root = a.rootBeta
+	}
+	b = append(b, root...)
+	for _, p := range path {
+		b = append(b, p...)
+	}
+	return b
+}

@@ -146,9 +146,10 @@ func (s *sender) roundTrip(ctx context.Context, body []byte) (reused bool, err e
 	if err == nil {
 		err = s.bw.Flush()
 	}
-	var resp *http.Response
+	var code int
+	var status string
 	if err == nil {
-		resp, err = http.ReadResponse(s.br, req)
+		code, status, err = s.answer(req, conn)
 	}
 	if err != nil {
 		s.drop(conn)
@@ -157,16 +158,39 @@ func (s *sender) roundTrip(ctx context.Context, body []byte) (reused bool, err e
 		}
 		return reused, err
 	}
-	// The connection is kept only if the answer was read to its end.
+	if code < 200 || code > 299 {
+		return reused, fmt.Errorf("receiver answered %s", status)
+	}
+	return reused, nil
+}
+
+// answer reads the answer to req on conn: its status code, and its status
+// line after the protocol when it is not 2xx. The plain kind is read from
+// the buffer at once (quickAnswer), any other by http.ReadResponse; the
+// connection is kept only if the answer was read to its end.
+func (s *sender) answer(req *http.Request, conn net.Conn) (code int, status string, err error) {
+	if _, err := s.br.Peek(1); err != nil {
+		return 0, "", err
+	}
+	if b, _ := s.br.Peek(s.br.Buffered()); len(b) > 0 {
+		if n, code, line, ok := quickAnswer(b); ok {
+			if code < 200 || code > 299 {
+				status = string(line)
+			}
+			_, _ = s.br.Discard(n)
+			return code, status, nil
+		}
+	}
+	resp, err := http.ReadResponse(s.br, req)
+	if err != nil {
+		return 0, "", err
+	}
 	n, rerr := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if rerr != nil || n == 64<<10 || resp.Close {
 		s.drop(conn)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return reused, fmt.Errorf("receiver answered %s", resp.Status)
-	}
-	return reused, nil
+	return resp.StatusCode, resp.Status, nil
 }
 
 // encode returns the request that posts body to the target, and its bytes

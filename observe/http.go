@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -55,19 +56,28 @@ type recorder struct {
 	bytes  int64
 	info   reqlog.Info
 	ctx    reqlog.Ctx // the request's context, carrying info
+	// id holds the request-id's characters (info.RequestID is a string
+	// over them: never written again once set) and idv the Request-Id
+	// header's one value, so that neither is an allocation of its own.
+	id  [36]byte
+	idv [1]string
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := clock.Real{}.Now() // latency is wall-clock time, whatever the server's clock says
 	rec := &recorder{ResponseWriter: w}
-	rec.info.RequestID = guid.Unique() // unique, not secret: see guid.Unique
+	guid.UniqueInto(&rec.id) // unique, not secret: see guid.Unique
+	rec.info.RequestID = unsafe.String(&rec.id[0], len(rec.id))
 	rec.info.Method = methodName(r.Method)
 	// The canonical key read directly: Header.Get canonicalises per call.
 	if c := r.Header["Client-Request-Id"]; len(c) > 0 && len(c[0]) <= 128 && printable(c[0]) {
 		rec.info.ClientRequestID = c[0]
 	}
 	// Canonical key set directly: Header.Set would canonicalise per request.
-	w.Header()["Request-Id"] = []string{rec.info.RequestID}
+	// The value slice is rec's: nothing changes a header's values in place
+	// (Set replaces the slice, Add appends past its capacity of one).
+	rec.idv[0] = rec.info.RequestID
+	w.Header()["Request-Id"] = rec.idv[:]
 	// The one copy of the request, for its context; the context itself is
 	// part of rec.
 	rec.ctx.Init(r.Context(), &rec.info)

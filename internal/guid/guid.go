@@ -29,12 +29,21 @@ func New() string {
 // caller could use, or guess to act as someone else (token ids, secrets,
 // subscription ids, client ids), keeps New.
 func Unique() string {
+	var out [36]byte
+	UniqueInto(&out)
+	return string(out[:])
+}
+
+// UniqueInto writes a Unique GUID into out, without allocating: the
+// request's logging keeps the request-id's characters in the recorder it
+// allocates anyway.
+func UniqueInto(out *[36]byte) {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[0:8], mrand.Uint64())
 	binary.LittleEndian.PutUint64(b[8:16], mrand.Uint64())
 	b[6] = (b[6] & 0x0f) | 0x40
 	b[8] = (b[8] & 0x3f) | 0x80
-	return Format(b)
+	FormatInto(out, b)
 }
 
 // Format returns b in lowercase canonical form

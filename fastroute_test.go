@@ -1,0 +1,84 @@
+package presenced_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/presenced/presenced/directory"
+)
+
+// TestPresenceFastRoute: GET …/users/{id}/presence is served without the
+// mux when its path is plain (graphapi's presencePath); the same request
+// with one character of the id escaped goes through the mux. Both must
+// answer alike — status, body, and every header but the per-request ones
+// — for the v1.0 and beta versions, with and without $select, for a
+// known user, an unknown one, a malformed id and a missing token.
+func TestPresenceFastRoute(t *testing.T) {
+	e := startWith(t, directory.DemoFile(5))
+	tok := e.appToken()
+	known := directory.DemoUserID(2)
+	for _, c := range []struct {
+		name, id, token string
+		status          int
+	}{
+		{"known", known, tok, 200},
+		{"known, capitals", strings.ToUpper(known), tok, 200},
+		{"unknown", "0d4f5b1e-1111-4222-8333-944445555666", tok, 404},
+		{"malformed", "not-a-user", tok, 400},
+		{"no token", known, "", 401},
+	} {
+		escaped := fmt.Sprintf("%%%02X", c.id[0]) + c.id[1:] // the same id, as the mux reads it
+		for _, v := range []string{"/v1.0", "/beta"} {
+			for _, q := range []string{"", "?$select=availability,activity"} {
+				fast := e.call("GET", v+"/users/"+c.id+"/presence"+q, c.token, nil)
+				mux := e.call("GET", v+"/users/"+escaped+"/presence"+q, c.token, nil)
+				where := fmt.Sprintf("%s %s%s", c.name, v, q)
+				if fast.status != c.status || mux.status != c.status {
+					t.Fatalf("%s: status %d (plain path) and %d (escaped), want %d: %s", where, fast.status, mux.status, c.status, fast.raw)
+				}
+				if fb, mb := comparable(t, fast), comparable(t, mux); fb != mb {
+					t.Errorf("%s: bodies differ:\nplain   %s\nescaped %s", where, fb, mb)
+				}
+				fh, mh := headersBut(fast.header), headersBut(mux.header)
+				if !maps.EqualFunc(fh, mh, slices.Equal) {
+					t.Errorf("%s: headers differ:\nplain   %v\nescaped %v", where, fh, mh)
+				}
+				for _, h := range []string{"Request-Id", "Client-Request-Id"} {
+					if len(fast.header[h]) != 1 || len(mux.header[h]) != 1 {
+						t.Errorf("%s: %s %q (plain path), %q (escaped): want one each", where, h, fast.header[h], mux.header[h])
+					}
+				}
+			}
+		}
+	}
+}
+
+// comparable is a response's body without what differs per request (an
+// error's innerError: its request-id and date).
+func comparable(t *testing.T, r resp) string {
+	t.Helper()
+	if r.status == 200 {
+		return string(r.raw)
+	}
+	var body map[string]map[string]any
+	if err := json.Unmarshal(r.raw, &body); err != nil {
+		t.Fatalf("%d %s: %v", r.status, r.raw, err)
+	}
+	delete(body["error"], "innerError")
+	b, _ := json.Marshal(body)
+	return string(b)
+}
+
+// headersBut is h without the headers that differ per request.
+func headersBut(h http.Header) http.Header {
+	h = h.Clone()
+	for _, k := range []string{"Request-Id", "Client-Request-Id", "Date"} {
+		delete(h, k)
+	}
+	return h
+}
