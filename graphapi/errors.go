@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
 )
 
 // httpError is a failure that only exists at the HTTP level (a body that is
@@ -77,6 +78,13 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			status, code = m.status, m.code
 		}
 		target = pe.Field
+	case errors.Is(err, store.ErrFull):
+		status, code, msg = http.StatusServiceUnavailable, "serviceNotAvailable", "The server's storage is full: nothing was written. Retry later."
+	case errors.Is(err, store.ErrUnavailable):
+		// The engine did not answer in time (slow, no leader, no quorum):
+		// the client is to try again, whichever path met it (a stream's
+		// watch or log position, a subscription's claim: issue #10).
+		status, code, msg = http.StatusServiceUnavailable, "serviceNotAvailable", "The engine did not answer in time; retry the request."
 	}
 	// A client that hung up is not a server failure, and an overloaded
 	// node's refusals (they carry their own Retry-After) are logged by the

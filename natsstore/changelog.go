@@ -137,7 +137,7 @@ func (l *log) Last(ctx context.Context, subject string) (store.Record, error) {
 		return store.Record{}, fmt.Errorf("natsstore: last of %s %q: %w", l.name, subject, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Record{}, fmt.Errorf("natsstore: last of %s %q: %w", l.name, subject, err)
+		return store.Record{}, fmt.Errorf("natsstore: last of %s %q: %w", l.name, subject, unavailable(err))
 	}
 	return store.Record{Subject: m.Subject, Seq: m.Sequence, Time: m.Time, Data: m.Data}, nil
 }
@@ -288,7 +288,7 @@ func (l *log) state(ctx context.Context) (jetstream.StreamState, error) {
 	}
 	info, err := l.s.Info(ctx)
 	if err != nil {
-		return jetstream.StreamState{}, fmt.Errorf("natsstore: state of %s: %w", l.name, err)
+		return jetstream.StreamState{}, fmt.Errorf("natsstore: state of %s: %w", l.name, unavailable(err))
 	}
 	return info.State, nil
 }

@@ -112,7 +112,7 @@ func (b *kv) GetMany(ctx context.Context, keys []string) ([]store.Entry, error) 
 			n++
 		}
 		if err := b.multiLast(ctx, subjects[:n], got); err != nil {
-			return nil, fmt.Errorf("natsstore: get %d keys of %s: %w", len(keys), b.name, err)
+			return nil, fmt.Errorf("natsstore: get %d keys of %s: %w", len(keys), b.name, unavailable(err))
 		}
 		subjects = subjects[n:]
 	}
@@ -219,6 +219,8 @@ func multiLastOnce(ctx context.Context, nc *nats.Conn, stream string, req multiL
 				return answered, pending, nil
 			case status == "404" && m.Header.Get(hdrDescription) == "No Results" && len(answered) == 0:
 				return nil, 0, nil // none of the subjects has a message
+			case status == "503" || status == "408": // no responders, or a request timeout
+				return nil, 0, fmt.Errorf("batched direct get: %w: status %s %s", store.ErrUnavailable, status, m.Header.Get(hdrDescription))
 			default:
 				return nil, 0, fmt.Errorf("batched direct get: status %s %s", status, m.Header.Get(hdrDescription))
 			}

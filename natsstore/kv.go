@@ -84,7 +84,7 @@ func (b *kv) Delete(ctx context.Context, key string, expect uint64) error {
 			if expect != 0 && isConflict(err) {
 				return fmt.Errorf("natsstore: delete %s/%q expecting revision %d: %w: %w", b.name, key, expect, store.ErrConflict, err)
 			}
-			return fmt.Errorf("natsstore: delete %s/%q: %w", b.name, key, err)
+			return fmt.Errorf("natsstore: delete %s/%q: %w", b.name, key, unavailable(err))
 		}
 		return nil
 	}
@@ -96,7 +96,7 @@ func (b *kv) Delete(ctx context.Context, key string, expect uint64) error {
 		if expect != 0 && isConflict(err) {
 			return fmt.Errorf("natsstore: delete %s/%q expecting revision %d: %w: %w", b.name, key, expect, store.ErrConflict, err)
 		}
-		return fmt.Errorf("natsstore: delete %s/%q: %w", b.name, key, err)
+		return fmt.Errorf("natsstore: delete %s/%q: %w", b.name, key, unavailable(err))
 	}
 	return nil
 }

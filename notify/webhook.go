@@ -317,7 +317,7 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 			return s, errExists()
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return s, err
+			return s, engineErr(err)
 		}
 	}
 	for _, u := range []struct{ field, url string }{{"notificationUrl", s.NotificationURL}, {"lifecycleNotificationUrl", s.LifecycleNotificationURL}} {
@@ -331,7 +331,7 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 	s.ID = guid.New()
 	s.TenantID, s.ApplicationID, s.CreatorID = owner.TenantID, owner.AppID, owner.UserID
 	if err := m.claim(ctx, owner, s.ID); err != nil {
-		return s, err
+		return s, engineErr(err)
 	}
 	// Changes from here on are delivered, never the users' presence as it
 	// already was. The users are watched first: the hub logs each one's
@@ -366,18 +366,18 @@ func (m *Manager) Create(ctx context.Context, owner Owner, s subscription.Subscr
 	if err != nil {
 		feed.Close()
 		m.remove(ctx, s)
-		return s, err
+		return s, engineErr(err)
 	}
 	rev, err := m.o.KV.Put(ctx, subKeyPrefix+s.ID, val, 0)
 	if err != nil {
 		feed.Close()
 		m.remove(ctx, s)
-		return s, err
+		return s, engineErr(err)
 	}
 	rs := &running{sub: s, rev: rev, cert: cert, feed: feed, progress: head, saved: head, progressRev: prev}
 	if err := m.adopt(ctx, rs); err != nil {
 		m.remove(ctx, s)
-		return s, err
+		return s, engineErr(err)
 	}
 	return s, nil
 }
@@ -522,6 +522,17 @@ func (m *Manager) owned(ctx context.Context, owner Owner, id string) (*running, 
 // unavailable keeps the engine's error for the log and answers 503.
 func unavailable(err error) error {
 	return errors.Join(presence.Errorf(presence.Unavailable, "", "the subscription store did not answer; retry the request"), err)
+}
+
+// engineErr is unavailable for the engine's "did not answer in time" (or
+// full), so that Create's client is told to retry (503), as Get, List and
+// Renew do; a domain error (409, 400) and anything else pass unchanged.
+func engineErr(err error) error {
+	var pe *presence.Error
+	if errors.As(err, &pe) || !(errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrFull)) {
+		return err
+	}
+	return unavailable(err)
 }
 
 func clipID(s string) string {
