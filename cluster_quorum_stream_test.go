@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	presenced "github.com/presenced/presenced"
 	"github.com/presenced/presenced/graphapi"
 )
 
@@ -21,11 +20,7 @@ import (
 func TestClusterStreamAndSubscriptionWithoutQuorum(t *testing.T) {
 	t.Parallel()
 	const wait = 2 * time.Second
-	nodes, _ := clusterOf(t, 3, 3, func(c *presenced.Config) {
-		presenced.ShortEngineWait(c, wait)
-		c.ThrottleRequests = testThrottleRequests
-		c.DemoUsers = 100 // user1…user100@contoso.dev, never written
-	})
+	nodes := clusterToLoseQuorum(t, wait)
 	n := nodes[0]
 	tok := n.appToken()
 	utok := n.userToken("adele", "") // issuing one needs the engine

@@ -21,11 +21,7 @@ import (
 func TestClusterNodeWithoutQuorum(t *testing.T) {
 	t.Parallel()
 	const wait = 2 * time.Second
-	nodes, _ := clusterOf(t, 3, 3, func(c *presenced.Config) {
-		presenced.ShortEngineWait(c, wait)
-		c.ThrottleRequests = testThrottleRequests
-		c.DemoUsers = 100 // user1…user100@contoso.dev, never written
-	})
+	nodes := clusterToLoseQuorum(t, wait)
 	n := nodes[0]
 	tok := n.appToken()
 	adele := n.user("adele")
@@ -116,4 +112,17 @@ func TestClusterNodeWithoutQuorum(t *testing.T) {
 	}
 	tok1 := nodes[1].appToken()
 	waitFor(t, "node 1, back, reads the write node 0 made", func() bool { return pair(nodes[1].get(tok1, adele)) == "DoNotDisturb/Presenting" })
+}
+
+// clusterToLoseQuorum is a three-node cluster whose engine waits at most
+// wait for an answer, with 100 demo users never written
+// (user1…user100@contoso.dev): a test then stops two nodes.
+func clusterToLoseQuorum(t *testing.T, wait time.Duration) []*env {
+	t.Helper()
+	nodes, _ := clusterOf(t, 3, 3, func(c *presenced.Config) {
+		presenced.ShortEngineWait(c, wait)
+		c.ThrottleRequests = testThrottleRequests
+		c.DemoUsers = 100
+	})
+	return nodes
 }
