@@ -20,13 +20,10 @@ import (
 func TestClusterStreamAndSubscriptionWithoutQuorum(t *testing.T) {
 	t.Parallel()
 	const wait = 2 * time.Second
-	nodes := clusterToLoseQuorum(t, wait)
+	nodes, tok, adele := clusterToLoseQuorum(t, wait)
 	n := nodes[0]
-	tok := n.appToken()
 	utok := n.userToken("adele", "") // issuing one needs the engine
 	rc := newReceiver(t)
-	adele := n.user("adele")
-	n.must("POST", "/v1.0/users/"+adele+"/presence/setPresence", tok, setBody("Busy", "InACall", "PT1H"))
 
 	var wg sync.WaitGroup
 	for _, m := range nodes[1:] {

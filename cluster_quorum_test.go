@@ -21,11 +21,8 @@ import (
 func TestClusterNodeWithoutQuorum(t *testing.T) {
 	t.Parallel()
 	const wait = 2 * time.Second
-	nodes := clusterToLoseQuorum(t, wait)
+	nodes, tok, adele := clusterToLoseQuorum(t, wait)
 	n := nodes[0]
-	tok := n.appToken()
-	adele := n.user("adele")
-	n.must("POST", "/v1.0/users/"+adele+"/presence/setPresence", tok, setBody("Busy", "InACall", "PT1H"))
 	ready := func() (int, string) {
 		resp, err := http.Get(n.srv.URL() + "/readyz")
 		if err != nil {
@@ -116,13 +113,17 @@ func TestClusterNodeWithoutQuorum(t *testing.T) {
 
 // clusterToLoseQuorum is a three-node cluster whose engine waits at most
 // wait for an answer, with 100 demo users never written
-// (user1…user100@contoso.dev): a test then stops two nodes.
-func clusterToLoseQuorum(t *testing.T, wait time.Duration) []*env {
+// (user1…user100@contoso.dev) and adele set Busy through node 0; it
+// returns node 0's app token and adele's id. A test then stops two nodes.
+func clusterToLoseQuorum(t *testing.T, wait time.Duration) (nodes []*env, tok, adele string) {
 	t.Helper()
-	nodes, _ := clusterOf(t, 3, 3, func(c *presenced.Config) {
+	nodes, _ = clusterOf(t, 3, 3, func(c *presenced.Config) {
 		presenced.ShortEngineWait(c, wait)
 		c.ThrottleRequests = testThrottleRequests
 		c.DemoUsers = 100
 	})
-	return nodes
+	n := nodes[0]
+	tok, adele = n.appToken(), n.user("adele")
+	n.must("POST", "/v1.0/users/"+adele+"/presence/setPresence", tok, setBody("Busy", "InACall", "PT1H"))
+	return nodes, tok, adele
 }

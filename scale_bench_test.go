@@ -207,6 +207,9 @@ func scaleRandomBodies(rng *rand.Rand, n, batches int) ([][]byte, []int) {
 }
 
 // mix64 is splitmix64's finaliser: a bijection that spreads every bit.
+// core's shard hash ends with the same steps, but this copy is the
+// generated ids' own: kept fills depend on these ids, and must not change
+// when the shard hash does.
 func mix64(x uint64) uint64 {
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9

@@ -2,9 +2,7 @@ package core
 
 import (
 	"testing"
-	"time"
 
-	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/store"
 )
 
@@ -13,13 +11,10 @@ import (
 // it (HasBefore false) otherwise: the copy and decoding of the entry it
 // replaced are left out for the users no one on the node logs.
 func TestFollowedChangeCarriesBeforeWhenNeeded(t *testing.T) {
-	f := benchFacts()
+	c, u, f := followFixture(t)
 	value := encodeStored(f)
-	u := UserRef{TenantID: "a5036a1a-166f-4ed5-bf5a-e0ccc1602604", UserID: "3c16299b-70fb-4ef1-ac29-a2c2738ae1e3"}
-	c := New(Options{KV: openTestBucket(t), Clock: clock.NewFake(time.Date(2026, 11, 25, 9, 0, 5, 0, time.UTC))})
 	var got []Snapshot
 	c.OnWrite(func(s Snapshot) { got = append(got, s) })
-	c.remember(u, c.ids.newEntry(1, f))
 	key := u.Key()
 	needed := true
 	rev := uint64(1)

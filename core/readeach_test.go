@@ -54,13 +54,7 @@ func TestReadEachShardByShard(t *testing.T) {
 		want[i] = s
 	}
 	for round := range 2 { // the second: every user cached by the first
-		var got []core.Snapshot
-		err := reader.ReadEach(ctx, us, func(s *core.Snapshot) error {
-			cp := *s
-			cp.Facts.Sessions = slices.Clone(s.Facts.Sessions)
-			got = append(got, cp)
-			return nil
-		})
+		got, err := readEachAll(ctx, reader, us)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -246,13 +246,7 @@ func TestReadEach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []core.Snapshot
-	err = c.ReadEach(ctx, us, func(s *core.Snapshot) error {
-		cp := *s
-		cp.Facts.Sessions = slices.Clone(s.Facts.Sessions)
-		got = append(got, cp)
-		return nil
-	})
+	got, err := readEachAll(ctx, c, us)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,4 +272,17 @@ func TestReadEach(t *testing.T) {
 	if !errors.Is(err, stop) || calls != 2 {
 		t.Fatalf("ReadEach went on after an error: %v after %d calls", err, calls)
 	}
+}
+
+// readEachAll is ReadEach's snapshots kept, each a copy of its own (the
+// one ReadEach passes is reused).
+func readEachAll(ctx context.Context, c *core.Core, us []core.UserRef) ([]core.Snapshot, error) {
+	var got []core.Snapshot
+	err := c.ReadEach(ctx, us, func(s *core.Snapshot) error {
+		cp := *s
+		cp.Facts.Sessions = slices.Clone(s.Facts.Sessions)
+		got = append(got, cp)
+		return nil
+	})
+	return got, err
 }
