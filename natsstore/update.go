@@ -25,7 +25,9 @@ import (
 // project already uses. The message is the one Update sends: the key's
 // subject, the value, and the expected-last-subject-sequence header, so
 // the engine checks the revision exactly as for Update (TestUpdateIsKVUpdate).
-func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
+// Without check (SoleWriter) the message has no header: the same subject
+// and value, stored without the engine comparing revisions.
+func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64, check bool) (uint64, error) {
 	if !validKey(key) {
 		return 0, jetstream.ErrInvalidKey
 	}
@@ -56,7 +58,11 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	p := updateMsgs.Get().(*updateMsg)
 	m := &p.m
 	m.Subject, m.Reply, m.Data = b.prefix+key, slot.subject, value
-	p.expect[0] = strconv.FormatUint(expect, 10)
+	if check {
+		p.expect[0] = strconv.FormatUint(expect, 10)
+	} else {
+		m.Header = nil
+	}
 	// nats.go copies the message into its buffer before PublishMsg returns.
 	err = b.nc.PublishMsg(m)
 	p.put()
@@ -109,18 +115,20 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 // anew for each write (3 of a write's allocations).
 type updateMsg struct {
 	m      nats.Msg
+	hdr    nats.Header // m's header when the revision is checked
 	expect [1]string
 }
 
 var updateMsgs = sync.Pool{New: func() any {
 	p := new(updateMsg)
-	p.m.Header = nats.Header{jetstream.ExpectedLastSubjSeqHeader: p.expect[:]}
+	p.hdr = nats.Header{jetstream.ExpectedLastSubjSeqHeader: p.expect[:]}
+	p.m.Header = p.hdr
 	return p
 }}
 
 // put clears what the message refers to and recycles it.
 func (p *updateMsg) put() {
-	p.m.Subject, p.m.Reply, p.m.Data, p.expect[0] = "", "", nil, ""
+	p.m.Subject, p.m.Reply, p.m.Data, p.m.Header, p.expect[0] = "", "", nil, p.hdr, ""
 	updateMsgs.Put(p)
 }
 
