@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/nats-io/nats.go"
@@ -57,7 +58,10 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	}
 	p := updateMsgs.Get().(*updateMsg)
 	m := &p.m
-	m.Subject, m.Reply, m.Data = b.prefix+key, slot.subject, value
+	// The subject in the message's own buffer: nats.go copies it, and it is
+	// not read again once PublishMsg returns (put clears it).
+	p.subj = append(append(p.subj[:0], b.prefix...), key...)
+	m.Subject, m.Reply, m.Data = unsafe.String(unsafe.SliceData(p.subj), len(p.subj)), slot.subject, value
 	if check {
 		p.expect[0] = strconv.FormatUint(expect, 10)
 	} else {
@@ -111,12 +115,13 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 // updateMsg is update's message, recycled (updateMsgs): nats.go writes a
 // message's subject, reply, header and data into its outbound buffer before
 // PublishMsg returns and keeps no reference to the message, so the
-// message, its header map and the header's value slice need not be made
-// anew for each write (3 of a write's allocations).
+// message, its header map, the header's value slice and the subject need
+// not be made anew for each write (4 of a write's allocations).
 type updateMsg struct {
 	m      nats.Msg
 	hdr    nats.Header // m's header when the revision is checked
 	expect [1]string
+	subj   []byte // m.Subject's bytes
 }
 
 var updateMsgs = sync.Pool{New: func() any {
