@@ -29,12 +29,6 @@ func TestPresenceGetStack(t *testing.T) {
 	tok := e.appToken()
 	user := directory.DemoUserID(2)
 	const conns = 64
-	clients := make([]*http.Client, conns)
-	for i := range clients {
-		tr := &http.Transport{}
-		t.Cleanup(tr.CloseIdleConnections)
-		clients[i] = &http.Client{Transport: tr}
-	}
 	do := func(c *http.Client, path, token string) {
 		t.Helper()
 		req, err := http.NewRequest("GET", e.base()+path, nil)
@@ -54,20 +48,35 @@ func TestPresenceGetStack(t *testing.T) {
 			t.Fatalf("GET %s: %s", path, resp.Status)
 		}
 	}
-	do(clients[0], "/v1.0/users/"+user+"/presence", tok) // the user cached, the token too
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	for _, c := range clients {
-		do(c, "/healthz", "")
+	do(http.DefaultClient, "/v1.0/users/"+user+"/presence", tok) // the user cached, the token too
+	// Three attempts, each on 64 new connections: what the process's other
+	// goroutines add meanwhile can only add to a figure, so the smallest is
+	// the GETs'.
+	var perConn []int64
+	for range 3 {
+		clients := make([]*http.Client, conns)
+		for i := range clients {
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			clients[i] = &http.Client{Transport: tr}
+		}
+		gc := debug.SetGCPercent(-1)
+		for _, c := range clients {
+			do(c, "/healthz", "")
+		}
+		before := stackBytes()
+		for _, c := range clients {
+			do(c, "/v1.0/users/"+user+"/presence", tok)
+		}
+		added := stackBytes() - before
+		debug.SetGCPercent(gc)
+		perConn = append(perConn, added/conns)
+		if added/conns < 6<<10 {
+			t.Logf("the GETs added %d bytes of stack a connection (attempts: %v)", added/conns, perConn)
+			return
+		}
 	}
-	before := stackBytes()
-	for _, c := range clients {
-		do(c, "/v1.0/users/"+user+"/presence", tok)
-	}
-	added := stackBytes() - before
-	t.Logf("the GETs added %d bytes of stack, %d a connection", added, added/conns)
-	if added/conns >= 6<<10 {
-		t.Fatalf("a GET added %d bytes of stack a connection: its path needs more than 8 KiB of stack", added/conns)
-	}
+	t.Fatalf("a GET added %v bytes of stack a connection in three attempts: its path needs more than 8 KiB of stack", perConn)
 }
 
 // stackBytes is the memory of the process's goroutine stacks.
