@@ -66,7 +66,7 @@ func (a *API) answerPresence(w http.ResponseWriter, r *http.Request, kind subjec
 }
 
 // writeRead writes a presence read: answerPresence's last step, whose
-// buffer for the context is not under core.Read's frames.
+// buffer for the context is not under core.ReadInto's frames.
 //
 //go:noinline
 func (a *API) writeRead(w http.ResponseWriter, r *http.Request, kind subjectKind, userID string, snap *core.Snapshot, owner bool, sel selection) {
