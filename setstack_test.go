@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"runtime/debug"
-	"runtime/metrics"
 	"strings"
 	"testing"
 
@@ -13,16 +12,14 @@ import (
 )
 
 // TestSetPresenceStack: a setPresence, every client's write, fits in 8 KiB
-// of its connection goroutine's stack. The collector halves a stack whose
-// goroutine uses under a quarter of it, so a write that needs 16 KiB has
-// its stack halved by every collection and copied to grow again by the
-// connection's next write (~0.5 µs of a write in BenchmarkHTTPOne's
-// profile, docs/performance.md, branch setpath). Each of 64 connections
-// is opened with a request that needs little stack (/healthz) and then
-// sends a setPresence; what the writes added to the process's stacks is
-// then under 6 KiB a connection (on main, whose write needed 16 KiB, it
-// was 9–11 KiB). The collector is off meanwhile, so that no stack is
-// shrunk in between.
+// of its connection goroutine's stack, as a GET does (TestPresenceGetStack,
+// whose reasons apply: a write that needs 16 KiB has its stack halved by
+// every collection and copied to grow again by the connection's next
+// write; docs/performance.md, branch setpath). Each of 64 connections is
+// opened with a request that needs little stack (/healthz) and then sends
+// a setPresence; what the writes added to the process's stacks is then
+// under 6 KiB a connection (on main before setpath, 9–11 KiB). The
+// collector is off meanwhile, so that no stack is shrunk in between.
 func TestSetPresenceStack(t *testing.T) {
 	if raceBuild || testing.CoverMode() != "" {
 		t.Skip("the race detector's and coverage's builds have frames of other sizes; this measures the ordinary build")
@@ -32,15 +29,13 @@ func TestSetPresenceStack(t *testing.T) {
 	path := "/v1.0/users/" + directory.DemoUserID(2) + "/presence/setPresence"
 	body := fmt.Sprintf(`{"sessionId":"%s:s1","availability":"Busy","activity":"InACall","expirationDuration":"PT1H"}`, directory.DemoDaemonClientID)
 	const conns = 64
-	clients := make([]*http.Client, conns)
-	for i := range clients {
-		tr := &http.Transport{}
-		t.Cleanup(tr.CloseIdleConnections)
-		clients[i] = &http.Client{Transport: tr}
-	}
-	do := func(c *http.Client, method, path, token, body string) {
+	do := func(c *http.Client, method, path, token string) {
 		t.Helper()
-		req, err := http.NewRequest(method, e.base()+path, strings.NewReader(body))
+		var rd io.Reader
+		if token != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequest(method, e.base()+path, rd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,21 +53,33 @@ func TestSetPresenceStack(t *testing.T) {
 			t.Fatalf("%s %s: %s", method, path, resp.Status)
 		}
 	}
-	do(clients[0], "POST", path, tok, body) // the user cached, the token too
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	for _, c := range clients {
-		do(c, "GET", "/healthz", "", "")
+	do(http.DefaultClient, "POST", path, tok) // the user cached, the token too
+	// Three attempts, each on 64 new connections: what the process's other
+	// goroutines (the engine's among them) add meanwhile can only add to a
+	// figure, so the smallest is the writes'.
+	var perConn []int64
+	for range 3 {
+		clients := make([]*http.Client, conns)
+		for i := range clients {
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			clients[i] = &http.Client{Transport: tr}
+		}
+		gc := debug.SetGCPercent(-1)
+		for _, c := range clients {
+			do(c, "GET", "/healthz", "")
+		}
+		before := stackBytes()
+		for _, c := range clients {
+			do(c, "POST", path, tok)
+		}
+		added := stackBytes() - before
+		debug.SetGCPercent(gc)
+		perConn = append(perConn, added/conns)
+		if added/conns < 6<<10 {
+			t.Logf("the writes added %d bytes of stack a connection (attempts: %v)", added/conns, perConn)
+			return
+		}
 	}
-	stacks := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}}
-	metrics.Read(stacks)
-	before := int64(stacks[0].Value.Uint64())
-	for _, c := range clients {
-		do(c, "POST", path, tok, body)
-	}
-	metrics.Read(stacks)
-	added := int64(stacks[0].Value.Uint64()) - before
-	t.Logf("the writes added %d bytes of stack, %d a connection", added, added/conns)
-	if added/conns >= 6<<10 {
-		t.Fatalf("a setPresence added %d bytes of stack a connection: its path needs more than 8 KiB of stack", added/conns)
-	}
+	t.Fatalf("a setPresence added %v bytes of stack a connection in three attempts: its path needs more than 8 KiB of stack", perConn)
 }
