@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/presence"
@@ -165,7 +166,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer closeLog()
 
 	setGCPercent(os.LookupEnv)
-	if limit := memLimit.apply(); limit != math.MaxInt64 {
+	limit := memLimit.apply()
+	if limit != math.MaxInt64 {
 		cfg.Logger.Info("memory limit", "bytes", limit)
 	}
 	srv, err := presenced.New(cfg)
@@ -189,15 +191,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, interactive, stop := stopSignals()
 	defer stop()
+	collected := collectorOffForStart(limit, machineMemory, cfg.Logger, clock.Real{})
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	// Decoding a directory file allocates about ten times what the
-	// directory keeps (1 KB per user, 1 GB at a million users); hand that
-	// back to the system now rather than let it linger in the RSS until the
-	// runtime's background scavenger gets to it.
-	debug.FreeOSMemory()
+	// Start has the server serving: say so, then collect once (the
+	// start's garbage handed back to the system, and the collector on
+	// again) while the first requests are answered.
 	printWelcome(stdout, srv, cfg)
+	collected()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
