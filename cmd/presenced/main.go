@@ -195,11 +195,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	// Start has the server serving: say so, then collect once (the
-	// start's garbage handed back to the system, and the collector on
-	// again) while the first requests are answered.
-	printWelcome(stdout, srv, cfg)
+	// The start's one collection, before the first requests rather than
+	// beside them (the first second after listening is a target), with
+	// the start's garbage handed back to the system.
 	collected()
+	printWelcome(stdout, srv, cfg)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
