@@ -118,7 +118,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.DemoUsers, "demo-users", defaultDemoUsers, "with --dev and no --directory: add `N` generated users, user1…userN@contoso.dev, to the demo tenant (presenced bench spreads its load over them)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	var memLimit memoryLimitFlag
-	fs.Var(&memLimit, "memory-limit", "soft limit of the process's memory, for the garbage collector (Go's GOMEMLIMIT): a `size` such as 6GiB or 600MB, or a share of the machine's memory such as 75%; 0: none (docs/running.md#memory-and-start-up)")
+	fs.Var(&memLimit, "memory-limit", "soft limit of the process's memory, for the garbage collector (Go's GOMEMLIMIT): a `size` such as 6GiB or 600MB, or a share of the machine's memory such as 75%; 0: none; auto: 1.4 × the live heap, re-derived as it changes — tighter than GOGC alone, for more collections under writes (docs/running.md#memory-and-start-up)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	applyLimits := limitFlags(fs, &cfg)
 	applyThrottle := throttleFlags(fs, &cfg)
@@ -166,7 +166,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer closeLog()
 
 	setGCPercent(os.LookupEnv)
-	limit := memLimit.apply()
+	limit, fromLive := memLimit.apply()
 	if limit != math.MaxInt64 {
 		cfg.Logger.Info("memory limit", "bytes", limit)
 	}
@@ -195,11 +195,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	// The start's one collection, before the first requests rather than
-	// beside them (the first second after listening is a target), with
-	// the start's garbage handed back to the system.
+	// The start's one collection, before the server says it listens
+	// rather than beside the first requests (the first second after
+	// listening is a target), the start's garbage handed back to the
+	// system.
 	collected()
 	printWelcome(stdout, srv, cfg)
+	if fromLive {
+		stopFollow := make(chan struct{})
+		defer close(stopFollow)
+		go followLiveHeap(stopFollow, cfg.Logger)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
