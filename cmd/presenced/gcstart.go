@@ -14,12 +14,12 @@ import (
 // engine's index): at ten million users ~4 GB live. With GOGC=50 the heap
 // grows to it through a geometric series of collections, each marking all
 // that was kept so far (about three times the final heap in all) and
-// slowing the loading goroutines with mark assists: ~1.2 s of the start's
-// CPU, on two cores ~0.6 s of its wall time (docs/performance.md, "The
-// collector off during the start"). So the start runs with collections
+// slowing the loading goroutines (and nats-server's recovery) with mark
+// assists: ~2.7 s of a 10M start's CPU (docs/performance.md, "Restarting
+// at 10 million users, round two"). So the start runs with collections
 // off, bounded by a memory limit (the operator's, else half the
 // machine's memory: past it the runtime collects as near any limit), and
-// the one collection it needs runs once the server listens.
+// the one collection it needs runs before the server says it listens.
 
 // startBound is the memory limit a start runs under with collections
 // off, when the operator set none: half the machine's memory, enough for
@@ -37,7 +37,7 @@ func startBound(limit int64, machine func() (int64, error)) (int64, bool) {
 }
 
 // collectorOffForStart turns the collector off until the returned
-// function runs (once the server listens): that function collects once,
+// function runs (once Start has returned): that function collects once,
 // hands the free memory back to the system, and puts back the GOGC and
 // memory limit in force before (limit: math.MaxInt64 for none). When no
 // bound can be had (no machine memory known, no limit), the collector
