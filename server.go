@@ -184,6 +184,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return layoutError(err)
 	}
 	s.resume = resumable(kv)
+	// A single node's core writes every user alone, under the user's lock
+	// and from the revision it caches, which is the engine's: the engine
+	// need not check the revision again (natsstore.SoleWriter; a no-op in
+	// a cluster and on an operator's NATS, where others write too).
+	natsstore.SoleWriter(kv)
 	kv = s.kv("presence", kv)
 	if s.meta, err = s.engine.Bucket(ctx, natsstore.MetaBucket); err != nil {
 		return layoutError(err)

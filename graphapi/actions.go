@@ -11,6 +11,7 @@ import (
 
 	"github.com/presenced/presenced/auth"
 	"github.com/presenced/presenced/calendar"
+	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/presence"
 )
@@ -50,61 +51,82 @@ func actionNames() string {
 // check passed.
 func (a *API) action(kind subjectKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("action")
-		spec, ok := actions[name]
-		p, err := a.caller(r)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if !ok {
-			a.writeError(w, r, errBody(http.StatusBadRequest, "BadRequest",
-				fmt.Sprintf("Resource not found for the segment '%s'. The presence actions are %s.", clip(name), actionNames())))
-			return
-		}
-		u, err := a.subject(r, kind, p)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if !strings.EqualFold(u.TenantID, p.TenantID) {
-			a.writeError(w, r, presence.Errorf(presence.Forbidden, "id",
-				"User '%s' belongs to another tenant: presence across tenants may be read under mutual trust, but never written.", u.UserPrincipalName))
-			return
-		}
-		if err := auth.Authorize(p, spec.op, u.ID, kind == subjectMe); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if err := noOptions(r); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		cmd, err := spec.decode(a, r, p)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if set, ok := cmd.(presence.SetLocation); ok {
-			// The signal lasts until the end of the user's day, in the time
-			// zone of their mailbox settings.
-			if set.Zone, err = a.userZone(r.Context(), u); err != nil {
-				a.writeError(w, r, err)
-				return
-			}
-			cmd = set
-		}
-		if _, _, err := a.core.Do(r.Context(), ref(u), cmd); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if spec.status == http.StatusNoContent {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		w.Header()["Content-Length"] = zeroLength
-		w.WriteHeader(http.StatusOK)
+		a.serveAction(w, r, kind, r.PathValue("id"), r.PathValue("action"))
 	}
+}
+
+// serveAction is action of the user the path names by id (unused for
+// /me), and of the action name. The checks and the decoding are
+// actionCommand's, in a frame of its own that has returned before the
+// write: a write's deepest calls (core's, the engine's) then fit, with
+// the connection's frames, in 8 KiB of stack (TestSetPresenceStack).
+func (a *API) serveAction(w http.ResponseWriter, r *http.Request, kind subjectKind, id, name string) {
+	u, cmd, status, ok := a.actionCommand(w, r, kind, id, name)
+	if !ok {
+		return
+	}
+	if _, err := a.core.Write(r.Context(), u, cmd); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if status == http.StatusNoContent {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header()["Content-Length"] = zeroLength
+	w.WriteHeader(http.StatusOK)
+}
+
+// actionCommand authenticates the caller, resolves the user, authorises,
+// decodes the body: the user and command to write and the action's
+// success status, or ok false once it has answered the error.
+//
+//go:noinline
+func (a *API) actionCommand(w http.ResponseWriter, r *http.Request, kind subjectKind, id, name string) (_ core.UserRef, _ presence.Command, status int, ok bool) {
+	spec, known := actions[name]
+	p, err := a.caller(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return core.UserRef{}, nil, 0, false
+	}
+	if !known {
+		a.writeError(w, r, errBody(http.StatusBadRequest, "BadRequest",
+			fmt.Sprintf("Resource not found for the segment '%s'. The presence actions are %s.", clip(name), actionNames())))
+		return core.UserRef{}, nil, 0, false
+	}
+	u, err := a.subjectID(kind, p, id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return core.UserRef{}, nil, 0, false
+	}
+	if !strings.EqualFold(u.TenantID, p.TenantID) {
+		a.writeError(w, r, presence.Errorf(presence.Forbidden, "id",
+			"User '%s' belongs to another tenant: presence across tenants may be read under mutual trust, but never written.", u.UserPrincipalName))
+		return core.UserRef{}, nil, 0, false
+	}
+	if err := auth.Authorize(p, spec.op, u.ID, kind == subjectMe); err != nil {
+		a.writeError(w, r, err)
+		return core.UserRef{}, nil, 0, false
+	}
+	if err := noOptions(r); err != nil {
+		a.writeError(w, r, err)
+		return core.UserRef{}, nil, 0, false
+	}
+	cmd, err := spec.decode(a, r, p)
+	if err != nil {
+		a.writeError(w, r, err)
+		return core.UserRef{}, nil, 0, false
+	}
+	if set, ok := cmd.(presence.SetLocation); ok {
+		// The signal lasts until the end of the user's day, in the time
+		// zone of their mailbox settings.
+		if set.Zone, err = a.userZone(r.Context(), u); err != nil {
+			a.writeError(w, r, err)
+			return core.UserRef{}, nil, 0, false
+		}
+		cmd = set
+	}
+	return ref(u), cmd, spec.status, true
 }
 
 // zeroLength is every action's Content-Length value, shared: net/http

@@ -208,10 +208,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer a.inFlight.leave()
 	}
-	if r.Method == http.MethodGet {
+	switch r.Method {
+	case http.MethodGet:
 		if pattern, id, ok := presencePath(r); ok {
 			r.Pattern = pattern // what the mux sets: the route of the request's metrics and log line
 			a.servePresence(w, r, subjectUsers, id)
+			return
+		}
+	case http.MethodPost:
+		if pattern, id, action, ok := actionPath(r); ok {
+			r.Pattern = pattern
+			a.serveAction(w, r, subjectUsers, id, action)
 			return
 		}
 	}

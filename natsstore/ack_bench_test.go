@@ -25,6 +25,9 @@ import (
 //     expected-last-subject-sequence header, wait on a reply slot of its
 //     own for its acknowledgement);
 //
+//   - update-sole: update of a sole writer (SoleWriter): the same message
+//     without the revision header, so the engine checks nothing;
+//
 //   - update-nats: the same message through nats.go's RequestMsg (what
 //     update did before its reply slots: the answer through nats.go's
 //     wildcard subscription and its goroutine);
@@ -47,7 +50,7 @@ import (
 //     go test -run '^$' -bench BenchmarkAckPath -benchtime 100000x -count 3 ./natsstore/
 func BenchmarkAckPath(b *testing.B) {
 	const writers, keys = 64, 1000
-	for _, mode := range []string{"update", "update-nats", "request", "publish", "atomic"} {
+	for _, mode := range []string{"update", "update-sole", "update-nats", "request", "publish", "atomic"} {
 		b.Run(mode, func(b *testing.B) {
 			kv := bucketT(b, openT(b, Options{Dir: b.TempDir()}), "bench").(*kv)
 			ctx := context.Background()
@@ -59,6 +62,9 @@ func BenchmarkAckPath(b *testing.B) {
 					b.Fatal(err)
 				}
 				revs[i] = r
+			}
+			if mode == "update-sole" && !SoleWriter(kv) {
+				b.Fatal("SoleWriter refused the bucket")
 			}
 			n := b.N
 			var ab *atomicBatcher
@@ -78,7 +84,7 @@ func BenchmarkAckPath(b *testing.B) {
 						j := w + (i/writers%own)*writers
 						var err error
 						switch mode {
-						case "update":
+						case "update", "update-sole":
 							revs[j], err = kv.Put(ctx, names[j], benchValue, revs[j])
 						case "update-nats":
 							revs[j], err = updateNATS(kv, names[j], revs[j])

@@ -31,6 +31,10 @@ type kv struct {
 	// maxBytes is the max_bytes of a batched get (0: multiLastMaxBytes);
 	// tests lower it to make the server stop early.
 	maxBytes int
+	// sole: the caller writes every key from its last revision, alone
+	// (SoleWriter); a Put with an expected revision asks the engine for no
+	// check. Set before the bucket's first write, never changed after.
+	sole bool
 }
 
 var _ store.KV = (*kv)(nil)
@@ -67,7 +71,7 @@ func (b *kv) Put(ctx context.Context, key string, value []byte, expect uint64) (
 			return err
 		})
 	default:
-		rev, err = b.update(ctx, key, value, expect)
+		rev, err = b.update(ctx, key, value, expect, !b.sole)
 	}
 	if err != nil {
 		if isConflict(err) {

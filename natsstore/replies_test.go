@@ -78,7 +78,7 @@ func TestUpdateWithoutStream(t *testing.T) {
 	b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
 	other := *b
 	other.prefix = "$KV.nosuchbucket."
-	if _, err := other.update(ctx, ukey(tenantA, user1), []byte("x"), 1); !errors.Is(err, jetstream.ErrNoStreamResponse) {
+	if _, err := other.update(ctx, ukey(tenantA, user1), []byte("x"), 1, true); !errors.Is(err, jetstream.ErrNoStreamResponse) {
 		t.Fatalf("update without a stream: %v, want ErrNoStreamResponse", err)
 	}
 	// Its slot was answered: it is reused by the next write.
@@ -86,7 +86,7 @@ func TestUpdateWithoutStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.update(ctx, ukey(tenantA, user1), []byte("two"), rev); err != nil {
+	if _, err := b.update(ctx, ukey(tenantA, user1), []byte("two"), rev, true); err != nil {
 		t.Fatal(err)
 	}
 	if b.rep.made != 1 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/nats-io/nats.go"
@@ -25,7 +26,9 @@ import (
 // project already uses. The message is the one Update sends: the key's
 // subject, the value, and the expected-last-subject-sequence header, so
 // the engine checks the revision exactly as for Update (TestUpdateIsKVUpdate).
-func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
+// Without check (SoleWriter) the message has no header: the same subject
+// and value, stored without the engine comparing revisions.
+func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64, check bool) (uint64, error) {
 	if !validKey(key) {
 		return 0, jetstream.ErrInvalidKey
 	}
@@ -55,8 +58,15 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	}
 	p := updateMsgs.Get().(*updateMsg)
 	m := &p.m
-	m.Subject, m.Reply, m.Data = b.prefix+key, slot.subject, value
-	p.expect[0] = strconv.FormatUint(expect, 10)
+	// The subject in the message's own buffer: nats.go copies it, and it is
+	// not read again once PublishMsg returns (put clears it).
+	p.subj = append(append(p.subj[:0], b.prefix...), key...)
+	m.Subject, m.Reply, m.Data = unsafe.String(unsafe.SliceData(p.subj), len(p.subj)), slot.subject, value
+	if check {
+		p.expect[0] = strconv.FormatUint(expect, 10)
+	} else {
+		m.Header = nil
+	}
 	// nats.go copies the message into its buffer before PublishMsg returns.
 	err = b.nc.PublishMsg(m)
 	p.put()
@@ -105,22 +115,25 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 // updateMsg is update's message, recycled (updateMsgs): nats.go writes a
 // message's subject, reply, header and data into its outbound buffer before
 // PublishMsg returns and keeps no reference to the message, so the
-// message, its header map and the header's value slice need not be made
-// anew for each write (3 of a write's allocations).
+// message, its header map, the header's value slice and the subject need
+// not be made anew for each write (4 of a write's allocations).
 type updateMsg struct {
 	m      nats.Msg
+	hdr    nats.Header // m's header when the revision is checked
 	expect [1]string
+	subj   []byte // m.Subject's bytes
 }
 
 var updateMsgs = sync.Pool{New: func() any {
 	p := new(updateMsg)
-	p.m.Header = nats.Header{jetstream.ExpectedLastSubjSeqHeader: p.expect[:]}
+	p.hdr = nats.Header{jetstream.ExpectedLastSubjSeqHeader: p.expect[:]}
+	p.m.Header = p.hdr
 	return p
 }}
 
 // put clears what the message refers to and recycles it.
 func (p *updateMsg) put() {
-	p.m.Subject, p.m.Reply, p.m.Data, p.expect[0] = "", "", nil, ""
+	p.m.Subject, p.m.Reply, p.m.Data, p.m.Header, p.expect[0] = "", "", nil, p.hdr, ""
 	updateMsgs.Put(p)
 }
 

@@ -30,7 +30,7 @@ func TestUpdateIsKVUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.update(ctx, mine, []byte("two"), r1)
+	got, err := b.update(ctx, mine, []byte("two"), r1, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestUpdateIsKVUpdate(t *testing.T) {
 	}
 
 	// A stale revision is a conflict, and writes nothing.
-	if _, err := b.update(ctx, mine, []byte("three"), r1); !errors.Is(err, store.ErrConflict) && !isConflict(err) {
+	if _, err := b.update(ctx, mine, []byte("three"), r1, true); !errors.Is(err, store.ErrConflict) && !isConflict(err) {
 		t.Fatalf("stale revision: %v, want a conflict", err)
 	}
 	if _, err := b.Put(ctx, mine, []byte("three"), r1); !errors.Is(err, store.ErrConflict) {
@@ -83,7 +83,7 @@ func TestUpdateIsKVUpdate(t *testing.T) {
 	}
 	// Keys KeyValue.Update refuses, update refuses.
 	for _, k := range []string{"", ".a", "a.", "a..b", "a b", "a*", "a>", "ä"} {
-		if _, err := b.update(ctx, k, []byte("x"), 1); !errors.Is(err, jetstream.ErrInvalidKey) {
+		if _, err := b.update(ctx, k, []byte("x"), 1, true); !errors.Is(err, jetstream.ErrInvalidKey) {
 			t.Errorf("update(%q): %v, want ErrInvalidKey", k, err)
 		}
 		if _, err := b.kv.Update(ctx, k, []byte("x"), 1); !errors.Is(err, jetstream.ErrInvalidKey) {

@@ -1,0 +1,110 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
+)
+
+// Do validates cmd, applies it to the user's facts and persists the result.
+// It returns once the engine has acknowledged the write. changed reports
+// whether the visible presence changed.
+func (c *Core) Do(ctx context.Context, u UserRef, cmd presence.Command) (snap Snapshot, changed bool, err error) {
+	changed, err = c.write(ctx, u, cmd, &snap)
+	return snap, changed, err
+}
+
+// Write is Do for a caller that needs no snapshot of the result (an
+// action, whose answer is empty): it keeps the ~500-byte Snapshot out of
+// the caller's frame. A write's deepest call then fits, with the
+// connection's, in 8 KiB of stack (TestSetPresenceStack): a stack that
+// needs 16 KiB is halved by every collection and copied to grow again by
+// the connection's next write.
+func (c *Core) Write(ctx context.Context, u UserRef, cmd presence.Command) (changed bool, err error) {
+	return c.write(ctx, u, cmd, nil)
+}
+
+// write is Do's body; the snapshot goes to out, if not nil.
+func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *Snapshot) (changed bool, err error) {
+	if err := cmd.Validate(c.clock.Now()); err != nil {
+		return false, err
+	}
+	key := u.Key()
+	sh := c.shardOf(u)
+	c.lock(sh, u)
+	defer c.unlock(sh)
+	const attempts = 8
+	var buf [256]byte // most entries fit: no allocation
+	for range attempts {
+		e, err := c.load(ctx, u, buf[:])
+		if err != nil {
+			return false, err
+		}
+		now := c.clock.Now()
+		cur, err := c.facts(e)
+		if err != nil {
+			return false, err
+		}
+		next, ch, err := presence.Apply(cur, cmd, now)
+		if err != nil {
+			return false, err
+		}
+		rev, err := c.kv.Put(ctx, key, encodeStored(next), e.rev())
+		if errors.Is(err, store.ErrConflict) {
+			// Another node wrote this user since we cached it: catch up
+			// and apply the command again to what is really stored.
+			if err := c.reload(ctx, u, sh, e.rev()); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if err != nil {
+			// It may have been stored all the same (store.ErrUnavailable).
+			// A node alone forgets the entry: the next read asks the
+			// engine rather than trust it, which a saved cache
+			// (SaveSnapshot) would otherwise keep. A node that follows
+			// the engine keeps it: if the write was stored the follower
+			// delivers it (and a saved cache's positions come before it,
+			// so a restart replays it), and without quorum the entry is
+			// what reads are served from (docs/cluster.md).
+			if c.follower() == nil {
+				c.forget(u)
+			}
+			return false, unavailable(err)
+		}
+		c.remember(u, c.ids.newEntry(rev, next))
+		c.written(u, cur, next, now, ch, out)
+		return ch, nil
+	}
+	return false, presence.Errorf(presence.Conflict, "", "the presence of user %s is being changed concurrently; retry the request", u.UserID)
+}
+
+// written reports an acknowledged write of u (cur → next at now; ch: the
+// visible presence changed), cached already, to OnChange and OnWrite,
+// under the user's write lock. It is a function of its own, not inlined,
+// so that its Snapshot is on the stack only while it runs — not under
+// write's deeper calls (Apply, the engine's round trip, the cache's
+// encoding).
+//
+//go:noinline
+func (c *Core) written(u UserRef, cur, next presence.Facts, now time.Time, ch bool, out *Snapshot) {
+	snap := Snapshot{User: u, At: now, Facts: next, View: presence.Aggregate(next, now), Seq: presence.Sequence(next, now),
+		Before: presence.Sequence(cur, now), HasBefore: true, BeforeFacts: cur, BeforeAt: now, Local: true}
+	c.subMu.RLock()
+	if ch {
+		for _, f := range c.subs {
+			f(snap)
+		}
+	}
+	for _, f := range c.writes {
+		f(snap)
+	}
+	c.subMu.RUnlock()
+	if out != nil {
+		snap.BeforeFacts = presence.Facts{} // it may point into write's buffer
+		*out = snap
+	}
+}
