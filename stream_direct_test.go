@@ -3,9 +3,12 @@ package presenced_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -96,5 +99,64 @@ func TestStreamSlowReaderGetsEveryChangeOnceInOrder(t *testing.T) {
 	}
 	if _, kind, data := next(); kind != "presence" || !strings.Contains(data, fmt.Sprintf(`"content":"%04d `, n)) {
 		t.Fatalf("after the backlog: %s %.80s", kind, data)
+	}
+}
+
+// Over TLS a stream's events go through the TLS connection (HTTP/1.1) or
+// HTTP/2's framing, never straight to the socket as a plain HTTP/1.1
+// stream's do: the client reads each change whole.
+func TestStreamOverTLSGetsItsChanges(t *testing.T) {
+	e, ca := startTLS(t)
+	adele := core.UserRef{TenantID: directory.DemoTenantID, UserID: e.user("adele")}
+	resp, err := tlsClient(ca, false).PostForm(e.srv.URL()+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {directory.DemoDaemonClientID}, "client_secret": {directory.DemoDaemonSecret}, "scope": {"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	for _, h2 := range []bool{false, true} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: h2}
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // HTTP/1.1 only
+		}
+		c := &http.Client{Transport: tr}
+		resp, err = c.Get(e.srv.URL() + graphapi.StreamPath + "?ids=" + adele.UserID + "&access_token=" + tok.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 || (resp.ProtoMajor == 2) != h2 {
+			t.Fatalf("stream over TLS: %s %s", resp.Proto, resp.Status)
+		}
+		br := bufio.NewReader(resp.Body)
+		event := func() string {
+			t.Helper()
+			var ev string
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("%s: after %q: %v", resp.Proto, ev, err)
+				}
+				if line == "\n" && strings.Contains(ev, "data: ") {
+					return ev
+				}
+				ev += line
+			}
+		}
+		if ev := event(); !strings.Contains(ev, "event: presence\n") {
+			t.Fatalf("%s: first event %q", resp.Proto, ev)
+		}
+		for i := range 3 {
+			if _, _, err := e.srv.Core().Do(context.Background(), adele, statusChange(i)); err != nil {
+				t.Fatal(err)
+			}
+			if ev := event(); !strings.Contains(ev, fmt.Sprintf(`"content":"%04d `, i)) {
+				t.Fatalf("%s: change %d: %.200q", resp.Proto, i, ev)
+			}
+		}
+		resp.Body.Close()
 	}
 }
