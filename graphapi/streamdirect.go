@@ -15,7 +15,8 @@ import (
 // timeout as for any stream, and follows the feed itself until it caught
 // up (a slow client is then handled as before: its queue bounded, then
 // dropped with event: reset and end). A change that ends the stream
-// (token expired, nobody left to see) goes back to it too.
+// (token expired, nobody left to see) goes back to it too, and so does
+// the stream when the directory changed (the token is checked again).
 func (st *streamSession) Deliver() {
 	if !st.mu.TryLock() {
 		st.feed.Signal()
@@ -28,6 +29,14 @@ func (st *streamSession) Deliver() {
 	st.out.nonblock = true
 	defer func() { st.out.nonblock = false }()
 	for {
+		if st.a.dir.Version() != st.version {
+			// The directory changed: the check validates the token again,
+			// which for an external issuer may fetch its keys. Not on a
+			// writer: the stream's goroutine does it, then goes direct
+			// again.
+			st.feed.Undirect()
+			return
+		}
 		e, ok := st.feed.TakeDirect()
 		if !ok {
 			return
