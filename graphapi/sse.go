@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -53,16 +54,52 @@ type sseWriter struct {
 
 	until     time.Time // the connection's write deadline now
 	unbounded bool      // the deadline was cleared (timeout ≤ 0)
+
+	// raw is the socket of a plain HTTP/1.1 stream (nil: none), which the
+	// fanout's writers write to directly (streamSession.Deliver): every
+	// write through net/http is flushed, so net/http never holds bytes of
+	// the stream when they do. nonblock: a writer is writing; what the
+	// socket does not take at once waits in pending, for the stream's
+	// own goroutine, which writes it before anything else.
+	raw      syscall.RawConn
+	nonblock bool
+	pending  []byte
 }
 
 // write sends b and flushes it to the client, within the stream's write
-// timeout.
+// timeout; on a writer (nonblock), it never waits: what the socket does not
+// take now is kept in pending.
 func (s *sseWriter) write(b []byte) error {
+	if s.nonblock {
+		return s.tryWrite(b)
+	}
 	s.deadline()
+	if len(s.pending) > 0 {
+		if _, err := s.w.Write(s.pending); err != nil {
+			return err
+		}
+		s.pending = s.pending[:0]
+	}
 	if _, err := s.w.Write(b); err != nil {
 		return err
 	}
 	s.flusher.Flush()
+	return nil
+}
+
+// tryWrite writes b to the socket, keeping in pending what it did not take.
+func (s *sseWriter) tryWrite(b []byte) error {
+	if len(s.pending) > 0 {
+		s.pending = append(s.pending, b...)
+		return nil
+	}
+	n, err := rawWrite(s.raw, b)
+	if err != nil {
+		return err
+	}
+	if n < len(b) {
+		s.pending = append(s.pending[:0], b[n:]...)
+	}
 	return nil
 }
 

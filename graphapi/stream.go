@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/presenced/presenced/auth"
@@ -111,7 +112,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limitSendBuffer(r)
-	out := &sseWriter{w: w, flusher: flusher, rc: http.NewResponseController(w), timeout: a.streamWriteTimeout}
+	out := &sseWriter{w: w, flusher: flusher, rc: http.NewResponseController(w), timeout: a.streamWriteTimeout, raw: directConn(r)}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -203,6 +204,14 @@ type streamSession struct {
 	idle    time.Duration // since the last write
 	sent    map[string]presence.Stamp
 	gone    map[string]bool // users dropped (event: removed)
+
+	// mu is held by the handler's goroutine while it follows the feed,
+	// except while it waits on a direct one (streamdirect.go), and by a
+	// fanout's writer delivering to it; it guards everything above.
+	mu       sync.Mutex
+	feed     *notify.Feed
+	closed   bool  // the stream stopped following: writers leave it alone
+	handback error // what ended the stream on a writer, for the handler
 }
 
 // streamEnd ends a stream with event: end naming the reason.
@@ -266,26 +275,42 @@ func (st *streamSession) start(ctx context.Context, res *notify.Resume, head uin
 
 // follow sends every change after head until the stream ends; while idle
 // it checks the reader once a second and sends a heartbeat every 15 s.
+//
+// A plain HTTP/1.1 stream that has caught up hands its feed to the
+// fanout's writers (direct), and its goroutine only waits for what they
+// leave to it: the periodic check, a client whose socket is full (then it
+// follows the feed itself until it caught up again), the stream's end.
 func (st *streamSession) follow(ctx context.Context, head uint64) error {
 	feed := st.a.streams.Open(st.users, head+1)
-	defer func() { feed.Close() }()
+	st.mu.Lock()
+	st.feed = feed
+	defer func() {
+		st.closed = true
+		st.mu.Unlock()
+		feed.Close()
+	}()
 	for {
+		if st.out.raw != nil && len(st.out.pending) == 0 && !st.closed {
+			feed.TryDirect(st)
+		}
+		if feed.Direct() {
+			if err := st.waitDirect(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		e, err := feed.Next(ctx, streamCheck)
 		switch {
 		case err == nil:
 			err = st.change(e)
 		case errors.Is(err, notify.ErrIdle):
-			if err = st.check(); err == nil {
-				if st.idle += streamCheck; st.idle >= streamHeartbeat {
-					st.idle = 0
-					err = st.out.comment("heartbeat")
-				}
-			}
+			err = st.idleCheck()
 		case errors.Is(err, notify.ErrLagged):
 			// The client reads too slowly: its queued changes were
 			// dropped. Give it the state now and end; it reconnects from
 			// there, with nothing more to catch up on.
 			feed.Close()
+			st.closed = true // no writer delivers to it any more
 			if head, err = st.a.streams.LastSeq(ctx); err == nil {
 				err = st.states(ctx, "reset", head, st.users)
 			}

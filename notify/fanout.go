@@ -25,6 +25,8 @@ type Fanout struct {
 	mu        sync.Mutex
 	pos       uint64 // the last sequence handed out
 	bySubject map[string]map[*Tap]struct{}
+
+	work chan []Sink // ready direct feeds, to the writers (direct.go)
 }
 
 // Entry is a change with its position in the log.
@@ -48,6 +50,13 @@ type Tap struct {
 	head   int
 	lagged bool // the queue overflowed and was dropped
 	signal chan struct{}
+
+	// A direct tap's changes go to sink on the fanout's writers
+	// (Feed.TryDirect); scheduled: the sink was handed out and has not
+	// yet found the queue empty.
+	sink      Sink
+	direct    bool
+	scheduled bool
 }
 
 // keptQueue is the capacity up to which a drained tap keeps its queue's
@@ -85,7 +94,8 @@ func NewFanout(o FanoutOptions) *Fanout {
 	if o.MaxQueue <= 0 {
 		o.MaxQueue = DefaultMaxQueue
 	}
-	return &Fanout{log: o.Log, logger: o.Logger, maxQueue: o.MaxQueue, bySubject: make(map[string]map[*Tap]struct{})}
+	return &Fanout{log: o.Log, logger: o.Logger, maxQueue: o.MaxQueue, bySubject: make(map[string]map[*Tap]struct{}),
+		work: make(chan []Sink, 256)}
 }
 
 // Attach returns a tap that receives every change under subjects logged
@@ -134,11 +144,12 @@ func (f *Fanout) SetPosition(pos uint64) {
 // Run follows the log after the position until ctx ends, retrying on
 // engine errors.
 func (f *Fanout) Run(ctx context.Context) {
+	f.runWriters(ctx)
 	for ctx.Err() == nil {
 		f.mu.Lock()
 		next := f.pos + 1
 		f.mu.Unlock()
-		err := f.log.Follow(ctx, []string{"chg.>"}, next, f.dispatch)
+		err := f.log.Follow(ctx, []string{"chg.>"}, next, func(r store.Record) error { return f.dispatch(ctx, r) })
 		if ctx.Err() != nil {
 			return
 		}
@@ -149,24 +160,35 @@ func (f *Fanout) Run(ctx context.Context) {
 	}
 }
 
-func (f *Fanout) dispatch(r store.Record) error {
+func (f *Fanout) dispatch(ctx context.Context, r store.Record) error {
 	var c Change
 	if err := json.Unmarshal(r.Data, &c); err != nil {
 		f.logger.Error("undecodable change in the log; skipped", "seq", r.Seq, "err", err)
 		return nil
 	}
 	e := Entry{Seq: r.Seq, Change: &c, shared: &shared{}}
+	var ready []Sink
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if r.Seq <= f.pos {
+		f.mu.Unlock()
 		return nil
 	}
 	f.pos = r.Seq
-	for t := range f.bySubject[r.Subject] {
-		if !t.push(e, f.maxQueue) {
+	taps := f.bySubject[r.Subject]
+	for t := range taps {
+		ok, sink := t.push(e, f.maxQueue)
+		if !ok {
 			f.detachLocked(t)
 		}
+		if sink != nil {
+			if ready == nil {
+				ready = make([]Sink, 0, len(taps))
+			}
+			ready = append(ready, sink)
+		}
 	}
+	f.mu.Unlock()
+	f.handOut(ctx, ready)
 	return nil
 }
 
@@ -175,7 +197,9 @@ func (f *Fanout) dispatch(r store.Record) error {
 func (t *Tap) Start() uint64 { return t.start }
 
 // push queues e; false means the queue was full, and has been dropped.
-func (t *Tap) push(e Entry, max int) bool {
+// A direct tap's sink is returned when it is to be handed to the writers;
+// any other tap's reader is woken.
+func (t *Tap) push(e Entry, max int) (bool, Sink) {
 	t.mu.Lock()
 	ok := len(t.queue)-t.head < max
 	if ok {
@@ -187,14 +211,37 @@ func (t *Tap) push(e Entry, max int) bool {
 		}
 		t.queue = append(t.queue, e)
 	} else {
+		// Dropped: a direct tap's reader takes it back (ErrLagged).
 		t.queue, t.head, t.lagged = nil, 0, true
+		t.direct, t.scheduled = false, false
 	}
+	var sink Sink
+	if t.direct && !t.scheduled {
+		t.scheduled, sink = true, t.sink
+	}
+	direct := t.direct
 	t.mu.Unlock()
+	if direct {
+		return ok, sink
+	}
 	select {
 	case t.signal <- struct{}{}:
 	default:
 	}
-	return ok
+	return ok, nil
+}
+
+// take removes the first queued change; t.mu held, the queue not empty.
+func (t *Tap) take() Entry {
+	e := t.queue[t.head]
+	t.queue[t.head] = Entry{}
+	if t.head++; t.head == len(t.queue) {
+		t.head = 0
+		if t.queue = t.queue[:0]; cap(t.queue) > keptQueue {
+			t.queue = nil // let a backlog's array go
+		}
+	}
+	return e
 }
 
 // Next returns the next change, waiting for one until ctx ends, or
@@ -208,14 +255,7 @@ func (t *Tap) next(ctx context.Context, idle <-chan time.Time) (Entry, error) {
 	for {
 		t.mu.Lock()
 		if t.head < len(t.queue) {
-			e := t.queue[t.head]
-			t.queue[t.head] = Entry{}
-			if t.head++; t.head == len(t.queue) {
-				t.head = 0
-				if t.queue = t.queue[:0]; cap(t.queue) > keptQueue {
-					t.queue = nil // let a backlog's array go
-				}
-			}
+			e := t.take()
 			t.mu.Unlock()
 			return e, nil
 		}

@@ -17,7 +17,7 @@ func TestTapQueueKeepsOrderAcrossReuse(t *testing.T) {
 	push := func(n int) {
 		for range n {
 			pushed++
-			if !tap.push(Entry{Seq: pushed}, 100) {
+			if ok, _ := tap.push(Entry{Seq: pushed}, 100); !ok {
 				t.Fatalf("push %d dropped the tap", pushed)
 			}
 		}
@@ -57,7 +57,7 @@ func TestTapQueueKeepsOrderAcrossReuse(t *testing.T) {
 		t.Fatalf("a drained backlog kept its array (cap %d)", cap(tap.queue))
 	}
 	push(100)
-	if tap.push(Entry{Seq: pushed + 1}, 100) {
+	if ok, _ := tap.push(Entry{Seq: pushed + 1}, 100); ok {
 		t.Fatal("push past max kept the tap")
 	}
 	if _, err := tap.Next(ctx); !errors.Is(err, ErrLagged) || tap.Len() != 0 {
