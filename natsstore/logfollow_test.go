@@ -254,14 +254,22 @@ func consumerServer(t *testing.T, ctx context.Context, e *natsstore.Engine, stre
 	return server
 }
 
-// leadsMeta asks node whether it leads the meta group.
+// leadsMeta asks node whether it leads the meta group. A node just
+// restarted may not answer yet (its subscription's interest not yet
+// known to the server the test reaches): it is asked again for 10 s.
 func leadsMeta(t *testing.T, e *natsstore.Engine, node string) bool {
 	t.Helper()
-	m, err := e.Conn().Request("test.leadsmeta."+node, nil, 5*time.Second)
-	if err != nil {
-		t.Fatalf("asking %s whether it leads the meta group: %v", node, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := e.Conn().Request("test.leadsmeta."+node, nil, 5*time.Second)
+		if err == nil {
+			return string(m.Data) == "true"
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("asking %s whether it leads the meta group: %v", node, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return string(m.Data) == "true"
 }
 
 // moveLeader moves stream's leadership to node, waiting until it has.
