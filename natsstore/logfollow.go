@@ -230,11 +230,19 @@ func (l *log) leaderHolds(ctx context.Context, subjects []string, seq uint64) (b
 func (l *log) leaderConsumer(ctx context.Context, filter []string, from uint64, bound time.Duration) (jetstream.Consumer, error) {
 	cctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
+	var last jetstream.Consumer // the last one made, off the leader
 	for try := 1; ; try++ {
 		c, err := l.readConsumer(cctx, filter, from, bound)
 		if err != nil {
+			if last != nil && ctx.Err() == nil {
+				return last, nil
+			}
 			return nil, err
 		}
+		if last != nil {
+			l.dropConsumer(last.CachedInfo().Name)
+		}
+		last = c
 		info := c.CachedInfo()
 		if try >= leaderTries || info.Cluster == nil {
 			return c, nil
@@ -243,6 +251,5 @@ func (l *log) leaderConsumer(ctx context.Context, filter []string, from uint64, 
 		if err != nil || s.CachedInfo().Cluster == nil || s.CachedInfo().Cluster.Leader == info.Cluster.Leader {
 			return c, nil
 		}
-		l.dropConsumer(info.Name)
 	}
 }
