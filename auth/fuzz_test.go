@@ -58,3 +58,16 @@ func FuzzBearerToken(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTrimBlanks: trimBlanks is strings.Trim(s, " \t"), which
+// BearerTokenUnchecked used before.
+func FuzzTrimBlanks(f *testing.F) {
+	for _, s := range []string{"", " ", "\t", " \t x \t ", "Bearer x", "\tBearer\tx\t", "x\n", " \v"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := trimBlanks(s), strings.Trim(s, " \t"); got != want {
+			t.Fatalf("trimBlanks(%q) = %q, strings.Trim %q", s, got, want)
+		}
+	})
+}

@@ -398,6 +398,26 @@ func BearerToken(r *http.Request) (string, error) { return BearerTokenKnown(r, n
 // and would again, and the scan of a token's ~1 KB was half a microsecond
 // of every request.
 func BearerTokenKnown(r *http.Request, known func(string) bool) (string, error) {
+	tok, err := BearerTokenUnchecked(r)
+	if err != nil {
+		return "", err
+	}
+	if known != nil && known(tok) {
+		return tok, nil
+	}
+	if err := CheckTokenChars(tok); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// BearerTokenUnchecked is the first half of BearerToken: the token of the
+// request's one "Authorization: Bearer <token>" header, or the error that
+// says why there is none, without the scan of the token's characters
+// (CheckTokenChars, the second half). A caller that finds the token among
+// those a validator took before (they all passed that scan) need not
+// scan it again; any other must, before anything else of it is read.
+func BearerTokenUnchecked(r *http.Request) (string, error) {
 	hs := r.Header.Values("Authorization")
 	if len(hs) == 0 {
 		return "", unauthenticated("Access token is empty.")
@@ -405,7 +425,7 @@ func BearerTokenKnown(r *http.Request, known func(string) bool) (string, error) 
 	if len(hs) > 1 {
 		return "", unauthenticated("The request has %d Authorization headers; send one, 'Authorization: Bearer <access token>'.", len(hs))
 	}
-	h := strings.Trim(hs[0], " \t")
+	h := trimBlanks(hs[0])
 	if h == "" {
 		return "", unauthenticated("Access token is empty.")
 	}
@@ -417,25 +437,40 @@ func BearerTokenKnown(r *http.Request, known func(string) bool) (string, error) 
 	if tok == "" {
 		return "", unauthenticated("Access token is empty.")
 	}
-	if known != nil && known(tok) {
-		return tok, nil
-	}
+	return tok, nil
+}
+
+// CheckTokenChars is BearerToken's second half: it rejects a token with a
+// character no access token has, or with '=' anywhere but at its end.
+func CheckTokenChars(tok string) error {
 	for i := 0; i < len(tok); i++ {
 		c := tok[i]
 		if !tokenChar[c] {
 			if c == ' ' || c == '\t' {
-				return "", unauthenticated("The Authorization header has text after the access token; it must be exactly 'Bearer <access token>'.")
+				return unauthenticated("The Authorization header has text after the access token; it must be exactly 'Bearer <access token>'.")
 			}
-			return "", unauthenticated("The access token in the Authorization header contains the character %q, which cannot be in a token.", rune(c))
+			return unauthenticated("The access token in the Authorization header contains the character %q, which cannot be in a token.", rune(c))
 		}
 	}
 	if strings.TrimRight(tok, "=") == "" {
-		return "", unauthenticated("The access token in the Authorization header is only '='.")
+		return unauthenticated("The access token in the Authorization header is only '='.")
 	}
 	if i := strings.IndexByte(tok, '='); i >= 0 && strings.Trim(tok[i:], "=") != "" {
-		return "", unauthenticated("The access token in the Authorization header has '=' inside it; '=' may only end a token.")
+		return unauthenticated("The access token in the Authorization header has '=' inside it; '=' may only end a token.")
 	}
-	return tok, nil
+	return nil
+}
+
+// trimBlanks is strings.Trim(s, " \t") without building the cutset's
+// table on every request (measured ~0.2 µs of a GET).
+func trimBlanks(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // tokenChar marks the bytes of RFC 6750's b64token: letters, digits and

@@ -219,16 +219,11 @@ func (c *Core) Now() time.Time { return c.clock.Now() }
 
 // Read returns the user's presence now.
 func (c *Core) Read(ctx context.Context, u UserRef) (Snapshot, error) {
-	var buf [256]byte // most entries fit: no allocation
-	e, err := c.load(ctx, u, buf[:])
-	if err != nil {
+	var s Snapshot
+	if err := c.ReadInto(ctx, u, &s); err != nil {
 		return Snapshot{}, err
 	}
-	f, err := c.facts(e)
-	if err != nil {
-		return Snapshot{}, err
-	}
-	return snapshot(u, f, c.clock.Now()), nil
+	return s, nil
 }
 
 // ReadMany returns the presence of each user, in order, at one instant.

@@ -21,23 +21,55 @@ func (a *API) getPresence(kind subjectKind) http.HandlerFunc {
 }
 
 // servePresence is getPresence of the user the path names by id (unused
-// for /me).
+// for /me). Its two halves are functions of their own, not inlined, so
+// that their frames are never on the stack together: the token check's and
+// the directory's calls run under the first, the cache read (its snapshot
+// and the sequence's walk) under the second. In one frame, with the
+// snapshot passed by value, a GET's stack went past its first 8 KiB, and
+// every collection shrank it back, so that each connection's next request
+// paid for copying its stack to grow it again (~0.5 µs a GET,
+// docs/performance.md, branch getpath).
 func (a *API) servePresence(w http.ResponseWriter, r *http.Request, kind subjectKind, id string) {
+	if u, owner, sel, ok := a.presenceRequest(w, r, kind, id); ok {
+		a.answerPresence(w, r, kind, u, owner, sel)
+	}
+}
+
+// presenceRequest authenticates a presence read, resolves its user and
+// reads its options; on an error it answers it and returns false.
+//
+//go:noinline
+func (a *API) presenceRequest(w http.ResponseWriter, r *http.Request, kind subjectKind, id string) (_ core.UserRef, owner bool, _ selection, ok bool) {
 	p, u, err := a.readableID(r, kind, id)
 	if err != nil {
 		a.writeError(w, r, err)
-		return
+		return core.UserRef{}, false, selection{}, false
 	}
 	sel, err := readOptions(r)
 	if err != nil {
 		a.writeError(w, r, err)
-		return
+		return core.UserRef{}, false, selection{}, false
 	}
-	snap, err := a.core.Read(r.Context(), ref(u))
-	if err != nil {
+	return ref(u), isOwner(p, u.ID), sel, true
+}
+
+// answerPresence reads u's presence and writes it.
+//
+//go:noinline
+func (a *API) answerPresence(w http.ResponseWriter, r *http.Request, kind subjectKind, u core.UserRef, owner bool, sel selection) {
+	var snap core.Snapshot
+	if err := a.core.ReadInto(r.Context(), u, &snap); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	a.writeRead(w, r, kind, u.UserID, &snap, owner, sel)
+}
+
+// writeRead writes a presence read: answerPresence's last step, whose
+// buffer for the context is not under core.ReadInto's frames.
+//
+//go:noinline
+func (a *API) writeRead(w http.ResponseWriter, r *http.Request, kind subjectKind, userID string, snap *core.Snapshot, owner bool, sel selection) {
 	// With $select the context names the properties, as OData's does:
 	// …/presence(availability,activity)/$entity.
 	list := ""
@@ -49,9 +81,9 @@ func (a *API) servePresence(w http.ResponseWriter, r *http.Request, kind subject
 	if kind == subjectPresences {
 		c = a.appendServiceRoot(cb[:0], r, "/$metadata#communications/presences", list, "/$entity")
 	} else {
-		c = a.appendServiceRoot(cb[:0], r, "/$metadata#users('", u.ID, "')/presence", list, "/$entity")
+		c = a.appendServiceRoot(cb[:0], r, "/$metadata#users('", userID, "')/presence", list, "/$entity")
 	}
-	writePresence(w, unsafe.String(unsafe.SliceData(c), len(c)), snap, isOwner(p, u.ID), sel.fields)
+	writePresence(w, unsafe.String(unsafe.SliceData(c), len(c)), snap, owner, sel.fields)
 }
 
 // readable authenticates a read of a user's presence (counted against

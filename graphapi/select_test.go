@@ -26,7 +26,7 @@ func TestAppendPresenceFieldsIsTheFullFormFiltered(t *testing.T) {
 	}
 	for mask := field(0); mask <= allFields; mask++ {
 		var got map[string]json.RawMessage
-		if err := json.Unmarshal(appendPresenceFields(nil, "ctx", s, true, mask), &got); err != nil {
+		if err := json.Unmarshal(appendPresenceFields(nil, "ctx", &s, true, mask), &got); err != nil {
 			t.Fatalf("mask %07b: %v", mask, err)
 		}
 		want := map[string]json.RawMessage{"@odata.context": full["@odata.context"]}

@@ -63,6 +63,18 @@ func Sequence(f Facts, now time.Time) Stamp {
 	if f.Seq.At > f.LastWrite.UnixNano() {
 		return sequenceWalk(f, now)
 	}
+	return sequenceBack(f, now)
+}
+
+// sequenceBack is Sequence's backward walk. It is a function of its own,
+// not inlined, so that its candidates' buffer (768 bytes) is not in
+// Sequence's frame under sequenceWalk's, which has one too: together they
+// took a GET's stack past 8 KiB, and every collection shrank it back, so
+// that the connection's next request paid for copying it to grow again
+// (docs/performance.md, branch getpath).
+//
+//go:noinline
+func sequenceBack(f Facts, now time.Time) Stamp {
 	var buf [32]time.Time // room for the candidates of most users: no allocation
 	cs := candidates(buf[:], f, f.LastWrite, now)
 	if len(cs) == 0 {
