@@ -36,7 +36,7 @@ import (
 // (default 1,000; 0 for none) requests of 650 random ids from one client,
 // warm, and then writes a twentieth of the users' session b again
 // (PRESENCED_SCALE_REWRITES to write fewer: 10 M users' twentieth is half
-// an hour of this box), 64 clients; after each, 5 s later, it
+// an hour of this box), 64 clients, with the server's CPU a write; after each, 5 s later, it
 // reads the RSS and the live heap at the last GC, and after the writes the
 // exact live heap (a heap profile after a forced GC), the number of GC
 // cycles the writes ran, and their rate. With PRESENCED_SCALE_IDLE set
@@ -80,7 +80,7 @@ func BenchmarkScaleMemory(b *testing.B) {
 		rssRead, rssWrite, rssIdle     float64 // B/user
 		liveRead, liveWrite, heapWrite float64 // B/user
 		gcWrites                       int
-		writeRate                      float64
+		writeRate, writeCPU            float64 // writes/s; the server's CPU µs a write
 		load                           string
 		warm                           latStats
 		start                          startFigures
@@ -116,7 +116,7 @@ func BenchmarkScaleMemory(b *testing.B) {
 				again = v
 			}
 			bodyB := `{"sessionId":"` + directory.DemoDaemonClientID + `:b","availability":"Busy","activity":"InACall","expirationDuration":"PT4H"}`
-			t := time.Now()
+			t, cpu0 := time.Now(), srv.cpu(b)
 			scaleDrive(b, hc, "setPresence again", 64, again, func(i int) *http.Request {
 				req, _ := http.NewRequest("POST", base+"/v1.0/users/"+scaleUserID(i*10%n)+"/presence/setPresence", strings.NewReader(bodyB))
 				req.Header.Set("Authorization", "Bearer "+tok)
@@ -124,6 +124,7 @@ func BenchmarkScaleMemory(b *testing.B) {
 				return req
 			}, nil)
 			f.writeRate = float64(again) / time.Since(t).Seconds()
+			f.writeCPU = float64((srv.cpu(b) - cpu0).Microseconds()) / float64(again)
 			_, _, _, gc1 := srv.heap()
 			f.gcWrites = gc1 - gc0
 			time.Sleep(5 * time.Second)
@@ -138,8 +139,8 @@ func BenchmarkScaleMemory(b *testing.B) {
 			f.load = loadAverage()
 			srv.stopSaying(b)
 			hc.CloseIdleConnections()
-			scaleLog("round %d, %s: RSS %.0f B/user after reading everyone, %.0f after the writes, %.0f idle; live at last GC %.0f / %.0f; exact live after the writes %.0f B/user; %d GC cycles during %d writes at %.0f/s; load %s",
-				r+1, setting, f.rssRead, f.rssWrite, f.rssIdle, f.liveRead, f.liveWrite, f.heapWrite, f.gcWrites, again, f.writeRate, f.load)
+			scaleLog("round %d, %s: RSS %.0f B/user after reading everyone, %.0f after the writes, %.0f idle; live at last GC %.0f / %.0f; exact live after the writes %.0f B/user; %d GC cycles during %d writes at %.0f/s, %.1f µs of the server's CPU a write; load %s",
+				r+1, setting, f.rssRead, f.rssWrite, f.rssIdle, f.liveRead, f.liveWrite, f.heapWrite, f.gcWrites, again, f.writeRate, f.writeCPU, f.load)
 			all = append(all, f)
 		}
 	}
@@ -147,8 +148,8 @@ func BenchmarkScaleMemory(b *testing.B) {
 		scaleLog("%-40s %s", f.setting, f.start)
 	}
 	for _, f := range all {
-		scaleLog("%-40s RSS read %4.0f, written %4.0f, idle %4.0f B/user; live %4.0f / %4.0f (exact %4.0f) B/user; %3d GCs, %5.0f writes/s; 650 ids warm %s; load %s",
-			f.setting, f.rssRead, f.rssWrite, f.rssIdle, f.liveRead, f.liveWrite, f.heapWrite, f.gcWrites, f.writeRate, f.warm, f.load)
+		scaleLog("%-40s RSS read %4.0f, written %4.0f, idle %4.0f B/user; live %4.0f / %4.0f (exact %4.0f) B/user; %3d GCs, %5.0f writes/s, %5.1f µs CPU/write; 650 ids warm %s; load %s",
+			f.setting, f.rssRead, f.rssWrite, f.rssIdle, f.liveRead, f.liveWrite, f.heapWrite, f.gcWrites, f.writeRate, f.writeCPU, f.warm, f.load)
 	}
 }
 

@@ -203,31 +203,29 @@ func DecodeSnapshot(b []byte) (*Directory, error) {
 			return nil, snapErr("user %d flags %#x", i, r.flags)
 		}
 		id := table.arena[off : off+guidLen]
-		if !IsGUID(id) {
+		page, ok := guidPage(id)
+		if !ok {
 			return nil, snapErr("user %d id %q", i, id)
 		}
 		key := userKey{page: int(r.flags >> flagPageShift), id: id}
-		if key.page != Page(id) {
-			return nil, snapErr("user %d on page %d, not %d", i, key.page, Page(id))
+		if key.page != page {
+			return nil, snapErr("user %d on page %d, not %d", i, key.page, page)
 		}
 		if i > 0 && (r.tenant < prevTenant || r.tenant == prevTenant && !prev.less(key)) {
 			return nil, snapErr("user %d out of order", i)
 		}
-		if !utf8.ValidString(table.arena[off+guidLen : end]) {
-			return nil, snapErr("user %d not UTF-8", i)
+		// Each string on its own: a rune may not span two of them.
+		upnEnd := off + guidLen + int(r.upn)
+		nameEnd := upnEnd + int(r.name)
+		if r.upn == 0 || !utf8.ValidString(table.arena[off+guidLen:upnEnd]) ||
+			!utf8.ValidString(table.arena[upnEnd:nameEnd]) || !utf8.ValidString(table.arena[nameEnd:end]) {
+			return nil, snapErr("user %d strings", i)
 		}
 		table.recs[i] = r
 		prev, prevTenant, off = key, r.tenant, end
 	}
 	if off != len(table.arena) {
 		return nil, snapErr("%d bytes of the arena after the last user", len(table.arena)-off)
-	}
-	for i := range table.recs {
-		// Each string on its own: a rune may not span two of them.
-		u := table.user(i)
-		if !utf8.ValidString(u.UserPrincipalName) || !utf8.ValidString(u.DisplayName) || !utf8.ValidString(u.Mail) || u.UserPrincipalName == "" {
-			return nil, snapErr("user %d strings", i)
-		}
 	}
 	if err := indexSnapshot(table, int(n)); err != nil {
 		return nil, err

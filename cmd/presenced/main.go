@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/presence"
@@ -117,7 +118,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.DemoUsers, "demo-users", defaultDemoUsers, "with --dev and no --directory: add `N` generated users, user1…userN@contoso.dev, to the demo tenant (presenced bench spreads its load over them)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	var memLimit memoryLimitFlag
-	fs.Var(&memLimit, "memory-limit", "soft limit of the process's memory, for the garbage collector (Go's GOMEMLIMIT): a `size` such as 6GiB or 600MB, or a share of the machine's memory such as 75%; 0: none (docs/running.md#memory-and-start-up)")
+	fs.Var(&memLimit, "memory-limit", "soft limit of the process's memory, for the garbage collector (Go's GOMEMLIMIT): a `size` such as 6GiB or 600MB, or a share of the machine's memory such as 75%; 0: none; auto: 1.4 × the live heap, re-derived as it changes — tighter than GOGC alone, for more collections under writes (docs/running.md#memory-and-start-up)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	applyLimits := limitFlags(fs, &cfg)
 	applyThrottle := throttleFlags(fs, &cfg)
@@ -165,7 +166,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer closeLog()
 
 	setGCPercent(os.LookupEnv)
-	if limit := memLimit.apply(); limit != math.MaxInt64 {
+	limit, fromLive := memLimit.apply()
+	if limit != math.MaxInt64 {
 		cfg.Logger.Info("memory limit", "bytes", limit)
 	}
 	srv, err := presenced.New(cfg)
@@ -189,15 +191,21 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, interactive, stop := stopSignals()
 	defer stop()
+	collected := collectorOffForStart(limit, machineMemory, cfg.Logger, clock.Real{})
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	// Decoding a directory file allocates about ten times what the
-	// directory keeps (1 KB per user, 1 GB at a million users); hand that
-	// back to the system now rather than let it linger in the RSS until the
-	// runtime's background scavenger gets to it.
-	debug.FreeOSMemory()
+	// The start's one collection, before the server says it listens
+	// rather than beside the first requests (the first second after
+	// listening is a target), the start's garbage handed back to the
+	// system.
+	collected()
 	printWelcome(stdout, srv, cfg)
+	if fromLive {
+		stopFollow := make(chan struct{})
+		defer close(stopFollow)
+		go followLiveHeap(stopFollow, cfg.Logger)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -26,10 +26,11 @@ import (
 // cost in docs/performance.md.
 
 // memoryLimitFlag is --memory-limit: a size ("6GiB", "600MB", bytes) or a
-// share of the machine's memory ("75%"); "0" or "" is no limit.
+// share of the machine's memory ("75%"); "0" or "" (the default) is no
+// limit; "auto" is a limit derived from the live heap (memauto.go).
 type memoryLimitFlag struct {
 	text  string
-	bytes int64 // resolved; 0 = none
+	bytes int64 // resolved; 0 = none or auto
 	// total is the machine's memory for a percentage (tests replace it).
 	total func() (int64, error)
 }
@@ -43,6 +44,10 @@ func (m *memoryLimitFlag) String() string {
 
 func (m *memoryLimitFlag) Set(s string) error {
 	s = strings.TrimSpace(s)
+	if s == "auto" {
+		m.text, m.bytes = s, 0
+		return nil
+	}
 	n, err := m.parse(s)
 	if err != nil {
 		return err
@@ -50,6 +55,9 @@ func (m *memoryLimitFlag) Set(s string) error {
 	m.text, m.bytes = s, n
 	return nil
 }
+
+// auto reports whether the limit is to be derived from the live heap.
+func (m *memoryLimitFlag) auto() bool { return m.text == "auto" }
 
 // memoryUnits are the suffixes a size takes, longest first.
 var memoryUnits = []struct {
@@ -109,13 +117,15 @@ func checkMemoryLimit(s string, b float64) (int64, error) {
 
 // apply sets the runtime's limit if the flag gave one (else GOMEMLIMIT, if
 // set, stays as the runtime read it), and returns the limit in force
-// (math.MaxInt64: none).
-func (m *memoryLimitFlag) apply() int64 {
+// (math.MaxInt64: none) and whether it is to be derived from the live
+// heap once the server has started (auto, and no GOMEMLIMIT).
+func (m *memoryLimitFlag) apply() (int64, bool) {
 	if m.bytes > 0 {
 		debug.SetMemoryLimit(m.bytes)
-		return m.bytes
+		return m.bytes, false
 	}
-	return debug.SetMemoryLimit(-1) // -1 reads it
+	cur := debug.SetMemoryLimit(-1) // -1 reads it
+	return cur, cur == math.MaxInt64 && m.auto()
 }
 
 // machineMemory is the memory this process may use: the cgroup's limit

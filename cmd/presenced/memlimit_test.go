@@ -56,8 +56,8 @@ func TestMemoryLimitApplies(t *testing.T) {
 	if err := fs.Parse([]string{"--memory-limit", "1GiB"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.apply(); got != 1<<30 {
-		t.Fatalf("apply: %d", got)
+	if got, auto := m.apply(); got != 1<<30 || auto {
+		t.Fatalf("apply: %d, auto %v", got, auto)
 	}
 	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
 		t.Fatalf("runtime limit %d, want 1GiB", got)
@@ -66,14 +66,38 @@ func TestMemoryLimitApplies(t *testing.T) {
 		t.Fatal("--memory-limit lots accepted")
 	}
 
+	// auto: derived from the live heap, unless GOMEMLIMIT gave one.
 	debug.SetMemoryLimit(math.MaxInt64)
-	var none memoryLimitFlag
-	if got := none.apply(); got != math.MaxInt64 {
-		t.Fatalf("no flag: apply says %d", got)
+	var auto memoryLimitFlag
+	if err := auto.Set("auto"); err != nil || auto.String() != "auto" {
+		t.Fatalf("auto: %v, reads as %q", err, auto.String())
+	}
+	if got, derive := auto.apply(); got != math.MaxInt64 || !derive {
+		t.Fatalf("auto: apply says %d, derive %v", got, derive)
 	}
 	debug.SetMemoryLimit(3 << 30) // as GOMEMLIMIT would have
-	if got := none.apply(); got != 3<<30 {
-		t.Fatalf("no flag with GOMEMLIMIT: apply says %d, want the runtime's", got)
+	if got, derive := auto.apply(); got != 3<<30 || derive {
+		t.Fatalf("auto with GOMEMLIMIT: apply says %d, derive %v; want the runtime's", got, derive)
+	}
+	// Unset or 0: none, and GOMEMLIMIT's if set.
+	for _, set := range []string{"", "0"} {
+		debug.SetMemoryLimit(math.MaxInt64)
+		var none memoryLimitFlag
+		if set != "" {
+			if err := none.Set(set); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if none.String() != "0" {
+			t.Fatalf("%q reads as %q", set, none.String())
+		}
+		if got, derive := none.apply(); got != math.MaxInt64 || derive {
+			t.Fatalf("%q: apply says %d, derive %v", set, got, derive)
+		}
+		debug.SetMemoryLimit(3 << 30)
+		if got, derive := none.apply(); got != 3<<30 || derive {
+			t.Fatalf("%q with GOMEMLIMIT: apply says %d, derive %v", set, got, derive)
+		}
 	}
 }
 
