@@ -153,6 +153,17 @@ func checkModel(t *testing.T, results map[benchRow][]benchFigures, top int) {
 	if len(runs("cluster", 1)) == 0 {
 		return
 	}
+	// The cluster's own p99/mean on this box: where the model's mean held
+	// but its p99 fell short (the quiet window of session 3: by 1.3–1.45×)
+	// the difference is this factor against the single node's; it is the
+	// cautious one to project with (docs/performance.md).
+	var kc []float64
+	for _, f := range runs("cluster", top) {
+		kc = append(kc, f.p99.Seconds()/f.mean.Seconds())
+	}
+	kcLo, kcHi := slices.Min(kc), slices.Max(kc)
+	t.Logf("model: tail factor p99/mean at %d clients: single node %.2f–%.2f, the cluster on this box %.2f–%.2f (%.2f–%.2f times the single node's)",
+		top, kLo, kHi, kcLo, kcHi, kcLo/kHi, kcHi/kLo)
 	z := delay("cluster")
 	for _, f := range runs("cluster", top) {
 		for _, rtt := range []time.Duration{0, 200 * time.Microsecond, 500 * time.Microsecond} {
@@ -161,8 +172,8 @@ func checkModel(t *testing.T, results map[benchRow][]benchFigures, top int) {
 				st = append(st, station{d, cores})
 			}
 			x, r := mva(st, z+27*rtt/10, top)
-			t.Logf("model, three 2-core machines, %d clients, per-node demand %v, delay %.2f ms, rtt %v: %.0f writes/s, mean %.2f ms, p99 %.1f–%.1f ms",
-				top, f.nodeCPU, ms(z), rtt, x, ms(r), kLo*ms(r), kHi*ms(r))
+			t.Logf("model, three 2-core machines, %d clients, per-node demand %v, delay %.2f ms, rtt %v: %.0f writes/s, mean %.2f ms, p99 %.1f–%.1f ms (with the cluster's own tail factor %.1f–%.1f ms)",
+				top, f.nodeCPU, ms(z), rtt, x, ms(r), kLo*ms(r), kHi*ms(r), kcLo*ms(r), kcHi*ms(r))
 		}
 	}
 }

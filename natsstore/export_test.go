@@ -3,3 +3,6 @@ package natsstore
 // LeadsMeta says whether e's embedded server leads JetStream's meta group
 // (for tests that must not kill it: its death costs an election).
 func LeadsMeta(e *Engine) bool { return e.srv != nil && e.srv.JetStreamIsLeader() }
+
+// ErrWatchStopped is what a stopped watch's Next returns.
+var ErrWatchStopped = errWatchStopped

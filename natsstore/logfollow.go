@@ -49,6 +49,20 @@ const followOwed = 2
 
 // followCluster is Follow in a cluster (see above).
 func (l *log) followCluster(ctx context.Context, subjects []string, from uint64, fn func(store.Record) error) error {
+	return l.follow(ctx, subjects, from, false, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+		return fn(store.Record{Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream, Time: md.Timestamp})
+	})
+}
+
+// msgFunc gets each message a follow delivers, with its metadata.
+type msgFunc func(m jetstream.Msg, md *jetstream.MsgMetadata) error
+
+// follow follows the stream l names, the way followCluster describes,
+// from position from (0: after the last), handing fn the messages under
+// subjects. A bucket's watch follows its stream so too (watch.go), with
+// onLeader: each consumer is placed, when it can be within its
+// attempt's bound, on the stream's leader (leaderConsumer).
+func (l *log) follow(ctx context.Context, subjects []string, from uint64, onLeader bool, fn msgFunc) error {
 	next := from
 	if next == 0 {
 		last, err := l.LastSeq(ctx)
@@ -60,7 +74,7 @@ func (l *log) followCluster(ctx context.Context, subjects []string, from uint64,
 	failing := (clock.Real{}).Now() // since the last record delivered, or the start
 	for attempt := 0; ; attempt++ {
 		t0 := (clock.Real{}).Now()
-		delivered, err := l.followOnce(ctx, subjects, &next, min(readAttempt<<min(attempt, 4), readAttemptMax), fn)
+		delivered, err := l.followOnce(ctx, subjects, &next, min(readAttempt<<min(attempt, 4), readAttemptMax), onLeader, fn)
 		var cb *callbackError
 		if errors.As(err, &cb) {
 			return cb.err
@@ -74,7 +88,7 @@ func (l *log) followCluster(ctx context.Context, subjects []string, from uint64,
 		if delivered {
 			attempt, failing = 0, (clock.Real{}).Now()
 		}
-		l.e.log.Info("following the log: its consumer stopped delivering; going on with another", "log", l.name, "from", next,
+		l.e.log.Info("following a stream: its consumer stopped delivering; going on with another", "stream", l.name, "from", next,
 			"attempt", attempt+1, "took", (clock.Real{}).Now().Sub(t0).Round(time.Millisecond), "err", err)
 		if (clock.Real{}).Now().Sub(failing) > readWait {
 			return fmt.Errorf("natsstore: follow %s from %d: %w: nothing delivered in %v of attempts, the last: %w",
@@ -93,8 +107,13 @@ var errStalled = errors.New("the consumer delivered nothing while the stream's l
 // followOnce is one attempt of followCluster: a consumer from *next,
 // fetched until it stalls, fails, or fn fails (a callbackError).
 // delivered says whether it brought a record.
-func (l *log) followOnce(ctx context.Context, subjects []string, next *uint64, bound time.Duration, fn func(store.Record) error) (delivered bool, err error) {
-	c, err := l.readConsumer(ctx, subjects, *next, bound)
+func (l *log) followOnce(ctx context.Context, subjects []string, next *uint64, bound time.Duration, onLeader bool, fn msgFunc) (delivered bool, err error) {
+	var c jetstream.Consumer
+	if onLeader {
+		c, err = l.leaderConsumer(ctx, subjects, *next, bound)
+	} else {
+		c, err = l.readConsumer(ctx, subjects, *next, bound)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -143,7 +162,7 @@ func (l *log) followOnce(ctx context.Context, subjects []string, next *uint64, b
 // the consumer would have to be made again (a gap in its sequence).
 // nats.go waits a second longer than the bound for that answer (a dead
 // server's); the follow stops at once when ctx ends.
-func (l *log) followFetch(ctx context.Context, c jetstream.Consumer, subjects []string, next, consumed *uint64, bound time.Duration, fn func(store.Record) error) (n int, err error) {
+func (l *log) followFetch(ctx context.Context, c jetstream.Consumer, subjects []string, next, consumed *uint64, bound time.Duration, fn msgFunc) (n int, err error) {
 	b, err := c.Fetch(readPage, jetstream.FetchMaxWait(bound))
 	if err != nil {
 		return 0, err
@@ -177,7 +196,7 @@ func (l *log) followFetch(ctx context.Context, c jetstream.Consumer, subjects []
 		}
 		*next = seq + 1
 		if matchesAny(subjects, m.Subject()) {
-			if err := fn(record(m)); err != nil {
+			if err := fn(m, md); err != nil {
 				return n, &callbackError{err}
 			}
 		}
@@ -198,4 +217,39 @@ func (l *log) leaderHolds(ctx context.Context, subjects []string, seq uint64) (b
 		}
 	}
 	return false, nil
+}
+
+// leaderConsumer is readConsumer's consumer placed on the stream's leader
+// if it can be within bound: made again (at most leaderTries times) while
+// it lands elsewhere; past the bound, or when the leader cannot be named,
+// the last one made is kept. A consumer on the leader delivers a write as
+// soon as it is stored; one on a replica that is catching up (a node back
+// without its files) delivers nothing until its catch-up reaches the
+// write (follow gives it up then, after two fetches, but the wait is
+// seconds).
+func (l *log) leaderConsumer(ctx context.Context, filter []string, from uint64, bound time.Duration) (jetstream.Consumer, error) {
+	cctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	var last jetstream.Consumer // the last one made, off the leader
+	for try := 1; ; try++ {
+		c, err := l.readConsumer(cctx, filter, from, bound)
+		if err != nil {
+			if last != nil && ctx.Err() == nil {
+				return last, nil
+			}
+			return nil, err
+		}
+		if last != nil {
+			l.dropConsumer(last.CachedInfo().Name)
+		}
+		last = c
+		info := c.CachedInfo()
+		if try >= leaderTries || info.Cluster == nil {
+			return c, nil
+		}
+		s, err := l.js.Stream(cctx, l.name)
+		if err != nil || s.CachedInfo().Cluster == nil || s.CachedInfo().Cluster.Leader == info.Cluster.Leader {
+			return c, nil
+		}
+	}
 }

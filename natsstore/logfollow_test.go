@@ -105,7 +105,7 @@ func TestClusterFollowOutlivesAKill(t *testing.T) {
 				t.Fatalf("round %d: the follow's consumer was not placed on k1 or k2, off the meta leader, in 30 tries", round)
 			}
 			waitProgress(t, ctx, lastGot, f)
-			server := consumerServer(t, ctx, ext)
+			server := consumerServer(t, ctx, ext, "CHANGES")
 			i := slices.IndexFunc(procs, func(p *nodeProc) bool { return p.name == server })
 			if i > 0 && !leadsMeta(t, ext, server) {
 				victim = i
@@ -116,7 +116,7 @@ func TestClusterFollowOutlivesAKill(t *testing.T) {
 		}
 		moveLeader(t, ctx, ext, "CHANGES", "k0")
 		waitProgress(t, ctx, lastGot, f)
-		if s := consumerServer(t, ctx, ext); s != procs[victim].name {
+		if s := consumerServer(t, ctx, ext, "CHANGES"); s != procs[victim].name {
 			t.Fatalf("round %d: the follow's consumer moved from %s to %s", round, procs[victim].name, s)
 		}
 		procs[victim].kill() // returns once the process has exited
@@ -231,11 +231,12 @@ func waitProgress(t *testing.T, ctx context.Context, last func() uint64, f *foll
 	}
 }
 
-// consumerServer is the server serving the CHANGES consumer that has
-// delivered the most (the follow's; consumers it left behind trail).
-func consumerServer(t *testing.T, ctx context.Context, e *natsstore.Engine) string {
+// consumerServer is the server serving stream's consumer that has
+// delivered the most (the follow's or the watch's; consumers it left
+// behind trail).
+func consumerServer(t *testing.T, ctx context.Context, e *natsstore.Engine, stream string) string {
 	t.Helper()
-	s, err := e.JetStream().Stream(ctx, "CHANGES")
+	s, err := e.JetStream().Stream(ctx, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,14 +254,22 @@ func consumerServer(t *testing.T, ctx context.Context, e *natsstore.Engine) stri
 	return server
 }
 
-// leadsMeta asks node whether it leads the meta group.
+// leadsMeta asks node whether it leads the meta group. A node just
+// restarted may not answer yet (its subscription's interest not yet
+// known to the server the test reaches): it is asked again for 10 s.
 func leadsMeta(t *testing.T, e *natsstore.Engine, node string) bool {
 	t.Helper()
-	m, err := e.Conn().Request("test.leadsmeta."+node, nil, 5*time.Second)
-	if err != nil {
-		t.Fatalf("asking %s whether it leads the meta group: %v", node, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := e.Conn().Request("test.leadsmeta."+node, nil, 5*time.Second)
+		if err == nil {
+			return string(m.Data) == "true"
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("asking %s whether it leads the meta group: %v", node, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return string(m.Data) == "true"
 }
 
 // moveLeader moves stream's leadership to node, waiting until it has.

@@ -223,7 +223,7 @@ func (l *log) dropConsumer(name string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), readAttempt)
 		defer cancel()
-		_ = l.s.DeleteConsumer(ctx, name)
+		_ = l.js.DeleteConsumer(ctx, l.name, name)
 	}()
 }
 
@@ -380,5 +380,5 @@ func (l *log) readConsumer(ctx context.Context, filter []string, from uint64, bo
 	}
 	cctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	return l.s.CreateOrUpdateConsumer(cctx, cfg)
+	return l.js.CreateOrUpdateConsumer(cctx, l.name, cfg)
 }

@@ -13,13 +13,24 @@ import (
 	"github.com/presenced/presenced/store"
 )
 
-// Watch implements store.KV: one ordered consumer on the bucket's stream,
-// filtered to the prefix's subjects, from the stream's next sequence as
-// of the call. The start is a sequence, not "deliver new": nats.go makes
-// a new consumer when one is lost (its node died, the connection was
-// lost), from the message after the last delivered, or — when none was
-// delivered yet — with the first consumer's settings, which for "deliver
-// new" would skip what was written in between.
+// Watch implements store.KV: a consumer on the bucket's stream, filtered
+// to the prefix's subjects, from the stream's next sequence as of the
+// call. The start is a sequence, not "deliver new": a consumer lost (its
+// node died, the connection was lost) is made again from the message
+// after the last delivered, or — when none was delivered yet — from the
+// start, which for "deliver new" would skip what was written in between.
+//
+// On a single node the consumer is nats.go's ordered consumer (its server
+// is this process). In a cluster it is not: nats.go makes an ordered
+// consumer that was lost again under the same name, each attempt waiting
+// 10 s for an answer, retried for ever and silently — and right after a
+// kill -9 the meta leader may place it on the dead server, every retry
+// with it (the same stall Log.Follow had, logfollow.go). The node's cache
+// would stop following the engine without a word. So in a cluster a
+// watch follows its stream as Log.Follow does (followCluster: consumers
+// of its own, every step bounded, a new one from the next sequence when
+// one stalls or its server goes), each placed on the stream's leader when
+// it can be (leaderConsumer).
 func (b *kv) Watch(ctx context.Context, prefix string) (store.Watcher, error) {
 	w := newWatcher(ctx)
 	if err := w.add(ctx, b, prefix, 0); err != nil {
@@ -64,6 +75,8 @@ type watchItem struct {
 	err error
 }
 
+// watchSub is a follower's bucket and, on a single node, its ordered
+// consumer (nil in a cluster: followCluster makes its own).
 type watchSub struct {
 	b    *kv
 	cons jetstream.Consumer
@@ -94,12 +107,16 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string, from uint64) er
 		it   jetstream.MessagesContext
 		last uint64
 	)
+	clustered := b.e.opts.clustered()
 	err := b.e.retry(ctx, "a watch on "+b.stream, func(ctx context.Context) error {
 		var err error
 		if last = from - 1; from == 0 {
 			if last, err = b.lastSeq(ctx); err != nil {
 				return err
 			}
+		}
+		if clustered {
+			return nil // the follower makes its consumers (followCluster)
 		}
 		cons, it, err = b.orderedOnLeader(ctx, watchFrom(b, prefix, last+1))
 		return err
@@ -112,13 +129,105 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string, from uint64) er
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {
-		it.Stop()
+		if it != nil {
+			it.Stop()
+		}
 		return errWatchStopped
 	}
 	i := len(w.subs)
 	w.subs = append(w.subs, watchSub{b: b, cons: cons, it: it})
-	w.wg.Go(func() { w.follow(i, b, prefix, it, last+1) })
+	if clustered {
+		w.wg.Go(func() { w.followCluster(i, b, prefix, last+1) })
+	} else {
+		w.wg.Go(func() { w.follow(i, b, prefix, it, last+1) })
+	}
 	return nil
+}
+
+// followCluster is follow in a cluster: b's stream followed as Log.Follow
+// follows the log (logfollow.go), from next, the changes marked as follow
+// marks them (watchState). It ends when the watch stops, or with an error
+// the follow returned (store.ErrUnavailable after readWait of attempts
+// that delivered nothing).
+func (w *watcher) followCluster(i int, b *kv, prefix string, next uint64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-w.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	st := watchState{next: next}
+	err := b.streamLog().follow(ctx, []string{b.prefix + filterOf(prefix)}, next, true, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
+		c, ok := st.change(i, b, prefix, m, md)
+		if !ok {
+			return nil
+		}
+		select {
+		case <-w.stop:
+			return errWatchStopped
+		case w.ch <- watchItem{c: c}:
+			return nil
+		}
+	})
+	if ctx.Err() != nil || errors.Is(err, errWatchStopped) {
+		return
+	}
+	select {
+	case <-w.stop:
+	case w.ch <- watchItem{err: fmt.Errorf("natsstore: watch %s: %w", b.name, err)}:
+	}
+}
+
+// streamLog is the bucket's stream as a log, to follow it (followCluster).
+func (b *kv) streamLog() *log {
+	return &log{js: b.js, e: b.e, name: b.stream, nc: b.nc}
+}
+
+// watchState is what a follower knows of its stream: the sequence it
+// expects next, and whether it marks its changes Skipped, up to which
+// sequence (see follow).
+type watchState struct {
+	next        uint64
+	skipped     bool
+	skippedUpTo uint64
+}
+
+// change is the Change of follower i's message m, whose metadata is md
+// (nil: unreadable); ok is false for a message that is not one of the
+// watch's changes.
+func (s *watchState) change(i int, b *kv, prefix string, m jetstream.Msg, md *jetstream.MsgMetadata) (c store.Change, ok bool) {
+	if md == nil {
+		s.skipped = true // its sequence is not known
+		return store.Change{}, false
+	}
+	seq := md.Sequence.Stream
+	if seq != s.next {
+		// Nothing from next to seq-1 was delivered (a message whose
+		// metadata was unreadable lies there too): the highest
+		// sequence skipped so far is seq-1, as sequences only grow.
+		s.skipped, s.skippedUpTo = true, seq-1
+	}
+	s.next = seq + 1
+	key, ok := strings.CutPrefix(m.Subject(), b.prefix)
+	if !ok || !strings.HasPrefix(key, prefix) {
+		return store.Change{}, false
+	}
+	c = store.Change{Key: key, Revision: seq, Skipped: s.skipped, Partition: i, Stored: md.Timestamp}
+	if s.skipped {
+		c.SkippedUpTo = s.skippedUpTo
+	}
+	if md.NumPending == 0 {
+		s.skipped = false
+	}
+	if deleted(m.Headers()) {
+		c.Deleted = true
+	} else {
+		c.Value = m.Data()
+	}
+	return c, true
 }
 
 // watchFrom is the configuration of a watch's consumer of b's keys under
@@ -160,8 +269,7 @@ const watchStall = 2
 // that stalls (watchIdle) is made again from next: subs[i] is this
 // follower's.
 func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesContext, next uint64) {
-	skipped := false
-	var skippedUpTo uint64 // while skipped: every sequence not delivered is at or below it
+	st := watchState{next: next}
 	stalls := 0
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -177,7 +285,7 @@ func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesConte
 	for {
 		m, err := it.Next(jetstream.NextContext(wait.ctx))
 		if err != nil && wait.idle() && ctx.Err() == nil {
-			if it, err = w.checkStalled(ctx, i, b, prefix, next, &stalls); err == nil {
+			if it, err = w.checkStalled(ctx, i, b, prefix, st.next, &stalls); err == nil {
 				wait.again(ctx)
 				continue
 			}
@@ -191,34 +299,13 @@ func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesConte
 		}
 		wait.reset()
 		stalls = 0
-		meta, err := m.Metadata()
+		md, err := m.Metadata()
 		if err != nil {
-			skipped = true // its sequence is not known
+			md = nil
+		}
+		c, ok := st.change(i, b, prefix, m, md)
+		if !ok {
 			continue
-		}
-		seq := meta.Sequence.Stream
-		if seq != next {
-			// Nothing from next to seq-1 was delivered (a message whose
-			// metadata was unreadable lies there too): the highest
-			// sequence skipped so far is seq-1, as sequences only grow.
-			skipped, skippedUpTo = true, seq-1
-		}
-		next = seq + 1
-		key, ok := strings.CutPrefix(m.Subject(), b.prefix)
-		if !ok || !strings.HasPrefix(key, prefix) {
-			continue
-		}
-		c := store.Change{Key: key, Revision: seq, Skipped: skipped, Partition: i, Stored: meta.Timestamp}
-		if skipped {
-			c.SkippedUpTo = skippedUpTo
-		}
-		if meta.NumPending == 0 {
-			skipped = false
-		}
-		if deleted(m.Headers()) {
-			c.Deleted = true
-		} else {
-			c.Value = m.Data()
 		}
 		select {
 		case <-w.stop:
@@ -303,10 +390,15 @@ func (w *watcher) Stop() {
 		w.stopped = true
 		w.mu.Unlock()
 		for _, s := range subs {
-			s.it.Stop()
+			if s.it != nil {
+				s.it.Stop()
+			}
 		}
 		w.wg.Wait()
 		for _, s := range subs {
+			if s.cons == nil {
+				continue // a cluster's follower dropped its own (followCluster)
+			}
 			// nats.go leaves it to expire after 5 minutes idle.
 			if info := s.cons.CachedInfo(); info != nil {
 				ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)

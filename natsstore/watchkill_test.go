@@ -1,0 +1,283 @@
+package natsstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/natsstore"
+	"github.com/presenced/presenced/store"
+)
+
+// watchResumed bounds how long after a kill -9 of the server serving a
+// watch's consumer the watch delivers again (the same bound as a
+// follow's, followResumed: the watch reads the same way).
+const watchResumed = followResumed
+
+// A bucket's watch — what keeps each node's cache coherent — goes on
+// within a bound when the server that serves its consumer is killed
+// (SIGKILL), and misses no revision: every acknowledged one is
+// delivered, or a later one of its key marked as having skipped it.
+// Three node processes (k0, k1, k2); the test's engine reaches k0 only,
+// writes through it every 10 ms and watches through it. Each round picks
+// k1 or k2, whichever does not lead the meta group (its death would cost
+// an election, and every consumer's making with it), moves the bucket's
+// leadership to it and starts the watch again from the last revision it
+// delivered (WatchFrom), so that its consumer is placed there; moves the
+// leadership to k0 (no election is measured); then kills the consumer's
+// server, and restarts it after the watch has gone on.
+// PRESENCED_WATCH_KILLS=n kills n times (4 by default).
+//
+// With nats.go's ordered consumer the watch's consumer, made again after
+// the kill, could be placed on the dead server, and nats.go retried that
+// placement under the same name every 10 s, for ever: the node's cache
+// stopped following, without a word.
+func TestClusterWatchOutlivesAKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three node processes")
+	}
+	kills := 4
+	if n, err := strconv.Atoi(os.Getenv("PRESENCED_WATCH_KILLS")); err == nil && n > 0 {
+		kills = n
+	}
+	procs, start, urls := startNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	ext, err := natsstore.Open(ctx, natsstore.Options{ServerName: "watcher", External: &natsstore.ExternalOptions{URLs: urls[:1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	kv, err := ext.Bucket(ctx, "watched")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stream = "KV_watched"
+
+	type ack struct {
+		key string
+		rev uint64
+		at  time.Time
+	}
+	var (
+		mu    sync.Mutex
+		acked []ack
+		got   []store.Change
+		gotAt []time.Time
+	)
+	lastGot := func() uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) == 0 {
+			return 0
+		}
+		return got[len(got)-1].Revision
+	}
+	w := &watch{kv: kv.(store.Resumable), stream: stream, deliver: func(c store.Change) {
+		mu.Lock()
+		got, gotAt = append(got, c), append(gotAt, time.Now())
+		mu.Unlock()
+	}}
+	w.start(t, ctx, 0) // from the first write
+	defer w.stop()
+
+	writing, stopWriting := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		revs := map[string]uint64{}
+		for i := 0; writing.Err() == nil; i++ {
+			key := fmt.Sprintf("u.k%d", i%20)
+			rev, err := kv.Put(writing, key, fmt.Appendf(nil, "%d", i), revs[key])
+			if err == nil {
+				revs[key] = rev
+				mu.Lock()
+				acked = append(acked, ack{key, rev, time.Now()})
+				mu.Unlock()
+			} else if e, gerr := kv.Get(writing, key); gerr == nil {
+				revs[key] = e.Revision // the failed write may have been stored
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	defer wg.Wait()
+	defer stopWriting()
+
+	var took []time.Duration
+	for round := range kills {
+		// The victim: k1 or k2, whichever does not lead the meta group.
+		victim := -1
+		for try := 0; victim < 0; try++ {
+			if try == 30 {
+				t.Fatalf("round %d: k1 and k2 both lead the meta group, for 15 s", round)
+			}
+			for i := 1; i < 3 && victim < 0; i++ {
+				if !leadsMeta(t, ext, procs[i].name) {
+					victim = i
+				}
+			}
+			if victim < 0 {
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+		// A watch's consumer is placed on the bucket's leader: the
+		// victim leads it while the watch starts again.
+		for try := 0; ; try++ {
+			if try == 10 {
+				t.Fatalf("round %d: the watch's consumer was not placed on %s, the bucket's leader, in 10 tries", round, procs[victim].name)
+			}
+			moveLeader(t, ctx, ext, stream, procs[victim].name)
+			w.stop()
+			w.start(t, ctx, lastGot())
+			waitWatchProgress(t, ctx, lastGot, w)
+			if consumerServer(t, ctx, ext, stream) == procs[victim].name {
+				break
+			}
+		}
+		moveLeader(t, ctx, ext, stream, "k0")
+		waitWatchProgress(t, ctx, lastGot, w)
+		if s := consumerServer(t, ctx, ext, stream); s != procs[victim].name {
+			t.Fatalf("round %d: the watch's consumer moved from %s to %s", round, procs[victim].name, s)
+		}
+		procs[victim].kill() // returns once the process has exited
+		killedAt := time.Now()
+		// The first revision acknowledged after the kill, and when the
+		// watch delivered it (or a later one).
+		var resumed time.Duration
+		for found := false; !found; {
+			if time.Since(killedAt) > time.Minute {
+				t.Fatalf("round %d: the watch delivered nothing acknowledged after %s's kill within a minute (%d changes before it)", round, procs[victim].name, len(got))
+			}
+			if err := w.err(); err != nil {
+				t.Fatalf("round %d: the watch ended: %v", round, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			mu.Lock()
+			if i := slices.IndexFunc(acked, func(a ack) bool { return a.at.After(killedAt) }); i >= 0 {
+				if j := slices.IndexFunc(got, func(c store.Change) bool { return c.Revision >= acked[i].rev }); j >= 0 {
+					resumed, found = gotAt[j].Sub(killedAt), true
+				}
+			}
+			mu.Unlock()
+		}
+		took = append(took, resumed)
+		t.Logf("round %d: %s (served the watch's consumer) killed; the watch delivered the first revision acknowledged after it %v after the kill",
+			round, procs[victim].name, resumed.Round(time.Millisecond))
+		if resumed > watchResumed {
+			t.Errorf("round %d: the watch went on %v after the kill of its consumer's server; want within %v", round, resumed.Round(time.Millisecond), watchResumed)
+		}
+		start(victim)
+		procs[victim].waitReady(t)
+		waitCaughtUp(t, ctx, ext, procs[victim].name, stream)
+	}
+	stopWriting()
+	wg.Wait()
+
+	mu.Lock()
+	want := acked[len(acked)-1].rev
+	mu.Unlock()
+	for deadline := time.Now().Add(30 * time.Second); lastGot() < want; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the watch did not reach the last acknowledged revision %d within 30 s (at %d)", want, lastGot())
+		}
+	}
+	w.stop()
+	mu.Lock()
+	defer mu.Unlock()
+	// In order, each at most once; every acknowledged revision delivered,
+	// or skipped by a later change marked so (a bucket keeps one revision
+	// per key: one replaced before the watch reached it is gone).
+	delivered := map[uint64]bool{}
+	for i, c := range got {
+		if i > 0 && c.Revision <= got[i-1].Revision {
+			t.Fatalf("the watch delivered %d after %d", c.Revision, got[i-1].Revision)
+		}
+		delivered[c.Revision] = true
+	}
+	skipped := 0
+	for _, a := range acked {
+		if delivered[a.rev] {
+			continue
+		}
+		j := slices.IndexFunc(got, func(c store.Change) bool { return c.Revision > a.rev })
+		if j < 0 || !got[j].Skipped || got[j].SkippedUpTo < a.rev {
+			t.Fatalf("acknowledged revision %d of %s was neither delivered nor marked skipped by the change after it", a.rev, a.key)
+		}
+		skipped++
+	}
+	slices.Sort(took)
+	t.Logf("%d kills: the watch went on %v … %v after the kill (p50 %v); %d revisions acknowledged, %d delivered, %d replaced before the watch reached them (marked skipped)",
+		len(took), took[0].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), len(acked), len(acked)-skipped, skipped)
+}
+
+// watch runs a bucket's watch in the background.
+type watch struct {
+	kv      store.Resumable
+	stream  string
+	deliver func(store.Change)
+	w       store.Watcher
+	done    chan error
+}
+
+// start watches from after revision after.
+func (w *watch) start(t *testing.T, ctx context.Context, after uint64) {
+	t.Helper()
+	var err error
+	w.w, err = w.kv.WatchFrom(ctx, "u.", []store.Position{{Stream: w.stream, Seq: after}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.done = make(chan error, 1)
+	go func(wt store.Watcher, done chan error) {
+		for {
+			c, err := wt.Next(context.Background())
+			if err != nil {
+				done <- err
+				return
+			}
+			w.deliver(c)
+		}
+	}(w.w, w.done)
+}
+
+// err is the watch's error if it has ended.
+func (w *watch) err() error {
+	select {
+	case err := <-w.done:
+		w.done <- err
+		return fmt.Errorf("it returned %w", err)
+	default:
+		return nil
+	}
+}
+
+func (w *watch) stop() {
+	if w.w != nil {
+		w.w.Stop()
+		if err := <-w.done; err != nil && !errors.Is(err, natsstore.ErrWatchStopped) {
+			panic(fmt.Sprintf("watch: %v", err))
+		}
+		w.w = nil
+	}
+}
+
+// waitWatchProgress waits until the watch has delivered a change more.
+func waitWatchProgress(t *testing.T, ctx context.Context, last func() uint64, w *watch) {
+	t.Helper()
+	from := last()
+	deadline := time.Now().Add(30 * time.Second)
+	for last() <= from+1 {
+		if err := w.err(); err != nil {
+			t.Fatalf("the watch ended: %v", err)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("the watch delivered nothing in 30 s (at %d)", from)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
