@@ -135,15 +135,7 @@ func (fd *Feed) TakeDirect() (Entry, bool) {
 // when signalled (Signal, Undirect, the feed dropped for falling behind),
 // ErrIdle after idle (> 0), or ctx's error.
 func (fd *Feed) Wait(ctx context.Context, idle time.Duration) error {
-	var timeout <-chan time.Time
-	if idle > 0 {
-		if fd.idle == nil {
-			fd.idle = time.NewTimer(idle)
-		} else {
-			fd.idle.Reset(idle)
-		}
-		timeout = fd.idle.C
-	}
+	timeout := fd.idleAfter(idle)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()

@@ -72,15 +72,7 @@ func (fd *Feed) Next(ctx context.Context, idle time.Duration) (Entry, error) {
 			}
 			continue
 		}
-		var timeout <-chan time.Time
-		if idle > 0 {
-			if fd.idle == nil {
-				fd.idle = time.NewTimer(idle)
-			} else {
-				fd.idle.Reset(idle)
-			}
-			timeout = fd.idle.C
-		}
+		timeout := fd.idleAfter(idle)
 		e, err := fd.tap.next(ctx, timeout)
 		if err != nil {
 			return Entry{}, err
@@ -97,4 +89,18 @@ func (fd *Feed) Close() {
 	if fd.idle != nil {
 		fd.idle.Stop()
 	}
+}
+
+// idleAfter is the feed's idle timer armed for idle, or nil (never fires)
+// when idle is not positive; Next and Wait share the one timer.
+func (fd *Feed) idleAfter(idle time.Duration) <-chan time.Time {
+	if idle <= 0 {
+		return nil
+	}
+	if fd.idle == nil {
+		fd.idle = time.NewTimer(idle)
+	} else {
+		fd.idle.Reset(idle)
+	}
+	return fd.idle.C
 }
