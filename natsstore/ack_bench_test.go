@@ -50,7 +50,7 @@ import (
 //     go test -run '^$' -bench BenchmarkAckPath -benchtime 100000x -count 3 ./natsstore/
 func BenchmarkAckPath(b *testing.B) {
 	const writers, keys = 64, 1000
-	for _, mode := range []string{"update", "update-sole", "update-nats", "request", "publish", "atomic"} {
+	for _, mode := range []string{"update", "update-sole", "raw", "update-nats", "request", "publish", "atomic"} {
 		b.Run(mode, func(b *testing.B) {
 			kv := bucketT(b, openT(b, Options{Dir: b.TempDir()}), "bench").(*kv)
 			ctx := context.Background()
@@ -65,6 +65,10 @@ func BenchmarkAckPath(b *testing.B) {
 			}
 			if mode == "update-sole" && !SoleWriter(kv) {
 				b.Fatal("SoleWriter refused the bucket")
+			}
+			var raw *rawPublisher
+			if mode == "raw" {
+				raw = newRawPublisher(b, kv, writers)
 			}
 			n := b.N
 			var ab *atomicBatcher
@@ -86,6 +90,8 @@ func BenchmarkAckPath(b *testing.B) {
 						switch mode {
 						case "update", "update-sole":
 							revs[j], err = kv.Put(ctx, names[j], benchValue, revs[j])
+						case "raw":
+							revs[j] = raw.put(w, kv.prefix+names[j], benchValue)
 						case "update-nats":
 							revs[j], err = updateNATS(kv, names[j], revs[j])
 						case "request":
