@@ -122,3 +122,20 @@ func (p *rawPublisher) read(b *testing.B, r *bufio.Reader) {
 		}
 	}
 }
+
+// putReplyTo is put with the answer sent to reply (a natsstore reply
+// slot's subject, read by nats.go): the publish without nats.go, the
+// answer through it (BenchmarkAckPath's "raw-pub" mode).
+func (p *rawPublisher) putReplyTo(subject, reply string, value []byte) {
+	var b [256]byte
+	m := append(b[:0], "PUB "...)
+	m = append(m, subject...)
+	m = append(m, ' ')
+	m = append(m, reply...)
+	m = append(m, ' ')
+	m = strconv.AppendInt(m, int64(len(value)), 10)
+	m = append(m, "\r\n"...)
+	m = append(m, value...)
+	m = append(m, "\r\n"...)
+	p.send(m)
+}
