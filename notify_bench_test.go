@@ -137,7 +137,11 @@ func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, n 
 			b.ReportMetric(float64(switches)/float64(len(lat)), "cs/notification")
 		}
 		if clientSwitches > 0 {
-			b.ReportMetric(float64(clientSwitches)/float64(len(lat)), "client-cs/notification")
+			name := "client-cs/notification" // the streams' clients
+			if nb.kind == "webhook" {
+				name = "receiver-cs/notification"
+			}
+			b.ReportMetric(float64(clientSwitches)/float64(len(lat)), name)
 		}
 		b.ReportMetric(float64(len(lat)), "samples")
 		if cpu > 0 {
