@@ -44,6 +44,23 @@ func newKillCluster(t *testing.T, ctx context.Context, name, killsEnv string) *k
 	return k
 }
 
+// offMeta is the round's victim: k1 or k2, whichever does not lead the
+// meta group (its death would cost an election, and every consumer's
+// making with it); asked again for 15 s while both do.
+func (k *killCluster) offMeta(t *testing.T, round int) int {
+	t.Helper()
+	for range 30 {
+		for i := 1; i < 3; i++ {
+			if !leadsMeta(t, k.ext, k.procs[i].name) {
+				return i
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("round %d: k1 and k2 both lead the meta group, for 15 s", round)
+	return -1
+}
+
 // resumedAfter waits, polling, until the reader (what: "follow",
 // "watch") delivered what was acknowledged after victim's kill at
 // killedAt — resumed reports when it delivered it — and returns how

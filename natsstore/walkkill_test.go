@@ -81,21 +81,7 @@ func TestClusterWalkOutlivesAKill(t *testing.T) {
 			gotAt []time.Time
 			r     *read
 		)
-		// The victim: k1 or k2, whichever does not lead the meta group.
-		victim := -1
-		for try := 0; victim < 0; try++ {
-			if try == 30 {
-				t.Fatalf("round %d: k1 and k2 both lead the meta group, for 15 s", round)
-			}
-			for i := 1; i < 3 && victim < 0; i++ {
-				if !leadsMeta(t, ext, procs[i].name) {
-					victim = i
-				}
-			}
-			if victim < 0 {
-				time.Sleep(500 * time.Millisecond)
-			}
-		}
+		victim := k.offMeta(t, round)
 		// The read's consumer is placed on the victim: a walk's on the
 		// bucket's leader, so the victim leads it while the read starts.
 		for try := 0; ; try++ {

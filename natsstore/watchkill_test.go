@@ -95,21 +95,7 @@ func TestClusterWatchOutlivesAKill(t *testing.T) {
 
 	var took []time.Duration
 	for round := range k.kills {
-		// The victim: k1 or k2, whichever does not lead the meta group.
-		victim := -1
-		for try := 0; victim < 0; try++ {
-			if try == 30 {
-				t.Fatalf("round %d: k1 and k2 both lead the meta group, for 15 s", round)
-			}
-			for i := 1; i < 3 && victim < 0; i++ {
-				if !leadsMeta(t, ext, procs[i].name) {
-					victim = i
-				}
-			}
-			if victim < 0 {
-				time.Sleep(500 * time.Millisecond)
-			}
-		}
+		victim := k.offMeta(t, round)
 		// A watch's consumer is placed on the bucket's leader: the
 		// victim leads it while the watch starts again.
 		for try := 0; ; try++ {
