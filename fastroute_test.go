@@ -37,23 +37,31 @@ func TestPresenceFastRoute(t *testing.T) {
 			for _, q := range []string{"", "?$select=availability,activity"} {
 				fast := e.call("GET", v+"/users/"+c.id+"/presence"+q, c.token, nil)
 				mux := e.call("GET", v+"/users/"+escaped+"/presence"+q, c.token, nil)
-				where := fmt.Sprintf("%s %s%s", c.name, v, q)
-				if fast.status != c.status || mux.status != c.status {
-					t.Fatalf("%s: status %d (plain path) and %d (escaped), want %d: %s", where, fast.status, mux.status, c.status, fast.raw)
-				}
-				if fb, mb := comparable(t, fast), comparable(t, mux); fb != mb {
-					t.Errorf("%s: bodies differ:\nplain   %s\nescaped %s", where, fb, mb)
-				}
-				fh, mh := headersBut(fast.header), headersBut(mux.header)
-				if !maps.EqualFunc(fh, mh, slices.Equal) {
-					t.Errorf("%s: headers differ:\nplain   %v\nescaped %v", where, fh, mh)
-				}
-				for _, h := range []string{"Request-Id", "Client-Request-Id"} {
-					if len(fast.header[h]) != 1 || len(mux.header[h]) != 1 {
-						t.Errorf("%s: %s %q (plain path), %q (escaped): want one each", where, h, fast.header[h], mux.header[h])
-					}
-				}
+				sameAnswer(t, fmt.Sprintf("%s %s%s", c.name, v, q), fast, mux, c.status)
 			}
+		}
+	}
+}
+
+// sameAnswer fails the test (where names the case) unless the answers
+// through the plain path (fast) and the escaped one (mux) both have status
+// and are alike: the same body and headers but for what differs per
+// request, and one request id each.
+func sameAnswer(t *testing.T, where string, fast, mux resp, status int) {
+	t.Helper()
+	if fast.status != status || mux.status != status {
+		t.Fatalf("%s: status %d (plain path) and %d (escaped), want %d: %s", where, fast.status, mux.status, status, fast.raw)
+	}
+	if fb, mb := comparable(t, fast), comparable(t, mux); fb != mb {
+		t.Errorf("%s: bodies differ:\nplain   %s\nescaped %s", where, fb, mb)
+	}
+	fh, mh := headersBut(fast.header), headersBut(mux.header)
+	if !maps.EqualFunc(fh, mh, slices.Equal) {
+		t.Errorf("%s: headers differ:\nplain   %v\nescaped %v", where, fh, mh)
+	}
+	for _, h := range []string{"Request-Id", "Client-Request-Id"} {
+		if len(fast.header[h]) != 1 || len(mux.header[h]) != 1 {
+			t.Errorf("%s: %s %q (plain path), %q (escaped): want one each", where, h, fast.header[h], mux.header[h])
 		}
 	}
 }
@@ -116,21 +124,7 @@ func TestActionFastRoute(t *testing.T) {
 			fastSeen := e.call("GET", v+"/users/"+known+"/presence", tok, nil)
 			mux := e.call("POST", v+"/users/"+escaped+"/presence/"+c.action, c.token, c.body)
 			muxSeen := e.call("GET", v+"/users/"+known+"/presence", tok, nil)
-			if fast.status != c.status || mux.status != c.status {
-				t.Fatalf("%s: status %d (plain path) and %d (escaped), want %d: %s", where, fast.status, mux.status, c.status, fast.raw)
-			}
-			if fb, mb := comparable(t, fast), comparable(t, mux); fb != mb {
-				t.Errorf("%s: bodies differ:\nplain   %s\nescaped %s", where, fb, mb)
-			}
-			fh, mh := headersBut(fast.header), headersBut(mux.header)
-			if !maps.EqualFunc(fh, mh, slices.Equal) {
-				t.Errorf("%s: headers differ:\nplain   %v\nescaped %v", where, fh, mh)
-			}
-			for _, h := range []string{"Request-Id", "Client-Request-Id"} {
-				if len(fast.header[h]) != 1 || len(mux.header[h]) != 1 {
-					t.Errorf("%s: %s %q (plain path), %q (escaped): want one each", where, h, fast.header[h], mux.header[h])
-				}
-			}
+			sameAnswer(t, where, fast, mux, c.status)
 			// The same write through either route leaves the same presence.
 			if fastSeen.status != 200 || string(fastSeen.raw) != string(muxSeen.raw) {
 				t.Errorf("%s: presence after the write differs:\nplain   %d %s\nescaped %d %s", where, fastSeen.status, fastSeen.raw, muxSeen.status, muxSeen.raw)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -40,18 +38,10 @@ func TestClusterFollowOutlivesAKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three node processes")
 	}
-	kills := 4
-	if n, err := strconv.Atoi(os.Getenv("PRESENCED_FOLLOW_KILLS")); err == nil && n > 0 {
-		kills = n
-	}
-	procs, start, urls := startNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	ext, err := natsstore.Open(ctx, natsstore.Options{ServerName: "follower", External: &natsstore.ExternalOptions{URLs: urls[:1]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ext.Close()
+	k := newKillCluster(t, ctx, "follower", "PRESENCED_FOLLOW_KILLS")
+	procs, ext := k.procs, k.ext
 	lg, err := ext.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -98,13 +88,13 @@ func TestClusterFollowOutlivesAKill(t *testing.T) {
 	}
 
 	var took []time.Duration
-	for round := range kills {
+	for round := range k.kills {
 		victim := -1
 		for try := 0; victim < 0; try++ {
 			if try == 30 {
 				t.Fatalf("round %d: the follow's consumer was not placed on k1 or k2, off the meta leader, in 30 tries", round)
 			}
-			waitProgress(t, ctx, lastGot, f)
+			waitProgress(t, ctx, "follow", lastGot, f.done.err)
 			server := consumerServer(t, ctx, ext, "CHANGES")
 			i := slices.IndexFunc(procs, func(p *nodeProc) bool { return p.name == server })
 			if i > 0 && !leadsMeta(t, ext, server) {
@@ -115,7 +105,7 @@ func TestClusterFollowOutlivesAKill(t *testing.T) {
 			f.start(ctx, lastGot()+1)
 		}
 		moveLeader(t, ctx, ext, "CHANGES", "k0")
-		waitProgress(t, ctx, lastGot, f)
+		waitProgress(t, ctx, "follow", lastGot, f.done.err)
 		if s := consumerServer(t, ctx, ext, "CHANGES"); s != procs[victim].name {
 			t.Fatalf("round %d: the follow's consumer moved from %s to %s", round, procs[victim].name, s)
 		}
@@ -123,32 +113,17 @@ func TestClusterFollowOutlivesAKill(t *testing.T) {
 		killedAt := time.Now()
 		// The first record acknowledged after the kill, and when the
 		// follow delivered it.
-		var resumed time.Duration
-		for found := false; !found; {
-			if time.Since(killedAt) > time.Minute {
-				t.Fatalf("round %d: the follow delivered nothing acknowledged after %s's kill within a minute (%d records before it)", round, procs[victim].name, len(got))
-			}
-			if err := f.err(); err != nil {
-				t.Fatalf("round %d: the follow ended: %v", round, err)
-			}
-			time.Sleep(50 * time.Millisecond)
+		took = append(took, k.resumedAfter(t, round, victim, "follow", killedAt, f.done.err, func() (time.Time, bool) {
 			mu.Lock()
+			defer mu.Unlock()
 			if i := slices.IndexFunc(ackAt, func(at time.Time) bool { return at.After(killedAt) }); i >= 0 {
 				if j, ok := slices.BinarySearch(got, acked[i]); ok {
-					resumed, found = gotAt[j].Sub(killedAt), true
+					return gotAt[j], true
 				}
 			}
-			mu.Unlock()
-		}
-		took = append(took, resumed)
-		t.Logf("round %d: %s (served the follow's consumer) killed; the follow delivered the first record acknowledged after it %v after the kill",
-			round, procs[victim].name, resumed.Round(time.Millisecond))
-		if resumed > followResumed {
-			t.Errorf("round %d: the follow went on %v after the kill of its consumer's server; want within %v", round, resumed.Round(time.Millisecond), followResumed)
-		}
-		start(victim)
-		procs[victim].waitReady(t)
-		waitCaughtUp(t, ctx, ext, procs[victim].name, "CHANGES")
+			return time.Time{}, false
+		}))
+		k.restart(t, ctx, victim, "CHANGES")
 	}
 	stopWriting()
 	wg.Wait()
@@ -157,11 +132,7 @@ func TestClusterFollowOutlivesAKill(t *testing.T) {
 	mu.Lock()
 	want := acked[len(acked)-1]
 	mu.Unlock()
-	for deadline := time.Now().Add(30 * time.Second); lastGot() < want; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the follow did not reach the last acknowledged record %d within 30 s (at %d)", want, lastGot())
-		}
-	}
+	waitReached(t, "follow", want, lastGot)
 	f.stop()
 	mu.Lock()
 	defer mu.Unlock()
@@ -175,9 +146,7 @@ func TestClusterFollowOutlivesAKill(t *testing.T) {
 			t.Fatalf("acknowledged record %d was not delivered by the follow", s)
 		}
 	}
-	slices.Sort(took)
-	t.Logf("%d kills: the follow went on %v … %v after the kill (p50 %v); %d records acknowledged, all delivered once, in order",
-		len(took), took[0].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), len(acked))
+	t.Logf("%s; %d records acknowledged, all delivered once, in order", summary("follow", took), len(acked))
 }
 
 // follow runs a Log.Follow in the background.
@@ -185,24 +154,13 @@ type follow struct {
 	lg      store.Log
 	deliver func(store.Record) error
 	cancel  context.CancelFunc
-	done    chan error
+	done    ended
 }
 
 func (f *follow) start(ctx context.Context, from uint64) {
 	fctx, cancel := context.WithCancel(ctx)
-	f.cancel, f.done = cancel, make(chan error, 1)
+	f.cancel, f.done = cancel, make(ended, 1)
 	go func() { f.done <- f.lg.Follow(fctx, []string{"chg.>"}, from, f.deliver) }()
-}
-
-// err is the follow's error if it has ended.
-func (f *follow) err() error {
-	select {
-	case err := <-f.done:
-		f.done <- err
-		return fmt.Errorf("it returned %w", err)
-	default:
-		return nil
-	}
 }
 
 func (f *follow) stop() {
@@ -212,22 +170,6 @@ func (f *follow) stop() {
 			panic(fmt.Sprintf("follow: %v", err))
 		}
 		f.cancel = nil
-	}
-}
-
-// waitProgress waits until the follow has delivered a record more.
-func waitProgress(t *testing.T, ctx context.Context, last func() uint64, f *follow) {
-	t.Helper()
-	from := last()
-	deadline := time.Now().Add(30 * time.Second)
-	for last() <= from+1 {
-		if err := f.err(); err != nil {
-			t.Fatalf("the follow ended: %v", err)
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("the follow delivered nothing in 30 s (at %d)", from)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

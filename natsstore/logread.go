@@ -47,7 +47,7 @@ import (
 // the attempt's bound (1 s, then 2 s, then 4 s); a peer that does not
 // deliver it by then (far behind, or dead), or a consumer not made within
 // it, is left, and a new consumer, placed again, goes on from the next
-// record, until readWait has passed.
+// record, until readWait has passed without one.
 const (
 	// readAttempt bounds one consumer's creation and each of its fetches
 	// on a read's first attempt, twice that on the second, and at most
@@ -55,8 +55,9 @@ const (
 	// on a dead peer, but on a loaded machine a live one may take longer.
 	readAttempt    = time.Second
 	readAttemptMax = 4 * time.Second
-	// readWait bounds a read's attempts in all (each one that fails is
-	// followed by another, after readPause).
+	// readWait bounds a read's attempts since the last that brought a
+	// record (each one that fails is followed by another, after
+	// readPause).
 	readWait = 15 * time.Second
 	// readPause is the pause between attempts.
 	readPause = 50 * time.Millisecond
@@ -70,6 +71,16 @@ const (
 // Read implements store.Log: fn gets, in order, every record under
 // subjects from position from through to.
 func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn func(store.Record) error) error {
+	return l.read(ctx, subjects, from, to, false, func(m jetstream.Msg, _ *jetstream.MsgMetadata) error { return fn(record(m)) })
+}
+
+// read is Read handing fn the messages themselves, with their metadata
+// (a bucket's Walk and Replay read so in a cluster: walkcluster.go), with
+// onLeader: each consumer placed, when it can be within its attempt's
+// bound, on the stream's leader (leaderConsumer).
+// readWait bounds the attempts since the last one that brought a record
+// (a long read is not cut short by one slow attempt near its end).
+func (l *log) read(ctx context.Context, subjects []string, from, to uint64, onLeader bool, fn msgFunc) error {
 	if from == 0 {
 		from = 1
 	}
@@ -90,8 +101,8 @@ func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn f
 	next := from
 	var last error
 	for attempt := 0; ; attempt++ {
-		t0 := (clock.Real{}).Now()
-		done, err := l.readOnce(ctx, subjects, &next, to, end, min(readAttempt<<min(attempt, 4), readAttemptMax), fn)
+		t0, was := (clock.Real{}).Now(), next
+		done, err := l.readOnce(ctx, subjects, &next, to, end, min(readAttempt<<min(attempt, 4), readAttemptMax), onLeader, fn)
 		var cb *callbackError
 		if errors.As(err, &cb) {
 			return cb.err
@@ -106,6 +117,9 @@ func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn f
 			return fmt.Errorf("natsstore: read %s: %w", l.name, err)
 		}
 		last = err
+		if next > was {
+			deadline = (clock.Real{}).Now().Add(readWait)
+		}
 		l.e.log.Info("a read of the log stopped short; going on with another consumer", "log", l.name, "from", next, "to", to,
 			"attempt", attempt+1, "took", (clock.Real{}).Now().Sub(t0).Round(time.Millisecond), "err", err)
 		if (clock.Real{}).Now().Add(readPause).After(deadline) {
@@ -138,12 +152,17 @@ var errShort = errors.New("the consumer's peer did not deliver through the end w
 // readOnce is one attempt: a consumer from *next, fetched until the end
 // (done), fn's error, or an engine error or silence (err; *next is where
 // the next attempt starts).
-func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to uint64, end readEnd, bound time.Duration, fn func(store.Record) error) (done bool, err error) {
+func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to uint64, end readEnd, bound time.Duration, onLeader bool, fn msgFunc) (done bool, err error) {
 	filter := subjects
 	if end.subject != "" && !matchesAny(subjects, end.subject) {
 		filter = append(append(make([]string, 0, len(subjects)+1), subjects...), end.subject)
 	}
-	c, err := l.readConsumer(ctx, filter, *next, bound)
+	var c jetstream.Consumer
+	if onLeader {
+		c, err = l.leaderConsumer(ctx, filter, *next, bound)
+	} else {
+		c, err = l.readConsumer(ctx, filter, *next, bound)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -173,7 +192,7 @@ func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to 
 }
 
 // fetch is one fetch of a read's consumer c: n messages came.
-func (l *log) fetch(ctx context.Context, c jetstream.Consumer, subjects []string, next, delivered *uint64, to uint64, end readEnd, bound time.Duration, fn func(store.Record) error) (done bool, n int, err error) {
+func (l *log) fetch(ctx context.Context, c jetstream.Consumer, subjects []string, next, delivered *uint64, to uint64, end readEnd, bound time.Duration, fn msgFunc) (done bool, n int, err error) {
 	var b jetstream.MessageBatch
 	if end.subject == "" {
 		b, err = c.FetchNoWait(readPage)
@@ -203,7 +222,7 @@ func (l *log) fetch(ctx context.Context, c jetstream.Consumer, subjects []string
 		}
 		*next = seq + 1
 		if matchesAny(subjects, m.Subject()) {
-			if err := fn(record(m)); err != nil {
+			if err := fn(m, md); err != nil {
 				return true, n, &callbackError{err}
 			}
 		}

@@ -131,13 +131,16 @@ func replayPositions(ctx context.Context, bs []*kv, prefix string, after, upTo [
 }
 
 // replay reads the bucket's changes under prefix with sequences after
-// after, up to upTo, with one ordered consumer. A consumer that delivers
-// nothing for walkStall idle waits while it counts more ends the replay
-// with store.ErrUnavailable (the caller has a slower way: the warm-up);
+// after, up to upTo, with one ordered consumer (in a cluster:
+// replayCluster). A consumer that delivers nothing for walkStall idle
+// waits while it counts more ends the replay with store.ErrUnavailable (the caller has a slower way: the warm-up);
 // records it counts but never delivers, with an UnreadableError.
 func (b *kv) replay(ctx context.Context, prefix string, after, upTo uint64, fn func(store.Change) error) error {
 	if upTo <= after {
 		return nil
+	}
+	if b.e.opts.clustered() {
+		return b.replayCluster(ctx, prefix, after, upTo, fn)
 	}
 	cons, it, err := b.orderedOnLeader(ctx, watchFrom(b, prefix, after+1))
 	if err != nil {

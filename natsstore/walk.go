@@ -12,9 +12,10 @@ import (
 	"github.com/presenced/presenced/store"
 )
 
-// Walk implements store.KV with an ordered consumer on the bucket's stream
-// (pull-based: nats.go asks for a few hundred messages at a time, so
-// neither side holds more), filtered to the prefix's subjects, delivering
+// Walk implements store.KV (in a cluster: walkCluster, walkcluster.go)
+// with an ordered consumer on the bucket's stream (pull-based: nats.go
+// asks for a few hundred messages at a time, so neither side holds more),
+// filtered to the prefix's subjects, delivering
 // the last message of each subject (DeliverLastPerSubject) in stream order.
 //
 // The server picks those messages when the consumer is created; then the
@@ -54,6 +55,9 @@ func (b *kv) Walk(ctx context.Context, prefix string, fn func(store.Entry) error
 }
 
 func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error) error {
+	if b.e.opts.clustered() {
+		return b.walkCluster(ctx, prefix, fn)
+	}
 	first := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{b.prefix + filterOf(prefix)},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,

@@ -150,15 +150,8 @@ func (w *watcher) add(ctx context.Context, b *kv, prefix string, from uint64) er
 // the follow returned (store.ErrUnavailable after readWait of attempts
 // that delivered nothing).
 func (w *watcher) followCluster(i int, b *kv, prefix string, next uint64) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := w.untilStop()
 	defer cancel()
-	go func() {
-		select {
-		case <-w.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	st := watchState{next: next}
 	err := b.streamLog().follow(ctx, []string{b.prefix + filterOf(prefix)}, next, true, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
 		c, ok := st.change(i, b, prefix, m, md)
@@ -179,6 +172,21 @@ func (w *watcher) followCluster(i int, b *kv, prefix string, next uint64) {
 	case <-w.stop:
 	case w.ch <- watchItem{err: fmt.Errorf("natsstore: watch %s: %w", b.name, err)}:
 	}
+}
+
+// untilStop is a follower's context: it ends when the watch stops, or
+// when the follower calls cancel (which it must, to end the goroutine
+// that waits for the stop).
+func (w *watcher) untilStop() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-w.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // streamLog is the bucket's stream as a log, to follow it (followCluster).
@@ -271,15 +279,8 @@ const watchStall = 2
 func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesContext, next uint64) {
 	st := watchState{next: next}
 	stalls := 0
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := w.untilStop()
 	defer cancel()
-	go func() {
-		select {
-		case <-w.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	wait := newIdleWait(ctx, watchIdle)
 	defer wait.stop()
 	for {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -14,11 +12,6 @@ import (
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
 )
-
-// watchResumed bounds how long after a kill -9 of the server serving a
-// watch's consumer the watch delivers again (the same bound as a
-// follow's, followResumed: the watch reads the same way).
-const watchResumed = followResumed
 
 // A bucket's watch — what keeps each node's cache coherent — goes on
 // within a bound when the server that serves its consumer is killed
@@ -42,18 +35,10 @@ func TestClusterWatchOutlivesAKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three node processes")
 	}
-	kills := 4
-	if n, err := strconv.Atoi(os.Getenv("PRESENCED_WATCH_KILLS")); err == nil && n > 0 {
-		kills = n
-	}
-	procs, start, urls := startNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	ext, err := natsstore.Open(ctx, natsstore.Options{ServerName: "watcher", External: &natsstore.ExternalOptions{URLs: urls[:1]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ext.Close()
+	k := newKillCluster(t, ctx, "watcher", "PRESENCED_WATCH_KILLS")
+	procs, ext := k.procs, k.ext
 	kv, err := ext.Bucket(ctx, "watched")
 	if err != nil {
 		t.Fatal(err)
@@ -109,22 +94,8 @@ func TestClusterWatchOutlivesAKill(t *testing.T) {
 	defer stopWriting()
 
 	var took []time.Duration
-	for round := range kills {
-		// The victim: k1 or k2, whichever does not lead the meta group.
-		victim := -1
-		for try := 0; victim < 0; try++ {
-			if try == 30 {
-				t.Fatalf("round %d: k1 and k2 both lead the meta group, for 15 s", round)
-			}
-			for i := 1; i < 3 && victim < 0; i++ {
-				if !leadsMeta(t, ext, procs[i].name) {
-					victim = i
-				}
-			}
-			if victim < 0 {
-				time.Sleep(500 * time.Millisecond)
-			}
-		}
+	for round := range k.kills {
+		victim := k.offMeta(t, round)
 		// A watch's consumer is placed on the bucket's leader: the
 		// victim leads it while the watch starts again.
 		for try := 0; ; try++ {
@@ -134,13 +105,13 @@ func TestClusterWatchOutlivesAKill(t *testing.T) {
 			moveLeader(t, ctx, ext, stream, procs[victim].name)
 			w.stop()
 			w.start(t, ctx, lastGot())
-			waitWatchProgress(t, ctx, lastGot, w)
+			waitProgress(t, ctx, "watch", lastGot, w.err)
 			if consumerServer(t, ctx, ext, stream) == procs[victim].name {
 				break
 			}
 		}
 		moveLeader(t, ctx, ext, stream, "k0")
-		waitWatchProgress(t, ctx, lastGot, w)
+		waitProgress(t, ctx, "watch", lastGot, w.err)
 		if s := consumerServer(t, ctx, ext, stream); s != procs[victim].name {
 			t.Fatalf("round %d: the watch's consumer moved from %s to %s", round, procs[victim].name, s)
 		}
@@ -148,32 +119,17 @@ func TestClusterWatchOutlivesAKill(t *testing.T) {
 		killedAt := time.Now()
 		// The first revision acknowledged after the kill, and when the
 		// watch delivered it (or a later one).
-		var resumed time.Duration
-		for found := false; !found; {
-			if time.Since(killedAt) > time.Minute {
-				t.Fatalf("round %d: the watch delivered nothing acknowledged after %s's kill within a minute (%d changes before it)", round, procs[victim].name, len(got))
-			}
-			if err := w.err(); err != nil {
-				t.Fatalf("round %d: the watch ended: %v", round, err)
-			}
-			time.Sleep(50 * time.Millisecond)
+		took = append(took, k.resumedAfter(t, round, victim, "watch", killedAt, w.err, func() (time.Time, bool) {
 			mu.Lock()
+			defer mu.Unlock()
 			if i := slices.IndexFunc(acked, func(a ack) bool { return a.at.After(killedAt) }); i >= 0 {
 				if j := slices.IndexFunc(got, func(c store.Change) bool { return c.Revision >= acked[i].rev }); j >= 0 {
-					resumed, found = gotAt[j].Sub(killedAt), true
+					return gotAt[j], true
 				}
 			}
-			mu.Unlock()
-		}
-		took = append(took, resumed)
-		t.Logf("round %d: %s (served the watch's consumer) killed; the watch delivered the first revision acknowledged after it %v after the kill",
-			round, procs[victim].name, resumed.Round(time.Millisecond))
-		if resumed > watchResumed {
-			t.Errorf("round %d: the watch went on %v after the kill of its consumer's server; want within %v", round, resumed.Round(time.Millisecond), watchResumed)
-		}
-		start(victim)
-		procs[victim].waitReady(t)
-		waitCaughtUp(t, ctx, ext, procs[victim].name, stream)
+			return time.Time{}, false
+		}))
+		k.restart(t, ctx, victim, stream)
 	}
 	stopWriting()
 	wg.Wait()
@@ -181,11 +137,7 @@ func TestClusterWatchOutlivesAKill(t *testing.T) {
 	mu.Lock()
 	want := acked[len(acked)-1].rev
 	mu.Unlock()
-	for deadline := time.Now().Add(30 * time.Second); lastGot() < want; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the watch did not reach the last acknowledged revision %d within 30 s (at %d)", want, lastGot())
-		}
-	}
+	waitReached(t, "watch", want, lastGot)
 	w.stop()
 	mu.Lock()
 	defer mu.Unlock()
@@ -210,9 +162,8 @@ func TestClusterWatchOutlivesAKill(t *testing.T) {
 		}
 		skipped++
 	}
-	slices.Sort(took)
-	t.Logf("%d kills: the watch went on %v … %v after the kill (p50 %v); %d revisions acknowledged, %d delivered, %d replaced before the watch reached them (marked skipped)",
-		len(took), took[0].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), len(acked), len(acked)-skipped, skipped)
+	t.Logf("%s; %d revisions acknowledged, %d delivered, %d replaced before the watch reached them (marked skipped)",
+		summary("watch", took), len(acked), len(acked)-skipped, skipped)
 }
 
 // watch runs a bucket's watch in the background.
@@ -221,7 +172,7 @@ type watch struct {
 	stream  string
 	deliver func(store.Change)
 	w       store.Watcher
-	done    chan error
+	done    ended
 }
 
 // start watches from after revision after.
@@ -232,7 +183,7 @@ func (w *watch) start(t *testing.T, ctx context.Context, after uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.done = make(chan error, 1)
+	w.done = make(ended, 1)
 	go func(wt store.Watcher, done chan error) {
 		for {
 			c, err := wt.Next(context.Background())
@@ -246,15 +197,7 @@ func (w *watch) start(t *testing.T, ctx context.Context, after uint64) {
 }
 
 // err is the watch's error if it has ended.
-func (w *watch) err() error {
-	select {
-	case err := <-w.done:
-		w.done <- err
-		return fmt.Errorf("it returned %w", err)
-	default:
-		return nil
-	}
-}
+func (w *watch) err() error { return w.done.err() }
 
 func (w *watch) stop() {
 	if w.w != nil {
@@ -263,21 +206,5 @@ func (w *watch) stop() {
 			panic(fmt.Sprintf("watch: %v", err))
 		}
 		w.w = nil
-	}
-}
-
-// waitWatchProgress waits until the watch has delivered a change more.
-func waitWatchProgress(t *testing.T, ctx context.Context, last func() uint64, w *watch) {
-	t.Helper()
-	from := last()
-	deadline := time.Now().Add(30 * time.Second)
-	for last() <= from+1 {
-		if err := w.err(); err != nil {
-			t.Fatalf("the watch ended: %v", err)
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("the watch delivered nothing in 30 s (at %d)", from)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
