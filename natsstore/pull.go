@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/presenced/presenced/clock"
 )
 
 // A follow's pull request, read here rather than through nats.go's Fetch.
@@ -26,8 +28,9 @@ import (
 // The protocol is the one Fetch speaks: a request for at most batch
 // messages expiring after the bound, no heartbeats, the end being the
 // batch's last message or the server's status (408 at the expiry, 409
-// for a consumer deleted or moved), and the client giving up a second
-// after the expiry (a server that does not answer).
+// for a consumer deleted or moved), and the client giving up when
+// nothing came for a second more than the expiry (a server that does not
+// answer).
 
 // pullBatch is what one pull request brought.
 type pullBatch struct {
@@ -53,18 +56,31 @@ func (l *log) pull(ctx context.Context, consumer string, batch int, expires time
 	if err := l.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+l.name+"."+consumer, inbox, []byte(req)); err != nil {
 		return 0, err
 	}
-	giveUp := time.NewTimer(expires + time.Second)
+	// As Fetch, the pull is given up when nothing came for a second more
+	// than the expiry (the server's answer did not come): the timer is
+	// armed once and, when it fires, armed again for what is left after
+	// the last message (Fetch makes a timer for every message).
+	wait := expires + time.Second
+	giveUp := time.NewTimer(wait)
 	defer giveUp.Stop()
-	var md jetstream.MsgMetadata
+	var (
+		md   jetstream.MsgMetadata
+		last time.Time // when the last message came
+	)
 	for n < batch {
 		var m *nats.Msg
 		select {
 		case <-ctx.Done():
 			return n, ctx.Err()
 		case <-giveUp.C:
-			return n, nil // as Fetch: the server's answer did not come
+			if left := wait - (clock.Real{}).Now().Sub(last); n > 0 && left > 0 {
+				giveUp.Reset(left)
+				continue
+			}
+			return n, nil
 		case m = <-ch:
 		}
+		last = (clock.Real{}).Now()
 		if len(m.Data) == 0 && len(m.Header) > 0 {
 			if status := m.Header.Get(hdrStatus); status == "100" {
 				continue // a control message (idle heartbeat, flow control): none asked for
