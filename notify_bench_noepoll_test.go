@@ -6,7 +6,7 @@ import "time"
 
 // streamClientsEpoll is nil where there is no epoll: the 10,000-stream
 // case's clients read with a goroutine each (sseClient).
-var streamClientsEpoll func(rawURL string, n int, initial func(), event func(i int, at time.Time, line []byte), flush func()) error
+var streamClientsEpoll func(rawURL string, first, n int, initial func(), event func(i int, at, sock time.Time, line []byte), flush func()) error
 
 // webhookReceiverEpoll is nil where there is no epoll: the webhook cases'
 // receiver is net/http's server in the benchmark's process.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -56,6 +57,32 @@ func (p *streamProc) cpu() time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// procSwitches is the context switches, voluntary and not, of every thread
+// of process pid so far, from /proc; 0 where there is none.
+func procSwitches(pid int) int64 {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, t := range tasks {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += k
+			} else if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+				k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += k
+			}
+		}
+	}
+	return n
 }
 
 // stop ends the client process (this benchmark started it) and waits for it.
@@ -138,7 +165,8 @@ func startBenchProc(b *testing.B, test string, env []string, what string, arriva
 // TestNotifyBenchStreamClient is BenchmarkNotifyLatency's stream client
 // process, skipped unless the benchmark started it: it opens the streams,
 // says "ready" once every one had its initial event, then writes a line
-// "i kind unix-nanoseconds" per later event until it is killed.
+// "i kind unix-nanoseconds" per later event until it is killed (with the
+// epoll client, a fourth field: when the kernel received it).
 func TestNotifyBenchStreamClient(t *testing.T) {
 	url := os.Getenv(notifyBenchClientURL)
 	n, _ := strconv.Atoi(os.Getenv(notifyBenchClientN))
@@ -171,23 +199,7 @@ func TestNotifyBenchStreamClient(t *testing.T) {
 		}()
 	}
 	if streamClientsEpoll != nil {
-		w := bufio.NewWriterSize(os.Stdout, 64<<10)
-		opened := 0
-		var line []byte
-		err := streamClientsEpoll(url, n, func() {
-			if opened++; opened == n {
-				fmt.Fprintln(w, "ready")
-			}
-		}, func(i int, at time.Time, data []byte) {
-			line = strconv.AppendInt(line[:0], int64(i), 10)
-			line = append(line, ' ')
-			line = strconv.AppendInt(line, int64(streamKind(data)), 10)
-			line = append(line, ' ')
-			line = strconv.AppendInt(line, at.UnixNano(), 10)
-			line = append(line, '\n')
-			_, _ = w.Write(line)
-		}, func() { _ = w.Flush() })
-		if err != nil {
+		if err := epollClients(url, n); err != nil {
 			t.Fatalf("stream clients: %v", err)
 		}
 		return
@@ -257,6 +269,74 @@ func TestNotifyBenchStreamClient(t *testing.T) {
 	}
 }
 
+// notifyBenchClientReaders sets how many epoll readers the client process
+// runs (default one).
+const notifyBenchClientReaders = "PRESENCED_NOTIFY_BENCH_READERS"
+
+// epollClients runs the client process's epoll readers (epollStreams),
+// each with its share of the n streams and its own buffer of "i kind
+// unix-nanoseconds socket-nanoseconds" lines, written to stdout whole. One
+// by default: one per core was measured at 10,000 streams, and cost the
+// clients 50-60 % more CPU an event (2.5-3 times the wake-ups) on the
+// cores the server shares, for no p99 the load's noise let through
+// (docs/performance.md).
+func epollClients(url string, n int) error {
+	readers := 1
+	if k, err := strconv.Atoi(os.Getenv(notifyBenchClientReaders)); err == nil && k > 0 {
+		readers = k
+	}
+	readers = min(readers, n)
+	var outMu sync.Mutex
+	var writes atomic.Int64
+	write := func(b []byte) {
+		writes.Add(1)
+		outMu.Lock()
+		_, _ = os.Stdout.Write(b)
+		outMu.Unlock()
+	}
+	var opened atomic.Int64
+	errs := make(chan error, readers)
+	for r := range readers {
+		first, last := r*n/readers, (r+1)*n/readers
+		go func() {
+			var out []byte
+			flush := func() {
+				if len(out) > 0 {
+					write(out)
+					out = out[:0]
+				}
+			}
+			errs <- streamClientsEpoll(url, first, last-first, func() {
+				if opened.Add(1) == int64(n) {
+					write([]byte("ready\n"))
+				}
+			}, func(i int, at, sock time.Time, data []byte) {
+				out = strconv.AppendInt(out, int64(i), 10)
+				out = append(out, ' ')
+				out = strconv.AppendInt(out, int64(streamKind(data)), 10)
+				out = append(out, ' ')
+				out = strconv.AppendInt(out, at.UnixNano(), 10)
+				if !sock.IsZero() {
+					out = append(out, ' ')
+					out = strconv.AppendInt(out, sock.UnixNano(), 10)
+				}
+				out = append(out, '\n')
+				if len(out) >= 32<<10 {
+					flush()
+				}
+			}, flush)
+		}()
+	}
+	for range readers {
+		if err := <-errs; err != nil {
+			return err // the test fails, and the process ends with it
+		}
+	}
+	// What reporting the arrivals cost, for the benchmark's log.
+	fmt.Fprintf(os.Stderr, "stream clients: %d pipe writes\n", writes.Load())
+	return nil
+}
+
 // streamKind is which of the benchmark's pairs an event reports (0: neither).
 func streamKind(line []byte) int {
 	switch {
@@ -273,24 +353,28 @@ func notifyBenchStreamURL(base, target, token string) string {
 	return base + graphapi.StreamPath + "?ids=" + target + "&access_token=" + token
 }
 
-// parseArrival reads a line "i kind unix-nanoseconds" of the client
-// process; ok is false for any other line.
+// parseArrival reads a line "i kind unix-nanoseconds [socket-nanoseconds]"
+// of the client process; ok is false for any other line.
 func parseArrival(line []byte) (a arrival, ok bool) {
-	var f [3]int64
+	var f [4]int64
 	k := 0
 	for _, c := range line {
 		switch {
-		case c >= '0' && c <= '9' && k < 3:
+		case c >= '0' && c <= '9' && k < 4:
 			f[k] = f[k]*10 + int64(c-'0')
-		case c == ' ' && k < 2:
+		case c == ' ' && k < 3:
 			k++
 		case c == '\n':
 		default:
 			return arrival{}, false
 		}
 	}
-	if k != 2 {
+	if k != 2 && k != 3 {
 		return arrival{}, false
 	}
-	return arrival{i: int(f[0]), kind: int(f[1]), at: time.Unix(0, f[2])}, true
+	a = arrival{i: int(f[0]), kind: int(f[1]), at: time.Unix(0, f[2])}
+	if k == 3 {
+		a.sock = time.Unix(0, f[3])
+	}
+	return a, true
 }

@@ -59,7 +59,7 @@ func epollReceiver(ready func(addr string), notification func(i int, at time.Tim
 	buf := make([]byte, 64<<10)
 	var out []byte
 	for {
-		k, err := epollWait(ep, events)
+		k, err := epollWait(ep, events, -1)
 		if err != nil {
 			return err
 		}

@@ -62,11 +62,13 @@ func notifyBenchDirectory(b testing.TB, n int) (*directory.File, []string) {
 
 // arrival is one notification seen by watcher i at time at; kind is 1 or 2
 // for the pair of the write it reports (0: unknown, as basic webhook
-// notifications carry no presence).
+// notifications carry no presence); sock, if known, is when the kernel put
+// it in the watcher's socket (the 10,000 streams' epoll client).
 type arrival struct {
 	i    int
 	at   time.Time
 	kind int
+	sock time.Time
 }
 
 // Measured writes per case: at least this many, or b.N if more.
@@ -94,7 +96,9 @@ func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, n 
 		fromSend := make([]time.Duration, 0, writes*nb.n)
 		var acks, fanout []time.Duration
 		b.ResetTimer()
-		start, cpu, clientCPU := time.Now(), processCPU(), nb.clientCPU()
+		nb.sockLat = nb.sockLat[:0]
+		switches, clientSwitches := procSwitches(os.Getpid()), nb.clientSwitches()
+		start, cpu, clientCPU, userCPU := time.Now(), processCPU(), nb.clientCPU(), processUserCPU()
 		for range writes {
 			sent := time.Now()
 			var acked, last time.Time
@@ -106,7 +110,8 @@ func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, n 
 			acks = append(acks, acked.Sub(sent))
 			fanout = append(fanout, last.Sub(acked))
 		}
-		elapsed, cpu, clientCPU := time.Since(start), processCPU()-cpu, nb.clientCPU()-clientCPU
+		elapsed, cpu, clientCPU, userCPU := time.Since(start), processCPU()-cpu, nb.clientCPU()-clientCPU, processUserCPU()-userCPU
+		switches, clientSwitches = procSwitches(os.Getpid())-switches, nb.clientSwitches()-clientSwitches
 		b.StopTimer()
 		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 		b.ReportMetric(float64(elapsed.Nanoseconds())/float64(writes), "ns/op") // one write and its whole fan-out
@@ -119,12 +124,36 @@ func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, n 
 		// when the fan-out takes the cores first (at 10,000 streams), and
 		// then the latency from it is less than from the change.
 		b.ReportMetric(ms(quantile(fromSend, 0.99)), "send-p99-ms")
+		if len(nb.sockLat) > 0 {
+			// From the acknowledgement until the kernel put the change in
+			// the watcher's socket: when a client of its own could have
+			// read it. p99-ms is when the benchmark's one reader of all
+			// the streams did; the difference is that reader's queue.
+			b.ReportMetric(ms(quantile(nb.sockLat, 0.99)), "sock-p99-ms")
+		}
+		if switches > 0 {
+			// Context switches of the process's threads (voluntary and
+			// not) per notification: the wake-ups a fan-out costs.
+			b.ReportMetric(float64(switches)/float64(len(lat)), "cs/notification")
+		}
+		if clientSwitches > 0 {
+			name := "client-cs/notification" // the streams' clients
+			if nb.kind == "webhook" {
+				name = "receiver-cs/notification"
+			}
+			b.ReportMetric(float64(clientSwitches)/float64(len(lat)), name)
+		}
 		b.ReportMetric(float64(len(lat)), "samples")
 		if cpu > 0 {
 			// The whole process's CPU (server, receiver or stream
 			// clients, benchmark) per notification: steadier than the
 			// latencies on a shared machine.
 			b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "cpu-µs/notification")
+		}
+		if userCPU > 0 {
+			// Its user part: the process's own code without the system
+			// calls (the socket writes), where a change to it shows.
+			b.ReportMetric(float64(userCPU.Microseconds())/float64(len(lat)), "user-cpu-µs/notification")
 		}
 		switch {
 		case nb.proc != nil && nb.kind == "webhook":
@@ -152,7 +181,8 @@ type notifyBench struct {
 	closeWatchers func()
 	proc          *streamProc // the stream clients' or the webhook receiver's process, if in one
 	write         int
-	seen          []int // the write each watcher last reported
+	seen          []int           // the write each watcher last reported
+	sockLat       []time.Duration // from the ack to the kernel's receipt, where known
 }
 
 func (nb *notifyBench) setup(b *testing.B) {
@@ -204,6 +234,15 @@ func (nb *notifyBench) clientCPU() time.Duration {
 		return 0
 	}
 	return nb.proc.cpu()
+}
+
+// clientSwitches is procSwitches of the clients' (or receiver's) process,
+// 0 when they are in this process.
+func (nb *notifyBench) clientSwitches() int64 {
+	if nb.proc == nil {
+		return 0
+	}
+	return procSwitches(nb.proc.cmd.Process.Pid)
 }
 
 // close stops the server first (it holds connections to the watchers),
@@ -261,6 +300,9 @@ func (nb *notifyBench) once(tb testing.TB, lat []time.Duration) ([]time.Duration
 			nb.seen[a.i] = nb.write
 			got++
 			lat = append(lat, a.at.Sub(acked))
+			if !a.sock.IsZero() {
+				nb.sockLat = append(nb.sockLat, a.sock.Sub(acked))
+			}
 			if last.IsZero() || a.at.After(last) {
 				last = a.at
 			}

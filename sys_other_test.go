@@ -15,3 +15,5 @@ func smallReceiveBuffer(network, address string, c syscall.RawConn) error { retu
 func processCPU() time.Duration { return 0 }
 
 func threadCPU() time.Duration { return 0 }
+
+func processUserCPU() time.Duration { return 0 }

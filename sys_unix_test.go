@@ -30,3 +30,14 @@ func rusageCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// processUserCPU is the user part of processCPU (getrusage, in scheduler
+// ticks: read it over many operations): what the process's own code
+// spent, without the system calls.
+func processUserCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano())
+}

@@ -28,6 +28,14 @@ import (
 //   - update-sole: update of a sole writer (SoleWriter): the same message
 //     without the revision header, so the engine checks nothing;
 //
+//   - raw: update-sole's message without nats.go — the NATS protocol on an
+//     in-process connection of its own (rawPublisher, a measurement
+//     prototype: not used by presenced): what nats.go's publish and
+//     answer cost beyond the engine's work;
+//
+//   - raw-pub: raw's publish, its answer to a natsstore reply slot (read
+//     by nats.go): the publish's share of that cost;
+//
 //   - update-nats: the same message through nats.go's RequestMsg (what
 //     update did before its reply slots: the answer through nats.go's
 //     wildcard subscription and its goroutine);
@@ -50,7 +58,7 @@ import (
 //     go test -run '^$' -bench BenchmarkAckPath -benchtime 100000x -count 3 ./natsstore/
 func BenchmarkAckPath(b *testing.B) {
 	const writers, keys = 64, 1000
-	for _, mode := range []string{"update", "update-sole", "update-nats", "request", "publish", "atomic"} {
+	for _, mode := range []string{"update", "update-sole", "raw", "raw-pub", "update-nats", "request", "publish", "atomic"} {
 		b.Run(mode, func(b *testing.B) {
 			kv := bucketT(b, openT(b, Options{Dir: b.TempDir()}), "bench").(*kv)
 			ctx := context.Background()
@@ -65,6 +73,24 @@ func BenchmarkAckPath(b *testing.B) {
 			}
 			if mode == "update-sole" && !SoleWriter(kv) {
 				b.Fatal("SoleWriter refused the bucket")
+			}
+			var raw *rawPublisher
+			if mode == "raw" || mode == "raw-pub" {
+				raw = newRawPublisher(b, kv, writers)
+			}
+			if mode == "raw-pub" {
+				// The slots subscribed, and the subscriptions at the engine, before
+				// any answer is sent to them from the other connection.
+				slots := make([]*replySlot, writers)
+				for i := range slots {
+					slots[i], _ = kv.rep.get()
+				}
+				if err := kv.nc.Flush(); err != nil {
+					b.Fatal(err)
+				}
+				for _, s := range slots {
+					kv.rep.put(s)
+				}
 			}
 			n := b.N
 			var ab *atomicBatcher
@@ -86,6 +112,14 @@ func BenchmarkAckPath(b *testing.B) {
 						switch mode {
 						case "update", "update-sole":
 							revs[j], err = kv.Put(ctx, names[j], benchValue, revs[j])
+						case "raw":
+							revs[j] = raw.put(w, kv.prefix+names[j], benchValue)
+						case "raw-pub":
+							slot, _ := kv.rep.get()
+							raw.putReplyTo(kv.prefix+names[j], slot.subject, benchValue)
+							resp := <-slot.ch
+							kv.rep.put(slot)
+							revs[j], err = parseAck(resp.Data, kv.stream)
 						case "update-nats":
 							revs[j], err = updateNATS(kv, names[j], revs[j])
 						case "request":
