@@ -1,12 +1,9 @@
-//go:build unix
-
 package natsstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"syscall"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -33,7 +30,7 @@ func BenchmarkFollowDelivery(b *testing.B) {
 	}
 	errDone := errors.New("done")
 	b.ReportAllocs()
-	cpu0 := processCPU(b)
+	cpu0 := processCPUTime()
 	for b.Loop() {
 		got := 0
 		err := kv.streamLog().follow(ctx, []string{kv.prefix + "u.>"}, 1, false, func(m *nats.Msg, md *jetstream.MsgMetadata) error {
@@ -47,14 +44,5 @@ func BenchmarkFollowDelivery(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
-	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N*n), "cpu-ns/msg")
-}
-
-// processCPU is the process's CPU time so far, in ns.
-func processCPU(b *testing.B) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	b.ReportMetric(float64((processCPUTime()-cpu0).Nanoseconds())/float64(b.N*n), "cpu-ns/msg")
 }
