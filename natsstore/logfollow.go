@@ -49,13 +49,14 @@ const followOwed = 2
 
 // followCluster is Follow in a cluster (see above).
 func (l *log) followCluster(ctx context.Context, subjects []string, from uint64, fn func(store.Record) error) error {
-	return l.follow(ctx, subjects, from, false, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
-		return fn(store.Record{Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream, Time: md.Timestamp})
+	return l.follow(ctx, subjects, from, false, func(m *nats.Msg, md *jetstream.MsgMetadata) error {
+		return fn(store.Record{Subject: m.Subject, Data: m.Data, Seq: md.Sequence.Stream, Time: md.Timestamp})
 	})
 }
 
-// msgFunc gets each message a follow delivers, with its metadata.
-type msgFunc func(m jetstream.Msg, md *jetstream.MsgMetadata) error
+// msgFunc gets each message a follow delivers, with its metadata (which
+// it may not keep: the follow reuses it).
+type msgFunc func(m *nats.Msg, md *jetstream.MsgMetadata) error
 
 // follow follows the stream l names, the way followCluster describes,
 // from position from (0: after the last), handing fn the messages under
@@ -160,51 +161,34 @@ func (l *log) followOnce(ctx context.Context, subjects []string, next *uint64, b
 // expired request comes after every message of the request): a fetch
 // the client ended first would lose the messages then on their way, and
 // the consumer would have to be made again (a gap in its sequence).
-// nats.go waits a second longer than the bound for that answer (a dead
-// server's); the follow stops at once when ctx ends.
+// The client waits a second longer than the bound for that answer (a
+// dead server's); the follow stops at once when ctx ends. The pull is
+// read by pull (pull.go), not nats.go's Fetch: one hand-off less per
+// message.
 func (l *log) followFetch(ctx context.Context, c jetstream.Consumer, subjects []string, next, consumed *uint64, bound time.Duration, fn msgFunc) (n int, err error) {
-	b, err := c.Fetch(readPage, jetstream.FetchMaxWait(bound))
-	if err != nil {
-		return 0, err
-	}
-	msgs := b.Messages()
-	for {
-		var (
-			m  jetstream.Msg
-			ok bool
-		)
-		select {
-		case <-ctx.Done():
-			return n, ctx.Err()
-		case m, ok = <-msgs:
-		}
-		if !ok {
-			break
-		}
-		n++
-		md, err := m.Metadata()
-		if err != nil {
-			return n, err
-		}
+	var cbErr error
+	n, err = l.pull(ctx, c.CachedInfo().Name, readPage, bound, func(m *nats.Msg, md *jetstream.MsgMetadata) error {
 		if md.Sequence.Consumer != *consumed+1 {
-			return n, fmt.Errorf("message %d of the consumer after %d: one was lost", md.Sequence.Consumer, *consumed)
+			return fmt.Errorf("message %d of the consumer after %d: one was lost", md.Sequence.Consumer, *consumed)
 		}
 		*consumed = md.Sequence.Consumer
 		seq := md.Sequence.Stream
 		if seq < *next {
-			continue
+			return nil
 		}
 		*next = seq + 1
-		if matchesAny(subjects, m.Subject()) {
+		if matchesAny(subjects, m.Subject) {
 			if err := fn(m, md); err != nil {
-				return n, &callbackError{err}
+				cbErr = err
+				return err
 			}
 		}
+		return nil
+	})
+	if cbErr != nil {
+		return n, &callbackError{cbErr}
 	}
-	if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-		return n, err
-	}
-	return n, nil
+	return n, err
 }
 
 // leaderHolds says whether the stream's leader holds a record under one

@@ -74,13 +74,18 @@ func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn f
 	return l.read(ctx, subjects, from, to, false, func(m jetstream.Msg, _ *jetstream.MsgMetadata) error { return fn(record(m)) })
 }
 
+// readFunc gets each message a read delivers, with its metadata. (A
+// follow's msgFunc takes nats.go's message itself: the follow pulls on its
+// own, pull.go; a read still goes through nats.go's Fetch.)
+type readFunc func(m jetstream.Msg, md *jetstream.MsgMetadata) error
+
 // read is Read handing fn the messages themselves, with their metadata
 // (a bucket's Walk and Replay read so in a cluster: walkcluster.go), with
 // onLeader: each consumer placed, when it can be within its attempt's
 // bound, on the stream's leader (leaderConsumer).
 // readWait bounds the attempts since the last one that brought a record
 // (a long read is not cut short by one slow attempt near its end).
-func (l *log) read(ctx context.Context, subjects []string, from, to uint64, onLeader bool, fn msgFunc) error {
+func (l *log) read(ctx context.Context, subjects []string, from, to uint64, onLeader bool, fn readFunc) error {
 	if from == 0 {
 		from = 1
 	}
@@ -152,7 +157,7 @@ var errShort = errors.New("the consumer's peer did not deliver through the end w
 // readOnce is one attempt: a consumer from *next, fetched until the end
 // (done), fn's error, or an engine error or silence (err; *next is where
 // the next attempt starts).
-func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to uint64, end readEnd, bound time.Duration, onLeader bool, fn msgFunc) (done bool, err error) {
+func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to uint64, end readEnd, bound time.Duration, onLeader bool, fn readFunc) (done bool, err error) {
 	filter := subjects
 	if end.subject != "" && !matchesAny(subjects, end.subject) {
 		filter = append(append(make([]string, 0, len(subjects)+1), subjects...), end.subject)
@@ -192,7 +197,7 @@ func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to 
 }
 
 // fetch is one fetch of a read's consumer c: n messages came.
-func (l *log) fetch(ctx context.Context, c jetstream.Consumer, subjects []string, next, delivered *uint64, to uint64, end readEnd, bound time.Duration, fn msgFunc) (done bool, n int, err error) {
+func (l *log) fetch(ctx context.Context, c jetstream.Consumer, subjects []string, next, delivered *uint64, to uint64, end readEnd, bound time.Duration, fn readFunc) (done bool, n int, err error) {
 	var b jetstream.MessageBatch
 	if end.subject == "" {
 		b, err = c.FetchNoWait(readPage)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presenced/presenced/store"
@@ -153,8 +154,8 @@ func (w *watcher) followCluster(i int, b *kv, prefix string, next uint64) {
 	ctx, cancel := w.untilStop()
 	defer cancel()
 	st := watchState{next: next}
-	err := b.streamLog().follow(ctx, []string{b.prefix + filterOf(prefix)}, next, true, func(m jetstream.Msg, md *jetstream.MsgMetadata) error {
-		c, ok := st.change(i, b, prefix, m, md)
+	err := b.streamLog().follow(ctx, []string{b.prefix + filterOf(prefix)}, next, true, func(m *nats.Msg, md *jetstream.MsgMetadata) error {
+		c, ok := st.change(i, b, prefix, m.Subject, m.Header, m.Data, md)
 		if !ok {
 			return nil
 		}
@@ -203,10 +204,10 @@ type watchState struct {
 	skippedUpTo uint64
 }
 
-// change is the Change of follower i's message m, whose metadata is md
-// (nil: unreadable); ok is false for a message that is not one of the
-// watch's changes.
-func (s *watchState) change(i int, b *kv, prefix string, m jetstream.Msg, md *jetstream.MsgMetadata) (c store.Change, ok bool) {
+// change is the Change of follower i's message (its subject, headers
+// and data), whose metadata is md (nil: unreadable); ok is false for a
+// message that is not one of the watch's changes.
+func (s *watchState) change(i int, b *kv, prefix, subject string, h nats.Header, data []byte, md *jetstream.MsgMetadata) (c store.Change, ok bool) {
 	if md == nil {
 		s.skipped = true // its sequence is not known
 		return store.Change{}, false
@@ -219,7 +220,7 @@ func (s *watchState) change(i int, b *kv, prefix string, m jetstream.Msg, md *je
 		s.skipped, s.skippedUpTo = true, seq-1
 	}
 	s.next = seq + 1
-	key, ok := strings.CutPrefix(m.Subject(), b.prefix)
+	key, ok := strings.CutPrefix(subject, b.prefix)
 	if !ok || !strings.HasPrefix(key, prefix) {
 		return store.Change{}, false
 	}
@@ -230,10 +231,10 @@ func (s *watchState) change(i int, b *kv, prefix string, m jetstream.Msg, md *je
 	if md.NumPending == 0 {
 		s.skipped = false
 	}
-	if deleted(m.Headers()) {
+	if deleted(h) {
 		c.Deleted = true
 	} else {
-		c.Value = m.Data()
+		c.Value = data
 	}
 	return c, true
 }
@@ -304,7 +305,7 @@ func (w *watcher) follow(i int, b *kv, prefix string, it jetstream.MessagesConte
 		if err != nil {
 			md = nil
 		}
-		c, ok := st.change(i, b, prefix, m, md)
+		c, ok := st.change(i, b, prefix, m.Subject(), m.Headers(), m.Data(), md)
 		if !ok {
 			continue
 		}
