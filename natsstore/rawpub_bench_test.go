@@ -81,16 +81,9 @@ func (p *rawPublisher) send(msg []byte) {
 
 func (p *rawPublisher) put(w int, subject string, value []byte) uint64 {
 	var b [256]byte
-	m := append(b[:0], "PUB "...)
-	m = append(m, subject...)
-	m = append(m, " _RAW."...)
-	m = strconv.AppendInt(m, int64(w), 10)
-	m = append(m, ' ')
-	m = strconv.AppendInt(m, int64(len(value)), 10)
-	m = append(m, "\r\n"...)
-	m = append(m, value...)
-	m = append(m, "\r\n"...)
-	p.send(m)
+	var r [32]byte
+	reply := strconv.AppendInt(append(r[:0], "_RAW."...), int64(w), 10)
+	p.send(pubFrame(b[:0], subject, reply, value))
 	return <-p.answers[w]
 }
 
@@ -128,7 +121,13 @@ func (p *rawPublisher) read(b *testing.B, r *bufio.Reader) {
 // answer through it (BenchmarkAckPath's "raw-pub" mode).
 func (p *rawPublisher) putReplyTo(subject, reply string, value []byte) {
 	var b [256]byte
-	m := append(b[:0], "PUB "...)
+	p.send(pubFrame(b[:0], subject, reply, value))
+}
+
+// pubFrame appends to m the NATS protocol's PUB of value to subject, its
+// answer to reply.
+func pubFrame[R string | []byte](m []byte, subject string, reply R, value []byte) []byte {
+	m = append(m, "PUB "...)
 	m = append(m, subject...)
 	m = append(m, ' ')
 	m = append(m, reply...)
@@ -136,6 +135,5 @@ func (p *rawPublisher) putReplyTo(subject, reply string, value []byte) {
 	m = strconv.AppendInt(m, int64(len(value)), 10)
 	m = append(m, "\r\n"...)
 	m = append(m, value...)
-	m = append(m, "\r\n"...)
-	p.send(m)
+	return append(m, "\r\n"...)
 }
