@@ -38,7 +38,7 @@ import (
 // with 650 ids. It is slow (minutes at 1,000,000 users) and runs only when
 // asked for by name or when PRESENCED_SCALE_USERS is set:
 //
-//	PRESENCED_SCALE_USERS=100000 go test -run '^$' -bench BenchmarkScale -benchtime 1x -timeout 0 .
+//	PRESENCED_SCALE_USERS=100000 go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -timeout 0 .
 //
 // Sub-benchmarks:
 //   - process: the real binary (go build ./cmd/presenced) in its own process,

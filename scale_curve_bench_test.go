@@ -16,7 +16,7 @@ import (
 // How each of BenchmarkScale's figures grows with the number of users
 // (issue #16 point 6): with several sizes in PRESENCED_SCALE_USERS,
 //
-//	PRESENCED_SCALE_USERS=10000,100000,1000000 go test -run '^$' -bench 'BenchmarkScale/users=/process' -benchtime 1x -timeout 0 .
+//	PRESENCED_SCALE_USERS=10000,100000,1000000 go test -run '^$' -bench '^BenchmarkScale$/users=/process' -benchtime 1x -timeout 0 .
 //
 // BenchmarkScale runs its process part at each size in turn (each with its
 // own directory file, data and server) and ends with one table, a column a
