@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -108,23 +106,14 @@ func TestStreamSlowReaderGetsEveryChangeOnceInOrder(t *testing.T) {
 func TestStreamOverTLSGetsItsChanges(t *testing.T) {
 	e, ca := startTLS(t)
 	adele := core.UserRef{TenantID: directory.DemoTenantID, UserID: e.user("adele")}
-	resp, err := tlsClient(ca, false).PostForm(e.srv.URL()+"/"+directory.DemoTenantID+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
-		"client_id": {directory.DemoDaemonClientID}, "client_secret": {directory.DemoDaemonSecret}, "scope": {"https://graph.microsoft.com/.default"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
+	tok := daemonToken(t, tlsClient(ca, false), e.srv.URL())
 	for _, h2 := range []bool{false, true} {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: h2}
 		if !h2 {
 			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // HTTP/1.1 only
 		}
 		c := &http.Client{Transport: tr}
-		resp, err = c.Get(e.srv.URL() + graphapi.StreamPath + "?ids=" + adele.UserID + "&access_token=" + tok.AccessToken)
+		resp, err := c.Get(e.srv.URL() + graphapi.StreamPath + "?ids=" + adele.UserID + "&access_token=" + tok)
 		if err != nil {
 			t.Fatal(err)
 		}
