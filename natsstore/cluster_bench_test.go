@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -129,9 +128,9 @@ func TestMeasurePartitions(t *testing.T) {
 			}
 			spread = append(spread, fmt.Sprintf("%d/%d/%d", per["n0"], per["n1"], per["n2"]))
 
-			cpu0 := cpuTime()
+			cpu0 := natsstore.ProcessCPUTime()
 			time.Sleep(3 * time.Second)
-			idle += (cpuTime() - cpu0) / 3
+			idle += (natsstore.ProcessCPUTime() - cpu0) / 3
 
 			var writes atomic.Int64
 			stop := make(chan struct{})
@@ -161,9 +160,9 @@ func TestMeasurePartitions(t *testing.T) {
 				}()
 			}
 			time.Sleep(time.Second) // warm up
-			n0, cpu0, t0 := writes.Load(), cpuTime(), time.Now()
+			n0, cpu0, t0 := writes.Load(), natsstore.ProcessCPUTime(), time.Now()
 			time.Sleep(5 * time.Second)
-			n, cpu, el := writes.Load()-n0, cpuTime()-cpu0, time.Since(t0)
+			n, cpu, el := writes.Load()-n0, natsstore.ProcessCPUTime()-cpu0, time.Since(t0)
 			close(stop)
 			for range 64 {
 				<-done
@@ -185,13 +184,6 @@ func fmtFloats(fs []float64, f string) []string {
 		out = append(out, fmt.Sprintf(f, x))
 	}
 	return out
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkClusterWalk walks 20,000 keys of 130 bytes
@@ -233,7 +225,7 @@ func BenchmarkClusterWalk(b *testing.B) {
 		b.FailNow()
 	}
 	for b.Loop() {
-		start, cpu := time.Now(), cpuTime()
+		start, cpu := time.Now(), natsstore.ProcessCPUTime()
 		seen := 0
 		if err := kv.Walk(ctx, "u.", func(store.Entry) error { seen++; return nil }); err != nil {
 			b.Fatal(err)
@@ -242,6 +234,6 @@ func BenchmarkClusterWalk(b *testing.B) {
 			b.Fatalf("walked %d keys of %d", seen, n)
 		}
 		b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n), "ns/key")
-		b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(n), "cpu-ns/key")
+		b.ReportMetric(float64((natsstore.ProcessCPUTime()-cpu).Nanoseconds())/float64(n), "cpu-ns/key")
 	}
 }

@@ -6,3 +6,6 @@ func LeadsMeta(e *Engine) bool { return e.srv != nil && e.srv.JetStreamIsLeader(
 
 // ErrWatchStopped is what a stopped watch's Next returns.
 var ErrWatchStopped = errWatchStopped
+
+// ProcessCPUTime is the process's user and system CPU time so far.
+var ProcessCPUTime = processCPUTime

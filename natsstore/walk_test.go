@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -258,10 +257,10 @@ func BenchmarkWalk(b *testing.B) {
 	}
 	b.Run("rate", func(b *testing.B) {
 		for b.Loop() {
-			start, cpu := time.Now(), cpuTime()
+			start, cpu := time.Now(), processCPUTime()
 			walk(b, func() {})
 			b.ReportMetric(float64(time.Since(start).Nanoseconds())/n, "ns/key")
-			b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/n, "cpu-ns/key")
+			b.ReportMetric(float64((processCPUTime()-cpu).Nanoseconds())/n, "cpu-ns/key")
 		}
 	})
 	b.Run("heap", func(b *testing.B) {
@@ -284,15 +283,6 @@ func BenchmarkWalk(b *testing.B) {
 		}
 		b.ReportMetric(float64(peak)/(1<<20), "peak-live-heap-MB")
 	})
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // A record the engine counts but cannot read (its bytes damaged in a block
