@@ -21,9 +21,12 @@ func TestLimitFollowsTheLiveHeap(t *testing.T) {
 	orig := debug.SetMemoryLimit(math.MaxInt64)
 	defer debug.SetMemoryLimit(orig)
 
+	// A window of one reading: each derivation sees only the heap now
+	// (TestWindowLimit has the window's own rules).
 	derive := func() (live uint64, limit int64) {
 		runtime.GC()
-		return liveHeap(), deriveLimit()
+		var w liveWindow
+		return liveHeap(), deriveLimit(&w)
 	}
 	small, lim := derive()
 	if small == 0 || lim < int64(small)+autoLimitHeadroom || lim > int64(small)+autoLimitHeadroom+int64(small)/8 {
@@ -52,6 +55,32 @@ func TestLimitFollowsTheLiveHeap(t *testing.T) {
 	<-done
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Fatalf("limit %d after the server stopped", got)
+	}
+}
+
+// The limit follows the least live heap of the last autoLimitWindow
+// readings (what the collector marks under writes includes what was
+// allocated meanwhile), never under a 32nd over the latest.
+func TestWindowLimit(t *testing.T) {
+	const mb = 1e6
+	var w liveWindow
+	for _, c := range []struct {
+		live uint64
+		want int64
+	}{
+		{443 * mb, autoLimit(443 * mb)},
+		{542 * mb, 542 * mb * 33 / 32}, // a busy collector's reading: the least, but not under a 32nd over it
+		{450 * mb, autoLimit(443 * mb)},
+		{700 * mb, 700 * mb * 33 / 32},  // grown past the window's least: never under a 32nd over it
+		{460 * mb, autoLimit(450 * mb)}, // four readings on, 443 is forgotten
+		{470 * mb, autoLimit(450 * mb)},
+		{480 * mb, autoLimit(460 * mb)},
+		{20 * mb, autoLimit(20 * mb)}, // a small heap: the 64 MiB floor of autoLimit
+	} {
+		w.add(c.live)
+		if got := windowLimit(&w, c.live); got != c.want {
+			t.Fatalf("reading %d (%d): limit %d, want %d", w.n, c.live, got, c.want)
+		}
 	}
 }
 
