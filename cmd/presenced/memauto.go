@@ -28,8 +28,8 @@ import (
 // decides, as in the load tool's 10,000-user server and in BenchmarkHTTP
 // (whose in-process server runs at the test's GOGC=100).
 //
-// It is re-derived every autoLimitEvery from the live heap the last
-// collection found, so it follows a heap that grows (a limit under the
+// It is re-derived every autoLimitEvery from the live heap the recent
+// collections found (liveWindow), so it follows a heap that grows (a limit under the
 // live heap would have the collector run back to back, its share of CPU
 // capped by the runtime at about half).
 const (
