@@ -350,10 +350,9 @@ func printReport(w io.Writer, rep loadgen.Report) {
 		}
 		fmt.Fprint(w, "\ndocs/performance.md sets these ratios beside BenchmarkHTTP's, which runs client and servers in one process:"+
 			" there no request crosses a process boundary, a cost that here weighs on both servers alike, so GET's ratio comes out a few points lower there."+
-			" setPresence's comes out a few points higher there. Part of it was the server's GOGC (50 until 2026-12-03, 2-3 points here;"+
-			" the benchmark's server runs at the test's 100, as serve now does on a small heap); the rest is what both phases share,"+
-			" which raises a ratio of (shared + bare) to (shared + presenced): in one process the collector's work on the one heap falls on"+
-			" the bare handler's phase too (the benchmark at GOGC=400 reads 3-5 points lower), here each process collects its own"+
+			" setPresence's comes out a few points higher there: in one process the collector's work on the one heap"+
+			" (presenced's, the client's, the bare handler's) is a cost of both phases, which raises a ratio of (shared + bare) to (shared + presenced)"+
+			" (the benchmark at GOGC=400 reads 3-5 points lower), where here each process collects its own; not the servers' GOGC, run alike in both"+
 			" (docs/performance.md, \"Why the load tool reads setPresence lower than BenchmarkHTTP\").")
 	}
 	fmt.Fprintln(w)
