@@ -71,8 +71,9 @@ type rawConn struct {
 type rawSlot struct {
 	n     uint64
 	reply string
-	ch    chan rawAnswer // the answer, and wake-ups (rawSlotRoom in all)
-	busy  bool           // handed out (under the connection's smu)
+	ch    chan bool // true: the answer is in ans; false: a wake-up (rawSlotRoom in all)
+	ans   rawAnswer // written by the reader before it sends true
+	busy  bool      // handed out (under the connection's smu)
 }
 
 // rawSlotRoom is a slot's channel's room: the one answer and wake-ups,
@@ -87,7 +88,6 @@ type rawAnswer struct {
 	small        [112]byte
 	big          []byte // the answer, when it does not fit in small
 	noResponders bool   // no stream takes the subject (status 503, no data)
-	wake         bool   // not an answer: what the writer waits for may have ended (watch)
 }
 
 func (a *rawAnswer) data() []byte {
@@ -199,7 +199,7 @@ func (c *rawConn) get() *rawSlot {
 		return s
 	}
 	c.made++
-	s := &rawSlot{n: c.made, reply: c.prefix + strconv.FormatUint(c.made, 10), ch: make(chan rawAnswer, rawSlotRoom), busy: true}
+	s := &rawSlot{n: c.made, reply: c.prefix + strconv.FormatUint(c.made, 10), ch: make(chan bool, rawSlotRoom), busy: true}
 	c.slots[s.n] = s
 	return s
 }
@@ -224,7 +224,7 @@ func (c *rawConn) wakeAll() {
 	for _, s := range c.slots {
 		if s.busy {
 			select {
-			case s.ch <- rawAnswer{wake: true}:
+			case s.ch <- false:
 			default:
 			}
 		}
@@ -243,43 +243,48 @@ func (c *rawConn) put(s *rawSlot) {
 	c.smu.Unlock()
 }
 
-// waitGen waits for s's answer, the connection's end, or the end of the
-// guard's current wait generation, whichever comes first (see rawSlot).
-func (c *rawConn) waitGen(s *rawSlot, g *guard) (rawAnswer, error) {
+// waitGen waits for s's answer (then in s.ans), the connection's end, or
+// the end of the guard's current wait generation, whichever comes first
+// (see rawSlot).
+func (c *rawConn) waitGen(s *rawSlot, g *guard) error {
 	gen := g.waitCtx()
 	genDone := gen.Done()
 	for {
 		// Looked at before each wait: a generation that had ended before
-		// s was handed out sent it no wake-up.
+		// s was handed out sent it no wake-up. One channel a select: with
+		// two it would lock both.
 		select {
 		case <-c.done:
-			return rawAnswer{}, c.err()
-		case <-genDone:
-			return rawAnswer{}, g.waitError(gen)
+			return c.err()
 		default:
 		}
-		if a := <-s.ch; !a.wake {
-			return a, nil
+		select {
+		case <-genDone:
+			return g.waitError(gen)
+		default:
+		}
+		if <-s.ch {
+			return nil
 		}
 	}
 }
 
 // waitTimer waits for s's answer or the connection's end for at most
 // timeout (a caller's deadline, or an engine without a guard).
-func (c *rawConn) waitTimer(s *rawSlot, timeout time.Duration) (rawAnswer, error) {
+func (c *rawConn) waitTimer(s *rawSlot, timeout time.Duration) error {
 	t := timers.Get().(*time.Timer)
 	t.Reset(timeout)
 	defer func() { t.Stop(); timers.Put(t) }()
 	for {
 		select {
-		case a := <-s.ch:
-			if !a.wake {
-				return a, nil
+		case answered := <-s.ch:
+			if answered {
+				return nil
 			}
 		case <-c.done:
-			return rawAnswer{}, c.err()
+			return c.err()
 		case <-t.C:
-			return rawAnswer{}, nats.ErrTimeout
+			return nats.ErrTimeout
 		}
 	}
 }
@@ -436,8 +441,9 @@ func (c *rawConn) answer(r *bufio.Reader, line []byte) error {
 	if s == nil {
 		return nil // a dropped slot's late answer, or not ours
 	}
+	s.ans = a
 	select {
-	case s.ch <- a:
+	case s.ch <- true:
 	default: // no room: not the answer of a waiting write (the engine answers once)
 	}
 	return nil

@@ -34,8 +34,8 @@ func TestDroppedRawSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case a := <-s.ch:
-		t.Fatalf("a dropped slot received %q", a.data())
+	case <-s.ch:
+		t.Fatalf("a dropped slot received %q", s.ans.data())
 	default:
 	}
 	if n := c.get(); n == s || n.reply == s.reply {
@@ -108,9 +108,9 @@ func TestRawConnectionAnswersPings(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case a := <-s.ch:
-		if !a.noResponders {
-			t.Fatalf("answer %q, want no responders", a.data())
+	case <-s.ch:
+		if !s.ans.noResponders {
+			t.Fatalf("answer %q, want no responders", s.ans.data())
 		}
 	case <-c.done:
 		t.Fatalf("the connection ended: %v", c.err())

@@ -115,26 +115,31 @@ func (b *kv) updateRaw(ctx context.Context, c *rawConn, key string, value []byte
 		c.drop(s) // whether anything was sent is not known
 		return 0, err
 	}
-	var a rawAnswer
 	var err error
 	if b.g != nil && !hasDeadline {
-		a, err = c.waitGen(s, b.g)
+		err = c.waitGen(s, b.g)
 	} else {
-		a, err = c.waitTimer(s, timeout)
+		err = c.waitTimer(s, timeout)
 	}
 	if err != nil {
 		c.drop(s)
 		return 0, err
 	}
+	seq, err := b.rawAck(&s.ans)
 	c.put(s)
+	return seq, err
+}
+
+// rawAck reads the engine's answer to a write.
+func (b *kv) rawAck(a *rawAnswer) (uint64, error) {
 	if a.noResponders {
 		return 0, jetstream.ErrNoStreamResponse // no stream takes the subject (nats.go's no-responders answer)
 	}
 	if seq, ok := plainAck(a.data(), b.stream); ok {
 		return seq, nil
 	}
-	// Not the plain acknowledgement: decoded from a copy (the answer
-	// itself stays on the stack).
+	// Not the plain acknowledgement: decoded from a copy (the answer's
+	// bytes are the slot's).
 	seq, err := parseAck(bytes.Clone(a.data()), b.stream)
 	return seq, fullIfExhausted(err)
 }
