@@ -80,7 +80,10 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 			}
 			return false, unavailable(err)
 		}
-		c.remember(u, c.ids.newEntry(rev, next))
+		// The cache copies the entry: built in the write's buffer, it is
+		// not an allocation of its own.
+		wb.ent = c.ids.appendEntry(wb.ent[:0], rev, next)
+		c.remember(u, inPlace(wb.ent))
 		c.written(u, cur, next, now, ch, out)
 		return ch, nil
 	}
@@ -90,13 +93,14 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 // writeBuf holds a write's key and stored value, reused from write to
 // write (writeBufs): store.KV.Put keeps neither after it returns, and
 // both were allocations of every write (~280 bytes; docs/performance.md,
-// writealloc).
+// writealloc); and the cache's entry of the write, which the cache copies.
 type writeBuf struct {
 	k     []byte
 	value []byte
+	ent   []byte // the cache's entry of the write
 }
 
-var writeBufs = sync.Pool{New: func() any { return &writeBuf{k: make([]byte, 0, 96), value: make([]byte, 0, 256)} }}
+var writeBufs = sync.Pool{New: func() any { return &writeBuf{k: make([]byte, 0, 96), value: make([]byte, 0, 256), ent: make([]byte, 0, 256)} }}
 
 // key is u.Key() in the buffer's own bytes: valid until the buffer is put
 // back.
@@ -107,7 +111,7 @@ func (b *writeBuf) key(u UserRef) string {
 
 // put gives the buffer back, unless a value made it large.
 func (b *writeBuf) put() {
-	if cap(b.value) > 4<<10 || cap(b.k) > 1<<10 {
+	if cap(b.value) > 4<<10 || cap(b.ent) > 4<<10 || cap(b.k) > 1<<10 {
 		return
 	}
 	writeBufs.Put(b)
