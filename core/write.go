@@ -100,7 +100,9 @@ type writeBuf struct {
 	ent   []byte // the cache's entry of the write
 }
 
-var writeBufs = sync.Pool{New: func() any { return &writeBuf{k: make([]byte, 0, 96), value: make([]byte, 0, 256), ent: make([]byte, 0, 256)} }}
+var writeBufs = sync.Pool{New: func() any {
+	return &writeBuf{k: make([]byte, 0, 96), value: make([]byte, 0, 256), ent: make([]byte, 0, 256)}
+}}
 
 // key is u.Key() in the buffer's own bytes: valid until the buffer is put
 // back.
