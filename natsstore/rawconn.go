@@ -58,14 +58,14 @@ type rawConn struct {
 }
 
 // rawSlot is one writer's reply subject at a time, as replies' slots are:
-// its channel holds the one answer; a slot whose answer did not come is
-// dropped and its number never used again, so a late answer reaches no
-// other write.
+// the reader puts its one answer into ans and true into its channel; a
+// slot whose answer did not come is dropped and its number never used
+// again, so a late answer reaches no other write.
 //
 // Its writer waits on the slot's channel alone (a select over channels
 // that every writer shares — the connection's end, the guard's wait
-// generation — takes each of their locks, a write's largest cost after
-// the engine's in BenchmarkAckPath's profile). When the connection ends
+// generation — takes each of their locks: ~0.4 µs of a write in
+// BenchmarkAckPath's profile). When the connection ends
 // or a wait generation does, watch puts a wake-up into every busy slot's
 // channel, and its writer looks at what it waits for.
 type rawSlot struct {
