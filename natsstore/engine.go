@@ -243,6 +243,7 @@ func (e *Engine) abort() {
 	if e.nc != nil {
 		e.nc.Close()
 	}
+	e.raw.close()
 	if e.srv != nil {
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
