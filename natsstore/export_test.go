@@ -9,3 +9,13 @@ var ErrWatchStopped = errWatchStopped
 
 // ProcessCPUTime is the process's user and system CPU time so far.
 var ProcessCPUTime = processCPUTime
+
+// WatchOnLeader places every cluster watch's consumers started from now
+// on the streams' leaders (as before home.go) when on, at home when off;
+// for a benchmark comparing the two.
+func WatchOnLeader(on bool) {
+	watchPlacement = placeHome
+	if on {
+		watchPlacement = placeLeader
+	}
+}
