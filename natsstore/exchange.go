@@ -183,21 +183,31 @@ func (e *Engine) request(gen context.Context, m *nats.Msg, timeout time.Duration
 	t := timers.Get().(*time.Timer)
 	t.Reset(timeout)
 	defer func() { t.Stop(); timers.Put(t) }()
+	var end error
 	select {
 	case resp := <-slot.ch:
-		rep.put(slot)
-		if len(resp.Data) == 0 && resp.Header.Get("Status") == "503" {
-			return nil, nats.ErrNoResponders
-		}
-		return resp, nil
+		return answered(rep, slot, resp)
 	case <-gen.Done():
-		rep.drop(slot)
-		return nil, gen.Err()
+		end = gen.Err()
 	case <-t.C:
-		rep.drop(slot)
-		return nil, context.DeadlineExceeded
+		end = context.DeadlineExceeded
 	case <-e.closed:
-		rep.drop(slot)
-		return nil, nats.ErrConnectionClosed
+		end = nats.ErrConnectionClosed
 	}
+	select {
+	case resp := <-slot.ch: // it came meanwhile: what was done is known
+		return answered(rep, slot, resp)
+	default:
+	}
+	rep.drop(slot)
+	return nil, end
+}
+
+// answered gives back request's slot, whose one answer resp came.
+func answered(rep *replies, slot *replySlot, resp *nats.Msg) (*nats.Msg, error) {
+	rep.put(slot)
+	if len(resp.Data) == 0 && resp.Header.Get("Status") == "503" {
+		return nil, nats.ErrNoResponders
+	}
+	return resp, nil
 }
