@@ -1,5 +1,7 @@
 package natsstore
 
+import "time"
+
 // LeadsMeta says whether e's embedded server leads JetStream's meta group
 // (for tests that must not kill it: its death costs an election).
 func LeadsMeta(e *Engine) bool { return e.srv != nil && e.srv.JetStreamIsLeader() }
@@ -18,4 +20,12 @@ func WatchOnLeader(on bool) {
 	if on {
 		watchPlacement = placeLeader
 	}
+}
+
+// SetHomeAgain sets how often a follow away from home looks whether it
+// can go home (home.go), until restore is called.
+func SetHomeAgain(d time.Duration) (restore func()) {
+	was := homeAgain
+	homeAgain = d
+	return func() { homeAgain = was }
 }
