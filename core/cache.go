@@ -316,6 +316,8 @@ func (s *shard) rev(k userKey, sl slot) uint64 {
 }
 
 // set caches e for u, replacing what was cached (mu held for writing).
+// It keeps a copy of e, never e itself: e may be in a buffer the caller
+// reuses.
 func (s *shard) set(u UserRef, e entry) {
 	k, _ := s.names.key(u, true)
 	if old, ok := s.users[k]; ok {
@@ -329,7 +331,8 @@ func (s *shard) set(u UserRef, e entry) {
 			if s.big == nil {
 				s.big = make(map[userKey]entry)
 			}
-			s.big[k], sl = e, bigSlot
+			// A copy: e may be the caller's bytes (write's entry, in place).
+			s.big[k], sl = entry(strings.Clone(string(e))), bigSlot
 		}
 	}
 	if s.users == nil {

@@ -238,3 +238,26 @@ func TestArenaGivesBackAClassUsersLeft(t *testing.T) {
 		}
 	}
 }
+
+// set keeps a copy of the entry it is given, never the caller's bytes
+// (write builds the entry in a buffer it reuses): an entry of the arena
+// and one too long for it both read as they were set after the caller's
+// bytes changed.
+func TestSetKeepsACopy(t *testing.T) {
+	var s shard
+	for i, n := range []int{70, 70_000} {
+		u := UserRef{TenantID: "a5036a1a-166f-4ed5-bf5a-e0ccc1602604", UserID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)}
+		b := []byte(strings.Repeat("e", n))
+		s.set(u, inPlace(b))
+		for j := range b {
+			b[j] = 'x'
+		}
+		k, sl, ok := s.find(u)
+		if !ok {
+			t.Fatalf("%d bytes: not cached", n)
+		}
+		if got := string(s.appendEntry(k, sl, nil)); got != strings.Repeat("e", n) {
+			t.Fatalf("%d bytes: the cached entry changed with the caller's bytes (%.20q…)", n, got)
+		}
+	}
+}

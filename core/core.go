@@ -124,8 +124,12 @@ type entry string
 // newEntry builds the entry of facts f stored at revision rev.
 func (t *sessionIDTable) newEntry(rev uint64, f presence.Facts) entry {
 	var buf [256]byte // most users' facts fit: one allocation, below
-	b := binary.AppendUvarint(buf[:0], rev)
-	return entry(t.cache().appendFacts(b, f))
+	return entry(t.appendEntry(buf[:0], rev, f))
+}
+
+// appendEntry appends the entry of facts f stored at revision rev to b.
+func (t *sessionIDTable) appendEntry(b []byte, rev uint64, f presence.Facts) []byte {
+	return t.cache().appendFacts(binary.AppendUvarint(b, rev), f)
 }
 
 // rev is the engine revision the entry was read or written at.

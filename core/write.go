@@ -3,7 +3,9 @@ package core
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
@@ -32,7 +34,9 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 	if err := cmd.Validate(c.clock.Now()); err != nil {
 		return false, err
 	}
-	key := u.Key()
+	wb := writeBufs.Get().(*writeBuf)
+	defer wb.put()
+	key := wb.key(u)
 	sh := c.shardOf(u)
 	c.lock(sh, u)
 	defer c.unlock(sh)
@@ -52,7 +56,8 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 		if err != nil {
 			return false, err
 		}
-		rev, err := c.kv.Put(ctx, key, encodeStored(next), e.rev())
+		wb.value = stored.appendFacts(wb.value[:0], next)
+		rev, err := c.kv.Put(ctx, key, wb.value, e.rev())
 		if errors.Is(err, store.ErrConflict) {
 			// Another node wrote this user since we cached it: catch up
 			// and apply the command again to what is really stored.
@@ -75,11 +80,43 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 			}
 			return false, unavailable(err)
 		}
-		c.remember(u, c.ids.newEntry(rev, next))
+		// The cache copies the entry: built in the write's buffer, it is
+		// not an allocation of its own.
+		wb.ent = c.ids.appendEntry(wb.ent[:0], rev, next)
+		c.remember(u, inPlace(wb.ent))
 		c.written(u, cur, next, now, ch, out)
 		return ch, nil
 	}
 	return false, presence.Errorf(presence.Conflict, "", "the presence of user %s is being changed concurrently; retry the request", u.UserID)
+}
+
+// writeBuf holds a write's key and stored value, reused from write to
+// write (writeBufs): store.KV.Put keeps neither after it returns, and
+// both were allocations of every write (~280 bytes; docs/performance.md,
+// writealloc); and the cache's entry of the write, which the cache copies.
+type writeBuf struct {
+	k     []byte
+	value []byte
+	ent   []byte // the cache's entry of the write
+}
+
+var writeBufs = sync.Pool{New: func() any {
+	return &writeBuf{k: make([]byte, 0, 96), value: make([]byte, 0, 256), ent: make([]byte, 0, 256)}
+}}
+
+// key is u.Key() in the buffer's own bytes: valid until the buffer is put
+// back.
+func (b *writeBuf) key(u UserRef) string {
+	b.k = append(append(append(append(b.k[:0], userKeyPrefix...), u.TenantID...), '.'), u.UserID...)
+	return unsafe.String(unsafe.SliceData(b.k), len(b.k))
+}
+
+// put gives the buffer back, unless a value made it large.
+func (b *writeBuf) put() {
+	if cap(b.value) > 4<<10 || cap(b.ent) > 4<<10 || cap(b.k) > 1<<10 {
+		return
+	}
+	writeBufs.Put(b)
 }
 
 // written reports an acknowledged write of u (cur → next at now; ch: the

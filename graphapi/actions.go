@@ -154,12 +154,14 @@ func parseExpiration(s optString, min, max time.Duration) (time.Duration, error)
 }
 
 func decodeSetPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {
-	// One value for the four: each parameter's pointer escapes (to the
-	// decoder), and four variables were four allocations per write.
-	var in struct {
+	// One value for the four and the command: each parameter's pointer
+	// escapes (to the decoder), and four variables were four allocations
+	// per write; the command, boxed in presence.Command, was one more.
+	in := new(struct {
 		sessionID, avail, act string
 		exp                   optString
-	}
+		cmd                   presence.SetPresence
+	})
 	err := decodeBody(r, a.maxBody, "setPresence", false,
 		param{"sessionId", &in.sessionID}, param{"availability", &in.avail}, param{"activity", &in.act}, param{"expirationDuration", &in.exp})
 	if err != nil {
@@ -172,7 +174,8 @@ func decodeSetPresence(a *API, r *http.Request, p auth.Principal) (presence.Comm
 	if err != nil {
 		return nil, err
 	}
-	return presence.SetPresence{SessionID: in.sessionID, Pair: presence.Pair{Availability: in.avail, Activity: in.act}, Expiration: d, Limits: a.limits}, nil
+	in.cmd = presence.SetPresence{SessionID: in.sessionID, Pair: presence.Pair{Availability: in.avail, Activity: in.act}, Expiration: d, Limits: a.limits}
+	return &in.cmd, nil
 }
 
 func decodeClearPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {

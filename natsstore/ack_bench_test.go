@@ -23,15 +23,16 @@ import (
 //
 //   - update: natsstore's update (publish with the
 //     expected-last-subject-sequence header, wait on a reply slot of its
-//     own for its acknowledgement);
+//     own for its acknowledgement), on a single node through the raw
+//     connection (rawconn.go) since session 6;
 //
 //   - update-sole: update of a sole writer (SoleWriter): the same message
 //     without the revision header, so the engine checks nothing;
 //
 //   - raw: update-sole's message without nats.go — the NATS protocol on an
-//     in-process connection of its own (rawPublisher, a measurement
-//     prototype: not used by presenced): what nats.go's publish and
-//     answer cost beyond the engine's work;
+//     in-process connection of its own (rawPublisher, session 5's
+//     measurement prototype, from which rawconn.go was made): the floor
+//     of the raw connection, without its guard, bounds and slots;
 //
 //   - raw-pub: raw's publish, its answer to a natsstore reply slot (read
 //     by nats.go): the publish's share of that cost;

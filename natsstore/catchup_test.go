@@ -156,7 +156,12 @@ func describe(t *testing.T, c interface {
 // A watch whose consumer's server stops goes on with a new consumer: a
 // watch waits for changes a bounded time at a time, which keeps nats.go
 // from noticing the lost heartbeats, so the watch itself makes it again.
+// A node's watch reads its own replica (home.go), which stops only with
+// the node; its consumer is on another server when its replica is not
+// current or an attempt failed (then on the leader): placed so here.
 func TestWatchOutlivesItsConsumersServer(t *testing.T) {
+	natsstore.WatchOnLeader(true)
+	defer natsstore.WatchOnLeader(false)
 	c := startCluster(t, natsstore.Options{Partitions: 1})
 	ctx := clusterCtx(t)
 	kv, err := c.Node(0).Bucket(ctx, "watchdeath")

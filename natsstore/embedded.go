@@ -240,6 +240,17 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 		return fail("connect in-process", err)
 	}
 	e.nc = nc
+	if o.Cluster == nil {
+		if e.raw, err = rawConnect(srv, name+"-natsstore-writes"); err != nil {
+			nc.Close()
+			return fail("connect in-process", err)
+		}
+		var ended chan struct{}
+		if e.guard != nil {
+			ended = e.guard.ended
+		}
+		go e.raw.watch(ended)
+	}
 	return nil
 }
 

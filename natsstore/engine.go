@@ -109,6 +109,9 @@ type Engine struct {
 	// with the first bucket's.
 	repliesOnce sync.Once
 	replies     *replies
+	// raw carries a single node's writes to its embedded engine
+	// (rawconn.go); nil in a cluster and in external mode.
+	raw *rawConn
 
 	// manifest is where KeepManifest keeps the manifest ("": nowhere);
 	// stopCheckpoints ends its checkpoints.
@@ -240,6 +243,7 @@ func (e *Engine) abort() {
 	if e.nc != nil {
 		e.nc.Close()
 	}
+	e.raw.close()
 	if e.srv != nil {
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
@@ -341,6 +345,11 @@ func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		var errs []error
 		var final []StreamState
+		if e.raw != nil {
+			// New writes go through nats.go, refused once it drains; the
+			// writes sent already are answered before the connection ends.
+			e.raw.closing.Store(true)
+		}
 		if e.guard != nil {
 			e.guard.close()
 		}
@@ -377,6 +386,7 @@ func (e *Engine) Close() error {
 			e.nc.Close()
 			errs = append(errs, errors.New("drain: timed out"))
 		}
+		e.raw.close()
 		if e.srv != nil {
 			e.srv.Shutdown()
 			e.srv.WaitForShutdown()

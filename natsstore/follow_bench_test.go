@@ -33,7 +33,7 @@ func BenchmarkFollowDelivery(b *testing.B) {
 	cpu0 := processCPUTime()
 	for b.Loop() {
 		got := 0
-		err := kv.streamLog().follow(ctx, []string{kv.prefix + "u.>"}, 1, false, func(m *nats.Msg, md *jetstream.MsgMetadata) error {
+		err := kv.streamLog().follow(ctx, []string{kv.prefix + "u.>"}, 1, placeAny, func(m *nats.Msg, md *jetstream.MsgMetadata) error {
 			if got++; got == n {
 				return errDone
 			}

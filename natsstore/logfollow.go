@@ -49,7 +49,7 @@ const followOwed = 2
 
 // followCluster is Follow in a cluster (see above).
 func (l *log) followCluster(ctx context.Context, subjects []string, from uint64, fn func(store.Record) error) error {
-	return l.follow(ctx, subjects, from, false, func(m *nats.Msg, md *jetstream.MsgMetadata) error {
+	return l.follow(ctx, subjects, from, placeAny, func(m *nats.Msg, md *jetstream.MsgMetadata) error {
 		return fn(store.Record{Subject: m.Subject, Data: m.Data, Seq: md.Sequence.Stream, Time: md.Timestamp})
 	})
 }
@@ -60,10 +60,9 @@ type msgFunc func(m *nats.Msg, md *jetstream.MsgMetadata) error
 
 // follow follows the stream l names, the way followCluster describes,
 // from position from (0: after the last), handing fn the messages under
-// subjects. A bucket's watch follows its stream so too (watch.go), with
-// onLeader: each consumer is placed, when it can be within its
-// attempt's bound, on the stream's leader (leaderConsumer).
-func (l *log) follow(ctx context.Context, subjects []string, from uint64, onLeader bool, fn msgFunc) error {
+// subjects. A bucket's watch follows its stream so too (watch.go), each
+// consumer placed as place says (home.go).
+func (l *log) follow(ctx context.Context, subjects []string, from uint64, place placement, fn msgFunc) error {
 	next := from
 	if next == 0 {
 		last, err := l.LastSeq(ctx)
@@ -75,13 +74,17 @@ func (l *log) follow(ctx context.Context, subjects []string, from uint64, onLead
 	failing := (clock.Real{}).Now() // since the last record delivered, or the start
 	for attempt := 0; ; attempt++ {
 		t0 := (clock.Real{}).Now()
-		delivered, err := l.followOnce(ctx, subjects, &next, min(readAttempt<<min(attempt, 4), readAttemptMax), onLeader, fn)
+		delivered, err := l.followOnce(ctx, subjects, &next, min(readAttempt<<min(attempt, 4), readAttemptMax), place, attempt > 0, fn)
 		var cb *callbackError
 		if errors.As(err, &cb) {
 			return cb.err
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, errGoHome) {
+			attempt, failing = -1, (clock.Real{}).Now()
+			continue
 		}
 		if l.nc.IsClosed() || errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("natsstore: follow %s: %w", l.name, err)
@@ -106,23 +109,24 @@ func (l *log) follow(ctx context.Context, subjects []string, from uint64, onLead
 var errStalled = errors.New("the consumer delivered nothing while the stream's leader holds records for it")
 
 // followOnce is one attempt of followCluster: a consumer from *next,
-// fetched until it stalls, fails, or fn fails (a callbackError).
-// delivered says whether it brought a record.
-func (l *log) followOnce(ctx context.Context, subjects []string, next *uint64, bound time.Duration, onLeader bool, fn msgFunc) (delivered bool, err error) {
-	var c jetstream.Consumer
-	if onLeader {
-		c, err = l.leaderConsumer(ctx, subjects, *next, bound)
-	} else {
-		c, err = l.readConsumer(ctx, subjects, *next, bound)
-	}
+// placed as place says (failed: the attempt before delivered nothing),
+// fetched until it stalls, fails, or fn fails (a callbackError), or, away
+// from home, until it can go home (errGoHome). delivered says whether it
+// brought a record.
+func (l *log) followOnce(ctx context.Context, subjects []string, next *uint64, bound time.Duration, place placement, failed bool, fn msgFunc) (delivered bool, err error) {
+	c, away, err := l.placedConsumer(ctx, subjects, *next, bound, place, failed)
 	if err != nil {
 		return false, err
 	}
 	defer l.dropConsumer(c.CachedInfo().Name)
 	var consumed uint64 // the consumer's sequence of the last message
 	made := (clock.Real{}).Now()
+	looked := made // when a follow away from home last looked (goHome)
 	owed := 0
 	for {
+		if away && l.goHome(ctx, &looked) {
+			return delivered, errGoHome
+		}
 		n, err := l.followFetch(ctx, c, subjects, next, &consumed, bound, fn)
 		if n > 0 {
 			delivered, owed = true, 0

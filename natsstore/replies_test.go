@@ -15,9 +15,44 @@ import (
 // writer gets its own write's answer — the revision the engine stored its
 // value at, or the conflict of its own stale write — and slots are reused,
 // one per writer at a time.
+// Both ways a single node writes: its raw connection (rawconn.go), and
+// nats.go (a cluster's way, and the raw connection's fallback).
 func TestConcurrentUpdatesGetTheirOwnAnswers(t *testing.T) {
+	for _, path := range writePaths {
+		t.Run(path, func(t *testing.T) { concurrentUpdates(t, path) })
+	}
+}
+
+// writePaths are the two ways update writes on a single node.
+var writePaths = []string{"raw", "nats.go"}
+
+// onPath makes b's engine write by path, and checks that it can.
+func onPath(t *testing.T, b *kv, path string) {
+	t.Helper()
+	if !b.e.raw.usable() {
+		t.Fatal("a single node's engine has no raw connection")
+	}
+	if path == "nats.go" {
+		b.e.raw.closing.Store(true)
+	}
+}
+
+// slotsMade is how many reply slots path's writes have made.
+func slotsMade(b *kv, path string) uint64 {
+	if path == "raw" {
+		b.e.raw.smu.Lock()
+		defer b.e.raw.smu.Unlock()
+		return b.e.raw.made
+	}
+	b.rep.mu.Lock()
+	defer b.rep.mu.Unlock()
+	return uint64(b.rep.made)
+}
+
+func concurrentUpdates(t *testing.T, path string) {
 	ctx := ctxT(t)
 	b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
+	onPath(t, b, path)
 	stream, err := b.js.Stream(ctx, b.stream)
 	if err != nil {
 		t.Fatal(err)
@@ -63,10 +98,7 @@ func TestConcurrentUpdatesGetTheirOwnAnswers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	b.rep.mu.Lock()
-	made := b.rep.made
-	b.rep.mu.Unlock()
-	if made == 0 || made > writers {
+	if made := slotsMade(b, path); made == 0 || made > writers {
 		t.Fatalf("%d reply slots made for %d writers", made, writers)
 	}
 }
@@ -74,8 +106,15 @@ func TestConcurrentUpdatesGetTheirOwnAnswers(t *testing.T) {
 // A write to a subject no stream takes fails at once with the engine's
 // "no stream" error, as nats.go's request did.
 func TestUpdateWithoutStream(t *testing.T) {
+	for _, path := range writePaths {
+		t.Run(path, func(t *testing.T) { updateWithoutStream(t, path) })
+	}
+}
+
+func updateWithoutStream(t *testing.T, path string) {
 	ctx := ctxT(t)
 	b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
+	onPath(t, b, path)
 	other := *b
 	other.prefix = "$KV.nosuchbucket."
 	if _, err := other.update(ctx, ukey(tenantA, user1), []byte("x"), 1, true); !errors.Is(err, jetstream.ErrNoStreamResponse) {
@@ -89,8 +128,8 @@ func TestUpdateWithoutStream(t *testing.T) {
 	if _, err := b.update(ctx, ukey(tenantA, user1), []byte("two"), rev, true); err != nil {
 		t.Fatal(err)
 	}
-	if b.rep.made != 1 {
-		t.Fatalf("%d slots made for writes one at a time", b.rep.made)
+	if made := slotsMade(b, path); made != 1 {
+		t.Fatalf("%d slots made for writes one at a time", made)
 	}
 }
 

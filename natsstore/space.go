@@ -115,6 +115,9 @@ type guard struct {
 	mu   sync.Mutex
 	gens []*waitGen
 	cur  atomic.Pointer[waitGen]
+	// ended is signalled whenever generations were ended (the raw
+	// connection's waiters check theirs then: rawConn.watch).
+	ended chan struct{}
 
 	stop chan struct{}
 	done chan struct{}
@@ -134,7 +137,7 @@ type stuckError struct {
 }
 
 func newGuard(e *Engine, dir string, minFree uint64) *guard {
-	g := &guard{e: e, dir: dir, minFree: minFree, stop: make(chan struct{}), done: make(chan struct{})}
+	g := &guard{e: e, dir: dir, minFree: minFree, stop: make(chan struct{}), done: make(chan struct{}), ended: make(chan struct{}, 1)}
 	g.rotate()
 	g.poll()
 	return g
@@ -189,6 +192,15 @@ func (g *guard) close() {
 	}
 	g.gens = nil
 	g.mu.Unlock()
+	g.signalEnded()
+}
+
+// signalEnded tells the raw connection's watch that generations ended.
+func (g *guard) signalEnded() {
+	select {
+	case g.ended <- struct{}{}:
+	default: // signalled already, not yet taken
+	}
 }
 
 // poll reads the volume's free space.
@@ -237,8 +249,12 @@ func (g *guard) rotate() {
 		}
 		live = append(live, o)
 	}
+	ended := len(live) < len(g.gens)
 	g.gens = append(live, w)
 	g.cur.Store(w)
+	if ended {
+		g.signalEnded()
+	}
 }
 
 // waitCtx is the context a write waits for the engine's answer on.
@@ -303,6 +319,7 @@ func (g *guard) engineLogged(msg string) {
 	}
 	g.gens = nil
 	g.mu.Unlock()
+	g.signalEnded()
 	go g.rotate() // not under the caller's locks
 }
 

@@ -1,6 +1,7 @@
 package natsstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -52,6 +53,9 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 			return 0, err
 		}
 	}
+	if c := b.e.raw; c.usable() && len(value) <= c.maxPayload-rawHeaderRoom {
+		return b.updateRaw(ctx, c, key, value, expect, check, timeout, hasDeadline)
+	}
 	slot, err := b.rep.get()
 	if err != nil {
 		return 0, err
@@ -74,23 +78,8 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 		b.rep.drop(slot) // whether anything was sent is not known
 		return 0, err
 	}
-	// Wait for the answer, the connection's end, and the guard's wait
-	// generation (it ends publishTimeout after it began, or at once if the
-	// engine fails a write meanwhile: a full disk fails this write now,
-	// not after the timeout) or, for a caller's deadline, a timer.
-	var gen context.Context
-	var genDone <-chan struct{}
-	if b.g != nil && !hasDeadline {
-		gen = b.g.waitCtx()
-		genDone = gen.Done()
-	}
-	var timeUp <-chan time.Time
-	if genDone == nil {
-		t := timers.Get().(*time.Timer)
-		t.Reset(timeout)
-		defer func() { t.Stop(); timers.Put(t) }()
-		timeUp = t.C
-	}
+	w := b.startWait(hasDeadline, timeout)
+	defer w.stop()
 	var resp *nats.Msg
 	select {
 	case resp = <-slot.ch:
@@ -98,10 +87,10 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	case <-b.e.closed:
 		b.rep.drop(slot)
 		return 0, nats.ErrConnectionClosed
-	case <-genDone:
+	case <-w.genDone:
 		b.rep.drop(slot)
-		return 0, b.g.waitError(gen)
-	case <-timeUp:
+		return 0, b.g.waitError(w.gen)
+	case <-w.timeUp:
 		b.rep.drop(slot)
 		return 0, nats.ErrTimeout
 	}
@@ -110,6 +99,79 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	}
 	seq, err := parseAck(resp.Data, b.stream)
 	return seq, fullIfExhausted(err)
+}
+
+// rawHeaderRoom is what a write's frame adds to its value, at most, within
+// the server's max_payload (the revision header); a larger value goes
+// through nats.go, which refuses it.
+const rawHeaderRoom = 128
+
+// updateRaw is update through the engine's raw connection (rawconn.go):
+// the same message and the same one acknowledgement, and the same waits.
+func (b *kv) updateRaw(ctx context.Context, c *rawConn, key string, value []byte, expect uint64, check bool, timeout time.Duration, hasDeadline bool) (uint64, error) {
+	s := c.get()
+	var buf [256]byte
+	if err := c.send(appendPub(buf[:0], b.prefix, key, s.reply, value, expect, check)); err != nil {
+		c.drop(s) // whether anything was sent is not known
+		return 0, err
+	}
+	var err error
+	if b.g != nil && !hasDeadline {
+		err = c.waitGen(s, b.g)
+	} else {
+		err = c.waitTimer(s, timeout)
+	}
+	if err != nil {
+		c.drop(s)
+		return 0, err
+	}
+	seq, err := b.rawAck(&s.ans)
+	c.put(s)
+	return seq, err
+}
+
+// rawAck reads the engine's answer to a write.
+func (b *kv) rawAck(a *rawAnswer) (uint64, error) {
+	if a.noResponders {
+		return 0, jetstream.ErrNoStreamResponse // no stream takes the subject (nats.go's no-responders answer)
+	}
+	if seq, ok := plainAck(a.data(), b.stream); ok {
+		return seq, nil
+	}
+	// Not the plain acknowledgement: decoded from a copy (the answer's
+	// bytes are the slot's).
+	seq, err := parseAck(bytes.Clone(a.data()), b.stream)
+	return seq, fullIfExhausted(err)
+}
+
+// wait is what a write waits on besides its answer: the guard's wait
+// generation (it ends publishTimeout after it began, or at once if the
+// engine fails a write meanwhile: a full disk fails this write now, not
+// after the timeout) or, for a caller's deadline, a timer.
+type wait struct {
+	gen     context.Context
+	genDone <-chan struct{}
+	t       *time.Timer
+	timeUp  <-chan time.Time
+}
+
+func (b *kv) startWait(hasDeadline bool, timeout time.Duration) (w wait) {
+	if b.g != nil && !hasDeadline {
+		w.gen = b.g.waitCtx()
+		w.genDone = w.gen.Done()
+		return w
+	}
+	w.t = timers.Get().(*time.Timer)
+	w.t.Reset(timeout)
+	w.timeUp = w.t.C
+	return w
+}
+
+func (w *wait) stop() {
+	if w.t != nil {
+		w.t.Stop()
+		timers.Put(w.t)
+	}
 }
 
 // updateMsg is update's message, recycled (updateMsgs): nats.go writes a

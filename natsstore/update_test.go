@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/nats-io/nats.go/jetstream"
@@ -192,5 +193,44 @@ func TestUpdateAfterContextEnded(t *testing.T) {
 	}
 	if e, err := s.Get(ctx, k); err != nil || string(e.Value) != "one" || e.Revision != rev {
 		t.Fatalf("after the ended writes: %+v, %v", e, err)
+	}
+}
+
+// Put keeps neither its key's nor its value's bytes once it returns
+// (store.KV's promise, on which core reuses them): overwritten right
+// after each Put, the engine still holds what was written, under the key
+// written — a create, and an update by both of a single node's ways.
+func TestPutKeepsNeitherKeyNorValue(t *testing.T) {
+	for _, path := range writePaths {
+		t.Run(path, func(t *testing.T) {
+			ctx := ctxT(t)
+			b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
+			onPath(t, b, path)
+			kb, vb := []byte(ukey(tenantA, user1)), []byte("one")
+			key := unsafe.String(unsafe.SliceData(kb), len(kb))
+			rev, err := b.Put(ctx, key, vb, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(kb, ukey(tenantA, user2))
+			copy(vb, "xxx")
+			want := ukey(tenantA, user1)
+			for i, v := range []string{"two", "three"} {
+				copy(kb, want)
+				vb = append(vb[:0], v...)
+				if rev, err = b.Put(ctx, key, vb, rev); err != nil {
+					t.Fatal(err)
+				}
+				copy(kb, ukey(tenantA, user2))
+				copy(vb, "xxxxx")
+				e, err := b.Get(ctx, want)
+				if err != nil || string(e.Value) != v || e.Revision != rev {
+					t.Fatalf("write %d: the engine holds %+v, %v; want %q at %d", i, e, err, v, rev)
+				}
+			}
+			if _, err := b.Get(ctx, ukey(tenantA, user2)); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("the overwritten key's bytes were written: %v", err)
+			}
+		})
 	}
 }

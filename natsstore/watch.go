@@ -154,7 +154,7 @@ func (w *watcher) followCluster(i int, b *kv, prefix string, next uint64) {
 	ctx, cancel := w.untilStop()
 	defer cancel()
 	st := watchState{next: next}
-	err := b.streamLog().follow(ctx, []string{b.prefix + filterOf(prefix)}, next, true, func(m *nats.Msg, md *jetstream.MsgMetadata) error {
+	err := b.streamLog().follow(ctx, []string{b.prefix + filterOf(prefix)}, next, watchPlacement, func(m *nats.Msg, md *jetstream.MsgMetadata) error {
 		c, ok := st.change(i, b, prefix, m.Subject, m.Header, m.Data, md)
 		if !ok {
 			return nil
@@ -174,6 +174,11 @@ func (w *watcher) followCluster(i int, b *kv, prefix string, next uint64) {
 	case w.ch <- watchItem{err: fmt.Errorf("natsstore: watch %s: %w", b.name, err)}:
 	}
 }
+
+// watchPlacement is where a cluster watch's consumers go: each node's
+// own replica (home.go); a benchmark sets placeLeader, as before, to
+// compare.
+var watchPlacement = placeHome
 
 // untilStop is a follower's context: it ends when the watch stops, or
 // when the follower calls cancel (which it must, to end the goroutine

@@ -248,7 +248,10 @@ func Apply(f Facts, cmd Command, now time.Time) (next Facts, changed bool, err e
 // was allocated (~300 bytes) on every write. Other commands apply to a
 // copy that goes to the heap, as before.
 func applyTo(cmd Command, next *Facts, now time.Time) error {
-	if c, ok := cmd.(SetPresence); ok {
+	switch c := cmd.(type) {
+	case SetPresence:
+		return c.apply(next, now)
+	case *SetPresence:
 		return c.apply(next, now)
 	}
 	n := *next

@@ -58,6 +58,8 @@ type KV interface {
 	// Put stores value under key if the key's current revision is expect
 	// (0: the key must not exist) and returns the new revision once the
 	// engine has acknowledged it; otherwise it returns ErrConflict.
+	// It keeps neither key nor value once it returns (not in what it
+	// returns either): the caller may reuse their bytes.
 	Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error)
 	// Delete removes key if its current revision is expect (0: any).
 	Delete(ctx context.Context, key string, expect uint64) error

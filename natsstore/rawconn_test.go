@@ -1,0 +1,120 @@
+package natsstore
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/presenced/presenced/store"
+)
+
+// A dropped raw slot (its writer stopped waiting) receives nothing more
+// and is never handed out again: a late answer cannot reach another write.
+func TestDroppedRawSlot(t *testing.T) {
+	ctx := ctxT(t)
+	b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
+	c := b.e.raw
+	s := c.get()
+	c.drop(s)
+	if err := b.nc.Publish(s.reply, []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.nc.Flush(); err != nil { // the server has routed it to the raw connection
+		t.Fatal(err)
+	}
+	// A write through the raw connection after it: its answer comes after
+	// the late one on the same connection, so the reader has passed it.
+	rev, err := b.Put(ctx, ukey(tenantA, user1), []byte("one"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.update(ctx, ukey(tenantA, user1), []byte("two"), rev, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.ch:
+		t.Fatalf("a dropped slot received %q", s.ans.data())
+	default:
+	}
+	if n := c.get(); n == s || n.reply == s.reply {
+		t.Fatalf("a dropped slot was handed out again: %s", n.reply)
+	}
+}
+
+// When the raw connection fails, writes go on through nats.go, answered
+// as before; a write sent on the failed connection reports the engine
+// unavailable.
+func TestRawConnectionFailureFallsBack(t *testing.T) {
+	ctx := ctxT(t)
+	b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
+	k := ukey(tenantA, user1)
+	r1, err := b.Put(ctx, k, []byte("one"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := b.Put(ctx, k, []byte("two"), r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if made := slotsMade(b, "raw"); made != 1 {
+		t.Fatalf("a write through the raw connection made %d slots", made)
+	}
+	c := b.e.raw
+	c.fail(errors.New("test"))
+	if _, err := b.updateRaw(ctx, c, k, []byte("lost"), r2, true, publishTimeout, false); !errors.Is(unavailable(err), store.ErrUnavailable) {
+		t.Fatalf("a write on the failed connection: %v, want the engine unavailable", err)
+	}
+	r3, err := b.Put(ctx, k, []byte("three"), r2)
+	if err != nil {
+		t.Fatalf("a write after the raw connection failed: %v", err)
+	}
+	if e, err := b.Get(ctx, k); err != nil || e.Revision != r3 || string(e.Value) != "three" {
+		t.Fatalf("after the fallback write: %+v, %v (answered %d)", e, err, r3)
+	}
+	if made := slotsMade(b, "nats.go"); made != 1 {
+		t.Fatalf("the fallback write made %d nats.go slots", made)
+	}
+}
+
+// The raw connection answers the server's PINGs: a server that pings
+// every 20 ms (and closes a connection after two unanswered) still
+// answers it after many pings.
+func TestRawConnectionAnswersPings(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{DontListen: true, NoSigs: true, PingInterval: 20 * time.Millisecond, MaxPingsOut: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	c, err := rawConnect(srv, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	s := c.get()
+	for range 10 { // 200 ms: ten pings
+		time.Sleep(20 * time.Millisecond)
+		if !c.usable() {
+			t.Fatalf("the connection ended: %v", c.err())
+		}
+	}
+	// Still served: a publish nobody takes is answered "no responders".
+	if err := c.send(appendPub(nil, "nobody.", "here", s.reply, []byte("x"), 0, false)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.ch:
+		if !s.ans.noResponders {
+			t.Fatalf("answer %q, want no responders", s.ans.data())
+		}
+	case <-c.done:
+		t.Fatalf("the connection ended: %v", c.err())
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer")
+	}
+}
