@@ -794,8 +794,9 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) scaleFigures {
 	app := directory.DemoDaemonClientID
 	sessions := []struct{ id, avail, act string }{{app + ":a", "Available", "Available"}, {app + ":b", "Busy", "InACall"}}
 	var rssAfter [2]int64
-	var writeRate float64
+	var writeRate, writeCPU float64
 	for s, sess := range sessions {
+		cpu0 := srv.cpu(b)
 		bodyFmt := `{"sessionId":"` + sess.id + `","availability":"` + sess.avail + `","activity":"` + sess.act + `","expirationDuration":"PT4H"}`
 		t := time.Now()
 		scaleDrive(b, hc, "setPresence "+sess.id, 64, n, func(i int) *http.Request {
@@ -806,7 +807,10 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) scaleFigures {
 		}, nil)
 		el := time.Since(t)
 		writeRate = float64(n) / el.Seconds()
-		scaleLog("%d setPresence (session %s) in %v: %.0f writes/s", n, sess.id, el.Round(time.Millisecond), writeRate)
+		// The server's CPU a write (the collector's share in it): the
+		// figure a GC policy's cost shows in (docs/running.md#memory-and-start-up).
+		writeCPU = float64((srv.cpu(b) - cpu0).Microseconds()) / float64(n)
+		scaleLog("%d setPresence (session %s) in %v: %.0f writes/s, server CPU %.1f µs a write", n, sess.id, el.Round(time.Millisecond), writeRate, writeCPU)
 		settle()
 		rssAfter[s] = srv.memLine(b, fmt.Sprintf("after %d session(s) per user:", s+1))
 	}
@@ -936,6 +940,7 @@ func scaleProcess(b *testing.B, work, dirFile string, n int) scaleFigures {
 	b.ReportMetric(perUser(rssRead, n), "rss-restarted-read-B/user")
 	b.ReportMetric(liveWritten*1e6/float64(n), "heap-live-B/user")
 	b.ReportMetric(writeRate, "writes/s")
+	b.ReportMetric(writeCPU, "write-cpu-us")
 	b.ReportMetric(srv.listen.Seconds(), "restart-listen-s")
 	b.ReportMetric(served.Seconds(), "restart-serve-s")
 	b.ReportMetric(idleCold, "idle-cpu-%")

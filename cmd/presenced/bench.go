@@ -350,8 +350,10 @@ func printReport(w io.Writer, rep loadgen.Report) {
 		}
 		fmt.Fprint(w, "\ndocs/performance.md sets these ratios beside BenchmarkHTTP's, which runs client and servers in one process:"+
 			" there no request crosses a process boundary, a cost that here weighs on both servers alike, so GET's ratio comes out a few points lower there."+
-			" setPresence's comes out 5-10 points higher there, for a reason not yet found"+
-			" (not the request shape, and the access log is one point: docs/performance.md, \"The load tool and BenchmarkHTTP on setPresence\").")
+			" setPresence's comes out a few points higher there: in one process the collector's work on the one heap"+
+			" (presenced's, the client's, the bare handler's) is a cost of both phases, which raises a ratio of (shared + bare) to (shared + presenced)"+
+			" (the benchmark at GOGC=400 reads 3-5 points lower), where here each process collects its own; not the servers' GOGC, run alike in both"+
+			" (docs/performance.md, \"Why the load tool reads setPresence lower than BenchmarkHTTP\").")
 	}
 	fmt.Fprintln(w)
 	printNodes(w, rep)

@@ -66,19 +66,21 @@ func TestClockCommandMovesADevServer(t *testing.T) {
 	}
 }
 
-// The server's GC target is 50 % unless GOGC says otherwise.
+// The server's GC target is Go's 100 % unless GOGC says otherwise (it was 50
+// before the default limit from the live heap).
 func TestGCPercent(t *testing.T) {
 	orig := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(orig)
+	const runtimes = 77 // what the runtime would have read from GOGC
 	for _, c := range []struct {
 		env  map[string]string
 		want int
 	}{
 		{map[string]string{}, defaultGCPercent},
-		{map[string]string{"GOGC": "200"}, 100}, // left as the runtime set it
-		{map[string]string{"GOGC": "off"}, 100},
+		{map[string]string{"GOGC": "77"}, runtimes}, // left as the runtime set it
+		{map[string]string{"GOGC": "off"}, runtimes},
 	} {
-		debug.SetGCPercent(100)
+		debug.SetGCPercent(runtimes)
 		setGCPercent(func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
 		if got := debug.SetGCPercent(100); got != c.want {
 			t.Errorf("env %v: GC percent %d, want %d", c.env, got, c.want)

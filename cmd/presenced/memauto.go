@@ -8,33 +8,40 @@ import (
 	"time"
 )
 
-// A memory limit derived from the live heap (--memory-limit auto), so
-// that a large server's RSS stays near what it keeps without the operator
-// choosing a number. Not the default: at a million users it had the
-// collector run 2–3 × as often under writes (docs/performance.md, "A
-// memory limit from the live heap"). With GOGC=50 alone the
-// heap may grow to 1.5 × the live heap, and the pages it frees linger
-// before the scavenger returns them: at ten million users 640–662 B of
-// RSS per user while the engine is busy, for ~410 B live. A soft limit of
-// autoLimitFactor × the live heap has the collector run earlier on a
-// large heap and the scavenger hand back what it frees.
+// The server's default collector policy (--memory-limit auto, the
+// default): GOGC=100 (defaultGCPercent) and a soft memory limit derived
+// from the live heap, so that the headroom over what the server keeps is
+// the whole live heap on a small server and a quarter of it on a large
+// one.
 //
-// It is re-derived every autoLimitEvery from the live heap the last
-// collection found, so it follows a heap that grows (a limit under the
+// A large presenced's heap is nearly all long-lived (the directory, every
+// user's cached presence, the engine's index), and what GOGC lets it grow
+// to is a multiple of it: at a million users GOGC=50 alone held 715–886 B
+// of RSS per user for 440–470 B live, at ten million 619–662 B for
+// ~380–410 B (docs/performance.md, "A memory limit from the live heap").
+// A limit of live + autoLimitShare × live has the collector run earlier on
+// a large heap and the scavenger hand back what it frees: the memory a
+// user costs then no longer depends on GOGC. On a small heap a headroom of
+// a quarter would mean collections all the time for a few megabytes, so
+// the headroom is never under autoLimitHeadroom: under ~64 MiB live the
+// limit is above GOGC=100's goal (twice the live heap) and GOGC alone
+// decides, as in the load tool's 10,000-user server and in BenchmarkHTTP
+// (whose in-process server runs at the test's GOGC=100).
+//
+// It is re-derived every autoLimitEvery from the live heap the recent
+// collections found (liveWindow), so it follows a heap that grows (a limit under the
 // live heap would have the collector run back to back, its share of CPU
-// capped by the runtime at about half); and it never takes the collector
-// below GOGC's pace by more than the factor says: never less than
-// autoLimitHeadroom over the live heap, so on a small heap (under ~160 MB)
-// GOGC alone decides, as before.
+// capped by the runtime at about half).
 const (
-	autoLimitFactor   = 1.4
+	autoLimitShare    = 0.25
 	autoLimitHeadroom = 64 << 20
 	autoLimitEvery    = 2 * time.Second
 )
 
-// autoLimit is the limit for a live heap of live bytes.
+// autoLimit is the limit for a live heap of live bytes: live plus the
+// larger of autoLimitShare of it and autoLimitHeadroom.
 func autoLimit(live uint64) int64 {
-	l := max(float64(live)*autoLimitFactor, float64(live)+autoLimitHeadroom)
+	l := float64(live) + max(float64(live)*autoLimitShare, autoLimitHeadroom)
 	if l >= math.MaxInt64 {
 		return math.MaxInt64
 	}
@@ -51,27 +58,71 @@ func liveHeap() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// deriveLimit sets the limit from the live heap now, unless it moved by
-// less than a sixteenth, and returns the limit in force.
-func deriveLimit() int64 {
+// liveWindow is the live heap of the last few readings. Under writes on a
+// large heap the collector runs nearly all the time, and what it marks
+// live includes what was allocated while it marked (at a million users
+// while filling: 542 MB "live" where a forced collection found 443 MB), so
+// the limit follows the least of the recent readings: the truest.
+type liveWindow struct {
+	r [autoLimitWindow]uint64
+	n int // readings so far
+}
+
+// autoLimitWindow readings, autoLimitEvery apart: ~8 s.
+const autoLimitWindow = 4
+
+func (w *liveWindow) add(v uint64) {
+	w.r[w.n%autoLimitWindow] = v
+	w.n++
+}
+
+func (w *liveWindow) min() uint64 {
+	m := uint64(math.MaxUint64)
+	for i := range min(w.n, autoLimitWindow) {
+		m = min(m, w.r[i])
+	}
+	return m
+}
+
+// windowLimit is the limit for the readings in w, the latest being live:
+// autoLimit of the least, never under a thirty-second over the latest (a
+// heap that grew past the window's least — a start's check walk loading
+// the engine's per-block state — is not to be held under what it keeps
+// until the window forgets; a larger floor would undo the window, the
+// busy collector's readings being ~20 % over the truth).
+func windowLimit(w *liveWindow, live uint64) int64 {
+	floor := float64(live) * (1 + 1.0/32)
+	if floor >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return max(autoLimit(w.min()), int64(floor))
+}
+
+// deriveLimit adds the live heap now to w, sets the limit from it and
+// returns the limit in force. It is set whenever it differs (a cheap call
+// every autoLimitEvery): with a quarter of the live heap as headroom,
+// leaving it up to a sixteenth stale, as this did when the headroom was
+// 0.4, would take a quarter of the headroom away.
+func deriveLimit(w *liveWindow) int64 {
 	cur := debug.SetMemoryLimit(-1)
 	live := liveHeap()
 	if live == 0 {
 		return cur
 	}
-	want := autoLimit(live)
-	if d := want - cur; cur != math.MaxInt64 && d < cur/16 && -d < cur/16 {
-		return cur
+	w.add(live)
+	if want := windowLimit(w, live); want != cur {
+		debug.SetMemoryLimit(want)
+		return want
 	}
-	debug.SetMemoryLimit(want)
-	return want
+	return cur
 }
 
 // followLiveHeap keeps the limit derived from the live heap until stop is
 // closed, then takes it off.
 func followLiveHeap(stop <-chan struct{}, log *slog.Logger) {
-	first := deriveLimit()
-	log.Info("memory limit", "bytes", first, "derived", "from the live heap", "factor", autoLimitFactor)
+	var w liveWindow
+	first := deriveLimit(&w)
+	log.Info("memory limit", "bytes", first, "derived", "from the live heap", "headroom", autoLimitShare)
 	t := time.NewTicker(autoLimitEvery)
 	defer t.Stop()
 	for {
@@ -80,7 +131,7 @@ func followLiveHeap(stop <-chan struct{}, log *slog.Logger) {
 			debug.SetMemoryLimit(math.MaxInt64)
 			return
 		case <-t.C:
-			deriveLimit()
+			deriveLimit(&w)
 		}
 	}
 }

@@ -26,8 +26,8 @@ import (
 // cost in docs/performance.md.
 
 // memoryLimitFlag is --memory-limit: a size ("6GiB", "600MB", bytes) or a
-// share of the machine's memory ("75%"); "0" or "" (the default) is no
-// limit; "auto" is a limit derived from the live heap (memauto.go).
+// share of the machine's memory ("75%"); "0" is no limit; "auto" or ""
+// (the default) is a limit derived from the live heap (memauto.go).
 type memoryLimitFlag struct {
 	text  string
 	bytes int64 // resolved; 0 = none or auto
@@ -37,7 +37,7 @@ type memoryLimitFlag struct {
 
 func (m *memoryLimitFlag) String() string {
 	if m == nil || m.text == "" {
-		return "0"
+		return "auto"
 	}
 	return m.text
 }
@@ -56,8 +56,9 @@ func (m *memoryLimitFlag) Set(s string) error {
 	return nil
 }
 
-// auto reports whether the limit is to be derived from the live heap.
-func (m *memoryLimitFlag) auto() bool { return m.text == "auto" }
+// auto reports whether the limit is to be derived from the live heap: the
+// default.
+func (m *memoryLimitFlag) auto() bool { return m.text == "" || m.text == "auto" }
 
 // memoryUnits are the suffixes a size takes, longest first.
 var memoryUnits = []struct {
@@ -118,7 +119,7 @@ func checkMemoryLimit(s string, b float64) (int64, error) {
 // apply sets the runtime's limit if the flag gave one (else GOMEMLIMIT, if
 // set, stays as the runtime read it), and returns the limit in force
 // (math.MaxInt64: none) and whether it is to be derived from the live
-// heap once the server has started (auto, and no GOMEMLIMIT).
+// heap once the server has started (auto, the default, and no GOMEMLIMIT).
 func (m *memoryLimitFlag) apply() (int64, bool) {
 	if m.bytes > 0 {
 		debug.SetMemoryLimit(m.bytes)

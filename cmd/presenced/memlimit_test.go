@@ -79,25 +79,27 @@ func TestMemoryLimitApplies(t *testing.T) {
 	if got, derive := auto.apply(); got != 3<<30 || derive {
 		t.Fatalf("auto with GOMEMLIMIT: apply says %d, derive %v; want the runtime's", got, derive)
 	}
-	// Unset or 0: none, and GOMEMLIMIT's if set.
-	for _, set := range []string{"", "0"} {
-		debug.SetMemoryLimit(math.MaxInt64)
-		var none memoryLimitFlag
-		if set != "" {
-			if err := none.Set(set); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if none.String() != "0" {
-			t.Fatalf("%q reads as %q", set, none.String())
-		}
-		if got, derive := none.apply(); got != math.MaxInt64 || derive {
-			t.Fatalf("%q: apply says %d, derive %v", set, got, derive)
-		}
-		debug.SetMemoryLimit(3 << 30)
-		if got, derive := none.apply(); got != 3<<30 || derive {
-			t.Fatalf("%q with GOMEMLIMIT: apply says %d, derive %v", set, got, derive)
-		}
+	// Unset: auto, the default.
+	debug.SetMemoryLimit(math.MaxInt64)
+	var unset memoryLimitFlag
+	if got, derive := unset.apply(); got != math.MaxInt64 || !derive || unset.String() != "auto" {
+		t.Fatalf("unset: apply says %d, derive %v, reads as %q; want auto", got, derive, unset.String())
+	}
+	// 0: none, and GOMEMLIMIT's if set.
+	debug.SetMemoryLimit(math.MaxInt64)
+	var none memoryLimitFlag
+	if err := none.Set("0"); err != nil {
+		t.Fatal(err)
+	}
+	if none.String() != "0" {
+		t.Fatalf("0 reads as %q", none.String())
+	}
+	if got, derive := none.apply(); got != math.MaxInt64 || derive {
+		t.Fatalf("0: apply says %d, derive %v", got, derive)
+	}
+	debug.SetMemoryLimit(3 << 30)
+	if got, derive := none.apply(); got != 3<<30 || derive {
+		t.Fatalf("0 with GOMEMLIMIT: apply says %d, derive %v", got, derive)
 	}
 }
 
