@@ -184,20 +184,24 @@ func (e *Engine) request(gen context.Context, m *nats.Msg, timeout time.Duration
 	t.Reset(timeout)
 	defer func() { t.Stop(); timers.Put(t) }()
 	var end error
-	select {
-	case resp := <-slot.ch:
-		return answered(rep, slot, resp)
-	case <-gen.Done():
-		end = gen.Err()
-	case <-t.C:
-		end = context.DeadlineExceeded
-	case <-e.closed:
-		end = nats.ErrConnectionClosed
+	for end == nil {
+		select {
+		case resp := <-slot.ch:
+			if slot.mine(resp) {
+				return answered(rep, slot, resp)
+			} // else an answer to the slot's earlier use
+		case <-gen.Done():
+			end = gen.Err()
+		case <-t.C:
+			end = context.DeadlineExceeded
+		case <-e.closed:
+			end = nats.ErrConnectionClosed
+		}
 	}
-	select {
-	case resp := <-slot.ch: // it came meanwhile: what was done is known
-		return answered(rep, slot, resp)
-	default:
+	for len(slot.ch) > 0 { // it came meanwhile: what was done is known
+		if resp := <-slot.ch; slot.mine(resp) {
+			return answered(rep, slot, resp)
+		}
 	}
 	rep.drop(slot)
 	return nil, end

@@ -3,6 +3,7 @@ package natsstore
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -246,8 +247,7 @@ func (c *rawConn) put(s *rawSlot) {
 // waitGen waits for s's answer (then in s.ans), the connection's end, or
 // the end of the guard's current wait generation, whichever comes first
 // (see rawSlot).
-func (c *rawConn) waitGen(s *rawSlot, g *guard) error {
-	gen := g.waitCtx()
+func (c *rawConn) waitGen(s *rawSlot, g *guard, gen context.Context) error {
 	genDone := gen.Done()
 	for {
 		// Looked at before each wait: a generation that had ended before
@@ -269,12 +269,9 @@ func (c *rawConn) waitGen(s *rawSlot, g *guard) error {
 	}
 }
 
-// waitTimer waits for s's answer or the connection's end for at most
-// timeout (a caller's deadline, or an engine without a guard).
-func (c *rawConn) waitTimer(s *rawSlot, timeout time.Duration) error {
-	t := timers.Get().(*time.Timer)
-	t.Reset(timeout)
-	defer func() { t.Stop(); timers.Put(t) }()
+// waitTimer waits for s's answer or the connection's end until timeUp
+// (a caller's deadline, or an engine without a guard).
+func (c *rawConn) waitTimer(s *rawSlot, timeUp <-chan time.Time) error {
 	for {
 		select {
 		case answered := <-s.ch:
@@ -283,7 +280,7 @@ func (c *rawConn) waitTimer(s *rawSlot, timeout time.Duration) error {
 			}
 		case <-c.done:
 			return c.err()
-		case <-t.C:
+		case <-timeUp:
 			return nats.ErrTimeout
 		}
 	}

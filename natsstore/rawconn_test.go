@@ -1,6 +1,7 @@
 package natsstore
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -63,7 +64,9 @@ func TestRawConnectionFailureFallsBack(t *testing.T) {
 	}
 	c := b.e.raw
 	c.fail(errors.New("test"))
-	if _, err := b.updateRaw(ctx, c, k, []byte("lost"), r2, true, publishTimeout, false); !errors.Is(unavailable(err), store.ErrUnavailable) {
+	w := b.startWait(false, publishTimeout)
+	defer w.stop()
+	if _, err := b.updateRaw(c, k, []byte("lost"), r2, true, &w); !errors.Is(unavailable(err), store.ErrUnavailable) {
 		t.Fatalf("a write on the failed connection: %v, want the engine unavailable", err)
 	}
 	r3, err := b.Put(ctx, k, []byte("three"), r2)
@@ -116,5 +119,36 @@ func TestRawConnectionAnswersPings(t *testing.T) {
 		t.Fatalf("the connection ended: %v", c.err())
 	case <-time.After(10 * time.Second):
 		t.Fatal("no answer")
+	}
+}
+
+// A write waits on the guard's generation taken before it is sent: when
+// the engine fails writes (a full disk, a write error) after this one
+// passed the guard's check, the write ends at once with that failure even
+// if the guard has begun a new generation before the writer looks. Taken
+// after the send, the write waited on the new generation: a write the
+// engine never answers waited out its timeout (CI, 2026-12-03: 4.1 s in
+// TestFullDiskFailsWritesFastAndRecovers). Here the engine does answer, so
+// without the order the write succeeds.
+func TestWaitTakenBeforeTheSend(t *testing.T) {
+	ctx := ctxT(t)
+	b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
+	if b.g == nil || !b.e.raw.usable() {
+		t.Fatal("the engine has no guard or no raw connection")
+	}
+	k := ukey(tenantA, user1)
+	rev, err := b.Put(ctx, k, []byte("one"), 0) // a create: not through update
+	if err != nil {
+		t.Fatal(err)
+	}
+	afterCheck = func(b *kv) {
+		b.g.engineLogged("test: critical write error on the stream's files")
+		b.g.rotate() // the guard's new generation, before the send
+	}
+	t.Cleanup(func() { afterCheck = nil })
+	// Without a deadline: a write with one waits on a timer of its own.
+	_, err = b.Put(context.Background(), k, []byte("two"), rev)
+	if !errors.Is(err, errStopped) {
+		t.Fatalf("a write sent as the engine failed writes: %v, want %v", err, errStopped)
 	}
 }

@@ -19,10 +19,15 @@ import (
 // (BenchmarkAckPath, docs/performance.md). What is sent and answered is the
 // same: one publish, and one acknowledgement once the engine stored it.
 //
-// A slot is used by one write at a time, and the engine answers a publish
-// once, so its channel holds one message. A slot whose answer did not come
-// (its writer stopped waiting) is unsubscribed and never used again: a late
-// answer cannot reach the next write.
+// A slot is used by one write at a time. Each use has a reply subject of
+// its own (the slot's base, a dot, the use's number; the slot subscribes
+// to base.*), and a writer takes only the answer to its own subject: a
+// clustered engine can answer one publish twice (seen when a paused
+// leader resumed: a write took another partition's acknowledgement,
+// TestReplySlotTakesOnlyItsOwnAnswer), and a slot reused after its first
+// answer would otherwise hand the second to its next write. A slot whose
+// answer did not come (its writer stopped waiting) is unsubscribed and
+// never used again.
 type replies struct {
 	nc *nats.Conn
 	// prefix is "_INBOX.<unique>.": a slot's subject is prefix+<n>. Not
@@ -37,10 +42,19 @@ type replies struct {
 }
 
 type replySlot struct {
-	subject string
+	subject string // this use's reply subject: base.<uses>
+	base    string
+	uses    uint64
 	ch      chan *nats.Msg
 	sub     *nats.Subscription
 }
+
+// replySlotRoom is a slot's channel's room: its answer and a few late or
+// repeated ones (nats.go drops what finds the channel full).
+const replySlotRoom = 4
+
+// mine reports whether m answers the slot's current use.
+func (s *replySlot) mine(m *nats.Msg) bool { return m.Subject == s.subject }
 
 // maxFreeSlots is how many idle slots are kept (one subscription each, a
 // few hundred bytes on both sides); more writes at once than that make
@@ -61,12 +75,18 @@ func (r *replies) get() (*replySlot, error) {
 		r.free[n-1] = nil
 		r.free = r.free[:n-1]
 		r.mu.Unlock()
+		for len(s.ch) > 0 { // late or repeated answers to its earlier uses
+			<-s.ch
+		}
+		s.uses++
+		s.subject = s.base + "." + strconv.FormatUint(s.uses, 10)
 		return s, nil
 	}
 	r.made++
-	s := &replySlot{subject: r.prefix + strconv.Itoa(r.made), ch: make(chan *nats.Msg, 1)}
+	s := &replySlot{base: r.prefix + strconv.Itoa(r.made), uses: 1, ch: make(chan *nats.Msg, replySlotRoom)}
+	s.subject = s.base + ".1"
 	r.mu.Unlock()
-	sub, err := r.nc.ChanSubscribe(s.subject, s.ch)
+	sub, err := r.nc.ChanSubscribe(s.base+".*", s.ch)
 	if err != nil {
 		return nil, err
 	}

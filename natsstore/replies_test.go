@@ -1,11 +1,15 @@
 package natsstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presenced/presenced/store"
@@ -159,5 +163,33 @@ func TestDroppedReplySlot(t *testing.T) {
 	}
 	if n == s || n.subject == s.subject {
 		t.Fatalf("a dropped slot was handed out again: %s", n.subject)
+	}
+}
+
+// A reply slot's writer takes only the answer to its own use of the slot.
+// A clustered engine can answer one publish twice (CI, 2026-12-03: while a
+// paused leader resumed, writes through the other nodes were answered with
+// other partitions' acknowledgements); when the slot was reused after its
+// first answer, the second went to the slot's next request. Here a
+// responder answers every request twice.
+func TestReplySlotTakesOnlyItsOwnAnswer(t *testing.T) {
+	e := openT(t, Options{Dir: t.TempDir()})
+	sub, err := e.nc.Subscribe("test.twice", func(m *nats.Msg) {
+		_ = m.Respond(m.Data)
+		_ = m.Respond(m.Data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	for i := range 20 {
+		want := strconv.Itoa(i)
+		resp, err := e.request(context.Background(), &nats.Msg{Subject: "test.twice", Data: []byte(want)}, 5*time.Second)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if string(resp.Data) != want {
+			t.Fatalf("request %d was answered %q, an answer to an earlier request", i, resp.Data)
+		}
 	}
 }

@@ -48,13 +48,24 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 			return 0, context.DeadlineExceeded
 		}
 	}
+	// The wait is taken before the guard's check and the send: a write the
+	// engine fails once sent (a full disk) ends the generation its writer
+	// waits on even if the guard has begun a new one before the writer
+	// looks (the raw connection's send hands the write to the engine at
+	// once). Taken after the send, such a write waited out the new
+	// generation's timeout (TestWaitTakenBeforeTheSend).
+	w := b.startWait(hasDeadline, timeout)
+	defer w.stop()
 	if b.g != nil {
 		if err := b.g.check(); err != nil {
 			return 0, err
 		}
 	}
+	if afterCheck != nil {
+		afterCheck(b)
+	}
 	if c := b.e.raw; c.usable() && len(value) <= c.maxPayload-rawHeaderRoom {
-		return b.updateRaw(ctx, c, key, value, expect, check, timeout, hasDeadline)
+		return b.updateRaw(c, key, value, expect, check, &w)
 	}
 	slot, err := b.rep.get()
 	if err != nil {
@@ -78,21 +89,25 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 		b.rep.drop(slot) // whether anything was sent is not known
 		return 0, err
 	}
-	w := b.startWait(hasDeadline, timeout)
-	defer w.stop()
 	var resp *nats.Msg
-	select {
-	case resp = <-slot.ch:
-		b.rep.put(slot)
-	case <-b.e.closed:
-		b.rep.drop(slot)
-		return 0, nats.ErrConnectionClosed
-	case <-w.genDone:
-		b.rep.drop(slot)
-		return 0, b.g.waitError(w.gen)
-	case <-w.timeUp:
-		b.rep.drop(slot)
-		return 0, nats.ErrTimeout
+	for resp == nil {
+		select {
+		case resp = <-slot.ch:
+			if !slot.mine(resp) {
+				resp = nil // an answer to the slot's earlier use
+				continue
+			}
+			b.rep.put(slot)
+		case <-b.e.closed:
+			b.rep.drop(slot)
+			return 0, nats.ErrConnectionClosed
+		case <-w.genDone:
+			b.rep.drop(slot)
+			return 0, b.g.waitError(w.gen)
+		case <-w.timeUp:
+			b.rep.drop(slot)
+			return 0, nats.ErrTimeout
+		}
 	}
 	if len(resp.Data) == 0 && resp.Header.Get("Status") == "503" {
 		return 0, jetstream.ErrNoStreamResponse // no stream takes the subject (nats.go's no-responders answer)
@@ -101,6 +116,10 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	return seq, fullIfExhausted(err)
 }
 
+// afterCheck, when set (by a test), runs between the guard's check and
+// the send.
+var afterCheck func(*kv)
+
 // rawHeaderRoom is what a write's frame adds to its value, at most, within
 // the server's max_payload (the revision header); a larger value goes
 // through nats.go, which refuses it.
@@ -108,7 +127,7 @@ const rawHeaderRoom = 128
 
 // updateRaw is update through the engine's raw connection (rawconn.go):
 // the same message and the same one acknowledgement, and the same waits.
-func (b *kv) updateRaw(ctx context.Context, c *rawConn, key string, value []byte, expect uint64, check bool, timeout time.Duration, hasDeadline bool) (uint64, error) {
+func (b *kv) updateRaw(c *rawConn, key string, value []byte, expect uint64, check bool, w *wait) (uint64, error) {
 	s := c.get()
 	var buf [256]byte
 	if err := c.send(appendPub(buf[:0], b.prefix, key, s.reply, value, expect, check)); err != nil {
@@ -116,10 +135,10 @@ func (b *kv) updateRaw(ctx context.Context, c *rawConn, key string, value []byte
 		return 0, err
 	}
 	var err error
-	if b.g != nil && !hasDeadline {
-		err = c.waitGen(s, b.g)
+	if w.gen != nil {
+		err = c.waitGen(s, b.g, w.gen)
 	} else {
-		err = c.waitTimer(s, timeout)
+		err = c.waitTimer(s, w.timeUp)
 	}
 	if err != nil {
 		c.drop(s)
