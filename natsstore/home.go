@@ -97,56 +97,35 @@ func (l *log) homeCurrent(ctx context.Context) bool {
 // After an attempt that ended in an error (failed) a home follow goes to
 // the leader, and home again when goHome says so.
 func (l *log) placedConsumer(ctx context.Context, filter []string, from uint64, bound time.Duration, place placement, failed bool) (c jetstream.Consumer, away bool, err error) {
+	home := l.home()
 	switch {
 	case place == placeAny:
 		c, err = l.readConsumer(ctx, filter, from, bound)
 		return c, false, err
-	case place == placeHome && l.home() != "" && !failed:
+	case place == placeHome && home != "" && !failed:
 		cctx, cancel := context.WithTimeout(ctx, bound)
 		current := l.homeCurrent(cctx)
 		cancel()
 		if current {
-			return l.homeConsumer(ctx, filter, from, bound)
+			// Made again while it lands elsewhere (each try one in
+			// three with three replicas); past the bound, away.
+			c, err = l.consumerOn(ctx, filter, from, bound, func(context.Context) (string, bool) { return home, true })
+			if err != nil {
+				return nil, false, err
+			}
+			return c, awayFrom(c, home), nil
 		}
 	}
 	if c, err = l.leaderConsumer(ctx, filter, from, bound); err != nil {
 		return nil, false, err
 	}
-	home := l.home()
-	info := c.CachedInfo()
-	away = place == placeHome && home != "" && info.Cluster != nil && info.Cluster.Leader != home
-	return c, away, nil
+	return c, place == placeHome && home != "" && awayFrom(c, home), nil
 }
 
-// homeConsumer is readConsumer's consumer placed on this node's server if
-// it can be within bound: made again (at most leaderTries times, each try
-// one in three with three replicas) while it lands elsewhere; past the
-// bound the last one made is kept, away.
-func (l *log) homeConsumer(ctx context.Context, filter []string, from uint64, bound time.Duration) (jetstream.Consumer, bool, error) {
-	home := l.home()
-	cctx, cancel := context.WithTimeout(ctx, bound)
-	defer cancel()
-	var last jetstream.Consumer // the last one made, away
-	for try := 1; ; try++ {
-		c, err := l.readConsumer(cctx, filter, from, bound)
-		if err != nil {
-			if last != nil && ctx.Err() == nil {
-				return last, true, nil
-			}
-			return nil, false, err
-		}
-		if last != nil {
-			l.dropConsumer(last.CachedInfo().Name)
-		}
-		last = c
-		info := c.CachedInfo()
-		if info.Cluster == nil || info.Cluster.Leader == home {
-			return c, false, nil
-		}
-		if try >= leaderTries {
-			return c, true, nil
-		}
-	}
+// awayFrom says whether c is placed on another server than home.
+func awayFrom(c jetstream.Consumer, home string) bool {
+	info := c.CachedInfo()
+	return info.Cluster != nil && info.Cluster.Leader != home
 }
 
 // goHome says whether a follow away from home should end its attempt now

@@ -216,9 +216,23 @@ func (l *log) leaderHolds(ctx context.Context, subjects []string, seq uint64) (b
 // write (follow gives it up then, after two fetches, but the wait is
 // seconds).
 func (l *log) leaderConsumer(ctx context.Context, filter []string, from uint64, bound time.Duration) (jetstream.Consumer, error) {
+	return l.consumerOn(ctx, filter, from, bound, func(cctx context.Context) (string, bool) {
+		s, err := l.js.Stream(cctx, l.name)
+		if err != nil || s.CachedInfo().Cluster == nil {
+			return "", false
+		}
+		return s.CachedInfo().Cluster.Leader, true
+	})
+}
+
+// consumerOn is readConsumer's consumer made again (at most leaderTries
+// times, within bound) while it lands on another server than the one
+// want names (want's false: none can be named, take the one made); past
+// the bound, or at the last try, the last one made is kept.
+func (l *log) consumerOn(ctx context.Context, filter []string, from uint64, bound time.Duration, want func(context.Context) (string, bool)) (jetstream.Consumer, error) {
 	cctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	var last jetstream.Consumer // the last one made, off the leader
+	var last jetstream.Consumer // the last one made, elsewhere
 	for try := 1; ; try++ {
 		c, err := l.readConsumer(cctx, filter, from, bound)
 		if err != nil {
@@ -235,8 +249,7 @@ func (l *log) leaderConsumer(ctx context.Context, filter []string, from uint64, 
 		if try >= leaderTries || info.Cluster == nil {
 			return c, nil
 		}
-		s, err := l.js.Stream(cctx, l.name)
-		if err != nil || s.CachedInfo().Cluster == nil || s.CachedInfo().Cluster.Leader == info.Cluster.Leader {
+		if server, ok := want(cctx); !ok || info.Cluster.Leader == server {
 			return c, nil
 		}
 	}
