@@ -29,7 +29,16 @@ type UserRef struct {
 
 // Key is the engine key of the user's facts: "u.<tenant>.<user>". The tenant
 // and user lead the key so that a cluster can partition by user.
-func (u UserRef) Key() string { return userKeyPrefix + u.TenantID + "." + u.UserID }
+func (u UserRef) Key() string {
+	b := u.appendKey(make([]byte, 0, len(userKeyPrefix)+len(u.TenantID)+1+len(u.UserID)))
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not kept: one allocation, as a concatenation
+}
+
+// appendKey appends u's key to b (Key; a write builds it in its reused
+// buffer).
+func (u UserRef) appendKey(b []byte) []byte {
+	return append(append(append(append(b, userKeyPrefix...), u.TenantID...), '.'), u.UserID...)
+}
 
 // userKeyPrefix starts every user's key (Key; Warm walks it and parses it back).
 const userKeyPrefix = "u."

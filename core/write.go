@@ -107,7 +107,7 @@ var writeBufs = sync.Pool{New: func() any {
 // key is u.Key() in the buffer's own bytes: valid until the buffer is put
 // back.
 func (b *writeBuf) key(u UserRef) string {
-	b.k = append(append(append(append(b.k[:0], userKeyPrefix...), u.TenantID...), '.'), u.UserID...)
+	b.k = u.appendKey(b.k[:0])
 	return unsafe.String(unsafe.SliceData(b.k), len(b.k))
 }
 
