@@ -210,7 +210,7 @@ func (e *Engine) request(gen context.Context, m *nats.Msg, timeout time.Duration
 // answered gives back request's slot, whose one answer resp came.
 func answered(rep *replies, slot *replySlot, resp *nats.Msg) (*nats.Msg, error) {
 	rep.put(slot)
-	if len(resp.Data) == 0 && resp.Header.Get("Status") == "503" {
+	if noResponders(resp) {
 		return nil, nats.ErrNoResponders
 	}
 	return resp, nil

@@ -94,6 +94,12 @@ func (r *replies) get() (*replySlot, error) {
 	return s, nil
 }
 
+// noResponders says whether m is the server's answer that no one takes the
+// request's subject (status 503, no data): nats.go's no-responders.
+func noResponders(m *nats.Msg) bool {
+	return len(m.Data) == 0 && m.Header.Get("Status") == "503"
+}
+
 // put gives back a slot whose one answer was taken.
 func (r *replies) put(s *replySlot) {
 	r.mu.Lock()

@@ -109,7 +109,7 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 			return 0, nats.ErrTimeout
 		}
 	}
-	if len(resp.Data) == 0 && resp.Header.Get("Status") == "503" {
+	if noResponders(resp) {
 		return 0, jetstream.ErrNoStreamResponse // no stream takes the subject (nats.go's no-responders answer)
 	}
 	seq, err := parseAck(resp.Data, b.stream)
