@@ -58,10 +58,13 @@ type rawConn struct {
 	made  uint64
 }
 
-// rawSlot is one writer's reply subject at a time, as replies' slots are:
-// the reader puts its one answer into ans and true into its channel; a
-// slot whose answer did not come is dropped and its number never used
-// again, so a late answer reaches no other write.
+// rawSlot is one writer's reply subject at a time: the reader puts its
+// one answer into ans and true into its channel; a slot whose answer did
+// not come is dropped and its number never used again, so a late answer
+// reaches no other write. Unlike replies' slots, a slot keeps its subject
+// from use to use: the raw connection serves a single node's embedded
+// engine, which answers a publish once (a cluster, which can answer
+// twice, writes through replies, whose every use has a subject of its own).
 //
 // Its writer waits on the slot's channel alone (a select over channels
 // that every writer shares — the connection's end, the guard's wait
