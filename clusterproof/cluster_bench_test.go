@@ -212,6 +212,10 @@ type benchFigures struct {
 	followP50, followP99 time.Duration
 	followN              float64
 	leaders              []int // partitions each node led at the end (a cluster)
+	// gcRate is each node's collections a second (go_gc_duration_seconds_count):
+	// a collector run more often than GOGC has it shows here (2026-12-03
+	// session 7: the derived memory limit under a cluster node's heap).
+	gcRate []float64
 }
 
 // cpuPerReq is every node's CPU together, per request.
@@ -231,6 +235,12 @@ func (f benchFigures) String() string {
 	s += fmt.Sprintf("client %.0f), others %.2f cores, load %.1f", f.clientCPU.Seconds()*1e6, f.otherCores, f.load)
 	if f.leaders != nil {
 		s += fmt.Sprintf(", partitions led per node %v", f.leaders)
+	}
+	if f.gcRate != nil {
+		s += ", collections/s per node"
+		for _, r := range f.gcRate {
+			s += fmt.Sprintf(" %.1f", r)
+		}
 	}
 	if f.visSamples > 0 || f.visErrors > 0 {
 		s += fmt.Sprintf(", visibility p99 %.1f ms (%d samples, %d shown by the first GET, the probe's GETs p99 %.1f ms; %d not seen, %d failed %s)",
@@ -269,18 +279,25 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	lagsBefore := followLags(t, c)
+	gcsBefore := gcCounts(c)
 	before, busyBefore, start := cpu(), machineBusy(t), time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("presenced %s: %v\n%s", strings.Join(args, " "), err, errb.String())
 	}
 	after, busyAfter, wall := cpu(), machineBusy(t), time.Since(start)
 	lags := followLags(t, c)
+	gcs := gcCounts(c)
 	var rep loadgen.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("bench's report: %v\n%s", err, out.String())
 	}
 	tot := rep.Presenced.Total
 	f := benchFigures{throughput: tot.Throughput, mean: tot.Latency.Mean, p99: tot.Latency.P99, errors: tot.Errors, load: load1()}
+	if gcs != nil && gcsBefore != nil {
+		for i := range gcs {
+			f.gcRate = append(f.gcRate, (gcs[i]-gcsBefore[i])/wall.Seconds())
+		}
+	}
 	client := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	ours := client
 	for i := range after {
@@ -306,6 +323,20 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 		f.visReadP99, f.visFirst = v.Reads.P99, v.FirstRead
 	}
 	return f
+}
+
+// gcCounts is each node's count of collections so far, or nil if a node
+// did not say.
+func gcCounts(c *nodetest.Cluster) []float64 {
+	var each []float64
+	for _, n := range c.Nodes {
+		v, err := n.Metric(context.Background(), "go_gc_duration_seconds_count")
+		if err != nil {
+			return nil
+		}
+		each = append(each, v)
+	}
+	return each
 }
 
 // machineBusy is the CPU time the whole machine has spent not idle, from

@@ -213,6 +213,13 @@ func TestClusterLeaseMovesWhenItsHolderStops(t *testing.T) {
 	if runs[1].start.Before(runs[0].end) {
 		t.Fatalf("node 2 started at %v, before node 1 stopped at %v", runs[1].start, runs[0].end)
 	}
+	// Node 1 is told to stop a fifth of the TTL before the engine can let
+	// the lease lapse, so its work has that long to stop: ended at the
+	// lease's expiry itself, node 2 started 4–60 ms after node 1's work saw
+	// it, and in 1 run of 7–10 before.
+	if gap := runs[1].start.Sub(runs[0].end); gap < ttl/10 {
+		t.Fatalf("node 2 started %v after node 1's work stopped; want at least %v (node 1 told to stop a fifth of the TTL early)", gap, ttl/10)
+	}
 	t.Logf("node 1 stopped; its work ended after %v, node 2 held the lease after %v (TTL %v)",
 		runs[0].end.Sub(stopped).Round(time.Millisecond), takeover.Round(time.Millisecond), ttl)
 }

@@ -57,8 +57,9 @@ type Leases interface {
 // Hold runs work while this holder holds the lease name, until ctx ends.
 // It takes the lease whenever it is free, renews it every third of its
 // TTL, and runs work with a context that ends as soon as the lease may
-// be lost: a renewal refused, or Expires reached without one (the engine
-// unreachable). Once work has returned it tries again. A lease another
+// be lost: a renewal refused, or a fifth of the TTL before Expires without
+// one (the engine unreachable; see stopShare). Once work has returned it
+// tries again. A lease another
 // holder has is tried again when a watch sees it released or lapsed, and
 // at least once a TTL. Hold returns ctx's error when ctx ends, after
 // work returned and the lease was released; or nil when work returns by
@@ -114,12 +115,22 @@ func Hold(ctx context.Context, ls Leases, name string, clk clock.Clock, work fun
 	}
 }
 
+// stopShare: work's context ends TTL/stopShare before the lease's Expires
+// when no renewal got through, so that work has that long to stop before
+// the engine can give the lease to another holder. Ended at Expires itself,
+// the next holder, which takes the lease as soon as the engine lets it lapse
+// (its watch sees the lapse), started its work within a few milliseconds of
+// this one being told to stop, and in 1 run of 7–10 before this one's work
+// had seen it (TestClusterLeaseMovesWhenItsHolderStops, -race).
+const stopShare = 5
+
 // holding runs work while l is held. done reports that Hold is over
 // (ctx ended, or work returned by itself), with Hold's error.
 func holding(ctx context.Context, ls Leases, l Lease, clk clock.Clock, work func(context.Context)) (done bool, err error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	expiry := time.AfterFunc(l.Expires.Sub(clk.Now()), cancel)
+	stopBefore := ls.TTL() / stopShare
+	expiry := time.AfterFunc(l.Expires.Sub(clk.Now())-stopBefore, cancel)
 	defer expiry.Stop()
 	finished := make(chan struct{})
 	go func() { defer close(finished); work(wctx) }()
@@ -147,7 +158,7 @@ func holding(ctx context.Context, ls Leases, l Lease, clk clock.Clock, work func
 			switch {
 			case err == nil:
 				l = nl
-				expiry.Reset(l.Expires.Sub(clk.Now()))
+				expiry.Reset(l.Expires.Sub(clk.Now()) - stopBefore)
 				renew.Reset(every)
 			case errors.Is(err, ErrLeaseLost):
 				cancel()

@@ -118,7 +118,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.DemoUsers, "demo-users", defaultDemoUsers, "with --dev and no --directory: add `N` generated users, user1…userN@contoso.dev, to the demo tenant (presenced bench spreads its load over them)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	var memLimit memoryLimitFlag
-	fs.Var(&memLimit, "memory-limit", "soft limit of the process's memory, for the garbage collector (Go's GOMEMLIMIT): a `size` such as 6GiB or 600MB, or a share of the machine's memory such as 75%; 0: none (GOGC alone); auto (the default): the live heap plus a quarter of it, never less than 64 MiB over it, re-derived every 2 s — on a heap under ~64 MiB GOGC decides, on a large one about 1.25 × the live heap, for more collections under writes (docs/running.md#memory-and-start-up)")
+	fs.Var(&memLimit, "memory-limit", "soft limit of the process's memory, for the garbage collector (Go's GOMEMLIMIT): a `size` such as 6GiB or 600MB, or a share of the machine's memory such as 75%; 0: none (GOGC alone); auto (the default): the live heap plus a quarter of it, never less than 64 MiB over it, re-derived every 2 s — none under 128 MiB of live heap (GOGC alone), on a large heap about 1.25 × the live heap, for more collections under writes (docs/running.md#memory-and-start-up)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this `address`; off when empty. Keep it on loopback: it has no authentication")
 	applyLimits := limitFlags(fs, &cfg)
 	applyThrottle := throttleFlags(fs, &cfg)
@@ -240,9 +240,9 @@ const defaultDemoUsers = 10_000
 
 // defaultGCPercent is the server's GOGC unless the environment sets one:
 // Go's own default. What bounds a large server's memory is the limit
-// derived from its live heap (memauto.go); GOGC decides only below ~64 MiB
-// live, where 100 costs a few megabytes and halves the collections of 50
-// (docs/performance.md, "The collector's default policy").
+// derived from its live heap (memauto.go); GOGC alone decides below 128 MiB
+// live (no limit there), where 100 costs a few megabytes and halves the
+// collections of 50 (docs/performance.md, "The collector's default policy").
 const defaultGCPercent = 100
 
 // setGCPercent applies defaultGCPercent unless the environment has GOGC

@@ -23,10 +23,23 @@ import (
 // a large heap and the scavenger hand back what it frees: the memory a
 // user costs then no longer depends on GOGC. On a small heap a headroom of
 // a quarter would mean collections all the time for a few megabytes, so
-// the headroom is never under autoLimitHeadroom: under ~64 MiB live the
-// limit is above GOGC=100's goal (twice the live heap) and GOGC alone
-// decides, as in the load tool's 10,000-user server and in BenchmarkHTTP
-// (whose in-process server runs at the test's GOGC=100).
+// the headroom is never under autoLimitHeadroom, and under autoLimitFrom
+// of live heap there is no limit at all: GOGC alone decides, as in the
+// load tool's 10,000-user server, a cluster node of a few thousand users
+// and BenchmarkHTTP (whose in-process server runs at the test's GOGC=100).
+//
+// Why no limit there rather than the floor alone: the limit bounds all the
+// memory the runtime holds, not the heap — stacks, the collector's own
+// metadata, spans not yet handed back: 20–40 MB in a cluster node — so a
+// limit of live + 64 MiB is under GOGC=100's goal plus that from ~40 MiB
+// live, and the collector ran 1.5–2 × as often as GOGC has it; and while
+// the heap grows (a node's first minute of writes) the limit, derived from
+// the last readings, trails it and the collector ran back to back, 10–17
+// collections a second. A cluster node's live heap is 40–80 MB with 1,000
+// users (its replicas' stores and Raft logs beside the cache): there the
+// derived limit cost 5–10 µs of a node's CPU per write, and 50 µs while
+// the heap grew (docs/performance.md, "The collector's limit and a
+// cluster node's heap").
 //
 // It is re-derived every autoLimitEvery from the live heap the recent
 // collections found (liveWindow), so it follows a heap that grows (a limit under the
@@ -35,12 +48,17 @@ import (
 const (
 	autoLimitShare    = 0.25
 	autoLimitHeadroom = 64 << 20
+	autoLimitFrom     = 128 << 20
 	autoLimitEvery    = 2 * time.Second
 )
 
-// autoLimit is the limit for a live heap of live bytes: live plus the
-// larger of autoLimitShare of it and autoLimitHeadroom.
+// autoLimit is the limit for a live heap of live bytes: none
+// (math.MaxInt64) under autoLimitFrom, else live plus the larger of
+// autoLimitShare of it and autoLimitHeadroom.
 func autoLimit(live uint64) int64 {
+	if live < autoLimitFrom {
+		return math.MaxInt64
+	}
 	l := float64(live) + max(float64(live)*autoLimitShare, autoLimitHeadroom)
 	if l >= math.MaxInt64 {
 		return math.MaxInt64
