@@ -116,6 +116,15 @@ func BenchmarkScaleMemory(b *testing.B) {
 				again = v
 			}
 			bodyB := `{"sessionId":"` + directory.DemoDaemonClientID + `:b","availability":"Busy","activity":"InACall","expirationDuration":"PT4H"}`
+			profDir := os.Getenv("PRESENCED_SCALE_PROFILE")
+			profName := func(when string) string {
+				return filepath.Join(profDir, fmt.Sprintf("allocs-%d-%d-%s.pb.gz", r+1, slices.Index(settings, setting), when))
+			}
+			if profDir != "" {
+				if err := fetchAllocs(srv.pprof, profName("before")); err != nil {
+					b.Fatalf("allocation profile: %v", err)
+				}
+			}
 			t, cpu0 := time.Now(), srv.cpu(b)
 			scaleDrive(b, hc, "setPresence again", 64, again, func(i int) *http.Request {
 				req, _ := http.NewRequest("POST", base+"/v1.0/users/"+scaleUserID(i*10%n)+"/presence/setPresence", strings.NewReader(bodyB))
@@ -125,6 +134,13 @@ func BenchmarkScaleMemory(b *testing.B) {
 			}, nil)
 			f.writeRate = float64(again) / time.Since(t).Seconds()
 			f.writeCPU = float64((srv.cpu(b) - cpu0).Microseconds()) / float64(again)
+			if profDir != "" {
+				// The allocations of the writes alone: go tool pprof
+				// -diff_base allocs-…-before.pb.gz allocs-…-after.pb.gz.
+				if err := fetchAllocs(srv.pprof, profName("after")); err != nil {
+					b.Fatalf("allocation profile: %v", err)
+				}
+			}
 			_, _, _, gc1 := srv.heap()
 			f.gcWrites = gc1 - gc0
 			time.Sleep(5 * time.Second)
