@@ -42,7 +42,12 @@ import (
 // cycles the writes ran, and their rate. With PRESENCED_SCALE_IDLE set
 // (a duration), it waits that long with no requests before the last RSS:
 // nats-server drops a message block's per-subject state after 2 minutes
-// without activity.
+// without activity. With PRESENCED_SCALE_PROFILE=DIR it saves the server's
+// allocation profile (--debug-addr's /debug/pprof/allocs, after a forced
+// collection) just before and after the rewrites, as
+// DIR/allocs-<round>-<setting>-{before,after}.pb.gz: `go tool pprof
+// -diff_base …-before.pb.gz BINARY …-after.pb.gz` is what the writes
+// allocated, the collector's work at a large live heap.
 func BenchmarkScaleMemory(b *testing.B) {
 	dir := os.Getenv("PRESENCED_SCALE_MEMORY")
 	if dir == "" {
