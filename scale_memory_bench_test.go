@@ -42,7 +42,12 @@ import (
 // cycles the writes ran, and their rate. With PRESENCED_SCALE_IDLE set
 // (a duration), it waits that long with no requests before the last RSS:
 // nats-server drops a message block's per-subject state after 2 minutes
-// without activity.
+// without activity. With PRESENCED_SCALE_PROFILE=DIR it saves the server's
+// allocation profile (--debug-addr's /debug/pprof/allocs, after a forced
+// collection) just before and after the rewrites, as
+// DIR/allocs-<round>-<setting>-{before,after}.pb.gz: `go tool pprof
+// -diff_base …-before.pb.gz BINARY …-after.pb.gz` is what the writes
+// allocated, the collector's work at a large live heap.
 func BenchmarkScaleMemory(b *testing.B) {
 	dir := os.Getenv("PRESENCED_SCALE_MEMORY")
 	if dir == "" {
@@ -116,6 +121,15 @@ func BenchmarkScaleMemory(b *testing.B) {
 				again = v
 			}
 			bodyB := `{"sessionId":"` + directory.DemoDaemonClientID + `:b","availability":"Busy","activity":"InACall","expirationDuration":"PT4H"}`
+			profDir := os.Getenv("PRESENCED_SCALE_PROFILE")
+			profName := func(when string) string {
+				return filepath.Join(profDir, fmt.Sprintf("allocs-%d-%d-%s.pb.gz", r+1, slices.Index(settings, setting), when))
+			}
+			if profDir != "" {
+				if err := fetchAllocs(srv.pprof, profName("before")); err != nil {
+					b.Fatalf("allocation profile: %v", err)
+				}
+			}
 			t, cpu0 := time.Now(), srv.cpu(b)
 			scaleDrive(b, hc, "setPresence again", 64, again, func(i int) *http.Request {
 				req, _ := http.NewRequest("POST", base+"/v1.0/users/"+scaleUserID(i*10%n)+"/presence/setPresence", strings.NewReader(bodyB))
@@ -125,6 +139,13 @@ func BenchmarkScaleMemory(b *testing.B) {
 			}, nil)
 			f.writeRate = float64(again) / time.Since(t).Seconds()
 			f.writeCPU = float64((srv.cpu(b) - cpu0).Microseconds()) / float64(again)
+			if profDir != "" {
+				// The allocations of the writes alone: go tool pprof
+				// -diff_base allocs-…-before.pb.gz allocs-…-after.pb.gz.
+				if err := fetchAllocs(srv.pprof, profName("after")); err != nil {
+					b.Fatalf("allocation profile: %v", err)
+				}
+			}
 			_, _, _, gc1 := srv.heap()
 			f.gcWrites = gc1 - gc0
 			time.Sleep(5 * time.Second)

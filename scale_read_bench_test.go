@@ -183,6 +183,32 @@ func fetchProfile(base, path string, d time.Duration) error {
 	return out.Close()
 }
 
+// fetchAllocs writes the allocation profile so far (cumulative, sampled
+// at the runtime's default rate) of a --debug-addr profiler (its
+// /debug/pprof/ URL) to path: two of them, before and after some work,
+// give that work's allocations (go tool pprof -diff_base).
+func fetchAllocs(base, path string) error {
+	// gc=1: a collection first, which publishes the allocations up to
+	// it (the profile otherwise lags by up to two cycles).
+	resp, err := http.Get(strings.TrimSuffix(base, "/") + "/allocs?gc=1")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
 // scaleBuild is a binary a benchmark runs, by name.
 type scaleBuild struct{ name, bin string }
 

@@ -154,28 +154,29 @@ func parseExpiration(s optString, min, max time.Duration) (time.Duration, error)
 }
 
 func decodeSetPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {
-	// One value for the four and the command: each parameter's pointer
-	// escapes (to the decoder), and four variables were four allocations
-	// per write; the command, boxed in presence.Command, was one more.
+	// One value for the parameters and the command: each parameter's
+	// pointer escapes (to the decoder), and four variables were four
+	// allocations per write; the command, boxed in presence.Command, was
+	// one more. The strings are decoded into the command's own fields,
+	// not copied there (144 → 96 bytes a write).
 	in := new(struct {
-		sessionID, avail, act string
-		exp                   optString
-		cmd                   presence.SetPresence
+		exp optString
+		cmd presence.SetPresence
 	})
+	c := &in.cmd
 	err := decodeBody(r, a.maxBody, "setPresence", false,
-		param{"sessionId", &in.sessionID}, param{"availability", &in.avail}, param{"activity", &in.act}, param{"expirationDuration", &in.exp})
+		param{"sessionId", &c.SessionID}, param{"availability", &c.Pair.Availability}, param{"activity", &c.Pair.Activity}, param{"expirationDuration", &in.exp})
 	if err != nil {
 		return nil, err
 	}
-	if err := presence.ValidateSessionID(in.sessionID, p.ClientID); err != nil {
+	if err := presence.ValidateSessionID(c.SessionID, p.ClientID); err != nil {
 		return nil, err
 	}
-	d, err := parseExpiration(in.exp, presence.SessionMinExpiration, presence.SessionMaxExpiration)
-	if err != nil {
+	if c.Expiration, err = parseExpiration(in.exp, presence.SessionMinExpiration, presence.SessionMaxExpiration); err != nil {
 		return nil, err
 	}
-	in.cmd = presence.SetPresence{SessionID: in.sessionID, Pair: presence.Pair{Availability: in.avail, Activity: in.act}, Expiration: d, Limits: a.limits}
-	return &in.cmd, nil
+	c.Limits = a.limits
+	return c, nil
 }
 
 func decodeClearPresence(a *API, r *http.Request, p auth.Principal) (presence.Command, error) {

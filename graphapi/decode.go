@@ -77,7 +77,7 @@ func readBodyInto(r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, erro
 		return nil, presence.Errorf(presence.Unsupported, "Content-Encoding",
 			"Content-Encoding %q is not supported; send the body uncompressed or with gzip.", clip(enc))
 	}
-	_, err := buf.ReadFrom(io.LimitReader(src, limit+1))
+	err := readAtMost(buf, src, limit+1)
 	body := buf.Bytes()
 	if err != nil {
 		var ne net.Error
@@ -110,6 +110,31 @@ func readBodyInto(r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, erro
 			"The request body must be JSON with Content-Type 'application/json'; got %q.", ct)
 	}
 	return body, nil
+}
+
+// readAtMost is buf.ReadFrom(io.LimitReader(src, n)) without the
+// LimitedReader, which escapes to the heap through ReadFrom's interface
+// (an allocation every request with a body): it appends src's bytes to buf
+// until src ends (nil) or buf holds n bytes (nil: the caller tells a body
+// over its limit by its length), or returns src's error.
+func readAtMost(buf *bytes.Buffer, src io.Reader, n int64) error {
+	for int64(buf.Len()) < n {
+		buf.Grow(bytes.MinRead)
+		p := buf.AvailableBuffer()
+		p = p[:min(int64(cap(p)), n-int64(buf.Len()))]
+		m, err := src.Read(p)
+		if m < 0 || m > len(p) {
+			return errors.New("graphapi: a reader returned an impossible count")
+		}
+		buf.Write(p[:m]) // p is buf's own free space: this only moves its end
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // decodeBody reads and strictly decodes the body of action. An empty body is

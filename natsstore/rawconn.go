@@ -78,7 +78,20 @@ type rawSlot struct {
 	ch    chan bool // true: the answer is in ans; false: a wake-up (rawSlotRoom in all)
 	ans   rawAnswer // written by the reader before it sends true
 	busy  bool      // handed out (under the connection's smu)
+	// frame is the write's frame, built by the slot's holder alone and
+	// copied by send: reused from use to use (a stack array of 256 bytes
+	// was too small for a user with two sessions, and the frame's ~300
+	// bytes were an allocation of every such write at a million users).
+	frame []byte
 }
+
+// rawFrameRoom is a new slot's room for its frames: a user's two or three
+// sessions. A larger frame grows the slot's buffer, which the slot then
+// keeps unless it grew past maxSlotFrame.
+const (
+	rawFrameRoom = 512
+	maxSlotFrame = 4 << 10
+)
 
 // rawSlotRoom is a slot's channel's room: the one answer and wake-ups,
 // of which a waiting writer takes each as it comes, so that the answer
@@ -203,7 +216,8 @@ func (c *rawConn) get() *rawSlot {
 		return s
 	}
 	c.made++
-	s := &rawSlot{n: c.made, reply: c.prefix + strconv.FormatUint(c.made, 10), ch: make(chan bool, rawSlotRoom), busy: true}
+	s := &rawSlot{n: c.made, reply: c.prefix + strconv.FormatUint(c.made, 10), ch: make(chan bool, rawSlotRoom), busy: true,
+		frame: make([]byte, 0, rawFrameRoom)}
 	c.slots[s.n] = s
 	return s
 }

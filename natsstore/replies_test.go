@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,7 +83,10 @@ func concurrentUpdates(t *testing.T, path string) {
 					}
 					continue
 				}
-				v := fmt.Sprintf("%d-%d", w, i)
+				// Values of several lengths: a slot's frame is reused from
+				// write to write (rawconn.go), grown past its room (512
+				// bytes) and dropped past maxSlotFrame (4 KiB).
+				v := fmt.Sprintf("%d-%d", w, i) + strings.Repeat("v", []int{0, 300, 700, 5000}[(w+i)%4])
 				got, err := b.Put(ctx, k, []byte(v), rev)
 				if err != nil {
 					t.Errorf("%s: %v", k, err)

@@ -129,12 +129,15 @@ const rawHeaderRoom = 128
 // the same message and the same one acknowledgement, and the same waits.
 func (b *kv) updateRaw(c *rawConn, key string, value []byte, expect uint64, check bool, w *wait) (uint64, error) {
 	s := c.get()
-	var buf [256]byte
-	if err := c.send(appendPub(buf[:0], b.prefix, key, s.reply, value, expect, check)); err != nil {
+	s.frame = appendPub(s.frame[:0], b.prefix, key, s.reply, value, expect, check)
+	err := c.send(s.frame)
+	if cap(s.frame) > maxSlotFrame {
+		s.frame = nil // a large value's: not kept with the slot
+	}
+	if err != nil {
 		c.drop(s) // whether anything was sent is not known
 		return 0, err
 	}
-	var err error
 	if w.gen != nil {
 		err = c.waitGen(s, b.g, w.gen)
 	} else {

@@ -227,7 +227,10 @@ func Apply(f Facts, cmd Command, now time.Time) (next Facts, changed bool, err e
 	before := Aggregate(f, now)
 	seq := Sequence(f, now)
 
-	next = f.Clone()
+	// Room for the session a setPresence adds: a copy exactly as long as
+	// f's would be copied again by the append (a user's second session:
+	// two allocations a write where one does).
+	next = f.cloneWith(addsSession(cmd, f.Sessions))
 	next.collect(now)
 	if err := applyTo(cmd, &next, now); err != nil {
 		return f, false, err
@@ -278,10 +281,34 @@ func (f *Facts) collect(now time.Time) {
 	f.Location = f.Location.collect(now)
 }
 
+// addsSession is 1 if cmd is a setPresence of a session f has not, else 0.
+func addsSession(cmd Command, f []Session) int {
+	var id string
+	switch c := cmd.(type) {
+	case SetPresence:
+		id = c.SessionID
+	case *SetPresence:
+		id = c.SessionID
+	default:
+		return 0
+	}
+	if findSession(f, id) >= 0 {
+		return 0
+	}
+	return 1
+}
+
 // Clone returns a deep copy of f: no slice or pointer is shared.
-func (f Facts) Clone() Facts {
+func (f Facts) Clone() Facts { return f.cloneWith(0) }
+
+// cloneWith is Clone with room for extra more sessions.
+func (f Facts) cloneWith(extra int) Facts {
 	c := f
-	c.Sessions = slices.Clone(f.Sessions)
+	if extra > 0 {
+		c.Sessions = append(make([]Session, 0, len(f.Sessions)+extra), f.Sessions...)
+	} else {
+		c.Sessions = slices.Clone(f.Sessions)
+	}
 	c.Events = slices.Clone(f.Events)
 	if f.Preferred != nil {
 		p := *f.Preferred
