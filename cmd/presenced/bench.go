@@ -361,10 +361,10 @@ func printReport(w io.Writer, rep loadgen.Report) {
 		}
 		fmt.Fprint(w, "\ndocs/performance.md sets these ratios beside BenchmarkHTTP's, which runs client and servers in one process:"+
 			" there no request crosses a process boundary, a cost that here weighs on both servers alike, so GET's ratio comes out a few points lower there."+
-			" setPresence's comes out a few points higher there: in one process the collector's work on the one heap"+
-			" (presenced's, the client's, the bare handler's) is a cost of both phases, which raises a ratio of (shared + bare) to (shared + presenced)"+
-			" (the benchmark at GOGC=400 reads 3-5 points lower), where here each process collects its own; not the servers' GOGC, run alike in both"+
-			" (docs/performance.md, \"Why the load tool reads setPresence lower than BenchmarkHTTP\").")
+			" setPresence's comes out 6-12 points higher there, for its requests, not its process: BenchmarkHTTP writes 1,000 users each holding one session"+
+			" and rewrites its same presence, where bench's default writes 10,000 users with 4 sessions each, real changes, which cost presenced"+
+			" ~10-13 µs more a write (47-49 against 59-64 µs of its CPU); --users 1000 --sessions-per-user 1 reads as BenchmarkHTTP does"+
+			" (CPU ratio 0.56-0.57 against its 55-58 %; docs/performance.md, \"The load tool's gap on setPresence\").")
 	}
 	fmt.Fprintln(w)
 	printCPU(w, rep)

@@ -272,7 +272,8 @@ func TestBenchReportSaysWhereTheBaselineRan(t *testing.T) {
 		want, not []string
 	}{
 		{"own process", loadgen.Report{URL: "http://127.0.0.1:8080", Rounds: 5, Baseline: &loadgen.Result{PID: 4242, Ops: res.Ops, Total: res.Total}},
-			[]string{"bare req/s", "in a process of its own (pid 4242, stopped)", "in 5 rounds alternating with presenced's", "beside BenchmarkHTTP's"}, []string{"not on this machine"}},
+			[]string{"bare req/s", "in a process of its own (pid 4242, stopped)", "in 5 rounds alternating with presenced's", "beside BenchmarkHTTP's",
+				"--users 1000 --sessions-per-user 1 reads as BenchmarkHTTP does"}, []string{"not on this machine"}},
 		{"in process, one round", loadgen.Report{URL: "http://127.0.0.1:8080", Rounds: 1, Baseline: &loadgen.Result{Ops: res.Ops, Total: res.Total}},
 			[]string{"in this process", "before presenced"}, []string{"pid"}},
 		{"remote", loadgen.Report{URL: "http://10.1.2.3:8080", Rounds: 5, Remote: true, Baseline: &loadgen.Result{PID: 7, Ops: res.Ops, Total: res.Total}},
