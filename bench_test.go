@@ -94,7 +94,7 @@ func drive(b *testing.B, c *http.Client, n int, mk func(i int) *http.Request) ti
 // of two pairs by i's parity. Over 1,000 users (a multiple of 8 and of 2)
 // user u always gets session u mod 8 and the same pair: every user holds
 // one session, and each write after its first rewrites the same presence.
-// The load tool's default writes cost presenced ~10-13 µs more (10,000
+// The load tool's default writes cost presenced ~9-13 µs more (10,000
 // users, 4 sessions each, real changes: docs/performance.md, "The load
 // tool's gap on setPresence").
 func httpOps(tok string, users []string) (get, set func(base string) func(i int) *http.Request) {

@@ -363,8 +363,8 @@ func printReport(w io.Writer, rep loadgen.Report) {
 			" there no request crosses a process boundary, a cost that here weighs on both servers alike, so GET's ratio comes out a few points lower there."+
 			" setPresence's comes out 6-12 points higher there, for its requests, not its process: BenchmarkHTTP writes 1,000 users each holding one session"+
 			" and rewrites its same presence, where bench's default writes 10,000 users with 4 sessions each, real changes, which cost presenced"+
-			" ~10-13 µs more a write (45-49 against 59-64 µs of its CPU); --users 1000 --sessions-per-user 1 reads as BenchmarkHTTP does"+
-			" (CPU ratio 0.56-0.57 against its 55-58 %; docs/performance.md, \"The load tool's gap on setPresence\").")
+			" ~9-13 µs more a write (45-49 against 54-64 µs of its CPU); --users 1000 --sessions-per-user 1 reads as BenchmarkHTTP does"+
+			" (CPU ratio 0.56-0.57 against its 55-60 %; docs/performance.md, \"The load tool's gap on setPresence\").")
 	}
 	fmt.Fprintln(w)
 	printCPU(w, rep)
