@@ -90,8 +90,13 @@ func drive(b *testing.B, c *http.Client, n int, mk func(i int) *http.Request) ti
 }
 
 // httpOps makes BenchmarkHTTP's requests to a server at base: GET presence
-// and setPresence, request i to user i (in turn), one of 8 sessions, two
-// pairs in turn so that every write is a change.
+// and setPresence, request i to user i (in turn), session i mod 8 and one
+// of two pairs by i's parity. Over 1,000 users (a multiple of 8 and of 2)
+// user u always gets session u mod 8 and the same pair: every user holds
+// one session, and each write after its first rewrites the same presence.
+// The load tool's default writes cost presenced ~9-13 µs more (10,000
+// users, 4 sessions each, real changes: docs/performance.md, "The load
+// tool's gap on setPresence").
 func httpOps(tok string, users []string) (get, set func(base string) func(i int) *http.Request) {
 	get = func(base string) func(i int) *http.Request {
 		return func(i int) *http.Request {

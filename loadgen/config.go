@@ -171,6 +171,11 @@ type Config struct {
 	// for a presenced in another process (the baseline then has no process
 	// boundary to cross).
 	BareCommand []string
+	// ServerPIDs are presenced's processes on this machine (the server
+	// under test, or a cluster's nodes): the report then gives their CPU
+	// time a request (Result.CPU) beside this process's and the bare
+	// child's. Optional; read from /proc (Linux).
+	ServerPIDs []int
 	// Rounds is, with Baseline, how many times the run alternates the
 	// baseline and presenced (default 5, as BenchmarkHTTP does), each round
 	// a share of Duration and of Requests, so that a change in the

@@ -28,6 +28,15 @@ type phase struct {
 	// elapsed, requests and failed sum the rounds run so far.
 	elapsed          time.Duration
 	requests, failed int64
+	// pids are the processes whose CPU the rounds account (cpu, summed
+	// over the rounds); bare is set for the baseline's phase.
+	pids cpuPIDs
+	bare bool
+	cpu  struct {
+		client, server, other time.Duration
+		swClient, swServer    int64
+		ok                    bool
+	}
 }
 
 func newPhase(cfg Config, name string, bases ...string) *phase {
@@ -89,6 +98,7 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*t
 	)
 	stats := make([]map[Op]*opStats, cfg.Concurrency)
 	perNode := make([][]opStats, cfg.Concurrency)
+	cpu0 := p.pids.sample()
 	start := now()
 	if rd.dur > 0 {
 		t := time.AfterFunc(rd.dur, func() { stop.Store(true) })
@@ -209,6 +219,7 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*t
 	sideStop()
 	<-sideDone
 	el := since(start)
+	p.addCPU(cpu0, p.pids.sample())
 	close(progressDone)
 	<-progressStopped // the progress goroutine reads p.elapsed: add to it only after it stopped
 	p.elapsed += el
@@ -224,6 +235,25 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*t
 	p.failed += failed.Load()
 }
 
+// addCPU adds the CPU time between two samples to p's.
+func (p *phase) addCPU(a, b cpuSample) {
+	if !a.ok || !b.ok {
+		return
+	}
+	p.cpu.ok = true
+	p.cpu.client += b.self - a.self
+	srv, other := b.pres-a.pres, b.bare-a.bare
+	sw := b.swPres - a.swPres
+	if p.bare {
+		srv, other = other, srv
+		sw = b.swBare - a.swBare
+	}
+	p.cpu.swClient += b.swSelf - a.swSelf
+	p.cpu.swServer += sw
+	p.cpu.server += srv
+	p.cpu.other += other
+}
+
 // result is p's rounds as one Result (throughput over the rounds' summed
 // time), after the final progress report.
 func (p *phase) result(cfg Config) Result {
@@ -237,6 +267,10 @@ func (p *phase) result(cfg Config) Result {
 		total.merge(p.stats[op])
 	}
 	res.Total = total.result("total", p.elapsed)
+	if n := time.Duration(res.Total.Count); p.cpu.ok && n > 0 {
+		res.CPU = &CPU{Client: p.cpu.client / n, Server: p.cpu.server / n, Other: p.cpu.other / n, Known: true,
+			ClientSwitches: float64(p.cpu.swClient) / float64(n), ServerSwitches: float64(p.cpu.swServer) / float64(n)}
+	}
 	if len(p.bases) > 1 {
 		for i, base := range p.bases {
 			res.Nodes = append(res.Nodes, NodeResult{URL: base, Total: p.nodes[i].result("total", p.elapsed)})

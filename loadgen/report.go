@@ -58,6 +58,9 @@ type Result struct {
 	// Nodes are, for a cluster (Config.Nodes), each node's requests, every
 	// operation together, in Config order (URL first).
 	Nodes []NodeResult `json:"nodes,omitempty"`
+	// CPU is the processes' CPU time a request of this phase (nil when
+	// this process's own could not be read).
+	CPU *CPU `json:"cpu,omitempty"`
 }
 
 // NodeResult is what the requests through one node of a cluster got.

@@ -60,6 +60,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		vis = &visProbe{cfg: cfg, c: client, tokens: tokens, bases: cfg.urls(), user: cfg.Users[len(cfg.Users)-1]}
 	}
 	pres := newPhase(load, "presenced", cfg.urls()...)
+	pres.pids.pres = cfg.ServerPIDs
 	if vis != nil {
 		pres.side = vis.run
 	}
@@ -80,6 +81,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			}
 		}()
 		bare = newPhase(load, "baseline", srv.URL())
+		bare.bare = true
+		bare.pids = cpuPIDs{bare: pid, pres: cfg.ServerPIDs}
+		pres.pids.bare = pid
 		phases = []*phase{bare, pres}
 		rep.Rounds = cfg.Rounds
 		rep.Baseline = &Result{GetBodyBytes: len(body), PID: pid}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -60,6 +61,16 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	var urls []string
 	fs.Func("url", "base `URL` of the presenced under test (default http://127.0.0.1:8080); a cluster's nodes: the flag again, or URLs separated by commas (the load is spread over them)", func(v string) error {
 		urls = append(urls, splitList(v)...)
+		return nil
+	})
+	fs.Func("server-pid", "`pid` of the presenced under test on this machine (a cluster's: the flag again, or pids separated by commas): the report adds its CPU time a request beside bench's own and the baseline's (Linux)", func(v string) error {
+		for _, f := range splitList(v) {
+			pid, err := strconv.Atoi(f)
+			if err != nil || pid <= 0 {
+				return fmt.Errorf("%q is not a process id", f)
+			}
+			cfg.ServerPIDs = append(cfg.ServerPIDs, pid)
+		}
 		return nil
 	})
 	visibility := fs.Bool("visibility", false, "with several --url: measure how long a write acknowledged by one node takes to be read on another (default on with several nodes)")
@@ -350,12 +361,13 @@ func printReport(w io.Writer, rep loadgen.Report) {
 		}
 		fmt.Fprint(w, "\ndocs/performance.md sets these ratios beside BenchmarkHTTP's, which runs client and servers in one process:"+
 			" there no request crosses a process boundary, a cost that here weighs on both servers alike, so GET's ratio comes out a few points lower there."+
-			" setPresence's comes out a few points higher there: in one process the collector's work on the one heap"+
-			" (presenced's, the client's, the bare handler's) is a cost of both phases, which raises a ratio of (shared + bare) to (shared + presenced)"+
-			" (the benchmark at GOGC=400 reads 3-5 points lower), where here each process collects its own; not the servers' GOGC, run alike in both"+
-			" (docs/performance.md, \"Why the load tool reads setPresence lower than BenchmarkHTTP\").")
+			" setPresence's comes out 6-12 points higher there, for its requests, not its process: BenchmarkHTTP writes 1,000 users each holding one session"+
+			" and rewrites its same presence, where bench's default writes 10,000 users with 4 sessions each, real changes, which cost presenced"+
+			" ~9-13 µs more a write (45-49 against 54-64 µs of its CPU); --users 1000 --sessions-per-user 1 reads as BenchmarkHTTP does"+
+			" (CPU ratio 0.56-0.57 against its 55-60 %; docs/performance.md, \"The load tool's gap on setPresence\").")
 	}
 	fmt.Fprintln(w)
+	printCPU(w, rep)
 	printNodes(w, rep)
 	for _, o := range rep.Presenced.Ops {
 		if o.Errors == 0 {
@@ -372,6 +384,40 @@ func printReport(w io.Writer, rep loadgen.Report) {
 	}
 	if rep.Interrupted {
 		fmt.Fprintln(w, "interrupted before the end of the run")
+	}
+}
+
+// printCPU shows each phase's CPU time a request, process by process,
+// and, when both servers' are known, the ratio of the two phases' totals:
+// the figure BenchmarkHTTP reports as cpu-pct-of-bare.
+func printCPU(w io.Writer, rep loadgen.Report) {
+	p := rep.Presenced.CPU
+	if p == nil {
+		return
+	}
+	phase := func(name, server string, c *loadgen.CPU) string {
+		if c.Server == 0 {
+			return fmt.Sprintf("%s: bench %s", name, fmtDur(c.Client))
+		}
+		return fmt.Sprintf("%s: bench %s + %s %s = %s", name, fmtDur(c.Client), server, fmtDur(c.Server), fmtDur(c.Client+c.Server))
+	}
+	fmt.Fprint(w, "CPU time a request (/proc): ")
+	var b *loadgen.CPU
+	if rep.Baseline != nil && rep.Baseline.CPU != nil {
+		b = rep.Baseline.CPU
+		fmt.Fprint(w, phase("baseline", "bare", b), "; ")
+	}
+	fmt.Fprint(w, phase("presenced", "presenced", p))
+	switch {
+	case b != nil && b.Server > 0 && p.Server > 0:
+		fmt.Fprintf(w, "; CPU ratio %.2f (BenchmarkHTTP's cpu-pct-of-bare)", float64(b.Client+b.Server)/float64(p.Client+p.Server))
+	case p.Server == 0 && !rep.Remote:
+		fmt.Fprint(w, " (presenced's own with --server-pid)")
+	}
+	fmt.Fprintln(w)
+	if b != nil && b.Server > 0 && p.Server > 0 {
+		fmt.Fprintf(w, "context switches a request: bench %.2f / %.2f, servers %.2f / %.2f (baseline / presenced)\n",
+			b.ClientSwitches, p.ClientSwitches, b.ServerSwitches, p.ServerSwitches)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,6 +48,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--visibility"}, "visibility is measured between two nodes of a cluster"},
 		{[]string{"--concurrency", "many"}, `invalid value "many" for flag -concurrency`},
 		{[]string{"now"}, `bench takes only flags; unexpected "now"`},
+		{[]string{"--server-pid", "12,x"}, `invalid value "12,x" for flag -server-pid: "x" is not a process id`},
+		{[]string{"--server-pid", "0"}, `"0" is not a process id`},
 	} {
 		var out, errb bytes.Buffer
 		err := run(append([]string{"bench"}, c.args...), &out, &errb)
@@ -108,12 +111,20 @@ type benchReport struct {
 	Presenced struct {
 		Total struct{ Count, Errors int64 }
 		Ops   []struct{ Op string }
+		CPU   *benchCPU
 	}
 	Baseline struct {
 		PID   int
 		Total struct{ Count, Errors int64 }
+		CPU   *benchCPU
 	}
 	Ratio map[string]float64
+}
+
+// benchCPU is a phase's CPU a request, in nanoseconds.
+type benchCPU struct {
+	Client int64 `json:"client_ns"`
+	Server int64 `json:"server_ns"`
 }
 
 func decodeReport(t *testing.T, b []byte) benchReport {
@@ -157,12 +168,21 @@ func TestBenchAgainstServeDev(t *testing.T) {
 		t.Errorf("progress: %s", errb.String())
 	}
 
-	// The table shows both servers' figures and where the baseline ran.
+	// Each phase's CPU a request: bench's own and the bare child's, and
+	// presenced's only when its pid is given.
+	if b, p := rep.Baseline.CPU, rep.Presenced.CPU; b == nil || p == nil || b.Client <= 0 || b.Server <= 0 || p.Client <= 0 || p.Server != 0 {
+		t.Errorf("CPU a request without --server-pid: baseline %+v, presenced %+v", b, p)
+	}
+
+	// The table shows both servers' figures and where the baseline ran;
+	// with --server-pid, presenced's CPU too and the ratio of CPU.
 	out.Reset()
-	if err := run([]string{"bench", "--url", base, "--concurrency", "2", "--requests", "100", "--mix", "set=1", "--users", "50"}, &out, &errb); err != nil {
+	if err := run([]string{"bench", "--url", base, "--concurrency", "2", "--requests", "100", "--mix", "set=1", "--users", "50",
+		"--server-pid", strconv.Itoa(srv.cmd.Process.Pid)}, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
-	for _, want := range []string{"setPresence", "req/s", "bare req/s", "ratio", "in a process of its own (pid ", "in 5 rounds alternating"} {
+	for _, want := range []string{"setPresence", "req/s", "bare req/s", "ratio", "in a process of its own (pid ", "in 5 rounds alternating",
+		"CPU time a request (/proc): baseline: bench ", " + bare ", "; presenced: bench ", " + presenced ", "CPU ratio 0.", "context switches a request: "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table has no %q:\n%s", want, out.String())
 		}
@@ -252,7 +272,8 @@ func TestBenchReportSaysWhereTheBaselineRan(t *testing.T) {
 		want, not []string
 	}{
 		{"own process", loadgen.Report{URL: "http://127.0.0.1:8080", Rounds: 5, Baseline: &loadgen.Result{PID: 4242, Ops: res.Ops, Total: res.Total}},
-			[]string{"bare req/s", "in a process of its own (pid 4242, stopped)", "in 5 rounds alternating with presenced's", "beside BenchmarkHTTP's"}, []string{"not on this machine"}},
+			[]string{"bare req/s", "in a process of its own (pid 4242, stopped)", "in 5 rounds alternating with presenced's", "beside BenchmarkHTTP's",
+				"--users 1000 --sessions-per-user 1 reads as BenchmarkHTTP does"}, []string{"not on this machine"}},
 		{"in process, one round", loadgen.Report{URL: "http://127.0.0.1:8080", Rounds: 1, Baseline: &loadgen.Result{Ops: res.Ops, Total: res.Total}},
 			[]string{"in this process", "before presenced"}, []string{"pid"}},
 		{"remote", loadgen.Report{URL: "http://10.1.2.3:8080", Rounds: 5, Remote: true, Baseline: &loadgen.Result{PID: 7, Ops: res.Ops, Total: res.Total}},
