@@ -57,8 +57,14 @@ func (p *clusterMsg) setExpect(expect uint64) {
 
 // put clears what the message refers to and recycles it.
 func (p *clusterMsg) put() {
+	p.reset()
+	clusterMsgs.Put(p)
+}
+
+// reset clears what the message refers to, and a lease's TTL header,
+// which the next write, a user's, must not carry.
+func (p *clusterMsg) reset() {
 	delete(p.hdr, jetstream.MsgTTLHeader)
 	p.m = nats.Msg{}
 	p.expect[0], p.ttl[0] = "", ""
-	clusterMsgs.Put(p)
 }
