@@ -44,8 +44,13 @@ import (
 //	               each: start, end after start, type (value), placeId
 //
 // A session id is k: 0 and the id written out, or, in the cache only, k-1
-// its number in the process's sessionIDTable (the engine's form is
-// self-contained). A time is a tag byte: 0 the zero time; else kind = tag&3
+// its number in the process's sessionIDTable, or, in the engine only, k-1
+// the length of the prefix it shares with the previous session's id (at
+// least minSharedPrefix) and the rest of it written out: one app's
+// sessions share its client id, ~37 of their ~40 bytes. The engine's form
+// stays self-contained; records with one session, or with no shared
+// prefix, are written as before (a server older than shared prefixes
+// refuses only records that use them). A time is a tag byte: 0 the zero time; else kind = tag&3
 // and, if tag&4, the UTC offset in seconds follows (varint); then kind 1:
 // unix nanoseconds (varint); 2: nanoseconds after the time it is written
 // after (varint); 3: unix seconds (varint) and nanoseconds (uvarint), for
@@ -155,12 +160,17 @@ func (t *sessionIDTable) id(n uint64) (string, bool) {
 // ids, times in UTC) or the engine's (stored: ids written out, UTC offsets
 // kept).
 type codec struct {
-	ids   *sessionIDTable // nil: every session id written out
-	zones bool            // keep each time's UTC offset
+	ids    *sessionIDTable // nil: no session id numbered
+	zones  bool            // keep each time's UTC offset
+	shared bool            // a session id may share its previous one's prefix
 }
 
 // stored is the engine's form (stored.go).
-var stored = codec{zones: true}
+var stored = codec{zones: true, shared: true}
+
+// minSharedPrefix is the shortest prefix a session id shares with the
+// previous one (engine form): below it, the id is written out in full.
+const minSharedPrefix = 8
 
 // cache is the cache's form, numbering session ids in t.
 func (t *sessionIDTable) cache() codec { return codec{ids: t} }
@@ -169,12 +179,16 @@ func (t *sessionIDTable) cache() codec { return codec{ids: t} }
 func (c codec) appendFacts(b []byte, f presence.Facts) []byte {
 	b = append(b, factsVersion)
 	b = binary.AppendUvarint(b, uint64(len(f.Sessions)))
+	prev := ""
 	for _, s := range f.Sessions {
 		if n, ok := c.number(s.ID); ok {
 			b = binary.AppendUvarint(b, uint64(n)+1)
+		} else if p := c.sharedPrefix(prev, s.ID); p > 0 {
+			b = appendString(binary.AppendUvarint(b, uint64(p)+1), s.ID[p:])
 		} else {
 			b = appendString(append(b, 0), s.ID)
 		}
+		prev = s.ID
 		b = appendValue(b, s.Pair.Availability)
 		b = appendValue(b, s.Pair.Activity)
 		b = c.appendTime(b, s.RefreshedAt, time.Time{})
@@ -292,6 +306,23 @@ func (c codec) number(id string) (uint32, bool) {
 		return 0, false
 	}
 	return c.ids.number(id)
+}
+
+// sharedPrefix is the length of the prefix id shares with prev, if c
+// writes shared prefixes and it is at least minSharedPrefix; else 0.
+func (c codec) sharedPrefix(prev, id string) int {
+	if !c.shared {
+		return 0
+	}
+	n := min(len(prev), len(id))
+	p := 0
+	for p < n && prev[p] == id[p] {
+		p++
+	}
+	if p < minSharedPrefix {
+		return 0
+	}
+	return p
 }
 
 func appendString(b []byte, s string) []byte {

@@ -70,15 +70,23 @@ func (c codec) decodeInto(s string, buf []presence.Session) (presence.Facts, err
 			f.Sessions = make([]presence.Session, n)
 		}
 	}
+	prev := ""
 	for i := range f.Sessions {
 		s := &f.Sessions[i]
 		if k := r.uvarint(); k == 0 {
 			s.ID = r.string()
+		} else if c.shared {
+			if p := k - 1; p >= minSharedPrefix && p <= uint64(len(prev)) {
+				s.ID = prev[:p] + r.bytes(r.uvarint()) // one allocation, as r.string
+			} else {
+				r.fail()
+			}
 		} else if id, ok := c.id(k - 1); ok {
 			s.ID = id
 		} else {
 			r.fail()
 		}
+		prev = s.ID
 		s.Pair.Availability = r.value()
 		s.Pair.Activity = r.value()
 		s.RefreshedAt = r.time(time.Time{})
