@@ -36,9 +36,14 @@ import (
 // is looked at only between attempts: once sent, an attempt is waited
 // for, so that an answer that comes keeps the caller in step with what
 // was stored.
+//
+// The message and its stream are do's own parameters, not the exchange's:
+// the message goes to nats.go and the stream's name to the leaders' map,
+// and Go's escape analysis does not tell a struct's fields apart, so with
+// them in it the exchange's two functions — closures over the caller's
+// variables — were made on the heap for each request (four allocations of
+// a cluster write, with the variables they capture).
 type exchange struct {
-	msg    *nats.Msg
-	stream string
 	// answer reads an answer: nil (done), an error that ends the
 	// exchange, or errNotYet (nothing was done; try again).
 	answer func(resp *nats.Msg) error
@@ -63,7 +68,7 @@ const (
 
 // do runs the exchange (see above). Its errors wrap store.ErrUnavailable
 // when the engine did not answer in time.
-func (e *Engine) do(ctx context.Context, x exchange) error {
+func (e *Engine) do(ctx context.Context, msg *nats.Msg, stream string, x exchange) error {
 	r := clock.Real{}
 	deadline := r.Now().Add(e.opts.writeWait())
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
@@ -93,8 +98,8 @@ func (e *Engine) do(ctx context.Context, x exchange) error {
 				return nil
 			}
 		}
-		gen := e.leaders.next(x.stream)
-		resp, err := e.request(gen, x.msg, min(publishTimeout, left))
+		gen := e.leaders.next(stream)
+		resp, err := e.request(gen, msg, min(publishTimeout, left))
 		changed := gen.Err() != nil
 		if err == nil {
 			err = x.answer(resp)
@@ -112,13 +117,13 @@ func (e *Engine) do(ctx context.Context, x exchange) error {
 				return err
 			}
 			last = err
-			e.pause(ctx, x.stream, &backoff, deadline)
+			e.pause(ctx, stream, &backoff, deadline)
 			continue
 		}
 		switch {
 		case errors.Is(err, nats.ErrNoResponders):
 			last = err
-			e.pause(ctx, x.stream, &backoff, deadline)
+			e.pause(ctx, stream, &backoff, deadline)
 		case changed, errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 			last = err
 			unsure = true

@@ -55,14 +55,13 @@ func (b *kv) clusterPut(ctx context.Context, key string, value []byte, expect ui
 	if !validKey(key) {
 		return 0, jetstream.ErrInvalidKey
 	}
-	m := &nats.Msg{Subject: b.prefix + key, Data: value, Header: nats.Header{}}
-	if ttl > 0 {
-		m.Header.Set(jetstream.MsgTTLHeader, ttl.String())
-	}
+	p := clusterMsgs.Get().(*clusterMsg)
+	defer p.put()
+	m := p.build(b.prefix, key, value, ttl)
 	for try := 0; ; try++ {
-		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expect, 10))
+		p.setExpect(expect)
 		var seq uint64
-		err := b.e.do(ctx, exchange{msg: m, stream: b.stream, answer: pubAnswer(b.stream, &seq),
+		err := b.e.do(ctx, m, b.stream, exchange{answer: pubAnswer(b.stream, &seq),
 			settled: func(ctx context.Context) (bool, error) {
 				cur, gone, err := b.leaderGet(ctx, key)
 				if err != nil || gone || cur.Revision <= expect || !bytes.Equal(cur.Value, value) {
@@ -99,7 +98,7 @@ func (b *kv) clusterDelete(ctx context.Context, key string, expect uint64) error
 		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expect, 10))
 	}
 	var seq uint64
-	return b.e.do(ctx, exchange{msg: m, stream: b.stream, answer: pubAnswer(b.stream, &seq),
+	return b.e.do(ctx, m, b.stream, exchange{answer: pubAnswer(b.stream, &seq),
 		settled: func(ctx context.Context) (bool, error) {
 			_, gone, err := b.leaderGet(ctx, key)
 			return err == nil && gone, err
@@ -126,7 +125,7 @@ func (b *kv) leaderGet(ctx context.Context, key string) (e store.Entry, gone boo
 	}
 	req := `{"last_by_subj":"` + b.prefix + key + `"}` // key characters need no escaping
 	m := &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + b.stream, Data: []byte(req)}
-	err = b.e.do(ctx, exchange{msg: m, stream: b.stream, answer: func(resp *nats.Msg) error {
+	err = b.e.do(ctx, m, b.stream, exchange{answer: func(resp *nats.Msg) error {
 		var a msgGetAnswer
 		if err := jsonv2.Unmarshal(resp.Data, &a); err != nil {
 			return fmt.Errorf("%w: %.200q", jetstream.ErrInvalidJSAck, resp.Data)
@@ -180,7 +179,7 @@ func (l *log) clusterAppend(ctx context.Context, subject string, data []byte, la
 		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(*last, 10))
 	}
 	var seq uint64
-	err := l.e.do(ctx, exchange{msg: m, stream: l.name, answer: pubAnswer(l.name, &seq),
+	err := l.e.do(ctx, m, l.name, exchange{answer: pubAnswer(l.name, &seq),
 		// An unconditional record sent again could be stored twice: it is
 		// sent again only when the subject's last record is not it (a
 		// change record holds its own sequenceNumber, so two equal ones

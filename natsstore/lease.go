@@ -145,7 +145,7 @@ func (ls *leases) Release(ctx context.Context, l store.Lease) error {
 	}}
 	var seq uint64
 	err := ls.write(ctx, func(ctx context.Context) error {
-		return ls.b.e.do(ctx, exchange{msg: m, stream: ls.b.stream, answer: pubAnswer(ls.b.stream, &seq),
+		return ls.b.e.do(ctx, m, ls.b.stream, exchange{answer: pubAnswer(ls.b.stream, &seq),
 			settled: func(ctx context.Context) (bool, error) {
 				_, gone, err := ls.b.leaderGet(ctx, l.Name)
 				return err == nil && gone, err

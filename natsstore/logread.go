@@ -282,7 +282,7 @@ func (l *log) leaderNext(ctx context.Context, seq uint64, subject string) (e rea
 	}
 	req := string(q)
 	m := &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + l.name, Data: []byte(req)}
-	err = l.e.do(ctx, exchange{msg: m, stream: l.name, answer: func(resp *nats.Msg) error {
+	err = l.e.do(ctx, m, l.name, exchange{answer: func(resp *nats.Msg) error {
 		var a struct {
 			Error   *jetstream.APIError `json:"error"`
 			Message *struct {
@@ -355,7 +355,7 @@ func cut(s string) (token, rest string, more bool) {
 func (l *log) leaderState(ctx context.Context) (jetstream.StreamState, error) {
 	var st jetstream.StreamState
 	m := &nats.Msg{Subject: "$JS.API.STREAM.INFO." + l.name}
-	err := l.e.do(ctx, exchange{msg: m, stream: l.name, answer: func(resp *nats.Msg) error {
+	err := l.e.do(ctx, m, l.name, exchange{answer: func(resp *nats.Msg) error {
 		var a struct {
 			Error *jetstream.APIError `json:"error"`
 			State *struct {

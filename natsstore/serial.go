@@ -49,7 +49,7 @@ func (b *kv) publishAfter(ctx context.Context, m *nats.Msg, key string, after ui
 		// it surely did not take effect. It took effect if the key now
 		// holds what was sent, at a revision past after.
 		del := m.Header.Get(hdrKVOperation) == "DEL"
-		err := b.e.do(ctx, exchange{msg: m, stream: b.stream, answer: pubAnswer(b.stream, &rev),
+		err := b.e.do(ctx, m, b.stream, exchange{answer: pubAnswer(b.stream, &rev),
 			settled: func(ctx context.Context) (bool, error) {
 				cur, gone, err := b.leaderGet(ctx, key)
 				if err != nil || cur.Revision <= after || gone != del || !del && !bytes.Equal(cur.Value, m.Data) {
