@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/graphapi"
+	"github.com/presenced/presenced/loadgen"
 )
 
 // The stream clients of the 10,000-stream case run in a process of their
@@ -44,45 +44,8 @@ type streamProc struct {
 // cpu is the CPU time the client process used so far (user and system),
 // from /proc; 0 where there is none.
 func (p *streamProc) cpu() time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name (which may hold spaces, in parentheses):
-	// utime and stime are the 12th and 13th, in clock ticks of 10 ms.
-	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-// procSwitches is the context switches, voluntary and not, of every thread
-// of process pid so far, from /proc; 0 where there is none.
-func procSwitches(pid int) int64 {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return 0
-	}
-	var n int64
-	for _, t := range tasks {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(raw), "\n") {
-			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
-				k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				n += k
-			} else if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
-				k, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				n += k
-			}
-		}
-	}
-	return n
+	d, _ := loadgen.ProcCPU(p.cmd.Process.Pid)
+	return d
 }
 
 // stop ends the client process (this benchmark started it) and waits for it.

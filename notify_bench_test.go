@@ -16,6 +16,7 @@ import (
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/loadgen"
 )
 
 // BenchmarkNotifyLatency measures how long after a setPresence is
@@ -97,7 +98,7 @@ func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, n 
 		var acks, fanout []time.Duration
 		b.ResetTimer()
 		nb.sockLat = nb.sockLat[:0]
-		switches, clientSwitches := procSwitches(os.Getpid()), nb.clientSwitches()
+		switches, clientSwitches := loadgen.ProcSwitches(os.Getpid()), nb.clientSwitches()
 		start, cpu, clientCPU, userCPU := time.Now(), processCPU(), nb.clientCPU(), processUserCPU()
 		for range writes {
 			sent := time.Now()
@@ -111,7 +112,7 @@ func notifyBenchCase(b *testing.B, dir *directory.File, subscribers []string, n 
 			fanout = append(fanout, last.Sub(acked))
 		}
 		elapsed, cpu, clientCPU, userCPU := time.Since(start), processCPU()-cpu, nb.clientCPU()-clientCPU, processUserCPU()-userCPU
-		switches, clientSwitches = procSwitches(os.Getpid())-switches, nb.clientSwitches()-clientSwitches
+		switches, clientSwitches = loadgen.ProcSwitches(os.Getpid())-switches, nb.clientSwitches()-clientSwitches
 		b.StopTimer()
 		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 		b.ReportMetric(float64(elapsed.Nanoseconds())/float64(writes), "ns/op") // one write and its whole fan-out
@@ -236,13 +237,13 @@ func (nb *notifyBench) clientCPU() time.Duration {
 	return nb.proc.cpu()
 }
 
-// clientSwitches is procSwitches of the clients' (or receiver's) process,
+// clientSwitches is loadgen.ProcSwitches of the clients' (or receiver's) process,
 // 0 when they are in this process.
 func (nb *notifyBench) clientSwitches() int64 {
 	if nb.proc == nil {
 		return 0
 	}
-	return procSwitches(nb.proc.cmd.Process.Pid)
+	return loadgen.ProcSwitches(nb.proc.cmd.Process.Pid)
 }
 
 // close stops the server first (it holds connections to the watchers),

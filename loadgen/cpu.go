@@ -47,25 +47,25 @@ type cpuPIDs struct {
 }
 
 func (p cpuPIDs) sample() cpuSample {
-	self, ok := procCPU(os.Getpid())
-	s := cpuSample{self: self, ok: ok, swSelf: procSwitches(os.Getpid())}
+	self, ok := ProcCPU(os.Getpid())
+	s := cpuSample{self: self, ok: ok, swSelf: ProcSwitches(os.Getpid())}
 	if p.bare != 0 {
-		s.bare, _ = procCPU(p.bare)
-		s.swBare = procSwitches(p.bare)
+		s.bare, _ = ProcCPU(p.bare)
+		s.swBare = ProcSwitches(p.bare)
 	}
 	for _, pid := range p.pres {
-		d, _ := procCPU(pid)
+		d, _ := ProcCPU(pid)
 		s.pres += d
-		s.swPres += procSwitches(pid)
+		s.swPres += ProcSwitches(pid)
 	}
 	return s
 }
 
-// procCPU is pid's user and system time so far, from /proc/PID/stat
+// ProcCPU is pid's user and system time so far, from /proc/PID/stat
 // (Linux; elsewhere false). The kernel counts it in ticks of 10 ms
 // (USER_HZ 100): over a phase of seconds and thousands of requests the
 // error is a fraction of a percent.
-func procCPU(pid int) (time.Duration, bool) {
+func ProcCPU(pid int) (time.Duration, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, false
@@ -88,9 +88,9 @@ func procCPU(pid int) (time.Duration, bool) {
 	return time.Duration(ut+st) * 10 * time.Millisecond, true
 }
 
-// procSwitches is the context switches of pid's threads so far (those
+// ProcSwitches is the context switches of pid's threads so far (those
 // still running), from /proc/PID/task/*/status; 0 where unknown.
-func procSwitches(pid int) int64 {
+func ProcSwitches(pid int) int64 {
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return 0

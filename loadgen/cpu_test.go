@@ -11,17 +11,17 @@ import (
 	"time"
 )
 
-// procCPU reads a process's CPU time from /proc, and it grows as the
+// ProcCPU reads a process's CPU time from /proc, and it grows as the
 // process works; a process that does not exist is not read as 0 s.
 func TestProcCPUReadsAProcess(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("/proc is Linux's")
 	}
-	before, ok := procCPU(os.Getpid())
+	before, ok := ProcCPU(os.Getpid())
 	if !ok {
 		t.Fatal("this process's CPU time not read")
 	}
-	sw := procSwitches(os.Getpid())
+	sw := ProcSwitches(os.Getpid())
 	// Work until the kernel has counted at least two of its 10 ms ticks
 	// more (bounded: a loaded machine may give this test few of them).
 	deadline := now().Add(20 * time.Second)
@@ -30,11 +30,11 @@ func TestProcCPUReadsAProcess(t *testing.T) {
 		for i := range 1_000_000 {
 			x += i
 		}
-		if d, _ := procCPU(os.Getpid()); d >= before+20*time.Millisecond {
+		if d, _ := ProcCPU(os.Getpid()); d >= before+20*time.Millisecond {
 			break
 		}
 	}
-	after, _ := procCPU(os.Getpid())
+	after, _ := ProcCPU(os.Getpid())
 	if after < before+20*time.Millisecond {
 		t.Errorf("CPU time %v then %v after 20 s of work (%d)", before, after, x)
 	}
@@ -45,11 +45,11 @@ func TestProcCPUReadsAProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	usage := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	if got, _ := procCPU(os.Getpid()); got < usage-50*time.Millisecond || got > usage+50*time.Millisecond {
+	if got, _ := ProcCPU(os.Getpid()); got < usage-50*time.Millisecond || got > usage+50*time.Millisecond {
 		t.Errorf("/proc says %v, getrusage %v", got, usage)
 	}
-	if sw <= 0 || procSwitches(os.Getpid()) < sw {
-		t.Errorf("context switches %d then %d", sw, procSwitches(os.Getpid()))
+	if sw <= 0 || ProcSwitches(os.Getpid()) < sw {
+		t.Errorf("context switches %d then %d", sw, ProcSwitches(os.Getpid()))
 	}
 
 	// A child that has exited (and been reaped) has no /proc entry.
@@ -57,10 +57,10 @@ func TestProcCPUReadsAProcess(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	if d, ok := procCPU(cmd.Process.Pid); ok {
+	if d, ok := ProcCPU(cmd.Process.Pid); ok {
 		t.Errorf("an exited process read as %v", d)
 	}
-	if n := procSwitches(cmd.Process.Pid); n != 0 {
+	if n := ProcSwitches(cmd.Process.Pid); n != 0 {
 		t.Errorf("an exited process's switches read as %d", n)
 	}
 }
