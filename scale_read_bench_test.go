@@ -164,23 +164,7 @@ func scaleReadOnce(b *testing.B, hc *http.Client, bin, dirFile, data string, n, 
 // fetchProfile writes the CPU profile of the next d from a --debug-addr
 // profiler (its /debug/pprof/ URL) to path.
 func fetchProfile(base, path string, d time.Duration) error {
-	resp, err := http.Get(strings.TrimSuffix(base, "/") + "/profile?seconds=" + strconv.Itoa(int(d.Seconds())))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s", resp.Status)
-	}
-	out, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, resp.Body); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return fetchTo(strings.TrimSuffix(base, "/")+"/profile?seconds="+strconv.Itoa(int(d.Seconds())), path)
 }
 
 // fetchAllocs writes the allocation profile so far (cumulative, sampled
@@ -190,7 +174,12 @@ func fetchProfile(base, path string, d time.Duration) error {
 func fetchAllocs(base, path string) error {
 	// gc=1: a collection first, which publishes the allocations up to
 	// it (the profile otherwise lags by up to two cycles).
-	resp, err := http.Get(strings.TrimSuffix(base, "/") + "/allocs?gc=1")
+	return fetchTo(strings.TrimSuffix(base, "/")+"/allocs?gc=1", path)
+}
+
+// fetchTo writes what url answers with 200 to the file path.
+func fetchTo(url, path string) error {
+	resp, err := http.Get(url)
 	if err != nil {
 		return err
 	}
