@@ -1,8 +1,6 @@
 package natsstore
 
 import (
-	"maps"
-	"slices"
 	"testing"
 	"time"
 
@@ -25,37 +23,9 @@ func TestClusterPutIsKVUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.clusterPut(ctx, mine, []byte("two"), r1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := b.kv.Update(ctx, theirs, []byte("two"), r2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != r2+1 || want != got+1 {
-		t.Fatalf("revisions %d (clusterPut) and %d (KeyValue.Update) after %d, %d", got, want, r1, r2)
-	}
-	stream, err := e.JetStream().Stream(ctx, b.stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m1, err := stream.GetLastMsgForSubject(ctx, b.prefix+mine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, err := stream.GetLastMsgForSubject(ctx, b.prefix+theirs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(m1.Data) != "two" || string(m2.Data) != "two" {
-		t.Fatalf("values %q and %q", m1.Data, m2.Data)
-	}
-	h1, h2 := m1.Header, m2.Header
-	if !slices.Equal(slices.Sorted(maps.Keys(h1)), slices.Sorted(maps.Keys(h2))) ||
-		h1.Get(jetstream.ExpectedLastSubjSeqHeader) != "1" || h2.Get(jetstream.ExpectedLastSubjSeqHeader) != "2" {
-		t.Fatalf("headers %v (clusterPut) and %v (KeyValue.Update)", h1, h2)
-	}
+	sameAsKVUpdate(t, e, b, mine, theirs, r1, r2, "clusterPut", func(rev uint64) (uint64, error) {
+		return b.clusterPut(ctx, mine, []byte("two"), rev, 0)
+	})
 	// A stale revision is a conflict, and writes nothing.
 	if _, err := b.clusterPut(ctx, mine, []byte("three"), r1, 0); !isConflict(err) {
 		t.Fatalf("stale revision: %v, want a conflict", err)

@@ -3,7 +3,10 @@ package natsstore
 import (
 	"context"
 	"errors"
+	"maps"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,42 +34,9 @@ func TestUpdateIsKVUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.update(ctx, mine, []byte("two"), r1, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := b.kv.Update(ctx, theirs, []byte("two"), r2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != r2+1 || want != got+1 {
-		t.Fatalf("revisions %d (update) and %d (KeyValue.Update) after %d, %d", got, want, r1, r2)
-	}
-	stream, err := e.JetStream().Stream(ctx, b.stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m1, err := stream.GetLastMsgForSubject(ctx, b.prefix+mine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, err := stream.GetLastMsgForSubject(ctx, b.prefix+theirs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(m1.Data) != "two" || string(m2.Data) != "two" {
-		t.Fatalf("values %q and %q", m1.Data, m2.Data)
-	}
-	// Same header names and values, except the revision each expected.
-	h1, h2 := m1.Header, m2.Header
-	if len(h1) != len(h2) || h1.Get(jetstream.ExpectedLastSubjSeqHeader) != "1" || h2.Get(jetstream.ExpectedLastSubjSeqHeader) != "2" {
-		t.Fatalf("headers %v and %v", h1, h2)
-	}
-	for k := range h2 {
-		if _, ok := h1[k]; !ok {
-			t.Fatalf("KeyValue.Update sets header %q, update does not", k)
-		}
-	}
+	got := sameAsKVUpdate(t, e, b, mine, theirs, r1, r2, "update", func(rev uint64) (uint64, error) {
+		return b.update(ctx, mine, []byte("two"), rev, true)
+	})
 
 	// A stale revision is a conflict, and writes nothing.
 	if _, err := b.update(ctx, mine, []byte("three"), r1, true); !errors.Is(err, store.ErrConflict) && !isConflict(err) {
@@ -79,7 +49,7 @@ func TestUpdateIsKVUpdate(t *testing.T) {
 		t.Fatalf("after the conflicts: %+v, %v", e, err)
 	}
 	// A revision that was never the key's (another key's) is one too.
-	if _, err := b.Put(ctx, mine, []byte("three"), want); !errors.Is(err, store.ErrConflict) {
+	if _, err := b.Put(ctx, mine, []byte("three"), got+1); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("Put at another key's revision: %v, want ErrConflict", err)
 	}
 	// Keys KeyValue.Update refuses, update refuses.
@@ -233,4 +203,46 @@ func TestPutKeepsNeitherKeyNorValue(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sameAsKVUpdate writes "two" to mine at revision r1 with write and to
+// theirs at r2 with nats.go's KeyValue.Update, and fails unless both
+// stored the same value with the same header names, each expecting its
+// own revision, at consecutive revisions. It returns mine's new revision.
+func sameAsKVUpdate(t *testing.T, e *Engine, b *kv, mine, theirs string, r1, r2 uint64, name string, write func(rev uint64) (uint64, error)) uint64 {
+	t.Helper()
+	ctx := ctxT(t)
+	got, err := write(r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := b.kv.Update(ctx, theirs, []byte("two"), r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != r2+1 || want != got+1 {
+		t.Fatalf("revisions %d (%s) and %d (KeyValue.Update) after %d, %d", got, name, want, r1, r2)
+	}
+	stream, err := e.JetStream().Stream(ctx, b.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, err := stream.GetLastMsgForSubject(ctx, b.prefix+mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := stream.GetLastMsgForSubject(ctx, b.prefix+theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m1.Data) != "two" || string(m2.Data) != "two" {
+		t.Fatalf("values %q and %q", m1.Data, m2.Data)
+	}
+	// Same header names and values, except the revision each expected.
+	h1, h2 := m1.Header, m2.Header
+	if !slices.Equal(slices.Sorted(maps.Keys(h1)), slices.Sorted(maps.Keys(h2))) ||
+		h1.Get(jetstream.ExpectedLastSubjSeqHeader) != strconv.FormatUint(r1, 10) || h2.Get(jetstream.ExpectedLastSubjSeqHeader) != strconv.FormatUint(r2, 10) {
+		t.Fatalf("headers %v (%s) and %v (KeyValue.Update)", h1, name, h2)
+	}
+	return got
 }
