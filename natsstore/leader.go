@@ -55,7 +55,7 @@ func (b *kv) clusterPut(ctx context.Context, key string, value []byte, expect ui
 	if !validKey(key) {
 		return 0, jetstream.ErrInvalidKey
 	}
-	p := clusterMsgs.Get().(*clusterMsg)
+	p := pubMsgs.Get().(*pubMsg)
 	defer p.put()
 	m := p.build(b.prefix, key, value, ttl)
 	for try := 0; ; try++ {

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
-	"unsafe"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/nats-io/nats.go"
@@ -71,14 +68,11 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	if err != nil {
 		return 0, err
 	}
-	p := updateMsgs.Get().(*updateMsg)
-	m := &p.m
-	// The subject in the message's own buffer: nats.go copies it, and it is
-	// not read again once PublishMsg returns (put clears it).
-	p.subj = append(append(p.subj[:0], b.prefix...), key...)
-	m.Subject, m.Reply, m.Data = unsafe.String(unsafe.SliceData(p.subj), len(p.subj)), slot.subject, value
+	p := pubMsgs.Get().(*pubMsg)
+	m := p.build(b.prefix, key, value, 0)
+	m.Reply = slot.subject
 	if check {
-		p.expect[0] = strconv.FormatUint(expect, 10)
+		p.setExpect(expect)
 	} else {
 		m.Header = nil
 	}
@@ -194,31 +188,6 @@ func (w *wait) stop() {
 		w.t.Stop()
 		timers.Put(w.t)
 	}
-}
-
-// updateMsg is update's message, recycled (updateMsgs): nats.go writes a
-// message's subject, reply, header and data into its outbound buffer before
-// PublishMsg returns and keeps no reference to the message, so the
-// message, its header map, the header's value slice and the subject need
-// not be made anew for each write (4 of a write's allocations).
-type updateMsg struct {
-	m      nats.Msg
-	hdr    nats.Header // m's header when the revision is checked
-	expect [1]string
-	subj   []byte // m.Subject's bytes
-}
-
-var updateMsgs = sync.Pool{New: func() any {
-	p := new(updateMsg)
-	p.hdr = nats.Header{jetstream.ExpectedLastSubjSeqHeader: p.expect[:]}
-	p.m.Header = p.hdr
-	return p
-}}
-
-// put clears what the message refers to and recycles it.
-func (p *updateMsg) put() {
-	p.m.Subject, p.m.Reply, p.m.Data, p.m.Header, p.expect[0] = "", "", nil, p.hdr, ""
-	updateMsgs.Put(p)
 }
 
 // publishTimeout is the longest a write waits for the engine (nats.go's

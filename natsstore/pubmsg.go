@@ -10,16 +10,17 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// clusterMsg is a cluster write's message (clusterPut), recycled
-// (clusterMsgs) as a single node's update recycles its own (updateMsg):
+// pubMsg is a write's message, recycled (pubMsgs): a single node's update
+// over nats.go and a cluster's clusterPut both take theirs from here.
 // nats.go copies a message's subject, reply, header and data into its
 // outbound buffer before PublishMsg returns and keeps no reference to the
 // message, so the message, its header map, the header's value slices, the
 // subject and the revision's digits need not be made anew for each write.
 // The message sent is the same: the key's subject, the value, the
-// expected-last-subject-sequence header (the revision check every cluster
-// write has), and a message TTL header for a lease's write.
-type clusterMsg struct {
+// expected-last-subject-sequence header (the revision check; a single
+// node's unchecked write sends no header), and a message TTL header for a
+// lease's write.
+type pubMsg struct {
 	m      nats.Msg
 	hdr    nats.Header
 	expect [1]string
@@ -29,8 +30,8 @@ type clusterMsg struct {
 	ttlb   []byte // ttl[0]'s bytes
 }
 
-var clusterMsgs = sync.Pool{New: func() any {
-	p := new(clusterMsg)
+var pubMsgs = sync.Pool{New: func() any {
+	p := new(pubMsg)
 	p.hdr = nats.Header{jetstream.ExpectedLastSubjSeqHeader: p.expect[:]}
 	return p
 }}
@@ -38,7 +39,7 @@ var clusterMsgs = sync.Pool{New: func() any {
 // build makes the message writing value under prefix+key, with a message
 // TTL when ttl > 0; setExpect sets its revision. The message is valid
 // until put.
-func (p *clusterMsg) build(prefix, key string, value []byte, ttl time.Duration) *nats.Msg {
+func (p *pubMsg) build(prefix, key string, value []byte, ttl time.Duration) *nats.Msg {
 	p.subj = append(append(p.subj[:0], prefix...), key...)
 	p.m.Subject, p.m.Data, p.m.Header = unsafe.String(unsafe.SliceData(p.subj), len(p.subj)), value, p.hdr
 	if ttl > 0 {
@@ -50,20 +51,20 @@ func (p *clusterMsg) build(prefix, key string, value []byte, ttl time.Duration) 
 }
 
 // setExpect sets the revision the write expects the key to have.
-func (p *clusterMsg) setExpect(expect uint64) {
+func (p *pubMsg) setExpect(expect uint64) {
 	p.num = strconv.AppendUint(p.num[:0], expect, 10)
 	p.expect[0] = unsafe.String(unsafe.SliceData(p.num), len(p.num))
 }
 
 // put clears what the message refers to and recycles it.
-func (p *clusterMsg) put() {
+func (p *pubMsg) put() {
 	p.reset()
-	clusterMsgs.Put(p)
+	pubMsgs.Put(p)
 }
 
 // reset clears what the message refers to, and a lease's TTL header,
 // which the next write, a user's, must not carry.
-func (p *clusterMsg) reset() {
+func (p *pubMsg) reset() {
 	delete(p.hdr, jetstream.MsgTTLHeader)
 	p.m = nats.Msg{}
 	p.expect[0], p.ttl[0] = "", ""

@@ -35,7 +35,7 @@ func TestClusterPutIsKVUpdate(t *testing.T) {
 // A recycled cluster message carries nothing of its last use: a lease's
 // TTL header in particular would make a user's next write lapse.
 func TestClusterMsgRecycledClean(t *testing.T) {
-	p := clusterMsgs.New().(*clusterMsg) // not the pool's: this test's alone
+	p := pubMsgs.New().(*pubMsg) // not the pool's: this test's alone
 	m := p.build("$KV.x.", "lease.a", []byte("holder"), 3*time.Second)
 	p.setExpect(12345)
 	if m.Subject != "$KV.x.lease.a" || string(m.Data) != "holder" ||
