@@ -28,6 +28,7 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/loadgen"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/presence"
 )
@@ -573,16 +574,11 @@ func (c *scaleChild) rss(b *testing.B) (rss, hwm int64) {
 
 // cpu returns the child's user+system CPU time.
 func (c *scaleChild) cpu(b *testing.B) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
-	if err != nil {
-		b.Fatal(err)
+	d, ok := loadgen.ProcCPU(c.cmd.Process.Pid)
+	if !ok {
+		b.Fatalf("no CPU time of process %d in /proc", c.cmd.Process.Pid)
 	}
-	s := string(raw)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	// Fields after the command: state(3) … utime(14) stime(15).
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ = 100 on Linux
+	return d
 }
 
 // idleCPU is the child's CPU use over d with no requests, as % of one core.

@@ -34,6 +34,7 @@ import (
 
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/loadgen"
 )
 
 const (
@@ -458,22 +459,9 @@ func Token(ctx context.Context, hc *http.Client, base string, form url.Values) (
 // difference over a run.
 func (n *Node) CPUTime() (time.Duration, error) {
 	pid := n.PID()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
+	d, ok := loadgen.ProcCPU(pid)
+	if !ok {
+		return 0, fmt.Errorf("nodetest: no CPU time of process %d in /proc", pid)
 	}
-	// The fields after the command (which may hold spaces) in its
-	// parentheses: state is field 3, utime 14 and stime 15, in clock
-	// ticks of 1/100 s (USER_HZ, 100 on every Linux Go runs on).
-	_, rest, ok := bytes.Cut(raw, []byte(") "))
-	f := strings.Fields(string(rest))
-	if !ok || len(f) < 13 {
-		return 0, fmt.Errorf("nodetest: /proc/%d/stat: %q", pid, raw)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("nodetest: /proc/%d/stat: %w", pid, err)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+	return d, nil
 }
