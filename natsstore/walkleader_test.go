@@ -1,6 +1,8 @@
 package natsstore_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/presenced/presenced/internal/enginetest"
@@ -12,8 +14,16 @@ import (
 // from whichever node it starts: JetStream would place the consumer on
 // any replica, and one still catching up (a node back without its files)
 // reads an old view. Checked while walking, ten walks from each node.
+//
+// Past its attempt's bound (1 s) the walk keeps a consumer where it landed
+// (leaderConsumer), by design: on a box saturated by other work (CI beside
+// three benchmarks) one walk in thirty did. So a few walks off the leader
+// are allowed; without the placement two in three would be (JetStream
+// places on any of the three replicas), ~20 of the 30.
 func walkIsServedByTheLeader(t *testing.T, c *enginetest.Cluster) {
 	ctx := clusterCtx(t)
+	const walks, allowedOff = 30, 3
+	var off []string
 	for n := range 3 {
 		kv, err := c.Node(n).Bucket(ctx, "walkleader")
 		if err != nil {
@@ -35,7 +45,7 @@ func walkIsServedByTheLeader(t *testing.T, c *enginetest.Cluster) {
 					// off the leader in the background: the one that
 					// serves it is the one that delivered.
 					if ci.Delivered.Consumer > 0 && (ci.Cluster == nil || ci.Cluster.Leader != leader) {
-						t.Errorf("node %d: the walk's consumer is served by %v, the stream's leader is %s", n, ci.Cluster, leader)
+						off = append(off, fmt.Sprintf("node %d: the walk's consumer is served by %v, the stream's leader is %s", n, ci.Cluster, leader))
 					}
 				}
 				return nil
@@ -44,5 +54,10 @@ func walkIsServedByTheLeader(t *testing.T, c *enginetest.Cluster) {
 				t.Fatal(err)
 			}
 		}
+	}
+	if len(off) > allowedOff {
+		t.Errorf("%d of %d walks were served off the stream's leader (at most %d allowed):\n%s", len(off), walks, allowedOff, strings.Join(off, "\n"))
+	} else if len(off) > 0 {
+		t.Logf("%d of %d walks served off the leader (their placement's bound passed): %s", len(off), walks, strings.Join(off, "; "))
 	}
 }
