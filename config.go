@@ -146,9 +146,6 @@ type Config struct {
 	// warmGate, when set, is waited on before the cache warm-up (tests of
 	// readiness make a slow warm-up with it).
 	warmGate func(context.Context)
-	// eagerDeadlines, when set, gives every deadline net/http sets to the
-	// socket at once, as before deadlineConn (its benchmark's baseline).
-	eagerDeadlines bool
 	// engineWait, when set, is the engine's bound on a write or a leader
 	// read (natsstore.Options.WriteWait): tests of a cluster without
 	// quorum shorten it.

@@ -19,10 +19,6 @@ func (s *Server) OpenConnections() int {
 // readiness during a slow warm-up).
 func SlowWarmUp(cfg *Config, gate func(context.Context)) { cfg.warmGate = gate }
 
-// EagerDeadlines gives every deadline net/http sets to the socket at once
-// (BenchmarkDeadlineConn's baseline).
-func EagerDeadlines(cfg *Config) { cfg.eagerDeadlines = true }
-
 // Delivers reports whether this node delivers subscription id now (it
 // holds the lease of its shard and runs its worker).
 func (s *Server) Delivers(id string) bool { return s.subs.Delivers(id) }

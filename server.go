@@ -242,9 +242,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: listen: %w", err)
 	}
-	if !s.cfg.eagerDeadlines {
-		s.ln = deadlineListener{s.ln}
-	}
+	s.ln = deadlineListener{s.ln}
 	if n := orDefault(s.cfg.MaxConnections, DefaultMaxConnections); n > 0 {
 		l := newLimitListener(s.ln, n, s.log, s.cfg.Clock)
 		l.onRefuse = func() { s.metrics.Throttled("connections") }
