@@ -3,7 +3,6 @@ package presenced
 import (
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -33,94 +32,93 @@ func (l deadlineListener) Accept() (net.Conn, error) {
 // would: what each call may take is unchanged, only fewer timers are set.
 type deadlineConn struct {
 	net.Conn
-	mu     sync.Mutex // held while a deadline is wanted or given
+	mu     sync.Mutex
 	rd, wd lazyDeadline
 }
 
-// lazyDeadline is one direction's deadline: the one wanted and the one the
-// socket has (under the connection's mu), whether they differ, and how
-// many calls are in progress. A call adds itself to busy before it looks
-// at pending, and a setter sets pending before it looks at busy (both
-// sequentially consistent atomics), so that at least one of the two gives
-// the socket the deadline: a Read (Write) with nothing pending takes no
-// lock.
+// lazyDeadline is one direction's deadline: the one wanted, the one the
+// socket has, and how many calls are in progress.
 type lazyDeadline struct {
 	want, set time.Time
-	pending   atomic.Bool
-	busy      atomic.Int32
+	busy      int
 }
 
-// NetConn is the accepted connection (the live stream sizes its socket).
-func (c *deadlineConn) NetConn() net.Conn { return c.Conn }
-
-// apply gives the socket the wanted deadline of one direction (write),
-// unless it has it.
-func (c *deadlineConn) apply(write bool) error {
+// applyLocked gives the socket the wanted deadline of one direction
+// (write), unless it has it.
+func (c *deadlineConn) applyLocked(write bool) error {
 	d, set := &c.rd, c.Conn.SetReadDeadline
 	if write {
 		d, set = &c.wd, c.Conn.SetWriteDeadline
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !d.pending.Load() {
+	if d.want.Equal(d.set) {
 		return nil
 	}
 	if err := set(d.want); err != nil {
 		return err
 	}
 	d.set = d.want
-	d.pending.Store(false)
 	return nil
 }
 
-// want notes t as one direction's (write's) deadline, given to the socket
-// at once when a call is in progress.
-func (c *deadlineConn) want(write bool, t time.Time) error {
-	d := &c.rd
-	if write {
-		d = &c.wd
-	}
+// NetConn is the accepted connection (the live stream sizes its socket).
+func (c *deadlineConn) NetConn() net.Conn { return c.Conn }
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
-	d.want = t
-	d.pending.Store(!t.Equal(d.set))
-	c.mu.Unlock()
-	if d.busy.Load() > 0 {
-		return c.apply(write)
+	defer c.mu.Unlock()
+	c.rd.want = t
+	if c.rd.busy > 0 {
+		return c.applyLocked(false)
 	}
 	return nil
 }
 
-func (c *deadlineConn) SetReadDeadline(t time.Time) error  { return c.want(false, t) }
-func (c *deadlineConn) SetWriteDeadline(t time.Time) error { return c.want(true, t) }
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wd.want = t
+	if c.wd.busy > 0 {
+		return c.applyLocked(true)
+	}
+	return nil
+}
 
 func (c *deadlineConn) SetDeadline(t time.Time) error {
-	err := c.want(false, t)
-	if werr := c.want(true, t); err == nil {
+	err := c.SetReadDeadline(t)
+	if werr := c.SetWriteDeadline(t); err == nil {
 		err = werr
 	}
 	return err
 }
 
 func (c *deadlineConn) Read(p []byte) (int, error) {
-	c.rd.busy.Add(1)
-	defer c.rd.busy.Add(-1)
-	if c.rd.pending.Load() {
-		if err := c.apply(false); err != nil {
-			return 0, err
-		}
+	c.mu.Lock()
+	c.rd.busy++
+	err := c.applyLocked(false)
+	c.mu.Unlock()
+	n := 0
+	if err == nil {
+		n, err = c.Conn.Read(p)
 	}
-	return c.Conn.Read(p)
+	c.mu.Lock()
+	c.rd.busy--
+	c.mu.Unlock()
+	return n, err
 }
 
 func (c *deadlineConn) Write(p []byte) (int, error) {
-	c.wd.busy.Add(1)
-	defer c.wd.busy.Add(-1)
-	if c.wd.pending.Load() {
-		if err := c.apply(true); err != nil {
-			return 0, err
-		}
+	c.mu.Lock()
+	c.wd.busy++
+	err := c.applyLocked(true)
+	c.mu.Unlock()
+	n := 0
+	if err == nil {
+		n, err = c.Conn.Write(p)
 	}
-	return c.Conn.Write(p)
+	c.mu.Lock()
+	c.wd.busy--
+	c.mu.Unlock()
+	return n, err
 }
 
 // CloseWrite: see limitConn's.
