@@ -242,7 +242,6 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("presenced: listen: %w", err)
 	}
-	s.ln = deadlineListener{s.ln}
 	if n := orDefault(s.cfg.MaxConnections, DefaultMaxConnections); n > 0 {
 		l := newLimitListener(s.ln, n, s.log, s.cfg.Clock)
 		l.onRefuse = func() { s.metrics.Throttled("connections") }
