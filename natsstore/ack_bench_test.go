@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -57,8 +58,16 @@ import (
 //     (atomicBatcher, a prototype: not used by presenced).
 //
 //     go test -run '^$' -bench BenchmarkAckPath -benchtime 100000x -count 3 ./natsstore/
+//
+// PRESENCED_ACKPATH_KEYS sets how many keys the writers write in turn
+// (default 1,000): the engine caches 512 subjects a connection and 1,024
+// an account, so the subject's routing costs a write more above either.
 func BenchmarkAckPath(b *testing.B) {
-	const writers, keys = 64, 1000
+	const writers = 64
+	keys := 1000
+	if v, err := strconv.Atoi(os.Getenv("PRESENCED_ACKPATH_KEYS")); err == nil && v >= writers {
+		keys = v
+	}
 	for _, mode := range []string{"update", "update-sole", "raw", "raw-pub", "update-nats", "request", "publish", "atomic"} {
 		b.Run(mode, func(b *testing.B) {
 			kv := bucketT(b, openT(b, Options{Dir: b.TempDir()}), "bench").(*kv)
