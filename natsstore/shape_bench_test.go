@@ -25,12 +25,17 @@ import (
 // process). Sub-benchmarks: how many keys (1,000 as BenchmarkHTTP's,
 // 10,000 as bench's default, 100,000); PRESENCED_SHAPE_MAXBYTES sets the
 // bucket's MaxBytes (nats-server sizes the stream's blocks by it:
-// dynBlkSize).
+// dynBlkSize); PRESENCED_SHAPE_VALUE the value's bytes (one session's
+// value is 84).
 //
 //	go test -run '^$' -bench BenchmarkWriteShape -benchtime 200000x -count 3 ./natsstore/
 func BenchmarkWriteShape(b *testing.B) {
 	const writers = 64
-	value := make([]byte, 153)
+	size := 153
+	if n, err := strconv.Atoi(os.Getenv("PRESENCED_SHAPE_VALUE")); err == nil && n > 0 {
+		size = n
+	}
+	value := make([]byte, size)
 	for i := range value {
 		value[i] = byte('a' + i%26)
 	}
