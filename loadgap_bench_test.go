@@ -2,6 +2,8 @@ package presenced_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -21,8 +23,18 @@ import (
 // each phase in seconds (e.g. 10x: 10 s each, in 5 rounds).
 //
 //	go test -run '^$' -bench 'BenchmarkLoadgenInProcess/set' -benchtime 10x -count 3 .
+//
+// PRESENCED_LOADGEN_USERS and PRESENCED_LOADGEN_SESSIONS change the users
+// and sessions a user (bench's --users, --sessions-per-user; 10,000 and 4
+// unless set), to take the default shape's costs apart.
 func BenchmarkLoadgenInProcess(b *testing.B) {
-	const users, sessions = 10_000, 4 // bench's defaults
+	users, sessions := 10_000, 4 // bench's defaults
+	if n, err := strconv.Atoi(os.Getenv("PRESENCED_LOADGEN_USERS")); err == nil && n > 0 {
+		users = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("PRESENCED_LOADGEN_SESSIONS")); err == nil && n > 0 {
+		sessions = n
+	}
 	e := startWith(b, directory.DemoFile(users))
 	ids := make([]string, users)
 	for i := range ids {

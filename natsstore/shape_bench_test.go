@@ -1,0 +1,100 @@
+package natsstore
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BenchmarkWriteShape is the engine's share of the load tool's default
+// setPresence (issue #16 point 3, docs/performance.md "The load tool's
+// own setPresence requests"): 64 writers at once, as on a single node
+// (SoleWriter), each replacing one of its own keys chosen at random, with
+// a value the size of a four-session user's (153 bytes). With History 1
+// every write removes the key's previous value; with many keys that value
+// is in an older block of the file store, which may no longer be cached.
+// cpu-ns/op is the process's CPU per write (the engine runs in this
+// process). Sub-benchmarks: how many keys (1,000 as BenchmarkHTTP's,
+// 10,000 as bench's default, 100,000); PRESENCED_SHAPE_MAXBYTES sets the
+// bucket's MaxBytes (nats-server sizes the stream's blocks by it:
+// dynBlkSize); PRESENCED_SHAPE_VALUE the value's bytes (one session's
+// value is 84).
+//
+//	go test -run '^$' -bench BenchmarkWriteShape -benchtime 200000x -count 3 ./natsstore/
+func BenchmarkWriteShape(b *testing.B) {
+	const writers = 64
+	size := 153
+	if n, err := strconv.Atoi(os.Getenv("PRESENCED_SHAPE_VALUE")); err == nil && n > 0 {
+		size = n
+	}
+	value := make([]byte, size)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	maxBytes, _ := strconv.ParseInt(os.Getenv("PRESENCED_SHAPE_MAXBYTES"), 10, 64)
+	for _, keys := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			e := openT(b, Options{Dir: b.TempDir()})
+			ctx := context.Background()
+			cfg := jetstream.KeyValueConfig{Bucket: "presence", History: 1, Storage: e.storage, Replicas: 1}
+			if maxBytes > 0 {
+				cfg.MaxBytes = maxBytes
+			}
+			kv, err := e.bucket(ctx, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !SoleWriter(kv) {
+				b.Fatal("SoleWriter refused the bucket")
+			}
+			names, revs := make([]string, keys), make([]uint64, keys)
+			for i := range keys {
+				names[i] = fmt.Sprintf("%s.%08x-9c0b-4ef8-bb6d-6bb9bd380a11", tenantA, i)
+			}
+			run := func(n int) {
+				var wg sync.WaitGroup
+				for w := range writers {
+					wg.Go(func() {
+						own := (keys - w + writers - 1) / writers // keys w, w+64, …: this writer's alone
+						r := rand.New(rand.NewPCG(uint64(w), 1))
+						for i := w; i < n; i += writers {
+							j := w + r.IntN(own)*writers
+							var err error
+							if revs[j], err = kv.Put(ctx, names[j], value, revs[j]); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+			}
+			// Every key written, then as many writes again as there are
+			// keys: the blocks hold the steady state's mixture.
+			for i := range keys {
+				if revs[i], err = kv.Put(ctx, names[i], value, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			run(max(keys, 50_000))
+			b.ResetTimer()
+			c0 := processCPUTime()
+			run(b.N)
+			// Messages of one connection reach the stream in order: this
+			// one's acknowledgement says every message before it is stored.
+			if _, err := kv.nc.RequestMsg(&nats.Msg{Subject: kv.prefix + names[0], Data: value}, 30*time.Second); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((processCPUTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
