@@ -1,0 +1,240 @@
+package clusterproof_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/nodetest"
+	"github.com/presenced/presenced/loadgen"
+	"github.com/presenced/presenced/natsstore"
+)
+
+// A cluster write takes one of two paths: the node that took the HTTP
+// request leads the user's partition (it stores the write and waits for a
+// follower's acknowledgement), or it does not, and sends the write over a
+// route to the leader, one more hop each way (docs/cluster.md#partitions).
+// TestClusterBench traces every request of a cluster's write runs (bench
+// --trace) and splits their latency by path, with each partition's leader
+// read at the run's start and end (a run whose leaders moved is not split:
+// a write's path is then not known). The split says whether the hop makes
+// the cluster's tail (its p99/mean, 1.5× a single node's on a quiet box),
+// and gives the queueing model each path's share, mean and tail
+// (queue_model_test.go's projection as the mixture it is).
+
+// writePath is one path's figures in one run.
+type writePath struct {
+	n              int
+	mean, p50, p99 time.Duration
+	lat            []time.Duration // sorted
+}
+
+func (p writePath) k() float64 { return p.p99.Seconds() / p.mean.Seconds() }
+
+func (p writePath) String() string {
+	if p.n == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d writes, mean %.2f ms, p50 %.2f ms, p99 %.1f ms, p99/mean %.2f",
+		p.n, ms(p.mean), ms(p.p50), ms(p.p99), p.k())
+}
+
+func ms(d time.Duration) float64 { return d.Seconds() * 1e3 }
+
+func newWritePath(lat []time.Duration) writePath {
+	p := writePath{n: len(lat), lat: slices.Clone(lat)}
+	if p.n == 0 {
+		return p
+	}
+	slices.Sort(p.lat)
+	var sum time.Duration
+	for _, l := range p.lat {
+		sum += l
+	}
+	p.mean = sum / time.Duration(p.n)
+	p.p50, p.p99 = rank(p.lat, 0.50), rank(p.lat, 0.99)
+	return p
+}
+
+// rank is the q-quantile of sorted (nearest rank).
+func rank(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// pathSplit is a traced run's writes by path.
+type pathSplit struct {
+	moved       bool // a partition's leader moved during the run: not split
+	leads, hop  writePath
+	all         writePath
+	byPartition []writePath // each partition's writes, both paths
+	byNode      []writePath // by the node that took the request
+	// clustered is the share of the writes above the run's p99 that
+	// started within the same 10 ms as at least three others above it:
+	// stalls many clients meet at once (a collector's pause, a Raft
+	// batch, a node's scheduler), not one slow write's bad luck. With
+	// ~1 such write per 10 ms on average, chance alone puts ~1 % there.
+	clustered float64
+}
+
+// partitionCount is the cluster's P: PRESENCED_CLUSTER_BENCH_PARTITIONS,
+// or 0 for the default layout (natsstore.DefaultPartitions).
+func partitionCount(t *testing.T) int {
+	s := os.Getenv("PRESENCED_CLUSTER_BENCH_PARTITIONS")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 64 {
+		t.Fatalf("PRESENCED_CLUSTER_BENCH_PARTITIONS=%q: a count of partitions, 1–64", s)
+	}
+	return n
+}
+
+// leaderOf is each partition's leading node's name, from the cluster's
+// stream leaders (KV_presence-N).
+func leaderOf(ctx context.Context, c *nodetest.Cluster, parts int) ([]string, error) {
+	m, err := c.Leaders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, parts)
+	for name, l := range m {
+		i, err := strconv.Atoi(strings.TrimPrefix(name, "KV_presence-"))
+		if err != nil || i < 0 || i >= parts {
+			return nil, fmt.Errorf("stream %s: not one of %d presence partitions", name, parts)
+		}
+		out[i] = l
+	}
+	for i, l := range out {
+		if l == "" {
+			return nil, fmt.Errorf("partition %d: no leader known", i)
+		}
+	}
+	return out, nil
+}
+
+// splitPaths splits a trace's successful writes by path. users are the
+// bench's (generated demo users 1…n: Users[i] is DemoUserID(i+1)); urls the
+// nodes the bench sent through (the trace's node index); before and after
+// each partition's leader at the run's start and end.
+func splitPaths(rs []loadgen.TraceRecord, urls []*nodetest.Node, parts int, before, after []string) pathSplit {
+	var sp pathSplit
+	if !slices.Equal(before, after) {
+		sp.moved = true
+		return sp
+	}
+	partOf := map[int]int{}
+	var leads, hop, all []time.Duration
+	byPart := make([][]time.Duration, parts)
+	byNode := make([][]time.Duration, len(urls))
+	for _, r := range rs {
+		if r.Op != loadgen.OpSet || r.Status != 200 || r.User < 0 {
+			continue
+		}
+		p, ok := partOf[r.User]
+		if !ok {
+			p = natsstore.PartitionOf("u."+directory.DemoTenantID+"."+directory.DemoUserID(r.User+1), parts)
+			partOf[r.User] = p
+		}
+		if before[p] == urls[r.Node].Name {
+			leads = append(leads, r.Latency)
+		} else {
+			hop = append(hop, r.Latency)
+		}
+		all = append(all, r.Latency)
+		byPart[p] = append(byPart[p], r.Latency)
+		byNode[r.Node] = append(byNode[r.Node], r.Latency)
+	}
+	sp.leads, sp.hop, sp.all = newWritePath(leads), newWritePath(hop), newWritePath(all)
+	for _, l := range byPart {
+		sp.byPartition = append(sp.byPartition, newWritePath(l))
+	}
+	for _, l := range byNode {
+		sp.byNode = append(sp.byNode, newWritePath(l))
+	}
+	// The slow writes' starts, in 10 ms bins.
+	bins := map[int64]int{}
+	slow := 0
+	for _, r := range rs {
+		if r.Op == loadgen.OpSet && r.Status == 200 && r.Latency > sp.all.p99 {
+			bins[int64(r.Start/(10*time.Millisecond))]++
+			slow++
+		}
+	}
+	if slow > 0 {
+		inBursts := 0
+		for _, c := range bins {
+			if c >= 4 {
+				inBursts += c
+			}
+		}
+		sp.clustered = float64(inBursts) / float64(slow)
+	}
+	return sp
+}
+
+func (sp pathSplit) String() string {
+	if sp.moved {
+		return "paths: a partition's leader moved during the run, not split"
+	}
+	s := fmt.Sprintf("paths: the node leads the partition: %s; one more hop: %s (%.0f %% of the writes); all: %s; above the p99 in 10 ms bursts of ≥ 4: %.0f %%",
+		sp.leads, sp.hop, 100*float64(sp.hop.n)/float64(max(sp.all.n, 1)), sp.all, 100*sp.clustered)
+	s += "; p99 by partition"
+	for _, p := range sp.byPartition {
+		s += fmt.Sprintf(" %.1f", ms(p.p99))
+	}
+	s += " ms; by the node that took it"
+	for _, p := range sp.byNode {
+		s += fmt.Sprintf(" %.1f", ms(p.p99))
+	}
+	return s + " ms"
+}
+
+// logPaths logs a row's paths over its runs whose leaders held still.
+func logPaths(t *testing.T, r benchRow, fs []benchFigures) {
+	var ok []pathSplit
+	for _, f := range fs {
+		if f.paths != nil && !f.paths.moved && f.paths.leads.n > 0 && f.paths.hop.n > 0 {
+			ok = append(ok, *f.paths)
+		}
+	}
+	if len(ok) == 0 {
+		return
+	}
+	rng := func(of func(pathSplit) float64, format string) string {
+		var v []float64
+		for _, p := range ok {
+			v = append(v, of(p))
+		}
+		lo, hi := slices.Min(v), slices.Max(v)
+		if fmt.Sprintf(format, lo) == fmt.Sprintf(format, hi) {
+			return fmt.Sprintf(format, lo)
+		}
+		return fmt.Sprintf(format+"–"+format, lo, hi)
+	}
+	path := func(name string, of func(pathSplit) writePath) string {
+		return fmt.Sprintf("%s mean %s ms, p50 %s ms, p99 %s ms, p99/mean %s", name,
+			rng(func(p pathSplit) float64 { return ms(of(p).mean) }, "%.2f"),
+			rng(func(p pathSplit) float64 { return ms(of(p).p50) }, "%.2f"),
+			rng(func(p pathSplit) float64 { return ms(of(p).p99) }, "%.1f"),
+			rng(func(p pathSplit) float64 { return of(p).k() }, "%.2f"))
+	}
+	t.Logf("%-40s paths (%d of %d runs split): %s; %s (%s %% of the writes); %s; slow writes in bursts %s %%",
+		r, len(ok), len(fs),
+		path("the node leads:", func(p pathSplit) writePath { return p.leads }),
+		path("one more hop:", func(p pathSplit) writePath { return p.hop }),
+		rng(func(p pathSplit) float64 { return 100 * float64(p.hop.n) / float64(p.all.n) }, "%.0f"),
+		path("all:", func(p pathSplit) writePath { return p.all }),
+		rng(func(p pathSplit) float64 { return 100 * p.clustered }, "%.0f"))
+}
