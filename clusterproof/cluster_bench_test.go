@@ -370,6 +370,9 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 			sp := splitPaths(rs, urls, parts, leadersBefore, after)
 			f.paths = &sp
 		}
+		if dir := os.Getenv("PRESENCED_CLUSTER_BENCH_TRACE"); dir != "" {
+			keepTrace(t, dir, tracePath, urls, leadersBefore, after)
+		}
 	}
 	if v := rep.Visibility; v != nil {
 		f.visP99, f.visSamples, f.visMissed = v.Latency.P99, v.Samples, v.NotSeen

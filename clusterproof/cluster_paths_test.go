@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,6 +86,12 @@ type pathSplit struct {
 	// batch, a node's scheduler), not one slow write's bad luck. With
 	// ~1 such write per 10 ms on average, chance alone puts ~1 % there.
 	clustered float64
+	// burstLeader and burstTaker are, over those bursts, the mean share
+	// of a burst's slow writes whose partition's leader is the burst's
+	// most common one, and whose request the most common node took: near
+	// 1 a burst is one node's stall (its collector, its Raft), near 1/3
+	// (three nodes) the whole machine's.
+	burstLeader, burstTaker float64
 }
 
 // partitionCount is the cluster's P: PRESENCED_CLUSTER_BENCH_PARTITIONS,
@@ -164,22 +171,40 @@ func splitPaths(rs []loadgen.TraceRecord, urls []*nodetest.Node, parts int, befo
 		sp.byNode = append(sp.byNode, newWritePath(l))
 	}
 	// The slow writes' starts, in 10 ms bins.
-	bins := map[int64]int{}
+	type slowWrite struct{ leader, taker string }
+	bins := map[int64][]slowWrite{}
 	slow := 0
 	for _, r := range rs {
 		if r.Op == loadgen.OpSet && r.Status == 200 && r.Latency > sp.all.p99 {
-			bins[int64(r.Start/(10*time.Millisecond))]++
+			b := int64(r.Start / (10 * time.Millisecond))
+			bins[b] = append(bins[b], slowWrite{before[partOf[r.User]], urls[r.Node].Name})
 			slow++
 		}
 	}
 	if slow > 0 {
-		inBursts := 0
-		for _, c := range bins {
-			if c >= 4 {
-				inBursts += c
+		inBursts, bursts := 0, 0
+		mostShare := func(ws []slowWrite, of func(slowWrite) string) float64 {
+			count := map[string]int{}
+			most := 0
+			for _, w := range ws {
+				count[of(w)]++
+				most = max(most, count[of(w)])
+			}
+			return float64(most) / float64(len(ws))
+		}
+		for _, ws := range bins {
+			if len(ws) >= 4 {
+				inBursts += len(ws)
+				bursts++
+				sp.burstLeader += mostShare(ws, func(w slowWrite) string { return w.leader })
+				sp.burstTaker += mostShare(ws, func(w slowWrite) string { return w.taker })
 			}
 		}
 		sp.clustered = float64(inBursts) / float64(slow)
+		if bursts > 0 {
+			sp.burstLeader /= float64(bursts)
+			sp.burstTaker /= float64(bursts)
+		}
 	}
 	return sp
 }
@@ -188,8 +213,8 @@ func (sp pathSplit) String() string {
 	if sp.moved {
 		return "paths: a partition's leader moved during the run, not split"
 	}
-	s := fmt.Sprintf("paths: the node leads the partition: %s; one more hop: %s (%.0f %% of the writes); all: %s; above the p99 in 10 ms bursts of ≥ 4: %.0f %%",
-		sp.leads, sp.hop, 100*float64(sp.hop.n)/float64(max(sp.all.n, 1)), sp.all, 100*sp.clustered)
+	s := fmt.Sprintf("paths: the node leads the partition: %s; one more hop: %s (%.0f %% of the writes); all: %s; above the p99 in 10 ms bursts of ≥ 4: %.0f %% (a burst's most common leader %.0f %% of it, most common node taking it %.0f %%)",
+		sp.leads, sp.hop, 100*float64(sp.hop.n)/float64(max(sp.all.n, 1)), sp.all, 100*sp.clustered, 100*sp.burstLeader, 100*sp.burstTaker)
 	s += "; p99 by partition"
 	for _, p := range sp.byPartition {
 		s += fmt.Sprintf(" %.1f", ms(p.p99))
@@ -230,11 +255,36 @@ func logPaths(t *testing.T, r benchRow, fs []benchFigures) {
 			rng(func(p pathSplit) float64 { return ms(of(p).p99) }, "%.1f"),
 			rng(func(p pathSplit) float64 { return of(p).k() }, "%.2f"))
 	}
-	t.Logf("%-40s paths (%d of %d runs split): %s; %s (%s %% of the writes); %s; slow writes in bursts %s %%",
+	t.Logf("%-40s paths (%d of %d runs split): %s; %s (%s %% of the writes); %s; slow writes in bursts %s %% (one leader's share %s %%, one taker's %s %%)",
 		r, len(ok), len(fs),
 		path("the node leads:", func(p pathSplit) writePath { return p.leads }),
 		path("one more hop:", func(p pathSplit) writePath { return p.hop }),
 		rng(func(p pathSplit) float64 { return 100 * float64(p.hop.n) / float64(p.all.n) }, "%.0f"),
 		path("all:", func(p pathSplit) writePath { return p.all }),
-		rng(func(p pathSplit) float64 { return 100 * p.clustered }, "%.0f"))
+		rng(func(p pathSplit) float64 { return 100 * p.clustered }, "%.0f"),
+		rng(func(p pathSplit) float64 { return 100 * p.burstLeader }, "%.0f"),
+		rng(func(p pathSplit) float64 { return 100 * p.burstTaker }, "%.0f"))
+}
+
+// keepTrace copies a run's trace to dir (PRESENCED_CLUSTER_BENCH_TRACE)
+// as trace-<n>.csv, beside trace-<n>.leaders: the nodes the bench sent
+// through, in its order, and each partition's leader before and after.
+func keepTrace(t *testing.T, dir, tracePath string, urls []*nodetest.Node, before, after []string) {
+	raw, err := os.ReadFile(tracePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	base := filepath.Join(dir, fmt.Sprintf("trace-%d", len(ents)/2+1))
+	var names []string
+	for _, n := range urls {
+		names = append(names, n.Name)
+	}
+	meta := fmt.Sprintf("nodes %s\nbefore %s\nafter %s\n", strings.Join(names, " "), strings.Join(before, " "), strings.Join(after, " "))
+	if err := os.WriteFile(base+".csv", raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".leaders", []byte(meta), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
