@@ -148,8 +148,11 @@ func TestClusterBench(t *testing.T) {
 				prof = profileNodes(t, c, profDir, fmt.Sprintf("run%d-%s-%d", run+1, r.name, int(r.rate)), duration)
 			}
 			tp := 0
-			if c == cluster && r.mix == set {
+			switch {
+			case c == cluster && r.mix == set:
 				tp = parts
+			case r.mix == set:
+				tp = 1 // a single node: its writes' bursts
 			}
 			f := benchOnce(t, bin, c, urls, r, users, duration, tp)
 			if c == cluster {
@@ -274,8 +277,9 @@ func (f benchFigures) String() string {
 // benchOnce runs `presenced bench` as r says against the nodes urls (of
 // c) and returns its figures, with the CPU each of c's processes, the
 // client and the rest of the machine used meanwhile. With parts > 0 (a
-// cluster of that many presence partitions) it traces the run's requests
-// and splits the writes' latency by path (splitPaths).
+// cluster of that many presence partitions, or 1 for a single node) it
+// traces the run's requests and splits the writes' latency by path
+// (splitPaths; a single node's are all of one path).
 func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.Node, r benchRow, users int, d time.Duration, parts int) benchFigures {
 	t.Helper()
 	args := []string{"bench", "--json", "--baseline=false", "--concurrency", strconv.Itoa(r.clients), "--duration", d.String(),

@@ -111,6 +111,9 @@ func partitionCount(t *testing.T) int {
 // leaderOf is each partition's leading node's name, from the cluster's
 // stream leaders (KV_presence-N).
 func leaderOf(ctx context.Context, c *nodetest.Cluster, parts int) ([]string, error) {
+	if len(c.Nodes) == 1 {
+		return []string{c.Nodes[0].Name}, nil // a single node leads its one bucket
+	}
 	m, err := c.Leaders(ctx)
 	if err != nil {
 		return nil, err
@@ -230,7 +233,7 @@ func (sp pathSplit) String() string {
 func logPaths(t *testing.T, r benchRow, fs []benchFigures) {
 	var ok []pathSplit
 	for _, f := range fs {
-		if f.paths != nil && !f.paths.moved && f.paths.leads.n > 0 && f.paths.hop.n > 0 {
+		if f.paths != nil && !f.paths.moved && f.paths.leads.n > 0 && (f.paths.hop.n > 0 || len(f.paths.byNode) == 1) {
 			ok = append(ok, *f.paths)
 		}
 	}
@@ -254,6 +257,11 @@ func logPaths(t *testing.T, r benchRow, fs []benchFigures) {
 			rng(func(p pathSplit) float64 { return ms(of(p).p50) }, "%.2f"),
 			rng(func(p pathSplit) float64 { return ms(of(p).p99) }, "%.1f"),
 			rng(func(p pathSplit) float64 { return of(p).k() }, "%.2f"))
+	}
+	if len(ok[0].byNode) == 1 {
+		t.Logf("%-40s %s; slow writes in bursts %s %%", r, path("all:", func(p pathSplit) writePath { return p.all }),
+			rng(func(p pathSplit) float64 { return 100 * p.clustered }, "%.0f"))
+		return
 	}
 	t.Logf("%-40s paths (%d of %d runs split): %s; %s (%s %% of the writes); %s; slow writes in bursts %s %% (one leader's share %s %%, one taker's %s %%)",
 		r, len(ok), len(fs),
