@@ -92,6 +92,11 @@ type pathSplit struct {
 	// 1 a burst is one node's stall (its collector, its Raft), near 1/3
 	// (three nodes) the whole machine's.
 	burstLeader, burstTaker float64
+	// evenK is the p99/mean of the writes with each hop-path write made
+	// shorter by the paths' difference of means: the tail a write would
+	// have if the two paths differed in nothing but their tails — what
+	// the cluster's tail factor owes to being a mixture of two paths.
+	evenK float64
 }
 
 // partitionCount is the cluster's P: PRESENCED_CLUSTER_BENCH_PARTITIONS,
@@ -167,6 +172,14 @@ func splitPaths(rs []loadgen.TraceRecord, urls []*nodetest.Node, parts int, befo
 		byNode[r.Node] = append(byNode[r.Node], r.Latency)
 	}
 	sp.leads, sp.hop, sp.all = newWritePath(leads), newWritePath(hop), newWritePath(all)
+	if sp.leads.n > 0 && sp.hop.n > 0 {
+		d := sp.hop.mean - sp.leads.mean
+		even := slices.Clone(leads)
+		for _, l := range hop {
+			even = append(even, l-d)
+		}
+		sp.evenK = newWritePath(even).k()
+	}
 	for _, l := range byPart {
 		sp.byPartition = append(sp.byPartition, newWritePath(l))
 	}
@@ -216,8 +229,8 @@ func (sp pathSplit) String() string {
 	if sp.moved {
 		return "paths: a partition's leader moved during the run, not split"
 	}
-	s := fmt.Sprintf("paths: the node leads the partition: %s; one more hop: %s (%.0f %% of the writes); all: %s; above the p99 in 10 ms bursts of ≥ 4: %.0f %% (a burst's most common leader %.0f %% of it, most common node taking it %.0f %%)",
-		sp.leads, sp.hop, 100*float64(sp.hop.n)/float64(max(sp.all.n, 1)), sp.all, 100*sp.clustered, 100*sp.burstLeader, 100*sp.burstTaker)
+	s := fmt.Sprintf("paths: the node leads the partition: %s; one more hop: %s (%.0f %% of the writes); all: %s (p99/mean %.2f were the paths' means equal); above the p99 in 10 ms bursts of ≥ 4: %.0f %% (a burst's most common leader %.0f %% of it, most common node taking it %.0f %%)",
+		sp.leads, sp.hop, 100*float64(sp.hop.n)/float64(max(sp.all.n, 1)), sp.all, sp.evenK, 100*sp.clustered, 100*sp.burstLeader, 100*sp.burstTaker)
 	s += "; p99 by partition"
 	for _, p := range sp.byPartition {
 		s += fmt.Sprintf(" %.1f", ms(p.p99))
@@ -263,12 +276,13 @@ func logPaths(t *testing.T, r benchRow, fs []benchFigures) {
 			rng(func(p pathSplit) float64 { return 100 * p.clustered }, "%.0f"))
 		return
 	}
-	t.Logf("%-40s paths (%d of %d runs split): %s; %s (%s %% of the writes); %s; slow writes in bursts %s %% (one leader's share %s %%, one taker's %s %%)",
+	t.Logf("%-40s paths (%d of %d runs split): %s; %s (%s %% of the writes); %s (p99/mean %s were the paths' means equal); slow writes in bursts %s %% (one leader's share %s %%, one taker's %s %%)",
 		r, len(ok), len(fs),
 		path("the node leads:", func(p pathSplit) writePath { return p.leads }),
 		path("one more hop:", func(p pathSplit) writePath { return p.hop }),
 		rng(func(p pathSplit) float64 { return 100 * float64(p.hop.n) / float64(p.all.n) }, "%.0f"),
 		path("all:", func(p pathSplit) writePath { return p.all }),
+		rng(func(p pathSplit) float64 { return p.evenK }, "%.2f"),
 		rng(func(p pathSplit) float64 { return 100 * p.clustered }, "%.0f"),
 		rng(func(p pathSplit) float64 { return 100 * p.burstLeader }, "%.0f"),
 		rng(func(p pathSplit) float64 { return 100 * p.burstTaker }, "%.0f"))
