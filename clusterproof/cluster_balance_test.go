@@ -27,7 +27,7 @@ func TestClusterProcessEvensOutLeaders(t *testing.T) {
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// Every partition to node1, until it leads all six at once (the nodes
+	// Every partition to node1, until it leads all of them at once (the nodes
 	// move them back meanwhile: they look every second).
 	moving := time.Now()
 	all := false
@@ -48,7 +48,7 @@ func TestClusterProcessEvensOutLeaders(t *testing.T) {
 		if !all {
 			time.Sleep(200 * time.Millisecond)
 		} else {
-			t.Logf("node1 led all six after %d rounds of step-downs, %v", rounds, time.Since(moving).Round(time.Second))
+			t.Logf("node1 led them all after %d rounds of step-downs, %v", rounds, time.Since(moving).Round(time.Second))
 		}
 	}
 	if !all {
@@ -58,11 +58,11 @@ func TestClusterProcessEvensOutLeaders(t *testing.T) {
 	for {
 		led := leadersPerNode(t, c)
 		if slices.Max(led)-slices.Min(led) <= 1 {
-			t.Logf("leaders per node %v, %v after node1 led all six", led, time.Since(start).Round(time.Second))
+			t.Logf("leaders per node %v, %v after node1 led them all", led, time.Since(start).Round(time.Second))
 			return
 		}
 		if time.Since(start) > time.Minute {
-			t.Fatalf("leaders per node %v a minute after node1 led all six, want them even", led)
+			t.Fatalf("leaders per node %v a minute after node1 led them all, want them even", led)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/presenced/presenced/internal/nodetest"
 	"github.com/presenced/presenced/loadgen"
+	"github.com/presenced/presenced/natsstore"
 )
 
 // TestClusterBench makes the figures of docs/performance.md's cluster
@@ -80,7 +81,15 @@ func TestClusterBench(t *testing.T) {
 	const users = 1000
 	single := nodetest.Start(t, nodetest.Options{Single: true, DemoUsers: users})
 	profDir := os.Getenv("PRESENCED_CLUSTER_BENCH_PROFILE")
-	cluster := nodetest.Start(t, nodetest.Options{DemoUsers: users, Profile: profDir != ""})
+	parts := partitionCount(t)
+	copts := nodetest.Options{DemoUsers: users, Profile: profDir != ""}
+	if parts > 0 {
+		copts.Args = []string{"--partitions", strconv.Itoa(parts)}
+	} else {
+		parts = natsstore.DefaultPartitions
+	}
+	t.Logf("the cluster: %d presence partitions", parts)
+	cluster := nodetest.Start(t, copts)
 	bin := nodetest.Binary(t)
 	// The nodes even out the partitions' leaders a minute or two after a
 	// start (each looks every 30 s and hands one over after two looks
@@ -138,7 +147,14 @@ func TestClusterBench(t *testing.T) {
 			if profDir != "" && c == cluster && r.mix == set && r.clients == top {
 				prof = profileNodes(t, c, profDir, fmt.Sprintf("run%d-%s-%d", run+1, r.name, int(r.rate)), duration)
 			}
-			f := benchOnce(t, bin, c, urls, r, users, duration)
+			tp := 0
+			switch {
+			case c == cluster && r.mix == set:
+				tp = parts
+			case r.mix == set:
+				tp = 1 // a single node: its writes' bursts
+			}
+			f := benchOnce(t, bin, c, urls, r, users, duration, tp)
 			if c == cluster {
 				f.leaders = leadersPerNode(t, cluster)
 			}
@@ -169,6 +185,7 @@ func TestClusterBench(t *testing.T) {
 				" ms, p99 " + spread(fs, func(f benchFigures) float64 { return f.followP99.Seconds() * 1e3 }, "%.1f") + " ms"
 		}
 		t.Log(line)
+		logPaths(t, r, fs)
 	}
 	checkModel(t, results, top)
 }
@@ -216,6 +233,8 @@ type benchFigures struct {
 	// a collector run more often than GOGC has it shows here (2026-12-03
 	// session 7: the derived memory limit under a cluster node's heap).
 	gcRate []float64
+	// paths is a cluster write run's latency by path (cluster_paths_test.go).
+	paths *pathSplit
 }
 
 // cpuPerReq is every node's CPU together, per request.
@@ -246,6 +265,9 @@ func (f benchFigures) String() string {
 		s += fmt.Sprintf(", visibility p99 %.1f ms (%d samples, %d shown by the first GET, the probe's GETs p99 %.1f ms; %d not seen, %d failed %s)",
 			f.visP99.Seconds()*1e3, f.visSamples, f.visFirst, f.visReadP99.Seconds()*1e3, f.visMissed, f.visErrors, f.visFirstErr)
 	}
+	if f.paths != nil {
+		s += "; " + f.paths.String()
+	}
 	if f.followN > 0 {
 		s += fmt.Sprintf(", cached by the other nodes p50 %.2f ms, p99 %.1f ms (%.0f changes)", f.followP50.Seconds()*1e3, f.followP99.Seconds()*1e3, f.followN)
 	}
@@ -254,13 +276,28 @@ func (f benchFigures) String() string {
 
 // benchOnce runs `presenced bench` as r says against the nodes urls (of
 // c) and returns its figures, with the CPU each of c's processes, the
-// client and the rest of the machine used meanwhile.
-func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.Node, r benchRow, users int, d time.Duration) benchFigures {
+// client and the rest of the machine used meanwhile. With parts > 0 (a
+// cluster of that many presence partitions, or 1 for a single node) it
+// traces the run's requests and splits the writes' latency by path
+// (splitPaths; a single node's are all of one path).
+func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.Node, r benchRow, users int, d time.Duration, parts int) benchFigures {
 	t.Helper()
 	args := []string{"bench", "--json", "--baseline=false", "--concurrency", strconv.Itoa(r.clients), "--duration", d.String(),
 		"--mix", r.mix, "--users", strconv.Itoa(users), "--sessions-per-user", "4", "--rate", strconv.FormatFloat(r.rate, 'f', -1, 64)}
 	for _, n := range urls {
 		args = append(args, "--url", n.URL)
+	}
+	var tracePath string
+	var leadersBefore []string
+	if parts > 0 {
+		tracePath = filepath.Join(t.TempDir(), "trace.csv")
+		args = append(args, "--trace", tracePath)
+		lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var err error
+		if leadersBefore, err = leaderOf(lctx, c, parts); err != nil {
+			t.Logf("the partitions' leaders before the run: %v (the run's paths are not split)", err)
+		}
+		lcancel()
 	}
 	cpu := func() []time.Duration {
 		var each []time.Duration
@@ -316,6 +353,30 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 		}
 		f.followN = lags[len(lags)-1].Count
 		f.followP50, f.followP99 = quantile(lags, 0.50), quantile(lags, 0.99)
+	}
+	if leadersBefore != nil {
+		lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		after, err := leaderOf(lctx, c, parts)
+		lcancel()
+		raw, rerr := os.Open(tracePath)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		rs, rerr := loadgen.ReadTrace(raw)
+		raw.Close()
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		switch {
+		case err != nil:
+			t.Logf("the partitions' leaders after the run: %v (the run's paths are not split)", err)
+		default:
+			sp := splitPaths(rs, urls, parts, leadersBefore, after)
+			f.paths = &sp
+		}
+		if dir := os.Getenv("PRESENCED_CLUSTER_BENCH_TRACE"); dir != "" {
+			keepTrace(t, dir, tracePath, urls, leadersBefore, after)
+		}
 	}
 	if v := rep.Visibility; v != nil {
 		f.visP99, f.visSamples, f.visMissed = v.Latency.P99, v.Samples, v.NotSeen

@@ -70,8 +70,8 @@ func TestClusterDocScript(t *testing.T) {
 	dir := t.TempDir()
 	t.Cleanup(func() { killScriptNodes(t, dir, bin) })
 	out := runScript(t, dir, local(start))
-	if n := strings.Count(out, "engine ready"); n != 3 || !strings.Contains(out, "partitions=6 replicas=3") {
-		t.Fatalf("the first block printed %d \"engine ready\" lines (want 3, with partitions=6 replicas=3):\n%s", n, out)
+	if n := strings.Count(out, "engine ready"); n != 3 || !strings.Contains(out, "partitions=3 replicas=3") {
+		t.Fatalf("the first block printed %d \"engine ready\" lines (want 3, with partitions=3 replicas=3):\n%s", n, out)
 	}
 	pids := scriptPIDs(t, dir)
 	// The second block up to its first kill, then the kills.

@@ -14,6 +14,7 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strconv"
@@ -158,6 +159,15 @@ type Config struct {
 	// first reached ends the run; one of them is required.
 	Duration time.Duration
 	Requests int64
+	// Trace, when set, receives every request sent to presenced (not the
+	// baseline's), once the run is over, as CSV lines (WriteTrace's
+	// format): when it started, how long it took, through which node,
+	// about which user, its operation and status. For splitting the
+	// latency by what the server had to do for it — in a cluster, whether
+	// the node that took a write leads the user's partition
+	// (clusterproof's TestClusterBench). Kept in memory during the run
+	// (~40 bytes a request) and written after it, not while measuring.
+	Trace io.Writer
 	// Timeout bounds each request (default 30s); one that runs out counts
 	// as an error.
 	Timeout time.Duration

@@ -32,7 +32,12 @@ type phase struct {
 	// over the rounds); bare is set for the baseline's phase.
 	pids cpuPIDs
 	bare bool
-	cpu  struct {
+	// trace holds every request of the rounds run so far when tracing
+	// (Config.Trace), its Start from epoch, the first round's start.
+	tracing bool
+	epoch   time.Time
+	trace   []TraceRecord
+	cpu     struct {
 		client, server, other time.Duration
 		swClient, swServer    int64
 		ok                    bool
@@ -98,8 +103,12 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*t
 	)
 	stats := make([]map[Op]*opStats, cfg.Concurrency)
 	perNode := make([][]opStats, cfg.Concurrency)
+	traces := make([][]TraceRecord, cfg.Concurrency)
 	cpu0 := p.pids.sample()
 	start := now()
+	if p.epoch.IsZero() {
+		p.epoch = start
+	}
 	if rd.dur > 0 {
 		t := time.AfterFunc(rd.dur, func() { stop.Store(true) })
 		defer t.Stop()
@@ -159,7 +168,7 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*t
 				sh, ns := p.sh[node], &perNode[w][node]
 				op := sh.ops[r.IntN(len(sh.ops))]
 				s := st[op]
-				req := sh.request(ctx, op, r, tokens[min(node, len(tokens)-1)].header())
+				req, user := sh.request(ctx, op, r, tokens[min(node, len(tokens)-1)].header())
 				t0 := now()
 				if cfg.Rate > 0 {
 					t0 = due // latency from when it was due (Config.Rate)
@@ -175,6 +184,9 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*t
 					ns.fail("transport", err.Error())
 					finished.Add(1)
 					failed.Add(1)
+					if p.tracing {
+						traces[w] = append(traces[w], TraceRecord{t0.Sub(p.epoch), since(t0), node, user, op, 0})
+					}
 					node = (node + 1) % len(p.bases)
 					continue
 				}
@@ -191,6 +203,13 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*t
 				s.count++
 				ns.count++
 				finished.Add(1)
+				if p.tracing {
+					code := resp.StatusCode
+					if err != nil {
+						code = 0
+					}
+					traces[w] = append(traces[w], TraceRecord{t0.Sub(p.epoch), lat, node, user, op, code})
+				}
 				switch {
 				case err != nil:
 					s.fail("transport", err.Error())
@@ -230,6 +249,9 @@ func (p *phase) run(ctx context.Context, cfg Config, c *http.Client, tokens []*t
 		for i := range perNode[w] {
 			p.nodes[i].merge(&perNode[w][i])
 		}
+	}
+	for _, tr := range traces {
+		p.trace = append(p.trace, tr...)
 	}
 	p.requests += finished.Load()
 	p.failed += failed.Load()

@@ -61,6 +61,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	pres := newPhase(load, "presenced", cfg.urls()...)
 	pres.pids.pres = cfg.ServerPIDs
+	pres.tracing = cfg.Trace != nil
 	if vis != nil {
 		pres.side = vis.run
 	}
@@ -108,6 +109,11 @@ run:
 		rep.Baseline = &res
 	}
 	rep.Presenced = pres.result(load)
+	if cfg.Trace != nil {
+		if err := WriteTrace(cfg.Trace, pres.trace); err != nil {
+			return rep, fmt.Errorf("trace: %w", err)
+		}
+	}
 	if vis != nil {
 		rep.Visibility = vis.result()
 	}

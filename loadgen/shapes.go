@@ -71,19 +71,22 @@ func (s *shapes) setBody(r *rand.Rand) []byte {
 	return b
 }
 
-// request builds one request of op.
-func (s *shapes) request(ctx context.Context, op Op, r *rand.Rand, authz string) *http.Request {
-	var req *http.Request
+// request builds one request of op, and says which user (the index in
+// Config.Users) it is about: -1 for getPresencesByUserId's many.
+func (s *shapes) request(ctx context.Context, op Op, r *rand.Rand, authz string) (req *http.Request, user int) {
+	user = -1
 	switch op {
 	case OpGet:
-		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, s.getURL[r.IntN(len(s.getURL))], nil)
+		user = r.IntN(len(s.getURL))
+		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, s.getURL[user], nil)
 	case OpSet:
-		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, s.setURL[r.IntN(len(s.setURL))], bytes.NewReader(s.setBody(r)))
+		user = r.IntN(len(s.setURL))
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, s.setURL[user], bytes.NewReader(s.setBody(r)))
 		req.Header.Set("Content-Type", "application/json")
 	case OpMany:
 		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, s.manyURL, bytes.NewReader(s.manyBodies[r.IntN(len(s.manyBodies))]))
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", authz)
-	return req
+	return req, user
 }

@@ -23,9 +23,11 @@ type Layout struct {
 	Hash string `json:"hash"`
 }
 
-// DefaultPartitions is a cluster's partition count unless told
-// (docs/cluster.md#partitions says how it was chosen).
-const DefaultPartitions = 6
+// DefaultPartitions is a new cluster's partition count unless told
+// (docs/cluster.md#partitions says how it was chosen: 6 until 2026-12-03,
+// then 3 — one leader a node once the nodes even the leaders out, and
+// larger Raft batches; an engine keeps the count it was created with).
+const DefaultPartitions = 3
 
 // MaxPartitions bounds Options.Partitions: each partition is a replicated
 // stream (a Raft group on each of its nodes).

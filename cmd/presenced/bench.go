@@ -90,6 +90,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.BoolVar(&cfg.Baseline, "baseline", true, "measure a bare net/http handler (in a process of its own) with the same load, alternating with presenced")
 	fs.IntVar(&cfg.Rounds, "rounds", loadgen.DefaultRounds, "with the baseline: alternate it and presenced in `N` rounds, each a share of --duration and --requests")
+	traceFile := fs.String("trace", "", "write every request to presenced to `file` as CSV after the run (start and latency in µs, node index, user index in the users' list, operation, status): for splitting the latency by path")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (progress stays on stderr)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -158,6 +159,14 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "presenced bench: "+format+"\n", args...) }
 	fmt.Fprintln(stderr, describeRun(cfg))
 
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		defer f.Close()
+		cfg.Trace = f
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := loadgen.Run(ctx, cfg)

@@ -29,7 +29,7 @@ func clusterFlags(fs *flag.FlagSet, cfg *presenced.Config) func() error {
 	fs.StringVar(&c.NATSTLS.Cert, "nats-tls-cert", "", "client certificate `file` for NATS servers that ask for one")
 	fs.StringVar(&c.NATSTLS.Key, "nats-tls-key", "", "its private key `file`")
 	fs.IntVar(&cfg.Replicas, "replicas", 0, "replica count of every stream, 1 to 5 (0: the engine's stored one; a new engine 1 alone, 3 in a cluster)")
-	fs.IntVar(&cfg.Partitions, "partitions", 0, "presence buckets users are spread over (0: the engine's stored count; a new engine 1 alone, 6 in a cluster)")
+	fs.IntVar(&cfg.Partitions, "partitions", 0, "presence buckets users are spread over (0: the engine's stored count; a new engine 1 alone, 3 in a cluster)")
 	fs.DurationVar(&cfg.BalanceLeaders, "balance-leaders", presenced.DefaultBalanceLeaders, "how often this node looks whether it leads two presence partitions more than another node, and hands one over if two looks agree (embedded cluster; 0: never)")
 	return func() error {
 		c.Routes, c.NATSURLs = splitList(routes), splitList(urls)

@@ -89,7 +89,7 @@ func Cleanup() {
 }
 
 // Options are a cluster's. The zero value is three nodes of the default
-// layout (6 partitions, 3 replicas) in dev mode.
+// layout (natsstore.DefaultPartitions partitions, 3 replicas) in dev mode.
 type Options struct {
 	// Nodes is the number of nodes (default 3).
 	Nodes int
