@@ -441,6 +441,11 @@ func spread(fs []benchFigures, of func(benchFigures) float64, format string) str
 	for _, f := range fs {
 		v = append(v, of(f))
 	}
+	return rangeOf(v, format)
+}
+
+// rangeOf is "min–max" of v in format, or one figure when both read the same.
+func rangeOf(v []float64, format string) string {
 	lo, hi := slices.Min(v), slices.Max(v)
 	if fmt.Sprintf(format, lo) == fmt.Sprintf(format, hi) {
 		return fmt.Sprintf(format, lo)

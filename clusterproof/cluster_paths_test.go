@@ -258,11 +258,7 @@ func logPaths(t *testing.T, r benchRow, fs []benchFigures) {
 		for _, p := range ok {
 			v = append(v, of(p))
 		}
-		lo, hi := slices.Min(v), slices.Max(v)
-		if fmt.Sprintf(format, lo) == fmt.Sprintf(format, hi) {
-			return fmt.Sprintf(format, lo)
-		}
-		return fmt.Sprintf(format+"–"+format, lo, hi)
+		return rangeOf(v, format)
 	}
 	path := func(name string, of func(pathSplit) writePath) string {
 		return fmt.Sprintf("%s mean %s ms, p50 %s ms, p99 %s ms, p99/mean %s", name,
