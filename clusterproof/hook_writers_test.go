@@ -100,7 +100,11 @@ func (cw *changeWriters) writer(ctx context.Context, home int, users []string, e
 		}
 		switch {
 		case status == http.StatusOK:
-			seq, err := cw.seqOf(ctx, node, u, p[0])
+			// Read back even when the test's end came meanwhile: an
+			// acknowledged write is checked like any other (on a
+			// cancelled context seqOf read nothing and answered "",
+			// which no notification carries — a "LOST" change in CI).
+			seq, err := cw.seqOf(context.WithoutCancel(ctx), node, u, p[0])
 			if err != nil {
 				if ctx.Err() == nil {
 					cw.t.Errorf("the acknowledged write of %s as %s is not read back within 20 s: %v", u, p[0], err)
@@ -174,6 +178,9 @@ func (cw *changeWriters) seqOf(ctx context.Context, i int, u, avail string) (str
 		}
 		last = err
 		time.Sleep(50 * time.Millisecond)
+	}
+	if last == nil {
+		last = ctx.Err()
 	}
 	return "", last
 }
