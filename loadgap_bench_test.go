@@ -2,12 +2,11 @@ package presenced_test
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/loadgen"
 )
 
@@ -29,12 +28,8 @@ import (
 // unless set), to take the default shape's costs apart.
 func BenchmarkLoadgenInProcess(b *testing.B) {
 	users, sessions := 10_000, 4 // bench's defaults
-	if n, err := strconv.Atoi(os.Getenv("PRESENCED_LOADGEN_USERS")); err == nil && n > 0 {
-		users = n
-	}
-	if n, err := strconv.Atoi(os.Getenv("PRESENCED_LOADGEN_SESSIONS")); err == nil && n > 0 {
-		sessions = n
-	}
+	users = benchenv.Int("PRESENCED_LOADGEN_USERS", users, 1)
+	sessions = benchenv.Int("PRESENCED_LOADGEN_SESSIONS", sessions, 1)
 	e := startWith(b, directory.DemoFile(users))
 	ids := make([]string, users)
 	for i := range ids {

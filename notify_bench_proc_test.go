@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/graphapi"
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/loadgen"
 )
 
@@ -245,9 +246,7 @@ const notifyBenchClientReaders = "PRESENCED_NOTIFY_BENCH_READERS"
 // (docs/performance.md).
 func epollClients(url string, n int) error {
 	readers := 1
-	if k, err := strconv.Atoi(os.Getenv(notifyBenchClientReaders)); err == nil && k > 0 {
-		readers = k
-	}
+	readers = benchenv.Int(notifyBenchClientReaders, readers, 1)
 	readers = min(readers, n)
 	var outMu sync.Mutex
 	var writes atomic.Int64

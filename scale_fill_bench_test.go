@@ -17,6 +17,7 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -121,9 +122,7 @@ func scaleDirectFill(b *testing.B, data string, n int) float64 {
 		{SessionID: app + ":b", Pair: presence.Pair{Availability: presence.Busy, Activity: presence.InACall}, Expiration: 4 * time.Hour},
 	}
 	workers := 256
-	if w, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_FILL_WORKERS")); err == nil && w > 0 {
-		workers = w
-	}
+	workers = benchenv.Int("PRESENCED_SCALE_FILL_WORKERS", workers, 1)
 	t, cpu0 := time.Now(), processCPU()
 	var next, done atomic.Int64
 	var failed atomic.Value

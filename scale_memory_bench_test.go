@@ -8,12 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/benchenv"
 )
 
 // BenchmarkScaleMemory measures a server's memory per user on the data a
@@ -55,9 +55,7 @@ func BenchmarkScaleMemory(b *testing.B) {
 	}
 	n := scaleUsers(b)
 	rounds := 3
-	if r, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_ROUNDS")); err == nil && r > 0 {
-		rounds = r
-	}
+	rounds = benchenv.Int("PRESENCED_SCALE_ROUNDS", rounds, 1)
 	var idle time.Duration
 	if s := os.Getenv("PRESENCED_SCALE_IDLE"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -67,9 +65,7 @@ func BenchmarkScaleMemory(b *testing.B) {
 		idle = d
 	}
 	warmRequests := 1000 // PRESENCED_SCALE_WARM: 650-id requests after reading everyone, 0 for none
-	if v, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_WARM")); err == nil && v >= 0 {
-		warmRequests = v
-	}
+	warmRequests = benchenv.Int("PRESENCED_SCALE_WARM", warmRequests, 0)
 	settings := []string{"default"}
 	if s := os.Getenv("PRESENCED_SCALE_SETTINGS"); s != "" {
 		settings = strings.Split(s, ";")
@@ -117,9 +113,7 @@ func BenchmarkScaleMemory(b *testing.B) {
 				scaleLog("round %d, %s: getPresencesByUserId, 650 ids, 1 client, warm: %s (load %s)", r+1, setting, f.warm, loadAverage())
 			}
 			again := max(1, n/20)
-			if v, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_REWRITES")); err == nil && v > 0 {
-				again = v
-			}
+			again = benchenv.Int("PRESENCED_SCALE_REWRITES", again, 1)
 			bodyB := `{"sessionId":"` + directory.DemoDaemonClientID + `:b","availability":"Busy","activity":"InACall","expirationDuration":"PT4H"}`
 			profDir := os.Getenv("PRESENCED_SCALE_PROFILE")
 			profName := func(when string) string {

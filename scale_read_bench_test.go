@@ -3,6 +3,7 @@ package presenced_test
 import (
 	"bytes"
 	"fmt"
+	"github.com/presenced/presenced/internal/benchenv"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -42,12 +43,8 @@ func BenchmarkScaleRead(b *testing.B) {
 	}
 	n := scaleUsers(b)
 	rounds, requests := 3, 1000
-	if r, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_ROUNDS")); err == nil && r > 0 {
-		rounds = r
-	}
-	if r, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_REQUESTS")); err == nil && r > 0 {
-		requests = r
-	}
+	rounds = benchenv.Int("PRESENCED_SCALE_ROUNDS", rounds, 1)
+	requests = benchenv.Int("PRESENCED_SCALE_REQUESTS", requests, 1)
 	builds := scaleBuilds(b, filepath.Join(dir, "presenced-read"))
 	profDir := os.Getenv("PRESENCED_SCALE_PROFILE")
 	dirFile, data := keptDirectoryFile(dir), filepath.Join(dir, "data")

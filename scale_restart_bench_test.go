@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/benchenv"
 )
 
 // The restarts of BenchmarkScale/process (issue #16 point 2): from the
@@ -231,9 +231,7 @@ func BenchmarkScaleRestart(b *testing.B) {
 	}
 	n := scaleUsers(b)
 	rounds := 5
-	if r, err := strconv.Atoi(os.Getenv("PRESENCED_SCALE_ROUNDS")); err == nil && r > 0 {
-		rounds = r
-	}
+	rounds = benchenv.Int("PRESENCED_SCALE_ROUNDS", rounds, 1)
 	builds := scaleBuilds(b, filepath.Join(dir, "presenced"))
 	bin := builds[0].bin
 	profDir := os.Getenv("PRESENCED_SCALE_PROFILE")

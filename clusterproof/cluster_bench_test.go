@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/internal/nodetest"
 	"github.com/presenced/presenced/loadgen"
 	"github.com/presenced/presenced/natsstore"
@@ -60,9 +61,7 @@ func TestClusterBench(t *testing.T) {
 		t.Skip("a benchmark of several minutes: PRESENCED_CLUSTER_BENCH=1")
 	}
 	runs, duration := 3, 10*time.Second
-	if n, err := strconv.Atoi(os.Getenv("PRESENCED_CLUSTER_BENCH_RUNS")); err == nil && n > 0 {
-		runs = n
-	}
+	runs = benchenv.Int("PRESENCED_CLUSTER_BENCH_RUNS", runs, 1)
 	if d, err := time.ParseDuration(os.Getenv("PRESENCED_CLUSTER_BENCH_DURATION")); err == nil && d > 0 {
 		duration = d
 	}

@@ -3,12 +3,11 @@ package clusterproof_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/internal/nodetest"
 )
 
@@ -36,10 +35,7 @@ func startFailureCluster(t *testing.T) (*nodetest.Cluster, *workload) {
 }
 
 func clusterRuns() int {
-	if n, err := strconv.Atoi(os.Getenv("PRESENCED_CLUSTER_RUNS")); err == nil && n > 0 {
-		return n
-	}
-	return 1
+	return benchenv.Int("PRESENCED_CLUSTER_RUNS", 1, 1)
 }
 
 // indexOf is node n's index in c.

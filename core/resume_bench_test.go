@@ -5,14 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/core/cachefile"
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/internal/guid"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
@@ -23,9 +22,7 @@ import (
 // before it listens, per user.
 func BenchmarkRestore(b *testing.B) {
 	n := 200_000
-	if v, err := strconv.Atoi(os.Getenv("PRESENCED_RESTORE_USERS")); err == nil && v > 0 {
-		n = v
-	}
+	n = benchenv.Int("PRESENCED_RESTORE_USERS", n, 1)
 	e, err := natsstore.Open(context.Background(), natsstore.Options{Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/presenced/presenced/internal/benchenv"
 )
 
 // BenchmarkAckPath is what a write's engine round trip costs, and what
@@ -65,9 +65,7 @@ import (
 func BenchmarkAckPath(b *testing.B) {
 	const writers = 64
 	keys := 1000
-	if v, err := strconv.Atoi(os.Getenv("PRESENCED_ACKPATH_KEYS")); err == nil && v >= writers {
-		keys = v
-	}
+	keys = benchenv.Int("PRESENCED_ACKPATH_KEYS", keys, writers)
 	for _, mode := range []string{"update", "update-sole", "raw", "raw-pub", "update-nats", "request", "publish", "atomic"} {
 		b.Run(mode, func(b *testing.B) {
 			kv := bucketT(b, openT(b, Options{Dir: b.TempDir()}), "bench").(*kv)

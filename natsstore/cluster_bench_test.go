@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/internal/enginetest"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
@@ -195,9 +196,7 @@ func fmtFloats(fs []float64, f string) []string {
 //	go test -run '^$' -bench ClusterWalk -benchtime 3x ./natsstore/
 func BenchmarkClusterWalk(b *testing.B) {
 	n := 20_000
-	if k, err := strconv.Atoi(os.Getenv("PRESENCED_WALK_BENCH_KEYS")); err == nil && k > 0 {
-		n = k
-	}
+	n = benchenv.Int("PRESENCED_WALK_BENCH_KEYS", n, 1)
 	ctx := context.Background()
 	c := enginetest.StartCluster(b, 3, natsstore.Options{Partitions: 1})
 	kv, err := c.Node(1).Bucket(ctx, "walkbench")

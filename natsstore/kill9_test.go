@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/internal/enginetest"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
@@ -143,9 +144,7 @@ func TestClusterKillNine(t *testing.T) {
 		t.Skip("runs three node processes")
 	}
 	runs := 1
-	if n, err := strconv.Atoi(os.Getenv("PRESENCED_KILL_RUNS")); err == nil && n > 0 {
-		runs = n
-	}
+	runs = benchenv.Int("PRESENCED_KILL_RUNS", runs, 1)
 	procs, start, urls := startNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -3,12 +3,11 @@ package natsstore_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/natsstore"
 )
 
@@ -30,9 +29,7 @@ type killCluster struct {
 func newKillCluster(t *testing.T, ctx context.Context, name, killsEnv string) *killCluster {
 	t.Helper()
 	k := &killCluster{kills: 4}
-	if n, err := strconv.Atoi(os.Getenv(killsEnv)); err == nil && n > 0 {
-		k.kills = n
-	}
+	k.kills = benchenv.Int(killsEnv, k.kills, 1)
 	var urls []string
 	k.procs, k.start, urls = startNodes(t)
 	ext, err := natsstore.Open(ctx, natsstore.Options{ServerName: name, External: &natsstore.ExternalOptions{URLs: urls[:1]}})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/presenced/presenced/internal/benchenv"
 )
 
 // BenchmarkWriteShape is the engine's share of the load tool's default
@@ -32,9 +33,7 @@ import (
 func BenchmarkWriteShape(b *testing.B) {
 	const writers = 64
 	size := 153
-	if n, err := strconv.Atoi(os.Getenv("PRESENCED_SHAPE_VALUE")); err == nil && n > 0 {
-		size = n
-	}
+	size = benchenv.Int("PRESENCED_SHAPE_VALUE", size, 1)
 	value := make([]byte, size)
 	for i := range value {
 		value[i] = byte('a' + i%26)
