@@ -14,6 +14,7 @@ import (
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/loadgen"
 )
 
@@ -29,7 +30,11 @@ import (
 // handler bench starts — over the same generated users
 // (directory.DemoWithUsers) and with the same handler (loadgen.Bare).
 
-const benchClients = 64
+// benchClients is how many clients send at once: 64, or
+// PRESENCED_BENCH_CLIENTS (a profile at 1 beside one at 64 is what the
+// concurrency costs: docs/performance.md, "setPresence at 64 writers").
+// The targets are at 64.
+var benchClients = benchenv.Int("PRESENCED_BENCH_CLIENTS", 64, 1)
 
 // benchRounds is how many alternating rounds of bare and presenced make one
 // measurement.

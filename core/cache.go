@@ -270,8 +270,6 @@ func uvarintLen(v uint64) int {
 // inside one node; the engine's revision check covers other nodes). mu
 // guards everything below it.
 type shard struct {
-	write sync.Mutex
-	q     queue // changes from the engine waiting for write (follow.go)
 	mu    sync.RWMutex
 	users map[userKey]slot
 	names names

@@ -97,7 +97,7 @@ type Options struct {
 	// (store.Change.Stored, the stream leader's clock) to now, by the
 	// real clock — how long the change took to become visible in this
 	// node's cache. Measured across machines it includes their clocks'
-	// difference. It must not block (it runs under the shard's lock).
+	// difference. It must not block (it runs under the user's write lock).
 	Followed func(lag time.Duration)
 }
 
@@ -110,6 +110,7 @@ type Core struct {
 	users  func(tenantID, userID string) bool
 	log    *slog.Logger
 	shard  [256]shard
+	lanes  [256 * lanesPerShard]lane
 	ids    sessionIDTable
 	subMu  sync.RWMutex
 	subs   []func(Snapshot)
@@ -225,6 +226,22 @@ func (c *Core) wantsBefore(u UserRef) bool {
 
 func (c *Core) shardOf(u UserRef) *shard {
 	return &c.shard[shardHash(u.UserID)%uint64(len(c.shard))]
+}
+
+// placeOf is u's shard and u's lane (its write lock), of one hash.
+func (c *Core) placeOf(u UserRef) (*shard, *lane) {
+	h := shardHash(u.UserID)
+	s := h % uint64(len(c.shard))
+	return &c.shard[s], &c.lanes[s+uint64(len(c.shard))*(h/uint64(len(c.shard))%lanesPerShard)]
+}
+
+// lanesOf are shard i's lanes: every user of the shard has one of them.
+func (c *Core) lanesOf(i int) []*lane {
+	var ls [lanesPerShard]*lane
+	for j := range ls {
+		ls[j] = &c.lanes[i+len(c.shard)*j]
+	}
+	return ls[:]
 }
 
 // Now is the instant every rule is evaluated at.
@@ -396,9 +413,9 @@ func snapshot(u UserRef, f presence.Facts, now time.Time) Snapshot {
 // write lock, so that fn sees and acts in the same order as writes (change
 // notifications use it to announce changes caused by time alone).
 func (c *Core) Locked(ctx context.Context, u UserRef, fn func(Snapshot) error) error {
-	sh := c.shardOf(u)
-	c.lock(sh, u)
-	defer c.unlock(sh)
+	_, ln := c.placeOf(u)
+	c.lock(ln, u)
+	defer c.unlock(ln)
 	return c.lockedLoaded(ctx, u, fn)
 }
 
@@ -471,11 +488,11 @@ func (c *Core) remember(u UserRef, e entry) {
 }
 
 // reload brings u's cached entry past revision stale after a revision
-// conflict (write lock held): the changes queued for the shard first (the
+// conflict (write lock held): the changes queued for the lane first (the
 // Watch may have delivered the write that won), else the leader's entry
 // (fetch).
-func (c *Core) reload(ctx context.Context, u UserRef, sh *shard, stale uint64) error {
-	c.applyQueued(sh)
+func (c *Core) reload(ctx context.Context, u UserRef, sh *shard, ln *lane, stale uint64) error {
+	c.applyQueued(ln)
 	if rev, _ := c.cachedRev(u); rev > stale {
 		return nil
 	}
@@ -502,9 +519,9 @@ func unavailable(err error) error {
 // left the directory, and what they had must not come back if a user
 // with the same id is made again.
 func (c *Core) Remove(ctx context.Context, u UserRef) error {
-	sh := c.shardOf(u)
-	sh.write.Lock()
-	defer sh.write.Unlock()
+	_, ln := c.placeOf(u)
+	ln.write.Lock()
+	defer ln.write.Unlock()
 	if err := c.kv.Delete(ctx, u.Key(), 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return unavailable(err)
 	}

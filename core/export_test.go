@@ -14,13 +14,20 @@ func openTestBucket(t testing.TB) store.KV { return enginetest.Bucket(t, "presen
 var OpenTestBucket = openTestBucket
 
 // Queued is the number of changes from the engine waiting for the write
-// lock of u's shard.
+// lock of u's lane.
 func (c *Core) Queued(u UserRef) int {
-	sh := c.shardOf(u)
-	sh.q.mu.Lock()
-	defer sh.q.mu.Unlock()
-	return len(sh.q.items)
+	_, ln := c.placeOf(u)
+	ln.q.mu.Lock()
+	defer ln.q.mu.Unlock()
+	return len(ln.q.items)
 }
 
-// SameShard reports whether u and v share a shard (and so its write lock).
+// SameLock reports whether u and v share a write lock (a lane).
+func (c *Core) SameLock(u, v UserRef) bool {
+	_, a := c.placeOf(u)
+	_, b := c.placeOf(v)
+	return a == b
+}
+
+// SameShard reports whether u and v share a cache shard.
 func (c *Core) SameShard(u, v UserRef) bool { return c.shardOf(u) == c.shardOf(v) }

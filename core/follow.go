@@ -23,16 +23,17 @@ import (
 //
 // Each applied change is reported to the subscribers (OnChange, OnWrite)
 // under the user's write lock, in revision order, once: the lock is the
-// shard's write lock that Do and Locked hold, so that a subscriber sees a
-// user's changes, local and remote, in the order the engine stored them.
-// The follower never waits for that lock (a write may hold it for the
-// engine's whole 15 s bound): it queues the change on the shard and
-// applies the queue if it can take the lock at once; otherwise the holder
-// applies the queue before it lets the lock go (unlock). A change of
-// another user than the holder's is cached at once all the same, and only
-// reported later: a shard's lock is held across a replicated write (a
-// millisecond alone, tens under load), and 256 shards under a few dozen
-// writers are often held, so waiting for the holder to cache a change
+// user's lane's (one of lanesPerShard in the user's cache shard) that Do
+// and Locked hold, so that a subscriber sees a user's changes, local and
+// remote, in the order the engine stored them. The follower never waits
+// for that lock (a write may hold it for the engine's whole 15 s bound):
+// it queues the change on the lane and applies the queue if it can take
+// the lock at once; otherwise the holder applies the queue before it lets
+// the lock go (unlock). A change of another user than the holder's is
+// cached at once all the same, and only reported later: a lane's lock is
+// held across a replicated write (a millisecond alone, tens under load),
+// and when there was one lock a shard, 256 of them under a few dozen
+// writers were often held, so waiting for the holder to cache a change
 // made it visible a whole write late (BenchmarkFollowVisibility's
 // busy-reader). The holder's own user is left to wait: its write read
 // that user's entry and reports its own change in order.
@@ -70,7 +71,23 @@ type change struct {
 	stored time.Time
 }
 
-// queue holds a shard's changes waiting for its write lock.
+// lanesPerShard is how many write locks a cache shard's users are spread
+// over. A write holds its user's lock across the engine's round trip, so
+// two writers of different users on one lock wait for each other: with a
+// lock a shard, 64 writers over 256 met in ~10 % of writes
+// (BenchmarkHTTPOne's -mutexprofile, docs/performance.md "setPresence at
+// 64 writers"); over 4,096 locks in ~1 %. A lane is ~100 bytes.
+const lanesPerShard = 16
+
+// lane is the write lock of the users that hash to it (Do, Locked and
+// LockedFresh hold it; a shard's users are spread over lanesPerShard of
+// them), and the changes from the engine waiting for it.
+type lane struct {
+	write sync.Mutex
+	q     queue
+}
+
+// queue holds a lane's changes waiting for its write lock.
 type queue struct {
 	mu     sync.Mutex
 	items  []change
@@ -78,67 +95,67 @@ type queue struct {
 	holder UserRef  // whose write holds the write lock; zero if none or unknown
 }
 
-// offer queues ch on its user's shard, and applies the shard's queue now
+// offer queues ch on its user's lane, and applies the lane's queue now
 // if the write lock is free. If another user's write holds the lock, ch is
 // cached now and reported when the queue is applied.
 func (c *Core) offer(ch change) {
-	sh := c.shardOf(ch.u)
-	sh.q.mu.Lock()
-	if h := sh.q.holder; h != (UserRef{}) && h != ch.u {
+	sh, ln := c.placeOf(ch.u)
+	ln.q.mu.Lock()
+	if h := ln.q.holder; h != (UserRef{}) && h != ch.u {
 		sh.mu.Lock()
 		ch.early = c.cacheChange(sh, &ch)
 		sh.mu.Unlock()
 	}
-	sh.q.items = append(sh.q.items, ch)
-	sh.q.mu.Unlock()
-	if sh.write.TryLock() {
-		c.unlock(sh)
+	ln.q.items = append(ln.q.items, ch)
+	ln.q.mu.Unlock()
+	if ln.write.TryLock() {
+		c.unlock(ln)
 	}
 }
 
-// lock takes the shard's write lock for a write or read of u and applies
+// lock takes the lane's write lock for a write or read of u and applies
 // the changes queued for it, so that a write starts from the newest the
 // node has heard of rather than meet a conflict with a change already
 // delivered.
-func (c *Core) lock(sh *shard, u UserRef) {
-	sh.write.Lock()
-	sh.q.mu.Lock()
-	sh.q.holder = u
-	sh.q.mu.Unlock()
-	c.applyQueued(sh)
+func (c *Core) lock(ln *lane, u UserRef) {
+	ln.write.Lock()
+	ln.q.mu.Lock()
+	ln.q.holder = u
+	ln.q.mu.Unlock()
+	c.applyQueued(ln)
 }
 
-// unlock applies the shard's queued changes and lets its write lock go.
+// unlock applies the lane's queued changes and lets its write lock go.
 // A change queued after the queue was read and before the lock was let go
 // found the lock taken: unlock looks again once it is free, and applies it
 // unless another holder has the lock (who then will).
-func (c *Core) unlock(sh *shard) {
+func (c *Core) unlock(ln *lane) {
 	for {
-		c.applyQueued(sh)
-		sh.q.mu.Lock()
-		sh.q.holder = UserRef{}
-		sh.q.mu.Unlock()
-		sh.write.Unlock()
-		sh.q.mu.Lock()
-		more := len(sh.q.items) > 0
-		sh.q.mu.Unlock()
-		if !more || !sh.write.TryLock() {
+		c.applyQueued(ln)
+		ln.q.mu.Lock()
+		ln.q.holder = UserRef{}
+		ln.q.mu.Unlock()
+		ln.write.Unlock()
+		ln.q.mu.Lock()
+		more := len(ln.q.items) > 0
+		ln.q.mu.Unlock()
+		if !more || !ln.write.TryLock() {
 			return
 		}
 	}
 }
 
-// applyQueued applies the shard's queued changes in order (write lock held).
-func (c *Core) applyQueued(sh *shard) {
-	sh.q.mu.Lock()
-	items := sh.q.items
-	sh.q.items, sh.q.spare = sh.q.spare[:0], nil
-	sh.q.mu.Unlock()
+// applyQueued applies the lane's queued changes in order (write lock held).
+func (c *Core) applyQueued(ln *lane) {
+	ln.q.mu.Lock()
+	items := ln.q.items
+	ln.q.items, ln.q.spare = ln.q.spare[:0], nil
+	ln.q.mu.Unlock()
 	for i := range items {
-		c.applyLocked(sh, &items[i])
+		c.applyLocked(c.shardOf(items[i].u), &items[i])
 	}
 	clear(items) // keep no facts alive
-	sh.q.spare = items[:0]
+	ln.q.spare = items[:0]
 }
 
 // applyLocked caches ch if it is newer than what is cached (unless offer

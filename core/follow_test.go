@@ -284,7 +284,7 @@ func TestFollowCachesAnotherUsersChangeWhileTheLockIsHeld(t *testing.T) {
 	var other core.UserRef
 	for i := 0; ; i++ {
 		other = core.UserRef{TenantID: alice.TenantID, UserID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)}
-		if a.c.SameShard(alice, other) {
+		if a.c.SameLock(alice, other) {
 			break
 		}
 	}

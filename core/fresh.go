@@ -16,9 +16,9 @@ import (
 // Watch brings it within milliseconds, but a fade announced in between
 // would be logged as if it had happened).
 func (c *Core) LockedFresh(ctx context.Context, u UserRef, fn func(Snapshot) error) error {
-	sh := c.shardOf(u)
-	c.lock(sh, u)
-	defer c.unlock(sh)
+	sh, ln := c.placeOf(u)
+	c.lock(ln, u)
+	defer c.unlock(ln)
 	if err := c.fetch(ctx, u, sh); err != nil {
 		return err
 	}

@@ -51,13 +51,13 @@ var (
 // is not, so the positions must be reached by the cache, shard by shard,
 // before it is copied: on a node alone (every write is this node's)
 // Positions now, and every write acknowledged by then reaches its cache
-// entry before the shard's write lock is let go (Do holds it from the
-// read to the cache update), so taking the lock once is waiting for it;
-// in a cluster the follower's positions (each partition's last change it
-// delivered, so every change at or before them was queued on its shard,
-// and the queue is applied when the lock is taken). A shard's lock is
-// held for no longer than a write; its users are copied under its read
-// lock after.
+// entry before its lane's write lock is let go (Do holds it from the
+// read to the cache update), so taking each of the shard's lanes' locks
+// once is waiting for it; in a cluster the follower's positions (each
+// partition's last change it delivered, so every change at or before them
+// was queued on its lane, and the queue is applied when the lock is
+// taken). A lane's lock is held for no longer than a write; the shard's
+// users are copied under its read lock after.
 func (c *Core) SaveSnapshot(ctx context.Context, w io.Writer) (users int, err error) {
 	if c.resume == nil {
 		return 0, fmt.Errorf("core: save the cache: %w", ErrNoResume)
@@ -88,8 +88,10 @@ func (c *Core) SaveSnapshot(ctx context.Context, w io.Writer) (users int, err er
 			return users, err
 		}
 		sh := &c.shard[i]
-		c.lock(sh, UserRef{}) // the whole shard: no holder, a follower's changes wait
-		c.unlock(sh)
+		for _, ln := range c.lanesOf(i) {
+			c.lock(ln, UserRef{}) // no holder: the lane's queued changes applied
+			c.unlock(ln)
+		}
 		sh.mu.RLock()
 		buf, recs = buf[:0], recs[:0]
 		for k, sl := range sh.users {
@@ -436,11 +438,16 @@ func (c *Core) CatchUp(ctx context.Context, r Restored) (changes int, err error)
 func (c *Core) empty() {
 	for i := range c.shard {
 		sh := &c.shard[i]
-		c.lock(sh, UserRef{}) // the whole shard: no holder, a follower's changes wait
+		lanes := c.lanesOf(i)
+		for _, ln := range lanes { // the whole shard: no holder, a follower's changes wait
+			c.lock(ln, UserRef{})
+		}
 		sh.mu.Lock()
 		sh.users, sh.arena, sh.big = nil, arena{}, nil
 		sh.mu.Unlock()
-		c.unlock(sh)
+		for _, ln := range lanes {
+			c.unlock(ln)
+		}
 	}
 }
 

@@ -37,9 +37,9 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 	wb := writeBufs.Get().(*writeBuf)
 	defer wb.put()
 	key := wb.key(u)
-	sh := c.shardOf(u)
-	c.lock(sh, u)
-	defer c.unlock(sh)
+	sh, ln := c.placeOf(u)
+	c.lock(ln, u)
+	defer c.unlock(ln)
 	const attempts = 8
 	var buf [256]byte // most entries fit: no allocation
 	for range attempts {
@@ -65,7 +65,7 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 		if errors.Is(err, store.ErrConflict) {
 			// Another node wrote this user since we cached it: catch up
 			// and apply the command again to what is really stored.
-			if err := c.reload(ctx, u, sh, e.rev()); err != nil {
+			if err := c.reload(ctx, u, sh, ln, e.rev()); err != nil {
 				return false, err
 			}
 			continue
