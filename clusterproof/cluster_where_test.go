@@ -51,6 +51,7 @@ type serverSide struct {
 	putsByNode  []float64
 	runqWait    []time.Duration // each node's threads' time waiting for a core
 	cpuRun      []time.Duration // … and running
+	slices      []float64       // … and their times on a core (each after a wait)
 	errScraping error
 }
 
@@ -68,9 +69,10 @@ func scrapeServerSide(c *nodetest.Cluster) serverSide {
 		s.put.add(p)
 		s.conflicts += conf
 		s.putsByNode = append(s.putsByNode, p.count)
-		run, wait := schedstat(n.PID())
+		run, wait, n := schedstat(n.PID())
 		s.runqWait = append(s.runqWait, wait)
 		s.cpuRun = append(s.cpuRun, run)
+		s.slices = append(s.slices, n)
 	}
 	return s
 }
@@ -106,6 +108,7 @@ func (s serverSide) minus(b serverSide) serverSide {
 		if i < len(b.runqWait) {
 			d.runqWait = append(d.runqWait, s.runqWait[i]-b.runqWait[i])
 			d.cpuRun = append(d.cpuRun, s.cpuRun[i]-b.cpuRun[i])
+			d.slices = append(d.slices, s.slices[i]-b.slices[i])
 			d.putsByNode = append(d.putsByNode, s.putsByNode[i]-b.putsByNode[i])
 		}
 	}
@@ -194,10 +197,13 @@ func parseServerSide(body io.Reader) (req, put serverHist, conflicts float64, er
 }
 
 // schedstat is the time a process's threads have run and waited for a
-// core (run queue), summed over its live threads: the kernel's
-// /proc/PID/task/TID/schedstat (needs schedstats, on by default). A thread
-// that ended in between takes its times with it: a small undercount.
-func schedstat(pid int) (run, wait time.Duration) {
+// core (run queue), and how many times they were put on one, summed over
+// its live threads: the kernel's /proc/PID/task/TID/schedstat (needs
+// schedstats, on by default). A thread that ended in between takes its
+// times with it: a small undercount. wait/slices is the mean wait of a
+// wake-up (or a preempted thread) for a core: what each hand-off of a
+// write between threads pays on this machine.
+func schedstat(pid int) (run, wait time.Duration, slices float64) {
 	dirs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	for _, p := range dirs {
 		raw, err := os.ReadFile(p)
@@ -205,15 +211,17 @@ func schedstat(pid int) (run, wait time.Duration) {
 			continue
 		}
 		f := strings.Fields(string(raw))
-		if len(f) < 2 {
+		if len(f) < 3 {
 			continue
 		}
 		r, _ := strconv.ParseInt(f[0], 10, 64)
 		w, _ := strconv.ParseInt(f[1], 10, 64)
+		n, _ := strconv.ParseInt(f[2], 10, 64)
 		run += time.Duration(r)
 		wait += time.Duration(w)
+		slices += float64(n)
 	}
-	return run, wait
+	return run, wait, slices
 }
 
 // clientSide is what the bench's trace says of the same writes.
@@ -343,9 +351,10 @@ func (w where) String() string {
 	out += fmt.Sprintf("; another node's write of the user within %v: %.1f %% of the writes, %.1f %% of those above the p99 (mean %.2f ms, p99 %.1f ms; the rest mean %.2f, p99 %.1f); the same node's in flight: %.1f %%, %.1f %% above the p99",
 		nearWindow, 100*c.nearShare, 100*c.nearInTail, ms(c.nearMean), ms(c.nearP99), ms(c.otherMean), ms(c.otherP99), 100*c.sameShare, 100*c.sameInTail)
 	if len(s.runqWait) > 0 && w.secs > 0 {
-		out += "; each node's threads waiting for a core (ms a second; running)"
+		out += "; each node's threads waiting for a core (ms a second; running; the mean wait of a time on a core, µs; times on a core a write)"
 		for i := range s.runqWait {
-			out += fmt.Sprintf(" %.0f (%.0f)", s.runqWait[i].Seconds()*1e3/w.secs, s.cpuRun[i].Seconds()*1e3/w.secs)
+			out += fmt.Sprintf(" %.0f (%.0f; %.0f µs; %.1f)", s.runqWait[i].Seconds()*1e3/w.secs, s.cpuRun[i].Seconds()*1e3/w.secs,
+				s.runqWait[i].Seconds()*1e6/max(s.slices[i], 1), s.slices[i]/s.http.count)
 		}
 	}
 	return out
