@@ -77,7 +77,9 @@ func TestClusterBench(t *testing.T) {
 		}
 	}
 	top := slices.Max(clients)
-	const users = 1000
+	// PRESENCED_CLUSTER_BENCH_USERS (default 1,000): more users, fewer
+	// writes of one user through two nodes at once (cluster_where_test.go).
+	users := benchenv.Int("PRESENCED_CLUSTER_BENCH_USERS", 1000, 2)
 	single := nodetest.Start(t, nodetest.Options{Single: true, DemoUsers: users})
 	profDir := os.Getenv("PRESENCED_CLUSTER_BENCH_PROFILE")
 	parts := partitionCount(t)
@@ -86,6 +88,17 @@ func TestClusterBench(t *testing.T) {
 		copts.Args = []string{"--partitions", strconv.Itoa(parts)}
 	} else {
 		parts = natsstore.DefaultPartitions
+	}
+	// PRESENCED_CLUSTER_BENCH_NODE_GOMAXPROCS=N runs each cluster node with
+	// GOMAXPROCS=N (the single node keeps the default): three nodes of two
+	// Ps each on a two-core machine against fewer Ps than cores
+	// (cluster_where_test.go).
+	if s := os.Getenv("PRESENCED_CLUSTER_BENCH_NODE_GOMAXPROCS"); s != "" {
+		if n, err := strconv.Atoi(s); err != nil || n < 1 {
+			t.Fatalf("PRESENCED_CLUSTER_BENCH_NODE_GOMAXPROCS=%q: a count of Ps", s)
+		}
+		copts.Env = []string{"GOMAXPROCS=" + s}
+		t.Logf("each cluster node: GOMAXPROCS=%s", s)
 	}
 	t.Logf("the cluster: %d presence partitions", parts)
 	cluster := nodetest.Start(t, copts)
@@ -234,6 +247,9 @@ type benchFigures struct {
 	gcRate []float64
 	// paths is a cluster write run's latency by path (cluster_paths_test.go).
 	paths *pathSplit
+	// where is a traced write run's tail at the client, in the handler and
+	// in the engine (cluster_where_test.go).
+	where *where
 }
 
 // cpuPerReq is every node's CPU together, per request.
@@ -266,6 +282,9 @@ func (f benchFigures) String() string {
 	}
 	if f.paths != nil {
 		s += "; " + f.paths.String()
+	}
+	if f.where != nil {
+		s += "; " + f.where.String()
 	}
 	if f.followN > 0 {
 		s += fmt.Sprintf(", cached by the other nodes p50 %.2f ms, p99 %.1f ms (%.0f changes)", f.followP50.Seconds()*1e3, f.followP99.Seconds()*1e3, f.followN)
@@ -316,11 +335,19 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	lagsBefore := followLags(t, c)
 	gcsBefore := gcCounts(c)
+	var sideBefore serverSide
+	if tracePath != "" {
+		sideBefore = scrapeServerSide(c)
+	}
 	before, busyBefore, start := cpu(), machineBusy(t), time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("presenced %s: %v\n%s", strings.Join(args, " "), err, errb.String())
 	}
 	after, busyAfter, wall := cpu(), machineBusy(t), time.Since(start)
+	var side serverSide
+	if tracePath != "" {
+		side = scrapeServerSide(c).minus(sideBefore)
+	}
 	lags := followLags(t, c)
 	gcs := gcCounts(c)
 	var rep loadgen.Report
@@ -353,19 +380,23 @@ func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.N
 		f.followN = lags[len(lags)-1].Count
 		f.followP50, f.followP99 = quantile(lags, 0.50), quantile(lags, 0.99)
 	}
-	if leadersBefore != nil {
-		lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
-		after, err := leaderOf(lctx, c, parts)
-		lcancel()
+	var rs []loadgen.TraceRecord
+	if tracePath != "" {
 		raw, rerr := os.Open(tracePath)
 		if rerr != nil {
 			t.Fatal(rerr)
 		}
-		rs, rerr := loadgen.ReadTrace(raw)
+		rs, rerr = loadgen.ReadTrace(raw)
 		raw.Close()
 		if rerr != nil {
 			t.Fatal(rerr)
 		}
+		f.where = &where{server: side, client: traceSide(rs), secs: wall.Seconds()}
+	}
+	if leadersBefore != nil {
+		lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		after, err := leaderOf(lctx, c, parts)
+		lcancel()
 		switch {
 		case err != nil:
 			t.Logf("the partitions' leaders after the run: %v (the run's paths are not split)", err)

@@ -105,6 +105,9 @@ type Options struct {
 	// Profile gives each node Go's profiler (serve --debug-addr) on a
 	// loopback port of its own, at Node.DebugURL.
 	Profile bool
+	// Env are more environment variables for every node ("GOMAXPROCS=1"),
+	// after the test's own.
+	Env []string
 }
 
 // Cluster is a set of presenced nodes that form one cluster.
@@ -127,6 +130,7 @@ type Node struct {
 	// DebugURL is its profiler's base URL (Options.Profile), or "".
 	DebugURL string
 	args     []string
+	env      []string
 	logPath  string
 	c        *Cluster
 
@@ -161,6 +165,7 @@ func Start(t testing.TB, o Options) *Cluster {
 			URL:     fmt.Sprintf("http://127.0.0.1:%d", ports[i]),
 			NATSURL: fmt.Sprintf("nats://127.0.0.1:%d", ports[2*o.Nodes+i]),
 			logPath: filepath.Join(logs, fmt.Sprintf("node%d.log", i+1))}
+		n.env = o.Env
 		n.args = []string{"serve", "--dev", "--demo-users", strconv.Itoa(o.DemoUsers),
 			"--data", n.Dir, "--addr", strings.TrimPrefix(n.URL, "http://")}
 		if !o.Single {
@@ -227,6 +232,9 @@ func (n *Node) Start() {
 	}
 	fmt.Fprintf(logf, "--- nodetest: starting %s\n", n.Name)
 	cmd := exec.Command(n.c.bin, n.args...)
+	if len(n.env) > 0 {
+		cmd.Env = append(os.Environ(), n.env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
