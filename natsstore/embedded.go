@@ -254,6 +254,16 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 	return nil
 }
 
+// routePoolSize is the route pool size of a cluster node's server
+// (nats-server's Cluster.PoolSize; 0: its default). A benchmark sets it
+// (BenchmarkClusterRoutes).
+var routePoolSize = 0
+
+// routePinned are accounts given routes of their own (nats-server's
+// Cluster.PinnedAccounts): none. A benchmark sets them
+// (BenchmarkClusterRoutes).
+var routePinned []string
+
 // clusterServerOptions makes sopts those of a cluster node.
 func clusterServerOptions(sopts *server.Options, c *ClusterOptions) error {
 	host, port, _ := hostPort(c.Listen, "")
@@ -265,7 +275,7 @@ func clusterServerOptions(sopts *server.Options, c *ClusterOptions) error {
 	chost, cport, _ := hostPort(client, "")
 	sopts.DontListen = false
 	sopts.Host, sopts.Port = chost, cport
-	sopts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port}
+	sopts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port, PoolSize: routePoolSize, PinnedAccounts: routePinned}
 	sopts.Routes = routes
 	if c.TLS != nil {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, CaFile: c.TLS.CA, Verify: true})
