@@ -255,9 +255,22 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 }
 
 // routePoolSize is the route pool size of a cluster node's server
-// (nats-server's Cluster.PoolSize; 0: its default). A benchmark sets it
-// (BenchmarkClusterRoutes).
-var routePoolSize = 0
+// (nats-server's Cluster.PoolSize): -1, no pool — one route to each
+// peer, carrying every account's traffic, as nats-server did before
+// v2.10. Its default is a pool of three routes a peer, each account
+// hashed to one of them, plus a route of its own for the system account
+// (Raft and JetStream's own traffic): presenced has one account, so two
+// of the three carried nothing, and a write's replication and its
+// forwarded publish and answer went over two connections, each with its
+// own read and write loop. One route costs less CPU a write
+// (docs/performance.md, "The embedded engine's own settings"; three
+// nodes in one process: 10 of 10 alternated pairs lower, −0.8…−5.0 µs
+// a write). Nothing about what is stored or acknowledged changes: the
+// same Raft messages on one connection instead of two. Peers of another
+// pool size (a cluster upgraded node by node from a presenced on the
+// default) link up as nats-server allows since v2.11
+// (TestClusterRoutesChangedNodeByNode).
+var routePoolSize = -1
 
 // routePinned are accounts given routes of their own (nats-server's
 // Cluster.PinnedAccounts): none. A benchmark sets them
