@@ -262,10 +262,11 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 // (Raft and JetStream's own traffic): presenced has one account, so two
 // of the three carried nothing, and a write's replication and its
 // forwarded publish and answer went over two connections, each with its
-// own read and write loop. One route costs less CPU a write
+// own read and write loop. One route costs a little less CPU a write
 // (docs/performance.md, "The embedded engine's own settings"; three
 // nodes in one process: 10 of 10 alternated pairs lower, −0.8…−5.0 µs
-// a write). Nothing about what is stored or acknowledged changes: the
+// a write; end to end, with HTTP, within the cluster bench's spread).
+// Nothing about what is stored or acknowledged changes: the
 // same Raft messages on one connection instead of two. Peers of another
 // pool size (a cluster upgraded node by node from a presenced on the
 // default) link up as nats-server allows since v2.11
