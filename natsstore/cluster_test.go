@@ -64,6 +64,7 @@ func TestClusterReadsAndWrites(t *testing.T) {
 		{"sequential writes never conflict", sequentialWritesNeverConflict},
 		{"external mode", externalMode},
 		{"walk is served by the leader", walkIsServedByTheLeader},
+		{"one uncompressed route to each peer", oneRouteToEachPeer},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, c) })
 	}
@@ -146,6 +147,30 @@ func partitionedPutsAreReadOnEveryNode(t *testing.T, c *enginetest.Cluster) {
 		if r := s.CachedInfo().Config.Replicas; r != 3 {
 			t.Errorf("%s has %d replicas, want 3", name, r)
 		}
+	}
+}
+
+// oneRouteToEachPeer: each node links to each other by one route, which
+// carries every account's traffic, uncompressed (embedded.go's
+// routePoolSize; nats-server's default is a pool of three a peer and one
+// more for its system account).
+func oneRouteToEachPeer(t *testing.T, c *enginetest.Cluster) {
+	for i := range c.Len() {
+		waitFor(t, fmt.Sprintf("node %d's routes", i), func() error {
+			peers, modes := natsstore.Routes(c.Node(i))
+			if len(peers) != c.Len()-1 {
+				return fmt.Errorf("routes to %d peers, want %d", len(peers), c.Len()-1)
+			}
+			for p, n := range peers {
+				if n != 1 {
+					return fmt.Errorf("%d routes to %s, want 1 (to each peer: %v)", n, p, peers)
+				}
+			}
+			if modes["off"] != len(peers) {
+				return fmt.Errorf("route compression %v, want off", modes)
+			}
+			return nil
+		})
 	}
 }
 

@@ -254,6 +254,30 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 	return nil
 }
 
+// routePoolSize is the route pool size of a cluster node's server
+// (nats-server's Cluster.PoolSize): -1, no pool — one route to each
+// peer, carrying every account's traffic, as nats-server did before
+// v2.10. Its default is a pool of three routes a peer, each account
+// hashed to one of them, plus a route of its own for the system account
+// (Raft and JetStream's own traffic): presenced has one account, so two
+// of the three carried nothing, and a write's replication and its
+// forwarded publish and answer went over two connections, each with its
+// own read and write loop. One route costs a little less CPU a write
+// (docs/performance.md, "The embedded engine's own settings"; three
+// nodes in one process: 16 of 18 alternated pairs lower, −5.0…+1.4 µs
+// a write; end to end, with HTTP, within the cluster bench's spread).
+// Nothing about what is stored or acknowledged changes: the
+// same Raft messages on one connection instead of two. Peers of another
+// pool size (a cluster upgraded node by node from a presenced on the
+// default) link up as nats-server allows since v2.11
+// (TestClusterRoutesChangedNodeByNode).
+var routePoolSize = -1
+
+// routePinned are accounts given routes of their own (nats-server's
+// Cluster.PinnedAccounts): none. A benchmark sets them
+// (BenchmarkClusterRoutes).
+var routePinned []string
+
 // clusterServerOptions makes sopts those of a cluster node.
 func clusterServerOptions(sopts *server.Options, c *ClusterOptions) error {
 	host, port, _ := hostPort(c.Listen, "")
@@ -265,7 +289,7 @@ func clusterServerOptions(sopts *server.Options, c *ClusterOptions) error {
 	chost, cport, _ := hostPort(client, "")
 	sopts.DontListen = false
 	sopts.Host, sopts.Port = chost, cport
-	sopts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port}
+	sopts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port, PoolSize: routePoolSize, PinnedAccounts: routePinned}
 	sopts.Routes = routes
 	if c.TLS != nil {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, CaFile: c.TLS.CA, Verify: true})

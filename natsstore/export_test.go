@@ -1,6 +1,10 @@
 package natsstore
 
-import "time"
+import (
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
 
 // LeadsMeta says whether e's embedded server leads JetStream's meta group
 // (for tests that must not kill it: its death costs an election).
@@ -28,4 +32,29 @@ func SetHomeAgain(d time.Duration) (restore func()) {
 	was := homeAgain
 	homeAgain = d
 	return func() { homeAgain = was }
+}
+
+// SetRoutes sets the route pool size and pinned accounts of the cluster
+// nodes started from now on (nats-server's Cluster.PoolSize and
+// PinnedAccounts), until restore is called; for a benchmark comparing
+// them.
+func SetRoutes(pool int, pinned []string) (restore func()) {
+	wasPool, wasPinned := routePoolSize, routePinned
+	routePoolSize, routePinned = pool, pinned
+	return func() { routePoolSize, routePinned = wasPool, wasPinned }
+}
+
+// Routes counts e's embedded server's routes by peer and by compression
+// mode.
+func Routes(e *Engine) (perPeer, compression map[string]int) {
+	perPeer, compression = map[string]int{}, map[string]int{}
+	rz, err := e.srv.Routez(&server.RoutezOptions{})
+	if err != nil {
+		return nil, nil
+	}
+	for _, r := range rz.Routes {
+		perPeer[r.RemoteName]++
+		compression[r.Compression]++
+	}
+	return perPeer, compression
 }
