@@ -262,10 +262,12 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 // (Raft and JetStream's own traffic): presenced has one account, so two
 // of the three carried nothing, and a write's replication and its
 // forwarded publish and answer went over two connections, each with its
-// own read and write loop. One route costs a little less CPU a write
-// (docs/performance.md, "The embedded engine's own settings"; three
-// nodes in one process: 16 of 18 alternated pairs lower, −5.0…+1.4 µs
-// a write; end to end, with HTTP, within the cluster bench's spread).
+// own read and write loop. It is kept for that simpler topology (three
+// connections a node's pair of peers fewer, and their goroutines), not
+// for speed: three nodes in one process read 16 of 18 alternated pairs
+// lower on a loaded box, but 1 of 4 in session 9's quiet window, and end
+// to end the cluster bench does not resolve it (docs/performance.md,
+// "The embedded engine's own settings").
 // Nothing about what is stored or acknowledged changes: the
 // same Raft messages on one connection instead of two. Peers of another
 // pool size (a cluster upgraded node by node from a presenced on the
