@@ -263,7 +263,7 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 // of the three carried nothing, and a write's replication and its
 // forwarded publish and answer went over two connections, each with its
 // own read and write loop. It is kept for that simpler topology (three
-// connections a node's pair of peers fewer, and their goroutines), not
+// connections fewer to each peer, and their goroutines), not
 // for speed: three nodes in one process read 16 of 18 alternated pairs
 // lower on a loaded box, but 1 of 4 in session 9's quiet window, and end
 // to end the cluster bench does not resolve it (docs/performance.md,
