@@ -19,6 +19,7 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/freeport"
 	"github.com/presenced/presenced/natsstore"
 )
 
@@ -43,7 +44,7 @@ func clusterOfWith(t *testing.T, n int, partitions int, node func(i int, e *env)
 	if testing.Short() {
 		t.Skip("starts a three-node cluster")
 	}
-	ports := enginetest.FreePorts(t, 2*n)
+	ports := freeport.Ports(t, 2*n)
 	var routes []string
 	for i := range n {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))

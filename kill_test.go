@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/freeport"
 )
 
 // proc is the real presenced binary running as a child process.
@@ -184,12 +184,7 @@ func TestDebugAddrServesProfiler(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	debugAddr := ln.Addr().String()
-	ln.Close()
+	debugAddr := fmt.Sprintf("127.0.0.1:%d", freeport.Ports(t, 1)[0])
 	p := runBinary(t, buildBinary(t), t.TempDir(), "--debug-addr", debugAddr)
 	for _, c := range []struct {
 		url  string

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/directory"
-	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/freeport"
 	"github.com/presenced/presenced/internal/nodetest"
 )
 
@@ -59,7 +59,7 @@ func TestClusterDocScript(t *testing.T) {
 	if len(seen) != 9 {
 		t.Fatalf("the script names ports %v; the test expects 9 (3 nodes × HTTP, routes, NATS)", seen)
 	}
-	free := enginetest.FreePorts(t, len(seen))
+	free := freeport.Ports(t, len(seen))
 	i := 0
 	for p := range seen {
 		seen[p] = strconv.Itoa(free[i])

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/freeport"
 	"github.com/presenced/presenced/natsstore"
 )
 
@@ -73,7 +74,7 @@ func externalMode(t *testing.T, c *enginetest.Cluster) {
 // A start that cannot reach the cluster waits, bounded by its context,
 // and says what it waited for.
 func TestExternalStartWaitsBounded(t *testing.T) {
-	port := enginetest.FreePorts(t, 1)[0] // nothing listens there
+	port := freeport.Ports(t, 1)[0] // nothing listens there
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()

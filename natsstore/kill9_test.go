@@ -20,6 +20,7 @@ import (
 
 	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/freeport"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
 )
@@ -175,7 +176,7 @@ func TestClusterKillNine(t *testing.T) {
 // stopped or killed: wait for it with waitReady); urls are the nodes'
 // client URLs.
 func startNodes(t *testing.T) (procs []*nodeProc, start func(i int), urls []string) {
-	ports := enginetest.FreePorts(t, 6)
+	ports := freeport.Ports(t, 6)
 	var routes []string
 	for i := range 3 {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))

@@ -3,7 +3,6 @@ package natsstore
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/internal/diskfault"
+	"github.com/presenced/presenced/internal/freeport"
 )
 
 // A cluster node whose disk fills refuses nothing (a quorum of the others
@@ -124,15 +124,9 @@ func keysOf(m map[string]uint64) []string {
 func openClusterT(t *testing.T, dirs []string) []*Engine {
 	t.Helper()
 	var routes []string
-	var ports []int
-	for range dirs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[len(ports)-1]))
-		l.Close()
+	ports := freeport.Ports(t, len(dirs))
+	for _, p := range ports {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
 	}
 	nodes := make([]*Engine, len(dirs))
 	errs := make([]error, len(dirs))

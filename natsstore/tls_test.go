@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/freeport"
 	"github.com/presenced/presenced/internal/testcert"
 	"github.com/presenced/presenced/natsstore"
 )
@@ -40,7 +40,7 @@ func TestClusterRoutesWithTLS(t *testing.T) {
 	for i := range 3 {
 		routes = append(routes, c.Options(i).Cluster.Routes[i])
 	}
-	port := enginetest.FreePorts(t, 1)[0]
+	port := freeport.Ports(t, 1)[0]
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	e, err := natsstore.Open(rctx, natsstore.Options{Dir: t.TempDir(), ServerName: "rogue", Logger: c.Options(0).Logger,

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/presenced/presenced/internal/freeport"
 	"github.com/presenced/presenced/natsstore"
 )
 
@@ -70,7 +70,7 @@ const clusterName = "presenced-test"
 // loopback ports, and returns it with every member's route.
 func startCluster(t testing.TB, n, members int, o natsstore.Options) (*Cluster, []string) {
 	t.Helper()
-	ports := FreePorts(t, members)
+	ports := freeport.Ports(t, members)
 	routes := make([]string, members)
 	for i, p := range ports {
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
@@ -201,25 +201,4 @@ func (c *Cluster) stopAll() {
 		wg.Go(func() { c.Stop(i) })
 	}
 	wg.Wait()
-}
-
-// FreePorts returns n loopback TCP ports that were free a moment ago (the
-// system picked them; another process may take one before the caller
-// binds it, which on loopback in a test run is rare enough).
-func FreePorts(t testing.TB, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	var ls []net.Listener
-	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }

@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced/directory"
-	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/freeport"
 	"github.com/presenced/presenced/loadgen"
 )
 
@@ -154,7 +154,7 @@ func Start(t testing.TB, o Options) *Cluster {
 		o.DemoUsers = 100
 	}
 	c := &Cluster{t: t, bin: Binary(t)}
-	ports := enginetest.FreePorts(t, 4*o.Nodes)
+	ports := freeport.Ports(t, 4*o.Nodes)
 	var routes []string
 	for i := range o.Nodes {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[o.Nodes+i]))
