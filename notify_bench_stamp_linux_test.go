@@ -4,10 +4,12 @@ package presenced_test
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -19,6 +21,7 @@ import (
 // the line survives the trip through the client process's report
 // (parseArrival, four fields; the old three still parse).
 func TestEpollClientReportsKernelAndReadTimes(t *testing.T) {
+	kernelStampsOn(t)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -110,4 +113,59 @@ func TestEpollClientReportsKernelAndReadTimes(t *testing.T) {
 	if _, ok := parseArrival([]byte("ready\n")); ok {
 		t.Error("parseArrival took a line that is not an arrival")
 	}
+}
+
+// kernelStampsOn makes sure the kernel stamps the segments it receives
+// from here on. Linux stamps a segment only once a socket has asked for
+// stamps and a deferred work item has switched stamping on
+// (net_enable_timestamp), and off again after the last such socket
+// closed; a segment received in between carries no stamp, and the test's
+// streams, which ask right after connecting, once read "no kernel receipt
+// time" in CI. A socket of its own asks first, reads probes until one is
+// stamped (at most 5 s), and stays open until the test ends.
+func kernelStampsOn(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+	}); err != nil || serr != nil {
+		t.Fatalf("SO_TIMESTAMPNS: %v %v", err, serr)
+	}
+	buf, oob := make([]byte, 64), make([]byte, 128)
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if _, err := peer.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		var sock time.Time
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			_, sock, rerr = readStamped(int(fd), buf, oob)
+			return !errors.Is(rerr, syscall.EAGAIN)
+		}); err != nil || rerr != nil {
+			t.Fatalf("reading a probe: %v %v", err, rerr)
+		}
+		if !sock.IsZero() {
+			return
+		}
+	}
+	t.Fatal("the kernel stamped no probe within 5 s")
 }
