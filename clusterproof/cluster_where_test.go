@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -123,77 +122,96 @@ const (
 // scrapeNode reads a node's /metrics: the action's request histogram
 // (status 200), the presence bucket's Put histogram and its conflicts.
 func scrapeNode(n *nodetest.Node) (req, put serverHist, conflicts float64, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/metrics", nil)
-	if err != nil {
+	var s serverScan
+	s.start()
+	if err = n.Scrape(context.Background(), s.line); err != nil {
 		return
 	}
-	resp, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		return
-	}
-	defer resp.Body.Close()
-	return parseServerSide(resp.Body)
+	req, put, conflicts = s.result()
+	return
 }
 
 // parseServerSide reads a /metrics text as scrapeNode does.
 func parseServerSide(body io.Reader) (req, put serverHist, conflicts float64, err error) {
-	req.above, put.above = make([]float64, len(whereBounds)), make([]float64, len(whereBounds))
-	// A cumulative bucket's count at a bound: the observations above it
-	// are the total less it (the total is the +Inf bucket, read last).
-	reqAt, putAt := make([]float64, len(whereBounds)), make([]float64, len(whereBounds))
+	var s serverScan
+	s.start()
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok {
-			continue
-		}
-		labels, val, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
-		}
-		v, perr := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if perr != nil {
-			continue
-		}
-		var h *serverHist
-		var at []float64
-		switch {
-		case strings.HasPrefix(name, "presenced_http_request_duration_seconds") && strings.Contains(labels, actionRoute) &&
-			strings.Contains(labels, `method="POST"`) && strings.Contains(labels, `status="200"`):
-			h, at = &req, reqAt
-		case strings.HasPrefix(name, "presenced_engine_operation_duration_seconds") && strings.Contains(labels, presencePut):
-			h, at = &put, putAt
-		case name == "presenced_engine_revision_conflicts_total" && labels == `bucket="presence"`:
-			conflicts = v
-			continue
-		default:
-			continue
-		}
-		switch {
-		case strings.HasSuffix(name, "_sum"):
-			h.sum = v
-		case strings.HasSuffix(name, "_count"):
-			h.count = v
-		case strings.HasSuffix(name, "_bucket"):
-			for i, b := range whereBounds {
-				if strings.Contains(labels, `le="`+strconv.FormatFloat(b, 'g', -1, 64)+`"`) {
-					at[i] = v
-				}
-			}
-		}
+		_ = s.line(sc.Text())
 	}
 	if err = sc.Err(); err != nil {
 		return
 	}
-	for i := range whereBounds {
-		req.above[i] = req.count - reqAt[i]
-		put.above[i] = put.count - putAt[i]
-	}
+	req, put, conflicts = s.result()
 	return
+}
+
+// serverScan takes from /metrics, a line at a time, what serverSide
+// holds of a node.
+type serverScan struct {
+	req, put  serverHist
+	conflicts float64
+	// A cumulative bucket's count at a bound: the observations above it
+	// are the total less it (the total is the +Inf bucket, read last).
+	reqAt, putAt []float64
+}
+
+func (s *serverScan) start() {
+	s.req.above, s.put.above = make([]float64, len(whereBounds)), make([]float64, len(whereBounds))
+	s.reqAt, s.putAt = make([]float64, len(whereBounds)), make([]float64, len(whereBounds))
+}
+
+// line reads one line of /metrics; a line it does not want is skipped.
+func (s *serverScan) line(line string) error {
+	name, rest, ok := strings.Cut(line, "{")
+	if !ok {
+		return nil
+	}
+	labels, val, ok := strings.Cut(rest, "} ")
+	if !ok {
+		return nil
+	}
+	v, perr := strconv.ParseFloat(strings.TrimSpace(val), 64)
+	if perr != nil {
+		return nil
+	}
+	var h *serverHist
+	var at []float64
+	switch {
+	case strings.HasPrefix(name, "presenced_http_request_duration_seconds") && strings.Contains(labels, actionRoute) &&
+		strings.Contains(labels, `method="POST"`) && strings.Contains(labels, `status="200"`):
+		h, at = &s.req, s.reqAt
+	case strings.HasPrefix(name, "presenced_engine_operation_duration_seconds") && strings.Contains(labels, presencePut):
+		h, at = &s.put, s.putAt
+	case name == "presenced_engine_revision_conflicts_total" && labels == `bucket="presence"`:
+		s.conflicts = v
+		return nil
+	default:
+		return nil
+	}
+	switch {
+	case strings.HasSuffix(name, "_sum"):
+		h.sum = v
+	case strings.HasSuffix(name, "_count"):
+		h.count = v
+	case strings.HasSuffix(name, "_bucket"):
+		for i, b := range whereBounds {
+			if strings.Contains(labels, `le="`+strconv.FormatFloat(b, 'g', -1, 64)+`"`) {
+				at[i] = v
+			}
+		}
+	}
+	return nil
+}
+
+// result is what the lines read gave.
+func (s *serverScan) result() (req, put serverHist, conflicts float64) {
+	for i := range whereBounds {
+		s.req.above[i] = s.req.count - s.reqAt[i]
+		s.put.above[i] = s.put.count - s.putAt[i]
+	}
+	return s.req, s.put, s.conflicts
 }
 
 // schedstat is the time a process's threads have run and waited for a

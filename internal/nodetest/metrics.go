@@ -17,7 +17,7 @@ import (
 func (n *Node) Metric(ctx context.Context, name string) (float64, error) {
 	var v float64
 	found := false
-	err := n.scrape(ctx, func(line string) error {
+	err := n.Scrape(ctx, func(line string) error {
 		s, ok := strings.CutPrefix(line, name+" ")
 		if !ok || found {
 			return nil
@@ -44,7 +44,7 @@ type Bucket struct {
 // "_bucket"), in order, +Inf last, from the node's /metrics.
 func (n *Node) Histogram(ctx context.Context, name string) ([]Bucket, error) {
 	var bs []Bucket
-	err := n.scrape(ctx, func(line string) error {
+	err := n.Scrape(ctx, func(line string) error {
 		rest, ok := strings.CutPrefix(line, name+`_bucket{le="`)
 		if !ok {
 			return nil
@@ -70,8 +70,9 @@ func (n *Node) Histogram(ctx context.Context, name string) ([]Bucket, error) {
 	return bs, err
 }
 
-// scrape reads the node's /metrics, a line at a time.
-func (n *Node) scrape(ctx context.Context, line func(string) error) error {
+// Scrape reads the node's /metrics, a line at a time, as an operator's
+// scraper would (within 5 s), and stops at the first error line returns.
+func (n *Node) Scrape(ctx context.Context, line func(string) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/metrics", nil)
