@@ -93,12 +93,9 @@ func TestClusterBench(t *testing.T) {
 	// GOMAXPROCS=N (the single node keeps the default): three nodes of two
 	// Ps each on a two-core machine against fewer Ps than cores
 	// (cluster_where_test.go).
-	if s := os.Getenv("PRESENCED_CLUSTER_BENCH_NODE_GOMAXPROCS"); s != "" {
-		if n, err := strconv.Atoi(s); err != nil || n < 1 {
-			t.Fatalf("PRESENCED_CLUSTER_BENCH_NODE_GOMAXPROCS=%q: a count of Ps", s)
-		}
-		copts.Env = []string{"GOMAXPROCS=" + s}
-		t.Logf("each cluster node: GOMAXPROCS=%s", s)
+	if n := benchenv.Int("PRESENCED_CLUSTER_BENCH_NODE_GOMAXPROCS", 0, 1); n > 0 {
+		copts.Env = []string{"GOMAXPROCS=" + strconv.Itoa(n)}
+		t.Logf("each cluster node: GOMAXPROCS=%d", n)
 	}
 	t.Logf("the cluster: %d presence partitions", parts)
 	cluster := nodetest.Start(t, copts)

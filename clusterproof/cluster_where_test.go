@@ -24,7 +24,7 @@ import (
 // (presenced_engine_operation_duration_seconds{bucket="presence",op="put"}:
 // the round trip through the routes, Raft and the stream's apply). Read
 // from every node before and after a run, the two histograms' differences
-// say how many writes took more than 10, 25 or 50 ms in the engine, in
+// say how many writes took more than 10, 25 or 100 ms in the engine, in
 // the handler and, from the bench's trace, at the client: where the tail
 // is. A revision conflict (another node wrote the user since this node
 // cached it: core.write reloads and puts again, two more round trips) is

@@ -262,16 +262,16 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 // (Raft and JetStream's own traffic): presenced has one account, so two
 // of the three carried nothing, and a write's replication and its
 // forwarded publish and answer went over two connections, each with its
-// own read and write loop. It is kept for that simpler topology (three
-// connections fewer to each peer, and their goroutines), not
-// for speed: three nodes in one process read 16 of 18 alternated pairs
-// lower on a loaded box, but 1 of 4 in session 9's quiet window, and end
-// to end the cluster bench does not resolve it (docs/performance.md,
-// "The embedded engine's own settings").
-// Nothing about what is stored or acknowledged changes: the
-// same Raft messages on one connection instead of two. Peers of another
-// pool size (a cluster upgraded node by node from a presenced on the
-// default) link up as nats-server allows since v2.11
+// own read and write loop. Nothing about what is stored or acknowledged
+// changes: the same Raft messages on one connection instead of two.
+//
+// It is kept for that simpler topology (three connections fewer to each
+// peer, and their goroutines), not for speed: three nodes in one process
+// read 16 of 18 alternated pairs lower on a loaded box, but 1 of 4 in
+// session 9's quiet window, and end to end the cluster bench does not
+// resolve it (docs/performance.md, "The embedded engine's own settings").
+// Peers of another pool size (a cluster upgraded node by node from a
+// presenced on the default) link up as nats-server allows since v2.11
 // (TestClusterRoutesChangedNodeByNode).
 var routePoolSize = -1
 
