@@ -155,16 +155,15 @@ func (c *Core) written(u UserRef, cur, next presence.Facts, now time.Time, ap *p
 	} else {
 		snap.View, snap.Before = presence.Aggregate(next, now), presence.Sequence(cur, now)
 	}
-	c.subMu.RLock()
+	h := c.callbacks()
 	if ap.Changed {
-		for _, f := range c.subs {
+		for _, f := range h.subs {
 			f(snap)
 		}
 	}
-	for _, f := range c.writes {
+	for _, f := range h.writes {
 		f(snap)
 	}
-	c.subMu.RUnlock()
 	if out != nil {
 		snap.BeforeFacts = presence.Facts{} // it may point into write's buffer
 		*out = snap

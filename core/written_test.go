@@ -2,6 +2,8 @@ package core_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,5 +63,57 @@ func TestWriteSnapshotAsComputed(t *testing.T) {
 	}
 	if got != len(steps) {
 		t.Fatalf("OnWrite called %d times, want %d", got, len(steps))
+	}
+}
+
+// Callbacks registered while writes run: each write calls every callback
+// registered before it began, and a registration never changes the list
+// a running write is calling (run with -race).
+func TestHooksRegisteredWhileWriting(t *testing.T) {
+	c := core.New(core.Options{KV: bucket(t), Clock: clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))})
+	ctx := context.Background()
+	var mu sync.Mutex
+	calls := map[int]int{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := core.UserRef{TenantID: alice.TenantID, UserID: fmt.Sprintf("writer-%d", g)}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := c.Write(ctx, u, set("a", []string{"Busy", "Away"}[i%2], []string{"InACall", "Away"}[i%2])); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for k := range 20 {
+		c.OnWrite(func(core.Snapshot) { mu.Lock(); calls[k]++; mu.Unlock() })
+		c.OnChange(func(core.Snapshot) {})
+	}
+	mu.Lock()
+	before := calls[19]
+	mu.Unlock()
+	if _, err := c.Write(ctx, alice, set("a", "Busy", "InACall")); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if calls[19] <= before {
+		t.Fatalf("the last callback registered was not called by a later write (%d calls, %d before)", calls[19], before)
+	}
+	for k := range 19 {
+		if calls[k] < calls[19] {
+			t.Errorf("callback %d called %d times, fewer than the one registered after it (%d)", k, calls[k], calls[19])
+		}
 	}
 }
