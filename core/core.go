@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -112,12 +113,12 @@ type Core struct {
 	shard  [256]shard
 	lanes  [256 * lanesPerShard]lane
 	ids    sessionIDTable
-	subMu  sync.RWMutex
-	subs   []func(Snapshot)
-	writes []func(Snapshot)
-	// needsBefore (NeedsBefore) says whether a followed change of a user
-	// is reported with what it replaced; nil: every one is.
-	needsBefore func(UserRef) bool
+	// hooks are the callbacks (OnChange, OnWrite, NeedsBefore), replaced
+	// whole under subMu by each registration and read with one atomic
+	// load: every write reads them, and a read-write lock's shared count
+	// cost each write two atomic adds on one cache line for all cores.
+	subMu sync.Mutex
+	hooks atomic.Pointer[hooks]
 	// followed is Options.Followed; nil if none.
 	followed func(time.Duration)
 }
@@ -181,9 +182,37 @@ func (c *Core) configure(o Options) {
 // cache holds the new value, and once per change: the engine's copy of a
 // write of this node is recognised by its revision. f must not block.
 func (c *Core) OnChange(f func(Snapshot)) {
+	c.setHooks(func(h *hooks) { h.subs = append(h.subs, f) })
+}
+
+// hooks are the registered callbacks; never changed once stored (Core.hooks).
+type hooks struct {
+	subs   []func(Snapshot) // OnChange
+	writes []func(Snapshot) // OnWrite
+	// needsBefore (NeedsBefore) says whether a followed change of a user
+	// is reported with what it replaced; nil: every one is.
+	needsBefore func(UserRef) bool
+}
+
+// noHooks are the hooks of a core before any registration.
+var noHooks hooks
+
+// callbacks are the hooks registered so far.
+func (c *Core) callbacks() *hooks {
+	if h := c.hooks.Load(); h != nil {
+		return h
+	}
+	return &noHooks
+}
+
+// setHooks stores a copy of the hooks that change has changed.
+func (c *Core) setHooks(change func(*hooks)) {
 	c.subMu.Lock()
-	c.subs = append(c.subs, f)
-	c.subMu.Unlock()
+	defer c.subMu.Unlock()
+	h := *c.callbacks()
+	h.subs, h.writes = slices.Clip(h.subs), slices.Clip(h.writes) // an append copies
+	change(&h)
+	c.hooks.Store(&h)
 }
 
 // OnWrite registers f to be called after every change of a user's stored
@@ -195,9 +224,7 @@ func (c *Core) OnChange(f func(Snapshot)) {
 // given a shorter expiry): change notifications reschedule on it. f must
 // not block, and must not call Do or Locked.
 func (c *Core) OnWrite(f func(Snapshot)) {
-	c.subMu.Lock()
-	c.writes = append(c.writes, f)
-	c.subMu.Unlock()
+	c.setHooks(func(h *hooks) { h.writes = append(h.writes, f) })
 }
 
 // NeedsBefore registers f, which says whether a change of user u that
@@ -210,18 +237,14 @@ func (c *Core) OnWrite(f func(Snapshot)) {
 // reported with them, and so is every change when OnChange has
 // subscribers. f is called without any of the core's locks held.
 func (c *Core) NeedsBefore(f func(UserRef) bool) {
-	c.subMu.Lock()
-	c.needsBefore = f
-	c.subMu.Unlock()
+	c.setHooks(func(h *hooks) { h.needsBefore = f })
 }
 
 // wantsBefore says whether a followed change of u is reported with what
 // it replaced (NeedsBefore).
 func (c *Core) wantsBefore(u UserRef) bool {
-	c.subMu.RLock()
-	f, subs := c.needsBefore, len(c.subs) > 0
-	c.subMu.RUnlock()
-	return subs || f == nil || f(u)
+	h := c.callbacks()
+	return len(h.subs) > 0 || h.needsBefore == nil || h.needsBefore(u)
 }
 
 func (c *Core) shardOf(u UserRef) *shard {

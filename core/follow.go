@@ -199,11 +199,7 @@ func (c *Core) cacheChange(sh *shard, ch *change) bool {
 }
 
 // hasChangeSubs reports whether anything subscribed with OnChange.
-func (c *Core) hasChangeSubs() bool {
-	c.subMu.RLock()
-	defer c.subMu.RUnlock()
-	return len(c.subs) > 0
-}
+func (c *Core) hasChangeSubs() bool { return len(c.callbacks().subs) > 0 }
 
 // report tells the subscribers of a change learned from the engine: facts
 // replaced prev (the cached entry, "" if none or not needed), directly
@@ -226,16 +222,15 @@ func (c *Core) report(u UserRef, prev entry, next bool, facts presence.Facts) {
 		snap.Before, snap.HasBefore = presence.Sequence(before, facts.LastWrite), true
 		snap.BeforeFacts, snap.BeforeAt = before, facts.LastWrite
 	}
-	c.subMu.RLock()
-	defer c.subMu.RUnlock()
-	if len(c.subs) > 0 {
+	h := c.callbacks()
+	if len(h.subs) > 0 {
 		if err != nil || visibleChange(before, snap) {
-			for _, f := range c.subs {
+			for _, f := range h.subs {
 				f(snap)
 			}
 		}
 	}
-	for _, f := range c.writes {
+	for _, f := range h.writes {
 		f(snap)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
+	"github.com/presenced/presenced/internal/benchenv"
 	"github.com/presenced/presenced/presence"
 	"github.com/presenced/presenced/store"
 )
@@ -30,12 +31,19 @@ func (nullKV) Put(_ context.Context, _ string, _ []byte, expect uint64) (uint64,
 // S sessions of one app at random, one of the tool's five pairs at random,
 // without the engine (nullKV). Users × sessions: BenchmarkHTTP's shape
 // (1,000 × 1) and the tool's default (10,000 × 4), and each alone.
+// PRESENCED_SHAPE_CHANGES=0 writes one pair only (Available), so that no
+// write after the first changes what a user shows: what a real change
+// costs beside a write that changes nothing (the tool's writes are real
+// changes, BenchmarkHTTP's are not).
 //
 //	go test -run '^$' -bench BenchmarkWriteShape -count 3 ./core/
 func BenchmarkWriteShape(b *testing.B) {
 	pairs := []presence.Pair{{Availability: "Available", Activity: "Available"}, {Availability: "Busy", Activity: "InACall"},
 		{Availability: "Busy", Activity: "InAConferenceCall"}, {Availability: "Away", Activity: "Away"},
 		{Availability: "DoNotDisturb", Activity: "Presenting"}}
+	if benchenv.Int("PRESENCED_SHAPE_CHANGES", 1, 0) == 0 {
+		pairs = pairs[:1]
+	}
 	for _, shape := range []struct{ users, sessions int }{{1_000, 1}, {1_000, 4}, {10_000, 1}, {10_000, 4}} {
 		b.Run(fmt.Sprintf("users=%d/sessions=%d", shape.users, shape.sessions), func(b *testing.B) {
 			c := core.New(core.Options{KV: nullKV{}, Clock: clock.Real{}})

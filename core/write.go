@@ -56,10 +56,12 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 		if err != nil {
 			return false, err
 		}
-		next, ch, err := presence.Apply(cur, cmd, now)
+		var ap presence.Applied
+		next, err := presence.ApplyView(cur, cmd, now, &ap)
 		if err != nil {
 			return false, err
 		}
+		ch := ap.Changed
 		wb.value = stored.appendFacts(wb.value[:0], next)
 		rev, err := c.kv.Put(ctx, key, wb.value, e.rev())
 		if errors.Is(err, store.ErrConflict) {
@@ -88,7 +90,7 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 		// not an allocation of its own.
 		wb.ent = c.ids.appendEntry(wb.ent[:0], rev, next)
 		c.remember(u, inPlace(wb.ent))
-		c.written(u, cur, next, now, ch, out)
+		c.written(u, cur, next, now, &ap, out)
 		if cap(cur.Sessions) > cap(wb.sess) {
 			wb.sess = cur.Sessions[:0] // a user with more sessions: keep the larger buffer
 		}
@@ -132,27 +134,36 @@ func (b *writeBuf) put() {
 // maxPooledSessions is the most sessions a pooled writeBuf holds room for.
 const maxPooledSessions = 64
 
-// written reports an acknowledged write of u (cur → next at now; ch: the
-// visible presence changed), cached already, to OnChange and OnWrite,
+// written reports an acknowledged write of u (cur → next at now, as
+// ApplyView reported it in ap), cached already, to OnChange and OnWrite,
 // under the user's write lock. It is a function of its own, not inlined,
 // so that its Snapshot is on the stack only while it runs — not under
 // write's deeper calls (Apply, the engine's round trip, the cache's
 // encoding).
 //
+// The view after the write and the sequenceNumber before it are ApplyView's,
+// computed at ap.At: the same as Aggregate(next, now) and Sequence(cur,
+// now) unless the clock stepped back behind the user's last write (ap.At
+// is then that write's instant), when they are computed at now as before.
+//
 //go:noinline
-func (c *Core) written(u UserRef, cur, next presence.Facts, now time.Time, ch bool, out *Snapshot) {
-	snap := Snapshot{User: u, At: now, Facts: next, View: presence.Aggregate(next, now), Seq: presence.Sequence(next, now),
-		Before: presence.Sequence(cur, now), HasBefore: true, BeforeFacts: cur, BeforeAt: now, Local: true}
-	c.subMu.RLock()
-	if ch {
-		for _, f := range c.subs {
+func (c *Core) written(u UserRef, cur, next presence.Facts, now time.Time, ap *presence.Applied, out *Snapshot) {
+	snap := Snapshot{User: u, At: now, Facts: next, Seq: presence.Sequence(next, now),
+		HasBefore: true, BeforeFacts: cur, BeforeAt: now, Local: true}
+	if ap.At.Equal(now) {
+		snap.View, snap.Before = ap.View, ap.Before
+	} else {
+		snap.View, snap.Before = presence.Aggregate(next, now), presence.Sequence(cur, now)
+	}
+	h := c.callbacks()
+	if ap.Changed {
+		for _, f := range h.subs {
 			f(snap)
 		}
 	}
-	for _, f := range c.writes {
+	for _, f := range h.writes {
 		f(snap)
 	}
-	c.subMu.RUnlock()
 	if out != nil {
 		snap.BeforeFacts = presence.Facts{} // it may point into write's buffer
 		*out = snap

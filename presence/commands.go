@@ -79,6 +79,12 @@ func (c SetPresence) apply(f *Facts, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	return c.applyNormalized(f, now)
+}
+
+// applyNormalized is apply of c as Normalized returned it (ApplyView's:
+// it normalizes once for its validation and the write).
+func (c *SetPresence) applyNormalized(f *Facts, now time.Time) error {
 	s := Session{ID: c.SessionID, Pair: c.Pair, RefreshedAt: now, ExpiresAt: now.Add(c.Expiration)}
 	if i := findSession(f.Sessions, c.SessionID); i >= 0 {
 		f.Sessions[i] = s
@@ -215,14 +221,56 @@ func (c SetStatus) apply(f *Facts, now time.Time) error {
 // If now is before f.LastWrite (the clock stepped back), the write is
 // applied at f.LastWrite, so that the facts' history never runs backwards.
 func Apply(f Facts, cmd Command, now time.Time) (next Facts, changed bool, err error) {
+	var a Applied
+	next, err = ApplyView(f, cmd, now, &a)
+	return next, a.Changed, err
+}
+
+// Applied is what ApplyView computed on its way that a caller reporting
+// the write needs again: the view after it and the sequenceNumber before,
+// at the instant the command was applied at. A write's report (core's
+// snapshot for its callbacks) took them from Aggregate and Sequence a
+// second time.
+type Applied struct {
+	// Changed reports whether the visible presence changed (Apply's).
+	Changed bool
+	// At is the instant the command was applied at: now, or f.LastWrite
+	// if the clock stepped back (Apply). The rest hold at At only.
+	At time.Time
+	// Before is Sequence(f, At): the sequenceNumber the write replaced.
+	Before Stamp
+	// View is Aggregate(next, At): what the user shows after the write.
+	View View
+}
+
+// ApplyView is Apply, with what it computed on the way in *a (valid when
+// err is nil).
+func ApplyView(f Facts, cmd Command, now time.Time, a *Applied) (next Facts, err error) {
 	if cmd == nil {
-		return f, false, Errorf(Internal, "", "presence.Apply: nil command")
+		return f, Errorf(Internal, "", "presence.Apply: nil command")
 	}
 	if now.Before(f.LastWrite) {
 		now = f.LastWrite
 	}
-	if err := cmd.Validate(now); err != nil {
-		return f, false, err
+	// A setPresence (nearly every write) is normalized once, for its
+	// validation and its application both: three pair normalizations a
+	// write were two too many.
+	var sp SetPresence
+	isSet := false
+	switch c := cmd.(type) {
+	case SetPresence:
+		sp, isSet = c, true
+	case *SetPresence:
+		sp, isSet = *c, true
+	}
+	if isSet {
+		n, err := sp.Normalized(now)
+		if err != nil {
+			return f, err
+		}
+		sp = n
+	} else if err := cmd.Validate(now); err != nil {
+		return f, err
 	}
 	before := Aggregate(f, now)
 	seq := Sequence(f, now)
@@ -232,31 +280,33 @@ func Apply(f Facts, cmd Command, now time.Time) (next Facts, changed bool, err e
 	// two allocations a write where one does).
 	next = f.cloneWith(addsSession(cmd, f.Sessions))
 	next.collect(now)
-	if err := applyTo(cmd, &next, now); err != nil {
-		return f, false, err
+	if isSet {
+		err = sp.applyNormalized(&next, now)
+	} else {
+		err = applyTo(cmd, &next, now)
 	}
-	changed = !Aggregate(next, now).Equal(before)
-	if changed {
+	if err != nil {
+		return f, err
+	}
+	a.View = Aggregate(next, now)
+	a.Changed = !a.View.Equal(before)
+	if a.Changed {
 		next.Seq = Bump(seq, now)
 	} else {
 		next.Seq = seq
 	}
 	next.LastWrite = now
-	return next, changed, nil
+	a.At, a.Before = now, seq
+	return next, nil
 }
 
-// applyTo is cmd.apply(next, now) without moving *next to the heap for
-// setPresence, nearly every write: called through the interface the
-// compiler cannot see what apply does with the pointer, so Apply's result
-// was allocated (~300 bytes) on every write. Other commands apply to a
-// copy that goes to the heap, as before.
+// applyTo is cmd.apply(next, now) for a command other than setPresence
+// (ApplyView applies that one to next directly, without moving next to
+// the heap: called through the interface the compiler cannot see what
+// apply does with the pointer, so Apply's result was allocated, ~300
+// bytes, on every write). Other commands apply to a copy that goes to the
+// heap, as before.
 func applyTo(cmd Command, next *Facts, now time.Time) error {
-	switch c := cmd.(type) {
-	case SetPresence:
-		return c.apply(next, now)
-	case *SetPresence:
-		return c.apply(next, now)
-	}
 	n := *next
 	err := cmd.apply(&n, now)
 	*next = n
