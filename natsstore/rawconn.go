@@ -46,11 +46,11 @@ type rawConn struct {
 	closing    atomic.Bool   // the engine is closing: new writes go through nats.go
 	failOnce   sync.Once
 
-	mu       sync.Mutex // the outgoing side
-	pending  []byte     // frames appended while a writer writes
-	spare    []byte
-	writing  bool      // a writer is writing pending to the pipe
-	deadline time.Time // the pipe's write deadline (only the writing writer reads or sets it)
+	mu      sync.Mutex // the outgoing side
+	pending []byte     // frames appended while a writer writes
+	spare   []byte
+	writing bool        // a writer is writing pending to the pipe
+	renew   clock.Stamp // when the pipe's write deadline is half gone (only the writing writer reads or sets it)
 
 	smu   sync.Mutex // the slots
 	free  []*rawSlot
@@ -353,12 +353,12 @@ func (c *rawConn) send(frame []byte) error {
 // write writes buf to the pipe, within a deadline: the pipe's reader is
 // the server's read loop, which only a stuck server does not come back
 // to; then the write fails, and so does the connection. The deadline is
-// moved ahead only once half of it is gone (setting one starts a timer).
+// moved ahead only once half of it is gone (setting one starts a timer),
+// which a monotonic stamp tells: the wall clock is read only to move it.
 func (c *rawConn) write(buf []byte) error {
-	now := clock.Real{}.Now()
-	if c.deadline.Sub(now) < publishTimeout/2 {
-		c.deadline = now.Add(publishTimeout)
-		if err := c.conn.SetWriteDeadline(c.deadline); err != nil {
+	if now := clock.Mono(); now >= c.renew {
+		c.renew = now + clock.Stamp(publishTimeout/2)
+		if err := c.conn.SetWriteDeadline(clock.Real{}.Now().Add(publishTimeout)); err != nil {
 			return err
 		}
 	}

@@ -64,11 +64,15 @@ type recorder struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := clock.Real{}.Now() // latency is wall-clock time, whatever the server's clock says
+	// Latency is the machine's time, whatever the server's clock says: a
+	// monotonic stamp, half a wall-clock read's cost (the access line
+	// reads the wall clock for its instant, when there is one).
+	start := clock.Mono()
 	rec := &recorder{ResponseWriter: w}
 	guid.UniqueInto(&rec.id) // unique, not secret: see guid.Unique
 	rec.info.RequestID = unsafe.String(&rec.id[0], len(rec.id))
-	rec.info.Method = methodName(r.Method)
+	method := methodIndex(r.Method) // once: the label below is the same
+	rec.info.Method = methods[method]
 	// The canonical key read directly: Header.Get canonicalises per call.
 	if c := r.Header["Client-Request-Id"]; len(c) > 0 && len(c[0]) <= 128 && printable(c[0]) {
 		rec.info.ClientRequestID = c[0]
@@ -88,8 +92,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.next.ServeHTTP(rec, r)
 
-	end := clock.Real{}.Now()
-	took := end.Sub(start)
+	took := start.Elapsed()
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK // the handler wrote nothing: net/http answers 200
@@ -99,12 +102,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route = "unmatched"
 	}
 	if h.m != nil {
-		c := h.m.routes.get(h.m, routeKey{route: route, method: methodIndex(r.Method), status: statusIndex(status)})
+		c := h.m.routes.get(h.m, routeKey{route: route, method: method, status: statusIndex(status)})
 		c.count.Inc()
 		c.duration.Observe(took.Seconds())
 	}
 	if h.log != nil {
-		h.logRequest(r, rec, end, took, route, status)
+		h.logRequest(r, rec, clock.Real{}.Now(), took, route, status)
 	}
 }
 
@@ -194,8 +197,6 @@ func methodIndex(m string) uint8 {
 	}
 	return 0
 }
-
-func methodName(m string) string { return methods[methodIndex(m)] }
 
 // statusIndex is the status as a label key: 0 for anything outside
 // 100–599, which a handler should never write.
