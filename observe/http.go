@@ -27,13 +27,16 @@ type HTTPOptions struct {
 	// Quiet routes are probed every few seconds (health, metrics): their
 	// lines would bury the others, so they are logged at DEBUG.
 	Quiet []string
+	// CloseUnread does what the CloseUnread handler does, in the response
+	// writer Wrap makes anyway.
+	CloseUnread bool
 }
 
 // Wrap returns next with the request's logging started: a request-id (the
 // Request-Id header, which the Graph API keeps), a reqlog.Info in its
 // context, and, when the request is done, its metrics and access line.
 func Wrap(next http.Handler, o HTTPOptions) http.Handler {
-	h := &handler{next: next, m: o.Metrics, log: o.AccessLog, quiet: map[string]bool{}}
+	h := &handler{next: next, m: o.Metrics, log: o.AccessLog, quiet: map[string]bool{}, closeUnread: o.CloseUnread}
 	for _, q := range o.Quiet {
 		h.quiet[q] = true
 	}
@@ -41,10 +44,11 @@ func Wrap(next http.Handler, o HTTPOptions) http.Handler {
 }
 
 type handler struct {
-	next  http.Handler
-	m     *Metrics
-	log   *slog.Logger
-	quiet map[string]bool
+	next        http.Handler
+	m           *Metrics
+	log         *slog.Logger
+	quiet       map[string]bool
+	closeUnread bool
 }
 
 // recorder is the response writer the handler sees: it notes the status
@@ -61,6 +65,9 @@ type recorder struct {
 	// header's one value, so that neither is an allocation of its own.
 	id  [36]byte
 	idv [1]string
+	// guard is the request's body with HTTPOptions.CloseUnread (its zero
+	// value, guarding nothing, otherwise).
+	guard bodyGuard
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -86,11 +93,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// part of rec.
 	rec.ctx.Init(r.Context(), &rec.info)
 	r = r.WithContext(&rec.ctx)
+	if h.closeUnread && hasBody(r) {
+		rec.guard.body, r.Body = r.Body, &rec.guard // the copy's body: the caller's request keeps its own
+	}
 	rec.info.Bind(r)
 	if h.m != nil {
 		defer h.m.httpInFlight.leave(h.m.httpInFlight.enter())
 	}
 	h.next.ServeHTTP(rec, r)
+	rec.guard.end(w)
 
 	took := start.Elapsed()
 	status := rec.status
@@ -159,6 +170,7 @@ func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && code >= 200 { // 1xx are interim answers
 		r.status = code
 	}
+	r.guard.start(r.ResponseWriter)
 	r.ResponseWriter.WriteHeader(code)
 }
 
@@ -166,6 +178,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
+	r.guard.start(r.ResponseWriter)
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
 	return n, err
@@ -177,6 +190,7 @@ func (r *recorder) Flush() {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
+	r.guard.start(r.ResponseWriter)
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
