@@ -319,3 +319,58 @@ func TestDecodeBodyRecycled(t *testing.T) {
 		}
 	}
 }
+
+// decodeFlat decodes a flat body as the strict decoder does — the same
+// values, and the same first error — in whatever order its members come,
+// whether or not it sorts them (it does not when nothing can fail).
+func TestDecodeFlatAsStrict(t *testing.T) {
+	bodies := []string{
+		`{"sessionId":"s","availability":"Busy","activity":"InACall","expirationDuration":"PT1H"}`,
+		`{"expirationDuration":"PT1H","activity":"InACall","availability":"Busy","sessionId":"s"}`,
+		`{"activity":"InACall","x@odata.type":"#String","sessionId":"s"}`,
+		`{"zzz":"1","activity":"InACall","aaa":"2"}`,
+		`{"activity":"InACall","Availability":"Busy"}`,
+		`{"message":"m","sessionId":"s"}`,
+		`{}`,
+	}
+	type out struct {
+		session, avail, act string
+		exp                 optString
+		raw                 string
+		err                 string
+	}
+	decode := func(body string, flat bool) out {
+		var o out
+		params := []param{{"sessionId", &o.session}, {"availability", &o.avail}, {"activity", &o.act}, {"expirationDuration", &o.exp},
+			{"message", func(raw json.RawMessage) error { o.raw = string(raw); return errors.New("no message here") }}}
+		var err error
+		if flat {
+			ms, ok := scanFlat([]byte(body), nil)
+			if !ok {
+				t.Fatalf("%s: not flat", body)
+			}
+			err = decodeFlat(ms, "setPresence", "", params)
+		} else {
+			err = decodeObject([]byte(body), "setPresence", "", params)
+		}
+		if err != nil {
+			o.err = err.Error()
+		}
+		return o
+	}
+	for _, body := range bodies {
+		if got, want := decode(body, true), decode(body, false); got != want {
+			t.Errorf("%s: flat %+v, strict %+v", body, got, want)
+		}
+	}
+}
+
+// firstValue reads what Header.Get reads, for a canonical key.
+func TestFirstValue(t *testing.T) {
+	h := http.Header{"Content-Type": {"application/json", "text/plain"}, "Content-Encoding": {}, "X-Empty": {""}}
+	for _, k := range []string{"Content-Type", "Content-Encoding", "X-Empty", "Authorization"} {
+		if got, want := firstValue(h, k), h.Get(k); got != want {
+			t.Errorf("firstValue(%s) = %q, Get %q", k, got, want)
+		}
+	}
+}
