@@ -406,21 +406,21 @@ func (c *rawConn) answer(r *bufio.Reader, line []byte) error {
 	if len(f) < fields || len(f) > fields+1 {
 		return fmt.Errorf("unexpected %.100q", line)
 	}
-	size, err := strconv.Atoi(string(f[len(f)-1]))
-	if err != nil || size < 0 {
+	size, ok := protoNumber(f[len(f)-1])
+	if !ok {
 		return fmt.Errorf("unexpected %.100q", line)
 	}
 	hsize := 0
 	if hmsg {
-		if hsize, err = strconv.Atoi(string(f[len(f)-2])); err != nil || hsize < 0 || hsize > size {
+		if hsize, ok = protoNumber(f[len(f)-2]); !ok || hsize > size {
 			return fmt.Errorf("unexpected %.100q", line)
 		}
 	}
 	var s *rawSlot
 	if num, ok := bytes.CutPrefix(f[1], []byte(c.prefix)); ok {
-		if n, err := strconv.ParseUint(string(num), 10, 64); err == nil {
+		if n, ok := protoNumber(num); ok {
 			c.smu.Lock()
-			s = c.slots[n]
+			s = c.slots[uint64(n)]
 			c.smu.Unlock()
 		}
 	}
@@ -461,6 +461,24 @@ func (c *rawConn) answer(r *bufio.Reader, line []byte) error {
 	default: // no room: not the answer of a waiting write (the engine answers once)
 	}
 	return nil
+}
+
+// protoNumber reads a protocol line's decimal number (a size, a slot's
+// number) where it is: strconv's parsers take a string, a copy of the
+// bytes a call, three calls an answer. Digits only, at most 18 of them
+// (what the server writes); anything else is not a number.
+func protoNumber(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // splitFields splits a protocol line at its spaces into fa, without

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -191,5 +192,21 @@ func TestRawWriteDeadline(t *testing.T) {
 	}
 	if len(d.set) != 2 || !d.set[1].After(d.set[0].Add(-time.Second)) {
 		t.Fatalf("deadlines %v: want a second one, publishTimeout ahead again", d.set)
+	}
+}
+
+// protoNumber reads what strconv reads from the numbers the server writes,
+// and refuses signs, spaces and what would not fit.
+func TestProtoNumber(t *testing.T) {
+	for _, s := range []string{"0", "7", "42", "007", "1048576", "999999999999999999"} {
+		want, _ := strconv.Atoi(s)
+		if got, ok := protoNumber([]byte(s)); !ok || got != want {
+			t.Errorf("protoNumber(%q) = %d, %v; want %d", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{"", "-1", "+1", " 1", "1 ", "1x", "0x10", "1e3", "1000000000000000000"} {
+		if got, ok := protoNumber([]byte(s)); ok {
+			t.Errorf("protoNumber(%q) = %d, want refused", s, got)
+		}
 	}
 }
