@@ -98,7 +98,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.info.Bind(r)
 	if h.m != nil {
-		defer h.m.httpInFlight.leave(h.m.httpInFlight.enter())
+		defer h.m.httpInFlight.leave(h.m.httpInFlight.enter(hexDigit(rec.id[0])))
 	}
 	h.next.ServeHTTP(rec, r)
 	rec.guard.end(w)
