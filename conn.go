@@ -1,7 +1,6 @@
 package presenced
 
 import (
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -48,7 +47,7 @@ func positiveOr[T int | int64](v, def T) T {
 // httpServer builds the http.Server of cfg's timeouts around h.
 func httpServer(cfg Config, h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
-		Handler:           closeUnread(h),
+		Handler:           h, // with observe's CloseUnread (opsHandler)
 		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),
 		WriteTimeout:      orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
@@ -57,80 +56,6 @@ func httpServer(cfg Config, h http.Handler, log *slog.Logger) *http.Server {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
-
-// closeUnread makes an answer sent before the request's body was read to
-// its end close the connection. Without it, net/http reads (and discards)
-// up to 256 KiB of the unread body before it writes the answer's headers,
-// so that the connection can carry another request: a setPresence without
-// a token, or to an unknown tenant's token endpoint, waited for its whole
-// body before its 401 or 400 went out — for as long as the client took to
-// send it. With "Connection: close" the answer goes out at once.
-//
-// net/http still reads what is left of the body after the answer (up to
-// 256 KiB), so that closing does not reset a connection whose client is
-// still sending; that read gets earlyAnswerGrace, not the whole read
-// timeout, so a stalled client does not keep its connection for long.
-func closeUnread(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
-			h.ServeHTTP(w, r)
-			return
-		}
-		g := &unreadGuard{ResponseWriter: w, body: r.Body}
-		r.Body = g
-		h.ServeHTTP(g, r)
-		if g.started && !g.eof {
-			// Network deadlines are wall-clock instants.
-			_ = http.NewResponseController(w).SetReadDeadline(clock.Real{}.Now().Add(earlyAnswerGrace))
-		}
-	})
-}
-
-// earlyAnswerGrace is how long the rest of a body answered early may take
-// to arrive before its connection is closed.
-const earlyAnswerGrace = time.Second
-
-// unreadGuard is the request body and the response writer of a request
-// with a body: it notes when the body reaches its end, and marks an answer
-// started before that "Connection: close".
-type unreadGuard struct {
-	http.ResponseWriter
-	body    io.ReadCloser
-	eof     bool
-	started bool
-}
-
-func (g *unreadGuard) Read(p []byte) (int, error) {
-	n, err := g.body.Read(p)
-	if err == io.EOF {
-		g.eof = true
-	}
-	return n, err
-}
-
-func (g *unreadGuard) Close() error { return g.body.Close() }
-
-func (g *unreadGuard) WriteHeader(code int) {
-	g.start()
-	g.ResponseWriter.WriteHeader(code)
-}
-
-func (g *unreadGuard) Write(b []byte) (int, error) {
-	g.start()
-	return g.ResponseWriter.Write(b)
-}
-
-func (g *unreadGuard) start() {
-	if !g.started {
-		g.started = true
-		if !g.eof {
-			g.Header().Set("Connection", "close")
-		}
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (g *unreadGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
 // limitListener bounds the connections open at once. A connection over the
 // limit is closed as soon as it is accepted, rather than left waiting in the

@@ -142,7 +142,16 @@ func trickle(t *testing.T, c net.Conn, head, want string) {
 // first, so a setPresence without a token waited for its whole body
 // before its 401 went out (issue 9, point 6).
 func TestEarlyAnswersDoNotWaitForTheBody(t *testing.T) {
-	e := startWithConfig(t, func(c *presenced.Config) { c.ReadTimeout = time.Minute })
+	// With metrics the guard is part of the request's observation
+	// (observe.Wrap); without metrics or access log it is a handler of
+	// its own (observe.CloseUnread).
+	for _, metrics := range []string{"", presenced.MetricsOff} {
+		t.Run("metrics="+metrics, func(t *testing.T) { earlyAnswers(t, metrics) })
+	}
+}
+
+func earlyAnswers(t *testing.T, metricsAddr string) {
+	e := startWithConfig(t, func(c *presenced.Config) { c.ReadTimeout = time.Minute; c.MetricsAddr = metricsAddr })
 	adele := e.user("adele")
 	tests := []struct {
 		name   string

@@ -418,7 +418,7 @@ func BearerTokenKnown(r *http.Request, known func(string) bool) (string, error) 
 // those a validator took before (they all passed that scan) need not
 // scan it again; any other must, before anything else of it is read.
 func BearerTokenUnchecked(r *http.Request) (string, error) {
-	hs := r.Header.Values("Authorization")
+	hs := r.Header["Authorization"] // the canonical key read directly: Values checks and canonicalises it a call
 	if len(hs) == 0 {
 		return "", unauthenticated("Access token is empty.")
 	}

@@ -34,6 +34,23 @@ func (Real) Now() time.Time { return time.Now() }
 // Since is time.Since measured on c.
 func Since(c Clock, t time.Time) time.Duration { return c.Now().Sub(t) }
 
+// Stamp is a reading of the machine's monotonic clock alone, for timing
+// how long something takes (a request's latency, an engine call's): one
+// read of the system's clock where Real.Now makes two, the wall time and
+// the monotonic (~25 against ~43 ns, BenchmarkStamp). A Stamp is no
+// instant: it is only subtracted from another (Elapsed), so a server's
+// moved clock and a step of the wall clock do not change what it measures.
+type Stamp int64
+
+// monoBase is what Stamps count from (its monotonic reading).
+var monoBase = time.Now()
+
+// Mono reads the monotonic clock.
+func Mono() Stamp { return Stamp(time.Since(monoBase)) }
+
+// Elapsed is how long ago s was read.
+func (s Stamp) Elapsed() time.Duration { return time.Duration(Mono() - s) }
+
 // Offset is a clock that runs with a base clock but can be moved forward.
 // It backs dev mode: the server's time is wall-clock time plus an offset that
 // only ever grows, so "10 idle minutes later" takes one request. The offset is

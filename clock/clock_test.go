@@ -111,3 +111,38 @@ func TestAdvanceToOnlyMovesForward(t *testing.T) {
 		t.Fatalf("Now %v, want %v", c.Now(), want)
 	}
 }
+
+// A Stamp measures what the wall clock's monotonic reading measures, from
+// either side: it is never more than a duration timed around it, never
+// less than one timed within it.
+func TestStampMeasuresElapsedTime(t *testing.T) {
+	outer := Real{}.Now()
+	s := Mono()
+	inner := Real{}.Now()
+	time.Sleep(5 * time.Millisecond)
+	in := Since(Real{}, inner)
+	got := s.Elapsed()
+	out := Since(Real{}, outer)
+	if got < in || got > out {
+		t.Fatalf("Elapsed %v, want within [%v, %v]", got, in, out)
+	}
+	if a, b := Mono(), Mono(); b < a {
+		t.Fatalf("the monotonic clock ran backwards: %d then %d", a, b)
+	}
+}
+
+func BenchmarkStamp(b *testing.B) {
+	var d time.Duration
+	b.Run("Real.Now-twice", func(b *testing.B) {
+		for b.Loop() {
+			t0 := Real{}.Now()
+			d += Real{}.Now().Sub(t0)
+		}
+	})
+	b.Run("Mono-Elapsed", func(b *testing.B) {
+		for b.Loop() {
+			d += Mono().Elapsed()
+		}
+	})
+	_ = d
+}

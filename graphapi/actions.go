@@ -51,17 +51,20 @@ func actionNames() string {
 // check passed.
 func (a *API) action(kind subjectKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		a.serveAction(w, r, kind, r.PathValue("id"), r.PathValue("action"))
+		name := r.PathValue("action")
+		spec, known := actions[name]
+		a.serveAction(w, r, kind, r.PathValue("id"), name, spec, known)
 	}
 }
 
 // serveAction is action of the user the path names by id (unused for
-// /me), and of the action name. The checks and the decoding are
+// /me), and of the action name (its spec, looked up by the caller, when
+// known). The checks and the decoding are
 // actionCommand's, in a frame of its own that has returned before the
 // write: a write's deepest calls (core's, the engine's) then fit, with
 // the connection's frames, in 8 KiB of stack (TestSetPresenceStack).
-func (a *API) serveAction(w http.ResponseWriter, r *http.Request, kind subjectKind, id, name string) {
-	u, cmd, status, ok := a.actionCommand(w, r, kind, id, name)
+func (a *API) serveAction(w http.ResponseWriter, r *http.Request, kind subjectKind, id, name string, spec actionSpec, known bool) {
+	u, cmd, status, ok := a.actionCommand(w, r, kind, id, name, spec, known)
 	if !ok {
 		return
 	}
@@ -84,8 +87,7 @@ func (a *API) serveAction(w http.ResponseWriter, r *http.Request, kind subjectKi
 // success status, or ok false once it has answered the error.
 //
 //go:noinline
-func (a *API) actionCommand(w http.ResponseWriter, r *http.Request, kind subjectKind, id, name string) (_ core.UserRef, _ presence.Command, status int, ok bool) {
-	spec, known := actions[name]
+func (a *API) actionCommand(w http.ResponseWriter, r *http.Request, kind subjectKind, id, name string, spec actionSpec, known bool) (_ core.UserRef, _ presence.Command, status int, ok bool) {
 	p, err := a.caller(r)
 	if err != nil {
 		a.writeError(w, r, err)

@@ -216,9 +216,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case http.MethodPost:
-		if pattern, id, action, ok := actionPath(r); ok {
+		if pattern, id, action, spec, ok := actionPath(r); ok {
 			r.Pattern = pattern
-			a.serveAction(w, r, subjectUsers, id, action)
+			a.serveAction(w, r, subjectUsers, id, action, spec, true)
 			return
 		}
 	}

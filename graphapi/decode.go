@@ -56,7 +56,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 // fresh buffer allocated ~75 KB a request as the buffer grew.
 func readBodyInto(r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, error) {
 	src := io.Reader(r.Body)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	switch enc := strings.ToLower(strings.TrimSpace(firstValue(r.Header, "Content-Encoding"))); enc {
 	case "", "identity":
 		// Size the buffer for a body of known length (io.ReadAll grows
 		// from 512 bytes, copying as it goes), but only up to what typical
@@ -100,7 +100,7 @@ func readBodyInto(r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, erro
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
 	}
-	ct := r.Header.Get("Content-Type")
+	ct := firstValue(r.Header, "Content-Type")
 	if ct == "application/json" { // what clients send; parsing it allocates
 		return body, nil
 	}
@@ -110,6 +110,15 @@ func readBodyInto(r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, erro
 			"The request body must be JSON with Content-Type 'application/json'; got %q.", ct)
 	}
 	return body, nil
+}
+
+// firstValue is h.Get(key) for a key in canonical form, read directly:
+// Get checks and canonicalises the key on every call.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // readAtMost is buf.ReadFrom(io.LimitReader(src, n)) without the
@@ -273,8 +282,15 @@ func unknownParam(action, path, k string, params []param) error {
 // members are visited in the order of their names, as decodeObject visits
 // a map's (so the first unknown property reported is the same), and each
 // string parameter is a slice of the body's one string copy.
+//
+// The order matters only to which error is reported: when every member
+// is an annotation or a string parameter, none can fail and each sets its
+// own parameter (no name twice), so they are not sorted — setPresence's
+// body, every write.
 func decodeFlat(ms []member, action, path string, params []param) error {
-	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	if !flatCannotFail(ms, params) {
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	}
 	for _, m := range ms {
 		if strings.Contains(m.key, "@") {
 			continue
@@ -300,6 +316,26 @@ func decodeFlat(ms []member, action, path string, params []param) error {
 		}
 	}
 	return nil
+}
+
+// flatCannotFail reports whether decodeFlat cannot fail on ms: each member
+// an annotation or a parameter decoded as a plain string.
+func flatCannotFail(ms []member, params []param) bool {
+	for _, m := range ms {
+		if strings.Contains(m.key, "@") {
+			continue
+		}
+		i := slices.IndexFunc(params, func(p param) bool { return p.name == m.key })
+		if i < 0 {
+			return false
+		}
+		switch params[i].dst.(type) {
+		case *string, *optString:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func names(params []param) string {

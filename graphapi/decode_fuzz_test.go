@@ -319,3 +319,56 @@ func TestDecodeBodyRecycled(t *testing.T) {
 		}
 	}
 }
+
+// decodeFlat decodes a flat body's members in whatever order they come as
+// it does them in the order of their names (the strict decoder's, which
+// visits a map's sorted keys): the same values and the same first error,
+// whether or not it sorts them (it does not when nothing can fail).
+func TestDecodeFlatAsStrict(t *testing.T) {
+	bodies := []string{
+		`{"sessionId":"s","availability":"Busy","activity":"InACall","expirationDuration":"PT1H"}`,
+		`{"expirationDuration":"PT1H","activity":"InACall","availability":"Busy","sessionId":"s"}`,
+		`{"activity":"InACall","x@odata.type":"#String","sessionId":"s"}`,
+		`{"zzz":"1","activity":"InACall","aaa":"2"}`,
+		`{"activity":"InACall","Availability":"Busy"}`,
+		`{"message":"m","sessionId":"s"}`,
+		`{}`,
+	}
+	type out struct {
+		session, avail, act string
+		exp                 optString
+		raw                 string
+		err                 string
+	}
+	decode := func(body string, sorted bool) out {
+		var o out
+		params := []param{{"sessionId", &o.session}, {"availability", &o.avail}, {"activity", &o.act}, {"expirationDuration", &o.exp},
+			{"message", func(raw json.RawMessage) error { o.raw = string(raw); return errors.New("no message here") }}}
+		ms, ok := scanFlat([]byte(body), nil)
+		if !ok {
+			t.Fatalf("%s: not flat", body)
+		}
+		if sorted {
+			slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		}
+		if err := decodeFlat(ms, "setPresence", "", params); err != nil {
+			o.err = err.Error()
+		}
+		return o
+	}
+	for _, body := range bodies {
+		if got, want := decode(body, false), decode(body, true); got != want {
+			t.Errorf("%s: as written %+v, in the names' order %+v", body, got, want)
+		}
+	}
+}
+
+// firstValue reads what Header.Get reads, for a canonical key.
+func TestFirstValue(t *testing.T) {
+	h := http.Header{"Content-Type": {"application/json", "text/plain"}, "Content-Encoding": {}, "X-Empty": {""}}
+	for _, k := range []string{"Content-Type", "Content-Encoding", "X-Empty", "Authorization"} {
+		if got, want := firstValue(h, k), h.Get(k); got != want {
+			t.Errorf("firstValue(%s) = %q, Get %q", k, got, want)
+		}
+	}
+}

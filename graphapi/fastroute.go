@@ -79,9 +79,12 @@ const (
 // presencePath does and only the name of an action (actions), and leaves
 // everything else to the mux. TestActionFastRoute holds the two to the
 // same answers.
-func actionPath(r *http.Request) (pattern, id, action string, ok bool) {
+//
+// It returns the action's spec too, so that the write does not look the
+// name up again.
+func actionPath(r *http.Request) (pattern, id, action string, spec actionSpec, ok bool) {
 	if r.URL.RawPath != "" {
-		return "", "", "", false
+		return "", "", "", actionSpec{}, false
 	}
 	p := r.URL.Path
 	var rest string
@@ -91,19 +94,19 @@ func actionPath(r *http.Request) (pattern, id, action string, ok bool) {
 	case strings.HasPrefix(p, "/beta/users/"):
 		pattern, rest = actionPatternBeta, p[len("/beta/users/"):]
 	default:
-		return "", "", "", false
+		return "", "", "", actionSpec{}, false
 	}
 	id, action, ok = strings.Cut(rest, "/presence/")
 	if !ok || id == "" || id == "." || id == ".." {
-		return "", "", "", false
+		return "", "", "", actionSpec{}, false
 	}
-	if _, ok := actions[action]; !ok {
-		return "", "", "", false
+	if spec, ok = actions[action]; !ok {
+		return "", "", "", actionSpec{}, false
 	}
 	for i := 0; i < len(id); i++ {
 		if !pathIDChar[id[i]] {
-			return "", "", "", false
+			return "", "", "", actionSpec{}, false
 		}
 	}
-	return pattern, id, action, true
+	return pattern, id, action, spec, true
 }

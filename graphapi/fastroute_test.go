@@ -61,7 +61,10 @@ func TestActionPath(t *testing.T) {
 		{"/v1.0/users/a/presence", "", "", ""},
 		{"/v2.0/users/a/presence/setPresence", "", "", ""},
 	} {
-		pattern, id, action, ok := actionPath(httptest.NewRequest("POST", c.target, nil))
+		pattern, id, action, spec, ok := actionPath(httptest.NewRequest("POST", c.target, nil))
+		if want, known := actions[action]; ok && (!known || spec.op != want.op || spec.status != want.status) {
+			t.Errorf("%s: spec %+v, want the action's %+v", c.target, spec, want)
+		}
 		if ok != (c.pattern != "") || pattern != c.pattern || id != c.id || action != c.action {
 			t.Errorf("%s: %q %q %q %v, want %q %q %q", c.target, pattern, id, action, ok, c.pattern, c.id, c.action)
 		}

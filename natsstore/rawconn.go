@@ -46,11 +46,11 @@ type rawConn struct {
 	closing    atomic.Bool   // the engine is closing: new writes go through nats.go
 	failOnce   sync.Once
 
-	mu       sync.Mutex // the outgoing side
-	pending  []byte     // frames appended while a writer writes
-	spare    []byte
-	writing  bool      // a writer is writing pending to the pipe
-	deadline time.Time // the pipe's write deadline (only the writing writer reads or sets it)
+	mu      sync.Mutex // the outgoing side
+	pending []byte     // frames appended while a writer writes
+	spare   []byte
+	writing bool        // a writer is writing pending to the pipe
+	renew   clock.Stamp // when the pipe's write deadline is half gone (only the writing writer reads or sets it)
 
 	smu   sync.Mutex // the slots
 	free  []*rawSlot
@@ -353,12 +353,12 @@ func (c *rawConn) send(frame []byte) error {
 // write writes buf to the pipe, within a deadline: the pipe's reader is
 // the server's read loop, which only a stuck server does not come back
 // to; then the write fails, and so does the connection. The deadline is
-// moved ahead only once half of it is gone (setting one starts a timer).
+// moved ahead only once half of it is gone (setting one starts a timer),
+// which a monotonic stamp tells: the wall clock is read only to move it.
 func (c *rawConn) write(buf []byte) error {
-	now := clock.Real{}.Now()
-	if c.deadline.Sub(now) < publishTimeout/2 {
-		c.deadline = now.Add(publishTimeout)
-		if err := c.conn.SetWriteDeadline(c.deadline); err != nil {
+	if now := clock.Mono(); now >= c.renew {
+		c.renew = now + clock.Stamp(publishTimeout/2)
+		if err := c.conn.SetWriteDeadline(clock.Real{}.Now().Add(publishTimeout)); err != nil {
 			return err
 		}
 	}
@@ -406,21 +406,21 @@ func (c *rawConn) answer(r *bufio.Reader, line []byte) error {
 	if len(f) < fields || len(f) > fields+1 {
 		return fmt.Errorf("unexpected %.100q", line)
 	}
-	size, err := strconv.Atoi(string(f[len(f)-1]))
-	if err != nil || size < 0 {
+	size, ok := protoNumber(f[len(f)-1])
+	if !ok {
 		return fmt.Errorf("unexpected %.100q", line)
 	}
 	hsize := 0
 	if hmsg {
-		if hsize, err = strconv.Atoi(string(f[len(f)-2])); err != nil || hsize < 0 || hsize > size {
+		if hsize, ok = protoNumber(f[len(f)-2]); !ok || hsize > size {
 			return fmt.Errorf("unexpected %.100q", line)
 		}
 	}
 	var s *rawSlot
 	if num, ok := bytes.CutPrefix(f[1], []byte(c.prefix)); ok {
-		if n, err := strconv.ParseUint(string(num), 10, 64); err == nil {
+		if n, ok := protoNumber(num); ok {
 			c.smu.Lock()
-			s = c.slots[n]
+			s = c.slots[uint64(n)]
 			c.smu.Unlock()
 		}
 	}
@@ -461,6 +461,24 @@ func (c *rawConn) answer(r *bufio.Reader, line []byte) error {
 	default: // no room: not the answer of a waiting write (the engine answers once)
 	}
 	return nil
+}
+
+// protoNumber reads a protocol line's decimal number (a size, a slot's
+// number) where it is: strconv's parsers take a string, a copy of the
+// bytes a call, three calls an answer. Digits only, at most 18 of them
+// (what the server writes); anything else is not a number.
+func protoNumber(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // splitFields splits a protocol line at its spaces into fa, without

@@ -3,11 +3,14 @@ package natsstore
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/store"
 )
 
@@ -150,5 +153,60 @@ func TestWaitTakenBeforeTheSend(t *testing.T) {
 	_, err = b.Put(context.Background(), k, []byte("two"), rev)
 	if !errors.Is(err, errStopped) {
 		t.Fatalf("a write sent as the engine failed writes: %v, want %v", err, errStopped)
+	}
+}
+
+// deadlineConn records the write deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	set []time.Time
+}
+
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error { d.set = append(d.set, t); return nil }
+func (d *deadlineConn) Write(p []byte) (int, error)        { return len(p), nil }
+
+// The pipe's write deadline is publishTimeout ahead of the wall clock when
+// set, set by the first write, and not set again by the writes that follow
+// while more than half of it is left (the write's check reads a monotonic
+// stamp, the wall clock only to set it).
+func TestRawWriteDeadline(t *testing.T) {
+	d := &deadlineConn{}
+	c := &rawConn{conn: d}
+	before := clock.Real{}.Now()
+	for range 3 {
+		if err := c.write([]byte("PING\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := clock.Real{}.Now()
+	if len(d.set) != 1 {
+		t.Fatalf("deadlines set by 3 writes in a row: %v, want 1", d.set)
+	}
+	if got := d.set[0]; got.Before(before.Add(publishTimeout)) || got.After(after.Add(publishTimeout)) {
+		t.Fatalf("deadline %v, want publishTimeout after the write (%v … %v)", got, before.Add(publishTimeout), after.Add(publishTimeout))
+	}
+	// Half of it gone: the next write moves it.
+	c.renew -= clock.Stamp(publishTimeout)
+	if err := c.write([]byte("PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.set) != 2 || !d.set[1].After(d.set[0].Add(-time.Second)) {
+		t.Fatalf("deadlines %v: want a second one, publishTimeout ahead again", d.set)
+	}
+}
+
+// protoNumber reads what strconv reads from the numbers the server writes,
+// and refuses signs, spaces and what would not fit.
+func TestProtoNumber(t *testing.T) {
+	for _, s := range []string{"0", "7", "42", "007", "1048576", "999999999999999999"} {
+		want, _ := strconv.Atoi(s)
+		if got, ok := protoNumber([]byte(s)); !ok || got != want {
+			t.Errorf("protoNumber(%q) = %d, %v; want %d", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{"", "-1", "+1", " 1", "1 ", "1x", "0x10", "1e3", "1000000000000000000"} {
+		if got, ok := protoNumber([]byte(s)); ok {
+			t.Errorf("protoNumber(%q) = %d, want refused", s, got)
+		}
 	}
 }

@@ -1,9 +1,6 @@
 package observe
 
-import (
-	mrand "math/rand/v2"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // inFlightShards is how many counters the in-flight gauge is spread over:
 // with one, every request's two updates contend for one cache line between
@@ -23,13 +20,18 @@ type inFlight struct {
 	}
 }
 
-// enter counts a request in and returns the shard to give to leave. The
-// shard is drawn from the runtime's per-thread generator: no shared state.
-func (g *inFlight) enter() uint8 {
-	s := uint8(mrand.Uint32() % inFlightShards)
+// enter counts a request in shard s (mod inFlightShards) and returns the
+// shard to give to leave. The caller draws s at random, without shared
+// state: the request's handler takes the request-id's first hex digit,
+// drawn anyway (one draw of the runtime's generator fewer a request).
+func (g *inFlight) enter(s uint8) uint8 {
+	s %= inFlightShards
 	g.shards[s].n.Add(1)
 	return s
 }
+
+// hexDigit is the value of a lower-case hex digit (0–15).
+func hexDigit(c byte) uint8 { return c&0x0f + 9*(c>>6) }
 
 func (g *inFlight) leave(s uint8) { g.shards[s].n.Add(-1) }
 

@@ -52,3 +52,17 @@ func gaugeValue(t *testing.T, m *Metrics, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// The request-id's hex digits spread requests over every shard.
+func TestHexDigitShards(t *testing.T) {
+	seen := map[uint8]bool{}
+	for i, c := range []byte("0123456789abcdef") {
+		if d := hexDigit(c); d != uint8(i) {
+			t.Errorf("hexDigit(%q) = %d, want %d", c, d, i)
+		}
+		seen[hexDigit(c)%inFlightShards] = true
+	}
+	if len(seen) != inFlightShards {
+		t.Errorf("%d shards of %d reached", len(seen), inFlightShards)
+	}
+}

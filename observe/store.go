@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -38,15 +37,17 @@ func (e *engine) op(m *Metrics, name string) engineOp {
 	return o
 }
 
-func start() time.Time { return clock.Real{}.Now() }
+// start stamps an operation's beginning: the machine's monotonic clock,
+// whatever the server's clock says (clock.Stamp: half a wall-clock read).
+func start() clock.Stamp { return clock.Mono() }
 
 // done records an operation that started at t0 and ended with err. A key
 // not found and a revision conflict are answers, not failures; a failure
 // is counted and logged with the request's fields (reqlog), unless the
 // caller gave up (its context ended).
-func (e *engine) done(ctx context.Context, o *engineOp, t0 time.Time, err error) {
+func (e *engine) done(ctx context.Context, o *engineOp, t0 clock.Stamp, err error) {
 	if o.duration != nil {
-		o.duration.Observe(clock.Real{}.Now().Sub(t0).Seconds())
+		o.duration.Observe(t0.Elapsed().Seconds())
 	}
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		return
