@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/presenced/presenced/natsstore"
@@ -79,6 +80,15 @@ func (s *Server) checkEngine(ctx context.Context) error {
 			return fmt.Errorf("presenced: %w (the ERROR lines above say which streams and how much). Stop here and restore the data directory from a backup, or start with --accept-data-loss to run with what remains; `presenced check --data %s` reports without starting (docs/durability.md)", ErrDataLoss, s.cfg.DataDir)
 		}
 		s.log.Error("starting with what remains, as --accept-data-loss asks: the loss is recorded and will not be reported again")
+		// A single node's only: a cluster node's missing stream may be one
+		// its peers have not assigned it yet, and its replicas hold it.
+		for _, r := range rep.Streams {
+			if r.Missing() && s.cfg.Cluster == nil {
+				if err := s.setAside(r.Name); err != nil {
+					return fmt.Errorf("presenced: %w; move the stream's directory out of %s yourself to start without it", err, filepath.Join(s.cfg.DataDir, "engine"))
+				}
+			}
+		}
 		// A lost stream is created again numbered past the old one: its
 		// revisions and sequences kept elsewhere (a presence window's
 		// calendar revision, a subscription's delivered position, a
@@ -92,6 +102,36 @@ func (s *Server) checkEngine(ctx context.Context) error {
 		// though an accepted loss would be reported again.
 		s.log.Warn("could not write the engine's manifest; retrying at the next checkpoint", "err", err)
 	}
+	return nil
+}
+
+// SetAsideDir is where, under the data directory, an accepted loss moves
+// the files of a stream the engine could not open.
+const SetAsideDir = "engine-set-aside"
+
+// setAside moves the files of a stream the engine has not opened out of
+// the engine's directory, so that the stream can be created again. A
+// stream whose files nats-server cannot open at its start (a block it
+// cannot read) is left on disk, unopened, since nats-server 2.15.3 (2.15.2
+// deleted the stream's directory): creating it again there would fail on
+// the same files. They are kept, for the operator, under SetAsideDir.
+func (s *Server) setAside(stream string) error {
+	// The engine's layout under <data>/engine: natsstore's store directory
+	// (jetstream), nats-server's own (jetstream again), the account ($G).
+	dir := filepath.Join(s.cfg.DataDir, "engine", "jetstream", "jetstream", "$G", "streams", stream)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil // gone: created again from nothing
+	} else if err != nil {
+		return err
+	}
+	to := filepath.Join(s.cfg.DataDir, SetAsideDir, stream+"-"+s.cfg.Clock.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		return err
+	}
+	if err := os.Rename(dir, to); err != nil {
+		return err
+	}
+	s.log.Error("the engine could not open a stream's files: they are set aside, and the stream is created again", "stream", stream, "files", to)
 	return nil
 }
 
