@@ -55,7 +55,15 @@ import (
 //
 //   - atomic: the writes waiting at one moment sent by one goroutine as a
 //     JetStream atomic batch, one acknowledgement for the batch
-//     (atomicBatcher, a prototype: not used by presenced).
+//     (atomicBatcher, a prototype: not used by presenced);
+//
+//   - create: natsstore's Put with revision 0 of a key never written (a
+//     user's first write), each write its own new key: on a single node
+//     through the raw connection since session 10 (create in update.go);
+//
+//   - create-nats: the same create as before, through nats.go's
+//     KeyValue.Create (its request inbox, its connection's lock, its
+//     dispatch) under the guard: create's baseline.
 //
 //     go test -run '^$' -bench BenchmarkAckPath -benchtime 100000x -count 3 ./natsstore/
 //
@@ -66,7 +74,7 @@ func BenchmarkAckPath(b *testing.B) {
 	const writers = 64
 	keys := 1000
 	keys = benchenv.Int("PRESENCED_ACKPATH_KEYS", keys, writers)
-	for _, mode := range []string{"update", "update-sole", "raw", "raw-pub", "update-nats", "request", "publish", "atomic"} {
+	for _, mode := range []string{"update", "update-sole", "raw", "raw-pub", "update-nats", "request", "publish", "atomic", "create", "create-nats"} {
 		b.Run(mode, func(b *testing.B) {
 			kv := bucketT(b, openT(b, Options{Dir: b.TempDir()}), "bench").(*kv)
 			ctx := context.Background()
@@ -101,6 +109,13 @@ func BenchmarkAckPath(b *testing.B) {
 				}
 			}
 			n := b.N
+			var fresh []string // create's keys, one a write
+			if mode == "create" || mode == "create-nats" {
+				fresh = make([]string, n)
+				for i := range fresh {
+					fresh[i] = fmt.Sprintf("c.%s.%d", tenantA, i)
+				}
+			}
 			var ab *atomicBatcher
 			if mode == "atomic" {
 				ab = startAtomicBatcher(b, kv)
@@ -136,6 +151,13 @@ func BenchmarkAckPath(b *testing.B) {
 							err = kv.nc.Publish(kv.prefix+names[j], benchValue)
 						case "atomic":
 							revs[j], err = ab.put(names[j], revs[j])
+						case "create":
+							_, err = kv.Put(ctx, fresh[i], benchValue, 0)
+						case "create-nats":
+							err = kv.g.write(ctx, func(ctx context.Context) error {
+								_, err := kv.kv.Create(ctx, fresh[i], benchValue)
+								return err
+							})
 						}
 						if err != nil {
 							b.Error(err)

@@ -64,12 +64,7 @@ func (b *kv) Put(ctx context.Context, key string, value []byte, expect uint64) (
 	case b.e.opts.clustered():
 		rev, err = b.clusterPut(ctx, key, value, expect, 0)
 	case expect == 0:
-		// Create also succeeds over a delete or purge marker: deleted is
-		// absent.
-		err = b.g.write(ctx, func(ctx context.Context) (err error) {
-			rev, err = b.kv.Create(ctx, key, value)
-			return err
-		})
+		rev, err = b.create(ctx, key, value)
 	default:
 		rev, err = b.update(ctx, key, value, expect, !b.sole)
 	}
