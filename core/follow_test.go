@@ -143,6 +143,9 @@ func TestFollowSeesEveryNodesWrites(t *testing.T) {
 	}
 	for i, n := range nodes {
 		waitFor(t, fmt.Sprintf("node %d sees the fourth write", i), func() bool { return pairOf(t, n.c, alice) == "Away/Away" })
+		// A change from the engine is cached, then reported (applyLocked):
+		// a read may see it a moment before the subscribers hear of it.
+		waitFor(t, fmt.Sprintf("node %d hears of the fourth write", i), func() bool { w, _ := n.heard(); return len(w) >= 4 })
 	}
 	wantWrites := []string{"Busy/InACall", "Busy/InACall", "DoNotDisturb/Presenting", "Away/Away"}
 	wantChanges := []string{"Busy/InACall", "DoNotDisturb/Presenting", "Away/Away"}
