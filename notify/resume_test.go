@@ -14,6 +14,7 @@ import (
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/presence"
+	"github.com/presenced/presenced/store"
 )
 
 // A resume replays a user's changes for as long as each record names the
@@ -24,17 +25,7 @@ import (
 func TestResumeFollowsEachUsersChain(t *testing.T) {
 	e := enginetest.Open(t)
 	ctx := context.Background()
-	l, err := e.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := e.Bucket(ctx, "presence")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
-	c := core.New(core.Options{KV: kv, Clock: fake})
-	hub := notify.NewHub(notify.HubOptions{Core: c, Log: l, Fanout: notify.NewFanout(notify.FanoutOptions{Log: l}), Clock: fake})
+	l, _, _, hub := hubOnEngine(t, ctx, e, 0)
 	st := func(n int64) *presence.Stamp { return &presence.Stamp{At: n} }
 	add := func(user string, seq int64, prev *presence.Stamp) {
 		u := core.UserRef{TenantID: "t", UserID: user}
@@ -104,17 +95,7 @@ func TestResumeFollowsEachUsersChain(t *testing.T) {
 func TestTheNextWriteLogsAChangeItsWriterCouldNot(t *testing.T) {
 	e := enginetest.Open(t)
 	ctx := context.Background()
-	l, err := e.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := e.Bucket(ctx, "presence")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
-	c := core.New(core.Options{KV: kv, Clock: fake})
-	hub := notify.NewHub(notify.HubOptions{Core: c, Log: l, Fanout: notify.NewFanout(notify.FanoutOptions{Log: l}), Clock: fake})
+	_, c, fake, hub := hubOnEngine(t, ctx, e, 0)
 	u := core.UserRef{TenantID: "t", UserID: "alex"}
 	set := func(avail, act string) presence.Stamp {
 		fake.Add(time.Second)
@@ -151,4 +132,22 @@ func TestTheNextWriteLogsAChangeItsWriterCouldNot(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("the log holds\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// hubOnEngine is a hub over e's change log and presence bucket, with a core
+// on a fake clock at 2026-11-25 09:00 UTC (linger 0: the hub's default).
+func hubOnEngine(t *testing.T, ctx context.Context, e *natsstore.Engine, linger time.Duration) (store.Log, *core.Core, *clock.Fake, *notify.Hub) {
+	t.Helper()
+	l, err := e.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := e.Bucket(ctx, "presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	c := core.New(core.Options{KV: kv, Clock: fake})
+	hub := notify.NewHub(notify.HubOptions{Core: c, Log: l, Fanout: notify.NewFanout(notify.FanoutOptions{Log: l}), Clock: fake, Linger: linger})
+	return l, c, fake, hub
 }

@@ -5,11 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/core"
 	"github.com/presenced/presenced/internal/enginetest"
-	"github.com/presenced/presenced/natsstore"
-	"github.com/presenced/presenced/notify"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -22,17 +19,7 @@ func TestHubLogsWhileWatchedOrKept(t *testing.T) {
 	e := enginetest.Open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l, err := e.Log(ctx, "CHANGES", natsstore.LogOptions{Subjects: []string{"chg.>"}, MaxAge: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := e.Bucket(ctx, "presence")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := clock.NewFake(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
-	c := core.New(core.Options{KV: kv, Clock: fake})
-	hub := notify.NewHub(notify.HubOptions{Core: c, Log: l, Fanout: notify.NewFanout(notify.FanoutOptions{Log: l}), Clock: fake, Linger: time.Minute})
+	_, c, fake, hub := hubOnEngine(t, ctx, e, time.Minute)
 	go hub.Run(ctx)
 	u := core.UserRef{TenantID: "t", UserID: "ursula"}
 	v := core.UserRef{TenantID: "t", UserID: "victor"}
