@@ -31,6 +31,12 @@ command starts in a process of its own on 127.0.0.1 (as presenced runs in
 its own), and presenced's throughput is shown as a ratio of it.
 setPresence writes real presence (sessionId <client id>:s<k>, PT1H).
 
+Warm-up: before anything is measured, bench writes every user's sessions
+once and (with reads in the mix) reads every user once, then sends the
+same to the baseline; none of it is in any figure. --warmup=false measures
+a fresh server's first writes instead (each user's first write creates it),
+so the figures then depend on --duration.
+
 Users: by default the 10,000 users that "presenced serve --dev" generates
 (user1…user10000@contoso.dev; --users N for the first N); --users-file (one
 id or userPrincipalName a line, # comments) or --upn-pattern with --users N
