@@ -297,7 +297,10 @@ func (f benchFigures) String() string {
 // (splitPaths; a single node's are all of one path).
 func benchOnce(t *testing.T, bin string, c *nodetest.Cluster, urls []*nodetest.Node, r benchRow, users int, d time.Duration, parts int) benchFigures {
 	t.Helper()
-	args := []string{"bench", "--json", "--baseline=false", "--concurrency", strconv.Itoa(r.clients), "--duration", d.String(),
+	// --warmup=false: the nodes' CPU is read around the whole command, so a
+	// warm-up's writes would count in the run's; the rounds before it create
+	// the users (figures comparable with the runs before the tool warmed up).
+	args := []string{"bench", "--json", "--baseline=false", "--warmup=false", "--concurrency", strconv.Itoa(r.clients), "--duration", d.String(),
 		"--mix", r.mix, "--users", strconv.Itoa(users), "--sessions-per-user", "4", "--rate", strconv.FormatFloat(r.rate, 'f', -1, 64)}
 	for _, n := range urls {
 		args = append(args, "--url", n.URL)

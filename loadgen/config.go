@@ -192,6 +192,19 @@ type Config struct {
 	// machine's load during the run weighs on both alike. Without
 	// Baseline there is one round.
 	Rounds int
+	// Warmup, before anything is measured (before the first round, the
+	// baseline's too), writes every (user, session) pair of the mix's
+	// write shape once — the run's own setPresence requests, at its
+	// concurrency — and, when the mix reads, reads every user once; then
+	// the same requests go to the baseline, whose connections and runtime
+	// so start as warm as presenced's. Without it a fresh server's first
+	// seconds are measured: each user's first write creates it, on an
+	// engine and heaps still growing (docs/performance.md, "toolwarm").
+	// It is bounded (Users × SessionsPerUser writes and Users reads, not
+	// timed), in no figure (Report.Warmup says what it sent), and a
+	// request of it that fails ends Run with an error before any load.
+	// `presenced bench` turns it on unless --warmup=false.
+	Warmup bool
 	// Probe are users whose presence Run reads before any load; one the
 	// server does not know ends the run with ErrUnknownUser. (With
 	// Baseline, the first user is read anyway.)

@@ -27,6 +27,9 @@ type Report struct {
 	Rounds int `json:"rounds"`
 	// Interrupted is set when the run was cancelled before its bound.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Warmup is what Config.Warmup sent before the first round (nil
+	// without it); no figure below counts it.
+	Warmup *Warmup `json:"warmup,omitempty"`
 	// Presenced is the load against URL.
 	Presenced Result `json:"presenced"`
 	// Baseline is the same load against the bare handler (nil without it),

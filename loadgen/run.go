@@ -16,8 +16,9 @@ import (
 // cfg.Nodes'), then sends cfg's load to cfg.URL (spread over the nodes)
 // and reports. With Baseline it sends the same load to the
 // bare handler too, alternating the two in cfg.Rounds rounds. It returns an
-// error before any load when the configuration, the token, a probed user
-// or (with Baseline) the first GET fails. Requests that fail during the run
+// error before any load when the configuration, the token, a probed user,
+// (with Baseline) the first GET or (with Warmup) a request of the warm-up
+// fails. Requests that fail during the run
 // are counted, not returned. If ctx ends first, Run stops and returns what
 // it measured, marked Interrupted, with ctx's error.
 func Run(ctx context.Context, cfg Config) (Report, error) {
@@ -91,6 +92,28 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		for _, base := range cfg.urls() {
 			rep.Remote = rep.Remote || !isLoopback(base)
 		}
+	}
+	if cfg.Warmup {
+		jobs := warmJobs(load)
+		w := &Warmup{}
+		for _, j := range jobs {
+			if j.op == OpSet {
+				w.Sets++
+			} else {
+				w.Gets++
+			}
+		}
+		var err error
+		if w.Elapsed, err = pres.warm(ctx, load, client, tokens, jobs); err != nil {
+			return rep, fmt.Errorf("warm-up (every user's sessions written once before measuring; --warmup=false skips it): %w", err)
+		}
+		if bare != nil {
+			if w.BareElapsed, err = bare.warm(ctx, load, client, tokens, jobs); err != nil {
+				return rep, fmt.Errorf("warm-up of the baseline: %w", err)
+			}
+			w.BareRequests = int64(len(jobs))
+		}
+		rep.Warmup = w
 	}
 	// Alternate the servers round by round, so that a change in the
 	// machine's load during the run weighs on both alike.

@@ -57,12 +57,18 @@ func newShapes(cfg Config, base string) *shapes {
 }
 
 func (s *shapes) setBody(r *rand.Rand) []byte {
+	return s.setBodyFor(r.IntN(s.sessions), r)
+}
+
+// setBodyFor is a setPresence of session k ("<ClientID>:s<k>") with a pair
+// at random, as the run sends.
+func (s *shapes) setBodyFor(k int, r *rand.Rand) []byte {
 	p := availabilityPairs[r.IntN(len(availabilityPairs))]
 	b := make([]byte, 0, 160)
 	b = append(b, `{"sessionId":"`...)
 	b = append(b, s.clientID...)
 	b = append(b, ":s"...)
-	b = strconv.AppendInt(b, int64(r.IntN(s.sessions)), 10)
+	b = strconv.AppendInt(b, int64(k), 10)
 	b = append(b, `","availability":"`...)
 	b = append(b, p[0]...)
 	b = append(b, `","activity":"`...)
@@ -89,4 +95,18 @@ func (s *shapes) request(ctx context.Context, op Op, r *rand.Rand, authz string)
 	}
 	req.Header.Set("Authorization", authz)
 	return req, user
+}
+
+// warmRequest is the warm-up's request j: the run's setPresence of user
+// j.user's session j.k (a pair at random), or its GET of user j.user.
+func (s *shapes) warmRequest(ctx context.Context, j warmJob, r *rand.Rand, authz string) *http.Request {
+	var req *http.Request
+	if j.op == OpSet {
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, s.setURL[j.user], bytes.NewReader(s.setBodyFor(j.k, r)))
+		req.Header.Set("Content-Type", "application/json")
+	} else {
+		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, s.getURL[j.user], nil)
+	}
+	req.Header.Set("Authorization", authz)
+	return req
 }

@@ -31,6 +31,12 @@ command starts in a process of its own on 127.0.0.1 (as presenced runs in
 its own), and presenced's throughput is shown as a ratio of it.
 setPresence writes real presence (sessionId <client id>:s<k>, PT1H).
 
+Warm-up: before anything is measured, bench writes every user's sessions
+once and (with reads in the mix) reads every user once, then sends the
+same to the baseline; none of it is in any figure. --warmup=false measures
+a fresh server's first writes instead (each user's first write creates it),
+so the figures then depend on --duration.
+
 Users: by default the 10,000 users that "presenced serve --dev" generates
 (user1…user10000@contoso.dev; --users N for the first N); --users-file (one
 id or userPrincipalName a line, # comments) or --upn-pattern with --users N
@@ -89,6 +95,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs.Int64Var(&cfg.Requests, "requests", 0, "stop after `N` requests to presenced, and as many to the baseline (with --duration too: whichever comes first)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.BoolVar(&cfg.Baseline, "baseline", true, "measure a bare net/http handler (in a process of its own) with the same load, alternating with presenced")
+	fs.BoolVar(&cfg.Warmup, "warmup", true, "before measuring, write every user's sessions once (users × sessions-per-user setPresence, and with reads in the mix a GET of each user), at --concurrency, then send the same to the baseline; in no figure."+
+		" --warmup=false measures a fresh server's first writes instead: each user's first write creates it, on an engine still growing, and the figures then depend on --duration")
 	fs.IntVar(&cfg.Rounds, "rounds", loadgen.DefaultRounds, "with the baseline: alternate it and presenced in `N` rounds, each a share of --duration and --requests")
 	traceFile := fs.String("trace", "", "write every request to presenced to `file` as CSV after the run (start and latency in µs, node index, user index in the users' list, operation, status): for splitting the latency by path")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (progress stays on stderr)")
@@ -176,6 +184,11 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 			err, len(cfg.Users), directory.DemoUserUPN(len(cfg.Users)), defaultDemoUsers)
 	}
 	if err != nil && !rep.Interrupted {
+		if strings.Contains(err.Error(), " answered 429 ") {
+			// The warm-up alone sends users × sessions requests: a server
+			// with Graph's budget refuses most of them.
+			return fmt.Errorf("%w\n%s", err, throttledHint)
+		}
 		return err
 	}
 	if *asJSON {
@@ -191,14 +204,17 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		// The server throttles one application as Graph does (1,500
 		// requests per 30 s by default, in dev mode too): a load test
 		// measures the budget, not the server.
-		fmt.Fprintln(stderr, "presenced bench: the server answered 429: it throttles one application at 1,500 presence requests per 30 s by default, as Graph does."+
-			" To measure the server rather than its budget, start it with --throttle-requests 0 (docs/security.md#throttling-and-batching).")
+		fmt.Fprintln(stderr, "presenced bench: the server answered 429: "+throttledHint)
 	}
 	if rep.Interrupted {
 		return errors.New("interrupted: the report covers the run until then")
 	}
 	return nil
 }
+
+// throttledHint says why a server answered bench 429 and what to do.
+const throttledHint = "it throttles one application at 1,500 presence requests per 30 s by default, as Graph does." +
+	" To measure the server rather than its budget, start it with --throttle-requests 0 (docs/security.md#throttling-and-batching)."
 
 // benchUsers is the list of users to load: from a file, from a pattern, or
 // the demo tenant's.
@@ -288,6 +304,9 @@ func describeRun(cfg loadgen.Config) string {
 	if cfg.Visibility {
 		base += ", measuring cross-node visibility"
 	}
+	if cfg.Warmup {
+		base += ", after a warm-up"
+	}
 	return fmt.Sprintf("presenced bench: %s, tenant %s, %d users × %d sessions, mix %s%s, %d workers, %s%s",
 		target, cfg.Tenant, len(cfg.Users), cfg.SessionsPerUser, cfg.Mix, many, cfg.Concurrency, bound, base)
 }
@@ -376,6 +395,7 @@ func printReport(w io.Writer, rep loadgen.Report) {
 			" (CPU ratio 0.56-0.57 against its 55-60 %; docs/performance.md, \"The load tool's gap on setPresence\").")
 	}
 	fmt.Fprintln(w)
+	printWarmup(w, rep)
 	printCPU(w, rep)
 	printNodes(w, rep)
 	for _, o := range rep.Presenced.Ops {
@@ -394,6 +414,28 @@ func printReport(w io.Writer, rep loadgen.Report) {
 	if rep.Interrupted {
 		fmt.Fprintln(w, "interrupted before the end of the run")
 	}
+}
+
+// printWarmup says what the warm-up sent before the figures above, or that
+// there was none.
+func printWarmup(w io.Writer, rep loadgen.Report) {
+	wu := rep.Warmup
+	if wu == nil {
+		fmt.Fprintln(w, "no warm-up (--warmup=false): the figures include each user's first write, a fresh server's first seconds")
+		return
+	}
+	var sent []string
+	if wu.Sets > 0 {
+		sent = append(sent, fmt.Sprintf("%d setPresence", wu.Sets))
+	}
+	if wu.Gets > 0 {
+		sent = append(sent, fmt.Sprintf("%d GET", wu.Gets))
+	}
+	fmt.Fprintf(w, "warm-up, in no figure above: %s to presenced in %.2fs, 0 errors", strings.Join(sent, " + "), wu.Elapsed.Seconds())
+	if wu.BareRequests > 0 {
+		fmt.Fprintf(w, "; the same %d to the baseline in %.2fs", wu.BareRequests, wu.BareElapsed.Seconds())
+	}
+	fmt.Fprintln(w)
 }
 
 // printCPU shows each phase's CPU time a request, process by process,

@@ -28,12 +28,19 @@ func TestBenchExplainsThrottling(t *testing.T) {
 		_ = srv.Shutdown(ctx)
 	})
 	var out, errb bytes.Buffer
-	err = run([]string{"bench", "--url", srv.URL(), "--users", "5", "--concurrency", "2", "--requests", "30", "--baseline=false", "--mix", "get=1"}, &out, &errb)
+	err = run([]string{"bench", "--url", srv.URL(), "--users", "5", "--concurrency", "2", "--requests", "30", "--baseline=false", "--mix", "get=1", "--warmup=false"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	if !strings.Contains(errb.String(), "start it with --throttle-requests 0") {
 		t.Errorf("bench does not say why its requests failed:\n%s", errb.String())
+	}
+	// With the warm-up (the default) the budget runs out before any load
+	// (here at the first request: the run above spent it): the run fails,
+	// saying why.
+	err = run([]string{"bench", "--url", srv.URL(), "--users", "5", "--concurrency", "2", "--requests", "30", "--baseline=false", "--mix", "set=1"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "429") || !strings.Contains(err.Error(), "start it with --throttle-requests 0") {
+		t.Errorf("a throttled warm-up: %v", err)
 	}
 }
 
