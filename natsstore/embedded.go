@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net"
 	"net/url"
 	"os"
@@ -242,25 +241,15 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 	}
 	e.nc = nc
 	if o.Cluster == nil {
-		e.rawSeed = maphash.MakeSeed()
-		for i := range rawConnCount {
-			c, err := rawConnect(srv, name+"-natsstore-writes-"+strconv.Itoa(i))
-			if err != nil {
-				nc.Close()
-				for _, c := range e.raws {
-					c.close()
-				}
-				e.raws = nil
-				return fail("connect in-process", err)
-			}
-			e.raws = append(e.raws, c)
+		if e.raw, err = rawConnect(srv, name+"-natsstore-writes"); err != nil {
+			nc.Close()
+			return fail("connect in-process", err)
 		}
-		e.raw = e.raws[0]
 		var ended chan struct{}
 		if e.guard != nil {
 			ended = e.guard.ended
 		}
-		watchRaws(e.raws, ended)
+		go e.raw.watch(ended)
 	}
 	return nil
 }

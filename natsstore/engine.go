@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"os"
 	"sync"
@@ -111,12 +110,8 @@ type Engine struct {
 	repliesOnce sync.Once
 	replies     *replies
 	// raw carries a single node's writes to its embedded engine
-	// (rawconn.go); nil in a cluster and in external mode. raws are all
-	// of its connections (raw is the first), a key's chosen by its hash
-	// (rawFor); rawSeed seeds the hash.
-	raw     *rawConn
-	raws    []*rawConn
-	rawSeed maphash.Seed
+	// (rawconn.go); nil in a cluster and in external mode.
+	raw *rawConn
 
 	// manifest is where KeepManifest keeps the manifest ("": nowhere);
 	// stopCheckpoints ends its checkpoints.
@@ -248,9 +243,7 @@ func (e *Engine) abort() {
 	if e.nc != nil {
 		e.nc.Close()
 	}
-	for _, c := range e.raws {
-		c.close()
-	}
+	e.raw.close()
 	if e.srv != nil {
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
@@ -352,10 +345,10 @@ func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		var errs []error
 		var final []StreamState
-		// New writes go through nats.go, refused once it drains; the
-		// writes sent already are answered before the connection ends.
-		for _, c := range e.raws {
-			c.closing.Store(true)
+		if e.raw != nil {
+			// New writes go through nats.go, refused once it drains; the
+			// writes sent already are answered before the connection ends.
+			e.raw.closing.Store(true)
 		}
 		if e.guard != nil {
 			e.guard.close()
@@ -393,9 +386,7 @@ func (e *Engine) Close() error {
 			e.nc.Close()
 			errs = append(errs, errors.New("drain: timed out"))
 		}
-		for _, c := range e.raws {
-			c.close()
-		}
+		e.raw.close()
 		if e.srv != nil {
 			e.srv.Shutdown()
 			e.srv.WaitForShutdown()

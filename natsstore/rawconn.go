@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"net"
 	"strconv"
@@ -19,7 +18,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/presenced/presenced/clock"
-	"github.com/presenced/presenced/internal/benchenv"
 )
 
 // rawConn carries a single node's writes (update) to its embedded engine
@@ -224,54 +222,18 @@ func (c *rawConn) get() *rawSlot {
 	return s
 }
 
-// rawConnCount is how many raw connections a single node's engine
-// writes through, a key's chosen by its hash (rawFor). EXPERIMENT
-// (engine10k, not for main): PRESENCED_RAWCONNS sets it, for the
-// benchmarks and the load tool's server alike.
-var rawConnCount = benchenv.Int("PRESENCED_RAWCONNS", 1, 1)
-
-// rawFor is the raw connection key's writes go through (nil without
-// one): always the same for a key, so a key's writes reach the engine in
-// the order they were sent.
-func (e *Engine) rawFor(key string) *rawConn {
-	switch len(e.raws) {
-	case 0:
-		return nil
-	case 1:
-		return e.raws[0]
-	}
-	return e.raws[maphash.String(e.rawSeed, key)%uint64(len(e.raws))]
-}
-
-// watchRaws wakes the busy slots' writers of a connection when it ends
-// and, on ended, of every connection when a wait generation of the guard
-// has (ended is signalled once for all of them).
-func watchRaws(cs []*rawConn, ended <-chan struct{}) {
-	all := make(chan struct{})
-	for _, c := range cs {
-		go func() {
-			<-c.done
+// watch wakes the busy slots' writers when the connection ends or, on
+// ended, when a wait generation of the guard has.
+func (c *rawConn) watch(ended <-chan struct{}) {
+	for {
+		select {
+		case <-c.done:
 			c.wakeAll()
-		}()
+			return
+		case <-ended:
+			c.wakeAll()
+		}
 	}
-	go func() {
-		for _, c := range cs {
-			<-c.done
-		}
-		close(all)
-	}()
-	go func() {
-		for {
-			select {
-			case <-all:
-				return
-			case <-ended:
-				for _, c := range cs {
-					c.wakeAll()
-				}
-			}
-		}
-	}()
 }
 
 func (c *rawConn) wakeAll() {

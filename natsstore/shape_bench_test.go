@@ -30,8 +30,9 @@ import (
 // dynBlkSize); PRESENCED_SHAPE_VALUE the value's bytes (one session's
 // value is 84); PRESENCED_SHAPE_PARTS writes to that many partitions
 // (buckets, each a stream of its own, a key's by PartitionOf) instead of
-// one bucket; PRESENCED_RAWCONNS (export_test.go) sets how many raw
-// connections the engine writes through.
+// one bucket (engine10k's measurement: not cheaper, docs/performance.md).
+// The raw connections by the key's hash that engine10k measured with
+// this benchmark (PRESENCED_RAWCONNS) are in commit ccbe8f1, reverted.
 //
 //	go test -run '^$' -bench BenchmarkWriteShape -benchtime 200000x -count 3 ./natsstore/
 func BenchmarkWriteShape(b *testing.B) {

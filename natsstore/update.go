@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presenced/presenced/clock"
-	"github.com/presenced/presenced/internal/benchenv"
 )
 
 // update replaces key's value if its last revision is expect, and returns
@@ -62,12 +61,7 @@ func (b *kv) update(ctx context.Context, key string, value []byte, expect uint64
 	if afterCheck != nil {
 		afterCheck(b)
 	}
-	if c := b.e.rawFor(key); c.usable() && len(value) <= c.maxPayload-rawHeaderRoom {
-		if rawSplit {
-			if a := b.e.raw; a.usable() {
-				return b.updateRawVia(a, c, key, value, expect, check, &w)
-			}
-		}
+	if c := b.e.raw; c.usable() && len(value) <= c.maxPayload-rawHeaderRoom {
 		return b.updateRaw(c, key, value, expect, check, &w)
 	}
 	slot, err := b.rep.get()
@@ -176,39 +170,6 @@ func (b *kv) updateRaw(c *rawConn, key string, value []byte, expect uint64, chec
 	}
 	seq, err := b.rawAck(&s.ans)
 	c.put(s)
-	return seq, err
-}
-
-// rawSplit: EXPERIMENT (engine10k, not for main): PRESENCED_RAWSPLIT=1
-// sends a write through its key's raw connection (rawFor) but with a
-// reply subject of the first's, so that every answer comes back on one
-// connection (one flush of the server's for many answers).
-var rawSplit = benchenv.Int("PRESENCED_RAWSPLIT", 0, 0) == 1
-
-// updateRawVia is updateRaw with the answer's slot on a, the frame sent
-// through c.
-func (b *kv) updateRawVia(a, c *rawConn, key string, value []byte, expect uint64, check bool, w *wait) (uint64, error) {
-	s := a.get()
-	s.frame = appendPub(s.frame[:0], b.prefix, key, s.reply, value, expect, check)
-	err := c.send(s.frame)
-	if cap(s.frame) > maxSlotFrame {
-		s.frame = nil
-	}
-	if err != nil {
-		a.drop(s)
-		return 0, err
-	}
-	if w.gen != nil {
-		err = a.waitGen(s, b.g, w.gen)
-	} else {
-		err = a.waitTimer(s, w.timeUp)
-	}
-	if err != nil {
-		a.drop(s)
-		return 0, err
-	}
-	seq, err := b.rawAck(&s.ans)
-	a.put(s)
 	return seq, err
 }
 
