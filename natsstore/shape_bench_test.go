@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/presenced/presenced/internal/benchenv"
+	"github.com/presenced/presenced/store"
 )
 
 // BenchmarkWriteShape is the engine's share of the load tool's default
@@ -27,7 +28,11 @@ import (
 // 10,000 as bench's default, 100,000); PRESENCED_SHAPE_MAXBYTES sets the
 // bucket's MaxBytes (nats-server sizes the stream's blocks by it:
 // dynBlkSize); PRESENCED_SHAPE_VALUE the value's bytes (one session's
-// value is 84).
+// value is 84); PRESENCED_SHAPE_PARTS writes to that many partitions
+// (buckets, each a stream of its own, a key's by PartitionOf) instead of
+// one bucket (engine10k's measurement: not cheaper, docs/performance.md).
+// The raw connections by the key's hash that engine10k measured with
+// this benchmark (PRESENCED_RAWCONNS) are in commit ccbe8f1, reverted.
 //
 //	go test -run '^$' -bench BenchmarkWriteShape -benchtime 200000x -count 3 ./natsstore/
 func BenchmarkWriteShape(b *testing.B) {
@@ -39,6 +44,7 @@ func BenchmarkWriteShape(b *testing.B) {
 		value[i] = byte('a' + i%26)
 	}
 	maxBytes, _ := strconv.ParseInt(os.Getenv("PRESENCED_SHAPE_MAXBYTES"), 10, 64)
+	parts := benchenv.Int("PRESENCED_SHAPE_PARTS", 1, 1)
 	for _, keys := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
 			e := openT(b, Options{Dir: b.TempDir()})
@@ -51,7 +57,21 @@ func BenchmarkWriteShape(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if !SoleWriter(kv) {
+			var s store.KV = kv
+			if parts > 1 {
+				p := &partitioned{name: "presence"}
+				for i := range parts {
+					c := cfg
+					c.Bucket = partitionName("presence", i, parts)
+					part, err := e.bucket(ctx, c)
+					if err != nil {
+						b.Fatal(err)
+					}
+					p.parts = append(p.parts, part)
+				}
+				s = p
+			}
+			if !SoleWriter(s) {
 				b.Fatal("SoleWriter refused the bucket")
 			}
 			names, revs := make([]string, keys), make([]uint64, keys)
@@ -67,7 +87,7 @@ func BenchmarkWriteShape(b *testing.B) {
 						for i := w; i < n; i += writers {
 							j := w + r.IntN(own)*writers
 							var err error
-							if revs[j], err = kv.Put(ctx, names[j], value, revs[j]); err != nil {
+							if revs[j], err = s.Put(ctx, names[j], value, revs[j]); err != nil {
 								b.Error(err)
 								return
 							}
@@ -79,7 +99,7 @@ func BenchmarkWriteShape(b *testing.B) {
 			// Every key written, then as many writes again as there are
 			// keys: the blocks hold the steady state's mixture.
 			for i := range keys {
-				if revs[i], err = kv.Put(ctx, names[i], value, 0); err != nil {
+				if revs[i], err = s.Put(ctx, names[i], value, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
