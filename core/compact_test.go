@@ -100,3 +100,39 @@ func FuzzCompactDecode(f *testing.F) {
 		_, _ = tab.cache().decode(string(b))
 	})
 }
+
+// TestCodeOf checks codeOf (a switch) against values, the frozen table the
+// engine's records index: every value at its index, and nothing else,
+// including the values in another case, with a byte changed, cut short or
+// lengthened.
+func TestCodeOf(t *testing.T) {
+	for i, v := range values {
+		if c, ok := codeOf(v); !ok || int(c) != i {
+			t.Errorf("codeOf(%q) = %d, %v; values has it at %d", v, c, ok, i)
+		}
+		var others []string
+		if v != "" {
+			others = append(others, strings.ToLower(v), strings.ToUpper(v), v[:len(v)-1], v+" ", "x"+v[1:])
+		}
+		for _, o := range others {
+			if slicesIndex(values, o) >= 0 {
+				continue
+			}
+			if c, ok := codeOf(o); ok {
+				t.Errorf("codeOf(%q) = %d, true; not a value", o, c)
+			}
+		}
+	}
+	if len(values) != 30 {
+		t.Errorf("values has %d entries: codeOf knows 30", len(values))
+	}
+}
+
+func slicesIndex(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
