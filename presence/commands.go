@@ -103,7 +103,38 @@ func (c *SetPresence) applyNormalized(f *Facts, now time.Time) error {
 // findSession finds a session by ID; IDs compare case-insensitively, like
 // the client IDs (GUIDs) they start with.
 func findSession(ss []Session, id string) int {
-	return slices.IndexFunc(ss, func(s Session) bool { return strings.EqualFold(s.ID, id) })
+	return slices.IndexFunc(ss, func(s Session) bool { return sameSessionID(s.ID, id) })
+}
+
+// sameSessionID is strings.EqualFold(a, b), with the two answers a write
+// nearly always gets decided first: the same bytes, or last bytes that
+// are ASCII and differ in more than case. One app's sessions share its
+// client id and differ at the end ("…:s0", "…:s1"), where EqualFold,
+// going byte by byte from the start, found the difference last: a write
+// to a user of four sessions compared ~300 bytes that way, twice
+// (docs/performance.md, branch coresess). The shortcut is exact: an
+// ASCII byte is a whole rune in any string, so two strings EqualFold
+// pairs rune by rune end with their last bytes paired, and two ASCII
+// bytes fold together only as upper and lower case of one letter.
+// TestSameSessionID compares it with EqualFold.
+func sameSessionID(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if len(a) > 0 && len(b) > 0 {
+		x, y := a[len(a)-1], b[len(b)-1]
+		if x < utf8.RuneSelf && y < utf8.RuneSelf && lowerASCII(x) != lowerASCII(y) {
+			return false
+		}
+	}
+	return strings.EqualFold(a, b)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // Validate implements Command.

@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -376,5 +377,39 @@ func TestApplyDoesNotShareMemory(t *testing.T) {
 	next.AutoReplies.Status = "mutated"
 	if f.Sessions[0].ID != app || f.Preferred.Pair != pAway || f.Status.Expiry.TimeZone != "UTC" || f.Events[0].ShowAs != ShowAsBusy || f.AutoReplies.Status != RepliesDisabled {
 		t.Fatalf("next shares memory with f: %+v", f)
+	}
+}
+
+// TestSameSessionID compares sameSessionID with strings.EqualFold, its
+// definition, on ids alike but for case, their last bytes, runes that fold
+// to ASCII letters (the Kelvin sign to k, the long s to s), invalid UTF-8
+// and empty strings, in every pair.
+func TestSameSessionID(t *testing.T) {
+	const client = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+	ids := []string{"", "a", "A", "k", "K", "\u212a", "s", "S", "\u017f", "\xff", "\xe2\x84", "\xe2\x84K", "\xe2\x84k",
+		client, strings.ToUpper(client), client + ":s0", client + ":S0", client + ":s1", client + ":s", client + ":S",
+		client + ":\u017f", client + ":\u212a", client + ":k", client + ":K", client + ":\xff", client + "é", client + "É",
+		"x" + client[1:], client[:len(client)-1]}
+	for _, a := range ids {
+		for _, b := range ids {
+			if got, want := sameSessionID(a, b), strings.EqualFold(a, b); got != want {
+				t.Errorf("sameSessionID(%q, %q) = %v; EqualFold: %v", a, b, got, want)
+			}
+		}
+	}
+	// And on random strings of the bytes that matter.
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []string{"a", "A", "k", "K", "s", "S", "\u212a", "\u017f", "é", "É", "\xe2", "\x84", ":", "0"}
+	for range 200_000 {
+		var a, b strings.Builder
+		for range r.IntN(4) {
+			a.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		for range r.IntN(4) {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		if got, want := sameSessionID(a.String(), b.String()), strings.EqualFold(a.String(), b.String()); got != want {
+			t.Fatalf("sameSessionID(%q, %q) = %v; EqualFold: %v", a.String(), b.String(), got, want)
+		}
 	}
 }
