@@ -143,6 +143,27 @@ func (t *sessionIDTable) appendEntry(b []byte, rev uint64, f presence.Facts) []b
 	return t.cache().appendFacts(binary.AppendUvarint(b, rev), f)
 }
 
+// appendEntryFrom is appendEntry(b, rev, f) from v, the engine's form of
+// f as stored.appendFacts wrote it with its layout in lay: v's bytes, but
+// for the session ids, numbered as the cache's form numbers them. If a
+// time was written the long way (lay.slow) the entry is encoded anew.
+// TestAppendEntryFrom compares the two.
+func (t *sessionIDTable) appendEntryFrom(b []byte, rev uint64, f presence.Facts, v []byte, lay *layout) []byte {
+	if lay.slow || len(lay.sess) != len(f.Sessions) {
+		return t.appendEntry(b, rev, f)
+	}
+	b = append(binary.AppendUvarint(b, rev), v[:lay.head]...)
+	for i, s := range f.Sessions {
+		if n, ok := t.number(s.ID); ok {
+			b = binary.AppendUvarint(b, uint64(n)+1)
+		} else {
+			b = appendString(append(b, 0), s.ID)
+		}
+		b = append(b, v[lay.sess[i][0]:lay.sess[i][1]]...)
+	}
+	return append(b, v[lay.tail:]...)
+}
+
 // rev is the engine revision the entry was read or written at.
 func (e entry) rev() uint64 {
 	r := reader{s: string(e)}

@@ -62,7 +62,10 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 			return false, err
 		}
 		ch := ap.Changed
-		wb.value = stored.appendFacts(wb.value[:0], next)
+		enc := stored
+		enc.lay = &wb.lay
+		wb.lay.reset()
+		wb.value = enc.appendFacts(wb.value[:0], next)
 		rev, err := c.kv.Put(ctx, key, wb.value, e.rev())
 		if errors.Is(err, store.ErrConflict) {
 			// Another node wrote this user since we cached it: catch up
@@ -88,7 +91,7 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 		}
 		// The cache copies the entry: built in the write's buffer, it is
 		// not an allocation of its own.
-		wb.ent = c.ids.appendEntry(wb.ent[:0], rev, next)
+		wb.ent = c.ids.appendEntryFrom(wb.ent[:0], rev, next, wb.value, &wb.lay)
 		c.remember(u, inPlace(wb.ent))
 		c.written(u, cur, next, now, &ap, out)
 		if cap(cur.Sessions) > cap(wb.sess) {
@@ -108,10 +111,12 @@ type writeBuf struct {
 	value []byte
 	ent   []byte             // the cache's entry of the write
 	sess  []presence.Session // the current facts' sessions, decoded
+	lay   layout             // value's layout, for ent
 }
 
 var writeBufs = sync.Pool{New: func() any {
-	return &writeBuf{k: make([]byte, 0, 96), value: make([]byte, 0, 256), ent: make([]byte, 0, 256), sess: make([]presence.Session, 0, 4)}
+	return &writeBuf{k: make([]byte, 0, 96), value: make([]byte, 0, 256), ent: make([]byte, 0, 256), sess: make([]presence.Session, 0, 4),
+		lay: layout{sess: make([][2]int, 0, 4)}}
 }}
 
 // key is u.Key() in the buffer's own bytes: valid until the buffer is put
@@ -124,7 +129,7 @@ func (b *writeBuf) key(u UserRef) string {
 // put gives the buffer back, unless a value made it large. The sessions'
 // strings are cleared: a pooled buffer keeps no user's data alive.
 func (b *writeBuf) put() {
-	if cap(b.value) > 4<<10 || cap(b.ent) > 4<<10 || cap(b.k) > 1<<10 || cap(b.sess) > maxPooledSessions {
+	if cap(b.value) > 4<<10 || cap(b.ent) > 4<<10 || cap(b.k) > 1<<10 || cap(b.sess) > maxPooledSessions || cap(b.lay.sess) > maxPooledSessions {
 		return
 	}
 	clear(b.sess[:cap(b.sess)])
