@@ -31,7 +31,11 @@ func (c *Core) Write(ctx context.Context, u UserRef, cmd presence.Command) (chan
 
 // write is Do's body; the snapshot goes to out, if not nil.
 func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *Snapshot) (changed bool, err error) {
-	if err := cmd.Validate(c.clock.Now()); err != nil {
+	var vnow time.Time // only a command whose validation reads it reads the clock
+	if presence.ValidationReadsNow(cmd) {
+		vnow = c.clock.Now()
+	}
+	if err := cmd.Validate(vnow); err != nil {
 		return false, err
 	}
 	wb := writeBufs.Get().(*writeBuf)

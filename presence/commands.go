@@ -71,8 +71,21 @@ func (c SetPresence) Normalized(now time.Time) (SetPresence, error) {
 	return c, nil
 }
 
-// Validate implements Command.
+// Validate implements Command. It does not read now (ValidationReadsNow).
 func (c SetPresence) Validate(now time.Time) error { _, err := c.Normalized(now); return err }
+
+// ValidationReadsNow reports whether cmd.Validate reads its now: a
+// setPresence's does not, and a write of one is then spared a clock read
+// before it takes the user's lock (~0.06 µs on this box,
+// docs/performance.md, branch coresess). TestValidationReadsNow checks
+// the answer.
+func ValidationReadsNow(cmd Command) bool {
+	switch cmd.(type) {
+	case SetPresence, *SetPresence:
+		return false
+	}
+	return true
+}
 
 func (c SetPresence) apply(f *Facts, now time.Time) error {
 	c, err := c.Normalized(now)

@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -411,5 +412,44 @@ func TestSameSessionID(t *testing.T) {
 		if got, want := sameSessionID(a.String(), b.String()), strings.EqualFold(a.String(), b.String()); got != want {
 			t.Fatalf("sameSessionID(%q, %q) = %v; EqualFold: %v", a.String(), b.String(), got, want)
 		}
+	}
+}
+
+// TestValidationReadsNow: a command ValidationReadsNow says does not read
+// now validates alike at any now (the zero time, the past, the future),
+// valid or not; and a command whose validation does read it (a status
+// message's expiry in the past) is not said not to.
+func TestValidationReadsNow(t *testing.T) {
+	sp := func(id, av, ac string, exp time.Duration) SetPresence {
+		return SetPresence{SessionID: id, Pair: Pair{Availability: av, Activity: ac}, Expiration: exp}
+	}
+	cmds := []Command{
+		sp(app, Available, Available, 0), sp(app+":x", "busy", "inacall", time.Hour), sp("", Available, Available, 0),
+		sp(app, "Sleepy", Available, 0), sp(app, Busy, Away, 0), sp(app, Available, Available, time.Second),
+		sp(app, Available, Available, 1000*time.Hour),
+	}
+	for _, c := range cmds[:3] {
+		c := c.(SetPresence)
+		cmds = append(cmds, &c)
+	}
+	nows := []time.Time{{}, time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 3, 22, 0, 0, 0, time.UTC), time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for _, c := range cmds {
+		if ValidationReadsNow(c) {
+			t.Errorf("%#v: said to read now", c)
+			continue
+		}
+		want := fmt.Sprint(c.Validate(nows[2]))
+		for _, now := range nows {
+			if got := fmt.Sprint(c.Validate(now)); got != want {
+				t.Errorf("%#v at %v: %s; at %v: %s", c, now, got, nows[2], want)
+			}
+		}
+	}
+	past := SetStatus{Content: "out", ContentType: "text", Expiry: &DateTimeTimeZone{DateTime: "2026-01-01T00:00:00", TimeZone: "UTC"}}
+	if !ValidationReadsNow(past) {
+		t.Errorf("setStatusMessage: said not to read now")
+	}
+	if a, b := past.Validate(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)), past.Validate(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)); fmt.Sprint(a) == fmt.Sprint(b) {
+		t.Logf("setStatusMessage's expiry validates alike before and after it (%v): nothing to compare", a)
 	}
 }
