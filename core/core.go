@@ -46,8 +46,13 @@ const userKeyPrefix = "u."
 
 // Snapshot is a user's presence as seen at one instant.
 type Snapshot struct {
-	User  UserRef
-	At    time.Time
+	User UserRef
+	At   time.Time
+	// Facts are the user's facts at At. In a snapshot handed to OnChange
+	// or OnWrite for this node's write (Local), their sessions share
+	// memory with the write's buffer, which the next write reuses: valid
+	// only during the callback, like BeforeFacts (Clone what is kept).
+	// Do's snapshot owns its own.
 	Facts presence.Facts
 	View  presence.View
 	Seq   presence.Stamp

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -60,7 +61,11 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 		if err != nil {
 			return false, err
 		}
-		var ap presence.Applied
+		// next's sessions in the write's other buffer: what the write
+		// keeps of them is encoded (the engine's value, the cache's
+		// entry), and a snapshot that outlives the write copies them
+		// (written).
+		ap := presence.Applied{Room: wb.next[:0]}
 		next, err := presence.ApplyView(cur, cmd, now, &ap)
 		if err != nil {
 			return false, err
@@ -101,6 +106,9 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 		if cap(cur.Sessions) > cap(wb.sess) {
 			wb.sess = cur.Sessions[:0] // a user with more sessions: keep the larger buffer
 		}
+		if cap(next.Sessions) > cap(wb.next) {
+			wb.next = next.Sessions[:0]
+		}
 		return ch, nil
 	}
 	return false, presence.Errorf(presence.Conflict, "", "the presence of user %s is being changed concurrently; retry the request", u.UserID)
@@ -115,12 +123,13 @@ type writeBuf struct {
 	value []byte
 	ent   []byte             // the cache's entry of the write
 	sess  []presence.Session // the current facts' sessions, decoded
+	next  []presence.Session // the next facts' sessions (ApplyView's Room)
 	lay   layout             // value's layout, for ent
 }
 
 var writeBufs = sync.Pool{New: func() any {
 	return &writeBuf{k: make([]byte, 0, 96), value: make([]byte, 0, 256), ent: make([]byte, 0, 256), sess: make([]presence.Session, 0, 4),
-		lay: layout{sess: make([][2]int, 0, 4)}}
+		next: make([]presence.Session, 0, 5), lay: layout{sess: make([][2]int, 0, 4)}}
 }}
 
 // key is u.Key() in the buffer's own bytes: valid until the buffer is put
@@ -133,10 +142,11 @@ func (b *writeBuf) key(u UserRef) string {
 // put gives the buffer back, unless a value made it large. The sessions'
 // strings are cleared: a pooled buffer keeps no user's data alive.
 func (b *writeBuf) put() {
-	if cap(b.value) > 4<<10 || cap(b.ent) > 4<<10 || cap(b.k) > 1<<10 || cap(b.sess) > maxPooledSessions || cap(b.lay.sess) > maxPooledSessions {
+	if cap(b.value) > 4<<10 || cap(b.ent) > 4<<10 || cap(b.k) > 1<<10 || cap(b.sess) > maxPooledSessions || cap(b.next) > maxPooledSessions || cap(b.lay.sess) > maxPooledSessions {
 		return
 	}
 	clear(b.sess[:cap(b.sess)])
+	clear(b.next[:cap(b.next)])
 	writeBufs.Put(b)
 }
 
@@ -174,7 +184,8 @@ func (c *Core) written(u UserRef, cur, next presence.Facts, now time.Time, ap *p
 		f(snap)
 	}
 	if out != nil {
-		snap.BeforeFacts = presence.Facts{} // it may point into write's buffer
+		snap.BeforeFacts = presence.Facts{}               // it may point into write's buffer
+		snap.Facts.Sessions = slices.Clone(next.Sessions) // so may Facts'
 		*out = snap
 	}
 }

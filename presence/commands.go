@@ -285,6 +285,14 @@ type Applied struct {
 	Before Stamp
 	// View is Aggregate(next, At): what the user shows after the write.
 	View View
+
+	// Room is the caller's, not a result: if it has room for next's
+	// sessions, ApplyView builds them in it instead of allocating them
+	// (core's write reuses one buffer from write to write: the
+	// allocation, its copy and its collection were ~0.2 µs of a
+	// four-session write, docs/performance.md, branch coresess). next
+	// then shares Room's memory.
+	Room []Session
 }
 
 // ApplyView is Apply, with what it computed on the way in *a (valid when
@@ -322,7 +330,11 @@ func ApplyView(f Facts, cmd Command, now time.Time, a *Applied) (next Facts, err
 	// Room for the session a setPresence adds: a copy exactly as long as
 	// f's would be copied again by the append (a user's second session:
 	// two allocations a write where one does).
-	next = f.cloneWith(addsSession(cmd, f.Sessions))
+	if extra := addsSession(cmd, f.Sessions); len(f.Sessions)+extra > 0 && cap(a.Room) >= len(f.Sessions)+extra {
+		next = f.cloneWithSessions(append(a.Room[:0], f.Sessions...))
+	} else {
+		next = f.cloneWith(extra)
+	}
 	next.collect(now)
 	if isSet {
 		err = sp.applyNormalized(&next, now)
@@ -397,12 +409,17 @@ func (f Facts) Clone() Facts { return f.cloneWith(0) }
 
 // cloneWith is Clone with room for extra more sessions.
 func (f Facts) cloneWith(extra int) Facts {
-	c := f
 	if extra > 0 {
-		c.Sessions = append(make([]Session, 0, len(f.Sessions)+extra), f.Sessions...)
-	} else {
-		c.Sessions = slices.Clone(f.Sessions)
+		return f.cloneWithSessions(append(make([]Session, 0, len(f.Sessions)+extra), f.Sessions...))
 	}
+	return f.cloneWithSessions(slices.Clone(f.Sessions))
+}
+
+// cloneWithSessions is Clone with ss, a copy of f's sessions, as its
+// sessions.
+func (f Facts) cloneWithSessions(ss []Session) Facts {
+	c := f
+	c.Sessions = ss
 	c.Events = slices.Clone(f.Events)
 	if f.Preferred != nil {
 		p := *f.Preferred
