@@ -2,7 +2,9 @@ package core
 
 import (
 	"encoding/binary"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/presenced/presenced/presence"
@@ -76,14 +78,6 @@ var values = []string{
 	presence.RepliesDisabled, presence.RepliesAlwaysEnabled, presence.RepliesScheduled,
 }
 
-var valueCode = func() map[string]byte {
-	m := make(map[string]byte, len(values))
-	for i, v := range values {
-		m[v] = byte(i)
-	}
-	return m
-}()
-
 // inline marks a value written out in full.
 const inline = 0xff
 
@@ -115,15 +109,46 @@ const (
 
 // sessionIDTable numbers session ids so that the many users written by one
 // app share one copy of its id. Bounded; ids beyond it are written inline.
+//
+// A write numbers each of its sessions (the cache's entry) and a read of
+// the cache names each (decoding): under the read-write lock each was two
+// atomic adds on the one cache line every core shares, ~0.1 µs of a
+// four-session write in core's benchmark alone (docs/performance.md,
+// branch coresess). Both now read a published view first, without a
+// lock: the ids so far and a frozen copy of the index, replaced whole
+// under mu. The index is copied on each new id while there are few (an
+// app's handful: all found without the lock at once), and beyond
+// maxFrozenEachID each time the ids have doubled since the last copy, so
+// that copying stays linear in the ids numbered; an id not yet in the
+// frozen copy is found under the lock, as before.
 type sessionIDTable struct {
 	mu  sync.RWMutex
+	ids []string
+	idx map[string]uint32
+	// pub is the lock-free view (nil: nothing numbered yet); written
+	// under mu.
+	pub atomic.Pointer[idView]
+}
+
+// idView is a sessionIDTable's ids and a frozen index of a prefix of them;
+// neither is written after it is published.
+type idView struct {
 	ids []string
 	idx map[string]uint32
 }
 
 const maxSessionIDs = 1 << 16
 
+// maxFrozenEachID is how many ids the frozen index is copied at each new
+// id up to; beyond, when the ids have doubled.
+const maxFrozenEachID = 1 << 10
+
 func (t *sessionIDTable) number(id string) (uint32, bool) {
+	if v := t.pub.Load(); v != nil {
+		if n, ok := v.idx[id]; ok {
+			return n, true
+		}
+	}
 	t.mu.RLock()
 	n, ok := t.idx[id]
 	t.mu.RUnlock()
@@ -144,10 +169,27 @@ func (t *sessionIDTable) number(id string) (uint32, bool) {
 	n = uint32(len(t.ids))
 	t.ids = append(t.ids, id)
 	t.idx[id] = n
+	t.publishLocked()
 	return n, true
 }
 
+// publishLocked publishes the ids (and, if it is time, a new frozen
+// index), under mu.
+func (t *sessionIDTable) publishLocked() {
+	v := &idView{ids: t.ids[:len(t.ids):len(t.ids)]} // only ever appended to
+	old := t.pub.Load()
+	if old == nil || len(t.ids) <= maxFrozenEachID || len(t.ids) >= 2*len(old.idx) {
+		v.idx = maps.Clone(t.idx)
+	} else {
+		v.idx = old.idx
+	}
+	t.pub.Store(v)
+}
+
 func (t *sessionIDTable) id(n uint64) (string, bool) {
+	if v := t.pub.Load(); v != nil && n < uint64(len(v.ids)) {
+		return v.ids[n], true
+	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if n >= uint64(len(t.ids)) {
@@ -163,7 +205,27 @@ type codec struct {
 	ids    *sessionIDTable // nil: no session id numbered
 	zones  bool            // keep each time's UTC offset
 	shared bool            // a session id may share its previous one's prefix
+	lay    *layout         // if not nil, appendFacts notes its layout there
 }
+
+// layout is where appendFacts put the parts of a record that are the same
+// bytes in the engine's form and the cache's: all but the session ids,
+// unless a time was written the long way (perhaps with a UTC offset,
+// which only the engine's form keeps). A write encodes its facts twice,
+// the engine's value and the cache's entry; with the layout the entry is
+// the value's bytes around the sessions' numbered ids
+// (sessionIDTable.appendEntryFrom), ~0.2 µs less of a four-session
+// write (docs/performance.md, branch coresess). Offsets are in the bytes
+// appendFacts returned.
+type layout struct {
+	head int      // the version and the sessions' count end here
+	sess [][2]int // each session's bytes after its id
+	tail int      // what follows the sessions starts here
+	slow bool     // a time written the long way
+}
+
+// reset readies l for another appendFacts, keeping its room.
+func (l *layout) reset() { *l = layout{sess: l.sess[:0]} }
 
 // stored is the engine's form (stored.go).
 var stored = codec{zones: true, shared: true}
@@ -179,6 +241,9 @@ func (t *sessionIDTable) cache() codec { return codec{ids: t} }
 func (c codec) appendFacts(b []byte, f presence.Facts) []byte {
 	b = append(b, factsVersion)
 	b = binary.AppendUvarint(b, uint64(len(f.Sessions)))
+	if c.lay != nil {
+		c.lay.head = len(b)
+	}
 	prev := ""
 	for _, s := range f.Sessions {
 		if n, ok := c.number(s.ID); ok {
@@ -189,10 +254,17 @@ func (c codec) appendFacts(b []byte, f presence.Facts) []byte {
 			b = appendString(append(b, 0), s.ID)
 		}
 		prev = s.ID
+		start := len(b)
 		b = appendValue(b, s.Pair.Availability)
 		b = appendValue(b, s.Pair.Activity)
 		b = c.appendTime(b, s.RefreshedAt, time.Time{})
 		b = c.appendTime(b, s.ExpiresAt, s.RefreshedAt)
+		if c.lay != nil {
+			c.lay.sess = append(c.lay.sess, [2]int{start, len(b)})
+		}
+	}
+	if c.lay != nil {
+		c.lay.tail = len(b)
 	}
 	b = binary.AppendVarint(b, f.Seq.At)
 	b = binary.AppendUvarint(b, uint64(f.Seq.N))
@@ -331,10 +403,82 @@ func appendString(b []byte, s string) []byte {
 }
 
 func appendValue(b []byte, v string) []byte {
-	if c, ok := valueCode[v]; ok {
+	if c, ok := codeOf(v); ok {
 		return append(b, c)
 	}
 	return appendString(append(b, inline), v)
+}
+
+// codeOf is v's index in values, if it is one, found without hashing v: a write to a user of four
+// sessions looks up ten values, twice (the engine's value and the cache's
+// entry), and the map's hash and probe were ~0.15 µs of core's ~3 µs
+// (docs/performance.md, branch coresess; it was a map). The compiler
+// turns the switch into a search by length, then by value. TestCodeOf
+// checks it against values, index by index.
+func codeOf(v string) (byte, bool) {
+	switch v {
+	case "":
+		return 0, true
+	case presence.Available:
+		return 1, true
+	case presence.AvailableIdle:
+		return 2, true
+	case presence.Away:
+		return 3, true
+	case presence.BeRightBack:
+		return 4, true
+	case presence.Busy:
+		return 5, true
+	case presence.BusyIdle:
+		return 6, true
+	case presence.DoNotDisturb:
+		return 7, true
+	case presence.Offline:
+		return 8, true
+	case presence.PresenceUnknown:
+		return 9, true
+	case presence.AvailableInactive:
+		return 10, true
+	case presence.InACall:
+		return 11, true
+	case presence.InAConferenceCall:
+		return 12, true
+	case presence.Inactive:
+		return 13, true
+	case presence.InAMeeting:
+		return 14, true
+	case presence.OffWork:
+		return 15, true
+	case presence.OutOfOffice:
+		return 16, true
+	case presence.Presenting:
+		return 17, true
+	case presence.UrgentInterruptionsOnly:
+		return 18, true
+	case presence.Focusing:
+		return 19, true
+	case "text":
+		return 20, true
+	case presence.ShowAsFree:
+		return 21, true
+	case presence.ShowAsTentative:
+		return 22, true
+	case presence.ShowAsBusy:
+		return 23, true
+	case presence.ShowAsOOF:
+		return 24, true
+	case presence.ShowAsWorkingElsewhere:
+		return 25, true
+	case presence.ShowAsUnknown:
+		return 26, true
+	case presence.RepliesDisabled:
+		return 27, true
+	case presence.RepliesAlwaysEnabled:
+		return 28, true
+	case presence.RepliesScheduled:
+		return 29, true
+	}
+	return 0, false
 }
 
 // appendTime appends t, written after the time base (zero: none). A time
@@ -357,6 +501,9 @@ func (c codec) appendTime(b []byte, t, base time.Time) []byte {
 		if bns, ok := nearNanos(base); ok && (!c.zones || offset(base) == 0) {
 			return binary.AppendVarint(append(b, timeAfter), ns-bns)
 		}
+	}
+	if c.lay != nil {
+		c.lay.slow = true
 	}
 	return c.appendAnyTime(b, t, base)
 }

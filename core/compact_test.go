@@ -2,9 +2,11 @@ package core
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,4 +101,96 @@ func FuzzCompactDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = tab.cache().decode(string(b))
 	})
+}
+
+// TestCodeOf checks codeOf (a switch) against values, the frozen table the
+// engine's records index: every value at its index, and nothing else,
+// including the values in another case, with a byte changed, cut short or
+// lengthened.
+func TestCodeOf(t *testing.T) {
+	for i, v := range values {
+		if c, ok := codeOf(v); !ok || int(c) != i {
+			t.Errorf("codeOf(%q) = %d, %v; values has it at %d", v, c, ok, i)
+		}
+		var others []string
+		if v != "" {
+			others = append(others, strings.ToLower(v), strings.ToUpper(v), v[:len(v)-1], v+" ", "x"+v[1:])
+		}
+		for _, o := range others {
+			if slicesIndex(values, o) >= 0 {
+				continue
+			}
+			if c, ok := codeOf(o); ok {
+				t.Errorf("codeOf(%q) = %d, true; not a value", o, c)
+			}
+		}
+	}
+	if len(values) != 30 {
+		t.Errorf("values has %d entries: codeOf knows 30", len(values))
+	}
+}
+
+func slicesIndex(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestSessionIDTableConcurrent numbers ids from four goroutines at once,
+// past the frozen index's copy at each id (maxFrozenEachID) and past
+// maxSessionIDs, while they read them back: each id one number for good,
+// each number its id, found with or without the lock (run with -race).
+func TestSessionIDTableConcurrent(t *testing.T) {
+	var tab sessionIDTable
+	const ids = maxSessionIDs + 100
+	name := func(i int) string { return fmt.Sprintf("7c9e6679-7425-40de-944b-e07fc1f90ae7:%d", i) }
+	got := make([][]uint32, 4)
+	var wg sync.WaitGroup
+	for g := range got {
+		got[g] = make([]uint32, ids)
+		wg.Go(func() {
+			for i := range ids {
+				j := i
+				if g%2 == 1 {
+					j = ids - 1 - i // from the other end
+				}
+				n, ok := tab.number(name(j))
+				if !ok {
+					n = math.MaxUint32
+				} else if s, ok := tab.id(uint64(n)); !ok || s != name(j) {
+					t.Errorf("id(%d) = %q, %v; numbered %q", n, s, ok, name(j))
+					return
+				}
+				got[g][j] = n
+				if i%7 == 0 { // and one numbered before, again
+					k := j / 2
+					if m, ok := tab.number(name(k)); ok && got[g][k] != math.MaxUint32 && got[g][k] != 0 && m != got[g][k] {
+						t.Errorf("%q numbered %d, then %d", name(k), got[g][k], m)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	numbered := 0
+	for j := range ids {
+		for g := range got {
+			if got[g][j] != got[0][j] {
+				t.Fatalf("%q numbered %d and %d", name(j), got[0][j], got[g][j])
+			}
+		}
+		if got[0][j] != math.MaxUint32 {
+			numbered++
+		}
+	}
+	if numbered != maxSessionIDs {
+		t.Errorf("%d ids numbered, want %d", numbered, maxSessionIDs)
+	}
+	if v := tab.pub.Load(); v == nil || len(v.ids) != maxSessionIDs || len(v.idx) < maxSessionIDs/2 {
+		t.Errorf("published view: %d ids, %d indexed; want %d, at least %d", len(v.ids), len(v.idx), maxSessionIDs, maxSessionIDs/2)
+	}
 }

@@ -46,8 +46,13 @@ const userKeyPrefix = "u."
 
 // Snapshot is a user's presence as seen at one instant.
 type Snapshot struct {
-	User  UserRef
-	At    time.Time
+	User UserRef
+	At   time.Time
+	// Facts are the user's facts at At. In a snapshot handed to OnChange
+	// or OnWrite for this node's write (Local), their sessions share
+	// memory with the write's buffer, which the next write reuses: valid
+	// only during the callback, like BeforeFacts (Clone what is kept).
+	// Do's snapshot owns its own.
 	Facts presence.Facts
 	View  presence.View
 	Seq   presence.Stamp
@@ -141,6 +146,27 @@ func (t *sessionIDTable) newEntry(rev uint64, f presence.Facts) entry {
 // appendEntry appends the entry of facts f stored at revision rev to b.
 func (t *sessionIDTable) appendEntry(b []byte, rev uint64, f presence.Facts) []byte {
 	return t.cache().appendFacts(binary.AppendUvarint(b, rev), f)
+}
+
+// appendEntryFrom is appendEntry(b, rev, f) from v, the engine's form of
+// f as stored.appendFacts wrote it with its layout in lay: v's bytes, but
+// for the session ids, numbered as the cache's form numbers them. If a
+// time was written the long way (lay.slow) the entry is encoded anew.
+// TestAppendEntryFrom compares the two.
+func (t *sessionIDTable) appendEntryFrom(b []byte, rev uint64, f presence.Facts, v []byte, lay *layout) []byte {
+	if lay.slow || len(lay.sess) != len(f.Sessions) {
+		return t.appendEntry(b, rev, f)
+	}
+	b = append(binary.AppendUvarint(b, rev), v[:lay.head]...)
+	for i, s := range f.Sessions {
+		if n, ok := t.number(s.ID); ok {
+			b = binary.AppendUvarint(b, uint64(n)+1)
+		} else {
+			b = appendString(append(b, 0), s.ID)
+		}
+		b = append(b, v[lay.sess[i][0]:lay.sess[i][1]]...)
+	}
+	return append(b, v[lay.tail:]...)
 }
 
 // rev is the engine revision the entry was read or written at.

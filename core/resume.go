@@ -200,6 +200,10 @@ func (c *Core) fill(s *cachefile.Snapshot) (int, error) {
 	for n, id := range s.SessionIDs {
 		c.ids.idx[id] = uint32(n)
 	}
+	c.ids.pub.Store(nil)
+	if len(c.ids.ids) > 0 {
+		c.ids.publishLocked()
+	}
 	c.ids.mu.Unlock()
 	// Each shard's map made at its size at once: growing a million
 	// users' maps step by step rehashes them all several times.

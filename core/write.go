@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -31,7 +32,11 @@ func (c *Core) Write(ctx context.Context, u UserRef, cmd presence.Command) (chan
 
 // write is Do's body; the snapshot goes to out, if not nil.
 func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *Snapshot) (changed bool, err error) {
-	if err := cmd.Validate(c.clock.Now()); err != nil {
+	var vnow time.Time // only a command whose validation reads it reads the clock
+	if presence.ValidationReadsNow(cmd) {
+		vnow = c.clock.Now()
+	}
+	if err := cmd.Validate(vnow); err != nil {
 		return false, err
 	}
 	wb := writeBufs.Get().(*writeBuf)
@@ -56,13 +61,20 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 		if err != nil {
 			return false, err
 		}
-		var ap presence.Applied
+		// next's sessions in the write's other buffer: what the write
+		// keeps of them is encoded (the engine's value, the cache's
+		// entry), and a snapshot that outlives the write copies them
+		// (written).
+		ap := presence.Applied{Room: wb.next[:0]}
 		next, err := presence.ApplyView(cur, cmd, now, &ap)
 		if err != nil {
 			return false, err
 		}
 		ch := ap.Changed
-		wb.value = stored.appendFacts(wb.value[:0], next)
+		enc := stored
+		enc.lay = &wb.lay
+		wb.lay.reset()
+		wb.value = enc.appendFacts(wb.value[:0], next)
 		rev, err := c.kv.Put(ctx, key, wb.value, e.rev())
 		if errors.Is(err, store.ErrConflict) {
 			// Another node wrote this user since we cached it: catch up
@@ -88,11 +100,14 @@ func (c *Core) write(ctx context.Context, u UserRef, cmd presence.Command, out *
 		}
 		// The cache copies the entry: built in the write's buffer, it is
 		// not an allocation of its own.
-		wb.ent = c.ids.appendEntry(wb.ent[:0], rev, next)
+		wb.ent = c.ids.appendEntryFrom(wb.ent[:0], rev, next, wb.value, &wb.lay)
 		c.remember(u, inPlace(wb.ent))
 		c.written(u, cur, next, now, &ap, out)
 		if cap(cur.Sessions) > cap(wb.sess) {
 			wb.sess = cur.Sessions[:0] // a user with more sessions: keep the larger buffer
+		}
+		if cap(next.Sessions) > cap(wb.next) {
+			wb.next = next.Sessions[:0]
 		}
 		return ch, nil
 	}
@@ -108,10 +123,13 @@ type writeBuf struct {
 	value []byte
 	ent   []byte             // the cache's entry of the write
 	sess  []presence.Session // the current facts' sessions, decoded
+	next  []presence.Session // the next facts' sessions (ApplyView's Room)
+	lay   layout             // value's layout, for ent
 }
 
 var writeBufs = sync.Pool{New: func() any {
-	return &writeBuf{k: make([]byte, 0, 96), value: make([]byte, 0, 256), ent: make([]byte, 0, 256), sess: make([]presence.Session, 0, 4)}
+	return &writeBuf{k: make([]byte, 0, 96), value: make([]byte, 0, 256), ent: make([]byte, 0, 256), sess: make([]presence.Session, 0, 4),
+		next: make([]presence.Session, 0, 5), lay: layout{sess: make([][2]int, 0, 4)}}
 }}
 
 // key is u.Key() in the buffer's own bytes: valid until the buffer is put
@@ -124,10 +142,11 @@ func (b *writeBuf) key(u UserRef) string {
 // put gives the buffer back, unless a value made it large. The sessions'
 // strings are cleared: a pooled buffer keeps no user's data alive.
 func (b *writeBuf) put() {
-	if cap(b.value) > 4<<10 || cap(b.ent) > 4<<10 || cap(b.k) > 1<<10 || cap(b.sess) > maxPooledSessions {
+	if cap(b.value) > 4<<10 || cap(b.ent) > 4<<10 || cap(b.k) > 1<<10 || cap(b.sess) > maxPooledSessions || cap(b.next) > maxPooledSessions || cap(b.lay.sess) > maxPooledSessions {
 		return
 	}
 	clear(b.sess[:cap(b.sess)])
+	clear(b.next[:cap(b.next)])
 	writeBufs.Put(b)
 }
 
@@ -165,7 +184,8 @@ func (c *Core) written(u UserRef, cur, next presence.Facts, now time.Time, ap *p
 		f(snap)
 	}
 	if out != nil {
-		snap.BeforeFacts = presence.Facts{} // it may point into write's buffer
+		snap.BeforeFacts = presence.Facts{}               // it may point into write's buffer
+		snap.Facts.Sessions = slices.Clone(next.Sessions) // so may Facts'
 		*out = snap
 	}
 }

@@ -117,3 +117,46 @@ func TestHooksRegisteredWhileWriting(t *testing.T) {
 		}
 	}
 }
+
+// TestDoSnapshotOwnsItsFacts: a write builds its facts' sessions in a
+// buffer the next write reuses; Do's snapshot must not share it. Each
+// Do's snapshot, kept, still holds its own sessions after many more
+// writes (of other users and the same one), and each callback saw the
+// facts of its own write.
+func TestDoSnapshotOwnsItsFacts(t *testing.T) {
+	c := core.New(core.Options{KV: bucket(t), Clock: clock.Real{}})
+	ctx := context.Background()
+	c.OnWrite(func(s core.Snapshot) {
+		if i := sessionIndex(s.Facts, app+":"+s.User.UserID[:1]); i < 0 {
+			t.Errorf("OnWrite of %s: no session %s in %+v", s.User.UserID, app+":"+s.User.UserID[:1], s.Facts.Sessions)
+		}
+	})
+	type kept struct {
+		snap core.Snapshot
+		want []presence.Session
+	}
+	var keep []kept
+	for i := range 40 {
+		u := core.UserRef{TenantID: alice.TenantID, UserID: fmt.Sprintf("%c-user", 'a'+i%8)}
+		pair := [][2]string{{"Available", "Available"}, {"Busy", "InACall"}, {"Away", "Away"}}[i%3]
+		snap, _, err := c.Do(ctx, u, presence.SetPresence{SessionID: app + ":" + u.UserID[:1], Pair: presence.Pair{Availability: pair[0], Activity: pair[1]}, Expiration: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep = append(keep, kept{snap, []presence.Session{{ID: app + ":" + u.UserID[:1], Pair: presence.Pair{Availability: pair[0], Activity: pair[1]}}}})
+	}
+	for i, k := range keep {
+		if ss := k.snap.Facts.Sessions; len(ss) != 1 || ss[0].ID != k.want[0].ID || ss[0].Pair != k.want[0].Pair || ss[0].RefreshedAt.IsZero() {
+			t.Errorf("Do %d's snapshot, after later writes: %v, want %v", i, ss, k.want)
+		}
+	}
+}
+
+func sessionIndex(f presence.Facts, id string) int {
+	for i, s := range f.Sessions {
+		if s.ID == id {
+			return i
+		}
+	}
+	return -1
+}

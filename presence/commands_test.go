@@ -1,6 +1,8 @@
 package presence
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -376,5 +378,78 @@ func TestApplyDoesNotShareMemory(t *testing.T) {
 	next.AutoReplies.Status = "mutated"
 	if f.Sessions[0].ID != app || f.Preferred.Pair != pAway || f.Status.Expiry.TimeZone != "UTC" || f.Events[0].ShowAs != ShowAsBusy || f.AutoReplies.Status != RepliesDisabled {
 		t.Fatalf("next shares memory with f: %+v", f)
+	}
+}
+
+// TestSameSessionID compares sameSessionID with strings.EqualFold, its
+// definition, on ids alike but for case, their last bytes, runes that fold
+// to ASCII letters (the Kelvin sign to k, the long s to s), invalid UTF-8
+// and empty strings, in every pair.
+func TestSameSessionID(t *testing.T) {
+	const client = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+	ids := []string{"", "a", "A", "k", "K", "\u212a", "s", "S", "\u017f", "\xff", "\xe2\x84", "\xe2\x84K", "\xe2\x84k",
+		client, strings.ToUpper(client), client + ":s0", client + ":S0", client + ":s1", client + ":s", client + ":S",
+		client + ":\u017f", client + ":\u212a", client + ":k", client + ":K", client + ":\xff", client + "é", client + "É",
+		"x" + client[1:], client[:len(client)-1]}
+	for _, a := range ids {
+		for _, b := range ids {
+			if got, want := sameSessionID(a, b), strings.EqualFold(a, b); got != want {
+				t.Errorf("sameSessionID(%q, %q) = %v; EqualFold: %v", a, b, got, want)
+			}
+		}
+	}
+	// And on random strings of the bytes that matter.
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []string{"a", "A", "k", "K", "s", "S", "\u212a", "\u017f", "é", "É", "\xe2", "\x84", ":", "0"}
+	for range 200_000 {
+		var a, b strings.Builder
+		for range r.IntN(4) {
+			a.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		for range r.IntN(4) {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		if got, want := sameSessionID(a.String(), b.String()), strings.EqualFold(a.String(), b.String()); got != want {
+			t.Fatalf("sameSessionID(%q, %q) = %v; EqualFold: %v", a.String(), b.String(), got, want)
+		}
+	}
+}
+
+// TestValidationReadsNow: a command ValidationReadsNow says does not read
+// now validates alike at any now (the zero time, the past, the future),
+// valid or not; and a command whose validation does read it (a status
+// message's expiry in the past) is not said not to.
+func TestValidationReadsNow(t *testing.T) {
+	sp := func(id, av, ac string, exp time.Duration) SetPresence {
+		return SetPresence{SessionID: id, Pair: Pair{Availability: av, Activity: ac}, Expiration: exp}
+	}
+	cmds := []Command{
+		sp(app, Available, Available, 0), sp(app+":x", "busy", "inacall", time.Hour), sp("", Available, Available, 0),
+		sp(app, "Sleepy", Available, 0), sp(app, Busy, Away, 0), sp(app, Available, Available, time.Second),
+		sp(app, Available, Available, 1000*time.Hour),
+	}
+	for _, c := range cmds[:3] {
+		c := c.(SetPresence)
+		cmds = append(cmds, &c)
+	}
+	nows := []time.Time{{}, time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 3, 22, 0, 0, 0, time.UTC), time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for _, c := range cmds {
+		if ValidationReadsNow(c) {
+			t.Errorf("%#v: said to read now", c)
+			continue
+		}
+		want := fmt.Sprint(c.Validate(nows[2]))
+		for _, now := range nows {
+			if got := fmt.Sprint(c.Validate(now)); got != want {
+				t.Errorf("%#v at %v: %s; at %v: %s", c, now, got, nows[2], want)
+			}
+		}
+	}
+	past := SetStatus{Content: "out", ContentType: "text", Expiry: &DateTimeTimeZone{DateTime: "2026-01-01T00:00:00", TimeZone: "UTC"}}
+	if !ValidationReadsNow(past) {
+		t.Errorf("setStatusMessage: said not to read now")
+	}
+	if a, b := past.Validate(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)), past.Validate(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)); fmt.Sprint(a) == fmt.Sprint(b) {
+		t.Logf("setStatusMessage's expiry validates alike before and after it (%v): nothing to compare", a)
 	}
 }

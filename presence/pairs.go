@@ -40,8 +40,18 @@ var (
 )
 
 // canonical returns the PascalCase spelling of v among set, matching
-// case-insensitively.
+// case-insensitively. The spelling itself is looked for first: nearly
+// every request sends it, and a comparison of equal bytes is far cheaper
+// than a case-folding one (strings.EqualFold goes byte by byte through
+// each of the set's values until the match: ~0.05 µs a setPresence,
+// docs/performance.md, branch coresess). Either way the result is the
+// first of set that v folds to, as the set's values fold to no other.
 func canonical(v string, set []string) (string, bool) {
+	for _, c := range set {
+		if v == c {
+			return c, true
+		}
+	}
 	for _, c := range set {
 		if strings.EqualFold(v, c) {
 			return c, true

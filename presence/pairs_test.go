@@ -127,3 +127,21 @@ func TestDefaultPreferredExpiration(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalSetsFoldApart: canonical looks for v's exact spelling
+// before folding, which returns the same value only if no two values of
+// a set fold together.
+func TestCanonicalSetsFoldApart(t *testing.T) {
+	for _, set := range [][]string{knownAvailabilities, knownActivities} {
+		for i, a := range set {
+			for _, b := range set[i+1:] {
+				if strings.EqualFold(a, b) {
+					t.Errorf("%q and %q fold together", a, b)
+				}
+			}
+			if c, ok := canonical(strings.ToLower(a), set); !ok || c != a {
+				t.Errorf("canonical(%q) = %q, %v", strings.ToLower(a), c, ok)
+			}
+		}
+	}
+}
