@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func occurrence(typ, start, end string, extra map[string]any) map[string]any {
@@ -255,11 +256,19 @@ func TestWorkPlanRecurrence(t *testing.T) {
 	if got := workLocation(e.get(app, adele)); got != "timeOff/scheduled/" {
 		t.Errorf("Thursday (time off over the recurrence): %s", got)
 	}
-	// A week later, past the first window: the refresher extended it.
+	// A week later, past the first window: the refresher extends it. It
+	// runs when the jump wakes it, beside the clock's answer, so the read
+	// waits for it (as calWatch.to does) within a bound.
 	e.call("POST", "/dev/clock/advance?by=P6D", "", nil) // Wednesday 2026-12-02 09:00 UTC
 	app, me = e.appToken(), e.userToken("adele", "")
-	if got := workLocation(e.get(app, adele)); got != "office/scheduled/hq" {
-		t.Errorf("the next Wednesday: %s", got)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := workLocation(e.get(app, adele))
+		if got == "office/scheduled/hq" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the next Wednesday, 10 s after the jump: %s", got)
+		}
 	}
 	// PUT replaces the recurrence: remote now; DELETE removes it.
 	rec["workLocationType"], rec["placeId"] = "remote", nil
