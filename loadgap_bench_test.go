@@ -28,11 +28,15 @@ import (
 // unless set), to take the default shape's costs apart.
 // PRESENCED_LOADGEN_BASELINE=0 runs presenced alone (no bare phases): a
 // CPU profile then holds only presenced's requests and the client's.
+// PRESENCED_LOADGEN_WARMUP=1 warms up as `presenced bench` does (every
+// user and session written once, untimed) before it measures, so that a
+// profile holds a running server's writes and no user's first.
 func BenchmarkLoadgenInProcess(b *testing.B) {
 	users, sessions := 10_000, 4 // bench's defaults
 	users = benchenv.Int("PRESENCED_LOADGEN_USERS", users, 1)
 	sessions = benchenv.Int("PRESENCED_LOADGEN_SESSIONS", sessions, 1)
 	baseline := benchenv.Int("PRESENCED_LOADGEN_BASELINE", 1, 0) != 0
+	warmup := benchenv.Int("PRESENCED_LOADGEN_WARMUP", 0, 0) != 0
 	e := startWith(b, directory.DemoFile(users))
 	ids := make([]string, users)
 	for i := range ids {
@@ -47,7 +51,7 @@ func BenchmarkLoadgenInProcess(b *testing.B) {
 				URL: e.srv.URL(), Tenant: directory.DemoTenantID,
 				ClientID: directory.DemoDaemonClientID, ClientSecret: directory.DemoDaemonSecret,
 				Users: ids, SessionsPerUser: sessions, Mix: mix.mix, Concurrency: benchClients,
-				Duration: time.Duration(b.N) * time.Second, Baseline: baseline, Rounds: benchRounds,
+				Duration: time.Duration(b.N) * time.Second, Baseline: baseline, Rounds: benchRounds, Warmup: warmup,
 			}
 			rep, err := loadgen.Run(context.Background(), cfg)
 			if err != nil {
