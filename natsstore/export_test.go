@@ -58,3 +58,10 @@ func Routes(e *Engine) (perPeer, compression map[string]int) {
 	}
 	return perPeer, compression
 }
+
+// AfterLayoutRead sets a function run between Layout's read finding no
+// record and its list of the streams, until the test ends.
+func AfterLayoutRead(t interface{ Cleanup(func()) }, f func()) {
+	afterLayoutRead = f
+	t.Cleanup(func() { afterLayoutRead = nil })
+}

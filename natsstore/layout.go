@@ -33,6 +33,10 @@ const DefaultPartitions = 3
 // stream (a Raft group on each of its nodes).
 const MaxPartitions = 64
 
+// afterLayoutRead, if set (tests only), runs between checkLayout's read
+// finding no record and its list of the streams.
+var afterLayoutRead func()
+
 // partitionHash names PartitionOf in the layout record.
 const partitionHash = "fnv1a64-jump"
 
@@ -123,11 +127,24 @@ func (e *Engine) checkLayout(ctx context.Context) (Layout, error) {
 		// find the bucket first), or a single node's from before records
 		// (it has other streams).
 		rec := want.orDefaults(e.opts.clustered())
+		if afterLayoutRead != nil {
+			afterLayoutRead()
+		}
 		older, err := e.hasOtherStreams(ctx)
 		if err != nil {
 			return Layout{}, fmt.Errorf("natsstore: layout: %w", err)
 		}
 		if !create && older {
+			// The node that created the engine recorded the layout before
+			// any other stream, but perhaps after the read above: streams
+			// seen now may be that node's, made after its record. Only a
+			// record still absent once they are seen makes this an engine
+			// from before records (TestLayoutRecordedBetweenReadAndList).
+			if _, rev, err := readLayout(ctx, meta); err != nil {
+				return Layout{}, err
+			} else if rev != 0 {
+				continue
+			}
 			old := Layout{Partitions: 1, Replicas: metaReplicas, Hash: partitionHash}
 			if want.Partitions != 0 && want.Partitions != old.Partitions || want.Replicas != 0 && want.Replicas != old.Replicas {
 				return Layout{}, &LayoutError{Stored: old, Wanted: rec}

@@ -176,3 +176,34 @@ func TestClusterNodesStartingTogetherAgreeOnTheLayout(t *testing.T) {
 		}
 	}
 }
+
+// Nodes starting together: one finds the meta bucket another created, reads
+// no record yet, and by the time it lists the streams that node has
+// recorded the layout and made its buckets. Those buckets are not an
+// engine from before records: the node takes the record (it was refused
+// as "1 partition stored" — a CI flake of the cluster tests).
+func TestLayoutRecordedBetweenReadAndList(t *testing.T) {
+	ctx := clusterCtx(t)
+	e := openDir(t, t.TempDir(), natsstore.Options{Partitions: 3})
+	defer e.Close()
+	js := e.JetStream()
+	meta, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: natsstore.MetaBucket, History: 1, Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	natsstore.AfterLayoutRead(t, func() {
+		once.Do(func() { // what the other node does meanwhile
+			if _, err := meta.Create(ctx, "engine.layout", []byte(`{"partitions":3,"replicas":1,"hash":"fnv1a64-jump"}`)); err != nil {
+				t.Error(err)
+			}
+			if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "presence-0", History: 1, Replicas: 1}); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	l, err := e.Layout(ctx)
+	if err != nil || l.Partitions != 3 || l.Replicas != 1 {
+		t.Fatalf("layout recorded between the read and the list: %+v, %v; want 3 partitions, 1 replica", l, err)
+	}
+}
