@@ -40,6 +40,12 @@ func Wrap(next http.Handler, o HTTPOptions) http.Handler {
 	for _, q := range o.Quiet {
 		h.quiet[q] = true
 	}
+	if o.AccessLog != nil {
+		// A Logger's handler never changes: the fast path is decided once.
+		if f, ok := o.AccessLog.Handler().(flushing); ok && f.format != "" {
+			h.fast = &fastLog{sink: f.sink, format: f.format, level: f.level}
+		}
+	}
 	return h
 }
 
@@ -49,6 +55,16 @@ type handler struct {
 	log         *slog.Logger
 	quiet       map[string]bool
 	closeUnread bool
+	fast        *fastLog // the access line written by hand (nil: by slog)
+}
+
+// fastLog is where the access line goes when NewLogger made the logger:
+// written by hand (appendAccessLine) into its sink.
+type fastLog struct {
+	sink   *LogSink
+	format string
+	level  slog.Leveler
+	second secondCache
 }
 
 // recorder is the response writer the handler sees: it notes the status
@@ -131,17 +147,15 @@ func (h *handler) logRequest(r *http.Request, rec *recorder, end time.Time, took
 	if h.quiet[route] {
 		level = slog.LevelDebug
 	}
-	ctx := context.Background()
-	lh := h.log.Handler()
-	if !lh.Enabled(ctx, level) {
-		return
-	}
 	i := &rec.info
-	if f, ok := lh.(flushing); ok && f.format != "" {
+	if f := h.fast; f != nil {
+		if level < f.level.Level() { // slog's handlers' Enabled
+			return
+		}
 		l := accessLine{at: end, level: level.String(), requestID: i.RequestID, clientRequestID: i.ClientRequestID, method: i.Method,
 			route: route, tenant: i.Tenant, app: i.App, remote: r.RemoteAddr, status: status, latency: took, bytes: rec.bytes}
 		bp := lineBufs.Get().(*[]byte)
-		b, ok := appendAccessLine((*bp)[:0], f.format, &l)
+		b, ok := appendAccessLineAt((*bp)[:0], f.format, &l, &f.second)
 		if ok {
 			_, _ = f.sink.Write(b)
 		}
@@ -150,6 +164,11 @@ func (h *handler) logRequest(r *http.Request, rec *recorder, end time.Time, took
 		if ok {
 			return
 		}
+	}
+	ctx := context.Background()
+	lh := h.log.Handler()
+	if !lh.Enabled(ctx, level) {
+		return
 	}
 	line := slog.NewRecord(end, level, "request", 0)
 	line.AddAttrs(
