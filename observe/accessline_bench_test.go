@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presenced/presenced/internal/guid"
 	"github.com/presenced/presenced/observe"
 )
 
@@ -24,14 +23,7 @@ import (
 //
 //	go test -run '^$' -bench 'BenchmarkAccessLine' -benchmem -count 6 ./observe/
 func BenchmarkAccessLine(b *testing.B) {
-	mux := http.NewServeMux()
-	body := []byte(`{"availability":"Available"}`)
-	mux.HandleFunc("/v1.0/users/{id}/presence", func(w http.ResponseWriter, r *http.Request) {
-		if h := w.Header(); len(h["Request-Id"]) == 0 {
-			h["Request-Id"] = []string{guid.New()}
-		}
-		_, _ = w.Write(body)
-	})
+	mux := benchMux()
 	f, err := os.Create(filepath.Join(b.TempDir(), "serve.log"))
 	if err != nil {
 		b.Fatal(err)
@@ -41,14 +33,8 @@ func BenchmarkAccessLine(b *testing.B) {
 	defer sink.Close()
 	log, _ := observe.NewLogger("text", slog.LevelInfo, sink)
 	h := observe.Wrap(mux, observe.HTTPOptions{Metrics: observe.NewMetrics(), AccessLog: log})
-	request := func() *http.Request {
-		r, _ := http.NewRequest("GET", "http://x/v1.0/users/b0000000-0000-4000-8000-000000000001/presence", nil)
-		r.Header.Set("client-request-id", "c1")
-		r.RemoteAddr = "127.0.0.1:4711"
-		return r
-	}
 	b.Run("one", func(b *testing.B) {
-		r, w := request(), &nopWriter{h: http.Header{}}
+		r, w := benchRequest(), &nopWriter{h: http.Header{}}
 		b.ReportAllocs()
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
@@ -64,7 +50,7 @@ func BenchmarkAccessLine(b *testing.B) {
 		b.SetParallelism((64 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 		cpu0 := processCPU()
 		b.RunParallel(func(pb *testing.PB) {
-			r, w := request(), &nopWriter{h: http.Header{}}
+			r, w := benchRequest(), &nopWriter{h: http.Header{}}
 			for pb.Next() {
 				clear(w.h)
 				h.ServeHTTP(w, r)
