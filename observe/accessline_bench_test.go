@@ -33,18 +33,7 @@ func BenchmarkAccessLine(b *testing.B) {
 	defer sink.Close()
 	log, _ := observe.NewLogger("text", slog.LevelInfo, sink)
 	h := observe.Wrap(mux, observe.HTTPOptions{Metrics: observe.NewMetrics(), AccessLog: log})
-	b.Run("one", func(b *testing.B) {
-		r, w := benchRequest(), &nopWriter{h: http.Header{}}
-		b.ReportAllocs()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		cpu0 := threadCPU()
-		for b.Loop() {
-			clear(w.h)
-			h.ServeHTTP(w, r)
-		}
-		b.ReportMetric(float64(threadCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-	})
+	b.Run("one", func(b *testing.B) { serveOnOneThread(b, h) })
 	b.Run("64", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism((64 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))

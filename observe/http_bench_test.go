@@ -52,6 +52,23 @@ func benchRequest() *http.Request {
 	return r
 }
 
+// serveOnOneThread serves benchRequest with h b.N times on one locked
+// thread and reports the thread's CPU time a request (cpu-ns/op): the
+// machine is shared, and the thread's CPU time says what a request costs
+// whatever else runs, where wall time does not.
+func serveOnOneThread(b *testing.B, h http.Handler) {
+	r, w := benchRequest(), &nopWriter{h: http.Header{}}
+	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPU()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+	b.ReportMetric(float64(threadCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
 // BenchmarkWrap is the middleware's own cost per request around a handler
 // that only routes (a ServeMux pattern, so the route label is real) and
 // stamps a request-id. Read cpu-ns/op: each variant's minus bare's is what
@@ -71,19 +88,6 @@ func BenchmarkWrap(b *testing.B) {
 		{"accesslog", observe.Wrap(mux, observe.HTTPOptions{AccessLog: log})},
 		{"both", observe.Wrap(mux, observe.HTTPOptions{Metrics: observe.NewMetrics(), AccessLog: log})},
 	} {
-		b.Run(c.name, func(b *testing.B) {
-			r, w := benchRequest(), &nopWriter{h: http.Header{}}
-			b.ReportAllocs()
-			// The machine is shared: the thread's CPU time says what a
-			// request costs whatever else runs, where wall time does not.
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			cpu0 := threadCPU()
-			for b.Loop() {
-				clear(w.h)
-				c.h.ServeHTTP(w, r)
-			}
-			b.ReportMetric(float64(threadCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-		})
+		b.Run(c.name, func(b *testing.B) { serveOnOneThread(b, c.h) })
 	}
 }
