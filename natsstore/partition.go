@@ -85,13 +85,21 @@ func (e *Engine) Partitioned(ctx context.Context, name string) (store.KV, error)
 	if l.Partitions == 1 {
 		return e.Bucket(ctx, name)
 	}
+	return e.openPartitioned(ctx, jetstream.KeyValueConfig{Bucket: name, History: 1, Storage: e.storage, Replicas: l.Replicas}, l.Partitions)
+}
+
+// openPartitioned opens the n buckets of the partitioned bucket
+// cfg.Bucket, each with cfg's settings but its name.
+func (e *Engine) openPartitioned(ctx context.Context, cfg jetstream.KeyValueConfig, n int) (*partitioned, error) {
 	// Opened at once: in a cluster each new bucket waits for its leader.
-	p := &partitioned{name: name, parts: make([]*kv, l.Partitions)}
-	errs := make([]error, l.Partitions)
+	p := &partitioned{name: cfg.Bucket, parts: make([]*kv, n)}
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range p.parts {
 		wg.Go(func() {
-			p.parts[i], errs[i] = e.bucket(ctx, jetstream.KeyValueConfig{Bucket: partitionName(name, i, l.Partitions), History: 1, Storage: e.storage, Replicas: l.Replicas})
+			c := cfg
+			c.Bucket = partitionName(cfg.Bucket, i, n)
+			p.parts[i], errs[i] = e.bucket(ctx, c)
 		})
 	}
 	wg.Wait()

@@ -53,23 +53,15 @@ func BenchmarkWriteShape(b *testing.B) {
 			if maxBytes > 0 {
 				cfg.MaxBytes = maxBytes
 			}
-			kv, err := e.bucket(ctx, cfg)
+			var s store.KV
+			var err error
+			if parts > 1 {
+				s, err = e.openPartitioned(ctx, cfg, parts)
+			} else {
+				s, err = e.bucket(ctx, cfg)
+			}
 			if err != nil {
 				b.Fatal(err)
-			}
-			var s store.KV = kv
-			if parts > 1 {
-				p := &partitioned{name: "presence"}
-				for i := range parts {
-					c := cfg
-					c.Bucket = partitionName("presence", i, parts)
-					part, err := e.bucket(ctx, c)
-					if err != nil {
-						b.Fatal(err)
-					}
-					p.parts = append(p.parts, part)
-				}
-				s = p
 			}
 			if !SoleWriter(s) {
 				b.Fatal("SoleWriter refused the bucket")
@@ -108,8 +100,13 @@ func BenchmarkWriteShape(b *testing.B) {
 			c0 := processCPUTime()
 			run(b.N)
 			// Messages of one connection reach the stream in order: this
-			// one's acknowledgement says every message before it is stored.
-			if _, err := kv.nc.RequestMsg(&nats.Msg{Subject: kv.prefix + names[0], Data: value}, 30*time.Second); err != nil {
+			// one's acknowledgement says every message before it is stored
+			// (in its partition's stream, with partitions).
+			fence, _ := s.(*kv)
+			if p, ok := s.(*partitioned); ok {
+				fence = p.of(names[0])
+			}
+			if _, err := fence.nc.RequestMsg(&nats.Msg{Subject: fence.prefix + names[0], Data: value}, 30*time.Second); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
