@@ -30,15 +30,10 @@ type accessLine struct {
 
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// appendAccessLine appends l as format ("json" or "text") writes it, or
-// reports false when a value needs quoting (the caller uses slog then).
-func appendAccessLine(b []byte, format string, l *accessLine) ([]byte, bool) {
-	return appendAccessLineAt(b, format, l, nil)
-}
-
-// appendAccessLineAt is appendAccessLine with the time's second formatted
-// through sc (nil: formatted anew).
-func appendAccessLineAt(b []byte, format string, l *accessLine, sc *secondCache) ([]byte, bool) {
+// appendAccessLine appends l as format ("json" or "text") writes it, its
+// time's second formatted through sc, or reports false when a value needs
+// quoting (the caller uses slog then).
+func appendAccessLine(b []byte, format string, l *accessLine, sc *secondCache) ([]byte, bool) {
 	json := format == "json"
 	ok := true
 	str := func(key, v string) {
@@ -123,17 +118,6 @@ func plain(s string) bool {
 	return true
 }
 
-// appendRFC3339Millis is slog's text handler's time format: RFC 3339 with
-// exactly three digits of milliseconds (log/slog's function of the same
-// name). The JSON handler writes RFC 3339 with nanoseconds.
-func appendRFC3339Millis(b []byte, t time.Time) []byte {
-	const prefixLen = len("2006-01-02T15:04:05.000")
-	n := len(b)
-	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10)
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b[:n+prefixLen], b[n+prefixLen+1:]...) // drop the 4th digit
-}
-
 // secondCache holds the last second's formatted time, for lines written
 // in the same second (most of them, at any rate that matters): formatting
 // a time costs ~0.1 µs, most of it the calendar's arithmetic and the
@@ -151,17 +135,12 @@ type formattedSecond struct {
 	zone string         // "Z" or "-07:00"
 }
 
-// appendTime appends t as slog's handlers do: RFC 3339 with milliseconds
-// (the text handler's appendRFC3339Millis) or, for nanos, with the
-// nanoseconds and their trailing zeros dropped (time.RFC3339Nano, the JSON
-// handler's). t's year is 0 to 9999 (four digits).
+// appendTime appends t as slog's handlers do: RFC 3339 with exactly three
+// digits of milliseconds (the text handler's, log/slog's
+// appendRFC3339Millis) or, for nanos, with the nanoseconds and their
+// trailing zeros dropped (time.RFC3339Nano, the JSON handler's). t's year
+// is 0 to 9999 (four digits).
 func (c *secondCache) appendTime(b []byte, t time.Time, nanos bool) []byte {
-	if c == nil {
-		if nanos {
-			return t.AppendFormat(b, time.RFC3339Nano)
-		}
-		return appendRFC3339Millis(b, t)
-	}
 	unix, loc := t.Unix(), t.Location()
 	f := c.last.Load()
 	if f == nil || f.unix != unix || f.loc != loc {

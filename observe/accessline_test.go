@@ -50,7 +50,7 @@ func FuzzAccessLine(f *testing.F) {
 		if json {
 			format = "json"
 		}
-		got, ok := appendAccessLine(nil, format, &l)
+		got, ok := appendAccessLine(nil, format, &l, &secondCache{})
 		if !ok {
 			return
 		}
@@ -65,7 +65,7 @@ func TestAccessLineFastPath(t *testing.T) {
 	l := accessLine{at: time.Date(2026, 12, 2, 4, 5, 6, 789_000_000, time.UTC), level: "INFO", requestID: "5613e77d-5f6d-4672-b1dd-973cfca832a8",
 		method: "GET", route: "/v1.0/users/{id}/presence", remote: "127.0.0.1:4711", status: 200, latency: 57 * time.Microsecond, bytes: 312}
 	for _, format := range []string{"json", "text"} {
-		got, ok := appendAccessLine(nil, format, &l)
+		got, ok := appendAccessLine(nil, format, &l, &secondCache{})
 		if !ok || !bytes.Equal(got, slogLine(format, &l)) {
 			t.Errorf("%s: %v %q", format, ok, got)
 		}
@@ -89,7 +89,7 @@ func TestAccessLineSecondCache(t *testing.T) {
 		var sc secondCache
 		for _, at := range times {
 			l := accessLine{at: at, level: "INFO", requestID: "r", method: "GET", route: "/x", remote: "1.2.3.4:5", status: 200, latency: time.Millisecond}
-			got, ok := appendAccessLineAt(nil, format, &l, &sc)
+			got, ok := appendAccessLine(nil, format, &l, &sc)
 			if want := slogLine(format, &l); !ok || !bytes.Equal(got, want) {
 				t.Errorf("%s at %v: %v\n got %q\nwant %q", format, at, ok, got, want)
 			}
@@ -122,7 +122,7 @@ func FuzzAccessLineCached(f *testing.F) {
 			format, c = "json", &caches[1]
 		}
 		l := accessLine{at: at, level: "INFO", requestID: "r", method: "GET", route: "/x", status: 200, latency: time.Duration(nsec)}
-		got, ok := appendAccessLineAt(nil, format, &l, c)
+		got, ok := appendAccessLine(nil, format, &l, c)
 		if want := slogLine(format, &l); !ok || !bytes.Equal(got, want) {
 			t.Fatalf("%s line\n got %q\nwant %q", format, got, want)
 		}

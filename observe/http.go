@@ -155,7 +155,7 @@ func (h *handler) logRequest(r *http.Request, rec *recorder, end time.Time, took
 		l := accessLine{at: end, level: level.String(), requestID: i.RequestID, clientRequestID: i.ClientRequestID, method: i.Method,
 			route: route, tenant: i.Tenant, app: i.App, remote: r.RemoteAddr, status: status, latency: took, bytes: rec.bytes}
 		bp := lineBufs.Get().(*[]byte)
-		b, ok := appendAccessLineAt((*bp)[:0], f.format, &l, &f.second)
+		b, ok := appendAccessLine((*bp)[:0], f.format, &l, &f.second)
 		if ok {
 			_, _ = f.sink.Write(b)
 		}
