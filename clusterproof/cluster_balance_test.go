@@ -43,7 +43,14 @@ func TestClusterProcessEvensOutLeaders(t *testing.T) {
 			}
 			all = false
 			body, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": "node1"}})
-			_, _ = nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, body)
+			// Bounded: a step-down is answered by the stream's leader
+			// only, and one sent while the leadership moves (the nodes
+			// move partitions back every second) gets no answer; asked
+			// under ctx it waited out the whole 3 minutes. Unanswered,
+			// the next round sends it again.
+			sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+			_, _ = nc.RequestWithContext(sctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, body)
+			scancel()
 		}
 		if !all {
 			time.Sleep(200 * time.Millisecond)

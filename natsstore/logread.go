@@ -347,41 +347,17 @@ func cut(s string) (token, rest string, more bool) {
 }
 
 // leaderState asks the stream's leader for the log's state through
-// Engine.do: a stream's info is answered by its leader only, and while
-// the leadership moves (the coordinator draws CHANGES to itself as nodes
-// start) a request may get no answer at all; nats.go then waited for the
-// caller's whole deadline (a node's start failed so after 60 s: "state of
-// CHANGES: context deadline exceeded"). do asks again, bounded.
+// Engine.do (streamInfo): a stream's info is answered by its leader only,
+// and while the leadership moves (the coordinator draws CHANGES to itself
+// as nodes start) a request may get no answer at all; nats.go then waited
+// for the caller's whole deadline (a node's start failed so after 60 s:
+// "state of CHANGES: context deadline exceeded"). do asks again, bounded.
 func (l *log) leaderState(ctx context.Context) (jetstream.StreamState, error) {
-	var st jetstream.StreamState
-	m := &nats.Msg{Subject: "$JS.API.STREAM.INFO." + l.name}
-	err := l.e.do(ctx, m, l.name, exchange{answer: func(resp *nats.Msg) error {
-		var a struct {
-			Error *jetstream.APIError `json:"error"`
-			State *struct {
-				Msgs     uint64 `json:"messages"`
-				FirstSeq uint64 `json:"first_seq"`
-				LastSeq  uint64 `json:"last_seq"`
-			} `json:"state"`
-		}
-		if err := jsonv2.Unmarshal(resp.Data, &a); err != nil {
-			return fmt.Errorf("%w: %.200q", jetstream.ErrInvalidJSAck, resp.Data)
-		}
-		switch {
-		case a.Error != nil && notYet(a.Error):
-			return fmt.Errorf("%w: %w", errNotYet, a.Error)
-		case a.Error != nil:
-			return fmt.Errorf("nats: %w", a.Error)
-		case a.State == nil:
-			return fmt.Errorf("%w: %.200q", jetstream.ErrInvalidJSAck, resp.Data)
-		}
-		st = jetstream.StreamState{Msgs: a.State.Msgs, FirstSeq: a.State.FirstSeq, LastSeq: a.State.LastSeq}
-		return nil
-	}})
+	info, err := l.e.streamInfo(ctx, l.name)
 	if err != nil {
 		return jetstream.StreamState{}, fmt.Errorf("natsstore: state of %s: %w", l.name, unavailable(err))
 	}
-	return st, nil
+	return info.state, nil
 }
 
 // readConsumer makes a consumer for one bounded read of the log from

@@ -23,8 +23,18 @@ var (
 	_ store.Resumable = (*partitioned)(nil)
 )
 
-// position is the bucket's stream's position now.
+// position is the bucket's stream's position now. In a cluster it is
+// asked of the stream's leader through Engine.do (streamInfo), bounded per
+// attempt and asked again, as LastRevision is: the core's follower reads
+// it at every start.
 func (b *kv) position(ctx context.Context) (store.Position, error) {
+	if b.e.opts.clustered() {
+		info, err := b.e.streamInfo(ctx, b.stream)
+		if err != nil {
+			return store.Position{}, fmt.Errorf("natsstore: position of %s: %w", b.stream, unavailable(err))
+		}
+		return store.Position{Stream: b.stream, Created: info.created.UnixNano(), Seq: info.state.LastSeq}, nil
+	}
 	s, err := b.js.Stream(ctx, b.stream)
 	if err != nil {
 		return store.Position{}, fmt.Errorf("natsstore: position of %s: %w", b.stream, unavailable(err))

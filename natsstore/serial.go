@@ -81,8 +81,18 @@ func (b *kv) publishAfter(ctx context.Context, m *nats.Msg, key string, after ui
 }
 
 // LastRevision implements store.SerialKV: the bucket's stream's last
-// sequence.
+// sequence. In a cluster it is asked of the stream's leader through
+// Engine.do (streamInfo): a stream info sent once with the caller's
+// context waited for all of it when no leader answered, and the
+// directory, which reads it at every start, failed the node's start.
 func (b *kv) LastRevision(ctx context.Context) (uint64, error) {
+	if b.e.opts.clustered() {
+		info, err := b.e.streamInfo(ctx, b.stream)
+		if err != nil {
+			return 0, fmt.Errorf("natsstore: last revision of %s: %w", b.name, unavailable(err))
+		}
+		return info.state.LastSeq, nil
+	}
 	s, err := b.js.Stream(ctx, b.stream)
 	if err != nil {
 		return 0, fmt.Errorf("natsstore: last revision of %s: %w", b.name, err)
