@@ -38,6 +38,16 @@ import (
 //   - raw-pub: raw's publish, its answer to a natsstore reply slot (read
 //     by nats.go): the publish's share of that cost;
 //
+//   - run: raw's message without a reply subject, the frames a writer
+//     takes to the pipe at once sent as a run whose last frame alone asks
+//     for an acknowledgement, with Nats-Expected-Last-Sequence: L+k−1
+//     (runPublisher, ackrun_bench_test.go, session 12: a prototype, not
+//     used by presenced); the runs' sizes are logged (-test.v);
+//
+//   - update-run: run's runs on natsstore's own raw connection, its slots,
+//     its guard's waits and its answers' parse (runConn): what building it
+//     would save against update-sole;
+//
 //   - update-nats: the same message through nats.go's RequestMsg (what
 //     update did before its reply slots: the answer through nats.go's
 //     wildcard subscription and its goroutine);
@@ -74,7 +84,7 @@ func BenchmarkAckPath(b *testing.B) {
 	const writers = 64
 	keys := 1000
 	keys = benchenv.Int("PRESENCED_ACKPATH_KEYS", keys, writers)
-	for _, mode := range []string{"update", "update-sole", "raw", "raw-pub", "update-nats", "request", "publish", "atomic", "create", "create-nats"} {
+	for _, mode := range []string{"update", "update-sole", "raw", "raw-pub", "run", "update-run", "update-nats", "request", "publish", "atomic", "create", "create-nats"} {
 		b.Run(mode, func(b *testing.B) {
 			kv := bucketT(b, openT(b, Options{Dir: b.TempDir()}), "bench").(*kv)
 			ctx := context.Background()
@@ -87,10 +97,18 @@ func BenchmarkAckPath(b *testing.B) {
 				}
 				revs[i] = r
 			}
-			if mode == "update-sole" && !SoleWriter(kv) {
+			if (mode == "update-sole" || mode == "update-run") && !SoleWriter(kv) {
 				b.Fatal("SoleWriter refused the bucket")
 			}
 			var raw *rawPublisher
+			var run *runPublisher
+			if mode == "run" {
+				run = newRunPublisher(b, kv, writers)
+			}
+			var rc *runConn
+			if mode == "update-run" {
+				rc = newRunConn(b, kv)
+			}
 			if mode == "raw" || mode == "raw-pub" {
 				raw = newRawPublisher(b, kv, writers)
 			}
@@ -137,6 +155,10 @@ func BenchmarkAckPath(b *testing.B) {
 							revs[j], err = kv.Put(ctx, names[j], benchValue, revs[j])
 						case "raw":
 							revs[j] = raw.put(w, kv.prefix+names[j], benchValue)
+						case "update-run":
+							revs[j], err = rc.update(ctx, kv, names[j], benchValue)
+						case "run":
+							revs[j] = run.put(w, names[j], benchValue)
 						case "raw-pub":
 							slot, _ := kv.rep.get()
 							raw.putReplyTo(kv.prefix+names[j], slot.subject, benchValue)
@@ -177,6 +199,12 @@ func BenchmarkAckPath(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64((processCPUTime()-c0).Nanoseconds())/float64(n), "cpu-ns/op")
+			if run != nil {
+				b.Logf("runs by size (1, 2, 3-4, 5-8, 9-16, 17-32, 33-64, 65+): %v; writes: %v", run.hist, run.histW)
+			}
+			if rc != nil {
+				b.Logf("runs by size (1, 2, 3-4, 5-8, 9-16, 17-32, 33-64, 65+): %v; writes: %v", rc.hist, rc.histW)
+			}
 		})
 	}
 }
