@@ -3,7 +3,6 @@ package presenced_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/nodetest"
 	"github.com/presenced/presenced/natsstore"
 )
 
@@ -63,26 +63,6 @@ func holderOf(t *testing.T, nodes []*env, id string) int {
 		t.Fatal("no node delivers the subscription within 30 s")
 	}
 	return owner
-}
-
-// askAgain calls fn, a JetStream request, with a bound of its own (2 s,
-// doubling up to 8 s), and again while it gets no answer, until ctx ends.
-// A stream's info is answered by the stream's leader only, and while the
-// leadership moves (the coordinator draws CHANGES to itself after the
-// nodes start) a request may get no answer at all: asked once, it waited
-// for the test's whole bound, as the servers' own such requests did at
-// start (natsstore's streamInfo).
-func askAgain[T any](ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
-	bound := 2 * time.Second
-	for {
-		actx, cancel := context.WithTimeout(ctx, bound)
-		v, err := fn(actx)
-		cancel()
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
-			return v, err
-		}
-		bound = min(2*bound, 8*time.Second)
-	}
 }
 
 // arrived is a notification and when the receiver got it.
@@ -345,9 +325,9 @@ func TestClusterChangeLoggedOnce(t *testing.T) {
 	// The count is the stream leader's (an ordered consumer may be served
 	// by a replica that has not stored the last records yet); the records
 	// read are for the message. Each request is asked again when it gets
-	// no answer (askAgain).
+	// no answer (nodetest.Ask).
 	subject := "chg." + directory.DemoTenantID + "." + alex
-	info, err := askAgain(ctx, func(ctx context.Context) (*jetstream.StreamInfo, error) {
+	info, err := nodetest.Ask(ctx, t, "CHANGES' info", func(ctx context.Context) (*jetstream.StreamInfo, error) {
 		s, err := js.Stream(ctx, "CHANGES")
 		if err != nil {
 			return nil, err
@@ -357,7 +337,7 @@ func TestClusterChangeLoggedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := askAgain(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+	cons, err := nodetest.Ask(ctx, t, "an ordered consumer of CHANGES", func(ctx context.Context) (jetstream.Consumer, error) {
 		return js.OrderedConsumer(ctx, "CHANGES", jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	})
 	if err != nil {

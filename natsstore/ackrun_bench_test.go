@@ -81,34 +81,14 @@ func newRunPublisher(b testing.TB, k *kv, writers int) *runPublisher {
 	for i := range p.answers {
 		p.answers[i] = make(chan uint64, 1)
 	}
-	r := bufio.NewReaderSize(conn, 64<<10)
-	if _, err := r.ReadString('\n'); err != nil { // INFO
-		b.Fatal(err)
-	}
-	if _, err := conn.Write([]byte("CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\nSUB _RUN.* 1\r\nPING\r\n")); err != nil {
-		b.Fatal(err)
-	}
-	for {
-		l, err := r.ReadString('\n')
-		if err != nil {
-			b.Fatal(err)
-		}
-		if l == "PONG\r\n" {
-			break
-		}
-	}
-	go p.read(r)
+	go p.read(rawHandshake(b, conn, "_RUN.*"))
 	return p
 }
 
 func (p *runPublisher) put(w int, key string, value []byte) uint64 {
 	p.mu.Lock()
 	off := len(p.pending)
-	p.pending = append(p.pending, "PUB "...)
-	p.pending = append(append(p.pending, p.prefix...), key...)
-	p.pending = append(p.pending, ' ')
-	p.pending = strconv.AppendInt(p.pending, int64(len(value)), 10)
-	p.pending = append(append(append(p.pending, "\r\n"...), value...), "\r\n"...)
+	p.pending = appendPub(p.pending, p.prefix, key, "", value, 0, false)
 	p.ents = append(p.ents, runEnt{w: w, off: off, key: key, val: value})
 	if !p.writing {
 		p.writing = true
@@ -127,7 +107,7 @@ func (p *runPublisher) put(w int, key string, value []byte) uint64 {
 			}
 			var num [24]byte
 			reply := strconv.AppendUint(append(num[:0], "_RUN."...), p.nrun, 10)
-			buf = appendRunLast(buf, p.prefix, e.key, reply, e.val, p.last+uint64(k)-1)
+			buf = appendHPub(buf, p.prefix, e.key, string(reply), "Nats-Expected-Last-Sequence", p.last+uint64(k)-1, e.val)
 			p.last += uint64(k)
 			p.hist[runBucket(k)]++
 			p.histW[runBucket(k)] += k
@@ -155,24 +135,6 @@ func runBucket(k int) int {
 		i++
 	}
 	return i
-}
-
-// appendRunLast appends the HPUB of value to prefix+key, answered on
-// reply, with the header Nats-Expected-Last-Sequence: expect.
-func appendRunLast(m []byte, prefix, key string, reply []byte, value []byte, expect uint64) []byte {
-	const head = "NATS/1.0\r\nNats-Expected-Last-Sequence: "
-	var num [20]byte
-	seq := strconv.AppendUint(num[:0], expect, 10)
-	hlen := len(head) + len(seq) + 4
-	m = append(m, "HPUB "...)
-	m = append(append(append(append(append(m, prefix...), key...), ' '), reply...), ' ')
-	m = strconv.AppendInt(m, int64(hlen), 10)
-	m = append(m, ' ')
-	m = strconv.AppendInt(m, int64(hlen+len(value)), 10)
-	m = append(m, "\r\n"...)
-	m = append(append(append(m, head...), seq...), "\r\n\r\n"...)
-	m = append(m, value...)
-	return append(m, "\r\n"...)
 }
 
 func (p *runPublisher) read(r *bufio.Reader) {
@@ -295,11 +257,7 @@ func (rc *runConn) update(ctx context.Context, b *kv, key string, value []byte) 
 	s := c.get()
 	rc.mu.Lock()
 	off := len(rc.pending)
-	rc.pending = append(rc.pending, "PUB "...)
-	rc.pending = append(append(rc.pending, rc.prefix...), key...)
-	rc.pending = append(rc.pending, ' ')
-	rc.pending = strconv.AppendInt(rc.pending, int64(len(value)), 10)
-	rc.pending = append(append(append(rc.pending, "\r\n"...), value...), "\r\n"...)
+	rc.pending = appendPub(rc.pending, rc.prefix, key, "", value, 0, false)
 	rc.ents = append(rc.ents, slotEnt{s: s, off: off, key: key, val: value})
 	var werr error
 	if !rc.writing {
@@ -309,7 +267,7 @@ func (rc *runConn) update(ctx context.Context, b *kv, key string, value []byte) 
 			rc.pending, rc.ents = rc.spare[:0], rc.spareE[:0]
 			k := len(ents)
 			e := ents[k-1]
-			buf = appendRunLast(buf[:e.off], rc.prefix, e.key, []byte(e.s.reply), e.val, rc.last+uint64(k)-1)
+			buf = appendHPub(buf[:e.off], rc.prefix, e.key, e.s.reply, "Nats-Expected-Last-Sequence", rc.last+uint64(k)-1, e.val)
 			run := &slotRun{base: rc.last, slots: make([]*rawSlot, k)}
 			for i := range ents {
 				run.slots[i] = ents[i].s

@@ -513,29 +513,37 @@ func status(hdr []byte) string {
 }
 
 // appendPub appends the frame publishing value to prefix+key, its answer
-// to reply; with check, with the expected-last-subject-sequence header
-// (expect), as nats.go writes it.
+// to reply (none when reply is empty); with check, with the
+// expected-last-subject-sequence header (expect), as nats.go writes it.
 func appendPub(m []byte, prefix, key, reply string, value []byte, expect uint64, check bool) []byte {
-	if !check {
-		m = append(m, "PUB "...)
-		m = append(append(append(append(append(m, prefix...), key...), ' '), reply...), ' ')
-		m = strconv.AppendInt(m, int64(len(value)), 10)
-	} else {
-		const head = "NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: "
-		var num [20]byte
-		seq := strconv.AppendUint(num[:0], expect, 10)
-		hlen := len(head) + len(seq) + 4
-		m = append(m, "HPUB "...)
-		m = append(append(append(append(append(m, prefix...), key...), ' '), reply...), ' ')
-		m = strconv.AppendInt(m, int64(hlen), 10)
-		m = append(m, ' ')
-		m = strconv.AppendInt(m, int64(hlen+len(value)), 10)
-		m = append(m, "\r\n"...)
-		m = append(append(append(m, head...), seq...), "\r\n\r\n"...)
-		m = append(m, value...)
-		return append(m, "\r\n"...)
+	if check {
+		return appendHPub(m, prefix, key, reply, "Nats-Expected-Last-Subject-Sequence", expect, value)
 	}
+	m = append(m, "PUB "...)
+	m = append(append(append(m, prefix...), key...), ' ')
+	if reply != "" {
+		m = append(append(m, reply...), ' ')
+	}
+	m = strconv.AppendInt(m, int64(len(value)), 10)
 	m = append(m, "\r\n"...)
+	m = append(m, value...)
+	return append(m, "\r\n"...)
+}
+
+// appendHPub appends the frame publishing value to prefix+key, answered
+// on reply, with one header: name, whose value is expect.
+func appendHPub(m []byte, prefix, key, reply, name string, expect uint64, value []byte) []byte {
+	var num [20]byte
+	seq := strconv.AppendUint(num[:0], expect, 10)
+	hlen := len("NATS/1.0\r\n") + len(name) + len(": ") + len(seq) + len("\r\n\r\n")
+	m = append(m, "HPUB "...)
+	m = append(append(append(append(append(m, prefix...), key...), ' '), reply...), ' ')
+	m = strconv.AppendInt(m, int64(hlen), 10)
+	m = append(m, ' ')
+	m = strconv.AppendInt(m, int64(hlen+len(value)), 10)
+	m = append(m, "\r\nNATS/1.0\r\n"...)
+	m = append(append(append(m, name...), ": "...), seq...)
+	m = append(m, "\r\n\r\n"...)
 	m = append(m, value...)
 	return append(m, "\r\n"...)
 }

@@ -39,11 +39,20 @@ func newRawPublisher(b *testing.B, k *kv, writers int) *rawPublisher {
 	for i := range p.answers {
 		p.answers[i] = make(chan uint64, 1)
 	}
+	go p.read(b, rawHandshake(b, conn, "_RAW.*"))
+	return p
+}
+
+// rawHandshake connects the measurement prototypes' own in-process
+// connection: reads the server's INFO, sends CONNECT and a subscription
+// to sub (sid 1) for the answers, and returns the reader once the
+// server's PONG shows both were taken.
+func rawHandshake(b testing.TB, conn net.Conn, sub string) *bufio.Reader {
 	r := bufio.NewReaderSize(conn, 64<<10)
 	if _, err := r.ReadString('\n'); err != nil { // INFO
 		b.Fatal(err)
 	}
-	if _, err := conn.Write([]byte("CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\nSUB _RAW.* 1\r\nPING\r\n")); err != nil {
+	if _, err := conn.Write([]byte("CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\nSUB " + sub + " 1\r\nPING\r\n")); err != nil {
 		b.Fatal(err)
 	}
 	for {
@@ -52,11 +61,9 @@ func newRawPublisher(b *testing.B, k *kv, writers int) *rawPublisher {
 			b.Fatal(err)
 		}
 		if l == "PONG\r\n" {
-			break
+			return r
 		}
 	}
-	go p.read(b, r)
-	return p
 }
 
 func (p *rawPublisher) send(msg []byte) {

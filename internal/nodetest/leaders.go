@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,7 +38,7 @@ func (c *Cluster) StreamLeaders(ctx context.Context, prefix string) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	all, err := ask(ctx, c, "the streams' names", func(ctx context.Context) ([]string, error) {
+	all, err := Ask(ctx, c.t, "the streams' names", func(ctx context.Context) ([]string, error) {
 		var all []string
 		names := js.StreamNames(ctx)
 		for name := range names.Name() {
@@ -53,7 +54,7 @@ func (c *Cluster) StreamLeaders(ctx context.Context, prefix string) (map[string]
 		if !strings.HasPrefix(name, prefix) {
 			continue
 		}
-		s, err := ask(ctx, c, name+"'s info", func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, name) })
+		s, err := Ask(ctx, c.t, name+"'s info", func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, name) })
 		if err != nil {
 			return nil, err
 		}
@@ -71,7 +72,7 @@ const (
 	askMost  = 8 * time.Second
 )
 
-// ask makes a JetStream API request (fn) until it is answered or ctx
+// Ask makes a JetStream API request (fn) until it is answered or ctx
 // ends, each attempt under a bound of its own (askFirst, doubling up to
 // askMost). A request on loopback is answered within milliseconds or not
 // at all: nats-server answers a stream's STREAM.INFO only from its leader,
@@ -83,7 +84,8 @@ const (
 // every two seconds, failed in its 3-minute or 30-second wait ("context
 // deadline exceeded"). The bounds grow so that a loaded server that
 // answers slowly is still heard.
-func ask[T any](ctx context.Context, c *Cluster, what string, fn func(context.Context) (T, error)) (T, error) {
+// Each attempt that goes unanswered is logged with what through t.
+func Ask[T any](ctx context.Context, t testing.TB, what string, fn func(context.Context) (T, error)) (T, error) {
 	bound := askFirst
 	for {
 		actx, cancel := context.WithTimeout(ctx, bound)
@@ -92,7 +94,7 @@ func ask[T any](ctx context.Context, c *Cluster, what string, fn func(context.Co
 		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
 			return v, err
 		}
-		c.t.Logf("nodetest: no answer for %s within %v: asking again", what, bound)
+		t.Logf("nodetest: no answer for %s within %v: asking again", what, bound)
 		bound = min(2*bound, askMost)
 	}
 }
