@@ -99,9 +99,9 @@ func drive(b *testing.B, c *http.Client, n int, mk func(i int) *http.Request) ti
 // of two pairs by i's parity. Over 1,000 users (a multiple of 8 and of 2)
 // user u always gets session u mod 8 and the same pair: every user holds
 // one session, and each write after its first rewrites the same presence.
-// The load tool's default writes cost presenced ~9-13 µs more (10,000
+// The load tool's default writes cost presenced ~4-6 µs more (10,000
 // users, 4 sessions each, real changes: docs/performance.md, "The load
-// tool's gap on setPresence").
+// tool's gap on setPresence" and "The quiet windows of 2026-12-04").
 func httpOps(tok string, users []string) (get, set func(base string) func(i int) *http.Request) {
 	get = func(base string) func(i int) *http.Request {
 		return func(i int) *http.Request {

@@ -389,10 +389,10 @@ func printReport(w io.Writer, rep loadgen.Report) {
 		}
 		fmt.Fprint(w, "\ndocs/performance.md sets these ratios beside BenchmarkHTTP's, which runs client and servers in one process:"+
 			" there no request crosses a process boundary, a cost that here weighs on both servers alike, so GET's ratio comes out a few points lower there."+
-			" setPresence's comes out 6-12 points higher there, for its requests, not its process: BenchmarkHTTP writes 1,000 users each holding one session"+
+			" setPresence's comes out 4-10 points higher there, for its requests, not its process: BenchmarkHTTP writes 1,000 users each holding one session"+
 			" and rewrites its same presence, where bench's default writes 10,000 users with 4 sessions each, real changes, which cost presenced"+
-			" ~9-13 µs more a write (45-49 against 54-64 µs of its CPU); --users 1000 --sessions-per-user 1 reads as BenchmarkHTTP does"+
-			" (CPU ratio 0.56-0.57 against its 55-60 %; docs/performance.md, \"The load tool's gap on setPresence\").")
+			" ~4-6 µs more a write (34-37 against 39-42 µs of its CPU on a quiet 2-core box); --users 1000 --sessions-per-user 1 reads as BenchmarkHTTP does"+
+			" (CPU ratio 0.58-0.62 against its 59-64 %; docs/performance.md, \"The quiet windows of 2026-12-04\").")
 	}
 	fmt.Fprintln(w)
 	printWarmup(w, rep)
