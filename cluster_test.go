@@ -20,6 +20,7 @@ import (
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/enginetest"
 	"github.com/presenced/presenced/internal/freeport"
+	"github.com/presenced/presenced/internal/nodetest"
 	"github.com/presenced/presenced/natsstore"
 )
 
@@ -210,12 +211,19 @@ func TestClusterNodeDataSafety(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	ctx := context.Background()
-	s, err := js.Stream(ctx, "KV_presence")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Both requests are answered by the stream's leader only: asked again
+	// when one goes unanswered while the leadership moves (nodetest.Ask).
+	s, err := nodetest.Ask(ctx, t, "KV_presence's info", func(ctx context.Context) (jetstream.Stream, error) {
+		return js.Stream(ctx, "KV_presence")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Purge(ctx); err != nil {
+	if _, err := nodetest.Ask(ctx, t, "KV_presence's purge", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.Purge(ctx)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.bootErr(); !errors.Is(err, presenced.ErrDataLoss) {
