@@ -1,6 +1,7 @@
 package natsstore_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -11,12 +12,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/nodetest"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
 )
 
 // leadersOf counts the partitions of the presence bucket each node leads,
-// as node i's JetStream reports them.
+// as node i's JetStream reports them. It is asked right after hand-overs,
+// while a partition may have no leader that answers: each stream's info is
+// asked again when unanswered (nodetest.Ask).
 func leadersOf(t *testing.T, c *enginetest.Cluster, i, partitions int) map[string]int {
 	t.Helper()
 	js, err := jetstream.New(c.Node(i).Conn())
@@ -25,7 +29,8 @@ func leadersOf(t *testing.T, c *enginetest.Cluster, i, partitions int) map[strin
 	}
 	led := map[string]int{}
 	for p := range partitions {
-		s, err := js.Stream(clusterCtx(t), fmt.Sprintf("KV_presence-%d", p))
+		name := fmt.Sprintf("KV_presence-%d", p)
+		s, err := nodetest.Ask(clusterCtx(t), t, name+"'s info", func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, name) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,8 +72,9 @@ func TestBalanceLeadersEvensOutThePartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// leaderOf asks again when unanswered (nodetest.Ask): it follows step-downs.
 	leaderOf := func(stream string) string {
-		st, err := js.Stream(ctx, stream)
+		st, err := nodetest.Ask(ctx, t, stream+"'s info", func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, stream) })
 		if err != nil || st.CachedInfo().Cluster == nil {
 			return ""
 		}
@@ -81,7 +87,11 @@ func TestBalanceLeadersEvensOutThePartitions(t *testing.T) {
 				return true
 			}
 			body, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": "n0"}})
-			resp, err := c.Node(0).Conn().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, body)
+			// Bounded: only the leader answers a step-down, and this
+			// loop asks again.
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			resp, err := c.Node(0).Conn().RequestWithContext(sctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, body)
+			cancel()
 			switch {
 			case err != nil:
 				t.Logf("step down %s to n0: %v", stream, err)
