@@ -9,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/presenced/presenced/internal/enginetest"
-	"github.com/presenced/presenced/internal/nodetest"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
 )
@@ -20,17 +17,13 @@ import (
 // leadersOf counts the partitions of the presence bucket each node leads,
 // as node i's JetStream reports them. It is asked right after hand-overs,
 // while a partition may have no leader that answers: each stream's info is
-// asked again when unanswered (nodetest.Ask).
+// asked again when unanswered (streamOf).
 func leadersOf(t *testing.T, c *enginetest.Cluster, i, partitions int) map[string]int {
 	t.Helper()
-	js, err := jetstream.New(c.Node(i).Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
 	led := map[string]int{}
 	for p := range partitions {
 		name := fmt.Sprintf("KV_presence-%d", p)
-		s, err := nodetest.Ask(clusterCtx(t), t, name+"'s info", func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, name) })
+		s, err := streamOf(clusterCtx(t), t, c.Node(i), name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,13 +61,9 @@ func TestBalanceLeadersEvensOutThePartitions(t *testing.T) {
 	}
 	// Every partition to n0: a step-down naming it, from whichever node
 	// leads it now.
-	js, err := jetstream.New(c.Node(0).Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// leaderOf asks again when unanswered (nodetest.Ask): it follows step-downs.
+	// leaderOf asks again when unanswered (streamOf): it follows step-downs.
 	leaderOf := func(stream string) string {
-		st, err := nodetest.Ask(ctx, t, stream+"'s info", func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, stream) })
+		st, err := streamOf(ctx, t, c.Node(0), stream)
 		if err != nil || st.CachedInfo().Cluster == nil {
 			return ""
 		}
