@@ -154,7 +154,7 @@ func partitionedPutsAreReadOnEveryNode(t *testing.T, c *enginetest.Cluster) {
 		t.Error("a partitioned engine has the single bucket KV_presence too")
 	}
 	for _, name := range []string{"KV_presence-0", "KV_meta"} {
-		s, err := c.Node(0).JetStream().Stream(ctx, name)
+		s, err := streamOf(ctx, t, c.Node(0), name)
 		if err != nil {
 			t.Fatal(err)
 		}

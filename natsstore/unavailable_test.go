@@ -122,7 +122,7 @@ func TestClusterGracefulStopHandsLeadershipOver(t *testing.T) {
 	// The node to stop: one of the others that leads a partition.
 	leader := map[string]int{}
 	for i := range 3 {
-		s, err := c.Node(0).JetStream().Stream(ctx, fmt.Sprintf("KV_presence-%d", i))
+		s, err := streamOf(ctx, t, c.Node(0), fmt.Sprintf("KV_presence-%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
