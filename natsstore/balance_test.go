@@ -1,6 +1,7 @@
 package natsstore_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -8,24 +9,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/presenced/presenced/internal/enginetest"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
 )
 
 // leadersOf counts the partitions of the presence bucket each node leads,
-// as node i's JetStream reports them.
+// as node i's JetStream reports them. It is asked right after hand-overs,
+// while a partition may have no leader that answers: each stream's info is
+// asked again when unanswered (streamOf).
 func leadersOf(t *testing.T, c *enginetest.Cluster, i, partitions int) map[string]int {
 	t.Helper()
-	js, err := jetstream.New(c.Node(i).Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
 	led := map[string]int{}
 	for p := range partitions {
-		s, err := js.Stream(clusterCtx(t), fmt.Sprintf("KV_presence-%d", p))
+		name := fmt.Sprintf("KV_presence-%d", p)
+		s, err := streamOf(clusterCtx(t), t, c.Node(i), name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,12 +61,9 @@ func TestBalanceLeadersEvensOutThePartitions(t *testing.T) {
 	}
 	// Every partition to n0: a step-down naming it, from whichever node
 	// leads it now.
-	js, err := jetstream.New(c.Node(0).Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// leaderOf asks again when unanswered (streamOf): it follows step-downs.
 	leaderOf := func(stream string) string {
-		st, err := js.Stream(ctx, stream)
+		st, err := streamOf(ctx, t, c.Node(0), stream)
 		if err != nil || st.CachedInfo().Cluster == nil {
 			return ""
 		}
@@ -81,7 +76,11 @@ func TestBalanceLeadersEvensOutThePartitions(t *testing.T) {
 				return true
 			}
 			body, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": "n0"}})
-			resp, err := c.Node(0).Conn().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, body)
+			// Bounded: only the leader answers a step-down, and this
+			// loop asks again.
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			resp, err := c.Node(0).Conn().RequestWithContext(sctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, body)
+			cancel()
 			switch {
 			case err != nil:
 				t.Logf("step down %s to n0: %v", stream, err)

@@ -172,7 +172,7 @@ func TestWatchOutlivesItsConsumersServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.Node(0).JetStream().Stream(ctx, "KV_watchdeath")
+	s, err := streamOf(ctx, t, c.Node(0), "KV_watchdeath")
 	if err != nil {
 		t.Fatal(err)
 	}

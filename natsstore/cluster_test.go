@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/internal/nodetest"
 	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
 )
@@ -32,6 +35,17 @@ func startCluster(t *testing.T, o natsstore.Options) *enginetest.Cluster {
 		t.Skip("starts a three-node cluster")
 	}
 	return enginetest.StartCluster(t, 3, o)
+}
+
+// streamOf is stream's info as e's JetStream answers it, asked again when
+// unanswered (nodetest.Ask): nats-server answers a stream's info only from
+// its leader, and while the leadership moves (a step-down, an election, a
+// new leader that has not yet caught up) nothing answers; asked once, the
+// request waited out the test's whole context.
+func streamOf(ctx context.Context, t *testing.T, e *natsstore.Engine, stream string) (jetstream.Stream, error) {
+	return nodetest.Ask(ctx, t, stream+"'s info", func(ctx context.Context) (jetstream.Stream, error) {
+		return e.JetStream().Stream(ctx, stream)
+	})
 }
 
 // userKey is a presence key of a user numbered i of tenant t.
@@ -140,7 +154,7 @@ func partitionedPutsAreReadOnEveryNode(t *testing.T, c *enginetest.Cluster) {
 		t.Error("a partitioned engine has the single bucket KV_presence too")
 	}
 	for _, name := range []string{"KV_presence-0", "KV_meta"} {
-		s, err := c.Node(0).JetStream().Stream(ctx, name)
+		s, err := streamOf(ctx, t, c.Node(0), name)
 		if err != nil {
 			t.Fatal(err)
 		}

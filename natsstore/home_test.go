@@ -76,7 +76,7 @@ func placement(t *testing.T, ctx context.Context, c *enginetest.Cluster, parts i
 	t.Helper()
 	for p := range parts {
 		stream := fmt.Sprintf("KV_presence-%d", p)
-		s, err := c.Node(0).JetStream().Stream(ctx, stream)
+		s, err := streamOf(ctx, t, c.Node(0), stream)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +141,7 @@ func TestClusterWatchGoesHomeAgain(t *testing.T) {
 	// servers lists the servers of the stream's consumers.
 	servers := func() []string {
 		t.Helper()
-		s, err := c.Node(0).JetStream().Stream(ctx, stream)
+		s, err := streamOf(ctx, t, c.Node(0), stream)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +174,7 @@ func TestClusterWatchGoesHomeAgain(t *testing.T) {
 		}
 	}
 	i := until(0, "n1")
-	s, err := c.Node(0).JetStream().Stream(ctx, stream)
+	s, err := streamOf(ctx, t, c.Node(0), stream)
 	if err != nil {
 		t.Fatal(err)
 	}

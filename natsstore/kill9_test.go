@@ -212,7 +212,9 @@ func (p *nodeProc) waitReady(t *testing.T) {
 func killRun(t *testing.T, ctx context.Context, ext *natsstore.Engine, kv store.KV, procs []*nodeProc, run int, restart func(int)) (time.Duration, int, error) {
 	leads := map[string]int{}
 	for i := range 3 {
-		s, err := ext.JetStream().Stream(ctx, fmt.Sprintf("KV_presence-%d", i))
+		// Asked again when unanswered (streamOf): after the last run's
+		// restart the partitions' leaderships may still move.
+		s, err := streamOf(ctx, t, ext, fmt.Sprintf("KV_presence-%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +328,12 @@ func waitCaughtUp(t *testing.T, ctx context.Context, e *natsstore.Engine, node s
 	for {
 		behind := ""
 		for _, name := range streams {
-			s, err := e.JetStream().Stream(ctx, name)
+			// Each look bounded: the stream's leader alone answers, none
+			// while the restarted node's return moves the leadership, and
+			// this loop asks again.
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			s, err := e.JetStream().Stream(sctx, name)
+			cancel()
 			if err != nil {
 				behind = err.Error()
 				break

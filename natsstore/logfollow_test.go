@@ -219,7 +219,9 @@ func moveLeader(t *testing.T, ctx context.Context, e *natsstore.Engine, stream, 
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		s, err := e.JetStream().Stream(ctx, stream)
+		// Asked again when unanswered (streamOf): right after a
+		// step-down the stream may have no leader to answer.
+		s, err := streamOf(ctx, t, e, stream)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +232,9 @@ func moveLeader(t *testing.T, ctx context.Context, e *natsstore.Engine, stream, 
 			t.Fatalf("%s is not led by %s 30 s after asking", stream, node)
 		}
 		body := fmt.Sprintf(`{"placement":{"preferred":%q}}`, node)
-		_, _ = e.Conn().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(body))
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second) // this loop asks again
+		_, _ = e.Conn().RequestWithContext(sctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(body))
+		cancel()
 		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -80,7 +80,12 @@ func TestClusterFullDiskHelper(t *testing.T) {
 	t.Cleanup(func() { nodes[2].Close() })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		s, err := nodes[0].js.Stream(ctx, "KV_presence")
+		// Each look bounded: the stream's leader alone answers, none
+		// while node 2's return moves the leadership, and this loop asks
+		// again.
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s, err := nodes[0].js.Stream(sctx, "KV_presence")
+		cancel()
 		if err == nil {
 			cl := s.CachedInfo().Cluster
 			current := cl.Leader == "n2"

@@ -49,8 +49,7 @@ func TestClusterRoutesWithTLS(t *testing.T) {
 		e.Close()
 		t.Fatal("a node with another CA's certificate joined the cluster")
 	}
-	peers := c.Node(0).JetStream()
-	info, err := peers.Stream(ctx, "KV_presence")
+	info, err := streamOf(ctx, t, c.Node(0), "KV_presence")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,7 @@ func TestClusterGracefulStopHandsLeadershipOver(t *testing.T) {
 	// The node to stop: one of the others that leads a partition.
 	leader := map[string]int{}
 	for i := range 3 {
-		s, err := c.Node(0).JetStream().Stream(ctx, fmt.Sprintf("KV_presence-%d", i))
+		s, err := streamOf(ctx, t, c.Node(0), fmt.Sprintf("KV_presence-%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +223,9 @@ func leadOn(ctx context.Context, t *testing.T, c *enginetest.Cluster, i int, str
 	want := c.Options(i).ServerName
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		s, err := c.Node(i).JetStream().Stream(ctx, stream)
+		// Asked again when unanswered (streamOf): right after a
+		// step-down the stream may have no leader to answer.
+		s, err := streamOf(ctx, t, c.Node(i), stream)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,7 +239,9 @@ func leadOn(ctx context.Context, t *testing.T, c *enginetest.Cluster, i int, str
 		body := fmt.Sprintf(`{"placement":{"preferred":%q}}`, want)
 		if cl != nil && cl.Leader != "" {
 			t.Logf("%s led by %s: asking it to step down for %s", stream, cl.Leader, want)
-			_, _ = c.Node(i).Conn().RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(body))
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second) // this loop asks again
+			_, _ = c.Node(i).Conn().RequestWithContext(sctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(body))
+			cancel()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

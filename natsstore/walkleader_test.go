@@ -32,10 +32,9 @@ func walkIsServedByTheLeader(t *testing.T, c *enginetest.Cluster) {
 		if _, err := kv.Put(ctx, "k", []byte("v"), 0); err != nil && n == 0 {
 			t.Fatal(err)
 		}
-		js := c.Node(n).JetStream()
 		for range 10 {
 			err := kv.Walk(ctx, "", func(store.Entry) error {
-				s, err := js.Stream(ctx, "KV_walkleader")
+				s, err := streamOf(ctx, t, c.Node(n), "KV_walkleader")
 				if err != nil {
 					return err
 				}
