@@ -68,15 +68,7 @@ func newRunPublisher(b testing.TB, k *kv, writers int) *runPublisher {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := k.js.Stream(context.Background(), k.stream)
-	if err != nil {
-		b.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := &runPublisher{conn: conn, prefix: k.prefix, stream: k.stream, last: info.State.LastSeq,
+	p := &runPublisher{conn: conn, prefix: k.prefix, stream: k.stream, last: lastSeq(b, k),
 		runs: map[uint64]*ackRun{}, answers: make([]chan uint64, writers), b: b}
 	for i := range p.answers {
 		p.answers[i] = make(chan uint64, 1)
@@ -222,7 +214,8 @@ type slotRun struct {
 	slots []*rawSlot
 }
 
-func newRunConn(b testing.TB, k *kv) *runConn {
+// lastSeq is k's stream's last sequence, where a run's first frame follows.
+func lastSeq(b testing.TB, k *kv) uint64 {
 	s, err := k.js.Stream(context.Background(), k.stream)
 	if err != nil {
 		b.Fatal(err)
@@ -231,10 +224,14 @@ func newRunConn(b testing.TB, k *kv) *runConn {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return info.State.LastSeq
+}
+
+func newRunConn(b testing.TB, k *kv) *runConn {
 	if !k.e.raw.usable() {
 		b.Fatal("no raw connection")
 	}
-	return &runConn{c: k.e.raw, prefix: k.prefix, last: info.State.LastSeq, runs: map[*rawSlot]*slotRun{}}
+	return &runConn{c: k.e.raw, prefix: k.prefix, last: lastSeq(b, k), runs: map[*rawSlot]*slotRun{}}
 }
 
 // update is kv.update's path for a sole writer's write, its frame sent in
@@ -290,14 +287,7 @@ func (rc *runConn) update(ctx context.Context, b *kv, key string, value []byte) 
 	if werr != nil {
 		c.fail(werr)
 	}
-	var err error
-	if w.gen != nil {
-		err = c.waitGen(s, b.g, w.gen)
-	} else {
-		err = c.waitTimer(s, w.timeUp)
-	}
-	if err != nil {
-		c.drop(s)
+	if err := c.await(s, b, &w); err != nil {
 		return 0, err
 	}
 	seq, err := b.rawAck(&s.ans)

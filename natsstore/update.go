@@ -159,13 +159,7 @@ func (b *kv) updateRaw(c *rawConn, key string, value []byte, expect uint64, chec
 		c.drop(s) // whether anything was sent is not known
 		return 0, err
 	}
-	if w.gen != nil {
-		err = c.waitGen(s, b.g, w.gen)
-	} else {
-		err = c.waitTimer(s, w.timeUp)
-	}
-	if err != nil {
-		c.drop(s)
+	if err := c.await(s, b, w); err != nil {
 		return 0, err
 	}
 	seq, err := b.rawAck(&s.ans)
@@ -208,6 +202,21 @@ func (b *kv) startWait(hasDeadline bool, timeout time.Duration) (w wait) {
 	w.t.Reset(timeout)
 	w.timeUp = w.t.C
 	return w
+}
+
+// await waits for slot s's answer as w says; when none comes, the slot is
+// dropped (its answer may still arrive) and the reason returned.
+func (c *rawConn) await(s *rawSlot, b *kv, w *wait) error {
+	var err error
+	if w.gen != nil {
+		err = c.waitGen(s, b.g, w.gen)
+	} else {
+		err = c.waitTimer(s, w.timeUp)
+	}
+	if err != nil {
+		c.drop(s)
+	}
+	return err
 }
 
 func (w *wait) stop() {
