@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/store"
@@ -54,6 +55,25 @@ type exchange struct {
 
 // errNotYet is answer's "the engine did nothing and will take it later".
 var errNotYet = errors.New("natsstore: not yet")
+
+// answerError is what an API answer's error field means to answer: nil
+// when there is none, errNotYet (wrapping it) when the engine will take
+// the request later, else the engine's refusal.
+func answerError(e *jetstream.APIError) error {
+	switch {
+	case e == nil:
+		return nil
+	case notYet(e):
+		return fmt.Errorf("%w: %w", errNotYet, e)
+	}
+	return fmt.Errorf("nats: %w", e)
+}
+
+// badAnswer is answer's error for an answer that is not what the request
+// asks for (its first 200 bytes quoted).
+func badAnswer(data []byte) error {
+	return fmt.Errorf("%w: %.200q", jetstream.ErrInvalidJSAck, data)
+}
 
 // errConflictAgain is answer's "a conflict": final on a first attempt,
 // but after a resend the first copy may be what conflicts, so settled is

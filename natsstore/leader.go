@@ -128,18 +128,16 @@ func (b *kv) leaderGet(ctx context.Context, key string) (e store.Entry, gone boo
 	err = b.e.do(ctx, m, b.stream, exchange{answer: func(resp *nats.Msg) error {
 		var a msgGetAnswer
 		if err := jsonv2.Unmarshal(resp.Data, &a); err != nil {
-			return fmt.Errorf("%w: %.200q", jetstream.ErrInvalidJSAck, resp.Data)
+			return badAnswer(resp.Data)
 		}
 		switch {
 		case a.Error != nil && a.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
 			e, gone = store.Entry{}, true
 			return nil
-		case a.Error != nil && notYet(a.Error):
-			return fmt.Errorf("%w: %w", errNotYet, a.Error)
 		case a.Error != nil:
-			return fmt.Errorf("nats: %w", a.Error)
+			return answerError(a.Error)
 		case a.Message == nil || a.Message.Seq == 0:
-			return fmt.Errorf("%w: %.200q", jetstream.ErrInvalidJSAck, resp.Data)
+			return badAnswer(resp.Data)
 		}
 		e = store.Entry{Key: key, Value: a.Message.Data, Revision: a.Message.Seq}
 		gone = false

@@ -291,18 +291,16 @@ func (l *log) leaderNext(ctx context.Context, seq uint64, subject string) (e rea
 			} `json:"message"`
 		}
 		if err := jsonv2.Unmarshal(resp.Data, &a); err != nil {
-			return fmt.Errorf("%w: %.200q", jetstream.ErrInvalidJSAck, resp.Data)
+			return badAnswer(resp.Data)
 		}
 		switch {
 		case a.Error != nil && a.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
 			e, ok = readEnd{}, false
 			return nil
-		case a.Error != nil && notYet(a.Error):
-			return fmt.Errorf("%w: %w", errNotYet, a.Error)
 		case a.Error != nil:
-			return fmt.Errorf("nats: %w", a.Error)
+			return answerError(a.Error)
 		case a.Message == nil || a.Message.Seq < seq || a.Message.Subject == "":
-			return fmt.Errorf("%w: %.200q", jetstream.ErrInvalidJSAck, resp.Data)
+			return badAnswer(resp.Data)
 		}
 		e, ok = readEnd{seq: a.Message.Seq, subject: a.Message.Subject}, true
 		return nil

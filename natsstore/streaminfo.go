@@ -2,7 +2,6 @@ package natsstore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -46,15 +45,13 @@ func (e *Engine) streamInfo(ctx context.Context, stream string) (leaderInfo, err
 			} `json:"state"`
 		}
 		if err := jsonv2.Unmarshal(resp.Data, &a); err != nil {
-			return fmt.Errorf("%w: %.200q", jetstream.ErrInvalidJSAck, resp.Data)
+			return badAnswer(resp.Data)
 		}
 		switch {
-		case a.Error != nil && notYet(a.Error):
-			return fmt.Errorf("%w: %w", errNotYet, a.Error)
 		case a.Error != nil:
-			return fmt.Errorf("nats: %w", a.Error)
+			return answerError(a.Error)
 		case a.State == nil || a.Created == nil:
-			return fmt.Errorf("%w: %.200q", jetstream.ErrInvalidJSAck, resp.Data)
+			return badAnswer(resp.Data)
 		}
 		info = leaderInfo{created: *a.Created,
 			state: jetstream.StreamState{Msgs: a.State.Msgs, FirstSeq: a.State.FirstSeq, LastSeq: a.State.LastSeq}}
