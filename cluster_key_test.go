@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,6 +21,7 @@ import (
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/nodetest"
 )
 
 // One signing key for the cluster, kept in the engine: a token issued by
@@ -91,7 +93,11 @@ func TestClusterSharesOneSigningKey(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	meta, err := js.KeyValue(context.Background(), "meta")
+	actx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	meta, err := nodetest.Ask(actx, t, "the meta bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
+		return js.KeyValue(ctx, "meta")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +116,9 @@ func TestClusterSharesOneSigningKey(t *testing.T) {
 	}
 	n := nodes[2]
 	n.stop()
-	if err := meta.Delete(context.Background(), "issuer.key"); err != nil {
+	if _, err := nodetest.Ask(actx, t, "deleting issuer.key", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, meta.Delete(ctx, "issuer.key")
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(n.dir, "issuer-key.pem"), singleKey, 0o600); err != nil {

@@ -9,7 +9,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/nodetest"
 )
 
 // A deleted user's presence, subscriptions and streams end at once: a
@@ -189,11 +191,13 @@ func TestClusterKeepsOneDirectory(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kv, err := js.KeyValue(ctx, "directory")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := kv.Status(ctx)
+	st, err := nodetest.Ask(ctx, t, "the directory bucket's status", func(ctx context.Context) (jetstream.KeyValueStatus, error) {
+		kv, err := js.KeyValue(ctx, "directory")
+		if err != nil {
+			return nil, err
+		}
+		return kv.Status(ctx)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
