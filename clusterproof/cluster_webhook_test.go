@@ -290,7 +290,9 @@ func timesOf(ts []time.Time) []string {
 // log), and the changes of a partition's users for its new leader.
 func ledBy(t *testing.T, c *nodetest.Cluster, n *nodetest.Node) []string {
 	t.Helper()
-	leaders, err := c.StreamLeaders(context.Background(), "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // each look is asked again; this bounds them all
+	defer cancel()
+	leaders, err := c.StreamLeaders(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
