@@ -119,7 +119,7 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 	// delivering, its number among the consumer's deliveries, and its
 	// stream sequence.
 	pending, delivered, last := info.NumPending, uint64(0), uint64(0)
-	past := false          // past end, D short of N
+	past := false          // past lastSeq with D short of N (logged once)
 	idles, remakes := 0, 0 // idle waits in a row; consumers made again
 	wait := newIdleWait(ctx, walkIdle)
 	defer wait.stop()
