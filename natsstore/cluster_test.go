@@ -78,6 +78,7 @@ func TestClusterReadsAndWrites(t *testing.T) {
 		{"sequential writes never conflict", sequentialWritesNeverConflict},
 		{"external mode", externalMode},
 		{"walk is served by the leader", walkIsServedByTheLeader},
+		{"walk passes a key rewritten twice", walkPassesAKeyRewrittenTwice},
 		{"one uncompressed route to each peer", oneRouteToEachPeer},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, c) })

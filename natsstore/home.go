@@ -109,14 +109,14 @@ func (l *log) placedConsumer(ctx context.Context, filter []string, from uint64, 
 		if current {
 			// Made again while it lands elsewhere (each try one in
 			// three with three replicas); past the bound, away.
-			c, err = l.consumerOn(ctx, filter, from, bound, func(context.Context) (string, bool) { return home, true })
+			c, _, err = l.consumerOn(ctx, filter, from, bound, func(context.Context) (string, bool) { return home, true })
 			if err != nil {
 				return nil, false, err
 			}
 			return c, awayFrom(c, home), nil
 		}
 	}
-	if c, err = l.leaderConsumer(ctx, filter, from, bound); err != nil {
+	if c, _, err = l.leaderConsumer(ctx, filter, from, bound); err != nil {
 		return nil, false, err
 	}
 	return c, place == placeHome && home != "" && awayFrom(c, home), nil

@@ -214,8 +214,9 @@ func (l *log) leaderHolds(ctx context.Context, subjects []string, seq uint64) (b
 // soon as it is stored; one on a replica that is catching up (a node back
 // without its files) delivers nothing until its catch-up reaches the
 // write (follow gives it up then, after two fetches, but the wait is
-// seconds).
-func (l *log) leaderConsumer(ctx context.Context, filter []string, from uint64, bound time.Duration) (jetstream.Consumer, error) {
+// seconds). onLeader: the leader, named after the consumer was made,
+// serves it.
+func (l *log) leaderConsumer(ctx context.Context, filter []string, from uint64, bound time.Duration) (c jetstream.Consumer, onLeader bool, err error) {
 	return l.consumerOn(ctx, filter, from, bound, func(cctx context.Context) (string, bool) {
 		s, err := l.js.Stream(cctx, l.name)
 		if err != nil || s.CachedInfo().Cluster == nil {
@@ -228,8 +229,9 @@ func (l *log) leaderConsumer(ctx context.Context, filter []string, from uint64, 
 // consumerOn is readConsumer's consumer made again (at most leaderTries
 // times, within bound) while it lands on another server than the one
 // want names (want's false: none can be named, take the one made); past
-// the bound, or at the last try, the last one made is kept.
-func (l *log) consumerOn(ctx context.Context, filter []string, from uint64, bound time.Duration, want func(context.Context) (string, bool)) (jetstream.Consumer, error) {
+// the bound, or at the last try, the last one made is kept. there: the
+// consumer is on the server want named.
+func (l *log) consumerOn(ctx context.Context, filter []string, from uint64, bound time.Duration, want func(context.Context) (string, bool)) (c jetstream.Consumer, there bool, err error) {
 	cctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	var last jetstream.Consumer // the last one made, elsewhere
@@ -237,20 +239,21 @@ func (l *log) consumerOn(ctx context.Context, filter []string, from uint64, boun
 		c, err := l.readConsumer(cctx, filter, from, bound)
 		if err != nil {
 			if last != nil && ctx.Err() == nil {
-				return last, nil
+				return last, false, nil
 			}
-			return nil, err
+			return nil, false, err
 		}
 		if last != nil {
 			l.dropConsumer(last.CachedInfo().Name)
 		}
 		last = c
 		info := c.CachedInfo()
-		if try >= leaderTries || info.Cluster == nil {
-			return c, nil
+		if info.Cluster == nil {
+			return c, false, nil
 		}
-		if server, ok := want(cctx); !ok || info.Cluster.Leader == server {
-			return c, nil
+		server, ok := want(cctx)
+		if there := ok && info.Cluster.Leader == server; there || !ok || try >= leaderTries {
+			return c, there, nil
 		}
 	}
 }

@@ -71,7 +71,7 @@ const (
 // Read implements store.Log: fn gets, in order, every record under
 // subjects from position from through to.
 func (l *log) Read(ctx context.Context, subjects []string, from, to uint64, fn func(store.Record) error) error {
-	return l.read(ctx, subjects, from, to, false, func(m jetstream.Msg, _ *jetstream.MsgMetadata) error { return fn(record(m)) })
+	return l.read(ctx, subjects, from, to, nil, func(m jetstream.Msg, _ *jetstream.MsgMetadata) error { return fn(record(m)) })
 }
 
 // readFunc gets each message a read delivers, with its metadata. (A
@@ -81,11 +81,12 @@ type readFunc func(m jetstream.Msg, md *jetstream.MsgMetadata) error
 
 // read is Read handing fn the messages themselves, with their metadata
 // (a bucket's Walk and Replay read so in a cluster: walkcluster.go), with
-// onLeader: each consumer placed, when it can be within its attempt's
-// bound, on the stream's leader (leaderConsumer).
+// place non-nil: each consumer placed, when it can be within its
+// attempt's bound, on the stream's leader (leaderConsumer), and
+// place.leader saying, while fn gets its messages, whether it is there.
 // readWait bounds the attempts since the last one that brought a record
 // (a long read is not cut short by one slow attempt near its end).
-func (l *log) read(ctx context.Context, subjects []string, from, to uint64, onLeader bool, fn readFunc) error {
+func (l *log) read(ctx context.Context, subjects []string, from, to uint64, place *readPlace, fn readFunc) error {
 	if from == 0 {
 		from = 1
 	}
@@ -107,7 +108,7 @@ func (l *log) read(ctx context.Context, subjects []string, from, to uint64, onLe
 	var last error
 	for attempt := 0; ; attempt++ {
 		t0, was := (clock.Real{}).Now(), next
-		done, err := l.readOnce(ctx, subjects, &next, to, end, min(readAttempt<<min(attempt, 4), readAttemptMax), onLeader, fn)
+		done, err := l.readOnce(ctx, subjects, &next, to, end, min(readAttempt<<min(attempt, 4), readAttemptMax), place, fn)
 		var cb *callbackError
 		if errors.As(err, &cb) {
 			return cb.err
@@ -137,6 +138,11 @@ func (l *log) read(ctx context.Context, subjects []string, from, to uint64, onLe
 	}
 }
 
+// readPlace is where a read's consumers go: on the stream's leader when
+// they can be; leader says whether the one delivering now is there (a
+// walk counts only what the leader delivers: walkcluster.go).
+type readPlace struct{ leader bool }
+
 // readEnd is where a read ends: the record at or after to that the
 // stream's leader holds (seq), under subject ("" outside a cluster: there
 // the one copy of the log is the one read, and nothing pending means done).
@@ -157,14 +163,14 @@ var errShort = errors.New("the consumer's peer did not deliver through the end w
 // readOnce is one attempt: a consumer from *next, fetched until the end
 // (done), fn's error, or an engine error or silence (err; *next is where
 // the next attempt starts).
-func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to uint64, end readEnd, bound time.Duration, onLeader bool, fn readFunc) (done bool, err error) {
+func (l *log) readOnce(ctx context.Context, subjects []string, next *uint64, to uint64, end readEnd, bound time.Duration, place *readPlace, fn readFunc) (done bool, err error) {
 	filter := subjects
 	if end.subject != "" && !matchesAny(subjects, end.subject) {
 		filter = append(append(make([]string, 0, len(subjects)+1), subjects...), end.subject)
 	}
 	var c jetstream.Consumer
-	if onLeader {
-		c, err = l.leaderConsumer(ctx, filter, *next, bound)
+	if place != nil {
+		c, place.leader, err = l.leaderConsumer(ctx, filter, *next, bound)
 	} else {
 		c, err = l.readConsumer(ctx, filter, *next, bound)
 	}

@@ -14,6 +14,7 @@ import (
 type leaderInfo struct {
 	created time.Time
 	state   jetstream.StreamState
+	leader  string // the server that answered, the stream's leader ("" on a single node)
 }
 
 // streamInfo asks the leader of stream for its info, in a cluster, through
@@ -38,7 +39,10 @@ func (e *Engine) streamInfo(ctx context.Context, stream string) (leaderInfo, err
 		var a struct {
 			Error   *jetstream.APIError `json:"error"`
 			Created *time.Time          `json:"created"`
-			State   *struct {
+			Cluster *struct {
+				Leader string `json:"leader"`
+			} `json:"cluster"`
+			State *struct {
 				Msgs     uint64 `json:"messages"`
 				FirstSeq uint64 `json:"first_seq"`
 				LastSeq  uint64 `json:"last_seq"`
@@ -55,6 +59,9 @@ func (e *Engine) streamInfo(ctx context.Context, stream string) (leaderInfo, err
 		}
 		info = leaderInfo{created: *a.Created,
 			state: jetstream.StreamState{Msgs: a.State.Msgs, FirstSeq: a.State.FirstSeq, LastSeq: a.State.LastSeq}}
+		if a.Cluster != nil {
+			info.leader = a.Cluster.Leader
+		}
 		return nil
 	}})
 	return info, err

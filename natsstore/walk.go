@@ -18,21 +18,55 @@ import (
 // filtered to the prefix's subjects, delivering
 // the last message of each subject (DeliverLastPerSubject) in stream order.
 //
-// The server picks those messages when the consumer is created; then the
-// consumer goes on with every message written after. A key rewritten
-// before the consumer reaches it has lost its picked message (a bucket
-// keeps one revision per key, and the server skips a message that is
-// gone): its new one follows later, among the messages written after the
-// start. So Walk ends when the consumer has nothing pending (it is caught
-// up), or, once it is past the picked messages (its first message beyond
-// the stream's last sequence at the start), when it reaches the stream's
-// last sequence as of then: every rewrite of a key it had not reached yet
-// is at or before that. Writes that keep coming cannot keep it walking.
+// A bucket keeps one message per key (MaxMsgsPer 1): nats-server starts
+// that consumer at the stream's first sequence and delivers every message
+// still there when it reaches it. A key rewritten before the consumer
+// reaches it has lost its message there; its new one is further on. So
+// the walk cannot stop at a sequence fixed while it reads: a key not
+// reached yet may be rewritten before that sequence (S1) and again after
+// it (S2) before the walk reaches S1, and never be delivered (it used to
+// stop at the stream's last sequence as of passing the messages picked at
+// its start, and lost such keys: TestWalkPassesAKeyRewrittenTwice).
 //
-// Delete and purge markers are skipped. After a consumer reset (nats.go
-// makes a new consumer from the next sequence on a gap) the messages come
-// from the stream as it is: with one revision per key, still each key's
-// last.
+// It ends on one of two exact conditions:
+//   - Caught up: a message says the consumer has nothing more pending.
+//     It has passed every message there is, so each live key's.
+//   - Counted: before the consumer is made, the walk reads the stream's
+//     last sequence L; the consumer's NumPending at its creation (moment
+//     T) is N, the messages under the filter alive at T; D counts those
+//     it delivers at or before L. Each was written before T and read by
+//     the server after T (the consumers made again after a reset or a
+//     stall read after T too), so alive at T: D <= N, and D == N means
+//     every message alive at T was delivered — every key live at the
+//     start was passed. The walk ends there, even before L.
+//
+// Past L with D < N (a key ahead of it was rewritten, or a write fell
+// between reading L and T) it reads on until caught up. It does not start
+// over with a new count (the design first built, in rounds): each round
+// ended at its own L, so under writes that kept coming it could not catch
+// up, and a write between a round's two reads (a few hundred
+// microseconds) left the round's count one short — with a steady writer
+// of new keys, slower than the walk, it ended only on a round without
+// one, after 39 to 144 rounds (TestWalkEndsUnderSteadyWrites); and a
+// round passing L short moved past a record the engine counts but cannot
+// read, unreported (TestWalkReportsUnreadableRecords failed). What bounds
+// it: writes that come slower than it reads, to any key, do not keep it
+// walking (it catches up). What does not: writes that keep coming as fast
+// as it reads under the prefix — a key rewritten ahead of it each time
+// just before it gets there cannot be read in stream order; it ends when
+// they slow down. Past L short it says so at DEBUG.
+//
+// The count rests on one thing it cannot check: nats-server counts a
+// message written after T when its (asynchronous) signal reaches the
+// consumer, but uncounts a deleted one at once, so a key written after T
+// and rewritten within microseconds, before the signal, can leave N one
+// short — and a loss in the same walk then unseen. The caught-up
+// condition has the same dependency (it was the only one before).
+//
+// Delete and purge markers are not passed (they count). After a consumer
+// reset (nats.go makes a new consumer from the next sequence on a gap) the
+// messages come from the stream as it is: with one revision per key,
+// still each key's last.
 //
 // BenchmarkWalk, 100,000 keys of 130 bytes, on the shared 2-core machine
 // under load 4-6: 0.68 s (6.8 µs a key; 10.5 µs of CPU a key, engine and
@@ -58,6 +92,10 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 	if b.e.opts.clustered() {
 		return b.walkCluster(ctx, prefix, fn)
 	}
+	lastSeq, err := b.lastSeq(ctx) // L: read before the consumer counts
+	if err != nil {
+		return err
+	}
 	first := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{b.prefix + filterOf(prefix)},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
@@ -74,15 +112,14 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 	if info.NumPending == 0 {
 		return nil // no key under prefix
 	}
-	picked, err := b.lastSeq(ctx) // every picked message is at or before it
-	if err != nil {
-		return err
-	}
-	var end uint64 // 0 until past the picked messages
+	// N, the messages under the filter alive when the consumer was made,
+	// and D, those delivered at or before lastSeq (see Walk).
+	count, counted := info.NumPending, uint64(0)
 	// What the last message said: how many more the consumer counts on
 	// delivering, its number among the consumer's deliveries, and its
 	// stream sequence.
 	pending, delivered, last := info.NumPending, uint64(0), uint64(0)
+	past := false          // past lastSeq with D short of N (logged once)
 	idles, remakes := 0, 0 // idle waits in a row; consumers made again
 	wait := newIdleWait(ctx, walkIdle)
 	defer wait.stop()
@@ -99,7 +136,7 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 			// counts but cannot read, or a consumer that stalled. Ask it.
 			ci, err, done, end := b.askIdle(ctx, cons, pending, delivered)
 			if done {
-				return end
+				return b.unreadableOrDrift(ctx, end, first.FilterSubjects[0], lastSeq, last)
 			}
 			if idles++; idles >= walkStall {
 				// It counts more to deliver and delivers nothing, or does
@@ -146,25 +183,66 @@ func (b *kv) walk(ctx context.Context, prefix string, fn func(store.Entry) error
 		if err != nil {
 			return err
 		}
-		pending, delivered, last = meta.NumPending, meta.Sequence.Consumer, meta.Sequence.Stream
-		if key, ok := strings.CutPrefix(m.Subject(), b.prefix); ok && strings.HasPrefix(key, prefix) && !deleted(m.Headers()) {
-			if err := fn(store.Entry{Key: key, Value: m.Data(), Revision: meta.Sequence.Stream}); err != nil {
-				return err
-			}
-		}
 		seq := meta.Sequence.Stream
-		if meta.NumPending == 0 {
-			return nil
+		pending, delivered = meta.NumPending, meta.Sequence.Consumer
+		if seq <= last {
+			continue // passed (and counted) already
 		}
-		if end == 0 && seq > picked {
-			if end, err = b.lastSeq(ctx); err != nil {
+		last = seq
+		if key, ok := strings.CutPrefix(m.Subject(), b.prefix); ok && strings.HasPrefix(key, prefix) && !deleted(m.Headers()) {
+			if err := fn(store.Entry{Key: key, Value: m.Data(), Revision: seq}); err != nil {
 				return err
 			}
 		}
-		if end != 0 && seq >= end {
+		if seq <= lastSeq {
+			counted++
+		}
+		if counted == count || meta.NumPending == 0 {
 			return nil
+		}
+		if seq >= lastSeq && !past {
+			past = true
+			b.e.log.Debug("natsstore: a walk passed the stream's last sequence as of its start, keys short (rewritten ahead of it); it reads on until caught up",
+				"stream", b.stream, "prefix", prefix, "last_seq", lastSeq, "alive_at_start", count, "passed", counted)
 		}
 	}
+}
+
+// unreadableOrDrift is how a walk ends when its consumer, asked after an
+// idle wait, has nothing more to deliver (end, from askIdle): with an
+// UnreadableError when the last message said more were pending — unless
+// that count drifted. nats-server's count of a consumer's pending
+// messages grows by one when a message the consumer skips (it was deleted
+// as the consumer got there) is uncounted after the skip (consumer.go
+// "getNextMsg skips a deleted msg, and then the decStreamPending call
+// fires"): under writes that rewrite keys ahead of a walk, its last
+// message said 3 to 6 more were pending, none were, and the walk ended
+// "unreadable" (TestWalkSlowAndWritten, 4 runs in 5). A damaged record
+// and a drift look the same to the walk; a drift needs deletes during the
+// walk. So when the stream was written after the walk read its last
+// sequence (lastSeq) and holds nothing under the filter after the last
+// message passed (last), the walk ends complete — the stream holds
+// nothing it has not passed — and says so at INFO; a damaged record in a
+// bucket written during its check walk goes unreported then, and the next
+// check walk reports it.
+func (b *kv) unreadableOrDrift(ctx context.Context, end error, filter string, lastSeq, last uint64) error {
+	var ue *UnreadableError
+	if !errors.As(end, &ue) {
+		return end
+	}
+	s, err := b.js.Stream(ctx, b.stream)
+	if err != nil {
+		return end
+	}
+	if s.CachedInfo().State.LastSeq <= lastSeq {
+		return end // nothing written during the walk: no drift
+	}
+	if _, err := s.GetMsg(ctx, last+1, jetstream.WithGetMsgSubject(filter)); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return end
+	}
+	b.e.log.Info("natsstore: a walk's consumer counted more pending than the stream holds past the walk's last message, the stream written meanwhile; the walk is complete",
+		"stream", b.stream, "last_seq", last, "counted_pending", ue.Records)
+	return nil
 }
 
 // askIdle asks a consumer that delivered nothing for walkIdle how it

@@ -1,0 +1,109 @@
+package natsstore_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/store"
+)
+
+// A cluster walk passes a key rewritten twice ahead of it (walkcluster.go).
+// The walk used to read [1, L1], then [L1+1, L2], and stop; a key K not
+// reached in the first pass, rewritten in (L1, L2] (S1) and again after
+// L2 (S2) before the second pass reached S1, was never passed. Here the
+// walk's fn holds it at its first key while X (a new key), 600 other new
+// keys (more than a fetch's page, so that S1 is not fetched before S2
+// replaces it), S1 and Y are written; then at X, the first key written
+// after L1, while S2 is written. Every key live at the start must be
+// passed, K at S2.
+func walkPassesAKeyRewrittenTwice(t *testing.T, c *enginetest.Cluster) {
+	ctx := clusterCtx(t)
+	kv, err := c.Node(1).Bucket(ctx, "walktwice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	start := make(map[string]uint64, n)
+	for i := range n {
+		k := fmt.Sprintf("u.k%04d", i)
+		rev, err := kv.Put(ctx, k, []byte("v"), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start[k] = rev
+	}
+	far := "u.k2500" // beyond the walk's first page
+	rewrite := func(k string) uint64 {
+		t.Helper()
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev, err := kv.Put(ctx, k, []byte("rewritten"), e.Revision)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rev
+	}
+	create := func(k string) {
+		t.Helper()
+		if _, err := kv.Put(ctx, k, []byte("new"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := "u.x"
+
+	atFirst, goOn := make(chan struct{}), make(chan struct{})
+	atX, goOnAtX := make(chan struct{}), make(chan struct{})
+	seen := make(map[string]uint64)
+	done := make(chan error, 1)
+	go func() {
+		k := 0
+		done <- kv.Walk(ctx, "u.", func(e store.Entry) error {
+			seen[e.Key] = max(seen[e.Key], e.Revision)
+			if k++; k == 1 {
+				close(atFirst)
+				<-goOn
+			}
+			if e.Key == x && seen[x] == e.Revision && k > 1 {
+				select {
+				case <-atX:
+				default:
+					close(atX)
+					<-goOnAtX
+				}
+			}
+			return nil
+		})
+	}()
+	<-atFirst
+	create(x)
+	for i := range 600 {
+		create(fmt.Sprintf("u.o%04d", i))
+	}
+	s1 := rewrite(far)
+	create("u.y")
+	close(goOn)
+	select {
+	case <-atX:
+	case err := <-done:
+		t.Fatalf("the walk ended (%v) before passing %s", err, x)
+	}
+	s2 := rewrite(far)
+	close(goOnAtX)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if seen[far] == start[far] || seen[far] == s1 {
+		t.Fatalf("%s passed at %d (start %d, S1 %d): the walk reached it before its rewrite; the test did not make the case", far, seen[far], start[far], s1)
+	}
+	if seen[far] != s2 {
+		t.Fatalf("%s passed at revision %d, want S2 = %d (it was at %d when the walk started, rewritten at %d ahead of the walk, then at %d)", far, seen[far], s2, start[far], s1, s2)
+	}
+	for k, rev := range start {
+		if seen[k] < rev {
+			t.Fatalf("%s passed at revision %d, it was at %d when the walk started", k, seen[k], rev)
+		}
+	}
+}
