@@ -247,24 +247,8 @@ func TestWalkPassesAKeyRewrittenTwice(t *testing.T) {
 		start[e.Key] = e.Revision
 	}
 	far := keys[4000] // beyond what the walk's first pull fetches
-	rewrite := func(k string) uint64 {
-		t.Helper()
-		e, err := kv.Get(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rev, err := kv.Put(ctx, k, []byte("rewritten"), e.Revision)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rev
-	}
-	create := func(k string) {
-		t.Helper()
-		if _, err := kv.Put(ctx, k, []byte("new"), 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := WalkTwice{T: t, Ctx: ctx, KV: kv}
+	rewrite, create := w.Rewrite, w.Create
 	x := ukey(tenantB, "x")
 
 	atFirst, goOn := make(chan struct{}), make(chan struct{})
@@ -306,15 +290,54 @@ func TestWalkPassesAKeyRewrittenTwice(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	w.Check(seen, start, far, s1, s2)
+}
+
+// WalkTwice is the writes and the check of the rewritten-twice case
+// (TestWalkPassesAKeyRewrittenTwice, and the cluster's in
+// walktwice_test.go; exported for that external test).
+type WalkTwice struct {
+	T   testing.TB
+	Ctx context.Context
+	KV  store.KV
+}
+
+// Rewrite rewrites k at the revision it holds and returns the new one.
+func (w WalkTwice) Rewrite(k string) uint64 {
+	w.T.Helper()
+	e, err := w.KV.Get(w.Ctx, k)
+	if err != nil {
+		w.T.Fatal(err)
+	}
+	rev, err := w.KV.Put(w.Ctx, k, []byte("rewritten"), e.Revision)
+	if err != nil {
+		w.T.Fatal(err)
+	}
+	return rev
+}
+
+// Create writes the new key k.
+func (w WalkTwice) Create(k string) {
+	w.T.Helper()
+	if _, err := w.KV.Put(w.Ctx, k, []byte("new"), 0); err != nil {
+		w.T.Fatal(err)
+	}
+}
+
+// Check fails the test unless the walk passed far at S2 (not at its start
+// revision or S1: then the case was not made) and every key at or past
+// the revision it had when the walk started.
+func (w WalkTwice) Check(seen, start map[string]uint64, far string, s1, s2 uint64) {
+	w.T.Helper()
 	if seen[far] == start[far] || seen[far] == s1 {
-		t.Fatalf("%s passed at %d (start %d, S1 %d): the walk reached it before its rewrite; the test did not make the case", far, seen[far], start[far], s1)
+		w.T.Fatalf("%s passed at %d (start %d, S1 %d): the walk reached it before its rewrite; the test did not make the case", far, seen[far], start[far], s1)
 	}
 	if seen[far] != s2 {
-		t.Fatalf("%s passed at revision %d, want S2 = %d (it was at %d when the walk started, rewritten at %d ahead of the walk, then at %d)", far, seen[far], s2, start[far], s1, s2)
+		w.T.Fatalf("%s passed at revision %d, want S2 = %d (it was at %d when the walk started, rewritten at %d ahead of the walk, then at %d)", far, seen[far], s2, start[far], s1, s2)
 	}
 	for k, rev := range start {
 		if seen[k] < rev {
-			t.Fatalf("%s passed at revision %d, it was at %d when the walk started", k, seen[k], rev)
+			w.T.Fatalf("%s passed at revision %d, it was at %d when the walk started", k, seen[k], rev)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/presenced/presenced/internal/enginetest"
+	"github.com/presenced/presenced/natsstore"
 	"github.com/presenced/presenced/store"
 )
 
@@ -34,24 +35,8 @@ func walkPassesAKeyRewrittenTwice(t *testing.T, c *enginetest.Cluster) {
 		start[k] = rev
 	}
 	far := "u.k2500" // beyond the walk's first page
-	rewrite := func(k string) uint64 {
-		t.Helper()
-		e, err := kv.Get(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rev, err := kv.Put(ctx, k, []byte("rewritten"), e.Revision)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rev
-	}
-	create := func(k string) {
-		t.Helper()
-		if _, err := kv.Put(ctx, k, []byte("new"), 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := natsstore.WalkTwice{T: t, Ctx: ctx, KV: kv}
+	rewrite, create := w.Rewrite, w.Create
 	x := "u.x"
 
 	atFirst, goOn := make(chan struct{}), make(chan struct{})
@@ -95,15 +80,5 @@ func walkPassesAKeyRewrittenTwice(t *testing.T, c *enginetest.Cluster) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if seen[far] == start[far] || seen[far] == s1 {
-		t.Fatalf("%s passed at %d (start %d, S1 %d): the walk reached it before its rewrite; the test did not make the case", far, seen[far], start[far], s1)
-	}
-	if seen[far] != s2 {
-		t.Fatalf("%s passed at revision %d, want S2 = %d (it was at %d when the walk started, rewritten at %d ahead of the walk, then at %d)", far, seen[far], s2, start[far], s1, s2)
-	}
-	for k, rev := range start {
-		if seen[k] < rev {
-			t.Fatalf("%s passed at revision %d, it was at %d when the walk started", k, seen[k], rev)
-		}
-	}
+	w.Check(seen, start, far, s1, s2)
 }
