@@ -248,48 +248,11 @@ func TestWalkPassesAKeyRewrittenTwice(t *testing.T) {
 	}
 	far := keys[4000] // beyond what the walk's first pull fetches
 	w := WalkTwice{T: t, Ctx: ctx, KV: kv}
-	rewrite, create := w.Rewrite, w.Create
-	x := ukey(tenantB, "x")
-
-	atFirst, goOn := make(chan struct{}), make(chan struct{})
-	afterX, goOnAfterX := make(chan struct{}), make(chan struct{})
-	seen := make(map[string]uint64)
-	done := make(chan error, 1)
-	go func() {
-		n, sawX, heldAfterX := 0, false, false
-		done <- kv.Walk(ctx, "u.", func(e store.Entry) error {
-			seen[e.Key] = max(seen[e.Key], e.Revision)
-			if n++; n == 1 {
-				close(atFirst)
-				<-goOn
-			}
-			if sawX && !heldAfterX {
-				heldAfterX = true
-				close(afterX)
-				<-goOnAfterX
-			}
-			sawX = sawX || e.Key == x
-			return nil
-		})
-	}()
-	<-atFirst
-	create(x)
-	for i := range 1500 {
-		create(ukey(tenantB, fmt.Sprintf("other-%04d", i)))
+	others := make([]string, 1500)
+	for i := range others {
+		others[i] = ukey(tenantB, fmt.Sprintf("other-%04d", i))
 	}
-	s1 := rewrite(far)
-	create(ukey(tenantB, "y"))
-	close(goOn)
-	select {
-	case <-afterX:
-	case err := <-done:
-		t.Fatalf("the walk ended (%v) before passing the key after %s", err, x)
-	}
-	s2 := rewrite(far)
-	close(goOnAfterX)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	seen, s1, s2 := w.Run(far, ukey(tenantB, "x"), ukey(tenantB, "y"), others, true)
 	w.Check(seen, start, far, s1, s2)
 }
 
@@ -322,6 +285,60 @@ func (w WalkTwice) Create(k string) {
 	if _, err := w.KV.Put(w.Ctx, k, []byte("new"), 0); err != nil {
 		w.T.Fatal(err)
 	}
+}
+
+// Run walks "u." with the case's writes: its fn holds the walk at its
+// first key while x (a new key), others (new keys: more than a pull's
+// prefetch or a fetch's page, so that S1 is not fetched before S2
+// replaces it), S1 (far rewritten) and y (a new key) are written; then at
+// x (afterX: at the key after x) while S2 is written. It returns what the
+// walk passed (each key's highest revision), S1 and S2.
+func (w WalkTwice) Run(far, x, y string, others []string, afterX bool) (seen map[string]uint64, s1, s2 uint64) {
+	w.T.Helper()
+	atFirst, goOn := make(chan struct{}), make(chan struct{})
+	held, goOnHeld := make(chan struct{}), make(chan struct{})
+	seen = make(map[string]uint64)
+	done := make(chan error, 1)
+	go func() {
+		n, sawX, wasHeld := 0, false, false
+		done <- w.KV.Walk(w.Ctx, "u.", func(e store.Entry) error {
+			seen[e.Key] = max(seen[e.Key], e.Revision)
+			if n++; n == 1 {
+				close(atFirst)
+				<-goOn
+			}
+			isX := e.Key == x && n > 1
+			if !wasHeld && (afterX && sawX || !afterX && isX) {
+				wasHeld = true
+				close(held)
+				<-goOnHeld
+			}
+			sawX = sawX || isX
+			return nil
+		})
+	}()
+	<-atFirst
+	w.Create(x)
+	for _, k := range others {
+		w.Create(k)
+	}
+	s1 = w.Rewrite(far)
+	w.Create(y)
+	close(goOn)
+	select {
+	case <-held:
+	case err := <-done:
+		if afterX {
+			w.T.Fatalf("the walk ended (%v) before passing the key after %s", err, x)
+		}
+		w.T.Fatalf("the walk ended (%v) before passing %s", err, x)
+	}
+	s2 = w.Rewrite(far)
+	close(goOnHeld)
+	if err := <-done; err != nil {
+		w.T.Fatal(err)
+	}
+	return seen, s1, s2
 }
 
 // Check fails the test unless the walk passed far at S2 (not at its start

@@ -6,7 +6,6 @@ import (
 
 	"github.com/presenced/presenced/internal/enginetest"
 	"github.com/presenced/presenced/natsstore"
-	"github.com/presenced/presenced/store"
 )
 
 // A cluster walk passes a key rewritten twice ahead of it (walkcluster.go).
@@ -36,49 +35,10 @@ func walkPassesAKeyRewrittenTwice(t *testing.T, c *enginetest.Cluster) {
 	}
 	far := "u.k2500" // beyond the walk's first page
 	w := natsstore.WalkTwice{T: t, Ctx: ctx, KV: kv}
-	rewrite, create := w.Rewrite, w.Create
-	x := "u.x"
-
-	atFirst, goOn := make(chan struct{}), make(chan struct{})
-	atX, goOnAtX := make(chan struct{}), make(chan struct{})
-	seen := make(map[string]uint64)
-	done := make(chan error, 1)
-	go func() {
-		k := 0
-		done <- kv.Walk(ctx, "u.", func(e store.Entry) error {
-			seen[e.Key] = max(seen[e.Key], e.Revision)
-			if k++; k == 1 {
-				close(atFirst)
-				<-goOn
-			}
-			if e.Key == x && seen[x] == e.Revision && k > 1 {
-				select {
-				case <-atX:
-				default:
-					close(atX)
-					<-goOnAtX
-				}
-			}
-			return nil
-		})
-	}()
-	<-atFirst
-	create(x)
-	for i := range 600 {
-		create(fmt.Sprintf("u.o%04d", i))
+	others := make([]string, 600)
+	for i := range others {
+		others[i] = fmt.Sprintf("u.o%04d", i)
 	}
-	s1 := rewrite(far)
-	create("u.y")
-	close(goOn)
-	select {
-	case <-atX:
-	case err := <-done:
-		t.Fatalf("the walk ended (%v) before passing %s", err, x)
-	}
-	s2 := rewrite(far)
-	close(goOnAtX)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	seen, s1, s2 := w.Run(far, "u.x", "u.y", others, false)
 	w.Check(seen, start, far, s1, s2)
 }
