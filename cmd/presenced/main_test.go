@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"runtime/debug"
@@ -35,6 +36,32 @@ func TestCommandErrors(t *testing.T) {
 		err := run(c.args, &out, &errb)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("run %v: %v, want an error containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+// The clock command with no server where it asks (the README's `clock
+// advance` before `serve --dev`, or a server on another port) says so,
+// and how to go on, rather than the transport's "Post …: dial tcp …".
+func TestClockCommandWithoutAServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	for _, args := range [][]string{
+		{"clock", "--url", url, "advance", "PT10M"},
+		{"clock", "--url", url},
+	} {
+		var out, errb bytes.Buffer
+		err := run(args, &out, &errb)
+		if err == nil {
+			t.Fatalf("run %v: no error", args)
+		}
+		want := "no presenced answered at " + url + " (connect: connection refused): start one with `presenced serve --dev`"
+		if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "--url") {
+			t.Errorf("run %v:\n%v\nwant it to start with\n%s\nand name --url", args, err, want)
 		}
 	}
 }
