@@ -34,10 +34,20 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, errorLine(err))
-		os.Exit(1)
+	os.Exit(exit(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+}
+
+// exit prints a command's error and gives the process's exit status: 0
+// for none, and for -h or --help, whose usage the command's flags have
+// printed already (as a flag.ExitOnError set exits; it used to say
+// "presenced: flag: help requested" and exit 1, as if asking for help were
+// a mistake); 1 for any other error.
+func exit(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	fmt.Fprintln(stderr, errorLine(err))
+	return 1
 }
 
 // errorLine is the line main prints for a command's error: "presenced: "

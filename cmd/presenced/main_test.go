@@ -143,6 +143,25 @@ func TestLimitFlags(t *testing.T) {
 	}
 }
 
+// Asking a command for help (-h, --help) prints its usage and exits 0, as
+// a flag.ExitOnError set does, with no error line; any other error exits 1
+// with its line.
+func TestHelpIsNotAnError(t *testing.T) {
+	for _, args := range [][]string{{"serve", "-h"}, {"clock", "-h"}, {"bench", "--help"}, {"admin", "-h"}, {"directory", "import", "-h"}} {
+		var out, errb, printed bytes.Buffer
+		if code := exit(run(args, &out, &errb), &printed); code != 0 || printed.Len() != 0 {
+			t.Errorf("%v: exit %d, printed %q; want 0 and nothing", args, code, printed.String())
+		}
+		if errb.Len() == 0 {
+			t.Errorf("%v: no usage printed", args)
+		}
+	}
+	var printed bytes.Buffer
+	if code := exit(errors.New("a command is required"), &printed); code != 1 || printed.String() != "presenced: a command is required\n" {
+		t.Errorf("an error: exit %d, printed %q", code, printed.String())
+	}
+}
+
 // A command's error is printed with one "presenced: " prefix, also when
 // the server's own error already carries it (a second server on a data
 // directory in use used to print "presenced: presenced: data directory …").
