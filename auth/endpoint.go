@@ -268,7 +268,7 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		// Where an application is registered is not said: that would tell
 		// anyone who has a client id which tenants this server has.
 		return nil, oerr(http.StatusBadRequest, "unauthorized_client", 700016,
-			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application is not in the directory file of this server or the request was sent to the wrong tenant.",
+			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application is not registered in this tenant on this server (presenced admin app list --tenant TENANT lists the ones that are) or the request was sent to the wrong tenant.",
 			clipString(clientID, 60), asked(r))
 	}
 	switch {

@@ -215,7 +215,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"basic and other client_id", directory.DemoTenantID, with(appForm(), "client_id", directory.DemoClientID, "client_secret", "\x00"), basic(directory.DemoDaemonClientID, directory.DemoDaemonSecret), 400, "invalid_request", 90014, "differs from the client id"},
 		{"bearer authorization", directory.DemoTenantID, appForm(), func(r *http.Request) { r.Header.Set("Authorization", "Bearer x") }, 401, "invalid_client", 7000218, "must be HTTP Basic"},
 		{"unknown client", directory.DemoTenantID, with(appForm(), "client_id", "22222222-2222-4222-8222-222222222222"), nil, 400, "unauthorized_client", 700016, "Application with identifier '22222222-2222-4222-8222-222222222222' was not found in the directory '" + directory.DemoTenantID + "'"},
-		{"client of other tenant", fab, appForm(), nil, 400, "unauthorized_client", 700016, "not found in the directory '" + fab + "'. This can happen"},
+		{"client of other tenant", fab, appForm(), nil, 400, "unauthorized_client", 700016, "not found in the directory '" + fab + "'. This can happen if the application is not registered in this tenant on this server (presenced admin app list --tenant TENANT lists the ones that are)"},
 		{"client id not guid", directory.DemoTenantID, with(appForm(), "client_id", "daemon"), nil, 400, "unauthorized_client", 700038, "'daemon' is not a valid application identifier"},
 		{"missing client id", directory.DemoTenantID, with(appForm(), "client_id", "\x00"), nil, 400, "invalid_request", 900144, "following parameter: 'client_id'"},
 		{"missing grant", directory.DemoTenantID, with(appForm(), "grant_type", "\x00"), nil, 400, "invalid_request", 900144, "'grant_type'"},
