@@ -282,8 +282,7 @@ func (v *Validator) check(raw string) (Principal, jwt.Token, error) {
 		jwt.WithValidator(jwt.IsExpirationValid()), jwt.WithValidator(jwt.IsNbfValid())); err != nil {
 		exp, _ := tok.Expiration()
 		nbf, _ := tok.NotBefore()
-		return Principal{}, nil, unauthenticated("Access token has expired or is not yet valid. It is valid from %s until %s; the server time is %s.",
-			nbf.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339), v.clock.Now().UTC().Format(time.RFC3339))
+		return Principal{}, nil, unauthenticated("%s", lifetimeFailure(nbf, exp, v.clock.Now(), "request a new one from the token endpoint"))
 	}
 
 	tid := *c.TID
@@ -490,4 +489,18 @@ func printableOnly(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// lifetimeFailure is the message of a token refused for its lifetime:
+// Graph's words ("Access token has expired or is not yet valid."), then
+// when it is valid and the server's time, then which of the two it is and
+// what to do — for an expired token, renew (how is the caller's: renew);
+// for one not yet valid, the issuer's clock runs ahead of the server's.
+func lifetimeFailure(nbf, exp, now time.Time, renew string) string {
+	msg := fmt.Sprintf("Access token has expired or is not yet valid. It is valid from %s until %s; the server time is %s.",
+		nbf.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if !exp.IsZero() && !now.Before(exp) {
+		return msg + " It has expired: " + renew + "."
+	}
+	return msg + " It is not valid yet: the clock of the issuer that signed it is ahead of this server's."
 }
