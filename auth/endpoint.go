@@ -347,9 +347,21 @@ func graphPrefix(s string) (name string, graph bool, ok bool) {
 }
 
 // appScope checks the scope of a client credentials request: exactly the
-// Graph ".default".
+// Graph ".default", beside which the OpenID scopes are ignored, as Entra
+// ignores them: MSAL (and so azidentity, Microsoft's documented way to
+// get a token for the Graph SDK) adds "openid offline_access profile" to
+// every request it sends, client credentials included.
 func appScope(scope string) *oauthError {
-	fields := strings.Fields(scope)
+	var fields []string
+	for _, s := range strings.Fields(scope) {
+		if !slices.ContainsFunc(oidcScopes, func(o string) bool { return strings.EqualFold(o, s) }) {
+			fields = append(fields, s)
+		}
+	}
+	if len(fields) == 0 {
+		return oerr(http.StatusBadRequest, "invalid_scope", 1002012,
+			"The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI): use scope=%s/.default.", clipString(scope, 200), GraphAudience)
+	}
 	for _, s := range fields {
 		name, graph, ok := graphPrefix(s)
 		if !ok {

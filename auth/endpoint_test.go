@@ -148,6 +148,10 @@ func TestTokenEndpointIssues(t *testing.T) {
 		{"client credentials resource id scope", directory.DemoTenantID, with(appForm(), "scope", "00000003-0000-0000-c000-000000000000/.default"), nil, "", "", ""},
 		{"client credentials basic auth", directory.DemoTenantID, with(appForm(), "client_id", "\x00", "client_secret", "\x00"), basic(directory.DemoDaemonClientID, directory.DemoDaemonSecret), "", "", ""},
 		{"client credentials basic auth and client_id", directory.DemoTenantID, with(appForm(), "client_secret", "\x00"), basic(directory.DemoDaemonClientID, directory.DemoDaemonSecret), "", "", ""},
+		// What MSAL, and so azidentity (Microsoft's documented way to get
+		// the Graph SDK a token), sends: the OpenID scopes beside .default,
+		// which Entra ignores for client credentials.
+		{"client credentials as MSAL asks", directory.DemoTenantID, with(appForm(), "scope", "https://graph.microsoft.com/.default openid offline_access profile"), nil, "", "", ""},
 		{"client credentials uppercase client id", directory.DemoTenantID, with(appForm(), "client_id", strings.ToUpper(directory.DemoDaemonClientID)), nil, "", "", ""},
 		{"password default", directory.DemoTenantID, userForm("adele@contoso.dev", "https://graph.microsoft.com/.default"), nil, directory.DemoUserAdele,
 			"Presence.Read Presence.Read.All Presence.ReadWrite Calendars.ReadWrite MailboxSettings.ReadWrite User.ReadBasic.All",
@@ -223,7 +227,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"client assertion", directory.DemoTenantID, with(appForm(), "client_assertion", "x.y.z"), nil, 400, "invalid_request", 90014, "client_assertion (certificate credentials) is not supported"},
 		{"missing scope", directory.DemoTenantID, with(appForm(), "scope", "\x00"), nil, 400, "invalid_request", 900144, "'scope'"},
 		{"app scope not default", directory.DemoTenantID, with(appForm(), "scope", "Presence.Read.All"), nil, 400, "invalid_scope", 1002012, "scope Presence.Read.All is not valid|/.default suffixed"},
-		{"app scope two", directory.DemoTenantID, with(appForm(), "scope", "https://graph.microsoft.com/.default openid"), nil, 400, "invalid_scope", 1002012, "not valid"},
+		{"app scope two", directory.DemoTenantID, with(appForm(), "scope", "https://graph.microsoft.com/.default https://graph.microsoft.com/Presence.Read.All"), nil, 400, "invalid_scope", 1002012, "not valid"},
+		{"app scope OpenID alone", directory.DemoTenantID, with(appForm(), "scope", "openid offline_access profile"), nil, 400, "invalid_scope", 1002012, "scope openid offline_access profile is not valid|/.default suffixed"},
 		{"app scope other resource", directory.DemoTenantID, with(appForm(), "scope", "https://management.azure.com/.default"), nil, 400, "invalid_resource", 500011, "resource principal named https://management.azure.com was not found|Microsoft Graph only"},
 		{"unknown user", directory.DemoTenantID, userForm("nobody@contoso.dev", "Presence.Read"), nil, 400, "invalid_grant", 50034, "The user account nobody@contoso.dev does not exist in the " + directory.DemoTenantID + " directory"},
 		{"user of other tenant", directory.DemoTenantID, userForm("nestor@fabrikam.dev", "Presence.Read"), nil, 400, "invalid_grant", 50034, "does not exist in the " + directory.DemoTenantID + " directory"},
