@@ -419,7 +419,12 @@ func BearerTokenKnown(r *http.Request, known func(string) bool) (string, error) 
 func BearerTokenUnchecked(r *http.Request) (string, error) {
 	hs := r.Header["Authorization"] // the canonical key read directly: Values checks and canonicalises it a call
 	if len(hs) == 0 {
-		return "", unauthenticated("Access token is empty.")
+		// Graph's words, then why and what to do: the Graph SDKs' Azure
+		// authentication provider attaches the token only to the hosts it
+		// allows (Graph's own by default), so an SDK pointed at this
+		// server with only its base URL changed sends no header at all.
+		return "", unauthenticated("Access token is empty. The request has no Authorization header: send 'Authorization: Bearer <access token>'." +
+			" A Graph SDK sends it only to the hosts its authentication provider allows (Microsoft Graph's by default): add this server's host to them.")
 	}
 	if len(hs) > 1 {
 		return "", unauthenticated("The request has %d Authorization headers; send one, 'Authorization: Bearer <access token>'.", len(hs))

@@ -395,7 +395,7 @@ func TestBearerToken(t *testing.T) {
 		headers []string
 		want    string // token, or "!" + message part
 	}{
-		{nil, "!Access token is empty."},
+		{nil, "!Access token is empty. The request has no Authorization header: send 'Authorization: Bearer <access token>'. A Graph SDK sends it only to the hosts its authentication provider allows"},
 		{[]string{""}, "!Access token is empty."},
 		{[]string{"Bearer"}, "!Access token is empty."},
 		{[]string{"Bearer    "}, "!Access token is empty."},
