@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/directory"
 )
 
 func TestCommandErrors(t *testing.T) {
@@ -140,6 +141,56 @@ func TestLimitFlags(t *testing.T) {
 		if _, err := parse(bad...); err == nil || !strings.Contains(err.Error(), bad[0]) {
 			t.Errorf("%v: %v, want an error naming the flag", bad, err)
 		}
+	}
+}
+
+// The welcome names the generated users the directory holds, not the
+// --demo-users of this start: a data directory whose directory was changed
+// since its seeding keeps it.
+func TestWelcomeNamesTheGeneratedUsersThereAre(t *testing.T) {
+	dir := t.TempDir()
+	start := func(demoUsers int) (*presenced.Server, presenced.Config) {
+		cfg := presenced.Config{Addr: "127.0.0.1:0", DataDir: dir, Dev: true, DemoUsers: demoUsers}
+		srv, err := presenced.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return srv, cfg
+	}
+	stop := func(srv *presenced.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	welcome := func(srv *presenced.Server, cfg presenced.Config) string {
+		var b bytes.Buffer
+		printWelcome(&b, srv, cfg)
+		return b.String()
+	}
+	const three = "Besides adele, alex, megan, lynne and diego: 3 generated users, user1@contoso.dev…user3@contoso.dev"
+	srv, cfg := start(3)
+	if w := welcome(srv, cfg); !strings.Contains(w, three) {
+		t.Fatalf("seeded with 3:\n%s", w)
+	}
+	stop(srv)
+	// Changed since its seeding: the directory stays, whatever the flag.
+	runOK(t, "admin", "--data", dir, "tenant", "add", "--name", "Northwind", "--domain", "northwind.example")
+	for _, n := range []int{0, 10000} {
+		srv, cfg := start(n)
+		if w := welcome(srv, cfg); !strings.Contains(w, three) {
+			t.Errorf("--demo-users %d on the changed directory of 3:\n%s", n, w)
+		}
+		stop(srv)
+	}
+	srv, cfg = start(0)
+	defer stop(srv)
+	if _, ok := srv.Directory().User(directory.DemoUserUPN(3)); !ok {
+		t.Fatalf("user3 is gone: the directory was not kept")
 	}
 }
 
