@@ -43,6 +43,7 @@ func oerr(status int, e string, code int, format string, args ...any) *oauthErro
 //	GET  /{tenant}/oauth2/v2.0/authorize               the sign-in page (authorization-code flow, PKCE)
 //	POST /{tenant}/oauth2/v2.0/authorize               its form: password check, then the code to the redirect URI
 //	GET  /{tenant}/oauth2/v2.0/logout                  end_session_endpoint
+//	GET  /common/UserRealm/{username}                  MSAL's question before a password grant: every account is managed
 //
 // Everything else is 404 with an OAuth error body. Mount it at the server
 // root: the paths are exactly these.
@@ -53,9 +54,10 @@ func (i *Issuer) Handler() http.Handler {
 	m.HandleFunc("/{tenant}/discovery/v2.0/keys", cors(i.serveKeys))
 	m.HandleFunc("/{tenant}/oauth2/v2.0/authorize", i.serveAuthorize)
 	m.HandleFunc("/{tenant}/oauth2/v2.0/logout", i.serveLogout)
+	m.HandleFunc("/common/UserRealm/{user}", cors(i.serveUserRealm))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		i.writeError(w, r, oerr(http.StatusNotFound, "invalid_request", 900561,
-			"No endpoint at %s. presenced serves POST /{tenant}/oauth2/v2.0/token, GET /{tenant}/oauth2/v2.0/authorize, GET /{tenant}/oauth2/v2.0/logout, GET /{tenant}/v2.0/.well-known/openid-configuration and GET /{tenant}/discovery/v2.0/keys, the Graph API under /v1.0 and /beta, and the presence board at /.", clipString(r.URL.Path, 200)))
+			"No endpoint at %s. presenced serves POST /{tenant}/oauth2/v2.0/token, GET /{tenant}/oauth2/v2.0/authorize, GET /{tenant}/oauth2/v2.0/logout, GET /{tenant}/v2.0/.well-known/openid-configuration, GET /{tenant}/discovery/v2.0/keys and GET /common/UserRealm/{username}, the Graph API under /v1.0 and /beta, and the presence board at /.", clipString(r.URL.Path, 200)))
 	})
 	return m
 }
