@@ -43,7 +43,9 @@ func clockCmd(args []string, stdout, stderr io.Writer) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		if resp.StatusCode == http.StatusNotFound {
-			return fmt.Errorf("%s has no dev clock: is it running with --dev? (%s)", *server, bytes.TrimSpace(body))
+			// Its body ("Resource not found for the segment 'advance'…")
+			// is the router's, and says nothing of dev mode: not shown.
+			return fmt.Errorf("%s has no dev clock (404 at /dev/clock): a presenced has one only when started with --dev; production servers keep real time", *server)
 		}
 		// A Graph error says what is wrong in its message; show that.
 		var e struct {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -64,6 +65,27 @@ func TestClockCommandWithoutAServer(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "--url") {
 			t.Errorf("run %v:\n%v\nwant it to start with\n%s\nand name --url", args, err, want)
 		}
+	}
+}
+
+// A server not in dev mode has no dev clock: said plainly, without the
+// router's 404 body.
+func TestClockCommandOutsideDevMode(t *testing.T) {
+	data := t.TempDir()
+	runOK(t, "directory", "import", "--data", data, filepath.Join("..", "..", "directory", "testdata", "example.json"))
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	var out, errb bytes.Buffer
+	err = run([]string{"clock", "--url", srv.URL(), "advance", "PT10M"}, &out, &errb)
+	want := srv.URL() + " has no dev clock (404 at /dev/clock): a presenced has one only when started with --dev"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "segment") {
+		t.Fatalf("clock against a production server: %v\nwant %q…", err, want)
 	}
 }
 
