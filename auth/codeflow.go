@@ -152,7 +152,7 @@ func (i *Issuer) checkAuthorize(r *http.Request, t directory.Tenant, p url.Value
 	app, ok := i.dir.App(clientID)
 	if !directory.IsGUID(strings.ToLower(clientID)) || !ok || app.TenantID != t.ID {
 		return nil, oerr(http.StatusBadRequest, "unauthorized_client", 700016,
-			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application is not in the directory file of this server or the request was sent to the wrong tenant.",
+			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application is not registered in this tenant on this server (presenced admin app list --tenant TENANT lists the ones that are) or the request was sent to the wrong tenant.",
 			clipString(clientID, 60), asked(r)), nil
 	}
 	redirectURI := p.Get("redirect_uri")
@@ -162,8 +162,8 @@ func (i *Issuer) checkAuthorize(r *http.Request, t directory.Tenant, p url.Value
 	kind, ok := app.RedirectURI(redirectURI)
 	if !ok {
 		return nil, oerr(http.StatusBadRequest, "invalid_request", 50011,
-			"The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one of the application's redirectUris or spaRedirectUris in the directory file.",
-			clipString(redirectURI, 300), app.ClientID), nil
+			"The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one of the application's redirect URIs, or register it (presenced admin app set %s --spa-redirect-uri URI, or --redirect-uri URI for a web app).",
+			clipString(redirectURI, 300), app.ClientID, app.ClientID), nil
 	}
 	q = &authRequest{tenant: t, app: app, redirectURI: redirectURI, kind: kind, state: p.Get("state"), nonce: p.Get("nonce"),
 		loginHint: p.Get("login_hint"), challenge: p.Get("code_challenge"), method: p.Get("code_challenge_method"), responseMode: "query"}

@@ -332,14 +332,14 @@ func TestCodeFlowRefusedAsEntra(t *testing.T) {
 	t.Run("authorize with a redirect URI not registered: a page, no redirect", func(t *testing.T) {
 		for _, ru := range []string{"https://evil.example/", "http://127.0.0.1:8080/other", "https://web.example/signin/"} {
 			p := f.authorize(t, with(spaParams(challenge), "redirect_uri", ru), nil)
-			if p.status != 400 || p.location != nil || !strings.Contains(p.body, "AADSTS50011") {
+			if p.status != 400 || p.location != nil || !strings.Contains(p.body, "AADSTS50011") || !strings.Contains(p.body, "or register it (presenced admin app set "+directory.DemoClientID+" --spa-redirect-uri URI") {
 				t.Errorf("%s: %d %v %s", ru, p.status, p.location, p.body)
 			}
 		}
 	})
 	t.Run("authorize with an unknown client: a page", func(t *testing.T) {
 		p := f.authorize(t, with(spaParams(challenge), "client_id", "0f0f0f0f-0000-4000-8000-000000000000"), nil)
-		if p.status != 400 || p.location != nil || !strings.Contains(p.body, "AADSTS700016") {
+		if p.status != 400 || p.location != nil || !strings.Contains(p.body, "AADSTS700016") || !strings.Contains(p.body, "not registered in this tenant on this server (presenced admin app list") {
 			t.Errorf("%d %s", p.status, p.body)
 		}
 	})

@@ -43,6 +43,7 @@ func oerr(status int, e string, code int, format string, args ...any) *oauthErro
 //	GET  /{tenant}/oauth2/v2.0/authorize               the sign-in page (authorization-code flow, PKCE)
 //	POST /{tenant}/oauth2/v2.0/authorize               its form: password check, then the code to the redirect URI
 //	GET  /{tenant}/oauth2/v2.0/logout                  end_session_endpoint
+//	GET  /common/UserRealm/{username}                  MSAL's question before a password grant: every account is managed
 //
 // Everything else is 404 with an OAuth error body. Mount it at the server
 // root: the paths are exactly these.
@@ -53,9 +54,10 @@ func (i *Issuer) Handler() http.Handler {
 	m.HandleFunc("/{tenant}/discovery/v2.0/keys", cors(i.serveKeys))
 	m.HandleFunc("/{tenant}/oauth2/v2.0/authorize", i.serveAuthorize)
 	m.HandleFunc("/{tenant}/oauth2/v2.0/logout", i.serveLogout)
+	m.HandleFunc("/common/UserRealm/{user}", cors(i.serveUserRealm))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		i.writeError(w, r, oerr(http.StatusNotFound, "invalid_request", 900561,
-			"No endpoint at %s. presenced serves POST /{tenant}/oauth2/v2.0/token, GET /{tenant}/oauth2/v2.0/authorize, GET /{tenant}/oauth2/v2.0/logout, GET /{tenant}/v2.0/.well-known/openid-configuration and GET /{tenant}/discovery/v2.0/keys, the Graph API under /v1.0 and /beta, and the presence board at /.", clipString(r.URL.Path, 200)))
+			"No endpoint at %s. presenced serves POST /{tenant}/oauth2/v2.0/token, GET /{tenant}/oauth2/v2.0/authorize, GET /{tenant}/oauth2/v2.0/logout, GET /{tenant}/v2.0/.well-known/openid-configuration, GET /{tenant}/discovery/v2.0/keys and GET /common/UserRealm/{username}, the Graph API under /v1.0 and /beta, and the presence board at /.", clipString(r.URL.Path, 200)))
 	})
 	return m
 }
@@ -268,7 +270,7 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		// Where an application is registered is not said: that would tell
 		// anyone who has a client id which tenants this server has.
 		return nil, oerr(http.StatusBadRequest, "unauthorized_client", 700016,
-			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application is not in the directory file of this server or the request was sent to the wrong tenant.",
+			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application is not registered in this tenant on this server (presenced admin app list --tenant TENANT lists the ones that are) or the request was sent to the wrong tenant.",
 			clipString(clientID, 60), asked(r))
 	}
 	switch {
@@ -347,9 +349,21 @@ func graphPrefix(s string) (name string, graph bool, ok bool) {
 }
 
 // appScope checks the scope of a client credentials request: exactly the
-// Graph ".default".
+// Graph ".default", beside which the OpenID scopes are ignored, as Entra
+// ignores them: MSAL (and so azidentity, Microsoft's documented way to
+// get a token for the Graph SDK) adds "openid offline_access profile" to
+// every request it sends, client credentials included.
 func appScope(scope string) *oauthError {
-	fields := strings.Fields(scope)
+	var fields []string
+	for _, s := range strings.Fields(scope) {
+		if !slices.ContainsFunc(oidcScopes, func(o string) bool { return strings.EqualFold(o, s) }) {
+			fields = append(fields, s)
+		}
+	}
+	if len(fields) == 0 {
+		return oerr(http.StatusBadRequest, "invalid_scope", 1002012,
+			"The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI): use scope=%s/.default.", clipString(scope, 200), GraphAudience)
+	}
 	for _, s := range fields {
 		name, graph, ok := graphPrefix(s)
 		if !ok {

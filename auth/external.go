@@ -192,8 +192,7 @@ func (x *External) check(ctx context.Context, raw string, now time.Time) (_ Prin
 		nbf, _ = c.seconds("iat")
 	}
 	if !now.Before(exp.Add(x.leeway)) || !nbf.IsZero() && now.Before(nbf.Add(-x.leeway)) {
-		return fail("Access token has expired or is not yet valid. It is valid from %s until %s; the server time is %s.",
-			nbf.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		return fail("%s", lifetimeFailure(nbf, exp, now, "request a new one from its issuer"))
 	}
 	auds, _ := c.list("aud")
 	if !slices.ContainsFunc(auds, func(a string) bool { return slices.Contains(is.Audiences, a) }) {

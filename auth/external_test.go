@@ -117,8 +117,8 @@ func TestExternalTokensRefused(t *testing.T) {
 	}{
 		{"another audience", x.idp.Mint(claims(func(c map[string]any) { c["aud"] = "https://graph.microsoft.com" })), "Invalid audience"},
 		{"an issuer nobody trusts", x.idp.Mint(claims(func(c map[string]any) { c["iss"] = "https://evil.example/v2.0" })), "Invalid issuer"},
-		{"expired", x.idp.Mint(claims(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() })), "expired"},
-		{"not yet valid", x.idp.Mint(claims(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() })), "not yet valid"},
+		{"expired", x.idp.Mint(claims(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() })), "It has expired: request a new one from its issuer."},
+		{"not yet valid", x.idp.Mint(claims(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() })), "It is not valid yet: the clock of the issuer that signed it is ahead of this server's."},
 		{"no exp", x.idp.Mint(claims(func(c map[string]any) { c["exp"] = nil })), "'exp'"},
 		{"signed with a key it does not publish", x.idp.MintWithStranger(claims(func(map[string]any) {}), "key-1"), "Invalid signature"},
 		{"a user of another tenant", x.idp.Mint(claims(func(c map[string]any) { c["oid"] = directory.DemoFabrikamUserNestor })), "not a user of tenant"},

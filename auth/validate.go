@@ -282,8 +282,7 @@ func (v *Validator) check(raw string) (Principal, jwt.Token, error) {
 		jwt.WithValidator(jwt.IsExpirationValid()), jwt.WithValidator(jwt.IsNbfValid())); err != nil {
 		exp, _ := tok.Expiration()
 		nbf, _ := tok.NotBefore()
-		return Principal{}, nil, unauthenticated("Access token has expired or is not yet valid. It is valid from %s until %s; the server time is %s.",
-			nbf.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339), v.clock.Now().UTC().Format(time.RFC3339))
+		return Principal{}, nil, unauthenticated("%s", lifetimeFailure(nbf, exp, v.clock.Now(), "request a new one from the token endpoint"))
 	}
 
 	tid := *c.TID
@@ -420,7 +419,12 @@ func BearerTokenKnown(r *http.Request, known func(string) bool) (string, error) 
 func BearerTokenUnchecked(r *http.Request) (string, error) {
 	hs := r.Header["Authorization"] // the canonical key read directly: Values checks and canonicalises it a call
 	if len(hs) == 0 {
-		return "", unauthenticated("Access token is empty.")
+		// Graph's words, then why and what to do: the Graph SDKs' Azure
+		// authentication provider attaches the token only to the hosts it
+		// allows (Graph's own by default), so an SDK pointed at this
+		// server with only its base URL changed sends no header at all.
+		return "", unauthenticated("Access token is empty. The request has no Authorization header: send 'Authorization: Bearer <access token>'." +
+			" A Graph SDK sends it only to the hosts its authentication provider allows (Microsoft Graph's by default): add this server's host to them.")
 	}
 	if len(hs) > 1 {
 		return "", unauthenticated("The request has %d Authorization headers; send one, 'Authorization: Bearer <access token>'.", len(hs))
@@ -490,4 +494,18 @@ func printableOnly(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// lifetimeFailure is the message of a token refused for its lifetime:
+// Graph's words ("Access token has expired or is not yet valid."), then
+// when it is valid and the server's time, then which of the two it is and
+// what to do — for an expired token, renew (how is the caller's: renew);
+// for one not yet valid, the issuer's clock runs ahead of the server's.
+func lifetimeFailure(nbf, exp, now time.Time, renew string) string {
+	msg := fmt.Sprintf("Access token has expired or is not yet valid. It is valid from %s until %s; the server time is %s.",
+		nbf.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if !exp.IsZero() && !now.Before(exp) {
+		return msg + " It has expired: " + renew + "."
+	}
+	return msg + " It is not valid yet: the clock of the issuer that signed it is ahead of this server's."
 }

@@ -118,7 +118,12 @@ func TestValidateLifetime(t *testing.T) {
 			t.Errorf("at %v: %v", at, err)
 		}
 		if !ok {
-			wantErr(t, err, presence.Unauthenticated, "Access token has expired or is not yet valid.|until 2026-03-02T10:00:00Z|server time is "+at.UTC().Format(time.RFC3339))
+			// Graph's words, then which of the two and what to do.
+			which := "It has expired: request a new one from the token endpoint."
+			if at.Before(t0) {
+				which = "It is not valid yet: the clock of the issuer that signed it is ahead of this server's."
+			}
+			wantErr(t, err, presence.Unauthenticated, "Access token has expired or is not yet valid.|until 2026-03-02T10:00:00Z|server time is "+at.UTC().Format(time.RFC3339)+"|"+which)
 		}
 	}
 	check(t0, true)
@@ -390,7 +395,7 @@ func TestBearerToken(t *testing.T) {
 		headers []string
 		want    string // token, or "!" + message part
 	}{
-		{nil, "!Access token is empty."},
+		{nil, "!Access token is empty. The request has no Authorization header: send 'Authorization: Bearer <access token>'. A Graph SDK sends it only to the hosts its authentication provider allows"},
 		{[]string{""}, "!Access token is empty."},
 		{[]string{"Bearer"}, "!Access token is empty."},
 		{[]string{"Bearer    "}, "!Access token is empty."},

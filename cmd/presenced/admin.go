@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,7 +63,15 @@ func adminClient(ctx context.Context, data string) (_ *admin.Client, done func()
 		return &admin.Client{HTTP: &http.Client{Transport: tr}, Base: "http://admin"}, func() {}, nil
 	}
 	if _, err := os.Stat(data); err != nil {
-		return nil, nil, fmt.Errorf("no data directory %s: %w", data, err)
+		// Not made here: a mistyped --data would otherwise get a directory
+		// of its own that no server reads. Say how to go on.
+		why := err
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			why = pe.Err
+		}
+		return nil, nil, fmt.Errorf("no data directory %s (%w): give the --data of the server (serve --dev keeps its data in presenced-data, where it was started);"+
+			" for a new server, create the directory first (mkdir -p %s), then import its directory file, or start it with serve --directory FILE", data, why, data)
 	}
 	off, err := presenced.OpenDirectory(ctx, presenced.Config{DataDir: data, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -74,6 +74,31 @@ func TestDirectoryImportOfflineThenServe(t *testing.T) {
 	}
 }
 
+// A new deployment's first import, to a --data that does not exist yet (or
+// a mistyped one): refused, not made, with what to do; made as it says,
+// the import goes through.
+func TestDirectoryImportWithoutADataDirectory(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "pd")
+	example := filepath.Join("..", "..", "directory", "testdata", "example.json")
+	for _, args := range [][]string{{"directory", "import", "--data", data, example}, {"admin", "--data", data, "tenant", "list"}} {
+		var out, errb bytes.Buffer
+		err := run(args, &out, &errb)
+		want := "no data directory " + data + " (no such file or directory): give the --data of the server"
+		if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "create the directory first (mkdir -p "+data+")") {
+			t.Errorf("%v: %v\nwant it to start with %q and say how to create it", args, err, want)
+		}
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("the refused commands made %s: %v", data, err)
+	}
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := decodeJSON(t, runOK(t, "directory", "import", "--data", data, example)); got["users"] != float64(3) {
+		t.Fatalf("import after mkdir: %v", got)
+	}
+}
+
 // With a server running, presenced admin goes through its socket and the
 // server applies each change at once: an application registered with a
 // secret gets tokens, a SCIM token provisions, an export is a directory

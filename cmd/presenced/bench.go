@@ -189,6 +189,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 			// with Graph's budget refuses most of them.
 			return fmt.Errorf("%w\n%s", err, throttledHint)
 		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("%w\n%s", err, noServerHint)
+		}
 		return err
 	}
 	if *asJSON {
@@ -215,6 +218,11 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 // throttledHint says why a server answered bench 429 and what to do.
 const throttledHint = "it throttles one application at 1,500 presence requests per 30 s by default, as Graph does." +
 	" To measure the server rather than its budget, start it with --throttle-requests 0 (docs/security.md#throttling-and-batching)."
+
+// noServerHint follows a refused connection: the README's second
+// terminal, run before the first (or with the server on another port).
+const noServerHint = "No presenced answered there: start one in another terminal with `presenced serve --dev --throttle-requests 0`" +
+	" (from the repository: `go run ./cmd/presenced serve --dev --throttle-requests 0`), or name the one running with --url."
 
 // benchUsers is the list of users to load: from a file, from a pattern, or
 // the demo tenant's.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -148,6 +149,24 @@ func checkBaselineProcess(t *testing.T, rep benchReport) {
 	t.Helper()
 	if pid := rep.Baseline.PID; pid == 0 || pid == os.Getpid() || running(pid) {
 		t.Errorf("baseline pid %d (this process %d, still running: %v)", pid, os.Getpid(), running(pid))
+	}
+}
+
+// bench with no server where it asks (the README's second terminal before
+// the first) says so and how to go on, after the transport's error.
+func TestBenchWithoutAServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	var out, errb bytes.Buffer
+	err = run([]string{"bench", "--url", url, "--requests", "10", "--baseline=false"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") ||
+		!strings.Contains(err.Error(), "No presenced answered there: start one in another terminal with `presenced serve --dev --throttle-requests 0`") ||
+		!strings.Contains(err.Error(), "--url") {
+		t.Fatalf("bench against nothing: %v", err)
 	}
 }
 

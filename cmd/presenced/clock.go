@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,13 +34,18 @@ func clockCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("usage: presenced clock [--url URL] [advance DURATION], e.g. presenced clock advance PT10M")
 	}
 	if err != nil {
-		return err
+		// The transport's error ("Post …: dial tcp …: connect: connection
+		// refused") says what failed, not what to do: name the server
+		// asked, why it did not answer, and the two ways on.
+		return fmt.Errorf("no presenced answered at %s (%v): start one with `presenced serve --dev` (from the repository: `go run ./cmd/presenced serve --dev`), or name the one running with --url", *server, transportCause(err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		if resp.StatusCode == http.StatusNotFound {
-			return fmt.Errorf("%s has no dev clock: is it running with --dev? (%s)", *server, bytes.TrimSpace(body))
+			// Its body ("Resource not found for the segment 'advance'…")
+			// is the router's, and says nothing of dev mode: not shown.
+			return fmt.Errorf("%s has no dev clock (404 at /dev/clock): a presenced has one only when started with --dev; production servers keep real time", *server)
 		}
 		// A Graph error says what is wrong in its message; show that.
 		var e struct {
@@ -51,4 +58,19 @@ func clockCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, string(bytes.TrimSpace(body)))
 	return nil
+}
+
+// transportCause is the innermost reason of a client's transport error
+// ("connect: connection refused", "i/o timeout"), without the method and
+// URL the url.Error repeats.
+func transportCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
 }

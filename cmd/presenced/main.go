@@ -34,10 +34,20 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, errorLine(err))
-		os.Exit(1)
+	os.Exit(exit(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+}
+
+// exit prints a command's error and gives the process's exit status: 0
+// for none, and for -h or --help, whose usage the command's flags have
+// printed already (as a flag.ExitOnError set exits; it used to say
+// "presenced: flag: help requested" and exit 1, as if asking for help were
+// a mistake); 1 for any other error.
+func exit(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	fmt.Fprintln(stderr, errorLine(err))
+	return 1
 }
 
 // errorLine is the line main prints for a command's error: "presenced: "
@@ -253,6 +263,31 @@ func setGCPercent(lookupEnv func(string) (string, bool)) {
 	}
 }
 
+// demoGenerated is how many of the demo's generated users the directory
+// holds, user1…userN: what --demo-users seeded, which is not the flag's
+// value on a data directory whose directory was changed since its seeding
+// (kept as it is, said in the log). It said the flag's number, so a
+// restart with another --demo-users announced users that did not exist,
+// or none of the 10,000 that did.
+func demoGenerated(d *directory.Directory) int {
+	has := func(i int) bool { _, ok := d.User(directory.DemoUserID(i)); return ok }
+	// The largest n with user n present, the seeded ones being 1…n.
+	lo, hi := 0, directory.MaxDemoUsers+1 // user lo present (or lo 0), user hi absent
+	if !has(1) {
+		return 0
+	}
+	lo = 1
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if has(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
 func printWelcome(w io.Writer, srv *presenced.Server, cfg presenced.Config) {
 	mode := ""
 	if cfg.Dev {
@@ -273,9 +308,9 @@ or a user's token (password %s):
 Move time forward: curl -s -X POST '%s/dev/clock/advance?by=PT10M'
 `, "contoso.dev", directory.DemoTenantID, u, directory.DemoTenantID, directory.DemoDaemonClientID, directory.DemoDaemonSecret,
 			directory.DemoPassword, u, directory.DemoTenantID, directory.DemoClientID, directory.DemoPassword, u)
-		if cfg.DemoUsers > 0 {
+		if n := demoGenerated(srv.Directory()); n > 0 {
 			fmt.Fprintf(w, "Besides adele, alex, megan, lynne and diego: %d generated users, %s…%s (ids %s…), same password.\n",
-				cfg.DemoUsers, directory.DemoUserUPN(1), directory.DemoUserUPN(cfg.DemoUsers), directory.DemoUserID(1))
+				n, directory.DemoUserUPN(1), directory.DemoUserUPN(n), directory.DemoUserID(1))
 		}
 	}
 }

@@ -6,14 +6,17 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/directory"
 )
 
 func TestCommandErrors(t *testing.T) {
@@ -36,6 +39,53 @@ func TestCommandErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("run %v: %v, want an error containing %q", c.args, err, c.want)
 		}
+	}
+}
+
+// The clock command with no server where it asks (the README's `clock
+// advance` before `serve --dev`, or a server on another port) says so,
+// and how to go on, rather than the transport's "Post …: dial tcp …".
+func TestClockCommandWithoutAServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	for _, args := range [][]string{
+		{"clock", "--url", url, "advance", "PT10M"},
+		{"clock", "--url", url},
+	} {
+		var out, errb bytes.Buffer
+		err := run(args, &out, &errb)
+		if err == nil {
+			t.Fatalf("run %v: no error", args)
+		}
+		want := "no presenced answered at " + url + " (connect: connection refused): start one with `presenced serve --dev`"
+		if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "--url") {
+			t.Errorf("run %v:\n%v\nwant it to start with\n%s\nand name --url", args, err, want)
+		}
+	}
+}
+
+// A server not in dev mode has no dev clock: said plainly, without the
+// router's 404 body.
+func TestClockCommandOutsideDevMode(t *testing.T) {
+	data := t.TempDir()
+	runOK(t, "directory", "import", "--data", data, filepath.Join("..", "..", "directory", "testdata", "example.json"))
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	var out, errb bytes.Buffer
+	err = run([]string{"clock", "--url", srv.URL(), "advance", "PT10M"}, &out, &errb)
+	want := srv.URL() + " has no dev clock (404 at /dev/clock): a presenced has one only when started with --dev"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "segment") {
+		t.Fatalf("clock against a production server: %v\nwant %q…", err, want)
 	}
 }
 
@@ -113,6 +163,75 @@ func TestLimitFlags(t *testing.T) {
 		if _, err := parse(bad...); err == nil || !strings.Contains(err.Error(), bad[0]) {
 			t.Errorf("%v: %v, want an error naming the flag", bad, err)
 		}
+	}
+}
+
+// The welcome names the generated users the directory holds, not the
+// --demo-users of this start: a data directory whose directory was changed
+// since its seeding keeps it.
+func TestWelcomeNamesTheGeneratedUsersThereAre(t *testing.T) {
+	dir := t.TempDir()
+	start := func(demoUsers int) (*presenced.Server, presenced.Config) {
+		cfg := presenced.Config{Addr: "127.0.0.1:0", DataDir: dir, Dev: true, DemoUsers: demoUsers}
+		srv, err := presenced.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return srv, cfg
+	}
+	stop := func(srv *presenced.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	welcome := func(srv *presenced.Server, cfg presenced.Config) string {
+		var b bytes.Buffer
+		printWelcome(&b, srv, cfg)
+		return b.String()
+	}
+	const three = "Besides adele, alex, megan, lynne and diego: 3 generated users, user1@contoso.dev…user3@contoso.dev"
+	srv, cfg := start(3)
+	if w := welcome(srv, cfg); !strings.Contains(w, three) {
+		t.Fatalf("seeded with 3:\n%s", w)
+	}
+	stop(srv)
+	// Changed since its seeding: the directory stays, whatever the flag.
+	runOK(t, "admin", "--data", dir, "tenant", "add", "--name", "Northwind", "--domain", "northwind.example")
+	for _, n := range []int{0, 10000} {
+		srv, cfg := start(n)
+		if w := welcome(srv, cfg); !strings.Contains(w, three) {
+			t.Errorf("--demo-users %d on the changed directory of 3:\n%s", n, w)
+		}
+		stop(srv)
+	}
+	srv, cfg = start(0)
+	defer stop(srv)
+	if _, ok := srv.Directory().User(directory.DemoUserUPN(3)); !ok {
+		t.Fatalf("user3 is gone: the directory was not kept")
+	}
+}
+
+// Asking a command for help (-h, --help) prints its usage and exits 0, as
+// a flag.ExitOnError set does, with no error line; any other error exits 1
+// with its line.
+func TestHelpIsNotAnError(t *testing.T) {
+	for _, args := range [][]string{{"serve", "-h"}, {"clock", "-h"}, {"bench", "--help"}, {"admin", "-h"}, {"directory", "import", "-h"}} {
+		var out, errb, printed bytes.Buffer
+		if code := exit(run(args, &out, &errb), &printed); code != 0 || printed.Len() != 0 {
+			t.Errorf("%v: exit %d, printed %q; want 0 and nothing", args, code, printed.String())
+		}
+		if errb.Len() == 0 {
+			t.Errorf("%v: no usage printed", args)
+		}
+	}
+	var printed bytes.Buffer
+	if code := exit(errors.New("a command is required"), &printed); code != 1 || printed.String() != "presenced: a command is required\n" {
+		t.Errorf("an error: exit %d, printed %q", code, printed.String())
 	}
 }
 
