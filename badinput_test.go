@@ -63,6 +63,10 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		{"oversized body", "POST", u + "clearPresence", app, big, nil, 413, "requestEntityTooLarge", "limit"},
 		{"empty body", "POST", u + "setPresence", app, "", nil, 400, "invalidRequest", "empty"},
 		{"unknown property", "POST", u + "setPresence", app, map[string]any{"sessionId": sid, "availability": "Away", "activity": "Away", "availabilty": "Away"}, nil, 400, "invalidRequest", "availabilty"},
+		// An action without parameters says so rather than listing none ("its parameters are .").
+		{"property of clearLocation", "POST", u + "clearLocation", app, map[string]any{"placeId": "x"}, nil, 400, "invalidRequest", "clearLocation takes no parameters"},
+		{"property of clearAutomaticLocation", "POST", u + "clearAutomaticLocation", app, map[string]any{"placeId": "x"}, nil, 400, "invalidRequest", "clearAutomaticLocation takes no parameters"},
+		{"property of clearUserPreferredPresence", "POST", u + "clearUserPreferredPresence", app, map[string]any{"sessionId": sid}, nil, 400, "invalidRequest", "clearUserPreferredPresence takes no parameters"},
 		{"wrong case property", "POST", u + "setPresence", app, map[string]any{"SessionId": sid, "availability": "Away", "activity": "Away"}, nil, 400, "invalidRequest", "did you mean 'sessionId'"},
 		{"number for a string", "POST", u + "setPresence", app, map[string]any{"sessionId": 42, "availability": "Away", "activity": "Away"}, nil, 400, "invalidRequest", "sessionId"},
 		// Values (graph-presence §2.4, §3.1; semantics §5).
