@@ -96,6 +96,9 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		{"unknown UPN", "GET", "/v1.0/users/nobody@contoso.dev/presence", app, nil, nil, 404, "itemNotFound", "nobody@contoso.dev"},
 		{"malformed user id", "GET", "/v1.0/communications/presences/not-a-user", app, nil, nil, 400, "invalidRequest", "GUID"},
 		{"more than 650 ids", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{"ids": tooMany}, nil, 400, "invalidRequest", "651"},
+		// The required-ids message says what is accepted: [] is (an empty collection), so not "1 to 650".
+		{"ids missing", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{}, nil, 400, "invalidRequest", "at most 650 user ids"},
+		{"ids null", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{"ids": nil}, nil, 400, "invalidRequest", "an empty array answers an empty collection"},
 		{"ids not strings", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{"ids": []any{adele, 7}}, nil, 400, "invalidRequest", "ids[1]"},
 		{"ids malformed entry", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{"ids": []any{adele, "x y"}}, nil, 400, "invalidRequest", "ids[1]"},
 		{"ids missing", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{}, nil, 400, "invalidRequest", "ids"},
