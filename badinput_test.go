@@ -54,6 +54,12 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		{"read-only scope writes", "POST", "/v1.0/me/presence/setStatusMessage", readOnly, map[string]any{"statusMessage": map[string]any{"message": map[string]any{"content": "x"}}}, nil, 403, "accessDenied", "Presence.ReadWrite"},
 		{"read-only scope reads others", "GET", "/v1.0/users/" + alex + "/presence", readOnly, nil, nil, 403, "accessDenied", "Presence.Read.All"},
 		{"read-only scope getPresencesByUserId", "POST", "/v1.0/communications/getPresencesByUserId", readOnly, map[string]any{"ids": []string{adele}}, nil, 403, "accessDenied", "Presence.Read.All"},
+		// An empty id (an SDK given ""), or a dot segment: a Graph 400, not ServeMux's HTML 307 to a
+		// cleaned path whose answer named 'presence' as the user id.
+		{"empty user id", "GET", "/v1.0/users//presence", app, nil, nil, 400, "invalidRequest", "'/v1.0/users//presence' has an empty segment"},
+		{"empty user id in a write", "POST", "/v1.0/users//presence/setPresence", app, setBody("Available", "Available", ""), nil, 400, "invalidRequest", "a user id or another key is missing"},
+		{"empty presence id in a write", "POST", "/v1.0/communications/presences//setPresence", app, setBody("Available", "Available", ""), nil, 400, "invalidRequest", "empty segment"},
+		{"dot segment", "GET", "/v1.0/users/" + adele + "/../" + adele + "/presence", app, nil, nil, 400, "invalidRequest", "'..'"},
 		// Malformed bodies.
 		{"malformed JSON", "POST", u + "setPresence", app, `{"sessionId":`, nil, 400, "UnableToDeserializePostBody", "JSON"},
 		{"JSON array", "POST", u + "setPresence", app, `[1,2]`, nil, 400, "UnableToDeserializePostBody", "object"},
