@@ -54,6 +54,12 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		{"read-only scope writes", "POST", "/v1.0/me/presence/setStatusMessage", readOnly, map[string]any{"statusMessage": map[string]any{"message": map[string]any{"content": "x"}}}, nil, 403, "accessDenied", "Presence.ReadWrite"},
 		{"read-only scope reads others", "GET", "/v1.0/users/" + alex + "/presence", readOnly, nil, nil, 403, "accessDenied", "Presence.Read.All"},
 		{"read-only scope getPresencesByUserId", "POST", "/v1.0/communications/getPresencesByUserId", readOnly, map[string]any{"ids": []string{adele}}, nil, 403, "accessDenied", "Presence.Read.All"},
+		// An empty id (an SDK given ""), or a dot segment: a Graph 400, not ServeMux's HTML 307 to a
+		// cleaned path whose answer named 'presence' as the user id.
+		{"empty user id", "GET", "/v1.0/users//presence", app, nil, nil, 400, "invalidRequest", "'/v1.0/users//presence' has an empty segment"},
+		{"empty user id in a write", "POST", "/v1.0/users//presence/setPresence", app, setBody("Available", "Available", ""), nil, 400, "invalidRequest", "a user id or another key is missing"},
+		{"empty presence id in a write", "POST", "/v1.0/communications/presences//setPresence", app, setBody("Available", "Available", ""), nil, 400, "invalidRequest", "empty segment"},
+		{"dot segment", "GET", "/v1.0/users/" + adele + "/../" + adele + "/presence", app, nil, nil, 400, "invalidRequest", "'..'"},
 		// Malformed bodies.
 		{"malformed JSON", "POST", u + "setPresence", app, `{"sessionId":`, nil, 400, "UnableToDeserializePostBody", "JSON"},
 		{"JSON array", "POST", u + "setPresence", app, `[1,2]`, nil, 400, "UnableToDeserializePostBody", "object"},
@@ -63,6 +69,10 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		{"oversized body", "POST", u + "clearPresence", app, big, nil, 413, "requestEntityTooLarge", "limit"},
 		{"empty body", "POST", u + "setPresence", app, "", nil, 400, "invalidRequest", "empty"},
 		{"unknown property", "POST", u + "setPresence", app, map[string]any{"sessionId": sid, "availability": "Away", "activity": "Away", "availabilty": "Away"}, nil, 400, "invalidRequest", "availabilty"},
+		// An action without parameters says so rather than listing none ("its parameters are .").
+		{"property of clearLocation", "POST", u + "clearLocation", app, map[string]any{"placeId": "x"}, nil, 400, "invalidRequest", "clearLocation takes no parameters"},
+		{"property of clearAutomaticLocation", "POST", u + "clearAutomaticLocation", app, map[string]any{"placeId": "x"}, nil, 400, "invalidRequest", "clearAutomaticLocation takes no parameters"},
+		{"property of clearUserPreferredPresence", "POST", u + "clearUserPreferredPresence", app, map[string]any{"sessionId": sid}, nil, 400, "invalidRequest", "clearUserPreferredPresence takes no parameters"},
 		{"wrong case property", "POST", u + "setPresence", app, map[string]any{"SessionId": sid, "availability": "Away", "activity": "Away"}, nil, 400, "invalidRequest", "did you mean 'sessionId'"},
 		{"number for a string", "POST", u + "setPresence", app, map[string]any{"sessionId": 42, "availability": "Away", "activity": "Away"}, nil, 400, "invalidRequest", "sessionId"},
 		// Values (graph-presence §2.4, §3.1; semantics §5).
@@ -92,6 +102,9 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		{"unknown UPN", "GET", "/v1.0/users/nobody@contoso.dev/presence", app, nil, nil, 404, "itemNotFound", "nobody@contoso.dev"},
 		{"malformed user id", "GET", "/v1.0/communications/presences/not-a-user", app, nil, nil, 400, "invalidRequest", "GUID"},
 		{"more than 650 ids", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{"ids": tooMany}, nil, 400, "invalidRequest", "651"},
+		// The required-ids message says what is accepted: [] is (an empty collection), so not "1 to 650".
+		{"ids missing", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{}, nil, 400, "invalidRequest", "at most 650 user ids"},
+		{"ids null", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{"ids": nil}, nil, 400, "invalidRequest", "an empty array answers an empty collection"},
 		{"ids not strings", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{"ids": []any{adele, 7}}, nil, 400, "invalidRequest", "ids[1]"},
 		{"ids malformed entry", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{"ids": []any{adele, "x y"}}, nil, 400, "invalidRequest", "ids[1]"},
 		{"ids missing", "POST", "/v1.0/communications/getPresencesByUserId", app, map[string]any{}, nil, 400, "invalidRequest", "ids"},

@@ -150,7 +150,12 @@ func TestBatchUnknownPath(t *testing.T) {
 		getReq("action", "/users/"+adele+"/presence/noSuchAction"),
 		map[string]any{"id": "wrong-method", "method": "DELETE", "url": "/users/" + adele + "/presence"},
 		getReq("ok", "/users/"+adele+"/presence"),
+		postReq("empty-id", "/users//presence/setPresence", map[string]any{"sessionId": directory.DemoDaemonClientID, "availability": "Away", "activity": "Away"}),
 	)
+	// An empty id is a Graph 400 in a batch too, not ServeMux's 307 with an HTML body.
+	if s := res["empty-id"]; s.Status != 400 || s.field(t, "code") != "invalidRequest" || !strings.Contains(string(s.Body), "empty segment") {
+		t.Errorf("empty user id: %d %v %s", s.Status, s.Headers, s.Body)
+	}
 	if s := res["unknown"]; s.Status != 404 || s.field(t, "code") != "BadRequest" || !strings.Contains(string(s.Body), "mailFolders") {
 		t.Errorf("unknown path: %d %s", s.Status, s.Body)
 	}

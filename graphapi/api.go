@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -222,7 +223,46 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	a.route(w, r)
+}
+
+// route serves r by the mux, a request on its own or one of a batch; a
+// path the mux would redirect is answered a Graph error instead.
+func (a *API) route(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; cleanPath(p) != p {
+		a.uncleanPath(w, r)
+		return
+	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is the path ServeMux would redirect p to (net/http's own
+// cleanPath): no empty, "." or ".." segments, a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
+}
+
+// uncleanPath answers a path with an empty, "." or ".." segment with a
+// Graph error, where ServeMux would answer an HTML 307 to the cleaned path:
+// an SDK given an empty user id asks for /users//presence, and following
+// the redirect (a POST too, body and all) reached /users/presence, whose
+// answer named 'presence' as the user id the caller never wrote.
+func (a *API) uncleanPath(w http.ResponseWriter, r *http.Request) {
+	msg := fmt.Sprintf("The request URL path '%s' has an empty segment ('//'): a user id or another key is missing from it.", clip(r.URL.Path))
+	if !strings.Contains(r.URL.Path, "//") {
+		msg = fmt.Sprintf("The request URL path '%s' has a '.' or '..' segment; write the path without them.", clip(r.URL.Path))
+	}
+	a.writeError(w, r, errBody(http.StatusBadRequest, "invalidRequest", msg))
 }
 
 // stamp sets a response's request-id, and its client-request-id: the

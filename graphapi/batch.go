@@ -32,7 +32,7 @@ var batchMethods = map[string]bool{"GET": true, "POST": true, "PATCH": true, "PU
 // batch serves POST /v1.0/$batch and /beta/$batch (Graph's JSON batching):
 // the whole batch is decoded and checked first, so that a malformed one is
 // a single 400 and runs nothing; then each request is served by the same
-// routes as any request (a.mux), with the batch's token, in an order that
+// routes as any request (a.route), with the batch's token, in an order that
 // respects dependsOn, each authorised and throttled on its own. A request
 // whose dependency failed is not run: 424.
 func (a *API) batch(w http.ResponseWriter, r *http.Request) {
@@ -283,7 +283,7 @@ func (a *API) runSub(r *http.Request, version string, reqs []batchRequest, resul
 	}
 	rec := &recorder{h: http.Header{}}
 	a.stamp(rec.h, sub)
-	a.mux.ServeHTTP(rec, sub)
+	a.route(rec, sub)
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}

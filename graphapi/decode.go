@@ -270,6 +270,11 @@ func paramError(err error, path, k string, p param) error {
 // unknownParam is the error of a property that is no parameter of action.
 func unknownParam(action, path, k string, params []param) error {
 	msg := fmt.Sprintf("Property '%s' is not a parameter of %s; its parameters are %s.", path+k, action, names(params))
+	if len(params) == 0 {
+		// clearLocation, clearAutomaticLocation, clearUserPreferredPresence:
+		// there is no list to name.
+		msg = fmt.Sprintf("Property '%s' is not a parameter of %s; %s takes no parameters: send {} or no body.", path+k, action, action)
+	}
 	for _, p := range params {
 		if strings.EqualFold(p.name, k) {
 			msg = fmt.Sprintf("Property '%s' is not a parameter of %s; did you mean '%s'? Parameter names are case-sensitive.", path+k, action, path+p.name)

@@ -256,7 +256,7 @@ func decodeIDsStrict(body []byte) ([]string, error) {
 		return nil, err
 	}
 	if !present {
-		return nil, presence.Errorf(presence.Invalid, "ids", "Property 'ids' is required: an array of 1 to %d user ids.", MaxIDs)
+		return nil, presence.Errorf(presence.Invalid, "ids", "Property 'ids' is required: an array of at most %d user ids (object ids or userPrincipalNames); an empty array answers an empty collection.", MaxIDs)
 	}
 	return ids, nil
 }

@@ -716,6 +716,18 @@ func TestErrors(t *testing.T) {
 	// An unknown user.
 	_, err = app.Users().ByUserId("00000000-0000-4000-8000-0000000000ff").Presence().Get(c, nil)
 	wantODataError(t, "GET presence of an unknown user", err, http.StatusNotFound, "itemNotFound")
+
+	// An empty user id (a variable never set): the SDK asks for /users//presence. The answer is
+	// the server's 400 saying the id is missing, not a redirect the SDK follows to /users/presence
+	// (where 'presence' was taken for the id) — for a write too, body and all.
+	_, err = app.Users().ByUserId("").Presence().Get(c, nil)
+	oe = wantODataError(t, "GET presence of an empty user id", err, http.StatusBadRequest, "invalidRequest")
+	if msg := deref(oe.GetErrorEscaped().GetMessage()); !strings.Contains(msg, "/users//presence") || !strings.Contains(msg, "missing") {
+		t.Errorf("empty user id: message %q does not say the id is missing from /users//presence", msg)
+	}
+	err = app.Users().ByUserId("").Presence().SetPresence().Post(c,
+		usersSetPresence(directory.DemoDaemonClientID, "Available", "Available", nil), nil)
+	wantODataError(t, "setPresence with an empty user id", err, http.StatusBadRequest, "invalidRequest")
 }
 
 // TestBeta: the same v1.0 client pointed at /beta reads presence.
