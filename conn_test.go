@@ -318,3 +318,37 @@ func TestConnectionLimit(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A body cut off by the read timeout is answered 408, whatever the write
+// timeout: net/http sets the write deadline when the request's headers
+// are read, so with the defaults (30 s both) it passed together with the
+// read deadline and the 408 was lost — 189 of 200 trickling setPresence
+// requests against `serve --dev` saw their connection closed without an
+// answer. A write timeout shorter than the read timeout lost every one.
+func TestReadTimeoutIsAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		read, write time.Duration
+		metrics     string
+	}{
+		{"write timeout shorter than the read timeout", time.Second, 300 * time.Millisecond, ""},
+		{"write timeout shorter, without metrics", time.Second, 300 * time.Millisecond, presenced.MetricsOff},
+		{"equal timeouts, as the defaults", time.Second, time.Second, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startWithConfig(t, func(c *presenced.Config) {
+				c.ReadHeaderTimeout = 500 * time.Millisecond
+				c.ReadTimeout, c.WriteTimeout, c.MetricsAddr = tc.read, tc.write, tc.metrics
+			})
+			token := e.appToken()
+			adele := e.user("adele")
+			t.Run("Graph", func(t *testing.T) {
+				trickle(t, e.dial(t), setPresenceHead(adele, token, 1000), "did not arrive within the server's read timeout")
+			})
+			t.Run("token endpoint", func(t *testing.T) {
+				head := "POST /contoso.dev/oauth2/v2.0/token HTTP/1.1\r\nHost: presenced\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+				trickle(t, e.dial(t), head, "AADSTS90020: The token request body did not arrive within the server's read timeout")
+			})
+		})
+	}
+}
