@@ -44,6 +44,17 @@ func positiveOr[T int | int64](v, def T) T {
 	return v
 }
 
+// netHTTPHeaderSlack is what net/http lets a request's line and headers
+// take beyond http.Server.MaxHeaderBytes before it answers 431.
+const netHTTPHeaderSlack = 4096
+
+// netHTTPHeaderBytes is the http.Server.MaxHeaderBytes that makes n the
+// limit of a request's line and headers, every byte up to the blank line
+// that ends them counted: given n itself, net/http accepted n + 4,096
+// bytes (69,632 at the default of 64 KiB), not what the limit says. A
+// limit of 4,096 or less is 4,097, the least net/http can be made to take.
+func netHTTPHeaderBytes(n int) int { return max(n-netHTTPHeaderSlack, 1) }
+
 // httpServer builds the http.Server of cfg's timeouts around h.
 func httpServer(cfg Config, h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
@@ -52,7 +63,7 @@ func httpServer(cfg Config, h http.Handler, log *slog.Logger) *http.Server {
 		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),
 		WriteTimeout:      orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
 		IdleTimeout:       orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    positiveOr(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		MaxHeaderBytes:    netHTTPHeaderBytes(positiveOr(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

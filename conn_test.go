@@ -352,3 +352,41 @@ func TestReadTimeoutIsAnswered(t *testing.T) {
 		})
 	}
 }
+
+// The header limit is what it says: a request whose line and headers (up
+// to and with the blank line that ends them) take MaxHeaderBytes is
+// served, one byte more is 431. net/http adds 4,096 bytes of slack to
+// http.Server.MaxHeaderBytes: given the limit itself, it served requests
+// of up to 69,632 bytes at the default of 64 KiB.
+func TestHeaderLimitIsExact(t *testing.T) {
+	for _, limit := range []int{0, 16 << 10} { // 0: the default
+		e := startWithConfig(t, func(c *presenced.Config) { c.MaxHeaderBytes = limit })
+		if limit == 0 {
+			limit = presenced.DefaultMaxHeaderBytes
+		}
+		token := e.appToken()
+		adele := e.user("adele")
+		for _, tc := range []struct {
+			size   int
+			status int
+		}{{limit - 1, 200}, {limit, 200}, {limit + 1, 431}, {limit + 4096, 431}} {
+			t.Run(fmt.Sprintf("limit %d, %d bytes", limit, tc.size), func(t *testing.T) {
+				head := fmt.Sprintf("GET /v1.0/users/%s/presence HTTP/1.1\r\nHost: presenced\r\nAuthorization: Bearer %s\r\nX-Pad: ", adele, token)
+				req := head + strings.Repeat("a", tc.size-len(head)-len("\r\n\r\n")) + "\r\n\r\n"
+				if len(req) != tc.size {
+					t.Fatalf("built %d bytes, want %d", len(req), tc.size)
+				}
+				c := e.dial(t)
+				fmt.Fprint(c, req)
+				_ = c.SetReadDeadline(time.Now().Add(bound))
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.StatusCode != tc.status {
+					t.Errorf("%d bytes of request line and headers: %s, want %d", tc.size, resp.Status, tc.status)
+				}
+			})
+		}
+	}
+}
