@@ -341,6 +341,7 @@ func TestReadTimeoutIsAnswered(t *testing.T) {
 				c.ReadTimeout, c.WriteTimeout, c.MetricsAddr = tc.read, tc.write, tc.metrics
 			})
 			token := e.appToken()
+			scimToken := e.scimToken(directory.DemoTenantID)
 			adele := e.user("adele")
 			t.Run("Graph", func(t *testing.T) {
 				trickle(t, e.dial(t), setPresenceHead(adele, token, 1000), "did not arrive within the server's read timeout")
@@ -348,6 +349,10 @@ func TestReadTimeoutIsAnswered(t *testing.T) {
 			t.Run("token endpoint", func(t *testing.T) {
 				head := "POST /contoso.dev/oauth2/v2.0/token HTTP/1.1\r\nHost: presenced\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
 				trickle(t, e.dial(t), head, "AADSTS90020: The token request body did not arrive within the server's read timeout")
+			})
+			t.Run("SCIM", func(t *testing.T) {
+				head := "POST /scim/v2/Users HTTP/1.1\r\nHost: presenced\r\nContent-Type: application/scim+json\r\nContent-Length: 1000\r\nAuthorization: Bearer " + scimToken + "\r\n\r\n"
+				trickle(t, e.dial(t), head, "did not arrive within the server's read timeout")
 			})
 		})
 	}
