@@ -88,6 +88,21 @@ type limitListener struct {
 	onRefuse func()
 }
 
+// connectionsThatFit is how many connections may be open at once when
+// want are asked for and the process may hold files open files: want, or,
+// when that would not leave the engine, the logs and outgoing connections
+// a quarter of the files (at least min(256, files/2)), the rest. Without
+// it a limit above what the process may open was no limit: once the
+// files ran out, new connections waited in the kernel's queue, never
+// accepted nor refused, and the engine could open no file.
+func connectionsThatFit(want int, files uint64) int {
+	reserve := max(files/4, min(256, files/2))
+	if files <= reserve || uint64(want) <= files-reserve {
+		return want
+	}
+	return int(files - reserve)
+}
+
 func newLimitListener(ln net.Listener, max int, log *slog.Logger, clk clock.Clock) *limitListener {
 	return &limitListener{Listener: ln, slots: make(chan struct{}, max), log: log, clock: clk}
 }

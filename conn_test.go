@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -394,4 +396,92 @@ func TestHeaderLimitIsExact(t *testing.T) {
 			})
 		}
 	}
+}
+
+func TestConnectionsThatFit(t *testing.T) {
+	for _, tc := range []struct {
+		want  int
+		files uint64
+		fit   int
+	}{
+		{10000, 1 << 20, 10000}, // a container's usual limit: room enough
+		{10000, 20000, 10000},   // 20,000 less a quarter still holds 10,000
+		{10000, 4096, 3072},     // a quarter kept for the engine
+		{10000, 1024, 768},      // at least 256 kept
+		{10000, 200, 100},       // a tiny limit: half kept
+		{100, 1024, 100},        // a limit below what fits stays
+		{10000, 0, 10000},       // no limit known
+	} {
+		if got := presenced.ConnectionsThatFit(tc.want, tc.files); got != tc.fit {
+			t.Errorf("%d connections with %d files: %d, want %d", tc.want, tc.files, got, tc.fit)
+		}
+	}
+}
+
+// With fewer open files than --max-connections allows, the connection
+// limit is lowered to fit, so that a connection over it is still refused
+// at once (and the engine keeps files to open): it used to wait in the
+// kernel's queue, neither accepted nor refused, once the files ran out,
+// and the server logged "too many open files" every second.
+func TestConnectionLimitFitsTheOpenFileLimit(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil || runtime.GOOS != "linux" {
+		t.Skip("needs Linux and prlimit (util-linux) to start the server with few open files")
+	}
+	bin := buildBinary(t)
+	cmd := exec.Command(prlimit, "--nofile=200:200", bin, "serve", "--dev", "--demo-users", "10", "--addr", "127.0.0.1:0",
+		"--data", t.TempDir(), "--log-level", "warn", "--read-header-timeout", "1m")
+	log := &syncWriter{w: &strings.Builder{}}
+	cmd.Stderr = log
+	p := startBinary(t, cmd)
+	addr := strings.TrimPrefix(p.url, "http://")
+
+	// 200 files: 100 connections fit. Hold 100 (headers never finished),
+	// then every further connection must be closed at once.
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	for range 100 {
+		c, err := net.DialTimeout("tcp", addr, bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: presenced\r\n")
+		held = append(held, c)
+	}
+	time.Sleep(200 * time.Millisecond) // let the server accept them all
+	for i := range 150 {
+		c, err := net.DialTimeout("tcp", addr, bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		if err := closedWithin(c, bound); err != nil {
+			t.Fatalf("connection %d over the limit: %v", 101+i, err)
+		}
+	}
+	if !strings.Contains(log.String(), "connections_limited_to=100") {
+		t.Errorf("no warning that the connections were limited to fit; the log:\n%s", log.String())
+	}
+}
+
+// syncWriter lets a child process's output be written and read at once.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }
