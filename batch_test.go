@@ -230,6 +230,13 @@ func TestMalformedBatchesWriteNothing(t *testing.T) {
 		{"a body without Content-Type", batchOf(t, write, map[string]any{"id": "b", "method": "POST", "url": "/users/" + adele + "/presence/setPresence", "body": setBody("Away", "Away", "")}), "no Content-Type header"},
 		{"an absolute url", batchOf(t, write, getReq("abs", "https://graph.microsoft.com/v1.0/users/"+adele+"/presence")), "not a URL relative to the version"},
 		{"a batch in a batch", batchOf(t, write, postReq("nested", "/$batch", map[string]any{"requests": []any{}})), "a batch cannot contain a batch"},
+		// The routes answered these with a 307 to the clean path, no body,
+		// inside the batch's 200: a request of a batch cannot follow it.
+		{"a '..' segment", batchOf(t, write, getReq("dots", "/users/../users/"+adele+"/presence")), "'.', '..' or empty path segments"},
+		{"a '.' segment", batchOf(t, write, getReq("dot", "/./users/"+adele+"/presence")), "'.', '..' or empty path segments"},
+		{"an empty segment", batchOf(t, write, getReq("empty", "/users//"+adele+"/presence")), "'.', '..' or empty path segments"},
+		{"'..' out of the version", batchOf(t, write, getReq("out", "/../metrics")), "'.', '..' or empty path segments"},
+		{"an escaped '..' to a batch", batchOf(t, write, postReq("nested2", "/users/..%2f$batch", map[string]any{"requests": []any{}})), "'.', '..' or empty path segments"},
 		{"an unknown method", batchOf(t, write, map[string]any{"id": "m", "method": "BREW", "url": "/me/presence"}), "method 'BREW' is not accepted"},
 		{"a body that is a string but not base64", batchOf(t, write, map[string]any{"id": "s", "method": "POST", "url": "/users/" + adele + "/presence/setPresence", "body": "{not base64}", "headers": map[string]string{"Content-Type": "application/json"}}), "not base64"},
 	}

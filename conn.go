@@ -44,6 +44,17 @@ func positiveOr[T int | int64](v, def T) T {
 	return v
 }
 
+// netHTTPHeaderSlack is what net/http lets a request's line and headers
+// take beyond http.Server.MaxHeaderBytes before it answers 431.
+const netHTTPHeaderSlack = 4096
+
+// netHTTPHeaderBytes is the http.Server.MaxHeaderBytes that makes n the
+// limit of a request's line and headers, every byte up to the blank line
+// that ends them counted: given n itself, net/http accepted n + 4,096
+// bytes (69,632 at the default of 64 KiB), not what the limit says. A
+// limit of 4,096 or less is 4,097, the least net/http can be made to take.
+func netHTTPHeaderBytes(n int) int { return max(n-netHTTPHeaderSlack, 1) }
+
 // httpServer builds the http.Server of cfg's timeouts around h.
 func httpServer(cfg Config, h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
@@ -52,7 +63,7 @@ func httpServer(cfg Config, h http.Handler, log *slog.Logger) *http.Server {
 		ReadTimeout:       orDefault(cfg.ReadTimeout, DefaultReadTimeout),
 		WriteTimeout:      orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
 		IdleTimeout:       orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    positiveOr(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		MaxHeaderBytes:    netHTTPHeaderBytes(positiveOr(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
@@ -75,6 +86,21 @@ type limitListener struct {
 	warned  time.Time // when a refusal was last logged
 	// onRefuse, when set, is told of each refusal (the metrics).
 	onRefuse func()
+}
+
+// connectionsThatFit is how many connections may be open at once when
+// want are asked for and the process may hold files open files: want, or,
+// when that would not leave the engine, the logs and outgoing connections
+// a quarter of the files (at least min(256, files/2)), the rest. Without
+// it a limit above what the process may open was no limit: once the
+// files ran out, new connections waited in the kernel's queue, never
+// accepted nor refused, and the engine could open no file.
+func connectionsThatFit(want int, files uint64) int {
+	reserve := max(files/4, min(256, files/2))
+	if files <= reserve || uint64(want) <= files-reserve {
+		return want
+	}
+	return int(files - reserve)
 }
 
 func newLimitListener(ln net.Listener, max int, log *slog.Logger, clk clock.Clock) *limitListener {

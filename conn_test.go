@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -317,4 +319,169 @@ func TestConnectionLimit(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// A body cut off by the read timeout is answered 408, whatever the write
+// timeout: net/http sets the write deadline when the request's headers
+// are read, so with the defaults (30 s both) it passed together with the
+// read deadline and the 408 was lost — 189 of 200 trickling setPresence
+// requests against `serve --dev` saw their connection closed without an
+// answer. A write timeout shorter than the read timeout lost every one.
+func TestReadTimeoutIsAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		read, write time.Duration
+		metrics     string
+	}{
+		{"write timeout shorter than the read timeout", time.Second, 300 * time.Millisecond, ""},
+		{"write timeout shorter, without metrics", time.Second, 300 * time.Millisecond, presenced.MetricsOff},
+		{"equal timeouts, as the defaults", time.Second, time.Second, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startWithConfig(t, func(c *presenced.Config) {
+				c.ReadHeaderTimeout = 500 * time.Millisecond
+				c.ReadTimeout, c.WriteTimeout, c.MetricsAddr = tc.read, tc.write, tc.metrics
+			})
+			token := e.appToken()
+			scimToken := e.scimToken(directory.DemoTenantID)
+			adele := e.user("adele")
+			t.Run("Graph", func(t *testing.T) {
+				trickle(t, e.dial(t), setPresenceHead(adele, token, 1000), "did not arrive within the server's read timeout")
+			})
+			t.Run("token endpoint", func(t *testing.T) {
+				head := "POST /contoso.dev/oauth2/v2.0/token HTTP/1.1\r\nHost: presenced\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+				trickle(t, e.dial(t), head, "AADSTS90020: The token request body did not arrive within the server's read timeout")
+			})
+			t.Run("SCIM", func(t *testing.T) {
+				head := "POST /scim/v2/Users HTTP/1.1\r\nHost: presenced\r\nContent-Type: application/scim+json\r\nContent-Length: 1000\r\nAuthorization: Bearer " + scimToken + "\r\n\r\n"
+				trickle(t, e.dial(t), head, "did not arrive within the server's read timeout")
+			})
+		})
+	}
+}
+
+// The header limit is what it says: a request whose line and headers (up
+// to and with the blank line that ends them) take MaxHeaderBytes is
+// served, one byte more is 431. net/http adds 4,096 bytes of slack to
+// http.Server.MaxHeaderBytes: given the limit itself, it served requests
+// of up to 69,632 bytes at the default of 64 KiB.
+func TestHeaderLimitIsExact(t *testing.T) {
+	for _, limit := range []int{0, 16 << 10} { // 0: the default
+		e := startWithConfig(t, func(c *presenced.Config) { c.MaxHeaderBytes = limit })
+		if limit == 0 {
+			limit = presenced.DefaultMaxHeaderBytes
+		}
+		token := e.appToken()
+		adele := e.user("adele")
+		for _, tc := range []struct {
+			size   int
+			status int
+		}{{limit - 1, 200}, {limit, 200}, {limit + 1, 431}, {limit + 4096, 431}} {
+			t.Run(fmt.Sprintf("limit %d, %d bytes", limit, tc.size), func(t *testing.T) {
+				head := fmt.Sprintf("GET /v1.0/users/%s/presence HTTP/1.1\r\nHost: presenced\r\nAuthorization: Bearer %s\r\nX-Pad: ", adele, token)
+				req := head + strings.Repeat("a", tc.size-len(head)-len("\r\n\r\n")) + "\r\n\r\n"
+				if len(req) != tc.size {
+					t.Fatalf("built %d bytes, want %d", len(req), tc.size)
+				}
+				c := e.dial(t)
+				fmt.Fprint(c, req)
+				_ = c.SetReadDeadline(time.Now().Add(bound))
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.StatusCode != tc.status {
+					t.Errorf("%d bytes of request line and headers: %s, want %d", tc.size, resp.Status, tc.status)
+				}
+			})
+		}
+	}
+}
+
+func TestConnectionsThatFit(t *testing.T) {
+	for _, tc := range []struct {
+		want  int
+		files uint64
+		fit   int
+	}{
+		{10000, 1 << 20, 10000}, // a container's usual limit: room enough
+		{10000, 20000, 10000},   // 20,000 less a quarter still holds 10,000
+		{10000, 4096, 3072},     // a quarter kept for the engine
+		{10000, 1024, 768},      // at least 256 kept
+		{10000, 200, 100},       // a tiny limit: half kept
+		{100, 1024, 100},        // a limit below what fits stays
+		{10000, 0, 10000},       // no limit known
+	} {
+		if got := presenced.ConnectionsThatFit(tc.want, tc.files); got != tc.fit {
+			t.Errorf("%d connections with %d files: %d, want %d", tc.want, tc.files, got, tc.fit)
+		}
+	}
+}
+
+// With fewer open files than --max-connections allows, the connection
+// limit is lowered to fit, so that a connection over it is still refused
+// at once (and the engine keeps files to open): it used to wait in the
+// kernel's queue, neither accepted nor refused, once the files ran out,
+// and the server logged "too many open files" every second.
+func TestConnectionLimitFitsTheOpenFileLimit(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil || runtime.GOOS != "linux" {
+		t.Skip("needs Linux and prlimit (util-linux) to start the server with few open files")
+	}
+	bin := buildBinary(t)
+	cmd := exec.Command(prlimit, "--nofile=200:200", bin, "serve", "--dev", "--demo-users", "10", "--addr", "127.0.0.1:0",
+		"--data", t.TempDir(), "--log-level", "warn", "--read-header-timeout", "1m")
+	log := &syncWriter{w: &strings.Builder{}}
+	cmd.Stderr = log
+	p := startBinary(t, cmd)
+	addr := strings.TrimPrefix(p.url, "http://")
+
+	// 200 files: 100 connections fit. Hold 100 (headers never finished),
+	// then every further connection must be closed at once.
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	for range 100 {
+		c, err := net.DialTimeout("tcp", addr, bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: presenced\r\n")
+		held = append(held, c)
+	}
+	time.Sleep(200 * time.Millisecond) // let the server accept them all
+	for i := range 150 {
+		c, err := net.DialTimeout("tcp", addr, bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		if err := closedWithin(c, bound); err != nil {
+			t.Fatalf("connection %d over the limit: %v", 101+i, err)
+		}
+	}
+	if !strings.Contains(log.String(), "connections_limited_to=100") {
+		t.Errorf("no warning that the connections were limited to fit; the log:\n%s", log.String())
+	}
+}
+
+// syncWriter lets a child process's output be written and read at once.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }

@@ -47,3 +47,6 @@ func DelayCacheCheck(cfg *Config, d time.Duration) { cfg.cacheCheck = d }
 // SlowEngineStart makes the server wait for gate before it opens the
 // engine (a test of what a start does while the engine recovers).
 func SlowEngineStart(cfg *Config, gate func(context.Context)) { cfg.engineGate = gate }
+
+// ConnectionsThatFit is connectionsThatFit, for its table.
+func ConnectionsThatFit(want int, files uint64) int { return connectionsThatFit(want, files) }

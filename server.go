@@ -243,6 +243,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("presenced: listen: %w", err)
 	}
 	if n := orDefault(s.cfg.MaxConnections, DefaultMaxConnections); n > 0 {
+		if files, ok := openFileLimit(); ok {
+			if fit := connectionsThatFit(n, files); fit < n {
+				s.log.Warn("the process may open too few files for --max-connections: connections are limited to what fits, leaving the rest to the engine; raise the open-file limit (ulimit -n, LimitNOFILE) to allow more",
+					"max_connections", n, "open_file_limit", files, "connections_limited_to", fit)
+				n = fit
+			}
+		}
 		l := newLimitListener(s.ln, n, s.log, s.cfg.Clock)
 		l.onRefuse = func() { s.metrics.Throttled("connections") }
 		s.ln = l

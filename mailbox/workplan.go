@@ -173,16 +173,13 @@ func (m *Mailbox) WorkOccurrences(ctx context.Context, u core.UserRef, from, to 
 	if err != nil {
 		return nil, false, err
 	}
-	all := slices.Clone(idx.Work)
+	var all []WorkOccurrence
 	if !from.IsZero() || !to.IsZero() {
-		all = planned(&idx, from, to, skip+top+1)
+		all = plannedFirst(&idx, from, to, skip+top+1)
+	} else {
+		all = slices.Clone(idx.Work)
+		slices.SortStableFunc(all, compareWork)
 	}
-	slices.SortStableFunc(all, func(a, b WorkOccurrence) int {
-		if c := a.From.Compare(b.From); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
 	if skip >= len(all) {
 		return nil, false, nil
 	}

@@ -2,12 +2,16 @@ package notify
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/presenced/presenced/internal/guid"
 	"github.com/presenced/presenced/presence"
@@ -44,7 +48,7 @@ func (m *Manager) handshake(ctx context.Context, field, raw string) error {
 		if ctx.Err() != nil {
 			return fail(fmt.Sprintf("no answer within %s", m.o.ValidationTimeout))
 		}
-		return fail(err.Error())
+		return fail(sendFailure(u.Host, err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -57,4 +61,57 @@ func (m *Manager) handshake(ctx context.Context, field, raw string) error {
 		return fail("the body was not the validationToken sent (it must be returned URL-decoded, verbatim)")
 	}
 	return nil
+}
+
+// sendFailure says why a request to a notification URL on host (as the
+// caller wrote it) failed, in words that name nothing the caller did not:
+// net's own errors name this server's address and port ("read tcp
+// 10.0.0.5:41234->…") and its DNS resolver ("lookup x on 10.0.0.2:53"),
+// which are the operator's, not the subscriber's, to know.
+func sendFailure(host string, err error) string {
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	var rec tls.RecordHeaderError
+	var op *net.OpError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &dns):
+		why := "DNS lookup failed"
+		if dns.IsNotFound {
+			why = "no such host"
+		}
+		return fmt.Sprintf("cannot resolve host '%s' (%s)", clip(host, 80), why)
+	case errors.As(err, &cert):
+		return fmt.Sprintf("the TLS certificate of '%s' was not accepted (%s)", clip(host, 80), clip(cert.Err.Error(), 200))
+	case errors.As(err, &rec):
+		return fmt.Sprintf("'%s' did not answer with TLS", clip(host, 80))
+	case errors.As(err, &op):
+		what := "the connection to '" + clip(host, 80) + "' failed"
+		if op.Op == "dial" {
+			what = "cannot connect to '" + clip(host, 80) + "'"
+		}
+		var se *os.SyscallError
+		switch {
+		case errors.As(op.Err, &se):
+			return what + ": " + se.Err.Error()
+		case op.Timeout():
+			return what + ": timed out"
+		}
+		return what
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("'%s' closed the connection without answering", clip(host, 80))
+	case errors.As(err, &ue):
+		// Not a network error (a malformed answer, say): its words are
+		// about what the receiver sent.
+		return clip(ue.Err.Error(), 200)
+	}
+	return "the request failed"
+}
+
+// clip shortens s to at most n characters for a message.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
 }

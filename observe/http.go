@@ -110,7 +110,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.ctx.Init(r.Context(), &rec.info)
 	r = r.WithContext(&rec.ctx)
 	if h.closeUnread && hasBody(r) {
-		rec.guard.body, r.Body = r.Body, &rec.guard // the copy's body: the caller's request keeps its own
+		rec.guard.body, rec.guard.w, r.Body = r.Body, w, &rec.guard // the copy's body: the caller's request keeps its own
 	}
 	rec.info.Bind(r)
 	if h.m != nil {

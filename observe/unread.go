@@ -1,7 +1,9 @@
 package observe
 
 import (
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -31,7 +33,7 @@ func CloseUnread(h http.Handler) http.Handler {
 			return
 		}
 		g := &unreadGuard{ResponseWriter: w}
-		g.guard.body, r.Body = r.Body, &g.guard
+		g.guard.body, g.guard.w, r.Body = r.Body, w, &g.guard
 		h.ServeHTTP(g, r)
 		g.guard.end(w)
 	})
@@ -41,6 +43,14 @@ func CloseUnread(h http.Handler) http.Handler {
 // to arrive before its connection is closed.
 const EarlyAnswerGrace = time.Second
 
+// TimeoutAnswerGrace is how long the answer to a body cut off by the read
+// timeout (408) has to be written. net/http sets the write deadline
+// (WriteTimeout after the headers were read) when it starts a request, so
+// with the default timeouts (30 s both) it passed at the instant the read
+// timeout fired, and the 408 was lost: the client saw its connection
+// closed without an answer.
+const TimeoutAnswerGrace = 5 * time.Second
+
 func hasBody(r *http.Request) bool {
 	return r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 }
@@ -49,7 +59,8 @@ func hasBody(r *http.Request) bool {
 // the body reaches its end, and whether an answer was started before that
 // (then marked "Connection: close"). A zero bodyGuard guards nothing.
 type bodyGuard struct {
-	body    io.ReadCloser // nil: no body to guard
+	body    io.ReadCloser       // nil: no body to guard
+	w       http.ResponseWriter // net/http's, for the connection's deadlines
 	eof     bool
 	started bool
 }
@@ -58,8 +69,20 @@ func (g *bodyGuard) Read(p []byte) (int, error) {
 	n, err := g.body.Read(p)
 	if err == io.EOF {
 		g.eof = true
+	} else if err != nil {
+		g.readFailed(err)
 	}
 	return n, err
+}
+
+// readFailed gives the answer to a body the read timeout cut off
+// TimeoutAnswerGrace to be written, whatever is left of the write timeout.
+func (g *bodyGuard) readFailed(err error) {
+	var ne net.Error
+	if g.w != nil && errors.As(err, &ne) && ne.Timeout() {
+		// Network deadlines are wall-clock instants.
+		_ = http.NewResponseController(g.w).SetWriteDeadline(clock.Real{}.Now().Add(TimeoutAnswerGrace))
+	}
 }
 
 func (g *bodyGuard) Close() error { return g.body.Close() }

@@ -1,9 +1,11 @@
 package scim
 
 import (
+	"compress/gzip"
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 
@@ -11,7 +13,11 @@ import (
 	"github.com/presenced/presenced/presence"
 )
 
-// readBody reads a JSON request body within the limit.
+// readBody reads a JSON request body within the limit, decompressing a
+// gzip body as the Graph API does: the limit is on the body after
+// decompression, so a small compressed body cannot expand without bound.
+// It was read as it came: a gzip body was "not a JSON object" here while
+// Graph's routes took it, and a body cut off by the read timeout was 400.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *scimError) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -19,11 +25,26 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *sci
 			return nil, errf(http.StatusUnsupportedMediaType, "", "The request body must be %s or application/json, not %q.", mediaType, clip(ct))
 		}
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
-	var mbe *http.MaxBytesError
+	src := io.Reader(r.Body)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, errf(http.StatusBadRequest, "invalidSyntax", "The request body says Content-Encoding gzip but is not gzip data.")
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return nil, errf(http.StatusUnsupportedMediaType, "", "Content-Encoding %q is not supported; send the body uncompressed or with gzip.", clip(enc))
+	}
+	b, err := io.ReadAll(io.LimitReader(src, h.o.MaxBody+1))
+	var ne net.Error
 	switch {
-	case errors.As(err, &mbe):
-		return nil, errf(http.StatusRequestEntityTooLarge, "", "The request body is larger than %d bytes.", h.o.MaxBody)
+	case int64(len(b)) > h.o.MaxBody:
+		return nil, errf(http.StatusRequestEntityTooLarge, "", "The request body is larger than %d bytes (after decompression).", h.o.MaxBody)
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, errf(http.StatusRequestTimeout, "", "The request body did not arrive within the server's read timeout; send the whole request at once.")
 	case err != nil:
 		return nil, errf(http.StatusBadRequest, "invalidSyntax", "Reading the request body failed.")
 	case len(b) == 0:
