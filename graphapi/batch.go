@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	pathpkg "path"
 	"strconv"
 	"strings"
 
@@ -172,9 +171,10 @@ func decodeBatchRequest(raw json.RawMessage, i int, q *batchRequest) error {
 			"%surl '%s' is not a URL relative to the version: write it as '/users/{id}/presence', without the scheme, host or version.", path, clip(q.url))
 	case strings.EqualFold(strings.Trim(u.Path, "/"), "$batch"):
 		return presence.Errorf(presence.Invalid, path+"url", "%surl: a batch cannot contain a batch.", path)
-	case !cleanPath(u.Path):
-		// The routes would answer it with a redirect to the clean path
-		// (307, no body), which a request of a batch cannot follow.
+	case cleanPath(u.Path) != "/"+strings.TrimPrefix(u.Path, "/"):
+		// The routes would answer it with a redirect to the clean path,
+		// which a request of a batch cannot follow; refused before any
+		// request of the batch runs.
 		return presence.Errorf(presence.Invalid, path+"url",
 			"%surl '%s' has '.', '..' or empty path segments; write the path it means, e.g. '/users/{id}/presence'.", path, clip(q.url))
 	}
@@ -202,19 +202,6 @@ func decodeBatchRequest(raw json.RawMessage, i int, q *batchRequest) error {
 		}
 	}
 	return nil
-}
-
-// cleanPath reports whether p (a batch request's path, relative to the
-// version) is one the routes serve rather than redirect: no '.' or '..'
-// segment and no empty one, as net/http's ServeMux cleans paths (a
-// trailing '/' kept).
-func cleanPath(p string) bool {
-	p = "/" + strings.TrimPrefix(p, "/")
-	c := pathpkg.Clean(p)
-	if strings.HasSuffix(p, "/") && c != "/" {
-		c += "/"
-	}
-	return c == p
 }
 
 // header finds a header in a batch request's headers, ignoring the case
