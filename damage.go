@@ -128,6 +128,47 @@ func (s *Server) checkEngine(ctx context.Context) error {
 	return nil
 }
 
+// streamsDir is where the engine keeps its streams under a data directory:
+// natsstore's store directory (jetstream), nats-server's own (jetstream
+// again), the account ($G).
+func streamsDir(data string) string {
+	return filepath.Join(data, "engine", "jetstream", "jetstream", "$G", "streams")
+}
+
+// dropStreamIndexes removes every stream's index file (msgs/index.db) before
+// the engine opens, so that it rebuilds each stream from its records,
+// reading every checksum, as after a crash (and as presenced check does on
+// its copy). Done when a loss is accepted: with its index, the engine trusts
+// a block and finds a damaged record only when it reads it — a start then
+// fails on it (the subscriptions are read whole at start) while the
+// manifest, which counts what the index says, sees no loss to accept, so
+// that --accept-data-loss could not start the server at all. Rebuilt, the
+// engine cuts the block at the damage, the check counts what went, and the
+// loss is accepted like any other. The index is derived data: nothing but
+// the time of a rebuild is lost with it.
+func (s *Server) dropStreamIndexes() error {
+	dir := streamsDir(s.cfg.DataDir)
+	streams, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	n := 0
+	for _, st := range streams {
+		err := os.Remove(filepath.Join(dir, st.Name(), "msgs", "index.db"))
+		if err == nil {
+			n++
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if n > 0 {
+		s.log.Warn("--accept-data-loss: the engine rebuilds every stream from its records, reading each one, so that a damaged record is counted and its loss accepted (the start takes longer)", "streams", n)
+	}
+	return nil
+}
+
 // SetAsideDir is where, under the data directory, an accepted loss moves
 // the files of a stream the engine could not open.
 const SetAsideDir = "engine-set-aside"
@@ -139,9 +180,7 @@ const SetAsideDir = "engine-set-aside"
 // deleted the stream's directory): creating it again there would fail on
 // the same files. They are kept, for the operator, under SetAsideDir.
 func (s *Server) setAside(stream string) error {
-	// The engine's layout under <data>/engine: natsstore's store directory
-	// (jetstream), nats-server's own (jetstream again), the account ($G).
-	dir := filepath.Join(s.cfg.DataDir, "engine", "jetstream", "jetstream", "$G", "streams", stream)
+	dir := filepath.Join(streamsDir(s.cfg.DataDir), stream)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil // gone: created again from nothing
 	} else if err != nil {

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/internal/diskfault"
 	"github.com/presenced/presenced/natsstore"
 )
 
@@ -117,4 +119,54 @@ func rm(t *testing.T, path string) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A record damaged inside a block the engine trusts (its index kept) of a
+// bucket read whole at start — the subscriptions — fails the start. The
+// manifest, which counts what the index says, sees no loss, so before,
+// --accept-data-loss had nothing to accept and the server could not be
+// started at all: the documented way out (presenced check, then
+// --accept-data-loss) ended where it began. Now an accepted start has the
+// engine rebuild every stream from its records: the damage is cut, counted
+// and reported at ERROR like any other loss, and the server starts.
+func TestAcceptDataLossCountsADamagedRecordInATrustedBlock(t *testing.T) {
+	e := start(t)
+	rc := newReceiver(t)
+	for _, name := range demoUsers {
+		if r := e.subscribe(e.userToken(name, ""), subBody(rc.srv.URL, []string{e.user("alex")}, t0.Add(45*time.Minute))); r.status != 201 {
+			t.Fatalf("subscribe as %s: %d %s", name, r.status, r.raw)
+		}
+	}
+	e.stop()
+	diskfault.FlipMiddle(t, lastBlock(t, e.dir, "KV_subscriptions"), 16)
+
+	srv, _, err := startLogged(t, e, false)
+	if err == nil {
+		srv.Shutdown(context.Background())
+		t.Fatal("started on a damaged subscription record")
+	}
+	if !strings.Contains(err.Error(), "could not be read") {
+		t.Fatalf("Start: %v", err)
+	}
+
+	srv, rec, err := startLogged(t, e, true)
+	if err != nil {
+		t.Fatalf("with AcceptDataLoss: %v", err)
+	}
+	if l := rec.at(slog.LevelError, "engine data lost", "stream=KV_subscriptions", "on_disk_before=true"); len(l) != 1 {
+		t.Errorf("the loss was not reported: %q", rec.lines)
+	}
+	if l := rec.at(slog.LevelWarn, "--accept-data-loss: the engine rebuilds every stream"); len(l) != 1 {
+		t.Errorf("the rebuild was not said: %q", rec.lines)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rec = &levelLog{}
+	e.log = slog.New(rec)
+	e.boot()
+	if errs := rec.at(slog.LevelError); len(errs) > 0 {
+		t.Fatalf("the next start logged errors: %q", errs)
+	}
+	writeUsers(e, 1)
 }
