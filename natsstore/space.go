@@ -279,10 +279,14 @@ func (g *guard) fullError() error {
 }
 
 // waitError is the error of a write whose wait ended on its generation.
+// The write had been sent: the engine's failure of another write (the one
+// that met the full disk) ends every wait in flight, and any of those may
+// have been stored — the error says so (store.ErrMaybeStored) rather than
+// that nothing was written.
 func (g *guard) waitError(ctx context.Context) error {
 	if err := context.Cause(ctx); err != nil && err != nats.ErrTimeout {
 		if e := g.check(); e != nil {
-			return e
+			return fmt.Errorf("%w (%w)", e, store.ErrMaybeStored)
 		}
 		return err
 	}
