@@ -33,6 +33,11 @@ const calendarStream = "KV_calendar"
 // and the loss was not accepted (Config.AcceptDataLoss).
 var ErrDataLoss = errors.New("the engine lost data it had on disk")
 
+// ErrNoManifest is what Start returns when a single node's engine holds
+// records but its manifest is gone, and going on without it was not
+// accepted (Config.AcceptDataLoss).
+var ErrNoManifest = errors.New("the engine's manifest is missing")
+
 // checkEngine compares the engine's streams with the manifest, before any
 // bucket is opened (opening one creates it if it is gone). Everything lost
 // is logged at ERROR. A loss of records the manifest vouched for refuses the
@@ -43,6 +48,12 @@ var ErrDataLoss = errors.New("the engine lost data it had on disk")
 func (s *Server) checkEngine(ctx context.Context) error {
 	path := filepath.Join(s.cfg.DataDir, ManifestFile)
 	m, found, merr := natsstore.ReadManifest(path)
+	if errors.Is(merr, natsstore.ErrNewerManifest) {
+		// Not damage: another format. Going on would run this version on
+		// data it does not know, and --accept-data-loss would overwrite
+		// the newer manifest with one of this version: refused either way.
+		return fmt.Errorf("presenced: %w. Run that presenced (or a later one) on %s: a data directory is not taken back to an older version; to go back, restore a backup this version made", merr, s.cfg.DataDir)
+	}
 	if merr != nil {
 		if !s.cfg.AcceptDataLoss {
 			return fmt.Errorf("presenced: %w; the engine cannot be checked. Run `presenced check --data %s`, or start with --accept-data-loss to go on without the check (a new manifest is written)", merr, s.cfg.DataDir)
@@ -55,6 +66,18 @@ func (s *Server) checkEngine(ctx context.Context) error {
 		return fmt.Errorf("presenced: engine: %w", err)
 	}
 	rep := natsstore.Check(m, found, states)
+	// No manifest but records in the engine: every start writes the
+	// manifest before any stream exists, so it was deleted, or left out of
+	// a restored backup. Nothing the engine lost (a cut or emptied block)
+	// can be seen without it: refused like a damaged one. A cluster node's
+	// data directory may be new while its cluster holds data (a replaced
+	// disk): it catches up from its peers.
+	if streams, records := rep.Unvouched(); streams > 0 && merr == nil && s.cfg.Cluster == nil {
+		if !s.cfg.AcceptDataLoss {
+			return fmt.Errorf("presenced: %w: the engine holds %d records in %d streams, but %s is not there, so what the engine lost cannot be known (was it deleted, or left out of a restored backup?). Put it back with the rest of the backup, or start with --accept-data-loss to go on without the check (a new manifest is written); `presenced check --data %s` reports what the engine's files hold (docs/durability.md)", ErrNoManifest, records, streams, path, s.cfg.DataDir)
+		}
+		s.log.Error("the engine's manifest is missing: starting without the check, as --accept-data-loss asks (a new manifest is written)", "file", path, "streams", streams, "records", records)
+	}
 	for _, r := range rep.Streams {
 		if !r.Damaged() {
 			continue
@@ -105,6 +128,47 @@ func (s *Server) checkEngine(ctx context.Context) error {
 	return nil
 }
 
+// streamsDir is where the engine keeps its streams under a data directory:
+// natsstore's store directory (jetstream), nats-server's own (jetstream
+// again), the account ($G).
+func streamsDir(data string) string {
+	return filepath.Join(data, "engine", "jetstream", "jetstream", "$G", "streams")
+}
+
+// dropStreamIndexes removes every stream's index file (msgs/index.db) before
+// the engine opens, so that it rebuilds each stream from its records,
+// reading every checksum, as after a crash (and as presenced check does on
+// its copy). Done when a loss is accepted: with its index, the engine trusts
+// a block and finds a damaged record only when it reads it — a start then
+// fails on it (the subscriptions are read whole at start) while the
+// manifest, which counts what the index says, sees no loss to accept, so
+// that --accept-data-loss could not start the server at all. Rebuilt, the
+// engine cuts the block at the damage, the check counts what went, and the
+// loss is accepted like any other. The index is derived data: nothing but
+// the time of a rebuild is lost with it.
+func (s *Server) dropStreamIndexes() error {
+	dir := streamsDir(s.cfg.DataDir)
+	streams, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	n := 0
+	for _, st := range streams {
+		err := os.Remove(filepath.Join(dir, st.Name(), "msgs", "index.db"))
+		if err == nil {
+			n++
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if n > 0 {
+		s.log.Warn("--accept-data-loss: the engine rebuilds every stream from its records, reading each one, so that a damaged record is counted and its loss accepted (the start takes longer)", "streams", n)
+	}
+	return nil
+}
+
 // SetAsideDir is where, under the data directory, an accepted loss moves
 // the files of a stream the engine could not open.
 const SetAsideDir = "engine-set-aside"
@@ -116,9 +180,7 @@ const SetAsideDir = "engine-set-aside"
 // deleted the stream's directory): creating it again there would fail on
 // the same files. They are kept, for the operator, under SetAsideDir.
 func (s *Server) setAside(stream string) error {
-	// The engine's layout under <data>/engine: natsstore's store directory
-	// (jetstream), nats-server's own (jetstream again), the account ($G).
-	dir := filepath.Join(s.cfg.DataDir, "engine", "jetstream", "jetstream", "$G", "streams", stream)
+	dir := filepath.Join(streamsDir(s.cfg.DataDir), stream)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil // gone: created again from nothing
 	} else if err != nil {

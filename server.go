@@ -166,6 +166,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.cfg.engineGate != nil {
 		s.cfg.engineGate(ctx)
 	}
+	if s.cfg.AcceptDataLoss && s.cfg.Cluster == nil {
+		if err := s.dropStreamIndexes(); err != nil {
+			return fmt.Errorf("presenced: --accept-data-loss: remove the engine's index files: %w", err)
+		}
+	}
 	s.engine, err = natsstore.Open(ctx, eopts)
 	if noRoom := (*natsstore.NoRoomError)(nil); errors.As(err, &noRoom) {
 		return fmt.Errorf("presenced: %w. Free space on that volume, or lower the share kept free with --disk-reserve-mib", err)

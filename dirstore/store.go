@@ -451,6 +451,9 @@ func unavailable(err error) error {
 	if errors.As(err, &pe) {
 		return err
 	}
+	if errors.Is(err, store.ErrFull) && errors.Is(err, store.ErrMaybeStored) {
+		return presence.Errorf(presence.Unavailable, "", "%s", store.FullInDoubt)
+	}
 	if errors.Is(err, store.ErrFull) {
 		return presence.Errorf(presence.Unavailable, "", "The server's storage is full; the change was not made.")
 	}

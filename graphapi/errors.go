@@ -78,6 +78,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			status, code = m.status, m.code
 		}
 		target = pe.Field
+	case errors.Is(err, store.ErrFull) && errors.Is(err, store.ErrMaybeStored):
+		status, code, msg = http.StatusServiceUnavailable, "serviceNotAvailable", store.FullInDoubt
 	case errors.Is(err, store.ErrFull):
 		status, code, msg = http.StatusServiceUnavailable, "serviceNotAvailable", "The server's storage is full: nothing was written. Retry later."
 	case errors.Is(err, store.ErrUnavailable):

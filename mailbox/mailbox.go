@@ -154,6 +154,9 @@ func notFound(id string) error {
 }
 
 func unavailable(err error) error {
+	if errors.Is(err, store.ErrFull) && errors.Is(err, store.ErrMaybeStored) {
+		return errors.Join(presence.Errorf(presence.Unavailable, "", "%s", store.FullInDoubt), err)
+	}
 	if errors.Is(err, store.ErrFull) {
 		return errors.Join(presence.Errorf(presence.Unavailable, "", "The server's storage is full: nothing was written. Retry later."), err)
 	}

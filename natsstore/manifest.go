@@ -39,6 +39,11 @@ type Recorded struct {
 // manifestVersion is the file's format; a reader refuses another.
 const manifestVersion = 1
 
+// ErrNewerManifest is ReadManifest's error for a manifest of a later
+// format than this version reads: the data directory was written by a newer
+// presenced, and nothing of it can be vouched for by this one.
+var ErrNewerManifest = errors.New("written by a newer presenced")
+
 type manifestFile struct {
 	Version int `json:"version"`
 	Manifest
@@ -66,6 +71,9 @@ func ReadManifest(path string) (m Manifest, found bool, err error) {
 	var f manifestFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		return Manifest{}, true, fmt.Errorf("natsstore: manifest %s is damaged: %w", path, err)
+	}
+	if f.Version > manifestVersion {
+		return Manifest{}, true, fmt.Errorf("natsstore: manifest %s has version %d, %w; this one reads version %d", path, f.Version, ErrNewerManifest, manifestVersion)
 	}
 	if f.Version != manifestVersion {
 		return Manifest{}, true, fmt.Errorf("natsstore: manifest %s has version %d; this presenced reads version %d", path, f.Version, manifestVersion)
@@ -175,6 +183,22 @@ func (r StreamReport) String() string {
 // Damaged reports whether any stream lost anything.
 func (r Report) Damaged() bool {
 	return slices.ContainsFunc(r.Streams, StreamReport.Damaged)
+}
+
+// Unvouched is what the engine holds that no manifest vouches for, when
+// there was none to compare with: the streams holding records and how many
+// records they hold (0, 0 with a manifest, or an engine holding nothing).
+func (r Report) Unvouched() (streams int, records uint64) {
+	if r.Manifest {
+		return 0, 0
+	}
+	for _, s := range r.Streams {
+		if s.State != nil && s.State.LastSeq > 0 {
+			streams++
+			records += s.State.Msgs
+		}
+	}
+	return streams, records
 }
 
 // Durable reports whether any stream lost records the manifest vouched for.

@@ -1,6 +1,7 @@
 package natsstore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -97,8 +98,12 @@ func TestManifestFile(t *testing.T) {
 	}
 	for _, bad := range []string{"{", `{"version":2,"streams":{}}`} {
 		os.WriteFile(path, []byte(bad), 0o600)
-		if _, found, err := ReadManifest(path); !found || err == nil || !strings.Contains(err.Error(), path) {
+		_, found, err := ReadManifest(path)
+		if !found || err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%q: found %v err %v, want an error naming the file", bad, found, err)
+		}
+		if newer := strings.Contains(bad, `"version":2`); errors.Is(err, ErrNewerManifest) != newer {
+			t.Errorf("%q: %v, ErrNewerManifest %v", bad, err, newer)
 		}
 	}
 }
@@ -214,5 +219,27 @@ func TestCheckpointsRecordWritesWithSyncAlways(t *testing.T) {
 			t.Fatalf("manifest %+v %v: the writes were not recorded in 10 s", m, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Without a manifest, what the engine holds is vouched for by nothing:
+// Unvouched counts it, so that a start can refuse to go on as if whole.
+func TestUnvouched(t *testing.T) {
+	held := []StreamState{{Name: "KV_p", Msgs: 5, LastSeq: 15}, {Name: "KV_empty"}, {Name: "CHANGES", Msgs: 0, LastSeq: 9, Limited: true}}
+	for _, c := range []struct {
+		name             string
+		found            bool
+		states           []StreamState
+		streams, records int
+	}{
+		{"a new engine, no manifest yet", false, nil, 0, 0},
+		{"empty streams, no manifest", false, []StreamState{{Name: "KV_empty"}}, 0, 0},
+		{"records, no manifest", false, held, 2, 5},
+		{"records and a manifest", true, held, 0, 0},
+	} {
+		s, r := Check(Manifest{}, c.found, c.states).Unvouched()
+		if s != c.streams || r != uint64(c.records) {
+			t.Errorf("%s: %d streams %d records, want %d %d", c.name, s, r, c.streams, c.records)
+		}
 	}
 }

@@ -210,3 +210,52 @@ func TestProtoNumber(t *testing.T) {
 		}
 	}
 }
+
+// A write under way when the engine meets a full disk fails with the others
+// in flight, though the engine may store it — here it does. Its error says
+// so (store.ErrMaybeStored beside store.ErrFull), so that the API does not
+// tell the client "nothing was written" of a write it will read back; a
+// write refused before it is sent is ErrFull alone. Before, both were
+// ErrFull alone (seen operating the binary on a filling tmpfs: a
+// setStatusMessage answered "The server's storage is full: nothing was
+// written" was there after the restart).
+func TestWriteInFlightAsTheDiskFillsMayHaveBeenStored(t *testing.T) {
+	ctx := ctxT(t)
+	b := bucketT(t, openT(t, Options{Dir: t.TempDir()}), "presence").(*kv)
+	if b.g == nil || !b.e.raw.usable() {
+		t.Fatal("the engine has no guard or no raw connection")
+	}
+	k := ukey(tenantA, user1)
+	rev, err := b.Put(ctx, k, []byte("one"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	afterCheck = func(b *kv) {
+		b.g.engineLogged("test: Critical write error: write /x/1.blk: no space left on device")
+		b.g.rotate()
+	}
+	t.Cleanup(func() { afterCheck = nil })
+	for _, c := range []struct {
+		name       string
+		value      string
+		maybe      bool   // the error says the write may have been stored
+		stored     string // what the engine holds after it
+		afterCheck bool
+	}{
+		{"under way as the disk filled", "two", true, "two", true},
+		{"refused before it was sent", "three", false, "two", false},
+	} {
+		if !c.afterCheck {
+			afterCheck = nil
+		}
+		_, err := b.Put(context.Background(), k, []byte(c.value), rev)
+		if !errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrMaybeStored) != c.maybe {
+			t.Errorf("%s: %v; want ErrFull, ErrMaybeStored %v", c.name, err, c.maybe)
+		}
+		got, err := b.Get(ctx, k)
+		if err != nil || string(got.Value) != c.stored {
+			t.Errorf("%s: the engine holds %q %v, want %q", c.name, got.Value, err, c.stored)
+		}
+		rev = got.Revision
+	}
+}

@@ -53,6 +53,18 @@ var (
 // disk the free space does not show.
 var volumeOf = volume
 
+// inodesOf is inodes (a variable like volumeOf).
+var inodesOf = inodes
+
+// minFreeInodes is how many files the guard keeps makeable on the volume:
+// the engine makes one per new block and index, a save a temporary file.
+// A volume out of inodes with bytes to spare is as full as one out of
+// bytes — the engine's next block fails with ENOSPC, and a reload of its
+// streams then fails too ("storage directory is not writable"), leaving
+// the engine off, reads of users not cached included — so it is refused
+// likewise, and reloaded only once files can be made again.
+const minFreeInodes = 64
+
 // defaultMinFree is the free space writes leave on a volume of total
 // bytes: 1 %, between 1 MiB and 256 MiB. It is room for what the engine
 // writes besides messages (index files, the manifest, a new block) and for
@@ -104,9 +116,13 @@ type guard struct {
 	dir     string
 	minFree uint64
 
-	free  atomic.Uint64
-	full  atomic.Bool                // free < minFree, or the engine said ENOSPC since the last poll
-	stuck atomic.Pointer[stuckError] // a stream stopped writing; cleared by a reload
+	free atomic.Uint64
+	// inodes is the files free on the volume, when it counts them
+	// (inodesCounted); fewer than minFreeInodes is full too.
+	inodes        atomic.Uint64
+	inodesCounted atomic.Bool
+	full          atomic.Bool                // free < minFree, or the engine said ENOSPC since the last poll
+	stuck         atomic.Pointer[stuckError] // a stream stopped writing; cleared by a reload
 
 	// Writes wait for the engine's answer on the context of the current
 	// generation, made every spacePoll and cancelled publishTimeout later
@@ -213,9 +229,17 @@ func (g *guard) poll() {
 		return // the last reading stays
 	}
 	g.free.Store(free)
+	files, counted := inodesOf(g.dir)
+	g.inodes.Store(files)
+	g.inodesCounted.Store(counted)
+	noFiles := counted && files < minFreeInodes
 	switch full := g.full.Load(); {
-	case !full && free < g.minFree:
+	case !full && (free < g.minFree || noFiles):
 		g.full.Store(true)
+		if noFiles && !g.e.opts.clustered() {
+			g.e.log.Error("the data volume has no free inodes: no file can be made on it, and writes are refused until files are removed (its bytes are not the problem)", "dir", g.dir, "free_inodes", files, "kept_free", minFreeInodes)
+			break
+		}
 		if g.e.opts.clustered() {
 			// A quorum stores each write, not this disk: nothing is
 			// refused here. When the engine meets the full disk,
@@ -225,7 +249,7 @@ func (g *guard) poll() {
 		} else {
 			g.e.log.Error("the data volume is full: writes are refused until space is freed", "dir", g.dir, "free", free, "kept_free", g.minFree)
 		}
-	case full && free >= g.minFree+g.minFree/4:
+	case full && free >= g.minFree+g.minFree/4 && !(counted && files < 2*minFreeInodes):
 		// A quarter of the reserve above it before writes resume, so that a
 		// volume at the edge does not flip at every poll.
 		g.full.Store(false)
@@ -275,14 +299,21 @@ func (g *guard) check() error {
 }
 
 func (g *guard) fullError() error {
+	if g.inodesCounted.Load() && g.inodes.Load() < minFreeInodes {
+		return fmt.Errorf("natsstore: %w: %d inodes free on the volume of %s, where %d are kept free", store.ErrFull, g.inodes.Load(), g.dir, minFreeInodes)
+	}
 	return fmt.Errorf("natsstore: %w: %d bytes free on the volume of %s, where %d are kept free", store.ErrFull, g.free.Load(), g.dir, g.minFree)
 }
 
 // waitError is the error of a write whose wait ended on its generation.
+// The write had been sent: the engine's failure of another write (the one
+// that met the full disk) ends every wait in flight, and any of those may
+// have been stored — the error says so (store.ErrMaybeStored) rather than
+// that nothing was written.
 func (g *guard) waitError(ctx context.Context) error {
 	if err := context.Cause(ctx); err != nil && err != nats.ErrTimeout {
 		if e := g.check(); e != nil {
-			return e
+			return fmt.Errorf("%w (%w)", e, store.ErrMaybeStored)
 		}
 		return err
 	}

@@ -26,6 +26,12 @@ const fullDirEnv = "NATSSTORE_FULL_DIR"
 // fullDirEnv, and fails t with its output unless it passes.
 func inTmpfs(t *testing.T, helper string, sizeMiB int) {
 	t.Helper()
+	inTmpfsOpts(t, helper, fmt.Sprintf("size=%dm", sizeMiB))
+}
+
+// inTmpfsOpts is inTmpfs with the tmpfs's mount options.
+func inTmpfsOpts(t *testing.T, helper, opts string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs a child process in a mount namespace")
 	}
@@ -35,13 +41,13 @@ func inTmpfs(t *testing.T, helper string, sizeMiB int) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	script := `mount -t tmpfs -o size=` + fmt.Sprint(sizeMiB) + `m tmpfs "$1" && shift && exec "$@"`
+	script := `mount -t tmpfs -o ` + opts + ` tmpfs "$1" && shift && exec "$@"`
 	cmd := exec.CommandContext(ctx, "unshare", "-rm", "sh", "-c", script, "sh", dir,
 		os.Args[0], "-test.run=^"+helper+"$", "-test.count=1", "-test.v", "-test.timeout=2m")
 	cmd.Env = append(os.Environ(), fullDirEnv+"="+dir)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: "+helper) {
-		t.Fatalf("%s in a %d MiB tmpfs: %v\n%s", helper, sizeMiB, err, out)
+		t.Fatalf("%s in a tmpfs (%s): %v\n%s", helper, opts, err, out)
 	}
 	t.Logf("%s", out)
 }
@@ -242,4 +248,69 @@ func TestStartRoomHelper(t *testing.T) {
 	if _, err := kv.Put(ctx, "k2", []byte("v"), 0); !errors.Is(err, store.ErrFull) {
 		t.Fatalf("write on a full volume: %v", err)
 	}
+}
+
+// A volume out of inodes, with bytes to spare, is a full volume: writes
+// are refused at once with store.ErrFull, reads go on, and writes succeed
+// again once files can be made. Before, the guard looked at bytes only:
+// writes went on until the engine needed a new block file, met ENOSPC,
+// and the guard, seeing bytes free, reloaded the streams at once — which
+// failed ("storage directory is not writable") and left JetStream off,
+// reads failing too (seen operating the binary on a tmpfs with few inodes:
+// every request answered "the presence engine did not answer").
+func TestNoFreeInodesIsAFullVolume(t *testing.T) {
+	inTmpfsOpts(t, "TestNoFreeInodesHelper", "size=64m,nr_inodes=400")
+}
+
+func TestNoFreeInodesHelper(t *testing.T) {
+	dir := tmpfsDir(t, "TestNoFreeInodesIsAFullVolume")
+	spacePoll = 20 * time.Millisecond
+	ctx := context.Background()
+	e := openT(t, Options{Dir: filepath.Join(dir, "engine")})
+	kv := bucketT(t, e, "p")
+	if _, err := kv.Put(ctx, "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// Use up the inodes.
+	files := filepath.Join(dir, "files")
+	if err := os.Mkdir(files, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		f, err := os.Create(filepath.Join(files, fmt.Sprint(i)))
+		if err != nil {
+			break
+		}
+		f.Close()
+	}
+	// Large values, so that the engine needs new block files.
+	val := make([]byte, 64<<10)
+	refused := false
+	for i := 0; i < 600 && !refused; i++ {
+		start := time.Now()
+		_, err := kv.Put(ctx, fmt.Sprintf("new.%d", i), val, 0)
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("write %d took %v: %v", i, took, err)
+		}
+		switch {
+		case errors.Is(err, store.ErrFull):
+			refused = true
+		case err != nil:
+			t.Fatalf("write %d: %v, want store.ErrFull once the inodes are out", i, err)
+		}
+	}
+	if !refused {
+		t.Fatal("600 writes of 64 KiB with no inode free, none refused")
+	}
+	time.Sleep(10 * spacePoll) // polls, and a reload if one comes
+	if _, err := kv.Put(ctx, "k", []byte("w"), 0); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("a write with no inode free: %v, want store.ErrFull", err)
+	}
+	if got, err := kv.Get(ctx, "k"); err != nil || string(got.Value) != "v" {
+		t.Fatalf("a read with no inode free: %q %v", got.Value, err)
+	}
+	if err := os.RemoveAll(files); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, err := kv.Put(ctx, "after", []byte("v"), 0); return err == nil })
 }

@@ -17,8 +17,14 @@ var (
 	// ErrUnreadable: the engine holds records it cannot read (its files
 	// are damaged).
 	ErrUnreadable = errors.New("store: records could not be read")
-	// ErrFull: the engine's disk is full; the write was not made.
+	// ErrFull: the engine's disk is full; the write was not made (unless
+	// also ErrMaybeStored).
 	ErrFull = errors.New("store: storage full")
+	// ErrMaybeStored marks a write that failed after it was sent (with
+	// ErrFull: the disk filled, or the engine stopped writing, while it
+	// was under way): the engine may have stored it. A write refused
+	// before it was sent is ErrFull alone: nothing was written.
+	ErrMaybeStored = errors.New("store: the write was under way and may have been stored")
 	// ErrUnavailable: the engine could not take or answer the request in
 	// time (a cluster without quorum, a stream without a leader yet, a
 	// lost connection). A write that fails with it may still have been
@@ -26,6 +32,10 @@ var (
 	// conditional (Put with an expected revision).
 	ErrUnavailable = errors.New("store: engine unavailable")
 )
+
+// FullInDoubt is what a client is told of a write that failed with
+// ErrFull and ErrMaybeStored.
+const FullInDoubt = "The server's storage filled while this write was under way: it may or may not have been stored. Retry it; writes succeed again as soon as the server has space."
 
 // Entry is a stored value and its revision.
 type Entry struct {

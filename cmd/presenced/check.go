@@ -80,16 +80,21 @@ func checkCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "data directory %s\n", *data)
 	mpath := filepath.Join(*data, presenced.ManifestFile)
 	m, found, merr := natsstore.ReadManifest(mpath)
+	rep := natsstore.Check(m, found, states)
+	streams, records := rep.Unvouched()
 	switch {
 	case merr != nil:
 		fmt.Fprintf(stdout, "manifest: UNREADABLE: %v\n", merr)
 		problems = append(problems, "the manifest is unreadable")
+	case streams > 0:
+		// Every start writes the manifest before any stream exists.
+		fmt.Fprintf(stdout, "manifest: MISSING: the engine holds %d records in %d streams, and nothing vouches for them: records lost from the end of a stream cannot be seen (was it deleted, or left out of a restored backup?)\n", records, streams)
+		problems = append(problems, "the manifest is missing")
 	case !found:
-		fmt.Fprintf(stdout, "manifest: none (a server that never ran to a checkpoint, or one from before manifests): only what the engine reports dropping is checked\n")
+		fmt.Fprintf(stdout, "manifest: none (the engine holds nothing)\n")
 	default:
 		fmt.Fprintf(stdout, "manifest: %s\n", mpath)
 	}
-	rep := natsstore.Check(m, found, states)
 	for _, r := range rep.Streams {
 		fmt.Fprintln(stdout, "  "+r.String())
 		if r.Damaged() {

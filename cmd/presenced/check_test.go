@@ -102,6 +102,14 @@ func TestCheckCommandReportsDamage(t *testing.T) {
 			os.RemoveAll(filepath.Dir(filepath.Dir(presenceBlock(t, data))))
 		}, "KV_presence: MISSING"},
 		{"signing key deleted", 3, func(t *testing.T, data string) { os.Remove(filepath.Join(data, "issuer-key.pem")) }, "signing key: MISSING"},
+		// Before, "manifest: none" and "no damage found", exit 0: with the
+		// manifest gone, a stream's lost tail cannot be seen.
+		{"manifest deleted", 3, func(t *testing.T, data string) { os.Remove(filepath.Join(data, presenced.ManifestFile)) }, "manifest: MISSING: the engine holds"},
+		{"manifest of a newer presenced", 3, func(t *testing.T, data string) {
+			path := filepath.Join(data, presenced.ManifestFile)
+			b, _ := os.ReadFile(path)
+			os.WriteFile(path, bytes.Replace(b, []byte(`"version": 1`), []byte(`"version": 2`), 1), 0o600)
+		}, "written by a newer presenced"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			data := t.TempDir()

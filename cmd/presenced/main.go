@@ -203,6 +203,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	collected := collectorOffForStart(limit, machineMemory, cfg.Logger, clock.Real{})
 	if err := srv.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// SIGTERM or SIGINT during the start (a supervisor stopping a
+			// unit still starting): a stop as asked, not a failure, and
+			// the start's error is only how it was cut short.
+			cfg.Logger.Info("the start was cut short by the signal", "err", err)
+			fmt.Fprintln(stdout, "presenced: stopped while starting, as the signal asked; nothing was served")
+			return nil
+		}
 		return err
 	}
 	// The start's one collection, before the server says it listens
