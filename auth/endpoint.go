@@ -173,6 +173,16 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) 
 		return nil, oerr(http.StatusBadRequest, "invalid_request", 900144,
 			"The token request body must be application/x-www-form-urlencoded (grant_type=…&client_id=…); the request has %s.", got)
 	}
+	// A compressed body is refused, not decoded: Entra's token endpoint
+	// reads a gzip body as it comes and finds no grant_type in it, so a
+	// client that compresses works here only to fail there. 415 is what
+	// compressing clients (Kiota's CompressionHandler) retry uncompressed.
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	default:
+		return nil, oerr(http.StatusUnsupportedMediaType, "invalid_request", 90020,
+			"The token request body has Content-Encoding '%s'; the token endpoint, as Entra's, takes only an uncompressed body: send it without Content-Encoding.", clipString(enc, 60))
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxTokenRequest))
 	if err != nil {
 		var mbe *http.MaxBytesError

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -195,6 +197,18 @@ func TestTokenEndpointIssues(t *testing.T) {
 func TestTokenEndpointErrors(t *testing.T) {
 	h := newHTTPFixture(t)
 	ct := func(v string) func(*http.Request) { return func(r *http.Request) { r.Header.Set("Content-Type", v) } }
+	// enc sends the body compressed with gzip under Content-Encoding v.
+	enc := func(v string) func(*http.Request) {
+		return func(r *http.Request) {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			io.Copy(zw, r.Body)
+			zw.Close()
+			r.Body, r.ContentLength = io.NopCloser(&b), int64(b.Len())
+			r.Header.Set("Content-Encoding", v)
+		}
+	}
+	identity := func(r *http.Request) { r.Header.Set("Content-Encoding", "identity") }
 	fab := directory.DemoFabrikamTenantID
 	_, _, apps := directory.DemoData()
 	tests := []struct {
@@ -246,6 +260,9 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"other resource scope", directory.DemoTenantID, userForm("adele@contoso.dev", "api://other/Read"), nil, 400, "invalid_resource", 500011, "api://other"},
 		{"json body", directory.DemoTenantID, appForm(), ct("application/json"), 400, "invalid_request", 900144, "must be application/x-www-form-urlencoded|Content-Type 'application/json'"},
 		{"no content type", directory.DemoTenantID, appForm(), func(r *http.Request) { r.Header.Del("Content-Type") }, 400, "invalid_request", 900144, "has no Content-Type"},
+		{"gzip body", directory.DemoTenantID, appForm(), enc("gzip"), 415, "invalid_request", 90020, "Content-Encoding 'gzip'|send it without Content-Encoding"},
+		{"other encoding", directory.DemoTenantID, appForm(), enc(" BR "), 415, "invalid_request", 90020, "Content-Encoding 'br'"},
+		{"identity encoding is read", directory.DemoTenantID, with(appForm(), "client_secret", "nope"), identity, 401, "invalid_client", 7000215, "Invalid client secret"},
 		{"duplicate parameter", directory.DemoTenantID, url.Values{"grant_type": {"client_credentials", "password"}}, nil, 400, "invalid_request", 90015, "Parameter 'grant_type' appears 2 times"},
 	}
 	for _, tt := range tests {
