@@ -184,6 +184,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 			err, len(cfg.Users), directory.DemoUserUPN(len(cfg.Users)), defaultDemoUsers)
 	}
 	if err != nil && !rep.Interrupted {
+		if te := (*loadgen.TokenError)(nil); errors.As(err, &te) {
+			return fmt.Errorf("%w\n%s", err, tokenHint(cfg))
+		}
 		if strings.Contains(err.Error(), " answered 429 ") {
 			// The warm-up alone sends users × sessions requests: a server
 			// with Graph's budget refuses most of them.
@@ -218,6 +221,18 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 // throttledHint says why a server answered bench 429 and what to do.
 const throttledHint = "it throttles one application at 1,500 presence requests per 30 s by default, as Graph does." +
 	" To measure the server rather than its budget, start it with --throttle-requests 0 (docs/security.md#throttling-and-batching)."
+
+// tokenHint follows the issuer's refusal of bench's token: which flags
+// name the tenant, the application and its secret, and what their
+// defaults fit. Against a server with a directory of its own, the
+// defaults (dev mode's) answered only "Tenant '…' not found".
+func tokenHint(cfg loadgen.Config) string {
+	return fmt.Sprintf("bench signs in as an application (client credentials): --tenant names the tenant (here %s), --client-id an application of it"+
+		" with Presence.ReadWrite.All (here %s), --client-secret that application's secret."+
+		" The defaults are the demo tenant and daemon application of `presenced serve --dev`; for a server with its own directory,"+
+		" give its tenant id or domain, an application that `presenced admin app list --tenant TENANT` lists on it, its secret,"+
+		" and its users with --users-file or --upn-pattern.", cfg.Tenant, cfg.ClientID)
+}
 
 // noServerHint follows a refused connection: the README's second
 // terminal, run before the first (or with the server on another port).
