@@ -113,6 +113,11 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		{"wrong method", "DELETE", u[:len(u)-1], app, nil, nil, 405, "notSupported", "DELETE"},
 		{"GET an action", "GET", u + "setPresence", app, nil, nil, 405, "notSupported", "POST"},
 		{"unknown path", "GET", "/v1.0/users/" + adele + "/mailFolders", app, nil, nil, 404, "BadRequest", "mailFolders"},
+		// A trailing '/' on a path a route serves says so, not "not found for the segment 'presence'".
+		{"trailing slash", "GET", u, app, nil, nil, 404, "BadRequest", "'" + u + "' ends in '/': write it without ('" + u[:len(u)-1] + "')"},
+		{"trailing slash on a write", "POST", u + "setPresence/", app, setBody("Available", "Available", ""), nil, 404, "BadRequest", "'" + u + "setPresence/' ends in '/'"},
+		{"trailing slash on a list", "GET", "/v1.0/communications/presences/", app, nil, nil, 404, "BadRequest", "ends in '/'"},
+		{"trailing slash on no route", "GET", "/v1.0/users/" + adele + "/mailFolders/", app, nil, nil, 404, "BadRequest", "Resource not found for the segment 'mailFolders'"},
 		{"list presences", "GET", "/v1.0/communications/presences", app, nil, nil, 400, "notSupported", "getPresencesByUserId"},
 	}
 	want := e.get(app, adele)

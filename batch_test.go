@@ -150,7 +150,11 @@ func TestBatchUnknownPath(t *testing.T) {
 		getReq("action", "/users/"+adele+"/presence/noSuchAction"),
 		map[string]any{"id": "wrong-method", "method": "DELETE", "url": "/users/" + adele + "/presence"},
 		getReq("ok", "/users/"+adele+"/presence"),
+		getReq("slash", "/users/"+adele+"/presence/"),
 	)
+	if s := res["slash"]; s.Status != 404 || !strings.Contains(string(s.Body), "/users/"+adele+"/presence/' ends in '/'") {
+		t.Errorf("trailing slash: %d %s", s.Status, s.Body)
+	}
 	if s := res["unknown"]; s.Status != 404 || s.field(t, "code") != "BadRequest" || !strings.Contains(string(s.Body), "mailFolders") {
 		t.Errorf("unknown path: %d %s", s.Status, s.Body)
 	}

@@ -236,6 +236,15 @@ func TestCodeFlowConfidentialClient(t *testing.T) {
 	if got.Get("state") != "w-1" || code == "" {
 		t.Fatalf("redirect: %v", got)
 	}
+	for _, r := range []reply{
+		f.redeem(t, codeForm(webAppID, code, webRedirect, ""), ""),
+		f.redeem(t, with(codeForm(webAppID, code, webRedirect, ""), "client_secret", "wrong"), ""),
+	} {
+		if d, _ := r.body["error_description"].(string); !strings.Contains(d, "'"+webAppID+"'") {
+			t.Errorf("%s: does not name the client id sent", d)
+		}
+		noAppName(t, r, f.file.Applications)
+	}
 	wantOAuth(t, f.redeem(t, codeForm(webAppID, code, webRedirect, ""), ""), 401, "invalid_client", 7000218)
 	wantOAuth(t, f.redeem(t, with(codeForm(webAppID, code, webRedirect, ""), "client_secret", "wrong"), ""), 401, "invalid_client", 7000215)
 	r := f.redeem(t, with(codeForm(webAppID, code, webRedirect, ""), "client_secret", webAppSecret), "")
@@ -247,7 +256,9 @@ func TestCodeFlowConfidentialClient(t *testing.T) {
 	}
 	// Its refresh token needs the secret too, and lives on.
 	rf := url.Values{"grant_type": {"refresh_token"}, "client_id": {webAppID}, "refresh_token": {r.body["refresh_token"].(string)}}
-	wantOAuth(t, f.redeem(t, rf, ""), 401, "invalid_client", 7000218)
+	r = f.redeem(t, rf, "")
+	wantOAuth(t, r, 401, "invalid_client", 7000218)
+	noAppName(t, r, f.file.Applications)
 	f.clk.Add(48 * time.Hour)
 	if r := f.redeem(t, with(rf, "client_secret", webAppSecret), ""); r.status != 200 || r.body["refresh_token_expires_in"] != nil {
 		t.Fatalf("refresh: %d %s", r.status, r.raw)

@@ -167,7 +167,7 @@ func (i *Issuer) clientAuth(r *http.Request, app directory.App, spa, hasSecret b
 			"Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests (with an Origin header).")
 	case spa && hasSecret:
 		return oerr(http.StatusUnauthorized, "invalid_client", 700025,
-			"Client is public so neither 'client_assertion' nor 'client_secret' should be presented: the code was issued to a single-page application redirect URI of '%s'.", app.Name)
+			"Client is public so neither 'client_assertion' nor 'client_secret' should be presented: the code was issued to a single-page application redirect URI of application '%s'.", app.ClientID)
 	case spa:
 		return nil
 	case origin != "":
@@ -175,7 +175,7 @@ func (i *Issuer) clientAuth(r *http.Request, app directory.App, spa, hasSecret b
 			"Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '%s'.", clipString(origin, 200))
 	case !app.Public && !hasSecret:
 		return oerr(http.StatusUnauthorized, "invalid_client", 7000218,
-			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'. Application '%s' (%s) is a confidential client.", app.Name, app.ClientID)
+			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'. Application '%s' is a confidential client.", app.ClientID)
 	}
 	return nil
 }

@@ -173,6 +173,16 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) 
 		return nil, oerr(http.StatusBadRequest, "invalid_request", 900144,
 			"The token request body must be application/x-www-form-urlencoded (grant_type=…&client_id=…); the request has %s.", got)
 	}
+	// A compressed body is refused, not decoded: Entra's token endpoint
+	// reads a gzip body as it comes and finds no grant_type in it, so a
+	// client that compresses works here only to fail there. 415 is what
+	// compressing clients (Kiota's CompressionHandler) retry uncompressed.
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	default:
+		return nil, oerr(http.StatusUnsupportedMediaType, "invalid_request", 90020,
+			"The token request body has Content-Encoding '%s'; the token endpoint, as Entra's, takes only an uncompressed body: send it without Content-Encoding.", clipString(enc, 60))
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxTokenRequest))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -273,10 +283,14 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the application is not registered in this tenant on this server (presenced admin app list --tenant TENANT lists the ones that are) or the request was sent to the wrong tenant.",
 			clipString(clientID, 60), asked(r))
 	}
+	// Until the client has authenticated, errors name it by the id the
+	// caller sent, as Entra's do (its AADSTS7000215 names the app id): its
+	// display name would tell anyone guessing client ids what the
+	// applications are called.
 	switch {
 	case hasSecret && !app.HasSecret():
 		return nil, oerr(http.StatusUnauthorized, "invalid_client", 700025,
-			"Client is public so neither 'client_assertion' nor 'client_secret' should be presented. Application '%s' (%s) has no client secret.", app.Name, app.ClientID)
+			"Client is public so neither 'client_assertion' nor 'client_secret' should be presented. Application '%s' has no client secret.", clientID)
 	case hasSecret:
 		ok, err := directory.VerifySecret(r.Context(), app, secret, i.clock.Now())
 		if err != nil && r.Context().Err() != nil {
@@ -284,7 +298,7 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 		}
 		if !ok {
 			return nil, oerr(http.StatusUnauthorized, "invalid_client", 7000215,
-				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value of app '%s' (%s).", app.Name, app.ClientID)
+				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID)
 		}
 	}
 	switch {
@@ -302,7 +316,7 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request, t directory.Tenan
 			why = "client credentials always need a secret, and this public client has none"
 		}
 		return nil, oerr(http.StatusUnauthorized, "invalid_client", 7000218,
-			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'. Application '%s' (%s) must authenticate: %s.", app.Name, app.ClientID, why)
+			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'. Application '%s' must authenticate: %s.", clientID, why)
 	}
 
 	scope := form.Get("scope")

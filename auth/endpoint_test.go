@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -195,7 +197,20 @@ func TestTokenEndpointIssues(t *testing.T) {
 func TestTokenEndpointErrors(t *testing.T) {
 	h := newHTTPFixture(t)
 	ct := func(v string) func(*http.Request) { return func(r *http.Request) { r.Header.Set("Content-Type", v) } }
+	// enc sends the body compressed with gzip under Content-Encoding v.
+	enc := func(v string) func(*http.Request) {
+		return func(r *http.Request) {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			io.Copy(zw, r.Body)
+			zw.Close()
+			r.Body, r.ContentLength = io.NopCloser(&b), int64(b.Len())
+			r.Header.Set("Content-Encoding", v)
+		}
+	}
+	identity := func(r *http.Request) { r.Header.Set("Content-Encoding", "identity") }
 	fab := directory.DemoFabrikamTenantID
+	_, _, apps := directory.DemoData()
 	tests := []struct {
 		name   string
 		tenant string
@@ -209,11 +224,11 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"unknown tenant", "northwind.example", appForm(), nil, 400, "invalid_request", 90002, "Tenant 'northwind.example' not found"},
 		{"unknown tenant guid", "11111111-1111-4111-8111-111111111111", appForm(), nil, 400, "invalid_request", 90002, "not found"},
 		{"common tenant", "common", appForm(), nil, 400, "invalid_request", 90002, "no multi-tenant endpoints"},
-		{"wrong secret", directory.DemoTenantID, with(appForm(), "client_secret", "nope"), nil, 401, "invalid_client", 7000215, "Invalid client secret provided|presenced demo daemon"},
-		{"wrong secret basic", directory.DemoTenantID, with(appForm(), "client_id", "\x00", "client_secret", "\x00"), basic(directory.DemoDaemonClientID, "nope"), 401, "invalid_client", 7000215, "Invalid client secret"},
-		{"missing secret", directory.DemoTenantID, with(appForm(), "client_secret", "\x00"), nil, 401, "invalid_client", 7000218, "'client_assertion' or 'client_secret'|confidential client"},
+		{"wrong secret", directory.DemoTenantID, with(appForm(), "client_secret", "nope"), nil, 401, "invalid_client", 7000215, "Invalid client secret provided|for a secret added to app '" + directory.DemoDaemonClientID + "'"},
+		{"wrong secret basic", directory.DemoTenantID, with(appForm(), "client_id", "\x00", "client_secret", "\x00"), basic(strings.ToUpper(directory.DemoDaemonClientID), "nope"), 401, "invalid_client", 7000215, "Invalid client secret|app '" + strings.ToUpper(directory.DemoDaemonClientID) + "'"},
+		{"missing secret", directory.DemoTenantID, with(appForm(), "client_secret", "\x00"), nil, 401, "invalid_client", 7000218, "'client_assertion' or 'client_secret'|confidential client|Application '" + directory.DemoDaemonClientID + "'"},
 		{"public client credentials", directory.DemoTenantID, with(appForm(), "client_id", directory.DemoClientID, "client_secret", "\x00"), nil, 401, "invalid_client", 7000218, "public client has none"},
-		{"public client with secret", directory.DemoTenantID, with(userForm("adele@contoso.dev", "Presence.Read"), "client_secret", "x"), nil, 401, "invalid_client", 700025, "Client is public"},
+		{"public client with secret", directory.DemoTenantID, with(userForm("adele@contoso.dev", "Presence.Read"), "client_secret", "x"), nil, 401, "invalid_client", 700025, "Client is public|Application '" + directory.DemoClientID + "'"},
 		{"confidential password without secret", directory.DemoTenantID, with(userForm("adele@contoso.dev", "Presence.Read"), "client_id", directory.DemoDaemonClientID), nil, 401, "invalid_client", 7000218, "confidential client"},
 		{"basic and form secret", directory.DemoTenantID, appForm(), basic(directory.DemoDaemonClientID, directory.DemoDaemonSecret), 400, "invalid_request", 90014, "authenticates the client twice"},
 		{"basic and other client_id", directory.DemoTenantID, with(appForm(), "client_id", directory.DemoClientID, "client_secret", "\x00"), basic(directory.DemoDaemonClientID, directory.DemoDaemonSecret), 400, "invalid_request", 90014, "differs from the client id"},
@@ -245,13 +260,32 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"other resource scope", directory.DemoTenantID, userForm("adele@contoso.dev", "api://other/Read"), nil, 400, "invalid_resource", 500011, "api://other"},
 		{"json body", directory.DemoTenantID, appForm(), ct("application/json"), 400, "invalid_request", 900144, "must be application/x-www-form-urlencoded|Content-Type 'application/json'"},
 		{"no content type", directory.DemoTenantID, appForm(), func(r *http.Request) { r.Header.Del("Content-Type") }, 400, "invalid_request", 900144, "has no Content-Type"},
+		{"gzip body", directory.DemoTenantID, appForm(), enc("gzip"), 415, "invalid_request", 90020, "Content-Encoding 'gzip'|send it without Content-Encoding"},
+		{"other encoding", directory.DemoTenantID, appForm(), enc(" BR "), 415, "invalid_request", 90020, "Content-Encoding 'br'"},
+		{"identity encoding is read", directory.DemoTenantID, with(appForm(), "client_secret", "nope"), identity, 401, "invalid_client", 7000215, "Invalid client secret"},
 		{"duplicate parameter", directory.DemoTenantID, url.Values{"grant_type": {"client_credentials", "password"}}, nil, 400, "invalid_request", 90015, "Parameter 'grant_type' appears 2 times"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := h.post(t, tt.tenant, tt.form, tt.edit)
 			checkOAuthError(t, r, tt.status, tt.err, tt.code, tt.desc)
+			if tt.err == "invalid_client" {
+				noAppName(t, r, apps)
+			}
 		})
+	}
+}
+
+// noAppName fails if an error before the client authenticated names an
+// application's display name: the caller sent only its client id, and an
+// attacker guessing client ids would learn what the applications are called.
+func noAppName(t *testing.T, r reply, apps []directory.App) {
+	t.Helper()
+	d, _ := r.body["error_description"].(string)
+	for _, a := range apps {
+		if a.Name != "" && strings.Contains(d, a.Name) {
+			t.Errorf("description %q names application %q, which the caller did not name", d, a.Name)
+		}
 	}
 }
 

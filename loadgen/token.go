@@ -73,6 +73,20 @@ func (ts *tokenSource) stop() {
 	<-ts.done
 }
 
+// TokenError is the issuer's refusal of the token request (an OAuth error
+// answer): the tenant, client id or secret bench was given do not fit
+// the server, which a caller can say how to fix.
+type TokenError struct {
+	URL         string // the token endpoint asked
+	Status      string // its HTTP status
+	Code        string // the OAuth error: invalid_request, invalid_client, …
+	Description string // its error_description
+}
+
+func (e *TokenError) Error() string {
+	return fmt.Sprintf("token from %s: %s: %s: %s", e.URL, e.Status, e.Code, e.Description)
+}
+
 // fetchToken asks the issuer at base for an application token (client
 // credentials) and returns its Authorization header value and lifetime.
 func fetchToken(ctx context.Context, c *http.Client, cfg Config, base string) (string, time.Duration, error) {
@@ -106,7 +120,7 @@ func fetchToken(ctx context.Context, c *http.Client, cfg Config, base string) (s
 	jerr := json.Unmarshal(body, &tr)
 	switch {
 	case resp.StatusCode != http.StatusOK && tr.Error != "":
-		return "", 0, fmt.Errorf("token from %s: %s: %s: %s", u, resp.Status, tr.Error, tr.Description)
+		return "", 0, &TokenError{URL: u, Status: resp.Status, Code: tr.Error, Description: tr.Description}
 	case resp.StatusCode != http.StatusOK:
 		return "", 0, fmt.Errorf("token from %s: %s: %s (is this a presenced?)", u, resp.Status, clip(body))
 	case jerr != nil || tr.AccessToken == "":

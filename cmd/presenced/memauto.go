@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"math"
 	"runtime/debug"
@@ -140,7 +141,14 @@ func deriveLimit(w *liveWindow) int64 {
 func followLiveHeap(stop <-chan struct{}, log *slog.Logger) {
 	var w liveWindow
 	first := deriveLimit(&w)
-	log.Info("memory limit", "bytes", first, "derived", "from the live heap", "headroom", autoLimitShare)
+	if first == math.MaxInt64 {
+		// Said in words: bytes=9223372036854775807 (the runtime's "none")
+		// read as a limit of 9 EB.
+		log.Info("memory limit", "limit", "none", "derived", "from the live heap",
+			"why", fmt.Sprintf("the live heap (%d MiB) is under %d MiB: GOGC alone paces the collector until it grows past that", liveHeap()>>20, autoLimitFrom>>20))
+	} else {
+		log.Info("memory limit", "bytes", first, "derived", "from the live heap", "headroom", autoLimitShare)
+	}
 	t := time.NewTicker(autoLimitEvery)
 	defer t.Stop()
 	for {
