@@ -1,7 +1,7 @@
 package mailbox
 
 import (
-	"container/heap"
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -161,43 +161,31 @@ func jsonUnmarshal(e store.Entry, ev *Event) error { return unmarshal(e.Value, e
 // [from, to), by start, then end, then the items' order (each item's own
 // instances by start): what sorting every item's first limit instances
 // would give, without holding or sorting them all. It keeps the best limit
-// in a heap, and stops expanding an item at the first instance that starts
+// (firstN), and stops expanding an item at the first instance that starts
 // after the worst kept one. Expanding and sorting them all cost memory and
 // time per event times $skip: 50 daily series paged at $skip=49000 took
 // 400 MB and 16 s for one calendarView, and a user's 500 events four times
 // that, from a user's own token.
 func firstInstances(items []calendar.Item, from, to time.Time, limit int) []calendar.Instance {
-	h := instanceHeap{}
+	first := newFirstN(limit, compareRanked)
 	seq := 0
 	for i := range items {
 		until := to
-		if len(h) == limit {
-			// Nothing that starts after the worst kept instance can be kept.
-			if c := h[0].in.Start.Add(time.Nanosecond); c.Before(until) {
+		if last, full := first.last(); full {
+			// Nothing that starts after the last kept instance can be kept.
+			if c := last.in.Start.Add(time.Nanosecond); c.Before(until) {
 				until = c
 			}
 		}
 		for _, in := range items[i].Instances(from, until, limit) {
-			r := ranked{in: in, seq: seq}
+			first.offer(ranked{in: in, seq: seq})
 			seq++
-			switch {
-			case len(h) < limit:
-				heap.Push(&h, r)
-			case r.before(h[0]):
-				h[0] = r
-				heap.Fix(&h, 0)
-			}
 		}
 	}
-	slices.SortFunc(h, func(a, b ranked) int {
-		if a.before(b) {
-			return -1
-		}
-		return 1
-	})
-	out := make([]calendar.Instance, len(h))
-	for i := range h {
-		out[i] = h[i].in
+	kept := first.sorted()
+	out := make([]calendar.Instance, len(kept))
+	for i := range kept {
+		out[i] = kept[i].in
 	}
 	return out
 }
@@ -209,26 +197,14 @@ type ranked struct {
 	seq int
 }
 
-func (a ranked) before(b ranked) bool {
+// compareRanked orders instances by start, then end, then the order in
+// which the items gave them.
+func compareRanked(a, b ranked) int {
 	if c := a.in.Start.Compare(b.in.Start); c != 0 {
-		return c < 0
+		return c
 	}
 	if c := a.in.End.Compare(b.in.End); c != 0 {
-		return c < 0
+		return c
 	}
-	return a.seq < b.seq
-}
-
-// instanceHeap is a max-heap: h[0] is the last of the kept instances.
-type instanceHeap []ranked
-
-func (h instanceHeap) Len() int           { return len(h) }
-func (h instanceHeap) Less(i, j int) bool { return h[j].before(h[i]) }
-func (h instanceHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *instanceHeap) Push(x any)        { *h = append(*h, x.(ranked)) }
-func (h *instanceHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	return cmp.Compare(a.seq, b.seq)
 }

@@ -1,7 +1,6 @@
 package mailbox
 
 import (
-	"container/heap"
 	"context"
 	"slices"
 	"strings"
@@ -116,58 +115,35 @@ func compareWork(a, b WorkOccurrence) int {
 
 // plannedFirst is the first limit occurrences of planned(idx, from, to,
 // limit) in compareWork's order, without holding or sorting all of them:
-// it keeps the best limit in a heap and generates a recurrence's
+// it keeps the best limit (firstN) and generates a recurrence's
 // occurrences only up to the start of the worst kept one. planned holds
 // limit occurrences of every recurrence: 50 recurrences paged at
 // $skip=49000 took 18 s and 730 MB for one occurrences view, from a
 // user's own token.
 func plannedFirst(idx *index, from, to time.Time, limit int) []WorkOccurrence {
-	h := workHeap{}
-	offer := func(o WorkOccurrence) {
-		switch {
-		case len(h) < limit:
-			heap.Push(&h, o)
-		case compareWork(o, h[0]) < 0:
-			h[0] = o
-			heap.Fix(&h, 0)
-		}
-	}
+	first := newFirstN(limit, compareWork)
 	var explicit []WorkOccurrence
 	for _, o := range idx.Work {
 		if o.To.After(from) && o.From.Before(to) {
 			explicit = append(explicit, o)
-			offer(o)
+			first.offer(o)
 		}
 	}
 	for i := range idx.WorkRecurrences {
 		until := to
-		if len(h) == limit {
-			if c := h[0].From.Add(time.Nanosecond); c.Before(until) {
+		if last, full := first.last(); full {
+			// Nothing that starts after the last kept one can be kept.
+			if c := last.From.Add(time.Nanosecond); c.Before(until) {
 				until = c
 			}
 		}
 		for _, g := range idx.WorkRecurrences[i].generated(from, until, limit) {
 			if !slices.ContainsFunc(explicit, func(o WorkOccurrence) bool { return o.To.After(g.From) && o.From.Before(g.To) }) {
-				offer(g)
+				first.offer(g)
 			}
 		}
 	}
-	slices.SortFunc(h, compareWork)
-	return h
-}
-
-// workHeap is a max-heap: h[0] is the last of the kept occurrences.
-type workHeap []WorkOccurrence
-
-func (h workHeap) Len() int           { return len(h) }
-func (h workHeap) Less(i, j int) bool { return compareWork(h[j], h[i]) < 0 }
-func (h workHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *workHeap) Push(x any)        { *h = append(*h, x.(WorkOccurrence)) }
-func (h *workHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	return first.sorted()
 }
 
 func workRecurrenceNotFound(id string) error {
