@@ -1,7 +1,6 @@
 package sdktest
 
 import (
-	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,9 +17,7 @@ import (
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
-	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
-	"github.com/presenced/presenced/internal/testcert"
 )
 
 // TestSDKWithAzidentityAndTheBuiltInIssuer: the application as Microsoft's
@@ -35,11 +32,7 @@ import (
 // on every client-credentials request; the built-in issuer refused that
 // (AADSTS1002012) where Entra ignores the OpenID scopes.
 func TestSDKWithAzidentityAndTheBuiltInIssuer(t *testing.T) {
-	now := time.Now()
-	ca := testcert.NewCA(t, now)
-	certFile, keyFile := testcert.Write(t, t.TempDir(), ca.Issue(t, now, 1))
-	e := startConfigured(t, func(c *presenced.Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
-	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true}
+	e, transport := startTLS(t)
 
 	cred, err := azidentity.NewClientSecretCredential(directory.DemoTenantID, directory.DemoDaemonClientID, directory.DemoDaemonSecret,
 		&azidentity.ClientSecretCredentialOptions{
@@ -72,11 +65,7 @@ func TestSDKWithAzidentityAndTheBuiltInIssuer(t *testing.T) {
 // GET /common/UserRealm/{username} before the password grant; presenced
 // answered 404 there, and the credential never got to the token endpoint.
 func TestSDKWithAzidentityUsernamePassword(t *testing.T) {
-	now := time.Now()
-	ca := testcert.NewCA(t, now)
-	certFile, keyFile := testcert.Write(t, t.TempDir(), ca.Issue(t, now, 1))
-	e := startConfigured(t, func(c *presenced.Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
-	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true}
+	e, transport := startTLS(t)
 	// Deprecated by Microsoft (ROPC), still documented; presenced serves the password grant.
 	cred, err := azidentity.NewUsernamePasswordCredential(directory.DemoTenantID, directory.DemoClientID, "adele@contoso.dev", directory.DemoPassword,
 		&azidentity.UsernamePasswordCredentialOptions{

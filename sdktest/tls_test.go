@@ -21,15 +21,8 @@ import (
 // (as an application with a private CA configures it), the token from the
 // https issuer.
 func TestSDKOverHTTPS(t *testing.T) {
-	now := time.Now()
-	ca := testcert.NewCA(t, now)
-	certFile, keyFile := testcert.Write(t, t.TempDir(), ca.Issue(t, now, 1))
-	e := startConfigured(t, func(c *presenced.Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
+	e, transport := startTLS(t)
 	srv := e.srv
-	if !strings.HasPrefix(srv.URL(), "https://") {
-		t.Fatalf("URL %s", srv.URL())
-	}
-	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true}
 	auth := e.appAuth()
 	auth.client = &http.Client{Transport: transport, Timeout: 10 * time.Second}
 
@@ -59,4 +52,19 @@ func TestSDKOverHTTPS(t *testing.T) {
 		t.Fatalf("GET communications/presences over https: %v", err)
 	}
 	wantPair(t, "GET communications over https", p, "Busy", "InACall")
+}
+
+// startTLS starts a server that speaks TLS with a certificate of a test
+// CA, and a transport that trusts that CA (as an application with a
+// private CA configures it).
+func startTLS(t *testing.T) (*env, *http.Transport) {
+	t.Helper()
+	now := time.Now()
+	ca := testcert.NewCA(t, now)
+	certFile, keyFile := testcert.Write(t, t.TempDir(), ca.Issue(t, now, 1))
+	e := startConfigured(t, func(c *presenced.Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
+	if !strings.HasPrefix(e.srv.URL(), "https://") {
+		t.Fatalf("URL %s", e.srv.URL())
+	}
+	return e, &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true}
 }
