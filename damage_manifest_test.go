@@ -99,17 +99,7 @@ func TestManifestGoneOrNewerIsRefused(t *testing.T) {
 			if l := rec.at(slog.LevelError, "the engine's manifest is missing", "records="); len(l) != 1 {
 				t.Errorf("the accepted start did not say so at ERROR: %q", rec.lines)
 			}
-			if err := srv.Shutdown(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			// A new manifest: the next start is quiet.
-			rec = &levelLog{}
-			e.log = slog.New(rec)
-			e.boot()
-			if errs := rec.at(slog.LevelError); len(errs) > 0 {
-				t.Fatalf("the next start logged errors: %q", errs)
-			}
-			writeUsers(e, 1)
+			startsQuietlyAfter(t, e, srv)
 		})
 	}
 }
@@ -159,14 +149,5 @@ func TestAcceptDataLossCountsADamagedRecordInATrustedBlock(t *testing.T) {
 	if l := rec.at(slog.LevelWarn, "--accept-data-loss: the engine rebuilds every stream"); len(l) != 1 {
 		t.Errorf("the rebuild was not said: %q", rec.lines)
 	}
-	if err := srv.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rec = &levelLog{}
-	e.log = slog.New(rec)
-	e.boot()
-	if errs := rec.at(slog.LevelError); len(errs) > 0 {
-		t.Fatalf("the next start logged errors: %q", errs)
-	}
-	writeUsers(e, 1)
+	startsQuietlyAfter(t, e, srv)
 }

@@ -71,6 +71,23 @@ func writeUsers(e *env, rounds int) {
 	}
 }
 
+// startsQuietlyAfter stops srv, a start that accepted a loss, and starts
+// e's server again: the loss is not reported again (no ERROR), and the
+// server works.
+func startsQuietlyAfter(t *testing.T, e *env, srv *presenced.Server) {
+	t.Helper()
+	if err := srv.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rec := &levelLog{}
+	e.log = slog.New(rec)
+	e.boot()
+	if errs := rec.at(slog.LevelError); len(errs) > 0 {
+		t.Fatalf("the next start logged errors: %q", errs)
+	}
+	writeUsers(e, 1)
+}
+
 func startLogged(t *testing.T, e *env, accept bool) (*presenced.Server, *levelLog, error) {
 	t.Helper()
 	rec := &levelLog{}
@@ -128,17 +145,7 @@ func TestDamagedEngineFilesAreReportedAndRefused(t *testing.T) {
 			if len(rec.at(slog.LevelWarn, "the engine lost data: the saved directory is not used")) != 1 {
 				t.Errorf("the saved directory was not left aside: %q", rec.lines)
 			}
-			if err := srv.Shutdown(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-
-			rec = &levelLog{}
-			e.log = slog.New(rec)
-			e.boot()
-			if errs := rec.at(slog.LevelError); len(errs) > 0 {
-				t.Fatalf("the accepted loss was reported again: %q", errs)
-			}
-			writeUsers(e, 1) // and the server works
+			startsQuietlyAfter(t, e, srv)
 		})
 	}
 }
