@@ -61,14 +61,7 @@ func TestDirectoryImportOfflineThenServe(t *testing.T) {
 		t.Fatalf("tenant list: %d tenants", n)
 	}
 
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatalf("a server on the imported directory: %v", err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := startServer(t, presenced.Config{DataDir: data})
 	if t1, ok := srv.Directory().Tenant("northwind.test"); !ok || t1.Name != "Northwind Traders" {
 		t.Fatalf("the domain added offline: %+v %v", t1, ok)
 	}

@@ -141,16 +141,9 @@ func TestCheckCommandReportsDamage(t *testing.T) {
 // check refuses a data directory a server is using.
 func TestCheckCommandRefusesADirectoryInUse(t *testing.T) {
 	data := t.TempDir()
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: data, Dev: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	startServer(t, presenced.Config{DataDir: data, Dev: true})
 	var out, errb bytes.Buffer
-	err = run([]string{"check", "--data", data}, &out, &errb)
+	err := run([]string{"check", "--data", data}, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "is in use by process "+strconv.Itoa(os.Getpid())) {
 		t.Fatalf("check of a directory in use: %v", err)
 	}

@@ -73,16 +73,9 @@ func TestClockCommandWithoutAServer(t *testing.T) {
 func TestClockCommandOutsideDevMode(t *testing.T) {
 	data := t.TempDir()
 	runOK(t, "directory", "import", "--data", data, filepath.Join("..", "..", "directory", "testdata", "example.json"))
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := startServer(t, presenced.Config{DataDir: data})
 	var out, errb bytes.Buffer
-	err = run([]string{"clock", "--url", srv.URL(), "advance", "PT10M"}, &out, &errb)
+	err := run([]string{"clock", "--url", srv.URL(), "advance", "PT10M"}, &out, &errb)
 	want := srv.URL() + " has no dev clock (404 at /dev/clock): a presenced has one only when started with --dev"
 	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "segment") {
 		t.Fatalf("clock against a production server: %v\nwant %q…", err, want)
@@ -251,14 +244,7 @@ func TestErrorLineSaysPresencedOnce(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: dir, Dev: true, DemoUsers: 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	startServer(t, presenced.Config{DataDir: dir, Dev: true, DemoUsers: 0})
 	bin, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -32,12 +32,20 @@ func TestMain(m *testing.M) {
 // generated users, shut down when the test ends.
 func startDevServer(t *testing.T, demoUsers int) *presenced.Server {
 	t.Helper()
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, DemoUsers: demoUsers})
+	return startServer(t, presenced.Config{DataDir: t.TempDir(), Dev: true, DemoUsers: demoUsers})
+}
+
+// startServer starts an in-process server of cfg on a loopback port of
+// its own, shut down when the test ends.
+func startServer(t *testing.T, cfg presenced.Config) *presenced.Server {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	srv, err := presenced.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
+		t.Fatalf("start: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"io"
 	"strings"
@@ -15,20 +14,9 @@ import (
 // A server that throttles (Graph's budget, the default) makes bench's
 // requests fail with 429: bench says why and how to measure the server.
 func TestBenchExplainsThrottling(t *testing.T) {
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, DemoUsers: 5, ThrottleRequests: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	srv := startServer(t, presenced.Config{DataDir: t.TempDir(), Dev: true, DemoUsers: 5, ThrottleRequests: 5})
 	var out, errb bytes.Buffer
-	err = run([]string{"bench", "--url", srv.URL(), "--users", "5", "--concurrency", "2", "--requests", "30", "--baseline=false", "--mix", "get=1", "--warmup=false"}, &out, &errb)
+	err := run([]string{"bench", "--url", srv.URL(), "--users", "5", "--concurrency", "2", "--requests", "30", "--baseline=false", "--mix", "get=1", "--warmup=false"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
