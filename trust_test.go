@@ -82,8 +82,21 @@ func TestCrossTenantTrust(t *testing.T) {
 		t.Fatalf("notification = %v", it)
 	}
 	// Writes never cross tenants, trust or not.
-	if r := e.call("POST", "/v1.0/users/"+nestor+"/presence/setPresence", contosoApp, setBody("Away", "Away", "")); r.status != 403 {
-		t.Fatalf("write across tenants: %d %s", r.status, r.raw)
+	// Refused by id, the answer names the user by that id: not by the
+	// userPrincipalName, which the reader did not name and cannot otherwise
+	// learn from the id.
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/v1.0/users/" + nestor + "/presence/setPresence"},
+		{"GET", "/v1.0/users/" + nestor + "/calendar/events"},
+	} {
+		var body any
+		if c.method == "POST" {
+			body = setBody("Away", "Away", "")
+		}
+		r := e.call(c.method, c.path, contosoApp, body)
+		if r.status != 403 || !strings.Contains(string(r.raw), nestor) || strings.Contains(strings.ToLower(string(r.raw)), "nestor@") {
+			t.Fatalf("%s %s across tenants: %d %s, want 403 naming %s only", c.method, c.path, r.status, r.raw, nestor)
+		}
 	}
 
 	// Fabrikam blocks Contoso: nestor is unknown to Contoso at once, and
