@@ -297,3 +297,34 @@ func TestSCIMRejects(t *testing.T) {
 		})
 	}
 }
+
+// The discovery endpoints (RFC 7644 §4) give each resource a
+// meta.location, and a client that follows it (the SCIM validator's and
+// identity providers' schema discovery, which read /Schemas/{uri} and
+// /ResourceTypes/{id}) gets that resource. They were 404: presenced served
+// only the lists, while the lists named those URLs.
+func TestSCIMDiscoveryLocations(t *testing.T) {
+	e := start(t)
+	tok := e.scimToken(directory.DemoTenantID)
+	for _, list := range []string{"/ResourceTypes", "/Schemas"} {
+		for _, res := range scimResources(t, e.scimCall("GET", list, tok, nil)) {
+			loc, err := url.Parse(res["meta"].(map[string]any)["location"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := e.call("GET", loc.Path, tok, nil)
+			if r.status != 200 || r.body["id"] != res["id"] || fmt.Sprint(r.body["schemas"]) != fmt.Sprint(res["schemas"]) {
+				t.Fatalf("GET %s (the meta.location of %s's %v): %d %s", loc.Path, list, res["id"], r.status, r.raw)
+			}
+		}
+	}
+	for _, c := range []struct{ path, want string }{
+		{"/ResourceTypes/Group", "ResourceType 'Group'"},
+		{"/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group", "schema 'urn:ietf:params:scim:schemas:core:2.0:Group'"},
+	} {
+		r := e.scimCall("GET", c.path, tok, nil)
+		if r.status != 404 || !strings.Contains(r.str("detail"), c.want) {
+			t.Errorf("GET %s: %d %s, want 404 naming %q", c.path, r.status, r.raw, c.want)
+		}
+	}
+}

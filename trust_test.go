@@ -82,8 +82,21 @@ func TestCrossTenantTrust(t *testing.T) {
 		t.Fatalf("notification = %v", it)
 	}
 	// Writes never cross tenants, trust or not.
-	if r := e.call("POST", "/v1.0/users/"+nestor+"/presence/setPresence", contosoApp, setBody("Away", "Away", "")); r.status != 403 {
-		t.Fatalf("write across tenants: %d %s", r.status, r.raw)
+	// Refused by id, the answer names the user by that id: not by the
+	// userPrincipalName, which the reader did not name and cannot otherwise
+	// learn from the id.
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/v1.0/users/" + nestor + "/presence/setPresence"},
+		{"GET", "/v1.0/users/" + nestor + "/calendar/events"},
+	} {
+		var body any
+		if c.method == "POST" {
+			body = setBody("Away", "Away", "")
+		}
+		r := e.call(c.method, c.path, contosoApp, body)
+		if r.status != 403 || !strings.Contains(string(r.raw), nestor) || strings.Contains(strings.ToLower(string(r.raw)), "nestor@") {
+			t.Fatalf("%s %s across tenants: %d %s, want 403 naming %s only", c.method, c.path, r.status, r.raw, nestor)
+		}
 	}
 
 	// Fabrikam blocks Contoso: nestor is unknown to Contoso at once, and
@@ -110,6 +123,62 @@ func TestCrossTenantTrust(t *testing.T) {
 	replaceDirectory(t, srv, demoWithTrust(t, false, true))
 	if r := e.call("GET", "/v1.0/users/"+nestor+"/presence", contosoApp, nil); r.status != 404 {
 		t.Fatalf("one-sided trust: %d", r.status)
+	}
+}
+
+// Trust revoked as an administrator revokes it (presenced admin policy
+// set, one tenant's policy changed in place rather than a directory
+// imported) stops at once what was already made on it: the webhook
+// subscription delivers nothing more and the live stream drops the user.
+func TestCrossTenantTrustRevokedByPolicy(t *testing.T) {
+	fake := clock.NewFake(t0)
+	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Clock: fake, Logger: quiet,
+		Directory: demoWithTrust(t, true, true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, srv: srv, fake: fake}
+	t.Cleanup(e.stop)
+	fabrikamApp := e.tokenAt(directory.DemoFabrikamTenantID, directory.DemoFabrikamDaemonClientID, directory.DemoFabrikamDaemonSecret)
+	nestor := directory.DemoFabrikamUserNestor
+	setNestor := func(avail, act string) {
+		b := setBody(avail, act, "PT1H")
+		b["sessionId"] = directory.DemoFabrikamDaemonClientID
+		e.must("POST", "/v1.0/users/"+nestor+"/presence/setPresence", fabrikamApp, b)
+	}
+	rc := newReceiver(t)
+	if r := e.subscribe(e.userToken("adele", ""), subBody(rc.srv.URL, []string{nestor}, t0.Add(30*time.Minute))); r.status != 201 {
+		t.Fatalf("subscribe across mutual trust: %d %s", r.status, r.raw)
+	}
+	ch, closeStream := e.openStream(t, e.appToken(), "ids="+nestor, "")
+	defer closeStream()
+	if ev := nextEvent(t, ch); ev.kind != "presence" || ev.data["id"] != nestor {
+		t.Fatalf("stream's first event: %+v", ev)
+	}
+	setNestor("Busy", "InACall")
+	if it := item(t, rc.next()); it["resource"] != "communications/presences/"+nestor {
+		t.Fatalf("notification = %v", it)
+	}
+	if ev := nextEvent(t, ch); ev.kind != "presence" || ev.data["availability"] != "Busy" {
+		t.Fatalf("stream event: %+v", ev)
+	}
+
+	if _, err := srv.DirectoryStore().UpdateTenant(context.Background(), directory.DemoFabrikamTenantID, func(t *directory.Tenant) error {
+		t.ExternalAccess = directory.ExternalAccess{}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	setNestor("DoNotDisturb", "Presenting")
+	rc.none("after Fabrikam's policy stopped admitting Contoso")
+	if ev := nextEvent(t, ch); ev.kind != "removed" || ev.data["id"] != nestor {
+		t.Fatalf("stream after revocation: %+v, want nestor removed", ev)
+	}
+	if r := e.call("GET", "/v1.0/users/"+nestor+"/presence", e.appToken(), nil); r.status != 404 {
+		t.Fatalf("read after revocation: %d %s", r.status, r.raw)
 	}
 }
 

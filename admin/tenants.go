@@ -156,6 +156,10 @@ func (h *Handler) removeDomain(w http.ResponseWriter, r *http.Request) {
 		if i < 0 {
 			return presence.Errorf(presence.NotFound, "domain", "Domain %s is not one of the tenant's.", clip(dom))
 		}
+		if len(t.Domains) == 1 {
+			return presence.Errorf(presence.Invalid, "domain", "Domain %s is the tenant's only domain, and a tenant needs at least one verified domain: "+
+				"add another first (presenced admin domain add T DOMAIN), or remove the tenant (presenced admin tenant remove T).", clip(dom))
+		}
 		t.Domains = slices.Delete(t.Domains, i, i+1)
 		return nil
 	})

@@ -104,8 +104,10 @@ func (a *API) actionCommand(w http.ResponseWriter, r *http.Request, kind subject
 		return core.UserRef{}, nil, 0, false
 	}
 	if !strings.EqualFold(u.TenantID, p.TenantID) {
+		// Named as the caller named them: by an id, the other tenant's
+		// userPrincipalName is not the caller's to learn.
 		a.writeError(w, r, presence.Errorf(presence.Forbidden, "id",
-			"User '%s' belongs to another tenant: presence across tenants may be read under mutual trust, but never written.", u.UserPrincipalName))
+			"User '%s' belongs to another tenant: presence across tenants may be read under mutual trust, but never written.", clip(id)))
 		return core.UserRef{}, nil, 0, false
 	}
 	if err := auth.Authorize(p, spec.op, u.ID, kind == subjectMe); err != nil {

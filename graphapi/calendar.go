@@ -43,7 +43,7 @@ func (a *API) mailboxUser(w http.ResponseWriter, r *http.Request, kind subjectKi
 	}
 	u, err := a.subject(r, kind, p)
 	if err == nil && !strings.EqualFold(u.TenantID, p.TenantID) {
-		err = presence.Errorf(presence.Forbidden, "id", "User '%s' belongs to another tenant: calendars and mailbox settings are never reached across tenants.", u.UserPrincipalName)
+		err = presence.Errorf(presence.Forbidden, "id", "User '%s' belongs to another tenant: calendars and mailbox settings are never reached across tenants.", clip(r.PathValue("id")))
 	}
 	if err == nil {
 		err = auth.Authorize(p, op, u.ID, kind == subjectMe)

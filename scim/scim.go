@@ -73,7 +73,9 @@ func New(o Options) *Handler {
 	h.mux.HandleFunc(Prefix+"/Groups/{id}", h.tenant(h.groups))
 	h.mux.HandleFunc(Prefix+"/ServiceProviderConfig", h.tenant(h.serviceProviderConfig))
 	h.mux.HandleFunc(Prefix+"/ResourceTypes", h.tenant(h.resourceTypes))
+	h.mux.HandleFunc(Prefix+"/ResourceTypes/{id}", h.tenant(h.resourceType))
 	h.mux.HandleFunc(Prefix+"/Schemas", h.tenant(h.schemas))
+	h.mux.HandleFunc(Prefix+"/Schemas/{id}", h.tenant(h.schema))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusNotFound, "", "No SCIM endpoint at %s; presenced serves %s/Users.", clip(r.URL.Path), Prefix))
 	})

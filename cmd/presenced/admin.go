@@ -185,6 +185,14 @@ func adminRun(noun, verb string, args []string, call func(method, path string, b
 		}
 		return call("GET", "/tenants/"+esc(args[0]), nil)
 	case "tenant add":
+		// Said as the command's flags, not as the directory's fields
+		// ("domains is empty").
+		switch {
+		case len(domains) == 0:
+			return errors.New("tenant add needs --domain D: a verified domain of the new tenant (again for more; the first is its default domain)")
+		case strings.TrimSpace(*name) == "":
+			return errors.New("tenant add needs --name NAME: the tenant's display name")
+		}
 		return call("POST", "/tenants", map[string]any{"id": *id, "name": name, "domains": domains})
 	case "tenant set":
 		if err := need(args, 1, "tenant set T [--name NAME]"); err != nil {

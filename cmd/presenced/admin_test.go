@@ -55,6 +55,30 @@ func TestDirectoryImportOfflineThenServe(t *testing.T) {
 	if err := run([]string{"directory", "import", "--data", data, bad}, &out, &errb); err == nil || !strings.Contains(err.Error(), "nothing was changed") {
 		t.Fatalf("a bad file: %v", err)
 	}
+	// An administrator's mistakes: refused, saying what to give or do
+	// instead (not the directory file's field names), nothing changed.
+	runOK(t, "admin", "--data", data, "tenant", "add", "--name", "Wingtip Air", "--domain", "wingtip-air.example")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"tenant", "add", "--name", "Wingtip"}, []string{"tenant add needs --domain"}},
+		{[]string{"tenant", "add", "--domain", "wingtip.test"}, []string{"tenant add needs --name"}},
+		{[]string{"domain", "remove", "wingtip-air.example", "WINGTIP-AIR.example"}, []string{"only domain", "presenced admin domain add", "presenced admin tenant remove"}},
+	} {
+		before := runOK(t, "admin", "--data", data, "tenant", "list")
+		var out, errb bytes.Buffer
+		err := run(append([]string{"admin", "--data", data}, c.args...), &out, &errb)
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("admin %v: %v, want it to say %q", c.args, err, w)
+			}
+		}
+		if after := runOK(t, "admin", "--data", data, "tenant", "list"); !bytes.Equal(before, after) {
+			t.Errorf("admin %v changed the directory", c.args)
+		}
+	}
+	runOK(t, "admin", "--data", data, "tenant", "remove", "wingtip-air.example")
 	runOK(t, "admin", "--data", data, "domain", "add", "northwind.example", "northwind.test")
 	tenants := decodeJSON(t, runOK(t, "admin", "--data", data, "tenant", "list"))
 	if n := len(tenants["value"].([]any)); n != 2 {
