@@ -199,6 +199,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return layoutError(err)
 	}
 	s.meta = s.kv("meta", s.meta)
+	if err := s.engine.Serving(); err != nil {
+		return fmt.Errorf("presenced: %w", err)
+	}
 	layout, _ := s.engine.Layout(ctx)
 	s.log.Info("engine ready", "dir", eopts.Dir, "partitions", layout.Partitions, "replicas", layout.Replicas, "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
 	off, err := s.loadOffset(ctx)
