@@ -171,6 +171,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("presenced: --accept-data-loss: remove the engine's index files: %w", err)
 		}
 	}
+	s.warnOtherCluster()
 	s.engine, err = natsstore.Open(ctx, eopts)
 	if noRoom := (*natsstore.NoRoomError)(nil); errors.As(err, &noRoom) {
 		return fmt.Errorf("presenced: %w. Free space on that volume, or lower the share kept free with --disk-reserve-mib", err)
@@ -199,6 +200,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return layoutError(err)
 	}
 	s.meta = s.kv("meta", s.meta)
+	if err := s.engine.Serving(); err != nil {
+		return fmt.Errorf("presenced: %w", err)
+	}
 	layout, _ := s.engine.Layout(ctx)
 	s.log.Info("engine ready", "dir", eopts.Dir, "partitions", layout.Partitions, "replicas", layout.Replicas, "took", clock.Since(s.cfg.Clock, start).Round(time.Millisecond))
 	off, err := s.loadOffset(ctx)
@@ -472,4 +476,22 @@ func processName() string {
 		name += " " + os.Args[1]
 	}
 	return name
+}
+
+// warnOtherCluster says, before the engine starts, when the data
+// directory's manifest names another cluster than --cluster-name: its
+// engine remembers that cluster's peers and waits for them (an operator's
+// mix-up of data directories, or a rename), which its own wait would
+// otherwise only call "connected to 0 of the other nodes".
+func (s *Server) warnOtherCluster() {
+	c := s.cfg.Cluster
+	if c == nil || c.external() {
+		return
+	}
+	m, found, err := natsstore.ReadManifest(filepath.Join(s.cfg.DataDir, ManifestFile))
+	if err != nil || !found || m.Cluster == "" || m.Cluster == c.ClusterName {
+		return
+	}
+	s.log.Warn("this data directory is a node of another cluster: its engine waits for that cluster's nodes; start it with that cluster's name and routes, or give this node an empty --data",
+		"dir", s.cfg.DataDir, "its_cluster", m.Cluster, "cluster_name", c.ClusterName)
 }

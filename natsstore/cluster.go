@@ -81,6 +81,9 @@ func (e *Engine) retry(ctx context.Context, what string, fn func(context.Context
 	// slow engine. It never outlasts the wait's own bound.
 	attempt := time.Second
 	for {
+		if err := e.duplicateName(); err != nil {
+			return err
+		}
 		actx, cancel := context.WithTimeout(ctx, min(attempt, max(patience-clock.Since(r, start), time.Millisecond)))
 		err := fn(actx)
 		cancel()

@@ -187,6 +187,7 @@ func (e *Engine) startEmbedded(ctx context.Context) error {
 	}
 	srv.SetLoggerV2(log, false, false, false)
 	e.srv = srv
+	e.srvLog = log
 
 	fail := func(what string, err error) error {
 		srv.Shutdown()

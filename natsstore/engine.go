@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -130,6 +132,48 @@ type Engine struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// srvLog is the embedded server's logger (nil in external mode): a
+	// start that meets a server of its own name stops (dupNameError).
+	srvLog *slogLogger
+	// serving is set once the node's start is over (Serving): a duplicate
+	// name met then is the newcomer's, which refuses its own start.
+	serving atomic.Bool
+}
+
+// Serving tells the engine that the node's start is over: from then on
+// a server of the same name met on a route is a newcomer, which refuses
+// its own start, and is only logged here. It returns DuplicateNameError
+// instead when one was met before: this node is the newcomer.
+func (e *Engine) Serving() error {
+	if err := e.duplicateName(); err != nil {
+		return err
+	}
+	e.serving.Store(true)
+	return nil
+}
+
+// DuplicateNameError is a cluster node's start stopped because another
+// server of the cluster already has its name. A JetStream peer's identity
+// is its name: a second server of that name would vote in the streams'
+// elections as the first one, with none of its data, and could help elect
+// a leader that lacks acknowledged writes.
+type DuplicateNameError struct{ Name string }
+
+func (e *DuplicateNameError) Error() string {
+	return fmt.Sprintf("another node of the cluster is already named %q (nats-server: %q): this node does not start, so as not to stand in for it; give every node a --node-name of its own (a replaced machine keeps its name only once the old one is gone)", e.Name, strings.TrimSuffix(dupNamePrefix, ": "))
+}
+
+// duplicateName is DuplicateNameError while the node starts and its
+// server has met another of its name; nil otherwise.
+func (e *Engine) duplicateName() error {
+	if e.srvLog == nil || e.serving.Load() {
+		return nil
+	}
+	if name := e.srvLog.duplicateName(); name != "" {
+		return &DuplicateNameError{Name: name}
+	}
+	return nil
 }
 
 // Open starts the engine and waits until it is ready: an embedded

@@ -27,6 +27,23 @@ type slogLogger struct {
 	// each of its pooled connections, at ERROR).
 	routeLogged time.Time
 	routeQuiet  int
+	// dupName is the name a peer's route was refused for: another server
+	// of the cluster has this node's name ("" until one was).
+	dupName string
+}
+
+// dupNamePrefix starts nats-server's error for a route from a server
+// that has this server's name (route.go, on the side that accepts it):
+// the route is closed, but the newcomer still reaches the others and
+// takes part in JetStream's elections under the other's identity.
+const dupNamePrefix = "Remote server has a duplicate name: "
+
+// duplicateName is the name another server of the cluster shares with
+// this one, once a route from it was refused ("" otherwise).
+func (s *slogLogger) duplicateName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dupName
 }
 
 // routeLogEvery is how often an unreachable route is logged.
@@ -37,6 +54,11 @@ func (s *slogLogger) Warnf(format string, v ...any)   { s.l.Warn(s.saw(format, v
 
 func (s *slogLogger) Errorf(format string, v ...any) {
 	msg := s.saw(format, v)
+	if i := strings.Index(msg, dupNamePrefix); i >= 0 {
+		s.mu.Lock()
+		s.dupName = strings.Trim(msg[i+len(dupNamePrefix):], `"`)
+		s.mu.Unlock()
+	}
 	if strings.HasPrefix(msg, "Error trying to connect to route") {
 		// Normal while a peer starts or restarts: a warning, now and then.
 		now := clock.Real{}.Now()
