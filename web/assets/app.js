@@ -408,6 +408,10 @@ async function start() {
     for (const b of document.querySelectorAll('[data-advance]')) b.addEventListener('click', () => advance(b.dataset.advance));
     readClock();
     setInterval(tick, 1000);
+    // The clock can be moved elsewhere too (`presenced clock advance`,
+    // another tab): read it again now and then, so the time shown and the
+    // board's token freshness follow the server's.
+    setInterval(() => readClock().catch(() => {}), 5000);
   }
   $('my-why').addEventListener('click', () => openExplain(session.idClaims.oid, $('my-why')));
   $('preferred-form').addEventListener('submit', (ev) => {
@@ -416,9 +420,13 @@ async function start() {
     mine('setUserPreferredPresence', { availability, activity, expirationDuration: $('pref-for').value });
   });
   $('pref-reset').addEventListener('click', () => mine('clearUserPreferredPresence', {}));
-  $('status-form').addEventListener('submit', (ev) => {
+  $('status-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const msg = { statusMessage: { message: { content: $('status-text').value, contentType: 'text' } } };
+    // The expiry is the server's time plus the duration chosen: read that
+    // time now, as the clock may have been moved elsewhere (the CLI,
+    // another tab) since the board last read it.
+    if ($('status-for').value && cfg.dev) await readClock().catch(() => {});
     if ($('status-for').value) msg.statusMessage.expiryDateTime = expiryFrom($('status-for').value);
     mine('setStatusMessage', msg);
   });
