@@ -249,11 +249,31 @@ async function watch(refresh) {
     const why = JSON.parse(ev.data || '{}').reason;
     if (stream === s) setTimeout(() => watch(why === 'tokenExpired'), 200);
   });
-  s.addEventListener('open', () => { $('live').textContent = 'Live: changes appear as they happen.'; });
+  s.addEventListener('open', () => { $('live').textContent = 'Live: changes appear as they happen.'; connected(); });
   s.onerror = () => {
     $('live').textContent = 'Reconnecting…';
+    disconnected();
     if (s.readyState === EventSource.CLOSED && stream === s) setTimeout(watch, 1000);
   };
+}
+
+// While the stream is down, what the board shows is what it last heard:
+// it says so at the top, whatever is scrolled into view, and dims the
+// presence until the stream is back (and has replayed what it missed).
+let lostAt = null;
+function disconnected() {
+  if (lostAt) return;
+  lostAt = new Date();
+  $('conn').textContent = `Lost the connection to the server at ${lostAt.toISOString().slice(11, 19)} UTC (this computer's clock): presence shown as it was then. Reconnecting…`;
+  $('conn').hidden = false;
+  document.body.classList.add('stale');
+}
+function connected() {
+  if (!lostAt) return;
+  lostAt = null;
+  $('conn').hidden = true;
+  document.body.classList.remove('stale');
+  announce('Connected again: presence is live.');
 }
 
 // ---- my presence
