@@ -105,3 +105,50 @@ func TestBrowserServerRestart(t *testing.T) {
 		t.Fatal("the board was reloaded")
 	}
 }
+
+// TestBrowserTokenDueWhileServerDown: the board's token falls due while
+// the server is down (an hour passes for the page: its Date.now moved).
+// The refresh gets no answer, which is not a refusal: the board keeps
+// its sign-in, says it lost the server, and is live again when the
+// server is back — not signed out and reloaded onto the browser's error
+// page.
+func TestBrowserTokenDueWhileServerDown(t *testing.T) {
+	needBrowser(t)
+	r := startRestartable(t)
+	ctx := tab(t)
+	signIn(t, ctx, r.srv.URL(), false)
+	waitFor(t, ctx, `document.getElementById('live').textContent.startsWith('Live')`)
+	eval[chromedp.Void](t, ctx, `window.__loaded = true`)
+
+	r.stop(t)
+	waitFor(t, ctx, `!document.getElementById('conn').hidden`)
+	// An hour later, for the page: its token is due for a refresh, which
+	// the next call (the dev clock's read, every 5 s) asks for.
+	eval[chromedp.Void](t, ctx, `{ const now = Date.now.bind(Date); Date.now = () => now() + 3600e3; }`)
+	// Waits until the refresh was tried (the second request to the token
+	// endpoint, after the sign-in's) or the page was replaced.
+	waitAcross(t, ctx, `!window.__loaded || performance.getEntriesByType('resource').filter(e => e.name.endsWith('/oauth2/v2.0/token')).length >= 2`)
+	if !eval[bool](t, ctx, `window.__loaded === true && location.href.startsWith('http')`) {
+		t.Fatalf("the board reloaded (signed out) when its token's refresh got no answer\n%s", pageState(ctx))
+	}
+
+	r.start(t)
+	r.setPresence(directory.DemoUserAdele, "Busy", "InACall")
+	adele := `document.querySelector('` + row(directory.DemoUserAdele) + ` .presence').textContent`
+	waitAcross(t, ctx, `window.__loaded && `+adele+` === 'Busy' && document.getElementById('live').textContent.startsWith('Live') && document.getElementById('conn').hidden`)
+	if got := eval[string](t, ctx, `sessionStorage.getItem('presenced.board') ? 'kept' : 'gone'`); got != "kept" {
+		t.Fatalf("the sign-in is %s", got)
+	}
+}
+
+// TestBrowserRefusedRefreshSignsOut: a refresh the server answers with a
+// refusal (the refresh token outlived by a dev clock moved two days) ends
+// the sign-in: the board shows its Sign in button, as before.
+func TestBrowserRefusedRefreshSignsOut(t *testing.T) {
+	needBrowser(t)
+	s := startServer(t, 0)
+	ctx := tab(t)
+	signIn(t, ctx, s.srv.URL(), false)
+	s.call("POST", "/dev/clock/advance", map[string]any{"by": "P2D"})
+	waitAcross(t, ctx, visible("#signin-buttons button")+` && !sessionStorage.getItem('presenced.board')`)
+}

@@ -88,9 +88,10 @@ async function signIn(app) {
 }
 
 async function tokenRequest(tenantId, form) {
-  const r = await fetch('/' + tenantId + '/oauth2/v2.0/token', { method: 'POST', body: new URLSearchParams(form) });
-  const body = await r.json();
-  if (!r.ok) throw new Error(body.error_description || body.error);
+  const r = await fetch('/' + tenantId + '/oauth2/v2.0/token', { method: 'POST', body: new URLSearchParams(form) }); // unreachable: TypeError
+  let body;
+  try { body = await r.json(); } catch { throw new Error(`The sign-in service answered ${r.status} ${r.statusText}`.trim()); }
+  if (!r.ok) throw Object.assign(new Error(body.error_description || body.error), { refused: true });
   return body;
 }
 
@@ -130,7 +131,10 @@ async function token(force) {
   if (!force && !stale && !refreshing) return session.access;
   refreshing ||= tokenRequest(session.app.tenantId, { grant_type: 'refresh_token', client_id: session.app.clientId, refresh_token: session.refresh })
     .then((t) => keep(session.app, t))
-    .catch((e) => { sessionStorage.removeItem(STORE); location.reload(); throw e; }) // the sign-in ended: sign in again
+    // Refused, the sign-in ended: sign in again. Unanswered (the server
+    // is restarting, the network is down), it may still be good: the
+    // caller tries again later.
+    .catch((e) => { if (e.refused) { sessionStorage.removeItem(STORE); location.reload(); } throw e; })
     .finally(() => { refreshing = null; });
   await refreshing;
   return session.access;
@@ -231,7 +235,15 @@ async function loadPeople(append) {
 // watch opens the live stream for the listed users (and me), resuming
 // from the last event after a token refresh.
 async function watch(refresh) {
-  const tok = await token(refresh);
+  let tok;
+  try {
+    tok = await token(refresh);
+  } catch { // no new token yet (the server is unreachable): try again
+    $('live').textContent = 'Reconnecting…';
+    disconnected();
+    setTimeout(() => watch(refresh), 1000);
+    return;
+  }
   // Closed after the await: two watches started together (a reload of the
   // list while a token is refreshed) leave one stream, not two.
   if (stream) stream.close();
