@@ -255,7 +255,9 @@ async function watch(refresh) {
   const onPresence = (ev) => { if (ev.lastEventId) lastEventId = ev.lastEventId; show(JSON.parse(ev.data), true); };
   s.addEventListener('presence', onPresence);
   s.addEventListener('reset', onPresence);
-  s.addEventListener('removed', (ev) => { const r = rows.get(JSON.parse(ev.data).id); if (r) r.tr.remove(); });
+  // Gone from the list and from the ids of the next stream: a stream that
+  // names a user who left the directory is refused as a whole.
+  s.addEventListener('removed', (ev) => { const id = JSON.parse(ev.data).id, r = rows.get(id); if (r) { r.tr.remove(); rows.delete(id); } });
   s.addEventListener('end', (ev) => {
     s.close();
     const why = JSON.parse(ev.data || '{}').reason;
