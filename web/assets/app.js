@@ -88,9 +88,10 @@ async function signIn(app) {
 }
 
 async function tokenRequest(tenantId, form) {
-  const r = await fetch('/' + tenantId + '/oauth2/v2.0/token', { method: 'POST', body: new URLSearchParams(form) });
-  const body = await r.json();
-  if (!r.ok) throw new Error(body.error_description || body.error);
+  const r = await fetch('/' + tenantId + '/oauth2/v2.0/token', { method: 'POST', body: new URLSearchParams(form) }); // unreachable: TypeError
+  let body;
+  try { body = await r.json(); } catch { throw new Error(`The sign-in service answered ${r.status} ${r.statusText}`.trim()); }
+  if (!r.ok) throw Object.assign(new Error(body.error_description || body.error), { refused: true });
   return body;
 }
 
@@ -130,7 +131,10 @@ async function token(force) {
   if (!force && !stale && !refreshing) return session.access;
   refreshing ||= tokenRequest(session.app.tenantId, { grant_type: 'refresh_token', client_id: session.app.clientId, refresh_token: session.refresh })
     .then((t) => keep(session.app, t))
-    .catch((e) => { sessionStorage.removeItem(STORE); location.reload(); throw e; }) // the sign-in ended: sign in again
+    // Refused, the sign-in ended: sign in again. Unanswered (the server
+    // is restarting, the network is down), it may still be good: the
+    // caller tries again later.
+    .catch((e) => { if (e.refused) { sessionStorage.removeItem(STORE); location.reload(); } throw e; })
     .finally(() => { refreshing = null; });
   await refreshing;
   return session.access;
@@ -231,7 +235,15 @@ async function loadPeople(append) {
 // watch opens the live stream for the listed users (and me), resuming
 // from the last event after a token refresh.
 async function watch(refresh) {
-  const tok = await token(refresh);
+  let tok;
+  try {
+    tok = await token(refresh);
+  } catch { // no new token yet (the server is unreachable): try again
+    $('live').textContent = 'Reconnecting…';
+    disconnected();
+    setTimeout(() => watch(refresh), 1000);
+    return;
+  }
   // Closed after the await: two watches started together (a reload of the
   // list while a token is refreshed) leave one stream, not two.
   if (stream) stream.close();
@@ -243,17 +255,39 @@ async function watch(refresh) {
   const onPresence = (ev) => { if (ev.lastEventId) lastEventId = ev.lastEventId; show(JSON.parse(ev.data), true); };
   s.addEventListener('presence', onPresence);
   s.addEventListener('reset', onPresence);
-  s.addEventListener('removed', (ev) => { const r = rows.get(JSON.parse(ev.data).id); if (r) r.tr.remove(); });
+  // Gone from the list and from the ids of the next stream: a stream that
+  // names a user who left the directory is refused as a whole.
+  s.addEventListener('removed', (ev) => { const id = JSON.parse(ev.data).id, r = rows.get(id); if (r) { r.tr.remove(); rows.delete(id); } });
   s.addEventListener('end', (ev) => {
     s.close();
     const why = JSON.parse(ev.data || '{}').reason;
     if (stream === s) setTimeout(() => watch(why === 'tokenExpired'), 200);
   });
-  s.addEventListener('open', () => { $('live').textContent = 'Live: changes appear as they happen.'; });
+  s.addEventListener('open', () => { $('live').textContent = 'Live: changes appear as they happen.'; connected(); });
   s.onerror = () => {
     $('live').textContent = 'Reconnecting…';
+    disconnected();
     if (s.readyState === EventSource.CLOSED && stream === s) setTimeout(watch, 1000);
   };
+}
+
+// While the stream is down, what the board shows is what it last heard:
+// it says so at the top, whatever is scrolled into view, and dims the
+// presence until the stream is back (and has replayed what it missed).
+let lostAt = null;
+function disconnected() {
+  if (lostAt) return;
+  lostAt = new Date();
+  $('conn').textContent = `Lost the connection to the server at ${lostAt.toISOString().slice(11, 19)} UTC (this computer's clock): presence shown as it was then. Reconnecting…`;
+  $('conn').hidden = false;
+  document.body.classList.add('stale');
+}
+function connected() {
+  if (!lostAt) return;
+  lostAt = null;
+  $('conn').hidden = true;
+  document.body.classList.remove('stale');
+  announce('Connected again: presence is live.');
 }
 
 // ---- my presence
@@ -408,6 +442,10 @@ async function start() {
     for (const b of document.querySelectorAll('[data-advance]')) b.addEventListener('click', () => advance(b.dataset.advance));
     readClock();
     setInterval(tick, 1000);
+    // The clock can be moved elsewhere too (`presenced clock advance`,
+    // another tab): read it again now and then, so the time shown and the
+    // board's token freshness follow the server's.
+    setInterval(() => readClock().catch(() => {}), 5000);
   }
   $('my-why').addEventListener('click', () => openExplain(session.idClaims.oid, $('my-why')));
   $('preferred-form').addEventListener('submit', (ev) => {
@@ -416,9 +454,13 @@ async function start() {
     mine('setUserPreferredPresence', { availability, activity, expirationDuration: $('pref-for').value });
   });
   $('pref-reset').addEventListener('click', () => mine('clearUserPreferredPresence', {}));
-  $('status-form').addEventListener('submit', (ev) => {
+  $('status-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const msg = { statusMessage: { message: { content: $('status-text').value, contentType: 'text' } } };
+    // The expiry is the server's time plus the duration chosen: read that
+    // time now, as the clock may have been moved elsewhere (the CLI,
+    // another tab) since the board last read it.
+    if ($('status-for').value && cfg.dev) await readClock().catch(() => {});
     if ($('status-for').value) msg.statusMessage.expiryDateTime = expiryFrom($('status-for').value);
     mine('setStatusMessage', msg);
   });
