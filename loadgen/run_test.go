@@ -12,6 +12,7 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/servertest"
 	"github.com/presenced/presenced/loadgen"
 )
 
@@ -19,18 +20,7 @@ func startServer(t *testing.T) *presenced.Server {
 	t.Helper()
 	// A load test measures the server, not Graph's budget per application
 	// (bench is one application): throttling off, as docs/running.md says.
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, ThrottleRequests: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	srv := servertest.Start(t, presenced.Config{DataDir: t.TempDir(), Dev: true, ThrottleRequests: -1})
 	return srv
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/servertest"
 )
 
 // The board in a real headless Chromium (Debian's chromium package;
@@ -117,19 +118,8 @@ type server struct {
 // directory and demoUsers generated users.
 func startServer(t *testing.T, demoUsers int) *server {
 	t.Helper()
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Clock: clock.NewFake(t0),
+	srv := servertest.Start(t, presenced.Config{DataDir: t.TempDir(), Dev: true, Clock: clock.NewFake(t0),
 		Logger: slog.New(slog.DiscardHandler), DemoUsers: demoUsers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
 	s := &server{t: t, srv: srv}
 	tok, err := srv.Issuer().AppToken(directory.DemoDaemonClientID)
 	if err != nil {

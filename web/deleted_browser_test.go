@@ -1,15 +1,14 @@
 package web_test
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/servertest"
 )
 
 // TestBrowserWatchedUserDeleted deletes a user the board watches: their
@@ -22,19 +21,8 @@ func TestBrowserWatchedUserDeleted(t *testing.T) {
 	dir := directory.DemoFile(0)
 	dir.Applications = append(dir.Applications, directory.App{ClientID: adminApp, TenantID: directory.DemoTenantID, Name: "user admin",
 		Secret: adminSecret, Roles: []string{"User.ReadWrite.All"}})
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Clock: clock.NewFake(t0),
+	srv := servertest.Start(t, presenced.Config{DataDir: t.TempDir(), Dev: true, Clock: clock.NewFake(t0),
 		Logger: slog.New(slog.DiscardHandler), Directory: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
 	app, err := srv.Issuer().AppToken(directory.DemoDaemonClientID)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/servertest"
 	"github.com/presenced/presenced/internal/testcert"
 )
 
@@ -88,19 +88,8 @@ func TestBrowserMSAL(t *testing.T) {
 	tenants, users, apps := directory.DemoData()
 	apps = append(apps, directory.App{ClientID: msalSPAClientID, TenantID: directory.DemoTenantID, Name: "MSAL test SPA", Public: true,
 		Scopes: []string{"Presence.ReadWrite"}, SPARedirectURIs: []string{redirectURI}})
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+	srv := servertest.Start(t, presenced.Config{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
 		Directory: &directory.File{Tenants: tenants, Users: users, Applications: apps}, TLSCertFile: certFile, TLSKeyFile: keyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
 	base := srv.URL()
 	if !strings.HasPrefix(base, "https://") {
 		t.Fatalf("server URL %q: MSAL needs an https authority", base)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/servertest"
 )
 
 // runOK runs a command and returns its standard output, failing the test
@@ -85,7 +86,7 @@ func TestDirectoryImportOfflineThenServe(t *testing.T) {
 		t.Fatalf("tenant list: %d tenants", n)
 	}
 
-	srv := startServer(t, presenced.Config{DataDir: data})
+	srv := servertest.Start(t, presenced.Config{DataDir: data})
 	if t1, ok := srv.Directory().Tenant("northwind.test"); !ok || t1.Name != "Northwind Traders" {
 		t.Fatalf("the domain added offline: %+v %v", t1, ok)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/internal/diskfault"
+	"github.com/presenced/presenced/internal/servertest"
 )
 
 // serveAndWrite runs a dev server on data, gives each demo user rounds
@@ -141,7 +142,7 @@ func TestCheckCommandReportsDamage(t *testing.T) {
 // check refuses a data directory a server is using.
 func TestCheckCommandRefusesADirectoryInUse(t *testing.T) {
 	data := t.TempDir()
-	startServer(t, presenced.Config{DataDir: data, Dev: true})
+	servertest.Start(t, presenced.Config{DataDir: data, Dev: true})
 	var out, errb bytes.Buffer
 	err := run([]string{"check", "--data", data}, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "is in use by process "+strconv.Itoa(os.Getpid())) {

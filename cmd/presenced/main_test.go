@@ -17,6 +17,7 @@ import (
 
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/servertest"
 )
 
 func TestCommandErrors(t *testing.T) {
@@ -73,7 +74,7 @@ func TestClockCommandWithoutAServer(t *testing.T) {
 func TestClockCommandOutsideDevMode(t *testing.T) {
 	data := t.TempDir()
 	runOK(t, "directory", "import", "--data", data, filepath.Join("..", "..", "directory", "testdata", "example.json"))
-	srv := startServer(t, presenced.Config{DataDir: data})
+	srv := servertest.Start(t, presenced.Config{DataDir: data})
 	var out, errb bytes.Buffer
 	err := run([]string{"clock", "--url", srv.URL(), "advance", "PT10M"}, &out, &errb)
 	want := srv.URL() + " has no dev clock (404 at /dev/clock): a presenced has one only when started with --dev"
@@ -244,7 +245,7 @@ func TestErrorLineSaysPresencedOnce(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	startServer(t, presenced.Config{DataDir: dir, Dev: true, DemoUsers: 0})
+	servertest.Start(t, presenced.Config{DataDir: dir, Dev: true, DemoUsers: 0})
 	bin, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/internal/servertest"
 )
 
 // TestMain lets this test binary stand in for the presenced binary: run as
@@ -32,27 +32,7 @@ func TestMain(m *testing.M) {
 // generated users, shut down when the test ends.
 func startDevServer(t *testing.T, demoUsers int) *presenced.Server {
 	t.Helper()
-	return startServer(t, presenced.Config{DataDir: t.TempDir(), Dev: true, DemoUsers: demoUsers})
-}
-
-// startServer starts an in-process server of cfg on a loopback port of
-// its own, shut down when the test ends.
-func startServer(t *testing.T, cfg presenced.Config) *presenced.Server {
-	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	srv, err := presenced.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv
+	return servertest.Start(t, presenced.Config{DataDir: t.TempDir(), Dev: true, DemoUsers: demoUsers})
 }
 
 // child is a command of this binary running in its own process.

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/presenced/presenced"
+	"github.com/presenced/presenced/internal/servertest"
 )
 
 // A server that throttles (Graph's budget, the default) makes bench's
 // requests fail with 429: bench says why and how to measure the server.
 func TestBenchExplainsThrottling(t *testing.T) {
-	srv := startServer(t, presenced.Config{DataDir: t.TempDir(), Dev: true, DemoUsers: 5, ThrottleRequests: 5})
+	srv := servertest.Start(t, presenced.Config{DataDir: t.TempDir(), Dev: true, DemoUsers: 5, ThrottleRequests: 5})
 	var out, errb bytes.Buffer
 	err := run([]string{"bench", "--url", srv.URL(), "--users", "5", "--concurrency", "2", "--requests", "30", "--baseline=false", "--mix", "get=1", "--warmup=false"}, &out, &errb)
 	if err != nil {
