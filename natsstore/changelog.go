@@ -131,7 +131,31 @@ func (l *log) append(ctx context.Context, subject string, data []byte, last *uin
 	return seq, nil
 }
 
+// directTry bounds one direct get in a cluster before the leader is
+// asked instead. A direct get goes to one member of a queue group that
+// every caught-up replica joins; a replica whose node is frozen (SIGSTOP,
+// a stalled VM) stays in the group until nats-server's ping timeout, and
+// a request it drew waited out the caller's whole bound (a writer's 5 s:
+// the change log's writes of a subscribed user took 5–9 s while one of
+// three nodes was paused). A healthy replica answers in milliseconds.
+const directTry = time.Second
+
 func (l *log) Last(ctx context.Context, subject string) (store.Record, error) {
+	if l.e.opts.clustered() && l.direct {
+		try, cancel := context.WithTimeout(ctx, directTry)
+		r, err := l.last(try, subject)
+		timedOut := try.Err() != nil
+		cancel()
+		if err == nil || errors.Is(err, store.ErrNotFound) || ctx.Err() != nil || !timedOut {
+			return r, err
+		}
+		return l.leaderLast(ctx, subject)
+	}
+	return l.last(ctx, subject)
+}
+
+// last is Last by the stream's (direct) get.
+func (l *log) last(ctx context.Context, subject string) (store.Record, error) {
 	m, err := l.s.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return store.Record{}, fmt.Errorf("natsstore: last of %s %q: %w", l.name, subject, store.ErrNotFound)

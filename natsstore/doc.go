@@ -20,7 +20,10 @@
 // GetMany reads up to 1,024 keys per request with JetStream's batched
 // direct get (getmany.go), each request a snapshot of the bucket; Get and
 // GetMany both use direct gets, which a replicated stream may answer from
-// a follower. Walk streams the live keys under a prefix, each at its last
+// a follower. A direct get may draw a replica on a frozen node (SIGSTOP)
+// that answers nothing until nats-server's ping timeout: a cluster's
+// Log.Last asks the leader after 1 s (directTry), and a batched one is
+// sent again. Walk streams the live keys under a prefix, each at its last
 // revision, in stream order, through one ordered consumer (walk.go).
 //
 // # Durability: the default, and what it can lose

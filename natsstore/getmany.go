@@ -180,6 +180,14 @@ func directMultiLast(ctx context.Context, nc *nats.Conn, stream string, req mult
 	}
 }
 
+// asks bounds how many times multiLastOnce sends one batched direct get
+// that is not answered: the first, after directTry the next, then one
+// every reaskEvery.
+const (
+	asks       = 12
+	reaskEvery = 200 * time.Millisecond
+)
+
 // multiLastOnce makes one batched direct get and reads its answer up to the
 // end-of-batch status. It returns the subjects answered and how many
 // messages the server still had when it stopped.
@@ -195,25 +203,58 @@ func multiLastOnce(ctx context.Context, nc *nats.Conn, stream string, req multiL
 	if err != nil {
 		return nil, 0, err
 	}
-	// The answer is at most one message per subject and one status, so a
+	// A batch is answered by one member of the queue group that every
+	// caught-up replica joins; one on a frozen node (SIGSTOP, a stalled
+	// VM) stays a member until nats-server's ping timeout and never
+	// answers: a request that drew it waited out the caller's whole bound
+	// (cold reads through the healthy nodes: 5 s, then 503). So a request
+	// not answered within directTry is sent again, each copy to an inbox
+	// of its own, then again every reaskEvery (up to asks copies), and the
+	// first copy that answers is read, alone: each answer is a snapshot of
+	// the stream, and two are not mixed. A healthy member answers a copy
+	// in milliseconds; a slow one's answer still counts.
+	//
+	// Each answer is at most one message per subject and one status, so a
 	// channel that holds them all never drops one (and is far smaller
-	// than SubscribeSync's, which holds 65,536 pointers).
-	ch := make(chan *nats.Msg, len(req.MultiLast)+1)
-	inbox := nc.NewInbox()
-	sub, err := nc.ChanSubscribe(inbox, ch)
+	// than SubscribeSync's, which holds 65,536 pointers; the copies past
+	// the first are sent only when nothing came).
+	ch := make(chan *nats.Msg, asks*(len(req.MultiLast)+1))
+	prefix := nc.NewInbox()
+	sub, err := nc.ChanSubscribe(prefix+".*", ch)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, body); err != nil {
+	sent := 0
+	ask := func() error {
+		sent++
+		return nc.PublishRequest("$JS.API.DIRECT.GET."+stream, prefix+"."+strconv.Itoa(sent), body)
+	}
+	if err := ask(); err != nil {
 		return nil, 0, err
 	}
+	again := time.NewTimer(directTry)
+	defer again.Stop()
+	var from string // the inbox of the copy being read
 	for {
 		var m *nats.Msg
 		select {
 		case m = <-ch:
+		case <-again.C:
+			if from == "" && sent < asks {
+				if err := ask(); err != nil {
+					return nil, 0, err
+				}
+				again.Reset(reaskEvery)
+			}
+			continue
 		case <-ctx.Done():
 			return nil, 0, ctx.Err()
+		}
+		if from == "" {
+			from = m.Subject
+		} else if m.Subject != from {
+			continue // another copy's answer
 		}
 		if status := m.Header.Get(hdrStatus); status != "" && m.Header.Get(jetstream.SequenceHeader) == "" {
 			switch {

@@ -109,11 +109,52 @@ func (b *kv) clusterDelete(ctx context.Context, key string, expect uint64) error
 type msgGetAnswer struct {
 	Error   *jetstream.APIError `json:"error"`
 	Message *struct {
-		Seq  uint64 `json:"seq"`
-		Hdrs []byte `json:"hdrs"`
-		Data []byte `json:"data"`
+		Subject string    `json:"subject"`
+		Seq     uint64    `json:"seq"`
+		Hdrs    []byte    `json:"hdrs"`
+		Data    []byte    `json:"data"`
+		Time    time.Time `json:"time"`
 	} `json:"message"`
 }
+
+// leaderLast is Last read from the log's leader (a message get, not a
+// direct one): for a direct get that drew a replica that does not answer.
+func (l *log) leaderLast(ctx context.Context, subject string) (store.Record, error) {
+	req, err := jsonv2.Marshal(struct {
+		LastBySubj string `json:"last_by_subj"`
+	}{subject})
+	if err != nil {
+		return store.Record{}, err
+	}
+	var r store.Record
+	m := &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + l.name, Data: req}
+	err = l.e.do(ctx, m, l.name, exchange{answer: func(resp *nats.Msg) error {
+		var a msgGetAnswer
+		if err := jsonv2.Unmarshal(resp.Data, &a); err != nil {
+			return badAnswer(resp.Data)
+		}
+		switch {
+		case a.Error != nil && a.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+			return errNoRecord
+		case a.Error != nil:
+			return answerError(a.Error)
+		case a.Message == nil || a.Message.Seq == 0:
+			return badAnswer(resp.Data)
+		}
+		r = store.Record{Subject: a.Message.Subject, Seq: a.Message.Seq, Time: a.Message.Time, Data: a.Message.Data}
+		return nil
+	}})
+	switch {
+	case errors.Is(err, errNoRecord):
+		return store.Record{}, fmt.Errorf("natsstore: last of %s %q: %w", l.name, subject, store.ErrNotFound)
+	case err != nil:
+		return store.Record{}, fmt.Errorf("natsstore: last of %s %q: %w", l.name, subject, unavailable(err))
+	}
+	return r, nil
+}
+
+// errNoRecord is leaderLast's answer for a subject with no record.
+var errNoRecord = errors.New("no record")
 
 // leaderGet reads key's last message from the stream's leader: never
 // stale, unlike a direct get, which any caught-up replica may answer. gone
