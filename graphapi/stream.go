@@ -68,14 +68,18 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	users, err := a.streamUsers(r, p)
+	after, resume, idErr := lastEventID(r)
+	// A resumed stream goes on with the users still there: one deleted
+	// while its client was away is removed (as it would have been on the
+	// stream), not a refusal of the whole stream, which its client —
+	// EventSource reconnects with the same ids — could never get past.
+	users, missing, err := a.streamUsers(r, p, resume && idErr == nil)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	after, resume, err := lastEventID(r)
-	if err != nil {
-		a.writeError(w, r, err)
+	if idErr != nil {
+		a.writeError(w, r, idErr)
 		return
 	}
 	flusher, ok := w.(http.Flusher)
@@ -87,10 +91,12 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(a.streamsDone, cancel)
 	defer stop()
-	release, err := a.streams.Watch(ctx, users)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
+	release := func() {}
+	if len(users) > 0 {
+		if release, err = a.streams.Watch(ctx, users); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 	}
 	defer release()
 	defer a.countStream()()
@@ -100,11 +106,14 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	// of the users whose changes since may be missing.
 	var head uint64
 	var res *notify.Resume
-	if resume {
+	switch {
+	case len(users) == 0:
+		// Nobody left to follow: the stream only says so (start).
+	case resume:
 		if res, err = a.streams.Resume(ctx, users, after); err == nil {
 			head = res.Head()
 		}
-	} else {
+	default:
 		head, err = a.streams.LastSeq(ctx)
 	}
 	if err != nil {
@@ -127,7 +136,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	out.deadline()
 	w.WriteHeader(http.StatusOK)
-	st := &streamSession{a: a, p: p, raw: raw, users: users, version: a.dir.Version(),
+	st := &streamSession{a: a, p: p, raw: raw, users: users, missing: missing, version: a.dir.Version(),
 		out: out, sent: map[string]presence.Stamp{}, gone: map[string]bool{}}
 	reason := st.run(ctx, res, head)
 	// Release before saying the stream closed: the users' linger counts
@@ -137,8 +146,10 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	a.log.Debug("stream closed", "users", len(users), "reason", reason)
 }
 
-// streamUsers resolves and authorises the stream's ids.
-func (a *API) streamUsers(r *http.Request, p auth.Principal) ([]core.UserRef, error) {
+// streamUsers resolves and authorises the stream's ids. A new stream
+// naming a user not found is refused; a resumed one (resumed) leaves them
+// out and returns the ids as named in missing, for event: removed.
+func (a *API) streamUsers(r *http.Request, p auth.Principal, resumed bool) (users []core.UserRef, missing []string, err error) {
 	var raw []string
 	for _, v := range r.URL.Query()["ids"] {
 		for _, id := range strings.Split(v, ",") {
@@ -148,28 +159,35 @@ func (a *API) streamUsers(r *http.Request, p auth.Principal) ([]core.UserRef, er
 		}
 	}
 	if len(raw) == 0 {
-		return nil, presence.Errorf(presence.Invalid, "ids",
+		return nil, nil, presence.Errorf(presence.Invalid, "ids",
 			"Query parameter 'ids' must name 1 to %d users (object ids or userPrincipalNames, comma-separated).", MaxIDs)
 	}
 	if err := presence.CheckIDCount("ids", "Query parameter 'ids'", len(raw)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var users []core.UserRef
 	seen := map[string]bool{}
 	for _, id := range raw {
 		u, err := a.lookup(p, "ids", id)
+		var pe *presence.Error
+		if err != nil && resumed && errors.As(err, &pe) && pe.Code == presence.NotFound {
+			if !seen[id] {
+				seen[id] = true
+				missing = append(missing, id)
+			}
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := auth.Authorize(p, auth.ReadPresence, u.ID, false); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !seen[u.ID] {
 			seen[u.ID] = true
 			users = append(users, ref(u))
 		}
 	}
-	return users, nil
+	return users, missing, nil
 }
 
 // lastEventID is the position a client resumes after: the Last-Event-ID
@@ -198,7 +216,8 @@ type streamSession struct {
 	p       auth.Principal
 	raw     string // the token, checked again when the directory changes
 	users   []core.UserRef
-	version uint64 // the directory version last checked against
+	missing []string // ids of a resumed stream not found (event: removed first)
+	version uint64   // the directory version last checked against
 	out     *sseWriter
 	data    []byte
 	idle    time.Duration // since the last write
@@ -257,6 +276,18 @@ func (st *streamSession) run(ctx context.Context, res *notify.Resume, head uint6
 func (st *streamSession) start(ctx context.Context, res *notify.Resume, head uint64) error {
 	if err := st.out.write([]byte("retry: 1000\n\n")); err != nil {
 		return err
+	}
+	for _, id := range st.missing {
+		b := append(st.data[:0], `{"id":`...)
+		b = appendString(b, id)
+		b = append(b, `,"message":"This user is no longer in the directory (or no longer visible to the reader): no more events for this user on this stream."}`...)
+		st.data = b
+		if err := st.out.event(false, 0, "removed", b); err != nil {
+			return err
+		}
+	}
+	if len(st.users) == 0 {
+		return &streamEnd{"noUsers", "The reader may no longer see any of the stream's users."}
 	}
 	if res == nil {
 		return st.states(ctx, "presence", head, st.users)

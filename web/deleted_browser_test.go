@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
 	"github.com/presenced/presenced"
 	"github.com/presenced/presenced/clock"
 	"github.com/presenced/presenced/directory"
@@ -57,4 +60,65 @@ func TestBrowserWatchedUserDeleted(t *testing.T) {
 	}
 	s.setPresence(directory.DemoUserAlex, "Available", "Available")
 	waitFor(t, ctx, `document.querySelector('`+row(directory.DemoUserAlex)+` .presence').textContent === 'Available' && document.getElementById('live').textContent.startsWith('Live')`)
+}
+
+// TestBrowserWatchedUserDeletedWhileAway deletes a user the board watches
+// while its stream is down (the server restarted, the board's reconnects
+// blocked meanwhile). The board comes back with the same ids and its last
+// event id; the resumed stream says the user was removed, and the board
+// drops their row and is live again — before, the stream was refused (404)
+// at every try, and the board said "Reconnecting…" for good, showing the
+// old presence.
+func TestBrowserWatchedUserDeletedWhileAway(t *testing.T) {
+	needBrowser(t)
+	const adminApp, adminSecret = "5a0b6f0e-2d0c-4d43-9a55-0c9f7c1e4a11", "admin-secret"
+	dir := directory.DemoFile(0)
+	dir.Applications = append(dir.Applications, directory.App{ClientID: adminApp, TenantID: directory.DemoTenantID, Name: "user admin",
+		Secret: adminSecret, Roles: []string{"User.ReadWrite.All"}})
+	r := startRestartableWith(t, dir)
+	ctx := tab(t)
+	signIn(t, ctx, r.srv.URL(), false)
+	waitFor(t, ctx, `document.getElementById('live').textContent.startsWith('Live')`)
+	r.setPresence(directory.DemoUserAlex, "Busy", "InACall")
+	alex := `document.querySelector('` + row(directory.DemoUserAlex) + ` .presence').textContent`
+	waitFor(t, ctx, alex+` === 'Busy'`) // the board has a last event id
+
+	// The stream goes down, and the board's tries to open it again fail
+	// until the user was deleted.
+	block := func(on bool) {
+		var p []*network.BlockPattern
+		if on {
+			p = []*network.BlockPattern{{URLPattern: "*://*:*/presenced/v1/stream*", Block: true}}
+		}
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(ctx, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	block(true)
+	r.stop(t)
+	waitFor(t, ctx, `!document.getElementById('live').textContent.startsWith('Live')`)
+	r.start(t)
+	admin, err := r.srv.Issuer().AppToken(adminApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("DELETE", r.srv.URL()+"/v1.0/users/"+directory.DemoUserDiego, nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 {
+		t.Fatalf("DELETE Diego: %s", resp.Status)
+	}
+	// The board's tries in the meantime were blocked, not answered.
+	waitFor(t, ctx, `performance.getEntriesByType('resource').filter(e => e.name.includes('/presenced/v1/stream')).length >= 2`)
+	block(false)
+
+	r.setPresence(directory.DemoUserAlex, "Available", "Available")
+	waitFor(t, ctx, `!document.querySelector('`+row(directory.DemoUserDiego)+`') && `+alex+` === 'Available' && document.getElementById('live').textContent.startsWith('Live') && document.getElementById('conn').hidden`)
 }

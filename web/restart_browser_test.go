@@ -19,11 +19,17 @@ import (
 type restartable struct {
 	*server
 	dir, addr string
+	directory *directory.File // nil: the demo directory
 }
 
 func startRestartable(t *testing.T) *restartable {
 	t.Helper()
-	r := &restartable{dir: t.TempDir(), addr: "127.0.0.1:0"}
+	return startRestartableWith(t, nil)
+}
+
+func startRestartableWith(t *testing.T, dir *directory.File) *restartable {
+	t.Helper()
+	r := &restartable{dir: t.TempDir(), addr: "127.0.0.1:0", directory: dir}
 	r.start(t)
 	r.addr = r.srv.Addr().String()
 	return r
@@ -32,7 +38,7 @@ func startRestartable(t *testing.T) *restartable {
 func (r *restartable) start(t *testing.T) {
 	t.Helper()
 	srv, err := presenced.New(presenced.Config{Addr: r.addr, DataDir: r.dir, Dev: true, Clock: clock.NewFake(t0),
-		Logger: slog.New(slog.DiscardHandler), DemoUsers: 0})
+		Logger: slog.New(slog.DiscardHandler), DemoUsers: 0, Directory: r.directory})
 	if err != nil {
 		t.Fatal(err)
 	}

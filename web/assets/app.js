@@ -255,8 +255,9 @@ async function watch(refresh) {
   const onPresence = (ev) => { if (ev.lastEventId) lastEventId = ev.lastEventId; show(JSON.parse(ev.data), true); };
   s.addEventListener('presence', onPresence);
   s.addEventListener('reset', onPresence);
-  // Gone from the list and from the ids of the next stream: a stream that
-  // names a user who left the directory is refused as a whole.
+  // Gone from the list and from the ids of the next stream: a new stream
+  // that names a user who left the directory is refused as a whole (a
+  // resumed one, which ours are once they had an event, says removed).
   s.addEventListener('removed', (ev) => { const id = JSON.parse(ev.data).id, r = rows.get(id); if (r) { r.tr.remove(); rows.delete(id); } });
   s.addEventListener('end', (ev) => {
     s.close();
