@@ -20,10 +20,7 @@ import (
 // clock, so it opens a new one with a fresh token).
 func TestBrowserWatchedUserDeleted(t *testing.T) {
 	needBrowser(t)
-	const adminApp, adminSecret = "5a0b6f0e-2d0c-4d43-9a55-0c9f7c1e4a11", "admin-secret"
-	dir := directory.DemoFile(0)
-	dir.Applications = append(dir.Applications, directory.App{ClientID: adminApp, TenantID: directory.DemoTenantID, Name: "user admin",
-		Secret: adminSecret, Roles: []string{"User.ReadWrite.All"}})
+	dir := withUserAdmin(directory.DemoFile(0))
 	srv := servertest.Start(t, presenced.Config{DataDir: t.TempDir(), Dev: true, Clock: clock.NewFake(t0),
 		Logger: slog.New(slog.DiscardHandler), Directory: dir})
 	app, err := srv.Issuer().AppToken(directory.DemoDaemonClientID)
@@ -35,20 +32,7 @@ func TestBrowserWatchedUserDeleted(t *testing.T) {
 	signIn(t, ctx, s.srv.URL(), false)
 	waitFor(t, ctx, `document.getElementById('live').textContent.startsWith('Live')`)
 
-	admin, err := srv.Issuer().AppToken(adminApp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest("DELETE", s.srv.URL()+"/v1.0/users/"+directory.DemoUserDiego, nil)
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 204 {
-		t.Fatalf("DELETE Diego: %s", resp.Status)
-	}
+	deleteUser(t, srv, directory.DemoUserDiego)
 	waitFor(t, ctx, `!document.querySelector('`+row(directory.DemoUserDiego)+`')`)
 
 	s.setPresence(directory.DemoUserAlex, "Busy", "InACall")
@@ -71,10 +55,7 @@ func TestBrowserWatchedUserDeleted(t *testing.T) {
 // old presence.
 func TestBrowserWatchedUserDeletedWhileAway(t *testing.T) {
 	needBrowser(t)
-	const adminApp, adminSecret = "5a0b6f0e-2d0c-4d43-9a55-0c9f7c1e4a11", "admin-secret"
-	dir := directory.DemoFile(0)
-	dir.Applications = append(dir.Applications, directory.App{ClientID: adminApp, TenantID: directory.DemoTenantID, Name: "user admin",
-		Secret: adminSecret, Roles: []string{"User.ReadWrite.All"}})
+	dir := withUserAdmin(directory.DemoFile(0))
 	r := startRestartableWith(t, dir)
 	ctx := tab(t)
 	signIn(t, ctx, r.srv.URL(), false)
@@ -101,11 +82,33 @@ func TestBrowserWatchedUserDeletedWhileAway(t *testing.T) {
 	r.stop(t)
 	waitFor(t, ctx, `!document.getElementById('live').textContent.startsWith('Live')`)
 	r.start(t)
-	admin, err := r.srv.Issuer().AppToken(adminApp)
+	deleteUser(t, r.srv, directory.DemoUserDiego)
+	// The board's tries in the meantime were blocked, not answered.
+	waitFor(t, ctx, `performance.getEntriesByType('resource').filter(e => e.name.includes('/presenced/v1/stream')).length >= 2`)
+	block(false)
+
+	r.setPresence(directory.DemoUserAlex, "Available", "Available")
+	waitFor(t, ctx, `!document.querySelector('`+row(directory.DemoUserDiego)+`') && `+alex+` === 'Available' && document.getElementById('live').textContent.startsWith('Live') && document.getElementById('conn').hidden`)
+}
+
+// userAdminApp is an application of the demo tenant that may delete users.
+const userAdminApp = "5a0b6f0e-2d0c-4d43-9a55-0c9f7c1e4a11"
+
+// withUserAdmin is d with userAdminApp among its applications.
+func withUserAdmin(d *directory.File) *directory.File {
+	d.Applications = append(d.Applications, directory.App{ClientID: userAdminApp, TenantID: directory.DemoTenantID, Name: "user admin",
+		Secret: "admin-secret", Roles: []string{"User.ReadWrite.All"}})
+	return d
+}
+
+// deleteUser deletes the user id through srv's API, as userAdminApp.
+func deleteUser(t *testing.T, srv *presenced.Server, id string) {
+	t.Helper()
+	admin, err := srv.Issuer().AppToken(userAdminApp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("DELETE", r.srv.URL()+"/v1.0/users/"+directory.DemoUserDiego, nil)
+	req, _ := http.NewRequest("DELETE", srv.URL()+"/v1.0/users/"+id, nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -113,12 +116,6 @@ func TestBrowserWatchedUserDeletedWhileAway(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 204 {
-		t.Fatalf("DELETE Diego: %s", resp.Status)
+		t.Fatalf("DELETE %s: %s", id, resp.Status)
 	}
-	// The board's tries in the meantime were blocked, not answered.
-	waitFor(t, ctx, `performance.getEntriesByType('resource').filter(e => e.name.includes('/presenced/v1/stream')).length >= 2`)
-	block(false)
-
-	r.setPresence(directory.DemoUserAlex, "Available", "Available")
-	waitFor(t, ctx, `!document.querySelector('`+row(directory.DemoUserDiego)+`') && `+alex+` === 'Available' && document.getElementById('live').textContent.startsWith('Live') && document.getElementById('conn').hidden`)
 }
