@@ -558,11 +558,8 @@ func (c *Core) forget(u UserRef) {
 // unavailable keeps the engine's error for logs while the caller sees a
 // clean 503 with a retry hint.
 func unavailable(err error) error {
-	if errors.Is(err, store.ErrFull) && errors.Is(err, store.ErrMaybeStored) {
-		return errors.Join(presence.Errorf(presence.Unavailable, "", "%s", store.FullInDoubt), err)
-	}
-	if errors.Is(err, store.ErrFull) {
-		return errors.Join(presence.Errorf(presence.Unavailable, "", "The server's storage is full: nothing was written. Retry later; writes succeed again as soon as the server has space."), err)
+	if msg, ok := store.FullMessage(err); ok {
+		return errors.Join(presence.Errorf(presence.Unavailable, "", "%s", msg), err)
 	}
 	return errors.Join(presence.Errorf(presence.Unavailable, "", "the presence engine did not answer; retry the request"), err)
 }

@@ -451,11 +451,8 @@ func unavailable(err error) error {
 	if errors.As(err, &pe) {
 		return err
 	}
-	if errors.Is(err, store.ErrFull) && errors.Is(err, store.ErrMaybeStored) {
-		return presence.Errorf(presence.Unavailable, "", "%s", store.FullInDoubt)
-	}
-	if errors.Is(err, store.ErrFull) {
-		return presence.Errorf(presence.Unavailable, "", "The server's storage is full; the change was not made.")
+	if msg, ok := store.FullMessage(err); ok {
+		return presence.Errorf(presence.Unavailable, "", "%s", msg)
 	}
 	return fmt.Errorf("dirstore: %w", err)
 }

@@ -78,10 +78,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			status, code = m.status, m.code
 		}
 		target = pe.Field
-	case errors.Is(err, store.ErrFull) && errors.Is(err, store.ErrMaybeStored):
-		status, code, msg = http.StatusServiceUnavailable, "serviceNotAvailable", store.FullInDoubt
 	case errors.Is(err, store.ErrFull):
-		status, code, msg = http.StatusServiceUnavailable, "serviceNotAvailable", "The server's storage is full: nothing was written. Retry later."
+		full, _ := store.FullMessage(err)
+		status, code, msg = http.StatusServiceUnavailable, "serviceNotAvailable", full
 	case errors.Is(err, store.ErrUnavailable):
 		// The engine did not answer in time (slow, no leader, no quorum):
 		// the client is to try again, whichever path met it (a stream's

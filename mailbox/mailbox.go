@@ -154,11 +154,8 @@ func notFound(id string) error {
 }
 
 func unavailable(err error) error {
-	if errors.Is(err, store.ErrFull) && errors.Is(err, store.ErrMaybeStored) {
-		return errors.Join(presence.Errorf(presence.Unavailable, "", "%s", store.FullInDoubt), err)
-	}
-	if errors.Is(err, store.ErrFull) {
-		return errors.Join(presence.Errorf(presence.Unavailable, "", "The server's storage is full: nothing was written. Retry later."), err)
+	if msg, ok := store.FullMessage(err); ok {
+		return errors.Join(presence.Errorf(presence.Unavailable, "", "%s", msg), err)
 	}
 	return errors.Join(presence.Errorf(presence.Unavailable, "", "the calendar engine did not answer; retry the request"), err)
 }

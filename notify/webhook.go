@@ -521,12 +521,8 @@ func (m *Manager) owned(ctx context.Context, owner Owner, id string) (*running, 
 
 // unavailable keeps the engine's error for the log and answers 503.
 func unavailable(err error) error {
-	switch {
-	case errors.Is(err, store.ErrFull) && errors.Is(err, store.ErrMaybeStored):
-		return errors.Join(presence.Errorf(presence.Unavailable, "", "%s", store.FullInDoubt), err)
-	case errors.Is(err, store.ErrFull):
-		// Not "did not answer": it answered that the disk is full.
-		return errors.Join(presence.Errorf(presence.Unavailable, "", "The server's storage is full: nothing was written. Retry later; writes succeed again as soon as the server has space."), err)
+	if msg, ok := store.FullMessage(err); ok { // not "did not answer": it answered that the disk is full
+		return errors.Join(presence.Errorf(presence.Unavailable, "", "%s", msg), err)
 	}
 	return errors.Join(presence.Errorf(presence.Unavailable, "", "the subscription store did not answer; retry the request"), err)
 }

@@ -33,9 +33,25 @@ var (
 	ErrUnavailable = errors.New("store: engine unavailable")
 )
 
-// FullInDoubt is what a client is told of a write that failed with
-// ErrFull and ErrMaybeStored.
-const FullInDoubt = "The server's storage filled while this write was under way: it may or may not have been stored. Retry it; writes succeed again as soon as the server has space."
+// What a client is told of a write that failed with ErrFull: FullInDoubt
+// when it was under way (ErrMaybeStored too), FullNotWritten when it was
+// refused before it was sent.
+const (
+	FullInDoubt    = "The server's storage filled while this write was under way: it may or may not have been stored. Retry it; writes succeed again as soon as the server has space."
+	FullNotWritten = "The server's storage is full: nothing was written. Retry later; writes succeed again as soon as the server has space."
+)
+
+// FullMessage is what a client is told of err when it is ErrFull
+// (FullInDoubt or FullNotWritten); ok is false for any other error.
+func FullMessage(err error) (msg string, ok bool) {
+	switch {
+	case errors.Is(err, ErrFull) && errors.Is(err, ErrMaybeStored):
+		return FullInDoubt, true
+	case errors.Is(err, ErrFull):
+		return FullNotWritten, true
+	}
+	return "", false
+}
 
 // Entry is a stored value and its revision.
 type Entry struct {
