@@ -44,10 +44,9 @@ func replaceDirectory(t *testing.T, srv *presenced.Server, f *directory.File) {
 	}
 }
 
-// Semantics §6: another tenant's users are visible only under mutual
-// trust, checked at every read and every delivery, so revoking trust stops
-// both at once; writes never cross tenants.
-func TestCrossTenantTrust(t *testing.T) {
+// startMutualTrust starts a dev server whose demo tenants trust each other.
+func startMutualTrust(t *testing.T) *env {
+	t.Helper()
 	fake := clock.NewFake(t0)
 	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Clock: fake, Logger: quiet,
 		Directory: demoWithTrust(t, true, true)})
@@ -59,6 +58,14 @@ func TestCrossTenantTrust(t *testing.T) {
 	}
 	e := &env{t: t, srv: srv, fake: fake}
 	t.Cleanup(e.stop)
+	return e
+}
+
+// Semantics §6: another tenant's users are visible only under mutual
+// trust, checked at every read and every delivery, so revoking trust stops
+// both at once; writes never cross tenants.
+func TestCrossTenantTrust(t *testing.T) {
+	e := startMutualTrust(t)
 	adele := e.userToken("adele", "")
 	contosoApp := e.appToken()
 	fabrikamApp := e.tokenAt(directory.DemoFabrikamTenantID, directory.DemoFabrikamDaemonClientID, directory.DemoFabrikamDaemonSecret)
@@ -101,7 +108,7 @@ func TestCrossTenantTrust(t *testing.T) {
 
 	// Fabrikam blocks Contoso: nestor is unknown to Contoso at once, and
 	// notifications stop.
-	replaceDirectory(t, srv, demoWithTrust(t, true, false))
+	replaceDirectory(t, e.srv, demoWithTrust(t, true, false))
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/v1.0/users/nestor@fabrikam.dev/presence"},
 		{"GET", "/v1.0/communications/presences/" + nestor},
@@ -120,7 +127,7 @@ func TestCrossTenantTrust(t *testing.T) {
 		t.Fatalf("subscribe after revocation: %d %s", r.status, r.raw)
 	}
 	// One-sided trust is no trust.
-	replaceDirectory(t, srv, demoWithTrust(t, false, true))
+	replaceDirectory(t, e.srv, demoWithTrust(t, false, true))
 	if r := e.call("GET", "/v1.0/users/"+nestor+"/presence", contosoApp, nil); r.status != 404 {
 		t.Fatalf("one-sided trust: %d", r.status)
 	}
@@ -131,17 +138,7 @@ func TestCrossTenantTrust(t *testing.T) {
 // imported) stops at once what was already made on it: the webhook
 // subscription delivers nothing more and the live stream drops the user.
 func TestCrossTenantTrustRevokedByPolicy(t *testing.T) {
-	fake := clock.NewFake(t0)
-	srv, err := presenced.New(presenced.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, Clock: fake, Logger: quiet,
-		Directory: demoWithTrust(t, true, true)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, srv: srv, fake: fake}
-	t.Cleanup(e.stop)
+	e := startMutualTrust(t)
 	fabrikamApp := e.tokenAt(directory.DemoFabrikamTenantID, directory.DemoFabrikamDaemonClientID, directory.DemoFabrikamDaemonSecret)
 	nestor := directory.DemoFabrikamUserNestor
 	setNestor := func(avail, act string) {
@@ -166,7 +163,7 @@ func TestCrossTenantTrustRevokedByPolicy(t *testing.T) {
 		t.Fatalf("stream event: %+v", ev)
 	}
 
-	if _, err := srv.DirectoryStore().UpdateTenant(context.Background(), directory.DemoFabrikamTenantID, func(t *directory.Tenant) error {
+	if _, err := e.srv.DirectoryStore().UpdateTenant(context.Background(), directory.DemoFabrikamTenantID, func(t *directory.Tenant) error {
 		t.ExternalAccess = directory.ExternalAccess{}
 		return nil
 	}); err != nil {
