@@ -2,7 +2,6 @@ package graphapi
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/presenced/presenced/internal/bodyenc"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -55,29 +55,21 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 // getPresencesByUserId body of 650 ids is ~30 KiB, and reading it into a
 // fresh buffer allocated ~75 KB a request as the buffer grew.
 func readBodyInto(r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, error) {
-	src := io.Reader(r.Body)
-	switch enc := strings.ToLower(strings.TrimSpace(firstValue(r.Header, "Content-Encoding"))); enc {
-	case "", "identity":
-		// Size the buffer for a body of known length (io.ReadAll grows
-		// from 512 bytes, copying as it goes), but only up to what typical
-		// bodies need: the length is the client's word, not bytes received,
-		// and 2,000 stalled requests announcing 128 KiB held 300 MB. A
-		// larger body grows the buffer as its bytes arrive.
-		if r.ContentLength > 0 && r.ContentLength <= limit {
-			buf.Grow(int(min(r.ContentLength, initialBodyBuffer)) + bytes.MinRead)
-		}
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return nil, errBody(http.StatusBadRequest, "UnableToDeserializePostBody", "The request body says Content-Encoding gzip but is not gzip data: "+err.Error())
-		}
-		defer zr.Close()
-		src = zr
-	default:
-		return nil, presence.Errorf(presence.Unsupported, "Content-Encoding",
-			"Content-Encoding %q is not supported; send the body uncompressed or with gzip.", clip(enc))
+	src, gz, err := bodyenc.Reader(r)
+	switch {
+	case err != nil:
+		return nil, encodingError(err)
+	case gz != nil:
+		defer gz.Close()
+	case r.ContentLength > 0 && r.ContentLength <= limit:
+		// Not encoded: size the buffer for a body of known length
+		// (io.ReadAll grows from 512 bytes, copying as it goes), but only
+		// up to what typical bodies need: the length is the client's word,
+		// not bytes received, and 2,000 stalled requests announcing 128 KiB
+		// held 300 MB. A larger body grows the buffer as its bytes arrive.
+		buf.Grow(int(min(r.ContentLength, initialBodyBuffer)) + bytes.MinRead)
 	}
-	err := readAtMost(buf, src, limit+1)
+	err = readAtMost(buf, src, limit+1)
 	body := buf.Bytes()
 	if err != nil {
 		var ne net.Error
@@ -110,6 +102,21 @@ func readBodyInto(r *http.Request, limit int64, buf *bytes.Buffer) ([]byte, erro
 			"The request body must be JSON with Content-Type 'application/json'; got %q.", ct)
 	}
 	return body, nil
+}
+
+// encodingError is the Graph error for bodyenc.Reader's error (kept out
+// of readBodyInto: its targets would be allocated on every request).
+func encodingError(err error) error {
+	var notGzip *bodyenc.NotGzipError
+	if errors.As(err, &notGzip) {
+		return errBody(http.StatusBadRequest, "UnableToDeserializePostBody", "The request body says Content-Encoding gzip but is not gzip data: "+notGzip.Err.Error())
+	}
+	var unsupported *bodyenc.UnsupportedError
+	if errors.As(err, &unsupported) {
+		return presence.Errorf(presence.Unsupported, "Content-Encoding",
+			"Content-Encoding %q is not supported; send the body uncompressed or with gzip.", clip(unsupported.Encoding))
+	}
+	return errBody(http.StatusBadRequest, "UnableToDeserializePostBody", "The request body could not be read: "+err.Error())
 }
 
 // firstValue is h.Get(key) for a key in canonical form, read directly:

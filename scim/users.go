@@ -1,7 +1,6 @@
 package scim
 
 import (
-	"compress/gzip"
 	"errors"
 	"io"
 	"mime"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/presenced/presenced/directory"
+	"github.com/presenced/presenced/internal/bodyenc"
 	"github.com/presenced/presenced/presence"
 )
 
@@ -25,18 +25,15 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *sci
 			return nil, errf(http.StatusUnsupportedMediaType, "", "The request body must be %s or application/json, not %q.", mediaType, clip(ct))
 		}
 	}
-	src := io.Reader(r.Body)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return nil, errf(http.StatusBadRequest, "invalidSyntax", "The request body says Content-Encoding gzip but is not gzip data.")
-		}
-		defer zr.Close()
-		src = zr
-	default:
-		return nil, errf(http.StatusUnsupportedMediaType, "", "Content-Encoding %q is not supported; send the body uncompressed or with gzip.", clip(enc))
+	src, gz, err := bodyenc.Reader(r)
+	var unsupported *bodyenc.UnsupportedError
+	switch {
+	case errors.As(err, &unsupported):
+		return nil, errf(http.StatusUnsupportedMediaType, "", "Content-Encoding %q is not supported; send the body uncompressed or with gzip.", clip(unsupported.Encoding))
+	case err != nil:
+		return nil, errf(http.StatusBadRequest, "invalidSyntax", "The request body says Content-Encoding gzip but is not gzip data.")
+	case gz != nil:
+		defer gz.Close()
 	}
 	b, err := io.ReadAll(io.LimitReader(src, h.o.MaxBody+1))
 	var ne net.Error
