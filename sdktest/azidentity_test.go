@@ -45,16 +45,7 @@ func TestSDKWithAzidentityAndTheBuiltInIssuer(t *testing.T) {
 	app := azidentityClient(t, e, transport, cred)
 
 	c := ctx(t)
-	adele := e.user("adele")
-	if err := app.Users().ByUserId(adele).Presence().SetPresence().Post(c,
-		usersSetPresence(directory.DemoDaemonClientID, "Busy", "InACall", isoDuration(t, time.Hour, "PT1H")), nil); err != nil {
-		t.Fatalf("setPresence with azidentity's token: %v", err)
-	}
-	p, err := app.Users().ByUserId(adele).Presence().Get(c, nil)
-	if err != nil {
-		t.Fatalf("GET presence with azidentity's token: %v", err)
-	}
-	wantPair(t, "GET presence", p, "Busy", "InACall")
+	setAndRead(t, c, app, e.user("adele"), directory.DemoDaemonClientID, "with azidentity's token")
 }
 
 // TestSDKWithAzidentityUsernamePassword: a signed-in user's client as

@@ -67,16 +67,7 @@ func TestSDKWithTheOrganisationsIssuer(t *testing.T) {
 	client := msgraphsdk.NewGraphServiceClient(adapter)
 
 	c := ctx(t)
-	adele := e.user("adele")
-	if err := client.Users().ByUserId(adele).Presence().SetPresence().Post(c,
-		usersSetPresence(orgApp, "Busy", "InACall", isoDuration(t, time.Hour, "PT1H")), nil); err != nil {
-		t.Fatalf("setPresence with the organisation's token: %v", err)
-	}
-	p, err := client.Users().ByUserId(adele).Presence().Get(c, nil)
-	if err != nil {
-		t.Fatalf("GET presence with the organisation's token: %v", err)
-	}
-	wantPair(t, "GET presence", p, "Busy", "InACall")
+	setAndRead(t, c, client, e.user("adele"), orgApp, "with the organisation's token")
 	if idp.Requests("token") != 1 {
 		t.Errorf("azidentity asked the issuer for %d tokens, want 1 (it caches)", idp.Requests("token"))
 	}
