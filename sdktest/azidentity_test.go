@@ -12,9 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	azauth "github.com/microsoft/kiota-authentication-azure-go"
-	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
-	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
 	"github.com/presenced/presenced/directory"
@@ -112,13 +110,5 @@ func azidentityClient(t *testing.T, e *env, transport *http.Transport, cred azco
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := msgraphsdk.GetDefaultClientOptions()
-	client := msgraphcore.GetDefaultClient(&opts)
-	client.Transport = khttp.NewCustomTransportWithParentTransport(transport, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...)
-	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adapter.SetBaseUrl(e.srv.URL() + "/v1.0")
-	return msgraphsdk.NewGraphServiceClient(adapter)
+	return clientOver(t, e, transport, auth)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microsoft/kiota-abstractions-go/authentication"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
@@ -23,19 +24,10 @@ import (
 // https issuer.
 func TestSDKOverHTTPS(t *testing.T) {
 	e, transport := startTLS(t)
-	srv := e.srv
 	auth := e.appAuth()
 	auth.client = &http.Client{Transport: transport, Timeout: 10 * time.Second}
 
-	opts := msgraphsdk.GetDefaultClientOptions()
-	client := msgraphcore.GetDefaultClient(&opts)
-	client.Transport = khttp.NewCustomTransportWithParentTransport(transport, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...)
-	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adapter.SetBaseUrl(srv.URL() + "/v1.0")
-	app := msgraphsdk.NewGraphServiceClient(adapter)
+	app := clientOver(t, e, transport, auth)
 
 	c := ctx(t)
 	setAndRead(t, c, app, e.user("adele"), directory.DemoDaemonClientID, "over https")
@@ -75,4 +67,20 @@ func setAndRead(t *testing.T, c context.Context, app *msgraphsdk.GraphServiceCli
 		t.Fatalf("GET presence %s: %v", how, err)
 	}
 	wantPair(t, "GET presence "+how, p, "Busy", "InACall")
+}
+
+// clientOver is the Graph client as the SDK's docs build it — its default
+// middleware over transport (one that trusts the server's certificate) —
+// with auth as its authentication provider and e's server as its base URL.
+func clientOver(t *testing.T, e *env, transport http.RoundTripper, auth authentication.AuthenticationProvider) *msgraphsdk.GraphServiceClient {
+	t.Helper()
+	opts := msgraphsdk.GetDefaultClientOptions()
+	client := msgraphcore.GetDefaultClient(&opts)
+	client.Transport = khttp.NewCustomTransportWithParentTransport(transport, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...)
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapter.SetBaseUrl(e.srv.URL() + "/v1.0")
+	return msgraphsdk.NewGraphServiceClient(adapter)
 }
