@@ -61,6 +61,15 @@ func startMutualTrust(t *testing.T) *env {
 	return e
 }
 
+// setNestorAs sets the fabrikam user Nestor's presence through the fabrikam
+// daemon, whose token is app.
+func setNestorAs(e *env, app, avail, act string) {
+	e.t.Helper()
+	b := setBody(avail, act, "PT1H")
+	b["sessionId"] = directory.DemoFabrikamDaemonClientID
+	e.must("POST", "/v1.0/users/"+directory.DemoFabrikamUserNestor+"/presence/setPresence", app, b)
+}
+
 // Semantics §6: another tenant's users are visible only under mutual
 // trust, checked at every read and every delivery, so revoking trust stops
 // both at once; writes never cross tenants.
@@ -70,11 +79,7 @@ func TestCrossTenantTrust(t *testing.T) {
 	contosoApp := e.appToken()
 	fabrikamApp := e.tokenAt(directory.DemoFabrikamTenantID, directory.DemoFabrikamDaemonClientID, directory.DemoFabrikamDaemonSecret)
 	nestor := directory.DemoFabrikamUserNestor
-	setNestor := func(avail, act string) {
-		b := setBody(avail, act, "PT1H")
-		b["sessionId"] = directory.DemoFabrikamDaemonClientID
-		e.must("POST", "/v1.0/users/"+nestor+"/presence/setPresence", fabrikamApp, b)
-	}
+	setNestor := func(avail, act string) { setNestorAs(e, fabrikamApp, avail, act) }
 	rc := newReceiver(t)
 
 	// Trusted both ways: read, list, subscribe, be notified.
@@ -141,11 +146,7 @@ func TestCrossTenantTrustRevokedByPolicy(t *testing.T) {
 	e := startMutualTrust(t)
 	fabrikamApp := e.tokenAt(directory.DemoFabrikamTenantID, directory.DemoFabrikamDaemonClientID, directory.DemoFabrikamDaemonSecret)
 	nestor := directory.DemoFabrikamUserNestor
-	setNestor := func(avail, act string) {
-		b := setBody(avail, act, "PT1H")
-		b["sessionId"] = directory.DemoFabrikamDaemonClientID
-		e.must("POST", "/v1.0/users/"+nestor+"/presence/setPresence", fabrikamApp, b)
-	}
+	setNestor := func(avail, act string) { setNestorAs(e, fabrikamApp, avail, act) }
 	rc := newReceiver(t)
 	if r := e.subscribe(e.userToken("adele", ""), subBody(rc.srv.URL, []string{nestor}, t0.Add(30*time.Minute))); r.status != 201 {
 		t.Fatalf("subscribe across mutual trust: %d %s", r.status, r.raw)
