@@ -278,11 +278,7 @@ func (st *streamSession) start(ctx context.Context, res *notify.Resume, head uin
 		return err
 	}
 	for _, id := range st.missing {
-		b := append(st.data[:0], `{"id":`...)
-		b = appendString(b, id)
-		b = append(b, `,"message":"This user is no longer in the directory (or no longer visible to the reader): no more events for this user on this stream."}`...)
-		st.data = b
-		if err := st.out.event(false, 0, "removed", b); err != nil {
+		if err := st.removed(id, "This user is no longer in the directory (or no longer visible to the reader): no more events for this user on this stream."); err != nil {
 			return err
 		}
 	}
@@ -478,16 +474,24 @@ func (st *streamSession) visible(u core.UserRef) bool {
 // nobody ends.
 func (st *streamSession) remove(u core.UserRef) error {
 	st.gone[u.UserID] = true
-	b := append(st.data[:0], `{"id":`...)
-	b = appendString(b, u.UserID)
-	b = append(b, `,"message":"The reader may no longer see this user's presence: no more events for this user on this stream."}`...)
-	st.data = b
 	st.idle = 0
-	if err := st.out.event(false, 0, "removed", b); err != nil {
+	if err := st.removed(u.UserID, "The reader may no longer see this user's presence: no more events for this user on this stream."); err != nil {
 		return err
 	}
 	if len(st.gone) == len(st.users) {
 		return &streamEnd{"noUsers", "The reader may no longer see any of the stream's users."}
 	}
 	return nil
+}
+
+// removed writes event: removed for the user id, with message (a JSON
+// string's content, written as it is).
+func (st *streamSession) removed(id, message string) error {
+	b := append(st.data[:0], `{"id":`...)
+	b = appendString(b, id)
+	b = append(b, `,"message":"`...)
+	b = append(b, message...)
+	b = append(b, `"}`...)
+	st.data = b
+	return st.out.event(false, 0, "removed", b)
 }
