@@ -131,10 +131,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 func clip(s string) string {
-	if len(s) > 100 {
-		return s[:97] + "..."
-	}
-	return s
+	return presence.Clip(s, 100)
 }
 
 func (h *Handler) export(w http.ResponseWriter, r *http.Request) {

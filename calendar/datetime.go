@@ -148,8 +148,5 @@ func ClockOf(t time.Time) time.Duration {
 func (d Date) Compact() string { return d.t.Format("20060102") }
 
 func clip(s string) string {
-	if len(s) > 80 {
-		return s[:77] + "..."
-	}
-	return s
+	return presence.Clip(s, 80)
 }

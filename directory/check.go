@@ -359,10 +359,7 @@ func checkHTTPSURL(at entryRef, field, s string) error {
 }
 
 func clipText(s string) string {
-	if len(s) > 100 {
-		return s[:97] + "..."
-	}
-	return s
+	return presence.Clip(s, 100)
 }
 
 // checkUserFields checks one user entry on its own, against its tenant.

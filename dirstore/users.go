@@ -74,10 +74,7 @@ func notFound(idOrUPN string) error {
 }
 
 func clip(s string) string {
-	if len(s) > 80 {
-		return s[:77] + "..."
-	}
-	return s
+	return presence.Clip(s, 80)
 }
 
 // idTaken is CreateUser's refusal of an id in use.

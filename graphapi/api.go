@@ -463,10 +463,7 @@ func printable(s string) bool {
 
 // clip keeps echoed input short in messages.
 func clip(s string) string {
-	if len(s) > 80 {
-		return s[:77] + "..."
-	}
-	return s
+	return presence.Clip(s, 80)
 }
 
 func lastSegment(p string) string {

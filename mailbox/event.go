@@ -306,8 +306,5 @@ func occurrenceOf(e *Event, d string) (occurrence, bool) {
 }
 
 func clip(s string) string {
-	if len(s) > 80 {
-		return s[:77] + "..."
-	}
-	return s
+	return presence.Clip(s, 80)
 }

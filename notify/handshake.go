@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/presenced/presenced/internal/guid"
 	"github.com/presenced/presenced/presence"
@@ -80,15 +79,15 @@ func sendFailure(host string, err error) string {
 		if dns.IsNotFound {
 			why = "no such host"
 		}
-		return fmt.Sprintf("cannot resolve host '%s' (%s)", clip(host, 80), why)
+		return fmt.Sprintf("cannot resolve host '%s' (%s)", presence.Clip(host, 80), why)
 	case errors.As(err, &cert):
-		return fmt.Sprintf("the TLS certificate of '%s' was not accepted (%s)", clip(host, 80), clip(cert.Err.Error(), 200))
+		return fmt.Sprintf("the TLS certificate of '%s' was not accepted (%s)", presence.Clip(host, 80), presence.Clip(cert.Err.Error(), 200))
 	case errors.As(err, &rec):
-		return fmt.Sprintf("'%s' did not answer with TLS", clip(host, 80))
+		return fmt.Sprintf("'%s' did not answer with TLS", presence.Clip(host, 80))
 	case errors.As(err, &op):
-		what := "the connection to '" + clip(host, 80) + "' failed"
+		what := "the connection to '" + presence.Clip(host, 80) + "' failed"
 		if op.Op == "dial" {
-			what = "cannot connect to '" + clip(host, 80) + "'"
+			what = "cannot connect to '" + presence.Clip(host, 80) + "'"
 		}
 		var se *os.SyscallError
 		switch {
@@ -99,19 +98,11 @@ func sendFailure(host string, err error) string {
 		}
 		return what
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Sprintf("'%s' closed the connection without answering", clip(host, 80))
+		return fmt.Sprintf("'%s' closed the connection without answering", presence.Clip(host, 80))
 	case errors.As(err, &ue):
 		// Not a network error (a malformed answer, say): its words are
 		// about what the receiver sent.
-		return clip(ue.Err.Error(), 200)
+		return presence.Clip(ue.Err.Error(), 200)
 	}
 	return "the request failed"
-}
-
-// clip shortens s to at most n characters for a message.
-func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
 }

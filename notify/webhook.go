@@ -539,10 +539,7 @@ func engineErr(err error) error {
 }
 
 func clipID(s string) string {
-	if len(s) > 60 {
-		return s[:57] + "..."
-	}
-	return s
+	return presence.Clip(s, 60)
 }
 
 // Renew moves the owner's subscription's expiry (PATCH), through any node:

@@ -3,6 +3,7 @@ package presence
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Code classifies an Error. The HTTP layer maps each code to one status and
@@ -55,4 +56,17 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "An internal error occurred."
+}
+
+// Clip shortens s, input echoed in a message, to at most n bytes (n > 3),
+// marking the cut with "..."; the cut falls on a rune boundary.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

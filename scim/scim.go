@@ -198,8 +198,5 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 }
 
 func clip(s string) string {
-	if len(s) > 100 {
-		return s[:97] + "..."
-	}
-	return s
+	return presence.Clip(s, 100)
 }

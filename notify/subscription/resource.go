@@ -3,7 +3,6 @@ package subscription
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/presenced/presenced/directory"
 	"github.com/presenced/presenced/presence"
@@ -76,7 +75,7 @@ func ParseResource(s string) (ids []string, err error) {
 		}
 		return parseFilter(s, q[len(key):])
 	default:
-		return nil, resourceErr(s, "unexpected %q after /communications/presences", clip(rest, 20))
+		return nil, resourceErr(s, "unexpected %q after /communications/presences", presence.Clip(rest, 20))
 	}
 }
 
@@ -85,10 +84,10 @@ func parseSingle(s, id string) ([]string, error) {
 		return nil, resourceErr(s, "the id after /communications/presences/ is empty")
 	}
 	if i := strings.IndexAny(id, "/?"); i >= 0 {
-		return nil, resourceErr(s, "unexpected %q after the id %q", clip(id[i:], 20), clip(id[:i], 60))
+		return nil, resourceErr(s, "unexpected %q after the id %q", presence.Clip(id[i:], 20), presence.Clip(id[:i], 60))
 	}
 	if why := checkID(id); why != "" {
-		return nil, resourceErr(s, "%q %s", clip(id, 60), why)
+		return nil, resourceErr(s, "%q %s", presence.Clip(id, 60), why)
 	}
 	return []string{id}, nil
 }
@@ -131,7 +130,7 @@ func (f *filterScanner) near() string {
 	if f.i >= len(f.s) {
 		return "the end"
 	}
-	return fmt.Sprintf("%q", clip(f.s[f.i:], 20))
+	return fmt.Sprintf("%q", presence.Clip(f.s[f.i:], 20))
 }
 
 // quoted consumes one single-quoted OData string literal.
@@ -209,7 +208,7 @@ func parseFilter(s, expr string) ([]string, error) {
 			}
 		}
 		if why := checkID(id); why != "" {
-			return nil, resourceErr(s, "id number %d, %s, %s", n, clip(expr[start:f.i], 60), why)
+			return nil, resourceErr(s, "id number %d, %s, %s", n, presence.Clip(expr[start:f.i], 60), why)
 		}
 		if key := strings.ToLower(id); !seen[key] && n <= MaxIDs {
 			seen[key] = true
@@ -262,7 +261,7 @@ func FormatResource(ids []string) string {
 func resourceErr(s, format string, args ...any) error {
 	return presence.Errorf(presence.Invalid, "resource",
 		"resource '%s' is not a presence subscription resource: %s. Accepted forms: %s and %s, with up to %d user object ids (GUIDs) or userPrincipalNames.",
-		clip(s, 120), fmt.Sprintf(format, args...), formSingle, formFilter, MaxIDs)
+		presence.Clip(s, 120), fmt.Sprintf(format, args...), formSingle, formFilter, MaxIDs)
 }
 
 // checkID returns why id is neither a user object id nor a
@@ -304,17 +303,4 @@ func unhex(c byte) int {
 		return int(c|0x20-'a') + 10
 	}
 	return -1
-}
-
-// clip shortens s to at most n bytes (n > 3) for messages, marking the
-// cut, which falls on a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - 3
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }

@@ -57,11 +57,11 @@ func (p URLPolicy) resolver() Resolver {
 func (p URLPolicy) Check(ctx context.Context, field, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Hostname() == "" {
-		return presence.Errorf(presence.Invalid, field, "%s '%s' is not an absolute URL with a host.", field, clip(raw, 100))
+		return presence.Errorf(presence.Invalid, field, "%s '%s' is not an absolute URL with a host.", field, presence.Clip(raw, 100))
 	}
 	if p.RequireHTTPS && u.Scheme != "https" {
 		return presence.Errorf(presence.Invalid, field,
-			"%s '%s' must use https; plain http is accepted only when the server runs in dev mode (--dev).", field, clip(raw, 100))
+			"%s '%s' must use https; plain http is accepted only when the server runs in dev mode (--dev).", field, presence.Clip(raw, 100))
 	}
 	if p.AllowPrivate {
 		return nil
@@ -78,7 +78,7 @@ func (p URLPolicy) Check(ctx context.Context, field, raw string) error {
 			why = "it has no addresses"
 		}
 		return presence.Errorf(presence.Invalid, field,
-			"%s '%s': cannot resolve host '%s' (%s); the host must resolve to a public address.", field, clip(raw, 100), clip(host, 80), why)
+			"%s '%s': cannot resolve host '%s' (%s); the host must resolve to a public address.", field, presence.Clip(raw, 100), presence.Clip(host, 80), why)
 	}
 	for _, a := range addrs {
 		if why, bad := blockedReason(a); bad {
@@ -88,7 +88,7 @@ func (p URLPolicy) Check(ctx context.Context, field, raw string) error {
 			}
 			return presence.Errorf(presence.Invalid, field,
 				"%s '%s' %s %s, %s; notifications are not sent to loopback, private, link-local, CGNAT, multicast, reserved or unspecified addresses. An operator whose receivers run on a private network can allow them in the server configuration (--allow-private-webhooks).",
-				field, clip(raw, 100), via, a, why)
+				field, presence.Clip(raw, 100), via, a, why)
 		}
 	}
 	return nil

@@ -50,7 +50,7 @@ func (r CreateRequest) Validate(now time.Time) (expires time.Time, ids []string,
 			"changeType is required; for presence the only accepted value is '%s'.", ChangeTypeUpdated))
 	case r.ChangeType != ChangeTypeUpdated:
 		return fail(presence.Errorf(presence.Invalid, "changeType",
-			"changeType '%s' is not supported for presence subscriptions; the only accepted value is '%s' (case-sensitive).", clip(r.ChangeType, 60), ChangeTypeUpdated))
+			"changeType '%s' is not supported for presence subscriptions; the only accepted value is '%s' (case-sensitive).", presence.Clip(r.ChangeType, 60), ChangeTypeUpdated))
 	}
 	if r.NotificationURL == "" {
 		return fail(presence.Errorf(presence.Invalid, "notificationUrl",
@@ -83,7 +83,7 @@ func (r CreateRequest) Validate(now time.Time) (expires time.Time, ids []string,
 	}
 	if v := r.LatestSupportedTLSVersion; v != "" && !slices.Contains(tlsVersions, v) {
 		return fail(presence.Errorf(presence.Invalid, "latestSupportedTlsVersion",
-			"latestSupportedTlsVersion '%s' is not one of %s.", clip(v, 40), strings.Join(tlsVersions, ", ")))
+			"latestSupportedTlsVersion '%s' is not one of %s.", presence.Clip(v, 40), strings.Join(tlsVersions, ", ")))
 	}
 	return expires, ids, nil
 }
@@ -112,12 +112,12 @@ func parseExpiry(s string, now time.Time) (time.Time, error) {
 	if !t.After(now) {
 		return time.Time{}, presence.Errorf(presence.Invalid, "expirationDateTime",
 			"expirationDateTime '%s' is not in the future (it is now %s); it must be after now and at most %d minutes from now (latest accepted: %s).",
-			clip(s, 40), presence.FormatDateTime(now), int(MaxLifetime/time.Minute), presence.FormatDateTime(latest))
+			presence.Clip(s, 40), presence.FormatDateTime(now), int(MaxLifetime/time.Minute), presence.FormatDateTime(latest))
 	}
 	if t.After(latest) {
 		return time.Time{}, presence.Errorf(presence.Invalid, "expirationDateTime",
 			"expirationDateTime '%s' is more than %d minutes from now, the maximum lifetime of a presence subscription; the latest accepted is %s. Renew with PATCH before it expires.",
-			clip(s, 40), int(MaxLifetime/time.Minute), presence.FormatDateTime(latest))
+			presence.Clip(s, 40), int(MaxLifetime/time.Minute), presence.FormatDateTime(latest))
 	}
 	return t.UTC(), nil
 }
@@ -140,7 +140,7 @@ func ParseDateTime(s string) (time.Time, error) {
 	bad := func(why string) error {
 		return presence.Errorf(presence.Invalid, "expirationDateTime",
 			"expirationDateTime '%s' is not a valid date-time: %s; expected RFC 3339 such as 2026-09-14T10:00:00Z, 2026-09-14T10:00:00.0000000Z or 2026-09-14T12:00:00+02:00.",
-			clip(s, 40), why)
+			presence.Clip(s, 40), why)
 	}
 	digits := func(from, n int) bool {
 		if from+n > len(s) {
@@ -206,7 +206,7 @@ func checkURL(field, raw string) error {
 	bad := func(why string) error {
 		return presence.Errorf(presence.Invalid, field,
 			"%s '%s' is not acceptable: %s; it must be an absolute https URL with a host and no fragment, such as https://webhook.contoso.com/api (at most %d characters).",
-			field, clip(raw, 100), why, MaxURL)
+			field, presence.Clip(raw, 100), why, MaxURL)
 	}
 	if n := utf8.RuneCountInString(raw); n > MaxURL {
 		return presence.Errorf(presence.Invalid, field, "%s has %d characters; it may have at most %d.", field, n, MaxURL)
@@ -219,7 +219,7 @@ func checkURL(field, raw string) error {
 	case u.Scheme == "":
 		return bad("it is not absolute (no https://)")
 	case u.Scheme != "http" && u.Scheme != "https":
-		return bad("scheme '" + clip(u.Scheme, 20) + "' is not http or https")
+		return bad("scheme '" + presence.Clip(u.Scheme, 20) + "' is not http or https")
 	case u.Opaque != "" || u.Hostname() == "":
 		return bad("it has no host")
 	case strings.Contains(raw, "#"):
@@ -227,7 +227,7 @@ func checkURL(field, raw string) error {
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return bad("port " + clip(p, 10) + " is not 1 to 65535")
+			return bad("port " + presence.Clip(p, 10) + " is not 1 to 65535")
 		}
 	}
 	return nil
